@@ -1,0 +1,1 @@
+//! The mesos-agent: state machine, containerizers, executors, recovery.

@@ -1,0 +1,1 @@
+//! Shared by master, agent and drivers: resources, flags, logging, time.

@@ -1,0 +1,1 @@
+//! Scheduler and executor drivers: the framework side of the v0 protocol.

@@ -1,0 +1,1 @@
+//! Mesos-style JSON, RecordIO, the v1 HTTP APIs and the HTTP endpoints.

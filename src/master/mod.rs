@@ -1,0 +1,1 @@
+//! The mesos-master: state machine, allocator, registrar and their I/O loops.

@@ -1,0 +1,1 @@
+//! The libprocess wire: UPIDs, the message server and sender, links and exits.
