@@ -1,1 +1,3 @@
 //! Mesos-style JSON, RecordIO, the v1 HTTP APIs and the HTTP endpoints.
+
+pub mod json;
