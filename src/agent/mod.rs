@@ -1,1 +1,3 @@
 //! The mesos-agent: state machine, containerizers, executors, recovery.
+
+pub mod containerizer;
