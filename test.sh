@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Every test mesos-rs has, installing what the tests need; the command CI runs.
+#
+#   ./test.sh                 setup, Rust tests, build, compat-tests
+#   ./test.sh -k schema -x    arguments after the script go to pytest
+#
+# Needs: the Rust toolchain (no protoc), Python 3.11 with pip and venv, gcc, and
+# access to crates.io and PyPI. Debug builds only; benches are not built.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+started=$SECONDS
+current=""
+timings=()
+# step NAME: close the running step (recording its time) and announce the next.
+step() {
+  [ -n "$current" ] && timings+=("$(printf '%5ds  %s' $((SECONDS - step_started)) "$current")")
+  current=$1
+  step_started=$SECONDS
+  [ -n "$current" ] && printf '\n==> %s\n' "$current"
+  return 0
+}
+
+step "compat-tests/setup.sh (venvs and clients, a no-op when up to date)"
+compat-tests/setup.sh
+
+step "cargo test --workspace"
+cargo test --workspace --locked
+
+# The binaries and examples compat-tests start, built once here (never by a test).
+step "cargo build --workspace --bins --examples"
+cargo build --workspace --locked --bins --examples
+
+step "compat-tests (pytest)"
+(cd compat-tests && exec .venv/bin/python -m pytest "$@")
+
+step ""
+printf '\n'
+printf '%s\n' "${timings[@]}"
+printf '%5ds  ./test.sh: all green\n' $((SECONDS - started))
