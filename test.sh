@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test mesos-rs has, installing what the tests need; the command CI runs.
 #
-#   ./test.sh                 setup, Rust tests, build, compat-tests
+#   ./test.sh                 setup, build, Rust tests, compat-tests
 #   ./test.sh -k schema -x    arguments after the script go to pytest
 #
 # Needs: the Rust toolchain (no protoc), Python 3.11 with pip and venv, gcc, and
@@ -24,12 +24,15 @@ step() {
 step "compat-tests/setup.sh (venvs and clients, a no-op when up to date)"
 compat-tests/setup.sh
 
+# One build for both what cargo test runs and what compat-tests start (binaries,
+# examples; tests never build). --tests keeps the dev-dependencies in the graph, so
+# the crates shared with build scripts get the same profile in both commands and
+# cargo test finds everything fresh: without it, protox and its chain build twice.
+step "cargo build --workspace --bins --examples --tests"
+cargo build --workspace --locked --bins --examples --tests
+
 step "cargo test --workspace"
 cargo test --workspace --locked
-
-# The binaries and examples compat-tests start, built once here (never by a test).
-step "cargo build --workspace --bins --examples"
-cargo build --workspace --locked --bins --examples
 
 step "compat-tests (pytest)"
 (cd compat-tests && exec .venv/bin/python -m pytest "$@")
