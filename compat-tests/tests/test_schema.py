@@ -19,7 +19,6 @@ import mesos_oracle
 from gen_protos import SHIPPED
 
 F = descriptor_pb2.FieldDescriptorProto
-OURS_TO_APACHE = {ours: apache for apache, ours in SHIPPED.items()}
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +113,16 @@ def _enum(fd, path, name):
     return next(e for e in scope if e.name == name)
 
 
+def _enum_value(fd, enum, name):
+    return next(v for v in _enum(fd, "", enum).value if v.name == name)
+
+
+def _into_new_oneof(fd, path, name):
+    message = _message(fd, path)
+    message.oneof_decl.add(name="moved")
+    _field(fd, path, name).oneof_index = len(message.oneof_decl) - 1
+
+
 MUTATIONS = {
     "field number": (
         lambda fd: setattr(_field(fd, "TaskInfo", "name"), "number", 99),
@@ -152,10 +161,7 @@ MUTATIONS = {
         "field mesos.Value.Ranges #1: packed",
     ),
     "oneof": (
-        lambda fd: _field(fd, "TaskInfo", "name").ClearField("oneof_index")
-        if _field(fd, "TaskInfo", "name").HasField("oneof_index")
-        else (_message(fd, "TaskInfo").oneof_decl.add(name="o"),
-              setattr(_field(fd, "TaskInfo", "name"), "oneof_index", 0)),
+        lambda fd: _into_new_oneof(fd, "TaskInfo", "name"),
         "field mesos.TaskInfo #1: oneof",
     ),
     "nested message removed": (
@@ -163,12 +169,14 @@ MUTATIONS = {
         "message mesos.Value.Ranges: missing",
     ),
     "enum value number": (
-        lambda fd: setattr(_enum(fd, "", "TaskState").value[1], "number", 77),
-        "enum value mesos.TaskState.",
+        lambda fd: setattr(_enum_value(fd, "TaskState", "TASK_RUNNING"), "number", 77),
+        "enum value mesos.TaskState.TASK_RUNNING: number",
     ),
     "enum value removed": (
-        lambda fd: _enum(fd, "", "TaskState").value.pop(),
-        ": missing",
+        lambda fd: _enum(fd, "", "TaskState").value.remove(
+            _enum_value(fd, "TaskState", "TASK_UNKNOWN")
+        ),
+        "enum value mesos.TaskState.TASK_UNKNOWN: missing",
     ),
     "nested enum renamed": (
         lambda fd: setattr(_enum(fd, "Value", "Type"), "name", "Kind"),
