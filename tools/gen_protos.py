@@ -169,6 +169,16 @@ class Printer:
         self.fd = fd
         self.scope = scope
         self.lines = []
+        # `map<K, V>` fields are compiled into a nested `*Entry` message marked
+        # map_entry; print the map, not the entry (Mesos JSON writes maps as objects).
+        self.map_entries = {}
+        pending = [(fd.package, m) for m in fd.message_type]
+        while pending:
+            scope_name, m = pending.pop()
+            name = (scope_name + "." if scope_name else "") + m.name
+            if m.options.map_entry:
+                self.map_entries["." + name] = m
+            pending.extend((name, n) for n in m.nested_type)
 
     def emit(self, depth=0, text=""):
         self.lines.append(("  " * depth + text) if text else "")
@@ -177,6 +187,10 @@ class Printer:
         return " [" + ", ".join(pairs) + "]" if pairs else ""
 
     def field_type(self, f, scope_name):
+        entry = self.map_entries.get(f.type_name)
+        if entry is not None:
+            key, value = sorted(entry.field, key=lambda g: g.number)
+            return f"map<{self.field_type(key, scope_name)}, {self.field_type(value, scope_name)}>"
         if f.type in (d.FieldDescriptorProto.TYPE_MESSAGE, d.FieldDescriptorProto.TYPE_ENUM):
             return self.scope.shortest(f.type_name, scope_name)
         return SCALARS[f.type]
@@ -198,7 +212,7 @@ class Printer:
             opts.append("deprecated = " + ("true" if f.options.deprecated else "false"))
         if f.options.HasField("packed"):
             opts.append("packed = " + ("true" if f.options.packed else "false"))
-        label = "" if in_oneof else LABELS[f.label] + " "
+        label = "" if in_oneof or f.type_name in self.map_entries else LABELS[f.label] + " "
         self.emit(depth, f"{label}{self.field_type(f, scope_name)} {f.name} = {f.number}{self.options(opts)};")
 
     def enum(self, depth, e):
@@ -233,6 +247,8 @@ class Printer:
             self.enum(body, e)
             self.emit()
         for n in m.nested_type:
+            if n.options.map_entry:
+                continue
             self.message(body, n, name)
             self.emit()
         printed_oneofs = set()
@@ -294,7 +310,7 @@ class Printer:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cache", default=os.path.join(ROOT, "target", "mesos-oracle"))
+    ap.add_argument("--cache", default=mesos_oracle.DEFAULT_CACHE)
     ap.add_argument("--out", default=os.path.join(ROOT, "proto"))
     args = ap.parse_args()
     paths = mesos_oracle.fetch(args.cache)
