@@ -500,6 +500,21 @@ mod tests {
     }
 
     #[test]
+    fn map_fields_are_objects_both_ways() {
+        let j = json!({
+            "name": "t", "task_id": {"value": "t"}, "slave_id": {"value": "s"},
+            "limits": {"cpus": {"value": 2.5}, "mem": {"value": 128}}
+        });
+        let task: mesos::TaskInfo = from_value(&j).unwrap();
+        assert_eq!(task.limits.len(), 2);
+        assert_eq!(task.limits["cpus"].value, 2.5);
+        let out = to_value(&task);
+        assert_eq!(out["limits"]["mem"]["value"], json!(128.0));
+        let wrong = json!({"name": "t", "task_id": {"value": "t"}, "slave_id": {"value": "s"}, "limits": {"cpus": 1}});
+        assert!(from_value::<mesos::TaskInfo>(&wrong).is_err());
+    }
+
+    #[test]
     fn list_parse() {
         let j = json!([{"name": "cpus", "type": "SCALAR", "scalar": {"value": 1}}]);
         let r: Vec<mesos::Resource> = list_from_value(&j).unwrap();
