@@ -65,7 +65,9 @@ pub(crate) async fn run(
             tracing::warn!(%peer, max, "message body too large; closing connection");
             let answer = Answer::new(::http::StatusCode::PAYLOAD_TOO_LARGE, format!("Message body larger than {max} bytes"));
             conn.output.extend_from_slice(&wire::encode_answer(&answer, true));
-            let _ = conn.flush().await;
+            if conn.flush().await.is_ok() {
+                conn.linger().await;
+            }
         }
         Err(e) => tracing::warn!(%peer, error = %e, "closing libprocess connection"),
     }
@@ -174,6 +176,19 @@ impl Conn {
             Ok(Err(e)) => Err(e.into()),
             Err(_) => Err(Closed::TimedOut(timeout)),
         }
+    }
+
+    /// Closes our side, then reads and discards what the peer still sends
+    /// (for at most `request_timeout`): closing with unread input would reset
+    /// the connection and could destroy the answer before the peer reads it.
+    async fn linger(&mut self) {
+        let _ = self.stream.shutdown().await;
+        let timeout = self.node.options().request_timeout;
+        let mut scratch = vec![0u8; 16 * 1024];
+        let drain = async {
+            while matches!(self.stream.read(&mut scratch).await, Ok(n) if n > 0) {}
+        };
+        let _ = tokio::time::timeout(timeout, drain).await;
     }
 
     /// Writes queued answers; a peer that does not read them within
