@@ -31,7 +31,7 @@ async fn typed_messages_round_trip_between_two_nodes() {
         other => panic!("{other:?}"),
     };
     assert_eq!(&from, scheduler.pid());
-    assert_eq!(message, Message::RegisterFrameworkMessage(register));
+    assert_eq!(message, Message::from(register));
 
     let registered = mi::FrameworkRegisteredMessage {
         framework_id: FrameworkId { value: "fw-1".into() },

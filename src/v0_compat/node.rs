@@ -494,11 +494,11 @@ mod tests {
         a.handle().send(typed.pid(), &msg).unwrap();
         assert_eq!(
             typed.recv().await,
-            Some(Event::Message { from: a.pid().clone(), message: msg.clone().into() })
+            Some(Event::Message { from: a.pid().clone(), message: msg.into() })
         );
         assert_eq!(
             typed.recv().await,
-            Some(Event::Message { from: a.pid().clone(), message: msg.clone().into() })
+            Some(Event::Message { from: a.pid().clone(), message: msg.into() })
         );
         // ...but reach a raw one as they are.
         match raw.recv().await {
@@ -523,6 +523,13 @@ mod tests {
         let ghost = Upid::new("ghost", addr());
         watcher.handle().link(&ghost);
         assert_eq!(watcher.recv().await, Some(Event::Exited(ghost)));
+    }
+
+    #[test]
+    fn events_stay_small_enough_to_queue_by_the_thousand() {
+        // Unboxed, the largest message made this 7 KiB per mailbox slot.
+        assert!(std::mem::size_of::<Event>() <= 192, "{}", std::mem::size_of::<Event>());
+        assert_eq!(std::mem::size_of::<Message>(), 16);
     }
 
     #[tokio::test]
