@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use common::*;
 use mesos_rs::proto::mesos::internal as mi;
 use mesos_rs::proto::mesos::{FrameworkId, FrameworkInfo, MasterInfo};
-use mesos_rs::v0_compat::{Event, Message, MessageType, Options, RawMessage, SendError, Upid};
+use mesos_rs::v0_compat::{Event, Message, MessageType, Options, Process, RawMessage, SendError, Upid};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -157,12 +157,27 @@ async fn read_request(stream: &mut tokio::net::TcpStream, buf: &mut BytesMut) ->
     }
 }
 
-#[tokio::test]
-async fn the_sender_writes_libprocess_bytes_and_ignores_what_comes_back() {
+/// A served node with one process, and a bare listener posing as a peer.
+async fn node_and_fake_peer(id: &str) -> (Served, Process, TcpListener, std::net::SocketAddr) {
     let a = Served::start(Options::default()).await;
+    let process = a.node.spawn(id).unwrap();
     let fake = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let fake_addr = fake.local_addr().unwrap();
-    let mut process = a.node.spawn("scheduler").unwrap();
+    (a, process, fake, fake_addr)
+}
+
+/// Asserts that no event is waiting: a marker sent to ourselves comes next.
+async fn assert_no_pending_events(process: &mut Process) {
+    process.handle().send(&process.pid().clone(), &mi::PongSlaveMessage {}).unwrap();
+    assert!(matches!(
+        within("marker", next(process)).await,
+        Event::Message { message: Message::PongSlaveMessage(_), .. }
+    ));
+}
+
+#[tokio::test]
+async fn the_sender_writes_libprocess_bytes_and_ignores_what_comes_back() {
+    let (a, mut process, fake, fake_addr) = node_and_fake_peer("scheduler").await;
     // Two linkees at one address: one connection breaking exits both.
     let one = Upid::new("one", fake_addr);
     let two = Upid::new("two", fake_addr);
@@ -195,21 +210,14 @@ async fn the_sender_writes_libprocess_bytes_and_ignores_what_comes_back() {
     exited.sort_by_key(|e| format!("{e:?}"));
     assert_eq!(exited, vec![Event::Exited(one.clone()), Event::Exited(two)]);
 
-    // Exactly two: a marker sent to ourselves is the very next event.
-    process.handle().send(&process.pid().clone(), &mi::PongSlaveMessage {}).unwrap();
-    assert!(matches!(
-        within("marker", next(&mut process)).await,
-        Event::Message { message: Message::PongSlaveMessage(_), .. }
-    ));
+    // Exactly two.
+    assert_no_pending_events(&mut process).await;
     a.stop().await;
 }
 
 #[tokio::test]
 async fn relink_replaces_the_connection_without_an_exit() {
-    let a = Served::start(Options::default()).await;
-    let fake = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let fake_addr = fake.local_addr().unwrap();
-    let mut process = a.node.spawn("master").unwrap();
+    let (a, mut process, fake, fake_addr) = node_and_fake_peer("master").await;
     let framework = Upid::new("framework", fake_addr);
 
     process.handle().link(&framework);
@@ -227,8 +235,7 @@ async fn relink_replaces_the_connection_without_an_exit() {
     // Only the new connection's end is an exit, and only one.
     drop(second);
     assert_eq!(within("exit", next(&mut process)).await, Event::Exited(framework));
-    process.handle().send(&process.pid().clone(), &mi::PongSlaveMessage {}).unwrap();
-    assert!(matches!(within("marker", next(&mut process)).await, Event::Message { .. }));
+    assert_no_pending_events(&mut process).await;
     a.stop().await;
 }
 

@@ -168,6 +168,8 @@ impl Conn {
     }
 
     async fn read_more(&mut self, deadline: Instant) -> Result<(), Closed> {
+        // Answers to earlier pipelined requests go out before we wait.
+        self.flush().await?;
         self.input.reserve(16 * 1024);
         let timeout = self.node.options().request_timeout;
         match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.input)).await {

@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -148,6 +149,9 @@ pub(crate) struct Inner {
     peers: Mutex<Peers>,
     /// Counters behind [`Node::generate_id`].
     ids: Mutex<HashMap<String, u64>>,
+    /// Numbers spawned processes, so a dropped process can only ever
+    /// unregister itself, never a later one with the same id.
+    incarnations: AtomicU64,
 }
 
 #[derive(Default)]
@@ -157,7 +161,10 @@ pub(crate) struct Peers {
 }
 
 struct Entry {
+    /// The only long-lived strong sender: once the entry goes (process
+    /// dropped, or node gone), `Process::recv` can end.
     mailbox: mpsc::Sender<Event>,
+    incarnation: u64,
     decoding: Decoding,
     /// Mailboxes of local processes linked to this one: each gets
     /// `Exited(this pid)` when it ends.
@@ -194,6 +201,7 @@ impl Node {
                 processes: Mutex::new(HashMap::new()),
                 peers: Mutex::new(Peers::default()),
                 ids: Mutex::new(HashMap::new()),
+                incarnations: AtomicU64::new(0),
             }),
         }
     }
@@ -229,15 +237,18 @@ impl Node {
             return Err(SpawnError::InvalidId(id.to_string()));
         }
         let (tx, rx) = mpsc::channel(self.inner.options.mailbox_capacity.max(1));
+        let incarnation = self.inner.incarnations.fetch_add(1, Ordering::Relaxed);
+        let mailbox = tx.downgrade();
         let mut processes = lock(&self.inner.processes);
         if processes.contains_key(id) {
             return Err(SpawnError::Duplicate(id.to_string()));
         }
-        processes.insert(id.to_string(), Entry { mailbox: tx.clone(), decoding, linkers: Vec::new() });
+        processes.insert(id.to_string(), Entry { mailbox: tx, incarnation, decoding, linkers: Vec::new() });
         drop(processes);
         let handle = ProcessHandle {
             pid: Upid::new(id, self.inner.address),
-            mailbox: tx,
+            mailbox,
+            incarnation,
             node: Arc::downgrade(&self.inner),
         };
         Ok(Process { handle, mailbox: rx })
@@ -276,11 +287,9 @@ impl Inner {
     }
 
     /// The pid `to` ended: forget it and tell its local linkers.
-    fn deregister(&self, pid: &Upid, mailbox: &mpsc::Sender<Event>) {
+    fn deregister(&self, pid: &Upid, incarnation: u64) {
         let mut processes = lock(&self.processes);
-        // Only remove the entry if it is still this process's (ids are unique
-        // among live processes, but be exact anyway).
-        let ours = processes.get(pid.id()).is_some_and(|e| e.mailbox.same_channel(mailbox));
+        let ours = processes.get(pid.id()).is_some_and(|e| e.incarnation == incarnation);
         if !ours {
             return;
         }
@@ -344,7 +353,8 @@ impl Process {
         &self.handle.pid
     }
 
-    /// The next event; `None` only once the node itself is gone.
+    /// The next event; `None` once the node is gone (every [`Node`] clone
+    /// dropped, e.g. after shutdown) and nothing is left to read.
     pub async fn recv(&mut self) -> Option<Event> {
         self.mailbox.recv().await
     }
@@ -358,7 +368,7 @@ impl Process {
 impl Drop for Process {
     fn drop(&mut self) {
         if let Some(node) = self.handle.node.upgrade() {
-            node.deregister(&self.handle.pid, &self.handle.mailbox);
+            node.deregister(&self.handle.pid, self.handle.incarnation);
         }
     }
 }
@@ -368,8 +378,10 @@ impl Drop for Process {
 #[derive(Clone)]
 pub struct ProcessHandle {
     pid: Upid,
-    /// The process's own mailbox: exits of links are delivered into it.
-    mailbox: mpsc::Sender<Event>,
+    /// The process's own mailbox, for exits of its links. Weak, so that
+    /// handles do not keep a mailbox open after its node is gone.
+    mailbox: mpsc::WeakSender<Event>,
+    incarnation: u64,
     node: Weak<Inner>,
 }
 
@@ -434,19 +446,19 @@ impl ProcessHandle {
     }
 
     fn link_with(&self, to: &Upid, reconnect: bool) {
-        let Some(node) = self.node.upgrade() else { return };
+        let (Some(node), Some(mailbox)) = (self.node.upgrade(), self.mailbox.upgrade()) else { return };
         if to.addr() == node.address {
             let mut processes = lock(&node.processes);
             match processes.get_mut(to.id()) {
-                Some(entry) => entry.linkers.push(self.mailbox.clone()),
+                Some(entry) => entry.linkers.push(mailbox),
                 None => {
                     drop(processes);
-                    node.notify(self.mailbox.clone(), Event::Exited(to.clone()));
+                    node.notify(mailbox, Event::Exited(to.clone()));
                 }
             }
             return;
         }
-        let control = Control::Link { linkee: to.clone(), linker: self.mailbox.clone(), reconnect };
+        let control = Control::Link { linkee: to.clone(), linker: mailbox, reconnect };
         node.with_peer(to.addr(), |peer| {
             // Unbounded: links are few and must not be lost to a full queue.
             let _ = peer.control.send(control);
@@ -523,6 +535,18 @@ mod tests {
         let ghost = Upid::new("ghost", addr());
         watcher.handle().link(&ghost);
         assert_eq!(watcher.recv().await, Some(Event::Exited(ghost)));
+    }
+
+    #[tokio::test]
+    async fn recv_ends_once_the_node_is_gone() {
+        let node = Node::new(addr(), Options::default());
+        let mut process = node.spawn("p").unwrap();
+        let handle = process.handle().clone();
+        drop(node);
+        assert_eq!(process.recv().await, None);
+        // A handle outliving its node fails cleanly.
+        assert_eq!(handle.send(process.pid(), &mi::PongSlaveMessage {}), Err(SendError::NodeGone));
+        handle.link(&Upid::new("x", addr()));
     }
 
     #[test]
