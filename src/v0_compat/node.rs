@@ -130,7 +130,12 @@ pub enum SendError {
 }
 
 /// One libprocess instance. Cheap to clone; all clones share one process
-/// table and one set of peer connections.
+/// table and one set of peer connections. Processes and handles refer to
+/// the node weakly: it lives while some `Node` clone does ([`serve`] holds
+/// one while serving), and once the last goes, sends fail with
+/// [`SendError::NodeGone`] and every [`Process::recv`] ends.
+///
+/// [`serve`]: crate::v0_compat::serve
 #[derive(Clone)]
 pub struct Node {
     inner: Arc<Inner>,

@@ -4,7 +4,7 @@
 //! (`ProtobufProcess::send` posts under `message.GetTypeName()`, and
 //! `install<M>` registers the handler under `M().GetTypeName()`), e.g.
 //! `mesos.internal.RegisterFrameworkMessage`. So the registry is a table of
-//! `(full type name, Rust type)`, written once in [`registry!`] below; a test
+//! `(full type name, Rust type)`, written once in the `registry!` table below; a test
 //! checks every name against the type's own descriptor.
 //!
 //! Covered: every top-level message of `messages/messages.proto`
