@@ -1,1 +1,6 @@
 //! Shared by master, agent and drivers: resources, flags, logging, time.
+
+pub mod resource_quantities;
+pub mod resources;
+pub mod roles;
+pub mod values;
