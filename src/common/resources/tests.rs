@@ -90,7 +90,7 @@ fn mount_disk(size: f64, root: &str) -> Resource {
     d
 }
 
-fn of(protos: &[Resource]) -> Resources {
+fn of<'a>(protos: impl IntoIterator<Item = &'a Resource>) -> Resources {
     Resources::from_protos(protos)
 }
 
@@ -274,7 +274,7 @@ fn prints_scalars_with_three_decimals() {
 #[test]
 fn prints_shared_counts() {
     let v = volume(64.0, "role1", "id1", "path1", true);
-    let one = of(&[v.clone()]);
+    let one = of([&v]);
     assert_eq!(one.to_string(), "disk(reservations: [(STATIC,role1)])[id1:path1]<SHARED>:64<1>");
     assert_eq!((&one + &one).to_string(), "disk(reservations: [(STATIC,role1)])[id1:path1]<SHARED>:64<2>");
 }
@@ -383,7 +383,7 @@ fn dynamic_reservations_compare_principal_and_labels() {
     let mut reordered2 = reordered.clone();
     reordered2.reservations[0].labels.as_mut().unwrap().labels.reverse();
     assert_eq!(of(&[reordered, reordered2]).len(), 1, "label order does not matter");
-    assert!(of(&[a.clone()]).iter().next().unwrap().is_dynamically_reserved());
+    assert!(of([&a]).iter().next().unwrap().is_dynamically_reserved());
 }
 
 #[test]
@@ -394,7 +394,7 @@ fn resource_provider_ids_keep_entries_apart() {
     b.provider_id = Some(ResourceProviderId { value: "rp2".into() });
     let both = of(&[a.clone(), b.clone(), scalar("disk", 10.0)]);
     assert_eq!(both.len(), 3);
-    assert!(!of(&[a.clone()]).contains(&of(&[b])));
+    assert!(!of([&a]).contains(&of(&[b])));
     assert_eq!((&both - &of(&[a])).len(), 2);
 }
 
@@ -404,7 +404,7 @@ fn revocable_resources_are_distinct() {
     rev.revocable = Some(RevocableInfo {});
     let res = of(&[rev.clone(), scalar("cpus", 1.0)]);
     assert_eq!(res.len(), 2);
-    assert_eq!(res.revocable(), of(&[rev.clone()]));
+    assert_eq!(res.revocable(), of([&rev]));
     assert_eq!(res.non_revocable(), r("cpus:1"));
     assert!(!r("cpus:4").contains(&of(&[rev])));
 }
@@ -439,10 +439,10 @@ fn persistent_volumes_are_never_merged_and_come_out_whole() {
     // collection holding one does not contain two.
     let twice = of(&[v1.clone(), v1.clone()]);
     assert_eq!(twice.len(), 2);
-    assert!(!of(&[v1.clone()]).contains(&twice));
+    assert!(!of([&v1]).contains(&twice));
     // A part of a volume is not contained and cannot be taken out.
     let half = volume(5.0, "r", "id1", "p", false);
-    assert!(!res.contains(&of(&[half.clone()])));
+    assert!(!res.contains(&of([&half])));
     assert_eq!((&res - &of(&[half])).len(), 2);
     assert_eq!(&res - &of(&[v1]), of(&[v2]));
 }
@@ -453,7 +453,7 @@ fn mount_disks_are_exclusive() {
     let res = of(&[m1.clone(), m1.clone()]);
     assert_eq!(res.len(), 2, "two MOUNT disks never merge");
     let part = mount_disk(50.0, "/mnt1");
-    assert!(!res.contains(&of(&[part.clone()])));
+    assert!(!res.contains(&of([&part])));
     assert_eq!((&res - &of(&[part])).len(), 2);
     assert_eq!((&res - &of(&[m1])).len(), 1);
 }
@@ -461,7 +461,7 @@ fn mount_disks_are_exclusive() {
 #[test]
 fn shared_volumes_count_copies() {
     let v = volume(100.0, "role1", "id1", "path1", true);
-    let one = of(&[v.clone()]);
+    let one = of([&v]);
     let two = &one + &one;
     assert_eq!(two.len(), 1);
     assert_eq!(two.iter().next().unwrap().shared_count(), 2);
@@ -584,7 +584,7 @@ fn reserve_and_unreserve() {
     let total = r("cpus:1;mem:512;disk:1000");
     let reserved = dynamic(scalar("cpus", 1.0), "role", "principal");
     let after = total.apply_operation(&reserve(vec![reserved.clone()])).unwrap();
-    assert_eq!(after, &r("mem:512;disk:1000") + &of(&[reserved.clone()]));
+    assert_eq!(after, &r("mem:512;disk:1000") + &of([&reserved]));
     let back = after.apply_operation(&unreserve(vec![reserved.clone()])).unwrap();
     assert_eq!(back, total);
     let too_much = dynamic(scalar("cpus", 2.0), "role", "principal");
@@ -608,15 +608,15 @@ fn create_and_destroy_volumes() {
     let total = r("cpus:1;mem:512;disk(role):1000");
     let v = volume(200.0, "role", "1", "path", true);
     let created = total.apply_operation(&create(vec![v.clone()])).unwrap();
-    assert_eq!(created, &r("cpus:1;mem:512;disk(role):800") + &of(&[v.clone()]));
+    assert_eq!(created, &r("cpus:1;mem:512;disk(role):800") + &of([&v]));
     assert_eq!(created.apply_operation(&destroy(vec![v.clone()])).unwrap(), total);
     let big = volume(2000.0, "role", "1", "path", true);
     assert!(total.apply_operation(&create(vec![big])).is_err());
 
     // Two copies of a shared volume: DESTROY is refused.
     let mut two = r("cpus:1;mem:512;disk(role):800");
-    two += &of(&[v.clone()]);
-    two += &of(&[v.clone()]);
+    two += &of([&v]);
+    two += &of([&v]);
     let e = two.apply_operation(&destroy(vec![v])).unwrap_err();
     assert!(e.0.starts_with("Persistent volume disk(reservations: [(STATIC,role)])[1:path]<SHARED>:200"), "{e}");
     assert!(e.0.ends_with("cannot be removed due to additional shared copies"));
@@ -626,11 +626,11 @@ fn create_and_destroy_volumes() {
 fn create_from_mount_takes_the_whole_disk() {
     let mut m = mount_disk(100.0, "/mnt");
     m.reservations.push(reservation(ResType::Static, "role", None));
-    let total = of(&[m.clone()]);
+    let total = of([&m]);
     let mut v = m.clone();
     v.disk.as_mut().unwrap().persistence = Some(Persistence { id: "id".into(), principal: None });
     v.disk.as_mut().unwrap().volume = Some(Volume { container_path: "p".into(), mode: 1, ..Default::default() });
-    assert_eq!(total.apply_operation(&create(vec![v.clone()])).unwrap(), of(&[v.clone()]));
+    assert_eq!(total.apply_operation(&create(vec![v.clone()])).unwrap(), of([&v]));
     let mut half = v.clone();
     half.scalar = Some(PbScalar { value: 50.0 });
     assert!(total.apply_operation(&create(vec![half])).is_err());
