@@ -245,13 +245,30 @@ impl Resources {
 
     /// The entries for which `predicate` holds.
     pub fn filter<F: FnMut(&Item) -> bool>(&self, mut predicate: F) -> Resources {
-        Resources { items: self.items.iter().filter(|i| predicate(i)).cloned().collect() }
+        let mut items = Vec::with_capacity(self.items.len());
+        items.extend(self.items.iter().filter(|i| predicate(i)).cloned());
+        Resources { items }
     }
 
     /// Splits into (matching, not matching) in one pass.
-    pub fn partition<F: FnMut(&Item) -> bool>(&self, mut predicate: F) -> (Resources, Resources) {
-        let (a, b) = self.items.iter().cloned().partition(|i| predicate(i));
+    pub fn partition<F: FnMut(&Item) -> bool>(&self, predicate: F) -> (Resources, Resources) {
+        self.clone().into_partition(predicate)
+    }
+
+    /// [`Resources::partition`], consuming `self`.
+    pub fn into_partition<F: FnMut(&Item) -> bool>(self, mut predicate: F) -> (Resources, Resources) {
+        let (a, b) = self.items.into_iter().partition(|i| predicate(i));
         (Resources { items: a }, Resources { items: b })
+    }
+
+    /// Reorders the entries by a key, keeping the order of equal keys.
+    pub fn sort_by_key<K: Ord, F: FnMut(&Item) -> K>(&mut self, f: F) {
+        self.items.sort_by_key(f);
+    }
+
+    /// Keeps the entries for which `predicate` holds.
+    pub fn retain<F: FnMut(&Item) -> bool>(&mut self, mut predicate: F) {
+        self.items.retain(|i| predicate(i));
     }
 
     /// Reserved resources grouped by reservation role.
