@@ -103,29 +103,20 @@ fn bench(c: &mut Criterion) {
         eprintln!("offers: idle {}, steady {}", idle.len(), steady.len());
         return;
     }
-    let idle = cluster();
-    let plan = idle.clone().allocate_all(now);
-    eprintln!("full cycle: {} offers; fastest of 20: {:?}", plan.len(), min_of(&idle, now, 20));
-    c.bench_function("allocate_all 10k agents x 1k frameworks (idle cluster)", |b| {
-        b.iter_batched(
-            || idle.clone(),
-            |mut a| {
-                let plan = a.allocate_all(black_box(now));
-                (a, plan)
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    bench_cycle(c, "idle cluster", &cluster(), now);
+    bench_cycle(c, "steady state", &steady_state(now), now + Duration::from_secs(1));
+}
 
-    let steady = steady_state(now);
-    let later = now + Duration::from_secs(1);
-    let plan = steady.clone().allocate_all(later);
-    eprintln!("steady-state cycle: {} offers; fastest of 20: {:?}", plan.len(), min_of(&steady, later, 20));
-    c.bench_function("allocate_all 10k agents x 1k frameworks (steady state)", |b| {
+/// Benchmarks one full cycle at `now` from the state `base`.
+fn bench_cycle(c: &mut Criterion, label: &str, base: &Allocator, now: Duration) {
+    let plan = base.clone().allocate_all(now);
+    eprintln!("{label}: {} offers per cycle; fastest of 20 cycles: {:?}", plan.len(), min_of(base, now, 20));
+    c.bench_function(&format!("allocate_all 10k agents x 1k frameworks ({label})"), |b| {
         b.iter_batched(
-            || steady.clone(),
+            || base.clone(),
             |mut a| {
-                let plan = a.allocate_all(black_box(later));
+                // Returned, so that dropping happens outside the timing.
+                let plan = a.allocate_all(black_box(now));
                 (a, plan)
             },
             BatchSize::LargeInput,

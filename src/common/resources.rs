@@ -271,15 +271,20 @@ impl Resources {
         self.items.retain(|i| predicate(i));
     }
 
-    /// Reserved resources grouped by reservation role.
-    pub fn reservations(&self) -> BTreeMap<String, Resources> {
+    /// Entries grouped by a role each may have (entries without are left out).
+    fn group_by_role<'a>(&'a self, role_of: impl Fn(&'a Item) -> Option<&'a str>) -> BTreeMap<String, Resources> {
         let mut result: BTreeMap<String, Resources> = BTreeMap::new();
         for item in &self.items {
-            if let Some(role) = item.reservation_role() {
+            if let Some(role) = role_of(item) {
                 result.entry(role.to_string()).or_default().add_item_ref(item);
             }
         }
         result
+    }
+
+    /// Reserved resources grouped by reservation role.
+    pub fn reservations(&self) -> BTreeMap<String, Resources> {
+        self.group_by_role(Item::reservation_role)
     }
 
     /// Reserved resources, to `role` only when given.
@@ -349,13 +354,7 @@ impl Resources {
     /// Allocated resources grouped by allocation role. Unallocated entries
     /// are skipped (Mesos requires every entry to be allocated here).
     pub fn allocations(&self) -> BTreeMap<String, Resources> {
-        let mut result: BTreeMap<String, Resources> = BTreeMap::new();
-        for item in &self.items {
-            if let Some(role) = item.allocation_role() {
-                result.entry(role.to_string()).or_default().add_item_ref(item);
-            }
-        }
-        result
+        self.group_by_role(Item::allocation_role)
     }
 
     /// Pushes a reservation onto every entry. Fails (and changes nothing) if

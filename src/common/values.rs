@@ -466,6 +466,11 @@ pub(crate) fn tokenize<'a>(s: &'a str, delims: &'a [char]) -> impl Iterator<Item
     s.split(move |c: char| delims.contains(&c)).filter(|t| !t.is_empty())
 }
 
+/// stout's `strings::trim` with its default whitespace set.
+pub(crate) fn trim(s: &str) -> &str {
+    s.trim_matches([' ', '\t', '\n', '\r'])
+}
+
 fn brackets_match(s: &str, open: char, close: char) -> bool {
     let mut depth: i64 = 0;
     for c in s.chars() {

@@ -50,6 +50,25 @@ struct Node {
 }
 
 impl Node {
+    fn new(name: &str, path: Arc<str>, kind: Kind, parent: Option<usize>) -> Node {
+        let mut prefix = [0u8; 8];
+        let n = path.len().min(8);
+        prefix[..n].copy_from_slice(&path.as_bytes()[..n]);
+        Node {
+            name: name.into(),
+            path_key: u64::from_be_bytes(prefix),
+            path,
+            kind,
+            parent,
+            children: Vec::new(),
+            share: 0.0,
+            weight: None,
+            alloc: Qty::default(),
+            count: 0,
+            client: None,
+        }
+    }
+
     fn is_leaf(&self) -> bool {
         self.kind != Kind::Internal
     }
@@ -92,19 +111,7 @@ const ROOT: usize = 0;
 impl Default for Sorter {
     fn default() -> Self {
         Sorter {
-            nodes: vec![Node {
-                name: "".into(),
-                path: "".into(),
-                path_key: 0,
-                kind: Kind::Internal,
-                parent: None,
-                children: Vec::new(),
-                share: 0.0,
-                weight: None,
-                alloc: Qty::default(),
-                count: 0,
-                client: None,
-            }],
+            nodes: vec![Node::new("", "".into(), Kind::Internal, None)],
             free: Vec::new(),
             clients: FxHashMap::default(),
             weights: FxHashMap::default(),
@@ -124,22 +131,7 @@ impl Sorter {
         } else {
             format!("{parent_path}/{name}").into()
         };
-        let mut prefix = [0u8; 8];
-        let n = path.len().min(8);
-        prefix[..n].copy_from_slice(&path.as_bytes()[..n]);
-        let node = Node {
-            name: name.into(),
-            path_key: u64::from_be_bytes(prefix),
-            path,
-            kind,
-            parent: Some(parent),
-            children: Vec::new(),
-            share: 0.0,
-            weight: None,
-            alloc: Qty::default(),
-            count: 0,
-            client: None,
-        };
+        let node = Node::new(name, path, kind, Some(parent));
         if kind == Kind::Internal {
             self.internal += 1;
         }
@@ -266,23 +258,27 @@ impl Sorter {
 
     /// Lists the client in `sort` again.
     pub(crate) fn activate(&mut self, client: ClientId) {
-        let Some(&node) = self.clients.get(&client) else { return };
-        if self.nodes[node].kind == Kind::InactiveLeaf {
-            self.nodes[node].kind = Kind::ActiveLeaf;
-            self.reposition(node);
+        if self.switch_leaf(client, Kind::InactiveLeaf, Kind::ActiveLeaf) {
+            // Its share may be stale: sort again.
             self.dirty = true;
-            self.order_valid = false;
         }
     }
 
     /// Keeps the client (and its allocation) but stops listing it.
     pub(crate) fn deactivate(&mut self, client: ClientId) {
-        let Some(&node) = self.clients.get(&client) else { return };
-        if self.nodes[node].kind == Kind::ActiveLeaf {
-            self.nodes[node].kind = Kind::InactiveLeaf;
-            self.reposition(node);
-            self.order_valid = false;
+        // The others stay sorted.
+        self.switch_leaf(client, Kind::ActiveLeaf, Kind::InactiveLeaf);
+    }
+
+    fn switch_leaf(&mut self, client: ClientId, from: Kind, to: Kind) -> bool {
+        let Some(&node) = self.clients.get(&client) else { return false };
+        if self.nodes[node].kind != from {
+            return false;
         }
+        self.nodes[node].kind = to;
+        self.reposition(node);
+        self.order_valid = false;
+        true
     }
 
     /// Sets the weight of a path (which need not exist yet).
@@ -511,6 +507,16 @@ mod tests {
         q
     }
 
+    /// A sorter with these active clients.
+    fn sorter(clients: &[(ClientId, &str)]) -> Sorter {
+        let mut s = Sorter::default();
+        for &(c, p) in clients {
+            s.add(c, p);
+            s.activate(c);
+        }
+        s
+    }
+
     fn basis(total: &Qty) -> ShareBasis<'static> {
         ShareBasis { totals: fair_totals(total, &[]).into() }
     }
@@ -518,11 +524,7 @@ mod tests {
     #[test]
     fn orders_by_dominant_share() {
         let total = qty(&[100, 1000]);
-        let mut s = Sorter::default();
-        for (c, p) in [(1, "a"), (2, "b"), (3, "c")] {
-            s.add(c, p);
-            s.activate(c);
-        }
+        let mut s = sorter(&[(1, "a"), (2, "b"), (3, "c")]);
         s.allocated(1, &qty(&[10, 0]), &basis(&total)); // 10%
         s.allocated(2, &qty(&[0, 50]), &basis(&total)); // 5%
         assert_eq!(s.sort(&basis(&total)), &[3, 2, 1]);
@@ -536,11 +538,7 @@ mod tests {
     #[test]
     fn ties_break_on_allocation_count_then_path() {
         let total = qty(&[100]);
-        let mut s = Sorter::default();
-        for (c, p) in [(1, "b"), (2, "a")] {
-            s.add(c, p);
-            s.activate(c);
-        }
+        let mut s = sorter(&[(1, "b"), (2, "a")]);
         assert_eq!(s.sort(&basis(&total)), &[2, 1]);
         s.allocated(2, &qty(&[0]), &basis(&total));
         assert_eq!(s.sort(&basis(&total)), &[1, 2]);
@@ -549,11 +547,7 @@ mod tests {
     #[test]
     fn weights_divide_shares() {
         let total = qty(&[100]);
-        let mut s = Sorter::default();
-        for (c, p) in [(1, "a"), (2, "b")] {
-            s.add(c, p);
-            s.activate(c);
-        }
+        let mut s = sorter(&[(1, "a"), (2, "b")]);
         s.update_weight("a", 3.0);
         s.allocated(1, &qty(&[30]), &basis(&total)); // 0.3 / 3 = 0.1
         s.allocated(2, &qty(&[20]), &basis(&total)); // 0.2
@@ -563,11 +557,7 @@ mod tests {
     #[test]
     fn inactive_clients_keep_allocation_but_are_not_listed() {
         let total = qty(&[100]);
-        let mut s = Sorter::default();
-        for (c, p) in [(1, "a"), (2, "b")] {
-            s.add(c, p);
-            s.activate(c);
-        }
+        let mut s = sorter(&[(1, "a"), (2, "b")]);
         s.allocated(1, &qty(&[10]), &basis(&total));
         s.deactivate(1);
         assert_eq!(s.sort(&basis(&total)), &[2]);
@@ -579,11 +569,7 @@ mod tests {
     #[test]
     fn hierarchy_sorts_subtrees_first() {
         let total = qty(&[100]);
-        let mut s = Sorter::default();
-        for (c, p) in [(1, "a/x"), (2, "a/y"), (3, "b"), (4, "a")] {
-            s.add(c, p);
-            s.activate(c);
-        }
+        let mut s = sorter(&[(1, "a/x"), (2, "a/y"), (3, "b"), (4, "a")]);
         // Subtree "a" holds 30, "b" holds 20: "b" first.
         s.allocated(1, &qty(&[30]), &basis(&total));
         s.allocated(3, &qty(&[20]), &basis(&total));
