@@ -9,7 +9,7 @@
 //! - [`validate`](mod@validate): `Resources::validate` and the master's resource checks;
 //! - [`parse`](mod@parse): `cpus:4;mem(role1):1024;ports:[31000-32000]` and the JSON
 //!   array form, with Mesos's error messages;
-//! - [`format`]: the pre- and post-reservation-refinement formats (upgrade,
+//! - [`format`](mod@format): the pre- and post-reservation-refinement formats (upgrade,
 //!   downgrade) and how Mesos prints resources;
 //! - [`ops`]: offer operations (RESERVE, UNRESERVE, CREATE, DESTROY, ...)
 //!   as conversions, `find`, `shrink`, checkpointed resources.

@@ -367,14 +367,16 @@ impl Allocator {
         let has_shared = to_offer.iter().any(Item::is_shared);
         if has_shared {
             a.available -= &to_offer.non_shared();
+            // Recorded unallocated, as the available resources they are
+            // taken from. (Mesos records them allocated, so its subtraction
+            // never matches and a shared volume can go to several
+            // frameworks in one cycle, against its own stated intent.)
+            *cx.offered_shared.entry(agent).or_default() += &to_offer.shared();
         } else {
             a.available -= &to_offer;
         }
         let role_name = self.role_names[role as usize].clone();
         to_offer.allocate_shared(&role_name);
-        if has_shared {
-            *cx.offered_shared.entry(agent).or_default() += &to_offer.shared();
-        }
         if let Some(q) = cx.quota.as_mut() {
             if !self.roles.role(role).quota.is_default() {
                 for r in self.roles.self_and_ancestors(role) {
