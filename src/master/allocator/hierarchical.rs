@@ -1007,6 +1007,11 @@ impl Allocator {
         sum
     }
 
+    /// A role's weight (1 unless set).
+    pub fn weight(&self, role: &str) -> f64 {
+        self.roles.get(role).map_or(1.0, |r| self.roles.role(r).weight)
+    }
+
     /// A role's quota.
     pub fn quota(&self, role: &str) -> Quota {
         self.roles.get(role).map(|r| self.roles.role(r).quota.clone()).unwrap_or_default()
