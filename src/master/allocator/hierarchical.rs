@@ -601,19 +601,17 @@ impl Allocator {
 
     fn min_allocatable_of(&mut self, info: &FrameworkInfo) -> HashMap<RoleIdx, Vec<Qty>> {
         let mut result = HashMap::new();
-        for entry in &info.offer_filters {
-            let (Some(role), Some(filters)) = (&entry.key, &entry.value) else { continue };
+        for (role, filters) in &info.offer_filters {
             let Some(min) = &filters.min_allocatable_resources else { continue };
             let sets = min
                 .quantities
                 .iter()
                 .map(|q| {
-                    let quantities = ResourceQuantities::from_pairs(q.quantities.iter().map(|e| {
-                        (
-                            e.key.as_deref().unwrap_or(""),
-                            e.value.as_ref().map_or(Default::default(), crate::common::values::Scalar::from_proto),
-                        )
-                    }));
+                    let quantities = ResourceQuantities::from_pairs(
+                        q.quantities
+                            .iter()
+                            .map(|(k, v)| (k.as_str(), crate::common::values::Scalar::from_proto(v))),
+                    );
                     Qty::of_quantities(&quantities, &mut self.names)
                 })
                 .collect();
