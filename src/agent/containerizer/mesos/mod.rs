@@ -1,0 +1,4 @@
+//! The Mesos containerizer.
+
+pub mod cgroups;
+pub mod procfs;
