@@ -621,14 +621,16 @@ impl AsRawFd for Watched {
 }
 
 impl OomNotifier {
-    /// Resolves at the next notification (v1: an OOM event; v2: a change of
-    /// `memory.events`, which the caller re-reads).
-    pub async fn notified(&mut self) -> io::Result<()> {
+    /// Resolves at the next notification: `true` when it is itself an OOM
+    /// event (v1: the eventfd fires when the cgroup hits OOM, before the
+    /// killer has bumped `oom_kill`), `false` when the caller must re-read
+    /// the counter (v2: `memory.events` changed, maybe for another event).
+    pub async fn notified(&mut self) -> io::Result<bool> {
         match &mut self.kind {
             NotifierKind::EventFd { fd, .. } => loop {
                 let mut guard = fd.readable().await?;
                 match guard.try_io(|inner| inner.get_ref().read().map_err(io::Error::from)) {
-                    Ok(Ok(_)) => return Ok(()),
+                    Ok(Ok(_)) => return Ok(true),
                     Ok(Err(e)) => return Err(e),
                     Err(_would_block) => continue,
                 }
@@ -636,7 +638,7 @@ impl OomNotifier {
             NotifierKind::Inotify(fd) => loop {
                 let mut guard = fd.readable().await?;
                 match guard.try_io(|inner| inner.get_ref().0.read_events().map_err(io::Error::from)) {
-                    Ok(Ok(_)) => return Ok(()),
+                    Ok(Ok(_)) => return Ok(false),
                     Ok(Err(e)) => return Err(e),
                     Err(_would_block) => continue,
                 }
@@ -829,7 +831,7 @@ mod tests {
             let dir = v2_container(base.path(), "c1");
             let mut notifier = cg.oom_notifier("c1").unwrap();
             fs::write(dir.join("memory.events"), "oom 1\noom_kill 1\n").unwrap();
-            tokio::time::timeout(Duration::from_secs(30), notifier.notified()).await.unwrap().unwrap();
+            assert!(!tokio::time::timeout(Duration::from_secs(30), notifier.notified()).await.unwrap().unwrap());
             assert_eq!(cg.oom_kills("c1"), Some(1));
         });
     }
