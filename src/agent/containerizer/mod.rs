@@ -129,3 +129,4 @@ pub trait Containerizer: Send + Sync + 'static {
 }
 
 pub mod mesos;
+pub mod mock;
