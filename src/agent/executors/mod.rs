@@ -19,6 +19,7 @@ pub mod checks;
 pub mod client;
 pub mod core;
 pub mod env;
+pub mod flags;
 pub mod runner;
 
 use prost::Message;
