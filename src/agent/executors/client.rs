@@ -47,7 +47,7 @@ pub enum ClientEvent {
     /// Lost the agent; the client is reconnecting (or has injected `SHUTDOWN`).
     Disconnected,
     /// An event from the agent, or one injected by the client.
-    Event(Event),
+    Event(Box<Event>),
 }
 
 /// Connection settings (from [`ExecutorEnv`]).
@@ -222,8 +222,8 @@ impl Driver {
                 record = async { stream.as_mut().expect("guarded").next().await }, if stream.is_some() => {
                     match record {
                         Some(Ok(bytes)) => match decode_event(self.config.content_type, &bytes) {
-                            Ok(event) => self.emit(ClientEvent::Event(event)),
-                            Err(e) => self.emit(ClientEvent::Event(error_event(format!("Failed to de-serialize event: {e}")))),
+                            Ok(event) => self.emit(ClientEvent::Event(Box::new(event))),
+                            Err(e) => self.emit(ClientEvent::Event(Box::new(error_event(format!("Failed to de-serialize event: {e}"))))),
                         },
                         Some(Err(e)) => {
                             tracing::error!("Failed to decode the stream of events: {e}");
@@ -237,7 +237,7 @@ impl Driver {
                 }
                 broken = async { connection.as_mut().expect("guarded").broken.recv().await }, if connection.is_some() => {
                     match broken {
-                        Some(Broken::Unexpected(message)) => self.emit(ClientEvent::Event(error_event(message))),
+                        Some(Broken::Unexpected(message)) => self.emit(ClientEvent::Event(Box::new(error_event(message)))),
                         Some(Broken::Closed(why)) => {
                             tracing::info!("Disconnected from agent: {why}");
                             self.disconnected(&mut connection, &mut subscribing, &mut stream, &mut recovery_deadline, &mut reconnect_at);
@@ -276,7 +276,7 @@ impl Driver {
     /// Injects SHUTDOWN and stops connecting.
     fn shutdown(&mut self) {
         self.state = State::Gone;
-        self.emit(ClientEvent::Event(event_of(event::Type::Shutdown)));
+        self.emit(ClientEvent::Event(Box::new(event_of(event::Type::Shutdown))));
     }
 
     fn backoff(&self) -> Duration {
@@ -366,7 +366,7 @@ impl Driver {
         if status == http::StatusCode::SERVICE_UNAVAILABLE || status == http::StatusCode::NOT_FOUND {
             tracing::warn!("Received {text}");
         } else {
-            self.emit(ClientEvent::Event(error_event(format!("Received unexpected {text}"))));
+            self.emit(ClientEvent::Event(Box::new(error_event(format!("Received unexpected {text}")))));
         }
         None
     }

@@ -97,7 +97,7 @@ pub enum Input {
     /// The client connected to the agent.
     Connected,
     Disconnected,
-    Event(Event),
+    Event(Box<Event>),
     Launched { task_id: String, pid: i32 },
     LaunchFailed { task_id: String, error: String },
     /// A task's process ended (`status`: its wait status, if known).
@@ -263,7 +263,7 @@ impl Executor {
                     }
                 }
             }
-            Input::Event(event) => self.on_event(now, event),
+            Input::Event(event) => self.on_event(now, *event),
             Input::Launched { task_id, pid } => self.on_launched(now, &task_id, pid),
             Input::LaunchFailed { task_id, error } => {
                 tracing::error!("Failed to launch task '{task_id}': {error}");
@@ -987,7 +987,7 @@ mod tests {
         }
 
         fn event(&mut self, event: Event) -> Vec<Effect> {
-            self.handle(Input::Event(event))
+            self.handle(Input::Event(Box::new(event)))
         }
 
         fn subscribed(&mut self, killing_capability: bool) -> Vec<Effect> {
