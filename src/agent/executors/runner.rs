@@ -221,9 +221,7 @@ async fn start_task(launch: &LaunchTask, fetcher: &Fetcher) -> Result<tokio::pro
             .map_err(|e| format!("Failed to fetch URIs: {e}"))?;
     }
     if let (Some(user), true) = (&user, launch.own_output) {
-        let (uid, gid) = (nix::unistd::Uid::from_raw(user.uid), nix::unistd::Gid::from_raw(user.gid));
-        crate::agent::fetcher::chown_tree(directory, uid, gid)
-            .map_err(|e| format!("Failed to chown the sandbox to user '{}': {e}", user.name))?;
+        launcher::chown_tree(directory, user)?;
     }
     let mut environment: BTreeMap<String, String> = launcher::merge_environment(&launch.environment, command.environment.as_ref());
     if let Some(role) = &launch.allocation_role {

@@ -22,8 +22,9 @@
 //!
 //! Unlike Mesos, the fetch runs inside the agent (no `mesos-fetcher`
 //! subprocess): its log lines go to the sandbox's `stderr` as Mesos's fetcher
-//! output does, and when a user is given, what it wrote is chowned to that
-//! user afterwards instead of being fetched as that user.
+//! output does, and it fetches as the agent's user; the caller gives the
+//! sandbox to the task's user afterwards (Mesos fetches as that user, so a
+//! local file the user may not read would fail there and succeeds here).
 
 pub mod cache;
 pub mod download;
@@ -250,7 +251,7 @@ impl Fetcher {
     }
 
     /// Fetches `uris` in order into `sandbox`. `user` (the command's, else
-    /// the container's) separates cache entries and owns what is written.
+    /// the container's) separates cache entries.
     /// Progress lines are appended to `log` (the sandbox's `stderr`).
     pub async fn fetch(
         &self,
@@ -283,9 +284,6 @@ impl Fetcher {
                     return Err(error);
                 }
             }
-        }
-        if let Some(user) = user {
-            chown_sandbox(sandbox, user).map_err(FetchError::Setup)?;
         }
         note(log, &format!("Successfully fetched all URIs into '{}'", sandbox.display()));
         Ok(())
@@ -434,30 +432,6 @@ fn note(log: Option<&Path>, line: &str) {
             let _ = writeln!(file, "{line}");
         }
     }
-}
-
-/// Gives `user` everything under `sandbox` (what fetching as the user would
-/// have produced).
-fn chown_sandbox(sandbox: &Path, user: &str) -> Result<(), String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Ok(());
-    }
-    let account = nix::unistd::User::from_name(user)
-        .map_err(|e| format!("Failed to get user information for '{user}': {e}"))?
-        .ok_or_else(|| format!("Failed to get user information for '{user}': no such user"))?;
-    chown_tree(sandbox, account.uid, account.gid)
-        .map_err(|e| format!("Failed to chown sandbox to user '{user}': {e}"))
-}
-
-/// `chown -R` without following symlinks.
-pub(crate) fn chown_tree(path: &Path, uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> std::io::Result<()> {
-    std::os::unix::fs::lchown(path, Some(uid.as_raw()), Some(gid.as_raw()))?;
-    if std::fs::symlink_metadata(path)?.is_dir() {
-        for entry in std::fs::read_dir(path)? {
-            chown_tree(&entry?.path(), uid, gid)?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
