@@ -5,7 +5,7 @@
 mod fake_agent;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -114,6 +114,20 @@ async fn until_terminal(agent: &mut FakeAgent, id: &str) -> Vec<TaskStatus> {
     }
 }
 
+/// Waits for a task to write a line to `path`; returns the contents.
+async fn until_written(path: &Path) -> String {
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            match std::fs::read_to_string(path) {
+                Ok(text) if text.ends_with('\n') => return text,
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await
+    .expect("the task never wrote the file")
+}
+
 fn states(updates: &[TaskStatus]) -> Vec<TaskState> {
     updates.iter().map(|s| s.state()).collect()
 }
@@ -194,14 +208,7 @@ async fn a_task_ignoring_sigterm_is_killed_after_the_kill_policy_grace_period() 
         let status = agent.next_update().await;
         agent.ack(&status);
     }
-    let ready = executor.path().join("ready");
-    tokio::time::timeout(DEADLINE, async {
-        while !ready.exists() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap();
+    until_written(&executor.path().join("ready")).await;
     // The KILL's policy overrides the task's 60 seconds.
     agent.send(kill("t1", Some(Duration::from_millis(500))));
     let updates = until_terminal(&mut agent, "t1").await;
@@ -295,15 +302,7 @@ async fn without_checkpointing_losing_the_agent_shuts_the_executor_down() {
     agent.send(launch(task("t1", "echo $$ > task.pid; exec sleep 600")));
     agent.next_update().await;
     agent.next_update().await;
-    let pid_file = executor.path().join("task.pid");
-    tokio::time::timeout(DEADLINE, async {
-        while !std::fs::read_to_string(&pid_file).is_ok_and(|t| t.ends_with('\n')) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap();
-    let task_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let task_pid: i32 = until_written(&executor.path().join("task.pid")).await.trim().parse().unwrap();
     agent.stop();
     // The task is killed and the executor exits without an agent to tell.
     let code = executor.exit_code().await;
@@ -393,5 +392,4 @@ async fn the_json_api_works_too() {
     assert_eq!(states(&updates), vec![TaskState::TaskStarting, TaskState::TaskRunning, TaskState::TaskFinished]);
     let code = tokio::time::timeout(DEADLINE, run).await.unwrap().unwrap();
     assert_eq!(code, 0);
-    let _: PathBuf = sandbox.path().to_path_buf();
 }
