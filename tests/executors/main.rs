@@ -294,21 +294,33 @@ async fn a_checkpointing_executor_resubscribes_after_an_agent_restart() {
     assert_eq!(executor.exit_code().await, Some(0));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_checkpointing_losing_the_agent_shuts_the_executor_down() {
+/// Loses the agent for good while a task runs: the task is killed and the
+/// executor exits on its own.
+async fn losing_the_agent_shuts_the_executor_down(extra_env: &[(&str, &str)]) {
     let mut agent = FakeAgent::start(localhost(), false).await;
-    let mut executor = Executor::spawn(Flavor::Command, &agent, &[("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", "3secs")]);
+    let mut env = vec![("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", "3secs")];
+    env.extend_from_slice(extra_env);
+    let mut executor = Executor::spawn(Flavor::Command, &agent, &env);
     agent.subscribed().await;
     agent.send(launch(task("t1", "echo $$ > task.pid; exec sleep 600")));
     agent.next_update().await;
     agent.next_update().await;
     let task_pid: i32 = until_written(&executor.path().join("task.pid")).await.trim().parse().unwrap();
     agent.stop();
-    // The task is killed and the executor exits without an agent to tell.
     let code = executor.exit_code().await;
     assert!(code.is_some(), "exited: {code:?}");
     assert!(!mesos_rs::agent::containerizer::mesos::procfs::is_alive(task_pid));
     assert!(executor.stderr().contains("Shutting down"), "{}", executor.stderr());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_checkpointing_losing_the_agent_shuts_the_executor_down() {
+    losing_the_agent_shuts_the_executor_down(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpointing_executor_gives_up_after_the_recovery_timeout() {
+    losing_the_agent_shuts_the_executor_down(&[("MESOS_CHECKPOINT", "1"), ("MESOS_RECOVERY_TIMEOUT", "1secs")]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -185,6 +185,11 @@ impl Driver {
         let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT_INTERVAL, HEARTBEAT_INTERVAL);
 
         loop {
+            if self.state == State::Gone {
+                // Nothing left to wait for but the executor's last calls.
+                reconnect_at = None;
+                recovery_deadline = None;
+            }
             if self.state == State::Disconnected && reconnect_at.is_some_and(|t| t <= Instant::now()) {
                 match self.connect().await {
                     Ok(c) => {

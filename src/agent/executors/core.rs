@@ -1221,6 +1221,35 @@ mod tests {
     }
 
     #[test]
+    fn check_results_are_reported_when_they_change() {
+        use crate::proto::mesos::v1::{check_info, check_status_info, CheckInfo, CheckStatusInfo};
+        let mut h = Harness::new(Flavor::Command);
+        h.subscribed(false);
+        let mut t = task("t", "sleep 100");
+        t.check = Some(CheckInfo {
+            r#type: Some(check_info::Type::Command as i32),
+            command: Some(check_info::Command { command: CommandInfo { value: Some("exit 2".into()), ..Default::default() } }),
+            ..Default::default()
+        });
+        let starting = updates(&h.event(launch(t)))[0].clone();
+        // Every status of a task with a check carries a (maybe empty) result.
+        assert_eq!(starting.check_status, Some(empty_check_status(check_info::Type::Command)));
+        let effects = h.handle(Input::Launched { task_id: "t".into(), pid: 42 });
+        assert!(effects.iter().any(|e| matches!(e, Effect::StartProbes { check: Some(_), health: None, .. })));
+        let result = CheckStatusInfo {
+            r#type: Some(check_info::Type::Command as i32),
+            command: Some(check_status_info::Command { exit_code: Some(2) }),
+            ..Default::default()
+        };
+        let effects = h.handle(Input::Check { task_id: "t".into(), result: Ok(result) });
+        let update = &updates(&effects)[0];
+        assert_eq!(update.state(), TaskState::TaskRunning);
+        assert_eq!(update.reason(), task_status::Reason::TaskCheckStatusUpdated);
+        assert_eq!(update.check_status, Some(result));
+        assert!(h.handle(Input::Check { task_id: "t".into(), result: Ok(result) }).is_empty());
+    }
+
+    #[test]
     fn resubscription_carries_unacknowledged_updates_and_task() {
         let mut h = Harness::new(Flavor::Command);
         h.subscribed(false);
