@@ -228,3 +228,20 @@ async fn failures_use_mesos_texts() {
     let prefix = format!("Failed to fetch '{}': Failed to extract archive '{}'", bad.display(), sandbox.join("bad.tgz").display());
     assert!(err.to_string().starts_with(&prefix), "{err}");
 }
+
+#[tokio::test]
+async fn a_cancelled_fetch_gives_its_cache_claim_back() {
+    // A server that accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/stuck.tgz", listener.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let f = fetcher(dir.path(), 1 << 30);
+    let cached = Uri { cache: Some(true), ..uri(&url) };
+    let fetch = f.fetch(std::slice::from_ref(&cached), dir.path(), None, None);
+    // The fetch can never finish; dropping it (as a destroyed container's
+    // launch does) must not leave a half-made entry others would wait on.
+    assert!(tokio::time::timeout(std::time::Duration::from_millis(200), fetch).await.is_err());
+    assert_eq!(f.cache_entries(), 0);
+    assert_eq!(f.cache_used(), 0);
+    drop(listener);
+}

@@ -337,47 +337,42 @@ impl Fetcher {
             Some(user) => format!("{user}@{value}"),
             None => value.to_string(),
         };
-        let claim = match self.cache.claim(&key, cache_dir, &basename(value)?) {
+        let claimed = match self.cache.claim(&key, cache_dir, &basename(value)?) {
             Claim::Download(entry) => {
+                let mut claimed = Claimed { cache: &self.cache, entry, downloading: true };
                 let size = download::size(&self.http, value, self.config.frameworks_home.as_deref()).await;
-                match size.and_then(|size| self.cache.reserve(&entry, size)) {
+                match size.and_then(|size| self.cache.reserve(&claimed.entry, size)) {
                     Ok(()) => {
-                        std::fs::create_dir_all(cache_dir).map_err(|e| {
-                            format!("Could not create the fetcher cache directory: {e}")
-                        })?;
-                        if let Err(e) = self.download(value, &entry.path()).await {
-                            self.cache.failed(&entry);
-                            return Err(e);
-                        }
-                        self.cache.downloaded(&entry);
-                        Some(entry)
+                        std::fs::create_dir_all(cache_dir)
+                            .map_err(|e| format!("Could not create the fetcher cache directory: {e}"))?;
+                        self.download(value, &claimed.entry.path()).await?;
+                        self.cache.downloaded(&claimed.entry);
+                        claimed.downloading = false;
+                        Some(claimed)
                     }
                     Err(e) => {
                         note(log, &format!("Reverting to fetching directly into the sandbox for '{value}', \
                                             due to failure to fetch through the cache, with error: {e}"));
-                        self.cache.failed(&entry);
                         None
                     }
                 }
             }
             Claim::Wait(entry) => {
-                if self.cache.wait(&entry).await {
-                    Some(entry)
+                let claimed = Claimed { cache: &self.cache, entry, downloading: false };
+                if self.cache.wait(&claimed.entry).await {
+                    Some(claimed)
                 } else {
                     note(log, &format!("Reverting to fetching directly into the sandbox for '{value}', \
                                         due to failure to fetch through the cache"));
-                    self.cache.release(&entry);
                     None
                 }
             }
         };
-        let Some(entry) = claim else {
+        let Some(claimed) = claimed else {
             return self.fetch_directly(uri, value, sandbox, log).await;
         };
         note(log, &format!("Fetching URI '{value}' from cache"));
-        let result = self.retrieve(uri, value, &entry.path(), sandbox, log).await;
-        self.cache.release(&entry);
-        result
+        self.retrieve(uri, value, &claimed.entry.path(), sandbox, log).await
     }
 
     /// Copies (or extracts) a cached file into the sandbox.
@@ -421,6 +416,26 @@ impl Fetcher {
             return download::net(&self.http, uri, destination, self.config.stall_timeout).await;
         }
         download::hadoop(self.config.hadoop_home.as_deref(), uri, destination).await
+    }
+}
+
+/// A claim on a cache entry, given back however the fetch ends (an error,
+/// or the fetch being dropped when its container is destroyed): a download
+/// that did not finish fails the entry, so that waiters fall back to
+/// fetching directly.
+struct Claimed<'a> {
+    cache: &'a Cache,
+    entry: std::sync::Arc<cache::Entry>,
+    downloading: bool,
+}
+
+impl Drop for Claimed<'_> {
+    fn drop(&mut self) {
+        if self.downloading {
+            self.cache.failed(&self.entry);
+        } else {
+            self.cache.release(&self.entry);
+        }
     }
 }
 
