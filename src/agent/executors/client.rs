@@ -131,6 +131,15 @@ pub fn decode_event(content_type: ContentType, record: &[u8]) -> Result<Event, S
     }
 }
 
+/// Awaits the future if there is one; never resolves otherwise (a
+/// `select!` branch that is off).
+pub(crate) async fn optional<F: Future>(future: Option<F>) -> Option<F::Output> {
+    match future {
+        Some(future) => Some(future.await),
+        None => std::future::pending().await,
+    }
+}
+
 fn event_of(kind: event::Type) -> Event {
     Event { r#type: Some(kind as i32), ..Default::default() }
 }
@@ -220,11 +229,11 @@ impl Driver {
                     let Some(call) = call else { return };
                     self.send(call, connection.as_mut(), &mut subscribing);
                 }
-                response = async { subscribing.as_mut().expect("guarded").await }, if subscribing.is_some() => {
+                Some(response) = optional(subscribing.as_mut()) => {
                     subscribing = None;
                     stream = self.subscribed(response).await;
                 }
-                record = async { stream.as_mut().expect("guarded").next().await }, if stream.is_some() => {
+                Some(record) = optional(stream.as_mut().map(|s| s.next())) => {
                     match record {
                         Some(Ok(bytes)) => match decode_event(self.config.content_type, &bytes) {
                             Ok(event) => self.emit(ClientEvent::Event(Box::new(event))),
@@ -240,7 +249,7 @@ impl Driver {
                         }
                     }
                 }
-                broken = async { connection.as_mut().expect("guarded").broken.recv().await }, if connection.is_some() => {
+                Some(broken) = optional(connection.as_mut().map(|c| c.broken.recv())) => {
                     match broken {
                         Some(Broken::Unexpected(message)) => self.emit(ClientEvent::Event(Box::new(error_event(message)))),
                         Some(Broken::Closed(why)) => {
@@ -250,7 +259,7 @@ impl Driver {
                         None => self.disconnected(&mut connection, &mut subscribing, &mut stream, &mut recovery_deadline, &mut reconnect_at),
                     }
                 }
-                _ = async { tokio::time::sleep_until(sleep_until.expect("guarded")).await }, if sleep_until.is_some() => {
+                Some(()) = optional(sleep_until.map(tokio::time::sleep_until)) => {
                     if recovery_deadline.is_some_and(|d| d <= Instant::now()) && self.state == State::Disconnected {
                         tracing::info!(
                             "Recovery timeout of {:?} exceeded following the first connection failure; Shutting down",
