@@ -3,7 +3,7 @@
 //! HTTP API to the agent.
 //!
 //! # Layout
-//! - [`env`]: the environment contract with the agent (`MESOS_*`);
+//! - [`env`](mod@env): the environment contract with the agent (`MESOS_*`);
 //! - [`client`]: the v1 executor API client (SUBSCRIBE stream in RecordIO,
 //!   calls, reconnection and resubscription across agent restarts);
 //! - [`core`]: the executors' decisions as a state machine
