@@ -67,6 +67,20 @@ impl Executor {
     }
 }
 
+impl Drop for Executor {
+    /// A failed test must not leave its tasks behind (they run in their own
+    /// sessions, so killing the executor alone would not reach them).
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            mesos_rs::agent::containerizer::mesos::procfs::killtree(
+                pid as i32,
+                nix::sys::signal::Signal::SIGKILL,
+                mesos_rs::agent::containerizer::mesos::procfs::TreeScope::DESCENDANTS,
+            );
+        }
+    }
+}
+
 fn task(id: &str, command: &str) -> TaskInfo {
     TaskInfo {
         name: id.into(),
