@@ -153,9 +153,9 @@ impl MasterDetector {
     /// occurrence: calling again with the same `previous` waits for the next
     /// change rather than returning the same error again.
     pub async fn detect(&mut self, previous: Option<&MasterInfo>) -> Detection {
+        let mut fresh = !self.reported || self.leader.has_changed().unwrap_or(false);
+        self.reported = true;
         loop {
-            let fresh = !self.reported || self.leader.has_changed().unwrap_or(false);
-            self.reported = true;
             let current = self.leader.borrow_and_update().clone();
             let differs = match &current {
                 Ok(leader) => leader.as_ref() != previous,
@@ -168,6 +168,7 @@ impl MasterDetector {
                 // The task is gone (cannot happen while a handle lives).
                 return std::future::pending().await;
             }
+            fresh = true;
         }
     }
 
