@@ -69,7 +69,13 @@ async fn detector_reads_legacy_formats_and_reports_unreadable_leaders() {
     zk_client.create("/mesos/log_replicas", b"", CreateMode::Persistent).await.unwrap();
     let member = |prefix: &'static str, data: Vec<u8>| {
         let zk_client = zk_client.clone();
-        async move { zk_client.create(&format!("/mesos/{prefix}"), &data, CreateMode::EphemeralSequential).await.unwrap().0 }
+        async move {
+            zk_client
+                .create(&format!("/mesos/{prefix}"), &data, CreateMode::EphemeralSequential)
+                .await
+                .unwrap()
+                .0
+        }
     };
 
     // Before Mesos 0.24 masters wrote MasterInfo as a protobuf under `info_`.
@@ -97,7 +103,9 @@ async fn detector_reads_legacy_formats_and_reports_unreadable_leaders() {
     let garbage_3 = member("json.info_", b"{\"id\": ".to_vec()).await;
     zk_client.delete(&bare_2, None).await.unwrap();
     match within("unreadable leader", detector.detect(Some(&from_pid))).await {
-        Err(DetectError::LeaderData { node, error: DataError::Json(_) }) => assert_eq!(format!("/mesos/{node}"), garbage_3),
+        Err(DetectError::LeaderData { node, error: DataError::Json(_) }) => {
+            assert_eq!(format!("/mesos/{node}"), garbage_3)
+        }
         other => panic!("expected a JSON error, got {other:?}"),
     }
     let unknown_4 = member("custom_", b"{}".to_vec()).await;

@@ -167,7 +167,10 @@ async fn a_partitioned_leader_learns_it_lost_and_another_is_elected() {
     // time, while the server expires the session and elects the follower.
     proxy.block();
     assert_eq!(next(&mut a).await, ContenderEvent::Disconnected);
-    assert_eq!(next(&mut a).await, ContenderEvent::Lost { was_leader: true, reason: LostReason::SessionExpired });
+    assert_eq!(
+        next(&mut a).await,
+        ContenderEvent::Lost { was_leader: true, reason: LostReason::SessionExpired }
+    );
     assert_eq!(next(&mut b).await, ContenderEvent::Elected);
     proxy.unblock();
     assert_eq!(observer(&zk).await.children("/mesos").await.unwrap(), [member(1)]);
@@ -212,7 +215,8 @@ async fn digest_credentials_protect_the_group_but_everyone_can_read_it() {
     let anonymous = observer(&zk).await;
     for path in ["/secure", "/secure/mesos", path_a.as_str()] {
         let (acl, _) = anonymous.raw().get_acl(path).await.unwrap();
-        let acl: Vec<(&str, &str, Permission)> = acl.iter().map(|a| (a.scheme(), a.id(), a.permission())).collect();
+        let acl: Vec<(&str, &str, Permission)> =
+            acl.iter().map(|a| (a.scheme(), a.id(), a.permission())).collect();
         assert_eq!(acl.len(), 2, "{path}: {acl:?}");
         assert_eq!(acl[0], ("world", "anyone", Permission::READ), "{path}");
         assert_eq!((acl[1].0, acl[1].2), ("digest", Permission::ALL), "{path}");
@@ -227,7 +231,10 @@ async fn digest_credentials_protect_the_group_but_everyone_can_read_it() {
     // Nobody else writes: no deleting the leader, no joining.
     let no_auth = |e: mesos_rs::zookeeper::ZkError| *e.source_error() == zookeeper_client::Error::NoAuth;
     assert!(no_auth(anonymous.delete(&path_a, None).await.unwrap_err()));
-    let mallory = ZkConfig { authentication: Some(mesos_rs::zookeeper::Authentication::digest("alice:guess")), ..ZkConfig::new(zk.hostport(), DEFAULT_SESSION_TIMEOUT) };
+    let mallory = ZkConfig {
+        authentication: Some(mesos_rs::zookeeper::Authentication::digest("alice:guess")),
+        ..ZkConfig::new(zk.hostport(), DEFAULT_SESSION_TIMEOUT)
+    };
     let mallory = ZkClient::connect(&mallory).await.unwrap();
     assert!(no_auth(mallory.delete(&path_a, None).await.unwrap_err()));
     let err = mallory
@@ -235,11 +242,15 @@ async fn digest_credentials_protect_the_group_but_everyone_can_read_it() {
         .await
         .unwrap_err();
     assert!(no_auth(err.clone()), "{err}");
-    assert_eq!(err.to_string(), "Failed to create '/secure/mesos/json.info_' in ZooKeeper: not authenticated");
+    assert_eq!(
+        err.to_string(),
+        "Failed to create '/secure/mesos/json.info_' in ZooKeeper: not authenticated"
+    );
 
     // A contender with the wrong password cannot join: it says why and stops.
     let intruder =
-        MasterContender::create(Some(&format!("zk://alice:guess@{}/secure/mesos", zk.hostport())), None).unwrap();
+        MasterContender::create(Some(&format!("zk://alice:guess@{}/secure/mesos", zk.hostport())), None)
+            .unwrap();
     let mut intrusion = intruder.contend(&master(9));
     match next(&mut intrusion).await {
         ContenderEvent::Lost { was_leader: false, reason: LostReason::Failed(e) } => assert!(no_auth(e)),

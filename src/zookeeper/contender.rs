@@ -142,7 +142,9 @@ impl MasterContender {
 
     /// A contender in the group at `url`'s path.
     pub fn zookeeper(url: &ZkUrl, session_timeout: Duration) -> Self {
-        MasterContender { zookeeper: Some((ZkConfig::from_url(url, session_timeout), url.znode().to_string())) }
+        MasterContender {
+            zookeeper: Some((ZkConfig::from_url(url, session_timeout), url.znode().to_string())),
+        }
     }
 
     /// True for the standalone contender.
@@ -172,7 +174,13 @@ impl MasterContender {
                     leading: false,
                 };
                 let task = tokio::spawn(run.run(withdraw_rx));
-                Candidacy { events, standalone: None, withdraw: Some(withdraw_tx), membership, task: Some(task) }
+                Candidacy {
+                    events,
+                    standalone: None,
+                    withdraw: Some(withdraw_tx),
+                    membership,
+                    task: Some(task),
+                }
             }
         }
     }
@@ -313,7 +321,11 @@ impl Run {
             let _ = reply.send(remove(&client, &path).await);
             return;
         }
-        self.membership.send_replace(Some(Membership { client: client.clone(), path: path.clone(), sequence }));
+        self.membership.send_replace(Some(Membership {
+            client: client.clone(),
+            path: path.clone(),
+            sequence,
+        }));
         self.emit(ContenderEvent::Joined { path: path.clone(), sequence });
 
         match self.watch(&client, &path, &mut withdraw).await {
