@@ -805,3 +805,116 @@ impl Master {
         self.discard_offer(now, id, filters);
     }
 }
+
+/// Read-only views, for endpoints, the v1 operator API and tests.
+impl Master {
+    /// Registered (and recovered) frameworks.
+    pub fn frameworks(&self) -> impl Iterator<Item = &Framework> {
+        self.frameworks.registered.values()
+    }
+
+    /// A registered framework.
+    pub fn framework(&self, id: &FrameworkId) -> Option<&Framework> {
+        self.frameworks.registered.get(id)
+    }
+
+    /// Removed frameworks still remembered, oldest first.
+    pub fn completed_frameworks(&self) -> impl Iterator<Item = &Framework> {
+        self.frameworks.completed.values()
+    }
+
+    /// A removed framework, if still remembered.
+    pub fn completed_framework(&self, id: &FrameworkId) -> Option<&Framework> {
+        self.frameworks.completed.get(id)
+    }
+
+    /// Registered agents.
+    pub fn agents(&self) -> impl Iterator<Item = &Agent> {
+        self.agents.registered.values()
+    }
+
+    /// A registered agent.
+    pub fn agent(&self, id: &SlaveId) -> Option<&Agent> {
+        self.agents.registered.get(id)
+    }
+
+    /// Agents admitted before a failover that have not reregistered yet.
+    pub fn recovered_agents(&self) -> impl Iterator<Item = &SlaveInfo> {
+        self.agents.recovered.values()
+    }
+
+    /// Unreachable agents and when they became so.
+    pub fn unreachable_agents(&self) -> impl Iterator<Item = (&SlaveId, &TimeInfo)> {
+        self.agents.unreachable.iter()
+    }
+
+    /// Gone agents and when they were marked so.
+    pub fn gone_agents(&self) -> impl Iterator<Item = (&SlaveId, &TimeInfo)> {
+        self.agents.gone.iter()
+    }
+
+    /// Whether an agent is deactivated (maintenance, draining).
+    pub fn is_deactivated(&self, id: &SlaveId) -> bool {
+        self.agents.deactivated.contains(id)
+    }
+
+    /// Outstanding offers.
+    pub fn offers(&self) -> impl Iterator<Item = &OfferEntry> {
+        self.offers.values()
+    }
+
+    /// A task the master tracks as active, with the agent it runs on.
+    pub fn task(&self, framework: &FrameworkId, task: &TaskId) -> Option<&Task> {
+        let agent = self.frameworks.registered.get(framework)?.tasks.get(task)?;
+        self.agents.registered.get(agent)?.task(framework, task)
+    }
+
+    /// Roles known to the master: with frameworks, reservations, weights,
+    /// and their ancestors (or the `--roles` whitelist), sorted.
+    pub fn known_roles(&self) -> Vec<String> {
+        let mut roles = BTreeSet::new();
+        let add = |role: &str, roles: &mut BTreeSet<String>| {
+            roles.insert(role.to_string());
+            for ancestor in crate::common::roles::ancestors(role) {
+                roles.insert(ancestor.to_string());
+            }
+        };
+        if let Some(whitelist) = self.config.roles.roles() {
+            for role in whitelist {
+                add(role, &mut roles);
+            }
+            return roles.into_iter().collect();
+        }
+        for role in self.roles.keys() {
+            add(role, &mut roles);
+        }
+        for agent in self.agents.registered.values() {
+            for role in agent.total.reservations().keys() {
+                add(role, &mut roles);
+            }
+        }
+        for role in self.weights.keys() {
+            add(role, &mut roles);
+        }
+        roles.into_iter().collect()
+    }
+
+    /// A role's weight (`--weights` or the registry), default 1.
+    pub fn weight(&self, role: &str) -> f64 {
+        self.weights.get(role).copied().unwrap_or(1.0)
+    }
+
+    /// Frameworks tracked under a role.
+    pub fn role_frameworks(&self, role: &str) -> Vec<FrameworkId> {
+        self.roles.get(role).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// When the master started and was elected (seconds since the epoch).
+    pub fn start_time(&self) -> f64 {
+        self.start_time
+    }
+
+    pub fn elected_time(&self) -> Option<f64> {
+        self.elected_time
+    }
+}
