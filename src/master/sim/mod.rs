@@ -61,6 +61,8 @@ enum Input {
     Deliver(Envelope),
     MasterTimer { generation: u64, timer: Timer },
     AgentTimer(usize, AgentTimer),
+    /// A scheduler retries its subscription until acknowledged.
+    SchedulerRetry(usize),
     Registry { generation: u64, id: u64, result: Result<bool, String> },
     Recovered { generation: u64, registry: crate::proto::mesos::internal::Registry },
     Exited { generation: u64, pid: Upid },
@@ -217,11 +219,21 @@ impl SimCluster {
         let addr = SocketAddr::from(([10, 1, (i / 250) as u8, (i % 250) as u8 + 1], 40000 + i as u16));
         let pid = Upid::new(format!("scheduler-{}", i + 1), addr);
         let scheduler = FakeScheduler::new(pid.clone(), self.master_pid.clone(), info, dialect);
-        let message = scheduler.subscribe(false);
         self.actors.insert(pid.to_string(), Actor::Scheduler(i));
         self.schedulers.push(scheduler);
-        self.net(&pid, &self.master_pid.clone(), message);
+        self.subscribe(i, false);
         i
+    }
+
+    /// Sends scheduler `i`'s subscription, retried every second until the
+    /// master answers (Mesos's `doReliableRegistration`).
+    fn subscribe(&mut self, i: usize, force: bool) {
+        let scheduler = &mut self.schedulers[i];
+        scheduler.subscribing = Some(force);
+        let message = scheduler.subscribe(force);
+        let from = scheduler.pid.clone();
+        self.net(&from, &self.master_pid.clone(), message);
+        self.push(self.now.monotonic + Duration::from_secs(1), Input::SchedulerRetry(i));
     }
 
     /// Sends a message from scheduler `i` to the master.
@@ -281,10 +293,9 @@ impl SimCluster {
         let pid = Upid::new(format!("scheduler-{}", j + 1), addr);
         let mut scheduler = FakeScheduler::new(pid.clone(), self.master_pid.clone(), old.info.clone(), old.dialect);
         scheduler.id = old.id.clone();
-        let message = scheduler.subscribe(true);
         self.actors.insert(pid.to_string(), Actor::Scheduler(j));
         self.schedulers.push(scheduler);
-        self.net(&pid, &self.master_pid.clone(), message);
+        self.subscribe(j, true);
         j
     }
 
@@ -307,11 +318,10 @@ impl SimCluster {
             }
         }
         for i in 0..self.schedulers.len() {
-            if self.actors.get(&self.schedulers[i].pid.to_string()).is_some() && self.schedulers[i].id.is_some() {
+            let alive = self.actors.contains_key(&self.schedulers[i].pid.to_string());
+            if alive && self.schedulers[i].id.is_some() && self.schedulers[i].errors.is_empty() {
                 self.schedulers[i].connected = false;
-                let message = self.schedulers[i].subscribe(false);
-                let from = self.schedulers[i].pid.clone();
-                self.net(&from, &self.master_pid.clone(), message);
+                self.subscribe(i, false);
             }
         }
     }
@@ -489,6 +499,13 @@ impl SimCluster {
         match input {
             Input::Deliver(envelope) => self.deliver(envelope),
             Input::MasterTimer { generation, timer } if generation == self.generation => self.to_master(Event::Timer(timer)),
+            Input::SchedulerRetry(i) => {
+                let s = &self.schedulers[i];
+                let alive = self.actors.contains_key(&s.pid.to_string());
+                if let (Some(force), true, false, true) = (s.subscribing, alive, s.connected, s.errors.is_empty()) {
+                    self.subscribe(i, force);
+                }
+            }
             Input::AgentTimer(i, timer) => {
                 let out = self.agents[i].timer(self.now, timer);
                 self.agent_out(i, out);

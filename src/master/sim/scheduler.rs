@@ -48,6 +48,8 @@ pub struct FakeScheduler {
     pub reregistered: usize,
     /// Every message received, by name, in order.
     pub received: Vec<&'static str>,
+    /// A subscription in progress (with its `force`), retried until answered.
+    pub subscribing: Option<bool>,
 }
 
 impl FakeScheduler {
@@ -71,6 +73,7 @@ impl FakeScheduler {
             registered: Vec::new(),
             reregistered: 0,
             received: Vec::new(),
+            subscribing: None,
         }
     }
 
@@ -204,9 +207,11 @@ impl FakeScheduler {
                 self.id = Some(m.framework_id);
                 self.connected = true;
                 self.registered.push(m.master_info);
+                self.subscribing = None;
             }
             Message::FrameworkReregisteredMessage(_) => {
                 self.connected = true;
+                self.subscribing = None;
                 self.reregistered += 1;
             }
             Message::ResourceOffersMessage(m) => {
@@ -251,6 +256,7 @@ impl FakeScheduler {
             Message::FrameworkErrorMessage(m) => {
                 self.errors.push(m.message);
                 self.connected = false;
+                self.subscribing = None;
             }
             _ => {}
         }
