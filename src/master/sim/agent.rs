@@ -100,8 +100,9 @@ pub struct FakeAgent {
     tasks: IndexMap<TaskId, RunningTask>,
     frameworks: BTreeMap<String, FrameworkInfo>,
     executors: IndexMap<(String, String), ExecutorInfo>,
-    /// Unacknowledged updates, by status uuid.
-    pending: IndexMap<Vec<u8>, StatusUpdate>,
+    /// Unacknowledged updates per task, oldest first: only the oldest of
+    /// each task is in flight (Mesos's status update manager streams).
+    pending: IndexMap<TaskId, std::collections::VecDeque<StatusUpdate>>,
     pub checkpointed: Vec<crate::proto::mesos::Resource>,
     /// Every message received, by name, in order (for assertions).
     pub received: Vec<&'static str>,
@@ -163,7 +164,20 @@ impl FakeAgent {
 
     /// Status updates sent and not yet acknowledged.
     pub fn unacknowledged(&self) -> usize {
-        self.pending.len()
+        self.pending.values().map(|q| q.len()).sum()
+    }
+
+    fn send_update(&self, update: &StatusUpdate, out: &mut Out) {
+        let message = StatusUpdateMessage { update: update.clone(), pid: Some(self.pid.to_string()) };
+        out.sends.push((self.master.clone(), message.into()));
+    }
+
+    fn resend_pending(&self, out: &mut Out) {
+        for stream in self.pending.values() {
+            if let Some(front) = stream.front() {
+                self.send_update(front, out);
+            }
+        }
     }
 
     fn uuid(&mut self) -> Vec<u8> {
@@ -258,10 +272,7 @@ impl FakeAgent {
             }
             AgentTimer::RetryUpdates => {
                 if self.registered {
-                    for update in self.pending.values() {
-                        let message = StatusUpdateMessage { update: update.clone(), pid: Some(self.pid.to_string()) };
-                        out.sends.push((self.master.clone(), message.into()));
-                    }
+                    self.resend_pending(&mut out);
                 }
                 if !self.pending.is_empty() {
                     out.timers.push((self.spec.update_retry, AgentTimer::RetryUpdates));
@@ -296,10 +307,10 @@ impl FakeAgent {
             latest_state: Some(state as i32),
         };
         let was_empty = self.pending.is_empty();
-        self.pending.insert(uuid, update.clone());
-        if self.registered {
-            let message = StatusUpdateMessage { update, pid: Some(self.pid.to_string()) };
-            out.sends.push((self.master.clone(), message.into()));
+        let stream = self.pending.entry(tid.clone()).or_default();
+        stream.push_back(update.clone());
+        if self.registered && stream.len() == 1 {
+            self.send_update(&update, out);
         }
         if was_empty {
             out.timers.push((self.spec.update_retry, AgentTimer::RetryUpdates));
@@ -339,10 +350,7 @@ impl FakeAgent {
                         }
                     }
                     // Resend what is still unacknowledged to the new master.
-                    for update in self.pending.values() {
-                        let message = StatusUpdateMessage { update: update.clone(), pid: Some(self.pid.to_string()) };
-                        out.sends.push((self.master.clone(), message.into()));
-                    }
+                    self.resend_pending(&mut out);
                 }
             }
             Message::PingSlaveMessage(m) => {
@@ -388,17 +396,42 @@ impl FakeAgent {
                     }
                 }
             }
-            Message::KillTaskMessage(m) => {
-                if self.tasks.get(&m.task_id).is_some_and(|t| !is_terminal(t.state)) {
+            Message::KillTaskMessage(m) => match self.tasks.get(&m.task_id) {
+                Some(t) if !is_terminal(t.state) => {
                     self.update(now, &m.framework_id, &m.task_id, TaskState::TaskKilled, &mut out);
                 }
-            }
+                Some(_) => {}
+                None => {
+                    // As Mesos's agent: a task of a known framework with no
+                    // executor (its launch never arrived) is lost/dropped.
+                    let Some(info) = self.frameworks.get(&m.framework_id.value) else { return out };
+                    let partition_aware = super::super::state::FrameworkCaps::of(info).partition_aware;
+                    let state = if partition_aware { TaskState::TaskDropped } else { TaskState::TaskLost };
+                    let task = RunningTask {
+                        framework: m.framework_id.clone(),
+                        info: TaskInfo { task_id: m.task_id.clone(), ..Default::default() },
+                        state: TaskState::TaskStaging,
+                        executor: ExecutorId { value: m.task_id.value.clone() },
+                    };
+                    self.tasks.insert(m.task_id.clone(), task);
+                    self.update(now, &m.framework_id, &m.task_id, state, &mut out);
+                }
+            },
             Message::StatusUpdateAcknowledgementMessage(m) => {
-                if let Some(update) = self.pending.shift_remove(&m.uuid) {
-                    let terminal = is_terminal(TaskState::try_from(update.status.state).unwrap_or(TaskState::TaskStaging));
-                    if terminal {
-                        self.tasks.shift_remove(&m.task_id);
-                    }
+                let Some(stream) = self.pending.get_mut(&m.task_id) else { return out };
+                if stream.front().and_then(|u| u.uuid.as_ref()) != Some(&m.uuid) {
+                    // A duplicate or stale acknowledgement.
+                    return out;
+                }
+                let acked = stream.pop_front().expect("front checked");
+                if let Some(next) = stream.front().cloned() {
+                    self.send_update(&next, &mut out);
+                } else {
+                    self.pending.shift_remove(&m.task_id);
+                }
+                let terminal = is_terminal(TaskState::try_from(acked.status.state).unwrap_or(TaskState::TaskStaging));
+                if terminal {
+                    self.tasks.shift_remove(&m.task_id);
                 }
             }
             Message::ShutdownFrameworkMessage(m) => {

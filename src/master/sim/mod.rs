@@ -45,7 +45,8 @@ pub struct Faults {
     pub duplicate: f64,
     /// Base one-way latency.
     pub latency: Duration,
-    /// Extra random delay in `[0, jitter)`: messages overtake each other.
+    /// Extra random delay in `[0, jitter)`: messages on different links
+    /// overtake each other (one link stays in order, as a connection does).
     pub jitter: Duration,
 }
 
@@ -94,6 +95,9 @@ pub struct SimCluster {
     rng: Xoshiro256PlusPlus,
     pub faults: Faults,
     isolated: BTreeSet<String>,
+    /// Last scheduled delivery per link: one link delivers in order, as
+    /// one libprocess connection does; different links interleave freely.
+    link_clock: BTreeMap<(String, String), Duration>,
     links: BTreeSet<String>,
     agents: Vec<FakeAgent>,
     schedulers: Vec<FakeScheduler>,
@@ -134,6 +138,7 @@ impl SimCluster {
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             faults: Faults::default(),
             isolated: BTreeSet::new(),
+            link_clock: BTreeMap::new(),
             links: BTreeSet::new(),
             agents: Vec::new(),
             schedulers: Vec::new(),
@@ -355,7 +360,10 @@ impl SimCluster {
             } else {
                 Duration::from_nanos(self.rng.random_range(0..self.faults.jitter.as_nanos() as u64))
             };
-            let at = self.now.monotonic + self.faults.latency + jitter;
+            let link = (from.to_string(), to.to_string());
+            let earliest = self.link_clock.get(&link).copied().unwrap_or_default();
+            let at = (self.now.monotonic + self.faults.latency + jitter).max(earliest);
+            self.link_clock.insert(link, at);
             self.push(at, Input::Deliver(envelope.clone()));
         }
     }
