@@ -187,7 +187,10 @@ fn framework_messages_both_ways() {
 #[test]
 fn a_faulty_network_still_converges() {
     for seed in 40..60 {
-        let mut sim = SimCluster::new(seed);
+        // Lost offers come back through --offer_timeout, as Mesos advises.
+        let mut config = mesos_rs::master::Config::default();
+        config.offer_timeout = Some(secs(10));
+        let mut sim = SimCluster::with_config(seed, config);
         sim.faults = Faults { drop: 0.05, duplicate: 0.2, latency: Duration::from_millis(5), jitter: Duration::from_millis(50) };
         let spec = AgentSpec { task_duration: Some(secs(3)), ..Default::default() };
         for _ in 0..3 {
@@ -208,8 +211,7 @@ fn a_faulty_network_still_converges() {
         sim.faults = Faults::default();
         sim.run_for(secs(60));
         // What a careful scheduler does after trouble: reconcile, and kill
-        // what is still not running (a launch lost on the way to the agent
-        // stays TASK_STAGING at the master, as in Mesos).
+        // what is still not running.
         let reconcile = sim.framework(f).reconcile(&[]);
         sim.send(f, reconcile);
         sim.run_for(secs(1));
@@ -218,6 +220,14 @@ fn a_faulty_network_still_converges() {
                 let kill = sim.framework(f).kill(task);
                 sim.send(f, kill);
             }
+        }
+        sim.run_for(secs(30));
+        // A launch lost on its way to an agent that never heard of the
+        // framework stays TASK_STAGING at the master (as in Mesos) until
+        // the agent reregisters and the master reconciles it: TASK_LOST.
+        for i in 0..3 {
+            sim.crash_agent(i);
+            sim.restart_agent(i);
         }
         sim.run_for(secs(60));
         assert!(sim.fatal.is_empty());

@@ -289,7 +289,9 @@ mod tests {
         assert_eq!(r.apply(&RegistryOp::AdmitSlave(agent("S0"))), Ok(true));
         assert_eq!(r.apply(&RegistryOp::AdmitSlave(agent("S0"))), Err("Agent already admitted".into()));
         let stored = &r.registry().slaves.as_ref().unwrap().slaves[0].info;
-        assert_eq!(stored.resources[0].role.as_deref(), Some("web"));
+        #[allow(deprecated)]
+        let role = stored.resources[0].role.as_deref();
+        assert_eq!(role, Some("web"));
         assert!(stored.resources[0].reservations.is_empty());
         // Recovery gives the post-refinement format back.
         assert_eq!(admitted_agents(r.registry()), vec![*agent("S0")]);

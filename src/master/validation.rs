@@ -1166,6 +1166,7 @@ mod tests {
     use crate::proto::mesos::framework_info::Capability;
     use crate::proto::mesos::FrameworkId;
 
+    #[allow(deprecated)]
     fn framework(role: Option<&str>, roles: &[&str], multi: bool) -> FrameworkInfo {
         FrameworkInfo {
             user: "u".into(),

@@ -168,7 +168,14 @@ impl FakeAgent {
     }
 
     fn send_update(&self, update: &StatusUpdate, out: &mut Out) {
-        let message = StatusUpdateMessage { update: update.clone(), pid: Some(self.pid.to_string()) };
+        let mut update = update.clone();
+        // An update made before the registration was acknowledged gets the
+        // agent id once it is known.
+        if update.slave_id.is_none() {
+            update.slave_id = self.id.clone();
+            update.status.slave_id = self.id.clone();
+        }
+        let message = StatusUpdateMessage { update, pid: Some(self.pid.to_string()) };
         out.sends.push((self.master.clone(), message.into()));
     }
 
