@@ -394,3 +394,11 @@ impl Master {
         tracing::info!("Garbage collected {} unreachable and {} gone agents from the registry", removed.0, removed.1);
     }
 }
+
+impl Master {
+    /// Restricts offers to agents with these hostnames (`--whitelist`);
+    /// `None` offers every agent.
+    pub fn set_whitelist(&mut self, hostnames: Option<std::collections::HashSet<String>>) {
+        self.allocator.update_whitelist(hostnames);
+    }
+}
