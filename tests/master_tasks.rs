@@ -247,3 +247,54 @@ fn a_faulty_network_still_converges() {
         }
     }
 }
+
+/// master_tests.cpp `MasterTest.RecoverResources`-like: an executor that
+/// exits gives its resources back and its framework is told.
+#[test]
+fn exited_executors_are_removed_and_reported() {
+    let (mut sim, a, f) = setup(37, AgentSpec::default(), false, Dialect::Calls);
+    let offer = sim.framework(f).offers[0].clone();
+    let mut task = command_task("t1", &offer, "cpus:1;mem:64");
+    task.command = None;
+    let mut executor_resources = mesos_rs::common::resources::parse::from_string("cpus:0.5;mem:32", "*").unwrap();
+    executor_resources.iter_mut().for_each(|r| r.allocation_info = None);
+    task.executor = Some(mesos_rs::proto::mesos::ExecutorInfo {
+        executor_id: mesos_rs::proto::mesos::ExecutorId { value: "exec".into() },
+        command: Some(mesos_rs::proto::mesos::CommandInfo { value: Some("./executor".into()), ..Default::default() }),
+        resources: executor_resources,
+        ..Default::default()
+    });
+    let launch = sim.framework(f).launch(&[offer.id.clone()], vec![task], None);
+    sim.send(f, launch);
+    sim.run_for(secs(1));
+    let fid = sim.framework(f).framework_id();
+    assert_eq!(sim.master().framework(&fid).unwrap().total_used.cpus(), Some(1.5));
+    let agent = sim.agent(a).id.clone().unwrap();
+    let exited = mesos_rs::proto::mesos::internal::ExitedExecutorMessage {
+        slave_id: agent.clone(),
+        framework_id: fid.clone(),
+        executor_id: mesos_rs::proto::mesos::ExecutorId { value: "exec".into() },
+        status: 0,
+    };
+    sim.send_from_agent(a, exited.into());
+    sim.run_for(secs(1));
+    assert!(sim.framework(f).received.contains(&"mesos.internal.ExitedExecutorMessage"));
+    let fw = sim.master().framework(&fid).unwrap();
+    assert!(fw.executors.is_empty());
+    assert_eq!(fw.total_used.cpus(), Some(1.0), "only the task remains");
+}
+
+/// master_tests.cpp `MasterTest.DeactivateFramework`-like: an aborting
+/// driver deactivates its framework; its offers are rescinded and no new
+/// ones come until it resubscribes.
+#[test]
+fn a_deactivated_framework_gets_no_offers() {
+    let (mut sim, _a, f) = setup(38, AgentSpec::default(), false, Dialect::Legacy);
+    let fid = sim.framework(f).framework_id();
+    let message = mesos_rs::proto::mesos::internal::DeactivateFrameworkMessage { framework_id: fid.clone() };
+    sim.send(f, message.into());
+    sim.run_for(secs(5));
+    assert_eq!(sim.framework(f).rescinded.len(), 1);
+    assert!(sim.framework(f).offers.is_empty());
+    assert!(!sim.master().framework(&fid).unwrap().active);
+}

@@ -172,6 +172,11 @@ impl SimCluster {
         &self.master
     }
 
+    /// Ends the simulation, keeping the master (e.g. to serve its endpoints).
+    pub fn into_master(self) -> Master {
+        self.master
+    }
+
     pub fn master_pid(&self) -> &Upid {
         &self.master_pid
     }
