@@ -107,6 +107,9 @@ pub struct SimCluster {
     pub fatal: Vec<String>,
     /// Every delivered message: (time, from, to, name).
     pub trace: Vec<(Duration, String, String, &'static str)>,
+    /// When set, every message delivered to the master is kept here too
+    /// (a corpus to replay, e.g. perturbed, against another master).
+    pub master_inbox: Option<Vec<Envelope>>,
 }
 
 const EPOCH: Duration = Duration::from_secs(1_700_000_000);
@@ -146,6 +149,7 @@ impl SimCluster {
             drop_rules: Vec::new(),
             fatal: Vec::new(),
             trace: Vec::new(),
+            master_inbox: None,
         };
         sim.elect();
         sim.run_for(Duration::from_millis(10));
@@ -434,6 +438,9 @@ impl SimCluster {
     fn deliver(&mut self, envelope: Envelope) {
         self.trace.push((self.now.monotonic, envelope.from.to_string(), envelope.to.to_string(), envelope.message.name()));
         if envelope.to == self.master_pid {
+            if let Some(inbox) = &mut self.master_inbox {
+                inbox.push(envelope.clone());
+            }
             self.deliver_to_master(Event::Message { from: envelope.from, message: envelope.message });
             return;
         }
