@@ -10,7 +10,7 @@ use crate::common::roles;
 use crate::master::allocator::Plan;
 use crate::proto::mesos::health_check::Type as HealthCheckType;
 use crate::proto::mesos::internal::{
-    ApplyOperationMessage, CheckpointResourcesMessage, FrameworkErrorMessage, LaunchTasksMessage,
+    ApplyOperationMessage, FrameworkErrorMessage, LaunchTasksMessage,
     ResourceOffersMessage, ReviveOffersMessage, RunTaskGroupMessage, RunTaskMessage,
 };
 use crate::proto::mesos::offer::operation::Type as OperationType;
@@ -825,19 +825,7 @@ impl Master {
             tracing::info!("Sending operation to agent {}", self.agent_label(agent_id));
             self.send(&pid, message);
         } else {
-            let checkpointed = agent.checkpointed.clone();
-            let mut resources = checkpointed.to_protos();
-            if !agent.caps.reservation_refinement && downgrade_resources(&mut resources).is_err() {
-                tracing::warn!(
-                    "Not sending updated checkpointed resources {} with refined reservations, since agent {} is not \
-                     RESERVATION_REFINEMENT-capable.",
-                    checkpointed,
-                    self.agent_label(agent_id)
-                );
-                return;
-            }
-            tracing::info!("Sending updated checkpointed resources {} to agent {}", checkpointed, self.agent_label(agent_id));
-            self.send(&pid, CheckpointResourcesMessage { resources });
+            self.send_checkpointed_resources(agent_id);
         }
     }
 
