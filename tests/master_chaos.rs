@@ -91,7 +91,7 @@ fn check_books(master: &Master, step: usize) {
     }
     for fw in master.frameworks() {
         for id in &fw.offers {
-            assert!(master.offers().any(|e| &e.offer.id == id), "step {step}: dangling offer {}", id.value);
+            assert!(master.offer(id).is_some(), "step {step}: dangling offer {}", id.value);
         }
         for (task, agent) in &fw.tasks {
             let held = master.agent(agent).is_some_and(|a| a.task(&fw.id(), task).is_some());

@@ -49,12 +49,12 @@ impl Master {
             by_framework.entry(planned.framework_id.clone()).or_default().push(planned);
         }
         for (fid, planned) in by_framework {
-            self.offer(now, &fid, planned);
+            self.send_offers(now, &fid, planned);
         }
     }
 
-    /// `Master::offer`.
-    fn offer(&mut self, now: Now, fid: &FrameworkId, planned: Vec<crate::master::allocator::PlannedOffer>) {
+    /// `Master::offer`: the planned offers to one framework, in one message.
+    fn send_offers(&mut self, now: Now, fid: &FrameworkId, planned: Vec<crate::master::allocator::PlannedOffer>) {
         let usable = self.frameworks.registered.get(fid).is_some_and(|f| f.connected() && f.active);
         if !usable {
             tracing::warn!(

@@ -901,6 +901,11 @@ impl Master {
         self.offers.values()
     }
 
+    /// An outstanding offer.
+    pub fn offer(&self, id: &OfferId) -> Option<&OfferEntry> {
+        self.offers.get(id)
+    }
+
     /// A task the master tracks as active, with the agent it runs on.
     pub fn task(&self, framework: &FrameworkId, task: &TaskId) -> Option<&Task> {
         let agent = self.frameworks.registered.get(framework)?.tasks.get(task)?;
