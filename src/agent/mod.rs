@@ -1,3 +1,4 @@
 //! The mesos-agent: state machine, containerizers, executors, recovery.
 
 pub mod containerizer;
+pub mod fetcher;

@@ -1,3 +1,4 @@
 //! Mesos-style JSON, RecordIO, the v1 HTTP APIs and the HTTP endpoints.
 
 pub mod json;
+pub mod recordio;

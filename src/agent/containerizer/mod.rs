@@ -127,3 +127,6 @@ pub trait Containerizer: Send + Sync + 'static {
     /// The containers currently known.
     fn containers(&self) -> BoxFuture<'_, Vec<ContainerId>>;
 }
+
+pub mod mesos;
+pub mod mock;
