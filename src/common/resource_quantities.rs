@@ -333,13 +333,12 @@ impl Quota {
 
     /// From the v1 `QuotaConfig` (UPDATE_QUOTA).
     pub fn from_config(config: &QuotaConfig) -> Quota {
-        let scalar = |v: &Option<crate::proto::mesos::value::Scalar>| v.as_ref().map_or(Scalar::ZERO, Scalar::from_proto);
         Quota {
             guarantees: ResourceQuantities::from_pairs(
-                config.guarantees.iter().map(|e| (e.key.as_deref().unwrap_or(""), scalar(&e.value))),
+                config.guarantees.iter().map(|(k, v)| (k.as_str(), Scalar::from_proto(v))),
             ),
             limits: ResourceLimits::from_pairs(
-                config.limits.iter().map(|e| (e.key.as_deref().unwrap_or(""), scalar(&e.value))),
+                config.limits.iter().map(|(k, v)| (k.as_str(), Scalar::from_proto(v))),
             ),
         }
     }

@@ -574,19 +574,15 @@ impl Allocator {
 
     fn min_allocatable_of(&mut self, info: &FrameworkInfo) -> HashMap<RoleIdx, Vec<ResourceQuantities>> {
         let mut result = HashMap::new();
-        for entry in &info.offer_filters {
-            let (Some(role), Some(filters)) = (&entry.key, &entry.value) else { continue };
+        for (role, filters) in &info.offer_filters {
             let Some(min) = &filters.min_allocatable_resources else { continue };
             let sets = min
                 .quantities
                 .iter()
                 .map(|q| {
-                    ResourceQuantities::from_pairs(q.quantities.iter().map(|e| {
-                        (
-                            e.key.as_deref().unwrap_or(""),
-                            e.value.as_ref().map_or(Default::default(), crate::common::values::Scalar::from_proto),
-                        )
-                    }))
+                    ResourceQuantities::from_pairs(
+                        q.quantities.iter().map(|(k, v)| (k.as_str(), crate::common::values::Scalar::from_proto(v))),
+                    )
                 })
                 .collect();
             result.insert(self.intern_role(role), sets);

@@ -131,24 +131,20 @@ fn min_allocatable_resources_hold_back_crumbs() {
 
 #[test]
 fn framework_offer_filters_override_the_master_minimum() {
-    use crate::proto::mesos::framework_info::OfferFiltersEntry;
-    use crate::proto::mesos::offer_filters::resource_quantities::QuantitiesEntry;
     use crate::proto::mesos::offer_filters::{MinAllocatableResources, ResourceQuantities as Q};
     use crate::proto::mesos::value::Scalar;
     use crate::proto::mesos::OfferFilters;
     let mut h = Harness::new();
     let spec = FrameworkSpec::new("big", &["r"]);
     let mut info = spec.info();
-    info.offer_filters.push(OfferFiltersEntry {
-        key: Some("r".into()),
-        value: Some(OfferFilters {
+    info.offer_filters.insert(
+        "r".into(),
+        OfferFilters {
             min_allocatable_resources: Some(MinAllocatableResources {
-                quantities: vec![Q {
-                    quantities: vec![QuantitiesEntry { key: Some("cpus".into()), value: Some(Scalar { value: 8.0 }) }],
-                }],
+                quantities: vec![Q { quantities: [("cpus".to_string(), Scalar { value: 8.0 })].into() }],
             }),
-        }),
-    });
+        },
+    );
     h.alloc.add_framework(info, &HashMap::new(), true, Default::default()).unwrap();
     h.agent("small", "cpus:4;mem:400");
     assert!(h.pending().is_empty());
