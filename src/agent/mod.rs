@@ -1,4 +1,5 @@
 //! The mesos-agent: state machine, containerizers, executors, recovery.
 
 pub mod containerizer;
+pub mod executors;
 pub mod fetcher;

@@ -206,6 +206,8 @@ pub fn is_net_uri(uri: &str) -> bool {
 pub struct Fetcher {
     config: FetcherConfig,
     cache: Cache,
+    /// False for a fetcher without a cache (`cache` URIs fetched directly).
+    caching: bool,
     http: reqwest::Client,
 }
 
@@ -223,7 +225,14 @@ impl Fetcher {
         }
         let http = download::http_client().map_err(FetchError::Setup)?;
         let cache = Cache::new(config.cache_size);
-        Ok(Fetcher { config, cache, http })
+        Ok(Fetcher { config, cache, caching: true, http })
+    }
+
+    /// A fetcher that never touches a cache directory (URIs asking for the
+    /// cache are fetched directly): for executors fetching their tasks' URIs.
+    pub fn uncached(config: FetcherConfig) -> Result<Fetcher, FetchError> {
+        let http = download::http_client().map_err(FetchError::Setup)?;
+        Ok(Fetcher { config, cache: Cache::new(0), caching: false, http })
     }
 
     pub fn config(&self) -> &FetcherConfig {
@@ -261,7 +270,7 @@ impl Fetcher {
         for uri in uris {
             let value = uri.value.trim_start();
             note(log, &format!("Fetching URI '{value}'"));
-            let result = if uri.cache() {
+            let result = if uri.cache() && self.caching {
                 self.fetch_through_cache(uri, value, &cache_dir, sandbox, user, log).await
             } else {
                 self.fetch_directly(uri, value, sandbox, log).await
