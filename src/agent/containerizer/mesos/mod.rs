@@ -411,10 +411,10 @@ impl Inner {
             }
             let mut container = Container::new(Phase::Launching, config.resources.clone());
             if let Some(task) = &config.task_info {
-                for entry in &task.limits {
-                    match (entry.key.as_deref(), entry.value.as_ref()) {
-                        (Some("cpus"), Some(v)) => container.cpu_limit = Some(v.value),
-                        (Some("mem"), Some(v)) => container.mem_limit_mb = Some(v.value),
+                for (name, v) in &task.limits {
+                    match name.as_str() {
+                        "cpus" => container.cpu_limit = Some(v.value),
+                        "mem" => container.mem_limit_mb = Some(v.value),
                         _ => {}
                     }
                 }
