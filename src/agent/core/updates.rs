@@ -125,6 +125,7 @@ impl Agent {
             Ok(Some(terminal)) => {
                 let container_id = ContainerId { value: executor.container_id.clone(), parent: None };
                 let resources = executor.allocated_resources().to_protos();
+                let live = matches!(executor.state, ExecutorState::Registering | ExecutorState::Running);
                 let checkpoint = executor.checkpoint.then(|| executor.run_ids(&agent_id));
                 match terminal {
                     TaskState::TaskFinished => self.metrics.tasks_finished += 1,
@@ -134,8 +135,11 @@ impl Agent {
                     TaskState::TaskGone => self.metrics.tasks_gone += 1,
                     _ => {}
                 }
-                // The container shrinks by the task's resources.
-                fx.push(Effect::Update { container_id, resources, then: AfterUpdate::Nothing });
+                // The container shrinks by the task's resources (a container
+                // that is gone or going has nothing to shrink).
+                if live {
+                    fx.push(Effect::Update { container_id, resources, then: AfterUpdate::Nothing });
+                }
                 self.to_status_update_manager(update, pid, checkpoint, fx);
             }
             Ok(None) => {
