@@ -237,9 +237,9 @@ mod tests {
         for name in IMPLEMENTED {
             assert!(names.contains(name), "{name}");
         }
-        // Mesos 1.11's agent flags (slave/flags.cpp on Linux, with the
-        // optional isolators) plus six logging flags.
-        assert!(defs.len() >= 150, "{}", defs.len());
+        // Mesos 1.11's 143 agent flags (slave/flags.cpp on Linux, with the
+        // optional isolators) and the six logging flags.
+        assert_eq!(defs.len(), 149, "{}", defs.len());
     }
 
     #[test]

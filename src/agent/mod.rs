@@ -14,9 +14,12 @@
 
 pub mod containerizer;
 pub mod core;
+pub mod detector;
 pub mod executors;
 pub mod fetcher;
 pub mod flags;
 pub mod paths;
+pub mod resources;
+pub mod runtime;
 pub mod state;
 pub mod status_update_manager;
