@@ -274,7 +274,7 @@ impl CheckState {
         if status == self.previous {
             return None;
         }
-        self.previous = status.clone();
+        self.previous = status;
         Some(status)
     }
 }

@@ -47,7 +47,7 @@ pub enum ClientEvent {
     /// Lost the agent; the client is reconnecting (or has injected `SHUTDOWN`).
     Disconnected,
     /// An event from the agent, or one injected by the client.
-    Event(Event),
+    Event(Box<Event>),
 }
 
 /// Connection settings (from [`ExecutorEnv`]).
@@ -131,6 +131,15 @@ pub fn decode_event(content_type: ContentType, record: &[u8]) -> Result<Event, S
     }
 }
 
+/// Awaits the future if there is one; never resolves otherwise (a
+/// `select!` branch that is off).
+pub(crate) async fn optional<F: Future>(future: Option<F>) -> Option<F::Output> {
+    match future {
+        Some(future) => Some(future.await),
+        None => std::future::pending().await,
+    }
+}
+
 fn event_of(kind: event::Type) -> Event {
     Event { r#type: Some(kind as i32), ..Default::default() }
 }
@@ -185,6 +194,11 @@ impl Driver {
         let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT_INTERVAL, HEARTBEAT_INTERVAL);
 
         loop {
+            if self.state == State::Gone {
+                // Nothing left to wait for but the executor's last calls.
+                reconnect_at = None;
+                recovery_deadline = None;
+            }
             if self.state == State::Disconnected && reconnect_at.is_some_and(|t| t <= Instant::now()) {
                 match self.connect().await {
                     Ok(c) => {
@@ -215,15 +229,15 @@ impl Driver {
                     let Some(call) = call else { return };
                     self.send(call, connection.as_mut(), &mut subscribing);
                 }
-                response = async { subscribing.as_mut().expect("guarded").await }, if subscribing.is_some() => {
+                Some(response) = optional(subscribing.as_mut()) => {
                     subscribing = None;
                     stream = self.subscribed(response).await;
                 }
-                record = async { stream.as_mut().expect("guarded").next().await }, if stream.is_some() => {
+                Some(record) = optional(stream.as_mut().map(|s| s.next())) => {
                     match record {
                         Some(Ok(bytes)) => match decode_event(self.config.content_type, &bytes) {
-                            Ok(event) => self.emit(ClientEvent::Event(event)),
-                            Err(e) => self.emit(ClientEvent::Event(error_event(format!("Failed to de-serialize event: {e}")))),
+                            Ok(event) => self.emit(ClientEvent::Event(Box::new(event))),
+                            Err(e) => self.emit(ClientEvent::Event(Box::new(error_event(format!("Failed to de-serialize event: {e}"))))),
                         },
                         Some(Err(e)) => {
                             tracing::error!("Failed to decode the stream of events: {e}");
@@ -235,9 +249,9 @@ impl Driver {
                         }
                     }
                 }
-                broken = async { connection.as_mut().expect("guarded").broken.recv().await }, if connection.is_some() => {
+                Some(broken) = optional(connection.as_mut().map(|c| c.broken.recv())) => {
                     match broken {
-                        Some(Broken::Unexpected(message)) => self.emit(ClientEvent::Event(error_event(message))),
+                        Some(Broken::Unexpected(message)) => self.emit(ClientEvent::Event(Box::new(error_event(message)))),
                         Some(Broken::Closed(why)) => {
                             tracing::info!("Disconnected from agent: {why}");
                             self.disconnected(&mut connection, &mut subscribing, &mut stream, &mut recovery_deadline, &mut reconnect_at);
@@ -245,7 +259,7 @@ impl Driver {
                         None => self.disconnected(&mut connection, &mut subscribing, &mut stream, &mut recovery_deadline, &mut reconnect_at),
                     }
                 }
-                _ = async { tokio::time::sleep_until(sleep_until.expect("guarded")).await }, if sleep_until.is_some() => {
+                Some(()) = optional(sleep_until.map(tokio::time::sleep_until)) => {
                     if recovery_deadline.is_some_and(|d| d <= Instant::now()) && self.state == State::Disconnected {
                         tracing::info!(
                             "Recovery timeout of {:?} exceeded following the first connection failure; Shutting down",
@@ -276,7 +290,7 @@ impl Driver {
     /// Injects SHUTDOWN and stops connecting.
     fn shutdown(&mut self) {
         self.state = State::Gone;
-        self.emit(ClientEvent::Event(event_of(event::Type::Shutdown)));
+        self.emit(ClientEvent::Event(Box::new(event_of(event::Type::Shutdown))));
     }
 
     fn backoff(&self) -> Duration {
@@ -366,7 +380,7 @@ impl Driver {
         if status == http::StatusCode::SERVICE_UNAVAILABLE || status == http::StatusCode::NOT_FOUND {
             tracing::warn!("Received {text}");
         } else {
-            self.emit(ClientEvent::Event(error_event(format!("Received unexpected {text}"))));
+            self.emit(ClientEvent::Event(Box::new(error_event(format!("Received unexpected {text}")))));
         }
         None
     }

@@ -97,7 +97,7 @@ pub enum Input {
     /// The client connected to the agent.
     Connected,
     Disconnected,
-    Event(Event),
+    Event(Box<Event>),
     Launched { task_id: String, pid: i32 },
     LaunchFailed { task_id: String, error: String },
     /// A task's process ended (`status`: its wait status, if known).
@@ -263,7 +263,7 @@ impl Executor {
                     }
                 }
             }
-            Input::Event(event) => self.on_event(now, event),
+            Input::Event(event) => self.on_event(now, *event),
             Input::Launched { task_id, pid } => self.on_launched(now, &task_id, pid),
             Input::LaunchFailed { task_id, error } => {
                 tracing::error!("Failed to launch task '{task_id}': {error}");
@@ -987,7 +987,7 @@ mod tests {
         }
 
         fn event(&mut self, event: Event) -> Vec<Effect> {
-            self.handle(Input::Event(event))
+            self.handle(Input::Event(Box::new(event)))
         }
 
         fn subscribed(&mut self, killing_capability: bool) -> Vec<Effect> {
@@ -1218,6 +1218,35 @@ mod tests {
         let effects = h.handle(Input::Exited { task_id: "t".into(), status: Some(15) });
         let killed = &updates(&effects)[0];
         assert_eq!((killed.state(), killed.healthy), (TaskState::TaskKilled, Some(false)));
+    }
+
+    #[test]
+    fn check_results_are_reported_when_they_change() {
+        use crate::proto::mesos::v1::{check_info, check_status_info, CheckInfo, CheckStatusInfo};
+        let mut h = Harness::new(Flavor::Command);
+        h.subscribed(false);
+        let mut t = task("t", "sleep 100");
+        t.check = Some(CheckInfo {
+            r#type: Some(check_info::Type::Command as i32),
+            command: Some(check_info::Command { command: CommandInfo { value: Some("exit 2".into()), ..Default::default() } }),
+            ..Default::default()
+        });
+        let starting = updates(&h.event(launch(t)))[0].clone();
+        // Every status of a task with a check carries a (maybe empty) result.
+        assert_eq!(starting.check_status, Some(empty_check_status(check_info::Type::Command)));
+        let effects = h.handle(Input::Launched { task_id: "t".into(), pid: 42 });
+        assert!(effects.iter().any(|e| matches!(e, Effect::StartProbes { check: Some(_), health: None, .. })));
+        let result = CheckStatusInfo {
+            r#type: Some(check_info::Type::Command as i32),
+            command: Some(check_status_info::Command { exit_code: Some(2) }),
+            ..Default::default()
+        };
+        let effects = h.handle(Input::Check { task_id: "t".into(), result: Ok(result) });
+        let update = &updates(&effects)[0];
+        assert_eq!(update.state(), TaskState::TaskRunning);
+        assert_eq!(update.reason(), task_status::Reason::TaskCheckStatusUpdated);
+        assert_eq!(update.check_status, Some(result));
+        assert!(h.handle(Input::Check { task_id: "t".into(), result: Ok(result) }).is_empty());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! HTTP API to the agent.
 //!
 //! # Layout
-//! - [`env`]: the environment contract with the agent (`MESOS_*`);
+//! - [`env`](mod@env): the environment contract with the agent (`MESOS_*`);
 //! - [`client`]: the v1 executor API client (SUBSCRIBE stream in RecordIO,
 //!   calls, reconnection and resubscription across agent restarts);
 //! - [`core`]: the executors' decisions as a state machine
@@ -19,6 +19,7 @@ pub mod checks;
 pub mod client;
 pub mod core;
 pub mod env;
+pub mod flags;
 pub mod runner;
 
 use prost::Message;

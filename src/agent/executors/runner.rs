@@ -17,7 +17,7 @@ use crate::proto::mesos::v1::CommandInfo;
 use crate::proto::mesos::Environment;
 
 use super::checks::run_probes;
-use super::client::{AgentClient, ClientConfig, ClientEvent};
+use super::client::{optional, AgentClient, ClientConfig, ClientEvent};
 use super::core::{Effect, Executor, Flavor, Input, LaunchTask, Now, Settings, Timer};
 use super::env::{ContentType, ExecutorEnv};
 
@@ -89,7 +89,7 @@ pub async fn run(env: ExecutorEnv, options: RunOptions) -> i32 {
                 Some(input) => input,
                 None => continue,
             },
-            _ = async { tokio::time::sleep_until(next_timer.expect("guarded").into()).await }, if next_timer.is_some() => {
+            Some(()) = optional(next_timer.map(|at| tokio::time::sleep_until(at.into()))) => {
                 match timers.pop() {
                     Some(Reverse((_, _, timer))) => Input::Timer(timer),
                     None => continue,
@@ -221,9 +221,7 @@ async fn start_task(launch: &LaunchTask, fetcher: &Fetcher) -> Result<tokio::pro
             .map_err(|e| format!("Failed to fetch URIs: {e}"))?;
     }
     if let (Some(user), true) = (&user, launch.own_output) {
-        let (uid, gid) = (nix::unistd::Uid::from_raw(user.uid), nix::unistd::Gid::from_raw(user.gid));
-        crate::agent::fetcher::chown_tree(directory, uid, gid)
-            .map_err(|e| format!("Failed to chown the sandbox to user '{}': {e}", user.name))?;
+        launcher::chown_tree(directory, user)?;
     }
     let mut environment: BTreeMap<String, String> = launcher::merge_environment(&launch.environment, command.environment.as_ref());
     if let Some(role) = &launch.allocation_role {

@@ -7,7 +7,8 @@
 //! as needed, then fills the file; later claims ([`Claim::Wait`]) wait for
 //! that download and copy from the file, or fall back to fetching directly if
 //! it failed. Each claim is balanced by exactly one [`Cache::release`] or
-//! [`Cache::failed`].
+//! [`Cache::failed`] (the fetcher does it from a drop guard, so a cancelled
+//! fetch gives its claim back too).
 //!
 //! Cache files are named `c<serial>-<basename>` (the basename shortened to
 //! its first and last 10 characters), keeping the URI's extension so the

@@ -22,8 +22,9 @@
 //!
 //! Unlike Mesos, the fetch runs inside the agent (no `mesos-fetcher`
 //! subprocess): its log lines go to the sandbox's `stderr` as Mesos's fetcher
-//! output does, and when a user is given, what it wrote is chowned to that
-//! user afterwards instead of being fetched as that user.
+//! output does, and it fetches as the agent's user; the caller gives the
+//! sandbox to the task's user afterwards (Mesos fetches as that user, so a
+//! local file the user may not read would fail there and succeeds here).
 
 pub mod cache;
 pub mod download;
@@ -250,7 +251,7 @@ impl Fetcher {
     }
 
     /// Fetches `uris` in order into `sandbox`. `user` (the command's, else
-    /// the container's) separates cache entries and owns what is written.
+    /// the container's) separates cache entries.
     /// Progress lines are appended to `log` (the sandbox's `stderr`).
     pub async fn fetch(
         &self,
@@ -283,9 +284,6 @@ impl Fetcher {
                     return Err(error);
                 }
             }
-        }
-        if let Some(user) = user {
-            chown_sandbox(sandbox, user).map_err(FetchError::Setup)?;
         }
         note(log, &format!("Successfully fetched all URIs into '{}'", sandbox.display()));
         Ok(())
@@ -339,47 +337,42 @@ impl Fetcher {
             Some(user) => format!("{user}@{value}"),
             None => value.to_string(),
         };
-        let claim = match self.cache.claim(&key, cache_dir, &basename(value)?) {
+        let claimed = match self.cache.claim(&key, cache_dir, &basename(value)?) {
             Claim::Download(entry) => {
+                let mut claimed = Claimed { cache: &self.cache, entry, downloading: true };
                 let size = download::size(&self.http, value, self.config.frameworks_home.as_deref()).await;
-                match size.and_then(|size| self.cache.reserve(&entry, size)) {
+                match size.and_then(|size| self.cache.reserve(&claimed.entry, size)) {
                     Ok(()) => {
-                        std::fs::create_dir_all(cache_dir).map_err(|e| {
-                            format!("Could not create the fetcher cache directory: {e}")
-                        })?;
-                        if let Err(e) = self.download(value, &entry.path()).await {
-                            self.cache.failed(&entry);
-                            return Err(e);
-                        }
-                        self.cache.downloaded(&entry);
-                        Some(entry)
+                        std::fs::create_dir_all(cache_dir)
+                            .map_err(|e| format!("Could not create the fetcher cache directory: {e}"))?;
+                        self.download(value, &claimed.entry.path()).await?;
+                        self.cache.downloaded(&claimed.entry);
+                        claimed.downloading = false;
+                        Some(claimed)
                     }
                     Err(e) => {
                         note(log, &format!("Reverting to fetching directly into the sandbox for '{value}', \
                                             due to failure to fetch through the cache, with error: {e}"));
-                        self.cache.failed(&entry);
                         None
                     }
                 }
             }
             Claim::Wait(entry) => {
-                if self.cache.wait(&entry).await {
-                    Some(entry)
+                let claimed = Claimed { cache: &self.cache, entry, downloading: false };
+                if self.cache.wait(&claimed.entry).await {
+                    Some(claimed)
                 } else {
                     note(log, &format!("Reverting to fetching directly into the sandbox for '{value}', \
                                         due to failure to fetch through the cache"));
-                    self.cache.release(&entry);
                     None
                 }
             }
         };
-        let Some(entry) = claim else {
+        let Some(claimed) = claimed else {
             return self.fetch_directly(uri, value, sandbox, log).await;
         };
         note(log, &format!("Fetching URI '{value}' from cache"));
-        let result = self.retrieve(uri, value, &entry.path(), sandbox, log).await;
-        self.cache.release(&entry);
-        result
+        self.retrieve(uri, value, &claimed.entry.path(), sandbox, log).await
     }
 
     /// Copies (or extracts) a cached file into the sandbox.
@@ -426,6 +419,26 @@ impl Fetcher {
     }
 }
 
+/// A claim on a cache entry, given back however the fetch ends (an error,
+/// or the fetch being dropped when its container is destroyed): a download
+/// that did not finish fails the entry, so that waiters fall back to
+/// fetching directly.
+struct Claimed<'a> {
+    cache: &'a Cache,
+    entry: std::sync::Arc<cache::Entry>,
+    downloading: bool,
+}
+
+impl Drop for Claimed<'_> {
+    fn drop(&mut self) {
+        if self.downloading {
+            self.cache.failed(&self.entry);
+        } else {
+            self.cache.release(&self.entry);
+        }
+    }
+}
+
 /// Appends a line to the fetch log (best effort) and to the agent's log.
 fn note(log: Option<&Path>, line: &str) {
     tracing::info!("{line}");
@@ -434,30 +447,6 @@ fn note(log: Option<&Path>, line: &str) {
             let _ = writeln!(file, "{line}");
         }
     }
-}
-
-/// Gives `user` everything under `sandbox` (what fetching as the user would
-/// have produced).
-fn chown_sandbox(sandbox: &Path, user: &str) -> Result<(), String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Ok(());
-    }
-    let account = nix::unistd::User::from_name(user)
-        .map_err(|e| format!("Failed to get user information for '{user}': {e}"))?
-        .ok_or_else(|| format!("Failed to get user information for '{user}': no such user"))?;
-    chown_tree(sandbox, account.uid, account.gid)
-        .map_err(|e| format!("Failed to chown sandbox to user '{user}': {e}"))
-}
-
-/// `chown -R` without following symlinks.
-pub(crate) fn chown_tree(path: &Path, uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> std::io::Result<()> {
-    std::os::unix::fs::lchown(path, Some(uid.as_raw()), Some(gid.as_raw()))?;
-    if std::fs::symlink_metadata(path)?.is_dir() {
-        for entry in std::fs::read_dir(path)? {
-            chown_tree(&entry?.path(), uid, gid)?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -51,6 +51,21 @@ pub fn resolve_user(name: &str) -> Result<UserIds, String> {
     })
 }
 
+/// Gives `user` everything under `path` (`chown -R`, not following
+/// symlinks): the sandbox, with what was fetched into it.
+pub fn chown_tree(path: &Path, user: &UserIds) -> Result<(), String> {
+    fn walk(path: &Path, uid: libc::uid_t, gid: libc::gid_t) -> std::io::Result<()> {
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
+        if std::fs::symlink_metadata(path)?.is_dir() {
+            for entry in std::fs::read_dir(path)? {
+                walk(&entry?.path(), uid, gid)?;
+            }
+        }
+        Ok(())
+    }
+    walk(path, user.uid, user.gid).map_err(|e| format!("Failed to chown sandbox to user '{}': {e}", user.name))
+}
+
 /// The program, `argv[0]` and the other arguments of a `CommandInfo`, as
 /// Mesos runs it: `shell` (the default) is `/bin/sh -c <value>`; otherwise
 /// `value` is the program and `arguments` the whole argv, `argv[0]` included.

@@ -324,7 +324,9 @@ impl Inner {
         true
     }
 
-    /// Kills every process of the container (its cgroups, or its session).
+    /// Kills every process of the container: through its cgroups with the
+    /// Linux launcher, else its executor's session and process tree (and
+    /// then whatever its cgroups still hold).
     async fn kill(&self, key: &str) {
         let pid = {
             let mut state = self.lock();
@@ -334,16 +336,15 @@ impl Inner {
             }
             c.pid
         };
-        if self.launcher == LauncherKind::Posix || self.cgroups.is_none() {
+        let cgroup = self.cgroups.as_ref().filter(|cg| cg.exists(key));
+        if self.launcher == LauncherKind::Posix || cgroup.is_none() {
             if let Some(pid) = pid {
                 procfs::killtree(pid, Signal::SIGKILL, procfs::TreeScope::SESSION);
             }
         }
-        if let Some(cg) = &self.cgroups {
-            if cg.exists(key) {
-                if let Err(e) = cg.destroy(key, self.config.cgroups_destroy_timeout).await {
-                    tracing::error!("Failed to destroy cgroups of container {key}: {e}");
-                }
+        if let Some(cg) = cgroup {
+            if let Err(e) = cg.destroy(key, self.config.cgroups_destroy_timeout).await {
+                tracing::error!("Failed to destroy cgroups of container {key}: {e}");
             }
         }
     }
@@ -479,9 +480,7 @@ impl Inner {
             _ = cancelled.wait_for(|c| *c) => return Err(launch_failed("Container destroyed during fetching".into())),
         }
         if let Some(user) = &user {
-            let (uid, gid) = (nix::unistd::Uid::from_raw(user.uid), nix::unistd::Gid::from_raw(user.gid));
-            crate::agent::fetcher::chown_tree(dir, uid, gid)
-                .map_err(|e| launch_failed(format!("Failed to chown sandbox to user '{}': {e}", user.name)))?;
+            launcher::chown_tree(dir, user).map_err(launch_failed)?;
         }
         if *cancelled.borrow() {
             return Err(launch_failed("Container destroyed during fetching".into()));
@@ -648,9 +647,10 @@ impl Inner {
         if let Some(cg) = &self.cgroups {
             for orphan in cg.containers().into_iter().filter(|id| !known_ids.contains(id)) {
                 tracing::info!("Cleaning up unknown orphaned container {orphan}");
-                cg.destroy(&orphan, self.config.cgroups_destroy_timeout)
-                    .await
-                    .map_err(|e| ContainerError::Io(format!("Failed to destroy orphan container {orphan}: {e}")))?;
+                // As Mesos, a failure here is logged, not a failed recovery.
+                if let Err(e) = cg.destroy(&orphan, self.config.cgroups_destroy_timeout).await {
+                    tracing::error!("Failed to destroy orphan container {orphan}: {e}");
+                }
             }
         }
         Ok(())

@@ -186,26 +186,25 @@ pub fn killtree(pid: i32, signal: Signal, scope: TreeScope) -> Vec<i32> {
     stopped.into_iter().collect()
 }
 
-/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), for `/proc` CPU times.
-pub fn clock_ticks() -> u64 {
+/// A `sysconf` value, or `fallback` if the system does not say.
+fn sysconf(name: libc::c_int, fallback: u64) -> u64 {
     // SAFETY: sysconf has no preconditions and only reads a constant.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 {
-        ticks as u64
+    let value = unsafe { libc::sysconf(name) };
+    if value > 0 {
+        value as u64
     } else {
-        100
+        fallback
     }
+}
+
+/// Clock ticks per second (`_SC_CLK_TCK`), for `/proc` CPU times.
+pub fn clock_ticks() -> u64 {
+    sysconf(libc::_SC_CLK_TCK, 100)
 }
 
 /// The page size in bytes, for `/proc` RSS.
 pub fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions and only reads a constant.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if size > 0 {
-        size as u64
-    } else {
-        4096
-    }
+    sysconf(libc::_SC_PAGESIZE, 4096)
 }
 
 /// Summed usage of a process tree (what Mesos's `mesos::internal::usage` reports).
