@@ -112,28 +112,15 @@ impl AgentHandle {
 }
 
 /// Creates the sandbox as Mesos's `createExecutorDirectory` does: the run
-/// directory (mode 0750, owned by `user` when the agent is root), and the
-/// executor's `runs/latest` symlink pointing at it.
-pub fn create_sandbox(directory: &Path, user: Option<&str>, latest: &Path) -> Result<(), String> {
+/// directory (mode 0750) and the executor's `runs/latest` symlink pointing
+/// at it. (Handing it to the task's user is the containerizer's job, once
+/// it knows it may switch users.)
+pub fn create_sandbox(directory: &Path, latest: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(directory)
         .map_err(|e| format!("Failed to create directory '{}': {e}", directory.display()))?;
     std::fs::set_permissions(directory, std::fs::Permissions::from_mode(0o750))
         .map_err(|e| format!("Failed to chmod directory '{}': {e}", directory.display()))?;
-    if let Some(user) = user {
-        if nix::unistd::geteuid().is_root() {
-            let chown = || -> Result<(), String> {
-                let entry = nix::unistd::User::from_name(user)
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| format!("Failed to get user information for '{user}'"))?;
-                nix::unistd::chown(directory, Some(entry.uid), Some(entry.gid)).map_err(|e| e.to_string())
-            };
-            if let Err(e) = chown() {
-                let _ = std::fs::remove_dir(directory);
-                return Err(format!("Failed to chown directory to '{user}': {e}"));
-            }
-        }
-    }
     state::apply(&state::FsOp::Symlink { target: directory.to_path_buf(), link: latest.to_path_buf() })
         .map_err(|e| e.to_string())
 }
@@ -424,9 +411,8 @@ async fn launch(
     latest: &Path,
 ) -> Result<crate::agent::containerizer::LaunchResult, String> {
     let directory = config.directory.clone();
-    let user = config.user.clone();
     let latest = latest.to_path_buf();
-    tokio::task::spawn_blocking(move || create_sandbox(&directory, user.as_deref(), &latest))
+    tokio::task::spawn_blocking(move || create_sandbox(&directory, &latest))
         .await
         .map_err(|e| e.to_string())??;
     containerizer.launch(config).await.map_err(|e| e.to_string())
@@ -465,16 +451,12 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sandbox-test-{}", std::process::id()));
         let run = dir.join("runs").join("c1");
         let latest = dir.join("runs").join("latest");
-        create_sandbox(&run, None, &latest).unwrap();
+        create_sandbox(&run, &latest).unwrap();
         assert_eq!(std::fs::metadata(&run).unwrap().permissions().mode() & 0o777, 0o750);
         assert_eq!(std::fs::read_link(&latest).unwrap(), run);
         let run2 = dir.join("runs").join("c2");
-        create_sandbox(&run2, None, &latest).unwrap();
+        create_sandbox(&run2, &latest).unwrap();
         assert_eq!(std::fs::read_link(&latest).unwrap(), run2);
-        if nix::unistd::geteuid().is_root() {
-            let err = create_sandbox(&dir.join("runs/c3"), Some("no-such-user-here"), &latest).unwrap_err();
-            assert!(err.starts_with("Failed to chown directory to 'no-such-user-here'"), "{err}");
-        }
         std::fs::remove_dir_all(dir).ok();
     }
 }
