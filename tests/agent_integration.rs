@@ -277,3 +277,75 @@ async fn an_executor_that_cannot_start_fails_its_task_with_the_launch_reason() {
     assert_eq!(update.status.reason(), Reason::ExecutorTerminated);
     drop(agent);
 }
+
+/// Removes a cgroups root (and kills what is left in it) when dropped.
+struct CgroupsRoot(String);
+
+impl Drop for CgroupsRoot {
+    fn drop(&mut self) {
+        for subsystem in ["cpu", "cpuacct", "memory", "freezer"] {
+            let root = std::path::Path::new("/sys/fs/cgroup").join(subsystem).join(&self.0);
+            let children: Vec<std::path::PathBuf> = std::fs::read_dir(&root)
+                .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+                .unwrap_or_default();
+            for child in children {
+                for _ in 0..100 {
+                    let procs = std::fs::read_to_string(child.join("cgroup.procs")).unwrap_or_default();
+                    if procs.trim().is_empty() {
+                        break;
+                    }
+                    for pid in procs.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+                        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                let _ = std::fs::remove_dir(&child);
+            }
+            let _ = std::fs::remove_dir(&root);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_over_its_memory_limit_fails_with_the_memory_limitation_and_usage_is_monitored() {
+    if !nix::unistd::geteuid().is_root() || !std::path::Path::new("/sys/fs/cgroup/memory/cgroup.procs").exists() {
+        eprintln!("skipped: needs root and the cgroup v1 memory hierarchy");
+        return;
+    }
+    let root = CgroupsRoot(format!("mesos-rs-agent-it-{}", std::process::id()));
+    let mut master = FakeMaster::start().await;
+    let agent = AgentProcess::start(
+        "oom",
+        &master,
+        &["--launcher=linux", "--isolation=cgroups/cpu,cgroups/mem", &format!("--cgroups_root={}", root.0)],
+    );
+    master.accept_registration().await;
+    let fw = framework("F-oom");
+    let id = master.agent_id.clone();
+    master.run_task(&fw, command_task(&id, "calm", "sleep 600"));
+    master.run_task(&fw, command_task(&id, "hog", "python3 -c 'b = b\"x\" * (512 * 1024 * 1024)'; sleep 600"));
+    let hog = master.terminal_of("hog").await;
+    assert_eq!(hog.status.state(), TaskState::TaskFailed);
+    assert_eq!(hog.status.reason(), Reason::ContainerLimitationMemory);
+    assert!(hog.status.message().contains("Memory limit exceeded"), "{}", hog.status.message());
+    assert_eq!(hog.status.limitation.as_ref().unwrap().resources[0].name, "mem");
+
+    // The calm task's container is monitored.
+    master.until("calm to run", |m| m.states("calm").contains(&TaskState::TaskRunning)).await;
+    let (code, body) = get(&agent.url("/monitor/statistics.json")).await;
+    assert_eq!(code, 200, "{body}");
+    let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let calm = stats.as_array().unwrap().iter().find(|e| e["executor_id"] == "calm").expect("calm is monitored");
+    assert_eq!(calm["framework_id"], "F-oom");
+    assert!(calm["statistics"]["mem_limit_bytes"].as_u64().unwrap() > 0, "{calm}");
+    assert!(calm["statistics"]["timestamp"].as_f64().unwrap() > 0.0);
+    let (_, body) = get(&agent.url("/metrics/snapshot")).await;
+    let metrics: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(metrics["slave/registered"], 1);
+    assert_eq!(metrics["slave/tasks_failed"], 1);
+    assert_eq!(metrics["slave/tasks_running"], 1);
+    master.kill_task("F-oom", "calm");
+    assert_eq!(master.terminal_of("calm").await.status.state(), TaskState::TaskKilled);
+    drop(agent);
+    drop(root);
+}
