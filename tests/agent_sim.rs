@@ -48,7 +48,7 @@ fn registers_with_backoff_and_checkpoints_the_agent_info() {
     }
     assert!(sim.links.contains(&master_pid()));
 
-    sim.from_master(mi::SlaveRegisteredMessage {
+    sim.master_sends(mi::SlaveRegisteredMessage {
         slave_id: SlaveId { value: AGENT_ID.into() },
         connection: None,
     });
@@ -74,7 +74,7 @@ fn registration_replies_from_anyone_but_the_master_are_ignored() {
     let mut sim = Sim::start("register-impostor", 2);
     let _: mi::RegisterSlaveMessage = sim.run_until_sent(&master_pid());
     let impostor = other_master_pid();
-    sim.from_pid(&impostor, mi::SlaveRegisteredMessage { slave_id: SlaveId { value: "X".into() }, connection: None });
+    sim.peer_sends(&impostor, mi::SlaveRegisteredMessage { slave_id: SlaveId { value: "X".into() }, connection: None });
     assert_eq!(sim.agent.state(), AgentState::Disconnected);
     assert!(sim.agent.info().id.is_none());
     cleanup(sim);
@@ -85,8 +85,8 @@ fn reregisters_with_a_new_master_after_failover_with_its_tasks() {
     let mut sim = Sim::start("failover", 3);
     sim.register();
     let fw = framework("F1", true);
-    sim.from_master(run_task(&fw, custom_task("T1", "E1")));
-    sim.from_master(run_task(&fw, command_task("T2", "sleep 100")));
+    sim.master_sends(run_task(&fw, custom_task("T1", "E1")));
+    sim.master_sends(run_task(&fw, command_task("T2", "sleep 100")));
     // The old master goes away; a new one is elected.
     sim.elect(Some(other_master_pid()));
     assert_eq!(sim.agent.state(), AgentState::Disconnected);
@@ -103,7 +103,7 @@ fn reregisters_with_a_new_master_after_failover_with_its_tasks() {
     assert_eq!(executors, vec!["E1"]);
     assert_eq!(message.executor_infos[0].framework_id.as_ref().unwrap().value, "F1");
 
-    sim.from_pid(
+    sim.peer_sends(
         &other_master_pid(),
         mi::SlaveReregisteredMessage {
             slave_id: SlaveId { value: AGENT_ID.into() },
@@ -138,7 +138,7 @@ fn without_pings_the_agent_redetects_and_reregisters() {
     // Pings keep it registered.
     for _ in 0..5 {
         sim.run_for(Duration::from_secs(15));
-        sim.from_master(mi::PingSlaveMessage { connected: true });
+        sim.master_sends(mi::PingSlaveMessage { connected: true });
     }
     assert_eq!(sim.sent_to::<mi::PongSlaveMessage>(&master_pid()).len(), 5);
     assert_eq!(sim.agent.state(), AgentState::Running);
@@ -147,13 +147,13 @@ fn without_pings_the_agent_redetects_and_reregisters() {
     assert_eq!(sim.agent.state(), AgentState::Disconnected);
     let _: mi::ReregisterSlaveMessage = sim.run_until_sent(&master_pid());
     // A master saying "you are not connected" forces reregistration too.
-    sim.from_master(mi::SlaveReregisteredMessage {
+    sim.master_sends(mi::SlaveReregisteredMessage {
         slave_id: SlaveId { value: AGENT_ID.into() },
         reconciliations: vec![],
         connection: None,
     });
     assert_eq!(sim.agent.state(), AgentState::Running);
-    sim.from_master(mi::PingSlaveMessage { connected: false });
+    sim.master_sends(mi::PingSlaveMessage { connected: false });
     assert_eq!(sim.agent.state(), AgentState::Disconnected);
     let _: mi::ReregisterSlaveMessage = sim.run_until_sent(&master_pid());
     cleanup(sim);
@@ -164,8 +164,8 @@ fn a_shutdown_message_from_the_master_shuts_executors_down_and_exits() {
     let mut sim = Sim::start("shutdown", 5);
     sim.register();
     let fw = framework("F1", true);
-    sim.from_master(run_task(&fw, custom_task("T1", "E1")));
-    sim.from_master(mi::ShutdownMessage { message: Some("removed".into()) });
+    sim.master_sends(run_task(&fw, custom_task("T1", "E1")));
+    sim.master_sends(mi::ShutdownMessage { message: Some("removed".into()) });
     assert_eq!(sim.agent.state(), AgentState::Terminating);
     assert!(sim.exits.is_empty(), "waits for the executor to go");
     // The executor never registered: after the grace period it is killed.
@@ -183,7 +183,7 @@ fn a_command_task_gets_the_command_executor_the_sandbox_and_the_mesos_environmen
     let mut sim = Sim::start("command-task", 6);
     sim.register();
     let fw = framework("F1", true);
-    sim.from_master(run_task(&fw, command_task("T1", "echo hello world and more")));
+    sim.master_sends(run_task(&fw, command_task("T1", "echo hello world and more")));
     let launches = sim.mock.launches();
     assert_eq!(launches.len(), 1);
     let c = &launches[0];
@@ -237,7 +237,7 @@ fn a_command_task_gets_the_command_executor_the_sandbox_and_the_mesos_environmen
 /// Plays a v0 executor through registration; returns its pid.
 fn register_v0_executor(sim: &mut Sim, framework_id: &str, executor_id: &str, n: u16) -> mesos_rs::v0_compat::Upid {
     let pid = executor_pid(n);
-    sim.from_pid(
+    sim.peer_sends(
         &pid,
         mi::RegisterExecutorMessage {
             framework_id: FrameworkId { value: framework_id.into() },
@@ -252,7 +252,7 @@ fn a_v0_executor_registers_runs_its_task_and_updates_flow_in_order_until_acknowl
     let mut sim = Sim::start("v0-flow", 7);
     sim.register();
     let fw = framework("F1", true);
-    sim.from_master(run_task(&fw, custom_task("T1", "E1")));
+    sim.master_sends(run_task(&fw, custom_task("T1", "E1")));
     let pid = register_v0_executor(&mut sim, "F1", "E1", 1);
     let registered = sim.sent_to::<mi::ExecutorRegisteredMessage>(&pid);
     assert_eq!(registered.len(), 1);
@@ -273,9 +273,9 @@ fn a_v0_executor_registers_runs_its_task_and_updates_flow_in_order_until_acknowl
     // RUNNING, then FINISHED, and a duplicate RUNNING.
     let running = executor_update("F1", "E1", "T1", TaskState::TaskRunning, 1);
     let finished = executor_update("F1", "E1", "T1", TaskState::TaskFinished, 2);
-    sim.from_pid(&pid, status_update_message(running.clone(), &pid));
-    sim.from_pid(&pid, status_update_message(finished.clone(), &pid));
-    sim.from_pid(&pid, status_update_message(running.clone(), &pid));
+    sim.peer_sends(&pid, status_update_message(running.clone(), &pid));
+    sim.peer_sends(&pid, status_update_message(finished.clone(), &pid));
+    sim.peer_sends(&pid, status_update_message(running.clone(), &pid));
     // The executor gets an ack for each (the agent has them safe)...
     let acks: Vec<u8> = sim.sent_to::<mi::StatusUpdateAcknowledgementMessage>(&pid).iter().map(|a| a.uuid[0]).collect();
     assert_eq!(acks, vec![1, 2, 1]);
@@ -296,12 +296,12 @@ fn a_v0_executor_registers_runs_its_task_and_updates_flow_in_order_until_acknowl
     sim.run_for(Duration::from_secs(1));
     assert_eq!(forwarded_states(&sim, "T1").len(), 3);
     // The acknowledgement releases the next update at once.
-    sim.from_master(ack(&running));
+    sim.master_sends(ack(&running));
     assert_eq!(forwarded_states(&sim, "T1").last(), Some(&TaskState::TaskFinished));
     // A duplicate acknowledgement changes nothing.
-    sim.from_master(ack(&running));
+    sim.master_sends(ack(&running));
     assert_eq!(forwarded_states(&sim, "T1").len(), 4);
-    sim.from_master(ack(&finished));
+    sim.master_sends(ack(&finished));
     // The task is complete; the record file has 2 updates and 2 acks.
     let executor = sim.agent.executor("F1", "E1").unwrap();
     assert_eq!(executor.completed_tasks.len(), 1);
@@ -326,9 +326,9 @@ fn kill_task_reaches_the_executor_and_queued_tasks_are_killed_by_the_agent() {
     let mut sim = Sim::start("kill", 8);
     sim.register();
     let fw = framework("F1", false);
-    sim.from_master(run_task(&fw, custom_task("T1", "E1")));
+    sim.master_sends(run_task(&fw, custom_task("T1", "E1")));
     // Killed before the executor registers: TASK_KILLED from the agent.
-    sim.from_master(mi::KillTaskMessage {
+    sim.master_sends(mi::KillTaskMessage {
         framework_id: FrameworkId { value: "F1".into() },
         task_id: TaskId { value: "T1".into() },
         kill_policy: None,
@@ -343,10 +343,10 @@ fn kill_task_reaches_the_executor_and_queued_tasks_are_killed_by_the_agent() {
     assert!(sim.sent_to::<mi::ExecutorRegisteredMessage>(&pid).is_empty());
 
     // A second executor with a running task: the kill goes to it.
-    sim.from_master(run_task(&fw, custom_task("T2", "E2")));
+    sim.master_sends(run_task(&fw, custom_task("T2", "E2")));
     let pid2 = register_v0_executor(&mut sim, "F1", "E2", 2);
-    sim.from_pid(&pid2, status_update_message(executor_update("F1", "E2", "T2", TaskState::TaskRunning, 3), &pid2));
-    sim.from_master(mi::KillTaskMessage {
+    sim.peer_sends(&pid2, status_update_message(executor_update("F1", "E2", "T2", TaskState::TaskRunning, 3), &pid2));
+    sim.master_sends(mi::KillTaskMessage {
         framework_id: FrameworkId { value: "F1".into() },
         task_id: TaskId { value: "T2".into() },
         kill_policy: None,
@@ -355,7 +355,7 @@ fn kill_task_reaches_the_executor_and_queued_tasks_are_killed_by_the_agent() {
     assert_eq!(kills.len(), 1);
     assert_eq!(kills[0].task_id.value, "T2");
     // Killing an unknown task: TASK_LOST (not partition aware).
-    sim.from_master(mi::KillTaskMessage {
+    sim.master_sends(mi::KillTaskMessage {
         framework_id: FrameworkId { value: "F1".into() },
         task_id: TaskId { value: "nope".into() },
         kill_policy: None,
@@ -374,7 +374,7 @@ fn an_executor_that_never_registers_is_killed_and_its_tasks_fail() {
     let mut sim = Sim::start("reg-timeout", 9);
     sim.register();
     let fw = framework("F1", true);
-    sim.from_master(run_task(&fw, custom_task("T1", "E1")));
+    sim.master_sends(run_task(&fw, custom_task("T1", "E1")));
     sim.run_for(Duration::from_secs(59));
     assert!(sim.mock.destroyed().is_empty());
     sim.run_for(Duration::from_secs(1));
@@ -399,7 +399,7 @@ fn container_limits_and_launch_failures_become_the_tasks_terminal_updates() {
     let fw = framework("F1", false);
     // A launch failure (e.g. a fetch failure).
     sim.mock.script_next(MockBehavior::FailLaunch(ContainerError::FetchFailed("Failed to fetch all URIs".into())));
-    sim.from_master(run_task(&fw, command_task("T1", "true")));
+    sim.master_sends(run_task(&fw, command_task("T1", "true")));
     let updates = sim.sent_to::<mi::StatusUpdateMessage>(&master_pid());
     assert_eq!(updates.len(), 1);
     let status = &updates[0].update.status;
@@ -410,7 +410,7 @@ fn container_limits_and_launch_failures_become_the_tasks_terminal_updates() {
     assert!(sim.sent::<mi::ExitedExecutorMessage>().is_empty());
 
     // An OOM kill reported by the containerizer.
-    sim.from_master(run_task(&fw, command_task("T2", "eat-memory")));
+    sim.master_sends(run_task(&fw, command_task("T2", "eat-memory")));
     let container = sim.container_of("T2");
     let mem = resources("mem:128");
     sim.mock.exit(
@@ -443,9 +443,9 @@ fn shutdown_framework_shuts_its_executors_down_and_forgets_it() {
     let mut sim = Sim::start("shutdown-fw", 11);
     sim.register();
     let fw = framework("F1", true);
-    sim.from_master(run_task(&fw, custom_task("T1", "E1")));
+    sim.master_sends(run_task(&fw, custom_task("T1", "E1")));
     let pid = register_v0_executor(&mut sim, "F1", "E1", 1);
-    sim.from_master(mi::ShutdownFrameworkMessage { framework_id: FrameworkId { value: "F1".into() } });
+    sim.master_sends(mi::ShutdownFrameworkMessage { framework_id: FrameworkId { value: "F1".into() } });
     assert_eq!(sim.sent_to::<mi::ShutdownExecutorMessage>(&pid).len(), 1);
     // The executor does not exit by itself: killed after the grace period.
     sim.run_for(Duration::from_secs(5));
@@ -463,16 +463,16 @@ fn framework_messages_flow_both_ways() {
     let mut sim = Sim::start("messages", 12);
     sim.register();
     let fw = framework("F1", false);
-    sim.from_master(run_task(&fw, custom_task("T1", "E1")));
+    sim.master_sends(run_task(&fw, custom_task("T1", "E1")));
     let pid = register_v0_executor(&mut sim, "F1", "E1", 1);
-    sim.from_master(mi::FrameworkToExecutorMessage {
+    sim.master_sends(mi::FrameworkToExecutorMessage {
         slave_id: SlaveId { value: AGENT_ID.into() },
         framework_id: FrameworkId { value: "F1".into() },
         executor_id: ExecutorId { value: "E1".into() },
         data: b"ping".to_vec(),
     });
     assert_eq!(sim.sent_to::<mi::FrameworkToExecutorMessage>(&pid)[0].data, b"ping");
-    sim.from_pid(
+    sim.peer_sends(
         &pid,
         mi::ExecutorToFrameworkMessage {
             slave_id: SlaveId { value: AGENT_ID.into() },
@@ -519,7 +519,7 @@ fn an_http_executor_subscribes_gets_its_tasks_and_acknowledgements() {
     let mut sim = Sim::start("v1-flow", 13);
     sim.register();
     let fw = framework("F1", true);
-    sim.from_master(run_task(&fw, command_task("T1", "sleep 1")));
+    sim.master_sends(run_task(&fw, command_task("T1", "sleep 1")));
     // Calls other than SUBSCRIBE are refused before subscribing.
     let (r, _) = sim.executor_call(update_call(&executor_update("F1", "T1", "T1", TaskState::TaskRunning, 1)));
     assert_eq!(sim.responses[&r], ApiResponse::Error(403, "Executor is not subscribed".into()));
@@ -544,12 +544,12 @@ fn an_http_executor_subscribes_gets_its_tasks_and_acknowledgements() {
     assert_eq!(forwarded_states(&sim, "T1"), vec![TaskState::TaskRunning]);
 
     // A kill becomes a KILL event; a message a MESSAGE event.
-    sim.from_master(mi::KillTaskMessage {
+    sim.master_sends(mi::KillTaskMessage {
         framework_id: FrameworkId { value: "F1".into() },
         task_id: TaskId { value: "T1".into() },
         kill_policy: None,
     });
-    sim.from_master(mi::FrameworkToExecutorMessage {
+    sim.master_sends(mi::FrameworkToExecutorMessage {
         slave_id: SlaveId { value: AGENT_ID.into() },
         framework_id: FrameworkId { value: "F1".into() },
         executor_id: ExecutorId { value: "T1".into() },
@@ -571,15 +571,15 @@ fn a_restarted_agent_recovers_its_tasks_and_delivers_updates_sent_meanwhile_exac
     let mut sim = Sim::start("restart-v0", 14);
     sim.register();
     let fw = framework("F1", true);
-    sim.from_master(run_task(&fw, custom_task("T1", "E1")));
+    sim.master_sends(run_task(&fw, custom_task("T1", "E1")));
     let pid = register_v0_executor(&mut sim, "F1", "E1", 1);
     let running = executor_update("F1", "E1", "T1", TaskState::TaskRunning, 1);
-    sim.from_pid(&pid, status_update_message(running.clone(), &pid));
-    sim.from_master(ack(&running));
+    sim.peer_sends(&pid, status_update_message(running.clone(), &pid));
+    sim.master_sends(ack(&running));
     // The executor sends FINISHED; the agent checkpoints it, forwards it,
     // acks the executor... and dies before the master's acknowledgement.
     let finished = executor_update("F1", "E1", "T1", TaskState::TaskFinished, 2);
-    sim.from_pid(&pid, status_update_message(finished.clone(), &pid));
+    sim.peer_sends(&pid, status_update_message(finished.clone(), &pid));
     assert_eq!(forwarded_states(&sim, "T1"), vec![TaskState::TaskRunning, TaskState::TaskFinished]);
     let container = sim.container_of("E1");
 
@@ -595,7 +595,7 @@ fn a_restarted_agent_recovers_its_tasks_and_delivers_updates_sent_meanwhile_exac
     assert_eq!(reconnects.len(), 1);
     // It reregisters, resending the update it has no ack for... which it
     // had (so none), but let it resend FINISHED anyway (a duplicate).
-    sim.from_pid(
+    sim.peer_sends(
         &pid,
         mi::ReregisterExecutorMessage {
             executor_id: ExecutorId { value: "E1".into() },
@@ -611,14 +611,14 @@ fn a_restarted_agent_recovers_its_tasks_and_delivers_updates_sent_meanwhile_exac
     let reregister: mi::ReregisterSlaveMessage = sim.run_until_sent(&master_pid());
     assert_eq!(reregister.tasks.len(), 1);
     assert_eq!(reregister.tasks[0].state(), TaskState::TaskFinished);
-    sim.from_master(mi::SlaveReregisteredMessage {
+    sim.master_sends(mi::SlaveReregisteredMessage {
         slave_id: SlaveId { value: AGENT_ID.into() },
         reconciliations: vec![],
         connection: None,
     });
     let states = forwarded_states(&sim, "T1");
     assert_eq!(states, vec![TaskState::TaskRunning, TaskState::TaskFinished, TaskState::TaskFinished]);
-    sim.from_master(ack(&finished));
+    sim.master_sends(ack(&finished));
     sim.run_for(Duration::from_secs(1200));
     assert_eq!(forwarded_states(&sim, "T1").len(), 3, "nothing after the acknowledgement");
     // RUNNING (acknowledged before the restart) was never resent.
@@ -634,11 +634,11 @@ fn updates_an_http_executor_sent_while_the_agent_was_down_arrive_when_it_resubsc
     let mut sim = Sim::start("restart-v1", 15);
     sim.register();
     let fw = framework("F1", true);
-    sim.from_master(run_task(&fw, command_task("T1", "sleep 100")));
+    sim.master_sends(run_task(&fw, command_task("T1", "sleep 100")));
     let (_, stream) = sim.executor_call(subscribe_call("F1", "T1", Default::default()));
     let running = executor_update("F1", "T1", "T1", TaskState::TaskRunning, 1);
     sim.executor_call(update_call(&running));
-    sim.from_master(ack(&running));
+    sim.master_sends(ack(&running));
     assert!(sim.stream_events(stream.unwrap()).contains(&E::Acknowledged));
 
     sim.restart();
@@ -659,13 +659,13 @@ fn updates_an_http_executor_sent_while_the_agent_was_down_arrive_when_it_resubsc
     assert_eq!(events, vec![E::Acknowledged, E::Subscribed]);
     sim.run_for(Duration::from_secs(2));
     let _: mi::ReregisterSlaveMessage = sim.run_until_sent(&master_pid());
-    sim.from_master(mi::SlaveReregisteredMessage {
+    sim.master_sends(mi::SlaveReregisteredMessage {
         slave_id: SlaveId { value: AGENT_ID.into() },
         reconciliations: vec![],
         connection: None,
     });
     assert_eq!(forwarded_states(&sim, "T1"), vec![TaskState::TaskRunning, TaskState::TaskFinished]);
-    sim.from_master(ack(&finished));
+    sim.master_sends(ack(&finished));
     sim.run_for(Duration::from_secs(1200));
     assert_eq!(forwarded_states(&sim, "T1").len(), 2);
     cleanup(sim);
@@ -676,17 +676,17 @@ fn executors_that_do_not_come_back_are_killed_and_their_tasks_reported_lost() {
     let mut sim = Sim::start("restart-gone", 16);
     sim.register();
     let fw = framework("F1", true);
-    sim.from_master(run_task(&fw, custom_task("T1", "E1")));
+    sim.master_sends(run_task(&fw, custom_task("T1", "E1")));
     let pid = register_v0_executor(&mut sim, "F1", "E1", 1);
     let running = executor_update("F1", "E1", "T1", TaskState::TaskRunning, 1);
-    sim.from_pid(&pid, status_update_message(running.clone(), &pid));
-    sim.from_master(ack(&running));
+    sim.peer_sends(&pid, status_update_message(running.clone(), &pid));
+    sim.master_sends(ack(&running));
     sim.restart();
     // No reregistration within 2 seconds.
     sim.run_for(Duration::from_secs(2));
     assert_eq!(sim.mock.destroyed().len(), 1);
     let _: mi::ReregisterSlaveMessage = sim.run_until_sent(&master_pid());
-    sim.from_master(mi::SlaveReregisteredMessage {
+    sim.master_sends(mi::SlaveReregisteredMessage {
         slave_id: SlaveId { value: AGENT_ID.into() },
         reconciliations: vec![],
         connection: None,
@@ -704,7 +704,7 @@ fn recover_cleanup_kills_executors_and_exits() {
     let mut sim = Sim::start("cleanup", 17);
     sim.register();
     let fw = framework("F1", true);
-    sim.from_master(run_task(&fw, custom_task("T1", "E1")));
+    sim.master_sends(run_task(&fw, custom_task("T1", "E1")));
     let pid = register_v0_executor(&mut sim, "F1", "E1", 1);
     sim.restart_with(|c| c.recover = RecoverMode::Cleanup);
     assert_eq!(sim.sent_to::<mi::ShutdownExecutorMessage>(&pid).len(), 1);
@@ -755,11 +755,11 @@ fn tasks_of_an_executor_that_exits_are_failed_and_the_executor_cleaned_up() {
     let mut sim = Sim::start("executor-exit", 19);
     sim.register();
     let fw = framework("F1", true);
-    sim.from_master(run_task(&fw, custom_task("T1", "E1")));
+    sim.master_sends(run_task(&fw, custom_task("T1", "E1")));
     let pid = register_v0_executor(&mut sim, "F1", "E1", 1);
     let running = executor_update("F1", "E1", "T1", TaskState::TaskRunning, 1);
-    sim.from_pid(&pid, status_update_message(running.clone(), &pid));
-    sim.from_master(ack(&running));
+    sim.peer_sends(&pid, status_update_message(running.clone(), &pid));
+    sim.master_sends(ack(&running));
     let container = sim.container_of("E1");
     sim.mock.exit(&container, exited(3));
     sim.run_for(Duration::from_millis(1));
@@ -771,7 +771,7 @@ fn tasks_of_an_executor_that_exits_are_failed_and_the_executor_cleaned_up() {
     assert_eq!(exited[0].status, 3 << 8);
     // Waits for the acknowledgement before cleaning up.
     assert!(sim.agent.executor("F1", "E1").is_some());
-    sim.from_master(ack(&update));
+    sim.master_sends(ack(&update));
     assert!(sim.agent.frameworks().is_empty());
     cleanup(sim);
 }

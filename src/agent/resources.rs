@@ -42,7 +42,7 @@ impl HostFacts {
         });
         let disk_total_bytes = nix::sys::statvfs::statvfs(work_dir)
             .ok()
-            .map(|s| s.blocks() as u64 * s.fragment_size() as u64);
+            .map(|s| s.blocks() * s.fragment_size());
         HostFacts { cpus, mem_total_bytes, disk_total_bytes }
     }
 }

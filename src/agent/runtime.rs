@@ -55,6 +55,10 @@ impl Default for Clock {
     }
 }
 
+/// Where the answer to an executor call goes: the response, and the stream
+/// when a SUBSCRIBE was accepted.
+pub type Reply = oneshot::Sender<(ApiResponse, Option<ConnId>)>;
+
 /// A request for the agent loop.
 pub enum Input {
     Event(Event),
@@ -62,7 +66,7 @@ pub enum Input {
     ExecutorCall {
         call: executor::Call,
         stream: Option<mpsc::UnboundedSender<executor::Event>>,
-        reply: oneshot::Sender<(ApiResponse, Option<ConnId>)>,
+        reply: Reply,
     },
     StreamClosed(ConnId),
     /// Read the agent (for endpoints).
@@ -138,7 +142,7 @@ pub struct Driver {
     timer_seq: u64,
     streams: HashMap<ConnId, mpsc::UnboundedSender<executor::Event>>,
     next_conn: ConnId,
-    pending: HashMap<RequestId, (oneshot::Sender<(ApiResponse, Option<ConnId>)>, Option<ConnId>)>,
+    pending: HashMap<RequestId, (Reply, Option<ConnId>)>,
     next_request: RequestId,
     detection: Option<JoinHandle<()>>,
     gc: HashMap<PathBuf, JoinHandle<()>>,
@@ -302,7 +306,7 @@ impl Driver {
             Effect::Link { to } => self.process.handle().link(&to),
             Effect::ExecutorEvent { stream, event } => {
                 if let Some(sender) = self.streams.get(&stream) {
-                    if sender.send(event).is_err() {
+                    if sender.send(*event).is_err() {
                         self.streams.remove(&stream);
                     }
                 }

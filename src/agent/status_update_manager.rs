@@ -34,7 +34,7 @@ pub enum Output {
     /// Append a record to `task.updates` (before anything depends on it).
     Checkpoint(FsOp),
     /// Send this update to the master now.
-    Forward(StatusUpdate),
+    Forward(Box<StatusUpdate>),
     /// Call [`StatusUpdateManager::timeout`] with these arguments after `after`.
     Retry { framework_id: String, task_id: String, generation: u64, after: Duration },
 }
@@ -134,7 +134,7 @@ impl StatusUpdateManager {
             return;
         };
         stream.retry = Some((generation, interval));
-        out.push(Output::Forward(head.clone()));
+        out.push(Output::Forward(Box::new(head.clone())));
         out.push(Output::Retry { framework_id: key.0.clone(), task_id: key.1.clone(), generation, after: interval });
     }
 

@@ -181,17 +181,17 @@ impl Files {
         Some(response)
     }
 
-    fn path_param(params: &BTreeMap<String, String>) -> Result<String, Response<Body>> {
+    fn path_param(params: &BTreeMap<String, String>) -> Result<String, Box<Response<Body>>> {
         match params.get("path") {
             Some(p) if !p.is_empty() => Ok(p.clone()),
-            _ => Err(text_response(StatusCode::BAD_REQUEST, "Expecting 'path=value' in query.\n")),
+            _ => Err(Box::new(text_response(StatusCode::BAD_REQUEST, "Expecting 'path=value' in query.\n"))),
         }
     }
 
     async fn browse(&self, params: &BTreeMap<String, String>, jsonp: Option<&str>) -> Response<Body> {
         let path = match Self::path_param(params) {
             Ok(p) => p,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         let mounts = self.mounts.mounts().await;
         let real = match resolve(&mounts, &path) {
@@ -224,7 +224,7 @@ impl Files {
     async fn read(&self, params: &BTreeMap<String, String>, jsonp: Option<&str>) -> Response<Body> {
         let path = match Self::path_param(params) {
             Ok(p) => p,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         let mut offset: i64 = -1;
         if let Some(text) = params.get("offset") {
@@ -271,7 +271,7 @@ impl Files {
     async fn download(&self, params: &BTreeMap<String, String>) -> Response<Body> {
         let path = match Self::path_param(params) {
             Ok(p) => p,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         let mounts = self.mounts.mounts().await;
         let real = match resolve(&mounts, &path) {

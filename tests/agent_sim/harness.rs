@@ -259,7 +259,7 @@ impl Sim {
             Effect::Link { to } => self.links.push(to),
             Effect::ExecutorEvent { stream, event } => {
                 if !self.closed_streams.contains(&stream) {
-                    self.streams.entry(stream).or_default().push(event)
+                    self.streams.entry(stream).or_default().push(*event)
                 }
             }
             Effect::CloseExecutorStream { stream } => self.closed_streams.push(stream),
@@ -357,12 +357,12 @@ impl Sim {
 
     // ---- playing the master ----
 
-    pub fn from_master(&mut self, message: impl Into<Message>) {
+    pub fn master_sends(&mut self, message: impl Into<Message>) {
         let from = self.leader.clone().unwrap_or_else(master_pid);
         self.deliver(Event::Message { from, message: message.into() });
     }
 
-    pub fn from_pid(&mut self, from: &Upid, message: impl Into<Message>) {
+    pub fn peer_sends(&mut self, from: &Upid, message: impl Into<Message>) {
         self.deliver(Event::Message { from: from.clone(), message: message.into() });
     }
 
@@ -386,7 +386,7 @@ impl Sim {
     /// Runs registration to completion: waits for the attempt, answers it.
     pub fn register(&mut self) {
         self.run_until_sent::<mi::RegisterSlaveMessage>(&master_pid());
-        self.from_master(mi::SlaveRegisteredMessage {
+        self.master_sends(mi::SlaveRegisteredMessage {
             slave_id: SlaveId { value: AGENT_ID.into() },
             connection: Some(mi::MasterSlaveConnection { total_ping_timeout_seconds: Some(75.0) }),
         });

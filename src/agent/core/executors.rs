@@ -24,7 +24,9 @@ use crate::proto::mesos::{
 };
 use crate::v0_compat::Upid;
 
-/// A message for an executor, whichever way it is reached.
+/// A message for an executor, whichever way it is reached (short-lived:
+/// built and sent at once, so its size does not matter).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub(crate) enum ToExecutor {
     Registered(ExecutorRegisteredMessage),
@@ -67,7 +69,7 @@ impl ToExecutor {
             }
             ToExecutor::Kill(m) => {
                 event.set_type(EventType::Kill);
-                event.kill = Some(exec::event::Kill { task_id: m.task_id.clone(), kill_policy: m.kill_policy.clone() });
+                event.kill = Some(exec::event::Kill { task_id: m.task_id.clone(), kill_policy: m.kill_policy });
             }
             ToExecutor::Ack(m) => {
                 event.set_type(EventType::Acknowledged);
@@ -100,7 +102,7 @@ impl ToExecutor {
 impl Agent {
     pub(crate) fn send_to_executor(&self, channel: &Channel, message: ToExecutor, fx: &mut Vec<Effect>) {
         match channel {
-            Channel::Http(Some(stream)) => fx.push(Effect::ExecutorEvent { stream: *stream, event: message.event() }),
+            Channel::Http(Some(stream)) => fx.push(Effect::ExecutorEvent { stream: *stream, event: Box::new(message.event()) }),
             Channel::V0(pid) => fx.push(Effect::Send { to: pid.clone(), message: message.message() }),
             Channel::Http(None) | Channel::Unknown => {
                 tracing::warn!("Unable to send event to executor: no connection");
@@ -357,7 +359,7 @@ impl Agent {
     ) {
         tracing::info!("Received Subscribe request for HTTP executor '{executor_id}' of framework {framework_id}");
         let shutdown_and_close = |fx: &mut Vec<Effect>| {
-            fx.push(Effect::ExecutorEvent { stream, event: ToExecutor::Shutdown.event() });
+            fx.push(Effect::ExecutorEvent { stream, event: Box::new(ToExecutor::Shutdown.event()) });
             fx.push(Effect::CloseExecutorStream { stream });
         };
         if self.state == AgentState::Terminating {

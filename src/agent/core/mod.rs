@@ -352,7 +352,7 @@ impl Agent {
         for output in outputs {
             match output {
                 Output::Checkpoint(op) => fx.push(Effect::Fs(op)),
-                Output::Forward(update) => self.forward(update, fx),
+                Output::Forward(update) => self.forward(*update, fx),
                 Output::Retry { framework_id, task_id, generation, after } => {
                     self.timer(TimerId::StatusUpdateRetry { framework_id, task_id, generation }, after, fx)
                 }

@@ -53,7 +53,7 @@ fn same_resources(a: &[crate::proto::mesos::Resource], b: &[crate::proto::mesos:
 }
 
 fn sorted_attributes(attributes: &[Attribute]) -> Vec<String> {
-    let mut out: Vec<String> = attributes.iter().map(|a| crate::http_api::json::to_string(a)).collect();
+    let mut out: Vec<String> = attributes.iter().map(crate::http_api::json::to_string).collect();
     out.sort();
     out
 }

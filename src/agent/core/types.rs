@@ -207,7 +207,7 @@ pub enum Effect {
     /// Link to a peer (its exit becomes [`Event::Exited`]).
     Link { to: Upid },
     /// Send an event on an executor's SUBSCRIBE stream.
-    ExecutorEvent { stream: ConnId, event: executor::Event },
+    ExecutorEvent { stream: ConnId, event: Box<executor::Event> },
     /// Close an executor's SUBSCRIBE stream.
     CloseExecutorStream { stream: ConnId },
     /// Answer an `/api/v1/executor` request.

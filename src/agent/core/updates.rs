@@ -120,7 +120,6 @@ impl Agent {
                     update.status.state().as_str_name()
                 );
                 self.acknowledge_executor(&update, pid, fx);
-                return;
             }
             Ok(Some(terminal)) => {
                 let container_id = ContainerId { value: executor.container_id.clone(), parent: None };
@@ -140,16 +139,16 @@ impl Agent {
                 if live {
                     fx.push(Effect::Update { container_id, resources, then: AfterUpdate::Nothing });
                 }
-                self.to_status_update_manager(update, pid, checkpoint, fx);
+                self.hand_to_status_update_manager(update, pid, checkpoint, fx);
             }
             Ok(None) => {
                 let checkpoint = executor.checkpoint.then(|| executor.run_ids(&agent_id));
-                self.to_status_update_manager(update, pid, checkpoint, fx);
+                self.hand_to_status_update_manager(update, pid, checkpoint, fx);
             }
         }
     }
 
-    fn to_status_update_manager(
+    fn hand_to_status_update_manager(
         &mut self,
         update: StatusUpdate,
         pid: Sender,
@@ -163,7 +162,7 @@ impl Agent {
                 return;
             }
         }
-        self.acknowledge_executor(&update, pid, fx);
+        self.acknowledge_executor(&update, pid, fx)
     }
 
     /// Mesos's `___statusUpdate`: the update is safe with the agent; tell

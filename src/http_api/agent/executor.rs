@@ -137,31 +137,31 @@ pub fn validate(call: &executor::Call) -> Result<(), String> {
 
 /// Parses a call in the request's content type (the v1 form, devolved to
 /// the v0 one the agent uses), or the error response.
-pub fn parse_call(content_type: Option<&str>, body: &[u8]) -> Result<executor::Call, Response<Body>> {
+pub fn parse_call(content_type: Option<&str>, body: &[u8]) -> Result<executor::Call, Box<Response<Body>>> {
     let Some(content_type) = content_type else {
-        return Err(text_response(StatusCode::BAD_REQUEST, "Expecting 'Content-Type' to be present"));
+        return Err(Box::new(text_response(StatusCode::BAD_REQUEST, "Expecting 'Content-Type' to be present")));
     };
     let media = content_type.split(';').next().unwrap_or("").trim();
     let v1_call: v1::Call = if media == APPLICATION_PROTOBUF {
         mesos_proto::decode_strict::<v1::Call>(body)
-            .map_err(|_| text_response(StatusCode::BAD_REQUEST, "Failed to parse body into Call protobuf"))?
+            .map_err(|_| Box::new(text_response(StatusCode::BAD_REQUEST, "Failed to parse body into Call protobuf")))?
     } else if media == APPLICATION_JSON {
         let text = std::str::from_utf8(body)
-            .map_err(|e| text_response(StatusCode::BAD_REQUEST, format!("Failed to parse body into JSON: {e}")))?;
+            .map_err(|e| Box::new(text_response(StatusCode::BAD_REQUEST, format!("Failed to parse body into JSON: {e}"))))?;
         let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| text_response(StatusCode::BAD_REQUEST, format!("Failed to parse body into JSON: {e}")))?;
+            .map_err(|e| Box::new(text_response(StatusCode::BAD_REQUEST, format!("Failed to parse body into JSON: {e}"))))?;
         pbjson::from_value::<v1::Call>(&value).map_err(|e| {
-            text_response(StatusCode::BAD_REQUEST, format!("Failed to convert JSON into Call protobuf: {e}"))
+            Box::new(text_response(StatusCode::BAD_REQUEST, format!("Failed to convert JSON into Call protobuf: {e}")))
         })?
     } else {
-        return Err(text_response(
+        return Err(Box::new(text_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!("Expecting 'Content-Type' of {APPLICATION_JSON} or {APPLICATION_PROTOBUF}"),
-        ));
+        )));
     };
     // v1 and v0 share field numbers: the bytes are the devolution.
     executor::Call::decode(v1_call.encode_to_vec().as_slice())
-        .map_err(|e| text_response(StatusCode::BAD_REQUEST, format!("Failed to parse body into Call protobuf: {e}")))
+        .map_err(|e| Box::new(text_response(StatusCode::BAD_REQUEST, format!("Failed to parse body into Call protobuf: {e}"))))
 }
 
 /// One event as a RecordIO record in the stream's media type.
@@ -209,7 +209,7 @@ pub async fn serve(handle: &AgentHandle, request: Request<Body>) -> Response<Bod
     };
     let call = match parse_call(content_type.as_deref(), &body) {
         Ok(call) => call,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if let Err(e) = validate(&call) {
         return text_response(StatusCode::BAD_REQUEST, format!("Failed to validate Executor::Call: {e}"));
