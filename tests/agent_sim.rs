@@ -147,11 +147,7 @@ fn without_pings_the_agent_redetects_and_reregisters() {
     assert_eq!(sim.agent.state(), AgentState::Disconnected);
     let _: mi::ReregisterSlaveMessage = sim.run_until_sent(&master_pid());
     // A master saying "you are not connected" forces reregistration too.
-    sim.master_sends(mi::SlaveReregisteredMessage {
-        slave_id: SlaveId { value: AGENT_ID.into() },
-        reconciliations: vec![],
-        connection: None,
-    });
+    sim.master_sends(reregistered());
     assert_eq!(sim.agent.state(), AgentState::Running);
     sim.master_sends(mi::PingSlaveMessage { connected: false });
     assert_eq!(sim.agent.state(), AgentState::Disconnected);
@@ -232,6 +228,20 @@ fn a_command_task_gets_the_command_executor_the_sandbox_and_the_mesos_environmen
     assert!(paths::task_info_path(&meta, &run, "T1").exists());
     assert_eq!(std::fs::read_to_string(paths::forked_pid_path(&meta, &run)).unwrap(), "1000");
     cleanup(sim);
+}
+
+/// A registered agent running task T1 of framework F1 (checkpointing) on
+/// a registered v0 executor E1, whose TASK_RUNNING was acknowledged.
+fn running_v0_task(name: &str, seed: u64) -> (Sim, mesos_rs::v0_compat::Upid) {
+    let mut sim = Sim::start(name, seed);
+    sim.register();
+    let fw = framework("F1", true);
+    sim.master_sends(run_task(&fw, custom_task("T1", "E1")));
+    let pid = register_v0_executor(&mut sim, "F1", "E1", 1);
+    let running = executor_update("F1", "E1", "T1", TaskState::TaskRunning, 1);
+    sim.peer_sends(&pid, status_update_message(running.clone(), &pid));
+    sim.master_sends(ack(&running));
+    (sim, pid)
 }
 
 /// Plays a v0 executor through registration; returns its pid.
@@ -328,11 +338,7 @@ fn kill_task_reaches_the_executor_and_queued_tasks_are_killed_by_the_agent() {
     let fw = framework("F1", false);
     sim.master_sends(run_task(&fw, custom_task("T1", "E1")));
     // Killed before the executor registers: TASK_KILLED from the agent.
-    sim.master_sends(mi::KillTaskMessage {
-        framework_id: FrameworkId { value: "F1".into() },
-        task_id: TaskId { value: "T1".into() },
-        kill_policy: None,
-    });
+    sim.master_sends(kill("F1", "T1"));
     let updates = sim.sent_to::<mi::StatusUpdateMessage>(&master_pid());
     assert_eq!(updates.len(), 1);
     assert_eq!(updates[0].update.status.state(), TaskState::TaskKilled);
@@ -346,20 +352,12 @@ fn kill_task_reaches_the_executor_and_queued_tasks_are_killed_by_the_agent() {
     sim.master_sends(run_task(&fw, custom_task("T2", "E2")));
     let pid2 = register_v0_executor(&mut sim, "F1", "E2", 2);
     sim.peer_sends(&pid2, status_update_message(executor_update("F1", "E2", "T2", TaskState::TaskRunning, 3), &pid2));
-    sim.master_sends(mi::KillTaskMessage {
-        framework_id: FrameworkId { value: "F1".into() },
-        task_id: TaskId { value: "T2".into() },
-        kill_policy: None,
-    });
+    sim.master_sends(kill("F1", "T2"));
     let kills = sim.sent_to::<mi::KillTaskMessage>(&pid2);
     assert_eq!(kills.len(), 1);
     assert_eq!(kills[0].task_id.value, "T2");
     // Killing an unknown task: TASK_LOST (not partition aware).
-    sim.master_sends(mi::KillTaskMessage {
-        framework_id: FrameworkId { value: "F1".into() },
-        task_id: TaskId { value: "nope".into() },
-        kill_policy: None,
-    });
+    sim.master_sends(kill("F1", "nope"));
     let lost: Vec<_> = sim
         .sent_to::<mi::StatusUpdateMessage>(&master_pid())
         .into_iter()
@@ -544,11 +542,7 @@ fn an_http_executor_subscribes_gets_its_tasks_and_acknowledgements() {
     assert_eq!(forwarded_states(&sim, "T1"), vec![TaskState::TaskRunning]);
 
     // A kill becomes a KILL event; a message a MESSAGE event.
-    sim.master_sends(mi::KillTaskMessage {
-        framework_id: FrameworkId { value: "F1".into() },
-        task_id: TaskId { value: "T1".into() },
-        kill_policy: None,
-    });
+    sim.master_sends(kill("F1", "T1"));
     sim.master_sends(mi::FrameworkToExecutorMessage {
         slave_id: SlaveId { value: AGENT_ID.into() },
         framework_id: FrameworkId { value: "F1".into() },
@@ -568,14 +562,7 @@ fn an_http_executor_subscribes_gets_its_tasks_and_acknowledgements() {
 
 #[test]
 fn a_restarted_agent_recovers_its_tasks_and_delivers_updates_sent_meanwhile_exactly_once() {
-    let mut sim = Sim::start("restart-v0", 14);
-    sim.register();
-    let fw = framework("F1", true);
-    sim.master_sends(run_task(&fw, custom_task("T1", "E1")));
-    let pid = register_v0_executor(&mut sim, "F1", "E1", 1);
-    let running = executor_update("F1", "E1", "T1", TaskState::TaskRunning, 1);
-    sim.peer_sends(&pid, status_update_message(running.clone(), &pid));
-    sim.master_sends(ack(&running));
+    let (mut sim, pid) = running_v0_task("restart-v0", 14);
     // The executor sends FINISHED; the agent checkpoints it, forwards it,
     // acks the executor... and dies before the master's acknowledgement.
     let finished = executor_update("F1", "E1", "T1", TaskState::TaskFinished, 2);
@@ -611,11 +598,7 @@ fn a_restarted_agent_recovers_its_tasks_and_delivers_updates_sent_meanwhile_exac
     let reregister: mi::ReregisterSlaveMessage = sim.run_until_sent(&master_pid());
     assert_eq!(reregister.tasks.len(), 1);
     assert_eq!(reregister.tasks[0].state(), TaskState::TaskFinished);
-    sim.master_sends(mi::SlaveReregisteredMessage {
-        slave_id: SlaveId { value: AGENT_ID.into() },
-        reconciliations: vec![],
-        connection: None,
-    });
+    sim.master_sends(reregistered());
     let states = forwarded_states(&sim, "T1");
     assert_eq!(states, vec![TaskState::TaskRunning, TaskState::TaskFinished, TaskState::TaskFinished]);
     sim.master_sends(ack(&finished));
@@ -659,11 +642,7 @@ fn updates_an_http_executor_sent_while_the_agent_was_down_arrive_when_it_resubsc
     assert_eq!(events, vec![E::Acknowledged, E::Subscribed]);
     sim.run_for(Duration::from_secs(2));
     let _: mi::ReregisterSlaveMessage = sim.run_until_sent(&master_pid());
-    sim.master_sends(mi::SlaveReregisteredMessage {
-        slave_id: SlaveId { value: AGENT_ID.into() },
-        reconciliations: vec![],
-        connection: None,
-    });
+    sim.master_sends(reregistered());
     assert_eq!(forwarded_states(&sim, "T1"), vec![TaskState::TaskRunning, TaskState::TaskFinished]);
     sim.master_sends(ack(&finished));
     sim.run_for(Duration::from_secs(1200));
@@ -673,24 +652,13 @@ fn updates_an_http_executor_sent_while_the_agent_was_down_arrive_when_it_resubsc
 
 #[test]
 fn executors_that_do_not_come_back_are_killed_and_their_tasks_reported_lost() {
-    let mut sim = Sim::start("restart-gone", 16);
-    sim.register();
-    let fw = framework("F1", true);
-    sim.master_sends(run_task(&fw, custom_task("T1", "E1")));
-    let pid = register_v0_executor(&mut sim, "F1", "E1", 1);
-    let running = executor_update("F1", "E1", "T1", TaskState::TaskRunning, 1);
-    sim.peer_sends(&pid, status_update_message(running.clone(), &pid));
-    sim.master_sends(ack(&running));
+    let (mut sim, _) = running_v0_task("restart-gone", 16);
     sim.restart();
     // No reregistration within 2 seconds.
     sim.run_for(Duration::from_secs(2));
     assert_eq!(sim.mock.destroyed().len(), 1);
     let _: mi::ReregisterSlaveMessage = sim.run_until_sent(&master_pid());
-    sim.master_sends(mi::SlaveReregisteredMessage {
-        slave_id: SlaveId { value: AGENT_ID.into() },
-        reconciliations: vec![],
-        connection: None,
-    });
+    sim.master_sends(reregistered());
     let updates: Vec<_> = sim.sent_to::<mi::StatusUpdateMessage>(&master_pid());
     let last = &updates.last().unwrap().update.status;
     assert_eq!(last.state(), TaskState::TaskLost);
@@ -752,14 +720,7 @@ fn an_incompatible_agent_info_is_refused_unless_cleanup_which_forgets_the_agent(
 
 #[test]
 fn tasks_of_an_executor_that_exits_are_failed_and_the_executor_cleaned_up() {
-    let mut sim = Sim::start("executor-exit", 19);
-    sim.register();
-    let fw = framework("F1", true);
-    sim.master_sends(run_task(&fw, custom_task("T1", "E1")));
-    let pid = register_v0_executor(&mut sim, "F1", "E1", 1);
-    let running = executor_update("F1", "E1", "T1", TaskState::TaskRunning, 1);
-    sim.peer_sends(&pid, status_update_message(running.clone(), &pid));
-    sim.master_sends(ack(&running));
+    let (mut sim, _) = running_v0_task("executor-exit", 19);
     let container = sim.container_of("E1");
     sim.mock.exit(&container, exited(3));
     sim.run_for(Duration::from_millis(1));

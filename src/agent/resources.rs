@@ -88,25 +88,19 @@ pub fn agent_resources(text: Option<&str>, default_role: &str, facts: &HostFacts
         };
         add("cpus", format!("{cpus}"))?;
     }
+    // Memory and disk: what was detected minus the headroom, or a default.
+    let sized = |detected: Option<u64>, headroom: fn(u64) -> u64, default_mb: u64, what: &str| match detected {
+        Some(total) => headroom(total) / MB,
+        None => {
+            tracing::warn!("Failed to auto-detect the {what}; defaulting to {default_mb}MB");
+            default_mb
+        }
+    };
     if !has("mem") {
-        let mb = match facts.mem_total_bytes {
-            Some(total) => mem_with_headroom(total) / MB,
-            None => {
-                tracing::warn!("Failed to auto-detect the size of main memory; defaulting to {DEFAULT_MEM_MB}MB");
-                DEFAULT_MEM_MB
-            }
-        };
-        add("mem", mb.to_string())?;
+        add("mem", sized(facts.mem_total_bytes, mem_with_headroom, DEFAULT_MEM_MB, "size of main memory").to_string())?;
     }
     if !has("disk") {
-        let mb = match facts.disk_total_bytes {
-            Some(total) => disk_with_headroom(total) / MB,
-            None => {
-                tracing::warn!("Failed to auto-detect the disk space; defaulting to {DEFAULT_DISK_MB}MB");
-                DEFAULT_DISK_MB
-            }
-        };
-        add("disk", mb.to_string())?;
+        add("disk", sized(facts.disk_total_bytes, disk_with_headroom, DEFAULT_DISK_MB, "disk space").to_string())?;
     }
     if !has("ports") {
         add("ports", DEFAULT_PORTS.to_string())?;

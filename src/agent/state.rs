@@ -332,6 +332,31 @@ impl Reader {
         *errors += 1;
         Ok(())
     }
+
+    /// Reads the `what` checkpoint at `path`: `None` when it is missing,
+    /// empty, or (without `--strict`) unreadable.
+    fn checkpoint<M: Message + Default + prost_reflect::ReflectMessage>(
+        &self,
+        path: &Path,
+        what: &str,
+        errors: &mut u32,
+    ) -> Result<Option<M>, StateError> {
+        if !path.exists() {
+            tracing::warn!("Failed to find {what} file '{}'", path.display());
+            return Ok(None);
+        }
+        match read_message::<M>(path) {
+            Ok(Some(m)) => Ok(Some(m)),
+            Ok(None) => {
+                tracing::warn!("Found empty {what} file '{}'", path.display());
+                Ok(None)
+            }
+            Err(e) => {
+                self.soft(errors, e)?;
+                Ok(None)
+            }
+        }
+    }
 }
 
 /// Reads one checkpointed protobuf; `Ok(None)` for an empty file (a hard
@@ -490,20 +515,9 @@ fn recover_resources(meta: &Path, reader: &Reader) -> Result<ResourcesState, Sta
 fn recover_agent(meta: &Path, id: &str, reader: &Reader, rebooted: bool) -> Result<AgentState, StateError> {
     let mut state = AgentState { id: id.to_string(), ..Default::default() };
     let path = paths::agent_info_path(meta, id);
-    if !path.exists() {
-        tracing::warn!("Failed to find agent info file '{}'", path.display());
+    state.info = reader.checkpoint::<SlaveInfo>(&path, "agent info", &mut state.errors)?;
+    if state.info.is_none() {
         return Ok(state);
-    }
-    match read_message::<SlaveInfo>(&path) {
-        Ok(Some(info)) => state.info = Some(info),
-        Ok(None) => {
-            tracing::warn!("Found empty agent info file '{}'", path.display());
-            return Ok(state);
-        }
-        Err(e) => {
-            reader.soft(&mut state.errors, e)?;
-            return Ok(state);
-        }
     }
     for dir in list_dirs(&paths::frameworks_dir(meta, id))? {
         let fw = basename(&dir);
@@ -524,17 +538,9 @@ fn recover_framework(
 ) -> Result<FrameworkState, StateError> {
     let mut state = FrameworkState { id: id.to_string(), ..Default::default() };
     let path = paths::framework_info_path(meta, agent, id);
-    if !path.exists() {
-        tracing::warn!("Failed to find framework info file '{}'", path.display());
+    state.info = reader.checkpoint::<FrameworkInfo>(&path, "framework info", &mut state.errors)?;
+    if state.info.is_none() {
         return Ok(state);
-    }
-    match read_message::<FrameworkInfo>(&path) {
-        Ok(Some(info)) => state.info = Some(info),
-        Ok(None) => return Ok(state),
-        Err(e) => {
-            reader.soft(&mut state.errors, e)?;
-            return Ok(state);
-        }
     }
     let path = paths::framework_pid_path(meta, agent, id);
     if !path.exists() {
@@ -603,17 +609,9 @@ fn recover_executor(
         return Ok(state);
     }
     let path = paths::executor_info_path(meta, agent, framework, id);
-    if !path.exists() {
-        tracing::warn!("Failed to find executor info file '{}'", path.display());
+    state.info = reader.checkpoint::<ExecutorInfo>(&path, "executor info", &mut state.errors)?;
+    if state.info.is_none() {
         return Ok(state);
-    }
-    match read_message::<ExecutorInfo>(&path) {
-        Ok(Some(info)) => state.info = Some(info),
-        Ok(None) => return Ok(state),
-        Err(e) => {
-            reader.soft(&mut state.errors, e)?;
-            return Ok(state);
-        }
     }
     let generated = paths::generated_for_command_task_path(meta, agent, framework, id);
     state.generated_for_command_task = if generated.exists() {
@@ -703,17 +701,9 @@ fn recover_run(meta: &Path, run: &RunIds, reader: &Reader, rebooted: bool) -> Re
 fn recover_task(meta: &Path, run: &RunIds, id: &str, reader: &Reader) -> Result<TaskState, StateError> {
     let mut state = TaskState { id: id.to_string(), ..Default::default() };
     let path = paths::task_info_path(meta, run, id);
-    if !path.exists() {
-        tracing::warn!("Failed to find task info file '{}'", path.display());
+    state.info = reader.checkpoint::<Task>(&path, "task info", &mut state.errors)?;
+    if state.info.is_none() {
         return Ok(state);
-    }
-    match read_message::<Task>(&path) {
-        Ok(Some(task)) => state.info = Some(task),
-        Ok(None) => return Ok(state),
-        Err(e) => {
-            reader.soft(&mut state.errors, e)?;
-            return Ok(state);
-        }
     }
     let path = paths::task_updates_path(meta, run, id);
     if !path.exists() {

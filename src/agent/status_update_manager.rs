@@ -21,7 +21,7 @@ use std::time::Duration;
 use super::paths::RunIds;
 use super::state::{self, FsOp};
 use crate::proto::mesos::internal::{status_update_record, StatusUpdate, StatusUpdateRecord};
-use crate::proto::mesos::TaskState;
+use super::core::framework::is_terminal;
 
 /// First retry interval (`STATUS_UPDATE_RETRY_INTERVAL_MIN`).
 pub const RETRY_INTERVAL_MIN: Duration = Duration::from_secs(10);
@@ -72,20 +72,6 @@ pub struct StatusUpdateManager {
 
 fn uuid_of(update: &StatusUpdate) -> Vec<u8> {
     update.uuid.clone().unwrap_or_default()
-}
-
-fn is_terminal(state: TaskState) -> bool {
-    matches!(
-        state,
-        TaskState::TaskFinished
-            | TaskState::TaskFailed
-            | TaskState::TaskKilled
-            | TaskState::TaskLost
-            | TaskState::TaskError
-            | TaskState::TaskDropped
-            | TaskState::TaskGone
-            | TaskState::TaskGoneByOperator
-    )
 }
 
 impl StatusUpdateManager {
@@ -285,7 +271,7 @@ impl StatusUpdateManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::mesos::{FrameworkId, TaskId, TaskStatus};
+    use crate::proto::mesos::{FrameworkId, TaskId, TaskState, TaskStatus};
 
     fn update(task: &str, n: u8, state: TaskState) -> StatusUpdate {
         let mut status = TaskStatus { task_id: TaskId { value: task.into() }, uuid: Some(vec![n; 16]), ..Default::default() };

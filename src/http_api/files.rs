@@ -188,15 +188,19 @@ impl Files {
         }
     }
 
-    async fn browse(&self, params: &BTreeMap<String, String>, jsonp: Option<&str>) -> Response<Body> {
-        let path = match Self::path_param(params) {
-            Ok(p) => p,
-            Err(r) => return *r,
-        };
+    /// The `path` parameter and the real path it resolves to, or the error
+    /// response.
+    async fn resolve_param(&self, params: &BTreeMap<String, String>) -> Result<(String, PathBuf), Box<Response<Body>>> {
+        let path = Self::path_param(params)?;
         let mounts = self.mounts.mounts().await;
-        let real = match resolve(&mounts, &path) {
-            Ok(real) => real,
-            Err(e) => return error_response(e),
+        let real = resolve(&mounts, &path).map_err(|e| Box::new(error_response(e)))?;
+        Ok((path, real))
+    }
+
+    async fn browse(&self, params: &BTreeMap<String, String>, jsonp: Option<&str>) -> Response<Body> {
+        let (path, real) = match self.resolve_param(params).await {
+            Ok(found) => found,
+            Err(r) => return *r,
         };
         let virtual_base = clean(&path);
         let listing = tokio::task::spawn_blocking(move || {
@@ -222,10 +226,9 @@ impl Files {
     }
 
     async fn read(&self, params: &BTreeMap<String, String>, jsonp: Option<&str>) -> Response<Body> {
-        let path = match Self::path_param(params) {
-            Ok(p) => p,
-            Err(r) => return *r,
-        };
+        if let Err(r) = Self::path_param(params) {
+            return *r;
+        }
         let mut offset: i64 = -1;
         if let Some(text) = params.get("offset") {
             match text.trim().parse::<i64>() {
@@ -248,10 +251,9 @@ impl Files {
             }
         }
         let (start, length) = if offset == -1 { (0u64, Some(0)) } else { (offset as u64, length) };
-        let mounts = self.mounts.mounts().await;
-        let real = match resolve(&mounts, &path) {
-            Ok(real) => real,
-            Err(e) => return error_response(e),
+        let real = match self.resolve_param(params).await {
+            Ok((_, real)) => real,
+            Err(r) => return *r,
         };
         if real.is_dir() {
             return text_response(StatusCode::BAD_REQUEST, "Cannot read a directory.\n");
@@ -269,15 +271,9 @@ impl Files {
     }
 
     async fn download(&self, params: &BTreeMap<String, String>) -> Response<Body> {
-        let path = match Self::path_param(params) {
-            Ok(p) => p,
+        let real = match self.resolve_param(params).await {
+            Ok((_, real)) => real,
             Err(r) => return *r,
-        };
-        let mounts = self.mounts.mounts().await;
-        let real = match resolve(&mounts, &path) {
-            Ok(real) => real,
-            Err(FilesError::NotFound) => return text_response(StatusCode::NOT_FOUND, ""),
-            Err(FilesError::Invalid(e)) => return text_response(StatusCode::BAD_REQUEST, format!("{e}.\n")),
         };
         if real.is_dir() {
             return text_response(StatusCode::BAD_REQUEST, "Cannot download a directory.\n");

@@ -16,6 +16,7 @@ use mesos_rs::proto::mesos::internal as mi;
 use mesos_rs::proto::mesos::{
     CommandInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, SlaveId, TaskId, TaskInfo, TaskState,
 };
+use mesos_rs::agent::core::framework::is_terminal;
 use mesos_rs::v0_compat::{serve, Event, Message, MessageType, Node, Options, ProcessHandle, Upid};
 use tokio::sync::mpsc;
 
@@ -199,19 +200,6 @@ impl FakeMaster {
         self.until(&format!("a terminal update for {id}"), |m| m.terminal(&id).is_some()).await;
         self.terminal(task_id).unwrap()
     }
-}
-
-pub fn is_terminal(state: TaskState) -> bool {
-    matches!(
-        state,
-        TaskState::TaskFinished
-            | TaskState::TaskFailed
-            | TaskState::TaskKilled
-            | TaskState::TaskLost
-            | TaskState::TaskError
-            | TaskState::TaskDropped
-            | TaskState::TaskGone
-    )
 }
 
 /// A running `mesos-agent` on a temporary work_dir.

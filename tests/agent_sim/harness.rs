@@ -514,6 +514,19 @@ pub fn executor_update(framework_id: &str, executor_id: &str, task_id: &str, sta
     }
 }
 
+/// The master's answer to a reregistration, with no reconciliation.
+pub fn reregistered() -> mi::SlaveReregisteredMessage {
+    mi::SlaveReregisteredMessage { slave_id: SlaveId { value: AGENT_ID.into() }, reconciliations: vec![], connection: None }
+}
+
+pub fn kill(framework_id: &str, task_id: &str) -> mi::KillTaskMessage {
+    mi::KillTaskMessage {
+        framework_id: FrameworkId { value: framework_id.into() },
+        task_id: TaskId { value: task_id.into() },
+        kill_policy: None,
+    }
+}
+
 pub fn status_update_message(update: mi::StatusUpdate, from: &Upid) -> mi::StatusUpdateMessage {
     mi::StatusUpdateMessage { update, pid: Some(from.to_string()) }
 }

@@ -62,6 +62,7 @@ pub enum Channel {
     Http(Option<ConnId>),
 }
 
+/// Whether a task in `state` is done (Mesos's `protobuf::isTerminalState`).
 pub fn is_terminal(state: TaskState) -> bool {
     matches!(
         state,
@@ -134,6 +135,40 @@ pub struct Executor {
 }
 
 impl Executor {
+    /// A new run of `info` in `container_id`, registering, with no task yet.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        framework_id: &str,
+        info: ExecutorInfo,
+        container_id: String,
+        directory: PathBuf,
+        user: Option<String>,
+        checkpoint: bool,
+        channel: Channel,
+        generated_for_command_task: bool,
+    ) -> Executor {
+        Executor {
+            id: info.executor_id.value.clone(),
+            framework_id: framework_id.to_string(),
+            info,
+            container_id,
+            directory,
+            user,
+            checkpoint,
+            state: ExecutorState::Registering,
+            channel,
+            generated_for_command_task,
+            queued_tasks: Vec::new(),
+            queued_task_groups: Vec::new(),
+            launched_tasks: BTreeMap::new(),
+            terminated_tasks: BTreeMap::new(),
+            completed_tasks: VecDeque::new(),
+            pending_statuses: BTreeMap::new(),
+            pending_termination: None,
+            pid: None,
+        }
+    }
+
     pub fn run_ids(&self, agent_id: &str) -> RunIds {
         RunIds {
             agent: agent_id.to_string(),

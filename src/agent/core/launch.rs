@@ -395,26 +395,9 @@ impl Agent {
         ] {
             fx.push(Effect::Unschedule { path });
         }
-        let executor = Executor {
-            id: info.executor_id.value.clone(),
-            framework_id: framework_id.to_string(),
-            container_id,
-            directory: directory.clone(),
-            user,
-            checkpoint: framework.checkpoint(),
-            state: ExecutorState::Registering,
-            channel: Channel::Unknown,
-            generated_for_command_task: generated,
-            queued_tasks: Vec::new(),
-            queued_task_groups: Vec::new(),
-            launched_tasks: Default::default(),
-            terminated_tasks: Default::default(),
-            completed_tasks: Default::default(),
-            pending_statuses: Default::default(),
-            pending_termination: None,
-            pid: None,
-            info,
-        };
+        let checkpoint = framework.checkpoint();
+        let executor =
+            Executor::new(framework_id, info, container_id, directory.clone(), user, checkpoint, Channel::Unknown, generated);
         if executor.checkpoint {
             fx.extend(state::write_executor(&self.meta, &run, &executor.info, generated).into_iter().map(Effect::Fs));
         }

@@ -309,26 +309,11 @@ impl Agent {
             Some(true) => Channel::Http(None),
             None => Channel::Unknown,
         };
-        let mut executor = Executor {
-            id: state.id.clone(),
-            framework_id: framework_id.to_string(),
-            info,
-            container_id: latest.clone(),
-            directory,
-            user: self.config.switch_user.then(|| framework.info.user.clone()),
-            checkpoint: framework.info.checkpoint(),
-            state: ExecutorState::Registering,
-            channel,
-            generated_for_command_task: state.generated_for_command_task,
-            queued_tasks: Vec::new(),
-            queued_task_groups: Vec::new(),
-            launched_tasks: Default::default(),
-            terminated_tasks: Default::default(),
-            completed_tasks: Default::default(),
-            pending_statuses: Default::default(),
-            pending_termination: None,
-            pid: run.forked_pid,
-        };
+        let user = self.config.switch_user.then(|| framework.info.user.clone());
+        let checkpoint = framework.info.checkpoint();
+        let generated = state.generated_for_command_task;
+        let mut executor = Executor::new(framework_id, info, latest.clone(), directory, user, checkpoint, channel, generated);
+        executor.pid = run.forked_pid;
         for task in run.tasks.values() {
             let Some(info) = task.info.clone() else {
                 tracing::warn!("Skipping recovery of task {} because its info cannot be recovered", task.id);
