@@ -736,3 +736,226 @@ fn tasks_of_an_executor_that_exits_are_failed_and_the_executor_cleaned_up() {
     assert!(sim.agent.frameworks().is_empty());
     cleanup(sim);
 }
+
+// ---------------------------------------------------------------------------
+// Checkpointed resources and operations (checkpointResourceState,
+// applyOperation)
+
+/// `cpus:1` dynamically reserved to `web`.
+fn reserved_cpu() -> Resource {
+    use mesos_rs::proto::mesos::resource::{reservation_info::Type, ReservationInfo};
+    let mut r = resources("cpus:1").remove(0);
+    r.reservations.push(ReservationInfo {
+        r#type: Some(Type::Dynamic as i32),
+        role: Some("web".into()),
+        principal: Some("ops".into()),
+        labels: None,
+    });
+    r
+}
+
+#[test]
+fn checkpointed_resources_are_persisted_applied_and_required_by_tasks() {
+    let mut sim = Sim::start("checkpoint-resources", 20);
+    sim.register();
+    let web = mesos_rs::proto::mesos::FrameworkInfo {
+        role: Some("web".into()),
+        ..framework("F1", true)
+    };
+    // A task using a reservation the agent does not know is refused.
+    let mut task = command_task("T1", "true");
+    task.resources = vec![reserved_cpu()];
+    sim.master_sends(run_task(&web, task.clone()));
+    let refused = sim.sent_to::<mi::StatusUpdateMessage>(&master_pid());
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].update.status.reason(), Reason::ResourcesUnknown);
+    assert_eq!(refused[0].update.status.state(), TaskState::TaskLost);
+    assert!(sim.mock.launches().is_empty());
+
+    sim.master_sends(mi::CheckpointResourcesMessage { resources: vec![reserved_cpu()] });
+    let total = sim.agent.total_resources().clone();
+    assert_eq!(total.reserved(Some("web")).cpus(), Some(1.0));
+    assert_eq!(total.unreserved().cpus(), Some(3.0));
+    assert!(paths::resources_info_path(&sim.meta()).exists());
+    assert!(paths::resource_state_path(&sim.meta()).exists());
+    task.task_id.value = "T2".into();
+    sim.master_sends(run_task(&web, task));
+    assert_eq!(sim.mock.launches().len(), 1);
+
+    // A restarted agent recovers them (and sends them when reregistering).
+    sim.restart();
+    assert_eq!(sim.agent.total_resources().reserved(Some("web")).cpus(), Some(1.0));
+    sim.run_for(Duration::from_secs(2));
+    let reregister: mi::ReregisterSlaveMessage = sim.run_until_sent(&master_pid());
+    assert_eq!(reregister.checkpointed_resources.len(), 1);
+    cleanup(sim);
+}
+
+#[test]
+fn speculative_operations_are_applied_and_reported_finished() {
+    use mesos_rs::proto::mesos::offer::{operation, Operation};
+    let mut sim = Sim::start("operations", 21);
+    sim.register();
+    let mut operation = Operation {
+        id: Some(mesos_rs::proto::mesos::OperationId { value: "op-1".into() }),
+        reserve: Some(operation::Reserve { source: vec![], resources: vec![reserved_cpu()] }),
+        ..Default::default()
+    };
+    operation.set_type(operation::Type::Reserve);
+    sim.master_sends(mi::ApplyOperationMessage {
+        framework_id: Some(FrameworkId { value: "F1".into() }),
+        operation_info: operation,
+        operation_uuid: mesos_rs::proto::mesos::Uuid { value: vec![7; 16] },
+        resource_version_uuid: Default::default(),
+    });
+    let updates = sim.sent_to::<mi::UpdateOperationStatusMessage>(&master_pid());
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].status.state(), mesos_rs::proto::mesos::OperationState::OperationFinished);
+    assert_eq!(updates[0].operation_uuid.as_ref().unwrap().value, vec![7; 16]);
+    assert_eq!(sim.agent.total_resources().reserved(Some("web")).cpus(), Some(1.0));
+    // The reservation is checkpointed.
+    let state = mesos_rs::agent::state::recover(&sim.meta(), true, None).unwrap();
+    assert_eq!(state.resources.resources.len(), 1);
+    cleanup(sim);
+}
+
+// ---------------------------------------------------------------------------
+// Task groups, validation, scheduler failover
+
+#[test]
+fn a_task_group_is_launched_as_one_and_killed_as_one_before_delivery() {
+    use executor::event::Type as E;
+    use mesos_rs::proto::mesos::{executor_info::Type as ExecutorType, ExecutorInfo, TaskGroupInfo};
+    let mut sim = Sim::start("task-group", 22);
+    sim.register();
+    let fw = framework("F1", true);
+    let executor = ExecutorInfo {
+        r#type: Some(ExecutorType::Default as i32),
+        executor_id: ExecutorId { value: "E1".into() },
+        framework_id: Some(FrameworkId { value: "F1".into() }),
+        resources: resources("cpus:0.1;mem:32"),
+        ..Default::default()
+    };
+    let group = |a: &str, b: &str| TaskGroupInfo { tasks: vec![command_task(a, "true"), command_task(b, "true")] };
+    let run_group = |g: TaskGroupInfo| mi::RunTaskGroupMessage {
+        framework: fw.clone(),
+        executor: executor.clone(),
+        task_group: g,
+        resource_version_uuids: vec![],
+        launch_executor: None,
+    };
+    sim.master_sends(run_group(group("A1", "A2")));
+    sim.master_sends(run_group(group("B1", "B2")));
+    // The default executor's command is filled in by the agent.
+    let launch = &sim.mock.launches()[0];
+    assert_eq!(launch.executor_info.command.as_ref().unwrap().value(), "/usr/libexec/mesos/mesos-default-executor");
+    assert!(launch.task_info.is_none());
+    // Killing one task of a queued group kills the group.
+    sim.master_sends(kill("F1", "B2"));
+    let killed: Vec<String> = sim
+        .sent_to::<mi::StatusUpdateMessage>(&master_pid())
+        .iter()
+        .filter(|m| m.update.status.state() == TaskState::TaskKilled)
+        .map(|m| m.update.status.task_id.value.clone())
+        .collect();
+    // Each task has its own stream: both kills go out at once.
+    assert_eq!(killed, vec!["B1", "B2"]);
+    let (_, stream) = sim.executor_call(subscribe_call("F1", "E1", Default::default()));
+    let events = sim.streams[&stream.unwrap()].clone();
+    let types: Vec<E> = events.iter().map(|e| e.r#type()).collect();
+    assert_eq!(types, vec![E::Subscribed, E::LaunchGroup]);
+    let launched: Vec<String> = events[1]
+        .launch_group
+        .as_ref()
+        .unwrap()
+        .task_group
+        .tasks
+        .iter()
+        .map(|t| t.task_id.value.clone())
+        .collect();
+    assert_eq!(launched, vec!["A1", "A2"]);
+    assert_eq!(forwarded_states(&sim, "B1"), vec![TaskState::TaskKilled]);
+    assert_eq!(forwarded_states(&sim, "B2"), vec![TaskState::TaskKilled]);
+    cleanup(sim);
+}
+
+#[test]
+fn ids_that_are_not_directory_names_are_refused() {
+    let mut sim = Sim::start("bad-ids", 23);
+    sim.register();
+    let fw = framework("F1", false);
+    sim.master_sends(run_task(&fw, command_task("..", "true")));
+    sim.master_sends(run_task(&fw, custom_task("T1", "a/b")));
+    assert!(sim.mock.launches().is_empty());
+    let updates = sim.sent_to::<mi::StatusUpdateMessage>(&master_pid());
+    assert_eq!(updates.len(), 2);
+    assert!(updates.iter().all(|u| u.update.status.reason() == Reason::TaskInvalid));
+    cleanup(sim);
+}
+
+#[test]
+fn a_failed_over_scheduler_gets_executor_messages_at_its_new_pid() {
+    let mut sim = Sim::start("update-framework", 24);
+    sim.register();
+    let fw = framework("F1", true);
+    sim.master_sends(run_task(&fw, custom_task("T1", "E1")));
+    let pid = register_v0_executor(&mut sim, "F1", "E1", 1);
+    let new_scheduler: mesos_rs::v0_compat::Upid = "scheduler(2)@10.0.0.6:7001".parse().unwrap();
+    sim.master_sends(mi::UpdateFrameworkMessage {
+        framework_id: FrameworkId { value: "F1".into() },
+        pid: Some(new_scheduler.to_string()),
+        framework_info: None,
+    });
+    assert_eq!(
+        std::fs::read_to_string(paths::framework_pid_path(&sim.meta(), AGENT_ID, "F1")).unwrap(),
+        new_scheduler.to_string()
+    );
+    sim.peer_sends(
+        &pid,
+        mi::ExecutorToFrameworkMessage {
+            slave_id: SlaveId { value: AGENT_ID.into() },
+            framework_id: FrameworkId { value: "F1".into() },
+            executor_id: ExecutorId { value: "E1".into() },
+            data: b"hi".to_vec(),
+        },
+    );
+    assert_eq!(sim.sent_to::<mi::ExecutorToFrameworkMessage>(&new_scheduler).len(), 1);
+    // A v1 scheduler (no pid): through the master.
+    sim.master_sends(mi::UpdateFrameworkMessage {
+        framework_id: FrameworkId { value: "F1".into() },
+        pid: Some(String::new()),
+        framework_info: None,
+    });
+    sim.peer_sends(
+        &pid,
+        mi::ExecutorToFrameworkMessage {
+            slave_id: SlaveId { value: AGENT_ID.into() },
+            framework_id: FrameworkId { value: "F1".into() },
+            executor_id: ExecutorId { value: "E1".into() },
+            data: b"hi".to_vec(),
+        },
+    );
+    assert_eq!(sim.sent_to::<mi::ExecutorToFrameworkMessage>(&master_pid()).len(), 1);
+    cleanup(sim);
+}
+
+#[test]
+fn an_executor_sending_staging_is_shut_down_with_its_own_grace_period() {
+    let mut sim = Sim::start("staging", 25);
+    sim.register();
+    let fw = framework("F1", false);
+    let mut task = custom_task("T1", "E1");
+    task.executor.as_mut().unwrap().shutdown_grace_period =
+        Some(mesos_rs::proto::mesos::DurationInfo { nanoseconds: 20_000_000_000 });
+    sim.master_sends(run_task(&fw, task));
+    let pid = register_v0_executor(&mut sim, "F1", "E1", 1);
+    sim.peer_sends(&pid, status_update_message(executor_update("F1", "E1", "T1", TaskState::TaskStaging, 1), &pid));
+    assert_eq!(sim.sent_to::<mi::ShutdownExecutorMessage>(&pid).len(), 1);
+    assert!(forwarded_states(&sim, "T1").is_empty());
+    // The executor's own grace period (20s), not the flag's (5s).
+    sim.run_for(Duration::from_secs(19));
+    assert!(sim.mock.destroyed().is_empty());
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.mock.destroyed().len(), 1);
+    cleanup(sim);
+}

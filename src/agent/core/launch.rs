@@ -197,13 +197,10 @@ impl Agent {
             tracing::warn!("Ignoring running {what} because the agent is {}", self.state.name());
             return;
         }
-        // Ids become directory names: refuse what could leave the sandbox tree.
-        if !paths::is_safe_component(&framework_id)
-            || !paths::is_safe_component(&executor_id)
-            || tasks.iter().any(|t| !paths::is_safe_component(&t.task_id.value))
-        {
-            tracing::error!("Refusing {what}: an id is not usable as a directory name");
-            self.drop_tasks(&framework_info, &tasks, &executor_id, Reason::TaskInvalid, "Invalid ID", fx);
+        // Ids become directory names: refuse what could leave the sandbox
+        // tree (the master validates them; this agent does not trust that).
+        if !paths::is_safe_component(&framework_id) {
+            tracing::error!("Refusing {what}: framework id '{framework_id}' is not usable as a directory name");
             return;
         }
 
@@ -226,6 +223,13 @@ impl Agent {
                 );
             }
             self.frameworks.insert(framework_id.clone(), framework);
+        }
+
+        if !paths::is_safe_component(&executor_id) || tasks.iter().any(|t| !paths::is_safe_component(&t.task_id.value)) {
+            tracing::error!("Refusing {what}: an id is not usable as a directory name");
+            self.drop_tasks(&framework_info, &tasks, &executor_id, Reason::TaskInvalid, "Invalid ID", fx);
+            self.remove_framework_if_idle(&framework_id, fx);
+            return;
         }
 
         let framework_state = self.frameworks[&framework_id].state;
