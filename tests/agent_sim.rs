@@ -758,10 +758,8 @@ fn reserved_cpu() -> Resource {
 fn checkpointed_resources_are_persisted_applied_and_required_by_tasks() {
     let mut sim = Sim::start("checkpoint-resources", 20);
     sim.register();
-    let web = mesos_rs::proto::mesos::FrameworkInfo {
-        role: Some("web".into()),
-        ..framework("F1", true)
-    };
+    #[allow(deprecated)]
+    let web = mesos_rs::proto::mesos::FrameworkInfo { role: Some("web".into()), ..framework("F1", true) };
     // A task using a reservation the agent does not know is refused.
     let mut task = command_task("T1", "true");
     task.resources = vec![reserved_cpu()];
