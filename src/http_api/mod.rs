@@ -3,4 +3,5 @@
 pub mod agent;
 pub mod files;
 pub mod json;
+pub mod master;
 pub mod recordio;
