@@ -94,3 +94,60 @@ def test_pesos_executor_and_command_tasks_on_our_agent(binary, free_port, procs,
 
     wait_until(framework_completed, timeout=60, what="the framework to be completed", proc=agent)
     assert resp.json()["id"] == "S-compat-1"
+
+
+def test_e2e_our_master_our_agent_pesos_framework_100_tasks(binary, free_port, procs, run_dir, wait_http,
+                                                              wait_until, pesos_cmd, summary):
+    """Issue 4's end-to-end run: our mesos-master, our mesos-agent, and PyPI
+    pesos as the framework, launching 100 tasks, half on our command executor
+    and half on a pesos custom executor. All must finish."""
+    master_port, agent_port = free_port(), free_port()
+    master = procs.start("mesos-master", [binary("mesos-master"), "--ip=127.0.0.1", f"--port={master_port}",
+                                          "--registry=in_memory"])
+    wait_http(f"http://127.0.0.1:{master_port}/master/health", proc=master)
+    agent = procs.start("mesos-agent", agent_argv(binary, run_dir, master_port, agent_port))
+
+    def registered():
+        slaves = harness.requests.get(f"http://127.0.0.1:{master_port}/master/state", timeout=5).json()["slaves"]
+        return len(slaves) == 1 and slaves[0]
+
+    wait_until(registered, timeout=60, what="the agent to register with the master", proc=agent)
+
+    executor_cmd = "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python " + " ".join(
+        shlex.quote(a) for a in pesos_cmd("pesos_executor.py"))
+    framework = procs.start(
+        "pesos_e2e_framework",
+        pesos_cmd("pesos_e2e_framework.py", "--master", f"127.0.0.1:{master_port}", "--tasks", 100,
+                  "--executor-cmd", executor_cmd),
+        env=harness.PESOS_ENV,
+    )
+    status = framework.wait(timeout=280)
+    seen = events(framework)
+    assert status == 0, framework.log()[-4000:]
+    done = [e for e in seen if e["event"] == "done"][0]
+    assert done["finished"] == 100
+    updates = [e for e in seen if e["event"] == "update"]
+    finished = {e["task_id"]: e["kind"] for e in updates if e["state"] == "TASK_FINISHED"}
+    assert len(finished) == 100
+    assert sorted(set(finished.values())) == ["command", "custom"]
+    assert sum(1 for k in finished.values() if k == "custom") == 50
+    for task_id in finished:
+        states = [e["state"] for e in updates if e["task_id"] == task_id]
+        assert states[-1] == "TASK_FINISHED" and "TASK_RUNNING" in states, (task_id, states)
+        assert states.count("TASK_FINISHED") == 1, (task_id, states)
+    latencies = sorted(done["running_latency_ms"])
+    median = latencies[len(latencies) // 2]
+    p95 = latencies[int(len(latencies) * 0.95) - 1]
+    summary(f"e2e (our master + our agent + pesos): 100 tasks (50 command executor, 50 pesos executor) "
+            f"finished in {done['seconds']}s; launch-to-RUNNING median {median} ms, p95 {p95} ms")
+
+    # The agent's own view: every task finished, on both kinds of executor.
+    def all_completed():
+        state = harness.requests.get(f"http://127.0.0.1:{agent_port}/state", timeout=5).json()
+        tasks = []
+        for f in state["frameworks"] + state["completed_frameworks"]:
+            for e in f["executors"] + f["completed_executors"]:
+                tasks.extend(t for t in e["completed_tasks"] if t["state"] == "TASK_FINISHED")
+        return len(tasks) == 100
+
+    wait_until(all_completed, timeout=60, what="the agent to show 100 finished tasks", proc=agent)

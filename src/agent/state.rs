@@ -157,8 +157,11 @@ pub fn write_checkpointed_resources(meta: &Path, resources: &[Resource], operati
     ]
 }
 
-/// Executes one [`FsOp`], durably (data files are synced before the rename
-/// that publishes them).
+/// Executes one [`FsOp`]. As Mesos's `state::checkpoint` (whose `sync`
+/// defaults to false), files are not fsynced: a checkpoint survives the
+/// agent's crash (the page cache is the kernel's), and the rename makes
+/// every replacement atomic; surviving a power loss is not promised, as in
+/// Mesos.
 pub fn apply(op: &FsOp) -> Result<(), StateError> {
     match op {
         FsOp::Write { path, data } => write_atomic(path, data),
@@ -169,8 +172,7 @@ pub fn apply(op: &FsOp) -> Result<(), StateError> {
                 .append(true)
                 .open(path)
                 .map_err(|e| io_err("Failed to open", path, e))?;
-            file.write_all(data).map_err(|e| io_err("Failed to append to", path, e))?;
-            file.sync_data().map_err(|e| io_err("Failed to sync", path, e))
+            file.write_all(data).map_err(|e| io_err("Failed to append to", path, e))
         }
         FsOp::Touch { path } => {
             mkdir_parent(path)?;
@@ -220,7 +222,7 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StateError> {
     let result = (|| {
         let mut file = fs::File::create(&tmp).map_err(|e| io_err("Failed to create", &tmp, e))?;
         file.write_all(data).map_err(|e| io_err("Failed to write", &tmp, e))?;
-        file.sync_all().map_err(|e| io_err("Failed to sync", &tmp, e))?;
+        drop(file);
         fs::rename(&tmp, path).map_err(|e| io_err("Failed to rename onto", path, e))
     })();
     if result.is_err() {
