@@ -196,10 +196,13 @@ pub enum Event {
 }
 
 /// Outputs of the state machine, to be carried out **in order**. An `Fs`
-/// effect is durable before the next effect starts, so a message that
-/// follows a checkpoint in the list is only sent once the checkpoint is on
-/// disk (Mesos writes its checkpoints synchronously for the same reason).
-/// A failed `Fs` effect is fatal, as in Mesos.
+/// effect is complete (written, so it survives a crash of the agent) before
+/// the next effect starts: a message that follows a checkpoint in the list
+/// (a forwarded status update, an acknowledgement to an executor) is only
+/// sent once the checkpoint is written; Mesos writes its checkpoints
+/// synchronously for the same reason. This ordering is the completion the
+/// state machine relies on, so no completion event is needed; a failed `Fs`
+/// effect is fatal, as in Mesos.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Send a v0 message as `slave(1)`.
