@@ -123,6 +123,9 @@ pub struct Sim {
     next_request: RequestId,
     /// Drop messages to the master matching this, while set.
     pub drop_to_master: Option<fn(&Message) -> bool>,
+    /// Whether dropping this Sim removes the work_dir (false for the
+    /// instance a restart replaces).
+    owns_work_dir: bool,
 }
 
 impl Sim {
@@ -164,6 +167,7 @@ impl Sim {
             next_conn: 1,
             next_request: 1,
             drop_to_master: None,
+            owns_work_dir: true,
         };
         sim.recover();
         sim
@@ -194,6 +198,7 @@ impl Sim {
         let fresh = Sim::boot(config, mock, self.work_dir.clone(), leader, self.now + Duration::from_secs(1));
         let outbox = std::mem::take(&mut self.outbox);
         let (next_conn, next_request) = (self.next_conn, self.next_request);
+        self.owns_work_dir = false;
         *self = fresh;
         self.next_conn = next_conn;
         self.next_request = next_request;
@@ -550,15 +555,16 @@ pub fn forwarded_states(sim: &Sim, task_id: &str) -> Vec<TaskState> {
 }
 
 impl Drop for Sim {
+    /// Removes the work_dir, also when a test fails; set AGENT_SIM_KEEP to
+    /// keep it for inspection.
     fn drop(&mut self) {
-        if !std::thread::panicking() {
-            // The work_dir is reused by restarts; tests remove it at the end.
+        if self.owns_work_dir && std::env::var_os("AGENT_SIM_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.work_dir);
         }
     }
 }
 
+/// Ends a test: the agent is dropped and its work_dir removed.
 pub fn cleanup(sim: Sim) {
-    let dir = sim.work_dir.clone();
     drop(sim);
-    let _ = std::fs::remove_dir_all(dir);
 }
