@@ -2,8 +2,8 @@
 
 pub mod flags;
 pub mod logging;
+pub mod units;
 pub mod resource_quantities;
 pub mod resources;
 pub mod roles;
-pub mod units;
 pub mod values;

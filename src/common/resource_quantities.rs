@@ -23,11 +23,11 @@ pub struct QuantityError(pub String);
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ResourceQuantities(Vec<(String, Scalar)>);
 
-/// Splits `name:number;...` into pairs of (trimmed name, parsed scalar).
+/// Splits `name:number;...` into (trimmed name, value text, parsed scalar).
 fn parse_pairs<'a>(
     text: &'a str,
     what: &'a str,
-) -> impl Iterator<Item = Result<(String, Scalar), QuantityError>> + 'a {
+) -> impl Iterator<Item = Result<(String, &'a str, Scalar), QuantityError>> + 'a {
     values::tokenize(text, &[';']).map(move |token| {
         let pair: Vec<&str> = values::tokenize(token, &[':']).collect();
         if pair.len() != 2 {
@@ -47,7 +47,7 @@ fn parse_pairs<'a>(
                 pair[1]
             )));
         }
-        Ok((pair[0].trim_matches([' ', '\t', '\n', '\r']).to_string(), Scalar::from_f64(v)))
+        Ok((values::trim(pair[0]).to_string(), pair[1], Scalar::from_f64(v)))
     })
 }
 
@@ -61,7 +61,7 @@ impl ResourceQuantities {
     pub fn from_string(text: &str) -> Result<ResourceQuantities, QuantityError> {
         let mut result = ResourceQuantities::new();
         for pair in parse_pairs(text, "quantity") {
-            let (name, value) = pair?;
+            let (name, _, value) = pair?;
             result.add(&name, value);
         }
         Ok(result)
@@ -235,10 +235,10 @@ impl ResourceLimits {
     pub fn from_string(text: &str) -> Result<ResourceLimits, QuantityError> {
         let mut result = ResourceLimits::new();
         for pair in parse_pairs(text, "limit") {
-            let (name, value) = pair?;
+            let (name, text, value) = pair?;
             if result.get(&name).is_some() {
                 return Err(QuantityError(format!(
-                    "Failed to parse '{value}' to limit: duplicate names are not allowed"
+                    "Failed to parse '{text}' to limit: duplicate names are not allowed"
                 )));
             }
             result.set(&name, value);

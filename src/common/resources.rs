@@ -9,7 +9,7 @@
 //! - [`validate`](mod@validate): `Resources::validate` and the master's resource checks;
 //! - [`parse`](mod@parse): `cpus:4;mem(role1):1024;ports:[31000-32000]` and the JSON
 //!   array form, with Mesos's error messages;
-//! - [`format`]: the pre- and post-reservation-refinement formats (upgrade,
+//! - [`format`](mod@format): the pre- and post-reservation-refinement formats (upgrade,
 //!   downgrade) and how Mesos prints resources;
 //! - [`ops`]: offer operations (RESERVE, UNRESERVE, CREATE, DESTROY, ...)
 //!   as conversions, `find`, `shrink`, checkpointed resources.
@@ -245,24 +245,46 @@ impl Resources {
 
     /// The entries for which `predicate` holds.
     pub fn filter<F: FnMut(&Item) -> bool>(&self, mut predicate: F) -> Resources {
-        Resources { items: self.items.iter().filter(|i| predicate(i)).cloned().collect() }
+        let mut items = Vec::with_capacity(self.items.len());
+        items.extend(self.items.iter().filter(|i| predicate(i)).cloned());
+        Resources { items }
     }
 
     /// Splits into (matching, not matching) in one pass.
-    pub fn partition<F: FnMut(&Item) -> bool>(&self, mut predicate: F) -> (Resources, Resources) {
-        let (a, b) = self.items.iter().cloned().partition(|i| predicate(i));
+    pub fn partition<F: FnMut(&Item) -> bool>(&self, predicate: F) -> (Resources, Resources) {
+        self.clone().into_partition(predicate)
+    }
+
+    /// [`Resources::partition`], consuming `self`.
+    pub fn into_partition<F: FnMut(&Item) -> bool>(self, mut predicate: F) -> (Resources, Resources) {
+        let (a, b) = self.items.into_iter().partition(|i| predicate(i));
         (Resources { items: a }, Resources { items: b })
     }
 
-    /// Reserved resources grouped by reservation role.
-    pub fn reservations(&self) -> BTreeMap<String, Resources> {
+    /// Reorders the entries by a key, keeping the order of equal keys.
+    pub fn sort_by_key<K: Ord, F: FnMut(&Item) -> K>(&mut self, f: F) {
+        self.items.sort_by_key(f);
+    }
+
+    /// Keeps the entries for which `predicate` holds.
+    pub fn retain<F: FnMut(&Item) -> bool>(&mut self, mut predicate: F) {
+        self.items.retain(|i| predicate(i));
+    }
+
+    /// Entries grouped by a role each may have (entries without are left out).
+    fn group_by_role<'a>(&'a self, role_of: impl Fn(&'a Item) -> Option<&'a str>) -> BTreeMap<String, Resources> {
         let mut result: BTreeMap<String, Resources> = BTreeMap::new();
         for item in &self.items {
-            if let Some(role) = item.reservation_role() {
+            if let Some(role) = role_of(item) {
                 result.entry(role.to_string()).or_default().add_item_ref(item);
             }
         }
         result
+    }
+
+    /// Reserved resources grouped by reservation role.
+    pub fn reservations(&self) -> BTreeMap<String, Resources> {
+        self.group_by_role(Item::reservation_role)
     }
 
     /// Reserved resources, to `role` only when given.
@@ -332,13 +354,7 @@ impl Resources {
     /// Allocated resources grouped by allocation role. Unallocated entries
     /// are skipped (Mesos requires every entry to be allocated here).
     pub fn allocations(&self) -> BTreeMap<String, Resources> {
-        let mut result: BTreeMap<String, Resources> = BTreeMap::new();
-        for item in &self.items {
-            if let Some(role) = item.allocation_role() {
-                result.entry(role.to_string()).or_default().add_item_ref(item);
-            }
-        }
-        result
+        self.group_by_role(Item::allocation_role)
     }
 
     /// Pushes a reservation onto every entry. Fails (and changes nothing) if

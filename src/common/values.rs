@@ -19,6 +19,9 @@
 //! order); adding skips items already present, subtracting removes them.
 
 use std::fmt;
+use std::sync::Arc;
+
+use smallvec::SmallVec;
 
 use crate::proto::mesos::value as pb;
 
@@ -162,22 +165,35 @@ impl Range {
 }
 
 /// A set of non-negative integers kept as sorted, coalesced intervals.
+/// The intervals are shared (copying ranges costs a reference count; no
+/// interval at all costs nothing); arithmetic builds new ones.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Ranges(Vec<Range>);
+pub struct Ranges(Option<Arc<[Range]>>);
+
+/// Scratch space for building intervals without touching the heap.
+type Scratch = SmallVec<[Range; 8]>;
 
 impl Ranges {
     /// No intervals.
     pub const fn new() -> Ranges {
-        Ranges(Vec::new())
+        Ranges(None)
+    }
+
+    fn from_slice(intervals: &[Range]) -> Ranges {
+        if intervals.is_empty() {
+            Ranges(None)
+        } else {
+            Ranges(Some(Arc::from(intervals)))
+        }
     }
 
     /// Normalises any list of intervals (in any order, overlapping or not).
     /// Inverted intervals (`begin > end`) are dropped; validation reports them
     /// before values get here.
     pub fn from_intervals<I: IntoIterator<Item = Range>>(intervals: I) -> Ranges {
-        let mut v: Vec<Range> = intervals.into_iter().filter(|r| r.begin <= r.end).collect();
-        coalesce(&mut v);
-        Ranges(v)
+        let mut v: Scratch = intervals.into_iter().filter(|r| r.begin <= r.end).collect();
+        let n = coalesce(&mut v);
+        Ranges::from_slice(&v[..n])
     }
 
     /// From the protobuf form.
@@ -188,35 +204,36 @@ impl Ranges {
     /// The protobuf form.
     pub fn to_proto(&self) -> pb::Ranges {
         pb::Ranges {
-            range: self.0.iter().map(|r| pb::Range { begin: r.begin, end: r.end }).collect(),
+            range: self.intervals().iter().map(|r| pb::Range { begin: r.begin, end: r.end }).collect(),
         }
     }
 
     /// The intervals, sorted and coalesced.
     pub fn intervals(&self) -> &[Range] {
-        &self.0
+        self.0.as_deref().unwrap_or(&[])
     }
 
     /// True when no integer is covered.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.intervals().is_empty()
     }
 
     /// How many integers are covered (`[1-5]` covers 5).
     pub fn count(&self) -> u128 {
-        self.0.iter().map(Range::count).sum()
+        self.intervals().iter().map(Range::count).sum()
     }
 
     /// True if every integer of `other` is covered by `self`.
     pub fn contains(&self, other: &Ranges) -> bool {
         // Both sides are sorted and coalesced: every interval of `other` must
         // sit inside a single interval of `self`.
+        let mine = self.intervals();
         let mut i = 0;
-        for r in &other.0 {
-            while i < self.0.len() && self.0[i].end < r.begin {
+        for r in other.intervals() {
+            while i < mine.len() && mine[i].end < r.begin {
                 i += 1;
             }
-            match self.0.get(i) {
+            match mine.get(i) {
                 Some(s) if s.begin <= r.begin && r.end <= s.end => {}
                 _ => return false,
             }
@@ -226,39 +243,42 @@ impl Ranges {
 
     /// True if `value` is covered.
     pub fn contains_value(&self, value: u64) -> bool {
-        let idx = self.0.partition_point(|r| r.end < value);
-        self.0.get(idx).is_some_and(|r| r.begin <= value)
+        let mine = self.intervals();
+        let idx = mine.partition_point(|r| r.end < value);
+        mine.get(idx).is_some_and(|r| r.begin <= value)
     }
 
     /// Union.
     pub fn add(&mut self, other: &Ranges) {
-        if other.0.is_empty() {
+        if other.is_empty() {
             return;
         }
-        if self.0.is_empty() {
-            self.0.extend_from_slice(&other.0);
+        if self.is_empty() {
+            self.0 = other.0.clone();
             return;
         }
-        self.0.extend_from_slice(&other.0);
-        coalesce(&mut self.0);
+        let mut v: Scratch = self.intervals().iter().chain(other.intervals()).copied().collect();
+        let n = coalesce(&mut v);
+        *self = Ranges::from_slice(&v[..n]);
     }
 
     /// Difference: removes every integer of `other`.
     pub fn subtract(&mut self, other: &Ranges) {
-        if self.0.is_empty() || other.0.is_empty() {
+        if self.is_empty() || other.is_empty() {
             return;
         }
-        let mut out = Vec::with_capacity(self.0.len() + 1);
+        let theirs = other.intervals();
+        let mut out = Scratch::new();
         let mut j = 0;
-        for &l in &self.0 {
+        for &l in self.intervals() {
             let mut cur = l;
             let mut alive = true;
-            while j < other.0.len() && other.0[j].end < cur.begin {
+            while j < theirs.len() && theirs[j].end < cur.begin {
                 j += 1;
             }
             let mut k = j;
-            while alive && k < other.0.len() && other.0[k].begin <= cur.end {
-                let r = other.0[k];
+            while alive && k < theirs.len() && theirs[k].begin <= cur.end {
+                let r = theirs[k];
                 if r.begin > cur.begin {
                     out.push(Range::new(cur.begin, r.begin - 1));
                 }
@@ -273,14 +293,15 @@ impl Ranges {
                 out.push(cur);
             }
         }
-        self.0 = out;
+        *self = Ranges::from_slice(&out);
     }
 }
 
-/// Sorts and merges overlapping or adjacent intervals in place.
-fn coalesce(v: &mut Vec<Range>) {
+/// Sorts and merges overlapping or adjacent intervals in place; returns how
+/// many intervals remain at the front.
+fn coalesce(v: &mut [Range]) -> usize {
     if v.len() <= 1 {
-        return;
+        return v.len();
     }
     v.sort_unstable();
     let mut w = 0;
@@ -294,14 +315,14 @@ fn coalesce(v: &mut Vec<Range>) {
             v[w] = r;
         }
     }
-    v.truncate(w + 1);
+    w + 1
 }
 
 impl fmt::Display for Ranges {
     /// `[31000-32000, 33000-34000]`, as Mesos writes ranges.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[")?;
-        for (i, r) in self.0.iter().enumerate() {
+        for (i, r) in self.intervals().iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
@@ -445,6 +466,11 @@ pub(crate) fn tokenize<'a>(s: &'a str, delims: &'a [char]) -> impl Iterator<Item
     s.split(move |c: char| delims.contains(&c)).filter(|t| !t.is_empty())
 }
 
+/// stout's `strings::trim` with its default whitespace set.
+pub(crate) fn trim(s: &str) -> &str {
+    s.trim_matches([' ', '\t', '\n', '\r'])
+}
+
 fn brackets_match(s: &str, open: char, close: char) -> bool {
     let mut depth: i64 = 0;
     for c in s.chars() {
@@ -555,15 +581,16 @@ impl Ranges {
     fn from_raw_unchecked(intervals: Vec<Range>) -> Ranges {
         let (mut valid, inverted): (Vec<Range>, Vec<Range>) =
             intervals.into_iter().partition(|r| r.begin <= r.end);
-        coalesce(&mut valid);
+        let n = coalesce(&mut valid);
+        valid.truncate(n);
         valid.extend(inverted);
-        Ranges(valid)
+        Ranges::from_slice(&valid)
     }
 
     /// True if some interval has `begin > end` (only possible for ranges
     /// fresh from [`parse`]).
     pub fn has_inverted(&self) -> bool {
-        self.0.iter().any(|r| r.begin > r.end)
+        self.intervals().iter().any(|r| r.begin > r.end)
     }
 }
 

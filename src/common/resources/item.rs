@@ -100,7 +100,15 @@ pub(crate) struct Meta {
     proto: Resource,
     disk: DiskClass,
     persistent: bool,
+    /// Hash of the identity fields (labels aside): different keys mean
+    /// different identities, so most mismatches cost no string compare.
+    key: u64,
+    /// Index of the name in [`FIRST_CLASS_NAMES`], if it is one.
+    first_class: Option<u8>,
 }
+
+/// The resources Mesos treats as first class, in a fixed order.
+pub const FIRST_CLASS_NAMES: [&str; 4] = ["cpus", "mem", "disk", "gpus"];
 
 impl Meta {
     fn new(mut proto: Resource) -> Meta {
@@ -122,7 +130,44 @@ impl Meta {
             },
         };
         let persistent = proto.disk.as_ref().is_some_and(|d| d.persistence.is_some());
-        Meta { proto, disk, persistent }
+        let key = identity_key(&proto);
+        let first_class = FIRST_CLASS_NAMES.iter().position(|n| *n == proto.name).map(|i| i as u8);
+        Meta { proto, disk, persistent, key, first_class }
+    }
+}
+
+/// Hashes what [`same_metadata`] compares, except labels (compared as
+/// multisets, hence not hashed): equal metadata always gives equal keys.
+fn identity_key(r: &Resource) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    r.name.hash(&mut h);
+    r.r#type.hash(&mut h);
+    for res in &r.reservations {
+        res.r#type().hash(&mut h);
+        res.role().hash(&mut h);
+        res.principal.hash(&mut h);
+    }
+    if let Some(disk) = &r.disk {
+        disk.persistence.as_ref().map(|p| &p.id).hash(&mut h);
+        if let Some(s) = &disk.source {
+            s.r#type.hash(&mut h);
+            s.path.as_ref().map(|p| &p.root).hash(&mut h);
+            s.mount.as_ref().map(|m| &m.root).hash(&mut h);
+            (&s.vendor, &s.id, &s.profile).hash(&mut h);
+        }
+    }
+    r.revocable.is_some().hash(&mut h);
+    r.provider_id.as_ref().map(|p| &p.value).hash(&mut h);
+    r.shared.is_some().hash(&mut h);
+    h.finish()
+}
+
+fn same_allocation(a: &Option<Arc<str>>, b: &Option<Arc<str>>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => Arc::ptr_eq(x, y) || x == y,
+        _ => false,
     }
 }
 
@@ -195,6 +240,12 @@ impl Item {
     /// Resource name (`cpus`, `mem`, `ports`...).
     pub fn name(&self) -> &str {
         &self.meta.proto.name
+    }
+
+    /// The index of the name in [`FIRST_CLASS_NAMES`] (`cpus` 0, `mem` 1,
+    /// `disk` 2, `gpus` 3), if it is one of them.
+    pub fn first_class_index(&self) -> Option<usize> {
+        self.meta.first_class.map(usize::from)
     }
 
     /// The value.
@@ -312,8 +363,9 @@ impl Item {
     /// Same resource apart from the amount: name, type, allocation,
     /// reservations, disk identity, revocable, provider, shared.
     pub fn same_identity(&self, other: &Item) -> bool {
-        self.allocation == other.allocation
-            && (Arc::ptr_eq(&self.meta, &other.meta) || same_metadata(&self.meta.proto, &other.meta.proto))
+        same_allocation(&self.allocation, &other.allocation)
+            && (Arc::ptr_eq(&self.meta, &other.meta)
+                || (self.meta.key == other.meta.key && same_metadata(&self.meta.proto, &other.meta.proto)))
     }
 
     /// Mesos's `Resource ==`: same identity and same amount.

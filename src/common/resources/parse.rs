@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use super::format::upgrade_resource;
 use super::validate::validate;
 use super::{item_from_proto, Resources};
-use crate::common::values::{self, ParsedValue};
+use crate::common::values::{self, trim, ParsedValue};
 use crate::proto::mesos::resource::reservation_info::Type as ReservationType;
 use crate::proto::mesos::resource::ReservationInfo;
 use crate::proto::mesos::value::Type as ValueType;
@@ -59,11 +59,6 @@ pub fn parse_resource(name: &str, value: &str, role: &str) -> Result<Resource, P
         }
     }
     Ok(resource)
-}
-
-/// stout's `strings::trim` with its default set of whitespace.
-fn trim(s: &str) -> &str {
-    s.trim_matches([' ', '\t', '\n', '\r'])
 }
 
 /// The simple form, `name(role):value;...` (`Resources::fromSimpleString`).

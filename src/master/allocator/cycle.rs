@@ -54,6 +54,11 @@ impl QuotaState {
 
 struct Cycle {
     now: Time,
+    /// Sorter updates held back while a sorter's order is being walked
+    /// (Mesos walks a copy of the order; we walk the sorter's own list and
+    /// update it afterwards, which orders the same).
+    pending_frameworks: Vec<(FwIdx, Qty)>,
+    pending_roles: Vec<(RoleIdx, Qty)>,
     plan: Plan,
     /// Shared resources already offered on an agent in this cycle.
     offered_shared: HashMap<AgentIdx, Resources>,
@@ -79,7 +84,7 @@ impl Allocator {
     pub fn allocate_all(&mut self, now: Time) -> Plan {
         self.resume_if_recovery_timed_out(now);
         if !self.paused {
-            self.candidates.extend(self.agent_ids.values().copied());
+            self.candidates.mark_all();
         }
         self.allocate(now)
     }
@@ -94,7 +99,9 @@ impl Allocator {
             self.candidates.clear();
             return Plan::default();
         }
-        let mut agents: Vec<AgentIdx> = std::mem::take(&mut self.candidates)
+        let mut agents: Vec<AgentIdx> = self
+            .candidates
+            .take(&self.agents)
             .into_iter()
             .filter(|&a| {
                 let agent = self.agent(a);
@@ -111,7 +118,9 @@ impl Allocator {
         }
         let mut cx = Cycle {
             now,
-            plan: Plan::default(),
+            pending_frameworks: Vec::new(),
+            pending_roles: Vec::new(),
+            plan: Plan::with_capacity(agents.len()),
             offered_shared: HashMap::new(),
             quota: self.quota_state(),
             rng: self.rng.clone(),
@@ -168,7 +177,7 @@ impl Allocator {
                 continue;
             }
             let roles = {
-                let basis = super::sorter::ShareBasis { total: &self.total, excluded: &self.excluded };
+                let basis = super::sorter::ShareBasis { totals: (&self.fair[..]).into() };
                 self.role_sorter.sort(&basis).len()
             };
             for i in 0..roles {
@@ -183,7 +192,23 @@ impl Allocator {
                     break;
                 }
                 self.offer_to_role(cx, agent, role, stage);
+                self.flush_framework_sorter(cx, role);
             }
+            self.flush_role_sorter(cx);
+        }
+    }
+
+    fn flush_framework_sorter(&mut self, cx: &mut Cycle, role: RoleIdx) {
+        let basis = super::sorter::ShareBasis { totals: (&self.fair[..]).into() };
+        for (fw, q) in cx.pending_frameworks.drain(..) {
+            self.roles.role_mut(role).sorter.allocated(fw, &q, &basis);
+        }
+    }
+
+    fn flush_role_sorter(&mut self, cx: &mut Cycle) {
+        let basis = super::sorter::ShareBasis { totals: (&self.fair[..]).into() };
+        for (role, q) in cx.pending_roles.drain(..) {
+            self.role_sorter.allocated(role, &q, &basis);
         }
     }
 
@@ -201,7 +226,7 @@ impl Allocator {
             _ => ResourceQuantities::new(),
         };
         let frameworks = {
-            let basis = super::sorter::ShareBasis { total: &self.total, excluded: &self.excluded };
+            let basis = super::sorter::ShareBasis { totals: (&self.fair[..]).into() };
             self.roles.role_mut(role).sorter.sort(&basis).len()
         };
         let mut available: Option<Resources> = None;
@@ -221,13 +246,25 @@ impl Allocator {
             if !self.allocatable(avail, role, framework) {
                 continue;
             }
-            let usable = strip_incapable(avail, framework);
+            // Hand the available resources over without a copy when nothing
+            // needs stripping; they are recomputed if no offer is made.
+            let stripped = needs_strip(avail, framework);
+            let usable = if stripped {
+                strip_incapable(avail.clone(), framework)
+            } else {
+                available.take().unwrap_or_default()
+            };
             let offer = match stage {
                 Stage::Guarantees => self.guarantee_offer(cx, role, &usable, &unsatisfied),
-                Stage::Rest => Some(self.rest_offer(cx, role, &usable)),
+                Stage::Rest => Some(self.rest_offer(cx, role, usable)),
             };
             let Some((to_offer, increase, toward_guarantee)) = offer else { continue };
-            if !self.allocatable(&to_offer, role, framework) || self.is_filtered(framework, role, agent, &to_offer, cx.now) {
+            // Without stripping or quota chopping the offer is what was just
+            // found allocatable.
+            let unchanged = !stripped && stage == Stage::Rest && cx.quota.is_none();
+            if (!unchanged && !self.allocatable(&to_offer, role, framework))
+                || self.is_filtered(framework, role, agent, &to_offer, cx.now)
+            {
                 continue;
             }
             if stage == Stage::Guarantees {
@@ -290,24 +327,25 @@ impl Allocator {
         &self,
         cx: &mut Cycle,
         role: RoleIdx,
-        usable: &Resources,
+        usable: Resources,
     ) -> (Resources, ResourceQuantities, ResourceQuantities) {
-        let (mut additional, mut to_offer) = usable.partition(is_quota_resource);
-        if let Some(quota) = &cx.quota {
-            let limits = &self.roles.role(role).quota.limits;
-            if !limits.is_empty() {
-                let room: ResourceLimits = limits - &quota.consumed(role);
-                additional = shrink_to_limits(&additional, &room, &mut cx.rng);
-            }
-            if !quota.required_headroom.is_empty() && !additional.is_empty() {
-                additional = shrink_to_quantities(&additional, &quota.surplus_headroom(), &mut cx.rng);
-            }
-        }
-        let increase = if cx.quota.is_some() {
-            ResourceQuantities::from_scalar_resources(&additional)
-        } else {
-            ResourceQuantities::new()
+        let Some(quota) = &cx.quota else {
+            // Nothing to chop: the same entries, in Mesos's order (whole
+            // entries first, then unreserved scalars).
+            let mut to_offer = usable;
+            to_offer.sort_by_key(is_quota_resource);
+            return (to_offer, ResourceQuantities::new(), ResourceQuantities::new());
         };
+        let (mut additional, mut to_offer) = usable.into_partition(is_quota_resource);
+        let limits = &self.roles.role(role).quota.limits;
+        if !limits.is_empty() {
+            let room: ResourceLimits = limits - &quota.consumed(role);
+            additional = shrink_to_limits(&additional, &room, &mut cx.rng);
+        }
+        if !quota.required_headroom.is_empty() && !additional.is_empty() {
+            additional = shrink_to_quantities(&additional, &quota.surplus_headroom(), &mut cx.rng);
+        }
+        let increase = ResourceQuantities::from_scalar_resources(&additional);
         to_offer += additional;
         (to_offer, increase, ResourceQuantities::new())
     }
@@ -329,14 +367,16 @@ impl Allocator {
         let has_shared = to_offer.iter().any(Item::is_shared);
         if has_shared {
             a.available -= &to_offer.non_shared();
+            // Recorded unallocated, as the available resources they are
+            // taken from. (Mesos records them allocated, so its subtraction
+            // never matches and a shared volume can go to several
+            // frameworks in one cycle, against its own stated intent.)
+            *cx.offered_shared.entry(agent).or_default() += &to_offer.shared();
         } else {
             a.available -= &to_offer;
         }
         let role_name = self.role_names[role as usize].clone();
         to_offer.allocate_shared(&role_name);
-        if has_shared {
-            *cx.offered_shared.entry(agent).or_default() += &to_offer.shared();
-        }
         if let Some(q) = cx.quota.as_mut() {
             if !self.roles.role(role).quota.is_default() {
                 for r in self.roles.self_and_ancestors(role) {
@@ -347,12 +387,14 @@ impl Allocator {
             q.available_headroom -= increase;
         }
         self.hold(agent, fw, role, &to_offer);
-        self.track_offered(fw, role, &to_offer);
-        let (framework_id, agent_id) = (
-            self.framework(fw).map(|f| f.id.clone()).unwrap_or_default(),
-            self.agent(agent).id.clone(),
-        );
-        cx.plan.add((fw, role, agent), || (framework_id, role_name.to_string(), agent_id), to_offer);
+        let q = self.track_offered_in_roles(fw, role, &to_offer);
+        cx.pending_frameworks.push((fw, q.clone()));
+        cx.pending_roles.push((role, q));
+        let ids = || {
+            let framework_id = self.framework(fw).map(|f| f.id.clone()).unwrap_or_default();
+            (framework_id, String::from(&*role_name), self.agent(agent).id.clone())
+        };
+        cx.plan.add((fw, role, agent), ids, to_offer);
     }
 
     /// Mesos's `allocatable`: the offer reaches one of the minimum sets
@@ -361,8 +403,12 @@ impl Allocator {
         if resources.is_empty() {
             return false;
         }
-        let sets = framework.min_allocatable.get(&role).unwrap_or(&self.options.min_allocatable_resources);
-        sets.is_empty() || sets.iter().any(|q| resources.contains_quantities(q))
+        let sets = framework.min_allocatable.get(&role).unwrap_or(&self.min_sets);
+        if sets.is_empty() {
+            return true;
+        }
+        let have = Qty::counting(resources, &self.names);
+        sets.iter().any(|q| have.contains(q))
     }
 
     /// GPU agents only to GPU-capable frameworks (`--filter_gpu_resources`);
@@ -410,15 +456,18 @@ fn is_quota_resource(item: &Item) -> bool {
 /// Drops what the framework cannot handle: shared resources without
 /// SHARED_RESOURCES, revocable without REVOCABLE_RESOURCES, refined
 /// reservations without RESERVATION_REFINEMENT.
-fn strip_incapable(resources: &Resources, framework: &Framework) -> Resources {
+fn strip_incapable(mut resources: Resources, framework: &Framework) -> Resources {
+    resources.retain(|i| capable_of(i, framework));
+    resources
+}
+
+fn capable_of(item: &Item, framework: &Framework) -> bool {
     let caps = framework.caps;
-    let keep = |i: &Item| {
-        (caps.shared || !i.is_shared())
-            && (caps.revocable || !i.is_revocable())
-            && (caps.reservation_refinement || !i.has_refined_reservations())
-    };
-    if resources.iter().all(keep) {
-        return resources.clone();
-    }
-    resources.filter(keep)
+    (caps.shared || !item.is_shared())
+        && (caps.revocable || !item.is_revocable())
+        && (caps.reservation_refinement || !item.has_refined_reservations())
+}
+
+fn needs_strip(resources: &Resources, framework: &Framework) -> bool {
+    !resources.iter().all(|i| capable_of(i, framework))
 }

@@ -11,7 +11,7 @@ use super::options::{framework_roles, FrameworkOptions, Options};
 use super::qty::{Names, Qty};
 use super::role_tree::{FwIdx, RoleIdx, RoleTree};
 use super::sorter::{ShareBasis, Sorter};
-use super::state::{Agent, AgentCaps, AgentIdx, Framework, FrameworkCaps, OfferFilter};
+use super::state::{Agent, AgentCaps, AgentIdx, Candidates, Framework, FrameworkCaps, OfferFilter};
 use super::Time;
 use crate::common::resource_quantities::{Quota, ResourceQuantities};
 use crate::common::resources::{ResourceConversion, Resources};
@@ -49,6 +49,10 @@ pub struct Allocator {
     pub(crate) names: Names,
     /// Per name index: left out of fair sharing.
     pub(crate) excluded: Vec<bool>,
+    /// `(name index, cluster total)` of the resources counted for fairness.
+    pub(crate) fair: Vec<(usize, f64)>,
+    /// `Options::min_allocatable_resources`, interned.
+    pub(crate) min_sets: Vec<Qty>,
     /// Scalars of all agents.
     pub(crate) total: Qty,
     pub(crate) roles: RoleTree,
@@ -62,7 +66,7 @@ pub struct Allocator {
     /// Per framework index: number of agents holding resources per role.
     pub(crate) holdings_per_role: Vec<HashMap<RoleIdx, u32>>,
     /// Agents to look at in the next cycle.
-    pub(crate) candidates: BTreeSet<AgentIdx>,
+    pub(crate) candidates: Candidates,
     /// Hostnames allowed to be offered (`--whitelist`); `None`: all.
     pub(crate) whitelist: Option<HashSet<String>>,
     pub(crate) paused: bool,
@@ -80,6 +84,8 @@ impl Allocator {
             options,
             names: Names::default(),
             excluded: Vec::new(),
+            fair: Vec::new(),
+            min_sets: Vec::new(),
             total: Qty::default(),
             roles: RoleTree::default(),
             role_sorter: Sorter::default(),
@@ -89,7 +95,7 @@ impl Allocator {
             frameworks: Vec::new(),
             framework_ids: HashMap::new(),
             holdings_per_role: Vec::new(),
-            candidates: BTreeSet::new(),
+            candidates: Candidates::default(),
             whitelist: None,
             paused: false,
             expected_agents: None,
@@ -97,9 +103,8 @@ impl Allocator {
             rng,
             role_names: Vec::new(),
         };
-        for name in ["cpus", "mem", "disk", "gpus"] {
-            a.names.intern(name);
-        }
+        let sets = a.options.min_allocatable_resources.clone();
+        a.min_sets = sets.iter().map(|q| Qty::of_quantities(q, &mut a.names)).collect();
         a.refresh_excluded();
         a
     }
@@ -113,6 +118,7 @@ impl Allocator {
         self.excluded = (0..self.names.len())
             .map(|i| self.options.fairness_excluded_resource_names.contains(self.names.name(i)))
             .collect();
+        self.fair = super::sorter::fair_totals(&self.total, &self.excluded);
     }
 
     /// Scalars of `resources`, interning new names.
@@ -177,13 +183,16 @@ impl Allocator {
     /// Marks agents for the next cycle.
     fn trigger(&mut self, agents: impl IntoIterator<Item = AgentIdx>) {
         if !self.paused {
-            self.candidates.extend(agents);
+            for a in agents {
+                self.candidates.mark(a);
+            }
         }
     }
 
     fn trigger_all(&mut self) {
-        let all: Vec<AgentIdx> = self.agent_ids.values().copied().collect();
-        self.trigger(all);
+        if !self.paused {
+            self.candidates.mark_all();
+        }
     }
 
     // ------------------------------------------------------------------
@@ -252,18 +261,24 @@ impl Allocator {
     /// Role tree and sorters learn that `fw` was offered or holds
     /// `resources` (all allocated to `role`) on an agent.
     pub(crate) fn track_offered(&mut self, fw: FwIdx, role: RoleIdx, resources: &Resources) {
+        let q = self.track_offered_in_roles(fw, role, resources);
+        let basis = ShareBasis { totals: (&self.fair[..]).into() };
+        self.role_sorter.allocated(role, &q, &basis);
+        self.roles.role_mut(role).sorter.allocated(fw, &q, &basis);
+    }
+
+    /// The role tree part of [`Allocator::track_offered`]; returns the
+    /// scalars the sorters must be told about.
+    pub(crate) fn track_offered_in_roles(&mut self, fw: FwIdx, role: RoleIdx, resources: &Resources) -> Qty {
         if !self.is_tracked(fw, role) {
             self.track_framework_under_role(fw, role);
         }
-        let (reserved, unreserved) = self.split_quota_scalars(resources);
+        let (all, reserved, unreserved) = self.scalar_split(resources);
         self.roles.update_up(role, |r| {
             r.offered_or_allocated_reserved.add(&reserved);
             r.offered_or_allocated_unreserved.add(&unreserved);
         });
-        let q = self.qty(resources);
-        let basis = ShareBasis { total: &self.total, excluded: &self.excluded };
-        self.role_sorter.allocated(role, &q, &basis);
-        self.roles.role_mut(role).sorter.allocated(fw, &q, &basis);
+        all
     }
 
     /// The reverse of [`Allocator::track_offered`].
@@ -284,18 +299,29 @@ impl Allocator {
 
     /// (reserved scalars, unreserved non-revocable scalars).
     pub(crate) fn split_quota_scalars(&mut self, resources: &Resources) -> (Qty, Qty) {
-        let mut reserved = Qty::default();
-        let mut unreserved = Qty::default();
+        let (_, reserved, unreserved) = self.scalar_split(resources);
+        (reserved, unreserved)
+    }
+
+    /// (all scalars, reserved scalars, unreserved non-revocable scalars)
+    /// in one pass.
+    fn scalar_split(&mut self, resources: &Resources) -> (Qty, Qty, Qty) {
+        let (mut all, mut reserved, mut unreserved) = (Qty::default(), Qty::default(), Qty::default());
+        let before = self.names.len();
         for item in resources {
             let Some(s) = item.scalar() else { continue };
-            let id = self.names.intern(item.name());
+            let id = self.names.intern_item(item);
+            all.add_at(id, s.milli());
             if item.is_reserved() {
                 reserved.add_at(id, s.milli());
             } else if !item.is_revocable() {
                 unreserved.add_at(id, s.milli());
             }
         }
-        (reserved, unreserved)
+        if self.names.len() != before {
+            self.refresh_excluded();
+        }
+        (all, reserved, unreserved)
     }
 
     fn track_allocated(&mut self, resources: &Resources, sign_add: bool) {
@@ -315,13 +341,14 @@ impl Allocator {
         for item in total.iter().filter(|i| i.is_reserved() && i.is_scalar()) {
             let role = self.intern_role(item.reservation_role().unwrap_or(""));
             let mut q = Qty::default();
-            q.add_at(self.names.intern(item.name()), item.scalar().map_or(0, |s| s.milli()));
+            q.add_at(self.names.intern_item(item), item.scalar().map_or(0, |s| s.milli()));
             self.roles.update_up(role, |r| if sign_add { r.reservations.add(&q) } else { r.reservations.sub(&q) });
         }
     }
 
     /// Cluster totals changed: every share must be recomputed.
     fn totals_changed(&mut self) {
+        self.fair = super::sorter::fair_totals(&self.total, &self.excluded);
         self.role_sorter.mark_dirty();
         for i in 0..self.roles.len() as RoleIdx {
             self.roles.role_mut(i).sorter.mark_dirty();
@@ -441,7 +468,7 @@ impl Allocator {
         self.agents[idx as usize] = None;
         self.agent_ids.remove(id);
         self.free_agents.push(idx);
-        self.candidates.remove(&idx);
+        self.candidates.unmark(idx);
         self.remove_filters_for_agent(idx);
         Ok(())
     }
@@ -532,7 +559,7 @@ impl Allocator {
             roles: roles.clone(),
             suppressed: suppressed.clone(),
             active,
-            filters: HashMap::new(),
+            filters: Default::default(),
             min_allocatable,
         });
         // Holdings reported by agents before the framework was added.
@@ -572,7 +599,7 @@ impl Allocator {
         Ok(())
     }
 
-    fn min_allocatable_of(&mut self, info: &FrameworkInfo) -> HashMap<RoleIdx, Vec<ResourceQuantities>> {
+    fn min_allocatable_of(&mut self, info: &FrameworkInfo) -> HashMap<RoleIdx, Vec<Qty>> {
         let mut result = HashMap::new();
         for (role, filters) in &info.offer_filters {
             let Some(min) = &filters.min_allocatable_resources else { continue };
@@ -580,9 +607,12 @@ impl Allocator {
                 .quantities
                 .iter()
                 .map(|q| {
-                    ResourceQuantities::from_pairs(
-                        q.quantities.iter().map(|(k, v)| (k.as_str(), crate::common::values::Scalar::from_proto(v))),
-                    )
+                    let quantities = ResourceQuantities::from_pairs(
+                        q.quantities
+                            .iter()
+                            .map(|(k, v)| (k.as_str(), crate::common::values::Scalar::from_proto(v))),
+                    );
+                    Qty::of_quantities(&quantities, &mut self.names)
                 })
                 .collect();
             result.insert(self.intern_role(role), sets);
@@ -973,6 +1003,11 @@ impl Allocator {
             sum += &h.resources;
         }
         sum
+    }
+
+    /// A role's weight (1 unless set).
+    pub fn weight(&self, role: &str) -> f64 {
+        self.roles.get(role).map_or(1.0, |r| self.roles.role(r).weight)
     }
 
     /// A role's quota.

@@ -1,6 +1,6 @@
 //! The output of an allocation cycle.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::common::resources::Resources;
 use crate::proto::mesos::{FrameworkId, SlaveId};
@@ -28,10 +28,14 @@ pub struct PlannedOffer {
 pub struct Plan {
     /// The offers, at most one per (framework, role, agent).
     pub offers: Vec<PlannedOffer>,
-    index: HashMap<(u32, u32, u32), usize>,
+    index: FxHashMap<(u32, u32, u32), usize>,
 }
 
 impl Plan {
+    pub(crate) fn with_capacity(n: usize) -> Plan {
+        Plan { offers: Vec::with_capacity(n), index: FxHashMap::with_capacity_and_hasher(n, Default::default()) }
+    }
+
     /// True when nothing is offered.
     pub fn is_empty(&self) -> bool {
         self.offers.is_empty()

@@ -14,7 +14,7 @@
 //! Inactive leaves (deactivated or suppressed clients) stay in the tree,
 //! with their allocations, after the active siblings, and are not listed.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use super::qty::Qty;
@@ -35,6 +35,9 @@ struct Node {
     name: Box<str>,
     /// Full path, used for weights and as the last tie-breaker.
     path: Arc<str>,
+    /// The path's first 8 bytes, big-endian and zero-padded: compares like
+    /// the path unless equal.
+    path_key: u64,
     kind: Kind,
     parent: Option<usize>,
     children: Vec<usize>,
@@ -47,16 +50,44 @@ struct Node {
 }
 
 impl Node {
+    fn new(name: &str, path: Arc<str>, kind: Kind, parent: Option<usize>) -> Node {
+        let mut prefix = [0u8; 8];
+        let n = path.len().min(8);
+        prefix[..n].copy_from_slice(&path.as_bytes()[..n]);
+        Node {
+            name: name.into(),
+            path_key: u64::from_be_bytes(prefix),
+            path,
+            kind,
+            parent,
+            children: Vec::new(),
+            share: 0.0,
+            weight: None,
+            alloc: Qty::default(),
+            count: 0,
+            client: None,
+        }
+    }
+
     fn is_leaf(&self) -> bool {
         self.kind != Kind::Internal
     }
 }
 
-/// What shares are computed against: cluster totals, names left out of
-/// fairness (`--fair_sharing_excluded_resource_names`).
+/// What shares are computed against: the cluster total of each resource
+/// that counts for fairness (positive, and not in
+/// `--fair_sharing_excluded_resource_names`), as `(name index, total)`.
 pub(crate) struct ShareBasis<'a> {
-    pub(crate) total: &'a Qty,
-    pub(crate) excluded: &'a [bool],
+    pub(crate) totals: std::borrow::Cow<'a, [(usize, f64)]>,
+}
+
+/// The `(name index, total)` pairs a [`ShareBasis`] holds.
+pub(crate) fn fair_totals(total: &Qty, excluded: &[bool]) -> Vec<(usize, f64)> {
+    total
+        .iter()
+        .filter(|&(i, v)| v > 0 && !excluded.get(i).copied().unwrap_or(false))
+        .map(|(i, v)| (i, v as f64))
+        .collect()
 }
 
 /// A hierarchical DRF sorter.
@@ -64,12 +95,15 @@ pub(crate) struct ShareBasis<'a> {
 pub(crate) struct Sorter {
     nodes: Vec<Node>,
     free: Vec<usize>,
-    clients: HashMap<ClientId, usize>,
-    weights: HashMap<Arc<str>, f64>,
+    clients: FxHashMap<ClientId, usize>,
+    weights: FxHashMap<Arc<str>, f64>,
     /// Shares or order must be recomputed before the next `sort`.
     dirty: bool,
     order: Vec<ClientId>,
     order_valid: bool,
+    /// Internal nodes besides the root; with none, the order is the root's
+    /// active children and can be kept up to date move by move.
+    internal: usize,
 }
 
 const ROOT: usize = 0;
@@ -77,24 +111,14 @@ const ROOT: usize = 0;
 impl Default for Sorter {
     fn default() -> Self {
         Sorter {
-            nodes: vec![Node {
-                name: "".into(),
-                path: "".into(),
-                kind: Kind::Internal,
-                parent: None,
-                children: Vec::new(),
-                share: 0.0,
-                weight: None,
-                alloc: Qty::default(),
-                count: 0,
-                client: None,
-            }],
+            nodes: vec![Node::new("", "".into(), Kind::Internal, None)],
             free: Vec::new(),
-            clients: HashMap::new(),
-            weights: HashMap::new(),
+            clients: FxHashMap::default(),
+            weights: FxHashMap::default(),
             dirty: false,
             order: Vec::new(),
             order_valid: true,
+            internal: 0,
         }
     }
 }
@@ -107,18 +131,10 @@ impl Sorter {
         } else {
             format!("{parent_path}/{name}").into()
         };
-        let node = Node {
-            name: name.into(),
-            path,
-            kind,
-            parent: Some(parent),
-            children: Vec::new(),
-            share: 0.0,
-            weight: None,
-            alloc: Qty::default(),
-            count: 0,
-            client: None,
-        };
+        let node = Node::new(name, path, kind, Some(parent));
+        if kind == Kind::Internal {
+            self.internal += 1;
+        }
         let idx = match self.free.pop() {
             Some(i) => {
                 self.nodes[i] = node;
@@ -173,6 +189,7 @@ impl Sorter {
                 // moves down into a virtual leaf.
                 let old_kind = self.nodes[current].kind;
                 self.nodes[current].kind = Kind::Internal;
+                self.internal += 1;
                 self.reposition(current);
                 let old_client = self.nodes[current].client.take();
                 let virt = self.new_node(".", old_kind, current);
@@ -213,6 +230,9 @@ impl Sorter {
             let children = self.nodes[current].children.clone();
             if children.is_empty() {
                 self.remove_child(parent, current);
+                if self.nodes[current].kind == Kind::Internal {
+                    self.internal -= 1;
+                }
                 self.free.push(current);
             } else if let [only] = children[..] {
                 if &*self.nodes[only].name == "." {
@@ -220,6 +240,7 @@ impl Sorter {
                     let kind = self.nodes[only].kind;
                     let moved = self.nodes[only].client.take();
                     self.nodes[current].kind = kind;
+                    self.internal -= 1;
                     self.nodes[current].children.clear();
                     self.nodes[current].client = moved;
                     self.free.push(only);
@@ -237,23 +258,27 @@ impl Sorter {
 
     /// Lists the client in `sort` again.
     pub(crate) fn activate(&mut self, client: ClientId) {
-        let Some(&node) = self.clients.get(&client) else { return };
-        if self.nodes[node].kind == Kind::InactiveLeaf {
-            self.nodes[node].kind = Kind::ActiveLeaf;
-            self.reposition(node);
+        if self.switch_leaf(client, Kind::InactiveLeaf, Kind::ActiveLeaf) {
+            // Its share may be stale: sort again.
             self.dirty = true;
-            self.order_valid = false;
         }
     }
 
     /// Keeps the client (and its allocation) but stops listing it.
     pub(crate) fn deactivate(&mut self, client: ClientId) {
-        let Some(&node) = self.clients.get(&client) else { return };
-        if self.nodes[node].kind == Kind::ActiveLeaf {
-            self.nodes[node].kind = Kind::InactiveLeaf;
-            self.reposition(node);
-            self.order_valid = false;
+        // The others stay sorted.
+        self.switch_leaf(client, Kind::ActiveLeaf, Kind::InactiveLeaf);
+    }
+
+    fn switch_leaf(&mut self, client: ClientId, from: Kind, to: Kind) -> bool {
+        let Some(&node) = self.clients.get(&client) else { return false };
+        if self.nodes[node].kind != from {
+            return false;
         }
+        self.nodes[node].kind = to;
+        self.reposition(node);
+        self.order_valid = false;
+        true
     }
 
     /// Sets the weight of a path (which need not exist yet).
@@ -306,11 +331,8 @@ impl Sorter {
     fn share(&mut self, node: usize, basis: &ShareBasis<'_>) -> f64 {
         let alloc = &self.nodes[node].alloc;
         let mut share: f64 = 0.0;
-        for (i, &total) in basis.total.raw().iter().enumerate() {
-            if total <= 0 || basis.excluded.get(i).copied().unwrap_or(false) {
-                continue;
-            }
-            share = share.max(alloc.get(i) as f64 / total as f64);
+        for &(i, total) in basis.totals.iter() {
+            share = share.max(alloc.get(i) as f64 / total);
         }
         share / self.weight(node)
     }
@@ -323,45 +345,69 @@ impl Sorter {
         if x.count != y.count {
             return x.count < y.count;
         }
+        if x.path_key != y.path_key {
+            return x.path_key < y.path_key;
+        }
         x.path < y.path
     }
 
     /// Records an allocation to a client. If the tree is sorted, the
-    /// client's ancestors move to their new places at once.
+    /// client and its ancestors move to their new places at once.
     pub(crate) fn allocated(&mut self, client: ClientId, qty: &Qty, basis: &ShareBasis<'_>) {
         let Some(&leaf) = self.clients.get(&client) else { return };
         let mut current = leaf;
+        let mut moved = None;
         loop {
+            let parent = self.nodes[current].parent;
+            // Where the node sits now, found with its old sort key.
+            let sorted = !self.dirty && self.nodes[current].kind != Kind::InactiveLeaf;
+            let from = match parent {
+                Some(p) if sorted => Some(self.position(p, current)),
+                _ => None,
+            };
             let node = &mut self.nodes[current];
             node.alloc.add(qty);
             node.count += 1;
-            if current == ROOT {
-                break;
-            }
-            let parent = node.parent.unwrap_or(ROOT);
-            if !self.dirty && self.nodes[current].kind != Kind::InactiveLeaf {
+            let Some(parent) = parent else { break };
+            if let Some(from) = from {
                 let share = self.share(current, basis);
                 self.nodes[current].share = share;
-                self.shift(parent, current);
+                moved = Some((from, self.move_to_sorted_place(parent, current, from)));
             }
             current = parent;
         }
-        self.order_valid = false;
+        match moved {
+            // A flat tree lists the root's active children in order: mirror
+            // the move instead of listing again.
+            Some((from, to)) if self.internal == 0 && self.order_valid && from < self.order.len() => {
+                let c = self.order.remove(from);
+                self.order.insert(to, c);
+            }
+            _ => self.order_valid = false,
+        }
     }
 
-    fn shift(&mut self, parent: usize, node: usize) {
-        let Some(mut pos) = self.nodes[parent].children.iter().position(|&c| c == node) else { return };
-        while pos > 0 && self.less(node, self.nodes[parent].children[pos - 1]) {
-            self.nodes[parent].children.swap(pos, pos - 1);
-            pos -= 1;
+    /// Index of `node` among its parent's children (sorted, active).
+    fn position(&self, parent: usize, node: usize) -> usize {
+        let children = &self.nodes[parent].children;
+        let guess = children.partition_point(|&c| self.nodes[c].kind != Kind::InactiveLeaf && self.less(c, node));
+        if children.get(guess) == Some(&node) {
+            guess
+        } else {
+            children.iter().position(|&c| c == node).unwrap_or(0)
         }
-        while let Some(&next) = self.nodes[parent].children.get(pos + 1) {
-            if self.nodes[next].kind == Kind::InactiveLeaf || !self.less(next, node) {
-                break;
-            }
-            self.nodes[parent].children.swap(pos, pos + 1);
-            pos += 1;
-        }
+    }
+
+    /// Moves `node` from `from` to its sorted place among the active
+    /// children (the others are sorted); returns the new index.
+    fn move_to_sorted_place(&mut self, parent: usize, node: usize, from: usize) -> usize {
+        let mut children = std::mem::take(&mut self.nodes[parent].children);
+        children.remove(from);
+        let active = children.partition_point(|&c| self.nodes[c].kind != Kind::InactiveLeaf);
+        let to = children[..active].partition_point(|&c| self.less(c, node));
+        children.insert(to, node);
+        self.nodes[parent].children = children;
+        to
     }
 
     /// Records that a client gave resources back.
@@ -461,18 +507,24 @@ mod tests {
         q
     }
 
-    fn basis(total: &Qty) -> ShareBasis<'_> {
-        ShareBasis { total, excluded: &[] }
+    /// A sorter with these active clients.
+    fn sorter(clients: &[(ClientId, &str)]) -> Sorter {
+        let mut s = Sorter::default();
+        for &(c, p) in clients {
+            s.add(c, p);
+            s.activate(c);
+        }
+        s
+    }
+
+    fn basis(total: &Qty) -> ShareBasis<'static> {
+        ShareBasis { totals: fair_totals(total, &[]).into() }
     }
 
     #[test]
     fn orders_by_dominant_share() {
         let total = qty(&[100, 1000]);
-        let mut s = Sorter::default();
-        for (c, p) in [(1, "a"), (2, "b"), (3, "c")] {
-            s.add(c, p);
-            s.activate(c);
-        }
+        let mut s = sorter(&[(1, "a"), (2, "b"), (3, "c")]);
         s.allocated(1, &qty(&[10, 0]), &basis(&total)); // 10%
         s.allocated(2, &qty(&[0, 50]), &basis(&total)); // 5%
         assert_eq!(s.sort(&basis(&total)), &[3, 2, 1]);
@@ -486,11 +538,7 @@ mod tests {
     #[test]
     fn ties_break_on_allocation_count_then_path() {
         let total = qty(&[100]);
-        let mut s = Sorter::default();
-        for (c, p) in [(1, "b"), (2, "a")] {
-            s.add(c, p);
-            s.activate(c);
-        }
+        let mut s = sorter(&[(1, "b"), (2, "a")]);
         assert_eq!(s.sort(&basis(&total)), &[2, 1]);
         s.allocated(2, &qty(&[0]), &basis(&total));
         assert_eq!(s.sort(&basis(&total)), &[1, 2]);
@@ -499,11 +547,7 @@ mod tests {
     #[test]
     fn weights_divide_shares() {
         let total = qty(&[100]);
-        let mut s = Sorter::default();
-        for (c, p) in [(1, "a"), (2, "b")] {
-            s.add(c, p);
-            s.activate(c);
-        }
+        let mut s = sorter(&[(1, "a"), (2, "b")]);
         s.update_weight("a", 3.0);
         s.allocated(1, &qty(&[30]), &basis(&total)); // 0.3 / 3 = 0.1
         s.allocated(2, &qty(&[20]), &basis(&total)); // 0.2
@@ -513,11 +557,7 @@ mod tests {
     #[test]
     fn inactive_clients_keep_allocation_but_are_not_listed() {
         let total = qty(&[100]);
-        let mut s = Sorter::default();
-        for (c, p) in [(1, "a"), (2, "b")] {
-            s.add(c, p);
-            s.activate(c);
-        }
+        let mut s = sorter(&[(1, "a"), (2, "b")]);
         s.allocated(1, &qty(&[10]), &basis(&total));
         s.deactivate(1);
         assert_eq!(s.sort(&basis(&total)), &[2]);
@@ -529,11 +569,7 @@ mod tests {
     #[test]
     fn hierarchy_sorts_subtrees_first() {
         let total = qty(&[100]);
-        let mut s = Sorter::default();
-        for (c, p) in [(1, "a/x"), (2, "a/y"), (3, "b"), (4, "a")] {
-            s.add(c, p);
-            s.activate(c);
-        }
+        let mut s = sorter(&[(1, "a/x"), (2, "a/y"), (3, "b"), (4, "a")]);
         // Subtree "a" holds 30, "b" holds 20: "b" first.
         s.allocated(1, &qty(&[30]), &basis(&total));
         s.allocated(3, &qty(&[20]), &basis(&total));
@@ -564,5 +600,35 @@ mod tests {
         s.remove(2);
         assert_eq!(s.allocation(1).unwrap().get(0), 40);
         assert_eq!(s.count(), 1);
+    }
+
+    proptest::proptest! {
+        /// Keeping the order up to date move by move gives the same order
+        /// as sorting from scratch (Mesos's two code paths).
+        #[test]
+        fn incremental_order_equals_full_sort(
+            hierarchical in proptest::bool::ANY,
+            ops in proptest::collection::vec((0u32..12, 0i64..30, 0u8..10), 1..60),
+        ) {
+            let total = qty(&[200, 300]);
+            let mut s = Sorter::default();
+            for c in 0..12u32 {
+                let path = if hierarchical { format!("g{}/c{c:02}", c % 3) } else { format!("c{c:02}") };
+                s.add(c, &path);
+                s.activate(c);
+            }
+            s.sort(&basis(&total));
+            for (client, amount, action) in ops {
+                match action {
+                    0 => s.deactivate(client),
+                    1 => s.activate(client),
+                    _ => s.allocated(client, &qty(&[amount, 30 - amount]), &basis(&total)),
+                }
+                let incremental = s.sort(&basis(&total)).to_vec();
+                let mut fresh = s.clone();
+                fresh.mark_dirty();
+                proptest::prop_assert_eq!(incremental, fresh.sort(&basis(&total)).to_vec());
+            }
+        }
     }
 }

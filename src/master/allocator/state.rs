@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use super::qty::Qty;
 use super::role_tree::{FwIdx, RoleIdx};
-use crate::common::resource_quantities::ResourceQuantities;
 use crate::common::resources::Resources;
 use crate::proto::mesos::framework_info::capability::Type as FwCap;
 use crate::proto::mesos::slave_info::capability::Type as AgentCap;
@@ -85,9 +84,9 @@ pub(crate) struct Framework {
     pub(crate) caps: FrameworkCaps,
     pub(crate) active: bool,
     /// Refusal filters by (role, agent).
-    pub(crate) filters: HashMap<(RoleIdx, AgentIdx), Vec<OfferFilter>>,
+    pub(crate) filters: rustc_hash::FxHashMap<(RoleIdx, AgentIdx), Vec<OfferFilter>>,
     /// `FrameworkInfo.offer_filters`: per-role minimum offer sizes.
-    pub(crate) min_allocatable: HashMap<RoleIdx, Vec<ResourceQuantities>>,
+    pub(crate) min_allocatable: HashMap<RoleIdx, Vec<Qty>>,
 }
 
 /// Resources offered or allocated to one framework in one role on an agent.
@@ -191,5 +190,66 @@ impl Agent {
             return true;
         }
         false
+    }
+}
+
+/// Agents marked for the next cycle (Mesos's `allocationCandidates`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Candidates {
+    marked: Vec<bool>,
+    list: Vec<AgentIdx>,
+    all: bool,
+}
+
+impl Candidates {
+    pub(crate) fn mark(&mut self, agent: AgentIdx) {
+        let i = agent as usize;
+        if self.marked.len() <= i {
+            self.marked.resize(i + 1, false);
+        }
+        if !self.marked[i] {
+            self.marked[i] = true;
+            self.list.push(agent);
+        }
+    }
+
+    pub(crate) fn mark_all(&mut self) {
+        self.all = true;
+    }
+
+    pub(crate) fn unmark(&mut self, agent: AgentIdx) {
+        if let Some(m) = self.marked.get_mut(agent as usize) {
+            if *m {
+                *m = false;
+                self.list.retain(|&a| a != agent);
+            }
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.all && self.list.is_empty()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        for &a in &self.list {
+            self.marked[a as usize] = false;
+        }
+        self.list.clear();
+        self.all = false;
+    }
+
+    /// The marked agents among `live` (index order), and no marks left.
+    pub(crate) fn take(&mut self, live: &[Option<Agent>]) -> Vec<AgentIdx> {
+        let mut agents: Vec<AgentIdx> = if self.all {
+            (0..live.len() as AgentIdx).filter(|&a| live[a as usize].is_some()).collect()
+        } else {
+            let mut v: Vec<AgentIdx> =
+                self.list.iter().copied().filter(|&a| live.get(a as usize).is_some_and(Option::is_some)).collect();
+            v.sort_unstable();
+            v
+        };
+        agents.dedup();
+        self.clear();
+        agents
     }
 }

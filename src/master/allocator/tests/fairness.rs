@@ -92,6 +92,7 @@ fn roles_share_first_then_frameworks_within_a_role() {
 fn weights_scale_role_shares() {
     let mut h = Harness::new();
     h.alloc.update_weights(&[("heavy".into(), 2.0)]);
+    assert_eq!((h.alloc.weight("heavy"), h.alloc.weight("light")), (2.0, 1.0));
     h.framework("f-heavy", &["heavy"]);
     h.framework("f-light", &["light"]);
     for i in 0..9 {

@@ -216,3 +216,62 @@ fn operator_reservations_change_available_resources() {
     let _ = h.pending();
     assert!(h.alloc.update_available(&agent, &[op]).is_err());
 }
+
+#[test]
+fn shared_volumes_are_offered_once_per_cycle_and_stay_offerable() {
+    use crate::proto::mesos::resource::disk_info::Persistence;
+    use crate::proto::mesos::resource::{DiskInfo, SharedInfo};
+    use crate::proto::mesos::Volume;
+    let mut volume = res("disk(r):100").to_protos().remove(0);
+    volume.disk = Some(DiskInfo {
+        persistence: Some(Persistence { id: "v1".into(), principal: None }),
+        volume: Some(Volume { container_path: "data".into(), mode: 1, ..Default::default() }),
+        source: None,
+    });
+    volume.shared = Some(SharedInfo {});
+    let mut total = res("cpus:4;mem:400");
+    total += &crate::common::resources::Resources::from(&volume);
+    // A disk alone is below the default minimum offer: allow any offer.
+    let mut h = Harness::with(crate::master::allocator::Options {
+        min_allocatable_resources: vec![],
+        ..Default::default()
+    });
+    h.alloc.add_agent(agent_info("a1"), &agent_caps(), total, &HashMap::new()).unwrap();
+    h.framework("plain", &["r"]);
+    let plan = h.pending();
+    assert!(only(&plan).resources.shared().is_empty(), "no SHARED_RESOURCES capability");
+    h.add(FrameworkSpec::new("s1", &["r"]).cap(FwCap::SharedResources));
+    h.add(FrameworkSpec::new("s2", &["r"]).cap(FwCap::SharedResources));
+    let plan = h.cycle();
+    let with_volume: Vec<_> = plan.offers.iter().filter(|o| !o.resources.shared().is_empty()).collect();
+    assert_eq!(with_volume.len(), 1, "one copy per cycle: {:?}", lines(&plan));
+    let first = with_volume[0].framework_id.clone();
+    // In use by one framework, the volume is still offered to another.
+    let plan = h.cycle();
+    let again = plan.offers.iter().find(|o| !o.resources.shared().is_empty()).expect("offered again");
+    assert_ne!(again.framework_id, first);
+}
+
+#[test]
+fn agents_in_other_regions_need_region_aware_frameworks() {
+    use crate::proto::mesos::domain_info::fault_domain::{RegionInfo, ZoneInfo};
+    use crate::proto::mesos::domain_info::FaultDomain;
+    use crate::proto::mesos::DomainInfo;
+    let domain = |region: &str| DomainInfo {
+        fault_domain: Some(FaultDomain {
+            region: RegionInfo { name: region.into() },
+            zone: ZoneInfo { name: "z".into() },
+        }),
+    };
+    let mut h = Harness::with(crate::master::allocator::Options { domain: Some(domain("home")), ..Default::default() });
+    let mut info = agent_info("far");
+    info.domain = Some(domain("away"));
+    h.alloc.add_agent(info, &agent_caps(), res("cpus:1;mem:100"), &HashMap::new()).unwrap();
+    let mut info = agent_info("near");
+    info.domain = Some(domain("home"));
+    h.alloc.add_agent(info, &agent_caps(), res("cpus:1;mem:100"), &HashMap::new()).unwrap();
+    h.framework("local", &["r"]);
+    assert_eq!(only(&h.cycle()).agent_id.value, "near");
+    h.add(FrameworkSpec::new("global", &["r"]).cap(FwCap::RegionAware));
+    assert_eq!(only(&h.cycle()).agent_id.value, "far");
+}
