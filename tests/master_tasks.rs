@@ -23,7 +23,7 @@ fn setup(seed: u64, spec: AgentSpec, partition_aware: bool, dialect: Dialect) ->
 fn launch(sim: &mut SimCluster, f: usize, tasks: &[&str]) {
     let offer = sim.framework(f).offers[0].clone();
     let infos = tasks.iter().map(|t| command_task(t, &offer, "cpus:0.5;mem:32")).collect();
-    let launch = sim.framework(f).launch(&[offer.id.clone()], infos, None);
+    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), infos, None);
     sim.framework_mut(f).offers.clear();
     sim.send(f, launch);
     sim.run_for(secs(1));
@@ -188,8 +188,7 @@ fn framework_messages_both_ways() {
 fn a_faulty_network_still_converges() {
     for seed in 40..60 {
         // Lost offers come back through --offer_timeout, as Mesos advises.
-        let mut config = mesos_rs::master::Config::default();
-        config.offer_timeout = Some(secs(10));
+        let config = mesos_rs::master::Config { offer_timeout: Some(secs(10)), ..Default::default() };
         let mut sim = SimCluster::with_config(seed, config);
         sim.faults = Faults { drop: 0.05, duplicate: 0.2, latency: Duration::from_millis(5), jitter: Duration::from_millis(50) };
         let spec = AgentSpec { task_duration: Some(secs(3)), ..Default::default() };
@@ -203,7 +202,7 @@ fn a_faulty_network_still_converges() {
             let offers = std::mem::take(&mut sim.framework_mut(f).offers);
             for offer in offers {
                 let task = format!("t{round}-{}", offer.slave_id.value);
-                let launch = sim.framework(f).launch(&[offer.id.clone()], vec![command_task(&task, &offer, "cpus:1;mem:64")], None);
+                let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![command_task(&task, &offer, "cpus:1;mem:64")], None);
                 sim.send(f, launch);
                 launched.push(task);
             }
@@ -246,4 +245,55 @@ fn a_faulty_network_still_converges() {
             assert_eq!(sum, agent.total, "seed {seed}");
         }
     }
+}
+
+/// master_tests.cpp `MasterTest.RecoverResources`-like: an executor that
+/// exits gives its resources back and its framework is told.
+#[test]
+fn exited_executors_are_removed_and_reported() {
+    let (mut sim, a, f) = setup(37, AgentSpec::default(), false, Dialect::Calls);
+    let offer = sim.framework(f).offers[0].clone();
+    let mut task = command_task("t1", &offer, "cpus:1;mem:64");
+    task.command = None;
+    let mut executor_resources = mesos_rs::common::resources::parse::from_string("cpus:0.5;mem:32", "*").unwrap();
+    executor_resources.iter_mut().for_each(|r| r.allocation_info = None);
+    task.executor = Some(mesos_rs::proto::mesos::ExecutorInfo {
+        executor_id: mesos_rs::proto::mesos::ExecutorId { value: "exec".into() },
+        command: Some(mesos_rs::proto::mesos::CommandInfo { value: Some("./executor".into()), ..Default::default() }),
+        resources: executor_resources,
+        ..Default::default()
+    });
+    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![task], None);
+    sim.send(f, launch);
+    sim.run_for(secs(1));
+    let fid = sim.framework(f).framework_id();
+    assert_eq!(sim.master().framework(&fid).unwrap().total_used.cpus(), Some(1.5));
+    let agent = sim.agent(a).id.clone().unwrap();
+    let exited = mesos_rs::proto::mesos::internal::ExitedExecutorMessage {
+        slave_id: agent.clone(),
+        framework_id: fid.clone(),
+        executor_id: mesos_rs::proto::mesos::ExecutorId { value: "exec".into() },
+        status: 0,
+    };
+    sim.send_from_agent(a, exited.into());
+    sim.run_for(secs(1));
+    assert!(sim.framework(f).received.contains(&"mesos.internal.ExitedExecutorMessage"));
+    let fw = sim.master().framework(&fid).unwrap();
+    assert!(fw.executors.is_empty());
+    assert_eq!(fw.total_used.cpus(), Some(1.0), "only the task remains");
+}
+
+/// master_tests.cpp `MasterTest.DeactivateFramework`-like: an aborting
+/// driver deactivates its framework; its offers are rescinded and no new
+/// ones come until it resubscribes.
+#[test]
+fn a_deactivated_framework_gets_no_offers() {
+    let (mut sim, _a, f) = setup(38, AgentSpec::default(), false, Dialect::Legacy);
+    let fid = sim.framework(f).framework_id();
+    let message = mesos_rs::proto::mesos::internal::DeactivateFrameworkMessage { framework_id: fid.clone() };
+    sim.send(f, message.into());
+    sim.run_for(secs(5));
+    assert_eq!(sim.framework(f).rescinded.len(), 1);
+    assert!(sim.framework(f).offers.is_empty());
+    assert!(!sim.master().framework(&fid).unwrap().active);
 }

@@ -865,7 +865,7 @@ impl Master {
                 );
                 if let Some(last) = task.statuses.last() {
                     update.status.healthy = last.healthy;
-                    update.status.check_status = last.check_status.clone();
+                    update.status.check_status = last.check_status;
                 }
                 update.status.container_status = task.statuses.iter().rev().find_map(|s| s.container_status.clone());
                 match self.frameworks.registered.get(&fid) {
@@ -1050,7 +1050,7 @@ impl Master {
                 return;
             }
             tracing::info!("Sending updated checkpointed resources {} to agent {}", checkpointed, self.agent_label(&id));
-            self.send(&pid, CheckpointResourcesMessage { resources, ..Default::default() });
+            self.send(&pid, CheckpointResourcesMessage { resources });
         }
     }
 

@@ -837,7 +837,7 @@ impl Master {
                 return;
             }
             tracing::info!("Sending updated checkpointed resources {} to agent {}", checkpointed, self.agent_label(agent_id));
-            self.send(&pid, CheckpointResourcesMessage { resources, ..Default::default() });
+            self.send(&pid, CheckpointResourcesMessage { resources });
         }
     }
 
@@ -947,7 +947,7 @@ fn new_task(info: &TaskInfo, fid: &FrameworkId) -> Task {
         discovery: info.discovery.clone(),
         container: info.container.clone(),
         health_check: info.health_check.clone(),
-        kill_policy: info.kill_policy.clone(),
+        kill_policy: info.kill_policy,
         user,
         ..Default::default()
     }

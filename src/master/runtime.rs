@@ -86,7 +86,7 @@ fn spawn_store(store: Box<dyn Store>, events: mpsc::UnboundedSender<Event>) -> s
                 loop {
                     match request.take() {
                         Some(StoreRequest::Recover(info)) => {
-                            let result = service.recover(&info).map_err(|e| e.to_string());
+                            let result = service.recover(&info).map(Box::new).map_err(|e| e.to_string());
                             let _ = events.send(Event::RegistryRecovered(result));
                         }
                         Some(StoreRequest::Apply(id, op)) => batch.push((id, op)),

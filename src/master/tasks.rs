@@ -414,7 +414,7 @@ impl Master {
         );
         if let Some(last) = task.statuses.last() {
             update.status.healthy = last.healthy;
-            update.status.check_status = last.check_status.clone();
+            update.status.check_status = last.check_status;
         }
         update.status.container_status = task.statuses.iter().rev().find_map(|s| s.container_status.clone());
         Some(update)

@@ -65,7 +65,7 @@ enum Input {
     /// A scheduler retries its subscription until acknowledged.
     SchedulerRetry(usize),
     Registry { generation: u64, id: u64, result: Result<bool, String> },
-    Recovered { generation: u64, registry: crate::proto::mesos::internal::Registry },
+    Recovered { generation: u64, registry: Box<crate::proto::mesos::internal::Registry> },
     Exited { generation: u64, pid: Upid },
 }
 
@@ -170,6 +170,11 @@ impl SimCluster {
 
     pub fn master(&self) -> &Master {
         &self.master
+    }
+
+    /// Ends the simulation, keeping the master (e.g. to serve its endpoints).
+    pub fn into_master(self) -> Master {
+        self.master
     }
 
     pub fn master_pid(&self) -> &Upid {
@@ -390,7 +395,7 @@ impl SimCluster {
                 Effect::Timer { at, timer } => self.push(at.max(self.now.monotonic), Input::MasterTimer { generation, timer }),
                 Effect::RecoverRegistry { info } => {
                     let _ = self.registrar.apply(&super::RegistryOp::Recover(info));
-                    let registry = self.registrar.registry().clone();
+                    let registry = Box::new(self.registrar.registry().clone());
                     self.push(self.now.monotonic + self.registry_latency, Input::Recovered { generation, registry });
                 }
                 Effect::Registry { id, op } => {
@@ -409,7 +414,7 @@ impl SimCluster {
         }
     }
 
-    fn to_master(&mut self, event: Event) {
+    fn deliver_to_master(&mut self, event: Event) {
         if self.master_up {
             let effects = self.master.handle(self.now, event);
             self.apply(effects);
@@ -429,7 +434,7 @@ impl SimCluster {
     fn deliver(&mut self, envelope: Envelope) {
         self.trace.push((self.now.monotonic, envelope.from.to_string(), envelope.to.to_string(), envelope.message.name()));
         if envelope.to == self.master_pid {
-            self.to_master(Event::Message { from: envelope.from, message: envelope.message });
+            self.deliver_to_master(Event::Message { from: envelope.from, message: envelope.message });
             return;
         }
         match self.actors.get(&envelope.to.to_string()).copied() {
@@ -464,7 +469,7 @@ impl SimCluster {
             self.process(input);
             let more_now = self.queue.first_key_value().is_some_and(|(&(t, _), _)| t <= self.now.monotonic);
             if !more_now {
-                self.to_master(Event::Idle);
+                self.deliver_to_master(Event::Idle);
             }
         }
         self.set_time(end);
@@ -486,7 +491,7 @@ impl SimCluster {
                     self.process(input);
                     let more_now = self.queue.first_key_value().is_some_and(|(&(t, _), _)| t <= self.now.monotonic);
                     if !more_now {
-                        self.to_master(Event::Idle);
+                        self.deliver_to_master(Event::Idle);
                     }
                 }
                 _ => {
@@ -506,7 +511,7 @@ impl SimCluster {
     fn process(&mut self, input: Input) {
         match input {
             Input::Deliver(envelope) => self.deliver(envelope),
-            Input::MasterTimer { generation, timer } if generation == self.generation => self.to_master(Event::Timer(timer)),
+            Input::MasterTimer { generation, timer } if generation == self.generation => self.deliver_to_master(Event::Timer(timer)),
             Input::SchedulerRetry(i) => {
                 let s = &self.schedulers[i];
                 let alive = self.actors.contains_key(&s.pid.to_string());
@@ -519,14 +524,14 @@ impl SimCluster {
                 self.agent_out(i, out);
             }
             Input::Registry { generation, id, result } if generation == self.generation => {
-                self.to_master(Event::RegistryApplied { id, result })
+                self.deliver_to_master(Event::RegistryApplied { id, result })
             }
             Input::Recovered { generation, registry } if generation == self.generation => {
-                self.to_master(Event::RegistryRecovered(Ok(registry)))
+                self.deliver_to_master(Event::RegistryRecovered(Ok(registry)))
             }
             Input::Exited { generation, pid } if generation == self.generation => {
                 self.links.remove(&pid.to_string());
-                self.to_master(Event::Exited(pid))
+                self.deliver_to_master(Event::Exited(pid))
             }
             _ => {}
         }
