@@ -1,0 +1,268 @@
+//! Helpers for the driver tests over the real wire: fake masters and agents
+//! (libprocess nodes of their own, on loopback, each on its own runtime so
+//! that dropping one closes every socket it had, like a killed process), and
+//! schedulers/executors that report their callbacks on a channel.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use mesos_rs::driver::runtime;
+use mesos_rs::driver::{Executor, ExecutorDriver, Scheduler, SchedulerDriver};
+use mesos_rs::proto::mesos::{
+    ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId, SlaveId, SlaveInfo, TaskId,
+    TaskInfo, TaskStatus,
+};
+use mesos_rs::v0_compat::{serve, Config, Event, Message, MessageType, Node, Options, Process, Upid};
+
+/// How long a test waits for something that should happen at once before
+/// failing (a guard against hanging, not a timing assertion).
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Puts the drivers' libprocess instance on loopback (once per test binary).
+pub fn init() {
+    let config = Config { ip: Some(Ipv4Addr::LOCALHOST), ..Config::default() };
+    runtime::initialize(config).expect("libprocess on loopback");
+}
+
+/// A libprocess node standing in for a master or an agent.
+pub struct FakeNode {
+    runtime: Option<tokio::runtime::Runtime>,
+    pub node: Node,
+}
+
+impl FakeNode {
+    /// A node served at `addr` (port 0: any free port).
+    pub fn bind(addr: &str) -> FakeNode {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let addr: SocketAddr = addr.parse().unwrap();
+        let node = runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+            let bound = listener.local_addr().unwrap();
+            let options = Options { shutdown_grace: Duration::from_millis(10), ..Options::default() };
+            let node = Node::new(bound, options);
+            tokio::spawn(serve(listener, node.clone(), axum::Router::new(), std::future::pending()));
+            node
+        });
+        FakeNode { runtime: Some(runtime), node }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.node.address()
+    }
+
+    pub fn spawn(&self, id: &str) -> FakeProcess {
+        let process = self.node.spawn(id).unwrap();
+        FakeProcess { process, runtime: self.runtime.as_ref().unwrap().handle().clone() }
+    }
+
+    /// Kills the node: every socket it had closes.
+    pub fn kill(mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Drop for FakeNode {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// One process of a fake node, read and written synchronously.
+pub struct FakeProcess {
+    process: Process,
+    runtime: tokio::runtime::Handle,
+}
+
+impl FakeProcess {
+    pub fn pid(&self) -> Upid {
+        self.process.pid().clone()
+    }
+
+    /// The next event, or a panic after [`PATIENCE`].
+    pub fn event(&mut self) -> Event {
+        let process = &mut self.process;
+        self.runtime
+            .block_on(async { tokio::time::timeout(PATIENCE, process.recv()).await })
+            .expect("an event in time")
+            .expect("the node is alive")
+    }
+
+    /// The next message (exits skipped).
+    pub fn recv(&mut self) -> (Upid, Message) {
+        loop {
+            if let Event::Message { from, message } = self.event() {
+                return (from, message);
+            }
+        }
+    }
+
+    /// The next message that `pick` accepts; others are skipped.
+    pub fn recv_where<T>(&mut self, mut pick: impl FnMut(&Message) -> Option<T>) -> (Upid, T) {
+        loop {
+            let (from, message) = self.recv();
+            if let Some(t) = pick(&message) {
+                return (from, t);
+            }
+        }
+    }
+
+    /// The next scheduler call of type `kind`.
+    pub fn recv_call(&mut self, kind: mesos_rs::proto::mesos::scheduler::call::Type) -> (Upid, mesos_rs::proto::mesos::scheduler::Call) {
+        self.recv_where(|m| match m {
+            Message::SchedulerCall(c) if c.r#type == Some(kind as i32) => Some((**c).clone()),
+            _ => None,
+        })
+    }
+
+    pub fn send<M: MessageType>(&self, to: &Upid, message: M) {
+        self.process.handle().send(to, &message).unwrap();
+    }
+
+    pub fn link(&self, to: &Upid) {
+        self.process.handle().link(to);
+    }
+}
+
+/// What a test scheduler saw, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seen {
+    Registered(FrameworkId, MasterInfo),
+    Reregistered(MasterInfo),
+    Disconnected,
+    Offers(Vec<Offer>),
+    Rescinded(OfferId),
+    Status(TaskStatus),
+    FrameworkMessage(ExecutorId, SlaveId, Vec<u8>),
+    SlaveLost(SlaveId),
+    ExecutorLost(ExecutorId, SlaveId, i32),
+    Error(String),
+}
+
+type SchedulerHook = Box<dyn FnMut(&dyn SchedulerDriver, &Seen) + Send>;
+
+/// A scheduler that runs `hook` on each callback, then reports it.
+pub struct Recorder {
+    tx: mpsc::Sender<Seen>,
+    hook: SchedulerHook,
+}
+
+impl Recorder {
+    pub fn new(hook: impl FnMut(&dyn SchedulerDriver, &Seen) + Send + 'static) -> (Box<Recorder>, mpsc::Receiver<Seen>) {
+        let (tx, rx) = mpsc::channel();
+        (Box::new(Recorder { tx, hook: Box::new(hook) }), rx)
+    }
+
+    pub fn passive() -> (Box<Recorder>, mpsc::Receiver<Seen>) {
+        Recorder::new(|_, _| {})
+    }
+
+    fn saw(&mut self, driver: &dyn SchedulerDriver, seen: Seen) {
+        (self.hook)(driver, &seen);
+        let _ = self.tx.send(seen);
+    }
+}
+
+impl Scheduler for Recorder {
+    fn registered(&mut self, d: &dyn SchedulerDriver, id: &FrameworkId, info: &MasterInfo) {
+        self.saw(d, Seen::Registered(id.clone(), info.clone()));
+    }
+    fn reregistered(&mut self, d: &dyn SchedulerDriver, info: &MasterInfo) {
+        self.saw(d, Seen::Reregistered(info.clone()));
+    }
+    fn disconnected(&mut self, d: &dyn SchedulerDriver) {
+        self.saw(d, Seen::Disconnected);
+    }
+    fn resource_offers(&mut self, d: &dyn SchedulerDriver, offers: &[Offer]) {
+        self.saw(d, Seen::Offers(offers.to_vec()));
+    }
+    fn offer_rescinded(&mut self, d: &dyn SchedulerDriver, id: &OfferId) {
+        self.saw(d, Seen::Rescinded(id.clone()));
+    }
+    fn status_update(&mut self, d: &dyn SchedulerDriver, status: &TaskStatus) {
+        self.saw(d, Seen::Status(status.clone()));
+    }
+    fn framework_message(&mut self, d: &dyn SchedulerDriver, e: &ExecutorId, s: &SlaveId, data: &[u8]) {
+        self.saw(d, Seen::FrameworkMessage(e.clone(), s.clone(), data.to_vec()));
+    }
+    fn slave_lost(&mut self, d: &dyn SchedulerDriver, s: &SlaveId) {
+        self.saw(d, Seen::SlaveLost(s.clone()));
+    }
+    fn executor_lost(&mut self, d: &dyn SchedulerDriver, e: &ExecutorId, s: &SlaveId, status: i32) {
+        self.saw(d, Seen::ExecutorLost(e.clone(), s.clone(), status));
+    }
+    fn error(&mut self, d: &dyn SchedulerDriver, message: &str) {
+        self.saw(d, Seen::Error(message.to_string()));
+    }
+}
+
+/// The next thing seen, or a panic after [`PATIENCE`].
+pub fn next<T: std::fmt::Debug>(rx: &mpsc::Receiver<T>) -> T {
+    rx.recv_timeout(PATIENCE).expect("a callback in time")
+}
+
+/// What a test executor saw, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExecSeen {
+    Registered(ExecutorInfo, FrameworkInfo, SlaveInfo),
+    Reregistered(SlaveInfo),
+    Disconnected,
+    Launch(TaskInfo),
+    Kill(TaskId),
+    FrameworkMessage(Vec<u8>),
+    Shutdown,
+    Error(String),
+}
+
+type ExecutorHook = Box<dyn FnMut(&dyn ExecutorDriver, &ExecSeen) + Send>;
+
+/// An executor that runs `hook` on each callback, then reports it.
+pub struct ExecRecorder {
+    tx: mpsc::Sender<ExecSeen>,
+    hook: ExecutorHook,
+}
+
+impl ExecRecorder {
+    pub fn new(hook: impl FnMut(&dyn ExecutorDriver, &ExecSeen) + Send + 'static) -> (Box<ExecRecorder>, mpsc::Receiver<ExecSeen>) {
+        let (tx, rx) = mpsc::channel();
+        (Box::new(ExecRecorder { tx, hook: Box::new(hook) }), rx)
+    }
+
+    fn saw(&mut self, driver: &dyn ExecutorDriver, seen: ExecSeen) {
+        (self.hook)(driver, &seen);
+        let _ = self.tx.send(seen);
+    }
+}
+
+impl Executor for ExecRecorder {
+    fn registered(&mut self, d: &dyn ExecutorDriver, e: &ExecutorInfo, f: &FrameworkInfo, s: &SlaveInfo) {
+        self.saw(d, ExecSeen::Registered(e.clone(), f.clone(), s.clone()));
+    }
+    fn reregistered(&mut self, d: &dyn ExecutorDriver, s: &SlaveInfo) {
+        self.saw(d, ExecSeen::Reregistered(s.clone()));
+    }
+    fn disconnected(&mut self, d: &dyn ExecutorDriver) {
+        self.saw(d, ExecSeen::Disconnected);
+    }
+    fn launch_task(&mut self, d: &dyn ExecutorDriver, task: &TaskInfo) {
+        self.saw(d, ExecSeen::Launch(task.clone()));
+    }
+    fn kill_task(&mut self, d: &dyn ExecutorDriver, id: &TaskId) {
+        self.saw(d, ExecSeen::Kill(id.clone()));
+    }
+    fn framework_message(&mut self, d: &dyn ExecutorDriver, data: &[u8]) {
+        self.saw(d, ExecSeen::FrameworkMessage(data.to_vec()));
+    }
+    fn shutdown(&mut self, d: &dyn ExecutorDriver) {
+        self.saw(d, ExecSeen::Shutdown);
+    }
+    fn error(&mut self, d: &dyn ExecutorDriver, message: &str) {
+        self.saw(d, ExecSeen::Error(message.to_string()));
+    }
+}
