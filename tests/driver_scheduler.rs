@@ -244,16 +244,6 @@ fn master_failover_during_a_run_disconnects_then_reregisters() {
     assert_eq!(driver.join(), Status::DriverStopped);
 }
 
-/// Binds a fake node at `address`, retrying while the old one's socket lingers.
-fn bind_retrying(address: std::net::SocketAddr) -> FakeNode {
-    for _ in 0..200 {
-        if std::net::TcpListener::bind(address).is_ok() {
-            return FakeNode::bind(&address.to_string());
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("{address} stayed in use");
-}
 
 #[test]
 fn every_call_returns_apaches_status_in_every_state() {

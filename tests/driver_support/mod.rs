@@ -74,6 +74,18 @@ impl Drop for FakeNode {
     }
 }
 
+/// Binds a fake node at `address`, retrying while a killed node's listening
+/// socket lingers.
+pub fn bind_retrying(address: SocketAddr) -> FakeNode {
+    for _ in 0..200 {
+        if std::net::TcpListener::bind(address).is_ok() {
+            return FakeNode::bind(&address.to_string());
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("{address} stayed in use");
+}
+
 /// One process of a fake node, read and written synchronously.
 pub struct FakeProcess {
     process: Process,
