@@ -7,7 +7,6 @@
 mod driver_support;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use driver_support::*;
 use mesos_rs::common::authentication::{cram_md5, AuthenticatorSession, Credentials};
@@ -458,7 +457,7 @@ fn authenticates_with_cram_md5_before_subscribing() {
         if let Some(Message::AuthenticationStepMessage(s)) = &step.send {
             session_process.send(&authenticatee, (**s).clone());
         } else if let Some(Message::AuthenticationCompletedMessage(c)) = &step.send {
-            session_process.send(&authenticatee, (**c).clone());
+            session_process.send(&authenticatee, **c);
         }
         if let Some(outcome) = step.outcome {
             break outcome;

@@ -219,6 +219,7 @@ pub fn next<T: std::fmt::Debug>(rx: &mpsc::Receiver<T>) -> T {
     rx.recv_timeout(PATIENCE).expect("a callback in time")
 }
 
+#[allow(clippy::large_enum_variant)] // short-lived values, handled one at a time: boxing buys nothing
 /// What a test executor saw, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExecSeen {

@@ -36,6 +36,7 @@ use super::{Executor, ExecutorDriver};
 pub use self::core::{Call, Callback, Config as CoreConfig, Effect, ExecutorCore, Input, Timer};
 pub use self::env::{Environment, EnvironmentError};
 
+#[allow(clippy::large_enum_variant)] // short-lived values, handled one at a time: boxing buys nothing
 enum Envelope {
     Input(Input),
     Terminate,

@@ -113,6 +113,7 @@ pub enum Callback {
     Error { message: String },
 }
 
+#[allow(clippy::large_enum_variant)] // short-lived values, handled one at a time: boxing buys nothing
 /// What the runtime must do, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -287,7 +288,7 @@ impl SchedulerCore {
         }
     }
 
-    fn from_leader(&self, from: &Upid) -> bool {
+    fn is_leader(&self, from: &Upid) -> bool {
         self.master.as_ref().is_some_and(|m| &m.pid == from)
     }
 
@@ -601,7 +602,7 @@ impl SchedulerCore {
             tracing::debug!("Ignoring framework registered message because the driver is already connected!");
             return;
         }
-        if !self.from_leader(from) {
+        if !self.is_leader(from) {
             tracing::warn!(
                 "Ignoring framework registered message because it was sent from '{from}' instead of the leading master '{}'",
                 self.leader_text()
@@ -628,7 +629,7 @@ impl SchedulerCore {
             tracing::debug!("Ignoring framework reregistered message because the driver is already connected!");
             return;
         }
-        if !self.from_leader(from) {
+        if !self.is_leader(from) {
             tracing::warn!(
                 "Ignoring framework reregistered message because it was sent from '{from}' instead of the leading master '{}'",
                 self.leader_text()
@@ -664,7 +665,7 @@ impl SchedulerCore {
             tracing::debug!("Ignoring {what} message because the driver is disconnected!");
             return false;
         }
-        if !self.from_leader(from) {
+        if !self.is_leader(from) {
             tracing::debug!(
                 "Ignoring {what} message because it was sent from '{from}' instead of the leading master '{}'",
                 self.leader_text()

@@ -54,6 +54,7 @@ use super::{Scheduler, SchedulerDriver};
 
 pub use self::core::{Call, Callback, Config as CoreConfig, Effect, Input, SchedulerCore, Timer};
 
+#[allow(clippy::large_enum_variant)] // short-lived values, handled one at a time: boxing buys nothing
 /// What the driver's thread takes from its queue.
 enum Envelope {
     Input(Input),
