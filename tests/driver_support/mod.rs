@@ -6,10 +6,14 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mesos_rs::driver::runtime;
+use mesos_rs::master::sim::agent::Out;
+use mesos_rs::master::sim::{AgentSpec, AgentTimer, FakeAgent};
+use mesos_rs::master::Now as MasterNow;
 use mesos_rs::driver::{Executor, ExecutorDriver, Scheduler, SchedulerDriver};
 use mesos_rs::proto::mesos::{
     ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId, SlaveId, SlaveInfo, TaskId,
@@ -106,6 +110,12 @@ impl FakeProcess {
             .expect("the node is alive")
     }
 
+    /// The next event if one comes within `wait`.
+    pub fn try_event(&mut self, wait: Duration) -> Option<Event> {
+        let process = &mut self.process;
+        self.runtime.block_on(async { tokio::time::timeout(wait, process.recv()).await }).ok().flatten()
+    }
+
     /// The next message (exits skipped).
     pub fn recv(&mut self) -> (Upid, Message) {
         loop {
@@ -135,6 +145,10 @@ impl FakeProcess {
 
     pub fn send<M: MessageType>(&self, to: &Upid, message: M) {
         self.process.handle().send(to, &message).unwrap();
+    }
+
+    pub fn raw_send(&self, to: &Upid, message: &Message) -> Result<(), mesos_rs::v0_compat::SendError> {
+        self.process.handle().send(to, message)
     }
 
     pub fn link(&self, to: &Upid) {
@@ -277,5 +291,86 @@ impl Executor for ExecRecorder {
     }
     fn error(&mut self, d: &dyn ExecutorDriver, message: &str) {
         self.saw(d, ExecSeen::Error(message.to_string()));
+    }
+}
+
+/// A scripted agent of the master's simulation ([`FakeAgent`]) on a fake
+/// node of its own, run by a thread: registers, runs tasks, streams their
+/// updates to the master and answers pings, until dropped.
+pub struct SimAgent {
+    pub agent: Arc<Mutex<FakeAgent>>,
+    commands: mpsc::Sender<Upid>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _node: FakeNode,
+}
+
+impl SimAgent {
+    pub fn start(master: &Upid, spec: AgentSpec) -> SimAgent {
+        let node = FakeNode::bind("127.0.0.1:0");
+        let mut process = node.spawn("slave(1)");
+        let agent = Arc::new(Mutex::new(FakeAgent::new(process.pid(), master.clone(), spec)));
+        let (commands, orders) = mpsc::channel::<Upid>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (shared, stopping) = (agent.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let origin = Instant::now();
+            let now = || MasterNow { monotonic: origin.elapsed(), unix: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() };
+            let mut timers: Vec<(Duration, AgentTimer)> = Vec::new();
+            let apply = |out: Out, process: &FakeProcess, timers: &mut Vec<(Duration, AgentTimer)>| {
+                for (to, message) in out.sends {
+                    let _ = process.raw_send(&to, &message);
+                }
+                for (after, timer) in out.timers {
+                    timers.push((origin.elapsed() + after, timer));
+                }
+            };
+            let out = shared.lock().unwrap().start(now());
+            apply(out, &process, &mut timers);
+            while !stopping.load(Ordering::SeqCst) {
+                while let Ok(master) = orders.try_recv() {
+                    let out = shared.lock().unwrap().detected(master);
+                    apply(out, &process, &mut timers);
+                }
+                timers.sort_by_key(|(at, _)| *at);
+                while timers.first().is_some_and(|(at, _)| *at <= origin.elapsed()) {
+                    let (_, timer) = timers.remove(0);
+                    let out = shared.lock().unwrap().timer(now(), timer);
+                    apply(out, &process, &mut timers);
+                }
+                if let Some(Event::Message { from, message }) = process.try_event(Duration::from_millis(20)) {
+                    let out = shared.lock().unwrap().handle(now(), &from, message);
+                    apply(out, &process, &mut timers);
+                }
+            }
+        });
+        SimAgent { agent, commands, stop, thread: Some(thread), _node: node }
+    }
+
+    /// Tells the agent a new master leads (it reregisters).
+    pub fn detected(&self, master: &Upid) {
+        let _ = self.commands.send(master.clone());
+    }
+
+    pub fn registered(&self) -> bool {
+        self.agent.lock().unwrap().registered
+    }
+}
+
+impl Drop for SimAgent {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Polls `condition` until it holds (a guard of [`PATIENCE`] against hanging).
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "waited too long for {what}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
