@@ -8,97 +8,12 @@
 
 mod driver_support;
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-
 use driver_support::*;
 use mesos_rs::driver::detector::master_info_from_upid;
 use mesos_rs::driver::{Detector, MesosSchedulerDriver, SchedulerDriver};
 use mesos_rs::master::sim::AgentSpec;
-use mesos_rs::proto::mesos::{
-    task_status, value, Filters, FrameworkInfo, Resource, Status, TaskId, TaskInfo, TaskState, TaskStatus,
-};
+use mesos_rs::proto::mesos::{task_status, Filters, FrameworkInfo, Status, TaskId, TaskInfo, TaskState, TaskStatus};
 use mesos_rs::v0_compat::Upid;
-
-/// Our master, as a child process killed on drop.
-struct Master {
-    child: Child,
-}
-
-impl Master {
-    fn start(port: u16, work_dir: &std::path::Path) -> Master {
-        let child = Command::new(env!("CARGO_BIN_EXE_mesos-master"))
-            .arg("--ip=127.0.0.1")
-            .arg(format!("--port={port}"))
-            .arg(format!("--work_dir={}", work_dir.display()))
-            .arg("--quiet")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mesos-master starts");
-        let master = Master { child };
-        wait_until("the master to serve", || http_get(port, "/master/health").is_some_and(|(code, _)| code == 200));
-        master
-    }
-
-    /// SIGKILL, as a crash.
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Master {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A plain HTTP/1.0 GET: status code and body, `None` if nobody answers.
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).ok()?;
-    stream.set_read_timeout(Some(PATIENCE)).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    let code = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, body.to_string()))
-}
-
-fn state(port: u16) -> serde_json::Value {
-    let (_, body) = http_get(port, "/master/state").expect("state");
-    serde_json::from_str(&body).expect("state JSON")
-}
-
-fn scalar(name: &str, amount: f64) -> Resource {
-    Resource {
-        name: name.into(),
-        r#type: value::Type::Scalar as i32,
-        scalar: Some(value::Scalar { value: amount }),
-        ..Default::default()
-    }
-}
-
-fn is_state(seen: &Seen, task: &str, state: TaskState) -> bool {
-    matches!(seen, Seen::Status(s) if s.task_id.value == task && s.state == state as i32)
-}
-
-/// Skips callbacks until one satisfies `pick` (offers keep coming).
-fn next_matching(rx: &std::sync::mpsc::Receiver<Seen>, what: &str, mut pick: impl FnMut(&Seen) -> bool) -> Seen {
-    loop {
-        let seen = rx.recv_timeout(PATIENCE).unwrap_or_else(|_| panic!("waited too long for {what}"));
-        if pick(&seen) {
-            return seen;
-        }
-    }
-}
 
 #[test]
 fn a_task_survives_a_master_failover_during_the_run() {
@@ -106,7 +21,7 @@ fn a_task_survives_a_master_failover_during_the_run() {
     let work_dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let master_pid: Upid = format!("master@127.0.0.1:{port}").parse().unwrap();
-    let first = Master::start(port, work_dir.path());
+    let first = Daemon::master(env!("CARGO_BIN_EXE_mesos-master"), port, work_dir.path());
 
     let spec = AgentSpec { hostname: "sim-agent".into(), resources: "cpus:2;mem:1024".into(), ..Default::default() };
     let agent = SimAgent::start(&master_pid, spec);
@@ -168,7 +83,7 @@ fn a_task_survives_a_master_failover_during_the_run() {
 
     // The master dies mid-run and comes back on the same address.
     first.kill();
-    let _second = Master::start(port, work_dir.path());
+    let _second = Daemon::master(env!("CARGO_BIN_EXE_mesos-master"), port, work_dir.path());
     detector.appoint(Some(master_info_from_upid(&master_pid)));
     assert_eq!(next_matching(&rx, "disconnected", |s| !matches!(s, Seen::Offers(_))), Seen::Disconnected);
     // Mesos's master answers a v0 framework it recovers with
@@ -184,7 +99,7 @@ fn a_task_survives_a_master_failover_during_the_run() {
     agent.detected(&master_pid);
     wait_until("the agent to reregister", || agent.registered());
     wait_until("the master to know t1", || {
-        state(port)["frameworks"].as_array().is_some_and(|fws| {
+        master_state(port)["frameworks"].as_array().is_some_and(|fws| {
             fws.iter().any(|f| f["tasks"].as_array().is_some_and(|ts| ts.iter().any(|t| t["id"] == "t1")))
         })
     });
@@ -209,7 +124,7 @@ fn a_task_survives_a_master_failover_during_the_run() {
     assert_eq!(driver.stop(false), Status::DriverStopped);
     assert_eq!(driver.join(), Status::DriverStopped);
     wait_until("the framework to be completed", || {
-        state(port)["completed_frameworks"]
+        master_state(port)["completed_frameworks"]
             .as_array()
             .is_some_and(|fws| fws.iter().any(|f| f["id"] == framework_id.value.as_str()))
     });

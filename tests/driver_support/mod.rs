@@ -5,7 +5,11 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::io::{Read as _, Write as _};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -16,8 +20,8 @@ use mesos_rs::master::sim::{AgentSpec, AgentTimer, FakeAgent};
 use mesos_rs::master::Now as MasterNow;
 use mesos_rs::driver::{Executor, ExecutorDriver, Scheduler, SchedulerDriver};
 use mesos_rs::proto::mesos::{
-    ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId, SlaveId, SlaveInfo, TaskId,
-    TaskInfo, TaskStatus,
+    value, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId, Resource, SlaveId,
+    SlaveInfo, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 use mesos_rs::v0_compat::{serve, Config, Event, Message, MessageType, Node, Options, Process, Upid};
 
@@ -372,5 +376,97 @@ pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     while !condition() {
         assert!(Instant::now() < deadline, "waited too long for {what}");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One of our daemons (`mesos-master`, `mesos-agent`) as a child process in
+/// a process group of its own, killed on drop.
+pub struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    /// Starts `binary` with `args` and waits until `port` serves `health`.
+    pub fn start(binary: &str, args: &[String], port: u16, health: &str) -> Daemon {
+        let child = Command::new(binary)
+            .args(args)
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{binary} starts: {e}"));
+        let daemon = Daemon { child };
+        wait_until(health, || http_get(port, health).is_some_and(|(code, _)| code == 200));
+        daemon
+    }
+
+    /// Our master on 127.0.0.1:`port`, its registry under `work_dir`.
+    pub fn master(binary: &str, port: u16, work_dir: &Path) -> Daemon {
+        let args = [
+            "--ip=127.0.0.1".to_string(),
+            format!("--port={port}"),
+            format!("--work_dir={}", work_dir.display()),
+            "--quiet".to_string(),
+        ];
+        Daemon::start(binary, &args, port, "/master/health")
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A plain HTTP/1.0 GET on loopback: status code and body, `None` if
+/// nobody answers.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).ok()?;
+    stream.set_read_timeout(Some(PATIENCE)).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let code = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, body.to_string()))
+}
+
+/// The master's `/master/state`.
+pub fn master_state(port: u16) -> serde_json::Value {
+    let (_, body) = http_get(port, "/master/state").expect("state");
+    serde_json::from_str(&body).expect("state JSON")
+}
+
+pub fn scalar(name: &str, amount: f64) -> Resource {
+    Resource {
+        name: name.into(),
+        r#type: value::Type::Scalar as i32,
+        scalar: Some(value::Scalar { value: amount }),
+        ..Default::default()
+    }
+}
+
+pub fn is_state(seen: &Seen, task: &str, state: TaskState) -> bool {
+    matches!(seen, Seen::Status(s) if s.task_id.value == task && s.state == state as i32)
+}
+
+/// Skips callbacks until one satisfies `pick` (offers keep coming).
+pub fn next_matching(rx: &mpsc::Receiver<Seen>, what: &str, mut pick: impl FnMut(&Seen) -> bool) -> Seen {
+    loop {
+        let seen = rx.recv_timeout(PATIENCE).unwrap_or_else(|_| panic!("waited too long for {what}"));
+        if pick(&seen) {
+            return seen;
+        }
     }
 }
