@@ -24,6 +24,7 @@ pub mod detector;
 pub mod executor;
 pub mod flags;
 mod random;
+mod shell;
 pub mod runtime;
 pub mod scheduler;
 
