@@ -20,16 +20,15 @@ pub mod core;
 pub mod env;
 
 use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::proto::mesos::{Status, TaskStatus};
 use crate::v0_compat::{Event, ProcessHandle, Upid, WireMessage};
 
 use super::flags;
-use super::runtime::{self, panic_text, unix_now};
+use super::runtime::{self, unix_now};
 use super::shell::{Envelope, Shell, State};
 use super::{Executor, ExecutorDriver};
 
@@ -269,8 +268,7 @@ fn invoke(executor: &mut dyn Executor, driver: &Handle, callback: Callback) {
         Callback::Shutdown => "shutdown",
         Callback::Error { .. } => "error",
     };
-    let started = Instant::now();
-    let outcome = catch_unwind(AssertUnwindSafe(|| match callback {
+    let run = || match callback {
         Callback::Registered { executor_info, framework_info, slave_info } => {
             executor.registered(driver, &executor_info, &framework_info, &slave_info)
         }
@@ -280,12 +278,10 @@ fn invoke(executor: &mut dyn Executor, driver: &Handle, callback: Callback) {
         Callback::FrameworkMessage { data } => executor.framework_message(driver, &data),
         Callback::Shutdown => executor.shutdown(driver),
         Callback::Error { message } => executor.error(driver, &message),
-    }));
-    tracing::debug!("Executor::{name} took {:?}", started.elapsed());
-    if let Err(panic) = outcome {
-        tracing::error!("Executor::{name} panicked: {}; aborting the driver", panic_text(&*panic));
+    };
+    runtime::guarded(&format!("Executor::{name}"), run, || {
         driver.abort();
-    }
+    });
 }
 
 #[cfg(test)]

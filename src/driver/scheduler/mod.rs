@@ -34,10 +34,8 @@
 pub mod core;
 
 use std::collections::{BTreeSet, HashMap};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::Instant;
 
 use crate::proto::mesos::scheduler::OfferConstraints;
 use crate::proto::mesos::{
@@ -48,7 +46,7 @@ use crate::v0_compat::{Event, Message, Node, Process, ProcessHandle, Upid, WireM
 
 use super::detector::{Detector, Leader};
 use super::flags::{self, SchedulerFlags, DEFAULT_AUTHENTICATEE};
-use super::runtime::{self, panic_text, unix_now, Libprocess};
+use super::runtime::{self, unix_now, Libprocess};
 use super::shell::{Envelope, Shell, State};
 use super::{Scheduler, SchedulerDriver};
 
@@ -610,8 +608,7 @@ fn drive(shared: Arc<Shared>, mut core: SchedulerCore, queue: mpsc::Receiver<Env
 /// Invokes one callback, catching a panic (which aborts the driver).
 fn invoke(scheduler: &mut dyn Scheduler, driver: &Handle, callback: Callback) {
     let name = callback_name(&callback);
-    let started = Instant::now();
-    let outcome = catch_unwind(AssertUnwindSafe(|| match callback {
+    let run = || match callback {
         Callback::Registered { framework_id, master_info } => scheduler.registered(driver, &framework_id, &master_info),
         Callback::Reregistered { master_info } => scheduler.reregistered(driver, &master_info),
         Callback::Disconnected => scheduler.disconnected(driver),
@@ -626,12 +623,10 @@ fn invoke(scheduler: &mut dyn Scheduler, driver: &Handle, callback: Callback) {
             scheduler.executor_lost(driver, &executor_id, &slave_id, status)
         }
         Callback::Error { message } => scheduler.error(driver, &message),
-    }));
-    tracing::debug!("Scheduler::{name} took {:?}", started.elapsed());
-    if let Err(panic) = outcome {
-        tracing::error!("Scheduler::{name} panicked: {}; aborting the driver", panic_text(&*panic));
+    };
+    runtime::guarded(&format!("Scheduler::{name}"), run, || {
         driver.abort();
-    }
+    });
 }
 
 fn callback_name(callback: &Callback) -> &'static str {
