@@ -19,6 +19,7 @@
 //! - [`detector`]: master detection (`host:port`, `zk://`, `file://`).
 //! - [`flags`]: the `MESOS_*` settings the drivers read.
 //! - [`runtime`]: the process-wide libprocess instance the drivers share.
+//! - `shell`: what both front ends share (status rules, queue, latch, drop).
 
 pub mod detector;
 pub mod executor;

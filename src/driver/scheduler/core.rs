@@ -481,7 +481,7 @@ impl SchedulerCore {
             Message::StatusUpdateMessage(m) => {
                 let m = *m;
                 let pid = m.pid.as_deref().and_then(|p| p.parse::<Upid>().ok());
-                self.status_update(Some(&from), m.update, pid.as_ref(), 0.0);
+                self.status_update(Some(&from), m.update, pid.as_ref());
             }
             Message::LostSlaveMessage(m) => self.lost_slave(&from, m.slave_id),
             Message::ExitedExecutorMessage(m) => self.lost_executor(&from, m.executor_id, m.slave_id, m.status),
@@ -564,7 +564,7 @@ impl SchedulerCore {
                     latest_state: None,
                 };
                 // No pid: the uuid's presence alone decides acknowledgement.
-                self.status_update(Some(&from), update, None, 0.0);
+                self.status_update(Some(&from), update, None);
             }
             event::Type::UpdateOperationStatus => {}
             event::Type::Message => match event.message {
@@ -710,7 +710,7 @@ impl SchedulerCore {
 
     /// `from`/`pid` `None` are Apache's empty `UPID()`: an update the driver
     /// made itself, or one without a sender pid.
-    fn status_update(&mut self, from: Option<&Upid>, update: mi::StatusUpdate, pid: Option<&Upid>, _now: f64) {
+    fn status_update(&mut self, from: Option<&Upid>, update: mi::StatusUpdate, pid: Option<&Upid>) {
         if !self.running {
             tracing::debug!("Ignoring task status update message because the driver is not running!");
             return;
@@ -894,7 +894,7 @@ impl SchedulerCore {
             for op in operations.iter().filter(|op| is_launch(op)) {
                 for task in op.launch.iter().flat_map(|l| &l.task_infos) {
                     let update = driver_update(&self.framework, task.task_id.clone(), state, now);
-                    self.status_update(None, update, None, now);
+                    self.status_update(None, update, None);
                 }
             }
             return;
