@@ -89,7 +89,7 @@ async fn command_tasks_finish_fail_and_are_killed_through_the_real_command_execu
     let state: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(state["id"], id.as_str());
     assert_eq!(state["version"], "1.11.0");
-    assert_eq!(state["resources"]["cpus"], 4);
+    assert_eq!(state["resources"]["cpus"], 4.0);
     let frameworks = state["frameworks"].as_array().unwrap();
     let completed = state["completed_frameworks"].as_array().unwrap();
     let all: Vec<&serde_json::Value> = frameworks.iter().chain(completed.iter()).collect();
@@ -343,9 +343,9 @@ async fn a_task_over_its_memory_limit_fails_with_the_memory_limitation_and_usage
     assert!(calm["statistics"]["timestamp"].as_f64().unwrap() > 0.0);
     let (_, body) = get(&agent.url("/metrics/snapshot")).await;
     let metrics: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(metrics["slave/registered"], 1);
-    assert_eq!(metrics["slave/tasks_failed"], 1);
-    assert_eq!(metrics["slave/tasks_running"], 1);
+    assert_eq!(metrics["slave/registered"], 1.0);
+    assert_eq!(metrics["slave/tasks_failed"], 1.0);
+    assert_eq!(metrics["slave/tasks_running"], 1.0);
     master.kill_task("F-oom", "calm");
     assert_eq!(master.terminal_of("calm").await.status.state(), TaskState::TaskKilled);
     drop(agent);

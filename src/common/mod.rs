@@ -8,3 +8,4 @@ pub mod resource_quantities;
 pub mod resources;
 pub mod roles;
 pub mod values;
+pub mod task_states;

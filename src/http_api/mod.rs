@@ -5,3 +5,4 @@ pub mod files;
 pub mod json;
 pub mod recordio;
 pub mod master;
+pub mod model;

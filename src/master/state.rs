@@ -469,20 +469,7 @@ pub struct Master {
     pub(crate) out: Vec<Effect>,
 }
 
-/// Whether a task state is terminal (`protobuf::isTerminalState`).
-pub fn is_terminal(state: TaskState) -> bool {
-    matches!(
-        state,
-        TaskState::TaskFinished
-            | TaskState::TaskFailed
-            | TaskState::TaskKilled
-            | TaskState::TaskLost
-            | TaskState::TaskError
-            | TaskState::TaskDropped
-            | TaskState::TaskGone
-            | TaskState::TaskGoneByOperator
-    )
-}
+pub use crate::common::task_states::is_terminal;
 
 pub(crate) fn task_state(task: &Task) -> TaskState {
     TaskState::try_from(task.state).unwrap_or(TaskState::TaskStaging)

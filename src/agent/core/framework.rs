@@ -62,20 +62,7 @@ pub enum Channel {
     Http(Option<ConnId>),
 }
 
-/// Whether a task in `state` is done (Mesos's `protobuf::isTerminalState`).
-pub fn is_terminal(state: TaskState) -> bool {
-    matches!(
-        state,
-        TaskState::TaskFinished
-            | TaskState::TaskFailed
-            | TaskState::TaskKilled
-            | TaskState::TaskLost
-            | TaskState::TaskError
-            | TaskState::TaskDropped
-            | TaskState::TaskGone
-            | TaskState::TaskGoneByOperator
-    )
-}
+pub use crate::common::task_states::is_terminal;
 
 /// Mesos's `protobuf::createTask`: the `Task` the agent keeps for a `TaskInfo`.
 pub fn create_task(task: &TaskInfo, state: TaskState, framework_id: &str) -> Task {

@@ -33,36 +33,7 @@ type Ctx = State<Arc<Shared>>;
 
 /// Decodes `a=b&c=d` (percent-escapes and `+` included).
 pub fn parse_query(query: Option<&str>) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        out.insert(decode(k), decode(v));
-    }
-    out
-}
-
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    crate::http_api::files::query_pairs(query).into_iter().collect()
 }
 
 /// `OK(json, jsonp)`.
@@ -200,6 +171,6 @@ mod tests {
         assert_eq!(q["framework_id"], "a-b");
         assert_eq!(q["x"], "1 2");
         assert_eq!(q["flag"], "");
-        assert_eq!(decode("100%"), "100%");
+        assert_eq!(parse_query(Some("p=100%"))["p"], "100%");
     }
 }
