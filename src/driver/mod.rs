@@ -21,6 +21,7 @@
 //! - [`runtime`]: the process-wide libprocess instance the drivers share.
 //! - `shell`: what both front ends share (status rules, queue, latch, drop).
 
+pub mod command_tasks;
 pub mod detector;
 pub mod executor;
 pub mod flags;
