@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything compat-tests need, from package registries only (nothing is
-# vendored into the repo), into two virtualenvs beside this script:
+# vendored into the repo), into three virtualenvs beside this script:
 #
 #   .venv        pytest and the harness, a modern protobuf (schema oracle), requests,
 #                kazoo, and the v1 clients pymesos 0.3.15 and mesoshttp 0.4.2;
@@ -9,6 +9,9 @@
 #   .venv-spark  PyPI's pyspark 3.5 (real Spark: spark-submit, its Mesos backend jar
 #                and Apache's Java bindings jars/mesos-1.4.3-shaded-protobuf.jar,
 #                which load our libmesos.so) and its py4j.
+#
+# and, system-wide, ZooKeeper 3.8 from Debian's `zookeeper` package (the tests start
+# it themselves as a plain process on a loopback port; it is never run as a service).
 #
 # Every package is pinned, dependencies included, and installed with --no-deps, so
 # the environment is the list below and nothing a resolver picked on the day.
@@ -53,8 +56,6 @@ PESOS_PACKAGES=(
 
 # Later issues add their clients here, each as one more install_* step called at
 # the bottom (and from the stamp's point of view, any edit of this file reinstalls):
-#   - ZooKeeper 3.8 from Debian's `zookeeper` package, started by the tests
-#     themselves on a loopback port (HA issue);
 #   - the Docker base and service images, built locally (Docker issue).
 
 # .venv-spark. pyspark's sdist is ~300 MB: it is downloaded once into .cache/ and
@@ -153,6 +154,42 @@ assert google.protobuf.__version__ == "3.20.3", google.protobuf.__version__
 EOF
 }
 
+# ZooKeeper 3.8 from Debian (HA issue). Only the jars and /etc/zookeeper/conf are
+# used: tests write their own zoo.cfg and start QuorumPeerMain on a free loopback
+# port (compat-tests/lib/zookeeper.py, tests/support/zookeeper.rs). Skipped when the
+# server jar is already there; the package lists are refreshed only when apt knows
+# no candidate or the install fails (stale lists), so a rerun touches nothing.
+ZOOKEEPER_JAR=/usr/share/java/zookeeper.jar
+
+install_zookeeper() {
+  [ -e "$ZOOKEEPER_JAR" ] && return 0
+  if ! command -v apt-get >/dev/null; then
+    log "ZooKeeper is missing and there is no apt-get: install ZooKeeper 3.8 so that $ZOOKEEPER_JAR exists"
+    return 1
+  fi
+  local as_root=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null; then
+      log "ZooKeeper is missing: run 'apt-get install zookeeper' as root, then this script again"
+      return 1
+    fi
+    as_root=(sudo)
+  fi
+  apt_get() { "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -y "$@"; }
+  log "installing Debian's zookeeper package"
+  if ! apt-cache policy zookeeper 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    apt_get update
+  fi
+  if ! apt_get install --no-install-recommends zookeeper; then
+    apt_get update
+    apt_get install --no-install-recommends zookeeper
+  fi
+  if [ ! -e "$ZOOKEEPER_JAR" ]; then
+    log "the zookeeper package is installed but $ZOOKEEPER_JAR is not there"
+    return 1
+  fi
+}
+
 setup_spark() {
   local venv="$HERE/.venv-spark" dl="$CACHE/pyspark"
   log "building $venv (pyspark's sdist is large: downloaded once into $dl)"
@@ -189,6 +226,7 @@ sys.exit(sys.version_info[:2] != (3, 11))
 EOF
   exec 9>"$CACHE/setup.lock"
   flock 9
+  install_zookeeper
   local key
   key=$(stamp_key)
   local step venv

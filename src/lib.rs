@@ -7,6 +7,8 @@
 //! - [`common`]: what master, agent and drivers share (resources, flags, logging).
 //! - [`master`], [`agent`]: sans-IO state machines plus the I/O loops that drive them.
 //! - [`driver`]: the scheduler and executor drivers (a framework's side of v0).
+//! - [`zookeeper`]: Mesos's ZooKeeper layout: URLs, the master contender and the
+//!   master detector.
 //!
 //! State machines take `(now, event)` and return effects; they never touch a
 //! socket, a clock or an unseeded RNG. See `../shared/docs/architecture.md`.
@@ -19,3 +21,4 @@ pub mod driver;
 pub mod http_api;
 pub mod master;
 pub mod v0_compat;
+pub mod zookeeper;
