@@ -15,6 +15,7 @@
 //!   lookup from driver threads, thread attachment for callbacks.
 //! - [`protos`]: protobufs across the boundary as bytes (`toByteArray` /
 //!   `parseFrom`).
+//! - [`runtime`]: the tokio runtime of libmesos's own I/O.
 //! - [`backend`]: the Rust drivers behind the bindings.
 //! - [`callback`]: calling Java back from driver threads.
 //! - [`scheduler`], [`executor`]: `MesosSchedulerDriver`, `MesosExecutorDriver`.
@@ -42,6 +43,7 @@ pub mod executor;
 pub mod jvm;
 pub mod log;
 pub mod protos;
+pub mod runtime;
 pub mod scheduler;
 pub mod state;
 pub mod v1;
