@@ -1,0 +1,420 @@
+//! `org.apache.mesos.v1.scheduler.V0Mesos`: the v1 scheduler interface over
+//! the v0 scheduler driver, with the behaviour of Apache's adapter
+//! (`org_apache_mesos_v1_scheduler_V0Mesos.cpp`):
+//!
+//! - the driver is created (explicit acknowledgements) and started by the
+//!   constructor; when it registers, the scheduler is told `connected`, and
+//!   `SUBSCRIBED` (then a `HEARTBEAT`) are queued;
+//! - events are queued until the scheduler sends `SUBSCRIBE`, then delivered
+//!   in order; from then on a `HEARTBEAT` is injected every 15 s (the
+//!   master's default interval), as a v1 master would send one;
+//! - a disconnection drops the queue and tells the scheduler `disconnected`;
+//! - an error before `SUBSCRIBE` connects the scheduler implicitly so the
+//!   `ERROR` event can be delivered;
+//! - calls map to driver calls (`ACCEPT` to `acceptOffers`, `DECLINE` to
+//!   `declineOffer` per offer, `TEARDOWN` to `stop()`, ...); the calls a
+//!   driver cannot make (inverse offers, `SHUTDOWN`, `UPDATE_FRAMEWORK`,
+//!   operation feedback) are logged and dropped.
+//!
+//! All of it runs on one thread of the adapter's (the "actor"), fed by the
+//! driver's callbacks and by `send`; it alone calls the Java scheduler.
+//! Where Apache's adapter aborts the process when the Java scheduler throws,
+//! ours aborts the driver and stops delivering.
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jni::objects::JObject;
+use jni::{jni_sig, jni_str, EnvUnowned};
+
+use mesos_rs::driver::{Scheduler, SchedulerDriver};
+use mesos_rs::proto::mesos::scheduler::{call, Call};
+use mesos_rs::proto::mesos::v1::scheduler::{event, Event};
+use mesos_rs::proto::mesos::{
+    self, v1, Credential, ExecutorId, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId, SlaveId, TaskState,
+    TaskStatus,
+};
+
+use super::{convert, JavaMesos};
+use crate::backend::{self, SchedulerConfig};
+use crate::error::{native, Error};
+use crate::export::export;
+use crate::jvm;
+use crate::protos::from_java;
+
+const CLASS: &str = "org.apache.mesos.v1.scheduler.V0Mesos";
+
+/// The master's default heartbeat interval (`DEFAULT_HEARTBEAT_INTERVAL`).
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+
+/// What the actor is told.
+enum Input {
+    Registered(FrameworkId, MasterInfo),
+    Reregistered(MasterInfo),
+    Disconnected,
+    Event(Event),
+    Error(String),
+    Send(Box<Call>),
+    Shutdown,
+}
+
+/// The v0 [`Scheduler`] the driver calls: every callback goes to the actor.
+struct Forwarder {
+    actor: Sender<Input>,
+}
+
+impl Forwarder {
+    fn forward(&self, input: Input) {
+        // The actor is gone only after the V0Mesos was finalized.
+        let _ = self.actor.send(input);
+    }
+
+    fn event(&self, event: Event) {
+        self.forward(Input::Event(event));
+    }
+}
+
+fn typed(kind: event::Type) -> Event {
+    Event { r#type: Some(kind as i32), ..Default::default() }
+}
+
+impl Scheduler for Forwarder {
+    fn registered(&mut self, _: &dyn SchedulerDriver, framework_id: &FrameworkId, master_info: &MasterInfo) {
+        self.forward(Input::Registered(framework_id.clone(), master_info.clone()));
+    }
+
+    fn reregistered(&mut self, _: &dyn SchedulerDriver, master_info: &MasterInfo) {
+        self.forward(Input::Reregistered(master_info.clone()));
+    }
+
+    fn disconnected(&mut self, _: &dyn SchedulerDriver) {
+        self.forward(Input::Disconnected);
+    }
+
+    fn resource_offers(&mut self, _: &dyn SchedulerDriver, offers: &[Offer]) {
+        let mut e = typed(event::Type::Offers);
+        e.offers = Some(event::Offers { offers: offers.iter().map(convert).collect(), ..Default::default() });
+        self.event(e);
+    }
+
+    fn offer_rescinded(&mut self, _: &dyn SchedulerDriver, offer_id: &OfferId) {
+        let mut e = typed(event::Type::Rescind);
+        e.rescind = Some(event::Rescind { offer_id: convert(offer_id) });
+        self.event(e);
+    }
+
+    fn status_update(&mut self, _: &dyn SchedulerDriver, status: &TaskStatus) {
+        let mut e = typed(event::Type::Update);
+        e.update = Some(event::Update { status: convert(status) });
+        self.event(e);
+    }
+
+    fn framework_message(&mut self, _: &dyn SchedulerDriver, executor_id: &ExecutorId, slave_id: &SlaveId, data: &[u8]) {
+        let mut e = typed(event::Type::Message);
+        e.message =
+            Some(event::Message { agent_id: convert(slave_id), executor_id: convert(executor_id), data: data.to_vec() });
+        self.event(e);
+    }
+
+    fn slave_lost(&mut self, _: &dyn SchedulerDriver, slave_id: &SlaveId) {
+        let mut e = typed(event::Type::Failure);
+        e.failure = Some(event::Failure { agent_id: Some(convert(slave_id)), ..Default::default() });
+        self.event(e);
+    }
+
+    fn executor_lost(&mut self, _: &dyn SchedulerDriver, executor_id: &ExecutorId, slave_id: &SlaveId, status: i32) {
+        let mut e = typed(event::Type::Failure);
+        e.failure = Some(event::Failure {
+            agent_id: Some(convert(slave_id)),
+            executor_id: Some(convert(executor_id)),
+            status: Some(status),
+        });
+        self.event(e);
+    }
+
+    fn error(&mut self, _: &dyn SchedulerDriver, message: &str) {
+        self.forward(Input::Error(message.to_string()));
+    }
+}
+
+/// The adapter's state, owned by its thread.
+struct Actor {
+    java: JavaMesos,
+    driver: Arc<dyn SchedulerDriver>,
+    /// The scheduler has sent `SUBSCRIBE` (since the last disconnection).
+    subscribed: bool,
+    pending: VecDeque<Event>,
+    framework_id: Option<FrameworkId>,
+    next_heartbeat: Option<Instant>,
+    /// The Java scheduler threw: nothing more is delivered.
+    broken: bool,
+}
+
+impl Actor {
+    fn run(mut self, inputs: Receiver<Input>) {
+        loop {
+            let input = match self.next_heartbeat {
+                None => inputs.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(at) => inputs.recv_timeout(at.saturating_duration_since(Instant::now())),
+            };
+            match input {
+                Ok(Input::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(input) => self.handle(input),
+                Err(RecvTimeoutError::Timeout) => {
+                    self.next_heartbeat = Some(Instant::now() + HEARTBEAT_INTERVAL);
+                    self.received(typed(event::Type::Heartbeat));
+                }
+            }
+        }
+        tracing::debug!("V0Mesos adapter stops");
+    }
+
+    fn handle(&mut self, input: Input) {
+        match input {
+            Input::Registered(framework_id, master_info) => self.registered(framework_id, master_info),
+            Input::Reregistered(master_info) => match self.framework_id.clone() {
+                Some(framework_id) => self.registered(framework_id, master_info),
+                None => tracing::warn!("V0Mesos: reregistered before registered"),
+            },
+            Input::Disconnected => {
+                tracing::info!("V0Mesos: dropping {} pending event(s): disconnected from the master", self.pending.len());
+                self.pending.clear();
+                self.subscribed = false;
+                self.next_heartbeat = None;
+                self.deliver(|java| java.disconnected());
+            }
+            Input::Event(event) => self.received(event),
+            Input::Error(message) => {
+                if !self.subscribed {
+                    // The v1 contract: events come only after `connected`.
+                    self.deliver(|java| java.connected());
+                }
+                let mut e = typed(event::Type::Error);
+                e.error = Some(event::Error { message });
+                self.received(e);
+            }
+            Input::Send(call) => self.send(*call),
+            Input::Shutdown => {}
+        }
+    }
+
+    fn registered(&mut self, framework_id: FrameworkId, master_info: MasterInfo) {
+        self.deliver(|java| java.connected());
+        let mut subscribed = typed(event::Type::Subscribed);
+        subscribed.subscribed = Some(event::Subscribed {
+            framework_id: convert(&framework_id),
+            heartbeat_interval_seconds: Some(HEARTBEAT_INTERVAL.as_secs_f64()),
+            master_info: Some(convert(&master_info)),
+        });
+        self.framework_id = Some(framework_id);
+        self.received(subscribed);
+        self.received(typed(event::Type::Heartbeat));
+    }
+
+    /// Queues `event`, delivering the queue if the scheduler has subscribed.
+    fn received(&mut self, event: Event) {
+        self.pending.push_back(event);
+        if self.subscribed {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        while let Some(event) = self.pending.pop_front() {
+            self.deliver(|java| java.received(&event));
+        }
+    }
+
+    fn deliver(&mut self, call: impl FnOnce(&JavaMesos) -> crate::callback::Delivery) {
+        if self.broken {
+            return;
+        }
+        if call(&self.java).aborts() {
+            tracing::error!("the V0Mesos scheduler threw: aborting the driver, no more events");
+            self.broken = true;
+            self.driver.abort();
+        }
+    }
+
+    fn send(&mut self, call: Call) {
+        let kind = call.r#type.and_then(|t| call::Type::try_from(t).ok()).unwrap_or(call::Type::Unknown);
+        let driver = self.driver.clone();
+        let dropped = |why: &str| tracing::warn!("V0Mesos: dropping {}: {why}", kind.as_str_name());
+        match kind {
+            call::Type::Subscribe => {
+                // The driver subscribed by itself; this releases what it got.
+                self.subscribed = true;
+                self.next_heartbeat = Some(Instant::now() + HEARTBEAT_INTERVAL);
+                self.flush();
+            }
+            call::Type::Teardown => {
+                driver.stop(false);
+            }
+            call::Type::Accept => match call.accept {
+                Some(accept) => {
+                    driver.accept_offers(&accept.offer_ids, &accept.operations, accept.filters.as_ref());
+                }
+                None => dropped("no 'accept'"),
+            },
+            call::Type::Decline => match call.decline {
+                Some(decline) => {
+                    for offer_id in &decline.offer_ids {
+                        driver.decline_offer(offer_id, decline.filters.as_ref());
+                    }
+                }
+                None => dropped("no 'decline'"),
+            },
+            call::Type::Revive => {
+                driver.revive_offers(&call.revive.map(|r| r.roles).unwrap_or_default());
+            }
+            call::Type::Suppress => {
+                driver.suppress_offers(&call.suppress.map(|s| s.roles).unwrap_or_default());
+            }
+            call::Type::Kill => match call.kill {
+                Some(kill) => {
+                    driver.kill_task(&kill.task_id);
+                }
+                None => dropped("no 'kill'"),
+            },
+            call::Type::Acknowledge => match call.acknowledge {
+                Some(ack) => {
+                    let status = TaskStatus {
+                        task_id: ack.task_id,
+                        slave_id: Some(ack.slave_id),
+                        uuid: Some(ack.uuid),
+                        state: TaskState::TaskRunning as i32,
+                        ..Default::default()
+                    };
+                    driver.acknowledge_status_update(&status);
+                }
+                None => dropped("no 'acknowledge'"),
+            },
+            call::Type::Reconcile => {
+                let statuses: Vec<TaskStatus> = call
+                    .reconcile
+                    .map(|r| r.tasks)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|task| TaskStatus {
+                        task_id: task.task_id,
+                        slave_id: task.slave_id,
+                        state: TaskState::TaskStaging as i32,
+                        ..Default::default()
+                    })
+                    .collect();
+                driver.reconcile_tasks(&statuses);
+            }
+            call::Type::Message => match call.message {
+                Some(message) => {
+                    driver.send_framework_message(&message.executor_id, &message.slave_id, &message.data);
+                }
+                None => dropped("no 'message'"),
+            },
+            call::Type::Request => {
+                driver.request_resources(&call.request.map(|r| r.requests).unwrap_or_default());
+            }
+            call::Type::AcknowledgeOperationStatus | call::Type::ReconcileOperations => {
+                dropped("operation feedback is not supported by the driver");
+            }
+            call::Type::AcceptInverseOffers
+            | call::Type::DeclineInverseOffers
+            | call::Type::Shutdown
+            | call::Type::UpdateFramework => {
+                tracing::error!("V0Mesos: received an unexpected {} call", kind.as_str_name());
+            }
+            call::Type::Unknown => tracing::error!("V0Mesos: received an UNKNOWN call"),
+        }
+    }
+}
+
+/// The `__mesos` handle.
+struct Handle {
+    actor: Mutex<Sender<Input>>,
+}
+
+impl Handle {
+    fn tell(&self, input: Input) {
+        let actor = self.actor.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = actor.send(input);
+    }
+}
+
+fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
+    native(env, "V0Mesos.initialize", |env| {
+        let jframework = env
+            .get_field(&this, jni_str!("framework"), jni_sig!("Lorg/apache/mesos/v1/Protos$FrameworkInfo;"))?
+            .l()?;
+        let framework: FrameworkInfo = convert(&from_java::<v1::FrameworkInfo>(env, &jframework, "framework")?);
+        let jmaster = env.get_field(&this, jni_str!("master"), jni_sig!("Ljava/lang/String;"))?.l()?;
+        let master = jvm::string(env, &jmaster, "master")?;
+        let jcredential = env
+            .get_field(&this, jni_str!("credential"), jni_sig!("Lorg/apache/mesos/v1/Protos$Credential;"))?
+            .l()?;
+        let credential: Option<Credential> = if jcredential.is_null() {
+            None
+        } else {
+            Some(convert(&from_java::<v1::Credential>(env, &jcredential, "credential")?))
+        };
+        let java = JavaMesos::new(env, &this)?;
+
+        let (tx, rx) = mpsc::channel();
+        let driver: Arc<dyn SchedulerDriver> = Arc::from(backend::scheduler_driver(
+            Box::new(Forwarder { actor: tx.clone() }),
+            SchedulerConfig {
+                framework,
+                suppressed_roles: Vec::new(),
+                master,
+                implicit_acknowledgements: false,
+                credential,
+            },
+        )?);
+        let actor = Actor {
+            java,
+            driver: driver.clone(),
+            subscribed: false,
+            pending: VecDeque::new(),
+            framework_id: None,
+            next_heartbeat: None,
+            broken: false,
+        };
+        std::thread::Builder::new()
+            .name("V0Mesos".into())
+            .spawn(move || actor.run(rx))
+            .map_err(|e| Error::Driver(format!("cannot start the V0Mesos thread: {e}")))?;
+        jvm::set_handle(env, &this, jni_str!("__mesos"), Arc::new(Handle { actor: Mutex::new(tx) }))?;
+        let status = driver.start();
+        if status != mesos::Status::DriverRunning {
+            tracing::warn!("V0Mesos: the driver did not start ({})", status.as_str_name());
+        }
+        Ok(())
+    })
+}
+
+fn finalize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
+    native(env, "V0Mesos.finalize", |env| {
+        if let Some(handle) = jvm::take_handle::<Handle>(env, &this, jni_str!("__mesos"))? {
+            handle.tell(Input::Shutdown);
+        }
+        Ok(())
+    })
+}
+
+fn send<'l>(env: EnvUnowned<'l>, this: JObject<'l>, jcall: JObject<'l>) {
+    native(env, "V0Mesos.send", |env| {
+        let call: v1::scheduler::Call = from_java(env, &jcall, "call")?;
+        let call: Call = convert(&call);
+        let handle: Arc<Handle> = jvm::handle(env, &this, CLASS, "__mesos")?;
+        handle.tell(Input::Send(Box::new(call)));
+        Ok(())
+    })
+}
+
+type O<'l> = JObject<'l>;
+
+export!(both "org.apache.mesos.v1.scheduler.V0Mesos" "initialize" "()V", initialize_s / initialize_l, () -> (),
+    initialize);
+export!(both "org.apache.mesos.v1.scheduler.V0Mesos" "finalize" "()V", finalize_s / finalize_l, () -> (), finalize);
+export!(both "org.apache.mesos.v1.scheduler.V0Mesos" "send" "(Lorg/apache/mesos/v1/scheduler/Protos$Call;)V",
+    send_s / send_l, (call: O<'local>) -> (), send);
