@@ -155,3 +155,58 @@ def exported(lib=None):
         ["nm", "-D", "--defined-only", str(lib or libmesos())], capture_output=True, text=True, check=True
     ).stdout
     return {parts[2] for parts in (line.split() for line in out.splitlines()) if len(parts) == 3 and parts[1] == "T"}
+
+
+def start_zookeeper(procs, port, run_dir):
+    """A ZooKeeper 3.8 server (Debian's) on 127.0.0.1:port; returns 'host:port'."""
+    data = Path(run_dir) / "zookeeper"
+    data.mkdir(parents=True, exist_ok=True)
+    cfg = data / "zoo.cfg"
+    cfg.write_text(
+        f"tickTime=500\ndataDir={data}\nclientPort={port}\nclientPortAddress=127.0.0.1\n"
+        "admin.enableServer=false\n4lw.commands.whitelist=*\nmaxClientCnxns=0\n"
+    )
+    jar = Path("/usr/share/java/zookeeper.jar")
+    if not jar.is_file():
+        raise harness.HarnessError(f"{jar} is missing: run compat-tests/setup.sh (installs Debian's zookeeper)")
+    proc = procs.start(
+        "zookeeper",
+        [_tool("java"), "-cp", f"/etc/zookeeper/conf:{jar}", "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)],
+    )
+
+    def ruok():
+        import socket
+
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"ruok")
+                return s.recv(4) == b"imok"
+        except OSError:
+            return False
+
+    harness.wait_until(ruok, timeout=60, what="ZooKeeper answering ruok", proc=proc)
+    return f"127.0.0.1:{port}"
+
+
+def parse_entry(data):
+    """A serialized mesos.internal.state.Entry as (name, uuid, value)."""
+    fields, i = {}, 0
+    while i < len(data):
+        key, i = _varint(data, i)
+        number, wire = key >> 3, key & 7
+        assert wire == 2, f"unexpected wire type {wire} in an Entry"
+        length, i = _varint(data, i)
+        fields[number] = data[i : i + length]
+        i += length
+    return fields[1].decode(), fields[2], fields.get(3, b"")
+
+
+def _varint(data, i):
+    shift = value = 0
+    while True:
+        byte = data[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, i
