@@ -1,5 +1,6 @@
 //! Shared by master, agent and drivers: resources, flags, logging, time.
 
+pub mod authentication;
 pub mod flags;
 pub mod logging;
 pub mod units;

@@ -12,6 +12,24 @@
 //! `SchedulerDriver` and `Executor` / `ExecutorDriver`
 //! (`include/mesos/scheduler.hpp`, `include/mesos/executor.hpp`). Every call
 //! returns the driver's [`Status`] after the call, as Apache's do.
+//!
+//! # Layout
+//! - [`scheduler`]: [`MesosSchedulerDriver`] and its sans-IO core.
+//! - [`executor`]: [`MesosExecutorDriver`] and its sans-IO core.
+//! - [`detector`]: master detection (`host:port`, `zk://`, `file://`).
+//! - [`flags`]: the `MESOS_*` settings the drivers read.
+//! - [`runtime`]: the process-wide libprocess instance the drivers share.
+
+pub mod detector;
+pub mod executor;
+pub mod flags;
+mod random;
+pub mod runtime;
+pub mod scheduler;
+
+pub use detector::{Detector, DetectorError, Leader};
+pub use executor::MesosExecutorDriver;
+pub use scheduler::MesosSchedulerDriver;
 
 use crate::proto::mesos::{
     offer, scheduler::OfferConstraints, ExecutorId, ExecutorInfo, Filters, FrameworkId,
