@@ -1,11 +1,13 @@
 //! Where the bindings get their drivers: the Rust scheduler and executor
 //! drivers of `mesos_rs::driver` (Apache's `sched.cpp` / `exec.cpp` in Rust).
-//! The bindings only ever see the contract traits.
+//! The bindings call them through the contract traits, plus the few
+//! overloads only the concrete drivers have.
 
-use mesos_rs::driver::{Executor, ExecutorDriver, Scheduler, SchedulerDriver};
+use std::sync::Once;
+
+use mesos_rs::driver::flags;
+use mesos_rs::driver::{Executor, MesosExecutorDriver, MesosSchedulerDriver, Scheduler};
 use mesos_rs::proto::mesos::{Credential, FrameworkInfo};
-
-use crate::error::{Error, Result};
 
 /// What `MesosSchedulerDriver`'s constructors hand to the driver.
 #[derive(Debug, Clone)]
@@ -19,19 +21,28 @@ pub struct SchedulerConfig {
     pub credential: Option<Credential>,
 }
 
-/// A scheduler driver calling back `scheduler`.
-pub fn scheduler_driver(scheduler: Box<dyn Scheduler>, config: SchedulerConfig) -> Result<Box<dyn SchedulerDriver>> {
-    let _ = (scheduler, config);
-    Err(Error::Driver(
-        "this libmesos was built without the Rust scheduler driver (mesos_rs::driver::MesosSchedulerDriver)".into(),
-    ))
+/// A scheduler driver calling back `scheduler` (not started).
+pub fn scheduler_driver(scheduler: Box<dyn Scheduler>, config: SchedulerConfig) -> MesosSchedulerDriver {
+    MesosSchedulerDriver::builder(scheduler, config.framework, &config.master)
+        .implicit_acknowledgements(config.implicit_acknowledgements)
+        .credential(config.credential)
+        .suppressed_roles(config.suppressed_roles)
+        .build()
 }
 
 /// An executor driver calling back `executor`, configured from the `MESOS_*`
-/// environment the agent gives an executor.
-pub fn executor_driver(executor: Box<dyn Executor>) -> Result<Box<dyn ExecutorDriver>> {
-    let _ = executor;
-    Err(Error::Driver(
-        "this libmesos was built without the Rust executor driver (mesos_rs::driver::MesosExecutorDriver)".into(),
-    ))
+/// environment the agent gives an executor (not started).
+pub fn executor_driver(executor: Box<dyn Executor>) -> MesosExecutorDriver {
+    MesosExecutorDriver::new(executor)
+}
+
+/// Sets logging up as the drivers do (the `MESOS_*` logging flags, `GLOG_v`,
+/// `RUST_LOG`), for the bindings that run no driver (state, `V1Mesos`).
+pub fn ensure_logging() {
+    static LOGGING: Once = Once::new();
+    LOGGING.call_once(|| {
+        if let Err(error) = flags::initialize_logging(&flags::process_environment()) {
+            eprintln!("libmesos: logging flags: {error}");
+        }
+    });
 }

@@ -13,7 +13,7 @@ use jni::signature::MethodSignature;
 use jni::strings::JNIStr;
 use jni::{jni_sig, jni_str, Env, EnvUnowned, JValueOwned};
 
-use mesos_rs::driver::{Executor, ExecutorDriver};
+use mesos_rs::driver::{Executor, ExecutorDriver, MesosExecutorDriver};
 use mesos_rs::proto::mesos::{self, ExecutorInfo, FrameworkInfo, SlaveInfo, TaskId, TaskInfo, TaskStatus};
 
 use crate::backend;
@@ -43,7 +43,7 @@ pub struct Bridge {
 
 /// The `__driver` handle.
 struct Handle {
-    driver: Box<dyn ExecutorDriver>,
+    driver: MesosExecutorDriver,
     bridge: Arc<Bridge>,
 }
 
@@ -162,7 +162,7 @@ fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
     native(env, "MesosExecutorDriver.initialize", |env| {
         let bridge = Arc::new(Bridge { jdriver: env.new_weak_ref(&this)?, classes: ClassCache::resolve(env, CALLBACK_CLASSES)? });
         jvm::set_handle(env, &this, jni_str!("__executor"), bridge.clone())?;
-        let driver = backend::executor_driver(Box::new(JniExecutor { bridge: bridge.clone() }))?;
+        let driver = backend::executor_driver(Box::new(JniExecutor { bridge: bridge.clone() }));
         jvm::set_handle(env, &this, jni_str!("__driver"), Arc::new(Handle { driver, bridge }))?;
         Ok(())
     })
@@ -176,9 +176,9 @@ fn finalize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
     })
 }
 
-fn call<'l>(env: &mut Env<'l>, this: &JObject<'_>, call: impl FnOnce(&dyn ExecutorDriver) -> mesos::Status) -> Result<JObject<'l>> {
+fn call<'l>(env: &mut Env<'l>, this: &JObject<'_>, call: impl FnOnce(&MesosExecutorDriver) -> mesos::Status) -> Result<JObject<'l>> {
     let handle: Arc<Handle> = jvm::handle(env, this, CLASS, "__driver")?;
-    let status = call(&*handle.driver);
+    let status = call(&handle.driver);
     protos::status(env, &handle.bridge.classes, status)
 }
 

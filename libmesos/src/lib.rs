@@ -63,7 +63,6 @@ pub const MESOS_VERSION: (i64, i64, i64) = (1, 11, 0);
 #[unsafe(no_mangle)]
 pub extern "system" fn JNI_OnLoad(vm: *mut jni::sys::JavaVM, _reserved: *mut c_void) -> jint {
     let loaded = catch_unwind(AssertUnwindSafe(|| {
-        init_logging();
         // SAFETY: the JVM passes its own, valid `JavaVM` pointer to JNI_OnLoad.
         let vm = unsafe { JavaVM::from_raw(vm) };
         vm.attach_current_thread(|env| -> Result<()> {
@@ -94,14 +93,6 @@ fn on_load(env: &mut Env<'_>) -> Result<()> {
     env.set_static_field(&class, jni_str!("loaded"), jni_sig!("Z"), JValue::Bool(true))?;
     tracing::debug!("libmesos (mesos-rs) loaded");
     Ok(())
-}
-
-/// Logs to stderr, filtered by `RUST_LOG` (default: warnings), unless the
-/// process already installed a `tracing` subscriber.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 /// `MesosNativeLibrary._version()`: a new `MesosNativeLibrary.Version`.

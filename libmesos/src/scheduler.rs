@@ -16,7 +16,7 @@ use jni::signature::MethodSignature;
 use jni::strings::JNIStr;
 use jni::{jni_sig, jni_str, Env, EnvUnowned, JValueOwned};
 
-use mesos_rs::driver::{Scheduler, SchedulerDriver};
+use mesos_rs::driver::{MesosSchedulerDriver, Scheduler, SchedulerDriver};
 use mesos_rs::proto::mesos::{
     self, scheduler::OfferConstraints, Credential, ExecutorId, Filters, FrameworkId, FrameworkInfo, MasterInfo,
     Offer, OfferId, Request, SlaveId, TaskId, TaskInfo, TaskStatus,
@@ -53,7 +53,7 @@ pub struct Bridge {
 
 /// The `__driver` handle: the Rust driver, and the classes calls convert with.
 struct Handle {
-    driver: Box<dyn SchedulerDriver>,
+    driver: MesosSchedulerDriver,
     bridge: Arc<Bridge>,
 }
 
@@ -232,7 +232,7 @@ fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
         let driver = backend::scheduler_driver(
             Box::new(JniScheduler { bridge: bridge.clone() }),
             SchedulerConfig { framework, suppressed_roles, master, implicit_acknowledgements, credential },
-        )?;
+        );
         jvm::set_handle(env, &this, jni_str!("__driver"), Arc::new(Handle { driver, bridge }))?;
         Ok(())
     })
@@ -253,10 +253,10 @@ fn finalize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
 fn call<'l>(
     env: &mut Env<'l>,
     this: &JObject<'_>,
-    call: impl FnOnce(&dyn SchedulerDriver) -> mesos::Status,
+    call: impl FnOnce(&MesosSchedulerDriver) -> mesos::Status,
 ) -> Result<JObject<'l>> {
     let handle: Arc<Handle> = jvm::handle(env, this, CLASS, "__driver")?;
-    let status = call(&*handle.driver);
+    let status = call(&handle.driver);
     protos::status(env, &handle.bridge.classes, status)
 }
 
@@ -358,7 +358,7 @@ fn revive_offers<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {
 fn revive_offers_for<'l>(env: EnvUnowned<'l>, this: JObject<'l>, roles: JObject<'l>) -> JObject<'l> {
     native(env, "MesosSchedulerDriver.reviveOffers", |env| {
         let roles = jvm::strings(env, &roles, "roles")?;
-        call(env, &this, |d| d.revive_offers(&roles))
+        call(env, &this, |d| d.revive_offers_for_roles(&roles))
     })
 }
 
@@ -369,7 +369,7 @@ fn suppress_offers<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {
 fn suppress_offers_for<'l>(env: EnvUnowned<'l>, this: JObject<'l>, roles: JObject<'l>) -> JObject<'l> {
     native(env, "MesosSchedulerDriver.suppressOffers", |env| {
         let roles = jvm::strings(env, &roles, "roles")?;
-        call(env, &this, |d| d.suppress_offers(&roles))
+        call(env, &this, |d| d.suppress_offers_for_roles(&roles))
     })
 }
 

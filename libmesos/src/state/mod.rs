@@ -344,6 +344,7 @@ fn future_finalize<'l, O: Op>(env: EnvUnowned<'l>, this: JObject<'l>) {
 // --- ZooKeeperState -----------------------------------------------------------
 
 fn zk_initialize(env: &mut Env<'_>, this: &JObject<'_>, args: ZkArgs<'_, '_>) -> Result<()> {
+    crate::backend::ensure_logging();
     let servers = jvm::string(env, args.servers, "servers")?;
     let timeout = jvm::duration(env, args.timeout, args.unit)?;
     let znode = jvm::string(env, args.znode, "znode")?;

@@ -360,7 +360,7 @@ fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
         let java = JavaMesos::new(env, &this)?;
 
         let (tx, rx) = mpsc::channel();
-        let driver: Arc<dyn SchedulerDriver> = Arc::from(backend::scheduler_driver(
+        let driver: Arc<dyn SchedulerDriver> = Arc::new(backend::scheduler_driver(
             Box::new(Forwarder { actor: tx.clone() }),
             SchedulerConfig {
                 framework,
@@ -369,7 +369,7 @@ fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
                 implicit_acknowledgements: false,
                 credential,
             },
-        )?);
+        ));
         let actor = Actor {
             java,
             driver: driver.clone(),

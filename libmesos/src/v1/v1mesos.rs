@@ -559,6 +559,7 @@ fn connection_delay_max() -> Duration {
 
 fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
     native(env, "V1Mesos.initialize", |env| {
+        crate::backend::ensure_logging();
         let jmaster = env.get_field(&this, jni_str!("master"), jni_sig!("Ljava/lang/String;"))?.l()?;
         let master = jvm::string(env, &jmaster, "master")?;
         let jcredential = env
