@@ -156,7 +156,7 @@ EOF
 
 # ZooKeeper 3.8 from Debian (HA issue). Only the jars and /etc/zookeeper/conf are
 # used: tests write their own zoo.cfg and start QuorumPeerMain on a free loopback
-# port (compat-tests/lib/zookeeper.py, tests/support/zookeeper.rs). Skipped when the
+# port (compat-tests/lib/zkserver.py, tests/support/zookeeper.rs). Skipped when the
 # server jar is already there; the package lists are refreshed only when apt knows
 # no candidate or the install fails (stale lists), so a rerun touches nothing.
 ZOOKEEPER_JAR=/usr/share/java/zookeeper.jar

@@ -13,6 +13,11 @@
     pesos_cmd(script, *args) -> argv running clients/<script> in .venv-pesos
     run_pesos(script, *args, timeout=60, env=None, check=True) -> (status, output)
     summary(line)        a line for the "compat-tests summary" printed after the run
+    zookeeper            a ZooKeeper 3.8 server for this test (lib/zkserver.py): str() is
+                         "127.0.0.1:<port>"; .url(path, credentials=None) -> "zk://...";
+                         .client() a started kazoo client; .kill() / .start_again();
+                         .proxy() a TcpProxy (.block() / .unblock()) to partition one
+                         client; its own data directory; stopped after the test
 
 When a test fails, the tail of every log its processes wrote is attached to the
 failure report; the full logs stay in its run_dir.
@@ -24,6 +29,7 @@ import shutil
 import pytest
 
 import harness
+import zkserver
 
 pytest_plugins = ("pytester",)  # lets the harness test its own failure reports
 
@@ -93,6 +99,13 @@ def run_pesos(procs):
         )
 
     return run
+
+
+@pytest.fixture
+def zookeeper(procs, run_dir):
+    server = zkserver.start(procs, run_dir, _PORTS.get)
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="session")

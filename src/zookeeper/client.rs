@@ -168,6 +168,7 @@ pub fn message(error: &zk::Error) -> String {
 /// Mesos's retry schedule: 2 s, then doubling, at most 60 s.
 #[derive(Debug, Clone)]
 pub struct Backoff {
+    first: Duration,
     next: Duration,
     max: Duration,
 }
@@ -181,7 +182,7 @@ impl Default for Backoff {
 impl Backoff {
     /// A schedule starting at `first`, doubling up to `max`.
     pub fn new(first: Duration, max: Duration) -> Self {
-        Backoff { next: first, max }
+        Backoff { first, next: first, max }
     }
 
     /// The next wait (and doubles the one after).
@@ -196,9 +197,9 @@ impl Backoff {
         tokio::time::sleep(self.next_delay()).await;
     }
 
-    /// Starts over from `first` (after a success).
+    /// Starts over from the first wait (after a success).
     pub fn reset(&mut self) {
-        *self = Backoff::new(RETRY_INTERVAL.min(self.max), self.max);
+        self.next = self.first;
     }
 }
 
@@ -380,7 +381,8 @@ impl ZkClient {
             level = &level[..level.rfind('/').unwrap_or(0)];
         }
         for level in missing.iter().rev() {
-            match self.client.create(level, b"", &CreateMode::Persistent.with_acls(self.config.acls())).await {
+            match self.client.create(level, b"", &CreateMode::Persistent.with_acls(self.config.acls())).await
+            {
                 Ok(_) | Err(zk::Error::NodeExists) => {}
                 Err(e) => return Err(ZkError::op("create", level, e)),
             }

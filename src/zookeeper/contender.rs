@@ -52,7 +52,9 @@ use zookeeper_client::CreateMode;
 
 use crate::proto::mesos::MasterInfo;
 
-use super::client::{retry, Backoff, Recovery, SessionEvent, WatchOutcome, ZkClient, ZkConfig, ZkError};
+use super::client::{
+    retry, Backoff, Recovery, SessionEvent, SessionEvents, WatchOutcome, ZkClient, ZkConfig, ZkError,
+};
 use super::group::{self, MASTER_INFO_JSON_LABEL};
 use super::master_info;
 use super::url::{read_indirection, UrlError, ZkUrl};
@@ -140,7 +142,9 @@ impl MasterContender {
 
     /// A contender in the group at `url`'s path.
     pub fn zookeeper(url: &ZkUrl, session_timeout: Duration) -> Self {
-        MasterContender { zookeeper: Some((ZkConfig::from_url(url, session_timeout), url.znode().to_string())) }
+        MasterContender {
+            zookeeper: Some((ZkConfig::from_url(url, session_timeout), url.znode().to_string())),
+        }
     }
 
     /// True for the standalone contender.
@@ -170,7 +174,13 @@ impl MasterContender {
                     leading: false,
                 };
                 let task = tokio::spawn(run.run(withdraw_rx));
-                Candidacy { events, standalone: None, withdraw: Some(withdraw_tx), membership, task: Some(task) }
+                Candidacy {
+                    events,
+                    standalone: None,
+                    withdraw: Some(withdraw_tx),
+                    membership,
+                    task: Some(task),
+                }
             }
         }
     }
@@ -311,7 +321,11 @@ impl Run {
             let _ = reply.send(remove(&client, &path).await);
             return;
         }
-        self.membership.send_replace(Some(Membership { client: client.clone(), path: path.clone(), sequence }));
+        self.membership.send_replace(Some(Membership {
+            client: client.clone(),
+            path: path.clone(),
+            sequence,
+        }));
         self.emit(ContenderEvent::Joined { path: path.clone(), sequence });
 
         match self.watch(&client, &path, &mut withdraw).await {
@@ -373,21 +387,19 @@ impl Run {
         let mut backoff = Backoff::default();
         let mut leader_seen: Option<String> = None;
         loop {
-            let listing = tokio::select! {
-                listing = client.children_and_watch(&self.group) => listing,
-                reply = &mut *withdraw => return withdrawn(reply),
-            };
-            let (children, watch) = match listing {
-                Ok(listing) => {
+            let listing = client.children_and_watch(&self.group);
+            let (children, watch) = match self.attend(listing, client, &mut session, withdraw).await {
+                Err(end) => return end,
+                Ok(Ok(listing)) => {
                     backoff.reset();
                     listing
                 }
-                Err(e) => match e.recovery() {
+                Ok(Err(e)) => match e.recovery() {
                     Recovery::Retry => {
                         tracing::warn!("{e}; retrying");
-                        tokio::select! {
-                            _ = backoff.wait() => continue,
-                            reply = &mut *withdraw => return withdrawn(reply),
+                        match self.attend(backoff.wait(), client, &mut session, withdraw).await {
+                            Ok(()) => continue,
+                            Err(end) => return end,
                         }
                     }
                     Recovery::NewSession => return End::Lost(LostReason::SessionExpired),
@@ -412,22 +424,34 @@ impl Run {
                 }
                 _ => return End::Lost(LostReason::Deleted),
             }
-            let fired = watch.fired();
-            tokio::pin!(fired);
-            loop {
-                tokio::select! {
-                    outcome = &mut fired => match outcome {
-                        WatchOutcome::Changed => break,
-                        WatchOutcome::SessionEnded(event) => return End::Lost(session_end(client, event)),
-                    },
-                    event = session.next() => match event {
-                        Some(SessionEvent::Disconnected) => self.emit(ContenderEvent::Disconnected),
-                        Some(SessionEvent::Connected) => self.emit(ContenderEvent::Reconnected),
-                        Some(event) => return End::Lost(session_end(client, event)),
-                        None => return End::Lost(LostReason::SessionExpired),
-                    },
-                    reply = &mut *withdraw => return withdrawn(reply),
-                }
+            match self.attend(watch.fired(), client, &mut session, withdraw).await {
+                Ok(WatchOutcome::Changed) => continue,
+                Ok(WatchOutcome::SessionEnded(event)) => return End::Lost(session_end(client, event)),
+                Err(end) => return end,
+            }
+        }
+    }
+
+    /// Awaits `future` while reporting the connection coming and going; stops
+    /// early when the session ends or a withdrawal is asked for.
+    async fn attend<F: std::future::Future>(
+        &self,
+        future: F,
+        client: &ZkClient,
+        session: &mut SessionEvents,
+        withdraw: &mut oneshot::Receiver<WithdrawReply>,
+    ) -> Result<F::Output, End> {
+        tokio::pin!(future);
+        loop {
+            tokio::select! {
+                output = &mut future => return Ok(output),
+                event = session.next() => match event {
+                    Some(SessionEvent::Disconnected) => self.emit(ContenderEvent::Disconnected),
+                    Some(SessionEvent::Connected) => self.emit(ContenderEvent::Reconnected),
+                    Some(event) => return Err(End::Lost(session_end(client, event))),
+                    None => return Err(End::Lost(LostReason::SessionExpired)),
+                },
+                reply = &mut *withdraw => return Err(withdrawn(reply)),
             }
         }
     }

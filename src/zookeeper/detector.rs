@@ -101,14 +101,20 @@ impl MasterDetector {
     /// `session_timeout` is `--zk_session_timeout` (default 10 s; Mesos
     /// forgets it after a `file://` indirection, we keep it). Resolves a host
     /// name in a master address; needs a tokio runtime for ZooKeeper.
-    pub async fn create(master: Option<&str>, session_timeout: Option<Duration>) -> Result<Self, DetectorError> {
+    pub async fn create(
+        master: Option<&str>,
+        session_timeout: Option<Duration>,
+    ) -> Result<Self, DetectorError> {
         let Some(master) = master else {
             return Ok(MasterDetector::standalone(None));
         };
         let master = read_indirection(master)?;
         if master.starts_with(ZkUrl::SCHEME) {
             let url = ZkUrl::parse_for_election(&master)?;
-            return Ok(MasterDetector::zookeeper(&url, session_timeout.unwrap_or(super::DEFAULT_SESSION_TIMEOUT)));
+            return Ok(MasterDetector::zookeeper(
+                &url,
+                session_timeout.unwrap_or(super::DEFAULT_SESSION_TIMEOUT),
+            ));
         }
         let pid = if master.starts_with("master@") { master.clone() } else { format!("master@{master}") };
         match Upid::resolve(&pid).await {
@@ -126,9 +132,15 @@ impl MasterDetector {
     /// A detector following the group at `url`'s path. Needs a tokio runtime.
     pub fn zookeeper(url: &ZkUrl, session_timeout: Duration) -> Self {
         let (tx, rx) = watch::channel(Ok(None));
-        let follower = Follower { config: ZkConfig::from_url(url, session_timeout), group: url.znode().to_string(), tx };
+        let follower =
+            Follower { config: ZkConfig::from_url(url, session_timeout), group: url.znode().to_string(), tx };
         let task = tokio::spawn(follower.run());
-        MasterDetector { leader: rx, appointer: None, _task: Some(Arc::new(TaskGuard(task))), reported: false }
+        MasterDetector {
+            leader: rx,
+            appointer: None,
+            _task: Some(Arc::new(TaskGuard(task))),
+            reported: false,
+        }
     }
 
     /// Appoints the leader of a standalone detector (Mesos's
@@ -153,9 +165,9 @@ impl MasterDetector {
     /// occurrence: calling again with the same `previous` waits for the next
     /// change rather than returning the same error again.
     pub async fn detect(&mut self, previous: Option<&MasterInfo>) -> Detection {
+        let mut fresh = !self.reported || self.leader.has_changed().unwrap_or(false);
+        self.reported = true;
         loop {
-            let fresh = !self.reported || self.leader.has_changed().unwrap_or(false);
-            self.reported = true;
             let current = self.leader.borrow_and_update().clone();
             let differs = match &current {
                 Ok(leader) => leader.as_ref() != previous,
@@ -168,6 +180,7 @@ impl MasterDetector {
                 // The task is gone (cannot happen while a handle lives).
                 return std::future::pending().await;
             }
+            fresh = true;
         }
     }
 
@@ -331,7 +344,7 @@ impl Follower {
             return Ok(None);
         };
         match master_info::decode(member.label.as_deref(), &data).map_err(ReadError::Data)? {
-            Decoded::Info(info) => Ok(Some(info)),
+            Decoded::Info(info) => Ok(Some(*info)),
             Decoded::Pid(pid) => {
                 tracing::warn!("Leading master {pid} has data in old format");
                 match Upid::resolve(&pid).await {

@@ -111,9 +111,12 @@ pub fn child_path(group: &str, child: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A child name, and the (label, sequence) it reads as, if a member.
+    type Case = (&'static str, Option<(Option<&'static str>, i32)>);
+
     #[test]
     fn reads_child_names_like_mesos() {
-        let cases: &[(&str, Option<(Option<&str>, i32)>)] = &[
+        let cases: &[Case] = &[
             ("json.info_0000000003", Some((Some("json.info"), 3))),
             ("info_0000000012", Some((Some("info"), 12))),
             ("0000000007", Some((None, 7))),

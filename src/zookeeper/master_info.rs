@@ -149,12 +149,12 @@ pub fn decode(label: Option<&str>, data: &[u8]) -> Result<Decoded, DataError> {
                 return Err(DataError::Json("not a JSON object".to_string()));
             }
             crate::http_api::json::from_value::<MasterInfo>(&json)
-                .map(Decoded::Info)
+                .map(|info| Decoded::Info(Box::new(info)))
                 .map_err(|e| DataError::MasterInfo(e.to_string()))
         }
-        Some(MASTER_INFO_LABEL) => {
-            mesos_proto::decode_strict::<MasterInfo>(data).map(Decoded::Info).map_err(|_| DataError::Protobuf)
-        }
+        Some(MASTER_INFO_LABEL) => mesos_proto::decode_strict::<MasterInfo>(data)
+            .map(|info| Decoded::Info(Box::new(info)))
+            .map_err(|_| DataError::Protobuf),
         Some(other) => Err(DataError::UnknownLabel(other.to_string())),
         None => {
             let text = String::from_utf8_lossy(data).trim().to_string();
@@ -170,7 +170,7 @@ pub fn decode(label: Option<&str>, data: &[u8]) -> Result<Decoded, DataError> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded {
     /// A MasterInfo (`json.info_` and `info_` members).
-    Info(MasterInfo),
+    Info(Box<MasterInfo>),
     /// A UPID string (label-less members, before Mesos 0.23).
     Pid(String),
 }
@@ -263,7 +263,9 @@ mod tests {
         });
         let json = to_json(&info);
         assert!(
-            json.contains(r#""domain":{"fault_domain":{"region":{"name":"eu"},"zone":{"name":"eu-1a"}}},"hostname""#),
+            json.contains(
+                r#""domain":{"fault_domain":{"region":{"name":"eu"},"zone":{"name":"eu-1a"}}},"hostname""#
+            ),
             "{json}"
         );
     }
@@ -286,8 +288,9 @@ mod tests {
     fn decodes_all_three_formats() {
         let info = sample();
         let json = to_json(&info);
-        assert_eq!(decode(Some("json.info"), json.as_bytes()).unwrap(), Decoded::Info(info.clone()));
-        assert_eq!(decode(Some("info"), &info.encode_to_vec()).unwrap(), Decoded::Info(info.clone()));
+        let boxed = Decoded::Info(Box::new(info.clone()));
+        assert_eq!(decode(Some("json.info"), json.as_bytes()).unwrap(), boxed);
+        assert_eq!(decode(Some("info"), &info.encode_to_vec()).unwrap(), boxed);
         assert_eq!(
             decode(None, b"master@10.0.0.1:5050\n").unwrap(),
             Decoded::Pid("master@10.0.0.1:5050".to_string())

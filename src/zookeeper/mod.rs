@@ -41,5 +41,5 @@ pub mod url;
 
 pub use client::{SessionEvent, ZkClient, ZkConfig, ZkError, DEFAULT_SESSION_TIMEOUT};
 pub use contender::{Candidacy, ContenderEvent, LostReason, MasterContender};
-pub use detector::{Detection, DetectError, MasterDetector};
+pub use detector::{DetectError, Detection, MasterDetector};
 pub use url::{Authentication, ZkUrl};
