@@ -2,3 +2,4 @@
 
 pub mod json;
 pub mod recordio;
+pub mod master;

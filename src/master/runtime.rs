@@ -1,0 +1,265 @@
+//! The master's I/O driver: a mechanical loop around the state machine.
+//!
+//! It reads the libprocess mailbox, registry completions, timers and HTTP
+//! queries, feeds each to [`Master::handle`] as an [`Event`] with the
+//! current time, and carries out the returned [`Effect`]s: sends and links
+//! through the libprocess node, timers into a queue, registry operations to
+//! the store thread. When every input queue is empty it delivers
+//! [`Event::Idle`], which runs the batched allocation. It decides nothing.
+//!
+//! HTTP endpoints read the master through [`MasterHandle::query`]: a closure
+//! run on the loop between events, so they see a consistent state.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::FutureExt;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::proto::mesos::MasterInfo;
+use crate::v0_compat::{Event as WireEvent, Process, ProcessHandle};
+
+use super::event::{Effect, Event, Now, SchedulerConn, Timer};
+use super::registry::RegistryOp;
+use super::state::Master;
+use super::store::{RegistryService, Store};
+
+/// A read of the master's state, run on the driver's loop.
+pub type Query = Box<dyn FnOnce(&Master, Now) + Send>;
+
+/// Why the driver stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The master decided to abort, as Mesos would (`EXIT`/`LOG(FATAL)`).
+    #[error("{0}")]
+    Fatal(String),
+    /// The libprocess node went away under the master.
+    #[error("the libprocess node stopped")]
+    NodeGone,
+}
+
+/// A cheap, cloneable way to read the running master.
+#[derive(Clone)]
+pub struct MasterHandle {
+    queries: mpsc::Sender<Query>,
+}
+
+impl MasterHandle {
+    /// Runs `read` on the master's loop and returns its result; `None` if
+    /// the master has stopped.
+    pub async fn query<T, F>(&self, read: F) -> Option<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Master, Now) -> T + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let query: Query = Box::new(move |master, now| {
+            let _ = tx.send(read(master, now));
+        });
+        self.queries.send(query).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+/// A handle for HTTP endpoints and the receiving end for the driver.
+pub fn query_channel() -> (MasterHandle, mpsc::Receiver<Query>) {
+    let (tx, rx) = mpsc::channel(256);
+    (MasterHandle { queries: tx }, rx)
+}
+
+enum StoreRequest {
+    Recover(Box<MasterInfo>),
+    Apply(u64, RegistryOp),
+}
+
+/// Runs the registrar on its own thread (file I/O and fsync must not stall
+/// the loop), batching whatever queued up while it was writing.
+fn spawn_store(store: Box<dyn Store>, events: mpsc::UnboundedSender<Event>) -> std::sync::mpsc::Sender<StoreRequest> {
+    let (tx, rx) = std::sync::mpsc::channel::<StoreRequest>();
+    std::thread::Builder::new()
+        .name("registrar".into())
+        .spawn(move || {
+            let mut service = RegistryService::new(store);
+            while let Ok(first) = rx.recv() {
+                let mut batch = Vec::new();
+                let mut request = Some(first);
+                loop {
+                    match request.take() {
+                        Some(StoreRequest::Recover(info)) => {
+                            let result = service.recover(&info).map_err(|e| e.to_string());
+                            let _ = events.send(Event::RegistryRecovered(result));
+                        }
+                        Some(StoreRequest::Apply(id, op)) => batch.push((id, op)),
+                        None => break,
+                    }
+                    request = rx.try_recv().ok();
+                }
+                if !batch.is_empty() {
+                    for (id, result) in service.apply(&batch) {
+                        let _ = events.send(Event::RegistryApplied { id, result });
+                    }
+                }
+            }
+        })
+        .expect("spawn the registrar thread");
+    tx
+}
+
+struct Clock {
+    origin: tokio::time::Instant,
+}
+
+impl Clock {
+    fn now(&self) -> Now {
+        Now {
+            monotonic: self.origin.elapsed(),
+            unix: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(),
+        }
+    }
+}
+
+struct Driver {
+    master: Master,
+    handle: ProcessHandle,
+    clock: Clock,
+    timers: BTreeMap<(Duration, u64), Timer>,
+    timer_seq: u64,
+    store: std::sync::mpsc::Sender<StoreRequest>,
+    dirty: bool,
+}
+
+impl Driver {
+    fn handle(&mut self, event: Event) -> Result<(), RuntimeError> {
+        let now = self.clock.now();
+        self.dirty = !matches!(event, Event::Idle);
+        for effect in self.master.handle(now, event) {
+            self.execute(effect)?;
+        }
+        Ok(())
+    }
+
+    fn execute(&mut self, effect: Effect) -> Result<(), RuntimeError> {
+        match effect {
+            Effect::Send { to, message } | Effect::Scheduler { to: SchedulerConn::Pid(to), message } => {
+                if let Err(e) = self.handle.send(&to, &message) {
+                    tracing::warn!(to = %to, name = message.name(), error = %e, "message not sent");
+                }
+            }
+            Effect::Scheduler { to: SchedulerConn::Http(stream), message } => {
+                tracing::warn!(stream, name = message.name(), "no HTTP scheduler stream to send to");
+            }
+            Effect::Link(pid) => self.handle.link(&pid),
+            Effect::Timer { at, timer } => {
+                self.timer_seq += 1;
+                self.timers.insert((at, self.timer_seq), timer);
+            }
+            Effect::RecoverRegistry { info } => {
+                let _ = self.store.send(StoreRequest::Recover(info));
+            }
+            Effect::Registry { id, op } => {
+                let _ = self.store.send(StoreRequest::Apply(id, op));
+            }
+            Effect::Fatal(message) => return Err(RuntimeError::Fatal(message)),
+        }
+        Ok(())
+    }
+
+    fn due_timer(&mut self) -> Option<Timer> {
+        let now = self.clock.now().monotonic;
+        let (&key, _) = self.timers.first_key_value()?;
+        if key.0 <= now {
+            self.timers.remove(&key)
+        } else {
+            None
+        }
+    }
+
+    fn next_deadline(&self) -> Option<tokio::time::Instant> {
+        self.timers.first_key_value().map(|(&(at, _), _)| self.clock.origin + at)
+    }
+}
+
+/// Runs the master until `shutdown` completes or the master aborts.
+/// `process` is the master's libprocess process (`master@ip:port`); the
+/// caller serves the node. The driver tells the master it leads (a
+/// standalone master) right away.
+pub async fn run(
+    master: Master,
+    mut process: Process,
+    store: Box<dyn Store>,
+    mut queries: mpsc::Receiver<Query>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), RuntimeError> {
+    let (store_events_tx, mut store_events) = mpsc::unbounded_channel();
+    let store = spawn_store(store, store_events_tx);
+    let info = master.info().clone();
+    let mut driver = Driver {
+        master,
+        handle: process.handle().clone(),
+        clock: Clock { origin: tokio::time::Instant::now() },
+        timers: BTreeMap::new(),
+        timer_seq: 0,
+        store,
+        dirty: false,
+    };
+    driver.handle(Event::Detected(Some(info)))?;
+    tokio::pin!(shutdown);
+    loop {
+        // Everything ready now, then the timers due, then Idle.
+        let mut budget = 1024;
+        while budget > 0 {
+            budget -= 1;
+            if let Ok(event) = store_events.try_recv() {
+                driver.handle(event)?;
+                continue;
+            }
+            match process.recv().now_or_never() {
+                Some(Some(event)) => {
+                    wire_event(&mut driver, event)?;
+                    continue;
+                }
+                Some(None) => return Err(RuntimeError::NodeGone),
+                None => {}
+            }
+            if let Ok(query) = queries.try_recv() {
+                query(&driver.master, driver.clock.now());
+                continue;
+            }
+            break;
+        }
+        while let Some(timer) = driver.due_timer() {
+            driver.handle(Event::Timer(timer))?;
+        }
+        if driver.dirty {
+            driver.handle(Event::Idle)?;
+        }
+        if budget == 0 {
+            continue;
+        }
+        let deadline = driver.next_deadline();
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => return Ok(()),
+            Some(event) = store_events.recv() => driver.handle(event)?,
+            event = process.recv() => match event {
+                Some(event) => wire_event(&mut driver, event)?,
+                None => return Err(RuntimeError::NodeGone),
+            },
+            Some(query) = queries.recv() => query(&driver.master, driver.clock.now()),
+            _ = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending::<()>().await,
+                }
+            } => {}
+        }
+    }
+}
+
+fn wire_event(driver: &mut Driver, event: WireEvent) -> Result<(), RuntimeError> {
+    match event {
+        WireEvent::Message { from, message } => driver.handle(Event::Message { from, message }),
+        WireEvent::Exited(pid) => driver.handle(Event::Exited(pid)),
+        WireEvent::Raw { .. } => Ok(()),
+    }
+}
