@@ -1,5 +1,7 @@
 //! Mesos-style JSON, RecordIO, the v1 HTTP APIs and the HTTP endpoints.
 
+pub mod agent;
+pub mod files;
 pub mod json;
-pub mod recordio;
 pub mod master;
+pub mod recordio;
