@@ -210,3 +210,39 @@ def _varint(data, i):
         shift += 7
         if not byte & 0x80:
             return value, i
+
+
+class Cluster:
+    """Our mesos-master and one mesos-agent on loopback ports."""
+
+    def __init__(self, procs, binary, free_port, run_dir, agent_flags=()):
+        self.master_port, self.agent_port = free_port(), free_port()
+        self.master = f"127.0.0.1:{self.master_port}"
+        self.agent_work_dir = Path(run_dir) / "agent"
+        self.master_proc = procs.start("mesos-master", [
+            binary("mesos-master"), "--ip=127.0.0.1", f"--port={self.master_port}",
+            f"--work_dir={Path(run_dir) / 'master'}",
+        ])
+        harness.wait_http(f"http://{self.master}/health", proc=self.master_proc)
+        launcher_dir = binary("mesos-executor").parent
+        self.agent_proc = procs.start("mesos-agent", [
+            binary("mesos-agent"), f"--master={self.master}", f"--work_dir={self.agent_work_dir}",
+            f"--port={self.agent_port}", "--ip=127.0.0.1", "--hostname=localhost",
+            "--resources=cpus:4;mem:4096;disk:4096;ports:[31000-31100]",
+            "--launcher=posix", "--isolation=posix/cpu,posix/mem", "--switch_user=false",
+            "--registration_backoff_factor=10ms", f"--launcher_dir={launcher_dir}",
+            f"--fetcher_cache_dir={Path(run_dir) / 'fetch'}", *agent_flags,
+        ])
+        harness.wait_until(lambda: len(self.state()["slaves"]) == 1, timeout=60,
+                           what="the agent registered with the master", proc=self.agent_proc)
+
+    def state(self):
+        import requests
+
+        return requests.get(f"http://{self.master}/master/state", timeout=10).json()
+
+    def framework(self, name, completed=False):
+        """The framework called `name` in the master's state (the last one), or None."""
+        state = self.state()
+        found = [f for f in state["completed_frameworks" if completed else "frameworks"] if f["name"] == name]
+        return found[-1] if found else None
