@@ -59,10 +59,11 @@ def libmesos():
 
 
 def javac(out_dir, *sources, classpath=()):
-    """Compiles `sources` (paths relative to compat-tests/java) into out_dir."""
+    """Compiles `sources` (paths relative to compat-tests/java) into out_dir, with
+    `classpath` ahead of the bindings jar."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cp = os.pathsep.join([str(mesos_jar()), *map(str, classpath)])
+    cp = os.pathsep.join([*map(str, classpath), str(mesos_jar())])
     argv = [_tool("javac"), "-nowarn", "-encoding", "UTF-8", "-d", str(out_dir), "-cp", cp]
     argv += [str(JAVA_DIR / s) for s in sources]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)

@@ -115,3 +115,22 @@ def test_v0mesos_v1_calls_over_the_v0_driver(procs, classes, cluster, summary):
     assert cluster.framework("jni-v0mesos", completed=True) is not None, "TEARDOWN removed the framework"
     summary("jni: JVM test framework: acks, reconcile, filters/suppress/revive, RESERVE/CREATE/LAUNCH, "
             "messages, failover, abort and V0Mesos against our cluster")
+
+
+def test_the_natives_1_11_added_against_the_cluster(procs, run_dir, cluster):
+    """Through our stand-in for 1.11's MesosSchedulerDriver (java/mesos111): subscribe
+    with suppressed roles, reviveOffers(roles), suppressOffers(roles), updateFramework
+    with and without offer constraints."""
+    classes = jvmtest.javac(run_dir / "classes111", "mesos111/org/apache/mesos/MesosSchedulerDriver.java")
+    jvmtest.javac(classes, "Mesos111Check.java", "TestFramework.java", "V0MesosCheck.java", classpath=[classes])
+    status, output = procs.run(
+        "mesos111", jvmtest.java_cmd(classes, "Mesos111Check", cluster.master), env=jvmtest.java_env(),
+        timeout=480, check=False)
+    assert status == 0 and "RESULT ok" in output, output
+    assert "CHECK offers after reviveOffers(roles) for a role suppressed at subscription" in output
+    log = cluster.master_proc.log()
+    assert 'with roles {"jni"} suppressed' in log or "with roles [\"jni\"] suppressed" in log, log[-3000:]
+    # updateFramework renamed it (with no failover timeout, the master forgets
+    # it once the scheduler is gone: it is among the completed frameworks).
+    assert "Updating framework" in log
+    assert cluster.framework("jni-111-updated", completed=True) is not None, cluster.state()["completed_frameworks"]
