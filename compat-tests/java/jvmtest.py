@@ -158,37 +158,6 @@ def exported(lib=None):
     return {parts[2] for parts in (line.split() for line in out.splitlines()) if len(parts) == 3 and parts[1] == "T"}
 
 
-def start_zookeeper(procs, port, run_dir):
-    """A ZooKeeper 3.8 server (Debian's) on 127.0.0.1:port; returns 'host:port'."""
-    data = Path(run_dir) / "zookeeper"
-    data.mkdir(parents=True, exist_ok=True)
-    cfg = data / "zoo.cfg"
-    cfg.write_text(
-        f"tickTime=500\ndataDir={data}\nclientPort={port}\nclientPortAddress=127.0.0.1\n"
-        "admin.enableServer=false\n4lw.commands.whitelist=*\nmaxClientCnxns=0\n"
-    )
-    jar = Path("/usr/share/java/zookeeper.jar")
-    if not jar.is_file():
-        raise harness.HarnessError(f"{jar} is missing: run compat-tests/setup.sh (installs Debian's zookeeper)")
-    proc = procs.start(
-        "zookeeper",
-        [_tool("java"), "-cp", f"/etc/zookeeper/conf:{jar}", "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)],
-    )
-
-    def ruok():
-        import socket
-
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"ruok")
-                return s.recv(4) == b"imok"
-        except OSError:
-            return False
-
-    harness.wait_until(ruok, timeout=60, what="ZooKeeper answering ruok", proc=proc)
-    return f"127.0.0.1:{port}"
-
-
 def parse_entry(data):
     """A serialized mesos.internal.state.Entry as (name, uuid, value)."""
     fields, i = {}, 0

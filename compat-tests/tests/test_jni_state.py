@@ -20,11 +20,6 @@ import jvmtest  # noqa: E402
 
 
 @pytest.fixture
-def zookeeper(procs, free_port, run_dir):
-    return jvmtest.start_zookeeper(procs, free_port(), run_dir)
-
-
-@pytest.fixture
 def state_check(run_dir):
     return jvmtest.javac(run_dir / "classes", "StateCheck.java")
 
@@ -68,10 +63,10 @@ EXPECTED = {
 
 
 def test_zookeeper_state_store_fetch_expunge_names(zookeeper, state_check, procs, summary):
-    checks = run_check(procs, state_check, zookeeper, "/chronos/state")
+    checks = run_check(procs, state_check, str(zookeeper), "/chronos/state")
     assert checks == EXPECTED
 
-    zk = KazooClient(hosts=zookeeper)
+    zk = KazooClient(hosts=str(zookeeper))
     zk.start(timeout=30)
     try:
         assert sorted(zk.get_children("/chronos/state")) == ["job-b", "job-c", "race"]
@@ -91,13 +86,13 @@ def test_zookeeper_state_store_fetch_expunge_names(zookeeper, state_check, procs
 def test_zookeeper_state_with_digest_credentials(zookeeper, state_check, procs):
     """With credentials, znodes are readable by anyone and writable by their creator
     (Apache's EVERYONE_READ_CREATOR_ALL)."""
-    checks = run_check(procs, state_check, zookeeper, "/secure/state", "digest", "chronos:secret")
+    checks = run_check(procs, state_check, str(zookeeper), "/secure/state", "digest", "chronos:secret")
     assert checks == EXPECTED
 
     # ZooKeeper shows a digest ACL's hash only to whoever may administer the
     # znode: read the ACL as the creator, try to write as anybody.
-    owner = KazooClient(hosts=zookeeper, auth_data=[("digest", "chronos:secret")])
-    anybody = KazooClient(hosts=zookeeper)
+    owner = KazooClient(hosts=str(zookeeper), auth_data=[("digest", "chronos:secret")])
+    anybody = KazooClient(hosts=str(zookeeper))
     owner.start(timeout=30)
     anybody.start(timeout=30)
     try:
