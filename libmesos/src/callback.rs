@@ -53,10 +53,18 @@ where
     F: for<'l> FnOnce(&mut Env<'l>, &ClassCache) -> Result<Vec<JValueOwned<'l>>>,
 {
     let result = jvm::with_attached(|env| {
-        let Some(this) = jobject.upgrade_local(env)? else { return Ok(Delivery::Gone) };
+        let Some(this) = jobject.upgrade_local(env)? else {
+            return Ok(Delivery::Gone);
+        };
         let outcome = (|| -> Result<Delivery> {
             let field_sig = jni::signature::RuntimeFieldSignature::from_str(target_sig)?;
-            let target = env.get_field(&this, target_field, jni::signature::FieldSignature::from(&field_sig))?.l()?;
+            let target = env
+                .get_field(
+                    &this,
+                    target_field,
+                    jni::signature::FieldSignature::from(&field_sig),
+                )?
+                .l()?;
             if target.is_null() {
                 return Err(Error::Null("the callback object"));
             }
@@ -87,4 +95,3 @@ where
         Delivery::Failed
     })
 }
-

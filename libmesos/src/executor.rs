@@ -14,7 +14,9 @@ use jni::strings::JNIStr;
 use jni::{jni_sig, jni_str, Env, EnvUnowned, JValueOwned};
 
 use mesos_rs::driver::{Executor, ExecutorDriver, MesosExecutorDriver};
-use mesos_rs::proto::mesos::{self, ExecutorInfo, FrameworkInfo, SlaveInfo, TaskId, TaskInfo, TaskStatus};
+use mesos_rs::proto::mesos::{
+    self, ExecutorInfo, FrameworkInfo, SlaveInfo, TaskId, TaskInfo, TaskStatus,
+};
 
 use crate::backend;
 use crate::callback::deliver;
@@ -54,8 +56,13 @@ pub struct JniExecutor {
 }
 
 impl JniExecutor {
-    fn call<F>(&self, driver: &dyn ExecutorDriver, method: &'static JNIStr, sig: &MethodSignature<'_, '_>, args: F)
-    where
+    fn call<F>(
+        &self,
+        driver: &dyn ExecutorDriver,
+        method: &'static JNIStr,
+        sig: &MethodSignature<'_, '_>,
+        args: F,
+    ) where
         F: for<'l> FnOnce(&mut Env<'l>, &ClassCache) -> Result<Vec<JValueOwned<'l>>>,
     {
         let delivery = deliver(
@@ -68,7 +75,10 @@ impl JniExecutor {
             args,
         );
         if delivery.aborts() {
-            tracing::warn!("executor callback {} failed ({delivery:?}): aborting the driver", method.to_str());
+            tracing::warn!(
+                "executor callback {} failed ({delivery:?}): aborting the driver",
+                method.to_str()
+            );
             driver.abort();
         }
     }
@@ -110,9 +120,12 @@ impl Executor for JniExecutor {
     }
 
     fn disconnected(&mut self, driver: &dyn ExecutorDriver) {
-        self.call(driver, jni_str!("disconnected"), &jni_sig!("(Lorg/apache/mesos/ExecutorDriver;)V"), |_, _| {
-            Ok(vec![])
-        });
+        self.call(
+            driver,
+            jni_str!("disconnected"),
+            &jni_sig!("(Lorg/apache/mesos/ExecutorDriver;)V"),
+            |_, _| Ok(vec![]),
+        );
     }
 
     fn launch_task(&mut self, driver: &dyn ExecutorDriver, task: &TaskInfo) {
@@ -143,7 +156,12 @@ impl Executor for JniExecutor {
     }
 
     fn shutdown(&mut self, driver: &dyn ExecutorDriver) {
-        self.call(driver, jni_str!("shutdown"), &jni_sig!("(Lorg/apache/mesos/ExecutorDriver;)V"), |_, _| Ok(vec![]));
+        self.call(
+            driver,
+            jni_str!("shutdown"),
+            &jni_sig!("(Lorg/apache/mesos/ExecutorDriver;)V"),
+            |_, _| Ok(vec![]),
+        );
     }
 
     fn error(&mut self, driver: &dyn ExecutorDriver, message: &str) {
@@ -160,52 +178,90 @@ impl Executor for JniExecutor {
 
 fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
     native(env, "MesosExecutorDriver.initialize", |env| {
-        let bridge = Arc::new(Bridge { jdriver: env.new_weak_ref(&this)?, classes: ClassCache::resolve(env, CALLBACK_CLASSES)? });
+        let bridge = Arc::new(Bridge {
+            jdriver: env.new_weak_ref(&this)?,
+            classes: ClassCache::resolve(env, CALLBACK_CLASSES)?,
+        });
         jvm::set_handle(env, &this, jni_str!("__executor"), bridge.clone())?;
-        let driver = backend::executor_driver(Box::new(JniExecutor { bridge: bridge.clone() }));
-        jvm::set_handle(env, &this, jni_str!("__driver"), Arc::new(Handle { driver, bridge }))?;
+        let driver = backend::executor_driver(Box::new(JniExecutor {
+            bridge: bridge.clone(),
+        }));
+        jvm::set_handle(
+            env,
+            &this,
+            jni_str!("__driver"),
+            Arc::new(Handle { driver, bridge }),
+        )?;
         Ok(())
     })
 }
 
 fn finalize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
     native(env, "MesosExecutorDriver.finalize", |env| {
-        drop(jvm::take_handle::<Handle>(env, &this, jni_str!("__driver"))?);
-        drop(jvm::take_handle::<Bridge>(env, &this, jni_str!("__executor"))?);
+        drop(jvm::take_handle::<Handle>(
+            env,
+            &this,
+            jni_str!("__driver"),
+        )?);
+        drop(jvm::take_handle::<Bridge>(
+            env,
+            &this,
+            jni_str!("__executor"),
+        )?);
         Ok(())
     })
 }
 
-fn call<'l>(env: &mut Env<'l>, this: &JObject<'_>, call: impl FnOnce(&MesosExecutorDriver) -> mesos::Status) -> Result<JObject<'l>> {
+fn call<'l>(
+    env: &mut Env<'l>,
+    this: &JObject<'_>,
+    call: impl FnOnce(&MesosExecutorDriver) -> mesos::Status,
+) -> Result<JObject<'l>> {
     let handle: Arc<Handle> = jvm::handle(env, this, CLASS, "__driver")?;
     let status = call(&handle.driver);
     protos::status(env, &handle.bridge.classes, status)
 }
 
 fn start<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {
-    native(env, "MesosExecutorDriver.start", |env| call(env, &this, |d| d.start()))
+    native(env, "MesosExecutorDriver.start", |env| {
+        call(env, &this, |d| d.start())
+    })
 }
 
 fn stop<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {
-    native(env, "MesosExecutorDriver.stop", |env| call(env, &this, |d| d.stop()))
+    native(env, "MesosExecutorDriver.stop", |env| {
+        call(env, &this, |d| d.stop())
+    })
 }
 
 fn abort<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {
-    native(env, "MesosExecutorDriver.abort", |env| call(env, &this, |d| d.abort()))
+    native(env, "MesosExecutorDriver.abort", |env| {
+        call(env, &this, |d| d.abort())
+    })
 }
 
 fn join<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {
-    native(env, "MesosExecutorDriver.join", |env| call(env, &this, |d| d.join()))
+    native(env, "MesosExecutorDriver.join", |env| {
+        call(env, &this, |d| d.join())
+    })
 }
 
-fn send_status_update<'l>(env: EnvUnowned<'l>, this: JObject<'l>, status: JObject<'l>) -> JObject<'l> {
+fn send_status_update<'l>(
+    env: EnvUnowned<'l>,
+    this: JObject<'l>,
+    status: JObject<'l>,
+) -> JObject<'l> {
     native(env, "MesosExecutorDriver.sendStatusUpdate", |env| {
         let status: TaskStatus = from_java(env, &status, "status")?;
         call(env, &this, |d| d.send_status_update(&status))
     })
 }
 
-fn send_framework_message<'l>(env: EnvUnowned<'l>, this: JObject<'l>, data: JObject<'l>) -> JObject<'l> {
+fn send_framework_message<'l>(
+    env: EnvUnowned<'l>,
+    this: JObject<'l>,
+    data: JObject<'l>,
+) -> JObject<'l> {
     native(env, "MesosExecutorDriver.sendFrameworkMessage", |env| {
         let data = jvm::bytes(env, &data, "data")?;
         call(env, &this, |d| d.send_framework_message(&data))

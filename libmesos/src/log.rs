@@ -23,6 +23,8 @@ fn unsupported(what: &str) -> Error {
 /// A native that always throws `UnsupportedOperationException` naming `what`.
 macro_rules! unsupported_native {
     ($name:ident, $what:literal, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        // The arguments are the Java method's: JNI fixes the signature.
+        #[allow(clippy::too_many_arguments)]
         fn $name<'l>(env: EnvUnowned<'l>, _this: JObject<'l>, $($arg: $ty),*) -> $ret {
             $(let _ = $arg;)*
             native(env, $what, |_| Err(unsupported($what)))

@@ -18,8 +18,8 @@ use jni::{jni_sig, jni_str, Env, EnvUnowned, JValueOwned};
 
 use mesos_rs::driver::{MesosSchedulerDriver, Scheduler, SchedulerDriver};
 use mesos_rs::proto::mesos::{
-    self, scheduler::OfferConstraints, Credential, ExecutorId, Filters, FrameworkId, FrameworkInfo, MasterInfo,
-    Offer, OfferId, Request, SlaveId, TaskId, TaskInfo, TaskStatus,
+    self, scheduler::OfferConstraints, Credential, ExecutorId, Filters, FrameworkId, FrameworkInfo,
+    MasterInfo, Offer, OfferId, Request, SlaveId, TaskId, TaskInfo, TaskStatus,
 };
 
 use crate::backend::{self, SchedulerConfig};
@@ -64,8 +64,13 @@ pub struct JniScheduler {
 }
 
 impl JniScheduler {
-    fn call<F>(&self, driver: &dyn SchedulerDriver, method: &'static JNIStr, sig: &MethodSignature<'_, '_>, args: F)
-    where
+    fn call<F>(
+        &self,
+        driver: &dyn SchedulerDriver,
+        method: &'static JNIStr,
+        sig: &MethodSignature<'_, '_>,
+        args: F,
+    ) where
         F: for<'l> FnOnce(&mut Env<'l>, &ClassCache) -> Result<Vec<JValueOwned<'l>>>,
     {
         let delivery = deliver(
@@ -78,7 +83,10 @@ impl JniScheduler {
             args,
         );
         if delivery.aborts() {
-            tracing::warn!("scheduler callback {} failed ({delivery:?}): aborting the driver", method.to_str());
+            tracing::warn!(
+                "scheduler callback {} failed ({delivery:?}): aborting the driver",
+                method.to_str()
+            );
             driver.abort();
         }
     }
@@ -89,7 +97,12 @@ fn obj<'l>(value: JObject<'l>) -> JValueOwned<'l> {
 }
 
 impl Scheduler for JniScheduler {
-    fn registered(&mut self, driver: &dyn SchedulerDriver, framework_id: &FrameworkId, master_info: &MasterInfo) {
+    fn registered(
+        &mut self,
+        driver: &dyn SchedulerDriver,
+        framework_id: &FrameworkId,
+        master_info: &MasterInfo,
+    ) {
         self.call(
             driver,
             jni_str!("registered"),
@@ -108,9 +121,12 @@ impl Scheduler for JniScheduler {
     }
 
     fn disconnected(&mut self, driver: &dyn SchedulerDriver) {
-        self.call(driver, jni_str!("disconnected"), &jni_sig!("(Lorg/apache/mesos/SchedulerDriver;)V"), |_, _| {
-            Ok(vec![])
-        });
+        self.call(
+            driver,
+            jni_str!("disconnected"),
+            &jni_sig!("(Lorg/apache/mesos/SchedulerDriver;)V"),
+            |_, _| Ok(vec![]),
+        );
     }
 
     fn resource_offers(&mut self, driver: &dyn SchedulerDriver, offers: &[Offer]) {
@@ -119,7 +135,10 @@ impl Scheduler for JniScheduler {
             jni_str!("resourceOffers"),
             &jni_sig!("(Lorg/apache/mesos/SchedulerDriver;Ljava/util/List;)V"),
             |env, classes| {
-                let items = offers.iter().map(|o| to_java(env, classes, o)).collect::<Result<Vec<_>>>()?;
+                let items = offers
+                    .iter()
+                    .map(|o| to_java(env, classes, o))
+                    .collect::<Result<Vec<_>>>()?;
                 Ok(vec![obj(jvm::array_list(env, &items)?)])
             },
         );
@@ -143,7 +162,13 @@ impl Scheduler for JniScheduler {
         );
     }
 
-    fn framework_message(&mut self, driver: &dyn SchedulerDriver, executor_id: &ExecutorId, slave_id: &SlaveId, data: &[u8]) {
+    fn framework_message(
+        &mut self,
+        driver: &dyn SchedulerDriver,
+        executor_id: &ExecutorId,
+        slave_id: &SlaveId,
+        data: &[u8],
+    ) {
         self.call(
             driver,
             jni_str!("frameworkMessage"),
@@ -167,7 +192,13 @@ impl Scheduler for JniScheduler {
         );
     }
 
-    fn executor_lost(&mut self, driver: &dyn SchedulerDriver, executor_id: &ExecutorId, slave_id: &SlaveId, status: i32) {
+    fn executor_lost(
+        &mut self,
+        driver: &dyn SchedulerDriver,
+        executor_id: &ExecutorId,
+        slave_id: &SlaveId,
+        status: i32,
+    ) {
         self.call(
             driver,
             jni_str!("executorLost"),
@@ -196,7 +227,12 @@ impl Scheduler for JniScheduler {
 
 /// A boolean field that older bindings may lack (`implicitAcknowledgements`
 /// came in 0.22): `default` when absent.
-fn optional_bool_field(env: &mut Env<'_>, obj: &JObject<'_>, name: &JNIStr, default: bool) -> Result<bool> {
+fn optional_bool_field(
+    env: &mut Env<'_>,
+    obj: &JObject<'_>,
+    name: &JNIStr,
+    default: bool,
+) -> Result<bool> {
     match env.get_field(obj, name, jni_sig!("Z")) {
         Ok(value) => Ok(value.z()?),
         Err(jni::errors::Error::FieldNotFound { .. }) => Ok(default),
@@ -211,29 +247,62 @@ fn optional_bool_field(env: &mut Env<'_>, obj: &JObject<'_>, name: &JNIStr, defa
 fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
     native(env, "MesosSchedulerDriver.initialize", |env| {
         let jframework = env
-            .get_field(&this, jni_str!("framework"), jni_sig!("Lorg/apache/mesos/Protos$FrameworkInfo;"))?
+            .get_field(
+                &this,
+                jni_str!("framework"),
+                jni_sig!("Lorg/apache/mesos/Protos$FrameworkInfo;"),
+            )?
             .l()?;
         let framework: FrameworkInfo = from_java(env, &jframework, "framework")?;
-        let jmaster = env.get_field(&this, jni_str!("master"), jni_sig!("Ljava/lang/String;"))?.l()?;
+        let jmaster = env
+            .get_field(&this, jni_str!("master"), jni_sig!("Ljava/lang/String;"))?
+            .l()?;
         let master = jvm::string(env, &jmaster, "master")?;
-        let implicit_acknowledgements = optional_bool_field(env, &this, jni_str!("implicitAcknowledgements"), true)?;
-        let credential = match jvm::optional_object_field(env, &this, jni_str!("credential"), "Lorg/apache/mesos/Protos$Credential;")? {
+        let implicit_acknowledgements =
+            optional_bool_field(env, &this, jni_str!("implicitAcknowledgements"), true)?;
+        let credential = match jvm::optional_object_field(
+            env,
+            &this,
+            jni_str!("credential"),
+            "Lorg/apache/mesos/Protos$Credential;",
+        )? {
             Some(c) if !c.is_null() => Some(from_java::<Credential>(env, &c, "credential")?),
             _ => None,
         };
-        let suppressed_roles = match jvm::optional_object_field(env, &this, jni_str!("suppressedRoles"), "Ljava/util/Collection;")? {
+        let suppressed_roles = match jvm::optional_object_field(
+            env,
+            &this,
+            jni_str!("suppressedRoles"),
+            "Ljava/util/Collection;",
+        )? {
             Some(roles) if !roles.is_null() => jvm::strings(env, &roles, "suppressedRoles")?,
             _ => Vec::new(),
         };
 
-        let bridge = Arc::new(Bridge { jdriver: env.new_weak_ref(&this)?, classes: ClassCache::resolve(env, CALLBACK_CLASSES)? });
+        let bridge = Arc::new(Bridge {
+            jdriver: env.new_weak_ref(&this)?,
+            classes: ClassCache::resolve(env, CALLBACK_CLASSES)?,
+        });
         jvm::set_handle(env, &this, jni_str!("__scheduler"), bridge.clone())?;
         tracing::info!(master = %master, framework = %framework.name, "creating the scheduler driver");
         let driver = backend::scheduler_driver(
-            Box::new(JniScheduler { bridge: bridge.clone() }),
-            SchedulerConfig { framework, suppressed_roles, master, implicit_acknowledgements, credential },
+            Box::new(JniScheduler {
+                bridge: bridge.clone(),
+            }),
+            SchedulerConfig {
+                framework,
+                suppressed_roles,
+                master,
+                implicit_acknowledgements,
+                credential,
+            },
         );
-        jvm::set_handle(env, &this, jni_str!("__driver"), Arc::new(Handle { driver, bridge }))?;
+        jvm::set_handle(
+            env,
+            &this,
+            jni_str!("__driver"),
+            Arc::new(Handle { driver, bridge }),
+        )?;
         Ok(())
     })
 }
@@ -242,8 +311,16 @@ fn finalize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
     native(env, "MesosSchedulerDriver.finalize", |env| {
         // Neither stop nor abort: the scheduler might read either as an
         // answer (Apache's glue says the same); dropping the driver ends it.
-        drop(jvm::take_handle::<Handle>(env, &this, jni_str!("__driver"))?);
-        drop(jvm::take_handle::<Bridge>(env, &this, jni_str!("__scheduler"))?);
+        drop(jvm::take_handle::<Handle>(
+            env,
+            &this,
+            jni_str!("__driver"),
+        )?);
+        drop(jvm::take_handle::<Bridge>(
+            env,
+            &this,
+            jni_str!("__scheduler"),
+        )?);
         Ok(())
     })
 }
@@ -269,22 +346,34 @@ fn filters(env: &mut Env<'_>, jfilters: &JObject<'_>) -> Result<Option<Filters>>
 }
 
 fn start<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {
-    native(env, "MesosSchedulerDriver.start", |env| call(env, &this, |d| d.start()))
+    native(env, "MesosSchedulerDriver.start", |env| {
+        call(env, &this, |d| d.start())
+    })
 }
 
 fn stop<'l>(env: EnvUnowned<'l>, this: JObject<'l>, failover: jni::sys::jboolean) -> JObject<'l> {
-    native(env, "MesosSchedulerDriver.stop", |env| call(env, &this, |d| d.stop(failover)))
+    native(env, "MesosSchedulerDriver.stop", |env| {
+        call(env, &this, |d| d.stop(failover))
+    })
 }
 
 fn abort<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {
-    native(env, "MesosSchedulerDriver.abort", |env| call(env, &this, |d| d.abort()))
+    native(env, "MesosSchedulerDriver.abort", |env| {
+        call(env, &this, |d| d.abort())
+    })
 }
 
 fn join<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {
-    native(env, "MesosSchedulerDriver.join", |env| call(env, &this, |d| d.join()))
+    native(env, "MesosSchedulerDriver.join", |env| {
+        call(env, &this, |d| d.join())
+    })
 }
 
-fn request_resources<'l>(env: EnvUnowned<'l>, this: JObject<'l>, requests: JObject<'l>) -> JObject<'l> {
+fn request_resources<'l>(
+    env: EnvUnowned<'l>,
+    this: JObject<'l>,
+    requests: JObject<'l>,
+) -> JObject<'l> {
     native(env, "MesosSchedulerDriver.requestResources", |env| {
         let requests = list_from_java::<Request>(env, &requests, "requests")?;
         call(env, &this, |d| d.request_resources(&requests))
@@ -302,7 +391,9 @@ fn launch_tasks_on_offer<'l>(
         let offer_id: OfferId = from_java(env, &offer_id, "offerId")?;
         let tasks = list_from_java::<TaskInfo>(env, &tasks, "tasks")?;
         let filters = filters(env, &jfilters)?;
-        call(env, &this, |d| d.launch_tasks(&[offer_id], &tasks, filters.as_ref()))
+        call(env, &this, |d| {
+            d.launch_tasks(&[offer_id], &tasks, filters.as_ref())
+        })
     })
 }
 
@@ -317,7 +408,9 @@ fn launch_tasks<'l>(
         let offer_ids = list_from_java::<OfferId>(env, &offer_ids, "offerIds")?;
         let tasks = list_from_java::<TaskInfo>(env, &tasks, "tasks")?;
         let filters = filters(env, &jfilters)?;
-        call(env, &this, |d| d.launch_tasks(&offer_ids, &tasks, filters.as_ref()))
+        call(env, &this, |d| {
+            d.launch_tasks(&offer_ids, &tasks, filters.as_ref())
+        })
     })
 }
 
@@ -339,11 +432,18 @@ fn accept_offers<'l>(
         let offer_ids = list_from_java::<OfferId>(env, &offer_ids, "offerIds")?;
         let operations = list_from_java::<mesos::offer::Operation>(env, &operations, "operations")?;
         let filters = filters(env, &jfilters)?;
-        call(env, &this, |d| d.accept_offers(&offer_ids, &operations, filters.as_ref()))
+        call(env, &this, |d| {
+            d.accept_offers(&offer_ids, &operations, filters.as_ref())
+        })
     })
 }
 
-fn decline_offer<'l>(env: EnvUnowned<'l>, this: JObject<'l>, offer_id: JObject<'l>, jfilters: JObject<'l>) -> JObject<'l> {
+fn decline_offer<'l>(
+    env: EnvUnowned<'l>,
+    this: JObject<'l>,
+    offer_id: JObject<'l>,
+    jfilters: JObject<'l>,
+) -> JObject<'l> {
     native(env, "MesosSchedulerDriver.declineOffer", |env| {
         let offer_id: OfferId = from_java(env, &offer_id, "offerId")?;
         let filters = filters(env, &jfilters)?;
@@ -352,10 +452,16 @@ fn decline_offer<'l>(env: EnvUnowned<'l>, this: JObject<'l>, offer_id: JObject<'
 }
 
 fn revive_offers<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {
-    native(env, "MesosSchedulerDriver.reviveOffers", |env| call(env, &this, |d| d.revive_offers(&[])))
+    native(env, "MesosSchedulerDriver.reviveOffers", |env| {
+        call(env, &this, |d| d.revive_offers(&[]))
+    })
 }
 
-fn revive_offers_for<'l>(env: EnvUnowned<'l>, this: JObject<'l>, roles: JObject<'l>) -> JObject<'l> {
+fn revive_offers_for<'l>(
+    env: EnvUnowned<'l>,
+    this: JObject<'l>,
+    roles: JObject<'l>,
+) -> JObject<'l> {
     native(env, "MesosSchedulerDriver.reviveOffers", |env| {
         let roles = jvm::strings(env, &roles, "roles")?;
         call(env, &this, |d| d.revive_offers_for_roles(&roles))
@@ -363,17 +469,27 @@ fn revive_offers_for<'l>(env: EnvUnowned<'l>, this: JObject<'l>, roles: JObject<
 }
 
 fn suppress_offers<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {
-    native(env, "MesosSchedulerDriver.suppressOffers", |env| call(env, &this, |d| d.suppress_offers(&[])))
+    native(env, "MesosSchedulerDriver.suppressOffers", |env| {
+        call(env, &this, |d| d.suppress_offers(&[]))
+    })
 }
 
-fn suppress_offers_for<'l>(env: EnvUnowned<'l>, this: JObject<'l>, roles: JObject<'l>) -> JObject<'l> {
+fn suppress_offers_for<'l>(
+    env: EnvUnowned<'l>,
+    this: JObject<'l>,
+    roles: JObject<'l>,
+) -> JObject<'l> {
     native(env, "MesosSchedulerDriver.suppressOffers", |env| {
         let roles = jvm::strings(env, &roles, "roles")?;
         call(env, &this, |d| d.suppress_offers_for_roles(&roles))
     })
 }
 
-fn acknowledge_status_update<'l>(env: EnvUnowned<'l>, this: JObject<'l>, status: JObject<'l>) -> JObject<'l> {
+fn acknowledge_status_update<'l>(
+    env: EnvUnowned<'l>,
+    this: JObject<'l>,
+    status: JObject<'l>,
+) -> JObject<'l> {
     native(env, "MesosSchedulerDriver.acknowledgeStatusUpdate", |env| {
         let status: TaskStatus = from_java(env, &status, "status")?;
         call(env, &this, |d| d.acknowledge_status_update(&status))
@@ -391,18 +507,29 @@ fn send_framework_message<'l>(
         let executor_id: ExecutorId = from_java(env, &executor_id, "executorId")?;
         let slave_id: SlaveId = from_java(env, &slave_id, "slaveId")?;
         let data = jvm::bytes(env, &data, "data")?;
-        call(env, &this, |d| d.send_framework_message(&executor_id, &slave_id, &data))
+        call(env, &this, |d| {
+            d.send_framework_message(&executor_id, &slave_id, &data)
+        })
     })
 }
 
-fn reconcile_tasks<'l>(env: EnvUnowned<'l>, this: JObject<'l>, statuses: JObject<'l>) -> JObject<'l> {
+fn reconcile_tasks<'l>(
+    env: EnvUnowned<'l>,
+    this: JObject<'l>,
+    statuses: JObject<'l>,
+) -> JObject<'l> {
     native(env, "MesosSchedulerDriver.reconcileTasks", |env| {
         let statuses = list_from_java::<TaskStatus>(env, &statuses, "statuses")?;
         call(env, &this, |d| d.reconcile_tasks(&statuses))
     })
 }
 
-fn update_framework<'l>(env: EnvUnowned<'l>, this: JObject<'l>, framework: JObject<'l>, roles: JObject<'l>) -> JObject<'l> {
+fn update_framework<'l>(
+    env: EnvUnowned<'l>,
+    this: JObject<'l>,
+    framework: JObject<'l>,
+    roles: JObject<'l>,
+) -> JObject<'l> {
     native(env, "MesosSchedulerDriver.updateFramework", |env| {
         let framework: FrameworkInfo = from_java(env, &framework, "frameworkInfo")?;
         let roles = jvm::strings(env, &roles, "suppressedRoles")?;
@@ -417,12 +544,18 @@ fn update_framework_with_constraints<'l>(
     roles: JObject<'l>,
     constraints: JObject<'l>,
 ) -> JObject<'l> {
-    native(env, "MesosSchedulerDriver.updateFrameworkWithConstraints", |env| {
-        let framework: FrameworkInfo = from_java(env, &framework, "frameworkInfo")?;
-        let roles = jvm::strings(env, &roles, "suppressedRoles")?;
-        let constraints: OfferConstraints = from_java(env, &constraints, "offerConstraints")?;
-        call(env, &this, |d| d.update_framework(&framework, &roles, Some(&constraints)))
-    })
+    native(
+        env,
+        "MesosSchedulerDriver.updateFrameworkWithConstraints",
+        |env| {
+            let framework: FrameworkInfo = from_java(env, &framework, "frameworkInfo")?;
+            let roles = jvm::strings(env, &roles, "suppressedRoles")?;
+            let constraints: OfferConstraints = from_java(env, &constraints, "offerConstraints")?;
+            call(env, &this, |d| {
+                d.update_framework(&framework, &roles, Some(&constraints))
+            })
+        },
+    )
 }
 
 type O<'l> = JObject<'l>;

@@ -53,14 +53,26 @@ impl State {
     pub async fn fetch(&self, name: String) -> Result<Entry, String> {
         Ok(match self.storage.get(&name).await? {
             Some(entry) => entry,
-            None => Entry { name, uuid: new_uuid(), value: Vec::new() },
+            None => Entry {
+                name,
+                uuid: new_uuid(),
+                value: Vec::new(),
+            },
         })
     }
 
     pub async fn store(&self, variable: Entry) -> Result<Option<Entry>, String> {
         // Even an unchanged value is written: the UUID changes.
-        let entry = Entry { name: variable.name, uuid: new_uuid(), value: variable.value };
-        Ok(self.storage.set(&entry, &variable.uuid).await?.then_some(entry))
+        let entry = Entry {
+            name: variable.name,
+            uuid: new_uuid(),
+            value: variable.value,
+        };
+        Ok(self
+            .storage
+            .set(&entry, &variable.uuid)
+            .await?
+            .then_some(entry))
     }
 
     pub async fn expunge(&self, variable: Entry) -> Result<bool, String> {
@@ -104,13 +116,23 @@ fn variable_mutate<'l>(env: EnvUnowned<'l>, this: JObject<'l>, value: JObject<'l
     native(env, "Variable.mutate", |env| {
         let entry = variable_entry(env, &this)?;
         let value = jvm::bytes(env, &value, "value")?;
-        new_variable(env, Entry { value, ..(*entry).clone() })
+        new_variable(
+            env,
+            Entry {
+                value,
+                ..(*entry).clone()
+            },
+        )
     })
 }
 
 fn variable_finalize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
     native(env, "Variable.finalize", |env| {
-        drop(jvm::take_handle::<Entry>(env, &this, jni_str!("__variable"))?);
+        drop(jvm::take_handle::<Entry>(
+            env,
+            &this,
+            jni_str!("__variable"),
+        )?);
         Ok(())
     })
 }
@@ -178,9 +200,19 @@ impl Op for Names {
     type Value = Vec<String>;
     const NAME: &'static str = "names";
     fn to_java<'l>(env: &mut Env<'l>, value: Vec<String>) -> Result<JObject<'l>> {
-        let names = value.iter().map(|n| env.new_string(n).map(JObject::from)).collect::<jni::errors::Result<Vec<_>>>()?;
+        let names = value
+            .iter()
+            .map(|n| env.new_string(n).map(JObject::from))
+            .collect::<jni::errors::Result<Vec<_>>>()?;
         let list = jvm::array_list(env, &names)?;
-        Ok(env.call_method(&list, jni_str!("iterator"), jni_sig!("()Ljava/util/Iterator;"), &[])?.l()?)
+        Ok(env
+            .call_method(
+                &list,
+                jni_str!("iterator"),
+                jni_sig!("()Ljava/util/Iterator;"),
+                &[],
+            )?
+            .l()?)
     }
 }
 
@@ -192,7 +224,10 @@ fn into_java_handle<T>(promise: Arc<Promise<T>>) -> jlong {
 /// The promise behind a `long` Java got from [`into_java_handle`].
 fn promise<O: Op>(raw: jlong) -> Result<Arc<Promise<O::Value>>> {
     if raw == 0 {
-        return Err(Error::NotInitialized { class: ABSTRACT_STATE, field: "future" });
+        return Err(Error::NotInitialized {
+            class: ABSTRACT_STATE,
+            field: "future",
+        });
     }
     let ptr = raw as *const Promise<O::Value>;
     // SAFETY: non-zero future handles are made only by `into_java_handle` for
@@ -214,14 +249,18 @@ fn release<O: Op>(raw: jlong) {
 
 /// The `future` field of an inner future object (`FetchFuture`, ...).
 fn future_field(env: &mut Env<'_>, this: &JObject<'_>) -> Result<jlong> {
-    Ok(env.get_field(this, jni_str!("future"), jni_sig!("J"))?.j()?)
+    Ok(env
+        .get_field(this, jni_str!("future"), jni_sig!("J"))?
+        .j()?)
 }
 
 fn start_fetch<'l>(env: EnvUnowned<'l>, this: JObject<'l>, name: JObject<'l>) -> jlong {
     native(env, "AbstractState.__fetch", |env| {
         let name = jvm::string(env, &name, "name")?;
         let state = state(env, &this)?;
-        Ok(into_java_handle(Promise::spawn(async move { state.fetch(name).await })?))
+        Ok(into_java_handle(Promise::spawn(async move {
+            state.fetch(name).await
+        })?))
     })
 }
 
@@ -229,7 +268,9 @@ fn start_store<'l>(env: EnvUnowned<'l>, this: JObject<'l>, variable: JObject<'l>
     native(env, "AbstractState.__store", |env| {
         let entry = (*variable_entry(env, &variable)?).clone();
         let state = state(env, &this)?;
-        Ok(into_java_handle(Promise::spawn(async move { state.store(entry).await })?))
+        Ok(into_java_handle(Promise::spawn(async move {
+            state.store(entry).await
+        })?))
     })
 }
 
@@ -237,14 +278,18 @@ fn start_expunge<'l>(env: EnvUnowned<'l>, this: JObject<'l>, variable: JObject<'
     native(env, "AbstractState.__expunge", |env| {
         let entry = (*variable_entry(env, &variable)?).clone();
         let state = state(env, &this)?;
-        Ok(into_java_handle(Promise::spawn(async move { state.expunge(entry).await })?))
+        Ok(into_java_handle(Promise::spawn(async move {
+            state.expunge(entry).await
+        })?))
     })
 }
 
 fn start_names<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> jlong {
     native(env, "AbstractState.__names", |env| {
         let state = state(env, &this)?;
-        Ok(into_java_handle(Promise::spawn(async move { state.names().await })?))
+        Ok(into_java_handle(Promise::spawn(async move {
+            state.names().await
+        })?))
     })
 }
 
@@ -254,7 +299,11 @@ fn handle_cancel<'l, O: Op>(env: EnvUnowned<'l>, _this: JObject<'l>, future: jlo
     native(env, O::NAME, |_| Ok(promise::<O>(future)?.cancel()))
 }
 
-fn handle_is_cancelled<'l, O: Op>(env: EnvUnowned<'l>, _this: JObject<'l>, future: jlong) -> jboolean {
+fn handle_is_cancelled<'l, O: Op>(
+    env: EnvUnowned<'l>,
+    _this: JObject<'l>,
+    future: jlong,
+) -> jboolean {
     native(env, O::NAME, |_| Ok(promise::<O>(future)?.is_cancelled()))
 }
 
@@ -292,7 +341,11 @@ fn handle_finalize<'l, O: Op>(env: EnvUnowned<'l>, _this: JObject<'l>, future: j
 
 // The future classes' own natives (`FetchFuture.get()`), reading `future`.
 
-fn future_cancel<'l, O: Op>(env: EnvUnowned<'l>, this: JObject<'l>, may_interrupt: jboolean) -> jboolean {
+fn future_cancel<'l, O: Op>(
+    env: EnvUnowned<'l>,
+    this: JObject<'l>,
+    may_interrupt: jboolean,
+) -> jboolean {
     native(env, O::NAME, |env| {
         let future = future_field(env, &this)?;
         // Not interrupting a running operation is all Apache's answer to
@@ -323,7 +376,12 @@ fn future_get<'l, O: Op>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> 
     })
 }
 
-fn future_get_timeout<'l, O: Op>(env: EnvUnowned<'l>, this: JObject<'l>, timeout: jlong, unit: JObject<'l>) -> JObject<'l> {
+fn future_get_timeout<'l, O: Op>(
+    env: EnvUnowned<'l>,
+    this: JObject<'l>,
+    timeout: jlong,
+    unit: JObject<'l>,
+) -> JObject<'l> {
     native(env, O::NAME, |env| {
         let future = future_field(env, &this)?;
         let timeout = jvm::duration(env, timeout, &unit)?;
@@ -349,15 +407,23 @@ fn zk_initialize(env: &mut Env<'_>, this: &JObject<'_>, args: ZkArgs<'_, '_>) ->
     let timeout = jvm::duration(env, args.timeout, args.unit)?;
     let znode = jvm::string(env, args.znode, "znode")?;
     let auth = match args.auth {
-        Some((scheme, credentials)) if !scheme.is_null() && !credentials.is_null() => Some(Authentication {
-            scheme: jvm::string(env, scheme, "scheme")?,
-            credentials: String::from_utf8_lossy(&jvm::bytes(env, credentials, "credentials")?).into_owned(),
-        }),
+        Some((scheme, credentials)) if !scheme.is_null() && !credentials.is_null() => {
+            Some(Authentication {
+                scheme: jvm::string(env, scheme, "scheme")?,
+                credentials: String::from_utf8_lossy(&jvm::bytes(env, credentials, "credentials")?)
+                    .into_owned(),
+            })
+        }
         _ => None,
     };
     tracing::info!(%servers, %znode, "ZooKeeperState");
     let storage = ZooKeeperStorage::new(&servers, timeout, &znode, auth);
-    jvm::set_handle(env, this, jni_str!("__state"), Arc::new(State::new(storage)))
+    jvm::set_handle(
+        env,
+        this,
+        jni_str!("__state"),
+        Arc::new(State::new(storage)),
+    )
 }
 
 struct ZkArgs<'a, 'l> {
@@ -368,9 +434,26 @@ struct ZkArgs<'a, 'l> {
     auth: Option<(&'a JObject<'l>, &'a JObject<'l>)>,
 }
 
-fn zk_state_init<'l>(env: EnvUnowned<'l>, this: JObject<'l>, servers: JObject<'l>, timeout: jlong, unit: JObject<'l>, znode: JObject<'l>) {
+fn zk_state_init<'l>(
+    env: EnvUnowned<'l>,
+    this: JObject<'l>,
+    servers: JObject<'l>,
+    timeout: jlong,
+    unit: JObject<'l>,
+    znode: JObject<'l>,
+) {
     native(env, "ZooKeeperState.initialize", |env| {
-        zk_initialize(env, &this, ZkArgs { servers: &servers, timeout, unit: &unit, znode: &znode, auth: None })
+        zk_initialize(
+            env,
+            &this,
+            ZkArgs {
+                servers: &servers,
+                timeout,
+                unit: &unit,
+                znode: &znode,
+                auth: None,
+            },
+        )
     })
 }
 
@@ -389,7 +472,13 @@ fn zk_state_init_auth<'l>(
         zk_initialize(
             env,
             &this,
-            ZkArgs { servers: &servers, timeout, unit: &unit, znode: &znode, auth: Some((&scheme, &credentials)) },
+            ZkArgs {
+                servers: &servers,
+                timeout,
+                unit: &unit,
+                znode: &znode,
+                auth: Some((&scheme, &credentials)),
+            },
         )
     })
 }
@@ -446,18 +535,50 @@ macro_rules! handle_natives {
     };
 }
 
-handle_natives!(Fetch, "__fetch_cancel", "__fetch_is_cancelled", "__fetch_is_done", "__fetch_get",
-    "__fetch_get_timeout", "__fetch_finalize", "(J)V", [fc_s, fc_l, fic_s, fic_l, fid_s, fid_l, fg_s, fg_l, fgt_s,
-    fgt_l, ff_s, ff_l]);
-handle_natives!(Store, "__store_cancel", "__store_is_cancelled", "__store_is_done", "__store_get",
-    "__store_get_timeout", "__store_finalize", "(J)V", [sc_s, sc_l, sic_s, sic_l, sid_s, sid_l, sg_s, sg_l, sgt_s,
-    sgt_l, sf_s, sf_l]);
-handle_natives!(Expunge, "__expunge_cancel", "__expunge_is_cancelled", "__expunge_is_done", "__expunge_get",
-    "__expunge_get_timeout", "__expunge_finalize", "(J)V", [ec_s, ec_l, eic_s, eic_l, eid_s, eid_l, eg_s, eg_l, egt_s,
-    egt_l, ef_s, ef_l]);
-handle_natives!(Names, "__names_cancel", "__names_is_cancelled", "__names_is_done", "__names_get",
-    "__names_get_timeout", "__names_finalize", "(J)V", [nc_s, nc_l, nic_s, nic_l, nid_s, nid_l, ng_s, ng_l, ngt_s,
-    ngt_l, nf_s, nf_l]);
+handle_natives!(
+    Fetch,
+    "__fetch_cancel",
+    "__fetch_is_cancelled",
+    "__fetch_is_done",
+    "__fetch_get",
+    "__fetch_get_timeout",
+    "__fetch_finalize",
+    "(J)V",
+    [fc_s, fc_l, fic_s, fic_l, fid_s, fid_l, fg_s, fg_l, fgt_s, fgt_l, ff_s, ff_l]
+);
+handle_natives!(
+    Store,
+    "__store_cancel",
+    "__store_is_cancelled",
+    "__store_is_done",
+    "__store_get",
+    "__store_get_timeout",
+    "__store_finalize",
+    "(J)V",
+    [sc_s, sc_l, sic_s, sic_l, sid_s, sid_l, sg_s, sg_l, sgt_s, sgt_l, sf_s, sf_l]
+);
+handle_natives!(
+    Expunge,
+    "__expunge_cancel",
+    "__expunge_is_cancelled",
+    "__expunge_is_done",
+    "__expunge_get",
+    "__expunge_get_timeout",
+    "__expunge_finalize",
+    "(J)V",
+    [ec_s, ec_l, eic_s, eic_l, eid_s, eid_l, eg_s, eg_l, egt_s, egt_l, ef_s, ef_l]
+);
+handle_natives!(
+    Names,
+    "__names_cancel",
+    "__names_is_cancelled",
+    "__names_is_done",
+    "__names_get",
+    "__names_get_timeout",
+    "__names_finalize",
+    "(J)V",
+    [nc_s, nc_l, nic_s, nic_l, nid_s, nid_l, ng_s, ng_l, ngt_s, ngt_l, nf_s, nf_l]
+);
 
 /// The natives of one future class (`AbstractState$FetchFuture`, ...): `get`
 /// is overloaded, so only its long names are exported.
@@ -474,11 +595,23 @@ macro_rules! future_natives {
     };
 }
 
-future_natives!(Fetch, "org.apache.mesos.state.AbstractState$FetchFuture",
-    [ffc_s, ffc_l, ffic_s, ffic_l, ffid_s, ffid_l, ffg_l, ffgt_l, fff_s, fff_l]);
-future_natives!(Store, "org.apache.mesos.state.AbstractState$StoreFuture",
-    [sfc_s, sfc_l, sfic_s, sfic_l, sfid_s, sfid_l, sfg_l, sfgt_l, sff_s, sff_l]);
-future_natives!(Expunge, "org.apache.mesos.state.AbstractState$ExpungeFuture",
-    [efc_s, efc_l, efic_s, efic_l, efid_s, efid_l, efg_l, efgt_l, eff_s, eff_l]);
-future_natives!(Names, "org.apache.mesos.state.AbstractState$NamesFuture",
-    [nfc_s, nfc_l, nfic_s, nfic_l, nfid_s, nfid_l, nfg_l, nfgt_l, nff_s, nff_l]);
+future_natives!(
+    Fetch,
+    "org.apache.mesos.state.AbstractState$FetchFuture",
+    [ffc_s, ffc_l, ffic_s, ffic_l, ffid_s, ffid_l, ffg_l, ffgt_l, fff_s, fff_l]
+);
+future_natives!(
+    Store,
+    "org.apache.mesos.state.AbstractState$StoreFuture",
+    [sfc_s, sfc_l, sfic_s, sfic_l, sfid_s, sfid_l, sfg_l, sfgt_l, sff_s, sff_l]
+);
+future_natives!(
+    Expunge,
+    "org.apache.mesos.state.AbstractState$ExpungeFuture",
+    [efc_s, efc_l, efic_s, efic_l, efid_s, efid_l, efg_l, efgt_l, eff_s, eff_l]
+);
+future_natives!(
+    Names,
+    "org.apache.mesos.state.AbstractState$NamesFuture",
+    [nfc_s, nfc_l, nfic_s, nfic_l, nfid_s, nfid_l, nfg_l, nfgt_l, nff_s, nff_l]
+);

@@ -52,7 +52,11 @@ impl ZooKeeperStorage {
     ) -> ZooKeeperStorage {
         let mut config = ZkConfig::new(servers, session_timeout);
         config.authentication = auth;
-        ZooKeeperStorage { config, znode: znode.trim_end_matches('/').to_string(), session: Mutex::new(None) }
+        ZooKeeperStorage {
+            config,
+            znode: znode.trim_end_matches('/').to_string(),
+            session: Mutex::new(None),
+        }
     }
 
     fn path(&self, name: &str) -> String {
@@ -66,7 +70,9 @@ impl ZooKeeperStorage {
                 return Ok(client.clone());
             }
         }
-        let client = ZkClient::connect_retrying(&self.config).await.map_err(|e| e.to_string())?;
+        let client = ZkClient::connect_retrying(&self.config)
+            .await
+            .map_err(|e| e.to_string())?;
         *session = Some(client.clone());
         Ok(client)
     }
@@ -147,7 +153,9 @@ impl ZooKeeperStorage {
                     async move {
                         match client.create(&path, &data, CreateMode::Persistent).await {
                             Ok(_) => Ok(true),
-                            Err(e) if *e.source_error() == zookeeper_client::Error::NodeExists => Ok(false),
+                            Err(e) if *e.source_error() == zookeeper_client::Error::NodeExists => {
+                                Ok(false)
+                            }
                             Err(e) => Err(e),
                         }
                     }
@@ -163,7 +171,14 @@ impl ZooKeeperStorage {
             async move {
                 match client.set(&path, &data, Some(stat.version)).await {
                     Ok(_) => Ok(true),
-                    Err(e) if matches!(e.source_error(), zookeeper_client::Error::BadVersion | zookeeper_client::Error::NoNode) => Ok(false),
+                    Err(e)
+                        if matches!(
+                            e.source_error(),
+                            zookeeper_client::Error::BadVersion | zookeeper_client::Error::NoNode
+                        ) =>
+                    {
+                        Ok(false)
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -181,7 +196,9 @@ impl ZooKeeperStorage {
                 async move { client.get(&path).await }
             })
             .await?;
-        let Some((bytes, stat)) = current else { return Ok(false) };
+        let Some((bytes, stat)) = current else {
+            return Ok(false);
+        };
         if parse(&bytes)?.uuid != entry.uuid {
             return Ok(false);
         }
@@ -202,7 +219,11 @@ impl ZooKeeperStorage {
     /// (Apache's storage fails with "no node" there; an empty answer is what
     /// its callers want).
     pub async fn names(&self) -> Result<BTreeSet<String>, String> {
-        let znode = if self.znode.is_empty() { "/".to_string() } else { self.znode.clone() };
+        let znode = if self.znode.is_empty() {
+            "/".to_string()
+        } else {
+            self.znode.clone()
+        };
         self.run(|client| {
             let znode = znode.clone();
             async move {
@@ -218,5 +239,6 @@ impl ZooKeeperStorage {
 }
 
 fn parse(data: &[u8]) -> Result<Entry, String> {
-    mesos_rs::proto::decode_strict::<Entry>(data).map_err(|_| "Failed to deserialize Entry".to_string())
+    mesos_rs::proto::decode_strict::<Entry>(data)
+        .map_err(|_| "Failed to deserialize Entry".to_string())
 }

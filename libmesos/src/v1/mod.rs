@@ -34,24 +34,48 @@ impl JavaMesos {
     /// Captures `this` (a `V0Mesos` or `V1Mesos`) on the Java thread running
     /// its `initialize`.
     pub fn new(env: &mut Env<'_>, this: &JObject<'_>) -> Result<JavaMesos> {
-        Ok(JavaMesos { jmesos: env.new_weak_ref(this)?, classes: ClassCache::resolve(env, &[Event::JAVA_CLASS])? })
+        Ok(JavaMesos {
+            jmesos: env.new_weak_ref(this)?,
+            classes: ClassCache::resolve(env, &[Event::JAVA_CLASS])?,
+        })
     }
 
-    fn call<F>(&self, method: &'static jni::strings::JNIStr, sig: &jni::signature::MethodSignature<'_, '_>, args: F) -> Delivery
+    fn call<F>(
+        &self,
+        method: &'static jni::strings::JNIStr,
+        sig: &jni::signature::MethodSignature<'_, '_>,
+        args: F,
+    ) -> Delivery
     where
         F: for<'l> FnOnce(&mut Env<'l>, &ClassCache) -> Result<Vec<JValueOwned<'l>>>,
     {
-        deliver(&self.jmesos, &self.classes, jni_str!("scheduler"), "Lorg/apache/mesos/v1/scheduler/Scheduler;", method, sig, args)
+        deliver(
+            &self.jmesos,
+            &self.classes,
+            jni_str!("scheduler"),
+            "Lorg/apache/mesos/v1/scheduler/Scheduler;",
+            method,
+            sig,
+            args,
+        )
     }
 
     /// `scheduler.connected(mesos)`.
     pub fn connected(&self) -> Delivery {
-        self.call(jni_str!("connected"), &jni_sig!("(Lorg/apache/mesos/v1/scheduler/Mesos;)V"), |_, _| Ok(vec![]))
+        self.call(
+            jni_str!("connected"),
+            &jni_sig!("(Lorg/apache/mesos/v1/scheduler/Mesos;)V"),
+            |_, _| Ok(vec![]),
+        )
     }
 
     /// `scheduler.disconnected(mesos)`.
     pub fn disconnected(&self) -> Delivery {
-        self.call(jni_str!("disconnected"), &jni_sig!("(Lorg/apache/mesos/v1/scheduler/Mesos;)V"), |_, _| Ok(vec![]))
+        self.call(
+            jni_str!("disconnected"),
+            &jni_sig!("(Lorg/apache/mesos/v1/scheduler/Mesos;)V"),
+            |_, _| Ok(vec![]),
+        )
     }
 
     /// `scheduler.received(mesos, event)`.

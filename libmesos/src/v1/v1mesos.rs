@@ -113,14 +113,25 @@ struct Connection {
     stream_id: Option<String>,
 }
 
+/// The records of a `SUBSCRIBE` response, as they arrive.
+type EventStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
+
 /// A call ready to go on the non-subscribe connection.
-type QueuedCall = (call::Type, Request<Full<Bytes>>, Option<oneshot::Sender<()>>);
+type QueuedCall = (
+    call::Type,
+    Request<Full<Bytes>>,
+    Option<oneshot::Sender<()>>,
+);
 
 /// A result the client task gets from its helpers.
 enum Note {
     Connected(u64, std::result::Result<Connection, String>),
     ConnectionEnded(u64, Ended),
-    Subscribed(u64, std::result::Result<(String, hyper::body::Incoming), Option<String>>, SendRequest<Full<Bytes>>),
+    Subscribed(
+        u64,
+        std::result::Result<(String, hyper::body::Incoming), Option<String>>,
+        SendRequest<Full<Bytes>>,
+    ),
     CallFailed(u64, call::Type, Option<String>),
 }
 
@@ -131,7 +142,7 @@ struct Client {
     /// ones are ignored.
     generation: u64,
     connection: Option<Connection>,
-    events: Option<std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>>,
+    events: Option<EventStream>,
     callbacks: std_mpsc::Sender<Callback>,
     notes_tx: mpsc::UnboundedSender<Note>,
     notes: mpsc::UnboundedReceiver<Note>,
@@ -202,7 +213,10 @@ impl Client {
 
     /// A (new, or re-detected) leader: drop what we have, connect anew.
     fn detected(&mut self, leader: Option<MasterInfo>) {
-        if matches!(self.state, State::Connected | State::Subscribing | State::Subscribed) {
+        if matches!(
+            self.state,
+            State::Connected | State::Subscribing | State::Subscribed
+        ) {
             self.callback(Callback::Disconnected);
         }
         self.disconnect();
@@ -243,7 +257,10 @@ impl Client {
         match note {
             Note::Connected(generation, result) if generation == self.generation => match result {
                 Ok(connection) => {
-                    tracing::info!("V1Mesos: connected with the master at {}", connection.authority);
+                    tracing::info!(
+                        "V1Mesos: connected with the master at {}",
+                        connection.authority
+                    );
                     self.connection = Some(connection);
                     self.state = State::Connected;
                     self.callback(Callback::Connected);
@@ -285,21 +302,34 @@ impl Client {
     }
 
     fn send(&mut self, call: Call, done: Option<oneshot::Sender<()>>) {
-        let kind = call.r#type.and_then(|t| call::Type::try_from(t).ok()).unwrap_or(call::Type::Unknown);
+        let kind = call
+            .r#type
+            .and_then(|t| call::Type::try_from(t).ok())
+            .unwrap_or(call::Type::Unknown);
         if let Err(why) = validate(&call, kind) {
             tracing::warn!("V1Mesos: dropping {}: {why}", kind.as_str_name());
             return;
         }
         if kind == call::Type::Subscribe && self.state != State::Connected {
-            tracing::warn!("V1Mesos: dropping SUBSCRIBE: scheduler is in state {:?}", self.state);
+            tracing::warn!(
+                "V1Mesos: dropping SUBSCRIBE: scheduler is in state {:?}",
+                self.state
+            );
             return;
         }
         if kind != call::Type::Subscribe && self.state != State::Subscribed {
-            tracing::warn!("V1Mesos: dropping {}: scheduler is in state {:?}", kind.as_str_name(), self.state);
+            tracing::warn!(
+                "V1Mesos: dropping {}: scheduler is in state {:?}",
+                kind.as_str_name(),
+                self.state
+            );
             return;
         }
         let Some(connection) = self.connection.as_mut() else {
-            tracing::warn!("V1Mesos: dropping {}: connection to master interrupted", kind.as_str_name());
+            tracing::warn!(
+                "V1Mesos: dropping {}: connection to master interrupted",
+                kind.as_str_name()
+            );
             return;
         };
         if kind == call::Type::Subscribe {
@@ -315,7 +345,12 @@ impl Client {
                 let _ = notes.send(Note::Subscribed(generation, result, sender));
             });
         } else {
-            let request = request(connection, &self.settings, &call, connection.stream_id.as_deref());
+            let request = request(
+                connection,
+                &self.settings,
+                &call,
+                connection.stream_id.as_deref(),
+            );
             let _ = connection.calls.send((kind, request, done));
         }
     }
@@ -343,9 +378,7 @@ impl Client {
     }
 }
 
-async fn next_event(
-    events: &mut Option<std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>>,
-) -> Option<Result<Bytes, String>> {
+async fn next_event(events: &mut Option<EventStream>) -> Option<Result<Bytes, String>> {
     match events {
         Some(stream) => Some(stream.next().await.unwrap_or_else(|| {
             Err("End-Of-File received from master. The master closed the event stream".to_string())
@@ -370,15 +403,23 @@ fn rand_fraction() -> f64 {
 fn validate(call: &Call, kind: call::Type) -> std::result::Result<(), &'static str> {
     match kind {
         call::Type::Unknown => Err("unknown call type"),
-        call::Type::Subscribe if call.subscribe.is_none() => Err("Expecting 'subscribe' to be present"),
+        call::Type::Subscribe if call.subscribe.is_none() => {
+            Err("Expecting 'subscribe' to be present")
+        }
         call::Type::Subscribe => Ok(()),
         _ if call.framework_id.is_none() => Err("Expecting 'framework_id' to be present"),
         call::Type::Accept if call.accept.is_none() => Err("Expecting 'accept' to be present"),
         call::Type::Decline if call.decline.is_none() => Err("Expecting 'decline' to be present"),
         call::Type::Kill if call.kill.is_none() => Err("Expecting 'kill' to be present"),
-        call::Type::Shutdown if call.shutdown.is_none() => Err("Expecting 'shutdown' to be present"),
-        call::Type::Acknowledge if call.acknowledge.is_none() => Err("Expecting 'acknowledge' to be present"),
-        call::Type::Reconcile if call.reconcile.is_none() => Err("Expecting 'reconcile' to be present"),
+        call::Type::Shutdown if call.shutdown.is_none() => {
+            Err("Expecting 'shutdown' to be present")
+        }
+        call::Type::Acknowledge if call.acknowledge.is_none() => {
+            Err("Expecting 'acknowledge' to be present")
+        }
+        call::Type::Reconcile if call.reconcile.is_none() => {
+            Err("Expecting 'reconcile' to be present")
+        }
         call::Type::Message if call.message.is_none() => Err("Expecting 'message' to be present"),
         call::Type::Request if call.request.is_none() => Err("Expecting 'request' to be present"),
         _ => Ok(()),
@@ -389,17 +430,30 @@ fn validate(call: &Call, kind: call::Type) -> std::result::Result<(), &'static s
 fn endpoint(info: &MasterInfo) -> std::result::Result<(String, String), String> {
     if let Some(pid) = info.pid.as_deref() {
         if let Ok(upid) = pid.parse::<Upid>() {
-            return Ok((upid.addr().to_string(), format!("/{}/api/v1/scheduler", upid.id())));
+            return Ok((
+                upid.addr().to_string(),
+                format!("/{}/api/v1/scheduler", upid.id()),
+            ));
         }
     }
     match &info.address {
         Some(address) => {
-            let host = address.ip.clone().or_else(|| address.hostname.clone()).unwrap_or_default();
-            Ok((format!("{host}:{}", address.port), "/master/api/v1/scheduler".to_string()))
+            let host = address
+                .ip
+                .clone()
+                .or_else(|| address.hostname.clone())
+                .unwrap_or_default();
+            Ok((
+                format!("{host}:{}", address.port),
+                "/master/api/v1/scheduler".to_string(),
+            ))
         }
         None => {
             let ip = std::net::Ipv4Addr::from(u32::from_be(info.ip));
-            Ok((format!("{ip}:{}", info.port), "/master/api/v1/scheduler".to_string()))
+            Ok((
+                format!("{ip}:{}", info.port),
+                "/master/api/v1/scheduler".to_string(),
+            ))
         }
     }
 }
@@ -415,7 +469,13 @@ async fn open(
     let non_subscribe = dial(&authority, generation, "Non-subscribe", notes.clone()).await?;
     let (calls, queue) = mpsc::unbounded_channel();
     tokio::spawn(call_worker(generation, non_subscribe, queue, notes));
-    Ok(Connection { url_path, authority, subscribe: Some(subscribe), calls, stream_id: None })
+    Ok(Connection {
+        url_path,
+        authority,
+        subscribe: Some(subscribe),
+        calls,
+        stream_id: None,
+    })
 }
 
 /// One HTTP/1.1 connection; its end is reported as a note.
@@ -425,10 +485,13 @@ async fn dial(
     name: &'static str,
     notes: mpsc::UnboundedSender<Note>,
 ) -> std::result::Result<SendRequest<Full<Bytes>>, String> {
-    let stream = tokio::net::TcpStream::connect(authority).await.map_err(|e| format!("{authority}: {e}"))?;
+    let stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| format!("{authority}: {e}"))?;
     let _ = stream.set_nodelay(true);
-    let (sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
     tokio::spawn(async move {
         let why = match connection.await {
             Ok(()) => format!("{name} connection closed"),
@@ -439,7 +502,12 @@ async fn dial(
     Ok(sender)
 }
 
-fn request(connection: &Connection, settings: &Settings, call: &Call, stream_id: Option<&str>) -> Request<Full<Bytes>> {
+fn request(
+    connection: &Connection,
+    settings: &Settings,
+    call: &Call,
+    stream_id: Option<&str>,
+) -> Request<Full<Bytes>> {
     let mut builder = Request::post(connection.url_path.as_str())
         .header(hyper::header::HOST, connection.authority.as_str())
         .header(hyper::header::CONTENT_TYPE, CONTENT_TYPE)
@@ -451,7 +519,9 @@ fn request(connection: &Connection, settings: &Settings, call: &Call, stream_id:
     if let Some(stream_id) = stream_id {
         builder = builder.header("Mesos-Stream-Id", stream_id);
     }
-    builder.body(Full::new(Bytes::from(call.encode_to_vec()))).unwrap_or_else(|_| Request::new(Full::default()))
+    builder
+        .body(Full::new(Bytes::from(call.encode_to_vec())))
+        .unwrap_or_else(|_| Request::new(Full::default()))
 }
 
 /// Posts `SUBSCRIBE`: `Ok((stream id, event stream))` on `200 OK`;
@@ -482,16 +552,37 @@ async fn subscribe(
 
 /// What a non-OK answer to `kind` means: `None` for the answers Apache's
 /// library only logs, else the text of an `ERROR` event.
-async fn unexpected(kind: call::Type, response: hyper::Response<hyper::body::Incoming>) -> Option<String> {
+async fn unexpected(
+    kind: call::Type,
+    response: hyper::Response<hyper::body::Incoming>,
+) -> Option<String> {
     let status = response.status();
-    let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let body = String::from_utf8_lossy(&body);
-    let line = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
-    if matches!(status, StatusCode::SERVICE_UNAVAILABLE | StatusCode::NOT_FOUND | StatusCode::TEMPORARY_REDIRECT) {
-        tracing::warn!("V1Mesos: received '{line}' ({body}) for {}", kind.as_str_name());
+    let line = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    if matches!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::NOT_FOUND | StatusCode::TEMPORARY_REDIRECT
+    ) {
+        tracing::warn!(
+            "V1Mesos: received '{line}' ({body}) for {}",
+            kind.as_str_name()
+        );
         return None;
     }
-    Some(format!("Received unexpected '{line}' ({body}) for {}", kind.as_str_name()))
+    Some(format!(
+        "Received unexpected '{line}' ({body}) for {}",
+        kind.as_str_name()
+    ))
 }
 
 /// Sends the non-subscribe calls one after another, in order.
@@ -507,10 +598,18 @@ async fn call_worker(
             Err(e) => Err(e),
         };
         let error = match outcome {
-            Ok(response) if response.status() == StatusCode::ACCEPTED || response.status() == StatusCode::OK => None,
+            Ok(response)
+                if response.status() == StatusCode::ACCEPTED
+                    || response.status() == StatusCode::OK =>
+            {
+                None
+            }
             Ok(response) => unexpected(kind, response).await,
             Err(e) => {
-                tracing::error!("V1Mesos: request for call type {} failed: {e}", kind.as_str_name());
+                tracing::error!(
+                    "V1Mesos: request for call type {} failed: {e}",
+                    kind.as_str_name()
+                );
                 None
             }
         };
@@ -531,7 +630,8 @@ fn events(body: hyper::body::Incoming) -> impl Stream<Item = Result<Bytes, Strin
             Err(e) => Some(Err(e.to_string())),
         }
     });
-    mesos_rs::http_api::recordio::records(Box::pin(chunks), MAX_EVENT_SIZE).map(|r| r.map_err(|e| e.to_string()))
+    mesos_rs::http_api::recordio::records(Box::pin(chunks), MAX_EVENT_SIZE)
+        .map(|r| r.map_err(|e| e.to_string()))
 }
 
 /// Delivers callbacks to Java, in order, until the client is gone or the
@@ -560,17 +660,30 @@ fn connection_delay_max() -> Duration {
 fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
     native(env, "V1Mesos.initialize", |env| {
         crate::backend::ensure_logging();
-        let jmaster = env.get_field(&this, jni_str!("master"), jni_sig!("Ljava/lang/String;"))?.l()?;
+        let jmaster = env
+            .get_field(&this, jni_str!("master"), jni_sig!("Ljava/lang/String;"))?
+            .l()?;
         let master = jvm::string(env, &jmaster, "master")?;
         let jcredential = env
-            .get_field(&this, jni_str!("credential"), jni_sig!("Lorg/apache/mesos/v1/Protos$Credential;"))?
+            .get_field(
+                &this,
+                jni_str!("credential"),
+                jni_sig!("Lorg/apache/mesos/v1/Protos$Credential;"),
+            )?
             .l()?;
         let authorization = if jcredential.is_null() {
             None
         } else {
             let credential: v1::Credential = from_java(env, &jcredential, "credential")?;
-            let pair = format!("{}:{}", credential.principal, credential.secret.unwrap_or_default());
-            Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)))
+            let pair = format!(
+                "{}:{}",
+                credential.principal,
+                credential.secret.unwrap_or_default()
+            );
+            Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            ))
         };
         let java = JavaMesos::new(env, &this)?;
         let (callbacks_tx, callbacks_rx) = std_mpsc::channel();
@@ -581,7 +694,11 @@ fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (notes_tx, notes) = mpsc::unbounded_channel();
         let client = Client {
-            settings: Settings { master, authorization, connection_delay_max: connection_delay_max() },
+            settings: Settings {
+                master,
+                authorization,
+                connection_delay_max: connection_delay_max(),
+            },
             state: State::Disconnected,
             generation: 0,
             connection: None,
@@ -592,7 +709,12 @@ fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
             pending_connect: None,
         };
         runtime::get()?.spawn(client.run(commands_rx));
-        jvm::set_handle(env, &this, jni_str!("__mesos"), Arc::new(Handle { commands }))?;
+        jvm::set_handle(
+            env,
+            &this,
+            jni_str!("__mesos"),
+            Arc::new(Handle { commands }),
+        )?;
         Ok(())
     })
 }
@@ -614,10 +736,15 @@ fn send<'l>(env: EnvUnowned<'l>, this: JObject<'l>, jcall: JObject<'l>) {
             return Ok(());
         }
         let (done, answered) = oneshot::channel();
-        let _ = handle.commands.send(Command::Send(Box::new(call), Some(done)));
-        let waited = runtime::get()?.block_on(async { tokio::time::timeout(TEARDOWN_TIMEOUT, answered).await });
+        let _ = handle
+            .commands
+            .send(Command::Send(Box::new(call), Some(done)));
+        let waited = runtime::get()?
+            .block_on(async { tokio::time::timeout(TEARDOWN_TIMEOUT, answered).await });
         if waited.is_err() {
-            tracing::error!("V1Mesos: received no response to call TEARDOWN for {TEARDOWN_TIMEOUT:?}");
+            tracing::error!(
+                "V1Mesos: received no response to call TEARDOWN for {TEARDOWN_TIMEOUT:?}"
+            );
         }
         Ok(())
     })
@@ -639,3 +766,57 @@ export!(both "org.apache.mesos.v1.scheduler.V1Mesos" "finalize" "()V", finalize_
 export!(both "org.apache.mesos.v1.scheduler.V1Mesos" "send" "(Lorg/apache/mesos/v1/scheduler/Protos$Call;)V",
     send_s / send_l, (call: O<'local>) -> (), send);
 export!(both "org.apache.mesos.v1.scheduler.V1Mesos" "reconnect" "()V", reconnect_s / reconnect_l, () -> (), reconnect);
+
+#[cfg(test)]
+mod tests {
+    use mesos_rs::proto::mesos::Address;
+
+    use super::*;
+
+    #[test]
+    fn the_scheduler_api_lives_under_the_masters_process_id() {
+        let info = MasterInfo {
+            pid: Some("master@10.0.0.7:5050".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            endpoint(&info).unwrap(),
+            ("10.0.0.7:5050".into(), "/master/api/v1/scheduler".into())
+        );
+        let renamed = MasterInfo {
+            pid: Some("leader@127.0.0.1:5051".into()),
+            ..Default::default()
+        };
+        assert_eq!(endpoint(&renamed).unwrap().1, "/leader/api/v1/scheduler");
+        // Without a pid: the address, then the packed IPv4 of old masters.
+        let address = MasterInfo {
+            address: Some(Address {
+                ip: Some("10.0.0.8".into()),
+                port: 5052,
+                hostname: None,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(endpoint(&address).unwrap().0, "10.0.0.8:5052");
+        let packed = MasterInfo {
+            ip: u32::from_be_bytes([1, 0, 0, 127]),
+            port: 5053,
+            ..Default::default()
+        };
+        assert_eq!(endpoint(&packed).unwrap().0, "127.0.0.1:5053");
+    }
+
+    #[test]
+    fn calls_are_checked_before_they_are_sent() {
+        let call = |kind: call::Type, framework: bool| Call {
+            r#type: Some(kind as i32),
+            framework_id: framework.then(Default::default),
+            ..Default::default()
+        };
+        assert!(validate(&call(call::Type::Subscribe, false), call::Type::Subscribe).is_err());
+        assert!(validate(&call(call::Type::Revive, false), call::Type::Revive).is_err());
+        assert!(validate(&call(call::Type::Revive, true), call::Type::Revive).is_ok());
+        assert!(validate(&call(call::Type::Accept, true), call::Type::Accept).is_err());
+        assert!(validate(&call(call::Type::Unknown, true), call::Type::Unknown).is_err());
+    }
+}
