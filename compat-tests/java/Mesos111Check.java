@@ -11,16 +11,8 @@ import org.apache.mesos.MesosSchedulerDriver;
 import org.apache.mesos.Protos.*;
 
 public class Mesos111Check {
-    public static void main(String[] args) throws Exception {
-        try {
-            run(args[0]);
-            System.out.println("RESULT ok");
-            System.exit(0);
-        } catch (Throwable t) {
-            t.printStackTrace(System.out);
-            System.out.println("RESULT failed: " + t);
-            System.exit(1);
-        }
+    public static void main(String[] args) {
+        TestFramework.runAndExit(() -> run(args[0]));
     }
 
     static void run(String master) throws Exception {

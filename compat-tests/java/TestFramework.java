@@ -190,7 +190,7 @@ public class TestFramework {
     public static void main(String[] args) throws Exception {
         String master = args[0];
         String scenario = args[1];
-        try {
+        runAndExit(() -> {
             switch (scenario) {
                 case "explicit-ack": explicitAck(master); break;
                 case "filters-revive": filtersRevive(master); break;
@@ -203,6 +203,17 @@ public class TestFramework {
                 case "v1mesos": V0MesosCheck.runWith(master, true); break;
                 default: throw new IllegalArgumentException("unknown scenario " + scenario);
             }
+        });
+    }
+
+    interface Body {
+        void run() throws Exception;
+    }
+
+    /** Runs a scenario, prints RESULT ok or RESULT failed, and exits 0 or 1. */
+    static void runAndExit(Body body) {
+        try {
+            body.run();
             System.out.println("RESULT ok");
             System.exit(0);
         } catch (Throwable t) {

@@ -1,17 +1,18 @@
 //! `org.apache.mesos.MesosExecutorDriver`: the Java executor driver.
 //!
-//! Shaped like the scheduler binding: `__executor` holds the [`Bridge`]
-//! callbacks go through, `__driver` the Rust executor driver (configured from
+//! Shaped like the scheduler binding: `__executor` holds the
+//! [`Bridge`](crate::bridge::Bridge) callbacks go through, `__driver` the Rust
+//! executor driver (configured from
 //! the `MESOS_*` environment the agent gives executors). Each callback
 //! attaches the driver's callback thread, calls the Java `Executor` with the
 //! Java driver object, and detaches; a callback that throws aborts the driver.
 
 use std::sync::Arc;
 
-use jni::objects::{JObject, Weak};
+use jni::objects::JObject;
 use jni::signature::MethodSignature;
 use jni::strings::JNIStr;
-use jni::{jni_sig, jni_str, Env, EnvUnowned, JValueOwned};
+use jni::{jni_sig, jni_str, Env, EnvUnowned};
 
 use mesos_rs::driver::{Executor, ExecutorDriver, MesosExecutorDriver};
 use mesos_rs::proto::mesos::{
@@ -19,10 +20,10 @@ use mesos_rs::proto::mesos::{
 };
 
 use crate::backend;
-use crate::callback::deliver;
+use crate::bridge::{self, obj, Args, Bridge};
 use crate::error::{native, Result};
 use crate::export::export;
-use crate::jvm::{self, ClassCache};
+use crate::jvm;
 use crate::protos::{self, from_java, to_java, JavaProto};
 
 const CLASS: &str = "org.apache.mesos.MesosExecutorDriver";
@@ -37,18 +38,6 @@ const CALLBACK_CLASSES: &[&str] = &[
     protos::STATUS_CLASS,
 ];
 
-/// What the callbacks need of the Java side (the `__executor` handle).
-pub struct Bridge {
-    jdriver: Weak<JObject<'static>>,
-    classes: ClassCache,
-}
-
-/// The `__driver` handle.
-struct Handle {
-    driver: MesosExecutorDriver,
-    bridge: Arc<Bridge>,
-}
-
 /// The Rust [`Executor`] the driver calls: each callback becomes a call of
 /// the Java `Executor`.
 pub struct JniExecutor {
@@ -56,18 +45,14 @@ pub struct JniExecutor {
 }
 
 impl JniExecutor {
-    fn call<F>(
+    fn call(
         &self,
         driver: &dyn ExecutorDriver,
         method: &'static JNIStr,
         sig: &MethodSignature<'_, '_>,
-        args: F,
-    ) where
-        F: for<'l> FnOnce(&mut Env<'l>, &ClassCache) -> Result<Vec<JValueOwned<'l>>>,
-    {
-        let delivery = deliver(
-            &self.bridge.jdriver,
-            &self.bridge.classes,
+        args: impl Args,
+    ) {
+        let delivery = self.bridge.deliver(
             jni_str!("executor"),
             "Lorg/apache/mesos/Executor;",
             method,
@@ -82,10 +67,6 @@ impl JniExecutor {
             driver.abort();
         }
     }
-}
-
-fn obj<'l>(value: JObject<'l>) -> JValueOwned<'l> {
-    JValueOwned::Object(value)
 }
 
 impl Executor for JniExecutor {
@@ -178,37 +159,16 @@ impl Executor for JniExecutor {
 
 fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
     native(env, "MesosExecutorDriver.initialize", |env| {
-        let bridge = Arc::new(Bridge {
-            jdriver: env.new_weak_ref(&this)?,
-            classes: ClassCache::resolve(env, CALLBACK_CLASSES)?,
-        });
-        jvm::set_handle(env, &this, jni_str!("__executor"), bridge.clone())?;
-        let driver = backend::executor_driver(Box::new(JniExecutor {
-            bridge: bridge.clone(),
-        }));
-        jvm::set_handle(
-            env,
-            &this,
-            jni_str!("__driver"),
-            Arc::new(Handle { driver, bridge }),
-        )?;
-        Ok(())
+        let bridge = Bridge::new(env, &this, CALLBACK_CLASSES)?;
+        bridge::install(env, &this, jni_str!("__executor"), bridge, |bridge| {
+            backend::executor_driver(Box::new(JniExecutor { bridge }))
+        })
     })
 }
 
 fn finalize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
     native(env, "MesosExecutorDriver.finalize", |env| {
-        drop(jvm::take_handle::<Handle>(
-            env,
-            &this,
-            jni_str!("__driver"),
-        )?);
-        drop(jvm::take_handle::<Bridge>(
-            env,
-            &this,
-            jni_str!("__executor"),
-        )?);
-        Ok(())
+        bridge::release::<MesosExecutorDriver>(env, &this, jni_str!("__executor"))
     })
 }
 
@@ -217,9 +177,7 @@ fn call<'l>(
     this: &JObject<'_>,
     call: impl FnOnce(&MesosExecutorDriver) -> mesos::Status,
 ) -> Result<JObject<'l>> {
-    let handle: Arc<Handle> = jvm::handle(env, this, CLASS, "__driver")?;
-    let status = call(&handle.driver);
-    protos::status(env, &handle.bridge.classes, status)
+    bridge::call_driver(env, this, CLASS, call)
 }
 
 fn start<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {

@@ -20,27 +20,16 @@
 macro_rules! export {
     (both $class:literal $method:literal $sig:literal, $short:ident / $long:ident,
      ($($arg:ident: $ty:ty),*) -> $ret:ty, $imp:path) => {
-        #[jni::jni_mangle($class, $method)]
-        pub fn $short<'local>(
-            env: jni::EnvUnowned<'local>,
-            this: jni::objects::JObject<'local>,
-            $($arg: $ty),*
-        ) -> $ret {
-            $imp(env, this, $($arg),*)
-        }
-        #[jni::jni_mangle($class, $method, $sig)]
-        pub fn $long<'local>(
-            env: jni::EnvUnowned<'local>,
-            this: jni::objects::JObject<'local>,
-            $($arg: $ty),*
-        ) -> $ret {
-            $imp(env, this, $($arg),*)
-        }
+        export!(@fn [$class, $method], $short, ($($arg: $ty),*) -> $ret, $imp);
+        export!(@fn [$class, $method, $sig], $long, ($($arg: $ty),*) -> $ret, $imp);
     };
     (long $class:literal $method:literal $sig:literal, $long:ident,
      ($($arg:ident: $ty:ty),*) -> $ret:ty, $imp:path) => {
-        #[jni::jni_mangle($class, $method, $sig)]
-        pub fn $long<'local>(
+        export!(@fn [$class, $method, $sig], $long, ($($arg: $ty),*) -> $ret, $imp);
+    };
+    (@fn [$($mangle:literal),+], $name:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty, $imp:path) => {
+        #[jni::jni_mangle($($mangle),+)]
+        pub fn $name<'local>(
             env: jni::EnvUnowned<'local>,
             this: jni::objects::JObject<'local>,
             $($arg: $ty),*

@@ -17,7 +17,8 @@
 //!   `parseFrom`).
 //! - [`runtime`]: the tokio runtime of libmesos's own I/O.
 //! - [`backend`]: the Rust drivers behind the bindings.
-//! - [`callback`]: calling Java back from driver threads.
+//! - [`bridge`]: the Java object behind a driver: callbacks from driver
+//!   threads, and the native handles it carries.
 //! - [`scheduler`], [`executor`]: `MesosSchedulerDriver`, `MesosExecutorDriver`.
 //! - [`state`]: `org.apache.mesos.state.*` (`ZooKeeperState` over ZooKeeper
 //!   with Apache's layout; `LevelDBState`, `LogState` unsupported).
@@ -37,7 +38,7 @@ use jni::{jni_sig, jni_str, Env, EnvUnowned, JValue, JavaVM};
 mod export;
 
 pub mod backend;
-pub mod callback;
+pub mod bridge;
 pub mod error;
 pub mod executor;
 pub mod jvm;

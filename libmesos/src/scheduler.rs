@@ -1,8 +1,7 @@
 //! `org.apache.mesos.MesosSchedulerDriver`: the Java scheduler driver.
 //!
 //! The Java object carries two handles, as Apache's does: `__scheduler`, the
-//! [`Bridge`] callbacks go through (a weak reference to the Java driver and
-//! the classes callbacks convert to), and `__driver`, the Rust driver. The
+//! [`Bridge`] callbacks go through, and `__driver`, the Rust driver. The
 //! Rust driver owns a [`JniScheduler`] and calls it on its callback thread,
 //! one callback at a time; each callback attaches that thread to the JVM,
 //! calls the Java `Scheduler` with the Java driver object, and detaches. A
@@ -11,7 +10,7 @@
 
 use std::sync::Arc;
 
-use jni::objects::{JObject, Weak};
+use jni::objects::JObject;
 use jni::signature::MethodSignature;
 use jni::strings::JNIStr;
 use jni::{jni_sig, jni_str, Env, EnvUnowned, JValueOwned};
@@ -23,10 +22,10 @@ use mesos_rs::proto::mesos::{
 };
 
 use crate::backend::{self, SchedulerConfig};
-use crate::callback::deliver;
+use crate::bridge::{self, obj, Args, Bridge};
 use crate::error::{native, Result};
 use crate::export::export;
-use crate::jvm::{self, ClassCache};
+use crate::jvm;
 use crate::protos::{self, from_java, list_from_java, to_java, JavaProto};
 
 const CLASS: &str = "org.apache.mesos.MesosSchedulerDriver";
@@ -43,20 +42,6 @@ const CALLBACK_CLASSES: &[&str] = &[
     protos::STATUS_CLASS,
 ];
 
-/// What the callbacks need of the Java side (the `__scheduler` handle).
-pub struct Bridge {
-    /// The Java `MesosSchedulerDriver`, weakly: a running driver must not keep
-    /// the object alive, as Apache's glue.
-    jdriver: Weak<JObject<'static>>,
-    classes: ClassCache,
-}
-
-/// The `__driver` handle: the Rust driver, and the classes calls convert with.
-struct Handle {
-    driver: MesosSchedulerDriver,
-    bridge: Arc<Bridge>,
-}
-
 /// The Rust [`Scheduler`] the driver calls: each callback becomes a call of
 /// the Java `Scheduler`.
 pub struct JniScheduler {
@@ -64,18 +49,14 @@ pub struct JniScheduler {
 }
 
 impl JniScheduler {
-    fn call<F>(
+    fn call(
         &self,
         driver: &dyn SchedulerDriver,
         method: &'static JNIStr,
         sig: &MethodSignature<'_, '_>,
-        args: F,
-    ) where
-        F: for<'l> FnOnce(&mut Env<'l>, &ClassCache) -> Result<Vec<JValueOwned<'l>>>,
-    {
-        let delivery = deliver(
-            &self.bridge.jdriver,
-            &self.bridge.classes,
+        args: impl Args,
+    ) {
+        let delivery = self.bridge.deliver(
             jni_str!("scheduler"),
             "Lorg/apache/mesos/Scheduler;",
             method,
@@ -90,10 +71,6 @@ impl JniScheduler {
             driver.abort();
         }
     }
-}
-
-fn obj<'l>(value: JObject<'l>) -> JValueOwned<'l> {
-    JValueOwned::Object(value)
 }
 
 impl Scheduler for JniScheduler {
@@ -279,49 +256,24 @@ fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
             _ => Vec::new(),
         };
 
-        let bridge = Arc::new(Bridge {
-            jdriver: env.new_weak_ref(&this)?,
-            classes: ClassCache::resolve(env, CALLBACK_CLASSES)?,
-        });
-        jvm::set_handle(env, &this, jni_str!("__scheduler"), bridge.clone())?;
         tracing::info!(master = %master, framework = %framework.name, "creating the scheduler driver");
-        let driver = backend::scheduler_driver(
-            Box::new(JniScheduler {
-                bridge: bridge.clone(),
-            }),
-            SchedulerConfig {
-                framework,
-                suppressed_roles,
-                master,
-                implicit_acknowledgements,
-                credential,
-            },
-        );
-        jvm::set_handle(
-            env,
-            &this,
-            jni_str!("__driver"),
-            Arc::new(Handle { driver, bridge }),
-        )?;
-        Ok(())
+        let config = SchedulerConfig {
+            framework,
+            suppressed_roles,
+            master,
+            implicit_acknowledgements,
+            credential,
+        };
+        let bridge = Bridge::new(env, &this, CALLBACK_CLASSES)?;
+        bridge::install(env, &this, jni_str!("__scheduler"), bridge, |bridge| {
+            backend::scheduler_driver(Box::new(JniScheduler { bridge }), config)
+        })
     })
 }
 
 fn finalize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
     native(env, "MesosSchedulerDriver.finalize", |env| {
-        // Neither stop nor abort: the scheduler might read either as an
-        // answer (Apache's glue says the same); dropping the driver ends it.
-        drop(jvm::take_handle::<Handle>(
-            env,
-            &this,
-            jni_str!("__driver"),
-        )?);
-        drop(jvm::take_handle::<Bridge>(
-            env,
-            &this,
-            jni_str!("__scheduler"),
-        )?);
-        Ok(())
+        bridge::release::<MesosSchedulerDriver>(env, &this, jni_str!("__scheduler"))
     })
 }
 
@@ -332,9 +284,7 @@ fn call<'l>(
     this: &JObject<'_>,
     call: impl FnOnce(&MesosSchedulerDriver) -> mesos::Status,
 ) -> Result<JObject<'l>> {
-    let handle: Arc<Handle> = jvm::handle(env, this, CLASS, "__driver")?;
-    let status = call(&handle.driver);
-    protos::status(env, &handle.bridge.classes, status)
+    bridge::call_driver(env, this, CLASS, call)
 }
 
 /// `Filters` arguments: Java's wrappers always pass one; `null` means none.

@@ -254,42 +254,48 @@ fn future_field(env: &mut Env<'_>, this: &JObject<'_>) -> Result<jlong> {
         .j()?)
 }
 
+/// Starts `op` on the `State` of `this` and hands its promise to Java.
+fn start<T, Fut>(
+    env: &mut Env<'_>,
+    this: &JObject<'_>,
+    op: impl FnOnce(Arc<State>) -> Fut,
+) -> Result<jlong>
+where
+    T: Send + 'static,
+    Fut: std::future::Future<Output = Result<T, String>> + Send + 'static,
+{
+    let state = state(env, this)?;
+    Ok(into_java_handle(Promise::spawn(op(state))?))
+}
+
 fn start_fetch<'l>(env: EnvUnowned<'l>, this: JObject<'l>, name: JObject<'l>) -> jlong {
     native(env, "AbstractState.__fetch", |env| {
         let name = jvm::string(env, &name, "name")?;
-        let state = state(env, &this)?;
-        Ok(into_java_handle(Promise::spawn(async move {
-            state.fetch(name).await
-        })?))
+        start(env, &this, |state| async move { state.fetch(name).await })
     })
 }
 
 fn start_store<'l>(env: EnvUnowned<'l>, this: JObject<'l>, variable: JObject<'l>) -> jlong {
     native(env, "AbstractState.__store", |env| {
         let entry = (*variable_entry(env, &variable)?).clone();
-        let state = state(env, &this)?;
-        Ok(into_java_handle(Promise::spawn(async move {
-            state.store(entry).await
-        })?))
+        start(env, &this, |state| async move { state.store(entry).await })
     })
 }
 
 fn start_expunge<'l>(env: EnvUnowned<'l>, this: JObject<'l>, variable: JObject<'l>) -> jlong {
     native(env, "AbstractState.__expunge", |env| {
         let entry = (*variable_entry(env, &variable)?).clone();
-        let state = state(env, &this)?;
-        Ok(into_java_handle(Promise::spawn(async move {
-            state.expunge(entry).await
-        })?))
+        start(
+            env,
+            &this,
+            |state| async move { state.expunge(entry).await },
+        )
     })
 }
 
 fn start_names<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> jlong {
     native(env, "AbstractState.__names", |env| {
-        let state = state(env, &this)?;
-        Ok(into_java_handle(Promise::spawn(async move {
-            state.names().await
-        })?))
+        start(env, &this, |state| async move { state.names().await })
     })
 }
 

@@ -112,14 +112,20 @@ impl ZooKeeperStorage {
 
     /// The entry stored for `name`, if any.
     pub async fn get(&self, name: &str) -> Result<Option<Entry>, String> {
-        let path = self.path(name);
-        let found = self.run(|client| {
-            let path = path.clone();
-            async move { client.get(&path).await }
-        });
-        match found.await? {
+        Ok(self.read(&self.path(name)).await?.map(|(entry, _)| entry))
+    }
+
+    /// The entry at `path` and its znode's version, if there is one.
+    async fn read(&self, path: &str) -> Result<Option<(Entry, i32)>, String> {
+        let found = self
+            .run(|client| {
+                let path = path.to_string();
+                async move { client.get(&path).await }
+            })
+            .await?;
+        match found {
             None => Ok(None),
-            Some((data, _)) => Ok(Some(parse(&data)?)),
+            Some((data, stat)) => Ok(Some((parse(&data)?, stat.version))),
         }
     }
 
@@ -131,13 +137,7 @@ impl ZooKeeperStorage {
             return Err("Serialized data is too big (> 1 MB)".to_string());
         }
         let path = self.path(&entry.name);
-        let current = self
-            .run(|client| {
-                let path = path.clone();
-                async move { client.get(&path).await }
-            })
-            .await?;
-        let Some((bytes, stat)) = current else {
+        let Some((current, version)) = self.read(&path).await? else {
             // A new name: create the parents, then race to create it.
             if !self.znode.is_empty() {
                 let znode = self.znode.clone();
@@ -163,13 +163,13 @@ impl ZooKeeperStorage {
                 .await?;
             return Ok(created);
         };
-        if parse(&bytes)?.uuid != expected {
+        if current.uuid != expected {
             return Ok(false);
         }
         self.run(|client| {
             let (path, data) = (path.clone(), data.clone());
             async move {
-                match client.set(&path, &data, Some(stat.version)).await {
+                match client.set(&path, &data, Some(version)).await {
                     Ok(_) => Ok(true),
                     Err(e)
                         if matches!(
@@ -190,22 +190,16 @@ impl ZooKeeperStorage {
     /// it is gone or was replaced.
     pub async fn expunge(&self, entry: &Entry) -> Result<bool, String> {
         let path = self.path(&entry.name);
-        let current = self
-            .run(|client| {
-                let path = path.clone();
-                async move { client.get(&path).await }
-            })
-            .await?;
-        let Some((bytes, stat)) = current else {
+        let Some((current, version)) = self.read(&path).await? else {
             return Ok(false);
         };
-        if parse(&bytes)?.uuid != entry.uuid {
+        if current.uuid != entry.uuid {
             return Ok(false);
         }
         self.run(|client| {
             let path = path.clone();
             async move {
-                match client.delete(&path, Some(stat.version)).await {
+                match client.delete(&path, Some(version)).await {
                     Ok(deleted) => Ok(deleted),
                     Err(e) if *e.source_error() == zookeeper_client::Error::BadVersion => Ok(false),
                     Err(e) => Err(e),

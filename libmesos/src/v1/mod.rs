@@ -12,22 +12,22 @@
 pub mod v0mesos;
 pub mod v1mesos;
 
-use jni::objects::{JObject, Weak};
-use jni::{jni_sig, jni_str, Env, JValueOwned};
+use jni::objects::JObject;
+use jni::{jni_sig, jni_str, Env};
 use prost::Message;
 
 use mesos_rs::proto::mesos::v1::scheduler::Event;
+use mesos_rs::proto::mesos::v1::Credential;
 
-use crate::callback::{deliver, Delivery};
+use crate::bridge::{obj, Args, Bridge, Delivery};
 use crate::error::Result;
-use crate::jvm::ClassCache;
-use crate::protos::{to_java, JavaProto};
+use crate::jvm;
+use crate::protos::{from_java, to_java, JavaProto};
 
-/// The Java side of a `V0Mesos`/`V1Mesos`: the object (weakly) and the
-/// classes events are converted to.
+/// The Java side of a `V0Mesos`/`V1Mesos`: its [`Bridge`] to the Java
+/// `Scheduler` (`connected`, `disconnected`, `received`).
 pub struct JavaMesos {
-    jmesos: Weak<JObject<'static>>,
-    classes: ClassCache,
+    bridge: Bridge,
 }
 
 impl JavaMesos {
@@ -35,23 +35,17 @@ impl JavaMesos {
     /// its `initialize`.
     pub fn new(env: &mut Env<'_>, this: &JObject<'_>) -> Result<JavaMesos> {
         Ok(JavaMesos {
-            jmesos: env.new_weak_ref(this)?,
-            classes: ClassCache::resolve(env, &[Event::JAVA_CLASS])?,
+            bridge: Bridge::new(env, this, &[Event::JAVA_CLASS])?,
         })
     }
 
-    fn call<F>(
+    fn call(
         &self,
         method: &'static jni::strings::JNIStr,
         sig: &jni::signature::MethodSignature<'_, '_>,
-        args: F,
-    ) -> Delivery
-    where
-        F: for<'l> FnOnce(&mut Env<'l>, &ClassCache) -> Result<Vec<JValueOwned<'l>>>,
-    {
-        deliver(
-            &self.jmesos,
-            &self.classes,
+        args: impl Args,
+    ) -> Delivery {
+        self.bridge.deliver(
             jni_str!("scheduler"),
             "Lorg/apache/mesos/v1/scheduler/Scheduler;",
             method,
@@ -83,9 +77,33 @@ impl JavaMesos {
         self.call(
             jni_str!("received"),
             &jni_sig!("(Lorg/apache/mesos/v1/scheduler/Mesos;Lorg/apache/mesos/v1/scheduler/Protos$Event;)V"),
-            |env, classes| Ok(vec![JValueOwned::Object(to_java(env, classes, event)?)]),
+            |env, classes| Ok(vec![obj(to_java(env, classes, event)?)]),
         )
     }
+}
+
+/// The `master` and `credential` fields both v1 classes carry.
+pub fn master_and_credential(
+    env: &mut Env<'_>,
+    this: &JObject<'_>,
+) -> Result<(String, Option<Credential>)> {
+    let jmaster = env
+        .get_field(this, jni_str!("master"), jni_sig!("Ljava/lang/String;"))?
+        .l()?;
+    let master = jvm::string(env, &jmaster, "master")?;
+    let jcredential = env
+        .get_field(
+            this,
+            jni_str!("credential"),
+            jni_sig!("Lorg/apache/mesos/v1/Protos$Credential;"),
+        )?
+        .l()?;
+    let credential = if jcredential.is_null() {
+        None
+    } else {
+        Some(from_java(env, &jcredential, "credential")?)
+    };
+    Ok((master, credential))
 }
 
 /// A v0 message as its v1 twin (or back): Mesos keeps the two `.proto`

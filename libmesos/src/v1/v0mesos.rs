@@ -37,7 +37,7 @@ use mesos_rs::proto::mesos::{
     SlaveId, TaskState, TaskStatus,
 };
 
-use super::{convert, JavaMesos};
+use super::{convert, master_and_credential, JavaMesos};
 use crate::backend::{self, SchedulerConfig};
 use crate::error::{native, Error};
 use crate::export::export;
@@ -267,7 +267,7 @@ impl Actor {
         }
     }
 
-    fn deliver(&mut self, call: impl FnOnce(&JavaMesos) -> crate::callback::Delivery) {
+    fn deliver(&mut self, call: impl FnOnce(&JavaMesos) -> crate::bridge::Delivery) {
         if self.broken {
             return;
         }
@@ -437,26 +437,8 @@ fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
             &jframework,
             "framework",
         )?);
-        let jmaster = env
-            .get_field(&this, jni_str!("master"), jni_sig!("Ljava/lang/String;"))?
-            .l()?;
-        let master = jvm::string(env, &jmaster, "master")?;
-        let jcredential = env
-            .get_field(
-                &this,
-                jni_str!("credential"),
-                jni_sig!("Lorg/apache/mesos/v1/Protos$Credential;"),
-            )?
-            .l()?;
-        let credential: Option<Credential> = if jcredential.is_null() {
-            None
-        } else {
-            Some(convert(&from_java::<v1::Credential>(
-                env,
-                &jcredential,
-                "credential",
-            )?))
-        };
+        let (master, credential) = master_and_credential(env, &this)?;
+        let credential: Option<Credential> = credential.as_ref().map(convert);
         let java = JavaMesos::new(env, &this)?;
 
         let (tx, rx) = mpsc::channel();

@@ -39,16 +39,16 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use jni::objects::JObject;
-use jni::{jni_sig, jni_str, EnvUnowned};
+use jni::{jni_str, EnvUnowned};
 use prost::Message;
 use tokio::sync::{mpsc, oneshot};
 
 use mesos_rs::proto::mesos::v1::scheduler::{call, event, Call, Event};
-use mesos_rs::proto::mesos::{v1, MasterInfo};
+use mesos_rs::proto::mesos::MasterInfo;
 use mesos_rs::v0_compat::Upid;
 use mesos_rs::zookeeper::MasterDetector;
 
-use super::JavaMesos;
+use super::{master_and_credential, JavaMesos};
 use crate::error::{native, Error, Result};
 use crate::export::export;
 use crate::jvm;
@@ -660,31 +660,18 @@ fn connection_delay_max() -> Duration {
 fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
     native(env, "V1Mesos.initialize", |env| {
         crate::backend::ensure_logging();
-        let jmaster = env
-            .get_field(&this, jni_str!("master"), jni_sig!("Ljava/lang/String;"))?
-            .l()?;
-        let master = jvm::string(env, &jmaster, "master")?;
-        let jcredential = env
-            .get_field(
-                &this,
-                jni_str!("credential"),
-                jni_sig!("Lorg/apache/mesos/v1/Protos$Credential;"),
-            )?
-            .l()?;
-        let authorization = if jcredential.is_null() {
-            None
-        } else {
-            let credential: v1::Credential = from_java(env, &jcredential, "credential")?;
+        let (master, credential) = master_and_credential(env, &this)?;
+        let authorization = credential.map(|credential| {
             let pair = format!(
                 "{}:{}",
                 credential.principal,
                 credential.secret.unwrap_or_default()
             );
-            Some(format!(
+            format!(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(pair)
-            ))
-        };
+            )
+        });
         let java = JavaMesos::new(env, &this)?;
         let (callbacks_tx, callbacks_rx) = std_mpsc::channel();
         std::thread::Builder::new()
