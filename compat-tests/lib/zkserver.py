@@ -16,9 +16,14 @@ For failover tests:
   server; `TcpProxy.block()` partitions that client alone (the server expires
   its session after the timeout, and the client expires it on its own side),
   `TcpProxy.unblock()` heals the partition;
-* `ZooKeeper.expire_session(session_id, password)`: ends a session whose
-  password is known (a kazoo client's `client_id`) at once, by attaching a
-  second client to it and closing that.
+* `TcpProxy.expire_session(session_id, password)`: ends at once the session of
+  a client behind the proxy whose password is known (a kazoo client's
+  `client_id`): the proxy cuts the client off, a second client attaches to the
+  session straight at the server and closes it, then the proxy lets the first
+  back to learn its session expired. (Without the cut, the first client would
+  keep taking its session back.) Our own processes do not reveal their session
+  password: partition them with `block()` instead, which expires their session
+  the way a real partition does.
 """
 
 import select
@@ -126,15 +131,6 @@ class ZooKeeper:
         zk.start(timeout=30)
         return zk
 
-    def expire_session(self, session_id, password):
-        """Ends the session `(session_id, password)` now (see the module docs)."""
-        from kazoo.client import KazooClient
-
-        other = KazooClient(hosts=self.hostport, client_id=(session_id, password))
-        other.start(timeout=30)
-        other.stop()
-        other.close()
-
     def proxy(self):
         """A `TcpProxy` to this server (closed by `close`)."""
         proxy = TcpProxy(("127.0.0.1", self.port))
@@ -191,6 +187,19 @@ class TcpProxy:
             held, self.held = self.held, []
         for s in held:
             _close(s)
+
+    def expire_session(self, session_id, password):
+        """Expires the session of a client behind this proxy (see the module docs)."""
+        from kazoo.client import KazooClient
+
+        self.block()
+        try:
+            other = KazooClient(hosts="%s:%d" % self.target, client_id=(session_id, password))
+            other.start(timeout=30)
+            other.stop()
+            other.close()
+        finally:
+            self.unblock()
 
     def close(self):
         self.closed = True

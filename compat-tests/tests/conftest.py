@@ -16,8 +16,9 @@
     zookeeper            a ZooKeeper 3.8 server for this test (lib/zkserver.py): str() is
                          "127.0.0.1:<port>"; .url(path, credentials=None) -> "zk://...";
                          .client() a started kazoo client; .kill() / .start_again();
-                         .proxy() a TcpProxy (.block() / .unblock()) to partition one
-                         client; its own data directory; stopped after the test
+                         .proxy() a TcpProxy (.block() / .unblock() partition one
+                         client, .expire_session(id, password) ends a kazoo client's
+                         session); its own data directory; stopped after the test
 
 When a test fails, the tail of every log its processes wrote is attached to the
 failure report; the full logs stay in its run_dir.

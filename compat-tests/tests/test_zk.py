@@ -248,3 +248,30 @@ def test_a_missing_zookeeper_is_named(monkeypatch, procs, run_dir):
     monkeypatch.setattr(zkserver, "ZOOKEEPER_JAR", run_dir / "no-such.jar")
     with pytest.raises(zkserver.ZooKeeperMissing, match="run compat-tests/setup.sh"):
         zkserver.ZooKeeper(procs, run_dir / "zookeeper", 2181)
+
+
+def test_the_proxy_expires_a_session_on_purpose(zookeeper, wait_until):
+    from kazoo.protocol.states import KazooState
+
+    proxy = zookeeper.proxy()
+    victim = kazoo_through(proxy)
+    observer = zookeeper.client()
+    try:
+        victim.create("/victim", b"", ephemeral=True)
+        states = []
+        victim.add_listener(states.append)
+        proxy.expire_session(*victim.client_id)
+        wait_until(lambda: KazooState.LOST in states, what="the victim's session is lost")
+        wait_until(lambda: observer.exists("/victim") is None, what="its ephemeral znode is gone")
+    finally:
+        for client in (victim, observer):
+            client.stop()
+            client.close()
+
+
+def kazoo_through(proxy):
+    from kazoo.client import KazooClient
+
+    client = KazooClient(hosts=proxy.hostport)
+    client.start(timeout=30)
+    return client

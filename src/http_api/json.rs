@@ -395,7 +395,7 @@ mod tests {
         let status = mesos::TaskStatus {
             task_id: mesos::TaskId { value: "t".into() },
             state: mesos::TaskState::TaskRunning as i32,
-            data: Some(b"hi\x00".to_vec().into()),
+            data: Some(b"hi\x00".to_vec()),
             timestamp: Some(1.5),
             ..Default::default()
         };
