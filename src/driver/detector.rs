@@ -15,26 +15,35 @@
 //! As in Mesos, a fixed `host:port` leader never changes: if that master
 //! restarts, the driver does not notice (Mesos's scheduler driver has no
 //! `exited` handler); only a detector change makes it re-register.
+//!
+//! ZooKeeper detection is [`crate::zookeeper::MasterDetector`], started on
+//! the drivers' runtime when the driver starts following. Where Mesos's
+//! driver exits the process when the leader's znode cannot be read, ours logs
+//! the error and keeps following (the detector retries).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::proto::mesos::{master_info, Address, MasterInfo};
+use crate::proto::mesos::MasterInfo;
 use crate::v0_compat::{Upid, UpidError};
+use crate::zookeeper::url::{read_indirection, UrlError};
+use crate::zookeeper::{MasterDetector, ZkUrl, DEFAULT_SESSION_TIMEOUT};
+
+/// The `MasterInfo` Mesos builds for a master known only by its UPID
+/// (`protobuf::createMasterInfo`).
+pub use crate::zookeeper::master_info::from_upid as master_info_from_upid;
 
 /// Why a detector could not be made from a `master` string.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DetectorError {
-    /// `file://` pointing at something unreadable.
-    #[error("Failed to read from file at '{0}'")]
-    File(String),
+    /// A `zk://` URL Mesos would refuse, or an unreadable `file://`.
+    #[error(transparent)]
+    Url(#[from] UrlError),
     /// Neither a URL nor a master's address.
     #[error("Failed to parse '{0}'")]
     Unrecognized(String),
-    /// A `zk://` URL Mesos would refuse.
-    #[error("{0}")]
-    ZooKeeperUrl(String),
     /// A form mesos-rs does not support (e.g. `local`, which starts an
     /// in-process cluster in Apache's libmesos).
     #[error("{0}")]
@@ -65,35 +74,6 @@ impl Leader {
     }
 }
 
-/// The `MasterInfo` Mesos builds for a master known only by its UPID
-/// (`protobuf::createMasterInfo`).
-pub fn master_info_from_upid(pid: &Upid) -> MasterInfo {
-    let ip = pid.addr().ip();
-    // Mesos stores the IPv4 address in network order in a uint32, which on
-    // the little-endian machines it runs on reads back byte-reversed.
-    let ip_u32 = match ip {
-        std::net::IpAddr::V4(v4) => u32::from_le_bytes(v4.octets()),
-        std::net::IpAddr::V6(_) => 0,
-    };
-    MasterInfo {
-        id: format!("{pid}-{}", uuid::Uuid::new_v4()),
-        ip: ip_u32,
-        port: u32::from(pid.addr().port()),
-        pid: Some(pid.to_string()),
-        address: Some(Address { hostname: pid.host().map(str::to_string), ip: Some(ip.to_string()), port: i32::from(pid.addr().port()) }),
-        hostname: pid.host().map(str::to_string),
-        capabilities: [
-            master_info::capability::Type::AgentUpdate,
-            master_info::capability::Type::AgentDraining,
-            master_info::capability::Type::QuotaV2,
-        ]
-        .into_iter()
-        .map(|t| master_info::Capability { r#type: Some(t as i32) })
-        .collect(),
-        ..Default::default()
-    }
-}
-
 /// Parses a master's address as Mesos reads one: `master@host:port`, or
 /// `host:port` with `master@` put in front.
 pub fn parse_master_pid(master: &str) -> Result<Upid, UpidError> {
@@ -111,12 +91,15 @@ pub struct Detector {
 enum Inner {
     /// A leader that changes only when appointed.
     Standalone(Arc<watch::Sender<Option<MasterInfo>>>),
+    /// The group at a ZooKeeper URL, followed once the driver starts.
+    ZooKeeper { url: ZkUrl, session_timeout: Duration },
 }
 
 impl std::fmt::Debug for Detector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.inner {
             Inner::Standalone(tx) => f.debug_tuple("Detector::Standalone").field(&*tx.borrow()).finish(),
+            Inner::ZooKeeper { url, .. } => f.debug_tuple("Detector::ZooKeeper").field(&url.redacted()).finish(),
         }
     }
 }
@@ -132,21 +115,25 @@ impl Detector {
                     .to_string(),
             ));
         }
-        if master.starts_with("zk://") {
-            return Err(DetectorError::Unsupported(
-                "ZooKeeper master detection (zk://) is not available in this build".to_string(),
-            ));
-        }
-        if let Some(path) = master.strip_prefix("file://") {
+        if master.starts_with("file://") {
             tracing::warn!(
                 "Specifying master detection mechanism / ZooKeeper URL to be read out of a file via \
                  'file://' is deprecated inside Mesos and will be removed in a future release."
             );
-            let text = std::fs::read_to_string(path).map_err(|_| DetectorError::File(path.to_string()))?;
-            return Detector::create(text.trim());
         }
-        let pid = parse_master_pid(master).map_err(|_| DetectorError::Unrecognized(master.to_string()))?;
+        let master = read_indirection(master)?;
+        if master.starts_with(ZkUrl::SCHEME) {
+            let url = ZkUrl::parse_for_election(&master)?;
+            return Ok(Detector::zookeeper(url, DEFAULT_SESSION_TIMEOUT));
+        }
+        let pid = parse_master_pid(&master).map_err(|_| DetectorError::Unrecognized(master.clone()))?;
         Ok(Detector::standalone(Some(master_info_from_upid(&pid))))
+    }
+
+    /// A detector following the ZooKeeper group at `url` (with this session
+    /// timeout; Mesos's drivers use 10 seconds).
+    pub fn zookeeper(url: ZkUrl, session_timeout: Duration) -> Detector {
+        Detector { inner: Inner::ZooKeeper { url, session_timeout } }
     }
 
     /// A detector whose leader is `leader` until [appointed](Self::appoint) otherwise.
@@ -163,13 +150,16 @@ impl Detector {
                 tx.send_replace(leader);
                 true
             }
+            Inner::ZooKeeper { .. } => false,
         }
     }
 
-    /// The leader as currently known.
+    /// The leader of a standalone detector (`None` for a ZooKeeper one,
+    /// whose leader is only known once followed).
     pub fn leader(&self) -> Option<MasterInfo> {
         match &self.inner {
             Inner::Standalone(tx) => tx.borrow().clone(),
+            Inner::ZooKeeper { .. } => None,
         }
     }
 
@@ -195,6 +185,22 @@ impl Detector {
                     }
                 }
             }
+            Inner::ZooKeeper { url, session_timeout } => {
+                let mut detector = MasterDetector::zookeeper(&url, session_timeout);
+                let mut previous: Option<MasterInfo> = None;
+                loop {
+                    match detector.detect(previous.as_ref()).await {
+                        Ok(leader) => {
+                            previous = leader.clone();
+                            if !report(leader) {
+                                return;
+                            }
+                        }
+                        // Mesos's driver exits the process here.
+                        Err(e) => tracing::error!("Failed to detect a master: {e}"),
+                    }
+                }
+            }
         }
     }
 }
@@ -217,6 +223,8 @@ mod tests {
         }
         assert_eq!(Detector::create("nonsense").unwrap_err(), DetectorError::Unrecognized("nonsense".into()));
         assert!(matches!(Detector::create("local"), Err(DetectorError::Unsupported(_))));
+        assert_eq!(Detector::create("zk://127.0.0.1:2181/").unwrap_err(), DetectorError::Url(UrlError::RootPath));
+        assert!(format!("{:?}", Detector::create("zk://127.0.0.1:2181/mesos").unwrap()).contains("/mesos"));
     }
 
     #[test]
@@ -227,7 +235,10 @@ mod tests {
         let d = Detector::create(&format!("file://{}", path.display())).unwrap();
         assert_eq!(d.leader().unwrap().port, 5051);
         let missing = format!("file://{}", dir.path().join("nope").display());
-        assert!(matches!(Detector::create(&missing), Err(DetectorError::File(_))));
+        assert!(matches!(Detector::create(&missing), Err(DetectorError::Url(UrlError::File { .. }))));
+        std::fs::write(&path, "zk://127.0.0.1:2181/mesos").unwrap();
+        let zk = Detector::create(&format!("file://{}", path.display())).unwrap();
+        assert!(!zk.appoint(None), "a ZooKeeper detector cannot be appointed");
     }
 
     #[test]

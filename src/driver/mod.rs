@@ -19,11 +19,13 @@
 //! - [`detector`]: master detection (`host:port`, `zk://`, `file://`).
 //! - [`flags`]: the `MESOS_*` settings the drivers read.
 //! - [`runtime`]: the process-wide libprocess instance the drivers share.
+//! - `shell`: what both front ends share (status rules, queue, latch, drop).
 
 pub mod detector;
 pub mod executor;
 pub mod flags;
 mod random;
+mod shell;
 pub mod runtime;
 pub mod scheduler;
 

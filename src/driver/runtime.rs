@@ -171,6 +171,21 @@ pub(crate) fn forward<T: Send + 'static>(
     })
 }
 
+/// Runs one framework callback (`who`, e.g. `Scheduler::registered`) on a
+/// driver's thread: timed in the debug log as Apache's drivers do, and with
+/// a panic caught, logged and answered by `abort` (as Apache's JNI layer
+/// aborts the driver when a Java callback throws) instead of unwinding
+/// further.
+pub(crate) fn guarded(who: &str, callback: impl FnOnce(), abort: impl FnOnce()) {
+    let started = std::time::Instant::now();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(callback));
+    tracing::debug!("{who} took {:?}", started.elapsed());
+    if let Err(panic) = outcome {
+        tracing::error!("{who} panicked: {}; aborting the driver", panic_text(&*panic));
+        abort();
+    }
+}
+
 /// The text of a caught panic.
 pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {

@@ -28,6 +28,7 @@ pub struct Config {
     pub seed: u64,
 }
 
+#[allow(clippy::large_enum_variant)] // short-lived values, handled one at a time: boxing buys nothing
 /// A driver call, queued by the front end after its status check.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Call {
@@ -45,6 +46,7 @@ pub enum Timer {
     Recovery { connection: u64 },
 }
 
+#[allow(clippy::large_enum_variant)] // short-lived values, handled one at a time: boxing buys nothing
 /// Everything the core reacts to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
@@ -58,6 +60,7 @@ pub enum Input {
     Call(Call),
 }
 
+#[allow(clippy::large_enum_variant)] // short-lived values, handled one at a time: boxing buys nothing
 /// An executor callback, with its arguments.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Callback {
@@ -70,6 +73,7 @@ pub enum Callback {
     Error { message: String },
 }
 
+#[allow(clippy::large_enum_variant)] // short-lived values, handled one at a time: boxing buys nothing
 /// What the runtime must do, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {

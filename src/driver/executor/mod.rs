@@ -20,26 +20,20 @@ pub mod core;
 pub mod env;
 
 use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread::{JoinHandle, ThreadId};
-use std::time::{Duration, Instant};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 use crate::proto::mesos::{Status, TaskStatus};
 use crate::v0_compat::{Event, ProcessHandle, Upid, WireMessage};
 
 use super::flags;
-use super::runtime::{self, lock, panic_text, unix_now, Latch};
+use super::runtime::{self, unix_now};
+use super::shell::{Envelope, Shell, State};
 use super::{Executor, ExecutorDriver};
 
 pub use self::core::{Call, Callback, Config as CoreConfig, Effect, ExecutorCore, Input, Timer};
 pub use self::env::{Environment, EnvironmentError};
-
-enum Envelope {
-    Input(Input),
-    Terminate,
-}
 
 /// The executor driver.
 pub struct MesosExecutorDriver {
@@ -50,23 +44,16 @@ pub struct MesosExecutorDriver {
 struct Handle(Arc<Shared>);
 
 struct Shared {
-    state: Mutex<State>,
+    shell: Shell<Input, Config, dyn Executor>,
     /// Apache's `aborted`: set by `abort`, and once the executor is told to
     /// shut down; no message is handled after.
     aborted: AtomicBool,
-    terminating: AtomicBool,
-    latch: Latch,
-    executor: Mutex<Option<Box<dyn Executor>>>,
 }
 
-struct State {
-    status: Status,
+/// The constructor's arguments, kept until `start`.
+struct Config {
     environment: HashMap<String, String>,
     seed: u64,
-    inbox: Option<mpsc::Sender<Envelope>>,
-    pid: Option<Upid>,
-    thread: Option<JoinHandle<()>>,
-    thread_id: Option<ThreadId>,
 }
 
 impl MesosExecutorDriver {
@@ -81,24 +68,11 @@ impl MesosExecutorDriver {
     /// has been called before this returns.
     pub fn with_environment(executor: Box<dyn Executor>, environment: HashMap<String, String>) -> MesosExecutorDriver {
         let logging = flags::initialize_logging(&environment);
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                status: Status::DriverNotStarted,
-                environment,
-                seed: super::random::seed(),
-                inbox: None,
-                pid: None,
-                thread: None,
-                thread_id: None,
-            }),
-            aborted: AtomicBool::new(false),
-            terminating: AtomicBool::new(false),
-            latch: Latch::default(),
-            executor: Mutex::new(Some(executor)),
-        });
+        let config = Config { environment, seed: super::random::seed() };
+        let shared = Arc::new(Shared { shell: Shell::new(config, executor), aborted: AtomicBool::new(false) });
         let driver = MesosExecutorDriver { handle: Handle(shared) };
         if let Err(e) = logging {
-            lock(&driver.handle.0.state).status = Status::DriverAborted;
+            driver.handle.0.shell.lock().status = Status::DriverAborted;
             driver.handle.report_error(&e.to_string());
         }
         driver
@@ -106,32 +80,18 @@ impl MesosExecutorDriver {
 
     /// The driver's current status.
     pub fn status(&self) -> Status {
-        lock(&self.handle.0.state).status
+        self.handle.0.shell.status()
     }
 
     /// The executor process's UPID, once started.
     pub fn pid(&self) -> Option<Upid> {
-        lock(&self.handle.0.state).pid.clone()
+        self.handle.0.shell.pid()
     }
 }
 
 impl Drop for MesosExecutorDriver {
     fn drop(&mut self) {
-        let (inbox, thread) = {
-            let mut state = lock(&self.handle.0.state);
-            (state.inbox.take(), state.thread.take())
-        };
-        if let Some(inbox) = inbox {
-            self.handle.0.terminating.store(true, Ordering::SeqCst);
-            let _ = inbox.send(Envelope::Terminate);
-        }
-        if let Some(thread) = thread {
-            if thread.thread().id() == std::thread::current().id() {
-                tracing::warn!("MesosExecutorDriver dropped inside its own callback; not waiting for its thread");
-            } else {
-                let _ = thread.join();
-            }
-        }
+        self.handle.0.shell.shutdown("MesosExecutorDriver");
     }
 }
 
@@ -161,34 +121,22 @@ impl ExecutorDriver for MesosExecutorDriver {
 
 impl Handle {
     fn report_error(&self, message: &str) {
-        let taken = lock(&self.0.executor).take();
-        let Some(mut executor) = taken else {
+        let Some(mut executor) = self.0.shell.take_user() else {
             tracing::error!("{message}");
             return;
         };
         invoke(executor.as_mut(), self, Callback::Error { message: message.to_string() });
-        *lock(&self.0.executor) = Some(executor);
+        self.0.shell.put_user(Some(executor));
     }
 
-    fn dispatch(&self, call: impl FnOnce() -> Call) -> Status {
-        let state = lock(&self.0.state);
-        if state.status != Status::DriverRunning {
-            return state.status;
-        }
-        if let Some(inbox) = &state.inbox {
-            let _ = inbox.send(Envelope::Input(Input::Call(call())));
-        }
-        state.status
-    }
-
-    fn launch(&self, state: &mut State) -> Result<(), String> {
-        let environment = Environment::from_map(&state.environment).map_err(|e| e.to_string())?;
+    fn launch(&self, state: &mut State<Input, Config>) -> Result<(), String> {
+        let environment = Environment::from_map(&state.extra.environment).map_err(|e| e.to_string())?;
         let libprocess = runtime::libprocess().map_err(|e| e.to_string())?;
         let id = libprocess.node.generate_id("executor");
         let process = libprocess.node.spawn(&id).map_err(|e| e.to_string())?;
         let pid = process.pid().clone();
         let handle = process.handle().clone();
-        let core = ExecutorCore::new(CoreConfig { pid: pid.clone(), environment, seed: state.seed });
+        let core = ExecutorCore::new(CoreConfig { pid: pid.clone(), environment, seed: state.extra.seed });
         let (inbox, queue) = mpsc::channel();
         let rt = libprocess.runtime.handle().clone();
         let forwarder = runtime::forward(&rt, process, inbox.clone(), |event| match event {
@@ -203,79 +151,29 @@ impl Handle {
             .name(id)
             .spawn(move || drive(shared, core, queue, io))
             .map_err(|e| format!("Failed to start the driver's thread: {e}"))?;
-        state.thread_id = Some(thread.thread().id());
-        state.thread = Some(thread);
-        state.inbox = Some(inbox);
-        state.pid = Some(pid);
+        state.started(inbox, pid, thread);
         Ok(())
     }
 }
 
 impl ExecutorDriver for Handle {
     fn start(&self) -> Status {
-        let mut state = lock(&self.0.state);
-        if state.status != Status::DriverNotStarted {
-            return state.status;
-        }
-        match self.launch(&mut state) {
-            Ok(()) => {
-                state.status = Status::DriverRunning;
-                Status::DriverRunning
-            }
-            Err(message) => {
-                // Apache's driver exits the process here (EXIT(EXIT_FAILURE)).
-                state.status = Status::DriverAborted;
-                drop(state);
-                tracing::error!("{message}");
-                self.report_error(&message);
-                Status::DriverAborted
-            }
-        }
+        // Where Apache's driver exits the process for a bad environment,
+        // ours aborts and tells the executor's `error`.
+        self.0.shell.start(|state| self.launch(state), |message| self.report_error(message))
     }
 
     fn stop(&self) -> Status {
-        let mut state = lock(&self.0.state);
-        if state.status != Status::DriverRunning && state.status != Status::DriverAborted {
-            return state.status;
-        }
-        if let Some(inbox) = &state.inbox {
-            let _ = inbox.send(Envelope::Input(Input::Call(Call::Stop)));
-        }
-        let aborted = state.status == Status::DriverAborted;
-        state.status = Status::DriverStopped;
-        if aborted {
-            Status::DriverAborted
-        } else {
-            Status::DriverStopped
-        }
+        self.0.shell.stop(|| {}, Input::Call(Call::Stop))
     }
 
     fn abort(&self) -> Status {
-        let mut state = lock(&self.0.state);
-        if state.status != Status::DriverRunning {
-            return state.status;
-        }
-        self.0.aborted.store(true, Ordering::SeqCst);
-        if let Some(inbox) = &state.inbox {
-            let _ = inbox.send(Envelope::Input(Input::Call(Call::Abort)));
-        }
-        state.status = Status::DriverAborted;
-        Status::DriverAborted
+        self.0.shell.abort(|| self.0.aborted.store(true, Ordering::SeqCst), Input::Call(Call::Abort))
     }
 
     fn join(&self) -> Status {
-        {
-            let state = lock(&self.0.state);
-            if state.status != Status::DriverRunning {
-                return state.status;
-            }
-            if state.thread_id == Some(std::thread::current().id()) {
-                tracing::error!("join() called inside an executor callback would wait forever; returning");
-                return state.status;
-            }
-        }
-        self.0.latch.wait();
-        lock(&self.0.state).status
+        // Unlike the scheduler driver's, only a running driver waits.
+        self.0.shell.join(|state| state.status == Status::DriverRunning)
     }
 
     fn run(&self) -> Status {
@@ -287,18 +185,18 @@ impl ExecutorDriver for Handle {
     }
 
     fn send_status_update(&self, status: &TaskStatus) -> Status {
-        self.dispatch(|| Call::SendStatusUpdate(status.clone()))
+        self.0.shell.dispatch(|| Input::Call(Call::SendStatusUpdate(status.clone())))
     }
 
     fn send_framework_message(&self, data: &[u8]) -> Status {
-        self.dispatch(|| Call::SendFrameworkMessage(data.to_vec()))
+        self.0.shell.dispatch(|| Input::Call(Call::SendFrameworkMessage(data.to_vec())))
     }
 }
 
 struct Io {
     runtime: tokio::runtime::Handle,
     process: ProcessHandle,
-    inbox: mpsc::Sender<Envelope>,
+    inbox: mpsc::Sender<Envelope<Input>>,
     forwarder: tokio::task::JoinHandle<()>,
 }
 
@@ -308,13 +206,10 @@ impl Drop for Io {
     }
 }
 
-fn drive(shared: Arc<Shared>, mut core: ExecutorCore, queue: mpsc::Receiver<Envelope>, io: Io) {
-    let mut executor = lock(&shared.executor).take();
+fn drive(shared: Arc<Shared>, mut core: ExecutorCore, queue: mpsc::Receiver<Envelope<Input>>, io: Io) {
+    let mut executor = shared.shell.take_user();
     let driver = Handle(shared.clone());
-    while let Ok(Envelope::Input(input)) = queue.recv() {
-        if shared.terminating.load(Ordering::SeqCst) {
-            break;
-        }
+    while let Some(input) = shared.shell.next(&queue) {
         core.set_aborted(shared.aborted.load(Ordering::SeqCst));
         for effect in core.handle(unix_now(), input) {
             match effect {
@@ -336,7 +231,7 @@ fn drive(shared: Arc<Shared>, mut core: ExecutorCore, queue: mpsc::Receiver<Enve
                 Effect::Aborted => shared.aborted.store(true, Ordering::SeqCst),
                 Effect::ScheduleKill { grace } => schedule_kill(grace),
                 Effect::Terminate => {}
-                Effect::Release => shared.latch.trigger(),
+                Effect::Release => shared.shell.release(),
             }
         }
         if core.is_terminated() {
@@ -344,7 +239,7 @@ fn drive(shared: Arc<Shared>, mut core: ExecutorCore, queue: mpsc::Receiver<Enve
         }
     }
     drop(io);
-    *lock(&shared.executor) = executor;
+    shared.shell.put_user(executor);
 }
 
 /// Apache's `ShutdownProcess`: after `grace`, kill this process group
@@ -373,8 +268,7 @@ fn invoke(executor: &mut dyn Executor, driver: &Handle, callback: Callback) {
         Callback::Shutdown => "shutdown",
         Callback::Error { .. } => "error",
     };
-    let started = Instant::now();
-    let outcome = catch_unwind(AssertUnwindSafe(|| match callback {
+    let run = || match callback {
         Callback::Registered { executor_info, framework_info, slave_info } => {
             executor.registered(driver, &executor_info, &framework_info, &slave_info)
         }
@@ -384,12 +278,10 @@ fn invoke(executor: &mut dyn Executor, driver: &Handle, callback: Callback) {
         Callback::FrameworkMessage { data } => executor.framework_message(driver, &data),
         Callback::Shutdown => executor.shutdown(driver),
         Callback::Error { message } => executor.error(driver, &message),
-    }));
-    tracing::debug!("Executor::{name} took {:?}", started.elapsed());
-    if let Err(panic) = outcome {
-        tracing::error!("Executor::{name} panicked: {}; aborting the driver", panic_text(&*panic));
+    };
+    runtime::guarded(&format!("Executor::{name}"), run, || {
         driver.abort();
-    }
+    });
 }
 
 #[cfg(test)]

@@ -113,6 +113,7 @@ pub enum Callback {
     Error { message: String },
 }
 
+#[allow(clippy::large_enum_variant)] // short-lived values, handled one at a time: boxing buys nothing
 /// What the runtime must do, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -287,7 +288,7 @@ impl SchedulerCore {
         }
     }
 
-    fn from_leader(&self, from: &Upid) -> bool {
+    fn is_leader(&self, from: &Upid) -> bool {
         self.master.as_ref().is_some_and(|m| &m.pid == from)
     }
 
@@ -480,7 +481,7 @@ impl SchedulerCore {
             Message::StatusUpdateMessage(m) => {
                 let m = *m;
                 let pid = m.pid.as_deref().and_then(|p| p.parse::<Upid>().ok());
-                self.status_update(Some(&from), m.update, pid.as_ref(), 0.0);
+                self.status_update(Some(&from), m.update, pid.as_ref());
             }
             Message::LostSlaveMessage(m) => self.lost_slave(&from, m.slave_id),
             Message::ExitedExecutorMessage(m) => self.lost_executor(&from, m.executor_id, m.slave_id, m.status),
@@ -563,7 +564,7 @@ impl SchedulerCore {
                     latest_state: None,
                 };
                 // No pid: the uuid's presence alone decides acknowledgement.
-                self.status_update(Some(&from), update, None, 0.0);
+                self.status_update(Some(&from), update, None);
             }
             event::Type::UpdateOperationStatus => {}
             event::Type::Message => match event.message {
@@ -601,7 +602,7 @@ impl SchedulerCore {
             tracing::debug!("Ignoring framework registered message because the driver is already connected!");
             return;
         }
-        if !self.from_leader(from) {
+        if !self.is_leader(from) {
             tracing::warn!(
                 "Ignoring framework registered message because it was sent from '{from}' instead of the leading master '{}'",
                 self.leader_text()
@@ -628,7 +629,7 @@ impl SchedulerCore {
             tracing::debug!("Ignoring framework reregistered message because the driver is already connected!");
             return;
         }
-        if !self.from_leader(from) {
+        if !self.is_leader(from) {
             tracing::warn!(
                 "Ignoring framework reregistered message because it was sent from '{from}' instead of the leading master '{}'",
                 self.leader_text()
@@ -664,7 +665,7 @@ impl SchedulerCore {
             tracing::debug!("Ignoring {what} message because the driver is disconnected!");
             return false;
         }
-        if !self.from_leader(from) {
+        if !self.is_leader(from) {
             tracing::debug!(
                 "Ignoring {what} message because it was sent from '{from}' instead of the leading master '{}'",
                 self.leader_text()
@@ -709,7 +710,7 @@ impl SchedulerCore {
 
     /// `from`/`pid` `None` are Apache's empty `UPID()`: an update the driver
     /// made itself, or one without a sender pid.
-    fn status_update(&mut self, from: Option<&Upid>, update: mi::StatusUpdate, pid: Option<&Upid>, _now: f64) {
+    fn status_update(&mut self, from: Option<&Upid>, update: mi::StatusUpdate, pid: Option<&Upid>) {
         if !self.running {
             tracing::debug!("Ignoring task status update message because the driver is not running!");
             return;
@@ -893,7 +894,7 @@ impl SchedulerCore {
             for op in operations.iter().filter(|op| is_launch(op)) {
                 for task in op.launch.iter().flat_map(|l| &l.task_infos) {
                     let update = driver_update(&self.framework, task.task_id.clone(), state, now);
-                    self.status_update(None, update, None, now);
+                    self.status_update(None, update, None);
                 }
             }
             return;

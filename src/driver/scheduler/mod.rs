@@ -34,11 +34,8 @@
 pub mod core;
 
 use std::collections::{BTreeSet, HashMap};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread::{JoinHandle, ThreadId};
-use std::time::Instant;
+use std::sync::{mpsc, Arc};
 
 use crate::proto::mesos::scheduler::OfferConstraints;
 use crate::proto::mesos::{
@@ -49,17 +46,11 @@ use crate::v0_compat::{Event, Message, Node, Process, ProcessHandle, Upid, WireM
 
 use super::detector::{Detector, Leader};
 use super::flags::{self, SchedulerFlags, DEFAULT_AUTHENTICATEE};
-use super::runtime::{self, lock, panic_text, unix_now, Latch, Libprocess};
+use super::runtime::{self, unix_now, Libprocess};
+use super::shell::{Envelope, Shell, State};
 use super::{Scheduler, SchedulerDriver};
 
 pub use self::core::{Call, Callback, Config as CoreConfig, Effect, Input, SchedulerCore, Timer};
-
-/// What the driver's thread takes from its queue.
-enum Envelope {
-    Input(Input),
-    /// The driver was dropped.
-    Terminate,
-}
 
 /// Builds a [`MesosSchedulerDriver`] with Apache's optional arguments.
 pub struct SchedulerDriverBuilder {
@@ -124,31 +115,21 @@ impl SchedulerDriverBuilder {
         let logging = flags::initialize_logging(&environment);
         let mut framework = self.framework;
         fill_missing_framework_info_fields(&mut framework);
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                status: Status::DriverNotStarted,
-                framework,
-                master: self.master,
-                detector: self.detector,
-                credential: self.credential,
-                implicit_acknowledgements: self.implicit_acknowledgements,
-                suppressed_roles: self.suppressed_roles,
-                environment,
-                seed: self.seed.unwrap_or_else(super::random::seed),
-                scheduler_id: format!("scheduler-{}", uuid::Uuid::new_v4()),
-                inbox: None,
-                pid: None,
-                thread: None,
-                thread_id: None,
-            }),
-            running: AtomicBool::new(true),
-            terminating: AtomicBool::new(false),
-            latch: Latch::default(),
-            scheduler: Mutex::new(Some(self.scheduler)),
-        });
+        let config = Config {
+            framework,
+            master: self.master,
+            detector: self.detector,
+            credential: self.credential,
+            implicit_acknowledgements: self.implicit_acknowledgements,
+            suppressed_roles: self.suppressed_roles,
+            environment,
+            seed: self.seed.unwrap_or_else(super::random::seed),
+            scheduler_id: format!("scheduler-{}", uuid::Uuid::new_v4()),
+        };
+        let shared = Arc::new(Shared { shell: Shell::new(config, self.scheduler), running: AtomicBool::new(true) });
         let driver = MesosSchedulerDriver { handle: Handle(shared) };
         if let Err(e) = logging {
-            lock(&driver.handle.0.state).status = Status::DriverAborted;
+            driver.handle.0.shell.lock().status = Status::DriverAborted;
             driver.handle.report_error(&e.to_string());
         }
         driver
@@ -180,19 +161,14 @@ pub struct MesosSchedulerDriver {
 struct Handle(Arc<Shared>);
 
 struct Shared {
-    state: Mutex<State>,
+    shell: Shell<Input, Config, dyn Scheduler>,
     /// Apache's `running`: cleared by `stop` and `abort` before they queue
     /// their call, read by the driver's thread before every input.
     running: AtomicBool,
-    /// Set when the driver is dropped: the thread stops at once.
-    terminating: AtomicBool,
-    latch: Latch,
-    /// The framework's scheduler, while the driver's thread does not hold it.
-    scheduler: Mutex<Option<Box<dyn Scheduler>>>,
 }
 
-struct State {
-    status: Status,
+/// The constructor's arguments, kept until `start`.
+struct Config {
     framework: FrameworkInfo,
     master: String,
     detector: Option<Detector>,
@@ -202,11 +178,6 @@ struct State {
     environment: HashMap<String, String>,
     seed: u64,
     scheduler_id: String,
-    /// Set once started: Apache's `process != nullptr`.
-    inbox: Option<mpsc::Sender<Envelope>>,
-    pid: Option<Upid>,
-    thread: Option<JoinHandle<()>>,
-    thread_id: Option<ThreadId>,
 }
 
 impl MesosSchedulerDriver {
@@ -244,12 +215,12 @@ impl MesosSchedulerDriver {
 
     /// The driver's current status.
     pub fn status(&self) -> Status {
-        lock(&self.handle.0.state).status
+        self.handle.0.shell.status()
     }
 
     /// The scheduler process's UPID, once started.
     pub fn pid(&self) -> Option<Upid> {
-        lock(&self.handle.0.state).pid.clone()
+        self.handle.0.shell.pid()
     }
 
     /// Apache's `reviveOffers(roles)` overload: an empty list does nothing
@@ -273,21 +244,7 @@ impl MesosSchedulerDriver {
 
 impl Drop for MesosSchedulerDriver {
     fn drop(&mut self) {
-        let (inbox, thread) = {
-            let mut state = lock(&self.handle.0.state);
-            (state.inbox.take(), state.thread.take())
-        };
-        if let Some(inbox) = inbox {
-            self.handle.0.terminating.store(true, Ordering::SeqCst);
-            let _ = inbox.send(Envelope::Terminate);
-        }
-        if let Some(thread) = thread {
-            if thread.thread().id() == std::thread::current().id() {
-                tracing::warn!("MesosSchedulerDriver dropped inside its own callback; not waiting for its thread");
-            } else {
-                let _ = thread.join();
-            }
-        }
+        self.handle.0.shell.shutdown("MesosSchedulerDriver");
     }
 }
 
@@ -351,140 +308,78 @@ impl Handle {
     /// Calls the scheduler's `error` on this thread, outside the driver's
     /// thread (a failure in `start` or the constructor).
     fn report_error(&self, message: &str) {
-        let taken = lock(&self.0.scheduler).take();
-        let Some(mut scheduler) = taken else {
+        let Some(mut scheduler) = self.0.shell.take_user() else {
             tracing::error!("{message}");
             return;
         };
         invoke(scheduler.as_mut(), self, Callback::Error { message: message.to_string() });
-        *lock(&self.0.scheduler) = Some(scheduler);
+        self.0.shell.put_user(Some(scheduler));
     }
 
-    /// Queues `call` if the driver is running; the status either way.
     fn dispatch(&self, call: impl FnOnce() -> Call) -> Status {
-        let state = lock(&self.0.state);
-        if state.status != Status::DriverRunning {
-            return state.status;
-        }
-        if let Some(inbox) = &state.inbox {
-            let _ = inbox.send(Envelope::Input(Input::Call(call())));
-        }
-        state.status
+        self.0.shell.dispatch(|| Input::Call(call()))
     }
 
-    fn launch(&self, state: &mut State) -> Result<(), String> {
-        let detector = match &state.detector {
+    fn launch(&self, state: &mut State<Input, Config>) -> Result<(), String> {
+        let config = &mut state.extra;
+        let detector = match &config.detector {
             Some(detector) => detector.clone(),
-            None => Detector::create(&state.master)
-                .map_err(|e| format!("Failed to create a master detector for '{}': {e}", state.master))?,
+            None => Detector::create(&config.master)
+                .map_err(|e| format!("Failed to create a master detector for '{}': {e}", config.master))?,
         };
-        state.detector = Some(detector.clone());
-        let flags = SchedulerFlags::load(&state.environment).map_err(|e| e.to_string())?;
+        config.detector = Some(detector.clone());
+        let flags = SchedulerFlags::load(&config.environment).map_err(|e| e.to_string())?;
         if flags.modules {
             tracing::warn!("Ignoring MESOS_MODULES / MESOS_MODULES_DIR: modules are not supported by mesos-rs");
         }
-        if state.credential.is_some() && flags.authenticatee != DEFAULT_AUTHENTICATEE {
+        if config.credential.is_some() && flags.authenticatee != DEFAULT_AUTHENTICATEE {
             return Err(format!(
                 "Could not create authenticatee module '{}': modules are not supported by mesos-rs",
                 flags.authenticatee
             ));
         }
         let libprocess = runtime::libprocess().map_err(|e| e.to_string())?;
-        let process = libprocess.node.spawn(&state.scheduler_id).map_err(|e| e.to_string())?;
+        let process = libprocess.node.spawn(&config.scheduler_id).map_err(|e| e.to_string())?;
         let pid = process.pid().clone();
         let core = SchedulerCore::new(CoreConfig {
             pid: pid.clone(),
-            framework: state.framework.clone(),
-            suppressed_roles: state.suppressed_roles.clone(),
-            credential: state.credential.clone(),
-            implicit_acknowledgements: state.implicit_acknowledgements,
+            framework: config.framework.clone(),
+            suppressed_roles: config.suppressed_roles.clone(),
+            credential: config.credential.clone(),
+            implicit_acknowledgements: config.implicit_acknowledgements,
             flags,
-            seed: state.seed,
+            seed: config.seed,
         });
         let (inbox, queue) = mpsc::channel();
         let io = Io::start(libprocess, process, inbox.clone(), detector);
         let shared = self.0.clone();
         let thread = std::thread::Builder::new()
-            .name(state.scheduler_id.clone())
+            .name(config.scheduler_id.clone())
             .spawn(move || drive(shared, core, queue, io))
             .map_err(|e| format!("Failed to start the driver's thread: {e}"))?;
-        state.thread_id = Some(thread.thread().id());
-        state.thread = Some(thread);
-        state.inbox = Some(inbox);
-        state.pid = Some(pid);
+        state.started(inbox, pid, thread);
         Ok(())
     }
 }
 
 impl SchedulerDriver for Handle {
     fn start(&self) -> Status {
-        let mut state = lock(&self.0.state);
-        if state.status != Status::DriverNotStarted {
-            return state.status;
-        }
-        match self.launch(&mut state) {
-            Ok(()) => {
-                state.status = Status::DriverRunning;
-                Status::DriverRunning
-            }
-            Err(message) => {
-                state.status = Status::DriverAborted;
-                drop(state);
-                tracing::error!("{message}");
-                self.report_error(&message);
-                Status::DriverAborted
-            }
-        }
+        self.0.shell.start(|state| self.launch(state), |message| self.report_error(message))
     }
 
     fn stop(&self, failover: bool) -> Status {
-        let mut state = lock(&self.0.state);
         tracing::info!("Asked to stop the driver");
-        if state.status != Status::DriverRunning && state.status != Status::DriverAborted {
-            tracing::debug!("Ignoring stop because the status of the driver is {}", state.status.as_str_name());
-            return state.status;
-        }
-        if let Some(inbox) = &state.inbox {
-            self.0.running.store(false, Ordering::SeqCst);
-            let _ = inbox.send(Envelope::Input(Input::Call(Call::Stop { failover })));
-        }
-        let aborted = state.status == Status::DriverAborted;
-        state.status = Status::DriverStopped;
-        if aborted {
-            Status::DriverAborted
-        } else {
-            Status::DriverStopped
-        }
+        self.0.shell.stop(|| self.0.running.store(false, Ordering::SeqCst), Input::Call(Call::Stop { failover }))
     }
 
     fn abort(&self) -> Status {
-        let mut state = lock(&self.0.state);
         tracing::info!("Asked to abort the driver");
-        if state.status != Status::DriverRunning {
-            tracing::debug!("Ignoring abort because the status of the driver is {}", state.status.as_str_name());
-            return state.status;
-        }
-        self.0.running.store(false, Ordering::SeqCst);
-        if let Some(inbox) = &state.inbox {
-            let _ = inbox.send(Envelope::Input(Input::Call(Call::Abort)));
-        }
-        state.status = Status::DriverAborted;
-        Status::DriverAborted
+        self.0.shell.abort(|| self.0.running.store(false, Ordering::SeqCst), Input::Call(Call::Abort))
     }
 
     fn join(&self) -> Status {
-        {
-            let state = lock(&self.0.state);
-            if state.thread_id.is_none() {
-                return state.status;
-            }
-            if state.thread_id == Some(std::thread::current().id()) {
-                tracing::error!("join() called inside a scheduler callback would wait forever; returning");
-                return state.status;
-            }
-        }
-        self.0.latch.wait();
-        lock(&self.0.state).status
+        // A driver that never started (or failed to) returns at once.
+        self.0.shell.join(|state| state.thread_id.is_some())
     }
 
     fn run(&self) -> Status {
@@ -532,7 +427,7 @@ impl SchedulerDriver for Handle {
     }
 
     fn acknowledge_status_update(&self, status: &TaskStatus) -> Status {
-        let implicit = lock(&self.0.state).implicit_acknowledgements;
+        let implicit = self.0.shell.lock().extra.implicit_acknowledgements;
         if implicit {
             // Apache's driver ABORTs the whole process here; ours aborts
             // the driver and reports the misuse to the scheduler's `error`.
@@ -561,13 +456,13 @@ impl SchedulerDriver for Handle {
         suppressed_roles: &[String],
         offer_constraints: Option<&OfferConstraints>,
     ) -> Status {
-        let mut state = lock(&self.0.state);
+        let mut state = self.0.shell.lock();
         if state.status != Status::DriverRunning {
             return state.status;
         }
         let mut framework = framework_info.clone();
         fill_missing_framework_info_fields(&mut framework);
-        state.framework = framework.clone();
+        state.extra.framework = framework.clone();
         let roles: BTreeSet<String> = suppressed_roles.iter().cloned().collect();
         if roles.len() != suppressed_roles.len() {
             // Apache CHECK-fails (crashes) on duplicates; the set is what counts.
@@ -576,14 +471,11 @@ impl SchedulerDriver for Handle {
                 suppressed_roles.len() - roles.len()
             );
         }
-        if let Some(inbox) = &state.inbox {
-            let call = Call::UpdateFramework {
-                framework,
-                suppressed_roles: roles,
-                offer_constraints: offer_constraints.cloned().unwrap_or_default(),
-            };
-            let _ = inbox.send(Envelope::Input(Input::Call(call)));
-        }
+        state.send(Input::Call(Call::UpdateFramework {
+            framework,
+            suppressed_roles: roles,
+            offer_constraints: offer_constraints.cloned().unwrap_or_default(),
+        }));
         state.status
     }
 }
@@ -594,13 +486,13 @@ struct Io {
     runtime: tokio::runtime::Handle,
     node: Node,
     process: ProcessHandle,
-    inbox: mpsc::Sender<Envelope>,
+    inbox: mpsc::Sender<Envelope<Input>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     authenticatees: HashMap<u64, (ProcessHandle, tokio::task::JoinHandle<()>)>,
 }
 
 impl Io {
-    fn start(libprocess: &Libprocess, process: Process, inbox: mpsc::Sender<Envelope>, detector: Detector) -> Io {
+    fn start(libprocess: &Libprocess, process: Process, inbox: mpsc::Sender<Envelope<Input>>, detector: Detector) -> Io {
         let runtime = libprocess.runtime.handle().clone();
         let handle = process.handle().clone();
         let forwarder = runtime::forward(&runtime, process, inbox.clone(), |event| match event {
@@ -664,13 +556,10 @@ impl Drop for Io {
 }
 
 /// The driver's thread: feeds the core and carries out its effects.
-fn drive(shared: Arc<Shared>, mut core: SchedulerCore, queue: mpsc::Receiver<Envelope>, mut io: Io) {
-    let mut scheduler = lock(&shared.scheduler).take();
+fn drive(shared: Arc<Shared>, mut core: SchedulerCore, queue: mpsc::Receiver<Envelope<Input>>, mut io: Io) {
+    let mut scheduler = shared.shell.take_user();
     let driver = Handle(shared.clone());
-    while let Ok(Envelope::Input(input)) = queue.recv() {
-        if shared.terminating.load(Ordering::SeqCst) {
-            break;
-        }
+    while let Some(input) = shared.shell.next(&queue) {
         core.set_running(shared.running.load(Ordering::SeqCst));
         for effect in core.handle(unix_now(), input) {
             match effect {
@@ -705,7 +594,7 @@ fn drive(shared: Arc<Shared>, mut core: SchedulerCore, queue: mpsc::Receiver<Env
                     }
                 }
                 Effect::Terminate => {}
-                Effect::Release => shared.latch.trigger(),
+                Effect::Release => shared.shell.release(),
             }
         }
         if core.is_terminated() {
@@ -713,14 +602,13 @@ fn drive(shared: Arc<Shared>, mut core: SchedulerCore, queue: mpsc::Receiver<Env
         }
     }
     drop(io);
-    *lock(&shared.scheduler) = scheduler;
+    shared.shell.put_user(scheduler);
 }
 
 /// Invokes one callback, catching a panic (which aborts the driver).
 fn invoke(scheduler: &mut dyn Scheduler, driver: &Handle, callback: Callback) {
     let name = callback_name(&callback);
-    let started = Instant::now();
-    let outcome = catch_unwind(AssertUnwindSafe(|| match callback {
+    let run = || match callback {
         Callback::Registered { framework_id, master_info } => scheduler.registered(driver, &framework_id, &master_info),
         Callback::Reregistered { master_info } => scheduler.reregistered(driver, &master_info),
         Callback::Disconnected => scheduler.disconnected(driver),
@@ -735,12 +623,10 @@ fn invoke(scheduler: &mut dyn Scheduler, driver: &Handle, callback: Callback) {
             scheduler.executor_lost(driver, &executor_id, &slave_id, status)
         }
         Callback::Error { message } => scheduler.error(driver, &message),
-    }));
-    tracing::debug!("Scheduler::{name} took {:?}", started.elapsed());
-    if let Err(panic) = outcome {
-        tracing::error!("Scheduler::{name} panicked: {}; aborting the driver", panic_text(&*panic));
+    };
+    runtime::guarded(&format!("Scheduler::{name}"), run, || {
         driver.abort();
-    }
+    });
 }
 
 fn callback_name(callback: &Callback) -> &'static str {
