@@ -34,7 +34,7 @@ fn feed(master: &mut Master, now: Now, event: Event) -> usize {
             effects += 1;
             match effect {
                 Effect::Registry { id, .. } => pending.push(Event::RegistryApplied { id, result: Ok(true) }),
-                Effect::RecoverRegistry { .. } => pending.push(Event::RegistryRecovered(Ok(Default::default()))),
+                Effect::RecoverRegistry { .. } => pending.push(Event::RegistryRecovered(Ok(Box::default()))),
                 _ => {}
             }
         }

@@ -26,7 +26,7 @@ fn launch_on(sim: &mut SimCluster, f: usize, a: usize, task: &str) {
 }
 
 fn launch(sim: &mut SimCluster, f: usize, offer: mesos_rs::proto::mesos::Offer, task: &str) {
-    let launch = sim.framework(f).launch(&[offer.id.clone()], vec![command_task(task, &offer, "cpus:1;mem:64")], None);
+    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![command_task(task, &offer, "cpus:1;mem:64")], None);
     sim.send(f, launch);
     sim.run_for(secs(1));
 }
@@ -108,7 +108,7 @@ fn ping_timeouts_make_an_agent_unreachable() {
         let status = fw.updates_for("t1").last().cloned().cloned().unwrap();
         assert_eq!(status.reason, Some(Reason::SlaveRemoved as i32));
         assert_eq!(status.message.as_deref(), Some("health check timed out"));
-        assert_eq!(status.unreachable_time.is_some(), true);
+        assert!(status.unreachable_time.is_some());
         assert_eq!(fw.lost_agents, vec![agent_id.clone()]);
         assert_eq!(sim.registry().unreachable.as_ref().unwrap().slaves.len(), 1);
         let metrics = sim.master().metrics_snapshot(sim.now());
@@ -308,7 +308,7 @@ fn an_unreachable_tasks_id_cannot_be_reused() {
     sim.run_for(secs(5));
     let agent_b = sim.agent(b).id.clone().unwrap();
     let offer = sim.framework(f).offers.iter().find(|o| o.slave_id == agent_b).unwrap().clone();
-    let launch = sim.framework(f).launch(&[offer.id.clone()], vec![command_task("t1", &offer, "cpus:1;mem:64")], None);
+    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![command_task("t1", &offer, "cpus:1;mem:64")], None);
     sim.send(f, launch);
     sim.run_for(secs(1));
     let status = sim.framework(f).updates_for("t1").last().cloned().cloned().unwrap();

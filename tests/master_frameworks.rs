@@ -31,7 +31,7 @@ fn register_offer_launch_run() {
         assert!(offer.id.value.starts_with(&format!("{}-O", master_info.id)));
         assert_eq!(fw.offer_pids[0].1, sim.agent(a).pid.to_string());
         let task = command_task("t1", &offer, "cpus:1;mem:128");
-        let launch = sim.framework(f).launch(&[offer.id.clone()], vec![task], None);
+        let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![task], None);
         sim.send(f, launch);
         sim.run_for(secs(1));
         assert_eq!(sim.framework(f).last_state("t1"), Some(TaskState::TaskRunning), "{dialect:?}");
@@ -121,7 +121,7 @@ fn failover_timeout_keeps_tasks_then_removes_the_framework() {
     let f = sim.add_framework(info, Dialect::Calls);
     sim.run_for(secs(2));
     let offer = sim.framework(f).offers[0].clone();
-    let launch = sim.framework(f).launch(&[offer.id.clone()], vec![command_task("t1", &offer, "cpus:1;mem:64")], None);
+    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![command_task("t1", &offer, "cpus:1;mem:64")], None);
     sim.send(f, launch);
     sim.run_for(secs(1));
     sim.stop_framework(f);
@@ -153,7 +153,7 @@ fn teardown_kills_tasks_and_completes_the_framework() {
     let f = sim.add_framework(framework_info("fw", false), Dialect::Calls);
     sim.run_for(secs(2));
     let offer = sim.framework(f).offers[0].clone();
-    let launch = sim.framework(f).launch(&[offer.id.clone()], vec![command_task("t1", &offer, "cpus:1;mem:64")], None);
+    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![command_task("t1", &offer, "cpus:1;mem:64")], None);
     sim.send(f, launch);
     sim.run_for(secs(1));
     let teardown = sim.framework(f).simple(CallType::Teardown);
@@ -175,9 +175,11 @@ fn teardown_kills_tasks_and_completes_the_framework() {
 /// with Mesos's messages.
 #[test]
 fn invalid_subscriptions_are_refused_with_mesos_messages() {
-    let mut config = mesos_rs::master::Config::default();
-    config.roles = mesos_rs::master::allocator::RoleWhitelist::parse(Some("web")).unwrap();
-    config.root_submissions = false;
+    let config = mesos_rs::master::Config {
+        roles: mesos_rs::master::allocator::RoleWhitelist::parse(Some("web")).unwrap(),
+        root_submissions: false,
+        ..Default::default()
+    };
     let mut sim = SimCluster::with_config(7, config);
     let mut bad_role = framework_info("a", false);
     #[allow(deprecated)]

@@ -28,7 +28,7 @@ fn cluster() -> SimCluster {
     sim.run_for(Duration::from_secs(2));
     let offer = sim.framework(f).offers[0].clone();
     let tasks = vec![command_task("running", &offer, "cpus:1;mem:64"), command_task("done", &offer, "cpus:1;mem:64")];
-    let launch = sim.framework(f).launch(&[offer.id.clone()], tasks, None);
+    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), tasks, None);
     sim.send(f, launch);
     sim.run_for(Duration::from_secs(1));
     let kill = sim.framework(f).kill("done");

@@ -56,8 +56,7 @@ fn declined_offers_come_back_after_the_filter() {
 /// unanswered offer is rescinded, then offered again.
 #[test]
 fn offers_time_out() {
-    let mut config = Config::default();
-    config.offer_timeout = Some(secs(30));
+    let config = Config { offer_timeout: Some(secs(30)), ..Config::default() };
     let mut sim = SimCluster::with_config(22, config);
     sim.add_agent(AgentSpec::default());
     let f = sim.add_framework(framework_info("fw", false), Dialect::Calls);
@@ -131,7 +130,7 @@ fn a_framework_that_lies_gets_the_answers_mesos_gives() {
         let theirs = sim.framework(f).offers[0].clone();
 
         // 1. Launch on someone else's offer.
-        let launch = sim.framework(g).launch(&[theirs.id.clone()], vec![command_task("x1", &theirs, "cpus:1;mem:32")], None);
+        let launch = sim.framework(g).launch(std::slice::from_ref(&theirs.id), vec![command_task("x1", &theirs, "cpus:1;mem:32")], None);
         sim.send(g, launch);
         sim.run_for(secs(1));
         let status = sim.framework(g).updates_for("x1")[0].clone();
@@ -149,13 +148,13 @@ fn a_framework_that_lies_gets_the_answers_mesos_gives() {
         );
         // The honest framework keeps its offer and can use it.
         assert!(sim.master().offers().any(|o| o.offer.id == theirs.id));
-        let launch = sim.framework(f).launch(&[theirs.id.clone()], vec![command_task("t1", &theirs, "cpus:1;mem:32")], None);
+        let launch = sim.framework(f).launch(std::slice::from_ref(&theirs.id), vec![command_task("t1", &theirs, "cpus:1;mem:32")], None);
         sim.send(f, launch);
         sim.run_for(secs(1));
         assert_eq!(sim.framework(f).last_state("t1"), Some(TaskState::TaskRunning));
 
         // 2. An offer that is no longer valid.
-        let launch = sim.framework(g).launch(&[theirs.id.clone()], vec![command_task("x2", &theirs, "cpus:1;mem:32")], None);
+        let launch = sim.framework(g).launch(std::slice::from_ref(&theirs.id), vec![command_task("x2", &theirs, "cpus:1;mem:32")], None);
         sim.send(g, launch);
         sim.run_for(secs(1));
         let status = sim.framework(g).updates_for("x2")[0].clone();
@@ -188,7 +187,7 @@ fn invalid_tasks_are_task_error() {
     });
     let bad_id = command_task("a/b", &offer, "cpus:1;mem:32");
     let tasks = vec![good, duplicate, too_big, no_resources, both, bad_id];
-    let launch = sim.framework(f).launch(&[offer.id.clone()], tasks, None);
+    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), tasks, None);
     sim.send(f, launch);
     sim.run_for(secs(1));
     let fw = sim.framework(f);
@@ -261,7 +260,7 @@ fn launch_group() {
         }),
         ..Default::default()
     };
-    let accept = sim.framework(f).accept(&[offer.id.clone()], vec![op], None);
+    let accept = sim.framework(f).accept(std::slice::from_ref(&offer.id), vec![op], None);
     sim.send(f, accept);
     sim.run_for(secs(1));
     assert_eq!(sim.framework(f).last_state("g1"), Some(TaskState::TaskRunning));
@@ -301,7 +300,7 @@ fn reserve_through_accept() {
         reserve: Some(operation::Reserve { resources: reserved, ..Default::default() }),
         ..Default::default()
     };
-    let accept = sim.framework(f).accept(&[offer.id.clone()], vec![op], Some(0.0));
+    let accept = sim.framework(f).accept(std::slice::from_ref(&offer.id), vec![op], Some(0.0));
     sim.framework_mut(f).offers.clear();
     sim.send(f, accept);
     sim.run_for(secs(2));

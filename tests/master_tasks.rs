@@ -23,7 +23,7 @@ fn setup(seed: u64, spec: AgentSpec, partition_aware: bool, dialect: Dialect) ->
 fn launch(sim: &mut SimCluster, f: usize, tasks: &[&str]) {
     let offer = sim.framework(f).offers[0].clone();
     let infos = tasks.iter().map(|t| command_task(t, &offer, "cpus:0.5;mem:32")).collect();
-    let launch = sim.framework(f).launch(&[offer.id.clone()], infos, None);
+    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), infos, None);
     sim.framework_mut(f).offers.clear();
     sim.send(f, launch);
     sim.run_for(secs(1));
@@ -188,8 +188,7 @@ fn framework_messages_both_ways() {
 fn a_faulty_network_still_converges() {
     for seed in 40..60 {
         // Lost offers come back through --offer_timeout, as Mesos advises.
-        let mut config = mesos_rs::master::Config::default();
-        config.offer_timeout = Some(secs(10));
+        let config = mesos_rs::master::Config { offer_timeout: Some(secs(10)), ..Default::default() };
         let mut sim = SimCluster::with_config(seed, config);
         sim.faults = Faults { drop: 0.05, duplicate: 0.2, latency: Duration::from_millis(5), jitter: Duration::from_millis(50) };
         let spec = AgentSpec { task_duration: Some(secs(3)), ..Default::default() };
@@ -203,7 +202,7 @@ fn a_faulty_network_still_converges() {
             let offers = std::mem::take(&mut sim.framework_mut(f).offers);
             for offer in offers {
                 let task = format!("t{round}-{}", offer.slave_id.value);
-                let launch = sim.framework(f).launch(&[offer.id.clone()], vec![command_task(&task, &offer, "cpus:1;mem:64")], None);
+                let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![command_task(&task, &offer, "cpus:1;mem:64")], None);
                 sim.send(f, launch);
                 launched.push(task);
             }
@@ -264,7 +263,7 @@ fn exited_executors_are_removed_and_reported() {
         resources: executor_resources,
         ..Default::default()
     });
-    let launch = sim.framework(f).launch(&[offer.id.clone()], vec![task], None);
+    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![task], None);
     sim.send(f, launch);
     sim.run_for(secs(1));
     let fid = sim.framework(f).framework_id();

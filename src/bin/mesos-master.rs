@@ -198,7 +198,7 @@ async fn run(flags: Flags, logging: logging::Logging) -> anyhow::Result<()> {
         }
         tracing::info!("Shutting down");
     };
-    let result = runtime::run(master, process, store, queries, shutdown).await;
+    let result = runtime::run(master, process, store, queries, None, shutdown).await;
     let _ = stop_tx.send(());
     let _ = server.await;
     drop(node);

@@ -22,7 +22,9 @@ use super::config::MINIMUM_AGENT_VERSION;
 use super::event::{Effect, Now, Timer};
 use super::frameworks::EMPTY_UPID;
 use super::registry::RegistryOp;
-use super::state::{is_terminal, task_state, Agent, AgentCaps, Map, Master, Observer, Pending, RemovalReason};
+use super::state::{
+    is_terminal, task_state, Agent, AgentCaps, AgentRegistration, Master, Observer, Pending, RemovalReason,
+};
 use super::validation;
 
 /// Parses a Mesos version (`X[.Y[.Z]][-prerelease][+build]`) to compare it.
@@ -151,29 +153,16 @@ impl Master {
                 return;
             }
         };
-        let agent = Agent {
-            id: id.clone(),
+        let registration = AgentRegistration {
+            info,
             pid: pid.clone(),
-            version: message.version.clone().unwrap_or_default(),
-            caps: AgentCaps::of(&message.agent_capabilities),
+            version: message.version.clone(),
             capabilities: message.agent_capabilities,
-            registered_time: now.secs(),
-            reregistered_time: None,
-            connected: true,
-            active: true,
-            reregister_epoch: 0,
-            observer: Observer::default(),
-            executors: Map::new(),
-            tasks: Map::new(),
-            killed_tasks: Map::new(),
-            offers: Default::default(),
-            used: Map::new(),
-            offered: Resources::new(),
             checkpointed,
             total,
             resource_version: message.resource_version_uuid,
-            info,
         };
+        let agent = Agent::new(id.clone(), registration, now.secs(), false);
         self.metrics.slave_registrations += 1;
         let hostname = agent.info.hostname.clone();
         let resources = Resources::from_protos(&agent.info.resources);
@@ -853,21 +842,7 @@ impl Master {
                     fw.completed_tasks.retain(|t| t.task_id != task.task_id);
                 }
                 let text = if was_unreachable { "Unreachable agent re-reregistered" } else { "Unknown agent reregistered" };
-                let mut update = self.master_update(
-                    &fid,
-                    Some(&task.slave_id),
-                    &task.task_id,
-                    task_state(&task),
-                    text,
-                    Reason::SlaveReregistered,
-                    task.executor_id.clone(),
-                    None,
-                );
-                if let Some(last) = task.statuses.last() {
-                    update.status.healthy = last.healthy;
-                    update.status.check_status = last.check_status.clone();
-                }
-                update.status.container_status = task.statuses.iter().rev().find_map(|s| s.container_status.clone());
+                let update = self.task_update(&fid, &task, task_state(&task), text, Reason::SlaveReregistered);
                 match self.frameworks.registered.get(&fid) {
                     Some(fw) if fw.connected() => self.forward(update, None, &fid),
                     fw => tracing::warn!(
@@ -900,29 +875,16 @@ impl Master {
                 return;
             }
         };
-        let mut agent = Agent {
-            id: id.clone(),
+        let registration = AgentRegistration {
             info: message.slave.clone(),
             pid: pid.clone(),
-            version: message.version.clone().unwrap_or_default(),
-            caps,
+            version: message.version.clone(),
             capabilities: message.agent_capabilities.clone(),
-            registered_time: now.secs(),
-            reregistered_time: Some(now.secs()),
-            connected: true,
-            active: true,
-            reregister_epoch: 0,
-            observer: Observer::default(),
-            executors: Map::new(),
-            tasks: Map::new(),
-            killed_tasks: Map::new(),
-            offers: Default::default(),
-            used: Map::new(),
-            offered: Resources::new(),
             checkpointed,
             total,
             resource_version: message.resource_version_uuid.clone(),
         };
+        let mut agent = Agent::new(id.clone(), registration, now.secs(), true);
         for executor in &message.executor_infos {
             let fid = executor.framework_id.clone().unwrap_or_default();
             *agent.used.entry(fid.clone()).or_default() += &Resources::from_protos(&executor.resources);
@@ -1037,21 +999,28 @@ impl Master {
         }
         self.update_agent_frameworks(now, &id, &message.frameworks);
         self.agents.reregistering.shift_remove(&id);
-        let agent = &self.agents.registered[&id];
-        if !agent.caps.resource_provider {
-            let mut resources = checkpointed.to_protos();
-            if !agent.caps.reservation_refinement && downgrade_resources(&mut resources).is_err() {
-                tracing::warn!(
-                    "Not sending updated checkpointed resources {} with refined reservations, since agent {} is not \
-                     RESERVATION_REFINEMENT-capable.",
-                    checkpointed,
-                    self.agent_label(&id)
-                );
-                return;
-            }
-            tracing::info!("Sending updated checkpointed resources {} to agent {}", checkpointed, self.agent_label(&id));
-            self.send(&pid, CheckpointResourcesMessage { resources, ..Default::default() });
+        if !self.agents.registered[&id].caps.resource_provider {
+            self.send_checkpointed_resources(&id);
         }
+    }
+
+    /// Sends the agent its checkpointed resources (`CheckpointResourcesMessage`),
+    /// downgraded for agents without RESERVATION_REFINEMENT.
+    pub(crate) fn send_checkpointed_resources(&mut self, id: &SlaveId) {
+        let Some(agent) = self.agents.registered.get(id) else { return };
+        let mut resources = agent.checkpointed.to_protos();
+        if !agent.caps.reservation_refinement && downgrade_resources(&mut resources).is_err() {
+            tracing::warn!(
+                "Not sending updated checkpointed resources {} with refined reservations, since agent {} is not \
+                 RESERVATION_REFINEMENT-capable.",
+                agent.checkpointed,
+                self.agent_label(id)
+            );
+            return;
+        }
+        tracing::info!("Sending updated checkpointed resources {} to agent {}", agent.checkpointed, self.agent_label(id));
+        let pid = agent.pid.clone();
+        self.send(&pid, CheckpointResourcesMessage { resources });
     }
 
     /// `reconcileKnownSlave`: the agent is told (in its reregistered

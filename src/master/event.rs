@@ -80,7 +80,7 @@ pub enum Event {
     Detected(Option<MasterInfo>),
     /// The registry as recovered (and with this master's info persisted),
     /// in answer to [`Effect::RecoverRegistry`].
-    RegistryRecovered(Result<Registry, String>),
+    RegistryRecovered(Result<Box<Registry>, String>),
     /// A v0 message from `from`.
     Message { from: Upid, message: Message },
     /// A linked peer (agent or scheduler) went away.

@@ -781,6 +781,35 @@ impl Master {
         }
     }
 
+    /// A master-generated update about a known task in `state`, carrying
+    /// the task's latest health, check and container status (as Mesos's
+    /// reconciliation and reregistration updates do).
+    pub(crate) fn task_update(
+        &self,
+        fid: &FrameworkId,
+        task: &crate::proto::mesos::Task,
+        state: TaskState,
+        message: &str,
+        reason: Reason,
+    ) -> StatusUpdate {
+        let mut update = self.master_update(
+            fid,
+            Some(&task.slave_id),
+            &task.task_id,
+            state,
+            message,
+            reason,
+            task.executor_id.clone(),
+            None,
+        );
+        if let Some(last) = task.statuses.last() {
+            update.status.healthy = last.healthy;
+            update.status.check_status = last.check_status;
+        }
+        update.status.container_status = task.statuses.iter().rev().find_map(|s| s.container_status.clone());
+        update
+    }
+
     /// Mesos's `forward`: a status update to its framework, with the pid
     /// to acknowledge to (the agent), or none for master-generated updates.
     pub(crate) fn forward(&mut self, mut update: StatusUpdate, acknowledgee: Option<&Upid>, fid: &FrameworkId) {

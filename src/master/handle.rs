@@ -61,7 +61,7 @@ impl Master {
         self.now = now;
         match event {
             Event::Detected(leader) => self.detected(now, leader),
-            Event::RegistryRecovered(Ok(registry)) => self.recovered_registry(now, registry),
+            Event::RegistryRecovered(Ok(registry)) => self.recovered_registry(now, *registry),
             Event::RegistryRecovered(Err(e)) => self.emit(Effect::Fatal(format!("Recovery failed: {e}"))),
             Event::Message { from, message } => self.on_message(now, from, message),
             Event::Exited(pid) => self.on_exited(now, &pid),
@@ -156,7 +156,7 @@ impl Master {
         for slave in registry.slaves.iter().flat_map(|s| &s.slaves) {
             let Some(id) = slave.info.id.clone() else { continue };
             if let Some(drain) = &slave.drain_info {
-                self.agents.draining.insert(id.clone(), drain.clone());
+                self.agents.draining.insert(id.clone(), *drain);
             }
             if slave.deactivated.unwrap_or(false) {
                 self.agents.deactivated.insert(id);
@@ -165,7 +165,7 @@ impl Master {
         for unreachable in registry.unreachable.iter().flat_map(|u| &u.slaves) {
             self.agents.unreachable.insert(unreachable.id.clone(), unreachable.timestamp);
             if let Some(drain) = &unreachable.drain_info {
-                self.agents.draining.insert(unreachable.id.clone(), drain.clone());
+                self.agents.draining.insert(unreachable.id.clone(), *drain);
             }
             if unreachable.deactivated.unwrap_or(false) {
                 self.agents.deactivated.insert(unreachable.id.clone());

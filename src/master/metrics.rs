@@ -22,8 +22,6 @@ macro_rules! counters {
             pub task_states: BTreeMap<String, u64>,
             /// Allocation cycles run (`allocator/mesos/allocation_runs`).
             pub allocation_runs: u64,
-            /// Registry operations issued and not yet answered.
-            pub registry_queued: u64,
         }
 
         impl Metrics {
@@ -206,7 +204,7 @@ impl Master {
 
         put("allocator/mesos/allocation_runs", m.allocation_runs as f64);
         put("allocator/mesos/event_queue_dispatches", 0.0);
-        put("registrar/queued_operations", m.registry_queued as f64);
+        put("registrar/queued_operations", self.pending.len() as f64);
         out
     }
 

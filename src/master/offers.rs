@@ -10,7 +10,7 @@ use crate::common::roles;
 use crate::master::allocator::Plan;
 use crate::proto::mesos::health_check::Type as HealthCheckType;
 use crate::proto::mesos::internal::{
-    ApplyOperationMessage, CheckpointResourcesMessage, FrameworkErrorMessage, LaunchTasksMessage,
+    ApplyOperationMessage, FrameworkErrorMessage, LaunchTasksMessage,
     ResourceOffersMessage, ReviveOffersMessage, RunTaskGroupMessage, RunTaskMessage,
 };
 use crate::proto::mesos::offer::operation::Type as OperationType;
@@ -49,12 +49,12 @@ impl Master {
             by_framework.entry(planned.framework_id.clone()).or_default().push(planned);
         }
         for (fid, planned) in by_framework {
-            self.offer(now, &fid, planned);
+            self.send_offers(now, &fid, planned);
         }
     }
 
-    /// `Master::offer`.
-    fn offer(&mut self, now: Now, fid: &FrameworkId, planned: Vec<crate::master::allocator::PlannedOffer>) {
+    /// `Master::offer`: the planned offers to one framework, in one message.
+    fn send_offers(&mut self, now: Now, fid: &FrameworkId, planned: Vec<crate::master::allocator::PlannedOffer>) {
         let usable = self.frameworks.registered.get(fid).is_some_and(|f| f.connected() && f.active);
         if !usable {
             tracing::warn!(
@@ -825,19 +825,7 @@ impl Master {
             tracing::info!("Sending operation to agent {}", self.agent_label(agent_id));
             self.send(&pid, message);
         } else {
-            let checkpointed = agent.checkpointed.clone();
-            let mut resources = checkpointed.to_protos();
-            if !agent.caps.reservation_refinement && downgrade_resources(&mut resources).is_err() {
-                tracing::warn!(
-                    "Not sending updated checkpointed resources {} with refined reservations, since agent {} is not \
-                     RESERVATION_REFINEMENT-capable.",
-                    checkpointed,
-                    self.agent_label(agent_id)
-                );
-                return;
-            }
-            tracing::info!("Sending updated checkpointed resources {} to agent {}", checkpointed, self.agent_label(agent_id));
-            self.send(&pid, CheckpointResourcesMessage { resources, ..Default::default() });
+            self.send_checkpointed_resources(agent_id);
         }
     }
 
@@ -947,7 +935,7 @@ fn new_task(info: &TaskInfo, fid: &FrameworkId) -> Task {
         discovery: info.discovery.clone(),
         container: info.container.clone(),
         health_check: info.health_check.clone(),
-        kill_policy: info.kill_policy.clone(),
+        kill_policy: info.kill_policy,
         user,
         ..Default::default()
     }

@@ -86,7 +86,7 @@ fn spawn_store(store: Box<dyn Store>, events: mpsc::UnboundedSender<Event>) -> s
                 loop {
                     match request.take() {
                         Some(StoreRequest::Recover(info)) => {
-                            let result = service.recover(&info).map_err(|e| e.to_string());
+                            let result = service.recover(&info).map(Box::new).map_err(|e| e.to_string());
                             let _ = events.send(Event::RegistryRecovered(result));
                         }
                         Some(StoreRequest::Apply(id, op)) => batch.push((id, op)),
@@ -179,15 +179,22 @@ impl Driver {
     }
 }
 
+/// Who leads, as an election reports it: `None` when no master is elected.
+pub type Leadership = mpsc::Receiver<Option<MasterInfo>>;
+
 /// Runs the master until `shutdown` completes or the master aborts.
 /// `process` is the master's libprocess process (`master@ip:port`); the
-/// caller serves the node. The driver tells the master it leads (a
-/// standalone master) right away.
+/// caller serves the node. With `leadership` `None` the master is
+/// standalone: the driver tells it it leads right away. Otherwise every
+/// value received becomes [`Event::Detected`] (a ZooKeeper contender and
+/// detector feed it); the channel closing is treated as losing the
+/// election.
 pub async fn run(
     master: Master,
     mut process: Process,
     store: Box<dyn Store>,
     mut queries: mpsc::Receiver<Query>,
+    leadership: Option<Leadership>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), RuntimeError> {
     let (store_events_tx, mut store_events) = mpsc::unbounded_channel();
@@ -202,7 +209,10 @@ pub async fn run(
         store,
         dirty: false,
     };
-    driver.handle(Event::Detected(Some(info)))?;
+    let mut leadership = leadership;
+    if leadership.is_none() {
+        driver.handle(Event::Detected(Some(info)))?;
+    }
     tokio::pin!(shutdown);
     loop {
         // Everything ready now, then the timers due, then Idle.
@@ -225,6 +235,20 @@ pub async fn run(
                 query(&driver.master, driver.clock.now());
                 continue;
             }
+            if let Some(channel) = &mut leadership {
+                match channel.try_recv() {
+                    Ok(leader) => {
+                        driver.handle(Event::Detected(leader))?;
+                        continue;
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        leadership = None;
+                        driver.handle(Event::Detected(None))?;
+                        continue;
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => {}
+                }
+            }
             break;
         }
         while let Some(timer) = driver.due_timer() {
@@ -246,6 +270,17 @@ pub async fn run(
                 None => return Err(RuntimeError::NodeGone),
             },
             Some(query) = queries.recv() => query(&driver.master, driver.clock.now()),
+            leader = async {
+                match &mut leadership {
+                    Some(channel) => channel.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if leader.is_none() {
+                    leadership = None;
+                }
+                driver.handle(Event::Detected(leader.flatten()))?;
+            }
             _ = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at).await,

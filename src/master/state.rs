@@ -283,7 +283,45 @@ pub struct Agent {
     pub resource_version: Option<Uuid>,
 }
 
+/// What an agent (re)registers with.
+pub(crate) struct AgentRegistration {
+    pub info: SlaveInfo,
+    pub pid: Upid,
+    pub version: Option<String>,
+    pub capabilities: Vec<AgentCapabilityInfo>,
+    pub checkpointed: Resources,
+    pub total: Resources,
+    pub resource_version: Option<Uuid>,
+}
+
 impl Agent {
+    /// A connected, active agent with no tasks, executors or offers yet.
+    pub(crate) fn new(id: SlaveId, r: AgentRegistration, time: f64, reregistered: bool) -> Agent {
+        Agent {
+            id,
+            info: r.info,
+            pid: r.pid,
+            version: r.version.unwrap_or_default(),
+            caps: AgentCaps::of(&r.capabilities),
+            capabilities: r.capabilities,
+            registered_time: time,
+            reregistered_time: reregistered.then_some(time),
+            connected: true,
+            active: true,
+            reregister_epoch: 0,
+            observer: Observer::default(),
+            executors: Map::new(),
+            tasks: Map::new(),
+            killed_tasks: Map::new(),
+            offers: Set::new(),
+            used: Map::new(),
+            offered: Resources::new(),
+            checkpointed: r.checkpointed,
+            total: r.total,
+            resource_version: r.resource_version,
+        }
+    }
+
     pub fn task(&self, framework: &FrameworkId, task: &TaskId) -> Option<&Task> {
         self.tasks.get(framework).and_then(|t| t.get(task))
     }
@@ -861,6 +899,11 @@ impl Master {
     /// Outstanding offers.
     pub fn offers(&self) -> impl Iterator<Item = &OfferEntry> {
         self.offers.values()
+    }
+
+    /// An outstanding offer.
+    pub fn offer(&self, id: &OfferId) -> Option<&OfferEntry> {
+        self.offers.get(id)
     }
 
     /// A task the master tracks as active, with the agent it runs on.

@@ -402,22 +402,7 @@ impl Master {
             .status_update_state
             .and_then(|s| TaskState::try_from(s).ok())
             .unwrap_or_else(|| task_state(task));
-        let mut update = self.master_update(
-            fid,
-            Some(&task.slave_id),
-            task_id,
-            state,
-            "Reconciliation: Latest task state",
-            Reason::Reconciliation,
-            task.executor_id.clone(),
-            None,
-        );
-        if let Some(last) = task.statuses.last() {
-            update.status.healthy = last.healthy;
-            update.status.check_status = last.check_status.clone();
-        }
-        update.status.container_status = task.statuses.iter().rev().find_map(|s| s.container_status.clone());
-        Some(update)
+        Some(self.task_update(fid, task, state, "Reconciliation: Latest task state", Reason::Reconciliation))
     }
 
     pub(crate) fn on_framework_to_executor(&mut self, from: &Upid, message: FrameworkToExecutorMessage) {

@@ -503,11 +503,10 @@ pub fn validate_executor_info(executor: &ExecutorInfo) -> Result {
                 }
             }
         }
-        Some(ExecutorType::Custom) => {
-            if executor.command.is_none() {
-                return Err("'ExecutorInfo.command' must be set for 'CUSTOM' executor".into());
-            }
+        Some(ExecutorType::Custom) if executor.command.is_none() => {
+            return Err("'ExecutorInfo.command' must be set for 'CUSTOM' executor".into());
         }
+        Some(ExecutorType::Custom) => {}
         // Unset means CUSTOM in the proto default; UNKNOWN is let through.
         None => {}
         Some(ExecutorType::Unknown) => {}

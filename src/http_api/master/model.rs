@@ -314,7 +314,7 @@ pub fn framework_full(master: &Master, fw: &Framework) -> Value {
     out.insert("tasks".into(), Value::Array(tasks));
     out.insert("unreachable_tasks".into(), Value::Array(fw.unreachable_tasks.values().map(task).collect()));
     out.insert("completed_tasks".into(), Value::Array(fw.completed_tasks.iter().map(task).collect()));
-    let offers: Vec<Value> = fw.offers.iter().filter_map(|id| master.offers().find(|o| &o.offer.id == id)).map(offer).collect();
+    let offers: Vec<Value> = fw.offers.iter().filter_map(|id| master.offer(id)).map(offer).collect();
     out.insert("offers".into(), Value::Array(offers));
     let executors: Vec<Value> = fw
         .executors

@@ -332,14 +332,12 @@ impl FakeAgent {
         }
         self.received.push(message.name());
         match message {
-            Message::SlaveRegisteredMessage(m) => {
-                if from == &self.master {
-                    self.id = Some(m.slave_id);
-                    self.registered = true;
-                }
+            Message::SlaveRegisteredMessage(m) if from == &self.master => {
+                self.id = Some(m.slave_id);
+                self.registered = true;
             }
-            Message::SlaveReregisteredMessage(m) => {
-                if from == &self.master {
+            Message::SlaveReregisteredMessage(m) if from == &self.master => {
+                {
                     self.registered = true;
                     for reconcile in m.reconciliations {
                         for status in reconcile.statuses {
@@ -360,16 +358,14 @@ impl FakeAgent {
                     self.resend_pending(&mut out);
                 }
             }
-            Message::PingSlaveMessage(m) => {
-                if !self.mute_pings {
-                    if !m.connected && self.registered {
-                        // The master thinks we are gone: reregister.
-                        let again = self.detected(self.master.clone());
-                        out.sends.extend(again.sends);
-                        out.timers.extend(again.timers);
-                    }
-                    out.sends.push((from.clone(), PongSlaveMessage {}.into()));
+            Message::PingSlaveMessage(m) if !self.mute_pings => {
+                if !m.connected && self.registered {
+                    // The master thinks we are gone: reregister.
+                    let again = self.detected(self.master.clone());
+                    out.sends.extend(again.sends);
+                    out.timers.extend(again.timers);
                 }
+                out.sends.push((from.clone(), PongSlaveMessage {}.into()));
             }
             Message::RunTaskMessage(m) => {
                 let fid = m.framework.id.clone().unwrap_or_default();
@@ -463,10 +459,9 @@ impl FakeAgent {
                 };
                 out.sends.push((self.master.clone(), reply.into()));
             }
-            Message::UpdateFrameworkMessage(m) => {
-                if let Some(info) = m.framework_info {
-                    self.frameworks.insert(m.framework_id.value.clone(), info);
-                }
+            Message::UpdateFrameworkMessage(m) if m.framework_info.is_some() => {
+                let info = m.framework_info.expect("checked");
+                self.frameworks.insert(m.framework_id.value.clone(), info);
             }
             Message::CheckpointResourcesMessage(m) => self.checkpointed = m.resources,
             Message::ShutdownMessage(m) => {

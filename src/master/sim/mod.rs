@@ -65,7 +65,7 @@ enum Input {
     /// A scheduler retries its subscription until acknowledged.
     SchedulerRetry(usize),
     Registry { generation: u64, id: u64, result: Result<bool, String> },
-    Recovered { generation: u64, registry: crate::proto::mesos::internal::Registry },
+    Recovered { generation: u64, registry: Box<crate::proto::mesos::internal::Registry> },
     Exited { generation: u64, pid: Upid },
 }
 
@@ -107,6 +107,9 @@ pub struct SimCluster {
     pub fatal: Vec<String>,
     /// Every delivered message: (time, from, to, name).
     pub trace: Vec<(Duration, String, String, &'static str)>,
+    /// When set, every message delivered to the master is kept here too
+    /// (a corpus to replay, e.g. perturbed, against another master).
+    pub master_inbox: Option<Vec<Envelope>>,
 }
 
 const EPOCH: Duration = Duration::from_secs(1_700_000_000);
@@ -146,6 +149,7 @@ impl SimCluster {
             drop_rules: Vec::new(),
             fatal: Vec::new(),
             trace: Vec::new(),
+            master_inbox: None,
         };
         sim.elect();
         sim.run_for(Duration::from_millis(10));
@@ -395,7 +399,7 @@ impl SimCluster {
                 Effect::Timer { at, timer } => self.push(at.max(self.now.monotonic), Input::MasterTimer { generation, timer }),
                 Effect::RecoverRegistry { info } => {
                     let _ = self.registrar.apply(&super::RegistryOp::Recover(info));
-                    let registry = self.registrar.registry().clone();
+                    let registry = Box::new(self.registrar.registry().clone());
                     self.push(self.now.monotonic + self.registry_latency, Input::Recovered { generation, registry });
                 }
                 Effect::Registry { id, op } => {
@@ -414,7 +418,7 @@ impl SimCluster {
         }
     }
 
-    fn to_master(&mut self, event: Event) {
+    fn deliver_to_master(&mut self, event: Event) {
         if self.master_up {
             let effects = self.master.handle(self.now, event);
             self.apply(effects);
@@ -434,7 +438,10 @@ impl SimCluster {
     fn deliver(&mut self, envelope: Envelope) {
         self.trace.push((self.now.monotonic, envelope.from.to_string(), envelope.to.to_string(), envelope.message.name()));
         if envelope.to == self.master_pid {
-            self.to_master(Event::Message { from: envelope.from, message: envelope.message });
+            if let Some(inbox) = &mut self.master_inbox {
+                inbox.push(envelope.clone());
+            }
+            self.deliver_to_master(Event::Message { from: envelope.from, message: envelope.message });
             return;
         }
         match self.actors.get(&envelope.to.to_string()).copied() {
@@ -469,7 +476,7 @@ impl SimCluster {
             self.process(input);
             let more_now = self.queue.first_key_value().is_some_and(|(&(t, _), _)| t <= self.now.monotonic);
             if !more_now {
-                self.to_master(Event::Idle);
+                self.deliver_to_master(Event::Idle);
             }
         }
         self.set_time(end);
@@ -491,7 +498,7 @@ impl SimCluster {
                     self.process(input);
                     let more_now = self.queue.first_key_value().is_some_and(|(&(t, _), _)| t <= self.now.monotonic);
                     if !more_now {
-                        self.to_master(Event::Idle);
+                        self.deliver_to_master(Event::Idle);
                     }
                 }
                 _ => {
@@ -511,7 +518,7 @@ impl SimCluster {
     fn process(&mut self, input: Input) {
         match input {
             Input::Deliver(envelope) => self.deliver(envelope),
-            Input::MasterTimer { generation, timer } if generation == self.generation => self.to_master(Event::Timer(timer)),
+            Input::MasterTimer { generation, timer } if generation == self.generation => self.deliver_to_master(Event::Timer(timer)),
             Input::SchedulerRetry(i) => {
                 let s = &self.schedulers[i];
                 let alive = self.actors.contains_key(&s.pid.to_string());
@@ -524,14 +531,14 @@ impl SimCluster {
                 self.agent_out(i, out);
             }
             Input::Registry { generation, id, result } if generation == self.generation => {
-                self.to_master(Event::RegistryApplied { id, result })
+                self.deliver_to_master(Event::RegistryApplied { id, result })
             }
             Input::Recovered { generation, registry } if generation == self.generation => {
-                self.to_master(Event::RegistryRecovered(Ok(registry)))
+                self.deliver_to_master(Event::RegistryRecovered(Ok(registry)))
             }
             Input::Exited { generation, pid } if generation == self.generation => {
                 self.links.remove(&pid.to_string());
-                self.to_master(Event::Exited(pid))
+                self.deliver_to_master(Event::Exited(pid))
             }
             _ => {}
         }
