@@ -3,10 +3,12 @@
 //! `mesos-executor` (v1 HTTP API), `mesos-default-executor` (task groups),
 //! and a v0 custom executor (this test binary, re-invoked). Tasks finish,
 //! fail and are killed; the agent is SIGKILLed while tasks run and
-//! restarted; `/files` refuses paths outside sandboxes.
+//! restarted; `/files` refuses paths outside sandboxes; with
+//! `--master=zk://...` the agent follows the leader a real ZooKeeper elects.
 
 #[path = "agent_it/harness.rs"]
 mod harness;
+mod support;
 #[path = "agent_it/v0_executor.rs"]
 mod v0_executor;
 
@@ -348,4 +350,45 @@ async fn a_task_over_its_memory_limit_fails_with_the_memory_limitation_and_usage
     assert_eq!(master.terminal_of("calm").await.status.state(), TaskState::TaskKilled);
     drop(agent);
     drop(root);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_zookeeper_master_url_the_agent_follows_the_elected_leader() {
+    use mesos_rs::zookeeper::contender::{Candidacy, ContenderEvent, MasterContender};
+    use mesos_rs::zookeeper::master_info;
+
+    async fn until_joined(candidacy: &mut Candidacy) {
+        loop {
+            match within("a contender event", candidacy.next()).await {
+                Some(ContenderEvent::Joined { .. }) => return,
+                Some(_) => continue,
+                None => panic!("the candidacy ended"),
+            }
+        }
+    }
+
+    let zk = support::zookeeper::ZkServer::start();
+    let url = zk.url("/mesos");
+    let mut first = FakeMaster::start().await;
+    let mut second = FakeMaster::start().await;
+    let contender = MasterContender::create(Some(&url), None).unwrap();
+    let mut leading = contender.contend(&master_info::for_master("m-1", &first.pid, "m1"));
+    until_joined(&mut leading).await;
+
+    let master_flag = format!("--master={url}");
+    let agent = AgentProcess::start("zk", &first, &[&master_flag]);
+    first.accept_registration().await;
+
+    // A second master joins behind the first; the first withdraws, so the
+    // second leads and the agent reregisters there with its agent ID.
+    let mut next = contender.contend(&master_info::for_master("m-2", &second.pid, "m2"));
+    until_joined(&mut next).await;
+    assert!(leading.withdraw().await.unwrap());
+    let reregister = second.accept_reregistration().await;
+    assert_eq!(reregister.slave.id.as_ref().map(|id| id.value.as_str()), Some(first.agent_id.as_str()));
+    assert!(
+        !second.received.iter().any(|(_, m)| decode::<mi::RegisterSlaveMessage>(m).is_some()),
+        "the agent reregisters, it does not register anew"
+    );
+    drop(agent);
 }

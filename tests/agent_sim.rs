@@ -120,11 +120,7 @@ fn reregisters_with_a_new_master_after_failover_with_its_tasks() {
     );
     assert_eq!(sim.agent.state(), AgentState::Running);
     // A task the master knows and the agent does not is reported lost.
-    let ghost: Vec<_> = sim
-        .sent_to::<mi::StatusUpdateMessage>(&other_master_pid())
-        .into_iter()
-        .filter(|m| m.update.status.task_id.value == "ghost")
-        .collect();
+    let ghost = forwarded(&sim, "ghost");
     assert_eq!(ghost.len(), 1);
     assert_eq!(ghost[0].update.status.state(), TaskState::TaskLost);
     assert_eq!(ghost[0].update.status.reason(), Reason::Reconciliation);
@@ -358,11 +354,7 @@ fn kill_task_reaches_the_executor_and_queued_tasks_are_killed_by_the_agent() {
     assert_eq!(kills[0].task_id.value, "T2");
     // Killing an unknown task: TASK_LOST (not partition aware).
     sim.master_sends(kill("F1", "nope"));
-    let lost: Vec<_> = sim
-        .sent_to::<mi::StatusUpdateMessage>(&master_pid())
-        .into_iter()
-        .filter(|m| m.update.status.task_id.value == "nope")
-        .collect();
+    let lost = forwarded(&sim, "nope");
     assert_eq!(lost[0].update.status.state(), TaskState::TaskLost);
     cleanup(sim);
 }
@@ -422,11 +414,7 @@ fn container_limits_and_launch_failures_become_the_tasks_terminal_updates() {
         },
     );
     sim.run_for(Duration::from_millis(1));
-    let updates: Vec<_> = sim
-        .sent_to::<mi::StatusUpdateMessage>(&master_pid())
-        .into_iter()
-        .filter(|m| m.update.status.task_id.value == "T2")
-        .collect();
+    let updates = forwarded(&sim, "T2");
     assert_eq!(updates.len(), 1);
     let status = &updates[0].update.status;
     assert_eq!(status.state(), TaskState::TaskFailed);

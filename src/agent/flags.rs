@@ -189,6 +189,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "advertise_ip",
     "advertise_port",
     "master",
+    "zk_session_timeout",
     "ip_discovery_command",
     "quiet",
     "logging_level",

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use mesos_rs::agent::containerizer::mesos::{MesosContainerizer, MesosContainerizerConfig};
@@ -112,7 +113,13 @@ fn start(flags: Flags, logging: logging::Logging) -> Result<i32> {
         (None, Some(_)) => bail!("Master detector modules (`--master_detector`) are not supported"),
         (Some(master), None) => master,
     };
-    let detector: Arc<dyn detector::MasterDetector> = Arc::from(detector::create(&master).map_err(|e| anyhow!(e))?);
+    // A ZooKeeper detector starts following its group on the runtime.
+    let runtime = tokio::runtime::Runtime::new()?;
+    let zk_session_timeout = flags.get::<Duration>("zk_session_timeout")?;
+    let detector: Arc<dyn detector::MasterDetector> = {
+        let _context = runtime.enter();
+        Arc::from(detector::create(&master, zk_session_timeout).map_err(|e| anyhow!(e))?)
+    };
 
     // libprocess's address, from the flags as Mesos's main sets them.
     let mut env: BTreeMap<String, String> = std::env::vars().collect();
@@ -180,12 +187,12 @@ fn start(flags: Flags, logging: logging::Logging) -> Result<i32> {
             "Unknown option for 'reconfiguration_policy' flag {other}. Please run the agent with '--help' to see the valid options."
         ),
     };
-    let registration_backoff_factor = flags.get::<std::time::Duration>("registration_backoff_factor")?;
-    if registration_backoff_factor > std::time::Duration::from_secs(60) {
+    let registration_backoff_factor = flags.get::<Duration>("registration_backoff_factor")?;
+    if registration_backoff_factor > Duration::from_secs(60) {
         bail!("Invalid value '{registration_backoff_factor:?}' for --registration_backoff_factor: Must be less than 1mins");
     }
-    let reregistration_timeout = flags.get::<std::time::Duration>("executor_reregistration_timeout")?;
-    if reregistration_timeout > std::time::Duration::from_secs(15) {
+    let reregistration_timeout = flags.get::<Duration>("executor_reregistration_timeout")?;
+    if reregistration_timeout > Duration::from_secs(15) {
         bail!("Expected `--executor_reregistration_timeout` to be not more than 15secs");
     }
     let launcher_dir = match flags.opt::<PathBuf>("launcher_dir")? {
@@ -207,7 +214,6 @@ fn start(flags: Flags, logging: logging::Logging) -> Result<i32> {
         MesosContainerizer::new(containerizer_config).map_err(|e| anyhow!("Could not create MesosContainerizer: {e}"))?,
     );
 
-    let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let (listener, advertised) = libprocess.bind().await?;
         let hostname = match flags.opt::<String>("hostname")? {
@@ -320,7 +326,7 @@ fn start(flags: Flags, logging: logging::Logging) -> Result<i32> {
             eprintln!("{message}");
         }
         let _ = stop_serving.send(());
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), server).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
         Ok::<i32, anyhow::Error>(status)
     })
 }

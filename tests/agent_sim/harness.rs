@@ -545,13 +545,17 @@ pub fn ack(update: &mi::StatusUpdate) -> mi::StatusUpdateAcknowledgementMessage 
     }
 }
 
-/// The states of the updates forwarded to the master for a task, in order.
-pub fn forwarded_states(sim: &Sim, task_id: &str) -> Vec<TaskState> {
+/// The updates forwarded to the leading master for a task, in order.
+pub fn forwarded(sim: &Sim, task_id: &str) -> Vec<mi::StatusUpdateMessage> {
     sim.sent_to::<mi::StatusUpdateMessage>(&sim.leader.clone().unwrap_or_else(master_pid))
-        .iter()
+        .into_iter()
         .filter(|m| m.update.status.task_id.value == task_id)
-        .map(|m| m.update.status.state())
         .collect()
+}
+
+/// The states of the updates forwarded to the leading master for a task.
+pub fn forwarded_states(sim: &Sim, task_id: &str) -> Vec<TaskState> {
+    forwarded(sim, task_id).iter().map(|m| m.update.status.state()).collect()
 }
 
 impl Drop for Sim {

@@ -156,7 +156,7 @@ impl Agent {
 
     fn ping_timeout_from(connection: Option<&MasterSlaveConnection>) -> Duration {
         match connection.and_then(|c| c.total_ping_timeout_seconds) {
-            Some(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs(secs as u64),
+            Some(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),
             _ => DEFAULT_MASTER_PING_TIMEOUT,
         }
     }
