@@ -6,6 +6,7 @@ its Mesos backend, on our mesos-master and mesos-agent.
   running Spark's CoarseGrainedExecutorBackend;
 * fine-grained (``spark.mesos.coarse=false``): each Spark task is a Mesos task, run by
   Spark's MesosExecutorBackend, a MesosExecutorDriver executor on our libmesos too;
+* ``mesos://zk://``: the driver finds the master through ZooKeeper;
 
 Each run must print its estimate of pi; the master's state must show the framework,
 its tasks on our agent and their completion. The summary reports the time from
@@ -105,3 +106,19 @@ def test_spark_pi_fine_grained(cluster, procs, run_dir, summary):
     assert {t["executor_id"] for t in tasks} != {""}
     assert "MesosFineGrainedSchedulerBackend" in output
 
+
+
+def test_spark_pi_with_zookeeper_master_detection(cluster, procs, binary, zookeeper, run_dir, summary):
+    """``mesos://zk://...``: the driver finds the master in ZooKeeper. Our master
+    does not contend in ZooKeeper yet, so examples/zk_contend advertises it in the
+    group (`json.info_<seq>`, its MasterInfo as JSON) exactly as a master would."""
+    url = zookeeper.url("/mesos")
+    contender = procs.start("zk_contend", [
+        binary("zk_contend", example=True), f"--zk={url}", "--ip=127.0.0.1", f"--port={cluster.master_port}",
+        f"--id={cluster.state()['id']}",
+    ])
+    jvmtest.harness.wait_until(lambda: '"event":"elected"' in contender.log(), what="the contender elected",
+                               proc=contender)
+    output, started, wall = spark_submit(procs, f"mesos://{url}", run_dir)
+    assert "Framework registered" in output
+    check_run(cluster, output, started, wall, "coarse-grained via mesos://zk://", summary)
