@@ -4,6 +4,10 @@
 //   CHECK <name> <value>
 //
 // Usage: StateCheck <servers> <znode> [<scheme> <credentials>]
+//        StateCheck restart <servers> <znode> <dir>
+//   The second form survives a ZooKeeper restart: it stores, prints STORED and
+//   waits for <dir>/down; starts a fetch while ZooKeeper is down, prints
+//   FETCHING, and waits for that fetch (the test restarts ZooKeeper meanwhile).
 
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -33,7 +37,29 @@ public class StateCheck {
         return out;
     }
 
+    static void awaitFile(java.nio.file.Path path) throws InterruptedException {
+        while (!java.nio.file.Files.exists(path)) Thread.sleep(50);
+    }
+
+    static void restart(String servers, String znode, java.nio.file.Path dir) throws Exception {
+        State state = new ZooKeeperState(servers, 10, TimeUnit.SECONDS, znode);
+        state.store(state.fetch("kept").get().mutate("before".getBytes())).get();
+        System.out.println("STORED");
+        awaitFile(dir.resolve("down"));
+        Future<Variable> pending = state.fetch("kept");
+        System.out.println("FETCHING");
+        Variable kept = pending.get();
+        check("fetched-across-restart", text(kept));
+        check("stored-after-restart", text(state.store(kept.mutate("after".getBytes())).get()));
+        check("fetched-after-restart", text(state.fetch("kept").get()));
+        System.out.println("DONE");
+    }
+
     public static void main(String[] args) throws Exception {
+        if (args[0].equals("restart")) {
+            restart(args[1], args[2], java.nio.file.Paths.get(args[3]));
+            return;
+        }
         String servers = args[0], znode = args[1];
         State state = args.length > 3
                 ? new ZooKeeperState(servers, 10, TimeUnit.SECONDS, znode, args[2], args[3].getBytes())

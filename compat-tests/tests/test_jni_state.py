@@ -106,3 +106,21 @@ def test_zookeeper_state_with_digest_credentials(zookeeper, state_check, procs):
     finally:
         owner.stop()
         anybody.stop()
+
+
+def test_zookeeper_state_waits_out_a_zookeeper_restart(zookeeper, state_check, procs, run_dir, wait_until):
+    """An operation issued while ZooKeeper is down completes once it is back (as
+    Apache's storage queues operations until it reconnects)."""
+    proc = procs.start("state-restart", jvmtest.java_cmd(
+        state_check, "StateCheck", "restart", str(zookeeper), "/restart/state", run_dir), env=jvmtest.java_env())
+    wait_until(lambda: "STORED" in proc.log(), timeout=60, what="the first store", proc=proc)
+    zookeeper.kill()
+    (run_dir / "down").touch()
+    wait_until(lambda: "FETCHING" in proc.log(), timeout=60, what="a fetch issued while ZooKeeper is down",
+               proc=proc)
+    zookeeper.start_again()
+    assert proc.wait(timeout=120) == 0, proc.log()
+    log = proc.log()
+    for line in ("CHECK fetched-across-restart before", "CHECK stored-after-restart after",
+                 "CHECK fetched-after-restart after", "DONE"):
+        assert line in log, log
