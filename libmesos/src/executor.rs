@@ -1,8 +1,7 @@
 //! `org.apache.mesos.MesosExecutorDriver`: the Java executor driver.
 //!
-//! Shaped like the scheduler binding: `__executor` holds the
-//! [`Bridge`](crate::bridge::Bridge) callbacks go through, `__driver` the Rust
-//! executor driver (configured from
+//! Shaped like the scheduler binding: `__executor` holds the [`Bridge`]
+//! callbacks go through, `__driver` the Rust executor driver (configured from
 //! the `MESOS_*` environment the agent gives executors). Each callback
 //! attaches the driver's callback thread, calls the Java `Executor` with the
 //! Java driver object, and detaches; a callback that throws aborts the driver.

@@ -8,7 +8,7 @@
 //! (`mesos_rs::driver`).
 //!
 //! # Layout
-//! - [`export`]: how natives are exported under the JNI names the JVM binds.
+//! - `export`: how natives are exported under the JNI names the JVM binds.
 //! - [`error`]: the error type and the policy turning errors and panics into
 //!   Java exceptions at every native boundary.
 //! - [`jvm`]: handles in `long` fields, strings, arrays, collections, class
