@@ -79,11 +79,6 @@ impl Bridge {
         })
     }
 
-    /// The classes resolved for this binding.
-    pub fn classes(&self) -> &ClassCache {
-        &self.classes
-    }
-
     /// Calls `method` (of signature `sig`) on the object in the Java object's
     /// field `target` (of type `target_sig`), with the Java object, then the
     /// values `args` makes.

@@ -34,9 +34,6 @@ pub enum Error {
     /// A required argument was `null`.
     #[error("{0} must not be null")]
     Null(&'static str),
-    /// An argument Java passed is not usable (a bad master string, ...).
-    #[error("{0}")]
-    IllegalArgument(String),
     /// A feature of Apache's bindings that mesos-rs does not provide.
     #[error("{0}")]
     Unsupported(String),
@@ -60,21 +57,13 @@ impl Error {
         match self {
             Error::Jni(_) | Error::Driver(_) => "java/lang/RuntimeException",
             Error::NotInitialized { .. } => "java/lang/IllegalStateException",
-            Error::Protobuf { .. } | Error::IllegalArgument(_) => {
-                "java/lang/IllegalArgumentException"
-            }
+            Error::Protobuf { .. } => "java/lang/IllegalArgumentException",
             Error::Null(_) => "java/lang/NullPointerException",
             Error::Unsupported(_) => "java/lang/UnsupportedOperationException",
             Error::Execution(_) => "java/util/concurrent/ExecutionException",
             Error::Cancelled => "java/util/concurrent/CancellationException",
             Error::Timeout => "java/util/concurrent/TimeoutException",
         }
-    }
-
-    /// True when the error only reports a Java exception that is already
-    /// pending on the thread.
-    pub fn is_pending_java_exception(&self) -> bool {
-        matches!(self, Error::Jni(jni::errors::Error::JavaException))
     }
 }
 
