@@ -407,39 +407,7 @@ fn future_finalize<'l, O: Op>(env: EnvUnowned<'l>, this: JObject<'l>) {
 
 // --- ZooKeeperState -----------------------------------------------------------
 
-fn zk_initialize(env: &mut Env<'_>, this: &JObject<'_>, args: ZkArgs<'_, '_>) -> Result<()> {
-    crate::backend::ensure_logging();
-    let servers = jvm::string(env, args.servers, "servers")?;
-    let timeout = jvm::duration(env, args.timeout, args.unit)?;
-    let znode = jvm::string(env, args.znode, "znode")?;
-    let auth = match args.auth {
-        Some((scheme, credentials)) if !scheme.is_null() && !credentials.is_null() => {
-            Some(Authentication {
-                scheme: jvm::string(env, scheme, "scheme")?,
-                credentials: String::from_utf8_lossy(&jvm::bytes(env, credentials, "credentials")?)
-                    .into_owned(),
-            })
-        }
-        _ => None,
-    };
-    tracing::info!(%servers, %znode, "ZooKeeperState");
-    let storage = ZooKeeperStorage::new(&servers, timeout, &znode, auth);
-    jvm::set_handle(
-        env,
-        this,
-        jni_str!("__state"),
-        Arc::new(State::new(storage)),
-    )
-}
-
-struct ZkArgs<'a, 'l> {
-    servers: &'a JObject<'l>,
-    timeout: jlong,
-    unit: &'a JObject<'l>,
-    znode: &'a JObject<'l>,
-    auth: Option<(&'a JObject<'l>, &'a JObject<'l>)>,
-}
-
+/// `ZooKeeperState(servers, timeout, unit, znode)`: no credentials.
 fn zk_state_init<'l>(
     env: EnvUnowned<'l>,
     this: JObject<'l>,
@@ -448,21 +416,20 @@ fn zk_state_init<'l>(
     unit: JObject<'l>,
     znode: JObject<'l>,
 ) {
-    native(env, "ZooKeeperState.initialize", |env| {
-        zk_initialize(
-            env,
-            &this,
-            ZkArgs {
-                servers: &servers,
-                timeout,
-                unit: &unit,
-                znode: &znode,
-                auth: None,
-            },
-        )
-    })
+    zk_state_init_auth(
+        env,
+        this,
+        servers,
+        timeout,
+        unit,
+        znode,
+        JObject::null(),
+        JObject::null(),
+    )
 }
 
+/// `ZooKeeperState(servers, timeout, unit, znode, scheme, credentials)`; as
+/// in Apache's glue, a `null` scheme or credentials means none.
 #[allow(clippy::too_many_arguments)]
 fn zk_state_init_auth<'l>(
     env: EnvUnowned<'l>,
@@ -475,16 +442,27 @@ fn zk_state_init_auth<'l>(
     credentials: JObject<'l>,
 ) {
     native(env, "ZooKeeperState.initialize", |env| {
-        zk_initialize(
+        crate::backend::ensure_logging();
+        let servers = jvm::string(env, &servers, "servers")?;
+        let timeout = jvm::duration(env, timeout, &unit)?;
+        let znode = jvm::string(env, &znode, "znode")?;
+        let auth = if scheme.is_null() || credentials.is_null() {
+            None
+        } else {
+            let scheme = jvm::string(env, &scheme, "scheme")?;
+            let credentials = jvm::bytes(env, &credentials, "credentials")?;
+            Some(Authentication {
+                scheme,
+                credentials: String::from_utf8_lossy(&credentials).into_owned(),
+            })
+        };
+        tracing::info!(%servers, %znode, "ZooKeeperState");
+        let storage = ZooKeeperStorage::new(&servers, timeout, &znode, auth);
+        jvm::set_handle(
             env,
             &this,
-            ZkArgs {
-                servers: &servers,
-                timeout,
-                unit: &unit,
-                znode: &znode,
-                auth: Some((&scheme, &credentials)),
-            },
+            jni_str!("__state"),
+            Arc::new(State::new(storage)),
         )
     })
 }
