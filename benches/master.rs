@@ -148,6 +148,21 @@ fn bench(c: &mut Criterion) {
         started.elapsed(),
         master.offers().count()
     );
+
+    // What the web UI and CLIs poll, over the same cluster (run on the
+    // master's loop, so it is time the master does not process messages).
+    let context = mesos_rs::http_api::master::model::Context::default();
+    let started = std::time::Instant::now();
+    let state = mesos_rs::http_api::master::model::state(&master, &context);
+    let built = started.elapsed();
+    let bytes = state.to_string().len();
+    let started = std::time::Instant::now();
+    let summary = mesos_rs::http_api::master::model::state_summary(&master);
+    println!(
+        "\n  /master/state: built in {built:?} ({bytes} bytes of JSON); /master/state-summary: {:?} ({} agents)",
+        started.elapsed(),
+        summary["slaves"].as_array().map_or(0, Vec::len)
+    );
 }
 
 criterion_group!(benches, bench);

@@ -3,8 +3,8 @@
 pub mod authentication;
 pub mod flags;
 pub mod logging;
+pub mod units;
 pub mod resource_quantities;
 pub mod resources;
 pub mod roles;
-pub mod units;
 pub mod values;

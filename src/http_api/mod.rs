@@ -3,5 +3,5 @@
 pub mod agent;
 pub mod files;
 pub mod json;
-pub mod master;
 pub mod recordio;
+pub mod master;

@@ -4,7 +4,7 @@
 //!
 //! How a master mounts it: on `AuthenticateMessage{pid}` from some process
 //! `A` (the authenticatee), start a session for `A` with a fresh
-//! [`cram_md5::challenge`](super::cram_md5::challenge) (one session per `A`;
+//! [`cram_md5::challenge`] (one session per `A`;
 //! Mesos refuses a second concurrent one with "Authentication session already
 //! active"), send the returned mechanisms message to `A` from a process of
 //! its own (Mesos spawns `crammd5-authenticator-session(N)`), link to `A`,
@@ -54,7 +54,7 @@ pub struct AuthenticatorSession {
 
 impl AuthenticatorSession {
     /// A session that will send `challenge` (see
-    /// [`cram_md5::challenge`](super::cram_md5::challenge)), and the
+    /// [`cram_md5::challenge`]), and the
     /// mechanisms message that opens it.
     pub fn new(challenge: Vec<u8>) -> (AuthenticatorSession, mi::AuthenticationMechanismsMessage) {
         let mechanisms = mi::AuthenticationMechanismsMessage { mechanisms: vec![MECHANISM.to_string()] };

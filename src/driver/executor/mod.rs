@@ -1,7 +1,7 @@
 //! `MesosExecutorDriver`: Apache's executor driver (`src/exec/exec.cpp`).
 //!
 //! An executor launched by an agent finds its agent and identity in the
-//! `MESOS_*` environment ([`env`]), registers as `executor(N)` on the
+//! `MESOS_*` environment ([`mod@env`]), registers as `executor(N)` on the
 //! process's libprocess instance, and from then on turns agent messages into
 //! [`Executor`] callbacks and its calls into messages. Updates stay with the
 //! driver until the agent acknowledges them, and are resent when a restarted
