@@ -112,6 +112,23 @@ public class TestFramework {
                 if (matches.test(e)) return e;
             }
         }
+        /** Waits until each predicate has matched an event, whatever their order. */
+        List<Event> awaitAll(String what, List<Predicate<Event>> wanted) throws InterruptedException {
+            Event[] found = new Event[wanted.size()];
+            int missing = wanted.size();
+            while (missing > 0) {
+                Event e = await(what, x -> true);
+                for (int i = 0; i < found.length; i++) {
+                    if (found[i] == null && wanted.get(i).test(e)) {
+                        found[i] = e;
+                        missing--;
+                        break;
+                    }
+                }
+            }
+            return Arrays.asList(found);
+        }
+
         Offer offer() throws InterruptedException {
             return (Offer) await("offer", e -> e.kind.equals("offer")).value;
         }
@@ -378,8 +395,12 @@ public class TestFramework {
                 .setData(com_data("hello executor"))
                 .build();
         driver.launchTasks(Collections.singletonList(offer.getId()), Collections.singletonList(task));
-        r.update("chat", TaskState.TASK_RUNNING);
-        Event hello = r.await("the executor's first message", e -> e.kind.equals("message"));
+        // The executor's message and its TASK_RUNNING travel different paths
+        // (the update through the agent's status update manager): either may
+        // come first.
+        Event hello = r.awaitAll("chat TASK_RUNNING and the executor's first message", Arrays.asList(
+                e -> e.kind.equals("message"),
+                e -> isUpdateOf(e, "chat") && ((TaskStatus) e.value).getState() == TaskState.TASK_RUNNING)).get(0);
         check(hello.value.equals("started chat with hello executor"), "executor -> scheduler: " + hello.value);
         for (int i = 0; i < 3; i++) {
             driver.sendFrameworkMessage(executor.getExecutorId(), offer.getSlaveId(),
