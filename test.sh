@@ -25,11 +25,12 @@ step "compat-tests/setup.sh (venvs and clients, a no-op when up to date)"
 compat-tests/setup.sh
 
 # One build for both what cargo test runs and what compat-tests start (binaries,
-# examples; tests never build). --tests keeps the dev-dependencies in the graph, so
-# the crates shared with build scripts get the same profile in both commands and
-# cargo test finds everything fresh: without it, protox and its chain build twice.
-step "cargo build --workspace --bins --examples --tests"
-cargo build --workspace --locked --bins --examples --tests
+# examples, and with --lib libmesos.so; tests never build). --tests keeps the
+# dev-dependencies in the graph, so the crates shared with build scripts get the
+# same profile in both commands and cargo test finds everything fresh: without it,
+# protox and its chain build twice.
+step "cargo build --workspace --lib --bins --examples --tests"
+cargo build --workspace --locked --lib --bins --examples --tests
 
 step "cargo test --workspace"
 cargo test --workspace --locked

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything compat-tests need, from package registries only (nothing is
-# vendored into the repo), into two virtualenvs beside this script:
+# vendored into the repo), into three virtualenvs beside this script:
 #
 #   .venv        pytest and the harness, a modern protobuf (schema oracle), requests,
 #                kazoo, and the v1 clients pymesos 0.3.15 and mesoshttp 0.4.2;
 #   .venv-pesos  the v0 clients pesos 0.2.2 and compactor 0.3.0 (a pure-Python
 #                libprocess), whose Python-2-era pins fight the first venv's;
+#   .venv-spark  PyPI's pyspark 3.5 (real Spark: spark-submit, its Mesos backend jar
+#                and Apache's Java bindings jars/mesos-1.4.3-shaded-protobuf.jar,
+#                which load our libmesos.so) and its py4j.
 #
 # and, system-wide, ZooKeeper 3.8 from Debian's `zookeeper` package (the tests start
 # it themselves as a plain process on a loopback port; it is never run as a service).
@@ -53,8 +56,12 @@ PESOS_PACKAGES=(
 
 # Later issues add their clients here, each as one more install_* step called at
 # the bottom (and from the stamp's point of view, any edit of this file reinstalls):
-#   - pyspark, with the jars whose Mesos backend needs our libmesos (Spark issue);
 #   - the Docker base and service images, built locally (Docker issue).
+
+# .venv-spark. pyspark's sdist is ~300 MB: it is downloaded once into .cache/ and
+# this venv has a stamp of its own (these pins, setup_spark and the interpreter),
+# so editing the rest of this script never rebuilds it.
+SPARK_PACKAGES=(pyspark==3.5.9 py4j==0.10.9.7)
 
 log() { printf 'compat-tests/setup.sh: %s\n' "$*" >&2; }
 
@@ -183,6 +190,35 @@ install_zookeeper() {
   fi
 }
 
+setup_spark() {
+  local venv="$HERE/.venv-spark" dl="$CACHE/pyspark"
+  log "building $venv (pyspark's sdist is large: downloaded once into $dl)"
+  new_venv "$venv"
+  mkdir -p "$dl"
+  # pip download keeps the files already in $dl.
+  "$venv/bin/python" -m pip download -q --no-deps --no-binary :all: --no-build-isolation \
+    -d "$dl" "${SPARK_PACKAGES[@]}"
+  local pkg files=()
+  for pkg in "${SPARK_PACKAGES[@]}"; do
+    files+=("$dl/${pkg%%==*}-${pkg##*==}.tar.gz")
+  done
+  pip_in "$venv" "${files[@]}"
+  "$venv/bin/python" - <<'EOF'
+import os, pyspark
+home = os.path.dirname(pyspark.__file__)
+assert pyspark.__version__.startswith("3.5."), pyspark.__version__
+for path in ("jars/mesos-1.4.3-shaded-protobuf.jar",
+             "jars/spark-mesos_2.12-%s.jar" % pyspark.__version__,
+             "bin/spark-submit", "examples/src/main/python/pi.py"):
+    assert os.path.exists(os.path.join(home, path)), path
+EOF
+}
+
+spark_stamp_key() {
+  { printf '%s\n' "${SPARK_PACKAGES[@]}"; declare -f setup_spark; "$PYTHON" -VV; } |
+    sha256sum | cut -d' ' -f1
+}
+
 main() {
   "$PYTHON" - <<'EOF' || log "warning: the recipes here were proven on Python 3.11"
 import sys
@@ -204,6 +240,13 @@ EOF
     echo "$key" >"$venv/.setup-stamp"
     log "$venv ready"
   done
+  key=$(spark_stamp_key)
+  venv="$HERE/.venv-spark"
+  if ! [ -x "$venv/bin/python" ] || [ "$(cat "$venv/.setup-stamp" 2>/dev/null)" != "$key" ]; then
+    setup_spark
+    echo "$key" >"$venv/.setup-stamp"
+    log "$venv ready"
+  fi
 }
 
 main "$@"
