@@ -137,7 +137,13 @@ fn read(path: PathBuf) -> String {
 async fn a_command_runs_in_its_sandbox_with_its_environment_and_exit_status() {
     let s = Scratch::new();
     let c = MesosContainerizer::new(s.config("posix/cpu,posix/mem", LauncherKind::Posix)).unwrap();
-    let mut config = container("c1", s.sandbox("c1"), "echo out; echo err >&2; echo \"$MESOS_SANDBOX $FOO $PATH\"; pwd; exit 3");
+    // The command waits for a go-file, so the duplicate launch below surely
+    // meets a live container (a finished one is forgotten).
+    let mut config = container(
+        "c1",
+        s.sandbox("c1"),
+        "while [ ! -e go ]; do sleep 0.02; done; echo out; echo err >&2; echo \"$MESOS_SANDBOX $FOO $PATH\"; pwd; exit 3",
+    );
     config.command_info.environment = Some(mesos_rs::proto::mesos::Environment {
         variables: vec![mesos_rs::proto::mesos::environment::Variable {
             name: "FOO".into(),
@@ -148,6 +154,7 @@ async fn a_command_runs_in_its_sandbox_with_its_environment_and_exit_status() {
     let LaunchResult::Launched { pid } = c.launch(config).await.unwrap() else { panic!() };
     assert!(pid > 1);
     assert!(matches!(c.launch(container("c1", s.sandbox("c1"), "true")).await, Err(ContainerError::AlreadyExists(_))));
+    std::fs::write(s.sandbox("c1").join("go"), "").unwrap();
     let termination = wait(&c, "c1").await;
     assert_eq!(termination.status.map(procfs::wstringify).as_deref(), Some("exited with status 3"));
     assert_eq!(termination.reason, None);
