@@ -71,9 +71,32 @@ pub struct Logging {
     base: String,
     handle: Option<reload::Handle<EnvFilter, Registry>>,
     verbosity: Mutex<u32>,
+    /// Bumped by every timed change, so only the latest one reverts.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for Logging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logging")
+            .field("log_file", &self.log_file)
+            .field("verbosity", &self.verbosity())
+            .finish()
+    }
 }
 
 impl Logging {
+    /// A handle that changes no subscriber (embedding, tests): it reports
+    /// `log_file` and keeps the verbosity it is given.
+    pub fn detached(log_file: Option<PathBuf>) -> Logging {
+        Logging {
+            log_file,
+            base: "info".into(),
+            handle: None,
+            verbosity: Mutex::new(0),
+            generation: Default::default(),
+        }
+    }
+
     /// The glog-style verbosity currently in force (0 = the flag's level).
     pub fn verbosity(&self) -> u32 {
         *self.verbosity.lock().unwrap_or_else(|e| e.into_inner())
@@ -95,6 +118,32 @@ impl Logging {
         *self.verbosity.lock().unwrap_or_else(|e| e.into_inner()) = level;
         Ok(())
     }
+
+    /// `SET_LOGGING_LEVEL`: `level` now, and back to 0 once `duration` has
+    /// passed, unless another timed change came in meanwhile (the revert
+    /// belongs to the latest change, as libprocess's `Logging::set_level`).
+    pub fn set_verbosity_for(
+        self: &std::sync::Arc<Self>,
+        level: u32,
+        duration: std::time::Duration,
+    ) -> Result<(), String> {
+        use std::sync::atomic::Ordering;
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        self.set_verbosity(level)?;
+        let this = self.clone();
+        std::thread::Builder::new()
+            .name("logging-revert".into())
+            .spawn(move || {
+                std::thread::sleep(duration);
+                if this.generation.load(Ordering::SeqCst) == generation {
+                    if let Err(e) = this.set_verbosity(0) {
+                        tracing::warn!("Failed to revert the logging level: {e}");
+                    }
+                }
+            })
+            .map_err(|e| format!("Failed to schedule the logging level revert: {e}"))?;
+        Ok(())
+    }
 }
 
 /// Installs the global subscriber for `program` from its loaded flags.
@@ -111,7 +160,13 @@ pub fn init(program: &str, flags: &Flags) -> Result<Logging, String> {
             .ok()
             .and_then(|v| v.parse::<u32>().ok())
             .filter(|v| *v > 0)
-            .map(|v| if v == 1 { "debug".to_string() } else { "trace".to_string() })
+            .map(|v| {
+                if v == 1 {
+                    "debug".to_string()
+                } else {
+                    "trace".to_string()
+                }
+            })
     });
     let filter = EnvFilter::new(developer.unwrap_or_else(|| base.clone()));
     let (filter, handle) = reload::Layer::new(filter);
@@ -133,17 +188,21 @@ pub fn init(program: &str, flags: &Flags) -> Result<Logging, String> {
         .is_ok();
 
     Ok(Logging {
-        log_file: log_file.map(|(path, _)| path).or(if quiet { None } else { external }),
+        log_file: log_file
+            .map(|(path, _)| path)
+            .or(if quiet { None } else { external }),
         base,
         handle: installed.then_some(handle),
         verbosity: Mutex::new(0),
+        generation: Default::default(),
     })
 }
 
 /// Opens `<dir>/<program>.<host>.log.INFO.<stamp>.<pid>` and points the
 /// `<program>.INFO` symlink at it, as glog names its files.
 fn open_log_file(dir: &Path, program: &str) -> Result<(PathBuf, std::fs::File), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("Failed to create log directory '{}': {e}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("Failed to create log directory '{}': {e}", dir.display()))?;
     let host = hostname();
     let stamp = chrono_like_stamp();
     let name = format!("{program}.{host}.log.INFO.{stamp}.{}", std::process::id());
@@ -176,7 +235,12 @@ fn chrono_like_stamp() -> String {
         .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, (rem % 3600) / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's method).
@@ -200,7 +264,9 @@ mod tests {
     #[test]
     fn levels_map_and_bad_levels_are_refused() {
         assert_eq!(level_directive("warning").unwrap(), "warn");
-        assert!(level_directive("DEBUG").unwrap_err().contains("not a valid logging level"));
+        assert!(level_directive("DEBUG")
+            .unwrap_err()
+            .contains("not a valid logging level"));
     }
 
     #[test]
@@ -213,7 +279,12 @@ mod tests {
     fn log_dir_gets_a_glog_style_file_and_symlink() {
         let dir = std::env::temp_dir().join(format!("logging-test-{}", std::process::id()));
         let (path, _file) = open_log_file(&dir, "mesos-master").unwrap();
-        assert!(path.file_name().unwrap().to_str().unwrap().starts_with("mesos-master."));
+        assert!(path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("mesos-master."));
         let link = std::fs::read_link(dir.join("mesos-master.INFO")).unwrap();
         assert_eq!(dir.join(link), path);
         std::fs::remove_dir_all(dir).ok();

@@ -36,8 +36,8 @@
 //! [`Event::Idle`] whenever the input queues are drained: it runs the
 //! allocation the preceding events asked for, batched.
 
-pub mod allocator;
 mod agents;
+pub mod allocator;
 pub mod config;
 pub mod event;
 pub mod flags;
@@ -45,6 +45,7 @@ mod frameworks;
 mod handle;
 pub mod metrics;
 mod offers;
+pub mod operator;
 pub mod registry;
 pub mod runtime;
 pub mod sim;

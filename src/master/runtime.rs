@@ -20,9 +20,13 @@ use crate::proto::mesos::MasterInfo;
 use crate::v0_compat::{Event as WireEvent, Process, ProcessHandle};
 
 use super::event::{Effect, Event, Now, SchedulerConn, Timer};
+use super::operator::{OperatorCall, OperatorEffect, OperatorError};
 use super::registry::RegistryOp;
 use super::state::Master;
 use super::store::{RegistryService, Store};
+use crate::proto::mesos::master::Event as OperatorEvent;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A read of the master's state, run on the driver's loop.
 pub type Query = Box<dyn FnOnce(&Master, Now) + Send>;
@@ -38,10 +42,29 @@ pub enum RuntimeError {
     NodeGone,
 }
 
+/// An operator API request for the loop (see [`super::operator`]).
+pub enum OperatorRequest {
+    /// A call the master decides; answered once it is done (registry
+    /// writes included).
+    Call {
+        call: OperatorCall,
+        reply: oneshot::Sender<Result<(), OperatorError>>,
+    },
+    /// SUBSCRIBE: `events` gets SUBSCRIBED, then every operator event; the
+    /// reply carries the stream's number.
+    Subscribe {
+        events: mpsc::UnboundedSender<Arc<OperatorEvent>>,
+        reply: oneshot::Sender<Result<u64, OperatorError>>,
+    },
+    /// The subscriber behind stream `stream` went away.
+    Closed { stream: u64 },
+}
+
 /// A cheap, cloneable way to read the running master.
 #[derive(Clone)]
 pub struct MasterHandle {
     queries: mpsc::Sender<Query>,
+    operator: mpsc::UnboundedSender<OperatorRequest>,
 }
 
 impl MasterHandle {
@@ -59,12 +82,62 @@ impl MasterHandle {
         self.queries.send(query).await.ok()?;
         rx.await.ok()
     }
+
+    /// Runs an operator call on the master; `None` if it has stopped.
+    pub async fn operator_call(&self, call: OperatorCall) -> Option<Result<(), OperatorError>> {
+        let (reply, rx) = oneshot::channel();
+        self.operator
+            .send(OperatorRequest::Call { call, reply })
+            .ok()?;
+        rx.await.ok()
+    }
+
+    /// Subscribes to operator events: the stream's number and its events
+    /// (SUBSCRIBED first); `None` if the master has stopped.
+    pub async fn operator_subscribe(
+        &self,
+    ) -> Option<Result<(u64, mpsc::UnboundedReceiver<Arc<OperatorEvent>>), OperatorError>> {
+        let (events, stream) = mpsc::unbounded_channel();
+        let (reply, rx) = oneshot::channel();
+        self.operator
+            .send(OperatorRequest::Subscribe { events, reply })
+            .ok()?;
+        Some(rx.await.ok()?.map(|id| (id, stream)))
+    }
+
+    /// Tells the master a subscriber's stream is gone.
+    pub fn operator_closed(&self, stream: u64) {
+        let _ = self.operator.send(OperatorRequest::Closed { stream });
+    }
+}
+
+/// What the driver receives from the HTTP endpoints.
+pub struct Inbox {
+    queries: mpsc::Receiver<Query>,
+    operator: mpsc::UnboundedReceiver<OperatorRequest>,
+}
+
+impl Inbox {
+    /// The next read (for tests that serve reads without a driver).
+    pub async fn recv(&mut self) -> Option<Query> {
+        self.queries.recv().await
+    }
 }
 
 /// A handle for HTTP endpoints and the receiving end for the driver.
-pub fn query_channel() -> (MasterHandle, mpsc::Receiver<Query>) {
+pub fn query_channel() -> (MasterHandle, Inbox) {
     let (tx, rx) = mpsc::channel(256);
-    (MasterHandle { queries: tx }, rx)
+    let (operator_tx, operator_rx) = mpsc::unbounded_channel();
+    (
+        MasterHandle {
+            queries: tx,
+            operator: operator_tx,
+        },
+        Inbox {
+            queries: rx,
+            operator: operator_rx,
+        },
+    )
 }
 
 enum StoreRequest {
@@ -74,7 +147,10 @@ enum StoreRequest {
 
 /// Runs the registrar on its own thread (file I/O and fsync must not stall
 /// the loop), batching whatever queued up while it was writing.
-fn spawn_store(store: Box<dyn Store>, events: mpsc::UnboundedSender<Event>) -> std::sync::mpsc::Sender<StoreRequest> {
+fn spawn_store(
+    store: Box<dyn Store>,
+    events: mpsc::UnboundedSender<Event>,
+) -> std::sync::mpsc::Sender<StoreRequest> {
     let (tx, rx) = std::sync::mpsc::channel::<StoreRequest>();
     std::thread::Builder::new()
         .name("registrar".into())
@@ -86,7 +162,10 @@ fn spawn_store(store: Box<dyn Store>, events: mpsc::UnboundedSender<Event>) -> s
                 loop {
                     match request.take() {
                         Some(StoreRequest::Recover(info)) => {
-                            let result = service.recover(&info).map(Box::new).map_err(|e| e.to_string());
+                            let result = service
+                                .recover(&info)
+                                .map(Box::new)
+                                .map_err(|e| e.to_string());
                             let _ = events.send(Event::RegistryRecovered(result));
                         }
                         Some(StoreRequest::Apply(id, op)) => batch.push((id, op)),
@@ -113,7 +192,9 @@ impl Clock {
     fn now(&self) -> Now {
         Now {
             monotonic: self.origin.elapsed(),
-            unix: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(),
+            unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default(),
         }
     }
 }
@@ -126,6 +207,19 @@ struct Driver {
     timer_seq: u64,
     store: std::sync::mpsc::Sender<StoreRequest>,
     dirty: bool,
+    /// Operator event streams by number.
+    subscribers: HashMap<u64, mpsc::UnboundedSender<Arc<OperatorEvent>>>,
+    /// Operator calls waiting for their answer, by call id.
+    replies: HashMap<u64, Reply>,
+    /// Numbers for operator calls and streams.
+    next_operator_id: u64,
+    /// Streams found closed while sending; the master hears of it next.
+    closed_streams: Vec<u64>,
+}
+
+enum Reply {
+    Call(oneshot::Sender<Result<(), OperatorError>>),
+    Subscribe(u64, oneshot::Sender<Result<u64, OperatorError>>),
 }
 
 impl Driver {
@@ -135,18 +229,98 @@ impl Driver {
         for effect in self.master.handle(now, event) {
             self.execute(effect)?;
         }
+        while let Some(stream) = self.closed_streams.pop() {
+            self.operator(OperatorRequest::Closed { stream })?;
+        }
         Ok(())
+    }
+
+    /// Numbers an operator request and hands it to the master.
+    fn operator(&mut self, request: OperatorRequest) -> Result<(), RuntimeError> {
+        self.next_operator_id += 1;
+        let id = self.next_operator_id;
+        let call = match request {
+            OperatorRequest::Call { call, reply } => {
+                self.replies.insert(id, Reply::Call(reply));
+                call
+            }
+            OperatorRequest::Subscribe { events, reply } => {
+                self.subscribers.insert(id, events);
+                self.replies.insert(id, Reply::Subscribe(id, reply));
+                OperatorCall::Subscribe { stream: id }
+            }
+            OperatorRequest::Closed { stream } => {
+                self.subscribers.remove(&stream);
+                OperatorCall::Unsubscribe { stream }
+            }
+        };
+        self.handle(Event::Operator { id, call })
+    }
+
+    fn execute_operator(&mut self, effect: OperatorEffect) {
+        match effect {
+            OperatorEffect::Event {
+                stream: Some(stream),
+                event,
+            } => {
+                if let Some(tx) = self.subscribers.get(&stream) {
+                    if tx.send(Arc::from(event)).is_err() {
+                        self.subscribers.remove(&stream);
+                        self.closed_streams.push(stream);
+                    }
+                }
+            }
+            OperatorEffect::Event {
+                stream: None,
+                event,
+            } => {
+                let event: Arc<OperatorEvent> = Arc::from(event);
+                let closed: Vec<u64> = self
+                    .subscribers
+                    .iter()
+                    .filter(|(_, tx)| tx.send(event.clone()).is_err())
+                    .map(|(id, _)| *id)
+                    .collect();
+                for stream in closed {
+                    self.subscribers.remove(&stream);
+                    self.closed_streams.push(stream);
+                }
+            }
+            OperatorEffect::Done { id, result } => match self.replies.remove(&id) {
+                Some(Reply::Call(reply)) => {
+                    let _ = reply.send(result);
+                }
+                Some(Reply::Subscribe(stream, reply)) => {
+                    if result.is_err() {
+                        self.subscribers.remove(&stream);
+                    }
+                    let _ = reply.send(result.map(|()| stream));
+                }
+                None => {}
+            },
+        }
     }
 
     fn execute(&mut self, effect: Effect) -> Result<(), RuntimeError> {
         match effect {
-            Effect::Send { to, message } | Effect::Scheduler { to: SchedulerConn::Pid(to), message } => {
+            Effect::Send { to, message }
+            | Effect::Scheduler {
+                to: SchedulerConn::Pid(to),
+                message,
+            } => {
                 if let Err(e) = self.handle.send(&to, &message) {
                     tracing::warn!(to = %to, name = message.name(), error = %e, "message not sent");
                 }
             }
-            Effect::Scheduler { to: SchedulerConn::Http(stream), message } => {
-                tracing::warn!(stream, name = message.name(), "no HTTP scheduler stream to send to");
+            Effect::Scheduler {
+                to: SchedulerConn::Http(stream),
+                message,
+            } => {
+                tracing::warn!(
+                    stream,
+                    name = message.name(),
+                    "no HTTP scheduler stream to send to"
+                );
             }
             Effect::Link(pid) => self.handle.link(&pid),
             Effect::Timer { at, timer } => {
@@ -159,6 +333,7 @@ impl Driver {
             Effect::Registry { id, op } => {
                 let _ = self.store.send(StoreRequest::Apply(id, op));
             }
+            Effect::Operator(effect) => self.execute_operator(effect),
             Effect::Fatal(message) => return Err(RuntimeError::Fatal(message)),
         }
         Ok(())
@@ -175,7 +350,9 @@ impl Driver {
     }
 
     fn next_deadline(&self) -> Option<tokio::time::Instant> {
-        self.timers.first_key_value().map(|(&(at, _), _)| self.clock.origin + at)
+        self.timers
+            .first_key_value()
+            .map(|(&(at, _), _)| self.clock.origin + at)
     }
 }
 
@@ -193,7 +370,7 @@ pub async fn run(
     master: Master,
     mut process: Process,
     store: Box<dyn Store>,
-    mut queries: mpsc::Receiver<Query>,
+    inbox: Inbox,
     leadership: Option<Leadership>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), RuntimeError> {
@@ -203,12 +380,22 @@ pub async fn run(
     let mut driver = Driver {
         master,
         handle: process.handle().clone(),
-        clock: Clock { origin: tokio::time::Instant::now() },
+        clock: Clock {
+            origin: tokio::time::Instant::now(),
+        },
         timers: BTreeMap::new(),
         timer_seq: 0,
         store,
         dirty: false,
+        subscribers: HashMap::new(),
+        replies: HashMap::new(),
+        next_operator_id: 0,
+        closed_streams: Vec::new(),
     };
+    let Inbox {
+        mut queries,
+        operator: mut operator_requests,
+    } = inbox;
     let mut leadership = leadership;
     if leadership.is_none() {
         driver.handle(Event::Detected(Some(info)))?;
@@ -233,6 +420,10 @@ pub async fn run(
             }
             if let Ok(query) = queries.try_recv() {
                 query(&driver.master, driver.clock.now());
+                continue;
+            }
+            if let Ok(request) = operator_requests.try_recv() {
+                driver.operator(request)?;
                 continue;
             }
             if let Some(channel) = &mut leadership {
@@ -270,6 +461,7 @@ pub async fn run(
                 None => return Err(RuntimeError::NodeGone),
             },
             Some(query) = queries.recv() => query(&driver.master, driver.clock.now()),
+            Some(request) = operator_requests.recv() => driver.operator(request)?,
             leader = async {
                 match &mut leadership {
                     Some(channel) => channel.recv().await,

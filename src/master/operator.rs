@@ -1,0 +1,682 @@
+//! The v1 operator API, the state machine's side (Mesos's `Master::Http`
+//! handlers that change things, `Master::Subscribers`, and the
+//! `protobuf::master::event::create*` builders).
+//!
+//! # Layout
+//! - [`OperatorCall`]: what the HTTP door asks that changes the master or
+//!   needs its event order (SUBSCRIBE). Read-only calls never come here: the
+//!   HTTP layer reads the books through the builders below.
+//! - [`OperatorEffect`]: events for the subscribers' streams and the
+//!   answers to calls, carried out by the driver.
+//! - builders (`agent_response`, `framework_response`, `get_state`, ...):
+//!   the `mesos.master.Response` pieces, in the v0 package (as Mesos keeps
+//!   them inside); the HTTP layer evolves them to `mesos.v1.master.*` (the
+//!   same bytes) before writing JSON or protobuf.
+//!
+//! Operator events are built only while someone subscribes, as Mesos
+//! checks `subscribers.subscribed.empty()`.
+
+use crate::common::resources::format::{convert_resource_format, ResourceFormat};
+use crate::common::resources::Resources;
+use crate::proto::mesos::master::event::Type as EventType;
+use crate::proto::mesos::master::event::{
+    AgentAdded, AgentRemoved, FrameworkAdded, FrameworkRemoved, FrameworkUpdated, Subscribed,
+    TaskAdded, TaskUpdated,
+};
+use crate::proto::mesos::master::response::{
+    get_agents, get_executors, get_frameworks, GetAgents, GetExecutors, GetFrameworks, GetMaster,
+    GetRoles, GetState, GetTasks, GetWeights,
+};
+use crate::proto::mesos::master::Event as OperatorEvent;
+use crate::proto::mesos::{
+    FrameworkId, Resource, Role, SlaveId, Task, TaskStatus, TimeInfo, WeightInfo,
+};
+
+use super::event::{Effect, Now};
+use super::registry::RegistryOp;
+use super::state::{Agent, Framework, Master, Pending};
+
+/// `DEFAULT_HEARTBEAT_INTERVAL` of the operator event stream.
+pub const HEARTBEAT_INTERVAL_SECS: f64 = 15.0;
+
+/// An operator call the master itself must decide or order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OperatorCall {
+    /// SUBSCRIBE: the stream `stream` gets SUBSCRIBED (the full state)
+    /// now, then every event after it.
+    Subscribe { stream: u64 },
+    /// The subscriber's connection is gone.
+    Unsubscribe { stream: u64 },
+    /// UPDATE_WEIGHTS.
+    UpdateWeights(Vec<WeightInfo>),
+    /// TEARDOWN.
+    Teardown(FrameworkId),
+    /// MARK_AGENT_GONE.
+    MarkAgentGone(SlaveId),
+}
+
+/// Why a call was refused: the HTTP status and Mesos's message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OperatorError {
+    /// 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 503 (retryable).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// What the driver carries out for the operator API.
+#[derive(Clone, Debug)]
+pub enum OperatorEffect {
+    /// Write `event` to stream `stream`, or to every subscriber when `None`.
+    Event {
+        stream: Option<u64>,
+        event: Box<OperatorEvent>,
+    },
+    /// Answer call `id` (200 OK with no body, or the error).
+    Done {
+        id: u64,
+        result: Result<(), OperatorError>,
+    },
+}
+
+/// `TimeInfo` of seconds since the epoch.
+pub fn time_info(secs: f64) -> TimeInfo {
+    TimeInfo {
+        nanoseconds: (secs * 1e9) as i64,
+    }
+}
+
+/// Resources as the endpoints show them (post-reservation-refinement).
+fn endpoint_resources(resources: &Resources) -> Vec<Resource> {
+    resources
+        .to_protos()
+        .into_iter()
+        .map(|mut r| {
+            let _ = convert_resource_format(&mut r, ResourceFormat::Endpoint);
+            r
+        })
+        .collect()
+}
+
+/// `createAgentResponse`.
+pub fn agent_response(master: &Master, agent: &Agent) -> get_agents::Agent {
+    let mut used = Resources::new();
+    for r in agent.used.values() {
+        used += r;
+    }
+    get_agents::Agent {
+        agent_info: agent.info.clone(),
+        active: agent.active,
+        deactivated: Some(master.agents.deactivated.contains(&agent.id)),
+        version: agent.version.clone(),
+        pid: Some(agent.pid.to_string()),
+        registered_time: Some(time_info(agent.registered_time)),
+        reregistered_time: agent.reregistered_time.map(time_info),
+        total_resources: endpoint_resources(&agent.total),
+        allocated_resources: endpoint_resources(&used),
+        offered_resources: endpoint_resources(&agent.offered),
+        capabilities: agent.capabilities.clone(),
+        resource_providers: Vec::new(),
+        drain_info: master.agents.draining.get(&agent.id).cloned(),
+        estimated_drain_start_time: None,
+    }
+}
+
+/// The `Framework` entry of GET_FRAMEWORKS (and FRAMEWORK_ADDED/UPDATED,
+/// which carry only the first fields, as Mesos's builders do).
+pub fn framework_response(
+    master: &Master,
+    fw: &Framework,
+    full: bool,
+) -> get_frameworks::Framework {
+    let mut out = get_frameworks::Framework {
+        framework_info: fw.info.clone(),
+        active: fw.active,
+        connected: fw.connected(),
+        recovered: fw.recovered(),
+        registered_time: Some(time_info(fw.registered_time)),
+        reregistered_time: Some(time_info(fw.reregistered_time)),
+        unregistered_time: Some(time_info(fw.unregistered_time)),
+        ..Default::default()
+    };
+    if full {
+        out.offers = fw
+            .offers
+            .iter()
+            .filter_map(|id| master.offers.get(id))
+            .map(|e| e.offer.clone())
+            .collect();
+        out.allocated_resources = endpoint_resources(&fw.total_used);
+        out.offered_resources = endpoint_resources(&fw.total_offered);
+        if fw.offer_constraints != Default::default() {
+            out.offer_constraints = Some(fw.offer_constraints.clone());
+        }
+    }
+    out
+}
+
+/// GET_AGENTS.
+pub fn get_agents(master: &Master) -> GetAgents {
+    GetAgents {
+        agents: master
+            .agents
+            .registered
+            .values()
+            .map(|a| agent_response(master, a))
+            .collect(),
+        recovered_agents: master.agents.recovered.values().cloned().collect(),
+    }
+}
+
+/// GET_FRAMEWORKS.
+pub fn get_frameworks(master: &Master) -> GetFrameworks {
+    GetFrameworks {
+        frameworks: master
+            .frameworks
+            .registered
+            .values()
+            .map(|f| framework_response(master, f, true))
+            .collect(),
+        completed_frameworks: master
+            .frameworks
+            .completed
+            .values()
+            .map(|f| framework_response(master, f, true))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// GET_EXECUTORS: the executors of registered and completed frameworks.
+pub fn get_executors(master: &Master) -> GetExecutors {
+    let mut executors = Vec::new();
+    for fw in master
+        .frameworks
+        .registered
+        .values()
+        .chain(master.frameworks.completed.values())
+    {
+        for (agent, map) in &fw.executors {
+            for info in map.values() {
+                executors.push(get_executors::Executor {
+                    executor_info: info.clone(),
+                    slave_id: agent.clone(),
+                });
+            }
+        }
+    }
+    GetExecutors {
+        executors,
+        ..Default::default()
+    }
+}
+
+/// GET_TASKS: active, unreachable and completed tasks of every framework
+/// the master knows.
+pub fn get_tasks(master: &Master) -> GetTasks {
+    let mut out = GetTasks::default();
+    for fw in master
+        .frameworks
+        .registered
+        .values()
+        .chain(master.frameworks.completed.values())
+    {
+        let fid = fw.id();
+        for (task_id, agent) in &fw.tasks {
+            if let Some(task) = master
+                .agents
+                .registered
+                .get(agent)
+                .and_then(|a| a.task(&fid, task_id))
+            {
+                out.tasks.push(task.clone());
+            }
+        }
+        out.unreachable_tasks
+            .extend(fw.unreachable_tasks.values().cloned());
+        out.completed_tasks
+            .extend(fw.completed_tasks.iter().cloned());
+    }
+    out
+}
+
+/// GET_STATE.
+pub fn get_state(master: &Master) -> GetState {
+    GetState {
+        get_tasks: Some(get_tasks(master)),
+        get_executors: Some(get_executors(master)),
+        get_frameworks: Some(get_frameworks(master)),
+        get_agents: Some(get_agents(master)),
+    }
+}
+
+/// GET_ROLES: every known role, its weight, frameworks and the resources
+/// allocated and offered to it.
+pub fn get_roles(master: &Master) -> GetRoles {
+    let roles = master
+        .known_roles()
+        .into_iter()
+        .map(|name| {
+            let mut resources = Resources::new();
+            for fw in master.frameworks.registered.values() {
+                resources += &fw.total_used.allocated_to_role_subtree(&name);
+                resources += &fw.total_offered.allocated_to_role_subtree(&name);
+            }
+            Role {
+                weight: master.weight(&name),
+                frameworks: master.role_frameworks(&name),
+                resources: endpoint_resources(&resources),
+                name,
+            }
+        })
+        .collect();
+    GetRoles { roles }
+}
+
+/// GET_WEIGHTS.
+pub fn get_weights(master: &Master) -> GetWeights {
+    GetWeights {
+        weight_infos: master
+            .weights
+            .iter()
+            .map(|(role, weight)| WeightInfo {
+                role: Some(role.clone()),
+                weight: *weight,
+            })
+            .collect(),
+    }
+}
+
+/// GET_MASTER.
+pub fn get_master(master: &Master) -> GetMaster {
+    GetMaster {
+        master_info: Some(master.info.clone()),
+        start_time: Some(master.start_time),
+        elected_time: master.elected_time,
+    }
+}
+
+fn fw_task_executor(
+    master: &Master,
+    fid: &FrameworkId,
+    task: &crate::proto::mesos::TaskId,
+) -> Option<crate::proto::mesos::ExecutorId> {
+    master
+        .frameworks
+        .registered
+        .get(fid)?
+        .unreachable_tasks
+        .get(task)?
+        .executor_id
+        .clone()
+}
+
+fn event(kind: EventType) -> OperatorEvent {
+    OperatorEvent {
+        r#type: Some(kind as i32),
+        ..Default::default()
+    }
+}
+
+/// A weight must be positive, and its role valid and, with `--roles`,
+/// whitelisted (Mesos's `validateWeights` plus the role checks).
+fn validate_weights(master: &Master, infos: &[WeightInfo]) -> Result<(), OperatorError> {
+    for info in infos {
+        let Some(role) = info.role.as_deref() else {
+            return Err(OperatorError::BadRequest(
+                "Failed to validate weights: Weights must be specified with a role".into(),
+            ));
+        };
+        if let Err(e) = crate::common::roles::validate(role) {
+            return Err(OperatorError::BadRequest(format!(
+                "Failed to validate weights: {e}"
+            )));
+        }
+        if info.weight <= 0.0 || !info.weight.is_finite() {
+            return Err(OperatorError::BadRequest(format!(
+                "Failed to validate weights: Invalid weight '{}': weights must be positive",
+                info.weight
+            )));
+        }
+        if let Some(whitelist) = master.config.roles.roles() {
+            if !whitelist.iter().any(|r| r == role) {
+                return Err(OperatorError::BadRequest(format!(
+                    "Failed to validate weights: Invalid role: '{role}' is not a whitelisted role"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Master {
+    fn operator_done(&mut self, id: u64, result: Result<(), OperatorError>) {
+        self.out
+            .push(Effect::Operator(OperatorEffect::Done { id, result }));
+    }
+
+    /// Whether anyone listens to operator events.
+    pub(crate) fn has_operator_subscribers(&self) -> bool {
+        !self.operator_streams.is_empty()
+    }
+
+    fn operator_event(&mut self, event: OperatorEvent) {
+        self.out.push(Effect::Operator(OperatorEffect::Event {
+            stream: None,
+            event: Box::new(event),
+        }));
+    }
+
+    /// Handles an operator call `id`.
+    pub(crate) fn on_operator_call(&mut self, now: Now, id: u64, call: OperatorCall) {
+        if !self.elected || !self.recovered {
+            self.operator_done(
+                id,
+                Err(OperatorError::Unavailable(
+                    "Master has not finished recovery".into(),
+                )),
+            );
+            return;
+        }
+        match call {
+            OperatorCall::Subscribe { stream } => {
+                self.operator_streams.insert(stream);
+                let mut subscribed = event(EventType::Subscribed);
+                subscribed.subscribed = Some(Subscribed {
+                    get_state: Some(get_state(self)),
+                    heartbeat_interval_seconds: Some(HEARTBEAT_INTERVAL_SECS),
+                });
+                tracing::info!("Added operator subscriber (stream {stream})");
+                self.out.push(Effect::Operator(OperatorEffect::Event {
+                    stream: Some(stream),
+                    event: Box::new(subscribed),
+                }));
+                self.operator_done(id, Ok(()));
+            }
+            OperatorCall::Unsubscribe { stream } => {
+                if self.operator_streams.shift_remove(&stream) {
+                    tracing::info!("Removed operator subscriber (stream {stream})");
+                }
+                self.operator_done(id, Ok(()));
+            }
+            OperatorCall::UpdateWeights(infos) => {
+                if let Err(e) = validate_weights(self, &infos) {
+                    self.operator_done(id, Err(e));
+                    return;
+                }
+                self.registry(
+                    RegistryOp::UpdateWeights(infos.clone()),
+                    Pending::Weights { id, infos },
+                );
+            }
+            OperatorCall::Teardown(fid) => {
+                if !self.frameworks.registered.contains_key(&fid) {
+                    self.operator_done(
+                        id,
+                        Err(OperatorError::BadRequest(
+                            "No framework found with specified ID".into(),
+                        )),
+                    );
+                    return;
+                }
+                self.teardown(now, &fid);
+                self.operator_done(id, Ok(()));
+            }
+            OperatorCall::MarkAgentGone(agent) => self.mark_agent_gone(now, id, agent),
+        }
+    }
+
+    /// `_updateWeights` once the registry holds them: the master and the
+    /// allocator use the new weights.
+    pub(crate) fn weights_updated(&mut self, id: u64, infos: Vec<WeightInfo>) {
+        let mut updated = Vec::new();
+        for info in infos {
+            let role = info.role.unwrap_or_default();
+            self.weights.insert(role.clone(), info.weight);
+            updated.push((role, info.weight));
+        }
+        self.allocator.update_weights(&updated);
+        tracing::info!("Updated weights: {:?}", updated);
+        self.operator_done(id, Ok(()));
+    }
+
+    /// `_markAgentGone`.
+    fn mark_agent_gone(&mut self, now: Now, id: u64, agent: SlaveId) {
+        tracing::info!("Marking agent '{}' as gone", agent.value);
+        if self.agents.gone.contains_key(&agent) {
+            tracing::warn!(
+                "Not marking agent '{}' as gone because it has already transitioned to gone",
+                agent.value
+            );
+            self.operator_done(id, Ok(()));
+            return;
+        }
+        let busy = if self.agents.marking_gone.contains(&agent) {
+            Some("is already being transitioned to gone")
+        } else if self.agents.removing.contains(&agent) {
+            Some("is being transitioned to removed")
+        } else if self.agents.marking_unreachable.contains(&agent) {
+            Some("is being transitioned to unreachable")
+        } else {
+            None
+        };
+        if let Some(busy) = busy {
+            self.operator_done(
+                id,
+                Err(OperatorError::Unavailable(format!(
+                    "Agent '{}' {busy}",
+                    agent.value
+                ))),
+            );
+            return;
+        }
+        let known = self.agents.registered.contains_key(&agent)
+            || self.agents.recovered.contains_key(&agent)
+            || self.agents.unreachable.contains_key(&agent);
+        if !known {
+            self.operator_done(
+                id,
+                Err(OperatorError::NotFound(format!(
+                    "Agent '{}' not found",
+                    agent.value
+                ))),
+            );
+            return;
+        }
+        self.agents.marking_gone.insert(agent.clone());
+        let time = TimeInfo {
+            nanoseconds: now.nanos(),
+        };
+        let op = RegistryOp::MarkSlaveGone {
+            id: agent.clone(),
+            time,
+        };
+        self.registry(op, Pending::MarkGone { id, agent, time });
+    }
+
+    /// `markGone`: the registry holds the agent as gone.
+    pub(crate) fn agent_marked_gone(&mut self, now: Now, id: u64, agent: SlaveId, time: TimeInfo) {
+        self.agents.marking_gone.shift_remove(&agent);
+        self.agents.gone.insert(agent.clone(), time);
+        let message = "Agent has been marked gone";
+        if !self.agents.registered.contains_key(&agent) {
+            if self.agents.recovered.shift_remove(&agent).is_none() {
+                self.agents.unreachable.shift_remove(&agent);
+                self.agents.draining.shift_remove(&agent);
+                self.agents.deactivated.shift_remove(&agent);
+                self.unreachable_tasks_gone(&agent, message);
+            }
+            self.operator_done(id, Ok(()));
+            return;
+        }
+        let pid = self.agents.registered[&agent].pid.clone();
+        self.send(
+            &pid,
+            crate::proto::mesos::internal::ShutdownMessage {
+                message: Some(message.to_string()),
+            },
+        );
+        self.remove_agent_records(now, &agent, message, None);
+        self.operator_done(id, Ok(()));
+    }
+
+    /// The tasks an unreachable agent left behind become
+    /// TASK_GONE_BY_OPERATOR (TASK_LOST for frameworks that are not
+    /// partition-aware) and completed.
+    fn unreachable_tasks_gone(&mut self, agent: &SlaveId, message: &str) {
+        use crate::proto::mesos::task_status::Reason;
+        use crate::proto::mesos::TaskState;
+        let Some(by_framework) = self.agents.unreachable_tasks.shift_remove(agent) else {
+            return;
+        };
+        let limit = self.config.max_completed_tasks_per_framework;
+        for (fid, task_ids) in by_framework {
+            let Some(fw) = self.frameworks.registered.get(&fid) else {
+                continue;
+            };
+            let (state, reason) = if fw.caps.partition_aware {
+                (
+                    TaskState::TaskGoneByOperator,
+                    Reason::SlaveRemovedByOperator,
+                )
+            } else {
+                (TaskState::TaskLost, Reason::SlaveRemoved)
+            };
+            for task_id in task_ids {
+                let executor = fw_task_executor(self, &fid, &task_id);
+                let update = self.master_update(
+                    &fid,
+                    Some(agent),
+                    &task_id,
+                    state,
+                    message,
+                    reason,
+                    executor,
+                    None,
+                );
+                let Some(fw) = self.frameworks.registered.get_mut(&fid) else {
+                    break;
+                };
+                let Some(mut task) = fw.unreachable_tasks.shift_remove(&task_id) else {
+                    continue;
+                };
+                task.state = state as i32;
+                task.statuses.push(update.status.clone());
+                fw.add_completed_task(task.clone(), limit);
+                let connected = fw.connected();
+                self.task_updated_event(&task, update.status.clone());
+                if connected {
+                    self.forward(update, None, &fid);
+                } else {
+                    tracing::warn!(
+                        "Dropping update for task {} of disconnected framework {}",
+                        task_id.value,
+                        fid.value
+                    );
+                }
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------
+    // Events for subscribers (called from the handlers that change the
+    // books, where Mesos calls `subscribers.send`).
+
+    /// TASK_ADDED.
+    pub(crate) fn task_added_event(&mut self, task: &Task) {
+        if !self.has_operator_subscribers() {
+            return;
+        }
+        let mut e = event(EventType::TaskAdded);
+        e.task_added = Some(TaskAdded { task: task.clone() });
+        self.operator_event(e);
+    }
+
+    /// TASK_UPDATED: the task's latest state and the status that changed it.
+    pub(crate) fn task_updated_event(&mut self, task: &Task, status: TaskStatus) {
+        if !self.has_operator_subscribers() {
+            return;
+        }
+        let mut e = event(EventType::TaskUpdated);
+        e.task_updated = Some(TaskUpdated {
+            framework_id: task.framework_id.clone(),
+            status,
+            state: task.state,
+        });
+        self.operator_event(e);
+    }
+
+    /// FRAMEWORK_ADDED.
+    pub(crate) fn framework_added_event(&mut self, fid: &FrameworkId) {
+        if !self.has_operator_subscribers() {
+            return;
+        }
+        let Some(fw) = self.frameworks.registered.get(fid) else {
+            return;
+        };
+        let mut e = event(EventType::FrameworkAdded);
+        e.framework_added = Some(FrameworkAdded {
+            framework: framework_response(self, fw, false),
+        });
+        self.operator_event(e);
+    }
+
+    /// FRAMEWORK_UPDATED.
+    pub(crate) fn framework_updated_event(&mut self, fid: &FrameworkId) {
+        if !self.has_operator_subscribers() {
+            return;
+        }
+        let Some(fw) = self.frameworks.registered.get(fid) else {
+            return;
+        };
+        let mut e = event(EventType::FrameworkUpdated);
+        e.framework_updated = Some(FrameworkUpdated {
+            framework: framework_response(self, fw, false),
+        });
+        self.operator_event(e);
+    }
+
+    /// FRAMEWORK_REMOVED.
+    pub(crate) fn framework_removed_event(&mut self, info: &crate::proto::mesos::FrameworkInfo) {
+        if !self.has_operator_subscribers() {
+            return;
+        }
+        let mut e = event(EventType::FrameworkRemoved);
+        e.framework_removed = Some(FrameworkRemoved {
+            framework_info: info.clone(),
+        });
+        self.operator_event(e);
+    }
+
+    /// AGENT_ADDED.
+    pub(crate) fn agent_added_event(&mut self, id: &SlaveId) {
+        if !self.has_operator_subscribers() {
+            return;
+        }
+        let Some(agent) = self.agents.registered.get(id) else {
+            return;
+        };
+        let mut e = event(EventType::AgentAdded);
+        e.agent_added = Some(AgentAdded {
+            agent: agent_response(self, agent),
+        });
+        self.operator_event(e);
+    }
+
+    /// AGENT_REMOVED.
+    pub(crate) fn agent_removed_event(&mut self, id: &SlaveId) {
+        if !self.has_operator_subscribers() {
+            return;
+        }
+        let mut e = event(EventType::AgentRemoved);
+        e.agent_removed = Some(AgentRemoved {
+            agent_id: id.clone(),
+        });
+        self.operator_event(e);
+    }
+}

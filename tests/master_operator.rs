@@ -1,0 +1,825 @@
+//! The master's v1 operator API (`/api/v1`): the state machine's side over
+//! a simulated cluster (events for subscribers, calls that change things,
+//! their registry writes), and the HTTP door over the real driver (status
+//! codes and texts, JSON and protobuf for every implemented call, 501 for
+//! the rest), as Mesos's `master/http.cpp` and `api_tests.cpp` describe.
+
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use mesos_rs::http_api::master::{router, Context};
+use mesos_rs::master::operator::{OperatorCall, OperatorEffect, OperatorError};
+use mesos_rs::master::runtime;
+use mesos_rs::master::sim::{command_task, framework_info, AgentSpec, Dialect, SimCluster};
+use mesos_rs::master::store::InMemoryStore;
+use mesos_rs::proto::mesos::master::event::Type as EventType;
+use mesos_rs::proto::mesos::v1::master::{call, Call, Event as V1Event, Response as V1Response};
+use mesos_rs::proto::mesos::{FrameworkId, SlaveId, TaskState, WeightInfo};
+use mesos_rs::v0_compat::{Node, Options};
+use prost::Message;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+/// One agent, one partition-aware framework; `tasks` tasks launched on the
+/// first offer, each finishing after a second.
+fn cluster(tasks: &[&str], task_duration: Option<Duration>) -> SimCluster {
+    let mut sim = SimCluster::new(7);
+    sim.add_agent(AgentSpec {
+        task_duration,
+        ..Default::default()
+    });
+    let f = sim.add_framework(framework_info("web", true), Dialect::Calls);
+    sim.run_for(Duration::from_secs(2));
+    if !tasks.is_empty() {
+        let offer = sim.framework(f).offers[0].clone();
+        let infos = tasks
+            .iter()
+            .map(|t| command_task(t, &offer, "cpus:0.5;mem:32"))
+            .collect();
+        let launch = sim
+            .framework(f)
+            .launch(std::slice::from_ref(&offer.id), infos, None);
+        sim.send(f, launch);
+        sim.run_for(Duration::from_millis(500));
+    }
+    sim
+}
+
+fn types(events: &[mesos_rs::proto::mesos::master::Event]) -> Vec<EventType> {
+    events.iter().map(|e| e.r#type()).collect()
+}
+
+#[test]
+fn a_subscriber_gets_the_state_then_every_change_in_order() {
+    let mut sim = SimCluster::new(3);
+    let id = sim.operator(OperatorCall::Subscribe { stream: 1 });
+    assert_eq!(sim.operator_result(id), Some(Ok(())));
+    match &sim.operator_out[0] {
+        OperatorEffect::Event {
+            stream: Some(1),
+            event,
+        } => {
+            assert_eq!(event.r#type(), EventType::Subscribed);
+            let subscribed = event.subscribed.as_ref().unwrap();
+            assert_eq!(subscribed.heartbeat_interval_seconds, Some(15.0));
+            assert!(subscribed
+                .get_state
+                .as_ref()
+                .unwrap()
+                .get_agents
+                .as_ref()
+                .unwrap()
+                .agents
+                .is_empty());
+        }
+        other => panic!("expected SUBSCRIBED to stream 1, got {other:?}"),
+    }
+
+    sim.add_agent(AgentSpec {
+        task_duration: Some(Duration::from_secs(1)),
+        ..Default::default()
+    });
+    let f = sim.add_framework(framework_info("web", false), Dialect::Legacy);
+    sim.run_for(Duration::from_secs(2));
+    let offer = sim.framework(f).offers[0].clone();
+    let tasks = vec![
+        command_task("a", &offer, "cpus:0.5;mem:32"),
+        command_task("b", &offer, "cpus:0.5;mem:32"),
+    ];
+    let launch = sim
+        .framework(f)
+        .launch(std::slice::from_ref(&offer.id), tasks, None);
+    sim.send(f, launch);
+    sim.run_for(Duration::from_secs(3));
+    let teardown = sim.operator(OperatorCall::Teardown(sim.framework(f).framework_id()));
+    assert_eq!(sim.operator_result(teardown), Some(Ok(())));
+
+    let events = sim.operator_events();
+    let kinds = types(&events[1..]);
+    // Both register during the same second: either may come first.
+    let mut first_two = kinds[..2].to_vec();
+    first_two.sort_by_key(|k| *k as i32);
+    assert_eq!(
+        first_two,
+        [EventType::AgentAdded, EventType::FrameworkAdded]
+    );
+    assert_eq!(*kinds.last().unwrap(), EventType::FrameworkRemoved);
+    // Per task: TASK_ADDED (staging), then RUNNING, then FINISHED.
+    for task in ["a", "b"] {
+        let mut seen = Vec::new();
+        for e in &events {
+            if let Some(added) = &e.task_added {
+                if added.task.task_id.value == task {
+                    seen.push(TaskState::try_from(added.task.state).unwrap());
+                }
+            }
+            if let Some(updated) = &e.task_updated {
+                if updated.status.task_id.value == task {
+                    seen.push(updated.status.state());
+                    assert_eq!(updated.framework_id, sim.framework(f).framework_id());
+                }
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                TaskState::TaskStaging,
+                TaskState::TaskRunning,
+                TaskState::TaskFinished
+            ],
+            "task {task}"
+        );
+    }
+    let added = events
+        .iter()
+        .find_map(|e| e.framework_added.as_ref())
+        .unwrap();
+    assert_eq!(added.framework.framework_info.name, "web");
+    assert!(added.framework.connected && added.framework.active);
+
+    // Gone subscribers get nothing more; nobody subscribed, nothing built.
+    sim.operator(OperatorCall::Unsubscribe { stream: 1 });
+    let before = sim.operator_events().len();
+    sim.add_agent(AgentSpec::default());
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.operator_events().len(), before);
+}
+
+#[test]
+fn teardown_of_an_unknown_framework_is_a_bad_request() {
+    let mut sim = cluster(&[], None);
+    let id = sim.operator(OperatorCall::Teardown(FrameworkId {
+        value: "nope".into(),
+    }));
+    assert_eq!(
+        sim.operator_result(id),
+        Some(Err(OperatorError::BadRequest(
+            "No framework found with specified ID".into()
+        )))
+    );
+}
+
+#[test]
+fn teardown_kills_the_tasks_and_completes_the_framework() {
+    let mut sim = cluster(&["t1"], None);
+    let fid = sim.framework(0).framework_id();
+    assert!(sim
+        .master()
+        .task(&fid, &mesos_rs::proto::mesos::TaskId { value: "t1".into() })
+        .is_some());
+    let id = sim.operator(OperatorCall::Teardown(fid.clone()));
+    assert_eq!(sim.operator_result(id), Some(Ok(())));
+    assert!(sim.master().framework(&fid).is_none());
+    let completed = sim.master().completed_framework(&fid).unwrap();
+    assert_eq!(completed.completed_tasks[0].state(), TaskState::TaskKilled);
+    sim.run_for(Duration::from_secs(1));
+    assert!(
+        sim.delivered(
+            &sim.agent(0).pid.clone(),
+            "mesos.internal.ShutdownFrameworkMessage"
+        ) >= 1
+    );
+}
+
+#[test]
+fn weights_are_validated_then_persisted_before_they_apply() {
+    let mut sim = cluster(&[], None);
+    let bad = sim.operator(OperatorCall::UpdateWeights(vec![WeightInfo {
+        role: Some("dev".into()),
+        weight: -1.0,
+    }]));
+    match sim.operator_result(bad) {
+        Some(Err(OperatorError::BadRequest(text))) => {
+            assert!(text.contains("weights must be positive"), "{text}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let bad_role = sim.operator(OperatorCall::UpdateWeights(vec![WeightInfo {
+        role: Some("/x".into()),
+        weight: 1.0,
+    }]));
+    assert!(matches!(
+        sim.operator_result(bad_role),
+        Some(Err(OperatorError::BadRequest(_)))
+    ));
+
+    let id = sim.operator(OperatorCall::UpdateWeights(vec![WeightInfo {
+        role: Some("dev".into()),
+        weight: 2.5,
+    }]));
+    // Not answered before the registry has it.
+    assert_eq!(sim.operator_result(id), None);
+    assert_eq!(sim.master().weight("dev"), 1.0);
+    sim.run_for(Duration::from_millis(10));
+    assert_eq!(sim.operator_result(id), Some(Ok(())));
+    assert_eq!(sim.master().weight("dev"), 2.5);
+    assert_eq!(sim.registry().weights.len(), 1);
+    assert_eq!(sim.registry().weights[0].info.weight, 2.5);
+}
+
+#[test]
+fn mark_agent_gone_persists_then_shuts_the_agent_down() {
+    let mut sim = cluster(&["t1"], None);
+    let unknown = sim.operator(OperatorCall::MarkAgentGone(SlaveId {
+        value: "nope".into(),
+    }));
+    assert_eq!(
+        sim.operator_result(unknown),
+        Some(Err(OperatorError::NotFound(
+            "Agent 'nope' not found".into()
+        )))
+    );
+
+    let agent = sim.master().agents().next().unwrap().id.clone();
+    let id = sim.operator(OperatorCall::MarkAgentGone(agent.clone()));
+    let again = sim.operator(OperatorCall::MarkAgentGone(agent.clone()));
+    match sim.operator_result(again) {
+        Some(Err(OperatorError::Unavailable(text))) => {
+            assert!(text.contains("already being transitioned to gone"))
+        }
+        other => panic!("{other:?}"),
+    }
+    sim.run_for(Duration::from_millis(10));
+    assert_eq!(sim.operator_result(id), Some(Ok(())));
+    assert!(sim.master().agent(&agent).is_none());
+    assert!(sim.master().gone_agents().any(|(id, _)| *id == agent));
+    assert_eq!(
+        sim.registry().gone.as_ref().map(|g| g.slaves.len()),
+        Some(1)
+    );
+    assert_eq!(
+        sim.framework(0).last_state("t1"),
+        Some(TaskState::TaskGoneByOperator)
+    );
+    assert!(sim.delivered(&sim.agent(0).pid.clone(), "mesos.internal.ShutdownMessage") >= 1);
+    // Already gone: OK again.
+    let third = sim.operator(OperatorCall::MarkAgentGone(agent));
+    assert_eq!(sim.operator_result(third), Some(Ok(())));
+}
+
+// ---------------------------------------------------------------------
+// The HTTP door, over the real driver.
+
+struct Api {
+    app: axum::Router,
+    _node: Node,
+}
+
+async fn api(sim: SimCluster, context: Context) -> Api {
+    let master = sim.into_master();
+    let addr = master
+        .info()
+        .pid
+        .clone()
+        .unwrap()
+        .split('@')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let node = Node::new(addr, Options::default());
+    let process = node.spawn("master").unwrap();
+    let (handle, inbox) = runtime::query_channel();
+    tokio::spawn(runtime::run(
+        master,
+        process,
+        Box::new(InMemoryStore::default()),
+        inbox,
+        None,
+        std::future::pending(),
+    ));
+    Api {
+        app: router(handle, context),
+        _node: node,
+    }
+}
+
+async fn post(
+    api: &Api,
+    content_type: Option<&str>,
+    accept: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, String, Vec<u8>) {
+    let mut request = http::Request::builder().method("POST").uri("/api/v1");
+    if let Some(c) = content_type {
+        request = request.header("content-type", c);
+    }
+    if let Some(a) = accept {
+        request = request.header("accept", a);
+    }
+    let response = api
+        .app
+        .clone()
+        .oneshot(request.body(axum::body::Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let ct = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, ct, body)
+}
+
+/// A call in JSON, answered in JSON: (status, parsed body or the text).
+async fn json_call(api: &Api, call: Value) -> (u16, Value) {
+    let (status, _, body) = post(
+        api,
+        Some("application/json"),
+        Some("application/json"),
+        call.to_string().into_bytes(),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// A call in protobuf, answered in protobuf.
+async fn proto_call(api: &Api, call: Call) -> (u16, V1Response) {
+    let (status, ct, body) = post(
+        api,
+        Some("application/x-protobuf"),
+        Some("application/x-protobuf"),
+        call.encode_to_vec(),
+    )
+    .await;
+    if status == 200 && !body.is_empty() {
+        assert_eq!(ct, "application/x-protobuf");
+    }
+    (
+        status,
+        V1Response::decode(body.as_slice()).unwrap_or_default(),
+    )
+}
+
+fn typed(kind: call::Type) -> Call {
+    Call {
+        r#type: Some(kind as i32),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn requests_are_checked_in_mesos_order_with_its_texts() {
+    let api = api(cluster(&[], None), Context::default()).await;
+    let get = http::Request::builder()
+        .method("GET")
+        .uri("/api/v1")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = api.app.clone().oneshot(get).await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+
+    let (status, _, body) = post(&api, None, None, b"{}".to_vec()).await;
+    assert_eq!(
+        (status, String::from_utf8(body).unwrap().as_str()),
+        (400, "Expecting 'Content-Type' to be present")
+    );
+    let (status, _, body) = post(&api, Some("text/plain"), None, b"{}".to_vec()).await;
+    assert_eq!(status, 415);
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        "Expecting 'Content-Type' of application/json or application/x-protobuf"
+    );
+    let (status, _, body) = post(&api, Some("application/json"), None, b"{not json".to_vec()).await;
+    assert_eq!(status, 400);
+    assert!(String::from_utf8(body)
+        .unwrap()
+        .starts_with("Failed to parse body into JSON"));
+    let (status, _, body) = post(
+        &api,
+        Some("application/x-protobuf"),
+        None,
+        vec![0xff, 0xff, 0xff],
+    )
+    .await;
+    assert_eq!(
+        (status, String::from_utf8(body).unwrap().as_str()),
+        (400, "Failed to parse body into Call protobuf")
+    );
+    let (status, body) = json_call(&api, json!({"type": "GET_METRICS"})).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        "Failed to validate master::Call: Expecting 'get_metrics' to be present"
+    );
+    let (status, body) = json_call(&api, json!({"type": "TEARDOWN", "teardown": {}})).await;
+    assert_eq!(status, 400);
+    assert!(body.as_str().unwrap().contains("framework_id"), "{body}");
+    let (status, _, body) = post(
+        &api,
+        Some("application/json"),
+        Some("text/html"),
+        br#"{"type":"GET_HEALTH"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(status, 406);
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        "Expecting 'Accept' to allow 'application/x-protobuf' or 'application/json'"
+    );
+    // No Accept: JSON.
+    let (status, ct, _) = post(
+        &api,
+        Some("application/json"),
+        None,
+        br#"{"type":"GET_HEALTH"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!((status, ct.as_str()), (200, "application/json"));
+}
+
+#[tokio::test]
+async fn unimplemented_calls_answer_501_naming_the_call() {
+    let api = api(cluster(&[], None), Context::default()).await;
+    for (name, payload) in [
+        ("UNKNOWN", json!({})),
+        ("GET_OPERATIONS", json!({})),
+        (
+            "GROW_VOLUME",
+            json!({"grow_volume": {"volume": {"name": "disk", "type": "SCALAR", "scalar": {"value": 1}}, "addition": {"name": "disk", "type": "SCALAR", "scalar": {"value": 1}}}}),
+        ),
+        (
+            "DRAIN_AGENT",
+            json!({"drain_agent": {"agent_id": {"value": "a"}}}),
+        ),
+        (
+            "DEACTIVATE_AGENT",
+            json!({"deactivate_agent": {"agent_id": {"value": "a"}}}),
+        ),
+    ] {
+        let mut call = payload;
+        call["type"] = json!(name);
+        let (status, body) = json_call(&api, call).await;
+        assert_eq!(status, 501, "{name}: {body}");
+        assert_eq!(body, format!("Call '{name}' is not implemented"));
+    }
+}
+
+#[tokio::test]
+async fn read_calls_answer_in_json_and_protobuf() {
+    let sim = cluster(&["t1", "t2"], None);
+    let fid = sim.framework(0).framework_id().value;
+    let context = Context {
+        flags: [("port".to_string(), "5050".to_string())].into(),
+        ..Default::default()
+    };
+    let api = api(sim, context).await;
+
+    let (status, body) = json_call(&api, json!({"type": "GET_HEALTH"})).await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"type": "GET_HEALTH", "get_health": {"healthy": true}})
+        )
+    );
+    let (_, r) = proto_call(&api, typed(call::Type::GetHealth)).await;
+    assert!(r.get_health.unwrap().healthy);
+
+    let (_, body) = json_call(&api, json!({"type": "GET_FLAGS"})).await;
+    assert_eq!(
+        body["get_flags"]["flags"],
+        json!([{"name": "port", "value": "5050"}])
+    );
+    let (_, r) = proto_call(&api, typed(call::Type::GetFlags)).await;
+    assert_eq!(r.get_flags.unwrap().flags[0].name, "port");
+
+    let (_, body) = json_call(&api, json!({"type": "GET_VERSION"})).await;
+    assert_eq!(body["get_version"]["version_info"]["version"], "1.11.0");
+    let (_, r) = proto_call(&api, typed(call::Type::GetVersion)).await;
+    assert_eq!(r.get_version.unwrap().version_info.version, "1.11.0");
+
+    let (_, body) = json_call(
+        &api,
+        json!({"type": "GET_METRICS", "get_metrics": {"timeout": {"nanoseconds": 5000000000u64}}}),
+    )
+    .await;
+    let metrics = body["get_metrics"]["metrics"].as_array().unwrap();
+    let running = metrics
+        .iter()
+        .find(|m| m["name"] == "master/tasks_running")
+        .unwrap();
+    assert_eq!(running["value"], 2.0);
+    let mut metrics_call = typed(call::Type::GetMetrics);
+    metrics_call.get_metrics = Some(call::GetMetrics { timeout: None });
+    let (_, r) = proto_call(&api, metrics_call).await;
+    assert!(r
+        .get_metrics
+        .unwrap()
+        .metrics
+        .iter()
+        .any(|m| m.name == "master/slaves_active" && m.value == Some(1.0)));
+
+    let (_, body) = json_call(&api, json!({"type": "GET_STATE"})).await;
+    let state = &body["get_state"];
+    assert_eq!(state["get_agents"]["agents"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        state["get_frameworks"]["frameworks"][0]["framework_info"]["id"]["value"],
+        fid
+    );
+    assert_eq!(state["get_tasks"]["tasks"].as_array().unwrap().len(), 2);
+    assert_eq!(state["get_tasks"]["tasks"][0]["state"], "TASK_RUNNING");
+    // v1 names: agent_id, not slave_id.
+    assert!(state["get_tasks"]["tasks"][0]["agent_id"]["value"].is_string());
+    let (_, r) = proto_call(&api, typed(call::Type::GetState)).await;
+    let s = r.get_state.unwrap();
+    assert_eq!(s.get_tasks.unwrap().tasks.len(), 2);
+    assert_eq!(s.get_executors.unwrap().executors.len(), 0);
+
+    let (_, body) = json_call(&api, json!({"type": "GET_AGENTS"})).await;
+    let agent = &body["get_agents"]["agents"][0];
+    assert_eq!(agent["active"], true);
+    assert_eq!(agent["version"], "1.11.0");
+    assert!(agent["total_resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == "cpus"));
+    assert!(agent["allocated_resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == "cpus" && r["scalar"]["value"] == 1.0));
+    let (_, r) = proto_call(&api, typed(call::Type::GetAgents)).await;
+    assert_eq!(
+        r.get_agents.unwrap().agents[0].agent_info.hostname,
+        "agent1"
+    );
+
+    let (_, body) = json_call(&api, json!({"type": "GET_FRAMEWORKS"})).await;
+    let fw = &body["get_frameworks"]["frameworks"][0];
+    assert_eq!(
+        (
+            fw["active"].clone(),
+            fw["connected"].clone(),
+            fw["recovered"].clone()
+        ),
+        (json!(true), json!(true), json!(false))
+    );
+    assert!(fw["registered_time"]["nanoseconds"].as_i64().unwrap() > 0);
+    let (_, r) = proto_call(&api, typed(call::Type::GetFrameworks)).await;
+    assert_eq!(
+        r.get_frameworks.unwrap().frameworks[0].framework_info.name,
+        "web"
+    );
+
+    let (_, body) = json_call(&api, json!({"type": "GET_EXECUTORS"})).await;
+    assert_eq!(body, json!({"type": "GET_EXECUTORS", "get_executors": {}}));
+    let (status, r) = proto_call(&api, typed(call::Type::GetExecutors)).await;
+    assert_eq!(
+        (status, r.r#type()),
+        (
+            200,
+            mesos_rs::proto::mesos::v1::master::response::Type::GetExecutors
+        )
+    );
+
+    let (_, body) = json_call(&api, json!({"type": "GET_TASKS"})).await;
+    let ids: Vec<&str> = body["get_tasks"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["task_id"]["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["t1", "t2"]);
+    let (_, r) = proto_call(&api, typed(call::Type::GetTasks)).await;
+    assert_eq!(r.get_tasks.unwrap().tasks[1].task_id.value, "t2");
+
+    let (_, body) = json_call(&api, json!({"type": "GET_ROLES"})).await;
+    let star = &body["get_roles"]["roles"][0];
+    assert_eq!(
+        (star["name"].clone(), star["weight"].clone()),
+        (json!("*"), json!(1.0))
+    );
+    assert_eq!(star["frameworks"][0]["value"], fid);
+    let (_, r) = proto_call(&api, typed(call::Type::GetRoles)).await;
+    assert_eq!(r.get_roles.unwrap().roles[0].name, "*");
+
+    let (_, body) = json_call(&api, json!({"type": "GET_WEIGHTS"})).await;
+    assert_eq!(body, json!({"type": "GET_WEIGHTS", "get_weights": {}}));
+
+    let (_, body) = json_call(&api, json!({"type": "GET_MASTER"})).await;
+    assert!(body["get_master"]["master_info"]["id"].is_string());
+    assert!(body["get_master"]["start_time"].as_f64().unwrap() > 0.0);
+    let (_, r) = proto_call(&api, typed(call::Type::GetMaster)).await;
+    assert!(r.get_master.unwrap().elected_time.is_some());
+
+    let (_, body) = json_call(&api, json!({"type": "GET_LOGGING_LEVEL"})).await;
+    assert_eq!(
+        body,
+        json!({"type": "GET_LOGGING_LEVEL", "get_logging_level": {"level": 0}})
+    );
+}
+
+#[tokio::test]
+async fn changes_through_http_answer_once_applied() {
+    let api = api(cluster(&["t1"], None), Context::default()).await;
+    let (status, body) = json_call(
+        &api,
+        json!({"type": "UPDATE_WEIGHTS", "update_weights": {"weight_infos": [{"role": "dev", "weight": 3.0}]}}),
+    )
+    .await;
+    assert_eq!((status, body), (200, json!("")));
+    let (_, r) = proto_call(&api, typed(call::Type::GetWeights)).await;
+    let weights = r.get_weights.unwrap().weight_infos;
+    assert_eq!(
+        (weights[0].role.as_deref(), weights[0].weight),
+        (Some("dev"), 3.0)
+    );
+
+    let (status, body) =
+        json_call(&api, json!({"type": "UPDATE_WEIGHTS", "update_weights": {"weight_infos": [{"role": "dev", "weight": 0}]}})).await;
+    assert_eq!(status, 400, "{body}");
+
+    let (status, body) = json_call(
+        &api,
+        json!({"type": "TEARDOWN", "teardown": {"framework_id": {"value": "x"}}}),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (400, json!("No framework found with specified ID"))
+    );
+    let (status, body) = json_call(
+        &api,
+        json!({"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": {"value": "x"}}}),
+    )
+    .await;
+    assert_eq!((status, body), (404, json!("Agent 'x' not found")));
+
+    let (_, body) = json_call(&api, json!({"type": "GET_FRAMEWORKS"})).await;
+    let fid = body["get_frameworks"]["frameworks"][0]["framework_info"]["id"]["value"].clone();
+    let mut teardown = typed(call::Type::Teardown);
+    teardown.teardown = Some(call::Teardown {
+        framework_id: mesos_rs::proto::mesos::v1::FrameworkId {
+            value: fid.as_str().unwrap().into(),
+        },
+    });
+    let (status, _) = proto_call(&api, teardown).await;
+    assert_eq!(status, 200);
+    let (_, body) = json_call(&api, json!({"type": "GET_FRAMEWORKS"})).await;
+    assert_eq!(
+        body["get_frameworks"]["completed_frameworks"][0]["framework_info"]["id"]["value"],
+        fid
+    );
+    assert!(body["get_frameworks"].get("frameworks").is_none());
+}
+
+/// Reads RecordIO records from a response body until `n` are in.
+async fn records(body: &mut axum::body::Body, n: usize) -> Vec<Vec<u8>> {
+    let mut decoder = mesos_rs::http_api::recordio::Decoder::new();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let frame = body.frame().await.expect("the stream stays open").unwrap();
+        if let Ok(data) = frame.into_data() {
+            out.extend(
+                decoder
+                    .decode(&data)
+                    .unwrap()
+                    .into_iter()
+                    .map(|b| b.to_vec()),
+            );
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn subscribe_streams_subscribed_then_a_heartbeat_then_events() {
+    let api = api(cluster(&["t1"], None), Context::default()).await;
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("/api/v1")
+        .header("content-type", "application/json")
+        .header("accept", "application/x-protobuf")
+        .body(axum::body::Body::from(r#"{"type":"SUBSCRIBE"}"#))
+        .unwrap();
+    let response = api.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-protobuf");
+    let mut body = response.into_body();
+    let first = records(&mut body, 2).await;
+    let subscribed = V1Event::decode(first[0].as_slice()).unwrap();
+    assert_eq!(
+        subscribed.r#type(),
+        mesos_rs::proto::mesos::v1::master::event::Type::Subscribed
+    );
+    let state = subscribed.subscribed.unwrap().get_state.unwrap();
+    assert_eq!(state.get_tasks.unwrap().tasks[0].task_id.value, "t1");
+    assert_eq!(
+        V1Event::decode(first[1].as_slice()).unwrap().r#type(),
+        mesos_rs::proto::mesos::v1::master::event::Type::Heartbeat
+    );
+
+    // A change made through the API shows up on the stream.
+    let (status, body_json) = json_call(&api, json!({"type": "GET_FRAMEWORKS"})).await;
+    assert_eq!(status, 200);
+    let fid = body_json["get_frameworks"]["frameworks"][0]["framework_info"]["id"]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _) = json_call(
+        &api,
+        json!({"type": "TEARDOWN", "teardown": {"framework_id": {"value": fid}}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut kinds = Vec::new();
+    while !kinds.contains(&mesos_rs::proto::mesos::v1::master::event::Type::FrameworkRemoved) {
+        let next = records(&mut body, 1).await;
+        kinds.push(V1Event::decode(next[0].as_slice()).unwrap().r#type());
+    }
+    // The task was killed by the teardown before the framework went.
+    assert_eq!(
+        kinds[0],
+        mesos_rs::proto::mesos::v1::master::event::Type::TaskUpdated
+    );
+}
+
+#[tokio::test]
+async fn files_and_logging_level_need_the_daemon_logger() {
+    let dir = std::env::temp_dir().join(format!("master-operator-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("mesos-master.INFO");
+    std::fs::write(&log, "line one\nline two\n").unwrap();
+    let logging = std::sync::Arc::new(mesos_rs::common::logging::Logging::detached(Some(
+        log.clone(),
+    )));
+    let api = api(
+        cluster(&[], None),
+        Context {
+            logging: Some(logging.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+
+    let (status, body) = json_call(
+        &api,
+        json!({"type": "LIST_FILES", "list_files": {"path": "/master/log"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let info = &body["list_files"]["file_infos"][0];
+    assert_eq!(
+        (info["path"].clone(), info["size"].clone()),
+        (json!("/master/log"), json!(18))
+    );
+    let (status, _) = json_call(
+        &api,
+        json!({"type": "LIST_FILES", "list_files": {"path": "/nowhere"}}),
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    let mut read = typed(call::Type::ReadFile);
+    read.read_file = Some(call::ReadFile {
+        path: "/master/log".into(),
+        offset: 5,
+        length: Some(3),
+    });
+    let (status, r) = proto_call(&api, read).await;
+    assert_eq!(status, 200);
+    let file = r.read_file.unwrap();
+    assert_eq!((file.size, file.data.as_slice()), (18, b"one".as_slice()));
+    let (_, body) = json_call(
+        &api,
+        json!({"type": "READ_FILE", "read_file": {"path": "/master/log", "offset": 0}}),
+    )
+    .await;
+    // bytes are base64 in JSON.
+    assert_eq!(body["read_file"]["data"], "bGluZSBvbmUKbGluZSB0d28K");
+
+    let (status, _) = json_call(
+        &api,
+        json!({"type": "SET_LOGGING_LEVEL", "set_logging_level": {"level": 2, "duration": {"nanoseconds": 200000000}}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, body) = json_call(&api, json!({"type": "GET_LOGGING_LEVEL"})).await;
+    assert_eq!(body["get_logging_level"]["level"], 2);
+    // Back to the start level once the duration is over.
+    let mut reverted = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if logging.verbosity() == 0 {
+            reverted = true;
+            break;
+        }
+    }
+    assert!(reverted, "the level did not revert");
+    std::fs::remove_dir_all(dir).ok();
+}
