@@ -116,6 +116,7 @@ fn executor_path(launcher_dir: &Path, name: &str) -> Result<PathBuf, String> {
 }
 
 fn start(flags: Flags, logging: logging::Logging) -> Result<i32> {
+    let logging = Arc::new(logging);
     let accepted = flags::accepted_only(&flags);
     if !accepted.is_empty() {
         tracing::warn!(
@@ -350,6 +351,7 @@ fn start(flags: Flags, logging: logging::Logging) -> Result<i32> {
             context: Arc::new(context),
             log_file: logging.log_file.clone(),
             work_dir: flags.get::<PathBuf>("work_dir")?,
+            logging: Some(logging.clone()),
         };
         let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve(listener, node.clone(), http.router(), async {
