@@ -91,10 +91,7 @@ pub enum Event {
     /// The outcome of [`Effect::Registry`] `id`: `Ok(true)` if the
     /// operation was permitted and is durable, `Ok(false)` if the registry
     /// refused it (e.g. an agent already admitted), `Err` if storage failed.
-    RegistryApplied {
-        id: u64,
-        result: Result<bool, String>,
-    },
+    RegistryApplied { id: u64, result: Result<bool, String> },
     /// An operator API call (`/api/v1`) the master must decide or order;
     /// answered with [`OperatorEffect::Done`] carrying the same `id`.
     Operator { id: u64, call: OperatorCall },

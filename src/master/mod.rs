@@ -36,8 +36,8 @@
 //! [`Event::Idle`] whenever the input queues are drained: it runs the
 //! allocation the preceding events asked for, batched.
 
-mod agents;
 pub mod allocator;
+mod agents;
 pub mod config;
 pub mod event;
 pub mod flags;

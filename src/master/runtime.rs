@@ -21,12 +21,12 @@ use crate::v0_compat::{Event as WireEvent, Process, ProcessHandle};
 
 use super::event::{Effect, Event, Now, SchedulerConn, Timer};
 use super::operator::{OperatorCall, OperatorEffect, OperatorError};
-use super::registry::RegistryOp;
-use super::state::Master;
-use super::store::{RegistryService, Store};
 use crate::proto::mesos::master::Event as OperatorEvent;
 use std::collections::HashMap;
 use std::sync::Arc;
+use super::registry::RegistryOp;
+use super::state::Master;
+use super::store::{RegistryService, Store};
 
 /// A read of the master's state, run on the driver's loop.
 pub type Query = Box<dyn FnOnce(&Master, Now) + Send>;
@@ -46,16 +46,10 @@ pub enum RuntimeError {
 pub enum OperatorRequest {
     /// A call the master decides; answered once it is done (registry
     /// writes included).
-    Call {
-        call: OperatorCall,
-        reply: oneshot::Sender<Result<(), OperatorError>>,
-    },
+    Call { call: OperatorCall, reply: oneshot::Sender<Result<(), OperatorError>> },
     /// SUBSCRIBE: `events` gets SUBSCRIBED, then every operator event; the
     /// reply carries the stream's number.
-    Subscribe {
-        events: mpsc::UnboundedSender<Arc<OperatorEvent>>,
-        reply: oneshot::Sender<Result<u64, OperatorError>>,
-    },
+    Subscribe { events: mpsc::UnboundedSender<Arc<OperatorEvent>>, reply: oneshot::Sender<Result<u64, OperatorError>> },
     /// The subscriber behind stream `stream` went away.
     Closed { stream: u64 },
 }
@@ -86,9 +80,7 @@ impl MasterHandle {
     /// Runs an operator call on the master; `None` if it has stopped.
     pub async fn operator_call(&self, call: OperatorCall) -> Option<Result<(), OperatorError>> {
         let (reply, rx) = oneshot::channel();
-        self.operator
-            .send(OperatorRequest::Call { call, reply })
-            .ok()?;
+        self.operator.send(OperatorRequest::Call { call, reply }).ok()?;
         rx.await.ok()
     }
 
@@ -99,9 +91,7 @@ impl MasterHandle {
     ) -> Option<Result<(u64, mpsc::UnboundedReceiver<Arc<OperatorEvent>>), OperatorError>> {
         let (events, stream) = mpsc::unbounded_channel();
         let (reply, rx) = oneshot::channel();
-        self.operator
-            .send(OperatorRequest::Subscribe { events, reply })
-            .ok()?;
+        self.operator.send(OperatorRequest::Subscribe { events, reply }).ok()?;
         Some(rx.await.ok()?.map(|id| (id, stream)))
     }
 
@@ -128,16 +118,7 @@ impl Inbox {
 pub fn query_channel() -> (MasterHandle, Inbox) {
     let (tx, rx) = mpsc::channel(256);
     let (operator_tx, operator_rx) = mpsc::unbounded_channel();
-    (
-        MasterHandle {
-            queries: tx,
-            operator: operator_tx,
-        },
-        Inbox {
-            queries: rx,
-            operator: operator_rx,
-        },
-    )
+    (MasterHandle { queries: tx, operator: operator_tx }, Inbox { queries: rx, operator: operator_rx })
 }
 
 enum StoreRequest {
@@ -147,10 +128,7 @@ enum StoreRequest {
 
 /// Runs the registrar on its own thread (file I/O and fsync must not stall
 /// the loop), batching whatever queued up while it was writing.
-fn spawn_store(
-    store: Box<dyn Store>,
-    events: mpsc::UnboundedSender<Event>,
-) -> std::sync::mpsc::Sender<StoreRequest> {
+fn spawn_store(store: Box<dyn Store>, events: mpsc::UnboundedSender<Event>) -> std::sync::mpsc::Sender<StoreRequest> {
     let (tx, rx) = std::sync::mpsc::channel::<StoreRequest>();
     std::thread::Builder::new()
         .name("registrar".into())
@@ -162,10 +140,7 @@ fn spawn_store(
                 loop {
                     match request.take() {
                         Some(StoreRequest::Recover(info)) => {
-                            let result = service
-                                .recover(&info)
-                                .map(Box::new)
-                                .map_err(|e| e.to_string());
+                            let result = service.recover(&info).map(Box::new).map_err(|e| e.to_string());
                             let _ = events.send(Event::RegistryRecovered(result));
                         }
                         Some(StoreRequest::Apply(id, op)) => batch.push((id, op)),
@@ -192,9 +167,7 @@ impl Clock {
     fn now(&self) -> Now {
         Now {
             monotonic: self.origin.elapsed(),
-            unix: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default(),
+            unix: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(),
         }
     }
 }
@@ -259,10 +232,7 @@ impl Driver {
 
     fn execute_operator(&mut self, effect: OperatorEffect) {
         match effect {
-            OperatorEffect::Event {
-                stream: Some(stream),
-                event,
-            } => {
+            OperatorEffect::Event { stream: Some(stream), event } => {
                 if let Some(tx) = self.subscribers.get(&stream) {
                     if tx.send(Arc::from(event)).is_err() {
                         self.subscribers.remove(&stream);
@@ -270,17 +240,10 @@ impl Driver {
                     }
                 }
             }
-            OperatorEffect::Event {
-                stream: None,
-                event,
-            } => {
+            OperatorEffect::Event { stream: None, event } => {
                 let event: Arc<OperatorEvent> = Arc::from(event);
-                let closed: Vec<u64> = self
-                    .subscribers
-                    .iter()
-                    .filter(|(_, tx)| tx.send(event.clone()).is_err())
-                    .map(|(id, _)| *id)
-                    .collect();
+                let closed: Vec<u64> =
+                    self.subscribers.iter().filter(|(_, tx)| tx.send(event.clone()).is_err()).map(|(id, _)| *id).collect();
                 for stream in closed {
                     self.subscribers.remove(&stream);
                     self.closed_streams.push(stream);
@@ -303,24 +266,13 @@ impl Driver {
 
     fn execute(&mut self, effect: Effect) -> Result<(), RuntimeError> {
         match effect {
-            Effect::Send { to, message }
-            | Effect::Scheduler {
-                to: SchedulerConn::Pid(to),
-                message,
-            } => {
+            Effect::Send { to, message } | Effect::Scheduler { to: SchedulerConn::Pid(to), message } => {
                 if let Err(e) = self.handle.send(&to, &message) {
                     tracing::warn!(to = %to, name = message.name(), error = %e, "message not sent");
                 }
             }
-            Effect::Scheduler {
-                to: SchedulerConn::Http(stream),
-                message,
-            } => {
-                tracing::warn!(
-                    stream,
-                    name = message.name(),
-                    "no HTTP scheduler stream to send to"
-                );
+            Effect::Scheduler { to: SchedulerConn::Http(stream), message } => {
+                tracing::warn!(stream, name = message.name(), "no HTTP scheduler stream to send to");
             }
             Effect::Link(pid) => self.handle.link(&pid),
             Effect::Timer { at, timer } => {
@@ -350,9 +302,7 @@ impl Driver {
     }
 
     fn next_deadline(&self) -> Option<tokio::time::Instant> {
-        self.timers
-            .first_key_value()
-            .map(|(&(at, _), _)| self.clock.origin + at)
+        self.timers.first_key_value().map(|(&(at, _), _)| self.clock.origin + at)
     }
 }
 
@@ -380,9 +330,7 @@ pub async fn run(
     let mut driver = Driver {
         master,
         handle: process.handle().clone(),
-        clock: Clock {
-            origin: tokio::time::Instant::now(),
-        },
+        clock: Clock { origin: tokio::time::Instant::now() },
         timers: BTreeMap::new(),
         timer_seq: 0,
         store,
@@ -392,10 +340,7 @@ pub async fn run(
         next_operator_id: 0,
         closed_streams: Vec::new(),
     };
-    let Inbox {
-        mut queries,
-        operator: mut operator_requests,
-    } = inbox;
+    let Inbox { mut queries, operator: mut operator_requests } = inbox;
     let mut leadership = leadership;
     if leadership.is_none() {
         driver.handle(Event::Detected(Some(info)))?;

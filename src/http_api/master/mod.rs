@@ -34,9 +34,7 @@ type Ctx = State<Arc<Shared>>;
 
 /// Decodes `a=b&c=d` (percent-escapes and `+` included).
 pub fn parse_query(query: Option<&str>) -> HashMap<String, String> {
-    crate::http_api::files::query_pairs(query)
-        .into_iter()
-        .collect()
+    crate::http_api::files::query_pairs(query).into_iter().collect()
 }
 
 /// `OK(json, jsonp)`.
@@ -60,26 +58,11 @@ fn unavailable() -> Response {
         .expect("a valid response")
 }
 
-async fn read(
-    ctx: &Arc<Shared>,
-    uri: &Uri,
-    f: impl FnOnce(
-            &crate::master::Master,
-            crate::master::Now,
-            &Context,
-            &HashMap<String, String>,
-        ) -> Value
-        + Send
-        + 'static,
-) -> Response {
+async fn read(ctx: &Arc<Shared>, uri: &Uri, f: impl FnOnce(&crate::master::Master, crate::master::Now, &Context, &HashMap<String, String>) -> Value + Send + 'static) -> Response {
     let query = parse_query(uri.query());
     let context = ctx.context.clone();
     let q = query.clone();
-    match ctx
-        .master
-        .query(move |m, now| f(m, now, &context, &q))
-        .await
-    {
+    match ctx.master.query(move |m, now| f(m, now, &context, &q)).await {
         Some(value) => json_response(value, &query),
         None => unavailable(),
     }
@@ -94,17 +77,11 @@ async fn state_summary(State(ctx): Ctx, uri: Uri) -> Response {
 }
 
 async fn frameworks(State(ctx): Ctx, uri: Uri) -> Response {
-    read(&ctx, &uri, |m, _, _, q| {
-        model::frameworks(m, q.get("framework_id").map(String::as_str))
-    })
-    .await
+    read(&ctx, &uri, |m, _, _, q| model::frameworks(m, q.get("framework_id").map(String::as_str))).await
 }
 
 async fn slaves(State(ctx): Ctx, uri: Uri) -> Response {
-    read(&ctx, &uri, |m, _, _, q| {
-        model::slaves(m, q.get("slave_id").map(String::as_str))
-    })
-    .await
+    read(&ctx, &uri, |m, _, _, q| model::slaves(m, q.get("slave_id").map(String::as_str))).await
 }
 
 async fn tasks(State(ctx): Ctx, uri: Uri) -> Response {
@@ -116,12 +93,7 @@ async fn roles(State(ctx): Ctx, uri: Uri) -> Response {
 }
 
 async fn flags(State(ctx): Ctx, uri: Uri) -> Response {
-    read(
-        &ctx,
-        &uri,
-        |_, _, c, _| serde_json::json!({ "flags": c.flags }),
-    )
-    .await
+    read(&ctx, &uri, |_, _, c, _| serde_json::json!({ "flags": c.flags })).await
 }
 
 async fn metrics(State(ctx): Ctx, uri: Uri) -> Response {
@@ -133,10 +105,7 @@ async fn version(uri: Uri) -> Response {
 }
 
 async fn health() -> Response {
-    Response::builder()
-        .status(StatusCode::OK)
-        .body(Body::empty())
-        .expect("a valid response")
+    Response::builder().status(StatusCode::OK).body(Body::empty()).expect("a valid response")
 }
 
 /// `307` to `path` on the leading master (503 when none is known).
@@ -148,30 +117,16 @@ pub(crate) async fn redirect_to_leader(ctx: &Shared, path: &str) -> Response {
             .body(Body::from("No leader elected"))
             .expect("a valid response");
     };
-    let hostname = leader.hostname.clone().unwrap_or_else(|| {
-        leader
-            .address
-            .as_ref()
-            .and_then(|a| a.ip.clone())
-            .unwrap_or_default()
-    });
+    let hostname = leader.hostname.clone().unwrap_or_else(|| leader.address.as_ref().and_then(|a| a.ip.clone()).unwrap_or_default());
     Response::builder()
         .status(StatusCode::TEMPORARY_REDIRECT)
-        .header(
-            http::header::LOCATION,
-            format!("//{}:{}{path}", hostname, leader.port),
-        )
+        .header(http::header::LOCATION, format!("//{}:{}{path}", hostname, leader.port))
         .body(Body::empty())
         .expect("a valid response")
 }
 
 /// `/api/v1`: the operator API.
-async fn api(
-    State(ctx): Ctx,
-    method: http::Method,
-    headers: http::HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
+async fn api(State(ctx): Ctx, method: http::Method, headers: http::HeaderMap, body: axum::body::Bytes) -> Response {
     operator::serve(&ctx, method, headers, body).await
 }
 
@@ -185,27 +140,15 @@ async fn redirect(State(ctx): Ctx, uri: Uri) -> Response {
             .body(Body::from("No leader elected"))
             .expect("a valid response");
     };
-    let hostname = leader.hostname.clone().unwrap_or_else(|| {
-        leader
-            .address
-            .as_ref()
-            .and_then(|a| a.ip.clone())
-            .unwrap_or_default()
-    });
+    let hostname = leader.hostname.clone().unwrap_or_else(|| leader.address.as_ref().and_then(|a| a.ip.clone()).unwrap_or_default());
     let base = format!("//{}:{}", hostname, leader.port);
     let path = uri.path();
     let location = if path == "/redirect" || path == "/master/redirect" {
         base
     } else if path.starts_with("/redirect/") || path.starts_with("/master/redirect/") {
-        return Response::builder()
-            .status(StatusCode::NOT_FOUND)
-            .body(Body::empty())
-            .expect("a valid response");
+        return Response::builder().status(StatusCode::NOT_FOUND).body(Body::empty()).expect("a valid response");
     } else {
-        format!(
-            "{base}{}",
-            uri.path_and_query().map(|p| p.as_str()).unwrap_or("")
-        )
+        format!("{base}{}", uri.path_and_query().map(|p| p.as_str()).unwrap_or(""))
     };
     Response::builder()
         .status(StatusCode::TEMPORARY_REDIRECT)
@@ -230,12 +173,7 @@ pub fn router(master: MasterHandle, context: Context) -> Router {
         ("redirect", get(redirect)),
     ];
     for (name, handler) in endpoints {
-        for path in [
-            format!("/master/{name}"),
-            format!("/{name}"),
-            format!("/master/{name}.json"),
-            format!("/{name}.json"),
-        ] {
+        for path in [format!("/master/{name}"), format!("/{name}"), format!("/master/{name}.json"), format!("/{name}.json")] {
             router = router.route(&path, handler.clone());
         }
     }
