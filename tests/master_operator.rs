@@ -823,3 +823,288 @@ async fn files_and_logging_level_need_the_daemon_logger() {
     assert!(reverted, "the level did not revert");
     std::fs::remove_dir_all(dir).ok();
 }
+
+// ---------------------------------------------------------------------
+// RESERVE / UNRESERVE / CREATE / DESTROY from the operator.
+
+fn dynamic(name: &str, amount: f64, role: &str) -> mesos_rs::proto::mesos::Resource {
+    use mesos_rs::proto::mesos::resource::{
+        reservation_info::Type as ReservationType, ReservationInfo,
+    };
+    use mesos_rs::proto::mesos::{value, Resource};
+    Resource {
+        name: name.into(),
+        r#type: value::Type::Scalar as i32,
+        scalar: Some(value::Scalar { value: amount }),
+        reservations: vec![ReservationInfo {
+            r#type: Some(ReservationType::Dynamic as i32),
+            role: Some(role.into()),
+            principal: Some("ops".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn operation(
+    kind: mesos_rs::proto::mesos::offer::operation::Type,
+    resources: Vec<mesos_rs::proto::mesos::Resource>,
+) -> mesos_rs::proto::mesos::offer::Operation {
+    use mesos_rs::proto::mesos::offer::operation::{Create, Destroy, Reserve, Type, Unreserve};
+    let mut op = mesos_rs::proto::mesos::offer::Operation::default();
+    op.set_type(kind);
+    match kind {
+        Type::Reserve => {
+            op.reserve = Some(Reserve {
+                resources,
+                ..Default::default()
+            })
+        }
+        Type::Unreserve => op.unreserve = Some(Unreserve { resources }),
+        Type::Create => op.create = Some(Create { volumes: resources }),
+        _ => op.destroy = Some(Destroy { volumes: resources }),
+    }
+    op
+}
+
+fn volume(id: &str, mb: f64, role: &str) -> mesos_rs::proto::mesos::Resource {
+    use mesos_rs::proto::mesos::resource::{disk_info::Persistence, DiskInfo};
+    use mesos_rs::proto::mesos::{volume::Mode, Volume};
+    let mut disk = dynamic("disk", mb, role);
+    disk.disk = Some(DiskInfo {
+        persistence: Some(Persistence {
+            id: id.into(),
+            principal: Some("ops".into()),
+        }),
+        volume: Some(Volume {
+            container_path: "data".into(),
+            mode: Mode::Rw as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    disk
+}
+
+/// The latest offer's resources reserved for `role`, by name.
+fn reserved_in_offers(sim: &SimCluster, f: usize, role: &str) -> Vec<(String, f64, bool)> {
+    let Some(offer) = sim.framework(f).offers.last() else {
+        return Vec::new();
+    };
+    offer
+        .resources
+        .iter()
+        .filter(|r| {
+            // A framework without RESERVATION_REFINEMENT gets the
+            // pre-refinement format (`role`), others `reservations`.
+            #[allow(deprecated)]
+            let old = r.role.as_deref();
+            r.reservations
+                .last()
+                .and_then(|x| x.role.as_deref())
+                .or(old)
+                == Some(role)
+        })
+        .map(|r| {
+            let volume = r.disk.as_ref().is_some_and(|d| d.persistence.is_some());
+            (
+                r.name.clone(),
+                r.scalar.as_ref().map(|s| s.value).unwrap_or(0.0),
+                volume,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn operator_reservations_and_volumes_change_the_agent_and_later_offers() {
+    use mesos_rs::proto::mesos::offer::operation::Type;
+    let mut sim = SimCluster::new(11);
+    sim.add_agent(AgentSpec {
+        resources: "cpus:4;mem:1024;disk:1000".into(),
+        ..Default::default()
+    });
+    let mut info = framework_info("dev-fw", false);
+    #[allow(deprecated)]
+    {
+        info.role = Some("dev".into());
+    }
+    let f = sim.add_framework(info, Dialect::Calls);
+    sim.run_for(Duration::from_secs(2));
+    assert!(!sim.framework(f).offers.is_empty());
+    let agent = sim.master().agents().next().unwrap().id.clone();
+
+    let unknown = sim.operator(OperatorCall::Operation {
+        agent: SlaveId {
+            value: "nope".into(),
+        },
+        operation: Box::new(operation(Type::Reserve, vec![dynamic("cpus", 1.0, "dev")])),
+    });
+    assert_eq!(
+        sim.operator_result(unknown),
+        Some(Err(OperatorError::BadRequest(
+            "No agent found with specified ID".into()
+        )))
+    );
+    let too_much = sim.operator(OperatorCall::Operation {
+        agent: agent.clone(),
+        operation: Box::new(operation(Type::Reserve, vec![dynamic("cpus", 40.0, "dev")])),
+    });
+    assert!(
+        matches!(
+            sim.operator_result(too_much),
+            Some(Err(OperatorError::Conflict(_)))
+        ),
+        "{:?}",
+        sim.operator_result(too_much)
+    );
+
+    // RESERVE: the offer holding the cpus is rescinded; the agent is told
+    // its new checkpointed resources; the next offer carries the reservation.
+    let before = sim.delivered(
+        &sim.agent(0).pid.clone(),
+        "mesos.internal.CheckpointResourcesMessage",
+    );
+    let reserve = sim.operator(OperatorCall::Operation {
+        agent: agent.clone(),
+        operation: Box::new(operation(
+            Type::Reserve,
+            vec![dynamic("cpus", 1.0, "dev"), dynamic("disk", 200.0, "dev")],
+        )),
+    });
+    assert_eq!(sim.operator_result(reserve), Some(Ok(())));
+    // Rescinded offers come back after their 5 second filter (Mesos's
+    // default `Filters`, so the operation wins the race with allocation).
+    sim.run_for(Duration::from_secs(6));
+    assert!(!sim.framework(f).rescinded.is_empty());
+    assert_eq!(
+        sim.delivered(
+            &sim.agent(0).pid.clone(),
+            "mesos.internal.CheckpointResourcesMessage"
+        ),
+        before + 1
+    );
+    let total = &sim.master().agent(&agent).unwrap().total;
+    assert_eq!(
+        total.reservations()["dev"].to_string(),
+        "cpus(reservations: [(DYNAMIC,dev,ops)]):1; disk(reservations: [(DYNAMIC,dev,ops)]):200"
+    );
+    let mut reserved = reserved_in_offers(&sim, f, "dev");
+    reserved.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        reserved,
+        [("cpus".into(), 1.0, false), ("disk".into(), 200.0, false)]
+    );
+
+    // CREATE a volume on the reserved disk; it shows in the next offer.
+    let create = sim.operator(OperatorCall::Operation {
+        agent: agent.clone(),
+        operation: Box::new(operation(Type::Create, vec![volume("vol-1", 100.0, "dev")])),
+    });
+    assert_eq!(sim.operator_result(create), Some(Ok(())));
+    sim.run_for(Duration::from_secs(6));
+    assert!(reserved_in_offers(&sim, f, "dev").contains(&("disk".into(), 100.0, true)));
+    let duplicate = sim.operator(OperatorCall::Operation {
+        agent: agent.clone(),
+        operation: Box::new(operation(Type::Create, vec![volume("vol-1", 50.0, "dev")])),
+    });
+    assert!(matches!(
+        sim.operator_result(duplicate),
+        Some(Err(OperatorError::BadRequest(_)))
+    ));
+
+    // DESTROY it, then UNRESERVE everything: the offers are unreserved again.
+    let destroy = sim.operator(OperatorCall::Operation {
+        agent: agent.clone(),
+        operation: Box::new(operation(
+            Type::Destroy,
+            vec![volume("vol-1", 100.0, "dev")],
+        )),
+    });
+    assert_eq!(sim.operator_result(destroy), Some(Ok(())));
+    let unreserve = sim.operator(OperatorCall::Operation {
+        agent: agent.clone(),
+        operation: Box::new(operation(
+            Type::Unreserve,
+            vec![dynamic("cpus", 1.0, "dev"), dynamic("disk", 200.0, "dev")],
+        )),
+    });
+    assert_eq!(sim.operator_result(unreserve), Some(Ok(())));
+    sim.run_for(Duration::from_secs(6));
+    assert!(sim
+        .master()
+        .agent(&agent)
+        .unwrap()
+        .total
+        .reservations()
+        .is_empty());
+    assert!(reserved_in_offers(&sim, f, "dev").is_empty());
+    assert!(sim.master().agent(&agent).unwrap().checkpointed.is_empty());
+}
+
+#[tokio::test]
+async fn reserve_over_http_answers_202_and_shows_in_get_agents() {
+    let mut sim = SimCluster::new(5);
+    sim.add_agent(AgentSpec {
+        resources: "cpus:4;mem:1024;disk:1000".into(),
+        ..Default::default()
+    });
+    sim.run_for(Duration::from_secs(1));
+    let agent = sim.master().agents().next().unwrap().id.value.clone();
+    let api = api(sim, Context::default()).await;
+    // The pre-refinement format an operator (or Mesos's docs) would send.
+    let resources = json!([{"name": "cpus", "type": "SCALAR", "scalar": {"value": 2}, "role": "dev",
+                            "reservation": {"principal": "ops"}}]);
+    let (status, body) = json_call(
+        &api,
+        json!({"type": "RESERVE_RESOURCES", "reserve_resources": {"agent_id": {"value": agent}, "resources": resources}}),
+    )
+    .await;
+    assert_eq!((status, body), (202, json!("")));
+    let (_, body) = json_call(&api, json!({"type": "GET_AGENTS"})).await;
+    let total = body["get_agents"]["agents"][0]["total_resources"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let cpus: Vec<&Value> = total.iter().filter(|r| r["name"] == "cpus").collect();
+    let reserved = cpus
+        .iter()
+        .find(|r| r.get("reservations").is_some())
+        .expect("a reserved cpus resource");
+    assert_eq!(reserved["scalar"]["value"], 2.0);
+    assert_eq!(reserved["reservations"][0]["role"], "dev");
+    assert_eq!(reserved["reservations"][0]["type"], "DYNAMIC");
+    // Endpoint format: the single reservation also as role + reservation.
+    assert_eq!(reserved["role"], "dev");
+    let (status, body) = json_call(
+        &api,
+        json!({"type": "RESERVE_RESOURCES", "reserve_resources": {"agent_id": {"value": agent},
+               "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 10}, "role": "dev", "reservation": {}}]}}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = json_call(
+        &api,
+        json!({"type": "UNRESERVE_RESOURCES", "unreserve_resources": {"agent_id": {"value": "x"}, "resources": resources}}),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (400, json!("No agent found with specified ID"))
+    );
+    let (status, body) = json_call(
+        &api,
+        json!({"type": "UNRESERVE_RESOURCES", "unreserve_resources": {"agent_id": {"value": agent}, "resources": resources}}),
+    )
+    .await;
+    assert_eq!((status, body), (202, json!("")));
+    let (_, body) = json_call(&api, json!({"type": "GET_AGENTS"})).await;
+    let total = body["get_agents"]["agents"][0]["total_resources"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        total.iter().all(|r| r.get("reservations").is_none()),
+        "{total:?}"
+    );
+}

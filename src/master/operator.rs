@@ -28,6 +28,8 @@ use crate::proto::mesos::master::response::{
     GetRoles, GetState, GetTasks, GetWeights,
 };
 use crate::proto::mesos::master::Event as OperatorEvent;
+use crate::proto::mesos::offer::operation::Type as OperationType;
+use crate::proto::mesos::offer::Operation;
 use crate::proto::mesos::{
     FrameworkId, Resource, Role, SlaveId, Task, TaskStatus, TimeInfo, WeightInfo,
 };
@@ -53,6 +55,12 @@ pub enum OperatorCall {
     Teardown(FrameworkId),
     /// MARK_AGENT_GONE.
     MarkAgentGone(SlaveId),
+    /// RESERVE_RESOURCES, UNRESERVE_RESOURCES, CREATE_VOLUMES,
+    /// DESTROY_VOLUMES: the operation on the agent's unused resources.
+    Operation {
+        agent: SlaveId,
+        operation: Box<Operation>,
+    },
 }
 
 /// Why a call was refused: the HTTP status and Mesos's message.
@@ -67,6 +75,9 @@ pub enum OperatorError {
     /// 503 (retryable).
     #[error("{0}")]
     Unavailable(String),
+    /// 409: the resources are not available (any more).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// What the driver carries out for the operator API.
@@ -428,7 +439,137 @@ impl Master {
                 self.operator_done(id, Ok(()));
             }
             OperatorCall::MarkAgentGone(agent) => self.mark_agent_gone(now, id, agent),
+            OperatorCall::Operation { agent, operation } => {
+                let result = self.operator_operation(now, &agent, *operation);
+                self.operator_done(id, result);
+            }
         }
+    }
+
+    /// `Master::Http::_reserve` / `_unreserve` / `_createVolumes` /
+    /// `_destroyVolumes`, then `_operation` and `apply`: the resources are
+    /// upgraded and validated (no framework: no allocation checks), offers
+    /// holding them are rescinded until they are covered, the allocator
+    /// takes them out of what it may offer (409 if it no longer has them),
+    /// and the agent gets its new checkpointed resources.
+    fn operator_operation(
+        &mut self,
+        now: Now,
+        agent_id: &SlaveId,
+        mut op: Operation,
+    ) -> Result<(), OperatorError> {
+        use crate::common::resources::ops::{conversions, strip_persistent_volume};
+        use crate::common::resources::{upgrade_resources, validate_all};
+        let kind = op.r#type();
+        let Some(agent) = self.agents.registered.get(agent_id) else {
+            return Err(OperatorError::BadRequest(
+                "No agent found with specified ID".into(),
+            ));
+        };
+        let label = format!(
+            "{} at {} ({})",
+            agent.id.value, agent.pid, agent.info.hostname
+        );
+        let lists: Vec<&mut Vec<Resource>> = match kind {
+            OperationType::Reserve => {
+                let reserve = op.reserve.get_or_insert_with(Default::default);
+                vec![&mut reserve.source, &mut reserve.resources]
+            }
+            OperationType::Unreserve => {
+                vec![&mut op.unreserve.get_or_insert_with(Default::default).resources]
+            }
+            OperationType::Create => {
+                vec![&mut op.create.get_or_insert_with(Default::default).volumes]
+            }
+            OperationType::Destroy => {
+                vec![&mut op.destroy.get_or_insert_with(Default::default).volumes]
+            }
+            other => {
+                return Err(OperatorError::BadRequest(format!(
+                    "Unsupported operation {}",
+                    other.as_str_name()
+                )))
+            }
+        };
+        for list in lists {
+            validate_all(list)
+                .map_err(|e| OperatorError::BadRequest(format!("Invalid resources: {}", e.0)))?;
+            upgrade_resources(list);
+        }
+        let invalid = |e: String| {
+            OperatorError::BadRequest(format!(
+                "Invalid {} operation on agent {label}: {e}",
+                kind.as_str_name()
+            ))
+        };
+        match (&op.reserve, &op.unreserve, &op.create, &op.destroy, kind) {
+            (Some(reserve), _, _, _, OperationType::Reserve) => {
+                super::validation::validate_reserve(reserve, None, agent.caps, None)
+                    .map_err(invalid)?
+            }
+            (_, Some(unreserve), _, _, OperationType::Unreserve) => {
+                super::validation::validate_unreserve(unreserve).map_err(invalid)?
+            }
+            (_, _, Some(create), _, OperationType::Create) => super::validation::validate_create(
+                create,
+                &agent.checkpointed,
+                None,
+                agent.caps,
+                None,
+            )
+            .map_err(invalid)?,
+            (_, _, _, Some(destroy), _) => {
+                let used: Vec<Resources> = agent.used.values().cloned().collect();
+                super::validation::validate_destroy(destroy, &agent.checkpointed, &used)
+                    .map_err(invalid)?
+            }
+            _ => return Err(invalid("the operation carries no resources".into())),
+        }
+        let converts = conversions(&op).map_err(|e| {
+            OperatorError::BadRequest(format!("Invalid {} operation: {}", kind.as_str_name(), e.0))
+        })?;
+        let mut required = Resources::new();
+        for c in &converts {
+            required += &c.consumed;
+        }
+        if let (OperationType::Create, Some(create)) = (kind, &op.create) {
+            // A volume is made of plain disk: that is what must be free.
+            let disks: Vec<Resource> = create.volumes.iter().map(strip_persistent_volume).collect();
+            required = Resources::from_protos(&disks);
+        }
+        // Rescind offers until what they held covers the operation (Mesos
+        // rescinds greedily, pessimistic about what the allocator has).
+        let offers: Vec<_> = agent.offers.iter().cloned().collect();
+        let mut recovered = Resources::new();
+        for offer in offers {
+            let Some(entry) = self.offers.get(&offer) else {
+                continue;
+            };
+            let mut held = entry.resources.clone();
+            held.unallocate();
+            if (&required - &held) == required {
+                continue;
+            }
+            recovered += &held;
+            required = &required - &held;
+            self.rescind_offer(now, &offer, Some(&crate::proto::mesos::Filters::default()));
+            if recovered.apply_all(&converts).is_ok() {
+                break;
+            }
+        }
+        if let Err(e) = self
+            .allocator
+            .update_available(agent_id, std::slice::from_ref(&op))
+        {
+            return Err(OperatorError::Conflict(e.to_string()));
+        }
+        tracing::info!(
+            "Applying {} operation from the operator API to agent {}",
+            kind.as_str_name(),
+            label
+        );
+        self.apply_operation(None, agent_id, &op);
+        Ok(())
     }
 
     /// `_updateWeights` once the registry holds them: the master and the

@@ -25,6 +25,7 @@ use crate::http_api::agent::executor::ContentType;
 use crate::http_api::operator::{self as common, transcode};
 use crate::master::operator::{self as books, OperatorCall, OperatorError};
 use crate::proto::mesos::master::Response as V0Response;
+use crate::proto::mesos::offer::Operation;
 use crate::proto::mesos::v1::master::call::Type as CallType;
 use crate::proto::mesos::v1::master::response::Type as ResponseType;
 use crate::proto::mesos::v1::master::{Call, Event as V1Event, Response as V1Response};
@@ -85,6 +86,7 @@ fn operator_error(e: OperatorError) -> Response<Body> {
         OperatorError::BadRequest(text) => common::error(StatusCode::BAD_REQUEST, text),
         OperatorError::NotFound(text) => common::error(StatusCode::NOT_FOUND, text),
         OperatorError::Unavailable(text) => common::error(StatusCode::SERVICE_UNAVAILABLE, text),
+        OperatorError::Conflict(text) => common::error(StatusCode::CONFLICT, text),
     }
 }
 
@@ -304,8 +306,81 @@ async fn dispatch(shared: &Shared, call: Call, content_type: ContentType) -> Res
             )
             .await
         }
+        CallType::ReserveResources
+        | CallType::UnreserveResources
+        | CallType::CreateVolumes
+        | CallType::DestroyVolumes => {
+            let Some((agent, operation)) = operation_of(&call) else {
+                return common::error(StatusCode::BAD_REQUEST, "");
+            };
+            // Mesos answers these 202 Accepted once the master applied them.
+            match shared
+                .master
+                .operator_call(OperatorCall::Operation {
+                    agent,
+                    operation: Box::new(operation),
+                })
+                .await
+            {
+                Some(Ok(())) => common::error(StatusCode::ACCEPTED, ""),
+                Some(Err(e)) => operator_error(e),
+                None => stopping(),
+            }
+        }
         other => common::not_implemented(other.as_str_name()),
     }
+}
+
+/// The `Offer.Operation` an operator call asks for, on its agent.
+fn operation_of(call: &Call) -> Option<(SlaveId, Operation)> {
+    use crate::proto::mesos::offer::operation::{Create, Destroy, Reserve, Type, Unreserve};
+    let list =
+        |resources: &[crate::proto::mesos::v1::Resource]| -> Vec<crate::proto::mesos::Resource> {
+            resources.iter().map(transcode).collect()
+        };
+    let mut op = Operation::default();
+    let agent = match call.r#type() {
+        CallType::ReserveResources => {
+            let r = call.reserve_resources.as_ref()?;
+            op.set_type(Type::Reserve);
+            op.reserve = Some(Reserve {
+                source: list(&r.source),
+                resources: list(&r.resources),
+            });
+            &r.agent_id
+        }
+        CallType::UnreserveResources => {
+            let r = call.unreserve_resources.as_ref()?;
+            op.set_type(Type::Unreserve);
+            op.unreserve = Some(Unreserve {
+                resources: list(&r.resources),
+            });
+            &r.agent_id
+        }
+        CallType::CreateVolumes => {
+            let r = call.create_volumes.as_ref()?;
+            op.set_type(Type::Create);
+            op.create = Some(Create {
+                volumes: list(&r.volumes),
+            });
+            &r.agent_id
+        }
+        CallType::DestroyVolumes => {
+            let r = call.destroy_volumes.as_ref()?;
+            op.set_type(Type::Destroy);
+            op.destroy = Some(Destroy {
+                volumes: list(&r.volumes),
+            });
+            &r.agent_id
+        }
+        _ => return None,
+    };
+    Some((
+        SlaveId {
+            value: agent.value.clone(),
+        },
+        op,
+    ))
 }
 
 /// A call the state machine decides: 200 with no body once it is done.
