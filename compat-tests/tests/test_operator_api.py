@@ -311,3 +311,76 @@ def test_operator_changes_show_in_state_and_offers(binary, free_port, procs, run
     assert sum(1 for e in events(watcher) if e["event"] == "offer") == offers_then
     summary("operator API: UPDATE_WEIGHTS, TEARDOWN and MARK_AGENT_GONE from requests, their effects seen in "
             "/master/state, /master/roles, a pesos framework's offers, and after a master restart")
+
+
+def test_operator_reservations_and_volumes_reach_the_agent_and_the_offers(binary, free_port, procs, run_dir,
+                                                                          wait_http, wait_until, pesos_cmd,
+                                                                          summary):
+    master_port, master = start_cluster(procs, binary, free_port, run_dir, wait_http, "--registry=in_memory")
+    agent_port, agent = start_agent(procs, binary, free_port, run_dir, master_port)
+
+    def slaves():
+        return harness.requests.get(f"http://127.0.0.1:{master_port}/master/state", timeout=5).json()["slaves"]
+
+    wait_until(lambda: len(slaves()) == 1, timeout=60, what="the agent to register", proc=agent)
+    agent_id = slaves()[0]["id"]
+    watcher = procs.start("watcher", pesos_cmd("pesos_offer_watcher.py", "--master", f"127.0.0.1:{master_port}",
+                                               "--tasks", 0, "--role", "dev", "--name", "dev-watcher"),
+                          env=harness.PESOS_ENV)
+    wait_until(lambda: any(e["event"] == "offer" for e in events(watcher)), timeout=60,
+               what="the watcher's first offer", proc=watcher)
+
+    def last_offer():
+        offers = [e for e in events(watcher) if e["event"] == "offer"]
+        return offers[-1] if offers else None
+
+    def reserve_body(kind, key, resources):
+        return {"type": kind, kind.lower(): {"agent_id": {"value": agent_id}, key: resources}}
+
+    # RESERVE, in the pre-refinement format Mesos's docs show.
+    reserved = [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 2}, "role": "dev",
+                 "reservation": {"principal": "ops"}},
+                {"name": "disk", "type": "SCALAR", "scalar": {"value": 512}, "role": "dev",
+                 "reservation": {"principal": "ops"}}]
+    r = call(master_port, reserve_body("RESERVE_RESOURCES", "resources", reserved))
+    assert r.status_code == 202, r.text
+    wait_until(lambda: last_offer()["reserved"].get("dev") == {"cpus": 2, "disk": 512}, timeout=30,
+               what="an offer with the dev reservation", proc=watcher)
+    state = harness.requests.get(f"http://127.0.0.1:{master_port}/master/state", timeout=5).json()
+    assert state["slaves"][0]["reserved_resources"]["dev"]["cpus"] == 2
+
+    def agent_reserved():
+        s = harness.requests.get(f"http://127.0.0.1:{agent_port}/state", timeout=5).json()
+        return s["reserved_resources"].get("dev", {})
+
+    wait_until(lambda: agent_reserved().get("cpus") == 2, timeout=30,
+               what="the agent to checkpoint the reservation", proc=agent)
+
+    # CREATE a persistent volume on the reserved disk.
+    volume = {"name": "disk", "type": "SCALAR", "scalar": {"value": 256}, "role": "dev",
+              "reservation": {"principal": "ops"},
+              "disk": {"persistence": {"id": "vol-1", "principal": "ops"},
+                       "volume": {"container_path": "data", "mode": "RW"}}}
+    r = call(master_port, {"type": "CREATE_VOLUMES",
+                           "create_volumes": {"agent_id": {"value": agent_id}, "volumes": [volume]}})
+    assert r.status_code == 202, r.text
+    wait_until(lambda: "vol-1" in last_offer()["volumes"], timeout=30, what="an offer with the volume",
+               proc=watcher)
+    r = call(master_port, {"type": "CREATE_VOLUMES",
+                           "create_volumes": {"agent_id": {"value": agent_id}, "volumes": [volume]}})
+    assert r.status_code == 400, r.text
+
+    # DESTROY then UNRESERVE: the offers are plain again.
+    r = call(master_port, {"type": "DESTROY_VOLUMES",
+                           "destroy_volumes": {"agent_id": {"value": agent_id}, "volumes": [volume]}})
+    assert r.status_code == 202, r.text
+    r = call(master_port, reserve_body("UNRESERVE_RESOURCES", "resources", reserved))
+    assert r.status_code == 202, r.text
+    wait_until(lambda: last_offer()["reserved"] == {} and last_offer()["cpus"] == 8, timeout=30,
+               what="an offer without reservations", proc=watcher)
+    wait_until(lambda: agent_reserved() == {}, timeout=30, what="the agent to drop the reservation", proc=agent)
+    r = call(master_port, reserve_body("RESERVE_RESOURCES", "resources",
+                                       [dict(reserved[0], scalar={"value": 100})]))
+    assert r.status_code == 409, r.text
+    summary("operator API: RESERVE/CREATE/DESTROY/UNRESERVE from requests reached our agent's checkpoint and a "
+            "pesos framework's offers (role dev)")
