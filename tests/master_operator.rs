@@ -1108,3 +1108,188 @@ async fn reserve_over_http_answers_202_and_shows_in_get_agents() {
         "{total:?}"
     );
 }
+
+// ---------------------------------------------------------------------
+// Quota.
+
+fn quota(
+    role: &str,
+    guarantees: &[(&str, f64)],
+    limits: &[(&str, f64)],
+) -> mesos_rs::proto::mesos::quota::QuotaConfig {
+    use mesos_rs::proto::mesos::value::Scalar;
+    mesos_rs::proto::mesos::quota::QuotaConfig {
+        role: role.into(),
+        guarantees: guarantees
+            .iter()
+            .map(|(n, v)| (n.to_string(), Scalar { value: *v }))
+            .collect(),
+        limits: limits
+            .iter()
+            .map(|(n, v)| (n.to_string(), Scalar { value: *v }))
+            .collect(),
+    }
+}
+
+fn offered_cpus(sim: &SimCluster, f: usize) -> f64 {
+    sim.framework(f)
+        .offers
+        .iter()
+        .flat_map(|o| &o.resources)
+        .filter(|r| r.name == "cpus")
+        .map(|r| r.scalar.as_ref().map(|s| s.value).unwrap_or(0.0))
+        .sum()
+}
+
+#[test]
+fn quota_is_validated_persisted_and_limits_later_offers() {
+    let mut sim = SimCluster::new(13);
+    sim.add_agent(AgentSpec {
+        resources: "cpus:4;mem:1024;disk:1000".into(),
+        ..Default::default()
+    });
+    let mut info = framework_info("dev-fw", false);
+    #[allow(deprecated)]
+    {
+        info.role = Some("dev".into());
+    }
+    let f = sim.add_framework(info, Dialect::Calls);
+    sim.run_for(Duration::from_secs(2));
+    assert_eq!(offered_cpus(&sim, f), 4.0);
+
+    let refused = |sim: &mut SimCluster, config, force| {
+        let id = sim.operator(OperatorCall::UpdateQuota {
+            force,
+            configs: vec![config],
+        });
+        match sim.operator_result(id) {
+            Some(Err(OperatorError::BadRequest(text))) => text,
+            other => panic!("{other:?}"),
+        }
+    };
+    let text = refused(
+        &mut sim,
+        quota("dev", &[("cpus", 2.0)], &[("cpus", 1.0)]),
+        false,
+    );
+    assert!(
+        text.contains("is not contained within the 'QuotaConfig.limits'"),
+        "{text}"
+    );
+    let text = refused(&mut sim, quota("dev", &[("cpus", 100.0)], &[]), false);
+    assert!(
+        text.contains("exceed cluster capacity") && text.contains("use 'force'"),
+        "{text}"
+    );
+    let text = refused(&mut sim, quota("a/b", &[], &[("cpus", 1.0)]), false);
+    assert_eq!(
+        text,
+        "Updating quota on nested role 'a/b' is not supported yet"
+    );
+    let text = refused(&mut sim, quota("dev", &[("cpus", -1.0)], &[]), false);
+    assert!(
+        text.starts_with("Invalid QuotaConfig: Invalid guarantee configuration"),
+        "{text}"
+    );
+    // Offered is not consumed (Mesos's `consumedQuota`: allocated and
+    // reserved), so a limit below the outstanding offer is accepted.
+    let id = sim.operator(OperatorCall::UpdateQuota {
+        force: false,
+        configs: vec![quota("dev", &[], &[("cpus", 1.0)])],
+    });
+    assert_eq!(
+        sim.operator_result(id),
+        None,
+        "answered before the registry has it"
+    );
+    sim.run_for(Duration::from_millis(10));
+    assert_eq!(sim.operator_result(id), Some(Ok(())));
+    assert_eq!(sim.registry().quota_configs.len(), 1);
+    assert_eq!(sim.registry().quota_configs[0].role, "dev");
+    let status = mesos_rs::master::operator::get_quota(sim.master()).status;
+    assert_eq!(status.configs[0].limits["cpus"].value, 1.0);
+
+    // Offers given back come again within the limit.
+    let offers: Vec<_> = sim
+        .framework(f)
+        .offers
+        .iter()
+        .map(|o| o.id.clone())
+        .collect();
+    let decline = sim.framework(f).decline(&offers, Some(0.0));
+    sim.send(f, decline);
+    sim.run_for(Duration::from_secs(2));
+    let last = sim.framework(f).offers.last().unwrap();
+    let cpus: f64 = last
+        .resources
+        .iter()
+        .filter(|r| r.name == "cpus")
+        .map(|r| r.scalar.as_ref().map(|s| s.value).unwrap_or(0.0))
+        .sum();
+    assert_eq!(cpus, 1.0);
+
+    // An empty configuration removes the quota.
+    let id = sim.operator(OperatorCall::UpdateQuota {
+        force: false,
+        configs: vec![quota("dev", &[], &[])],
+    });
+    sim.run_for(Duration::from_millis(10));
+    assert_eq!(sim.operator_result(id), Some(Ok(())));
+    assert!(sim.registry().quota_configs.is_empty());
+    assert!(mesos_rs::master::operator::get_quota(sim.master())
+        .status
+        .configs
+        .is_empty());
+}
+
+#[tokio::test]
+async fn quota_over_http() {
+    let mut sim = SimCluster::new(5);
+    sim.add_agent(AgentSpec {
+        resources: "cpus:4;mem:1024".into(),
+        ..Default::default()
+    });
+    sim.run_for(Duration::from_secs(1));
+    let api = api(sim, Context::default()).await;
+    let (status, body) = json_call(
+        &api,
+        json!({"type": "UPDATE_QUOTA", "update_quota": {"quota_configs": [
+            {"role": "dev", "guarantees": {"cpus": {"value": 1}}, "limits": {"cpus": {"value": 2}, "mem": {"value": 512}}}
+        ]}}),
+    )
+    .await;
+    assert_eq!((status, body), (200, json!("")));
+    let (_, body) = json_call(&api, json!({"type": "GET_QUOTA"})).await;
+    let config = &body["get_quota"]["status"]["configs"][0];
+    assert_eq!(config["role"], "dev");
+    assert_eq!(config["guarantees"]["cpus"]["value"], 1.0);
+    assert_eq!(config["limits"]["mem"]["value"], 512.0);
+    assert_eq!(
+        body["get_quota"]["status"]["infos"][0]["guarantee"][0]["name"],
+        "cpus"
+    );
+    let (_, r) = proto_call(&api, typed(call::Type::GetQuota)).await;
+    assert_eq!(r.get_quota.unwrap().status.configs[0].role, "dev");
+    let (status, body) = json_call(
+        &api,
+        json!({"type": "UPDATE_QUOTA", "update_quota": {"quota_configs": [{"role": "dev", "guarantees": {"cpus": {"value": 64}}}]}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = json_call(
+        &api,
+        json!({"type": "UPDATE_QUOTA", "update_quota": {"force": true, "quota_configs": [{"role": "dev", "guarantees": {"cpus": {"value": 64}}}]}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // /master/roles shows the new quota.
+    let (_, body) = json_call(&api, json!({"type": "GET_ROLES"})).await;
+    assert!(
+        body["get_roles"]["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "dev"),
+        "{body}"
+    );
+}

@@ -44,6 +44,7 @@ impl Master {
             weights,
             pending: Map::new(),
             operator_streams: Default::default(),
+            quota_configs: Map::new(),
             metrics: Metrics::default(),
             next_registry_op: 0,
             next_framework_id: 0,
@@ -183,7 +184,20 @@ impl Master {
             at: now.after(self.config.agent_reregister_timeout),
             timer: Timer::RecoveredAgents { epoch: self.recovered_epoch },
         });
-        self.allocator.recover(now.monotonic, expected, &Default::default());
+        // Quota: the configurations, and the legacy guarantees (which are
+        // also limits) of roles without one.
+        let mut quotas = std::collections::BTreeMap::new();
+        #[allow(deprecated)]
+        for legacy in &registry.quotas {
+            if let Some(role) = legacy.info.role.clone() {
+                quotas.insert(role, crate::common::resource_quantities::Quota::from_info(&legacy.info));
+            }
+        }
+        for config in &registry.quota_configs {
+            self.quota_configs.insert(config.role.clone(), config.clone());
+            quotas.insert(config.role.clone(), crate::common::resource_quantities::Quota::from_config(config));
+        }
+        self.allocator.recover(now.monotonic, expected, &quotas);
 
         if !registry.weights.is_empty() {
             if !self.config.weights.is_empty() {
@@ -333,6 +347,7 @@ impl Master {
             }
             Pending::Prune { unreachable, gone } => self.registry_pruned(&unreachable, &gone),
             Pending::Weights { id, infos } => self.weights_updated(id, infos),
+            Pending::Quota { id, configs } => self.quota_updated(id, configs),
             Pending::MarkGone { id, agent, time } => self.agent_marked_gone(now, id, agent, time),
             Pending::Nothing => {}
         }

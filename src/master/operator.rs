@@ -30,6 +30,7 @@ use crate::proto::mesos::master::response::{
 use crate::proto::mesos::master::Event as OperatorEvent;
 use crate::proto::mesos::offer::operation::Type as OperationType;
 use crate::proto::mesos::offer::Operation;
+use crate::proto::mesos::quota::{QuotaConfig, QuotaInfo, QuotaStatus};
 use crate::proto::mesos::{
     FrameworkId, Resource, Role, SlaveId, Task, TaskStatus, TimeInfo, WeightInfo,
 };
@@ -60,6 +61,11 @@ pub enum OperatorCall {
     Operation {
         agent: SlaveId,
         operation: Box<Operation>,
+    },
+    /// UPDATE_QUOTA.
+    UpdateQuota {
+        force: bool,
+        configs: Vec<QuotaConfig>,
     },
 }
 
@@ -289,6 +295,84 @@ pub fn get_roles(master: &Master) -> GetRoles {
     GetRoles { roles }
 }
 
+/// GET_QUOTA: every role's configuration, and the legacy `QuotaInfo`
+/// (its guarantees) alongside, as Mesos 1.11 answers.
+pub fn get_quota(master: &Master) -> crate::proto::mesos::master::response::GetQuota {
+    let mut status = QuotaStatus::default();
+    for config in master.quota_configs.values() {
+        let mut guarantees: Vec<_> = config.guarantees.iter().collect();
+        guarantees.sort_by(|a, b| a.0.cmp(b.0));
+        #[allow(deprecated)]
+        status.infos.push(QuotaInfo {
+            role: Some(config.role.clone()),
+            guarantee: guarantees
+                .into_iter()
+                .map(|(name, scalar)| Resource {
+                    name: name.clone(),
+                    r#type: crate::proto::mesos::value::Type::Scalar as i32,
+                    scalar: Some(*scalar),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        });
+        status.configs.push(config.clone());
+    }
+    crate::proto::mesos::master::response::GetQuota { status }
+}
+
+/// Mesos's `quota::validate(QuotaConfig)`.
+pub fn validate_quota_config(config: &QuotaConfig) -> Result<(), String> {
+    use crate::common::resource_quantities::Quota;
+    if config.role.is_empty() {
+        return Err("'QuotaConfig.role' must be set".into());
+    }
+    crate::common::roles::validate(&config.role)
+        .map_err(|e| format!("Invalid 'QuotaConfig.role': {e}"))?;
+    const EXABYTE_IN_MB: f64 = 1024.0 * 1024.0 * 1024.0 * 1024.0;
+    const OTHER_LIMIT: f64 = 1e12;
+    for (what, map) in [
+        ("guarantees", &config.guarantees),
+        ("limits", &config.limits),
+    ] {
+        let mut names: Vec<_> = map.keys().collect();
+        names.sort();
+        for name in names {
+            let value = map[name].value;
+            let max = if name == "mem" || name == "disk" {
+                EXABYTE_IN_MB
+            } else {
+                OTHER_LIMIT
+            };
+            if value > max {
+                return Err(format!(
+                    "Invalid 'QuotaConfig.{what}': {{'{name}': {value}}} is invalid: values greater than {} are \
+                     not supported",
+                    if max == EXABYTE_IN_MB { "1 exabyte (1099511627776)" } else { "1 trillion (1000000000000)" }
+                ));
+            }
+            if !value.is_finite() || value < 0.0 {
+                let kind = if what == "guarantees" {
+                    "guarantee"
+                } else {
+                    "limit"
+                };
+                return Err(format!(
+                    "Invalid {kind} configuration {{'{name}': {value}}}: values must be non-negative and finite"
+                ));
+            }
+        }
+    }
+    let quota = Quota::from_config(config);
+    if !quota.limits.contains_quantities(&quota.guarantees) {
+        return Err(format!(
+            "'QuotaConfig.guarantees' {} is not contained within the 'QuotaConfig.limits' {}",
+            quota.guarantees, quota.limits
+        ));
+    }
+    Ok(())
+}
+
 /// GET_WEIGHTS.
 pub fn get_weights(master: &Master) -> GetWeights {
     GetWeights {
@@ -443,7 +527,114 @@ impl Master {
                 let result = self.operator_operation(now, &agent, *operation);
                 self.operator_done(id, result);
             }
+            OperatorCall::UpdateQuota { force, configs } => {
+                if let Err(e) = self.update_quota(id, force, configs) {
+                    self.operator_done(id, Err(e));
+                }
+            }
         }
+    }
+
+    /// `QuotaHandler::update`: each configuration validated (whitelist, no
+    /// nested role, `quota::validate`), limits not below what the role
+    /// already consumes and guarantees within the cluster's capacity
+    /// (unless `force`), then persisted before the allocator uses them.
+    fn update_quota(
+        &mut self,
+        id: u64,
+        force: bool,
+        configs: Vec<QuotaConfig>,
+    ) -> Result<(), OperatorError> {
+        use crate::common::resource_quantities::{Quota, ResourceQuantities};
+        let bad = |text: String| OperatorError::BadRequest(text);
+        for config in &configs {
+            if let Some(whitelist) = self.config.roles.roles() {
+                if !whitelist.iter().any(|r| r == &config.role) {
+                    return Err(bad(format!(
+                        "Invalid QuotaConfig: '{}' is not on the roles whitelist",
+                        config.role
+                    )));
+                }
+            }
+            if config.role.contains('/') {
+                return Err(bad(format!(
+                    "Updating quota on nested role '{}' is not supported yet",
+                    config.role
+                )));
+            }
+            validate_quota_config(config).map_err(|e| bad(format!("Invalid QuotaConfig: {e}")))?;
+        }
+        for config in &configs {
+            let limits = Quota::from_config(config).limits;
+            let consumed = self.allocator.quota_consumed(&config.role);
+            if !limits.contains_quantities(&consumed) {
+                if force {
+                    tracing::info!(
+                        "Updating '{}' quota limit to '{}'; this is below its current quota consumption '{}'; \
+                         ignored violation since the force flag is provided",
+                        config.role,
+                        limits,
+                        consumed
+                    );
+                } else {
+                    return Err(bad(format!(
+                        "Invalid QuotaConfig: Role '{}' is already consuming '{}'; this is more than the \
+                         requested limits '{}' (use 'force' flag to bypass this check)",
+                        config.role, consumed, limits
+                    )));
+                }
+            }
+        }
+        let mut guarantees = ResourceQuantities::new();
+        for (role, config) in &self.quota_configs {
+            if !configs.iter().any(|c| &c.role == role) {
+                guarantees += &Quota::from_config(config).guarantees;
+            }
+        }
+        for config in &configs {
+            guarantees += &Quota::from_config(config).guarantees;
+        }
+        let mut capacity = ResourceQuantities::new();
+        for agent in self.agents.registered.values() {
+            capacity += &ResourceQuantities::from_scalar_resources(&agent.total.non_revocable());
+        }
+        if !capacity.contains(&guarantees) {
+            if force {
+                tracing::info!("Using force flag to override quota overcommit check");
+            } else {
+                return Err(bad(format!(
+                    "Invalid QuotaConfig: total quota guarantees '{guarantees}' exceed cluster capacity \
+                     '{capacity}' (use 'force' flag to bypass this check)"
+                )));
+            }
+        }
+        self.registry(
+            RegistryOp::UpdateQuota(configs.clone()),
+            Pending::Quota { id, configs },
+        );
+        Ok(())
+    }
+
+    /// The registry holds the new quota: the master and the allocator use it.
+    pub(crate) fn quota_updated(&mut self, id: u64, configs: Vec<QuotaConfig>) {
+        use crate::common::resource_quantities::Quota;
+        for config in configs {
+            let quota = Quota::from_config(&config);
+            tracing::info!(
+                "Updated quota of role '{}': guarantees '{}', limits '{}'",
+                config.role,
+                quota.guarantees,
+                quota.limits
+            );
+            if quota.is_default() {
+                self.quota_configs.shift_remove(&config.role);
+            } else {
+                self.quota_configs
+                    .insert(config.role.clone(), config.clone());
+            }
+            self.allocator.update_quota(&config.role, quota);
+        }
+        self.operator_done(id, Ok(()));
     }
 
     /// `Master::Http::_reserve` / `_unreserve` / `_createVolumes` /

@@ -40,6 +40,9 @@ pub enum RegistryOp {
     Prune { unreachable: Vec<SlaveId>, gone: Vec<SlaveId> },
     /// Replaces the weights of these roles.
     UpdateWeights(Vec<WeightInfo>),
+    /// Sets these roles' quota configurations; a configuration with no
+    /// guarantees and no limits removes the role's (`UpdateQuota`).
+    UpdateQuota(Vec<crate::proto::mesos::quota::QuotaConfig>),
 }
 
 impl RegistryOp {
@@ -55,6 +58,7 @@ impl RegistryOp {
             RegistryOp::MarkSlaveGone { .. } => "MarkSlaveGone",
             RegistryOp::Prune { .. } => "Prune",
             RegistryOp::UpdateWeights(_) => "UpdateWeights",
+            RegistryOp::UpdateQuota(_) => "UpdateQuota",
         }
     }
 }
@@ -226,6 +230,23 @@ impl Registrar {
                     }
                 }
                 Ok(mutated)
+            }
+            RegistryOp::UpdateQuota(configs) => {
+                for config in configs {
+                    let default = config.guarantees.is_empty() && config.limits.is_empty();
+                    // The legacy entry of the role goes either way.
+                    #[allow(deprecated)]
+                    reg.quotas.retain(|q| q.info.role.as_deref() != Some(config.role.as_str()));
+                    match reg.quota_configs.iter().position(|c| c.role == config.role) {
+                        Some(i) if default => {
+                            reg.quota_configs.remove(i);
+                        }
+                        Some(i) => reg.quota_configs[i] = config.clone(),
+                        None if default => {}
+                        None => reg.quota_configs.push(config.clone()),
+                    }
+                }
+                Ok(true)
             }
         }
     }

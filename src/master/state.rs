@@ -427,6 +427,8 @@ pub enum Pending {
     Prune { unreachable: Vec<SlaveId>, gone: Vec<SlaveId> },
     /// UPDATE_WEIGHTS operator call `id`.
     Weights { id: u64, infos: Vec<crate::proto::mesos::WeightInfo> },
+    /// UPDATE_QUOTA operator call `id`.
+    Quota { id: u64, configs: Vec<crate::proto::mesos::quota::QuotaConfig> },
     /// MARK_AGENT_GONE operator call `id` (`_markAgentGone` → `markGone`).
     MarkGone { id: u64, agent: SlaveId, time: TimeInfo },
     /// Nothing to continue with (e.g. weights).
@@ -461,6 +463,8 @@ pub struct Master {
     pub(crate) pending: Map<u64, Pending>,
     /// Operator API event streams (SUBSCRIBE), by the driver's number.
     pub(crate) operator_streams: Set<u64>,
+    /// Quota configurations by role (UPDATE_QUOTA, the registry).
+    pub(crate) quota_configs: Map<String, crate::proto::mesos::quota::QuotaConfig>,
     pub(crate) metrics: Metrics,
     pub(crate) next_registry_op: u64,
     pub(crate) next_framework_id: u64,
@@ -915,7 +919,7 @@ impl Master {
         self.agents.registered.get(agent)?.task(framework, task)
     }
 
-    /// Roles known to the master: with frameworks, reservations, weights,
+    /// Roles known to the master: with frameworks, reservations, weights, quota,
     /// and their ancestors (or the `--roles` whitelist), sorted.
     pub fn known_roles(&self) -> Vec<String> {
         let mut roles = BTreeSet::new();
@@ -940,6 +944,9 @@ impl Master {
             }
         }
         for role in self.weights.keys() {
+            add(role, &mut roles);
+        }
+        for role in self.quota_configs.keys() {
             add(role, &mut roles);
         }
         roles.into_iter().collect()

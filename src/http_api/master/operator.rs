@@ -306,6 +306,27 @@ async fn dispatch(shared: &Shared, call: Call, content_type: ContentType) -> Res
             )
             .await
         }
+        CallType::GetQuota => {
+            read(shared, content_type, |m| V0Response {
+                get_quota: Some(books::get_quota(m)),
+                ..v0(ResponseType::GetQuota)
+            })
+            .await
+        }
+        CallType::UpdateQuota => {
+            let Some(update) = call.update_quota else {
+                return common::error(StatusCode::BAD_REQUEST, "");
+            };
+            let configs = update.quota_configs.iter().map(transcode).collect();
+            change(
+                shared,
+                OperatorCall::UpdateQuota {
+                    force: update.force.unwrap_or(false),
+                    configs,
+                },
+            )
+            .await
+        }
         CallType::ReserveResources
         | CallType::UnreserveResources
         | CallType::CreateVolumes
