@@ -384,3 +384,44 @@ def test_operator_reservations_and_volumes_reach_the_agent_and_the_offers(binary
     assert r.status_code == 409, r.text
     summary("operator API: RESERVE/CREATE/DESTROY/UNRESERVE from requests reached our agent's checkpoint and a "
             "pesos framework's offers (role dev)")
+
+
+def test_operator_quota_limits_offers_and_survives_a_restart(binary, free_port, procs, run_dir, wait_http,
+                                                             wait_until, pesos_cmd, summary):
+    master_port, master = start_cluster(procs, binary, free_port, run_dir, wait_http, "--registry=replicated_log")
+    agent_port, agent = start_agent(procs, binary, free_port, run_dir, master_port)
+
+    def slaves():
+        return harness.requests.get(f"http://127.0.0.1:{master_port}/master/state", timeout=5).json()["slaves"]
+
+    wait_until(lambda: len(slaves()) == 1, timeout=60, what="the agent to register", proc=agent)
+    r = call(master_port, {"type": "UPDATE_QUOTA", "update_quota": {"quota_configs": [
+        {"role": "dev", "guarantees": {"cpus": {"value": 100}}}]}})
+    assert r.status_code == 400 and "exceed cluster capacity" in r.text, r.text
+    r = call(master_port, {"type": "UPDATE_QUOTA", "update_quota": {"quota_configs": [
+        {"role": "dev", "guarantees": {"cpus": {"value": 1}}, "limits": {"cpus": {"value": 1.5}}}]}})
+    assert r.status_code == 200, r.text
+    configs = call(master_port, {"type": "GET_QUOTA"}).json()["get_quota"]["status"]["configs"]
+    assert configs == [{"role": "dev", "guarantees": {"cpus": {"value": 1}}, "limits": {"cpus": {"value": 1.5}}}]
+    roles = harness.requests.get(f"http://127.0.0.1:{master_port}/master/roles", timeout=5).json()["roles"]
+    dev = [r for r in roles if r["name"] == "dev"][0]
+    assert dev["quota"]["guarantee"] == {"cpus": 1} and dev["quota"]["limit"]["cpus"] == 1.5
+
+    # A dev framework is never offered more than the limit.
+    watcher = procs.start("watcher", pesos_cmd("pesos_offer_watcher.py", "--master", f"127.0.0.1:{master_port}",
+                                               "--tasks", 0, "--role", "dev", "--name", "dev-watcher"),
+                          env=harness.PESOS_ENV)
+    wait_until(lambda: sum(1 for e in events(watcher) if e["event"] == "offer") >= 3, timeout=60,
+               what="three offers to the dev framework", proc=watcher)
+    cpus = [e["cpus"] for e in events(watcher) if e["event"] == "offer"]
+    assert max(cpus) == 1.5, cpus
+
+    # The registry keeps it across a master restart.
+    master.stop()
+    master = procs.start("mesos-master-2", [binary("mesos-master"), "--ip=127.0.0.1", f"--port={master_port}",
+                                            f"--work_dir={run_dir / 'master'}", "--registry=replicated_log"])
+    wait_http(f"http://127.0.0.1:{master_port}/master/health", proc=master)
+    configs = call(master_port, {"type": "GET_QUOTA"}).json()["get_quota"]["status"]["configs"]
+    assert configs[0]["role"] == "dev" and configs[0]["limits"]["cpus"]["value"] == 1.5
+    summary(f"operator API: UPDATE_QUOTA (limit cpus 1.5 for dev) capped every offer to a pesos dev framework "
+            f"({len(cpus)} offers, max {max(cpus)} cpus) and survived a master restart")
