@@ -109,6 +109,9 @@ impl Master {
             tracing::warn!("{}", e);
             return;
         }
+        if self.refuse_down_machine(from, &message.slave.hostname) {
+            return;
+        }
         if let Some(aid) = self.agents.by_pid.get(from).cloned() {
             let connected = self.agents.registered.get(&aid).is_some_and(|a| a.connected);
             if !connected {
@@ -712,6 +715,9 @@ impl Master {
         if self.agents.gone.contains_key(&id) {
             tracing::warn!("Refusing re-registration of agent at {} because it is already marked gone", from);
             self.send(from, ShutdownMessage { message: Some("Agent has been marked gone".into()) });
+            return;
+        }
+        if self.refuse_down_machine(from, &message.slave.hostname) {
             return;
         }
         if let Err(e) = validation::validate_reregister_slave(&message) {

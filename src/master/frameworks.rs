@@ -86,14 +86,13 @@ impl Master {
             CallType::Accept => self.accept(now, fid, call.accept.unwrap_or_default()),
             CallType::Decline => self.decline(now, fid, call.decline.unwrap_or_default()),
             CallType::AcceptInverseOffers | CallType::DeclineInverseOffers => {
+                let accept = kind == CallType::AcceptInverseOffers;
                 let ids = call
                     .accept_inverse_offers
                     .map(|a| a.inverse_offer_ids)
                     .or(call.decline_inverse_offers.map(|d| d.inverse_offer_ids))
                     .unwrap_or_default();
-                for id in ids {
-                    tracing::warn!("Ignoring inverse offer {} since it is no longer valid", id.value);
-                }
+                self.answer_inverse_offers(now, fid, &ids, accept);
             }
             CallType::Revive => self.revive(fid, &call.revive.unwrap_or_default().roles),
             CallType::Suppress => self.suppress(fid, &call.suppress.unwrap_or_default().roles),

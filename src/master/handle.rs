@@ -45,6 +45,7 @@ impl Master {
             pending: Map::new(),
             operator_streams: Default::default(),
             quota_configs: Map::new(),
+            maintenance: Default::default(),
             metrics: Metrics::default(),
             next_registry_op: 0,
             next_framework_id: 0,
@@ -198,6 +199,7 @@ impl Master {
             quotas.insert(config.role.clone(), crate::common::resource_quantities::Quota::from_config(config));
         }
         self.allocator.recover(now.monotonic, expected, &quotas);
+        self.recover_maintenance(&registry);
 
         if !registry.weights.is_empty() {
             if !self.config.weights.is_empty() {
@@ -302,6 +304,7 @@ impl Master {
             Timer::Allocation => {
                 if self.recovered {
                     self.allocate(now, true);
+                    self.send_inverse_offers(now);
                 }
                 self.emit(Effect::Timer {
                     at: now.after(self.config.allocator.allocation_interval),
@@ -348,6 +351,9 @@ impl Master {
             Pending::Prune { unreachable, gone } => self.registry_pruned(&unreachable, &gone),
             Pending::Weights { id, infos } => self.weights_updated(id, infos),
             Pending::Quota { id, configs } => self.quota_updated(id, configs),
+            Pending::Schedule { id, schedule } => self.schedule_updated(now, id, schedule),
+            Pending::StartMaintenance { id, machines } => self.maintenance_started(id, machines),
+            Pending::StopMaintenance { id, machines } => self.maintenance_stopped(id, machines),
             Pending::MarkGone { id, agent, time } => self.agent_marked_gone(now, id, agent, time),
             Pending::Nothing => {}
         }

@@ -45,6 +45,7 @@ mod frameworks;
 mod handle;
 pub mod metrics;
 mod offers;
+pub mod maintenance;
 pub mod operator;
 pub mod registry;
 pub mod runtime;

@@ -111,7 +111,7 @@ impl Master {
                 resources: p.resources.to_protos(),
                 attributes: agent.info.attributes.clone(),
                 executor_ids,
-                unavailability: None,
+                unavailability: self.agent_unavailability(&p.agent_id),
                 allocation_info: Some(AllocationInfo { role: Some(p.role.clone()) }),
             };
             let id = offer.id.clone();

@@ -67,6 +67,12 @@ pub enum OperatorCall {
         force: bool,
         configs: Vec<QuotaConfig>,
     },
+    /// UPDATE_MAINTENANCE_SCHEDULE.
+    UpdateMaintenanceSchedule(crate::proto::mesos::maintenance::Schedule),
+    /// START_MAINTENANCE.
+    StartMaintenance(Vec<crate::proto::mesos::MachineId>),
+    /// STOP_MAINTENANCE.
+    StopMaintenance(Vec<crate::proto::mesos::MachineId>),
 }
 
 /// Why a call was refused: the HTTP status and Mesos's message.
@@ -529,6 +535,21 @@ impl Master {
             }
             OperatorCall::UpdateQuota { force, configs } => {
                 if let Err(e) = self.update_quota(id, force, configs) {
+                    self.operator_done(id, Err(e));
+                }
+            }
+            OperatorCall::UpdateMaintenanceSchedule(schedule) => {
+                if let Err(e) = self.update_maintenance_schedule(id, schedule) {
+                    self.operator_done(id, Err(e));
+                }
+            }
+            OperatorCall::StartMaintenance(machines) => {
+                if let Err(e) = self.start_maintenance(id, machines) {
+                    self.operator_done(id, Err(e));
+                }
+            }
+            OperatorCall::StopMaintenance(machines) => {
+                if let Err(e) = self.stop_maintenance(id, machines) {
                     self.operator_done(id, Err(e));
                 }
             }

@@ -427,6 +427,12 @@ pub enum Pending {
     Prune { unreachable: Vec<SlaveId>, gone: Vec<SlaveId> },
     /// UPDATE_WEIGHTS operator call `id`.
     Weights { id: u64, infos: Vec<crate::proto::mesos::WeightInfo> },
+    /// UPDATE_MAINTENANCE_SCHEDULE operator call `id`.
+    Schedule { id: u64, schedule: crate::proto::mesos::maintenance::Schedule },
+    /// START_MAINTENANCE operator call `id`.
+    StartMaintenance { id: u64, machines: Vec<crate::proto::mesos::MachineId> },
+    /// STOP_MAINTENANCE operator call `id`.
+    StopMaintenance { id: u64, machines: Vec<crate::proto::mesos::MachineId> },
     /// UPDATE_QUOTA operator call `id`.
     Quota { id: u64, configs: Vec<crate::proto::mesos::quota::QuotaConfig> },
     /// MARK_AGENT_GONE operator call `id` (`_markAgentGone` → `markGone`).
@@ -463,6 +469,8 @@ pub struct Master {
     pub(crate) pending: Map<u64, Pending>,
     /// Operator API event streams (SUBSCRIBE), by the driver's number.
     pub(crate) operator_streams: Set<u64>,
+    /// Maintenance schedule, machines and inverse offers.
+    pub(crate) maintenance: super::maintenance::Maintenance,
     /// Quota configurations by role (UPDATE_QUOTA, the registry).
     pub(crate) quota_configs: Map<String, crate::proto::mesos::quota::QuotaConfig>,
     pub(crate) metrics: Metrics,

@@ -306,6 +306,52 @@ async fn dispatch(shared: &Shared, call: Call, content_type: ContentType) -> Res
             )
             .await
         }
+        CallType::GetMaintenanceSchedule => {
+            read(shared, content_type, |m| V0Response {
+                get_maintenance_schedule: Some(
+                    crate::proto::mesos::master::response::GetMaintenanceSchedule {
+                        schedule: m.maintenance_schedule(),
+                    },
+                ),
+                ..v0(ResponseType::GetMaintenanceSchedule)
+            })
+            .await
+        }
+        CallType::GetMaintenanceStatus => {
+            read(shared, content_type, |m| V0Response {
+                get_maintenance_status: Some(
+                    crate::proto::mesos::master::response::GetMaintenanceStatus {
+                        status: m.maintenance_status(),
+                    },
+                ),
+                ..v0(ResponseType::GetMaintenanceStatus)
+            })
+            .await
+        }
+        CallType::UpdateMaintenanceSchedule => {
+            let Some(update) = call.update_maintenance_schedule else {
+                return common::error(StatusCode::BAD_REQUEST, "");
+            };
+            change(
+                shared,
+                OperatorCall::UpdateMaintenanceSchedule(transcode(&update.schedule)),
+            )
+            .await
+        }
+        CallType::StartMaintenance => {
+            let machines = call
+                .start_maintenance
+                .map(|s| s.machines.iter().map(transcode).collect())
+                .unwrap_or_default();
+            change(shared, OperatorCall::StartMaintenance(machines)).await
+        }
+        CallType::StopMaintenance => {
+            let machines = call
+                .stop_maintenance
+                .map(|s| s.machines.iter().map(transcode).collect())
+                .unwrap_or_default();
+            change(shared, OperatorCall::StopMaintenance(machines)).await
+        }
         CallType::GetQuota => {
             read(shared, content_type, |m| V0Response {
                 get_quota: Some(books::get_quota(m)),
