@@ -14,11 +14,11 @@
   gets afterwards.
 """
 
+import base64
 import json
 import shlex
 import threading
 
-import pytest
 from google.protobuf import descriptor_pool, message_factory
 
 import harness
@@ -498,3 +498,38 @@ def test_operator_maintenance_drains_downs_and_brings_back_an_agent(binary, free
     summary("operator API: a maintenance window drained our agent (inverse offer to a pesos framework, status "
             "UNKNOWN), START_MAINTENANCE shut it down and refused it across a master restart, STOP_MAINTENANCE "
             "let it back")
+
+
+def test_logging_level_and_files_on_a_real_master(binary, free_port, procs, run_dir, wait_http, wait_until):
+    """SET_LOGGING_LEVEL really raises the verbosity of the running master for
+    its duration (debug lines appear in its log, read back with LIST_FILES and
+    READ_FILE), then reverts on its own."""
+    master_port, master = start_cluster(procs, binary, free_port, run_dir, wait_http, "--registry=in_memory",
+                                        f"--log_dir={run_dir / 'logs'}")
+
+    def log_text():
+        size = call(master_port, {"type": "READ_FILE", "read_file": {"path": "/master/log", "offset": 0,
+                                                                      "length": 0}}).json()["read_file"]["size"]
+        offset = max(0, size - 60000)
+        r = call(master_port, {"type": "READ_FILE", "read_file": {"path": "/master/log", "offset": offset}})
+        assert r.status_code == 200, r.text
+        return base64.b64decode(r.json()["read_file"].get("data", "")).decode(errors="replace")
+
+    files = call(master_port, {"type": "LIST_FILES", "list_files": {"path": "/master/log"}}).json()
+    assert files["list_files"]["file_infos"][0]["path"] == "/master/log"
+    assert call(master_port, {"type": "GET_LOGGING_LEVEL"}).json()["get_logging_level"]["level"] == 0
+    weights = {"type": "UPDATE_WEIGHTS", "update_weights": {"weight_infos": [{"role": "a", "weight": 2}]}}
+    assert call(master_port, weights).status_code == 200
+    assert "applying registry operation" not in log_text()
+
+    r = call(master_port, {"type": "SET_LOGGING_LEVEL",
+                           "set_logging_level": {"level": 1, "duration": {"nanoseconds": 2000000000}}})
+    assert r.status_code == 200, r.text
+    assert call(master_port, {"type": "GET_LOGGING_LEVEL"}).json()["get_logging_level"]["level"] == 1
+    assert call(master_port, weights).status_code == 200
+    wait_until(lambda: "applying registry operation" in log_text(), timeout=10, what="a debug line", proc=master)
+    wait_until(lambda: call(master_port, {"type": "GET_LOGGING_LEVEL"}).json()["get_logging_level"]["level"] == 0,
+               timeout=10, what="the level to revert", proc=master)
+    before = log_text().count("applying registry operation")
+    assert call(master_port, weights).status_code == 200
+    assert log_text().count("applying registry operation") == before
