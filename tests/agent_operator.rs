@@ -123,6 +123,19 @@ async fn the_agent_operator_api_answers_in_json_and_protobuf() {
         })
         .await;
     let port = agent.port;
+    // The finished task's executor exits on its own: wait until the agent
+    // has it among the completed ones (bounded by polls).
+    let mut done_completed = false;
+    for _ in 0..200 {
+        let (_, body) = json_call(port, json!({"type": "GET_EXECUTORS"})).await;
+        let completed = body["get_executors"]["completed_executors"].as_array().cloned().unwrap_or_default();
+        if completed.iter().any(|e| e["executor_info"]["executor_id"]["value"] == "done") {
+            done_completed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(done_completed, "the finished task's executor never completed");
 
     // Mesos's checks and texts.
     let (status, _, body) = post(port, None, None, b"{}").await;
