@@ -747,6 +747,29 @@ async fn subscribe_streams_subscribed_then_a_heartbeat_then_events() {
         kinds[0],
         mesos_rs::proto::mesos::v1::master::event::Type::TaskUpdated
     );
+
+    // The master counts the stream; a closed stream is forgotten.
+    async fn subscribers(api: &Api) -> f64 {
+        let (_, body) = json_call(api, json!({"type": "GET_METRICS", "get_metrics": {}})).await;
+        body["get_metrics"]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "master/operator_event_stream_subscribers")
+            .and_then(|m| m["value"].as_f64())
+            .unwrap()
+    }
+    assert_eq!(subscribers(&api).await, 1.0);
+    drop(body);
+    let mut forgotten = false;
+    for _ in 0..200 {
+        if subscribers(&api).await == 0.0 {
+            forgotten = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(forgotten, "the closed stream is still counted");
 }
 
 #[tokio::test]
