@@ -456,8 +456,8 @@ async fn unimplemented_calls_answer_501_naming_the_call() {
             json!({"drain_agent": {"agent_id": {"value": "a"}}}),
         ),
         (
-            "DEACTIVATE_AGENT",
-            json!({"deactivate_agent": {"agent_id": {"value": "a"}}}),
+            "SET_QUOTA",
+            json!({"set_quota": {"quota_request": {"role": "dev", "guarantee": []}}}),
         ),
     ] {
         let mut call = payload;
@@ -1544,4 +1544,56 @@ async fn maintenance_over_http() {
     assert_eq!(status, 200);
     let (_, body) = json_call(&api, json!({"type": "GET_MAINTENANCE_STATUS"})).await;
     assert_eq!(body["get_maintenance_status"]["status"], json!({}));
+}
+
+#[test]
+fn deactivate_and_reactivate_agent_stop_and_resume_its_offers() {
+    let mut sim = cluster(&[], None);
+    let agent = sim.master().agents().next().unwrap().id.clone();
+    let id = sim.operator(OperatorCall::DeactivateAgent(SlaveId {
+        value: "nope".into(),
+    }));
+    assert_eq!(
+        sim.operator_result(id),
+        Some(Err(OperatorError::BadRequest("Unknown agent".into())))
+    );
+    let id = sim.operator(OperatorCall::ReactivateAgent(agent.clone()));
+    assert_eq!(
+        sim.operator_result(id),
+        Some(Err(OperatorError::BadRequest(
+            "Agent is not deactivated".into()
+        )))
+    );
+
+    let id = sim.operator(OperatorCall::DeactivateAgent(agent.clone()));
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.operator_result(id), Some(Ok(())));
+    assert!(sim.master().is_deactivated(&agent));
+    assert!(!sim.master().agent(&agent).unwrap().active);
+    assert_eq!(
+        sim.registry().slaves.as_ref().unwrap().slaves[0].deactivated,
+        Some(true)
+    );
+    assert!(
+        sim.framework(0).offers.is_empty(),
+        "the agent's offers were not rescinded"
+    );
+    sim.run_for(Duration::from_secs(10));
+    assert!(
+        sim.framework(0).offers.is_empty(),
+        "a deactivated agent was offered"
+    );
+
+    let id = sim.operator(OperatorCall::ReactivateAgent(agent.clone()));
+    sim.run_for(Duration::from_secs(2));
+    assert_eq!(sim.operator_result(id), Some(Ok(())));
+    assert!(!sim.master().is_deactivated(&agent));
+    assert_eq!(
+        sim.registry().slaves.as_ref().unwrap().slaves[0].deactivated,
+        None
+    );
+    assert!(
+        !sim.framework(0).offers.is_empty(),
+        "no offers after reactivation"
+    );
 }

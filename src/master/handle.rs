@@ -352,6 +352,8 @@ impl Master {
             Pending::Weights { id, infos } => self.weights_updated(id, infos),
             Pending::Quota { id, configs } => self.quota_updated(id, configs),
             Pending::Schedule { id, schedule } => self.schedule_updated(now, id, schedule),
+            Pending::DeactivateAgent { id, agent } => self.agent_deactivated(now, id, agent),
+            Pending::ReactivateAgent { id, agent } => self.agent_reactivated(id, agent),
             Pending::StartMaintenance { id, machines } => self.maintenance_started(id, machines),
             Pending::StopMaintenance { id, machines } => self.maintenance_stopped(id, machines),
             Pending::MarkGone { id, agent, time } => self.agent_marked_gone(now, id, agent, time),

@@ -73,6 +73,10 @@ pub enum OperatorCall {
     StartMaintenance(Vec<crate::proto::mesos::MachineId>),
     /// STOP_MAINTENANCE.
     StopMaintenance(Vec<crate::proto::mesos::MachineId>),
+    /// DEACTIVATE_AGENT.
+    DeactivateAgent(SlaveId),
+    /// REACTIVATE_AGENT.
+    ReactivateAgent(SlaveId),
 }
 
 /// Why a call was refused: the HTTP status and Mesos's message.
@@ -553,6 +557,45 @@ impl Master {
                     self.operator_done(id, Err(e));
                 }
             }
+            OperatorCall::DeactivateAgent(agent) => {
+                let known = self.agents.registered.contains_key(&agent)
+                    || self.agents.recovered.contains_key(&agent)
+                    || self.agents.unreachable.contains_key(&agent);
+                if !known {
+                    self.operator_done(id, Err(OperatorError::BadRequest("Unknown agent".into())));
+                    return;
+                }
+                self.registry(
+                    RegistryOp::DeactivateAgent(agent.clone()),
+                    Pending::DeactivateAgent { id, agent },
+                );
+            }
+            OperatorCall::ReactivateAgent(agent) => {
+                if !self.agents.deactivated.contains(&agent) {
+                    self.operator_done(
+                        id,
+                        Err(OperatorError::BadRequest("Agent is not deactivated".into())),
+                    );
+                    return;
+                }
+                let draining =
+                    self.agents.draining.get(&agent).is_some_and(|d| {
+                        d.state == crate::proto::mesos::DrainState::Draining as i32
+                    });
+                if draining {
+                    self.operator_done(
+                        id,
+                        Err(OperatorError::BadRequest(
+                            "Agent is still in the DRAINING state".into(),
+                        )),
+                    );
+                    return;
+                }
+                self.registry(
+                    RegistryOp::ReactivateAgent(agent.clone()),
+                    Pending::ReactivateAgent { id, agent },
+                );
+            }
         }
     }
 
@@ -634,6 +677,41 @@ impl Master {
             Pending::Quota { id, configs },
         );
         Ok(())
+    }
+
+    /// `_deactivateAgent` once persisted: no more offers from the agent.
+    pub(crate) fn agent_deactivated(&mut self, now: Now, id: u64, agent: SlaveId) {
+        self.agents.deactivated.insert(agent.clone());
+        if self.agents.registered.contains_key(&agent) {
+            self.deactivate_agent(now, &agent);
+        }
+        self.operator_done(id, Ok(()));
+    }
+
+    /// `_reactivateAgent` once persisted: a connected agent is offered again.
+    pub(crate) fn agent_reactivated(&mut self, id: u64, agent: SlaveId) {
+        self.agents.draining.shift_remove(&agent);
+        self.agents.deactivated.shift_remove(&agent);
+        let Some(a) = self.agents.registered.get_mut(&agent) else {
+            self.operator_done(
+                id,
+                Err(OperatorError::Conflict(
+                    "Agent removed while processing the call".into(),
+                )),
+            );
+            return;
+        };
+        if a.connected {
+            tracing::info!("Reactivating agent {}", agent.value);
+            a.active = true;
+            let _ = self.allocator.activate_agent(&agent);
+        } else {
+            tracing::info!(
+                "Disconnected agent {} will be reactivated upon reregistration",
+                agent.value
+            );
+        }
+        self.operator_done(id, Ok(()));
     }
 
     /// The registry holds the new quota: the master and the allocator use it.

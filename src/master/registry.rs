@@ -50,6 +50,10 @@ pub enum RegistryOp {
     StartMaintenance(Vec<crate::proto::mesos::MachineId>),
     /// Drops these machines and takes them out of the schedule (`StopMaintenance`).
     StopMaintenance(Vec<crate::proto::mesos::MachineId>),
+    /// Marks an admitted or unreachable agent deactivated (`DeactivateAgent`).
+    DeactivateAgent(SlaveId),
+    /// Clears an agent's deactivation and drain info (`ReactivateAgent`).
+    ReactivateAgent(SlaveId),
 }
 
 impl RegistryOp {
@@ -69,6 +73,8 @@ impl RegistryOp {
             RegistryOp::UpdateSchedule(_) => "UpdateSchedule",
             RegistryOp::StartMaintenance(_) => "StartMaintenance",
             RegistryOp::StopMaintenance(_) => "StopMaintenance",
+            RegistryOp::DeactivateAgent(_) => "DeactivateAgent",
+            RegistryOp::ReactivateAgent(_) => "ReactivateAgent",
         }
     }
 }
@@ -314,6 +320,32 @@ impl Registrar {
                 }
                 reg.schedules.retain(|s| !s.windows.is_empty());
                 Ok(changed)
+            }
+            RegistryOp::DeactivateAgent(id) => {
+                let mut found = false;
+                for slave in slaves(reg).iter_mut().filter(|s| s.info.id.as_ref() == Some(id)) {
+                    slave.deactivated = Some(true);
+                    found = true;
+                }
+                for slave in unreachable(reg).iter_mut().filter(|s| &s.id == id) {
+                    slave.deactivated = Some(true);
+                    found = true;
+                }
+                Ok(found)
+            }
+            RegistryOp::ReactivateAgent(id) => {
+                let mut found = false;
+                for slave in slaves(reg).iter_mut().filter(|s| s.info.id.as_ref() == Some(id)) {
+                    slave.deactivated = None;
+                    slave.drain_info = None;
+                    found = true;
+                }
+                for slave in unreachable(reg).iter_mut().filter(|s| &s.id == id) {
+                    slave.deactivated = None;
+                    slave.drain_info = None;
+                    found = true;
+                }
+                Ok(found)
             }
         }
     }

@@ -427,6 +427,10 @@ pub enum Pending {
     Prune { unreachable: Vec<SlaveId>, gone: Vec<SlaveId> },
     /// UPDATE_WEIGHTS operator call `id`.
     Weights { id: u64, infos: Vec<crate::proto::mesos::WeightInfo> },
+    /// DEACTIVATE_AGENT operator call `id`.
+    DeactivateAgent { id: u64, agent: SlaveId },
+    /// REACTIVATE_AGENT operator call `id`.
+    ReactivateAgent { id: u64, agent: SlaveId },
     /// UPDATE_MAINTENANCE_SCHEDULE operator call `id`.
     Schedule { id: u64, schedule: crate::proto::mesos::maintenance::Schedule },
     /// START_MAINTENANCE operator call `id`.

@@ -352,6 +352,24 @@ async fn dispatch(shared: &Shared, call: Call, content_type: ContentType) -> Res
                 .unwrap_or_default();
             change(shared, OperatorCall::StopMaintenance(machines)).await
         }
+        CallType::DeactivateAgent | CallType::ReactivateAgent => {
+            let deactivate = call.r#type() == CallType::DeactivateAgent;
+            let agent = if deactivate {
+                call.deactivate_agent.map(|d| d.agent_id.value)
+            } else {
+                call.reactivate_agent.map(|r| r.agent_id.value)
+            };
+            let Some(agent) = agent else {
+                return common::error(StatusCode::BAD_REQUEST, "");
+            };
+            let agent = SlaveId { value: agent };
+            let call = if deactivate {
+                OperatorCall::DeactivateAgent(agent)
+            } else {
+                OperatorCall::ReactivateAgent(agent)
+            };
+            change(shared, call).await
+        }
         CallType::GetQuota => {
             read(shared, content_type, |m| V0Response {
                 get_quota: Some(books::get_quota(m)),
