@@ -18,6 +18,7 @@ import base64
 import json
 import shlex
 import threading
+import time
 
 from google.protobuf import descriptor_pool, message_factory
 
@@ -382,8 +383,20 @@ def test_operator_reservations_and_volumes_reach_the_agent_and_the_offers(binary
     r = call(master_port, reserve_body("RESERVE_RESOURCES", "resources",
                                        [dict(reserved[0], scalar={"value": 100})]))
     assert r.status_code == 409, r.text
+
+    # DEACTIVATE_AGENT: no more offers from it; REACTIVATE_AGENT: offers again.
+    r = call(master_port, {"type": "DEACTIVATE_AGENT", "deactivate_agent": {"agent_id": {"value": agent_id}}})
+    assert r.status_code == 200, r.text
+    assert slaves()[0]["active"] is False
+    offers_then = sum(1 for e in events(watcher) if e["event"] == "offer")
+    time.sleep(2)  # several of the watcher's 0.5 s decline filters
+    assert sum(1 for e in events(watcher) if e["event"] == "offer") == offers_then
+    r = call(master_port, {"type": "REACTIVATE_AGENT", "reactivate_agent": {"agent_id": {"value": agent_id}}})
+    assert r.status_code == 200, r.text
+    wait_until(lambda: sum(1 for e in events(watcher) if e["event"] == "offer") > offers_then, timeout=30,
+               what="offers after REACTIVATE_AGENT", proc=watcher)
     summary("operator API: RESERVE/CREATE/DESTROY/UNRESERVE from requests reached our agent's checkpoint and a "
-            "pesos framework's offers (role dev)")
+            "pesos framework's offers (role dev); DEACTIVATE/REACTIVATE_AGENT stopped and resumed its offers")
 
 
 def test_operator_quota_limits_offers_and_survives_a_restart(binary, free_port, procs, run_dir, wait_http,
