@@ -11,6 +11,9 @@
 //! - v1 HTTP schedulers (a later issue) reuse the same handlers: a stream
 //!   is a [`SchedulerConn::Http`], and every framework-bound message is an
 //!   [`Effect::Scheduler`] the HTTP layer turns into a v1 `Event`.
+//! - The v1 operator API: [`Event::Operator`] in, [`Effect::Operator`] out
+//!   (events for SUBSCRIBE streams, answers to calls); see
+//!   [`super::operator`].
 //! - Leader election (standalone now, ZooKeeper later): [`Event::Detected`].
 //! - Durability: [`Effect::RecoverRegistry`] / [`Event::RegistryRecovered`],
 //!   [`Effect::Registry`] / [`Event::RegistryApplied`].

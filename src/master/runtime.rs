@@ -8,22 +8,25 @@
 //! [`Event::Idle`], which runs the batched allocation. It decides nothing.
 //!
 //! HTTP endpoints read the master through [`MasterHandle::query`]: a closure
-//! run on the loop between events, so they see a consistent state.
+//! run on the loop between events, so they see a consistent state. The
+//! operator API's calls and SUBSCRIBE streams come in as
+//! [`OperatorRequest`]s: the driver numbers them, hands them to the master
+//! as [`Event::Operator`], and routes the master's operator effects (events
+//! for the streams, answers to the calls) back to them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::proto::mesos::master::Event as OperatorEvent;
 use crate::proto::mesos::MasterInfo;
 use crate::v0_compat::{Event as WireEvent, Process, ProcessHandle};
 
 use super::event::{Effect, Event, Now, SchedulerConn, Timer};
 use super::operator::{OperatorCall, OperatorEffect, OperatorError};
-use crate::proto::mesos::master::Event as OperatorEvent;
-use std::collections::HashMap;
-use std::sync::Arc;
 use super::registry::RegistryOp;
 use super::state::Master;
 use super::store::{RegistryService, Store};
