@@ -103,8 +103,8 @@ class Subscriber:
         self.response.close()
 
 
-def apache_v1_master_event():
-    """Apache's `mesos.v1.master.Event` class, from libmesos 1.11's embedded descriptors."""
+def apache_v1_master(message="Event"):
+    """Apache's `mesos.v1.master.<message>` class, from libmesos 1.11's embedded descriptors."""
     files = dict(mesos_oracle.libmesos_files())
     pool = descriptor_pool.DescriptorPool()
     added = set()
@@ -125,7 +125,7 @@ def apache_v1_master_event():
         files["google/protobuf/descriptor.proto"] = fd
     for name in wanted:
         add(name)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("mesos.v1.master.Event"))
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("mesos.v1.master." + message))
 
 
 def call(port, body, accept=JSON):
@@ -221,7 +221,7 @@ def test_a_subscriber_sees_every_task_change_of_a_pesos_run(binary, free_port, p
     assert removed_at > max(i for i, t in enumerate(types) if t == "TASK_UPDATED")
 
     # The same stream in protobuf parses with Apache's descriptors.
-    Event = apache_v1_master_event()
+    Event = apache_v1_master("Event")
     wait_until(lambda: len(binary_subscriber.records) >= len(stream), timeout=10,
                what="the protobuf subscriber to catch up", proc=master)
     binary_types = []
@@ -233,6 +233,19 @@ def test_a_subscriber_sees_every_task_change_of_a_pesos_run(binary, free_port, p
     assert [t for t in binary_types if t != "HEARTBEAT"] == [t for t in types if t != "HEARTBEAT"]
     subscriber.close()
     binary_subscriber.close()
+
+    # GET_STATE in protobuf, parsed with Apache's `mesos.v1.master.Response`.
+    Response = apache_v1_master("Response")
+    r = call(master_port, {"type": "GET_STATE"}, accept=PROTOBUF)
+    assert r.status_code == 200 and r.headers["Content-Type"] == PROTOBUF
+    response = Response()
+    response.ParseFromString(r.content)
+    assert response.IsInitialized() and Response.Type.Name(response.type) == "GET_STATE"
+    completed = response.get_state.get_tasks.completed_tasks
+    assert sorted(t.task_id.value for t in completed) == tasks
+    assert {t.agent_id.value for t in completed} == {agent["agent_info"]["id"]["value"]}
+    assert [f.framework_info.id.value for f in response.get_state.get_frameworks.completed_frameworks] == [
+        framework_id]
     counts = {t: types.count(t) for t in sorted(set(types))}
     summary(f"operator API: a requests subscriber saw {len(stream)} events of a 6-task pesos run "
             f"({counts}); the protobuf stream parsed with Apache's mesos.v1.master.Event")
