@@ -1416,6 +1416,16 @@ fn maintenance_drains_with_inverse_offers_then_takes_the_machine_down_and_up() {
     );
     assert_eq!(sim.master().maintenance_schedule().windows.len(), 1);
 
+    let frameworks = mesos_rs::master::operator::get_frameworks(sim.master()).frameworks;
+    assert_eq!(frameworks[0].inverse_offers.len(), 1);
+    assert_eq!(
+        frameworks[0].inverse_offers[0]
+            .unavailability
+            .start
+            .nanoseconds,
+        start
+    );
+
     // The framework declines the inverse offer: the status says so, and no
     // new inverse offer is sent for it.
     let (inverse, _, _) = sim.master().inverse_offers()[0].clone();
@@ -1443,6 +1453,8 @@ fn maintenance_drains_with_inverse_offers_then_takes_the_machine_down_and_up() {
         ),
         1
     );
+    let frameworks = mesos_rs::master::operator::get_frameworks(sim.master()).frameworks;
+    assert!(frameworks[0].inverse_offers.is_empty());
 
     let bad = sim.operator(OperatorCall::StopMaintenance(vec![machine.clone()]));
     assert!(

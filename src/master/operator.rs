@@ -180,6 +180,23 @@ pub fn framework_response(
             .collect();
         out.allocated_resources = endpoint_resources(&fw.total_used);
         out.offered_resources = endpoint_resources(&fw.total_offered);
+        let fid = fw.id();
+        out.inverse_offers = master
+            .maintenance
+            .inverse_offers
+            .iter()
+            .filter(|(_, (framework, _))| *framework == fid)
+            .filter_map(|(id, (framework, agent))| {
+                Some(crate::proto::mesos::InverseOffer {
+                    id: id.clone(),
+                    url: None,
+                    framework_id: framework.clone(),
+                    slave_id: Some(agent.clone()),
+                    unavailability: master.agent_unavailability(agent)?,
+                    resources: Vec::new(),
+                })
+            })
+            .collect();
         if fw.offer_constraints != Default::default() {
             out.offer_constraints = Some(fw.offer_constraints.clone());
         }
