@@ -8,9 +8,12 @@
 //! # Doors
 //! - v0 schedulers and agents: [`Event::Message`] / [`Event::Exited`] in,
 //!   [`Effect::Send`] (agents, any UPID) and [`Effect::Scheduler`] out.
-//! - v1 HTTP schedulers (a later issue) reuse the same handlers: a stream
-//!   is a [`SchedulerConn::Http`], and every framework-bound message is an
-//!   [`Effect::Scheduler`] the HTTP layer turns into a v1 `Event`.
+//! - v1 HTTP schedulers reuse the same handlers: [`Event::HttpCall`] in,
+//!   answered by one [`Effect::HttpRespond`]; a subscription stream is a
+//!   [`SchedulerConn::Http`], every framework-bound message is an
+//!   [`Effect::Scheduler`] the HTTP layer turns into a v1 `Event`, and
+//!   [`Effect::CloseStream`] ends a stream. [`Event::HttpClosed`] reports
+//!   a stream the scheduler went away from.
 //! - Leader election (standalone now, ZooKeeper later): [`Event::Detected`].
 //! - Durability: [`Effect::RecoverRegistry`] / [`Event::RegistryRecovered`],
 //!   [`Effect::Registry`] / [`Event::RegistryApplied`].
@@ -20,6 +23,7 @@
 use std::time::Duration;
 
 use crate::proto::mesos::internal::Registry;
+use crate::proto::mesos::scheduler::Call;
 use crate::proto::mesos::{FrameworkId, MasterInfo, OfferId, SlaveId};
 use crate::v0_compat::{Message, Upid};
 
@@ -94,6 +98,31 @@ pub enum Event {
     /// The driver has no more input for now: run the allocation triggered
     /// by the events so far (Mesos batches allocation requests the same way).
     Idle,
+    /// A v1 scheduler call (`POST /api/v1/scheduler`), already parsed,
+    /// devolved and validated by the HTTP layer. `request` numbers it for
+    /// the one [`Effect::HttpRespond`] it gets. For SUBSCRIBE, `request` is
+    /// also the number of the stream the HTTP layer opened, and
+    /// `stream_id` the `Mesos-Stream-Id` it will carry; for other calls,
+    /// `stream_id` is the request's `Mesos-Stream-Id` header.
+    HttpCall { request: u64, stream_id: Option<String>, call: Box<Call> },
+    /// The subscription stream `stream` is gone (the scheduler hung up).
+    HttpClosed { stream: u64 },
+}
+
+/// The master's answer to an [`Event::HttpCall`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum HttpAnswer {
+    /// `202 Accepted`, empty body.
+    Accepted,
+    /// `200 OK`, empty body (UPDATE_FRAMEWORK).
+    Ok,
+    /// `200 OK` and the SUBSCRIBE stream stays open: events follow as
+    /// [`Effect::Scheduler`] to [`SchedulerConn::Http`]`(request)`.
+    Stream,
+    /// This master does not lead: redirect to the leader, or 503 if none.
+    NotLeader(Option<Box<MasterInfo>>),
+    /// An error status with its message.
+    Error { status: u16, message: String },
 }
 
 /// One output. The driver must carry these out in order.
@@ -115,6 +144,10 @@ pub enum Effect {
     /// [`Event::RegistryApplied`] carrying the same `id`. Operations must be
     /// applied in the order they were issued.
     Registry { id: u64, op: RegistryOp },
+    /// The answer to [`Event::HttpCall`] `request`.
+    HttpRespond { request: u64, answer: HttpAnswer },
+    /// End the subscription stream `stream` (Mesos's `http.close()`).
+    CloseStream { stream: u64 },
     /// Mesos would abort the process here (`EXIT`/`LOG(FATAL)`): the driver
     /// logs the message and exits with a failure status.
     Fatal(String),

@@ -31,6 +31,9 @@ pub const EMPTY_UPID: &str = "@0.0.0.0:0";
 impl Master {
     fn refuse(&mut self, conn: &SchedulerConn, message: String) {
         self.emit(Effect::Scheduler { to: conn.clone(), message: FrameworkErrorMessage { message }.into() });
+        if let SchedulerConn::Http(stream) = conn {
+            self.close_stream(*stream);
+        }
     }
 
     pub(crate) fn new_framework_id(&mut self) -> FrameworkId {
@@ -510,8 +513,12 @@ impl Master {
     fn failover_framework(&mut self, now: Now, fid: &FrameworkId, conn: SchedulerConn) {
         let Some(fw) = self.frameworks.registered.get(fid) else { return };
         if fw.conn.as_ref() != Some(&conn) && fw.connected() {
+            let old = fw.conn.clone();
             let message = FrameworkErrorMessage { message: "Framework failed over".into() };
             self.send_framework(fid, message.into());
+            if let Some(SchedulerConn::Http(stream)) = old {
+                self.close_stream(stream);
+            }
         }
         if let SchedulerConn::Pid(pid) = &conn {
             self.emit(Effect::Link(pid.clone()));
@@ -727,8 +734,8 @@ impl Master {
                 self.frameworks.by_pid.shift_remove(pid);
             }
         }
-        if matches!(fw.conn, Some(SchedulerConn::Http(_))) {
-            fw.conn = None;
+        if let Some(SchedulerConn::Http(stream)) = fw.conn.take_if(|c| matches!(c, SchedulerConn::Http(_))) {
+            self.close_stream(stream);
         }
         let roles: Vec<String> = self.roles.keys().cloned().collect();
         for role in roles {

@@ -67,6 +67,8 @@ impl Master {
             Event::Exited(pid) => self.on_exited(now, &pid),
             Event::Timer(timer) => self.on_timer(now, timer),
             Event::RegistryApplied { id, result } => self.on_registry_applied(now, id, result),
+            Event::HttpCall { request, stream_id, call } => self.on_http_call(now, request, stream_id, *call),
+            Event::HttpClosed { stream } => self.on_http_closed(now, stream),
             Event::Idle => {
                 if self.recovered && self.allocator.has_pending() {
                     self.allocate(now, false);

@@ -10,6 +10,8 @@
 //! - `agents.rs`: (re)registration, health checks, unreachable/removed agents.
 //! - `offers.rs`: the allocator's plan into offers, DECLINE, ACCEPT and its
 //!   operations, rescinds, revive/suppress.
+//! - `http_schedulers.rs`: the v1 scheduler API's door (Mesos's
+//!   `Http::scheduler` checks after parsing, stream bookkeeping).
 //! - `tasks.rs`: status updates and acknowledgements, kill, reconciliation,
 //!   framework messages both ways, executors.
 //! - [`state`]: the books (frameworks, agents, tasks, offers) and shared
@@ -44,6 +46,7 @@ pub mod flags;
 mod frameworks;
 mod handle;
 pub mod metrics;
+mod http_schedulers;
 mod offers;
 pub mod registry;
 pub mod runtime;
@@ -54,6 +57,7 @@ mod tasks;
 pub mod validation;
 
 pub use config::{Config, MESOS_VERSION};
-pub use event::{Effect, Event, Now, SchedulerConn, Timer};
+pub use frameworks::EMPTY_UPID;
+pub use event::{Effect, Event, HttpAnswer, Now, SchedulerConn, Timer};
 pub use registry::RegistryOp;
 pub use state::Master;

@@ -9,6 +9,7 @@
 //! master's own loop; the JSON models are in [`model`].
 
 pub mod model;
+pub mod scheduler;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -134,6 +135,10 @@ async fn redirect(State(ctx): Ctx, uri: Uri) -> Response {
         .expect("a valid response")
 }
 
+async fn api_v1_scheduler(State(ctx): Ctx, request: axum::extract::Request) -> Response {
+    scheduler::serve(ctx.master.clone(), request).await
+}
+
 /// The master's endpoints.
 pub fn router(master: MasterHandle, context: Context) -> Router {
     let shared = Arc::new(Shared { master, context });
@@ -157,6 +162,8 @@ pub fn router(master: MasterHandle, context: Context) -> Router {
     router
         .route("/version", get(version))
         .route("/metrics/snapshot", get(metrics))
+        .route("/api/v1/scheduler", axum::routing::any(api_v1_scheduler))
+        .route("/master/api/v1/scheduler", axum::routing::any(api_v1_scheduler))
         .with_state(shared)
 }
 
