@@ -200,7 +200,10 @@ fn resubscription_within_the_failover_timeout_keeps_tasks() {
     let again = subscribe(&mut sim, info, "second");
     assert_eq!(again.fid, v1.fid);
     // The old stream id is refused; the new one works.
-    assert!(matches!(send(&mut sim, &v1, call(&v1.fid, CallType::Revive)), Some(HttpAnswer::Error { status: 400, .. })));
+    assert!(matches!(
+        send(&mut sim, &v1, call(&v1.fid, CallType::Revive)),
+        Some(HttpAnswer::Error { status: 400, .. })
+    ));
     let mut reconcile = call(&again.fid, CallType::Reconcile);
     reconcile.reconcile = Some(call::Reconcile::default());
     assert_eq!(send(&mut sim, &again, reconcile), Some(HttpAnswer::Accepted));

@@ -50,7 +50,10 @@ impl Master {
                 self.respond(request, error(500, "No stream for the subscription"));
                 return;
             };
-            tracing::info!("Received subscription request for HTTP framework '{}'", call.subscribe.as_ref().map(|s| s.framework_info.name.as_str()).unwrap_or(""));
+            tracing::info!(
+                "Received subscription request for HTTP framework '{}'",
+                call.subscribe.as_ref().map(|s| s.framework_info.name.as_str()).unwrap_or("")
+            );
             // The response (and its stream) exists before any event is
             // written to it, as Mesos's pipe does.
             self.respond(request, HttpAnswer::Stream);
@@ -109,7 +112,8 @@ impl Master {
     pub(crate) fn on_http_closed(&mut self, now: Now, stream: u64) {
         self.frameworks.http_streams.shift_remove(&stream);
         let conn = SchedulerConn::Http(stream);
-        let fid = self.frameworks.registered.iter().find(|(_, f)| f.conn.as_ref() == Some(&conn)).map(|(id, _)| id.clone());
+        let fid =
+            self.frameworks.registered.iter().find(|(_, f)| f.conn.as_ref() == Some(&conn)).map(|(id, _)| id.clone());
         match fid {
             Some(fid) => self.framework_exited(now, &fid),
             None => tracing::debug!("Ignoring the close of HTTP stream {stream}: no framework uses it"),

@@ -65,11 +65,13 @@ pub fn parse_call(content_type: Option<&str>, body: &[u8]) -> Result<scheduler::
     };
     let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let v1_call: v1::Call = if media == APPLICATION_PROTOBUF {
-        mesos_proto::decode_strict::<v1::Call>(body).map_err(|_| bad("Failed to parse body into Call protobuf".into()))?
+        mesos_proto::decode_strict::<v1::Call>(body)
+            .map_err(|_| bad("Failed to parse body into Call protobuf".into()))?
     } else if media == APPLICATION_JSON {
         let value: serde_json::Value =
             serde_json::from_slice(body).map_err(|e| bad(format!("Failed to parse body into JSON: {e}")))?;
-        pbjson::from_value::<v1::Call>(&value).map_err(|e| bad(format!("Failed to convert JSON into Call protobuf: {e}")))?
+        pbjson::from_value::<v1::Call>(&value)
+            .map_err(|e| bad(format!("Failed to convert JSON into Call protobuf: {e}")))?
     } else {
         return Err(Box::new(text_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -146,8 +148,11 @@ pub fn evolve(message: Message) -> Option<scheduler::Event> {
         }
         Message::ExitedExecutorMessage(m) => {
             event.set_type(EventType::Failure);
-            event.failure =
-                Some(event::Failure { slave_id: Some(m.slave_id), executor_id: Some(m.executor_id), status: Some(m.status) });
+            event.failure = Some(event::Failure {
+                slave_id: Some(m.slave_id),
+                executor_id: Some(m.executor_id),
+                status: Some(m.status),
+            });
         }
         Message::LostSlaveMessage(m) => {
             event.set_type(EventType::Failure);
@@ -279,7 +284,10 @@ pub async fn serve(handle: MasterHandle, request: Request<Body>) -> Response<Bod
         };
     }
     if stream_header.is_some() {
-        return text_response(StatusCode::BAD_REQUEST, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
+        return text_response(
+            StatusCode::BAD_REQUEST,
+            "Subscribe calls should not include the 'Mesos-Stream-Id' header",
+        );
     }
     let stream_id = uuid::Uuid::new_v4().to_string();
     let Some((answer, stream, rx)) = handle.scheduler_call(call, Some(stream_id.clone())).await else {
@@ -359,7 +367,10 @@ mod tests {
         assert_eq!(parse_call(None, json).unwrap_err().status(), StatusCode::BAD_REQUEST);
         assert_eq!(parse_call(Some("text/plain"), json).unwrap_err().status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
         assert_eq!(parse_call(Some("application/json"), b"{").unwrap_err().status(), StatusCode::BAD_REQUEST);
-        assert_eq!(parse_call(Some(APPLICATION_PROTOBUF), &[0xff, 0xff]).unwrap_err().status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            parse_call(Some(APPLICATION_PROTOBUF), &[0xff, 0xff]).unwrap_err().status(),
+            StatusCode::BAD_REQUEST
+        );
         // A missing required field names it.
         let missing = br#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"name":"n"}}}"#;
         assert_eq!(parse_call(Some("application/json"), missing).unwrap_err().status(), StatusCode::BAD_REQUEST);
