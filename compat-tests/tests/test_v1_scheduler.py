@@ -205,7 +205,9 @@ def test_malformed_calls_get_mesos_answers_and_others_keep_being_served(procs, b
          "All non-subscribe calls should include the 'Mesos-Stream-Id' header")
     post(json.dumps({**revive, "framework_id": {"value": "no-such-framework"}}), with_stream, 400,
          "Framework cannot be found")
-    post(json.dumps({**revive, "type": "NO_SUCH_CALL"}), with_stream, 501, "")
+    # An unknown enum name is dropped (stout's JSON parser): no type.
+    post(json.dumps({**revive, "type": "NO_SUCH_CALL"}), with_stream, 400, "Expecting 'type' to be present")
+    post(json.dumps({**revive, "type": "UNKNOWN"}), with_stream, 501, "")
     post(json.dumps(revive), {**with_stream, "Content-Type": "text/plain"}, 415,
          "Expecting 'Content-Type' of application/json or application/x-protobuf")
     sub = {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "u", "name": "x"}}}
@@ -222,8 +224,17 @@ def test_malformed_calls_get_mesos_answers_and_others_keep_being_served(procs, b
     assert next(events)["type"] == "HEARTBEAT"
     framework = master_state(port)["frameworks"][0]
     assert framework["id"] == framework_id and framework["active"]
-    # Protobuf both ways: a SUBSCRIBE in protobuf, accepting only protobuf.
     stream.close()
+    # A stream in protobuf for a scheduler that accepts only protobuf.
+    proto = requests.post(url, data=json.dumps(sub), stream=True, timeout=10,
+                          headers={"Content-Type": "application/json", "Accept": "application/x-protobuf"})
+    assert proto.status_code == 200 and proto.headers["Content-Type"] == "application/x-protobuf"
+    size = b""
+    while not size.endswith(b"\n"):
+        size += proto.raw.read(1)
+    record = proto.raw.read(int(size))
+    assert record[:2] == b"\x08\x01", record  # Event.type = SUBSCRIBED
+    proto.close()
 
 
 def test_v0_and_v1_frameworks_share_a_cluster_fairly(procs, binary, free_port, wait_http, wait_until, run_pesos,
