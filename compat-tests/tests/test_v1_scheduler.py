@@ -268,3 +268,52 @@ def test_v0_and_v1_frameworks_share_a_cluster_fairly(procs, binary, free_port, w
     summary(f"DRF v0 (pesos) vs v1 (pymesos): mean cpus held {mean} over {len(samples['pesos-e2e'])} samples, "
             f"ratio {ratio:.2f}")
     assert ratio >= 0.6, mean
+
+
+def mesos_execute(procs, binary, port, *args):
+    return procs.run("mesos-execute", [binary("mesos-execute"), f"--master=127.0.0.1:{port}", *args],
+                     timeout=60, check=False)
+
+
+def test_mesos_execute_exit_codes_follow_the_task(procs, binary, run_dir, free_port, wait_http, wait_until, summary):
+    port = cluster(procs, binary, run_dir, free_port, wait_http, wait_until)
+    started = time.time()
+    status, output = mesos_execute(procs, binary, port, "--name=hi", "--command=echo hi",
+                                   "--resources=cpus:0.1;mem:32")
+    elapsed = time.time() - started
+    assert status == 0, output
+    assert "Subscribed with ID " in output
+    assert "Submitted task 'hi' to agent '" in output
+    assert "Received status update TASK_RUNNING for task 'hi'" in output
+    assert "Received status update TASK_FINISHED for task 'hi'" in output
+    # JSON on the wire instead of protobuf; a failing command.
+    status, output = mesos_execute(procs, binary, port, "--name=bad", "--command=exit 3", "--content_type=json",
+                                   "--resources=cpus:0.1;mem:32")
+    assert status != 0, output
+    assert "Received status update TASK_FAILED for task 'bad'" in output, output
+    # --kill_after kills a running task: TASK_KILLED is not success.
+    status, output = mesos_execute(procs, binary, port, "--name=long", "--command=sleep 100", "--kill_after=1secs",
+                                   "--resources=cpus:0.1;mem:32", "--env={\"A\": \"1\"}")
+    assert status != 0, output
+    assert "Asked to kill task 'long' on agent '" in output, output
+    assert "Received status update TASK_KILLED for task 'long'" in output, output
+    # Bad usage is refused before anything is sent.
+    status, output = mesos_execute(procs, binary, port, "--command=true")
+    assert status == 1 and "Missing required option --name" in output, output
+    state = master_state(port)
+    assert len(state["completed_frameworks"]) == 3 and not state["frameworks"], state["frameworks"]
+    summary(f"mesos-execute 'echo hi': TASK_FINISHED, exit 0, {elapsed:.2f} s end to end")
+
+
+def test_mesos_execute_runs_a_task_group_on_the_default_executor(procs, binary, run_dir, free_port, wait_http,
+                                                                  wait_until):
+    port = cluster(procs, binary, run_dir, free_port, wait_http, wait_until)
+    res = [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+           {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}}]
+    group = {"tasks": [{"name": n, "task_id": {"value": n}, "agent_id": {"value": ""}, "resources": res,
+                        "command": {"value": "true"}} for n in ("g1", "g2")]}
+    status, output = mesos_execute(procs, binary, port, f"--task_group={json.dumps(group)}")
+    assert status == 0, output
+    assert "Submitted task group with tasks [ 'g1', 'g2' ] to agent '" in output, output
+    for task in ("g1", "g2"):
+        assert f"Received status update TASK_FINISHED for task '{task}'" in output, output
