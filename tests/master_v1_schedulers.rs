@@ -283,3 +283,56 @@ fn a_refused_subscription_gets_error_and_a_closed_stream() {
     assert!(sim.closed_streams.contains(&stream));
     assert_eq!(sim.master().frameworks().count(), 0);
 }
+
+/// master_tests.cpp `MasterTest.OperationReconciliation*`-like: explicit
+/// operation reconciliation answers from what the master knows of the agent.
+#[test]
+fn operation_reconciliation_answers_from_the_agents_state() {
+    use mesos_rs::proto::mesos::{OperationId, OperationState, SlaveId};
+    let mut sim = SimCluster::new(17);
+    let a = sim.add_agent(AgentSpec::default());
+    sim.run_for(secs(1));
+    let v1 = subscribe(&mut sim, framework_info("v1", false), "ops");
+    let agent = sim.agent(a).id.clone().unwrap();
+    let op = |id: &str, agent: Option<SlaveId>| call::reconcile_operations::Operation {
+        operation_id: OperationId { value: id.into() },
+        slave_id: agent,
+        resource_provider_id: None,
+    };
+    let mut reconcile = call(&v1.fid, CallType::ReconcileOperations);
+    reconcile.reconcile_operations = Some(call::ReconcileOperations {
+        operations: vec![
+            op("known-agent", Some(agent)),
+            op("no-agent", None),
+            op("lost-agent", Some(SlaveId { value: "nope".into() })),
+        ],
+    });
+    assert_eq!(send(&mut sim, &v1, reconcile), Some(HttpAnswer::Accepted));
+    let statuses: Vec<_> = messages(&sim, v1.stream)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::UpdateOperationStatusMessage(u) => Some(u.status),
+            _ => None,
+        })
+        .collect();
+    let got: Vec<_> = statuses
+        .iter()
+        .map(|s| (s.operation_id.as_ref().unwrap().value.as_str(), s.state(), s.message.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("known-agent", OperationState::OperationUnknown, "Reconciliation: Operation is unknown".to_string()),
+            (
+                "no-agent",
+                OperationState::OperationUnknown,
+                "Reconciliation: Operation is unknown and no 'agent_id' was provided".to_string()
+            ),
+            (
+                "lost-agent",
+                OperationState::OperationUnknown,
+                "Reconciliation: Both operation and agent are unknown".to_string()
+            ),
+        ]
+    );
+}

@@ -103,6 +103,16 @@ impl Master {
             CallType::Kill => self.kill(now, fid, call.kill.unwrap_or_default()),
             CallType::Shutdown => self.shutdown_executor(fid, call.shutdown.unwrap_or_default()),
             CallType::Acknowledge => self.acknowledge(now, fid, call.acknowledge.unwrap_or_default()),
+            CallType::AcknowledgeOperationStatus if self.is_http(fid) => {
+                // No operation with feedback is ever pending here (offer
+                // operations are applied at once, see offers.rs): nothing
+                // to forward to an agent.
+                tracing::info!(
+                    "Ignoring ACKNOWLEDGE_OPERATION_STATUS call from framework {}: no operation awaits \
+                     acknowledgement",
+                    fid.value
+                );
+            }
             CallType::AcknowledgeOperationStatus => {
                 tracing::warn!(
                     "Dropping ACKNOWLEDGE_OPERATION_STATUS call from framework {}: 'ACKNOWLEDGE_OPERATION_STATUS' \
@@ -111,6 +121,9 @@ impl Master {
                 );
             }
             CallType::Reconcile => self.reconcile(fid, call.reconcile.unwrap_or_default()),
+            CallType::ReconcileOperations if self.is_http(fid) => {
+                self.reconcile_operations(fid, call.reconcile_operations.unwrap_or_default())
+            }
             CallType::ReconcileOperations => {
                 tracing::warn!(
                     "Dropping RECONCILE_OPERATIONS call from framework {}: 'RECONCILE_OPERATIONS' is not supported \

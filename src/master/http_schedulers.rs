@@ -11,8 +11,10 @@
 //! [`Effect::Scheduler`] to [`SchedulerConn::Http`], which the HTTP layer
 //! evolves into v1 events.
 
-use crate::proto::mesos::scheduler::call::Type as CallType;
+use crate::proto::mesos::internal::UpdateOperationStatusMessage;
+use crate::proto::mesos::scheduler::call::{self, Type as CallType};
 use crate::proto::mesos::scheduler::Call;
+use crate::proto::mesos::{FrameworkId, OperationState, OperationStatus};
 
 use super::event::{Effect, HttpAnswer, Now, SchedulerConn};
 use super::state::Master;
@@ -117,6 +119,63 @@ impl Master {
         match fid {
             Some(fid) => self.framework_exited(now, &fid),
             None => tracing::debug!("Ignoring the close of HTTP stream {stream}: no framework uses it"),
+        }
+    }
+
+    /// Whether `fid` is subscribed over HTTP.
+    pub(crate) fn is_http(&self, fid: &FrameworkId) -> bool {
+        self.frameworks.registered.get(fid).is_some_and(|f| matches!(f.conn, Some(SchedulerConn::Http(_))))
+    }
+
+    /// `Master::reconcileOperations`. This master keeps no operation with
+    /// feedback (offer operations apply at once), so an implicit
+    /// reconciliation has nothing to report and an explicit one answers
+    /// from what it knows of the agent, with Mesos's states and messages.
+    pub(crate) fn reconcile_operations(&mut self, fid: &FrameworkId, reconcile: call::ReconcileOperations) {
+        self.metrics.messages_reconcile_operations += 1;
+        tracing::info!(
+            "Performing explicit operation state reconciliation for {} operations of framework {}",
+            reconcile.operations.len(),
+            fid.value
+        );
+        for op in reconcile.operations {
+            let agent = op.slave_id.clone();
+            let (state, message) = match &agent {
+                Some(a) if self.agents.recovered.contains_key(a) => (
+                    OperationState::OperationRecovering,
+                    "Reconciliation: Agent is recovered but has not re-registered",
+                ),
+                Some(a) if self.agents.registered.contains_key(a) => {
+                    (OperationState::OperationUnknown, "Reconciliation: Operation is unknown")
+                }
+                Some(a) if self.agents.unreachable.contains_key(a) => {
+                    (OperationState::OperationUnreachable, "Reconciliation: Agent is unreachable")
+                }
+                Some(a) if self.agents.gone.contains_key(a) => {
+                    (OperationState::OperationGoneByOperator, "Reconciliation: Agent marked gone by operator")
+                }
+                Some(_) => (OperationState::OperationUnknown, "Reconciliation: Both operation and agent are unknown"),
+                None => (
+                    OperationState::OperationUnknown,
+                    "Reconciliation: Operation is unknown and no 'agent_id' was provided",
+                ),
+            };
+            let status = OperationStatus {
+                operation_id: Some(op.operation_id),
+                state: state as i32,
+                message: Some(message.into()),
+                slave_id: agent.clone(),
+                resource_provider_id: op.resource_provider_id,
+                ..Default::default()
+            };
+            let message = UpdateOperationStatusMessage {
+                framework_id: Some(fid.clone()),
+                slave_id: agent,
+                status,
+                latest_status: None,
+                operation_uuid: None,
+            };
+            self.send_framework(fid, message.into());
         }
     }
 }
