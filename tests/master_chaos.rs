@@ -195,7 +195,11 @@ fn replay(inbox: &[Envelope], seed: u64) -> (usize, usize) {
                     events.push_back(Event::RegistryApplied { id, result });
                 }
                 Effect::Fatal(message) => panic!("seed {seed} step {step}: master aborted: {message}"),
-                Effect::Send { .. } | Effect::Scheduler { .. } | Effect::Link(_) => {}
+                Effect::Send { .. }
+                | Effect::Scheduler { .. }
+                | Effect::Link(_)
+                | Effect::HttpRespond { .. }
+                | Effect::CloseStream { .. } => {}
             }
         }
         check_books(&master, step);

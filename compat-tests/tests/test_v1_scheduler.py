@@ -317,3 +317,21 @@ def test_mesos_execute_runs_a_task_group_on_the_default_executor(procs, binary, 
     assert "Submitted task group with tasks [ 'g1', 'g2' ] to agent '" in output, output
     for task in ("g1", "g2"):
         assert f"Received status update TASK_FINISHED for task '{task}'" in output, output
+
+
+def test_apache_java_v1mesos_through_our_libmesos_against_our_master(procs, binary, run_dir, free_port, wait_http,
+                                                                      wait_until):
+    """Apache's Java `V1Mesos` (pyspark's bindings jar, our libmesos.so) as
+    the v1 client: SUBSCRIBE, HEARTBEAT, OFFERS, ACCEPT, UPDATE and
+    ACKNOWLEDGE, TEARDOWN against the real master and agent."""
+    sys.path.insert(0, str(harness.COMPAT / "java"))
+    import jvmtest
+
+    classes = jvmtest.javac(run_dir / "classes", "TestFramework.java", "V0MesosCheck.java")
+    port = cluster(procs, binary, run_dir, free_port, wait_http, wait_until)
+    status, output = procs.run("v1mesos", jvmtest.java_cmd(classes, "TestFramework", f"127.0.0.1:{port}", "v1mesos"),
+                               env=jvmtest.java_env(), timeout=240, check=False)
+    assert status == 0 and "RESULT ok" in output, output
+    assert "UPDATE TASK_FINISHED" in output
+    state = master_state(port)
+    assert [f["name"] for f in state["completed_frameworks"]] == ["jni-v1mesos"]
