@@ -334,20 +334,30 @@ fn event_stream(
     let state = State { rx, guard, next_heartbeat: None };
     futures::stream::unfold(state, move |mut state| async move {
         loop {
+            if state.next_heartbeat.is_some_and(|at| at <= tokio::time::Instant::now()) {
+                state.next_heartbeat = Some(tokio::time::Instant::now() + HEARTBEAT_INTERVAL);
+                let mut event = scheduler::Event::default();
+                event.set_type(EventType::Heartbeat);
+                return Some((Ok(encode_event(&event, content_type)), state));
+            }
             let heartbeat = async {
                 match state.next_heartbeat {
                     Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };
+            // A due heartbeat goes first: the one right after SUBSCRIBED
+            // precedes any offer, as Mesos's heartbeater (started when
+            // SUBSCRIBED is sent) makes it.
             let message = tokio::select! {
-                message = state.rx.recv() => message,
+                biased;
                 _ = heartbeat => {
                     state.next_heartbeat = Some(tokio::time::Instant::now() + HEARTBEAT_INTERVAL);
                     let mut event = scheduler::Event::default();
                     event.set_type(EventType::Heartbeat);
                     return Some((Ok(encode_event(&event, content_type)), state));
                 }
+                message = state.rx.recv() => message,
             };
             let message = message?;
             let Some(event) = evolve(message) else { continue };
