@@ -23,6 +23,7 @@ exit 0 when the mode's script completed, 1 on an error or --timeout.
 import argparse
 import getpass
 import json
+import os
 import sys
 import threading
 import time
@@ -283,7 +284,9 @@ def main():
     driver.stop(failover=(args.mode == "start"))
     driver.join()
     emit(event="exit", ok=scheduler.failed is None)
-    sys.exit(0 if scheduler.failed is None else 1)
+    # pymesos may leave a non-daemon thread behind: leave without it.
+    sys.stdout.flush()
+    os._exit(0 if scheduler.failed is None else 1)
 
 
 if __name__ == "__main__":

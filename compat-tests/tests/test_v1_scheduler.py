@@ -254,9 +254,14 @@ def test_v0_and_v1_frameworks_share_a_cluster_fairly(procs, binary, free_port, w
     # Sample the cpus each framework holds while both are active.
     samples = {}
     deadline = time.time() + 60
-    while time.time() < deadline and v0.alive and v1.alive:
+    def finished(proc, marker):
+        return not proc.alive or marker in proc.log()
+
+    while time.time() < deadline and not finished(v0, '"event": "done"') and not finished(v1, '"event": "exit"'):
         frameworks = {f["name"]: f["used_resources"]["cpus"] for f in master_state(port)["frameworks"]}
-        if len(frameworks) == 2 and all(v > 0 for v in frameworks.values()):
+        # Both subscribed and something running: a starved framework
+        # counts with 0.
+        if len(frameworks) == 2 and sum(frameworks.values()) > 0:
             for name, cpus in frameworks.items():
                 samples.setdefault(name, []).append(cpus)
         time.sleep(0.1)
