@@ -247,13 +247,17 @@ def test_v0_and_v1_frameworks_share_a_cluster_fairly(procs, binary, free_port, w
         f"--port={agents_port}", "--task_duration=1secs", "--resources=cpus:2;mem:1024;disk:1024",
     ])
     wait_until(lambda: len(master_state(port)["slaves"]) == 2, what="2 agents registered", proc=agents)
-    v0 = procs.start("pesos", pesos_cmd("pesos_scheduler.py", "--master", f"127.0.0.1:{port}", "--tasks", "16",
+    v0 = procs.start("pesos", pesos_cmd("pesos_scheduler.py", "--master", f"127.0.0.1:{port}", "--tasks", "24",
                                         "--cpus", "0.5", "--mem", "32"), env=harness.PESOS_ENV)
-    v1 = pymesos(procs, "pymesos-greedy", "--master", f"127.0.0.1:{port}", "--mode", "greedy", "--tasks", 16,
+    v1 = pymesos(procs, "pymesos-greedy", "--master", f"127.0.0.1:{port}", "--mode", "greedy", "--tasks", 24,
                  "--cpus", 0.5, "--mem", 32)
-    # Sample the cpus each framework holds while both are active.
+    # Sample the cpus each framework holds while both are active, from one
+    # task duration after both subscribed (whoever subscribed first holds
+    # the whole cluster until its first tasks end: no preemption).
     samples = {}
     deadline = time.time() + 60
+    wait_until(lambda: len(master_state(port)["frameworks"]) == 2, what="both frameworks subscribed")
+    time.sleep(1.2)
     def finished(proc, marker):
         return not proc.alive or marker in proc.log()
 
@@ -272,7 +276,7 @@ def test_v0_and_v1_frameworks_share_a_cluster_fairly(procs, binary, free_port, w
     ratio = min(mean.values()) / max(mean.values())
     summary(f"DRF v0 (pesos) vs v1 (pymesos): mean cpus held {mean} over {len(samples['pesos-e2e'])} samples, "
             f"ratio {ratio:.2f}")
-    assert ratio >= 0.6, mean
+    assert ratio >= 0.6, (mean, samples)
 
 
 def mesos_execute(procs, binary, port, *args):
