@@ -119,6 +119,18 @@ def test_pymesos_scheduler_and_executor_full_walk(procs, binary, run_dir, free_p
     state = master_state(port)
     assert [f["id"] for f in state["completed_frameworks"]] == [framework_id]
     assert not state["frameworks"]
+    # The agent shut pymesos's executor down with the framework (SHUTDOWN
+    # event); the executor saw the whole conversation.
+    sandbox = next((run_dir / "a0" / "agent").glob("slaves/*/frameworks/*/executors/pymesos-exec/runs/latest"))
+
+    def executor_log():
+        path = sandbox / "stderr"
+        return path.read_text() if path.exists() else ""
+
+    wait_until(lambda: "pymesos-executor: shutdown" in executor_log(), what="the executor's SHUTDOWN")
+    for line in ("registered on agent", "launch run-1 (run)", "launch finish-1 (finish)", "message hello",
+                 "kill run-1"):
+        assert f"pymesos-executor: {line}" in executor_log(), executor_log()
     summary(f"pymesos v1 walk: refuse_seconds=3 -> reoffer after {reoffered['after']} s, "
             f"revive -> offer after {revived['after']} s")
 
