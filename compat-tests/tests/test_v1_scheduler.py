@@ -356,3 +356,20 @@ def test_apache_java_v1mesos_through_our_libmesos_against_our_master(procs, bina
     assert "UPDATE TASK_FINISHED" in output
     state = master_state(port)
     assert [f["name"] for f in state["completed_frameworks"]] == ["jni-v1mesos"]
+
+
+def test_mesos_execute_finds_the_master_in_zookeeper(zookeeper, procs, binary, run_dir, free_port, wait_http,
+                                                     wait_until):
+    """`--master=zk://...`: the leader's MasterInfo (written by our contender,
+    examples/zk_contend, for our running master's address) names the master."""
+    port = cluster(procs, binary, run_dir, free_port, wait_http, wait_until)
+    url = zookeeper.url("/mesos")
+    contender = procs.start("zk_contend", [binary("zk_contend", example=True), f"--zk={url}", "--ip=127.0.0.1",
+                                           f"--port={port}", "--hostname=localhost"])
+    wait_until(lambda: '"event":"elected"' in contender.log().replace(" ", ""), what="contender elected",
+               proc=contender)
+    status, output = procs.run("mesos-execute", [binary("mesos-execute"), f"--master={url}", "--name=zk",
+                                                 "--command=true", "--resources=cpus:0.1;mem:32"],
+                               timeout=60, check=False)
+    assert status == 0, output
+    assert "Received status update TASK_FINISHED for task 'zk'" in output
