@@ -212,3 +212,35 @@ pub async fn resolve_master(master: &str) -> Result<String, ClientError> {
     }
     Ok(master.strip_prefix("master@").unwrap_or(master).to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::mesos::v1::scheduler::{call, event};
+    use crate::proto::mesos::v1::FrameworkId;
+
+    #[test]
+    fn calls_and_events_round_trip_in_both_formats() {
+        let mut call = Call { framework_id: Some(FrameworkId { value: "f".into() }), ..Default::default() };
+        call.set_type(call::Type::Revive);
+        let json: serde_json::Value = serde_json::from_slice(&encode_call(&call, Format::Json)).unwrap();
+        assert_eq!(json["type"], "REVIVE");
+        assert_eq!(json["framework_id"]["value"], "f");
+        assert_eq!(Call::decode(encode_call(&call, Format::Protobuf).as_slice()).unwrap(), call);
+
+        let mut event = Event::default();
+        event.set_type(event::Type::Error);
+        event.error = Some(event::Error { message: "no".into() });
+        assert_eq!(decode_event(&event.encode_to_vec(), Format::Protobuf).unwrap(), event);
+        let text = br#"{"type":"ERROR","error":{"message":"no"}}"#;
+        assert_eq!(decode_event(text, Format::Json).unwrap(), event);
+        assert!(decode_event(b"{", Format::Json).is_err());
+        assert!(decode_event(&[0xff, 0xff], Format::Protobuf).is_err());
+    }
+
+    #[tokio::test]
+    async fn plain_addresses_need_no_detection() {
+        assert_eq!(resolve_master("10.0.0.1:5050").await.unwrap(), "10.0.0.1:5050");
+        assert_eq!(resolve_master("master@10.0.0.1:5050").await.unwrap(), "10.0.0.1:5050");
+    }
+}
