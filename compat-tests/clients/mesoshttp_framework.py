@@ -56,10 +56,13 @@ def main():
                 })
                 state["launched"] += 1
             if tasks:
-                offer.accept(tasks)
+                # Short filters keep offers (and bytes) flowing: mesoshttp
+                # reads its stream 512 bytes at a time, so an update can wait
+                # in its buffer until more events arrive.
+                offer.accept(tasks, {"filters": {"refuse_seconds": 0.1}})
                 emit(event="launched", tasks=[t["task_id"]["value"] for t in tasks])
             else:
-                offer.decline({"filters": {"refuse_seconds": 1.0}})
+                offer.decline({"filters": {"refuse_seconds": 0.1}})
 
     def update(update):
         status = update["status"]
