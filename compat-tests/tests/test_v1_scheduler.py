@@ -271,7 +271,7 @@ def test_v0_and_v1_frameworks_share_a_cluster_fairly(procs, binary, free_port, w
     wait_until(lambda: len(master_state(port)["frameworks"]) == 2, what="both frameworks subscribed")
     time.sleep(1.2)
     def finished(proc, marker):
-        return not proc.alive or marker in proc.log()
+        return not proc.alive() or marker in proc.log()
 
     while time.time() < deadline and not finished(v0, '"event": "done"') and not finished(v1, '"event": "exit"'):
         frameworks = {f["name"]: f["used_resources"]["cpus"] for f in master_state(port)["frameworks"]}
