@@ -373,3 +373,35 @@ def test_mesos_execute_finds_the_master_in_zookeeper(zookeeper, procs, binary, r
                                timeout=60, check=False)
     assert status == 0, output
     assert "Received status update TASK_FINISHED for task 'zk'" in output
+
+
+def test_mesos_execute_fills_container_info_as_mesos_does(procs, binary, run_dir, free_port, wait_http, wait_until):
+    """`--docker_image` with each containerizer: the TaskInfo the master
+    books carries Mesos's ContainerInfo (DOCKER, or MESOS with a DOCKER
+    image); the task's fate is the agent's business (none of these run here:
+    no image can be pulled), so only the exit code's polarity is checked."""
+    port = cluster(procs, binary, run_dir, free_port, wait_http, wait_until)
+    for name, flags, expected in [
+        ("dock", ["--containerizer=docker", "--docker_image=busybox:latest", "--networks=net1"],
+         {"type": "DOCKER", "docker": {"image": "busybox:latest", "network": "USER"},
+          "network_infos": [{"name": "net1"}]}),
+        ("mesos-img", ["--docker_image=busybox"],
+         {"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": "busybox"}, "cached": True}}}),
+    ]:
+        status, output = mesos_execute(procs, binary, port, f"--name={name}", "--command=true",
+                                       "--resources=cpus:0.1;mem:32", "--kill_after=2secs", *flags)
+        tasks = requests.get(f"http://127.0.0.1:{port}/master/tasks", timeout=5).json()["tasks"]
+        task = next(t for t in tasks if t["id"] == name)
+        container = task["container"]
+        for key, value in expected.items():
+            if key == "docker":
+                for k, v in value.items():
+                    assert container["docker"][k] == v, container
+            elif key == "network_infos":
+                assert [{"name": n["name"]} for n in container["network_infos"]] == value, container
+            else:
+                assert container[key] == value, container
+        finished = f"Received status update TASK_FINISHED for task '{name}'" in output
+        assert (status == 0) == finished, output
+    status, output = mesos_execute(procs, binary, port, "--name=x", "--command=true", "--containerizer=docker")
+    assert status == 1 and "'Docker' containerizer requires docker image name" in output, output
