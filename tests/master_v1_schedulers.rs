@@ -336,3 +336,29 @@ fn operation_reconciliation_answers_from_the_agents_state() {
         ]
     );
 }
+
+/// http_api_tests.cpp `HttpApiTest.NotLeader`-like: a master that does not
+/// lead redirects to the leader (or answers that none is elected) and books
+/// nothing.
+#[test]
+fn a_master_that_does_not_lead_redirects() {
+    use mesos_rs::master::{Config, Effect, Event, Master, Now};
+    let now = Now { monotonic: Duration::ZERO, unix: Duration::from_secs(1_700_000_000) };
+    let mut master = Master::new(Config::default(), now);
+    let answer = |effects: Vec<Effect>| {
+        effects.into_iter().find_map(|e| match e {
+            Effect::HttpRespond { request: 7, answer } => Some(answer),
+            _ => None,
+        })
+    };
+    let event = || Event::HttpCall {
+        request: 7,
+        stream_id: Some("s".into()),
+        call: Box::new(subscribe_call(framework_info("v1", false))),
+    };
+    assert_eq!(answer(master.handle(now, event())), Some(HttpAnswer::NotLeader(None)));
+    let leader = mesos_rs::proto::mesos::MasterInfo { id: "other".into(), port: 5050, ..master.info().clone() };
+    master.handle(now, Event::Detected(Some(leader.clone())));
+    assert_eq!(answer(master.handle(now, event())), Some(HttpAnswer::NotLeader(Some(Box::new(leader)))));
+    assert_eq!(master.frameworks().count(), 0);
+}
