@@ -328,19 +328,24 @@ fn event_stream(
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
     struct State {
         rx: tokio::sync::mpsc::UnboundedReceiver<Message>,
-        guard: StreamGuard,
+        /// Held for its `Drop`: the stream's end tells the master.
+        _guard: StreamGuard,
         next_heartbeat: Option<tokio::time::Instant>,
     }
-    let state = State { rx, guard, next_heartbeat: None };
+    fn heartbeat(state: &mut State, content_type: ContentType) -> Bytes {
+        state.next_heartbeat = Some(tokio::time::Instant::now() + HEARTBEAT_INTERVAL);
+        let mut event = scheduler::Event::default();
+        event.set_type(EventType::Heartbeat);
+        encode_event(&event, content_type)
+    }
+    let state = State { rx, _guard: guard, next_heartbeat: None };
     futures::stream::unfold(state, move |mut state| async move {
         loop {
             if state.next_heartbeat.is_some_and(|at| at <= tokio::time::Instant::now()) {
-                state.next_heartbeat = Some(tokio::time::Instant::now() + HEARTBEAT_INTERVAL);
-                let mut event = scheduler::Event::default();
-                event.set_type(EventType::Heartbeat);
-                return Some((Ok(encode_event(&event, content_type)), state));
+                let record = heartbeat(&mut state, content_type);
+                return Some((Ok(record), state));
             }
-            let heartbeat = async {
+            let due = async {
                 match state.next_heartbeat {
                     Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
@@ -351,11 +356,9 @@ fn event_stream(
             // SUBSCRIBED is sent) makes it.
             let message = tokio::select! {
                 biased;
-                _ = heartbeat => {
-                    state.next_heartbeat = Some(tokio::time::Instant::now() + HEARTBEAT_INTERVAL);
-                    let mut event = scheduler::Event::default();
-                    event.set_type(EventType::Heartbeat);
-                    return Some((Ok(encode_event(&event, content_type)), state));
+                _ = due => {
+                    let record = heartbeat(&mut state, content_type);
+                    return Some((Ok(record), state));
                 }
                 message = state.rx.recv() => message,
             };
@@ -366,7 +369,6 @@ fn event_stream(
                 // at once.
                 state.next_heartbeat = Some(tokio::time::Instant::now());
             }
-            let _ = &state.guard;
             return Some((Ok(encode_event(&event, content_type)), state));
         }
     })
