@@ -139,3 +139,33 @@ async fn subscribe_stream_calls_teardown_and_disconnection() {
     let left: Vec<String> = handle.query(|m, _| m.frameworks().map(|f| f.info.name.clone()).collect()).await.unwrap();
     assert_eq!(left.len(), 1);
 }
+
+/// A scheduler that hangs up before the HTTP layer watches its stream is
+/// found out by the next event the master writes to it: disconnected.
+#[tokio::test]
+async fn a_stream_without_a_reader_disconnects_its_framework() {
+    use mesos_rs::master::HttpAnswer;
+    use mesos_rs::proto::mesos::scheduler::{call, Call};
+    use mesos_rs::proto::mesos::{FrameworkInfo, TaskId};
+    let (_app, handle, _node) = start();
+    until_recovered(&handle).await;
+    let info =
+        FrameworkInfo { user: "u".into(), name: "gone".into(), failover_timeout: Some(60.0), ..Default::default() };
+    let mut subscribe =
+        Call { subscribe: Some(call::Subscribe { framework_info: info, ..Default::default() }), ..Default::default() };
+    subscribe.set_type(call::Type::Subscribe);
+    let (answer, _stream, rx) = handle.scheduler_call(subscribe, Some("s1".into())).await.unwrap();
+    assert_eq!(answer, HttpAnswer::Stream);
+    drop(rx);
+    let fid = handle.query(|m, _| m.frameworks().next().and_then(|f| f.info.id.clone())).await.flatten().unwrap();
+    assert_eq!(handle.query(|m, _| m.frameworks().next().map(|f| f.connected())).await.flatten(), Some(true));
+    // An explicit reconciliation of an unknown task makes the master write.
+    let mut reconcile = Call { framework_id: Some(fid), ..Default::default() };
+    reconcile.set_type(call::Type::Reconcile);
+    reconcile.reconcile = Some(call::Reconcile {
+        tasks: vec![call::reconcile::Task { task_id: TaskId { value: "t".into() }, slave_id: None }],
+    });
+    let (answer, _, _) = handle.scheduler_call(reconcile, Some("s1".into())).await.unwrap();
+    assert_eq!(answer, HttpAnswer::Accepted);
+    assert_eq!(handle.query(|m, _| m.frameworks().next().map(|f| f.connected())).await.flatten(), Some(false));
+}

@@ -188,14 +188,23 @@ struct Driver {
     pending: std::collections::HashMap<u64, oneshot::Sender<(HttpAnswer, u64)>>,
     /// Open v1 subscription streams.
     streams: std::collections::HashMap<u64, mpsc::UnboundedSender<Message>>,
+    /// Streams found without a reader while carrying out effects.
+    dead_streams: Vec<u64>,
 }
 
 impl Driver {
     fn handle(&mut self, event: Event) -> Result<(), RuntimeError> {
-        let now = self.clock.now();
-        self.dirty = !matches!(event, Event::Idle);
-        for effect in self.master.handle(now, event) {
-            self.execute(effect)?;
+        let mut next = Some(event);
+        while let Some(event) = next.take() {
+            let now = self.clock.now();
+            self.dirty = !matches!(event, Event::Idle);
+            for effect in self.master.handle(now, event) {
+                self.execute(effect)?;
+            }
+            // A stream whose reader is gone (e.g. the scheduler hung up
+            // while its SUBSCRIBE was being handled, before the HTTP layer
+            // could watch it) is a disconnection too.
+            next = self.dead_streams.pop().map(|stream| Event::HttpClosed { stream });
         }
         Ok(())
     }
@@ -211,6 +220,7 @@ impl Driver {
                 Some(sender) => {
                     if sender.send(message).is_err() {
                         self.streams.remove(&stream);
+                        self.dead_streams.push(stream);
                     }
                 }
                 None => tracing::warn!(stream, name = message.name(), "no HTTP scheduler stream to send to"),
@@ -315,6 +325,7 @@ pub async fn run(
         next_request: 0,
         pending: Default::default(),
         streams: Default::default(),
+        dead_streams: Vec::new(),
     };
     let mut leadership = leadership;
     if leadership.is_none() {
