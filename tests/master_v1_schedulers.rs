@@ -362,3 +362,43 @@ fn a_master_that_does_not_lead_redirects() {
     assert_eq!(answer(master.handle(now, event())), Some(HttpAnswer::NotLeader(Some(Box::new(leader)))));
     assert_eq!(master.frameworks().count(), 0);
 }
+
+/// hierarchical_allocator_tests.cpp `HierarchicalAllocatorTest.DRF`-like,
+/// across doors: a v0 framework and a v1 framework that take every offer
+/// end up with equal shares of identical agents (the same allocator sees
+/// the same frameworks, whatever the door).
+#[test]
+fn v0_and_v1_frameworks_get_equal_shares() {
+    let mut sim = SimCluster::new(18);
+    // Both subscribe before there is anything to offer (offers are not
+    // preempted: whoever came alone first would hold everything).
+    let f = sim.add_framework(framework_info("v0", false), Dialect::Calls);
+    let v1 = subscribe(&mut sim, framework_info("v1", false), "drf");
+    for _ in 0..6 {
+        sim.add_agent(AgentSpec { resources: "cpus:1;mem:256".into(), ..Default::default() });
+    }
+    let mut used_v1 = std::collections::BTreeSet::new();
+    let mut used_v0 = std::collections::BTreeSet::new();
+    for round in 0..6 {
+        sim.run_for(secs(2));
+        let pending: Vec<Offer> =
+            offers(&sim, v1.stream).into_iter().filter(|o| !used_v1.contains(&o.id.value)).collect();
+        for offer in pending {
+            used_v1.insert(offer.id.value.clone());
+            launch(&mut sim, &v1, &offer, &format!("v1-{round}-{}", offer.id.value));
+        }
+        let pending: Vec<Offer> =
+            sim.framework(f).offers.iter().filter(|o| !used_v0.contains(&o.id.value)).cloned().collect();
+        for offer in pending {
+            used_v0.insert(offer.id.value.clone());
+            let task = command_task(&format!("v0-{round}-{}", offer.id.value), &offer, "cpus:1;mem:128");
+            let message = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![task], None);
+            sim.send(f, message);
+        }
+    }
+    sim.run_for(secs(2));
+    let running = |name: &str| sim.master().frameworks().find(|fw| fw.info.name == name).map(|fw| fw.tasks.len());
+    assert_eq!((running("v0"), running("v1")), (Some(3), Some(3)));
+    let agents_running: usize = (0..6).map(|i| sim.agent(i).running_tasks()).sum();
+    assert_eq!(agents_running, 6);
+}
