@@ -24,12 +24,12 @@ fn start() -> (axum::Router, MasterHandle, Node) {
     let config = Config { pid: Upid::new("master", addr), ..Default::default() };
     let now = Now { monotonic: Duration::ZERO, unix: Duration::from_secs(1_700_000_000) };
     let master = Master::new(config, now);
-    let (handle, inputs) = runtime::query_channel();
+    let (handle, inbox) = runtime::query_channel();
     tokio::spawn(runtime::run(
         master,
         process,
         Box::new(InMemoryStore::default()),
-        inputs,
+        inbox,
         None,
         std::future::pending(),
     ));

@@ -104,12 +104,12 @@ impl MasterHandle {
 }
 
 /// The driver's ends of a [`MasterHandle`]'s channels.
-pub struct Inputs {
+pub struct Inbox {
     queries: mpsc::Receiver<Query>,
     http: mpsc::UnboundedReceiver<HttpInput>,
 }
 
-impl Inputs {
+impl Inbox {
     /// The next query (for drivers that serve queries only, e.g. tests).
     pub async fn recv(&mut self) -> Option<Query> {
         self.queries.recv().await
@@ -117,10 +117,10 @@ impl Inputs {
 }
 
 /// A handle for HTTP endpoints and the receiving ends for the driver.
-pub fn query_channel() -> (MasterHandle, Inputs) {
+pub fn query_channel() -> (MasterHandle, Inbox) {
     let (tx, rx) = mpsc::channel(256);
     let (http_tx, http_rx) = mpsc::unbounded_channel();
-    (MasterHandle { queries: tx, http: http_tx }, Inputs { queries: rx, http: http_rx })
+    (MasterHandle { queries: tx, http: http_tx }, Inbox { queries: rx, http: http_rx })
 }
 
 enum StoreRequest {
@@ -306,11 +306,11 @@ pub async fn run(
     master: Master,
     mut process: Process,
     store: Box<dyn Store>,
-    inputs: Inputs,
+    inbox: Inbox,
     leadership: Option<Leadership>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), RuntimeError> {
-    let Inputs { mut queries, mut http } = inputs;
+    let Inbox { mut queries, mut http } = inbox;
     let (store_events_tx, mut store_events) = mpsc::unbounded_channel();
     let store = spawn_store(store, store_events_tx);
     let info = master.info().clone();
