@@ -9,7 +9,6 @@
 //! master's own loop; the JSON models are in [`model`].
 
 pub mod model;
-pub mod scheduler;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,6 +23,8 @@ use serde_json::Value;
 
 use crate::master::runtime::MasterHandle;
 pub use model::Context;
+/// `/api/v1/scheduler` (the v1 scheduler API).
+pub mod scheduler;
 
 struct Shared {
     master: MasterHandle,
@@ -160,10 +161,10 @@ pub fn router(master: MasterHandle, context: Context) -> Router {
         }
     }
     router
-        .route("/version", get(version))
-        .route("/metrics/snapshot", get(metrics))
         .route("/api/v1/scheduler", axum::routing::any(api_v1_scheduler))
         .route("/master/api/v1/scheduler", axum::routing::any(api_v1_scheduler))
+        .route("/version", get(version))
+        .route("/metrics/snapshot", get(metrics))
         .with_state(shared)
 }
 
