@@ -89,15 +89,6 @@ pub enum Event {
     Message { from: Upid, message: Message },
     /// A linked peer (agent or scheduler) went away.
     Exited(Upid),
-    /// A timer set with [`Effect::Timer`] is due.
-    Timer(Timer),
-    /// The outcome of [`Effect::Registry`] `id`: `Ok(true)` if the
-    /// operation was permitted and is durable, `Ok(false)` if the registry
-    /// refused it (e.g. an agent already admitted), `Err` if storage failed.
-    RegistryApplied { id: u64, result: Result<bool, String> },
-    /// The driver has no more input for now: run the allocation triggered
-    /// by the events so far (Mesos batches allocation requests the same way).
-    Idle,
     /// A v1 scheduler call (`POST /api/v1/scheduler`), already parsed,
     /// devolved and validated by the HTTP layer. `request` numbers it for
     /// the one [`Effect::HttpRespond`] it gets. For SUBSCRIBE, `request` is
@@ -107,6 +98,15 @@ pub enum Event {
     HttpCall { request: u64, stream_id: Option<String>, call: Box<Call> },
     /// The subscription stream `stream` is gone (the scheduler hung up).
     HttpClosed { stream: u64 },
+    /// A timer set with [`Effect::Timer`] is due.
+    Timer(Timer),
+    /// The outcome of [`Effect::Registry`] `id`: `Ok(true)` if the
+    /// operation was permitted and is durable, `Ok(false)` if the registry
+    /// refused it (e.g. an agent already admitted), `Err` if storage failed.
+    RegistryApplied { id: u64, result: Result<bool, String> },
+    /// The driver has no more input for now: run the allocation triggered
+    /// by the events so far (Mesos batches allocation requests the same way).
+    Idle,
 }
 
 /// The master's answer to an [`Event::HttpCall`].
@@ -133,6 +133,10 @@ pub enum Effect {
     /// Send to a scheduler. For [`SchedulerConn::Pid`] this is exactly the
     /// v0 message Mesos sends; the HTTP door maps it to a v1 event.
     Scheduler { to: SchedulerConn, message: Message },
+    /// The answer to [`Event::HttpCall`] `request`.
+    HttpRespond { request: u64, answer: HttpAnswer },
+    /// End the subscription stream `stream` (Mesos's `http.close()`).
+    CloseStream { stream: u64 },
     /// Watch `to`: report [`Event::Exited`] once it goes away.
     Link(Upid),
     /// Deliver [`Event::Timer`]`(timer)` once the monotonic clock reaches `at`.
@@ -144,10 +148,6 @@ pub enum Effect {
     /// [`Event::RegistryApplied`] carrying the same `id`. Operations must be
     /// applied in the order they were issued.
     Registry { id: u64, op: RegistryOp },
-    /// The answer to [`Event::HttpCall`] `request`.
-    HttpRespond { request: u64, answer: HttpAnswer },
-    /// End the subscription stream `stream` (Mesos's `http.close()`).
-    CloseStream { stream: u64 },
     /// Mesos would abort the process here (`EXIT`/`LOG(FATAL)`): the driver
     /// logs the message and exits with a failure status.
     Fatal(String),

@@ -103,13 +103,6 @@ pub struct SimCluster {
     schedulers: Vec<FakeScheduler>,
     actors: BTreeMap<String, Actor>,
     drop_rules: Vec<(DropRule, usize)>,
-    /// What the master asked to abort with (Mesos's EXIT/LOG(FATAL)).
-    pub fatal: Vec<String>,
-    /// Every delivered message: (time, from, to, name).
-    pub trace: Vec<(Duration, String, String, &'static str)>,
-    /// When set, every message delivered to the master is kept here too
-    /// (a corpus to replay, e.g. perturbed, against another master).
-    pub master_inbox: Option<Vec<Envelope>>,
     /// What the master wrote to v1 subscription streams, in order.
     pub http_events: Vec<(u64, Message)>,
     /// The master's answers to v1 calls, by request number.
@@ -117,6 +110,13 @@ pub struct SimCluster {
     /// Streams the master closed.
     pub closed_streams: Vec<u64>,
     next_http_request: u64,
+    /// What the master asked to abort with (Mesos's EXIT/LOG(FATAL)).
+    pub fatal: Vec<String>,
+    /// Every delivered message: (time, from, to, name).
+    pub trace: Vec<(Duration, String, String, &'static str)>,
+    /// When set, every message delivered to the master is kept here too
+    /// (a corpus to replay, e.g. perturbed, against another master).
+    pub master_inbox: Option<Vec<Envelope>>,
 }
 
 const EPOCH: Duration = Duration::from_secs(1_700_000_000);
@@ -154,13 +154,13 @@ impl SimCluster {
             schedulers: Vec::new(),
             actors: BTreeMap::new(),
             drop_rules: Vec::new(),
-            fatal: Vec::new(),
-            trace: Vec::new(),
-            master_inbox: None,
             http_events: Vec::new(),
             http_answers: BTreeMap::new(),
             closed_streams: Vec::new(),
             next_http_request: 0,
+            fatal: Vec::new(),
+            trace: Vec::new(),
+            master_inbox: None,
         };
         sim.elect();
         sim.run_for(Duration::from_millis(10));
