@@ -8,17 +8,17 @@
 //! # Doors
 //! - v0 schedulers and agents: [`Event::Message`] / [`Event::Exited`] in,
 //!   [`Effect::Send`] (agents, any UPID) and [`Effect::Scheduler`] out.
-//! - v1 HTTP schedulers reuse the same handlers: [`Event::HttpCall`] in,
-//!   answered by one [`Effect::HttpRespond`]; a subscription stream is a
-//!   [`SchedulerConn::Http`], every framework-bound message is an
-//!   [`Effect::Scheduler`] the HTTP layer turns into a v1 `Event`, and
-//!   [`Effect::CloseStream`] ends a stream. [`Event::HttpClosed`] reports
-//!   a stream the scheduler went away from.
+//! - v1 HTTP schedulers reuse the same handlers (calls below): a stream
+//!   is a [`SchedulerConn::Http`], and every framework-bound message is an
+//!   [`Effect::Scheduler`] the HTTP layer turns into a v1 `Event`.
 //! - Leader election (standalone now, ZooKeeper later): [`Event::Detected`].
 //! - Durability: [`Effect::RecoverRegistry`] / [`Event::RegistryRecovered`],
 //!   [`Effect::Registry`] / [`Event::RegistryApplied`].
 //! - Time: [`Effect::Timer`] / [`Event::Timer`]. Timers are never cancelled;
 //!   a timer that is no longer relevant is ignored when it fires.
+//! - v1 scheduler calls: [`Event::HttpCall`] in, answered by one
+//!   [`Effect::HttpRespond`]; [`Effect::CloseStream`] ends a subscription
+//!   stream, [`Event::HttpClosed`] reports one the scheduler left.
 
 use std::time::Duration;
 
