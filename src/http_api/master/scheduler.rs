@@ -39,7 +39,8 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
 pub const STREAM_ID: &str = "Mesos-Stream-Id";
 
 /// Reads the whole body, keeping at most `limit` bytes: a too large body is
-/// still drained, so the client reads our answer instead of a reset.
+/// still drained (up to 16 times the limit), so the client reads our answer
+/// instead of a reset.
 async fn read_body(body: Body, limit: usize) -> Result<Result<Bytes, usize>, String> {
     let mut body = body;
     let mut kept = Vec::new();
@@ -50,6 +51,8 @@ async fn read_body(body: Body, limit: usize) -> Result<Result<Bytes, usize>, Str
             total = total.saturating_add(data.len());
             if total <= limit {
                 kept.extend_from_slice(&data);
+            } else if total > limit.saturating_mul(16) {
+                break;
             }
         }
     }
