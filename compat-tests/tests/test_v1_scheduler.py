@@ -335,7 +335,7 @@ def test_mesos_execute_runs_a_task_group_on_the_default_executor(procs, binary, 
                         "command": {"value": "true"}} for n in ("g1", "g2")]}
     status, output = mesos_execute(procs, binary, port, f"--task_group={json.dumps(group)}")
     assert status == 0, output
-    assert "Submitted task group with tasks [ 'g1', 'g2' ] to agent '" in output, output
+    assert "Submitted task group with tasks [ g1, g2 ] to agent '" in output, output
     for task in ("g1", "g2"):
         assert f"Received status update TASK_FINISHED for task '{task}'" in output, output
 

@@ -403,7 +403,7 @@ impl Scheduler {
                             ..Default::default()
                         };
                         executor.set_type(executor_info::Type::Default);
-                        let ids: Vec<String> = group.tasks.iter().map(|t| format!("'{}'", t.task_id.value)).collect();
+                        let ids: Vec<String> = group.tasks.iter().map(|t| t.task_id.value.clone()).collect();
                         operation.set_type(offer::operation::Type::LaunchGroup);
                         operation.launch_group = Some(offer::operation::LaunchGroup { executor, task_group: group });
                         println!(
