@@ -17,7 +17,9 @@ pesos registers once per detection (its own TODO: "Implement reliable
 registration"), and a master that has just been elected drops messages until
 it has recovered its registry, as Mesos's does. So, like Mesos's driver
 (which retries registration with a backoff), the script re-appoints the
-leader while it is not (re)registered.
+leader while it is not (re)registered. pesos's detector base class also
+deadlocks on a second leader (see `ZooKeeperDetector.appoint`), and its
+driver must be called on compactor's event loop: both are handled here.
 
 Tasks are command tasks `sleep S`, cycling through the given durations, so
 some finish before and some after a failover. One JSON object per line on
@@ -35,6 +37,7 @@ Run with the pesos venv and PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python.
 """
 
 import argparse
+import logging
 import json
 import sys
 import threading
@@ -74,6 +77,9 @@ class ZooKeeperDetector(FutureMasterDetector):
 
         self.path = path
         self.leader = None
+        # pesos's driver must be called on compactor's event loop (the
+        # detection callbacks send and link): set once the driver started.
+        self.on_loop = None
         self.zk = KazooClient(hosts=hosts, timeout=10.0)
         self.zk.start(timeout=30)
         self.zk.ChildrenWatch(path, self.children)
@@ -91,14 +97,35 @@ class ZooKeeperDetector(FutureMasterDetector):
         if leader != self.leader:
             self.leader = leader
             emit({"event": "leader", "master": leader})
-            self.appoint(leader)
+            self.call(self.appoint, leader)
+
+    def appoint(self, leader):
+        # pesos's own `appoint` resolves the waiting futures while holding its
+        # (non-reentrant) lock, and the driver's callback asks the detector
+        # again at once: a deadlock on the second leader. Resolve them after
+        # releasing the lock.
+        with self._FutureMasterDetector__lock:
+            if leader == self._leader:
+                return
+            self._leader = leader
+            waiting, self._future_queue = self._future_queue, []
+        for future in waiting:
+            future.set_result(leader)
+
+    def call(self, fn, *args):
+        if self.on_loop is None:
+            fn(*args)
+        else:
+            self.on_loop(fn, *args)
 
     def reappoint(self):
         """pesos registers once per detection: make it detect the leader again."""
         leader = self.leader
         if leader:
-            self.appoint(None)
-            self.appoint(leader)
+            def again():
+                self.appoint(None)
+                self.appoint(leader)
+            self.call(again)
 
 
 class Framework(object):
@@ -191,6 +218,7 @@ def main():
     parser.add_argument("--kazoo-path", required=True)
     parser.add_argument("--timeout", type=float, default=240)
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     sys.path.append(args.kazoo_path)
 
     rest = args.zk[len("zk://"):]
@@ -205,6 +233,9 @@ def main():
     driver = PesosSchedulerDriver(framework, framework_info, "unused:0")
     driver.detector = detector
     driver.start()
+    # compactor's loop (private in compactor 0.3.0; its `dispatch` only
+    # reaches pesos processes, not the detector).
+    detector.on_loop = driver.context._Context__loop.add_callback
 
     deadline = time.time() + args.timeout
     disconnected_since = None

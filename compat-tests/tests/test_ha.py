@@ -118,7 +118,8 @@ def check_znodes_with_kazoo(zookeeper, cluster):
             info = json_format.Parse(data.decode(), MasterInfo())  # strict: unknown keys fail
             ports.append(info.port)
             assert info.address.ip == "127.0.0.1" and info.pid == f"master@127.0.0.1:{info.port}"
-        assert ports == cluster.ports  # sequence order is start order
+        # master0 joined first, so it has the lowest sequence and leads.
+        assert ports[0] == cluster.ports[0] and sorted(ports) == sorted(cluster.ports)
         # The registry lives under log_replicas, which every detector skips.
         assert "log_replicas" in zk.get_children("/mesos")
         root, _ = zk.get("/mesos/log_replicas/registry")
@@ -188,13 +189,17 @@ def test_frameworks_and_agents_survive_a_leader_failover(how, zookeeper, procs, 
     assert len(finished) == 4
     leaders = [e["master"] for e in seen if e["event"] == "leader" and e["master"]]
     assert leaders[0].endswith(f":{cluster.ports[0]}") and leaders[-1].endswith(f":{cluster.ports[new]}")
-    assert any(e["event"] == "reregistered" for e in seen)
+    # Mesos answers a v0 framework's reregistration after a failover with
+    # FrameworkRegisteredMessage (MESOS-786), so pesos reports `registered`.
+    masters = [e["master"] for e in seen if e["event"] in ("registered", "reregistered")]
+    assert masters[0] == f"master@127.0.0.1:{cluster.ports[0]}"
+    assert masters[-1] == f"master@127.0.0.1:{cluster.ports[new]}"
     rust_log = rust.log()
     assert rust_log.count("TASK_FINISHED") >= 2 and "TASK_LOST" not in rust_log
 
     # The new leader's books: nothing lost, nothing unreachable, everything finished.
     _, s = cluster.leader()
-    assert s["unreachable_slaves"] == [] if "unreachable_slaves" in s else True
+    assert (s["activated_slaves"], s["deactivated_slaves"], s["unreachable_slaves"]) == (2, 0, 0)
     done = [t for f in s["frameworks"] + s["completed_frameworks"] for t in f["tasks"] + f["completed_tasks"]]
     assert all(t["state"] == "TASK_FINISHED" for t in done), [(t["id"], t["state"]) for t in done]
     for agent in cluster.agents:
