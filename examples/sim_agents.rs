@@ -26,12 +26,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use futures::StreamExt;
 use mesos_rs::common::units::parse_duration;
 use mesos_rs::master::sim::{AgentSpec, AgentTimer, FakeAgent};
 use mesos_rs::master::Now;
 use mesos_rs::v0_compat::{self, Event, Node, Options, Process, Upid};
 use mesos_rs::zookeeper::MasterDetector;
-use futures::StreamExt;
 use tokio::sync::mpsc;
 
 struct Args {

@@ -200,9 +200,11 @@ impl Flags {
                     None => (!negated).to_string(),
                     Some(v) if v.is_empty() => (!negated).to_string(),
                     Some(v) if !negated => v,
-                    Some(v) => return Err(FlagsError(format!(
+                    Some(v) => {
+                        return Err(FlagsError(format!(
                         "Failed to load boolean flag '{flag_name}' via '{name}' with value '{v}'"
-                    ))),
+                    )))
+                    }
                 }
             };
             let raw = fetch(def.kind, raw)
