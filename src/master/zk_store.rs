@@ -45,8 +45,9 @@ use prost::Message as _;
 use zookeeper_client as zk;
 
 use crate::proto::mesos::internal::Registry;
+use crate::zookeeper::client::{recovery, Backoff, Recovery};
 use crate::zookeeper::contender::Membership;
-use crate::zookeeper::ZkClient;
+use crate::zookeeper::{ZkClient, ZkError};
 
 use super::store::{Store, StoreError};
 
@@ -179,6 +180,63 @@ fn zk_error(what: String) -> StoreError {
     StoreError::ZooKeeper(what)
 }
 
+/// A failed attempt, and whether trying again on the same session may help
+/// (connection loss, timeouts: the session and our znode live on).
+#[derive(Debug)]
+struct Failure {
+    retry: bool,
+    message: String,
+}
+
+impl Failure {
+    fn fatal(message: String) -> Failure {
+        Failure {
+            retry: false,
+            message,
+        }
+    }
+
+    fn of(what: String, e: &zk::Error) -> Failure {
+        Failure {
+            retry: recovery(e) == Recovery::Retry,
+            message: format!("{what}: {e}"),
+        }
+    }
+
+    fn of_op(what: &str, e: &ZkError) -> Failure {
+        Failure {
+            retry: e.recovery() == Recovery::Retry,
+            message: format!("failed to {what}: {e}"),
+        }
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or `timeout` passes,
+/// retrying with a backoff while ZooKeeper is unreachable.
+async fn with_retries<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut attempt: F,
+) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
+    loop {
+        match tokio::time::timeout_at(deadline, attempt()).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(f)) if f.retry && tokio::time::Instant::now() < deadline => {
+                tracing::warn!("{}; retrying", f.message);
+                backoff.wait().await;
+            }
+            Ok(Err(f)) => return Err(zk_error(f.message)),
+            Err(_) => return Err(zk_error(format!("timed out after {timeout:?} {what}"))),
+        }
+    }
+}
+
 impl ZkStore {
     /// A store under `<election path>/log_replicas/registry`, whose writes
     /// are fenced on `membership`. Its operations run on `runtime` (the
@@ -223,27 +281,29 @@ impl ZkStore {
     }
 
     /// Loads the registry as of the root's current version; see [`Store::load`].
-    async fn fetch(
-        client: &ZkClient,
-        root: &str,
-    ) -> Result<(Registry, i32, Vec<String>), StoreError> {
-        let op = |what: &str, e: &dyn std::fmt::Display| {
-            zk_error(format!("failed to {what} '{root}': {e}"))
-        };
+    async fn fetch(client: &ZkClient, root: &str) -> Result<(Registry, i32, Vec<String>), Failure> {
         client
             .create_path(root)
             .await
-            .map_err(|e| op("create", &e))?;
-        let Some((data, stat)) = client.get(root).await.map_err(|e| op("read", &e))? else {
-            return Err(zk_error(format!("'{root}' vanished while reading it")));
+            .map_err(|e| Failure::of_op("create the registry root", &e))?;
+        let Some((data, stat)) = client
+            .get(root)
+            .await
+            .map_err(|e| Failure::of_op("read the registry root", &e))?
+        else {
+            return Err(Failure {
+                retry: true,
+                message: format!("'{root}' vanished while reading it"),
+            });
         };
         let parsed: Root = if data.is_empty() {
             Root::default()
         } else {
-            serde_json::from_slice(&data).map_err(|e| op("parse", &e))?
+            serde_json::from_slice(&data)
+                .map_err(|e| Failure::fatal(format!("failed to parse '{root}': {e}")))?
         };
         if !data.is_empty() && parsed.format != FORMAT {
-            return Err(zk_error(format!(
+            return Err(Failure::fatal(format!(
                 "'{root}' holds an unknown registry format '{}'",
                 parsed.format
             )));
@@ -254,20 +314,26 @@ impl ZkStore {
             match client
                 .get(&path)
                 .await
-                .map_err(|e| op("read a chunk of", &e))?
+                .map_err(|e| Failure::of_op("read a registry chunk", &e))?
             {
                 Some((bytes, _)) => chunks.push(bytes),
-                None => return Err(zk_error(format!("the registry chunk '{path}' is missing"))),
+                None => {
+                    return Err(Failure::fatal(format!(
+                        "the registry chunk '{path}' is missing"
+                    )))
+                }
             }
         }
         let size: usize = chunks.iter().map(Vec::len).sum();
         if size != parsed.size {
-            return Err(zk_error(format!(
+            return Err(Failure::fatal(format!(
                 "the registry in '{root}' is {size} bytes, its root says {}",
                 parsed.size
             )));
         }
-        let registry = join(&chunks).map_err(|e| op("decode the registry in", &e))?;
+        let registry = join(&chunks).map_err(|e| {
+            Failure::fatal(format!("failed to decode the registry in '{root}': {e}"))
+        })?;
         // Chunks nobody references: left by a write that failed to commit.
         if let Ok(children) = client.children(root).await {
             for child in children.iter().filter(|c| !parsed.chunks.contains(c)) {
@@ -277,15 +343,17 @@ impl ZkStore {
         Ok((registry, stat.version, parsed.chunks))
     }
 
+    /// One attempt at writing `registry` over the root at `version`. Safe
+    /// to repeat: chunks are named by content, and a commit that did land
+    /// makes the repeat fail its compare-and-set (the master then aborts).
     async fn write(
         client: &ZkClient,
         fence: &str,
         root: &str,
         version: i32,
         previous: &[String],
-        registry: &Registry,
-    ) -> Result<(i32, Vec<String>), StoreError> {
-        let chunks = split(registry);
+        chunks: &[(String, Vec<u8>)],
+    ) -> Result<(i32, Vec<String>), Failure> {
         let acls = client.config().acls();
         for (name, bytes) in chunks.iter().filter(|(n, _)| !previous.contains(n)) {
             let path = format!("{root}/{name}");
@@ -299,7 +367,7 @@ impl ZkStore {
                 .await
             {
                 Ok(_) | Err(zk::Error::NodeExists) => {}
-                Err(e) => return Err(zk_error(format!("failed to create '{path}': {e}"))),
+                Err(e) => return Err(Failure::of(format!("failed to create '{path}'"), &e)),
             }
         }
         let names: Vec<String> = chunks.iter().map(|(n, _)| n.clone()).collect();
@@ -308,22 +376,28 @@ impl ZkStore {
             size: chunks.iter().map(|(_, b)| b.len()).sum(),
             chunks: names.clone(),
         })
-        .map_err(|e| zk_error(e.to_string()))?;
+        .map_err(|e| Failure::fatal(e.to_string()))?;
         let mut multi = client.raw().new_multi_writer();
         multi
             .add_check_version(fence, -1)
-            .map_err(|e| zk_error(e.to_string()))?;
+            .map_err(|e| Failure::fatal(e.to_string()))?;
         multi
             .add_set_data(root, &root_data, Some(version))
-            .map_err(|e| zk_error(e.to_string()))?;
+            .map_err(|e| Failure::fatal(e.to_string()))?;
         let results = multi.commit().await.map_err(|e| match e {
-            zk::MultiWriteError::OperationFailed { index: 0, .. } => {
-                zk_error(format!("fenced: this master's election znode '{fence}' is gone (not the leader any more)"))
-            }
-            zk::MultiWriteError::OperationFailed { index: 1, source: zk::Error::BadVersion } => zk_error(format!(
-                "fenced: '{root}' was written by another master since version {version} (not the leader any more)"
+            zk::MultiWriteError::OperationFailed { index: 0, .. } => Failure::fatal(format!(
+                "fenced: this master's election znode '{fence}' is gone (not the leader any more)"
             )),
-            other => zk_error(format!("failed to commit the registry to '{root}': {other}")),
+            zk::MultiWriteError::OperationFailed { index: 1, source: zk::Error::BadVersion } => {
+                Failure::fatal(format!(
+                    "fenced: '{root}' was written by another master since version {version} (not the leader any \
+                     more)"
+                ))
+            }
+            zk::MultiWriteError::RequestFailed { source } => {
+                Failure::of(format!("failed to commit the registry to '{root}'"), &source)
+            }
+            other => Failure::fatal(format!("failed to commit the registry to '{root}': {other}")),
         })?;
         let new_version = match results.get(1) {
             Some(zk::MultiWriteResult::SetData { stat }) => stat.version,
@@ -342,12 +416,8 @@ impl Store for ZkStore {
         let root = self.root.clone();
         let timeout = self.fetch_timeout;
         let (registry, version, chunks) = self.runtime.block_on(async move {
-            match tokio::time::timeout(timeout, ZkStore::fetch(&member.client, &root)).await {
-                Ok(result) => result,
-                Err(_) => Err(zk_error(format!(
-                    "timed out after {timeout:?} reading the registry from '{root}'"
-                ))),
-            }
+            let what = format!("reading the registry from '{root}'");
+            with_retries(&what, timeout, || ZkStore::fetch(&member.client, &root)).await
         })?;
         tracing::info!(
             "Read the registry from ZooKeeper '{}' (version {}, {} chunks)",
@@ -370,25 +440,23 @@ impl Store for ZkStore {
         let root = self.root.clone();
         let previous = self.chunks.clone();
         let timeout = self.store_timeout;
-        let registry = registry.clone();
-        let (version, chunks) = self.runtime.block_on(async move {
-            let write = ZkStore::write(
-                &member.client,
-                &member.path,
-                &root,
-                version,
-                &previous,
-                &registry,
-            );
-            match tokio::time::timeout(timeout, write).await {
-                Ok(result) => result,
-                Err(_) => Err(zk_error(format!(
-                    "timed out after {timeout:?} writing the registry to '{root}'"
-                ))),
-            }
+        let chunks = split(registry);
+        let (version, names) = self.runtime.block_on(async move {
+            let what = format!("writing the registry to '{root}'");
+            with_retries(&what, timeout, || {
+                ZkStore::write(
+                    &member.client,
+                    &member.path,
+                    &root,
+                    version,
+                    &previous,
+                    &chunks,
+                )
+            })
+            .await
         })?;
         self.version = Some(version);
-        self.chunks = chunks;
+        self.chunks = names;
         Ok(())
     }
 }
