@@ -430,3 +430,32 @@ async fn masters_elect_redirect_and_the_leader_steps_down_when_its_session_is_lo
         second.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_write_rides_out_a_short_disconnection_from_zookeeper() {
+    let zk = ZkServer::start();
+    let proxy = TcpProxy::start(zk.addr()).await;
+    // Our session reaches ZooKeeper through the proxy; it outlives the cut.
+    let (_a, membership) = member(&proxy.url("/mesos"), 1).await;
+    let mut store = store_for(membership);
+    let mut registry = off_runtime(move || {
+        let registry = store.load().unwrap();
+        (store, registry)
+    })
+    .await;
+    registry.1.master =
+        Some(mesos_rs::proto::mesos::internal::registry::Master { info: master(1) });
+    proxy.block();
+    let writer = std::thread::spawn(move || {
+        let (mut store, registry) = registry;
+        store.store(&registry).map(|_| store)
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    proxy.unblock();
+    let store = tokio::task::spawn_blocking(move || writer.join().unwrap())
+        .await
+        .unwrap();
+    let mut store = store.expect("the write succeeds once ZooKeeper is reachable again");
+    let read = off_runtime(move || store.load().unwrap()).await;
+    assert_eq!(read.master.unwrap().info.id, master(1).id);
+}
