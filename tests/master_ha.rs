@@ -372,7 +372,14 @@ async fn masters_elect_redirect_and_the_leader_steps_down_when_its_session_is_lo
         get(first.port, "/master/state").filter(|(s, _)| *s == 200)
     })
     .await;
-    let second = MasterProcess::start(&zk.url("/mesos"), dir.path(), "second");
+    // The second reads its URL from a file (`--zk=file://`), as Mesos allows.
+    let url_file = dir.path().join("zk_url");
+    std::fs::write(&url_file, format!("{}\n", zk.url("/mesos"))).unwrap();
+    let second = MasterProcess::start(
+        &format!("file://{}", url_file.display()),
+        dir.path(),
+        "second",
+    );
     // A follower redirects leader-only endpoints to the leader, as Mesos does.
     let (status, location) = eventually("the follower to redirect", || {
         get(second.port, "/master/state?jsonp=f").filter(|(s, _)| *s == 307)
