@@ -11,7 +11,7 @@
 //! - v1 HTTP schedulers reuse the same handlers (calls below): a stream
 //!   is a [`SchedulerConn::Http`], and every framework-bound message is an
 //!   [`Effect::Scheduler`] the HTTP layer turns into a v1 `Event`.
-//! - Leader election (standalone now, ZooKeeper later): [`Event::Detected`].
+//! - Leader election (standalone, or ZooKeeper through [`super::ha`]): [`Event::Detected`].
 //! - Durability: [`Effect::RecoverRegistry`] / [`Event::RegistryRecovered`],
 //!   [`Effect::Registry`] / [`Event::RegistryApplied`].
 //! - Time: [`Effect::Timer`] / [`Event::Timer`]. Timers are never cancelled;
