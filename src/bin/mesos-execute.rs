@@ -195,6 +195,8 @@ struct Config {
     /// `--role` (the framework subscribes with the single-role field, as
     /// Mesos's mesos-execute does).
     role: String,
+    /// `--principal` and `--secret`, sent as HTTP basic credentials.
+    credential: Option<(String, String)>,
     kill_after: Option<Duration>,
     format: Format,
 }
@@ -312,7 +314,11 @@ fn config(flags: &Flags) -> anyhow::Result<Config> {
             }))
         }
     };
-    Ok(Config { master, framework, work, role, kill_after: flags.opt("kill_after")?, format })
+    let credential = match (flags.opt::<String>("principal")?, flags.opt::<String>("secret")?) {
+        (Some(principal), Some(secret)) => Some((principal, secret)),
+        _ => None,
+    };
+    Ok(Config { master, framework, work, role, credential, kill_after: flags.opt("kill_after")?, format })
 }
 
 fn call(kind: call::Type, framework: &FrameworkInfo) -> Call {
@@ -523,7 +529,10 @@ async fn run(config: Config) -> anyhow::Result<i32> {
     let address = resolve_master(&config.master).await?;
     let (kills, mut kill_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut scheduler = Scheduler {
-        client: Client::new(&address, config.format),
+        client: match &config.credential {
+            Some((principal, secret)) => Client::new(&address, config.format).with_credentials(principal, secret),
+            None => Client::new(&address, config.format),
+        },
         config,
         launched: false,
         terminated: 0,

@@ -58,6 +58,8 @@ pub struct Client {
     base: Mutex<String>,
     format: Format,
     stream_id: Mutex<Option<String>>,
+    /// `Authorization: Basic ...` for every call, when credentials are set.
+    authorization: Option<String>,
 }
 
 /// The events of a subscription, in order.
@@ -109,7 +111,22 @@ impl Client {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();
-        Client { http, base: Mutex::new(format!("http://{address}")), format, stream_id: Mutex::new(None) }
+        Client {
+            http,
+            base: Mutex::new(format!("http://{address}")),
+            format,
+            stream_id: Mutex::new(None),
+            authorization: None,
+        }
+    }
+
+    /// Sends HTTP basic credentials with every call (what Mesos's scheduler
+    /// library does with a `Credential`).
+    pub fn with_credentials(mut self, principal: &str, secret: &str) -> Client {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{principal}:{secret}"));
+        self.authorization = Some(format!("Basic {token}"));
+        self
     }
 
     fn url(&self) -> String {
@@ -130,6 +147,9 @@ impl Client {
                 .header(http::header::CONTENT_TYPE, self.format.mime())
                 .header(http::header::ACCEPT, self.format.mime())
                 .body(body.clone());
+            if let Some(auth) = &self.authorization {
+                request = request.header(http::header::AUTHORIZATION, auth);
+            }
             if let Some(id) = &stream_id {
                 request = request.header(crate::http_api::master::scheduler::STREAM_ID, id);
             }
@@ -236,6 +256,32 @@ mod tests {
         assert_eq!(decode_event(text, Format::Json).unwrap(), event);
         assert!(decode_event(b"{", Format::Json).is_err());
         assert!(decode_event(&[0xff, 0xff], Format::Protobuf).is_err());
+    }
+
+    #[tokio::test]
+    async fn credentials_travel_as_basic_authorization() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await.unwrap();
+                seen.extend_from_slice(&buf[..n]);
+            }
+            socket.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n").await.unwrap();
+            String::from_utf8_lossy(&seen).to_lowercase()
+        });
+        let client = Client::new(&address, Format::Json).with_credentials("p", "s");
+        let mut call = Call::default();
+        call.set_type(call::Type::Revive);
+        client.send(&call).await.unwrap();
+        let request = server.await.unwrap();
+        assert!(request.starts_with("post /api/v1/scheduler "), "{request}");
+        assert!(request.contains("authorization: basic cdpz\r\n"), "{request}");
+        assert!(request.contains("content-type: application/json\r\n"), "{request}");
     }
 
     #[tokio::test]
