@@ -2,14 +2,18 @@
 //!
 //! Takes Mesos 1.11's master flags (`--flag=value`, `MESOS_<FLAG>`,
 //! `file://` values); serves libprocess messages and the HTTP endpoints on
-//! `--ip`:`--port`; keeps the registry in memory or under `--work_dir`.
+//! `--ip`:`--port`; keeps the registry in memory, under `--work_dir`, or
+//! (with `--zk`) in ZooKeeper, where it contends for leadership.
 
 use std::net::IpAddr;
 
 use anyhow::{bail, Context as _};
 use mesos_rs::common::flags::Flags;
 use mesos_rs::common::logging;
+use mesos_rs::master::flags::RegistryBackend;
+use mesos_rs::master::ha::Election;
 use mesos_rs::master::store::{FileStore, InMemoryStore, Store};
+use mesos_rs::master::zk_store::ZkStore;
 use mesos_rs::master::{flags, runtime, Master, Now, MESOS_VERSION};
 use mesos_rs::v0_compat::{self, Node, Upid};
 
@@ -140,18 +144,20 @@ async fn run(flags: Flags, logging: logging::Logging) -> anyhow::Result<()> {
     for warning in flags::unsupported(&flags) {
         tracing::warn!("{warning}");
     }
-    let store: Box<dyn Store> = match flags.raw("registry").unwrap_or("replicated_log") {
-        "in_memory" => Box::<InMemoryStore>::default(),
-        _ => {
-            let Some(dir) = flags.raw("work_dir") else {
-                bail!("--work_dir needed for replicated log based registry");
-            };
-            let store = FileStore::open(std::path::Path::new(dir))
-                .with_context(|| format!("Failed to create work directory '{dir}'"))?;
-            tracing::info!("Using the registry in {}", store.path().display());
-            Box::new(store)
-        }
-    };
+    let backend = flags::registry_backend(&flags).map_err(anyhow::Error::msg)?;
+    let zk = flags
+        .raw("zk")
+        .filter(|_| flags.is_set("zk"))
+        .map(String::from);
+    let zk_session_timeout = flags
+        .get::<std::time::Duration>("zk_session_timeout")
+        .map_err(|e| anyhow::anyhow!(e.0))?;
+    if let RegistryBackend::Local { work_dir } | RegistryBackend::ZooKeeper { work_dir, .. } =
+        &backend
+    {
+        std::fs::create_dir_all(work_dir)
+            .with_context(|| format!("Failed to create work directory '{work_dir}'"))?;
+    }
 
     let wire = wire_config(&flags)?;
     let (listener, advertised) = wire.bind().await?;
@@ -185,7 +191,9 @@ async fn run(flags: Flags, logging: logging::Logging) -> anyhow::Result<()> {
         external_log_file: flags.raw("external_log_file").map(String::from),
         logging: Some(logging.clone()),
     };
-    let router = mesos_rs::http_api::master::router(handle, context);
+    let router = mesos_rs::http_api::master::router(handle.clone(), context);
+    // Last, over every route: only the leader serves (others redirect).
+    let router = mesos_rs::http_api::master::leader_guard(router, handle);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(v0_compat::serve(listener, node.clone(), router, async {
         let _ = stop_rx.await;
@@ -200,9 +208,57 @@ async fn run(flags: Flags, logging: logging::Logging) -> anyhow::Result<()> {
         }
         tracing::info!("Shutting down");
     };
-    let result = runtime::run(master, process, store, queries, None, shutdown).await;
+    let mut election = match &zk {
+        Some(zk) => Some(
+            Election::start(zk, zk_session_timeout, master.info().clone())
+                .await
+                .map_err(anyhow::Error::msg)?,
+        ),
+        None => None,
+    };
+    let store: Box<dyn Store> = match (&backend, &election) {
+        (RegistryBackend::InMemory, _) => Box::<InMemoryStore>::default(),
+        (RegistryBackend::ZooKeeper { quorum, .. }, Some(election)) => {
+            let store = ZkStore::new(
+                tokio::runtime::Handle::current(),
+                election.membership.clone(),
+                &election.path,
+                flags::registry_fetch_timeout(&flags),
+                flags::registry_store_timeout(&flags),
+            );
+            tracing::info!("Using the registry in ZooKeeper at '{}' (--quorum={quorum} accepted; ZooKeeper's own quorum keeps it)", store.root());
+            Box::new(store)
+        }
+        (RegistryBackend::Local { work_dir } | RegistryBackend::ZooKeeper { work_dir, .. }, _) => {
+            let store = FileStore::open(std::path::Path::new(work_dir))
+                .with_context(|| format!("Failed to create work directory '{work_dir}'"))?;
+            tracing::info!("Using the registry in {}", store.path().display());
+            Box::new(store)
+        }
+    };
+    let leadership = election.as_mut().and_then(|e| e.leadership.take());
+    let fatal = async {
+        match election.as_mut() {
+            Some(e) => e
+                .fatal
+                .recv()
+                .await
+                .unwrap_or_else(|| "the leader election stopped".into()),
+            None => std::future::pending().await,
+        }
+    };
+    let result = tokio::select! {
+        result = runtime::run(master, process, store, queries, leadership, shutdown) => result.map_err(|e| anyhow::anyhow!(e)),
+        reason = fatal => Err(anyhow::anyhow!(reason)),
+    };
+    if result.is_ok() {
+        // A graceful stop: delete our znode now rather than at the session timeout.
+        if let Some(election) = election.take() {
+            election.withdraw(std::time::Duration::from_secs(5)).await;
+        }
+    }
     let _ = stop_tx.send(());
     let _ = server.await;
     drop(node);
-    result.map_err(|e| anyhow::anyhow!(e))
+    result
 }

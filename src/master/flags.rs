@@ -384,7 +384,6 @@ pub fn unsupported(flags: &Flags) -> Vec<String> {
         ("http_framework_authenticators", "the v1 scheduler API is not served yet"),
         ("master_contender", "modules cannot be loaded"),
         ("master_detector", "modules cannot be loaded"),
-        ("quorum", "the registry is local (see --registry)"),
         ("webui_dir", "the web UI is not served"),
     ];
     for (name, effect) in ignored {
@@ -426,13 +425,57 @@ pub fn refused(flags: &Flags) -> Option<String> {
     if flags.is_set("acls") || flags.raw("authorizers").is_some_and(|a| a != "local") {
         return Some("--acls/--authorizers are set, but this master has no authorizer; refusing to start".into());
     }
-    if flags.is_set("zk") {
-        return Some(
-            "--zk is set, but ZooKeeper leader election is not implemented yet; run a single master without --zk"
-                .into(),
-        );
-    }
     None
+}
+
+/// Where the registry lives, as `--registry`, `--work_dir`, `--zk` and
+/// `--quorum` select it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegistryBackend {
+    /// `--registry=in_memory`: lost when the master exits.
+    InMemory,
+    /// `--registry=replicated_log` without `--zk`: a file under `--work_dir`.
+    Local { work_dir: String },
+    /// `--registry=replicated_log` with `--zk`: in ZooKeeper, under
+    /// `<zk path>/log_replicas/registry` (see `master::zk_store`).
+    ZooKeeper { work_dir: String, quorum: usize },
+}
+
+/// Mesos's startup checks on the registry and election flags (its
+/// `master/main.cpp`), with its messages: `--zk` excludes the
+/// `--master_contender`/`--master_detector` pair, and a replicated-log
+/// registry needs `--work_dir`, plus `--quorum` when `--zk` is given.
+/// `--quorum` is accepted and checked but has no further effect: the
+/// registry is kept in ZooKeeper, whose own quorum makes it durable.
+pub fn registry_backend(flags: &Flags) -> Result<RegistryBackend, String> {
+    if flags.is_set("zk") && (flags.is_set("master_contender") || flags.is_set("master_detector")) {
+        return Err("Only one of --zk or the --master_contender/--master_detector pair should be specified.".into());
+    }
+    let quorum = match flags.raw("quorum") {
+        Some(q) => Some(q.trim().parse::<usize>().map_err(|_| {
+            format!("Failed to load flag 'quorum': Failed to convert '{q}' to number")
+        })?),
+        None => None,
+    };
+    match flags.raw("registry").unwrap_or("replicated_log") {
+        "in_memory" => Ok(RegistryBackend::InMemory),
+        "replicated_log" | "log_storage" => {
+            let Some(work_dir) = flags.raw("work_dir") else {
+                return Err("--work_dir needed for replicated log based registry".into());
+            };
+            let work_dir = work_dir.to_string();
+            if !flags.is_set("zk") {
+                return Ok(RegistryBackend::Local { work_dir });
+            }
+            let Some(quorum) = quorum else {
+                return Err("Need to specify --quorum for replicated log based registry when using ZooKeeper".into());
+            };
+            Ok(RegistryBackend::ZooKeeper { work_dir, quorum })
+        }
+        other => Err(format!(
+            "'{other}' is not a supported option for registry persistence"
+        )),
+    }
 }
 
 /// Builds the state machine's [`Config`] from validated flags, with Mesos's
@@ -556,6 +599,14 @@ pub fn whitelist(flags: &Flags) -> Result<Option<std::collections::HashSet<Strin
     Ok(Some(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()))
 }
 
+/// `--registry_store_timeout`, for the store.
+pub fn registry_store_timeout(flags: &Flags) -> Duration {
+    flags
+        .raw("registry_store_timeout")
+        .and_then(|v| parse_duration(v).ok())
+        .unwrap_or(Duration::from_secs(20))
+}
+
 /// `--registry_fetch_timeout`, for the store.
 pub fn registry_fetch_timeout(flags: &Flags) -> Duration {
     flags.raw("registry_fetch_timeout").and_then(|v| parse_duration(v).ok()).unwrap_or(Duration::from_secs(60))
@@ -631,6 +682,40 @@ mod tests {
         let flags = load_args(&["--authenticate_frameworks"]).unwrap();
         assert!(refused(&flags).unwrap().starts_with("--authenticate_frameworks is set"));
         let flags = load_args(&["--zk=zk://127.0.0.1:2181/mesos"]).unwrap();
-        assert!(refused(&flags).is_some());
+        assert!(refused(&flags).is_none());
+    }
+
+    #[test]
+    fn registry_backends_are_checked_like_mesos() {
+        let backend = |args: &[&str]| registry_backend(&load_args(args).unwrap());
+        assert_eq!(
+            backend(&["--registry=in_memory", "--zk=zk://h:1/m"]),
+            Ok(RegistryBackend::InMemory)
+        );
+        assert_eq!(
+            backend(&[]).unwrap_err(),
+            "--work_dir needed for replicated log based registry"
+        );
+        assert_eq!(
+            backend(&["--work_dir=/w"]),
+            Ok(RegistryBackend::Local {
+                work_dir: "/w".into()
+            })
+        );
+        assert_eq!(
+            backend(&["--work_dir=/w", "--zk=zk://h:1/m"]).unwrap_err(),
+            "Need to specify --quorum for replicated log based registry when using ZooKeeper"
+        );
+        assert_eq!(
+            backend(&["--work_dir=/w", "--zk=zk://h:1/m", "--quorum=2"]),
+            Ok(RegistryBackend::ZooKeeper {
+                work_dir: "/w".into(),
+                quorum: 2
+            })
+        );
+        assert!(backend(&["--work_dir=/w", "--zk=zk://h:1/m", "--quorum=-1"]).is_err());
+        assert!(backend(&["--zk=zk://h:1/m", "--master_detector=x"])
+            .unwrap_err()
+            .starts_with("Only one of --zk"));
     }
 }

@@ -10,11 +10,14 @@
 //! - `agents.rs`: (re)registration, health checks, unreachable/removed agents.
 //! - `offers.rs`: the allocator's plan into offers, DECLINE, ACCEPT and its
 //!   operations, rescinds, revive/suppress.
+//! - `http_schedulers.rs`: the v1 scheduler API's door (Mesos's
+//!   `Http::scheduler` checks after parsing, stream bookkeeping).
 //! - `tasks.rs`: status updates and acknowledgements, kill, reconciliation,
 //!   framework messages both ways, executors.
 //! - [`state`]: the books (frameworks, agents, tasks, offers) and shared
 //!   bookkeeping; [`validation`]: Mesos's validation and its messages.
-//! - [`registry`]: registry operations; [`store`]: where the registry lives.
+//! - [`registry`]: registry operations; [`store`]: where the registry lives
+//!   ([`zk_store`]: in ZooKeeper, for masters run with `--zk`).
 //! - [`metrics`], [`config`], [`flags`] (the `mesos-master` flags).
 //! - [`runtime`]: the tokio driver (libprocess node, timers, registry store,
 //!   HTTP queries). [`sim`]: a deterministic whole-cluster simulation.
@@ -36,14 +39,16 @@
 //! [`Event::Idle`] whenever the input queues are drained: it runs the
 //! allocation the preceding events asked for, batched.
 
-pub mod allocator;
 mod agents;
+pub mod allocator;
 pub mod config;
 pub mod event;
 pub mod flags;
 mod frameworks;
+pub mod ha;
 mod handle;
 pub mod metrics;
+mod http_schedulers;
 mod offers;
 pub mod maintenance;
 pub mod operator;
@@ -54,8 +59,10 @@ pub mod state;
 pub mod store;
 mod tasks;
 pub mod validation;
+pub mod zk_store;
 
 pub use config::{Config, MESOS_VERSION};
-pub use event::{Effect, Event, Now, SchedulerConn, Timer};
+pub use frameworks::EMPTY_UPID;
+pub use event::{Effect, Event, HttpAnswer, Now, SchedulerConn, Timer};
 pub use registry::RegistryOp;
 pub use state::Master;

@@ -1,6 +1,6 @@
 //! Where the registry lives: in memory (`--registry=in_memory`) or in a
 //! local file under `--work_dir` (`--registry=replicated_log` without
-//! ZooKeeper). The ZooKeeper store of the HA issue implements [`Store`] too.
+//! ZooKeeper). The registry in ZooKeeper (`--zk`) is [`super::zk_store::ZkStore`].
 //!
 //! The file is the `mesos.internal.Registry` protobuf, replaced atomically:
 //! written to a temporary file, fsynced, renamed over the old one, and the
@@ -29,6 +29,9 @@ pub enum StoreError {
     Write { path: PathBuf, source: std::io::Error },
     #[error("the registry in '{path}' is corrupt: {reason}")]
     Corrupt { path: PathBuf, reason: String },
+    /// Reading or writing the registry in ZooKeeper failed (or was fenced).
+    #[error("{0}")]
+    ZooKeeper(String),
 }
 
 /// Durable storage for one registry.

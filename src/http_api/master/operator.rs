@@ -136,20 +136,24 @@ pub(crate) async fn serve(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response<Body> {
+    // (The router's leader guard answers these first in the daemon; the
+    // same checks here keep the module right on its own.)
     let status = shared
         .master
-        .query(|m, _| (m.is_elected(), m.is_recovered()))
+        .query(|m, _| (m.is_elected(), m.is_recovered(), m.leader().cloned()))
         .await;
     match status {
         None => return stopping(),
-        Some((false, _)) => return super::redirect_to_leader(shared, "/api/v1").await,
-        Some((true, false)) => {
+        Some((false, _, leader)) => {
+            return super::redirect_to(leader.as_ref(), &http::Uri::from_static("/api/v1"))
+        }
+        Some((true, false, _)) => {
             return common::error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Master has not finished recovery",
             )
         }
-        Some((true, true)) => {}
+        Some((true, true, _)) => {}
     }
     let call: Call = match common::decode_call(&method, &headers, &body) {
         Ok(call) => call,
