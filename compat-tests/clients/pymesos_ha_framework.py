@@ -15,6 +15,13 @@ spread over the agents). One JSON object per line on stdout:
 
 Exits 0 once every task is TASK_FINISHED; 1 if one ends otherwise (LOST and
 UNREACHABLE included), on an error, or on a timeout.
+
+One guard around pymesos: its detector calls `change_master` only when the
+group changes, while a 307 from a master also calls it. A follower that has
+not yet seen the new election (a window of milliseconds, as with Apache's
+masters) redirects to the leader that just left, and pymesos then dials that
+dead address forever. The guard re-applies the leader pymesos's own detector
+holds when the driver stays unsubscribed for 3 s; it emits `redetect` events.
 """
 
 import argparse
@@ -104,6 +111,30 @@ class Framework(Scheduler):
         self.done.set()
 
 
+def redetect(driver, framework):
+    """See the module's docstring: point pymesos back at the leader its detector found."""
+    since = None
+    while not framework.done.is_set():
+        time.sleep(0.5)
+        if driver.connected:
+            since = None
+            continue
+        since = since or time.time()
+        detector = driver.detector
+        if detector is None or detector.masterSeq is None or time.time() - since < 3:
+            continue
+        try:
+            data, _ = detector.zk.get("/" + detector.masterSeq)
+        except Exception:  # the leader's znode went away: the detector will see it
+            continue
+        leader = json.loads(data)["address"]
+        address = "%s:%s" % (leader["ip"], leader["port"])
+        if address != driver.master:
+            emit(event="redetect", master=address, was=driver.master)
+            driver.onNewMasterDetectedMessage(data)  # as pymesos's detector does
+        since = None
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--master", required=True)
@@ -117,6 +148,7 @@ def main():
     info = dict(user=getpass.getuser(), name=args.name, hostname="localhost", failover_timeout=300.0)
     driver = MesosSchedulerDriver(framework, info, args.master, use_addict=False)
     driver.start()
+    threading.Thread(target=redetect, args=(driver, framework), daemon=True).start()
     if not framework.done.wait(args.timeout):
         framework.failure = "timed out"
     driver.stop()
