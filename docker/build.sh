@@ -51,7 +51,8 @@ build() {
     return 0
   fi
   log "building $image"
-  docker build -q --label "$label=$hash" -t "$image" "$context" >/dev/null
+  docker build -q --label "$label=$hash" -t "$image" "$context" >/tmp/mesos-rs-build-$image.log 2>&1 \
+    || { cat /tmp/mesos-rs-build-$image.log >&2; exit 1; }
 }
 
 # stage IMAGE: a fresh context directory with the image's Dockerfile.
