@@ -145,6 +145,15 @@ impl Engine {
         Ok(networks.values().filter_map(|n| n.ip_address.clone()).filter(|ip| !ip.is_empty()).collect())
     }
 
+    /// A container's full id and the names of the networks it is on.
+    pub async fn container_networks(&self, name: &str) -> Result<(String, Vec<String>), String> {
+        let inspect = self.docker.inspect_container(name, None).await.map_err(message)?;
+        let mut networks: Vec<String> =
+            inspect.network_settings.and_then(|n| n.networks).map(|n| n.into_keys().collect()).unwrap_or_default();
+        networks.sort();
+        Ok((inspect.id.unwrap_or_default(), networks))
+    }
+
     /// `docker stop -t <timeout>` (SIGTERM, SIGKILL after the timeout).
     pub async fn stop(&self, name: &str, timeout: Duration) -> Result<(), String> {
         let options = StopContainerOptions { t: Some(timeout.as_secs().min(i32::MAX as u64) as i32), signal: None };

@@ -42,10 +42,12 @@
 //! finished container is kept before `docker rm`), `--docker_kill_orphans`
 //! and `--sandbox_directory` are implemented; `--docker` (the CLI path) is
 //! handed to `mesos-docker-executor`, which runs command health checks with
-//! `docker exec` as Mesos does. `--docker_mesos_image` is accepted: in
-//! Mesos it runs the docker executor inside a container of that image (for
-//! agents that themselves run in Docker); here the executor always runs as a
-//! process next to the agent, and a warning says so.
+//! `docker exec` as Mesos does. With `--docker_mesos_image` (for agents that
+//! themselves run in a container, as in `docker/docker-compose.yml`) the
+//! docker executor runs in its own container `mesos-<container id>.executor`
+//! of that image, with the agent container's volumes and network, so that
+//! restarting the agent's container does not take command tasks' executors
+//! with it; the agent recovers them through the engine.
 
 pub mod engine;
 pub mod run;
@@ -139,7 +141,15 @@ pub struct DockerContainerizer {
 struct Inner {
     config: DockerConfig,
     engine: OnceCell<Engine>,
+    /// The agent's own container, when it runs in one.
+    home: OnceCell<Option<HomeContainer>>,
     state: Mutex<State>,
+}
+
+#[derive(Debug, Clone)]
+struct HomeContainer {
+    id: String,
+    network: Option<String>,
 }
 
 #[derive(Default)]
@@ -159,6 +169,9 @@ enum Kind {
 struct Container {
     name: String,
     kind: Kind,
+    /// With `--docker_mesos_image`: the container the docker executor runs
+    /// in (`<name>.executor`).
+    executor_container: Option<String>,
     /// The executor's pid (command tasks) or the container's init pid.
     pid: Option<u32>,
     resources: Vec<Resource>,
@@ -177,13 +190,13 @@ fn is_docker(info: Option<&ContainerInfo>) -> bool {
 
 impl DockerContainerizer {
     pub fn new(config: DockerConfig) -> DockerContainerizer {
-        if let Some(image) = &config.mesos_image {
-            tracing::warn!(
-                "--docker_mesos_image={image} is accepted, but the docker executor runs as a process next to the agent"
-            );
-        }
         DockerContainerizer {
-            inner: Arc::new(Inner { config, engine: OnceCell::new(), state: Mutex::new(State::default()) }),
+            inner: Arc::new(Inner {
+                config,
+                engine: OnceCell::new(),
+                home: OnceCell::new(),
+                state: Mutex::new(State::default()),
+            }),
         }
     }
 
@@ -259,6 +272,7 @@ impl Inner {
                 Container {
                     name: name.clone(),
                     kind: if command_task { Kind::CommandTask } else { Kind::Executor },
+                    executor_container: None,
                     pid: None,
                     resources: config.resources.clone(),
                     destroying: false,
@@ -313,6 +327,9 @@ impl Inner {
         let key = config.container_id.value.clone();
         let stdout = config.directory.join("stdout");
         let stderr = config.directory.join("stderr");
+        if command_task && self.config.mesos_image.is_some() {
+            return self.run_executor_container(&engine, config, name).await;
+        }
         if command_task {
             let child = self.spawn_executor(config, name)?;
             let pid = child.id().ok_or_else(|| ContainerError::LaunchFailed("The executor exited at once".into()))?;
@@ -354,25 +371,105 @@ impl Inner {
 
     /// Starts `mesos-docker-executor` for a command task, in the sandbox,
     /// with the flags Mesos's containerizer gives it.
-    fn spawn_executor(&self, config: &ContainerConfig, name: &str) -> Result<tokio::process::Child, ContainerError> {
-        let path = self.config.launcher_dir.join(DOCKER_EXECUTOR);
+    fn executor_arguments(&self, config: &ContainerConfig, name: &str) -> Vec<String> {
         let task_environment: serde_json::Map<String, serde_json::Value> =
             config.environment.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+        vec![
+            format!("--container={name}"),
+            format!("--docker={}", self.config.docker),
+            format!("--docker_socket={}", self.config.socket),
+            format!("--sandbox_directory={}", config.directory.display()),
+            format!("--mapped_directory={}", self.config.sandbox_directory),
+            format!("--stop_timeout={}", format_duration(self.config.stop_timeout)),
+            format!("--launcher_dir={}", self.config.launcher_dir.display()),
+            format!("--cgroups_enable_cfs={}", self.config.enable_cfs_quota),
+            format!("--task_environment={}", serde_json::Value::Object(task_environment)),
+        ]
+    }
+
+    /// With `--docker_mesos_image`: runs the docker executor in its own
+    /// container `<name>.executor` of that image (so it outlives an agent
+    /// that itself runs in a container), with the agent container's volumes
+    /// (sandboxes, socket) and network when the agent runs in one.
+    async fn run_executor_container(
+        self: &Arc<Self>,
+        engine: &Engine,
+        config: &ContainerConfig,
+        name: &str,
+    ) -> Result<u32, ContainerError> {
+        let image = self.config.mesos_image.clone().unwrap_or_default();
+        let executor_name = format!("{name}.executor");
+        let home = self.agent_container().await;
+        let mut environment = config.environment.clone();
+        environment.entry("PATH".into()).or_insert_with(|| "/usr/local/bin:/usr/bin:/bin".into());
+        let sandbox = config.directory.display().to_string();
+        let host_config = bollard::models::HostConfig {
+            volumes_from: home.as_ref().map(|h| vec![h.id.clone()]),
+            binds: home.is_none().then(|| vec![format!("{sandbox}:{sandbox}"), format!("{0}:{0}", self.config.socket)]),
+            network_mode: Some(home.as_ref().and_then(|h| h.network.clone()).unwrap_or_else(|| "host".into())),
+            ..Default::default()
+        };
+        let body = bollard::models::ContainerCreateBody {
+            image: Some(image.clone()),
+            entrypoint: Some(vec![self.config.launcher_dir.join(DOCKER_EXECUTOR).display().to_string()]),
+            cmd: Some(self.executor_arguments(config, name)),
+            env: Some(environment.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            working_dir: Some(sandbox),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        tracing::info!("Running the docker executor of {name} in container '{executor_name}' ({image})");
+        engine
+            .run(&executor_name, body)
+            .await
+            .map_err(|e| ContainerError::LaunchFailed(format!("Failed to run the docker executor container: {e}")))?;
+        let (logs, logged) = (engine.clone(), executor_name.clone());
+        let (stdout, stderr) = (config.directory.join("stdout"), config.directory.join("stderr"));
+        tokio::spawn(async move { logs.follow_logs(&logged, &stdout, &stderr).await });
+        let key = config.container_id.value.clone();
+        if let Some(c) = self.lock().containers.get_mut(&key) {
+            c.executor_container = Some(executor_name.clone());
+        }
+        let pid = engine.pid(&executor_name).await.map_err(ContainerError::LaunchFailed)?.unwrap_or(0);
+        self.watch_executor_container(&key, executor_name);
+        Ok(pid)
+    }
+
+    /// The agent's own container (by its hostname, Docker's default), if the
+    /// agent runs in one: its id and first network.
+    async fn agent_container(&self) -> Option<HomeContainer> {
+        self.home
+            .get_or_init(|| async {
+                let engine = self.engine().await.ok()?;
+                let hostname = crate::common::logging::hostname();
+                let (id, networks) = engine.container_networks(&hostname).await.ok()?;
+                Some(HomeContainer { id, network: networks.into_iter().next() })
+            })
+            .await
+            .clone()
+    }
+
+    /// Turns the end of an executor container into the termination.
+    fn watch_executor_container(self: &Arc<Self>, key: &str, executor_name: String) {
+        let inner = self.clone();
+        let key = key.to_string();
+        tokio::spawn(async move {
+            let status = match inner.engine().await {
+                Ok(engine) => engine.wait(&executor_name).await.ok().map(exit_status),
+                Err(_) => None,
+            };
+            inner.executor_exited(&key, status).await;
+        });
+    }
+
+    fn spawn_executor(&self, config: &ContainerConfig, name: &str) -> Result<tokio::process::Child, ContainerError> {
+        let path = self.config.launcher_dir.join(DOCKER_EXECUTOR);
+        let mut arguments = vec![DOCKER_EXECUTOR.to_string()];
+        arguments.extend(self.executor_arguments(config, name));
         let command = CommandInfo {
             shell: Some(false),
             value: Some(path.display().to_string()),
-            arguments: vec![
-                DOCKER_EXECUTOR.into(),
-                format!("--container={name}"),
-                format!("--docker={}", self.config.docker),
-                format!("--docker_socket={}", self.config.socket),
-                format!("--sandbox_directory={}", config.directory.display()),
-                format!("--mapped_directory={}", self.config.sandbox_directory),
-                format!("--stop_timeout={}", format_duration(self.config.stop_timeout)),
-                format!("--launcher_dir={}", self.config.launcher_dir.display()),
-                format!("--cgroups_enable_cfs={}", self.config.enable_cfs_quota),
-                format!("--task_environment={}", serde_json::Value::Object(task_environment)),
-            ],
+            arguments,
             ..Default::default()
         };
         let open = |file: &str| {
@@ -419,15 +516,21 @@ impl Inner {
 
     /// Kills the executor (command task) and stops the container.
     async fn kill(self: &Arc<Self>, key: &str) {
-        let (name, kind, pid) = {
+        let (name, kind, pid, executor_container) = {
             let mut state = self.lock();
             let Some(c) = state.containers.get_mut(key) else {
                 return;
             };
             c.destroying = true;
-            (c.name.clone(), c.kind, c.pid)
+            (c.name.clone(), c.kind, c.pid, c.executor_container.clone())
         };
-        if let (Kind::CommandTask, Some(pid)) = (kind, pid) {
+        if let Some(executor) = executor_container {
+            if let Ok(engine) = self.engine().await {
+                if let Err(e) = engine.kill(&executor, "SIGKILL").await {
+                    tracing::debug!("Killing executor container '{executor}': {e}");
+                }
+            }
+        } else if let (Kind::CommandTask, Some(pid)) = (kind, pid) {
             let killed = procfs::killtree(pid as i32, Signal::SIGKILL, procfs::TreeScope::SESSION);
             tracing::info!("Killed the docker executor of container {key}: {killed:?}");
         }
@@ -497,6 +600,7 @@ impl Inner {
                 Container {
                     name: name.clone(),
                     kind,
+                    executor_container: None,
                     pid,
                     resources: container.executor_info.resources.clone(),
                     destroying: false,
@@ -504,6 +608,14 @@ impl Inner {
                 },
             );
             match kind {
+                Kind::CommandTask if self.executor_container_running(&engine, &name).await => {
+                    let executor_name = format!("{name}.executor");
+                    tracing::info!("Recovered Docker container {key} (executor container '{executor_name}')");
+                    if let Some(c) = self.lock().containers.get_mut(&key) {
+                        c.executor_container = Some(executor_name.clone());
+                    }
+                    self.watch_executor_container(&key, executor_name);
+                }
                 Kind::CommandTask => match pid {
                     Some(pid) => {
                         tracing::info!("Recovered Docker container {key} (executor pid {pid})");
@@ -541,6 +653,11 @@ impl Inner {
             }
         }
         Ok(())
+    }
+
+    async fn executor_container_running(&self, engine: &Engine, name: &str) -> bool {
+        let executor_name = format!("{name}.executor");
+        engine.list(&executor_name).await.is_ok_and(|l| l.iter().any(|c| c.name == executor_name && c.running))
     }
 
     async fn update(self: Arc<Self>, id: ContainerId, resources: Vec<Resource>) -> Result<(), ContainerError> {
