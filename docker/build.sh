@@ -5,9 +5,10 @@
 #
 #   docker/build.sh [image...]    default: every image below
 #
-# Images: mesos-rs-base, mesos-rs-master, mesos-rs-agent, mesos-rs-zookeeper,
-# mesos-rs-client, mesos-rs-spark, and mesos-rs-task (a small image for Docker
-# tasks in tests). Each service image carries a label with the hash of its
+# Images: mesos-rs-base, mesos-rs-java (base + Java 17), mesos-rs-master,
+# mesos-rs-agent, mesos-rs-zookeeper, mesos-rs-client (pesos), mesos-rs-spark
+# (pyspark + our libmesos.so), and mesos-rs-task (the image Docker tasks run in
+# the tests). Each service image carries a label with the hash of its
 # inputs (Dockerfile and copied files); when the hash is unchanged the image is
 # left alone, so a rerun takes a second or two.
 #
@@ -86,8 +87,16 @@ image_agent() {
   build mesos-rs-agent "$ctx"
 }
 
+image_java() {
+  local ctx; ctx=$(stage java)
+  build mesos-rs-java "$ctx"
+}
+
 image_zookeeper() {
+  image_java
   local ctx; ctx=$(stage zookeeper)
+  # Rebuild when the java image changed.
+  docker image inspect -f '{{.Id}}' mesos-rs-java >"$ctx/java-image-id"
   build mesos-rs-zookeeper "$ctx"
 }
 
@@ -110,16 +119,17 @@ image_spark() {
   local venv=$root/compat-tests/.venv-spark
   [ -d "$venv/" ] || { log "compat-tests/.venv-spark is missing (compat-tests/setup.sh)"; exit 1; }
   [ -f "$bin/libmesos.so" ] || { log "$bin/libmesos.so is missing: run cargo build --lib first"; exit 1; }
+  image_java
   local ctx; ctx=$(stage spark)
+  docker image inspect -f '{{.Id}}' mesos-rs-java >"$ctx/java-image-id"
   cp -a "$(readlink -f "$venv")" "$ctx/venv-spark"
   cp "$bin/libmesos.so" "$ctx/"
-  cp "$here/pi.py" "$ctx/"
   find "$ctx" -name __pycache__ -prune -exec rm -rf {} +
   build mesos-rs-spark "$ctx"
 }
 
 images=("$@")
-[ ${#images[@]} -gt 0 ] || images=(master agent zookeeper task client)
+[ ${#images[@]} -gt 0 ] || images=(master agent zookeeper task client spark)
 build_base
 for image in "${images[@]}"; do
   "image_$image"

@@ -1,4 +1,4 @@
-FROM mesos-rs-base
+FROM mesos-rs-java
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends zookeeper >/dev/null \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
