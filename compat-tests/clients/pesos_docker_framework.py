@@ -4,6 +4,11 @@ plain command tasks (our Mesos containerizer), as a Marathon-style framework
 would.
 
     pesos_docker_framework.py --master 127.0.0.1:PORT --tasks-json '[...]'
+    pesos_docker_framework.py --zk zk://HOST:PORT/mesos --kazoo-path SITE_PACKAGES ...
+
+With `--zk`, the leading master is found (and followed through failovers) in
+ZooKeeper with pesos_ha_framework.py's kazoo detector; `--per-offer N` spreads
+the tasks over the agents.
 
 Each task spec is an object:
     {"id": "t1", "command": "echo hi",          # shell command
@@ -12,7 +17,8 @@ Each task spec is an object:
      "force_pull": false, "mem": 32,
      "probe": "http",       # on RUNNING, GET http://127.0.0.1:<host port>/ and report it
      "kill": true,          # on RUNNING (after the probe), kill the task
-     "kill_after": 3}       # ... that many seconds later
+     "kill_after": 3,       # ... that many seconds later
+     "wait_file": true}     # the command waits for $MESOS_SANDBOX/finish-now
 
 It prints one JSON object per line on stdout ("registered", "update",
 "probe", "done") and exits 0 once every task reached a terminal state (the
@@ -62,7 +68,10 @@ def offered(offer, name):
 
 
 class Framework(object):
-    def __init__(self, specs):
+    def __init__(self, specs, per_offer=1000):
+        self.per_offer = per_offer
+        self.connected = threading.Event()
+        self.ever_registered = False
         self.specs = {s["id"]: s for s in specs}
         self.pending = [s["id"] for s in specs]
         self.states = {}
@@ -71,12 +80,16 @@ class Framework(object):
         self.failure = None
 
     def registered(self, driver, framework_id, master_info):
-        emit({"event": "registered", "framework_id": framework_id.value})
+        self.ever_registered = True
+        self.connected.set()
+        emit({"event": "registered", "framework_id": framework_id.value, "master": master_info.pid})
 
     def reregistered(self, driver, master_info):
-        emit({"event": "reregistered"})
+        self.connected.set()
+        emit({"event": "reregistered", "master": master_info.pid})
 
     def disconnected(self, driver):
+        self.connected.clear()
         emit({"event": "disconnected"})
 
     def task(self, spec, slave_id):
@@ -86,6 +99,9 @@ class Framework(object):
         task.name = spec["id"]
         task.resources.extend([scalar("cpus", 0.1), scalar("mem", spec.get("mem", 32))])
         task.command.value = spec["command"]
+        if spec.get("wait_file"):
+            task.command.value = ("while [ ! -e $MESOS_SANDBOX/finish-now ]; do sleep 0.2; done; "
+                                  + spec["command"])
         if "image" in spec:
             task.container.type = mesos_pb2.ContainerInfo.DOCKER
             docker = task.container.docker
@@ -107,7 +123,8 @@ class Framework(object):
             for offer in offers:
                 cpus, mem = offered(offer, "cpus"), offered(offer, "mem")
                 tasks = []
-                while self.pending and cpus >= 0.1 and mem >= self.specs[self.pending[0]].get("mem", 32):
+                while (self.pending and len(tasks) < self.per_offer and cpus >= 0.1
+                       and mem >= self.specs[self.pending[0]].get("mem", 32)):
                     spec = self.specs[self.pending.pop(0)]
                     tasks.append(self.task(spec, offer.slave_id.value))
                     cpus -= 0.1
@@ -144,6 +161,7 @@ class Framework(object):
         task_id = status.task_id.value
         state = mesos_pb2.TaskState.Name(status.state)
         emit({"event": "update", "task_id": task_id, "state": state, "message": status.message,
+              "agent_id": status.slave_id.value,
               "reason": status.reason if status.HasField("reason") else None})
         with self.lock:
             first_running = state == "TASK_RUNNING" and self.states.get(task_id) != "TASK_RUNNING"
@@ -170,7 +188,10 @@ class Framework(object):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--master", required=True)
+    parser.add_argument("--master")
+    parser.add_argument("--zk")
+    parser.add_argument("--kazoo-path")
+    parser.add_argument("--per-offer", type=int, default=1000)
     parser.add_argument("--tasks-json", required=True)
     parser.add_argument("--timeout", type=float, default=120)
     args = parser.parse_args()
@@ -180,11 +201,39 @@ def main():
     info.name = "pesos-docker"
     info.failover_timeout = 60
     info.checkpoint = True
-    framework = Framework(json.loads(args.tasks_json))
-    driver = PesosSchedulerDriver(framework, info, args.master)
+    framework = Framework(json.loads(args.tasks_json), args.per_offer)
     started = time.time()
-    driver.start()
-    if not framework.done.wait(args.timeout):
+    detector = None
+    if args.zk:
+        sys.path.append(args.kazoo_path)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from pesos_ha_framework import ZooKeeperDetector
+
+        info.failover_timeout = 300.0
+        hosts, _, path = args.zk[len("zk://"):].partition("/")
+        detector = ZooKeeperDetector(hosts, "/" + path)
+        driver = PesosSchedulerDriver(framework, info, "unused:0")
+        driver.detector = detector
+        driver.start()
+        detector.on_loop = driver.context._Context__loop.add_callback
+    else:
+        driver = PesosSchedulerDriver(framework, info, args.master)
+        driver.start()
+    deadline = time.time() + args.timeout
+    disconnected_since = None
+    while not framework.done.wait(0.5):
+        if time.time() > deadline:
+            break
+        # pesos registers once per detection: while it is not (re)registered
+        # with the leader, detect the leader again (as Mesos's driver retries).
+        if detector is None or framework.connected.is_set() or not framework.ever_registered:
+            disconnected_since = None
+        elif disconnected_since is None:
+            disconnected_since = time.time()
+        elif time.time() - disconnected_since > 2.0:
+            disconnected_since = time.time()
+            detector.reappoint()
+    if not framework.done.is_set():
         sys.stderr.write("timed out; states: %r\n" % framework.states)
         sys.stderr.flush()
         os._exit(1)
