@@ -65,6 +65,18 @@ stage() {
   printf '%s' "$dir"
 }
 
+# copy_venv SRC DEST: a compat-tests venv for the image's Python (bookworm's
+# /usr/bin/python3.11: same minor version as the host's), wherever the host's
+# interpreter lives.
+copy_venv() {
+  cp -a "$(readlink -f "$1")" "$2"
+  for link in python python3 python3.11; do
+    rm -f "$2/bin/$link"
+    ln -s /usr/bin/python3.11 "$2/bin/$link"
+  done
+  printf 'home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.11\n' >"$2/pyvenv.cfg"
+}
+
 need_bin() {
   for b in "$@"; do
     [ -x "$bin/$b" ] || { log "$bin/$b is missing: run cargo build --bins first"; exit 1; }
@@ -109,7 +121,7 @@ image_client() {
   local venv=$root/compat-tests/.venv-pesos
   [ -d "$venv/" ] || { log "compat-tests/.venv-pesos is missing (compat-tests/setup.sh)"; exit 1; }
   local ctx; ctx=$(stage client)
-  cp -a "$(readlink -f "$venv")" "$ctx/venv-pesos"
+  copy_venv "$venv" "$ctx/venv-pesos"
   cp -a "$root/compat-tests/clients" "$ctx/clients"
   find "$ctx" -name __pycache__ -prune -exec rm -rf {} +
   build mesos-rs-client "$ctx"
@@ -122,7 +134,7 @@ image_spark() {
   image_java
   local ctx; ctx=$(stage spark)
   docker image inspect -f '{{.Id}}' mesos-rs-java >"$ctx/java-image-id"
-  cp -a "$(readlink -f "$venv")" "$ctx/venv-spark"
+  copy_venv "$venv" "$ctx/venv-spark"
   cp "$bin/libmesos.so" "$ctx/"
   find "$ctx" -name __pycache__ -prune -exec rm -rf {} +
   build mesos-rs-spark "$ctx"
