@@ -16,6 +16,7 @@ agent to come back) go to the summary. The cluster is brought down at the end.
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ import harness
 pytestmark = pytest.mark.timeout(600)
 
 COMPOSE_FILE = harness.REPO / "docker" / "docker-compose.yml"
+SPARK_FILE = harness.REPO / "docker" / "docker-compose.spark.yml"
 
 
 def events(proc):
@@ -49,13 +51,18 @@ class Compose:
         self.project = f"mesosrs{os.getpid()}"
         self.dir = run_dir / "compose"
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.env = {**os.environ, "MESOS_RS_COMPOSE_DIR": str(self.dir), "MESOS_RS_SUBNET_PREFIX": self.prefix}
+        self.env = {**os.environ, "MESOS_RS_COMPOSE_DIR": str(self.dir), "MESOS_RS_SUBNET_PREFIX": self.prefix,
+                    "COMPOSE_PROJECT_NAME": self.project}
+        self.files = [COMPOSE_FILE]
         self.masters = {f"master{i}": f"{self.prefix}.{i + 1}" for i in (1, 2, 3)}
         self.agents = {f"agent{i}": f"{self.prefix}.{10 + i}" for i in (1, 2, 3)}
         self.network = f"{self.project}_cluster"
 
     def __call__(self, *args, check=True, timeout=180):
-        argv = ["docker-compose", "-p", self.project, "-f", str(COMPOSE_FILE), *args]
+        argv = ["docker-compose", "-p", self.project]
+        for f in self.files:
+            argv += ["-f", str(f)]
+        argv += args
         proc = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"{' '.join(argv)}: {proc.stdout}{proc.stderr}")
@@ -185,3 +192,29 @@ def test_compose_cluster_survives_master_failover_partition_and_agent_restart(co
             f"{agents_back:.1f}s later ({failover_total:.1f}s to the framework); agent partitioned 5s -> back "
             f"{partition_back:.1f}s after reconnect; agent container restart -> back in {restart_back:.1f}s; "
             f"6 Docker + 3 Mesos tasks all TASK_FINISHED")
+
+
+def test_compose_spark_pi_through_our_libmesos(compose, repo_root, summary):
+    """docker-compose.spark.yml: spark-submit pi.py in the mesos-rs-spark image,
+    finding the leader through ZooKeeper with our libmesos.so; its executors
+    are Docker tasks of the same image on the cluster network."""
+    subprocess.run([str(repo_root / "docker" / "build.sh"), "spark"], check=True, timeout=900)
+    compose.files.append(SPARK_FILE)
+    started = time.time()
+    compose("up", "-d")
+    spark = compose.container("spark")
+    status = subprocess.run(["docker", "wait", spark], capture_output=True, text=True, timeout=300)
+    wall = time.time() - started
+    logs = subprocess.run(["docker", "logs", spark], capture_output=True, text=True).stdout
+    logs += subprocess.run(["docker", "logs", spark], capture_output=True, text=True).stderr
+    assert status.stdout.strip() == "0", logs[-5000:]
+    estimate = re.search(r"Pi is roughly (\d+\.\d+)", logs)
+    assert estimate and abs(float(estimate.group(1)) - 3.14159) < 0.1, logs[-5000:]
+    # The executors were Docker tasks on our agents.
+    found = compose.leader()
+    assert found, "no leader"
+    frameworks = found[1]["completed_frameworks"] + found[1]["frameworks"]
+    pi = [f for f in frameworks if f["name"] == "PythonPi"]
+    assert pi and all(t["state"] == "TASK_FINISHED" for t in pi[0]["completed_tasks"]), pi
+    assert any(t.get("container", {}).get("type") == "DOCKER" for t in pi[0]["completed_tasks"]), pi
+    summary(f"compose + spark overlay: pi={estimate.group(1)} with Docker executors, {wall:.1f}s from `up`")
