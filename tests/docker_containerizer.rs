@@ -17,7 +17,9 @@ use std::time::Duration;
 use bollard::models::ContainerCreateBody;
 use harness::*;
 use mesos_rs::agent::containerizer::docker::engine::Engine;
-use mesos_rs::proto::mesos::{container_info, volume, ContainerInfo, TaskInfo, TaskState, Volume};
+use mesos_rs::proto::mesos::{
+    container_info, health_check, volume, CommandInfo, ContainerInfo, HealthCheck, TaskInfo, TaskState, Volume,
+};
 
 const IMAGE: &str = "mesos-rs-task";
 const SOCKET: &str = "/var/run/docker.sock";
@@ -186,9 +188,24 @@ async fn a_docker_task_is_killed_and_a_custom_executor_runs_in_its_container() {
     let fw = framework("F-docker-kill");
     let id = master.agent_id.clone();
 
-    // A command task that ignores nothing: SIGTERM ends it, TASK_KILLED.
-    master.run_task(&fw, docker_task(&id, "d-kill", "exec sleep 300"));
-    master.until("d-kill to run", |m| m.states("d-kill").contains(&TaskState::TaskRunning)).await;
+    // A command task with a health check that can only pass inside its
+    // container (the file exists in the container's filesystem alone): run
+    // with `docker exec`, as Mesos does. Then SIGTERM ends it: TASK_KILLED.
+    let mut task = docker_task(&id, "d-kill", "touch /tmp/healthy-inside; exec sleep 300");
+    task.health_check = Some(HealthCheck {
+        r#type: Some(health_check::Type::Command as i32),
+        command: Some(CommandInfo { value: Some("test -f /tmp/healthy-inside".into()), ..Default::default() }),
+        delay_seconds: Some(0.0),
+        interval_seconds: Some(1.0),
+        grace_period_seconds: Some(0.0),
+        ..Default::default()
+    });
+    master.run_task(&fw, task);
+    master
+        .until("d-kill to be reported healthy", |m| {
+            m.updates.iter().any(|u| u.status.task_id.value == "d-kill" && u.status.healthy == Some(true))
+        })
+        .await;
     master.kill_task("F-docker-kill", "d-kill");
     let terminal = master.terminal_of("d-kill").await;
     assert_eq!(terminal.status.state(), TaskState::TaskKilled, "{:?}", terminal.status);
