@@ -154,6 +154,22 @@ impl Engine {
         Ok((inspect.id.unwrap_or_default(), networks))
     }
 
+    /// Sets cpu shares and the memory reservation, and raises (never
+    /// lowers) the memory limit, as Mesos's containerizer updates a running
+    /// Docker container's cgroups.
+    pub async fn update(&self, name: &str, cpu_shares: Option<i64>, memory: Option<i64>) -> Result<(), String> {
+        let inspect = self.docker.inspect_container(name, None).await.map_err(message)?;
+        let current = inspect.host_config.and_then(|h| h.memory).unwrap_or(0);
+        let body = bollard::models::ContainerUpdateBody {
+            cpu_shares,
+            memory_reservation: memory,
+            memory: memory.filter(|m| current > 0 && *m > current),
+            memory_swap: memory.filter(|m| current > 0 && *m > current).map(|_| -1),
+            ..Default::default()
+        };
+        self.docker.update_container(name, body).await.map_err(message)
+    }
+
     /// `docker stop -t <timeout>` (SIGTERM, SIGKILL after the timeout).
     pub async fn stop(&self, name: &str, timeout: Duration) -> Result<(), String> {
         let options = StopContainerOptions { t: Some(timeout.as_secs().min(i32::MAX as u64) as i32), signal: None };

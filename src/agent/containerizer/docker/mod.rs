@@ -661,12 +661,28 @@ impl Inner {
     }
 
     async fn update(self: Arc<Self>, id: ContainerId, resources: Vec<Resource>) -> Result<(), ContainerError> {
-        let mut state = self.lock();
-        let container = state.containers.get_mut(&id.value).ok_or_else(|| ContainerError::Unknown(id.value.clone()))?;
-        // The task's container got its limits at `docker run` from the
-        // task's resources; a command task never changes them.
-        container.resources = resources;
-        Ok(())
+        let (name, started) = {
+            let mut state = self.lock();
+            let container =
+                state.containers.get_mut(&id.value).ok_or_else(|| ContainerError::Unknown(id.value.clone()))?;
+            container.resources = resources.clone();
+            (container.name.clone(), container.pid.is_some())
+        };
+        if !started {
+            // Still launching: the container is created with these resources.
+            return Ok(());
+        }
+        let shares = scalar(&resources, "cpus")
+            .map(|cpus| ((run::CPU_SHARES_PER_CPU as f64 * cpus) as u64).max(run::MIN_CPU_SHARES) as i64);
+        let memory = scalar(&resources, "mem").map(|mb| ((mb * 1024.0 * 1024.0) as u64).max(run::MIN_MEMORY) as i64);
+        let engine = self.engine().await?;
+        match engine.update(&name, shares, memory).await {
+            Ok(()) => Ok(()),
+            // The task's container may not exist yet (the executor creates it)
+            // or be gone already: nothing to resize.
+            Err(e) if e.contains("No such container") => Ok(()),
+            Err(e) => Err(ContainerError::Io(format!("Failed to update container '{name}': {e}"))),
+        }
     }
 
     async fn usage(self: Arc<Self>, id: ContainerId) -> Result<ResourceStatistics, ContainerError> {
