@@ -11,7 +11,7 @@
 //! - v1 HTTP schedulers (a later issue) reuse the same handlers: a stream
 //!   is a [`SchedulerConn::Http`], and every framework-bound message is an
 //!   [`Effect::Scheduler`] the HTTP layer turns into a v1 `Event`.
-//! - Leader election (standalone now, ZooKeeper later): [`Event::Detected`].
+//! - Leader election (standalone, or ZooKeeper through [`super::ha`]): [`Event::Detected`].
 //! - Durability: [`Effect::RecoverRegistry`] / [`Event::RegistryRecovered`],
 //!   [`Effect::Registry`] / [`Event::RegistryApplied`].
 //! - Time: [`Effect::Timer`] / [`Event::Timer`]. Timers are never cancelled;
@@ -90,7 +90,10 @@ pub enum Event {
     /// The outcome of [`Effect::Registry`] `id`: `Ok(true)` if the
     /// operation was permitted and is durable, `Ok(false)` if the registry
     /// refused it (e.g. an agent already admitted), `Err` if storage failed.
-    RegistryApplied { id: u64, result: Result<bool, String> },
+    RegistryApplied {
+        id: u64,
+        result: Result<bool, String>,
+    },
     /// The driver has no more input for now: run the allocation triggered
     /// by the events so far (Mesos batches allocation requests the same way).
     Idle,

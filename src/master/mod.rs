@@ -14,7 +14,8 @@
 //!   framework messages both ways, executors.
 //! - [`state`]: the books (frameworks, agents, tasks, offers) and shared
 //!   bookkeeping; [`validation`]: Mesos's validation and its messages.
-//! - [`registry`]: registry operations; [`store`]: where the registry lives.
+//! - [`registry`]: registry operations; [`store`]: where the registry lives
+//!   ([`zk_store`]: in ZooKeeper, for masters run with `--zk`).
 //! - [`metrics`], [`config`], [`flags`] (the `mesos-master` flags).
 //! - [`runtime`]: the tokio driver (libprocess node, timers, registry store,
 //!   HTTP queries). [`sim`]: a deterministic whole-cluster simulation.
@@ -36,12 +37,13 @@
 //! [`Event::Idle`] whenever the input queues are drained: it runs the
 //! allocation the preceding events asked for, batched.
 
-pub mod allocator;
 mod agents;
+pub mod allocator;
 pub mod config;
 pub mod event;
 pub mod flags;
 mod frameworks;
+pub mod ha;
 mod handle;
 pub mod metrics;
 mod offers;
@@ -52,6 +54,7 @@ pub mod state;
 pub mod store;
 mod tasks;
 pub mod validation;
+pub mod zk_store;
 
 pub use config::{Config, MESOS_VERSION};
 pub use event::{Effect, Event, Now, SchedulerConn, Timer};
