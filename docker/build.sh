@@ -123,6 +123,11 @@ image_client() {
   local ctx; ctx=$(stage client)
   copy_venv "$venv" "$ctx/venv-pesos"
   cp -a "$root/compat-tests/clients" "$ctx/clients"
+  # kazoo (pure Python) and six from the main venv, for --zk clients.
+  mkdir -p "$ctx/kazoo"
+  local main_site
+  main_site=$(ls -d "$root"/compat-tests/.venv/lib/python3*/site-packages | head -1)
+  cp -a "$main_site/kazoo" "$main_site/six.py" "$ctx/kazoo/"
   find "$ctx" -name __pycache__ -prune -exec rm -rf {} +
   build mesos-rs-client "$ctx"
 }

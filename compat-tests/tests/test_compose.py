@@ -3,7 +3,7 @@ state: ZooKeeper, three `mesos-master --zk` and three agents with the Docker
 and Mesos containerizers, all in containers of images built here.
 
 A framework we did not write (PyPI pesos, following the leader through
-ZooKeeper) runs Docker tasks (image mesos-rs-task, executors in their own
+ZooKeeper, in the mesos-rs-client image on the cluster network) runs Docker tasks (image mesos-rs-task, executors in their own
 containers through --docker_mesos_image) on every agent, and Mesos-
 containerizer tasks. While the Docker tasks run: the leading master's
 container is stopped, an agent's container is disconnected from the network
@@ -57,6 +57,7 @@ class Compose:
         self.masters = {f"master{i}": f"{self.prefix}.{i + 1}" for i in (1, 2, 3)}
         self.agents = {f"agent{i}": f"{self.prefix}.{10 + i}" for i in (1, 2, 3)}
         self.network = f"{self.project}_cluster"
+        self.client = f"{self.project}_client"
 
     def __call__(self, *args, check=True, timeout=180):
         argv = ["docker-compose", "-p", self.project]
@@ -103,14 +104,15 @@ class Compose:
         return [f"mesos-{i}" for i in ids] + [f"mesos-{i}.executor" for i in ids]
 
     def down(self):
-        for name in self.task_containers():
+        for name in [self.client, *self.task_containers()]:
             subprocess.run(["docker", "rm", "-f", name], capture_output=True)
         self("down", "-v", "--remove-orphans", check=False)
 
 
 @pytest.fixture
 def compose(repo_root, run_dir):
-    subprocess.run([str(repo_root / "docker" / "build.sh"), "master", "agent", "zookeeper", "task"], check=True,
+    subprocess.run([str(repo_root / "docker" / "build.sh"), "master", "agent", "zookeeper", "task", "client"],
+                   check=True,
                    timeout=900)
     cluster = Compose(run_dir)
     cluster.down()
@@ -124,8 +126,7 @@ def wait(predicate, what, timeout=90):
     return time.time() - started
 
 
-def test_compose_cluster_survives_master_failover_partition_and_agent_restart(compose, procs, pesos_cmd,
-                                                                              summary):
+def test_compose_cluster_survives_master_failover_partition_and_agent_restart(compose, procs, summary):
     started = time.time()
     compose("up", "-d")
     up = wait(lambda: compose.leader() is not None, "a leading master")
@@ -137,12 +138,14 @@ def test_compose_cluster_survives_master_failover_partition_and_agent_restart(co
     specs = [{"id": f"docker-{i}", "image": "mesos-rs-task", "command": "echo finished in docker",
               "wait_file": True} for i in range(6)]
     specs += [{"id": f"mesos-{i}", "command": "echo finished on the mesos containerizer"} for i in range(3)]
-    kazoo = str(next((harness.COMPAT / ".venv").glob("lib/python3*/site-packages")))
+    # The framework runs in the client image (pesos + kazoo), on the cluster
+    # network.
     framework = procs.start(
         "pesos_docker_framework",
-        pesos_cmd("pesos_docker_framework.py", "--zk", f"zk://{compose.prefix}.10:2181/mesos",
-                  "--kazoo-path", kazoo, "--per-offer", 3, "--tasks-json", json.dumps(specs), "--timeout", 400),
-        env={**harness.PESOS_ENV, "LIBPROCESS_IP": f"{compose.prefix}.1"},
+        ["docker", "run", "--rm", "--name", compose.client, "--network", compose.network,
+         "--ip", f"{compose.prefix}.40", "-e", f"LIBPROCESS_IP={compose.prefix}.40", "mesos-rs-client",
+         "pesos_docker_framework.py", "--zk", f"zk://{compose.prefix}.10:2181/mesos", "--kazoo-path", "/opt/kazoo",
+         "--per-offer", "3", "--tasks-json", json.dumps(specs), "--timeout", "400"],
     )
 
     def states():
