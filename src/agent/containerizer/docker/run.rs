@@ -24,6 +24,8 @@
 //!   the task's `ports` resources;
 //! - `parameters` become extra `--key=value` options, except the first
 //!   `net`/`network`, which replaces the network;
+//! - no container labels: Mesos passes none (`TaskInfo.labels` stay Mesos
+//!   labels); a `label` parameter sets one, as `docker run --label` would;
 //! - a shell command runs as entrypoint `/bin/sh` with `-c <value>`;
 //!   otherwise the image's entrypoint gets `value` (if any) then `arguments`.
 
