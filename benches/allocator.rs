@@ -23,11 +23,7 @@ const FRAMEWORKS: usize = 1_000;
 const ROLES: usize = 5;
 
 fn agent_resources(i: usize) -> Resources {
-    let ports = if i % 3 == 0 {
-        "[31000-31500, 32000-32500]"
-    } else {
-        "[31000-32000]"
-    };
+    let ports = if i % 3 == 0 { "[31000-31500, 32000-32500]" } else { "[31000-32000]" };
     let text = if i % 5 == 0 {
         let role = format!("role{}", i % ROLES);
         format!(
@@ -40,45 +36,28 @@ fn agent_resources(i: usize) -> Resources {
 }
 
 fn cluster() -> Allocator {
-    let mut a = Allocator::new(Options {
-        seed: 42,
-        ..Options::default()
-    });
-    let caps: Vec<AgentCapability> = [
-        AgentCap::MultiRole,
-        AgentCap::HierarchicalRole,
-        AgentCap::ReservationRefinement,
-    ]
-    .into_iter()
-    .map(|c| AgentCapability {
-        r#type: Some(c as i32),
-    })
-    .collect();
+    let mut a = Allocator::new(Options { seed: 42, ..Options::default() });
+    let caps: Vec<AgentCapability> = [AgentCap::MultiRole, AgentCap::HierarchicalRole, AgentCap::ReservationRefinement]
+        .into_iter()
+        .map(|c| AgentCapability { r#type: Some(c as i32) })
+        .collect();
     for i in 0..FRAMEWORKS {
         let info = FrameworkInfo {
-            id: Some(FrameworkId {
-                value: format!("fw-{i:04}"),
-            }),
+            id: Some(FrameworkId { value: format!("fw-{i:04}") }),
             name: format!("framework {i}"),
             roles: vec![format!("role{}", i % ROLES)],
-            capabilities: vec![FwCapability {
-                r#type: Some(FwCap::MultiRole as i32),
-            }],
+            capabilities: vec![FwCapability { r#type: Some(FwCap::MultiRole as i32) }],
             ..Default::default()
         };
-        a.add_framework(info, &HashMap::new(), true, FrameworkOptions::default())
-            .unwrap();
+        a.add_framework(info, &HashMap::new(), true, FrameworkOptions::default()).unwrap();
     }
     for i in 0..AGENTS {
         let info = SlaveInfo {
-            id: Some(SlaveId {
-                value: format!("agent-{i:05}"),
-            }),
+            id: Some(SlaveId { value: format!("agent-{i:05}") }),
             hostname: format!("host{i}.example"),
             ..Default::default()
         };
-        a.add_agent(info, &caps, agent_resources(i), &HashMap::new())
-            .unwrap();
+        a.add_agent(info, &caps, agent_resources(i), &HashMap::new()).unwrap();
     }
     a
 }
@@ -90,25 +69,9 @@ fn steady_state(now: Duration) -> Allocator {
     let plan = a.allocate_all(now);
     for (i, offer) in plan.offers.iter().enumerate() {
         match i % 20 {
-            0 => a.recover_resources(
-                now,
-                &offer.framework_id,
-                &offer.agent_id,
-                &offer.resources,
-                Some(&Filters::default()),
-                false,
-            ),
-            1 => a.recover_resources(
-                now,
-                &offer.framework_id,
-                &offer.agent_id,
-                &offer.resources,
-                None,
-                false,
-            ),
-            _ => a
-                .transition_offered_to_allocated(&offer.agent_id, &offer.resources)
-                .unwrap(),
+            0 => a.recover_resources(now, &offer.framework_id, &offer.agent_id, &offer.resources, Some(&Filters::default()), false),
+            1 => a.recover_resources(now, &offer.framework_id, &offer.agent_id, &offer.resources, None, false),
+            _ => a.transition_offered_to_allocated(&offer.agent_id, &offer.resources).unwrap(),
         }
     }
     a
@@ -141,36 +104,24 @@ fn bench(c: &mut Criterion) {
         return;
     }
     bench_cycle(c, "idle cluster", &cluster(), now);
-    bench_cycle(
-        c,
-        "steady state",
-        &steady_state(now),
-        now + Duration::from_secs(1),
-    );
+    bench_cycle(c, "steady state", &steady_state(now), now + Duration::from_secs(1));
 }
 
 /// Benchmarks one full cycle at `now` from the state `base`.
 fn bench_cycle(c: &mut Criterion, label: &str, base: &Allocator, now: Duration) {
     let plan = base.clone().allocate_all(now);
-    eprintln!(
-        "{label}: {} offers per cycle; fastest of 20 cycles: {:?}",
-        plan.len(),
-        min_of(base, now, 20)
-    );
-    c.bench_function(
-        &format!("allocate_all 10k agents x 1k frameworks ({label})"),
-        |b| {
-            b.iter_batched(
-                || base.clone(),
-                |mut a| {
-                    // Returned, so that dropping happens outside the timing.
-                    let plan = a.allocate_all(black_box(now));
-                    (a, plan)
-                },
-                BatchSize::LargeInput,
-            )
-        },
-    );
+    eprintln!("{label}: {} offers per cycle; fastest of 20 cycles: {:?}", plan.len(), min_of(base, now, 20));
+    c.bench_function(&format!("allocate_all 10k agents x 1k frameworks ({label})"), |b| {
+        b.iter_batched(
+            || base.clone(),
+            |mut a| {
+                // Returned, so that dropping happens outside the timing.
+                let plan = a.allocate_all(black_box(now));
+                (a, plan)
+            },
+            BatchSize::LargeInput,
+        )
+    });
 }
 
 criterion_group! {

@@ -21,10 +21,7 @@ const FRAMEWORKS: usize = 1_000;
 
 fn at(secs: f64) -> Now {
     let d = Duration::from_secs_f64(secs);
-    Now {
-        monotonic: d,
-        unix: Duration::from_secs(1_700_000_000) + d,
-    }
+    Now { monotonic: d, unix: Duration::from_secs(1_700_000_000) + d }
 }
 
 /// Runs one event and completes the registry operations it asks for, like
@@ -36,13 +33,8 @@ fn feed(master: &mut Master, now: Now, event: Event) -> usize {
         for effect in master.handle(now, event) {
             effects += 1;
             match effect {
-                Effect::Registry { id, .. } => pending.push(Event::RegistryApplied {
-                    id,
-                    result: Ok(true),
-                }),
-                Effect::RecoverRegistry { .. } => {
-                    pending.push(Event::RegistryRecovered(Ok(Box::default())))
-                }
+                Effect::Registry { id, .. } => pending.push(Event::RegistryApplied { id, result: Ok(true) }),
+                Effect::RecoverRegistry { .. } => pending.push(Event::RegistryRecovered(Ok(Box::default()))),
                 _ => {}
             }
         }
@@ -58,15 +50,7 @@ fn recovered_master() -> Master {
 }
 
 fn agent_pid(i: usize) -> Upid {
-    let addr = SocketAddr::from((
-        [
-            10,
-            (i / 65536) as u8,
-            ((i / 256) % 256) as u8,
-            (i % 256) as u8,
-        ],
-        5051,
-    ));
+    let addr = SocketAddr::from(([10, (i / 65536) as u8, ((i / 256) % 256) as u8, (i % 256) as u8], 5051));
     Upid::new("slave(1)", addr)
 }
 
@@ -74,22 +58,11 @@ fn register_agents(master: &mut Master, count: usize) {
     let resources = from_string("cpus:16;mem:65536;disk:1000000;ports:[31000-32000]", "*").unwrap();
     for i in 0..count {
         let message = RegisterSlaveMessage {
-            slave: SlaveInfo {
-                hostname: format!("agent{i}"),
-                resources: resources.clone(),
-                ..Default::default()
-            },
+            slave: SlaveInfo { hostname: format!("agent{i}"), resources: resources.clone(), ..Default::default() },
             version: Some("1.11.0".into()),
             ..Default::default()
         };
-        feed(
-            master,
-            at(1.0),
-            Event::Message {
-                from: agent_pid(i),
-                message: Message::from(message),
-            },
-        );
+        feed(master, at(1.0), Event::Message { from: agent_pid(i), message: Message::from(message) });
     }
 }
 
@@ -104,24 +77,11 @@ fn register_frameworks(master: &mut Master, count: usize) {
         };
         let call = Call {
             r#type: Some(call::Type::Subscribe as i32),
-            subscribe: Some(call::Subscribe {
-                framework_info: info,
-                ..Default::default()
-            }),
+            subscribe: Some(call::Subscribe { framework_info: info, ..Default::default() }),
             ..Default::default()
         };
-        let pid = Upid::new(
-            format!("scheduler-{i}"),
-            SocketAddr::from(([10, 200, (i / 256) as u8, (i % 256) as u8], 40000)),
-        );
-        feed(
-            master,
-            at(0.5),
-            Event::Message {
-                from: pid,
-                message: Message::from(call),
-            },
-        );
+        let pid = Upid::new(format!("scheduler-{i}"), SocketAddr::from(([10, 200, (i / 256) as u8, (i % 256) as u8], 40000)));
+        feed(master, at(0.5), Event::Message { from: pid, message: Message::from(call) });
     }
 }
 
@@ -131,15 +91,11 @@ fn bench(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(20));
 
     group.bench_function("register 10,000 agents", |b| {
-        b.iter_batched(
-            recovered_master,
-            |mut master| {
-                register_agents(&mut master, AGENTS);
-                assert_eq!(master.agents().count(), AGENTS);
-                master
-            },
-            BatchSize::PerIteration,
-        )
+        b.iter_batched(recovered_master, |mut master| {
+            register_agents(&mut master, AGENTS);
+            assert_eq!(master.agents().count(), AGENTS);
+            master
+        }, BatchSize::PerIteration)
     });
 
     let setup = || {
@@ -183,11 +139,7 @@ fn bench(c: &mut Criterion) {
     let mut allocator = master.allocator().clone();
     let started = std::time::Instant::now();
     let plan = allocator.allocate_all(Duration::from_secs(2));
-    println!(
-        "\n  the allocator alone (allocate_all over the same state): {:?} for {} planned offers",
-        started.elapsed(),
-        plan.len()
-    );
+    println!("\n  the allocator alone (allocate_all over the same state): {:?} for {} planned offers", started.elapsed(), plan.len());
     let started = std::time::Instant::now();
     let effects = feed(&mut master, at(2.0), Event::Idle);
     println!(

@@ -19,9 +19,7 @@ fn scalar(name: &str, value: f64) -> Resource {
         name: name.into(),
         r#type: value::Type::Scalar as i32,
         scalar: Some(Scalar { value }),
-        allocation_info: Some(AllocationInfo {
-            role: Some("analytics".into()),
-        }),
+        allocation_info: Some(AllocationInfo { role: Some("analytics".into()) }),
         ..Default::default()
     }
 }
@@ -30,9 +28,7 @@ fn text_attribute(name: &str, value: &str) -> Attribute {
     Attribute {
         name: name.into(),
         r#type: value::Type::Text as i32,
-        text: Some(Text {
-            value: value.into(),
-        }),
+        text: Some(Text { value: value.into() }),
         ..Default::default()
     }
 }
@@ -47,29 +43,14 @@ fn offers_message() -> ResourceOffersMessage {
             name: "ports".into(),
             r#type: value::Type::Ranges as i32,
             ranges: Some(Ranges {
-                range: vec![
-                    Range {
-                        begin: 31000,
-                        end: 31999,
-                    },
-                    Range {
-                        begin: 33000 + i,
-                        end: 33100 + i,
-                    },
-                ],
+                range: vec![Range { begin: 31000, end: 31999 }, Range { begin: 33000 + i, end: 33100 + i }],
             }),
-            allocation_info: Some(AllocationInfo {
-                role: Some("analytics".into()),
-            }),
+                allocation_info: Some(AllocationInfo { role: Some("analytics".into()) }),
             ..Default::default()
         };
         message.offers.push(Offer {
-            id: OfferId {
-                value: format!("6f9c2b1e-8a4d-4a51-9c0e-5d2f1a7b3c90-O{i}"),
-            },
-            framework_id: FrameworkId {
-                value: "6f9c2b1e-8a4d-4a51-9c0e-5d2f1a7b3c90-0001".into(),
-            },
+            id: OfferId { value: format!("6f9c2b1e-8a4d-4a51-9c0e-5d2f1a7b3c90-O{i}") },
+            framework_id: FrameworkId { value: "6f9c2b1e-8a4d-4a51-9c0e-5d2f1a7b3c90-0001".into() },
             slave_id: SlaveId { value: agent },
             hostname: format!("agent-{i:04}.dc1.example.com"),
             resources: vec![
@@ -88,21 +69,10 @@ fn offers_message() -> ResourceOffersMessage {
                     ..Default::default()
                 },
             ],
-            executor_ids: if i % 4 == 0 {
-                vec![ExecutorId {
-                    value: format!("executor-{i}"),
-                }]
-            } else {
-                vec![]
-            },
+            executor_ids: if i % 4 == 0 { vec![ExecutorId { value: format!("executor-{i}") }] } else { vec![] },
             ..Default::default()
         });
-        message.pids.push(format!(
-            "slave(1)@10.{}.{}.{}:5051",
-            i / 65536,
-            (i / 256) % 256,
-            i % 256
-        ));
+        message.pids.push(format!("slave(1)@10.{}.{}.{}:5051", i / 65536, (i / 256) % 256, i % 256));
     }
     message
 }
@@ -110,16 +80,11 @@ fn offers_message() -> ResourceOffersMessage {
 fn protobuf(c: &mut Criterion) {
     let message = offers_message();
     let bytes = message.encode_to_vec();
-    println!(
-        "ResourceOffersMessage with 1000 offers: {} bytes",
-        bytes.len()
-    );
+    println!("ResourceOffersMessage with 1000 offers: {} bytes", bytes.len());
     let mut group = c.benchmark_group("resource_offers_1000");
     group.throughput(Throughput::Bytes(bytes.len() as u64));
     group.bench_function("encode", |b| b.iter(|| message.encode_to_vec()));
-    group.bench_function("decode_prost", |b| {
-        b.iter(|| ResourceOffersMessage::decode(bytes.as_slice()).unwrap())
-    });
+    group.bench_function("decode_prost", |b| b.iter(|| ResourceOffersMessage::decode(bytes.as_slice()).unwrap()));
     group.bench_function("decode_strict", |b| {
         b.iter(|| mesos_rs::proto::decode_strict::<ResourceOffersMessage>(&bytes).unwrap())
     });
@@ -137,11 +102,7 @@ struct Pair {
 
 async fn served_node() -> (Node, tokio::sync::oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let options = Options {
-        peer_queue_capacity: 1 << 16,
-        mailbox_capacity: 1 << 16,
-        ..Options::default()
-    };
+    let options = Options { peer_queue_capacity: 1 << 16, mailbox_capacity: 1 << 16, ..Options::default() };
     let node = Node::new(listener.local_addr().unwrap(), options);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(serve(listener, node.clone(), axum::Router::new(), async {
@@ -162,15 +123,9 @@ async fn pair(decoding: Decoding) -> Pair {
 
 fn ack(i: u64) -> StatusUpdateAcknowledgementMessage {
     StatusUpdateAcknowledgementMessage {
-        slave_id: SlaveId {
-            value: "6f9c2b1e-8a4d-4a51-9c0e-5d2f1a7b3c90-S3".into(),
-        },
-        framework_id: FrameworkId {
-            value: "6f9c2b1e-8a4d-4a51-9c0e-5d2f1a7b3c90-0001".into(),
-        },
-        task_id: TaskId {
-            value: format!("task-{i}"),
-        },
+        slave_id: SlaveId { value: "6f9c2b1e-8a4d-4a51-9c0e-5d2f1a7b3c90-S3".into() },
+        framework_id: FrameworkId { value: "6f9c2b1e-8a4d-4a51-9c0e-5d2f1a7b3c90-0001".into() },
+        task_id: TaskId { value: format!("task-{i}") },
         uuid: uuid::Uuid::new_v4().as_bytes().to_vec(),
     }
 }
@@ -193,16 +148,9 @@ async fn burst(pair: &mut Pair, messages: &[StatusUpdateAcknowledgementMessage])
 
 fn throughput(c: &mut Criterion) {
     const BURST: usize = 10_000;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let messages: Vec<_> = (0..BURST as u64).map(ack).collect();
-    println!(
-        "StatusUpdateAcknowledgementMessage: {} bytes of body",
-        messages[0].encoded_len()
-    );
+    println!("StatusUpdateAcknowledgementMessage: {} bytes of body", messages[0].encoded_len());
     let mut group = c.benchmark_group("v0_loopback_one_sender");
     group.throughput(Throughput::Elements(BURST as u64));
     group.sample_size(20);

@@ -21,32 +21,17 @@ use mesos_rs::proto::mesos::Credential;
 fn parse_options() -> anyhow::Result<Spec> {
     let mut flags: HashMap<String, String> = HashMap::new();
     for arg in std::env::args().skip(1) {
-        let Some(rest) = arg.strip_prefix("--") else {
-            bail!("unexpected argument '{arg}'")
-        };
-        let (name, value) = rest
-            .split_once('=')
-            .with_context(|| format!("--{rest} needs a value"))?;
+        let Some(rest) = arg.strip_prefix("--") else { bail!("unexpected argument '{arg}'") };
+        let (name, value) = rest.split_once('=').with_context(|| format!("--{rest} needs a value"))?;
         flags.insert(name.to_string(), value.to_string());
     }
-    let get = |name: &str, default: &str| {
-        flags
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| default.to_string())
-    };
+    let get = |name: &str, default: &str| flags.get(name).cloned().unwrap_or_else(|| default.to_string());
     let credential = match (flags.get("principal"), flags.get("secret")) {
-        (Some(principal), secret) => Some(Credential {
-            principal: principal.clone(),
-            secret: secret.cloned(),
-        }),
+        (Some(principal), secret) => Some(Credential { principal: principal.clone(), secret: secret.cloned() }),
         (None, _) => None,
     };
     Ok(Spec {
-        master: flags
-            .get("master")
-            .cloned()
-            .context("--master is required")?,
+        master: flags.get("master").cloned().context("--master is required")?,
         tasks: get("tasks", "1").parse().context("--tasks")?,
         command: get("command", "echo hello"),
         cpus: get("cpus", "0.1").parse().context("--cpus")?,

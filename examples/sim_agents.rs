@@ -63,11 +63,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--port" => args.port = value.parse()?,
             "--resources" => args.resources = value.to_string(),
             "--task_duration" => {
-                args.task_duration = if value == "forever" {
-                    None
-                } else {
-                    Some(parse_duration(value).map_err(|e| anyhow::anyhow!(e.0))?)
-                }
+                args.task_duration = if value == "forever" { None } else { Some(parse_duration(value).map_err(|e| anyhow::anyhow!(e.0))?) }
             }
             "--hostname" => args.hostname = value.to_string(),
             _ => bail!("unknown argument '{arg}'"),
@@ -79,9 +75,7 @@ fn parse_args() -> anyhow::Result<Args> {
 fn now(origin: tokio::time::Instant) -> Now {
     Now {
         monotonic: origin.elapsed(),
-        unix: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default(),
+        unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default(),
     }
 }
 
@@ -98,8 +92,7 @@ async fn run_agent(
     let mut timers: BTreeMap<(Duration, u64), AgentTimer> = BTreeMap::new();
     let mut seq = 0u64;
     let mut was_registered = false;
-    let mut apply = |out: mesos_rs::master::sim::agent::Out,
-                     timers: &mut BTreeMap<(Duration, u64), AgentTimer>| {
+    let mut apply = |out: mesos_rs::master::sim::agent::Out, timers: &mut BTreeMap<(Duration, u64), AgentTimer>| {
         for (to, message) in out.sends {
             if let Err(e) = handle.send(&to, &message) {
                 eprintln!("agent {index}: cannot send {}: {e}", message.name());
@@ -163,15 +156,9 @@ async fn run_agent(
 
 fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        let config = v0_compat::Config {
-            ip: Some(args.ip),
-            port: Some(args.port),
-            ..Default::default()
-        };
+        let config = v0_compat::Config { ip: Some(args.ip), port: Some(args.port), ..Default::default() };
         let (listener, advertised) = config.bind().await?;
         let node = Node::new(advertised, Options::default());
         // The leader: fixed, or followed through ZooKeeper.
@@ -232,18 +219,10 @@ fn main() -> anyhow::Result<()> {
             tokio::spawn(run_agent(agent, process, i, tx.clone(), leader_rx.clone()));
         }
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(v0_compat::serve(
-            listener,
-            node.clone(),
-            axum::Router::new(),
-            async {
-                let _ = stop_rx.await;
-            },
-        ));
-        eprintln!(
-            "{} simulated agents on {advertised}, master {master}",
-            args.agents
-        );
+        let server = tokio::spawn(v0_compat::serve(listener, node.clone(), axum::Router::new(), async {
+            let _ = stop_rx.await;
+        }));
+        eprintln!("{} simulated agents on {advertised}, master {master}", args.agents);
         let mut seen = std::collections::BTreeSet::new();
         let mut round = 0;
         loop {

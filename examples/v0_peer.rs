@@ -51,9 +51,7 @@ fn fields(message: &Message) -> Value {
             "data_head_hex": hex(&f.data[..f.data.len().min(16)]),
             "data_checksum": f.data.iter().fold(0u64, |acc, b| acc.wrapping_mul(31).wrapping_add(*b as u64)),
         }),
-        Message::KillTaskMessage(k) => {
-            json!({"framework_id": k.framework_id.value, "task_id": k.task_id.value})
-        }
+        Message::KillTaskMessage(k) => json!({"framework_id": k.framework_id.value, "task_id": k.task_id.value}),
         Message::StatusUpdateAcknowledgementMessage(a) => json!({
             "task_id": a.task_id.value, "slave_id": a.slave_id.value, "uuid_hex": hex(&a.uuid),
         }),
@@ -72,13 +70,9 @@ fn offer(i: u32, framework_id: &m::FrameworkId) -> m::Offer {
         ..Default::default()
     };
     m::Offer {
-        id: m::OfferId {
-            value: format!("offer-{i}"),
-        },
+        id: m::OfferId { value: format!("offer-{i}") },
         framework_id: framework_id.clone(),
-        slave_id: m::SlaveId {
-            value: format!("agent-{i}"),
-        },
+        slave_id: m::SlaveId { value: format!("agent-{i}") },
         hostname: format!("host-{i}.example"),
         resources: vec![
             scalar("cpus", 4.0 + i as f64),
@@ -86,21 +80,14 @@ fn offer(i: u32, framework_id: &m::FrameworkId) -> m::Offer {
             m::Resource {
                 name: "ports".into(),
                 r#type: m::value::Type::Ranges as i32,
-                ranges: Some(m::value::Ranges {
-                    range: vec![m::value::Range {
-                        begin: 31000,
-                        end: 32000,
-                    }],
-                }),
+                ranges: Some(m::value::Ranges { range: vec![m::value::Range { begin: 31000, end: 32000 }] }),
                 ..Default::default()
             },
         ],
         attributes: vec![m::Attribute {
             name: "rack".into(),
             r#type: m::value::Type::Text as i32,
-            text: Some(m::value::Text {
-                value: format!("r{i}"),
-            }),
+            text: Some(m::value::Text { value: format!("r{i}") }),
             ..Default::default()
         }],
         ..Default::default()
@@ -111,9 +98,7 @@ fn offer(i: u32, framework_id: &m::FrameworkId) -> m::Offer {
 fn reply(message: &Message, me: &Upid) -> Option<Message> {
     Some(match message {
         Message::RegisterFrameworkMessage(_) => mi::FrameworkRegisteredMessage {
-            framework_id: m::FrameworkId {
-                value: "interop-framework-1".into(),
-            },
+            framework_id: m::FrameworkId { value: "interop-framework-1".into() },
             master_info: m::MasterInfo {
                 id: "interop-master".into(),
                 ip: u32::from(Ipv4Addr::new(127, 0, 0, 1)).to_be(),
@@ -150,24 +135,18 @@ fn reply(message: &Message, me: &Upid) -> Option<Message> {
         .into(),
         Message::ReviveOffersMessage(r) => mi::ResourceOffersMessage {
             offers: vec![offer(1, &r.framework_id), offer(2, &r.framework_id)],
-            pids: vec![
-                "slave(1)@127.0.0.1:5051".into(),
-                "slave(1)@127.0.0.1:5052".into(),
-            ],
+            pids: vec!["slave(1)@127.0.0.1:5051".into(), "slave(1)@127.0.0.1:5052".into()],
         }
         .into(),
-        Message::DeactivateFrameworkMessage(d) => mi::FrameworkErrorMessage {
-            message: format!("deactivated {}", d.framework_id.value),
+        Message::DeactivateFrameworkMessage(d) => {
+            mi::FrameworkErrorMessage { message: format!("deactivated {}", d.framework_id.value) }.into()
         }
-        .into(),
         _ => return None,
     })
 }
 
 async fn serve_node(ip: IpAddr) -> anyhow::Result<(Node, tokio::sync::oneshot::Sender<()>)> {
-    let listener = tokio::net::TcpListener::bind((ip, 0))
-        .await
-        .context("bind")?;
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.context("bind")?;
     let node = Node::new(listener.local_addr()?, Config::from_env()?.options());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(serve(listener, node.clone(), axum::Router::new(), async {
@@ -182,10 +161,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    let ip = Config::from_env()?
-        .ip
-        .map(IpAddr::V4)
-        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let ip = Config::from_env()?.ip.map(IpAddr::V4).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     let (node, _stop_peer) = serve_node(ip).await?;
     let (doomed_node, stop_doomed) = serve_node(ip).await?;
     let mut peer = node.spawn("peer")?;
@@ -207,9 +183,7 @@ async fn main() -> anyhow::Result<()> {
         };
         match event {
             Event::Message { from, message } => {
-                emit(
-                    json!({"event": "message", "from": from.to_string(), "name": message.name(), "fields": fields(&message)}),
-                );
+                emit(json!({"event": "message", "from": from.to_string(), "name": message.name(), "fields": fields(&message)}));
                 if linked.insert(from.clone()) {
                     peer.handle().link(&from);
                 }

@@ -32,36 +32,11 @@ use tokio::signal::unix::{signal, SignalKind};
 
 const FLAGS: &[FlagDef] = &[
     FlagDef::new("zk", Kind::String, None, "ZooKeeper URL (zk:// or file://)").required(),
-    FlagDef::new(
-        "zk_session_timeout",
-        Kind::Duration,
-        Some("10secs"),
-        "ZooKeeper session timeout",
-    ),
-    FlagDef::new(
-        "ip",
-        Kind::String,
-        Some("127.0.0.1"),
-        "IP of the master advertised",
-    ),
-    FlagDef::new(
-        "port",
-        Kind::Uint,
-        Some("5050"),
-        "Port of the master advertised",
-    ),
-    FlagDef::new(
-        "hostname",
-        Kind::String,
-        None,
-        "Hostname advertised (default: the IP)",
-    ),
-    FlagDef::new(
-        "id",
-        Kind::String,
-        None,
-        "MasterInfo.id (default: a random UUID)",
-    ),
+    FlagDef::new("zk_session_timeout", Kind::Duration, Some("10secs"), "ZooKeeper session timeout"),
+    FlagDef::new("ip", Kind::String, Some("127.0.0.1"), "IP of the master advertised"),
+    FlagDef::new("port", Kind::Uint, Some("5050"), "Port of the master advertised"),
+    FlagDef::new("hostname", Kind::String, None, "Hostname advertised (default: the IP)"),
+    FlagDef::new("id", Kind::String, None, "MasterInfo.id (default: a random UUID)"),
 ];
 
 fn emit(line: Value) {
@@ -83,9 +58,7 @@ async fn main() -> anyhow::Result<()> {
     let port: u64 = flags.get("port")?;
     let addr: SocketAddr = format!("{ip}:{port}").parse().context("--ip/--port")?;
     let hostname: String = flags.opt("hostname")?.unwrap_or_else(|| ip.clone());
-    let id: String = flags
-        .opt("id")?
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let id: String = flags.opt("id")?.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let info = master_info::for_master(&id, &Upid::new("master", addr), &hostname);
     let timeout: Duration = flags.get("zk_session_timeout")?;
     let zk: String = flags.get("zk")?;

@@ -15,8 +15,8 @@ mod v0_executor;
 use harness::*;
 use mesos_rs::proto::mesos::internal as mi;
 use mesos_rs::proto::mesos::{
-    executor_info::Type as ExecutorType, task_status::Reason, ExecutorId, ExecutorInfo,
-    FrameworkId, SlaveId, TaskGroupInfo, TaskState,
+    executor_info::Type as ExecutorType, task_status::Reason, ExecutorId, ExecutorInfo, FrameworkId, SlaveId,
+    TaskGroupInfo, TaskState,
 };
 
 /// Not a test: the entry point of the v0 custom executor, when this binary
@@ -31,12 +31,7 @@ fn v0_executor_entry() {
     std::process::exit(0);
 }
 
-fn sandbox_of(
-    agent: &AgentProcess,
-    framework: &str,
-    executor: &str,
-    agent_id: &str,
-) -> std::path::PathBuf {
+fn sandbox_of(agent: &AgentProcess, framework: &str, executor: &str, agent_id: &str) -> std::path::PathBuf {
     let latest = agent
         .work_dir
         .join("slaves")
@@ -66,17 +61,9 @@ async fn command_tasks_finish_fail_and_are_killed_through_the_real_command_execu
     assert!(master.states("ok").contains(&TaskState::TaskRunning));
     let bad = master.terminal_of("bad").await;
     assert_eq!(bad.status.state(), TaskState::TaskFailed);
-    assert!(
-        bad.status.message().contains('3'),
-        "{}",
-        bad.status.message()
-    );
+    assert!(bad.status.message().contains('3'), "{}", bad.status.message());
 
-    master
-        .until("slow to run", |m| {
-            m.states("slow").contains(&TaskState::TaskRunning)
-        })
-        .await;
+    master.until("slow to run", |m| m.states("slow").contains(&TaskState::TaskRunning)).await;
     master.kill_task("F-cmd", "slow");
     let slow = master.terminal_of("slow").await;
     assert_eq!(slow.status.state(), TaskState::TaskKilled);
@@ -89,19 +76,12 @@ async fn command_tasks_finish_fail_and_are_killed_through_the_real_command_execu
     let (code, body) = get(&agent.url(&format!("/files/read?path={virtual_path}&offset=0"))).await;
     assert_eq!(code, 200, "{body}");
     let read: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert!(read["data"]
-        .as_str()
-        .unwrap()
-        .contains("hello from the task"));
+    assert!(read["data"].as_str().unwrap().contains("hello from the task"));
     assert_eq!(read["offset"], 0);
     let (code, body) = get(&agent.url(&format!("/files/browse?path={}", sandbox.display()))).await;
     assert_eq!(code, 200);
     let listing: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert!(listing
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|f| f["path"].as_str().unwrap().ends_with("/stdout")));
+    assert!(listing.as_array().unwrap().iter().any(|f| f["path"].as_str().unwrap().ends_with("/stdout")));
 
     // /state has the frameworks, executors and tasks with Mesos's keys.
     let (code, body) = get(&agent.url("/slave(1)/state.json")).await;
@@ -127,48 +107,27 @@ async fn a_v0_custom_executor_runs_tasks_and_exchanges_framework_messages() {
     master.run_task(&fw, v0_task(&id, "t-finish", "E-v0", "finish"));
     master.run_task(&fw, v0_task(&id, "t-fail", "E-v0", "fail"));
     master.run_task(&fw, v0_task(&id, "t-wait", "E-v0", "wait"));
-    assert_eq!(
-        master.terminal_of("t-finish").await.status.state(),
-        TaskState::TaskFinished
-    );
-    assert_eq!(
-        master.terminal_of("t-fail").await.status.state(),
-        TaskState::TaskFailed
-    );
-    master
-        .until("t-wait to run", |m| {
-            m.states("t-wait").contains(&TaskState::TaskRunning)
-        })
-        .await;
+    assert_eq!(master.terminal_of("t-finish").await.status.state(), TaskState::TaskFinished);
+    assert_eq!(master.terminal_of("t-fail").await.status.state(), TaskState::TaskFailed);
+    master.until("t-wait to run", |m| m.states("t-wait").contains(&TaskState::TaskRunning)).await;
 
     // A framework message reaches the executor; its reply comes back
     // (to the scheduler pid of the RunTaskMessage: here, the master).
     master.send(mi::FrameworkToExecutorMessage {
         slave_id: SlaveId { value: id.clone() },
-        framework_id: FrameworkId {
-            value: "F-v0".into(),
-        },
-        executor_id: ExecutorId {
-            value: "E-v0".into(),
-        },
+        framework_id: FrameworkId { value: "F-v0".into() },
+        executor_id: ExecutorId { value: "E-v0".into() },
         data: b"ping".to_vec(),
     });
     let (_, reply) = master.expect::<mi::ExecutorToFrameworkMessage>().await;
     assert_eq!(reply.data, b"echo:ping");
 
     master.kill_task("F-v0", "t-wait");
-    assert_eq!(
-        master.terminal_of("t-wait").await.status.state(),
-        TaskState::TaskKilled
-    );
+    assert_eq!(master.terminal_of("t-wait").await.status.state(), TaskState::TaskKilled);
     // Each update reached the master once, in order per task.
     for task in ["t-finish", "t-fail", "t-wait"] {
         let states = master.states(task);
-        assert_eq!(
-            states.first(),
-            Some(&TaskState::TaskRunning),
-            "{task}: {states:?}"
-        );
+        assert_eq!(states.first(), Some(&TaskState::TaskRunning), "{task}: {states:?}");
         assert_eq!(states.len(), 2, "{task}: {states:?}");
     }
     drop(agent);
@@ -183,21 +142,12 @@ async fn a_task_group_runs_on_the_default_executor() {
     let id = master.agent_id.clone();
     let executor = ExecutorInfo {
         r#type: Some(ExecutorType::Default as i32),
-        executor_id: ExecutorId {
-            value: "E-group".into(),
-        },
-        framework_id: Some(FrameworkId {
-            value: "F-group".into(),
-        }),
+        executor_id: ExecutorId { value: "E-group".into() },
+        framework_id: Some(FrameworkId { value: "F-group".into() }),
         resources: resources("cpus:0.1;mem:32"),
         ..Default::default()
     };
-    let group = TaskGroupInfo {
-        tasks: vec![
-            command_task(&id, "g1", "true"),
-            command_task(&id, "g2", "echo two"),
-        ],
-    };
+    let group = TaskGroupInfo { tasks: vec![command_task(&id, "g1", "true"), command_task(&id, "g2", "echo two")] };
     master.send(mi::RunTaskGroupMessage {
         framework: fw,
         executor,
@@ -205,14 +155,8 @@ async fn a_task_group_runs_on_the_default_executor() {
         resource_version_uuids: vec![],
         launch_executor: None,
     });
-    assert_eq!(
-        master.terminal_of("g1").await.status.state(),
-        TaskState::TaskFinished
-    );
-    assert_eq!(
-        master.terminal_of("g2").await.status.state(),
-        TaskState::TaskFinished
-    );
+    assert_eq!(master.terminal_of("g1").await.status.state(), TaskState::TaskFinished);
+    assert_eq!(master.terminal_of("g2").await.status.state(), TaskState::TaskFinished);
     drop(agent);
 }
 
@@ -225,18 +169,11 @@ async fn an_agent_killed_while_tasks_run_recovers_them_and_delivers_every_update
     let id = master.agent_id.clone();
     // A command task that ends while the agent is down (v1 executor), and
     // v0 tasks that end while it is down and after it is back.
-    master.run_task(
-        &fw,
-        command_task(&id, "cmd", "while [ ! -e finish-now ]; do sleep 0.1; done"),
-    );
+    master.run_task(&fw, command_task(&id, "cmd", "while [ ! -e finish-now ]; do sleep 0.1; done"));
     master.run_task(&fw, v0_task(&id, "v0-down", "E-restart", "wait"));
     master.run_task(&fw, v0_task(&id, "v0-after", "E-restart", "wait"));
     for task in ["cmd", "v0-down", "v0-after"] {
-        master
-            .until("tasks to run", |m| {
-                m.states(task).contains(&TaskState::TaskRunning)
-            })
-            .await;
+        master.until("tasks to run", |m| m.states(task).contains(&TaskState::TaskRunning)).await;
     }
     // Kill the agent only once every RUNNING acknowledgement is on disk, so
     // nothing is legitimately resent.
@@ -244,11 +181,10 @@ async fn an_agent_killed_while_tasks_run_recovers_them_and_delivers_every_update
     within("acknowledgements checkpointed", async {
         loop {
             let files = update_files(&work_dir);
-            let done = files.len() == 3
-                && files.values().all(|p| {
-                    let (u, a) = update_records(p);
-                    u >= 1 && u == a
-                });
+            let done = files.len() == 3 && files.values().all(|p| {
+                let (u, a) = update_records(p);
+                u >= 1 && u == a
+            });
             if done {
                 break;
             }
@@ -267,69 +203,34 @@ async fn an_agent_killed_while_tasks_run_recovers_them_and_delivers_every_update
 
     agent.restart();
     let reregister = master.accept_reregistration().await;
-    let mut tasks: Vec<String> = reregister
-        .tasks
-        .iter()
-        .map(|t| t.task_id.value.clone())
-        .collect();
+    let mut tasks: Vec<String> = reregister.tasks.iter().map(|t| t.task_id.value.clone()).collect();
     tasks.sort();
     assert_eq!(tasks, vec!["cmd", "v0-after", "v0-down"]);
-    assert_eq!(
-        master.terminal_of("cmd").await.status.state(),
-        TaskState::TaskFinished
-    );
-    assert_eq!(
-        master.terminal_of("v0-down").await.status.state(),
-        TaskState::TaskFinished
-    );
+    assert_eq!(master.terminal_of("cmd").await.status.state(), TaskState::TaskFinished);
+    assert_eq!(master.terminal_of("v0-down").await.status.state(), TaskState::TaskFinished);
     // The executor that stayed up is still usable.
     std::fs::write(v0_sandbox.join("finish-v0-after"), b"").unwrap();
-    assert_eq!(
-        master.terminal_of("v0-after").await.status.state(),
-        TaskState::TaskFinished
-    );
+    assert_eq!(master.terminal_of("v0-after").await.status.state(), TaskState::TaskFinished);
 
     // Exactly once: no update (by UUID) arrived twice, nothing was lost.
     let mut seen = std::collections::BTreeSet::new();
     for update in &master.updates {
+        assert!(seen.insert(update.uuid.clone()), "duplicate update {:?}", update.status.state());
         assert!(
-            seen.insert(update.uuid.clone()),
-            "duplicate update {:?}",
-            update.status.state()
-        );
-        assert!(
-            !matches!(
-                update.status.state(),
-                TaskState::TaskLost | TaskState::TaskGone | TaskState::TaskFailed
-            ),
+            !matches!(update.status.state(), TaskState::TaskLost | TaskState::TaskGone | TaskState::TaskFailed),
             "{:?}",
             update.status
         );
     }
     for task in ["cmd", "v0-down", "v0-after"] {
         let states = master.states(task);
-        assert_eq!(
-            states
-                .iter()
-                .filter(|s| **s == TaskState::TaskFinished)
-                .count(),
-            1,
-            "{task}: {states:?}"
-        );
+        assert_eq!(states.iter().filter(|s| **s == TaskState::TaskFinished).count(), 1, "{task}: {states:?}");
     }
     // Both executors came back to the new agent: the v0 one reregistered,
     // the v1 one resubscribed.
     let log = agent.log();
-    assert!(
-        log.contains("Received re-registration message from executor 'E-restart'"),
-        "{log}"
-    );
-    assert_eq!(
-        log.matches("Received Subscribe request for HTTP executor 'cmd'")
-            .count(),
-        2,
-        "{log}"
-    );
+    assert!(log.contains("Received re-registration message from executor 'E-restart'"), "{log}");
+    assert_eq!(log.matches("Received Subscribe request for HTTP executor 'cmd'").count(), 2, "{log}");
     drop(agent);
 }
 
@@ -340,18 +241,8 @@ async fn files_refuses_paths_outside_the_sandbox() {
     master.accept_registration().await;
     let fw = framework("F-files");
     let id = master.agent_id.clone();
-    master.run_task(
-        &fw,
-        command_task(
-            &id,
-            "leaky",
-            "ln -s /etc/passwd leak; mkdir sub; echo inside > sub/file",
-        ),
-    );
-    assert_eq!(
-        master.terminal_of("leaky").await.status.state(),
-        TaskState::TaskFinished
-    );
+    master.run_task(&fw, command_task(&id, "leaky", "ln -s /etc/passwd leak; mkdir sub; echo inside > sub/file"));
+    assert_eq!(master.terminal_of("leaky").await.status.state(), TaskState::TaskFinished);
     let base = "/frameworks/F-files/executors/leaky/runs/latest";
     let (code, body) = get(&agent.url(&format!("/files/read?path={base}/sub/file&offset=0"))).await;
     assert_eq!(code, 200, "{body}");
@@ -364,16 +255,9 @@ async fn files_refuses_paths_outside_the_sandbox() {
         "/etc/passwd".to_string(),
     ] {
         for endpoint in ["read", "download", "browse"] {
-            let (code, body) =
-                get(&agent.url(&format!("/files/{endpoint}?path={escape}&offset=0"))).await;
-            assert!(
-                code == 400 || code == 404,
-                "{endpoint} {escape}: {code} {body}"
-            );
-            assert!(
-                !body.contains("root:"),
-                "{endpoint} {escape} leaked /etc/passwd"
-            );
+            let (code, body) = get(&agent.url(&format!("/files/{endpoint}?path={escape}&offset=0"))).await;
+            assert!(code == 400 || code == 404, "{endpoint} {escape}: {code} {body}");
+            assert!(!body.contains("root:"), "{endpoint} {escape} leaked /etc/passwd");
         }
     }
     let (code, _) = get(&agent.url("/files/read?offset=0")).await;
@@ -402,32 +286,18 @@ struct CgroupsRoot(String);
 impl Drop for CgroupsRoot {
     fn drop(&mut self) {
         for subsystem in ["cpu", "cpuacct", "memory", "freezer"] {
-            let root = std::path::Path::new("/sys/fs/cgroup")
-                .join(subsystem)
-                .join(&self.0);
+            let root = std::path::Path::new("/sys/fs/cgroup").join(subsystem).join(&self.0);
             let children: Vec<std::path::PathBuf> = std::fs::read_dir(&root)
-                .map(|d| {
-                    d.flatten()
-                        .map(|e| e.path())
-                        .filter(|p| p.is_dir())
-                        .collect()
-                })
+                .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
                 .unwrap_or_default();
             for child in children {
                 for _ in 0..100 {
-                    let procs =
-                        std::fs::read_to_string(child.join("cgroup.procs")).unwrap_or_default();
+                    let procs = std::fs::read_to_string(child.join("cgroup.procs")).unwrap_or_default();
                     if procs.trim().is_empty() {
                         break;
                     }
-                    for pid in procs
-                        .split_whitespace()
-                        .filter_map(|p| p.parse::<i32>().ok())
-                    {
-                        let _ = nix::sys::signal::kill(
-                            nix::unistd::Pid::from_raw(pid),
-                            nix::sys::signal::Signal::SIGKILL,
-                        );
+                    for pid in procs.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+                        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
                     }
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
@@ -440,9 +310,7 @@ impl Drop for CgroupsRoot {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_over_its_memory_limit_fails_with_the_memory_limitation_and_usage_is_monitored() {
-    if !nix::unistd::geteuid().is_root()
-        || !std::path::Path::new("/sys/fs/cgroup/memory/cgroup.procs").exists()
-    {
+    if !nix::unistd::geteuid().is_root() || !std::path::Path::new("/sys/fs/cgroup/memory/cgroup.procs").exists() {
         eprintln!("skipped: needs root and the cgroup v1 memory hierarchy");
         return;
     }
@@ -451,57 +319,27 @@ async fn a_task_over_its_memory_limit_fails_with_the_memory_limitation_and_usage
     let agent = AgentProcess::start(
         "oom",
         &master,
-        &[
-            "--launcher=linux",
-            "--isolation=cgroups/cpu,cgroups/mem",
-            &format!("--cgroups_root={}", root.0),
-        ],
+        &["--launcher=linux", "--isolation=cgroups/cpu,cgroups/mem", &format!("--cgroups_root={}", root.0)],
     );
     master.accept_registration().await;
     let fw = framework("F-oom");
     let id = master.agent_id.clone();
     master.run_task(&fw, command_task(&id, "calm", "sleep 600"));
-    master.run_task(
-        &fw,
-        command_task(
-            &id,
-            "hog",
-            "python3 -c 'b = b\"x\" * (512 * 1024 * 1024)'; sleep 600",
-        ),
-    );
+    master.run_task(&fw, command_task(&id, "hog", "python3 -c 'b = b\"x\" * (512 * 1024 * 1024)'; sleep 600"));
     let hog = master.terminal_of("hog").await;
     assert_eq!(hog.status.state(), TaskState::TaskFailed);
     assert_eq!(hog.status.reason(), Reason::ContainerLimitationMemory);
-    assert!(
-        hog.status.message().contains("Memory limit exceeded"),
-        "{}",
-        hog.status.message()
-    );
-    assert_eq!(
-        hog.status.limitation.as_ref().unwrap().resources[0].name,
-        "mem"
-    );
+    assert!(hog.status.message().contains("Memory limit exceeded"), "{}", hog.status.message());
+    assert_eq!(hog.status.limitation.as_ref().unwrap().resources[0].name, "mem");
 
     // The calm task's container is monitored.
-    master
-        .until("calm to run", |m| {
-            m.states("calm").contains(&TaskState::TaskRunning)
-        })
-        .await;
+    master.until("calm to run", |m| m.states("calm").contains(&TaskState::TaskRunning)).await;
     let (code, body) = get(&agent.url("/monitor/statistics.json")).await;
     assert_eq!(code, 200, "{body}");
     let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let calm = stats
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["executor_id"] == "calm")
-        .expect("calm is monitored");
+    let calm = stats.as_array().unwrap().iter().find(|e| e["executor_id"] == "calm").expect("calm is monitored");
     assert_eq!(calm["framework_id"], "F-oom");
-    assert!(
-        calm["statistics"]["mem_limit_bytes"].as_u64().unwrap() > 0,
-        "{calm}"
-    );
+    assert!(calm["statistics"]["mem_limit_bytes"].as_u64().unwrap() > 0, "{calm}");
     assert!(calm["statistics"]["timestamp"].as_f64().unwrap() > 0.0);
     let (_, body) = get(&agent.url("/metrics/snapshot")).await;
     let metrics: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -509,10 +347,7 @@ async fn a_task_over_its_memory_limit_fails_with_the_memory_limitation_and_usage
     assert_eq!(metrics["slave/tasks_failed"], 1.0);
     assert_eq!(metrics["slave/tasks_running"], 1.0);
     master.kill_task("F-oom", "calm");
-    assert_eq!(
-        master.terminal_of("calm").await.status.state(),
-        TaskState::TaskKilled
-    );
+    assert_eq!(master.terminal_of("calm").await.status.state(), TaskState::TaskKilled);
     drop(agent);
     drop(root);
 }
@@ -550,15 +385,9 @@ async fn with_a_zookeeper_master_url_the_agent_follows_the_elected_leader() {
     until_joined(&mut next).await;
     assert!(leading.withdraw().await.unwrap());
     let reregister = second.accept_reregistration().await;
-    assert_eq!(
-        reregister.slave.id.as_ref().map(|id| id.value.as_str()),
-        Some(first.agent_id.as_str())
-    );
+    assert_eq!(reregister.slave.id.as_ref().map(|id| id.value.as_str()), Some(first.agent_id.as_str()));
     assert!(
-        !second
-            .received
-            .iter()
-            .any(|(_, m)| decode::<mi::RegisterSlaveMessage>(m).is_some()),
+        !second.received.iter().any(|(_, m)| decode::<mi::RegisterSlaveMessage>(m).is_some()),
         "the agent reregisters, it does not register anew"
     );
     drop(agent);

@@ -49,9 +49,7 @@ fn registers_with_backoff_and_checkpoints_the_agent_info() {
     assert!(sim.links.contains(&master_pid()));
 
     sim.master_sends(mi::SlaveRegisteredMessage {
-        slave_id: SlaveId {
-            value: AGENT_ID.into(),
-        },
+        slave_id: SlaveId { value: AGENT_ID.into() },
         connection: None,
     });
     assert_eq!(sim.agent.state(), AgentState::Running);
@@ -63,10 +61,7 @@ fn registers_with_backoff_and_checkpoints_the_agent_info() {
         paths::agent_path(&sim.meta(), AGENT_ID)
     );
     // Mesos follows registration with an UpdateSlaveMessage.
-    assert_eq!(
-        sim.sent_to::<mi::UpdateSlaveMessage>(&master_pid()).len(),
-        1
-    );
+    assert_eq!(sim.sent_to::<mi::UpdateSlaveMessage>(&master_pid()).len(), 1);
     // No more attempts once registered.
     let attempts = sim.sent::<mi::RegisterSlaveMessage>().len();
     sim.run_for(Duration::from_secs(30));
@@ -79,13 +74,7 @@ fn registration_replies_from_anyone_but_the_master_are_ignored() {
     let mut sim = Sim::start("register-impostor", 2);
     let _: mi::RegisterSlaveMessage = sim.run_until_sent(&master_pid());
     let impostor = other_master_pid();
-    sim.peer_sends(
-        &impostor,
-        mi::SlaveRegisteredMessage {
-            slave_id: SlaveId { value: "X".into() },
-            connection: None,
-        },
-    );
+    sim.peer_sends(&impostor, mi::SlaveRegisteredMessage { slave_id: SlaveId { value: "X".into() }, connection: None });
     assert_eq!(sim.agent.state(), AgentState::Disconnected);
     assert!(sim.agent.info().id.is_none());
     cleanup(sim);
@@ -103,49 +92,25 @@ fn reregisters_with_a_new_master_after_failover_with_its_tasks() {
     assert_eq!(sim.agent.state(), AgentState::Disconnected);
     let message: mi::ReregisterSlaveMessage = sim.run_until_sent(&other_master_pid());
     assert_eq!(message.slave.id.as_ref().unwrap().value, AGENT_ID);
-    let mut tasks: Vec<(String, TaskState)> = message
-        .tasks
-        .iter()
-        .map(|t| (t.task_id.value.clone(), t.state()))
-        .collect();
+    let mut tasks: Vec<(String, TaskState)> =
+        message.tasks.iter().map(|t| (t.task_id.value.clone(), t.state())).collect();
     tasks.sort();
-    assert_eq!(
-        tasks,
-        vec![
-            ("T1".into(), TaskState::TaskStaging),
-            ("T2".into(), TaskState::TaskStaging)
-        ]
-    );
+    assert_eq!(tasks, vec![("T1".into(), TaskState::TaskStaging), ("T2".into(), TaskState::TaskStaging)]);
     assert_eq!(message.frameworks.len(), 1);
     // Only the custom executor is reported; the command executor is the
     // agent's own business.
-    let executors: Vec<&str> = message
-        .executor_infos
-        .iter()
-        .map(|e| e.executor_id.value.as_str())
-        .collect();
+    let executors: Vec<&str> = message.executor_infos.iter().map(|e| e.executor_id.value.as_str()).collect();
     assert_eq!(executors, vec!["E1"]);
-    assert_eq!(
-        message.executor_infos[0]
-            .framework_id
-            .as_ref()
-            .unwrap()
-            .value,
-        "F1"
-    );
+    assert_eq!(message.executor_infos[0].framework_id.as_ref().unwrap().value, "F1");
 
     sim.peer_sends(
         &other_master_pid(),
         mi::SlaveReregisteredMessage {
-            slave_id: SlaveId {
-                value: AGENT_ID.into(),
-            },
+            slave_id: SlaveId { value: AGENT_ID.into() },
             reconciliations: vec![mi::ReconcileTasksMessage {
                 framework_id: FrameworkId { value: "F1".into() },
                 statuses: vec![mesos_rs::proto::mesos::TaskStatus {
-                    task_id: TaskId {
-                        value: "ghost".into(),
-                    },
+                    task_id: TaskId { value: "ghost".into() },
                     ..Default::default()
                 }],
                 framework: Some(fw.clone()),
@@ -192,9 +157,7 @@ fn a_shutdown_message_from_the_master_shuts_executors_down_and_exits() {
     sim.register();
     let fw = framework("F1", true);
     sim.master_sends(run_task(&fw, custom_task("T1", "E1")));
-    sim.master_sends(mi::ShutdownMessage {
-        message: Some("removed".into()),
-    });
+    sim.master_sends(mi::ShutdownMessage { message: Some("removed".into()) });
     assert_eq!(sim.agent.state(), AgentState::Terminating);
     assert!(sim.exits.is_empty(), "waits for the executor to go");
     // The executor never registered: after the grace period it is killed.
@@ -212,25 +175,16 @@ fn a_command_task_gets_the_command_executor_the_sandbox_and_the_mesos_environmen
     let mut sim = Sim::start("command-task", 6);
     sim.register();
     let fw = framework("F1", true);
-    sim.master_sends(run_task(
-        &fw,
-        command_task("T1", "echo hello world and more"),
-    ));
+    sim.master_sends(run_task(&fw, command_task("T1", "echo hello world and more")));
     let launches = sim.mock.launches();
     assert_eq!(launches.len(), 1);
     let c = &launches[0];
     let exec = &c.executor_info;
     assert_eq!(exec.executor_id.value, "T1");
-    assert_eq!(
-        exec.name(),
-        "Command Executor (Task: T1) (Command: sh -c 'echo hello w...')"
-    );
+    assert_eq!(exec.name(), "Command Executor (Task: T1) (Command: sh -c 'echo hello w...')");
     let command = exec.command.as_ref().unwrap();
     assert_eq!(command.value(), "/usr/libexec/mesos/mesos-executor");
-    assert_eq!(
-        command.arguments,
-        vec!["mesos-executor", "--launcher_dir=/usr/libexec/mesos"]
-    );
+    assert_eq!(command.arguments, vec!["mesos-executor", "--launcher_dir=/usr/libexec/mesos"]);
     assert!(!command.shell());
     // The container gets the executor's overhead plus the task's resources.
     let total = mesos_rs::common::resources::Resources::from_protos(&c.resources);
@@ -261,23 +215,14 @@ fn a_command_task_gets_the_command_executor_the_sandbox_and_the_mesos_environmen
     // Checkpoints: framework, executor, task (STAGING).
     let meta = sim.meta();
     assert!(paths::framework_info_path(&meta, AGENT_ID, "F1").exists());
-    assert_eq!(
-        std::fs::read_to_string(paths::framework_pid_path(&meta, AGENT_ID, "F1")).unwrap(),
-        "scheduler(1)@10.0.0.5:7000"
-    );
+    assert_eq!(std::fs::read_to_string(paths::framework_pid_path(&meta, AGENT_ID, "F1")).unwrap(), "scheduler(1)@10.0.0.5:7000");
     assert!(paths::executor_info_path(&meta, AGENT_ID, "F1", "T1").exists());
     assert_eq!(
-        std::fs::read_to_string(paths::generated_for_command_task_path(
-            &meta, AGENT_ID, "F1", "T1"
-        ))
-        .unwrap(),
+        std::fs::read_to_string(paths::generated_for_command_task_path(&meta, AGENT_ID, "F1", "T1")).unwrap(),
         "1"
     );
     assert!(paths::task_info_path(&meta, &run, "T1").exists());
-    assert_eq!(
-        std::fs::read_to_string(paths::forked_pid_path(&meta, &run)).unwrap(),
-        "1000"
-    );
+    assert_eq!(std::fs::read_to_string(paths::forked_pid_path(&meta, &run)).unwrap(), "1000");
     cleanup(sim);
 }
 
@@ -296,22 +241,13 @@ fn running_v0_task(name: &str, seed: u64) -> (Sim, mesos_rs::v0_compat::Upid) {
 }
 
 /// Plays a v0 executor through registration; returns its pid.
-fn register_v0_executor(
-    sim: &mut Sim,
-    framework_id: &str,
-    executor_id: &str,
-    n: u16,
-) -> mesos_rs::v0_compat::Upid {
+fn register_v0_executor(sim: &mut Sim, framework_id: &str, executor_id: &str, n: u16) -> mesos_rs::v0_compat::Upid {
     let pid = executor_pid(n);
     sim.peer_sends(
         &pid,
         mi::RegisterExecutorMessage {
-            framework_id: FrameworkId {
-                value: framework_id.into(),
-            },
-            executor_id: ExecutorId {
-                value: executor_id.into(),
-            },
+            framework_id: FrameworkId { value: framework_id.into() },
+            executor_id: ExecutorId { value: executor_id.into() },
         },
     );
     pid
@@ -338,10 +274,7 @@ fn a_v0_executor_registers_runs_its_task_and_updates_flow_in_order_until_acknowl
         executor: "E1".into(),
         container: sim.container_of("E1"),
     };
-    assert_eq!(
-        std::fs::read_to_string(paths::libprocess_pid_path(&sim.meta(), &run)).unwrap(),
-        pid.to_string()
-    );
+    assert_eq!(std::fs::read_to_string(paths::libprocess_pid_path(&sim.meta(), &run)).unwrap(), pid.to_string());
 
     // RUNNING, then FINISHED, and a duplicate RUNNING.
     let running = executor_update("F1", "E1", "T1", TaskState::TaskRunning, 1);
@@ -350,49 +283,27 @@ fn a_v0_executor_registers_runs_its_task_and_updates_flow_in_order_until_acknowl
     sim.peer_sends(&pid, status_update_message(finished.clone(), &pid));
     sim.peer_sends(&pid, status_update_message(running.clone(), &pid));
     // The executor gets an ack for each (the agent has them safe)...
-    let acks: Vec<u8> = sim
-        .sent_to::<mi::StatusUpdateAcknowledgementMessage>(&pid)
-        .iter()
-        .map(|a| a.uuid[0])
-        .collect();
+    let acks: Vec<u8> = sim.sent_to::<mi::StatusUpdateAcknowledgementMessage>(&pid).iter().map(|a| a.uuid[0]).collect();
     assert_eq!(acks, vec![1, 2, 1]);
     // ...the master only sees the head of the stream.
     assert_eq!(forwarded_states(&sim, "T1"), vec![TaskState::TaskRunning]);
     let forwarded = sim.sent_to::<mi::StatusUpdateMessage>(&master_pid());
     assert_eq!(forwarded[0].pid.as_deref(), Some("slave(1)@10.0.0.9:5051"));
     // `latest_state` is the task's state when the update leaves.
-    assert_eq!(
-        forwarded[0].update.latest_state,
-        Some(TaskState::TaskRunning as i32)
-    );
-    assert_eq!(
-        forwarded[0].update.status.source(),
-        mesos_rs::proto::mesos::task_status::Source::Executor
-    );
+    assert_eq!(forwarded[0].update.latest_state, Some(TaskState::TaskRunning as i32));
+    assert_eq!(forwarded[0].update.status.source(), mesos_rs::proto::mesos::task_status::Source::Executor);
     // Unacknowledged, it is resent after 10s, then 20s.
     sim.run_for(Duration::from_secs(10));
-    assert_eq!(
-        forwarded_states(&sim, "T1"),
-        vec![TaskState::TaskRunning; 2]
-    );
-    let retried = sim
-        .sent_to::<mi::StatusUpdateMessage>(&master_pid())
-        .pop()
-        .unwrap();
-    assert_eq!(
-        retried.update.latest_state,
-        Some(TaskState::TaskFinished as i32)
-    );
+    assert_eq!(forwarded_states(&sim, "T1"), vec![TaskState::TaskRunning; 2]);
+    let retried = sim.sent_to::<mi::StatusUpdateMessage>(&master_pid()).pop().unwrap();
+    assert_eq!(retried.update.latest_state, Some(TaskState::TaskFinished as i32));
     sim.run_for(Duration::from_secs(19));
     assert_eq!(forwarded_states(&sim, "T1").len(), 2);
     sim.run_for(Duration::from_secs(1));
     assert_eq!(forwarded_states(&sim, "T1").len(), 3);
     // The acknowledgement releases the next update at once.
     sim.master_sends(ack(&running));
-    assert_eq!(
-        forwarded_states(&sim, "T1").last(),
-        Some(&TaskState::TaskFinished)
-    );
+    assert_eq!(forwarded_states(&sim, "T1").last(), Some(&TaskState::TaskFinished));
     // A duplicate acknowledgement changes nothing.
     sim.master_sends(ack(&running));
     assert_eq!(forwarded_states(&sim, "T1").len(), 4);
@@ -427,27 +338,16 @@ fn kill_task_reaches_the_executor_and_queued_tasks_are_killed_by_the_agent() {
     let updates = sim.sent_to::<mi::StatusUpdateMessage>(&master_pid());
     assert_eq!(updates.len(), 1);
     assert_eq!(updates[0].update.status.state(), TaskState::TaskKilled);
-    assert_eq!(
-        updates[0].update.status.reason(),
-        Reason::TaskKilledDuringLaunch
-    );
+    assert_eq!(updates[0].update.status.reason(), Reason::TaskKilledDuringLaunch);
     // The executor, when it registers with nothing to run, is shut down.
     let pid = register_v0_executor(&mut sim, "F1", "E1", 1);
     assert_eq!(sim.sent_to::<mi::ShutdownExecutorMessage>(&pid).len(), 1);
-    assert!(sim
-        .sent_to::<mi::ExecutorRegisteredMessage>(&pid)
-        .is_empty());
+    assert!(sim.sent_to::<mi::ExecutorRegisteredMessage>(&pid).is_empty());
 
     // A second executor with a running task: the kill goes to it.
     sim.master_sends(run_task(&fw, custom_task("T2", "E2")));
     let pid2 = register_v0_executor(&mut sim, "F1", "E2", 2);
-    sim.peer_sends(
-        &pid2,
-        status_update_message(
-            executor_update("F1", "E2", "T2", TaskState::TaskRunning, 3),
-            &pid2,
-        ),
-    );
+    sim.peer_sends(&pid2, status_update_message(executor_update("F1", "E2", "T2", TaskState::TaskRunning, 3), &pid2));
     sim.master_sends(kill("F1", "T2"));
     let kills = sim.sent_to::<mi::KillTaskMessage>(&pid2);
     assert_eq!(kills.len(), 1);
@@ -488,23 +388,14 @@ fn container_limits_and_launch_failures_become_the_tasks_terminal_updates() {
     sim.register();
     let fw = framework("F1", false);
     // A launch failure (e.g. a fetch failure).
-    sim.mock
-        .script_next(MockBehavior::FailLaunch(ContainerError::FetchFailed(
-            "Failed to fetch all URIs".into(),
-        )));
+    sim.mock.script_next(MockBehavior::FailLaunch(ContainerError::FetchFailed("Failed to fetch all URIs".into())));
     sim.master_sends(run_task(&fw, command_task("T1", "true")));
     let updates = sim.sent_to::<mi::StatusUpdateMessage>(&master_pid());
     assert_eq!(updates.len(), 1);
     let status = &updates[0].update.status;
     assert_eq!(status.state(), TaskState::TaskFailed);
     assert_eq!(status.reason(), Reason::ContainerLaunchFailed);
-    assert!(
-        status
-            .message()
-            .starts_with("Failed to launch container: Failed to fetch all URIs"),
-        "{}",
-        status.message()
-    );
+    assert!(status.message().starts_with("Failed to launch container: Failed to fetch all URIs"), "{}", status.message());
     // Command executors' exits are not reported to the master.
     assert!(sim.sent::<mi::ExitedExecutorMessage>().is_empty());
 
@@ -540,9 +431,7 @@ fn shutdown_framework_shuts_its_executors_down_and_forgets_it() {
     let fw = framework("F1", true);
     sim.master_sends(run_task(&fw, custom_task("T1", "E1")));
     let pid = register_v0_executor(&mut sim, "F1", "E1", 1);
-    sim.master_sends(mi::ShutdownFrameworkMessage {
-        framework_id: FrameworkId { value: "F1".into() },
-    });
+    sim.master_sends(mi::ShutdownFrameworkMessage { framework_id: FrameworkId { value: "F1".into() } });
     assert_eq!(sim.sent_to::<mi::ShutdownExecutorMessage>(&pid).len(), 1);
     // The executor does not exit by itself: killed after the grace period.
     sim.run_for(Duration::from_secs(5));
@@ -550,12 +439,7 @@ fn shutdown_framework_shuts_its_executors_down_and_forgets_it() {
     assert!(sim.agent.frameworks().is_empty());
     assert_eq!(sim.agent.completed_frameworks().len(), 1);
     // The run is marked over in the checkpoints.
-    let run = paths::RunIds {
-        agent: AGENT_ID.into(),
-        framework: "F1".into(),
-        executor: "E1".into(),
-        container: sim.container_of("E1"),
-    };
+    let run = paths::RunIds { agent: AGENT_ID.into(), framework: "F1".into(), executor: "E1".into(), container: sim.container_of("E1") };
     assert!(paths::sentinel_path(&sim.meta(), &run).exists());
     cleanup(sim);
 }
@@ -568,23 +452,16 @@ fn framework_messages_flow_both_ways() {
     sim.master_sends(run_task(&fw, custom_task("T1", "E1")));
     let pid = register_v0_executor(&mut sim, "F1", "E1", 1);
     sim.master_sends(mi::FrameworkToExecutorMessage {
-        slave_id: SlaveId {
-            value: AGENT_ID.into(),
-        },
+        slave_id: SlaveId { value: AGENT_ID.into() },
         framework_id: FrameworkId { value: "F1".into() },
         executor_id: ExecutorId { value: "E1".into() },
         data: b"ping".to_vec(),
     });
-    assert_eq!(
-        sim.sent_to::<mi::FrameworkToExecutorMessage>(&pid)[0].data,
-        b"ping"
-    );
+    assert_eq!(sim.sent_to::<mi::FrameworkToExecutorMessage>(&pid)[0].data, b"ping");
     sim.peer_sends(
         &pid,
         mi::ExecutorToFrameworkMessage {
-            slave_id: SlaveId {
-                value: AGENT_ID.into(),
-            },
+            slave_id: SlaveId { value: AGENT_ID.into() },
             framework_id: FrameworkId { value: "F1".into() },
             executor_id: ExecutorId { value: "E1".into() },
             data: b"pong".to_vec(),
@@ -592,10 +469,7 @@ fn framework_messages_flow_both_ways() {
     );
     // A v0 scheduler gets it directly.
     let scheduler: mesos_rs::v0_compat::Upid = "scheduler(1)@10.0.0.5:7000".parse().unwrap();
-    assert_eq!(
-        sim.sent_to::<mi::ExecutorToFrameworkMessage>(&scheduler)[0].data,
-        b"pong"
-    );
+    assert_eq!(sim.sent_to::<mi::ExecutorToFrameworkMessage>(&scheduler)[0].data, b"pong");
     assert_eq!(sim.agent.metrics().valid_framework_messages, 2);
     cleanup(sim);
 }
@@ -603,18 +477,10 @@ fn framework_messages_flow_both_ways() {
 // ---------------------------------------------------------------------------
 // The v1 executor API (Http::executor, Slave::subscribe)
 
-fn subscribe_call(
-    framework_id: &str,
-    executor_id: &str,
-    subscribe: executor::call::Subscribe,
-) -> executor::Call {
+fn subscribe_call(framework_id: &str, executor_id: &str, subscribe: executor::call::Subscribe) -> executor::Call {
     let mut call = executor::Call {
-        executor_id: ExecutorId {
-            value: executor_id.into(),
-        },
-        framework_id: FrameworkId {
-            value: framework_id.into(),
-        },
+        executor_id: ExecutorId { value: executor_id.into() },
+        framework_id: FrameworkId { value: framework_id.into() },
         subscribe: Some(subscribe),
         ..Default::default()
     };
@@ -626,9 +492,7 @@ fn update_call(update: &mi::StatusUpdate) -> executor::Call {
     let mut call = executor::Call {
         executor_id: update.executor_id.clone().unwrap(),
         framework_id: update.framework_id.clone(),
-        update: Some(executor::call::Update {
-            status: update.status.clone(),
-        }),
+        update: Some(executor::call::Update { status: update.status.clone() }),
         ..Default::default()
     };
     call.set_type(executor::call::Type::Update);
@@ -643,60 +507,32 @@ fn an_http_executor_subscribes_gets_its_tasks_and_acknowledgements() {
     let fw = framework("F1", true);
     sim.master_sends(run_task(&fw, command_task("T1", "sleep 1")));
     // Calls other than SUBSCRIBE are refused before subscribing.
-    let (r, _) = sim.executor_call(update_call(&executor_update(
-        "F1",
-        "T1",
-        "T1",
-        TaskState::TaskRunning,
-        1,
-    )));
-    assert_eq!(
-        sim.responses[&r],
-        ApiResponse::Error(403, "Executor is not subscribed".into())
-    );
+    let (r, _) = sim.executor_call(update_call(&executor_update("F1", "T1", "T1", TaskState::TaskRunning, 1)));
+    assert_eq!(sim.responses[&r], ApiResponse::Error(403, "Executor is not subscribed".into()));
     let (r, _) = sim.executor_call(subscribe_call("F9", "T1", Default::default()));
-    assert_eq!(
-        sim.responses[&r],
-        ApiResponse::Error(400, "Framework cannot be found".into())
-    );
+    assert_eq!(sim.responses[&r], ApiResponse::Error(400, "Framework cannot be found".into()));
 
     let (r, stream) = sim.executor_call(subscribe_call("F1", "T1", Default::default()));
     let stream = stream.unwrap();
     assert_eq!(sim.responses[&r], ApiResponse::Stream);
     assert_eq!(sim.stream_events(stream), vec![E::Subscribed, E::Launch]);
     let subscribed = sim.streams[&stream][0].subscribed.clone().unwrap();
-    assert_eq!(
-        subscribed.container_id.unwrap().value,
-        sim.container_of("T1")
-    );
+    assert_eq!(subscribed.container_id.unwrap().value, sim.container_of("T1"));
     assert_eq!(subscribed.slave_info.id.unwrap().value, AGENT_ID);
-    let run = paths::RunIds {
-        agent: AGENT_ID.into(),
-        framework: "F1".into(),
-        executor: "T1".into(),
-        container: sim.container_of("T1"),
-    };
+    let run = paths::RunIds { agent: AGENT_ID.into(), framework: "F1".into(), executor: "T1".into(), container: sim.container_of("T1") };
     assert!(paths::http_marker_path(&sim.meta(), &run).exists());
 
     let running = executor_update("F1", "T1", "T1", TaskState::TaskRunning, 1);
     let (r, _) = sim.executor_call(update_call(&running));
     assert_eq!(sim.responses[&r], ApiResponse::Accepted);
-    assert_eq!(
-        sim.stream_events(stream),
-        vec![E::Subscribed, E::Launch, E::Acknowledged]
-    );
-    assert_eq!(
-        sim.streams[&stream][2].acknowledged.as_ref().unwrap().uuid,
-        vec![1; 16]
-    );
+    assert_eq!(sim.stream_events(stream), vec![E::Subscribed, E::Launch, E::Acknowledged]);
+    assert_eq!(sim.streams[&stream][2].acknowledged.as_ref().unwrap().uuid, vec![1; 16]);
     assert_eq!(forwarded_states(&sim, "T1"), vec![TaskState::TaskRunning]);
 
     // A kill becomes a KILL event; a message a MESSAGE event.
     sim.master_sends(kill("F1", "T1"));
     sim.master_sends(mi::FrameworkToExecutorMessage {
-        slave_id: SlaveId {
-            value: AGENT_ID.into(),
-        },
+        slave_id: SlaveId { value: AGENT_ID.into() },
         framework_id: FrameworkId { value: "F1".into() },
         executor_id: ExecutorId { value: "T1".into() },
         data: b"hi".to_vec(),
@@ -719,10 +555,7 @@ fn a_restarted_agent_recovers_its_tasks_and_delivers_updates_sent_meanwhile_exac
     // acks the executor... and dies before the master's acknowledgement.
     let finished = executor_update("F1", "E1", "T1", TaskState::TaskFinished, 2);
     sim.peer_sends(&pid, status_update_message(finished.clone(), &pid));
-    assert_eq!(
-        forwarded_states(&sim, "T1"),
-        vec![TaskState::TaskRunning, TaskState::TaskFinished]
-    );
+    assert_eq!(forwarded_states(&sim, "T1"), vec![TaskState::TaskRunning, TaskState::TaskFinished]);
     let container = sim.container_of("E1");
 
     sim.restart();
@@ -746,10 +579,7 @@ fn a_restarted_agent_recovers_its_tasks_and_delivers_updates_sent_meanwhile_exac
             updates: vec![finished.clone()],
         },
     );
-    assert_eq!(
-        sim.sent_to::<mi::ExecutorReregisteredMessage>(&pid).len(),
-        1
-    );
+    assert_eq!(sim.sent_to::<mi::ExecutorReregisteredMessage>(&pid).len(), 1);
     // After the reregistration window, the agent reregisters with the
     // master and resends the unacknowledged FINISHED once.
     sim.run_for(Duration::from_secs(2));
@@ -758,29 +588,12 @@ fn a_restarted_agent_recovers_its_tasks_and_delivers_updates_sent_meanwhile_exac
     assert_eq!(reregister.tasks[0].state(), TaskState::TaskFinished);
     sim.master_sends(reregistered());
     let states = forwarded_states(&sim, "T1");
-    assert_eq!(
-        states,
-        vec![
-            TaskState::TaskRunning,
-            TaskState::TaskFinished,
-            TaskState::TaskFinished
-        ]
-    );
+    assert_eq!(states, vec![TaskState::TaskRunning, TaskState::TaskFinished, TaskState::TaskFinished]);
     sim.master_sends(ack(&finished));
     sim.run_for(Duration::from_secs(1200));
-    assert_eq!(
-        forwarded_states(&sim, "T1").len(),
-        3,
-        "nothing after the acknowledgement"
-    );
+    assert_eq!(forwarded_states(&sim, "T1").len(), 3, "nothing after the acknowledgement");
     // RUNNING (acknowledged before the restart) was never resent.
-    assert_eq!(
-        forwarded_states(&sim, "T1")
-            .iter()
-            .filter(|s| **s == TaskState::TaskRunning)
-            .count(),
-        1
-    );
+    assert_eq!(forwarded_states(&sim, "T1").iter().filter(|s| **s == TaskState::TaskRunning).count(), 1);
     // The container keeps running: the executor is alive.
     assert!(sim.mock.running().contains_key(&container));
     cleanup(sim);
@@ -797,9 +610,7 @@ fn updates_an_http_executor_sent_while_the_agent_was_down_arrive_when_it_resubsc
     let running = executor_update("F1", "T1", "T1", TaskState::TaskRunning, 1);
     sim.executor_call(update_call(&running));
     sim.master_sends(ack(&running));
-    assert!(sim
-        .stream_events(stream.unwrap())
-        .contains(&E::Acknowledged));
+    assert!(sim.stream_events(stream.unwrap()).contains(&E::Acknowledged));
 
     sim.restart();
     // Before the containerizer recovered: 503.
@@ -809,9 +620,7 @@ fn updates_an_http_executor_sent_while_the_agent_was_down_arrive_when_it_resubsc
     let finished = executor_update("F1", "T1", "T1", TaskState::TaskFinished, 2);
     let subscribe = executor::call::Subscribe {
         unacknowledged_tasks: vec![],
-        unacknowledged_updates: vec![executor::call::Update {
-            status: finished.status.clone(),
-        }],
+        unacknowledged_updates: vec![executor::call::Update { status: finished.status.clone() }],
     };
     let (r, stream) = sim.executor_call(subscribe_call("F1", "T1", subscribe));
     assert_eq!(sim.responses[&r], ApiResponse::Stream);
@@ -822,10 +631,7 @@ fn updates_an_http_executor_sent_while_the_agent_was_down_arrive_when_it_resubsc
     sim.run_for(Duration::from_secs(2));
     let _: mi::ReregisterSlaveMessage = sim.run_until_sent(&master_pid());
     sim.master_sends(reregistered());
-    assert_eq!(
-        forwarded_states(&sim, "T1"),
-        vec![TaskState::TaskRunning, TaskState::TaskFinished]
-    );
+    assert_eq!(forwarded_states(&sim, "T1"), vec![TaskState::TaskRunning, TaskState::TaskFinished]);
     sim.master_sends(ack(&finished));
     sim.run_for(Duration::from_secs(1200));
     assert_eq!(forwarded_states(&sim, "T1").len(), 2);
@@ -876,11 +682,7 @@ fn an_incompatible_agent_info_is_refused_unless_cleanup_which_forgets_the_agent(
     sim.restart_with(|c| c.resources = changed.clone());
     assert_eq!(sim.exits.len(), 1);
     assert_eq!(sim.exits[0].0, 1);
-    assert!(
-        sim.exits[0].1.contains("Incompatible agent info detected"),
-        "{}",
-        sim.exits[0].1
-    );
+    assert!(sim.exits[0].1.contains("Incompatible agent info detected"), "{}", sim.exits[0].1);
     assert!(sim.exits[0].1.contains("rm -f"));
     // The additive policy accepts more resources and keeps the agent id.
     sim.restart_with(|c| {
@@ -910,12 +712,7 @@ fn tasks_of_an_executor_that_exits_are_failed_and_the_executor_cleaned_up() {
     let container = sim.container_of("E1");
     sim.mock.exit(&container, exited(3));
     sim.run_for(Duration::from_millis(1));
-    let update = sim
-        .sent_to::<mi::StatusUpdateMessage>(&master_pid())
-        .last()
-        .unwrap()
-        .update
-        .clone();
+    let update = sim.sent_to::<mi::StatusUpdateMessage>(&master_pid()).last().unwrap().update.clone();
     assert_eq!(update.status.state(), TaskState::TaskFailed);
     assert_eq!(update.status.reason(), Reason::ExecutorTerminated);
     assert_eq!(update.status.message(), "Executor terminated");
@@ -950,10 +747,7 @@ fn checkpointed_resources_are_persisted_applied_and_required_by_tasks() {
     let mut sim = Sim::start("checkpoint-resources", 20);
     sim.register();
     #[allow(deprecated)]
-    let web = mesos_rs::proto::mesos::FrameworkInfo {
-        role: Some("web".into()),
-        ..framework("F1", true)
-    };
+    let web = mesos_rs::proto::mesos::FrameworkInfo { role: Some("web".into()), ..framework("F1", true) };
     // A task using a reservation the agent does not know is refused.
     let mut task = command_task("T1", "true");
     task.resources = vec![reserved_cpu()];
@@ -964,9 +758,7 @@ fn checkpointed_resources_are_persisted_applied_and_required_by_tasks() {
     assert_eq!(refused[0].update.status.state(), TaskState::TaskLost);
     assert!(sim.mock.launches().is_empty());
 
-    sim.master_sends(mi::CheckpointResourcesMessage {
-        resources: vec![reserved_cpu()],
-    });
+    sim.master_sends(mi::CheckpointResourcesMessage { resources: vec![reserved_cpu()] });
     let total = sim.agent.total_resources().clone();
     assert_eq!(total.reserved(Some("web")).cpus(), Some(1.0));
     assert_eq!(total.unreserved().cpus(), Some(3.0));
@@ -978,10 +770,7 @@ fn checkpointed_resources_are_persisted_applied_and_required_by_tasks() {
 
     // A restarted agent recovers them (and sends them when reregistering).
     sim.restart();
-    assert_eq!(
-        sim.agent.total_resources().reserved(Some("web")).cpus(),
-        Some(1.0)
-    );
+    assert_eq!(sim.agent.total_resources().reserved(Some("web")).cpus(), Some(1.0));
     sim.run_for(Duration::from_secs(2));
     let reregister: mi::ReregisterSlaveMessage = sim.run_until_sent(&master_pid());
     assert_eq!(reregister.checkpointed_resources.len(), 1);
@@ -994,13 +783,8 @@ fn speculative_operations_are_applied_and_reported_finished() {
     let mut sim = Sim::start("operations", 21);
     sim.register();
     let mut operation = Operation {
-        id: Some(mesos_rs::proto::mesos::OperationId {
-            value: "op-1".into(),
-        }),
-        reserve: Some(operation::Reserve {
-            source: vec![],
-            resources: vec![reserved_cpu()],
-        }),
+        id: Some(mesos_rs::proto::mesos::OperationId { value: "op-1".into() }),
+        reserve: Some(operation::Reserve { source: vec![], resources: vec![reserved_cpu()] }),
         ..Default::default()
     };
     operation.set_type(operation::Type::Reserve);
@@ -1012,18 +796,9 @@ fn speculative_operations_are_applied_and_reported_finished() {
     });
     let updates = sim.sent_to::<mi::UpdateOperationStatusMessage>(&master_pid());
     assert_eq!(updates.len(), 1);
-    assert_eq!(
-        updates[0].status.state(),
-        mesos_rs::proto::mesos::OperationState::OperationFinished
-    );
-    assert_eq!(
-        updates[0].operation_uuid.as_ref().unwrap().value,
-        vec![7; 16]
-    );
-    assert_eq!(
-        sim.agent.total_resources().reserved(Some("web")).cpus(),
-        Some(1.0)
-    );
+    assert_eq!(updates[0].status.state(), mesos_rs::proto::mesos::OperationState::OperationFinished);
+    assert_eq!(updates[0].operation_uuid.as_ref().unwrap().value, vec![7; 16]);
+    assert_eq!(sim.agent.total_resources().reserved(Some("web")).cpus(), Some(1.0));
     // The reservation is checkpointed.
     let state = mesos_rs::agent::state::recover(&sim.meta(), true, None).unwrap();
     assert_eq!(state.resources.resources.len(), 1);
@@ -1036,9 +811,7 @@ fn speculative_operations_are_applied_and_reported_finished() {
 #[test]
 fn a_task_group_is_launched_as_one_and_killed_as_one_before_delivery() {
     use executor::event::Type as E;
-    use mesos_rs::proto::mesos::{
-        executor_info::Type as ExecutorType, ExecutorInfo, TaskGroupInfo,
-    };
+    use mesos_rs::proto::mesos::{executor_info::Type as ExecutorType, ExecutorInfo, TaskGroupInfo};
     let mut sim = Sim::start("task-group", 22);
     sim.register();
     let fw = framework("F1", true);
@@ -1049,9 +822,7 @@ fn a_task_group_is_launched_as_one_and_killed_as_one_before_delivery() {
         resources: resources("cpus:0.1;mem:32"),
         ..Default::default()
     };
-    let group = |a: &str, b: &str| TaskGroupInfo {
-        tasks: vec![command_task(a, "true"), command_task(b, "true")],
-    };
+    let group = |a: &str, b: &str| TaskGroupInfo { tasks: vec![command_task(a, "true"), command_task(b, "true")] };
     let run_group = |g: TaskGroupInfo| mi::RunTaskGroupMessage {
         framework: fw.clone(),
         executor: executor.clone(),
@@ -1063,10 +834,7 @@ fn a_task_group_is_launched_as_one_and_killed_as_one_before_delivery() {
     sim.master_sends(run_group(group("B1", "B2")));
     // The default executor's command is filled in by the agent.
     let launch = &sim.mock.launches()[0];
-    assert_eq!(
-        launch.executor_info.command.as_ref().unwrap().value(),
-        "/usr/libexec/mesos/mesos-default-executor"
-    );
+    assert_eq!(launch.executor_info.command.as_ref().unwrap().value(), "/usr/libexec/mesos/mesos-default-executor");
     assert!(launch.task_info.is_none());
     // Killing one task of a queued group kills the group.
     sim.master_sends(kill("F1", "B2"));
@@ -1107,9 +875,7 @@ fn ids_that_are_not_directory_names_are_refused() {
     assert!(sim.mock.launches().is_empty());
     let updates = sim.sent_to::<mi::StatusUpdateMessage>(&master_pid());
     assert_eq!(updates.len(), 2);
-    assert!(updates
-        .iter()
-        .all(|u| u.update.status.reason() == Reason::TaskInvalid));
+    assert!(updates.iter().all(|u| u.update.status.reason() == Reason::TaskInvalid));
     cleanup(sim);
 }
 
@@ -1133,19 +899,13 @@ fn a_failed_over_scheduler_gets_executor_messages_at_its_new_pid() {
     sim.peer_sends(
         &pid,
         mi::ExecutorToFrameworkMessage {
-            slave_id: SlaveId {
-                value: AGENT_ID.into(),
-            },
+            slave_id: SlaveId { value: AGENT_ID.into() },
             framework_id: FrameworkId { value: "F1".into() },
             executor_id: ExecutorId { value: "E1".into() },
             data: b"hi".to_vec(),
         },
     );
-    assert_eq!(
-        sim.sent_to::<mi::ExecutorToFrameworkMessage>(&new_scheduler)
-            .len(),
-        1
-    );
+    assert_eq!(sim.sent_to::<mi::ExecutorToFrameworkMessage>(&new_scheduler).len(), 1);
     // A v1 scheduler (no pid): through the master.
     sim.master_sends(mi::UpdateFrameworkMessage {
         framework_id: FrameworkId { value: "F1".into() },
@@ -1155,19 +915,13 @@ fn a_failed_over_scheduler_gets_executor_messages_at_its_new_pid() {
     sim.peer_sends(
         &pid,
         mi::ExecutorToFrameworkMessage {
-            slave_id: SlaveId {
-                value: AGENT_ID.into(),
-            },
+            slave_id: SlaveId { value: AGENT_ID.into() },
             framework_id: FrameworkId { value: "F1".into() },
             executor_id: ExecutorId { value: "E1".into() },
             data: b"hi".to_vec(),
         },
     );
-    assert_eq!(
-        sim.sent_to::<mi::ExecutorToFrameworkMessage>(&master_pid())
-            .len(),
-        1
-    );
+    assert_eq!(sim.sent_to::<mi::ExecutorToFrameworkMessage>(&master_pid()).len(), 1);
     cleanup(sim);
 }
 
@@ -1178,18 +932,10 @@ fn an_executor_sending_staging_is_shut_down_with_its_own_grace_period() {
     let fw = framework("F1", false);
     let mut task = custom_task("T1", "E1");
     task.executor.as_mut().unwrap().shutdown_grace_period =
-        Some(mesos_rs::proto::mesos::DurationInfo {
-            nanoseconds: 20_000_000_000,
-        });
+        Some(mesos_rs::proto::mesos::DurationInfo { nanoseconds: 20_000_000_000 });
     sim.master_sends(run_task(&fw, task));
     let pid = register_v0_executor(&mut sim, "F1", "E1", 1);
-    sim.peer_sends(
-        &pid,
-        status_update_message(
-            executor_update("F1", "E1", "T1", TaskState::TaskStaging, 1),
-            &pid,
-        ),
-    );
+    sim.peer_sends(&pid, status_update_message(executor_update("F1", "E1", "T1", TaskState::TaskStaging, 1), &pid));
     assert_eq!(sim.sent_to::<mi::ShutdownExecutorMessage>(&pid).len(), 1);
     assert!(forwarded_states(&sim, "T1").is_empty());
     // The executor's own grace period (20s), not the flag's (5s).

@@ -18,8 +18,7 @@ use bollard::models::ContainerCreateBody;
 use harness::*;
 use mesos_rs::agent::containerizer::docker::engine::Engine;
 use mesos_rs::proto::mesos::{
-    container_info, health_check, volume, CommandInfo, ContainerInfo, HealthCheck, TaskInfo,
-    TaskState, Volume,
+    container_info, health_check, volume, CommandInfo, ContainerInfo, HealthCheck, TaskInfo, TaskState, Volume,
 };
 
 const IMAGE: &str = "mesos-rs-task";
@@ -45,10 +44,7 @@ fn build_image() {
     static BUILT: std::sync::Once = std::sync::Once::new();
     BUILT.call_once(|| {
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docker/build.sh");
-        let status = std::process::Command::new(script)
-            .arg("task")
-            .status()
-            .expect("docker/build.sh");
+        let status = std::process::Command::new(script).arg("task").status().expect("docker/build.sh");
         assert!(status.success(), "docker/build.sh task failed");
     });
 }
@@ -56,19 +52,13 @@ fn build_image() {
 fn docker_container(image: &str) -> ContainerInfo {
     ContainerInfo {
         r#type: container_info::Type::Docker as i32,
-        docker: Some(container_info::DockerInfo {
-            image: image.into(),
-            ..Default::default()
-        }),
+        docker: Some(container_info::DockerInfo { image: image.into(), ..Default::default() }),
         ..Default::default()
     }
 }
 
 fn docker_task(agent_id: &str, id: &str, command: &str) -> TaskInfo {
-    TaskInfo {
-        container: Some(docker_container(IMAGE)),
-        ..command_task(agent_id, id, command)
-    }
+    TaskInfo { container: Some(docker_container(IMAGE)), ..command_task(agent_id, id, command) }
 }
 
 fn docker_agent(name: &str, master: &FakeMaster, kill_orphans: bool) -> AgentProcess {
@@ -121,25 +111,14 @@ async fn cleanup(engine: &Engine, agent: &AgentProcess) {
     }
 }
 
-fn sandbox(
-    agent: &AgentProcess,
-    framework: &str,
-    executor: &str,
-    agent_id: &str,
-) -> std::path::PathBuf {
-    let latest = agent.work_dir.join(format!(
-        "slaves/{agent_id}/frameworks/{framework}/executors/{executor}/runs/latest"
-    ));
+fn sandbox(agent: &AgentProcess, framework: &str, executor: &str, agent_id: &str) -> std::path::PathBuf {
+    let latest =
+        agent.work_dir.join(format!("slaves/{agent_id}/frameworks/{framework}/executors/{executor}/runs/latest"));
     std::fs::canonicalize(latest).unwrap()
 }
 
 async fn running(engine: &Engine, name: &str) -> bool {
-    engine
-        .list(name)
-        .await
-        .unwrap()
-        .iter()
-        .any(|c| c.name == name && c.running)
+    engine.list(name).await.unwrap().iter().any(|c| c.name == name && c.running)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,11 +149,7 @@ async fn a_docker_task_survives_an_agent_restart_and_orphans_are_removed() {
             "while [ ! -e $MESOS_SANDBOX/finish-now ]; do sleep 0.1; done; echo finished-in-docker",
         ),
     );
-    master
-        .until("d-wait to run", |m| {
-            m.states("d-wait").contains(&TaskState::TaskRunning)
-        })
-        .await;
+    master.until("d-wait to run", |m| m.states("d-wait").contains(&TaskState::TaskRunning)).await;
     // The agent's recovery at start removed the orphan.
     within("the orphan to be removed", async {
         while !engine.list(&orphan).await.unwrap().is_empty() {
@@ -191,38 +166,20 @@ async fn a_docker_task_survives_an_agent_restart_and_orphans_are_removed() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     agent.kill();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        running(&engine, &task_container).await,
-        "the task's container died with the agent"
-    );
+    assert!(running(&engine, &task_container).await, "the task's container died with the agent");
     agent.restart();
     master.accept_reregistration().await;
     // Recovered, not an orphan: still running after the restart's recovery.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(
-        running(&engine, &task_container).await,
-        "the recovered container was removed"
-    );
+    assert!(running(&engine, &task_container).await, "the recovered container was removed");
     let dir = sandbox(&agent, "F-docker-restart", "d-wait", &id);
     std::fs::write(dir.join("finish-now"), b"").unwrap();
     let terminal = master.terminal_of("d-wait").await;
-    assert_eq!(
-        terminal.status.state(),
-        TaskState::TaskFinished,
-        "{:?}",
-        terminal.status
-    );
-    assert_eq!(
-        terminal.status.message.as_deref(),
-        Some("Container exited with status 0")
-    );
+    assert_eq!(terminal.status.state(), TaskState::TaskFinished, "{:?}", terminal.status);
+    assert_eq!(terminal.status.message.as_deref(), Some("Container exited with status 0"));
     let out = std::fs::read_to_string(dir.join("stdout")).unwrap();
     assert!(out.contains("finished-in-docker"), "{out}");
-    let finished = master
-        .states("d-wait")
-        .iter()
-        .filter(|s| **s == TaskState::TaskFinished)
-        .count();
+    let finished = master.states("d-wait").iter().filter(|s| **s == TaskState::TaskFinished).count();
     assert_eq!(finished, 1);
     cleanup(&engine, &agent).await;
     drop(agent);
@@ -245,10 +202,7 @@ async fn a_docker_task_is_killed_and_a_custom_executor_runs_in_its_container() {
     let mut task = docker_task(&id, "d-kill", "touch /tmp/healthy-inside; exec sleep 300");
     task.health_check = Some(HealthCheck {
         r#type: Some(health_check::Type::Command as i32),
-        command: Some(CommandInfo {
-            value: Some("test -f /tmp/healthy-inside".into()),
-            ..Default::default()
-        }),
+        command: Some(CommandInfo { value: Some("test -f /tmp/healthy-inside".into()), ..Default::default() }),
         delay_seconds: Some(0.0),
         interval_seconds: Some(1.0),
         grace_period_seconds: Some(0.0),
@@ -257,29 +211,17 @@ async fn a_docker_task_is_killed_and_a_custom_executor_runs_in_its_container() {
     master.run_task(&fw, task);
     master
         .until("d-kill to be reported healthy", |m| {
-            m.updates
-                .iter()
-                .any(|u| u.status.task_id.value == "d-kill" && u.status.healthy == Some(true))
+            m.updates.iter().any(|u| u.status.task_id.value == "d-kill" && u.status.healthy == Some(true))
         })
         .await;
     master.kill_task("F-docker-kill", "d-kill");
     let terminal = master.terminal_of("d-kill").await;
-    assert_eq!(
-        terminal.status.state(),
-        TaskState::TaskKilled,
-        "{:?}",
-        terminal.status
-    );
+    assert_eq!(terminal.status.state(), TaskState::TaskKilled, "{:?}", terminal.status);
 
     // A custom executor in a Docker container: this test binary, mounted at
     // the same path, on the host network so it reaches the agent.
     let mut task = v0_task(&id, "t-in-docker", "E-docker", "finish");
-    let exe_dir = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .display()
-        .to_string();
+    let exe_dir = std::env::current_exe().unwrap().parent().unwrap().display().to_string();
     if let Some(executor) = task.executor.as_mut() {
         let mut container = docker_container(IMAGE);
         container.volumes = vec![Volume {
@@ -292,12 +234,7 @@ async fn a_docker_task_is_killed_and_a_custom_executor_runs_in_its_container() {
     }
     master.run_task(&fw, task);
     let terminal = master.terminal_of("t-in-docker").await;
-    assert_eq!(
-        terminal.status.state(),
-        TaskState::TaskFinished,
-        "{:?}",
-        terminal.status
-    );
+    assert_eq!(terminal.status.state(), TaskState::TaskFinished, "{:?}", terminal.status);
     // The executor ran as the container named after its container id.
     let run = sandbox(&agent, "F-docker-kill", "E-docker", &id);
     let executor_container = format!("mesos-{}", run.file_name().unwrap().to_string_lossy());

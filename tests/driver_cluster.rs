@@ -10,12 +10,10 @@ mod driver_support;
 use std::collections::HashMap;
 
 use driver_support::*;
-use mesos_rs::driver::{
-    ExecutorDriver, MesosExecutorDriver, MesosSchedulerDriver, SchedulerDriver,
-};
+use mesos_rs::driver::{ExecutorDriver, MesosExecutorDriver, MesosSchedulerDriver, SchedulerDriver};
 use mesos_rs::proto::mesos::{
-    environment, CommandInfo, Environment, ExecutorId, ExecutorInfo, Filters, FrameworkInfo, Offer,
-    Status, TaskId, TaskInfo, TaskState, TaskStatus,
+    environment, CommandInfo, Environment, ExecutorId, ExecutorInfo, Filters, FrameworkInfo, Offer, Status, TaskId,
+    TaskInfo, TaskState, TaskStatus,
 };
 
 /// Set in the environment of the executor the agent launches.
@@ -33,11 +31,7 @@ impl Cluster {
     fn start() -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let master = Daemon::master(
-            env!("CARGO_BIN_EXE_mesos-master"),
-            port,
-            &dir.path().join("master"),
-        );
+        let master = Daemon::master(env!("CARGO_BIN_EXE_mesos-master"), port, &dir.path().join("master"));
         let agent_port = free_port();
         let args = [
             format!("--master=127.0.0.1:{port}"),
@@ -53,23 +47,11 @@ impl Cluster {
             format!("--fetcher_cache_dir={}", dir.path().join("fetch").display()),
             "--quiet".to_string(),
         ];
-        let agent = Daemon::start(
-            env!("CARGO_BIN_EXE_mesos-agent"),
-            &args,
-            agent_port,
-            "/slave(1)/health",
-        );
+        let agent = Daemon::start(env!("CARGO_BIN_EXE_mesos-agent"), &args, agent_port, "/slave(1)/health");
         wait_until("the agent to register", || {
-            master_state(port)["slaves"]
-                .as_array()
-                .is_some_and(|agents| agents.len() == 1)
+            master_state(port)["slaves"].as_array().is_some_and(|agents| agents.len() == 1)
         });
-        Cluster {
-            port,
-            _agent: agent,
-            _master: master,
-            _dir: dir,
-        }
+        Cluster { port, _agent: agent, _master: master, _dir: dir }
     }
 
     fn master(&self) -> String {
@@ -78,18 +60,11 @@ impl Cluster {
 }
 
 fn env() -> HashMap<String, String> {
-    [("MESOS_INITIALIZE_DRIVER_LOGGING", "false")]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    [("MESOS_INITIALIZE_DRIVER_LOGGING", "false")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn framework(name: &str) -> FrameworkInfo {
-    FrameworkInfo {
-        user: String::new(),
-        name: name.into(),
-        ..Default::default()
-    }
+    FrameworkInfo { user: String::new(), name: name.into(), ..Default::default() }
 }
 
 /// Launches `make(offer)` into the first offer, declines every other one.
@@ -101,12 +76,7 @@ fn launch_once(
         if let Seen::Offers(offers) = seen {
             for offer in offers {
                 if launched {
-                    driver.decline_offer(
-                        &offer.id,
-                        Some(&Filters {
-                            refuse_seconds: Some(60.0),
-                        }),
-                    );
+                    driver.decline_offer(&offer.id, Some(&Filters { refuse_seconds: Some(60.0) }));
                 } else {
                     launched = true;
                     driver.launch_tasks(std::slice::from_ref(&offer.id), &make(offer), None);
@@ -124,23 +94,17 @@ fn command_tasks_run_to_completion() {
         (0..3)
             .map(|i| TaskInfo {
                 name: format!("cmd-{i}"),
-                task_id: TaskId {
-                    value: format!("cmd-{i}"),
-                },
+                task_id: TaskId { value: format!("cmd-{i}") },
                 slave_id: offer.slave_id.clone(),
                 resources: vec![scalar("cpus", 0.5), scalar("mem", 32.0)],
-                command: Some(CommandInfo {
-                    value: Some("exit 0".into()),
-                    ..Default::default()
-                }),
+                command: Some(CommandInfo { value: Some("exit 0".into()), ..Default::default() }),
                 ..Default::default()
             })
             .collect()
     }));
-    let driver =
-        MesosSchedulerDriver::builder(scheduler, framework("driver-commands"), &cluster.master())
-            .environment(env())
-            .build();
+    let driver = MesosSchedulerDriver::builder(scheduler, framework("driver-commands"), &cluster.master())
+        .environment(env())
+        .build();
     assert_eq!(driver.start(), Status::DriverRunning);
     let mut finished = 0;
     while finished < 3 {
@@ -166,25 +130,14 @@ fn a_custom_executor_on_the_executor_driver_talks_to_its_scheduler() {
     let (scheduler, rx) = Recorder::new(launch_once(move |offer| {
         let variables = [(ROLE, "executor"), ("LIBPROCESS_IP", "127.0.0.1")]
             .iter()
-            .map(|(name, value)| environment::Variable {
-                name: name.to_string(),
-                value: Some(value.to_string()),
-                ..Default::default()
-            })
+            .map(|(name, value)| environment::Variable { name: name.to_string(), value: Some(value.to_string()), ..Default::default() })
             .collect();
         let executor = ExecutorInfo {
-            executor_id: ExecutorId {
-                value: "echo".into(),
-            },
+            executor_id: ExecutorId { value: "echo".into() },
             name: Some("echo executor".into()),
             command: Some(CommandInfo {
                 value: Some(exe.clone()),
-                arguments: vec![
-                    exe.clone(),
-                    "executor_role".into(),
-                    "--exact".into(),
-                    "--nocapture".into(),
-                ],
+                arguments: vec![exe.clone(), "executor_role".into(), "--exact".into(), "--nocapture".into()],
                 shell: Some(false),
                 environment: Some(Environment { variables }),
                 ..Default::default()
@@ -194,52 +147,34 @@ fn a_custom_executor_on_the_executor_driver_talks_to_its_scheduler() {
         };
         vec![TaskInfo {
             name: "echo-task".into(),
-            task_id: TaskId {
-                value: "echo-task".into(),
-            },
+            task_id: TaskId { value: "echo-task".into() },
             slave_id: offer.slave_id.clone(),
             resources: vec![scalar("cpus", 0.5), scalar("mem", 32.0)],
             executor: Some(executor),
             ..Default::default()
         }]
     }));
-    let driver =
-        MesosSchedulerDriver::builder(scheduler, framework("driver-executor"), &cluster.master())
-            .environment(env())
-            .build();
+    let driver = MesosSchedulerDriver::builder(scheduler, framework("driver-executor"), &cluster.master())
+        .environment(env())
+        .build();
     assert_eq!(driver.start(), Status::DriverRunning);
     let running = next_matching(&rx, "the task running", |s| matches!(s, Seen::Status(_)));
-    let Seen::Status(status) = running else {
-        unreachable!()
-    };
+    let Seen::Status(status) = running else { unreachable!() };
     assert_eq!(status.state, TaskState::TaskRunning as i32, "{status:?}");
-    assert_eq!(
-        status.executor_id.as_ref().map(|e| e.value.as_str()),
-        Some("echo")
-    );
+    assert_eq!(status.executor_id.as_ref().map(|e| e.value.as_str()), Some("echo"));
     let agent = status.slave_id.clone().unwrap();
-    let echo = ExecutorId {
-        value: "echo".into(),
-    };
+    let echo = ExecutorId { value: "echo".into() };
 
     // Both ways: scheduler -> agent -> executor, and back.
-    assert_eq!(
-        driver.send_framework_message(&echo, &agent, b"ping"),
-        Status::DriverRunning
-    );
+    assert_eq!(driver.send_framework_message(&echo, &agent, b"ping"), Status::DriverRunning);
     match next_matching(&rx, "the echo", |s| matches!(s, Seen::FrameworkMessage(..))) {
         Seen::FrameworkMessage(executor, from, data) => {
-            assert_eq!(
-                (executor, from, data),
-                (echo.clone(), agent.clone(), b"gnip".to_vec())
-            );
+            assert_eq!((executor, from, data), (echo.clone(), agent.clone(), b"gnip".to_vec()));
         }
         _ => unreachable!(),
     }
     driver.send_framework_message(&echo, &agent, b"finish");
-    next_matching(&rx, "the task finished", |s| {
-        is_state(s, "echo-task", TaskState::TaskFinished)
-    });
+    next_matching(&rx, "the task finished", |s| is_state(s, "echo-task", TaskState::TaskFinished));
 
     // Tearing the framework down shuts the executor down; it stops its
     // driver and exits.

@@ -14,8 +14,8 @@ use driver_support::*;
 use mesos_rs::driver::{ExecutorDriver, MesosExecutorDriver};
 use mesos_rs::proto::mesos::internal as mi;
 use mesos_rs::proto::mesos::{
-    ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, SlaveId, SlaveInfo, Status, TaskId,
-    TaskInfo, TaskState, TaskStatus,
+    ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, SlaveId, SlaveInfo, Status, TaskId, TaskInfo, TaskState,
+    TaskStatus,
 };
 use mesos_rs::v0_compat::{Message, Upid};
 
@@ -40,31 +40,16 @@ fn env(agent: &Upid, extra: &[(&str, &str)]) -> HashMap<String, String> {
 
 fn registered_message() -> mi::ExecutorRegisteredMessage {
     mi::ExecutorRegisteredMessage {
-        executor_info: ExecutorInfo {
-            executor_id: ExecutorId { value: "E1".into() },
-            ..Default::default()
-        },
+        executor_info: ExecutorInfo { executor_id: ExecutorId { value: "E1".into() }, ..Default::default() },
         framework_id: FrameworkId { value: "F1".into() },
-        framework_info: FrameworkInfo {
-            user: "u".into(),
-            name: "fw".into(),
-            ..Default::default()
-        },
+        framework_info: FrameworkInfo { user: "u".into(), name: "fw".into(), ..Default::default() },
         slave_id: SlaveId { value: "S1".into() },
-        slave_info: SlaveInfo {
-            hostname: "agent".into(),
-            ..Default::default()
-        },
+        slave_info: SlaveInfo { hostname: "agent".into(), ..Default::default() },
     }
 }
 
 fn task(id: &str) -> TaskInfo {
-    TaskInfo {
-        name: id.into(),
-        task_id: TaskId { value: id.into() },
-        slave_id: SlaveId { value: "S1".into() },
-        ..Default::default()
-    }
+    TaskInfo { name: id.into(), task_id: TaskId { value: id.into() }, slave_id: SlaveId { value: "S1".into() }, ..Default::default() }
 }
 
 fn recv_update(agent: &mut FakeProcess) -> (Upid, mi::StatusUpdateMessage) {
@@ -88,11 +73,7 @@ fn ack(update: &mi::StatusUpdate) -> mi::StatusUpdateAcknowledgementMessage {
 fn echoing_executor() -> (Box<ExecRecorder>, std::sync::mpsc::Receiver<ExecSeen>) {
     ExecRecorder::new(|driver, seen| match seen {
         ExecSeen::Launch(task) => {
-            let status = TaskStatus {
-                task_id: task.task_id.clone(),
-                state: TaskState::TaskRunning as i32,
-                ..Default::default()
-            };
+            let status = TaskStatus { task_id: task.task_id.clone(), state: TaskState::TaskRunning as i32, ..Default::default() };
             assert_eq!(driver.send_status_update(&status), Status::DriverRunning);
         }
         ExecSeen::FrameworkMessage(data) => {
@@ -122,35 +103,17 @@ fn registers_runs_tasks_and_exchanges_messages_with_its_agent() {
         _ => None,
     });
     assert_eq!(from, pid);
-    assert_eq!(
-        (
-            register.framework_id.value.as_str(),
-            register.executor_id.value.as_str()
-        ),
-        ("F1", "E1")
-    );
+    assert_eq!((register.framework_id.value.as_str(), register.executor_id.value.as_str()), ("F1", "E1"));
     agent.send(&pid, registered_message());
     let m = registered_message();
-    assert_eq!(
-        next(&rx),
-        ExecSeen::Registered(m.executor_info, m.framework_info, m.slave_info)
-    );
+    assert_eq!(next(&rx), ExecSeen::Registered(m.executor_info, m.framework_info, m.slave_info));
 
-    agent.send(
-        &pid,
-        mi::RunTaskMessage {
-            task: task("t1"),
-            ..Default::default()
-        },
-    );
+    agent.send(&pid, mi::RunTaskMessage { task: task("t1"), ..Default::default() });
     assert_eq!(next(&rx), ExecSeen::Launch(task("t1")));
     let (_, update) = recv_update(&mut agent);
     assert_eq!(update.pid, Some(pid.to_string()));
     assert_eq!(update.update.status.state, TaskState::TaskRunning as i32);
-    assert_eq!(
-        update.update.status.slave_id,
-        Some(SlaveId { value: "S1".into() })
-    );
+    assert_eq!(update.update.status.slave_id, Some(SlaveId { value: "S1".into() }));
     agent.send(&pid, ack(&update.update));
 
     agent.send(
@@ -170,14 +133,7 @@ fn registers_runs_tasks_and_exchanges_messages_with_its_agent() {
     assert_eq!(reply.data, b"cba".to_vec());
     assert_eq!(reply.executor_id.value, "E1");
 
-    agent.send(
-        &pid,
-        mi::KillTaskMessage {
-            framework_id: FrameworkId { value: "F1".into() },
-            task_id: TaskId { value: "t1".into() },
-            kill_policy: None,
-        },
-    );
+    agent.send(&pid, mi::KillTaskMessage { framework_id: FrameworkId { value: "F1".into() }, task_id: TaskId { value: "t1".into() }, kill_policy: None });
     assert_eq!(next(&rx), ExecSeen::Kill(TaskId { value: "t1".into() }));
 
     // Shutdown: the executor stops its driver from the callback.
@@ -195,26 +151,14 @@ fn a_restarted_agent_gets_unacknowledged_updates_back() {
     let (executor, rx) = echoing_executor();
     let driver = MesosExecutorDriver::with_environment(
         executor,
-        env(
-            &agent.pid(),
-            &[
-                ("MESOS_CHECKPOINT", "1"),
-                ("MESOS_RECOVERY_TIMEOUT", "15mins"),
-            ],
-        ),
+        env(&agent.pid(), &[("MESOS_CHECKPOINT", "1"), ("MESOS_RECOVERY_TIMEOUT", "15mins")]),
     );
     driver.start();
     let pid = driver.pid().unwrap();
     agent.recv_where(|m| matches!(m, Message::RegisterExecutorMessage(_)).then_some(()));
     agent.send(&pid, registered_message());
     assert!(matches!(next(&rx), ExecSeen::Registered(..)));
-    agent.send(
-        &pid,
-        mi::RunTaskMessage {
-            task: task("t1"),
-            ..Default::default()
-        },
-    );
+    agent.send(&pid, mi::RunTaskMessage { task: task("t1"), ..Default::default() });
     assert_eq!(next(&rx), ExecSeen::Launch(task("t1")));
     let (_, unacked) = recv_update(&mut agent);
 
@@ -222,12 +166,7 @@ fn a_restarted_agent_gets_unacknowledged_updates_back() {
     agent_node.kill();
     let restarted = bind_retrying(address);
     let mut agent = restarted.spawn("slave(1)");
-    agent.send(
-        &pid,
-        mi::ReconnectExecutorMessage {
-            slave_id: SlaveId { value: "S1".into() },
-        },
-    );
+    agent.send(&pid, mi::ReconnectExecutorMessage { slave_id: SlaveId { value: "S1".into() } });
     let (from, reregister) = agent.recv_where(|m| match m {
         Message::ReregisterExecutorMessage(r) => Some((**r).clone()),
         _ => None,
@@ -235,23 +174,12 @@ fn a_restarted_agent_gets_unacknowledged_updates_back() {
     assert_eq!(from, pid);
     assert_eq!(reregister.updates, vec![unacked.update.clone()]);
     assert_eq!(reregister.tasks, vec![task("t1")]);
-    agent.send(
-        &pid,
-        mi::ExecutorReregisteredMessage {
-            slave_id: SlaveId { value: "S1".into() },
-            slave_info: SlaveInfo::default(),
-        },
-    );
+    agent.send(&pid, mi::ExecutorReregisteredMessage { slave_id: SlaveId { value: "S1".into() }, slave_info: SlaveInfo::default() });
     assert_eq!(next(&rx), ExecSeen::Reregistered(SlaveInfo::default()));
 
     // Once acknowledged, an update is not resent.
     agent.send(&pid, ack(&unacked.update));
-    agent.send(
-        &pid,
-        mi::ReconnectExecutorMessage {
-            slave_id: SlaveId { value: "S1".into() },
-        },
-    );
+    agent.send(&pid, mi::ReconnectExecutorMessage { slave_id: SlaveId { value: "S1".into() } });
     let (_, reregister) = agent.recv_where(|m| match m {
         Message::ReregisterExecutorMessage(r) => Some((**r).clone()),
         _ => None,
@@ -314,10 +242,7 @@ fn a_missing_environment_aborts_with_an_error_callback() {
     vars.remove("MESOS_SLAVE_PID");
     let driver = MesosExecutorDriver::with_environment(executor, vars);
     assert_eq!(driver.run(), Status::DriverAborted);
-    assert_eq!(
-        next(&rx),
-        ExecSeen::Error("Expecting 'MESOS_SLAVE_PID' to be set in the environment".into())
-    );
+    assert_eq!(next(&rx), ExecSeen::Error("Expecting 'MESOS_SLAVE_PID' to be set in the environment".into()));
 }
 
 #[test]

@@ -19,11 +19,7 @@ use mesos_rs::zookeeper::{master_info, MasterContender};
 use support::zookeeper::{within, ZkServer};
 
 fn info(process: &FakeProcess, n: u8) -> MasterInfo {
-    master_info::for_master(
-        &format!("00000000-0000-4000-8000-00000000000{n}"),
-        &process.pid(),
-        &format!("m{n}"),
-    )
+    master_info::for_master(&format!("00000000-0000-4000-8000-00000000000{n}"), &process.pid(), &format!("m{n}"))
 }
 
 /// Contends for `info` and waits until its znode exists.
@@ -43,11 +39,7 @@ fn the_driver_follows_the_leading_master_in_zookeeper() {
     init();
     let zk = ZkServer::start();
     let url = zk.url("/mesos");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let contender = MasterContender::create(Some(&url), None).unwrap();
 
     let a_node = FakeNode::bind("127.0.0.1:0");
@@ -58,37 +50,19 @@ fn the_driver_follows_the_leading_master_in_zookeeper() {
     let _b_candidacy = rt.block_on(contend(&contender, &info(&b, 2)));
 
     let (scheduler, rx) = Recorder::passive();
-    let env: HashMap<String, String> = [
-        ("MESOS_REGISTRATION_BACKOFF_FACTOR", "50ms"),
-        ("MESOS_INITIALIZE_DRIVER_LOGGING", "false"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let driver = MesosSchedulerDriver::builder(
-        scheduler,
-        FrameworkInfo {
-            user: "u".into(),
-            name: "zk".into(),
-            ..Default::default()
-        },
-        &url,
-    )
-    .environment(env)
-    .build();
+    let env: HashMap<String, String> = [("MESOS_REGISTRATION_BACKOFF_FACTOR", "50ms"), ("MESOS_INITIALIZE_DRIVER_LOGGING", "false")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let driver =
+        MesosSchedulerDriver::builder(scheduler, FrameworkInfo { user: "u".into(), name: "zk".into(), ..Default::default() }, &url)
+            .environment(env)
+            .build();
     assert_eq!(driver.start(), Status::DriverRunning);
 
-    let fid = FrameworkId {
-        value: "F-zk".into(),
-    };
+    let fid = FrameworkId { value: "F-zk".into() };
     let (pid, _) = a.recv_call(CallType::Subscribe);
-    a.send(
-        &pid,
-        mi::FrameworkRegisteredMessage {
-            framework_id: fid.clone(),
-            master_info: info(&a, 1),
-        },
-    );
+    a.send(&pid, mi::FrameworkRegisteredMessage { framework_id: fid.clone(), master_info: info(&a, 1) });
     match next(&rx) {
         Seen::Registered(id, m) => {
             assert_eq!(id, fid);
@@ -104,13 +78,7 @@ fn the_driver_follows_the_leading_master_in_zookeeper() {
     assert_eq!(from, pid);
     assert_eq!(subscribe.framework_id, Some(fid.clone()));
     assert_eq!(subscribe.subscribe.unwrap().force, Some(false));
-    b.send(
-        &pid,
-        mi::FrameworkReregisteredMessage {
-            framework_id: fid.clone(),
-            master_info: info(&b, 2),
-        },
-    );
+    b.send(&pid, mi::FrameworkReregisteredMessage { framework_id: fid.clone(), master_info: info(&b, 2) });
     match next(&rx) {
         Seen::Reregistered(m) => assert_eq!(m.pid, info(&b, 2).pid),
         other => panic!("{other:?}"),

@@ -21,22 +21,12 @@ fn launch_one(sim: &mut SimCluster, f: usize, task: &str) {
 /// Launches one task of framework `f` on the offer for agent `a`.
 fn launch_on(sim: &mut SimCluster, f: usize, a: usize, task: &str) {
     let agent = sim.agent(a).id.clone().unwrap();
-    let offer = sim
-        .framework(f)
-        .offers
-        .iter()
-        .find(|o| o.slave_id == agent)
-        .unwrap()
-        .clone();
+    let offer = sim.framework(f).offers.iter().find(|o| o.slave_id == agent).unwrap().clone();
     launch(sim, f, offer, task);
 }
 
 fn launch(sim: &mut SimCluster, f: usize, offer: mesos_rs::proto::mesos::Offer, task: &str) {
-    let launch = sim.framework(f).launch(
-        std::slice::from_ref(&offer.id),
-        vec![command_task(task, &offer, "cpus:1;mem:64")],
-        None,
-    );
+    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![command_task(task, &offer, "cpus:1;mem:64")], None);
     sim.send(f, launch);
     sim.run_for(secs(1));
 }
@@ -50,36 +40,21 @@ fn agents_register_with_mesos_ids_and_are_admitted() {
     let b = sim.add_agent(AgentSpec::default());
     sim.run_for(secs(1));
     let master_id = sim.master().info().id.clone();
-    assert_eq!(
-        sim.agent(a).id.as_ref().unwrap().value,
-        format!("{master_id}-S0")
-    );
-    assert_eq!(
-        sim.agent(b).id.as_ref().unwrap().value,
-        format!("{master_id}-S1")
-    );
+    assert_eq!(sim.agent(a).id.as_ref().unwrap().value, format!("{master_id}-S0"));
+    assert_eq!(sim.agent(b).id.as_ref().unwrap().value, format!("{master_id}-S1"));
     assert_eq!(sim.registry().slaves.as_ref().unwrap().slaves.len(), 2);
-    assert!(sim
-        .agent(a)
-        .received
-        .contains(&"mesos.internal.PingSlaveMessage"));
+    assert!(sim.agent(a).received.contains(&"mesos.internal.PingSlaveMessage"));
     // A duplicate registration from the same pid gets the same id back.
     let register = mesos_rs::proto::mesos::internal::RegisterSlaveMessage {
         slave: sim.agent(a).info.clone(),
         version: Some("1.11.0".into()),
         ..Default::default()
     };
-    let before = sim.delivered(
-        &sim.agent(a).pid.clone(),
-        "mesos.internal.SlaveRegisteredMessage",
-    );
+    let before = sim.delivered(&sim.agent(a).pid.clone(), "mesos.internal.SlaveRegisteredMessage");
     sim.send_from_agent(a, register.into());
     sim.run_for(secs(1));
     let pid = sim.agent(a).pid.clone();
-    assert_eq!(
-        sim.delivered(&pid, "mesos.internal.SlaveRegisteredMessage"),
-        before + 1
-    );
+    assert_eq!(sim.delivered(&pid, "mesos.internal.SlaveRegisteredMessage"), before + 1);
     assert_eq!(sim.master().agents().count(), 2);
 }
 
@@ -98,13 +73,8 @@ fn old_agents_are_ignored() {
         ..Default::default()
     };
     // From another pid, so it is not a retry.
-    sim.drop_next(1, |e| {
-        e.message.name() == "mesos.internal.RegisterSlaveMessage"
-    });
-    let b = sim.add_agent(AgentSpec {
-        hostname: "other".into(),
-        ..Default::default()
-    });
+    sim.drop_next(1, |e| e.message.name() == "mesos.internal.RegisterSlaveMessage");
+    let b = sim.add_agent(AgentSpec { hostname: "other".into(), ..Default::default() });
     sim.agent_mut(b).crash();
     sim.send_from_agent(b, register.into());
     sim.run_for(secs(1));
@@ -131,21 +101,10 @@ fn ping_timeouts_make_an_agent_unreachable() {
         sim.run_for(secs(30));
         assert_eq!(sim.master().agents().count(), 0);
         let agent_id = sim.agent(a).id.clone().unwrap();
-        assert!(sim
-            .master()
-            .unreachable_agents()
-            .any(|(id, _)| *id == agent_id));
-        let expected = if partition_aware {
-            TaskState::TaskUnreachable
-        } else {
-            TaskState::TaskLost
-        };
+        assert!(sim.master().unreachable_agents().any(|(id, _)| *id == agent_id));
+        let expected = if partition_aware { TaskState::TaskUnreachable } else { TaskState::TaskLost };
         let fw = sim.framework(f);
-        assert_eq!(
-            fw.last_state("t1"),
-            Some(expected),
-            "partition_aware={partition_aware}"
-        );
+        assert_eq!(fw.last_state("t1"), Some(expected), "partition_aware={partition_aware}");
         let status = fw.updates_for("t1").last().cloned().cloned().unwrap();
         assert_eq!(status.reason, Some(Reason::SlaveRemoved as i32));
         assert_eq!(status.message.as_deref(), Some("health check timed out"));
@@ -171,48 +130,23 @@ fn an_unreachable_agent_comes_back_with_its_tasks() {
     let pid = sim.agent(a).pid.clone();
     sim.isolate(&pid);
     sim.run_for(secs(100));
-    assert_eq!(
-        sim.framework(f).last_state("t1"),
-        Some(TaskState::TaskUnreachable)
-    );
+    assert_eq!(sim.framework(f).last_state("t1"), Some(TaskState::TaskUnreachable));
     let fid = sim.framework(f).framework_id();
-    assert!(
-        sim.master()
-            .framework(&fid)
-            .unwrap()
-            .unreachable_tasks
-            .len()
-            == 1
-    );
+    assert!(sim.master().framework(&fid).unwrap().unreachable_tasks.len() == 1);
     sim.heal(&pid);
     // The agent notices no pings for a while and reregisters (the master
     // would also tell it it is disconnected); here: after a restart.
     sim.restart_agent(a);
     sim.run_for(secs(2));
     assert_eq!(sim.master().agents().count(), 1);
-    let last = sim
-        .framework(f)
-        .updates_for("t1")
-        .last()
-        .cloned()
-        .cloned()
-        .unwrap();
+    let last = sim.framework(f).updates_for("t1").last().cloned().cloned().unwrap();
     assert_eq!(last.state, TaskState::TaskRunning as i32);
     assert_eq!(last.reason, Some(Reason::SlaveReregistered as i32));
-    assert_eq!(
-        last.message.as_deref(),
-        Some("Unreachable agent re-reregistered")
-    );
+    assert_eq!(last.message.as_deref(), Some("Unreachable agent re-reregistered"));
     let fw = sim.master().framework(&fid).unwrap();
     assert!(fw.unreachable_tasks.is_empty());
     assert_eq!(fw.tasks.len(), 1);
-    assert!(sim
-        .registry()
-        .unreachable
-        .as_ref()
-        .unwrap()
-        .slaves
-        .is_empty());
+    assert!(sim.registry().unreachable.as_ref().unwrap().slaves.is_empty());
 }
 
 /// master_tests.cpp `MasterTest.SlaveDisconnect...` /
@@ -228,21 +162,14 @@ fn a_disconnected_agent_must_reregister_in_time() {
     assert_eq!(sim.framework(f).offers.len(), 1);
     sim.crash_agent(a);
     sim.run_for(secs(1));
-    assert_eq!(
-        sim.framework(f).rescinded.len(),
-        1,
-        "the offer is rescinded"
-    );
+    assert_eq!(sim.framework(f).rescinded.len(), 1, "the offer is rescinded");
     let agent_id = sim.agent(a).id.clone().unwrap();
     let agent = sim.master().agent(&agent_id).unwrap();
     assert!(!agent.connected && !agent.active);
     // Pings (to a dead agent) time out first, at ~75 s.
     sim.run_for(secs(120));
     assert!(sim.master().agent(&agent_id).is_none());
-    assert!(sim
-        .master()
-        .unreachable_agents()
-        .any(|(id, _)| *id == agent_id));
+    assert!(sim.master().unreachable_agents().any(|(id, _)| *id == agent_id));
 }
 
 /// fault_tolerance_tests.cpp `FaultToleranceTest.SlaveReliableRegistration`
@@ -264,23 +191,11 @@ fn a_restarted_agent_reregisters_with_its_tasks() {
     assert!(agent.connected && agent.active);
     assert!(agent.reregistered_time.is_some());
     let pid = sim.agent(a).pid.clone();
-    assert_eq!(
-        sim.delivered(&pid, "mesos.internal.SlaveReregisteredMessage"),
-        1
-    );
-    assert_eq!(
-        sim.delivered(&pid, "mesos.internal.CheckpointResourcesMessage"),
-        1
-    );
-    assert_eq!(
-        sim.framework(f).last_state("t1"),
-        Some(TaskState::TaskRunning)
-    );
+    assert_eq!(sim.delivered(&pid, "mesos.internal.SlaveReregisteredMessage"), 1);
+    assert_eq!(sim.delivered(&pid, "mesos.internal.CheckpointResourcesMessage"), 1);
+    assert_eq!(sim.framework(f).last_state("t1"), Some(TaskState::TaskRunning));
     let fid = sim.framework(f).framework_id();
-    assert!(sim
-        .master()
-        .task(&fid, &mesos_rs::proto::mesos::TaskId { value: "t1".into() })
-        .is_some());
+    assert!(sim.master().task(&fid, &mesos_rs::proto::mesos::TaskId { value: "t1".into() }).is_some());
 }
 
 /// master_tests.cpp `MasterTest.SlaveReregisterDifferentHostname`-like:
@@ -309,24 +224,13 @@ fn an_unregistered_agent_is_removed() {
     sim.run_for(secs(2));
     launch_one(&mut sim, f, "t1");
     let agent_id = sim.agent(a).id.clone().unwrap();
-    let message = mesos_rs::proto::mesos::internal::UnregisterSlaveMessage {
-        slave_id: agent_id.clone(),
-    };
+    let message = mesos_rs::proto::mesos::internal::UnregisterSlaveMessage { slave_id: agent_id.clone() };
     sim.send_from_agent(a, message.into());
     sim.run_for(secs(1));
     assert!(sim.master().agent(&agent_id).is_none());
-    let last = sim
-        .framework(f)
-        .updates_for("t1")
-        .last()
-        .cloned()
-        .cloned()
-        .unwrap();
+    let last = sim.framework(f).updates_for("t1").last().cloned().cloned().unwrap();
     assert_eq!(last.state, TaskState::TaskLost as i32);
-    assert_eq!(
-        last.message.as_deref(),
-        Some("Agent agent1 removed: the agent unregistered")
-    );
+    assert_eq!(last.message.as_deref(), Some("Agent agent1 removed: the agent unregistered"));
     assert!(sim.registry().slaves.as_ref().unwrap().slaves.is_empty());
     let metrics = sim.master().metrics_snapshot(sim.now());
     assert_eq!(metrics["master/slave_removals/reason_unregistered"], 1.0);
@@ -372,10 +276,7 @@ fn master_failover_readmits_agents_and_marks_the_missing_unreachable() {
     let reconcile = sim.framework(f).reconcile(&[("t9", Some(&b_id))]);
     sim.send(f, reconcile);
     sim.run_for(secs(1));
-    assert_eq!(
-        sim.framework(f).last_state("t9"),
-        Some(TaskState::TaskUnreachable)
-    );
+    assert_eq!(sim.framework(f).last_state("t9"), Some(TaskState::TaskUnreachable));
     assert!(sim.fatal.is_empty());
 }
 
@@ -403,36 +304,14 @@ fn an_unreachable_tasks_id_cannot_be_reused() {
     launch_on(&mut sim, f, a, "t1");
     sim.agent_mut(a).mute_pings = true;
     sim.run_for(secs(100));
-    assert_eq!(
-        sim.framework(f).last_state("t1"),
-        Some(TaskState::TaskUnreachable)
-    );
+    assert_eq!(sim.framework(f).last_state("t1"), Some(TaskState::TaskUnreachable));
     sim.run_for(secs(5));
     let agent_b = sim.agent(b).id.clone().unwrap();
-    let offer = sim
-        .framework(f)
-        .offers
-        .iter()
-        .find(|o| o.slave_id == agent_b)
-        .unwrap()
-        .clone();
-    let launch = sim.framework(f).launch(
-        std::slice::from_ref(&offer.id),
-        vec![command_task("t1", &offer, "cpus:1;mem:64")],
-        None,
-    );
+    let offer = sim.framework(f).offers.iter().find(|o| o.slave_id == agent_b).unwrap().clone();
+    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![command_task("t1", &offer, "cpus:1;mem:64")], None);
     sim.send(f, launch);
     sim.run_for(secs(1));
-    let status = sim
-        .framework(f)
-        .updates_for("t1")
-        .last()
-        .cloned()
-        .cloned()
-        .unwrap();
+    let status = sim.framework(f).updates_for("t1").last().cloned().cloned().unwrap();
     assert_eq!(status.state, TaskState::TaskError as i32);
-    assert_eq!(
-        status.message.as_deref(),
-        Some("Task reuses the ID of an unreachable task: t1")
-    );
+    assert_eq!(status.message.as_deref(), Some("Task reuses the ID of an unreachable task: t1"));
 }

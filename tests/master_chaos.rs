@@ -18,9 +18,7 @@ use rand::{RngExt, SeedableRng};
 
 use mesos_rs::common::resources::Resources;
 use mesos_rs::master::registry::Registrar;
-use mesos_rs::master::sim::{
-    command_task, framework_info, AgentSpec, Dialect, Envelope, Faults, SimCluster,
-};
+use mesos_rs::master::sim::{command_task, framework_info, AgentSpec, Dialect, Envelope, Faults, SimCluster};
 use mesos_rs::master::{Config, Effect, Event, Master, Now, Timer};
 use mesos_rs::v0_compat::Upid;
 
@@ -33,22 +31,11 @@ fn secs(s: u64) -> Duration {
 /// and killing tasks on three agents, reconciling, failing over, an agent
 /// crashing and coming back.
 fn corpus(seed: u64) -> Vec<Envelope> {
-    let config = Config {
-        offer_timeout: Some(secs(5)),
-        ..Default::default()
-    };
+    let config = Config { offer_timeout: Some(secs(5)), ..Default::default() };
     let mut sim = SimCluster::with_config(seed, config);
     sim.master_inbox = Some(Vec::new());
-    sim.faults = Faults {
-        drop: 0.02,
-        duplicate: 0.1,
-        latency: Duration::from_millis(5),
-        jitter: Duration::from_millis(30),
-    };
-    let spec = AgentSpec {
-        task_duration: Some(secs(3)),
-        ..Default::default()
-    };
+    sim.faults = Faults { drop: 0.02, duplicate: 0.1, latency: Duration::from_millis(5), jitter: Duration::from_millis(30) };
+    let spec = AgentSpec { task_duration: Some(secs(3)), ..Default::default() };
     for _ in 0..3 {
         sim.add_agent(spec.clone());
     }
@@ -61,9 +48,7 @@ fn corpus(seed: u64) -> Vec<Envelope> {
             let offers = std::mem::take(&mut sim.framework_mut(f).offers);
             for (i, offer) in offers.iter().enumerate() {
                 if i % 3 == 2 {
-                    let decline = sim
-                        .framework(f)
-                        .decline(std::slice::from_ref(&offer.id), Some(1.0));
+                    let decline = sim.framework(f).decline(std::slice::from_ref(&offer.id), Some(1.0));
                     sim.send(f, decline);
                     continue;
                 }
@@ -99,58 +84,27 @@ fn corpus(seed: u64) -> Vec<Envelope> {
 fn check_books(master: &Master, step: usize) {
     for entry in master.offers() {
         let offer = &entry.offer;
-        let fw = master
-            .framework(&offer.framework_id)
-            .unwrap_or_else(|| panic!("step {step}: offer of unknown framework"));
-        assert!(
-            fw.offers.contains(&offer.id),
-            "step {step}: framework does not index offer {}",
-            offer.id.value
-        );
-        let agent = master
-            .agent(&offer.slave_id)
-            .unwrap_or_else(|| panic!("step {step}: offer on unknown agent"));
-        assert!(
-            agent.offers.contains(&offer.id),
-            "step {step}: agent does not index offer {}",
-            offer.id.value
-        );
+        let fw = master.framework(&offer.framework_id).unwrap_or_else(|| panic!("step {step}: offer of unknown framework"));
+        assert!(fw.offers.contains(&offer.id), "step {step}: framework does not index offer {}", offer.id.value);
+        let agent = master.agent(&offer.slave_id).unwrap_or_else(|| panic!("step {step}: offer on unknown agent"));
+        assert!(agent.offers.contains(&offer.id), "step {step}: agent does not index offer {}", offer.id.value);
     }
     for fw in master.frameworks() {
         for id in &fw.offers {
-            assert!(
-                master.offer(id).is_some(),
-                "step {step}: dangling offer {}",
-                id.value
-            );
+            assert!(master.offer(id).is_some(), "step {step}: dangling offer {}", id.value);
         }
         for (task, agent) in &fw.tasks {
-            let held = master
-                .agent(agent)
-                .is_some_and(|a| a.task(&fw.id(), task).is_some());
-            assert!(
-                held,
-                "step {step}: task {} of {} not on its agent",
-                task.value,
-                fw.id().value
-            );
+            let held = master.agent(agent).is_some_and(|a| a.task(&fw.id(), task).is_some());
+            assert!(held, "step {step}: task {} of {} not on its agent", task.value, fw.id().value);
         }
     }
     for agent in master.agents() {
         // Everything on an agent is free in the allocator, offered or used.
-        let mut sum: Resources = master
-            .allocator()
-            .available(&agent.id)
-            .cloned()
-            .unwrap_or_default();
+        let mut sum: Resources = master.allocator().available(&agent.id).cloned().unwrap_or_default();
         sum += &agent.offered;
         sum += &agent.total_used();
         sum.unallocate();
-        assert_eq!(
-            sum, agent.total,
-            "step {step}: agent {} does not balance",
-            agent.id.value
-        );
+        assert_eq!(sum, agent.total, "step {step}: agent {} does not balance", agent.id.value);
     }
 }
 
@@ -159,14 +113,8 @@ fn check_books(master: &Master, step: usize) {
 /// exercised nothing shows).
 fn replay(inbox: &[Envelope], seed: u64) -> (usize, usize) {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let config = Config {
-        offer_timeout: Some(secs(5)),
-        ..Default::default()
-    };
-    let mut now = Now {
-        monotonic: Duration::ZERO,
-        unix: Duration::from_secs(1_700_000_000),
-    };
+    let config = Config { offer_timeout: Some(secs(5)), ..Default::default() };
+    let mut now = Now { monotonic: Duration::ZERO, unix: Duration::from_secs(1_700_000_000) };
     let mut master = Master::new(config, now);
     let mut registrar = Registrar::default();
     let mut timers: Vec<(Duration, Timer)> = Vec::new();
@@ -224,10 +172,7 @@ fn replay(inbox: &[Envelope], seed: u64) -> (usize, usize) {
                         Some(envelope) => {
                             now.monotonic += Duration::from_millis(7);
                             now.unix += Duration::from_millis(7);
-                            Event::Message {
-                                from: envelope.from,
-                                message: envelope.message,
-                            }
+                            Event::Message { from: envelope.from, message: envelope.message }
                         }
                         None => break,
                     }
@@ -242,20 +187,14 @@ fn replay(inbox: &[Envelope], seed: u64) -> (usize, usize) {
             match effect {
                 Effect::Timer { at, timer } => timers.push((at, timer)),
                 Effect::RecoverRegistry { info } => {
-                    registrar
-                        .apply(&mesos_rs::master::RegistryOp::Recover(info))
-                        .unwrap();
-                    events.push_back(Event::RegistryRecovered(Ok(Box::new(
-                        registrar.registry().clone(),
-                    ))));
+                    registrar.apply(&mesos_rs::master::RegistryOp::Recover(info)).unwrap();
+                    events.push_back(Event::RegistryRecovered(Ok(Box::new(registrar.registry().clone()))));
                 }
                 Effect::Registry { id, op } => {
                     let result = Ok(registrar.apply(&op).is_ok());
                     events.push_back(Event::RegistryApplied { id, result });
                 }
-                Effect::Fatal(message) => {
-                    panic!("seed {seed} step {step}: master aborted: {message}")
-                }
+                Effect::Fatal(message) => panic!("seed {seed} step {step}: master aborted: {message}"),
                 Effect::Send { .. } | Effect::Scheduler { .. } | Effect::Link(_) => {}
             }
         }
@@ -273,19 +212,12 @@ fn replay(inbox: &[Envelope], seed: u64) -> (usize, usize) {
 fn perturbed_and_spoofed_messages_never_break_the_books() {
     for corpus_seed in [3, 4] {
         let inbox = corpus(corpus_seed);
-        assert!(
-            inbox.len() > 60,
-            "the workload produced {} messages",
-            inbox.len()
-        );
+        assert!(inbox.len() > 60, "the workload produced {} messages", inbox.len());
         let mut most = (0, 0);
         for seed in 0..15 {
             let (tasks, offers) = replay(&inbox, corpus_seed * 100 + seed);
             most = (most.0.max(tasks), most.1.max(offers));
         }
-        assert!(
-            most.0 > 0 && most.1 > 0,
-            "the replays never held a task or an offer: {most:?}"
-        );
+        assert!(most.0 > 0 && most.1 > 0, "the replays never held a task or an offer: {most:?}");
     }
 }

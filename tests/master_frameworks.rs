@@ -24,37 +24,23 @@ fn register_offer_launch_run() {
         assert_eq!(fw.registered.len(), 1, "{dialect:?}");
         let master_info = &fw.registered[0];
         assert_eq!(master_info.version.as_deref(), Some("1.11.0"));
-        assert!(fw
-            .id
-            .as_ref()
-            .unwrap()
-            .value
-            .starts_with(&format!("{}-0000", master_info.id)));
+        assert!(fw.id.as_ref().unwrap().value.starts_with(&format!("{}-0000", master_info.id)));
         assert_eq!(fw.offers.len(), 1);
         let offer = fw.offers[0].clone();
         assert_eq!(offer.slave_id, sim.agent(a).id.clone().unwrap());
         assert!(offer.id.value.starts_with(&format!("{}-O", master_info.id)));
         assert_eq!(fw.offer_pids[0].1, sim.agent(a).pid.to_string());
         let task = command_task("t1", &offer, "cpus:1;mem:128");
-        let launch = sim
-            .framework(f)
-            .launch(std::slice::from_ref(&offer.id), vec![task], None);
+        let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![task], None);
         sim.send(f, launch);
         sim.run_for(secs(1));
-        assert_eq!(
-            sim.framework(f).last_state("t1"),
-            Some(TaskState::TaskRunning),
-            "{dialect:?}"
-        );
+        assert_eq!(sim.framework(f).last_state("t1"), Some(TaskState::TaskRunning), "{dialect:?}");
         assert_eq!(sim.agent(a).task_state("t1"), Some(TaskState::TaskRunning));
         // The scheduler acknowledged through the master; the agent has no
         // update left to retry.
         assert_eq!(sim.agent(a).unacknowledged(), 0, "{dialect:?}");
         // Updates from the agent name the agent as the acknowledgee.
-        assert_eq!(
-            sim.framework(f).update_pids[0],
-            sim.agent(a).pid.to_string()
-        );
+        assert_eq!(sim.framework(f).update_pids[0], sim.agent(a).pid.to_string());
     }
 }
 
@@ -91,15 +77,9 @@ fn scheduler_failover_sends_the_old_instance_an_error() {
     let old_offer = sim.framework(f).offers[0].id.clone();
     let g = sim.failover_framework(f);
     sim.run_for(secs(2));
-    assert_eq!(
-        sim.framework(f).errors,
-        vec!["Framework failed over".to_string()]
-    );
+    assert_eq!(sim.framework(f).errors, vec!["Framework failed over".to_string()]);
     assert_eq!(sim.framework(g).registered.len(), 1);
-    assert_eq!(
-        sim.framework(g).framework_id(),
-        sim.framework(f).framework_id()
-    );
+    assert_eq!(sim.framework(g).framework_id(), sim.framework(f).framework_id());
     // The old instance's offer was discarded and re-offered to the new one.
     assert_eq!(sim.framework(g).offers.len(), 1);
     assert_ne!(sim.framework(g).offers[0].id, old_offer);
@@ -126,10 +106,7 @@ fn resubscription_from_another_pid_without_force_is_refused() {
     let subscribe = third.subscribe(false);
     sim.send(f, subscribe);
     sim.run_for(secs(1));
-    assert!(sim
-        .framework(f)
-        .errors
-        .contains(&"Framework failed over".to_string()));
+    assert!(sim.framework(f).errors.contains(&"Framework failed over".to_string()));
 }
 
 /// master_tests.cpp `MasterTest.FrameworkFailoverTimeout`-like: a
@@ -144,20 +121,13 @@ fn failover_timeout_keeps_tasks_then_removes_the_framework() {
     let f = sim.add_framework(info, Dialect::Calls);
     sim.run_for(secs(2));
     let offer = sim.framework(f).offers[0].clone();
-    let launch = sim.framework(f).launch(
-        std::slice::from_ref(&offer.id),
-        vec![command_task("t1", &offer, "cpus:1;mem:64")],
-        None,
-    );
+    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![command_task("t1", &offer, "cpus:1;mem:64")], None);
     sim.send(f, launch);
     sim.run_for(secs(1));
     sim.stop_framework(f);
     sim.run_for(secs(30));
     let fid = sim.framework(f).framework_id();
-    assert!(sim
-        .master()
-        .framework(&fid)
-        .is_some_and(|fw| !fw.connected()));
+    assert!(sim.master().framework(&fid).is_some_and(|fw| !fw.connected()));
     assert_eq!(sim.agent(a).task_state("t1"), Some(TaskState::TaskRunning));
     // A new instance within the timeout keeps the task.
     let g = sim.failover_framework(f);
@@ -167,18 +137,11 @@ fn failover_timeout_keeps_tasks_then_removes_the_framework() {
     sim.run_for(secs(61));
     assert!(sim.master().framework(&fid).is_none());
     assert!(sim.master().completed_framework(&fid).is_some());
-    assert_eq!(
-        sim.agent(a).running_tasks(),
-        0,
-        "the agent shut the framework down"
-    );
+    assert_eq!(sim.agent(a).running_tasks(), 0, "the agent shut the framework down");
     // A removed framework cannot come back.
     let h = sim.failover_framework(f);
     sim.run_for(secs(1));
-    assert_eq!(
-        sim.framework(h).errors,
-        vec!["Framework has been removed".to_string()]
-    );
+    assert_eq!(sim.framework(h).errors, vec!["Framework has been removed".to_string()]);
 }
 
 /// master_tests.cpp `MasterTest.ShutdownFrameworkWhileTaskRunning` /
@@ -190,11 +153,7 @@ fn teardown_kills_tasks_and_completes_the_framework() {
     let f = sim.add_framework(framework_info("fw", false), Dialect::Calls);
     sim.run_for(secs(2));
     let offer = sim.framework(f).offers[0].clone();
-    let launch = sim.framework(f).launch(
-        std::slice::from_ref(&offer.id),
-        vec![command_task("t1", &offer, "cpus:1;mem:64")],
-        None,
-    );
+    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![command_task("t1", &offer, "cpus:1;mem:64")], None);
     sim.send(f, launch);
     sim.run_for(secs(1));
     let teardown = sim.framework(f).simple(CallType::Teardown);
@@ -203,10 +162,7 @@ fn teardown_kills_tasks_and_completes_the_framework() {
     let fid = sim.framework(f).framework_id();
     let completed = sim.master().completed_framework(&fid).expect("completed");
     assert_eq!(completed.completed_tasks.len(), 1);
-    assert_eq!(
-        completed.completed_tasks[0].state,
-        TaskState::TaskKilled as i32
-    );
+    assert_eq!(completed.completed_tasks[0].state, TaskState::TaskKilled as i32);
     assert_eq!(sim.agent(a).running_tasks(), 0);
     // The agent's resources are offered again to the next framework.
     let g = sim.add_framework(framework_info("next", false), Dialect::Calls);
@@ -238,17 +194,8 @@ fn invalid_subscriptions_are_refused_with_mesos_messages() {
     bad_timeout.failover_timeout = Some(1e12);
     let c = sim.add_framework(bad_timeout, Dialect::Calls);
     sim.run_for(secs(1));
-    assert_eq!(
-        sim.framework(a).errors,
-        vec!["Roles { batch } are not present in the master's --roles"]
-    );
-    assert_eq!(
-        sim.framework(b).errors,
-        vec!["User 'root' is not allowed to run frameworks without --root_submissions set"]
-    );
-    assert_eq!(
-        sim.framework(c).errors,
-        vec!["The framework failover_timeout (1e+12) is invalid"]
-    );
+    assert_eq!(sim.framework(a).errors, vec!["Roles { batch } are not present in the master's --roles"]);
+    assert_eq!(sim.framework(b).errors, vec!["User 'root' is not allowed to run frameworks without --root_submissions set"]);
+    assert_eq!(sim.framework(c).errors, vec!["The framework failover_timeout (1e+12) is invalid"]);
     assert_eq!(sim.master().frameworks().count(), 0);
 }

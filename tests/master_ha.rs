@@ -15,9 +15,7 @@ use mesos_rs::master::registry::RegistryOp;
 use mesos_rs::master::store::{RegistryService, Store};
 use mesos_rs::master::zk_store::{self, ZkStore, CHUNK_MAX};
 use mesos_rs::proto::mesos::internal::Registry;
-use mesos_rs::proto::mesos::{
-    value, MasterInfo, Resource, SlaveId, SlaveInfo, TimeInfo, WeightInfo,
-};
+use mesos_rs::proto::mesos::{value, MasterInfo, Resource, SlaveId, SlaveInfo, TimeInfo, WeightInfo};
 use mesos_rs::v0_compat::Upid;
 use mesos_rs::zookeeper::contender::{Candidacy, ContenderEvent, MasterContender, Membership};
 use mesos_rs::zookeeper::{master_info, ZkClient, ZkConfig, DEFAULT_SESSION_TIMEOUT};
@@ -142,10 +140,7 @@ async fn the_registry_round_trips_ten_thousand_agents_in_chunks_under_the_znode_
             results.iter().all(|(_, r)| *r == Ok(true)),
             "every admission is permitted and durable"
         );
-        eprintln!(
-            "10,000 admissions in one batch written in {:?}",
-            started.elapsed()
-        );
+        eprintln!("10,000 admissions in one batch written in {:?}", started.elapsed());
         // Then single operations, each its own write (one bucket changes).
         let unreachable = RegistryOp::MarkSlaveUnreachable {
             info: agent(7),
@@ -179,11 +174,7 @@ async fn the_registry_round_trips_ten_thousand_agents_in_chunks_under_the_znode_
     let root_json: serde_json::Value = serde_json::from_slice(&data).unwrap();
     let names: Vec<String> = serde_json::from_value(root_json["chunks"].clone()).unwrap();
     let children = observer.children(&root).await.unwrap();
-    assert_eq!(
-        children.len(),
-        names.len(),
-        "superseded chunks were deleted"
-    );
+    assert_eq!(children.len(), names.len(), "superseded chunks were deleted");
     let mut total = 0;
     for name in &names {
         let (bytes, _) = observer
@@ -202,9 +193,7 @@ async fn the_registry_round_trips_ten_thousand_agents_in_chunks_under_the_znode_
     // Nothing under the election path but the members and log_replicas.
     let group = observer.children("/mesos").await.unwrap();
     assert!(
-        group
-            .iter()
-            .all(|c| c.starts_with("json.info_") || c == "log_replicas"),
+        group.iter().all(|c| c.starts_with("json.info_") || c == "log_replicas"),
         "{group:?}"
     );
 
@@ -234,25 +223,25 @@ async fn a_deposed_leaders_registry_writes_are_fenced() {
         registry.master = Some(mesos_rs::proto::mesos::internal::registry::Master { info: info_a });
         store_a.store(&registry).unwrap();
         let mut recovered = store_b.load().unwrap();
-        recovered.master =
-            Some(mesos_rs::proto::mesos::internal::registry::Master { info: info_b });
+        recovered.master = Some(mesos_rs::proto::mesos::internal::registry::Master { info: info_b });
         store_b.store(&recovered).unwrap();
         // A, unaware, writes again: refused by the compare-and-set.
         let mut stale = registry.clone();
         stale.slaves = Some(Default::default());
-        stale.slaves.as_mut().unwrap().slaves.push(
-            mesos_rs::proto::mesos::internal::registry::Slave {
+        stale
+            .slaves
+            .as_mut()
+            .unwrap()
+            .slaves
+            .push(mesos_rs::proto::mesos::internal::registry::Slave {
                 info: *agent(1),
                 ..Default::default()
-            },
-        );
+            });
         let outcome = store_a.store(&stale);
         (store_a, store_b, outcome)
     })
     .await;
-    let error = outcome
-        .expect_err("a deposed leader's write must fail")
-        .to_string();
+    let error = outcome.expect_err("a deposed leader's write must fail").to_string();
     assert!(
         error.contains("fenced") && error.contains("written by another master"),
         "{error}"
@@ -273,10 +262,7 @@ async fn a_deposed_leaders_registry_writes_are_fenced() {
         .0
         .expect_err("a write without our election znode must fail")
         .to_string();
-    assert!(
-        error.contains("fenced") && error.contains("election znode"),
-        "{error}"
-    );
+    assert!(error.contains("fenced") && error.contains("election znode"), "{error}");
     assert_eq!(outcome.1.master.unwrap().info.id, master(2).id);
     assert!(outcome.1.slaves.is_none_or(|s| s.slaves.is_empty()));
 }
@@ -302,10 +288,7 @@ fn get(port: u16, path: &str) -> Option<(u16, Option<String>)> {
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
     let location = head
         .lines()
-        .find_map(|l| {
-            l.strip_prefix("Location: ")
-                .or_else(|| l.strip_prefix("location: "))
-        })
+        .find_map(|l| l.strip_prefix("Location: ").or_else(|| l.strip_prefix("location: ")))
         .map(String::from);
     Some((status, location))
 }
@@ -375,11 +358,7 @@ async fn masters_elect_redirect_and_the_leader_steps_down_when_its_session_is_lo
     // The second reads its URL from a file (`--zk=file://`), as Mesos allows.
     let url_file = dir.path().join("zk_url");
     std::fs::write(&url_file, format!("{}\n", zk.url("/mesos"))).unwrap();
-    let second = MasterProcess::start(
-        &format!("file://{}", url_file.display()),
-        dir.path(),
-        "second",
-    );
+    let second = MasterProcess::start(&format!("file://{}", url_file.display()), dir.path(), "second");
     // A follower redirects leader-only endpoints to the leader, as Mesos does.
     let (status, location) = eventually("the follower to redirect", || {
         get(second.port, "/master/state?jsonp=f").filter(|(s, _)| *s == 307)
@@ -387,10 +366,7 @@ async fn masters_elect_redirect_and_the_leader_steps_down_when_its_session_is_lo
     .await;
     assert_eq!(
         (status, location.as_deref()),
-        (
-            307,
-            Some(&*format!("//127.0.0.1:{}/master/state?jsonp=f", first.port))
-        )
+        (307, Some(&*format!("//127.0.0.1:{}/master/state?jsonp=f", first.port)))
     );
     let (status, location) = get(second.port, "/master/redirect").unwrap();
     assert_eq!(
@@ -408,19 +384,9 @@ async fn masters_elect_redirect_and_the_leader_steps_down_when_its_session_is_lo
     // non-zero (a supervisor restarts it), and the follower takes over.
     let cut = Instant::now();
     proxy.block();
-    let status = eventually("the deposed leader to exit", || {
-        first.child.try_wait().ok().flatten()
-    })
-    .await;
-    assert!(
-        !status.success(),
-        "the deposed leader must exit with a failure status"
-    );
-    assert!(
-        first.log().contains("committing suicide"),
-        "{}",
-        first.log()
-    );
+    let status = eventually("the deposed leader to exit", || first.child.try_wait().ok().flatten()).await;
+    assert!(!status.success(), "the deposed leader must exit with a failure status");
+    assert!(first.log().contains("committing suicide"), "{}", first.log());
     eventually("the follower to lead", || {
         get(second.port, "/master/state").filter(|(s, _)| *s == 200)
     })
@@ -430,9 +396,7 @@ async fn masters_elect_redirect_and_the_leader_steps_down_when_its_session_is_lo
         cut.elapsed()
     );
     assert!(
-        second
-            .log()
-            .contains("Recovered 0 agents from the registry"),
+        second.log().contains("Recovered 0 agents from the registry"),
         "{}",
         second.log()
     );
@@ -450,8 +414,7 @@ async fn a_registry_write_rides_out_a_short_disconnection_from_zookeeper() {
         (store, registry)
     })
     .await;
-    registry.1.master =
-        Some(mesos_rs::proto::mesos::internal::registry::Master { info: master(1) });
+    registry.1.master = Some(mesos_rs::proto::mesos::internal::registry::Master { info: master(1) });
     proxy.block();
     let writer = std::thread::spawn(move || {
         let (mut store, registry) = registry;

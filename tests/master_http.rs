@@ -23,20 +23,12 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 /// One agent, one framework with a running task and a finished one.
 fn cluster() -> SimCluster {
     let mut sim = SimCluster::new(51);
-    sim.add_agent(AgentSpec {
-        task_duration: None,
-        ..Default::default()
-    });
+    sim.add_agent(AgentSpec { task_duration: None, ..Default::default() });
     let f = sim.add_framework(framework_info("web", false), Dialect::Calls);
     sim.run_for(Duration::from_secs(2));
     let offer = sim.framework(f).offers[0].clone();
-    let tasks = vec![
-        command_task("running", &offer, "cpus:1;mem:64"),
-        command_task("done", &offer, "cpus:1;mem:64"),
-    ];
-    let launch = sim
-        .framework(f)
-        .launch(std::slice::from_ref(&offer.id), tasks, None);
+    let tasks = vec![command_task("running", &offer, "cpus:1;mem:64"), command_task("done", &offer, "cpus:1;mem:64")];
+    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), tasks, None);
     sim.send(f, launch);
     sim.run_for(Duration::from_secs(1));
     let kill = sim.framework(f).kill("done");
@@ -46,114 +38,44 @@ fn cluster() -> SimCluster {
 }
 
 const FRAMEWORK_KEYS: &[&str] = &[
-    "id",
-    "name",
-    "pid",
-    "used_resources",
-    "offered_resources",
-    "capabilities",
-    "hostname",
-    "webui_url",
-    "active",
-    "connected",
-    "recovered",
-    "user",
-    "failover_timeout",
-    "checkpoint",
-    "registered_time",
-    "unregistered_time",
-    "resources",
-    "role",
-    "tasks",
-    "unreachable_tasks",
-    "completed_tasks",
-    "offers",
-    "executors",
-    "offer_constraints",
+    "id", "name", "pid", "used_resources", "offered_resources", "capabilities", "hostname", "webui_url", "active",
+    "connected", "recovered", "user", "failover_timeout", "checkpoint", "registered_time", "unregistered_time",
+    "resources", "role", "tasks", "unreachable_tasks", "completed_tasks", "offers", "executors", "offer_constraints",
 ];
 
 const AGENT_KEYS: &[&str] = &[
-    "id",
-    "hostname",
-    "port",
-    "attributes",
-    "pid",
-    "registered_time",
-    "resources",
-    "used_resources",
-    "offered_resources",
-    "reserved_resources",
-    "unreserved_resources",
-    "active",
-    "deactivated",
-    "version",
+    "id", "hostname", "port", "attributes", "pid", "registered_time", "resources", "used_resources",
+    "offered_resources", "reserved_resources", "unreserved_resources", "active", "deactivated", "version",
     "capabilities",
 ];
 
 #[test]
 fn state_has_mesos_keys() {
     let sim = cluster();
-    let ctx = Context {
-        flags: [("port".to_string(), "5050".to_string())].into(),
-        ..Default::default()
-    };
+    let ctx = Context { flags: [("port".to_string(), "5050".to_string())].into(), ..Default::default() };
     let state = model::state(sim.master(), &ctx);
     assert_eq!(
         keys(&state),
         set(&[
-            "version",
-            "build_date",
-            "build_time",
-            "build_user",
-            "start_time",
-            "elected_time",
-            "id",
-            "pid",
-            "hostname",
-            "capabilities",
-            "activated_slaves",
-            "deactivated_slaves",
-            "unreachable_slaves",
-            "leader",
-            "leader_info",
-            "flags",
-            "slaves",
-            "recovered_slaves",
-            "frameworks",
-            "completed_frameworks",
-            "orphan_tasks",
-            "unregistered_frameworks",
+            "version", "build_date", "build_time", "build_user", "start_time", "elected_time", "id", "pid",
+            "hostname", "capabilities", "activated_slaves", "deactivated_slaves", "unreachable_slaves", "leader",
+            "leader_info", "flags", "slaves", "recovered_slaves", "frameworks", "completed_frameworks",
+            "orphan_tasks", "unregistered_frameworks",
         ])
     );
     assert_eq!(state["activated_slaves"], 1.0);
-    assert_eq!(
-        keys(&state["leader_info"]),
-        set(&["id", "pid", "port", "hostname"])
-    );
+    assert_eq!(keys(&state["leader_info"]), set(&["id", "pid", "port", "hostname"]));
     let framework = &state["frameworks"][0];
     assert_eq!(keys(framework), set(FRAMEWORK_KEYS));
     assert_eq!(framework["capabilities"], serde_json::json!([]));
     let task = &framework["tasks"][0];
     assert_eq!(
         keys(task),
-        set(&[
-            "id",
-            "name",
-            "framework_id",
-            "executor_id",
-            "slave_id",
-            "state",
-            "resources",
-            "role",
-            "statuses"
-        ])
+        set(&["id", "name", "framework_id", "executor_id", "slave_id", "state", "resources", "role", "statuses"])
     );
     assert_eq!(task["state"], "TASK_RUNNING");
     assert_eq!(task["role"], "*");
-    assert_eq!(
-        keys(&task["resources"]),
-        set(&["cpus", "gpus", "mem", "disk"])
-    );
+    assert_eq!(keys(&task["resources"]), set(&["cpus", "gpus", "mem", "disk"]));
     assert_eq!(keys(&task["statuses"][0]), set(&["state", "timestamp"]));
     assert_eq!(framework["completed_tasks"][0]["state"], "TASK_KILLED");
     let agent = &state["slaves"][0];
@@ -168,37 +90,17 @@ fn other_endpoints_have_mesos_keys() {
     let sim = cluster();
     let master = sim.master();
     let frameworks = model::frameworks(master, None);
-    assert_eq!(
-        keys(&frameworks),
-        set(&[
-            "frameworks",
-            "completed_frameworks",
-            "unregistered_frameworks"
-        ])
-    );
-    assert_eq!(
-        model::frameworks(master, Some("nope"))["frameworks"],
-        serde_json::json!([])
-    );
+    assert_eq!(keys(&frameworks), set(&["frameworks", "completed_frameworks", "unregistered_frameworks"]));
+    assert_eq!(model::frameworks(master, Some("nope"))["frameworks"], serde_json::json!([]));
     let slaves = model::slaves(master, None);
     assert_eq!(keys(&slaves), set(&["slaves", "recovered_slaves"]));
     let mut full = set(AGENT_KEYS);
-    full.extend(set(&[
-        "reserved_resources_full",
-        "unreserved_resources_full",
-        "used_resources_full",
-        "offered_resources_full",
-    ]));
+    full.extend(set(&["reserved_resources_full", "unreserved_resources_full", "used_resources_full", "offered_resources_full"]));
     assert_eq!(keys(&slaves["slaves"][0]), full);
     let used = &slaves["slaves"][0]["used_resources_full"];
     assert_eq!(used[0]["allocation_info"]["role"], "*");
     let tasks = model::tasks(master, &[("order".to_string(), "asc".to_string())].into());
-    let names: Vec<&str> = tasks["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = tasks["tasks"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
     assert_eq!(names.len(), 2);
     let limited = model::tasks(master, &[("limit".to_string(), "1".to_string())].into());
     assert_eq!(limited["tasks"].as_array().unwrap().len(), 1);
@@ -208,53 +110,25 @@ fn other_endpoints_have_mesos_keys() {
     assert_eq!(agent["TASK_RUNNING"], 1);
     assert_eq!(agent["TASK_KILLED"], 1);
     assert_eq!(agent["framework_ids"].as_array().unwrap().len(), 1);
-    assert_eq!(
-        summary["frameworks"][0]["slave_ids"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(summary["frameworks"][0]["slave_ids"].as_array().unwrap().len(), 1);
     let roles = model::roles(master);
     let star = &roles["roles"][0];
     assert_eq!(
         keys(star),
-        set(&[
-            "name",
-            "weight",
-            "quota",
-            "resources",
-            "allocated",
-            "offered",
-            "reserved",
-            "frameworks"
-        ])
+        set(&["name", "weight", "quota", "resources", "allocated", "offered", "reserved", "frameworks"])
     );
     assert_eq!(star["name"], "*");
-    assert_eq!(
-        keys(&star["quota"]),
-        set(&["role", "guarantee", "limit", "consumed"])
-    );
+    assert_eq!(keys(&star["quota"]), set(&["role", "guarantee", "limit", "consumed"]));
     assert_eq!(star["allocated"]["cpus"], 1.0);
     let metrics = model::metrics(master, sim.now());
-    for name in [
-        "master/tasks_running",
-        "master/tasks_killed",
-        "master/slaves_active",
-        "master/uptime_secs",
-        "master/elected",
-        "master/cpus_used",
-    ] {
+    for name in ["master/tasks_running", "master/tasks_killed", "master/slaves_active", "master/uptime_secs", "master/elected", "master/cpus_used"] {
         assert!(metrics.get(name).is_some(), "{name}");
     }
 }
 
 async fn serve(master: Master) -> axum::Router {
     let (handle, mut queries) = runtime::query_channel();
-    let now = Now {
-        monotonic: Duration::ZERO,
-        unix: Duration::from_secs(1_700_000_000),
-    };
+    let now = Now { monotonic: Duration::ZERO, unix: Duration::from_secs(1_700_000_000) };
     tokio::spawn(async move {
         while let Some(query) = queries.recv().await {
             query(&master, now);
@@ -264,10 +138,7 @@ async fn serve(master: Master) -> axum::Router {
 }
 
 async fn get(app: &axum::Router, uri: &str) -> (http::StatusCode, http::HeaderMap, String) {
-    let request = http::Request::builder()
-        .uri(uri)
-        .body(axum::body::Body::empty())
-        .unwrap();
+    let request = http::Request::builder().uri(uri).body(axum::body::Body::empty()).unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
@@ -280,12 +151,7 @@ async fn the_router_serves_every_alias_jsonp_and_redirects() {
     let master = cluster().into_master();
     let pid = master.info().pid.clone().unwrap();
     let app = serve(master).await;
-    for path in [
-        "/master/state",
-        "/state",
-        "/state.json",
-        "/master/state.json",
-    ] {
+    for path in ["/master/state", "/state", "/state.json", "/master/state.json"] {
         let (status, _, body) = get(&app, path).await;
         assert_eq!(status, 200, "{path}");
         let json: Value = serde_json::from_str(&body).unwrap();
@@ -298,10 +164,7 @@ async fn the_router_serves_every_alias_jsonp_and_redirects() {
     assert_eq!((status.as_u16(), body.as_str()), (200, ""));
     let (status, _, body) = get(&app, "/version").await;
     assert_eq!(status, 200);
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap()["version"],
-        "1.11.0"
-    );
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["version"], "1.11.0");
     let (status, headers, _) = get(&app, "/master/redirect").await;
     assert_eq!(status, 307);
     assert_eq!(headers["location"], "//127.0.0.1:5050");
@@ -309,17 +172,8 @@ async fn the_router_serves_every_alias_jsonp_and_redirects() {
     assert_eq!(status, 404);
     let (status, _, body) = get(&app, "/metrics/snapshot").await;
     assert_eq!(status, 200);
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap()["master/tasks_running"],
-        1.0
-    );
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["master/tasks_running"], 1.0);
     let (status, _, body) = get(&app, "/master/tasks?limit=1&order=asc").await;
     assert_eq!(status, 200);
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap()["tasks"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["tasks"].as_array().unwrap().len(), 1);
 }

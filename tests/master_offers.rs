@@ -56,10 +56,7 @@ fn declined_offers_come_back_after_the_filter() {
 /// unanswered offer is rescinded, then offered again.
 #[test]
 fn offers_time_out() {
-    let config = Config {
-        offer_timeout: Some(secs(30)),
-        ..Config::default()
-    };
+    let config = Config { offer_timeout: Some(secs(30)), ..Config::default() };
     let mut sim = SimCluster::with_config(22, config);
     sim.add_agent(AgentSpec::default());
     let f = sim.add_framework(framework_info("fw", false), Dialect::Calls);
@@ -107,19 +104,13 @@ fn offers_are_adapted_to_the_framework() {
     sim.add_agent(AgentSpec::default());
     let mut info = framework_info("multi", false);
     info.roles = vec!["web".into()];
-    info.capabilities
-        .push(mesos_rs::proto::mesos::framework_info::Capability {
-            r#type: Some(
-                mesos_rs::proto::mesos::framework_info::capability::Type::MultiRole as i32,
-            ),
-        });
+    info.capabilities.push(mesos_rs::proto::mesos::framework_info::Capability {
+        r#type: Some(mesos_rs::proto::mesos::framework_info::capability::Type::MultiRole as i32),
+    });
     let g = sim.add_framework(info, Dialect::Calls);
     sim.run_for(secs(2));
     let offer = &sim.framework(g).offers[0];
-    assert_eq!(
-        offer.allocation_info.as_ref().unwrap().role.as_deref(),
-        Some("web")
-    );
+    assert_eq!(offer.allocation_info.as_ref().unwrap().role.as_deref(), Some("web"));
     assert!(offer.resources.iter().all(|r| r.allocation_info.is_some()));
 }
 
@@ -139,19 +130,11 @@ fn a_framework_that_lies_gets_the_answers_mesos_gives() {
         let theirs = sim.framework(f).offers[0].clone();
 
         // 1. Launch on someone else's offer.
-        let launch = sim.framework(g).launch(
-            std::slice::from_ref(&theirs.id),
-            vec![command_task("x1", &theirs, "cpus:1;mem:32")],
-            None,
-        );
+        let launch = sim.framework(g).launch(std::slice::from_ref(&theirs.id), vec![command_task("x1", &theirs, "cpus:1;mem:32")], None);
         sim.send(g, launch);
         sim.run_for(secs(1));
         let status = sim.framework(g).updates_for("x1")[0].clone();
-        let expected = if partition_aware {
-            TaskState::TaskDropped
-        } else {
-            TaskState::TaskLost
-        };
+        let expected = if partition_aware { TaskState::TaskDropped } else { TaskState::TaskLost };
         assert_eq!(status.state, expected as i32);
         assert_eq!(status.reason, Some(Reason::InvalidOffers as i32));
         let fid = sim.framework(f).framework_id();
@@ -165,34 +148,20 @@ fn a_framework_that_lies_gets_the_answers_mesos_gives() {
         );
         // The honest framework keeps its offer and can use it.
         assert!(sim.master().offers().any(|o| o.offer.id == theirs.id));
-        let launch = sim.framework(f).launch(
-            std::slice::from_ref(&theirs.id),
-            vec![command_task("t1", &theirs, "cpus:1;mem:32")],
-            None,
-        );
+        let launch = sim.framework(f).launch(std::slice::from_ref(&theirs.id), vec![command_task("t1", &theirs, "cpus:1;mem:32")], None);
         sim.send(f, launch);
         sim.run_for(secs(1));
-        assert_eq!(
-            sim.framework(f).last_state("t1"),
-            Some(TaskState::TaskRunning)
-        );
+        assert_eq!(sim.framework(f).last_state("t1"), Some(TaskState::TaskRunning));
 
         // 2. An offer that is no longer valid.
-        let launch = sim.framework(g).launch(
-            std::slice::from_ref(&theirs.id),
-            vec![command_task("x2", &theirs, "cpus:1;mem:32")],
-            None,
-        );
+        let launch = sim.framework(g).launch(std::slice::from_ref(&theirs.id), vec![command_task("x2", &theirs, "cpus:1;mem:32")], None);
         sim.send(g, launch);
         sim.run_for(secs(1));
         let status = sim.framework(g).updates_for("x2")[0].clone();
         assert_eq!(status.state, expected as i32);
         assert_eq!(
             status.message.as_deref().unwrap(),
-            format!(
-                "Task launched with invalid offers: Offer {} is no longer valid",
-                theirs.id.value
-            )
+            format!("Task launched with invalid offers: Offer {} is no longer valid", theirs.id.value)
         );
         let _ = a;
     }
@@ -218,9 +187,7 @@ fn invalid_tasks_are_task_error() {
     });
     let bad_id = command_task("a/b", &offer, "cpus:1;mem:32");
     let tasks = vec![good, duplicate, too_big, no_resources, both, bad_id];
-    let launch = sim
-        .framework(f)
-        .launch(std::slice::from_ref(&offer.id), tasks, None);
+    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), tasks, None);
     sim.send(f, launch);
     sim.run_for(secs(1));
     let fw = sim.framework(f);
@@ -232,23 +199,14 @@ fn invalid_tasks_are_task_error() {
     };
     assert_eq!(fw.last_state("good"), Some(TaskState::TaskRunning));
     // The duplicate reached the framework first (it is refused at once).
-    assert_eq!(
-        fw.updates_for("good")[0].message.as_deref(),
-        Some("Task has duplicate ID: good")
-    );
+    assert_eq!(fw.updates_for("good")[0].message.as_deref(), Some("Task has duplicate ID: good"));
     assert!(message("big").starts_with("Total resources cpus(allocated: *):100; mem(allocated: *):64 required by task and its executor is more than available"), "{}", message("big"));
     assert_eq!(message("none"), "Task uses no resources");
-    assert_eq!(
-        message("both"),
-        "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
-    );
+    assert_eq!(message("both"), "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present");
     assert_eq!(message("a/b"), "'a/b' contains invalid characters");
     let metrics = sim.master().metrics_snapshot(sim.now());
     assert_eq!(metrics["master/tasks_error"], 5.0);
-    assert_eq!(
-        metrics["master/task_error/source_master/reason_task_invalid"],
-        5.0
-    );
+    assert_eq!(metrics["master/task_error/source_master/reason_task_invalid"], 5.0);
     // Only what the valid task uses stays allocated.
     let fid = sim.framework(f).framework_id();
     let used = &sim.master().framework(&fid).unwrap().total_used;
@@ -262,19 +220,14 @@ fn the_same_offer_twice_is_refused() {
     let (mut sim, _a, f) = one_agent_one_framework(27, false);
     let offer = sim.framework(f).offers[0].clone();
     let ids = [offer.id.clone(), offer.id.clone()];
-    let launch =
-        sim.framework(f)
-            .launch(&ids, vec![command_task("t", &offer, "cpus:1;mem:32")], None);
+    let launch = sim.framework(f).launch(&ids, vec![command_task("t", &offer, "cpus:1;mem:32")], None);
     sim.send(f, launch);
     sim.run_for(secs(1));
     let status = sim.framework(f).updates_for("t")[0].clone();
     assert_eq!(status.state, TaskState::TaskLost as i32);
     assert_eq!(
         status.message.as_deref().unwrap(),
-        format!(
-            "Task launched with invalid offers: Duplicate offer {} in offer list",
-            offer.id.value
-        )
+        format!("Task launched with invalid offers: Duplicate offer {} in offer list", offer.id.value)
     );
 }
 
@@ -284,16 +237,13 @@ fn the_same_offer_twice_is_refused() {
 fn launch_group() {
     let (mut sim, a, f) = one_agent_one_framework(28, false);
     let offer = sim.framework(f).offers[0].clone();
-    let mut executor_resources =
-        mesos_rs::common::resources::parse::from_string("cpus:0.1;mem:32;disk:32", "*").unwrap();
+    let mut executor_resources = mesos_rs::common::resources::parse::from_string("cpus:0.1;mem:32;disk:32", "*").unwrap();
     for r in &mut executor_resources {
         r.allocation_info = None;
     }
     let executor = ExecutorInfo {
         r#type: Some(mesos_rs::proto::mesos::executor_info::Type::Default as i32),
-        executor_id: ExecutorId {
-            value: "default".into(),
-        },
+        executor_id: ExecutorId { value: "default".into() },
         framework_id: Some(sim.framework(f).framework_id()),
         resources: executor_resources,
         ..Default::default()
@@ -306,25 +256,15 @@ fn launch_group() {
         r#type: Some(OperationType::LaunchGroup as i32),
         launch_group: Some(operation::LaunchGroup {
             executor,
-            task_group: mesos_rs::proto::mesos::TaskGroupInfo {
-                tasks: vec![t1, t2],
-            },
+            task_group: mesos_rs::proto::mesos::TaskGroupInfo { tasks: vec![t1, t2] },
         }),
         ..Default::default()
     };
-    let accept = sim
-        .framework(f)
-        .accept(std::slice::from_ref(&offer.id), vec![op], None);
+    let accept = sim.framework(f).accept(std::slice::from_ref(&offer.id), vec![op], None);
     sim.send(f, accept);
     sim.run_for(secs(1));
-    assert_eq!(
-        sim.framework(f).last_state("g1"),
-        Some(TaskState::TaskRunning)
-    );
-    assert_eq!(
-        sim.framework(f).last_state("g2"),
-        Some(TaskState::TaskRunning)
-    );
+    assert_eq!(sim.framework(f).last_state("g1"), Some(TaskState::TaskRunning));
+    assert_eq!(sim.framework(f).last_state("g2"), Some(TaskState::TaskRunning));
     assert_eq!(sim.agent(a).running_tasks(), 2);
     let pid = sim.agent(a).pid.clone();
     assert_eq!(sim.delivered(&pid, "mesos.internal.RunTaskGroupMessage"), 1);
@@ -336,10 +276,7 @@ fn launch_group() {
 #[test]
 fn reserve_through_accept() {
     let mut sim = SimCluster::new(29);
-    let a = sim.add_agent(AgentSpec {
-        resources: "cpus:2;mem:1024".into(),
-        ..Default::default()
-    });
+    let a = sim.add_agent(AgentSpec { resources: "cpus:2;mem:1024".into(), ..Default::default() });
     let mut info = framework_info("fw", false);
     #[allow(deprecated)]
     {
@@ -351,41 +288,27 @@ fn reserve_through_accept() {
     let offer = sim.framework(f).offers[0].clone();
     let mut reserved = mesos_rs::common::resources::parse::from_string("cpus:1", "*").unwrap();
     for r in &mut reserved {
-        r.reservations
-            .push(mesos_rs::proto::mesos::resource::ReservationInfo {
-                r#type: Some(
-                    mesos_rs::proto::mesos::resource::reservation_info::Type::Dynamic as i32,
-                ),
-                role: Some("web".into()),
-                principal: Some("ops".into()),
-                ..Default::default()
-            });
+        r.reservations.push(mesos_rs::proto::mesos::resource::ReservationInfo {
+            r#type: Some(mesos_rs::proto::mesos::resource::reservation_info::Type::Dynamic as i32),
+            role: Some("web".into()),
+            principal: Some("ops".into()),
+            ..Default::default()
+        });
     }
     let op = Operation {
         r#type: Some(OperationType::Reserve as i32),
-        reserve: Some(operation::Reserve {
-            resources: reserved,
-            ..Default::default()
-        }),
+        reserve: Some(operation::Reserve { resources: reserved, ..Default::default() }),
         ..Default::default()
     };
-    let accept = sim
-        .framework(f)
-        .accept(std::slice::from_ref(&offer.id), vec![op], Some(0.0));
+    let accept = sim.framework(f).accept(std::slice::from_ref(&offer.id), vec![op], Some(0.0));
     sim.framework_mut(f).offers.clear();
     sim.send(f, accept);
     sim.run_for(secs(2));
     let pid = sim.agent(a).pid.clone();
-    assert_eq!(
-        sim.delivered(&pid, "mesos.internal.CheckpointResourcesMessage"),
-        1
-    );
+    assert_eq!(sim.delivered(&pid, "mesos.internal.CheckpointResourcesMessage"), 1);
     assert_eq!(sim.agent(a).checkpointed.len(), 1);
     let offer = &sim.framework(f).offers[0];
     #[allow(deprecated)]
-    let reserved_cpus = offer
-        .resources
-        .iter()
-        .find(|r| r.name == "cpus" && r.role.as_deref() == Some("web"));
+    let reserved_cpus = offer.resources.iter().find(|r| r.name == "cpus" && r.role.as_deref() == Some("web"));
     assert!(reserved_cpus.is_some(), "{:?}", offer.resources);
 }

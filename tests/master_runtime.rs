@@ -33,20 +33,11 @@ async fn leadership_comes_from_the_election_and_losing_it_aborts() {
     let addr: SocketAddr = "127.0.0.1:5050".parse().unwrap();
     let node = Node::new(addr, Options::default());
     let process = node.spawn("master").unwrap();
-    let config = Config {
-        pid: Upid::new("master", addr),
-        ..Default::default()
-    };
-    let now = Now {
-        monotonic: Duration::ZERO,
-        unix: Duration::from_secs(1_700_000_000),
-    };
+    let config = Config { pid: Upid::new("master", addr), ..Default::default() };
+    let now = Now { monotonic: Duration::ZERO, unix: Duration::from_secs(1_700_000_000) };
     let master = Master::new(config, now);
     let own = master.info().clone();
-    let other = MasterInfo {
-        id: "another-master".into(),
-        ..own.clone()
-    };
+    let other = MasterInfo { id: "another-master".into(), ..own.clone() };
 
     let (handle, queries) = runtime::query_channel();
     let (elections, leadership) = mpsc::channel(4);
@@ -60,26 +51,11 @@ async fn leadership_comes_from_the_election_and_losing_it_aborts() {
     ));
 
     // Not told anything yet: a follower with no leader.
-    assert_eq!(
-        handle
-            .query(|m, _| (m.is_elected(), m.is_recovered()))
-            .await,
-        Some((false, false))
-    );
+    assert_eq!(handle.query(|m, _| (m.is_elected(), m.is_recovered())).await, Some((false, false)));
 
     elections.send(Some(other)).await.unwrap();
-    assert!(
-        eventually(&handle, |m| m
-            .leader()
-            .is_some_and(|l| l.id == "another-master"))
-        .await
-    );
-    assert_eq!(
-        handle
-            .query(|m, _| (m.is_elected(), m.is_recovered()))
-            .await,
-        Some((false, false))
-    );
+    assert!(eventually(&handle, |m| m.leader().is_some_and(|l| l.id == "another-master")).await);
+    assert_eq!(handle.query(|m, _| (m.is_elected(), m.is_recovered())).await, Some((false, false)));
 
     elections.send(Some(own)).await.unwrap();
     assert!(eventually(&handle, |m| m.is_elected() && m.is_recovered()).await);
@@ -88,9 +64,7 @@ async fn leadership_comes_from_the_election_and_losing_it_aborts() {
     drop(elections);
     let result = driver.await.unwrap();
     match result {
-        Err(RuntimeError::Fatal(message)) => {
-            assert!(message.contains("Lost leadership"), "{message}")
-        }
+        Err(RuntimeError::Fatal(message)) => assert!(message.contains("Lost leadership"), "{message}"),
         other => panic!("expected an abort, got {other:?}"),
     }
     drop(node);

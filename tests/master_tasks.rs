@@ -12,12 +12,7 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-fn setup(
-    seed: u64,
-    spec: AgentSpec,
-    partition_aware: bool,
-    dialect: Dialect,
-) -> (SimCluster, usize, usize) {
+fn setup(seed: u64, spec: AgentSpec, partition_aware: bool, dialect: Dialect) -> (SimCluster, usize, usize) {
     let mut sim = SimCluster::new(seed);
     let a = sim.add_agent(spec);
     let f = sim.add_framework(framework_info("fw", partition_aware), dialect);
@@ -27,13 +22,8 @@ fn setup(
 
 fn launch(sim: &mut SimCluster, f: usize, tasks: &[&str]) {
     let offer = sim.framework(f).offers[0].clone();
-    let infos = tasks
-        .iter()
-        .map(|t| command_task(t, &offer, "cpus:0.5;mem:32"))
-        .collect();
-    let launch = sim
-        .framework(f)
-        .launch(std::slice::from_ref(&offer.id), infos, None);
+    let infos = tasks.iter().map(|t| command_task(t, &offer, "cpus:0.5;mem:32")).collect();
+    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), infos, None);
     sim.framework_mut(f).offers.clear();
     sim.send(f, launch);
     sim.run_for(secs(1));
@@ -45,17 +35,11 @@ fn launch(sim: &mut SimCluster, f: usize, tasks: &[&str]) {
 /// the agent stops retrying.
 #[test]
 fn finished_tasks_are_completed_after_acknowledgement() {
-    let spec = AgentSpec {
-        task_duration: Some(secs(5)),
-        ..Default::default()
-    };
+    let spec = AgentSpec { task_duration: Some(secs(5)), ..Default::default() };
     let (mut sim, a, f) = setup(31, spec, false, Dialect::Calls);
     launch(&mut sim, f, &["t1"]);
     sim.run_for(secs(6));
-    assert_eq!(
-        sim.framework(f).last_state("t1"),
-        Some(TaskState::TaskFinished)
-    );
+    assert_eq!(sim.framework(f).last_state("t1"), Some(TaskState::TaskFinished));
     assert_eq!(sim.agent(a).unacknowledged(), 0);
     let fid = sim.framework(f).framework_id();
     let fw = sim.master().framework(&fid).unwrap();
@@ -69,17 +53,7 @@ fn finished_tasks_are_completed_after_acknowledgement() {
     // The resources were offered again.
     sim.run_for(secs(2));
     assert_eq!(sim.framework(f).offers.len(), 1);
-    assert_eq!(
-        sim.framework(f).offers[0]
-            .resources
-            .iter()
-            .find(|r| r.name == "cpus")
-            .unwrap()
-            .scalar
-            .unwrap()
-            .value,
-        4.0
-    );
+    assert_eq!(sim.framework(f).offers[0].resources.iter().find(|r| r.name == "cpus").unwrap().scalar.unwrap().value, 4.0);
 }
 
 /// An unacknowledged update is retried by the agent and forwarded again
@@ -88,18 +62,12 @@ fn finished_tasks_are_completed_after_acknowledgement() {
 #[test]
 fn lost_acknowledgements_are_retried() {
     let (mut sim, a, f) = setup(32, AgentSpec::default(), false, Dialect::Calls);
-    sim.drop_next(1, |e| {
-        e.message.name() == "mesos.internal.StatusUpdateAcknowledgementMessage"
-    });
+    sim.drop_next(1, |e| e.message.name() == "mesos.internal.StatusUpdateAcknowledgementMessage");
     launch(&mut sim, f, &["t1"]);
     assert_eq!(sim.agent(a).unacknowledged(), 1);
     sim.run_for(secs(11));
     assert_eq!(sim.agent(a).unacknowledged(), 0);
-    assert_eq!(
-        sim.framework(f).updates_for("t1").len(),
-        2,
-        "the retry was forwarded"
-    );
+    assert_eq!(sim.framework(f).updates_for("t1").len(), 2, "the retry was forwarded");
 }
 
 /// master_tests.cpp `MasterTest.KillTask` and `MasterTest.KillUnknownTask`:
@@ -113,25 +81,15 @@ fn kill_known_and_unknown_tasks() {
         let kill = sim.framework(f).kill("t1");
         sim.send(f, kill);
         sim.run_for(secs(1));
-        assert_eq!(
-            sim.framework(f).last_state("t1"),
-            Some(TaskState::TaskKilled)
-        );
+        assert_eq!(sim.framework(f).last_state("t1"), Some(TaskState::TaskKilled));
         let kill = sim.framework(f).kill("nope");
         sim.send(f, kill);
         sim.run_for(secs(1));
         let status = sim.framework(f).updates_for("nope")[0].clone();
-        let expected = if partition_aware {
-            TaskState::TaskUnknown
-        } else {
-            TaskState::TaskLost
-        };
+        let expected = if partition_aware { TaskState::TaskUnknown } else { TaskState::TaskLost };
         assert_eq!(status.state, expected as i32);
         assert_eq!(status.reason, Some(Reason::Reconciliation as i32));
-        assert_eq!(
-            status.message.as_deref(),
-            Some("Reconciliation: Task is unknown")
-        );
+        assert_eq!(status.message.as_deref(), Some("Reconciliation: Task is unknown"));
     }
 }
 
@@ -153,28 +111,16 @@ fn reconciliation_reports_the_states_mesos_reports() {
         for status in &new {
             assert_eq!(status.state, TaskState::TaskRunning as i32);
             assert_eq!(status.reason, Some(Reason::Reconciliation as i32));
-            assert_eq!(
-                status.message.as_deref(),
-                Some("Reconciliation: Latest task state")
-            );
+            assert_eq!(status.message.as_deref(), Some("Reconciliation: Latest task state"));
         }
         // Master-generated updates carry no uuid: nothing was acknowledged.
         let metrics = sim.master().metrics_snapshot(sim.now());
-        assert_eq!(
-            metrics["master/messages_status_update_acknowledgement"],
-            2.0
-        );
+        assert_eq!(metrics["master/messages_status_update_acknowledgement"], 2.0);
 
         // Explicit.
         let agent = sim.agent(a).id.clone().unwrap();
-        let stranger = SlaveId {
-            value: "unknown-agent".into(),
-        };
-        let reconcile = sim.framework(f).reconcile(&[
-            ("t1", None),
-            ("ghost", Some(&agent)),
-            ("phantom", Some(&stranger)),
-        ]);
+        let stranger = SlaveId { value: "unknown-agent".into() };
+        let reconcile = sim.framework(f).reconcile(&[("t1", None), ("ghost", Some(&agent)), ("phantom", Some(&stranger))]);
         sim.send(f, reconcile);
         sim.run_for(secs(1));
         let fw = sim.framework(f);
@@ -185,15 +131,9 @@ fn reconciliation_reports_the_states_mesos_reports() {
             (TaskState::TaskLost, TaskState::TaskLost)
         };
         assert_eq!(fw.last_state("ghost"), Some(gone));
-        assert_eq!(
-            fw.updates_for("ghost")[0].message.as_deref(),
-            Some("Reconciliation: Task is unknown to the agent")
-        );
+        assert_eq!(fw.updates_for("ghost")[0].message.as_deref(), Some("Reconciliation: Task is unknown to the agent"));
         assert_eq!(fw.last_state("phantom"), Some(unknown));
-        assert_eq!(
-            fw.updates_for("phantom")[0].message.as_deref(),
-            Some("Reconciliation: Task is unknown")
-        );
+        assert_eq!(fw.updates_for("phantom")[0].message.as_deref(), Some("Reconciliation: Task is unknown"));
     }
 }
 
@@ -216,16 +156,10 @@ fn legacy_schedulers_get_an_empty_uuid_on_master_updates() {
     assert_eq!(sim.framework(f).last_state("x"), Some(TaskState::TaskLost));
     // The driver did not acknowledge an update without a uuid.
     let metrics = sim.master().metrics_snapshot(sim.now());
-    assert_eq!(
-        metrics["master/invalid_status_update_acknowledgements"],
-        0.0
-    );
+    assert_eq!(metrics["master/invalid_status_update_acknowledgements"], 0.0);
     // And legacy launches (LaunchTasksMessage) work end to end.
     launch(&mut sim, f, &["t1"]);
-    assert_eq!(
-        sim.framework(f).last_state("t1"),
-        Some(TaskState::TaskRunning)
-    );
+    assert_eq!(sim.framework(f).last_state("t1"), Some(TaskState::TaskRunning));
     assert_eq!(metrics["master/valid_status_update_acknowledgements"], 0.0);
     let metrics = sim.master().metrics_snapshot(sim.now());
     assert_eq!(metrics["master/valid_status_update_acknowledgements"], 1.0);
@@ -254,21 +188,10 @@ fn framework_messages_both_ways() {
 fn a_faulty_network_still_converges() {
     for seed in 40..60 {
         // Lost offers come back through --offer_timeout, as Mesos advises.
-        let config = mesos_rs::master::Config {
-            offer_timeout: Some(secs(10)),
-            ..Default::default()
-        };
+        let config = mesos_rs::master::Config { offer_timeout: Some(secs(10)), ..Default::default() };
         let mut sim = SimCluster::with_config(seed, config);
-        sim.faults = Faults {
-            drop: 0.05,
-            duplicate: 0.2,
-            latency: Duration::from_millis(5),
-            jitter: Duration::from_millis(50),
-        };
-        let spec = AgentSpec {
-            task_duration: Some(secs(3)),
-            ..Default::default()
-        };
+        sim.faults = Faults { drop: 0.05, duplicate: 0.2, latency: Duration::from_millis(5), jitter: Duration::from_millis(50) };
+        let spec = AgentSpec { task_duration: Some(secs(3)), ..Default::default() };
         for _ in 0..3 {
             sim.add_agent(spec.clone());
         }
@@ -279,11 +202,7 @@ fn a_faulty_network_still_converges() {
             let offers = std::mem::take(&mut sim.framework_mut(f).offers);
             for offer in offers {
                 let task = format!("t{round}-{}", offer.slave_id.value);
-                let launch = sim.framework(f).launch(
-                    std::slice::from_ref(&offer.id),
-                    vec![command_task(&task, &offer, "cpus:1;mem:64")],
-                    None,
-                );
+                let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![command_task(&task, &offer, "cpus:1;mem:64")], None);
                 sim.send(f, launch);
                 launched.push(task);
             }
@@ -316,11 +235,7 @@ fn a_faulty_network_still_converges() {
         // network before reaching the agent (reconciled by the agent).
         let fid = sim.framework(f).framework_id();
         let fw = sim.master().framework(&fid).unwrap();
-        assert!(
-            fw.tasks.is_empty(),
-            "seed {seed}: {:?}",
-            fw.tasks.keys().collect::<Vec<_>>()
-        );
+        assert!(fw.tasks.is_empty(), "seed {seed}: {:?}", fw.tasks.keys().collect::<Vec<_>>());
         assert!(fw.total_used.is_empty(), "seed {seed}");
         for agent in sim.master().agents() {
             assert!(agent.used.is_empty(), "seed {seed}");
@@ -340,47 +255,29 @@ fn exited_executors_are_removed_and_reported() {
     let offer = sim.framework(f).offers[0].clone();
     let mut task = command_task("t1", &offer, "cpus:1;mem:64");
     task.command = None;
-    let mut executor_resources =
-        mesos_rs::common::resources::parse::from_string("cpus:0.5;mem:32", "*").unwrap();
-    executor_resources
-        .iter_mut()
-        .for_each(|r| r.allocation_info = None);
+    let mut executor_resources = mesos_rs::common::resources::parse::from_string("cpus:0.5;mem:32", "*").unwrap();
+    executor_resources.iter_mut().for_each(|r| r.allocation_info = None);
     task.executor = Some(mesos_rs::proto::mesos::ExecutorInfo {
-        executor_id: mesos_rs::proto::mesos::ExecutorId {
-            value: "exec".into(),
-        },
-        command: Some(mesos_rs::proto::mesos::CommandInfo {
-            value: Some("./executor".into()),
-            ..Default::default()
-        }),
+        executor_id: mesos_rs::proto::mesos::ExecutorId { value: "exec".into() },
+        command: Some(mesos_rs::proto::mesos::CommandInfo { value: Some("./executor".into()), ..Default::default() }),
         resources: executor_resources,
         ..Default::default()
     });
-    let launch = sim
-        .framework(f)
-        .launch(std::slice::from_ref(&offer.id), vec![task], None);
+    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![task], None);
     sim.send(f, launch);
     sim.run_for(secs(1));
     let fid = sim.framework(f).framework_id();
-    assert_eq!(
-        sim.master().framework(&fid).unwrap().total_used.cpus(),
-        Some(1.5)
-    );
+    assert_eq!(sim.master().framework(&fid).unwrap().total_used.cpus(), Some(1.5));
     let agent = sim.agent(a).id.clone().unwrap();
     let exited = mesos_rs::proto::mesos::internal::ExitedExecutorMessage {
         slave_id: agent.clone(),
         framework_id: fid.clone(),
-        executor_id: mesos_rs::proto::mesos::ExecutorId {
-            value: "exec".into(),
-        },
+        executor_id: mesos_rs::proto::mesos::ExecutorId { value: "exec".into() },
         status: 0,
     };
     sim.send_from_agent(a, exited.into());
     sim.run_for(secs(1));
-    assert!(sim
-        .framework(f)
-        .received
-        .contains(&"mesos.internal.ExitedExecutorMessage"));
+    assert!(sim.framework(f).received.contains(&"mesos.internal.ExitedExecutorMessage"));
     let fw = sim.master().framework(&fid).unwrap();
     assert!(fw.executors.is_empty());
     assert_eq!(fw.total_used.cpus(), Some(1.0), "only the task remains");
@@ -393,9 +290,7 @@ fn exited_executors_are_removed_and_reported() {
 fn a_deactivated_framework_gets_no_offers() {
     let (mut sim, _a, f) = setup(38, AgentSpec::default(), false, Dialect::Legacy);
     let fid = sim.framework(f).framework_id();
-    let message = mesos_rs::proto::mesos::internal::DeactivateFrameworkMessage {
-        framework_id: fid.clone(),
-    };
+    let message = mesos_rs::proto::mesos::internal::DeactivateFrameworkMessage { framework_id: fid.clone() };
     sim.send(f, message.into());
     sim.run_for(secs(5));
     assert_eq!(sim.framework(f).rescinded.len(), 1);

@@ -8,17 +8,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use mesos_rs::agent::containerizer::mesos::config::{
-    Isolation, LauncherKind, MesosContainerizerConfig,
-};
+use mesos_rs::agent::containerizer::mesos::config::{Isolation, LauncherKind, MesosContainerizerConfig};
 use mesos_rs::agent::containerizer::mesos::{procfs, MesosContainerizer};
 use mesos_rs::agent::containerizer::{
     ContainerConfig, ContainerError, Containerizer, LaunchResult, RecoverableContainer, Termination,
 };
 use mesos_rs::agent::fetcher::FetcherConfig;
 use mesos_rs::proto::mesos::{
-    command_info::Uri, task_status::Reason, value, CommandInfo, ContainerId, ExecutorId,
-    ExecutorInfo, Resource, TaskState,
+    command_info::Uri, task_status::Reason, value, CommandInfo, ContainerId, ExecutorId, ExecutorInfo, Resource,
+    TaskState,
 };
 
 const HIERARCHY: &str = "/sys/fs/cgroup";
@@ -35,15 +33,8 @@ struct Scratch {
 impl Scratch {
     fn new() -> Scratch {
         let _ = tracing_subscriber::fmt().with_test_writer().try_init();
-        let root = format!(
-            "mesos-rs-test-{}-{}",
-            std::process::id(),
-            SERIAL.fetch_add(1, Ordering::SeqCst)
-        );
-        Scratch {
-            root,
-            dir: tempfile::tempdir().unwrap(),
-        }
+        let root = format!("mesos-rs-test-{}-{}", std::process::id(), SERIAL.fetch_add(1, Ordering::SeqCst));
+        Scratch { root, dir: tempfile::tempdir().unwrap() }
     }
 
     fn config(&self, isolation: &str, launcher: LauncherKind) -> MesosContainerizerConfig {
@@ -53,10 +44,7 @@ impl Scratch {
             cgroups_hierarchy: HIERARCHY.into(),
             cgroups_root: self.root.clone(),
             cgroups_destroy_timeout: Duration::from_secs(30),
-            fetcher: FetcherConfig {
-                cache_dir: self.dir.path().join("cache"),
-                ..Default::default()
-            },
+            fetcher: FetcherConfig { cache_dir: self.dir.path().join("cache"), ..Default::default() },
             ..Default::default()
         }
     }
@@ -66,10 +54,7 @@ impl Scratch {
     }
 
     fn cgroup(&self, subsystem: &str, id: &str) -> PathBuf {
-        Path::new(HIERARCHY)
-            .join(subsystem)
-            .join(&self.root)
-            .join(id)
+        Path::new(HIERARCHY).join(subsystem).join(&self.root).join(id)
     }
 }
 
@@ -79,28 +64,16 @@ impl Drop for Scratch {
         for subsystem in ["cpu", "cpuacct", "memory", "freezer"] {
             let root = Path::new(HIERARCHY).join(subsystem).join(&self.root);
             let children: Vec<PathBuf> = std::fs::read_dir(&root)
-                .map(|d| {
-                    d.flatten()
-                        .map(|e| e.path())
-                        .filter(|p| p.is_dir())
-                        .collect()
-                })
+                .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
                 .unwrap_or_default();
             for child in children {
                 for _ in 0..100 {
-                    let procs =
-                        std::fs::read_to_string(child.join("cgroup.procs")).unwrap_or_default();
+                    let procs = std::fs::read_to_string(child.join("cgroup.procs")).unwrap_or_default();
                     if procs.trim().is_empty() {
                         break;
                     }
-                    for pid in procs
-                        .split_whitespace()
-                        .filter_map(|p| p.parse::<i32>().ok())
-                    {
-                        let _ = nix::sys::signal::kill(
-                            nix::unistd::Pid::from_raw(pid),
-                            nix::sys::signal::Signal::SIGKILL,
-                        );
+                    for pid in procs.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+                        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
                     }
                     std::thread::sleep(Duration::from_millis(20));
                 }
@@ -125,45 +98,25 @@ fn resources(cpus: f64, mem: f64) -> Vec<Resource> {
 
 fn container(id: &str, directory: PathBuf, command: &str) -> ContainerConfig {
     ContainerConfig {
-        container_id: ContainerId {
-            value: id.into(),
-            parent: None,
-        },
-        executor_info: ExecutorInfo {
-            executor_id: ExecutorId {
-                value: format!("{id}-executor"),
-            },
-            ..Default::default()
-        },
+        container_id: ContainerId { value: id.into(), parent: None },
+        executor_info: ExecutorInfo { executor_id: ExecutorId { value: format!("{id}-executor") }, ..Default::default() },
         task_info: None,
-        command_info: CommandInfo {
-            value: Some(command.into()),
-            ..Default::default()
-        },
+        command_info: CommandInfo { value: Some(command.into()), ..Default::default() },
         container_info: None,
         resources: resources(0.5, 64.0),
         directory: directory.clone(),
         user: None,
-        environment: BTreeMap::from([(
-            "MESOS_SANDBOX".to_string(),
-            directory.display().to_string(),
-        )]),
+        environment: BTreeMap::from([("MESOS_SANDBOX".to_string(), directory.display().to_string())]),
         checkpoint: false,
     }
 }
 
 fn id(value: &str) -> ContainerId {
-    ContainerId {
-        value: value.into(),
-        parent: None,
-    }
+    ContainerId { value: value.into(), parent: None }
 }
 
 async fn wait(c: &MesosContainerizer, value: &str) -> Termination {
-    tokio::time::timeout(DEADLINE, c.wait(id(value)))
-        .await
-        .expect("container did not end")
-        .expect("unknown container")
+    tokio::time::timeout(DEADLINE, c.wait(id(value))).await.expect("container did not end").expect("unknown container")
 }
 
 async fn until(mut check: impl FnMut() -> bool) {
@@ -198,48 +151,30 @@ async fn a_command_runs_in_its_sandbox_with_its_environment_and_exit_status() {
             ..Default::default()
         }],
     });
-    let LaunchResult::Launched { pid } = c.launch(config).await.unwrap() else {
-        panic!()
-    };
+    let LaunchResult::Launched { pid } = c.launch(config).await.unwrap() else { panic!() };
     assert!(pid > 1);
-    assert!(matches!(
-        c.launch(container("c1", s.sandbox("c1"), "true")).await,
-        Err(ContainerError::AlreadyExists(_))
-    ));
+    assert!(matches!(c.launch(container("c1", s.sandbox("c1"), "true")).await, Err(ContainerError::AlreadyExists(_))));
     std::fs::write(s.sandbox("c1").join("go"), "").unwrap();
     let termination = wait(&c, "c1").await;
-    assert_eq!(
-        termination.status.map(procfs::wstringify).as_deref(),
-        Some("exited with status 3")
-    );
+    assert_eq!(termination.status.map(procfs::wstringify).as_deref(), Some("exited with status 3"));
     assert_eq!(termination.reason, None);
     let sandbox = s.sandbox("c1");
     let stdout = read(sandbox.join("stdout"));
     assert!(stdout.starts_with("out\n"), "{stdout}");
-    assert!(
-        stdout.contains(&format!("{} bar /usr/local/sbin:", sandbox.display())),
-        "{stdout}"
-    );
-    assert!(
-        stdout.ends_with(&format!("{}\n", sandbox.display())),
-        "{stdout}"
-    );
+    assert!(stdout.contains(&format!("{} bar /usr/local/sbin:", sandbox.display())), "{stdout}");
+    assert!(stdout.ends_with(&format!("{}\n", sandbox.display())), "{stdout}");
     assert_eq!(read(sandbox.join("stderr")), "err\n");
     // Finished containers are forgotten, but their termination is kept.
     assert!(c.containers().await.is_empty());
     assert_eq!(c.destroy(id("c1")).await, Some(termination));
     assert!(c.wait(id("nope")).await.is_none());
-    assert!(matches!(
-        c.usage(id("nope")).await,
-        Err(ContainerError::Unknown(_))
-    ));
+    assert!(matches!(c.usage(id("nope")).await, Err(ContainerError::Unknown(_))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_memory_hog_is_oom_killed_and_reported_as_the_limitation() {
     let s = Scratch::new();
-    let c =
-        MesosContainerizer::new(s.config("cgroups/cpu,cgroups/mem", LauncherKind::Linux)).unwrap();
+    let c = MesosContainerizer::new(s.config("cgroups/cpu,cgroups/mem", LauncherKind::Linux)).unwrap();
     // The top-level process (the "executor") survives; its child (the
     // "task") allocates 256MB under a 32MB limit and is OOM-killed: the
     // containerizer destroys the container with a memory limitation.
@@ -247,34 +182,18 @@ async fn a_memory_hog_is_oom_killed_and_reported_as_the_limitation() {
     let mut config = container("hog", s.sandbox("hog"), hog);
     config.resources = resources(0.1, 32.0);
     c.launch(config).await.unwrap();
-    assert_eq!(
-        read(s.cgroup("memory", "hog").join("memory.limit_in_bytes")).trim(),
-        (32u64 << 20).to_string()
-    );
+    assert_eq!(read(s.cgroup("memory", "hog").join("memory.limit_in_bytes")).trim(), (32u64 << 20).to_string());
     let termination = wait(&c, "hog").await;
     assert_eq!(termination.state, Some(TaskState::TaskFailed));
     assert_eq!(termination.reason, Some(Reason::ContainerLimitationMemory));
     let message = termination.message.unwrap();
-    assert!(
-        message.starts_with("Memory limit exceeded: Requested: 32MB Maximum Used: "),
-        "{message}"
-    );
+    assert!(message.starts_with("Memory limit exceeded: Requested: 32MB Maximum Used: "), "{message}");
     assert!(message.contains("MEMORY STATISTICS"), "{message}");
     assert_eq!(termination.limited_resources.len(), 1);
     assert_eq!(termination.limited_resources[0].name, "mem");
-    assert!(
-        termination.limited_resources[0]
-            .scalar
-            .as_ref()
-            .unwrap()
-            .value
-            > 0.0
-    );
+    assert!(termination.limited_resources[0].scalar.as_ref().unwrap().value > 0.0);
     // The surviving "executor" was killed by the destroy.
-    assert_eq!(
-        termination.status.map(procfs::wstringify).as_deref(),
-        Some("terminated with signal Killed")
-    );
+    assert_eq!(termination.status.map(procfs::wstringify).as_deref(), Some("terminated with signal Killed"));
     assert!(!s.cgroup("memory", "hog").exists());
     assert!(!s.cgroup("freezer", "hog").exists());
 }
@@ -292,30 +211,18 @@ async fn cpu_shares_and_cfs_quota_are_applied_and_usage_is_reported() {
     assert_eq!(read(cpu.join("cpu.shares")).trim(), "512");
     assert_eq!(read(cpu.join("cpu.cfs_period_us")).trim(), "100000");
     assert_eq!(read(cpu.join("cpu.cfs_quota_us")).trim(), "50000");
-    assert_eq!(
-        read(s.cgroup("memory", "cpu").join("memory.soft_limit_in_bytes")).trim(),
-        (64u64 << 20).to_string()
-    );
+    assert_eq!(read(s.cgroup("memory", "cpu").join("memory.soft_limit_in_bytes")).trim(), (64u64 << 20).to_string());
 
     // More resources: shares follow, the hard limit is raised.
     c.update(id("cpu"), resources(2.0, 128.0)).await.unwrap();
     assert_eq!(read(cpu.join("cpu.shares")).trim(), "2048");
     assert_eq!(read(cpu.join("cpu.cfs_quota_us")).trim(), "200000");
-    assert_eq!(
-        read(s.cgroup("memory", "cpu").join("memory.limit_in_bytes")).trim(),
-        (128u64 << 20).to_string()
-    );
+    assert_eq!(read(s.cgroup("memory", "cpu").join("memory.limit_in_bytes")).trim(), (128u64 << 20).to_string());
     // Fewer: the hard limit stays (lowering it could OOM the container).
     c.update(id("cpu"), resources(0.001, 16.0)).await.unwrap();
     assert_eq!(read(cpu.join("cpu.shares")).trim(), "2");
-    assert_eq!(
-        read(s.cgroup("memory", "cpu").join("memory.limit_in_bytes")).trim(),
-        (128u64 << 20).to_string()
-    );
-    assert_eq!(
-        read(s.cgroup("memory", "cpu").join("memory.soft_limit_in_bytes")).trim(),
-        (32u64 << 20).to_string()
-    );
+    assert_eq!(read(s.cgroup("memory", "cpu").join("memory.limit_in_bytes")).trim(), (128u64 << 20).to_string());
+    assert_eq!(read(s.cgroup("memory", "cpu").join("memory.soft_limit_in_bytes")).trim(), (32u64 << 20).to_string());
 
     let stats = c.usage(id("cpu")).await.unwrap();
     assert!(stats.timestamp > 1e9);
@@ -327,14 +234,8 @@ async fn cpu_shares_and_cfs_quota_are_applied_and_usage_is_reported() {
     assert_eq!(stats.mem_limit_bytes, Some(16 << 20));
     assert!(stats.cpus_nr_periods.is_some());
 
-    let termination = tokio::time::timeout(DEADLINE, c.destroy(id("cpu")))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        termination.status.map(procfs::wstringify).as_deref(),
-        Some("terminated with signal Killed")
-    );
+    let termination = tokio::time::timeout(DEADLINE, c.destroy(id("cpu"))).await.unwrap().unwrap();
+    assert_eq!(termination.status.map(procfs::wstringify).as_deref(), Some("terminated with signal Killed"));
     assert!(!cpu.exists());
 }
 
@@ -344,11 +245,8 @@ async fn destroy_kills_the_whole_tree_including_a_daemonized_grandchild() {
     let c = MesosContainerizer::new(s.config("posix/cpu", LauncherKind::Linux)).unwrap();
     // A grandchild that double-forks into its own session escapes any
     // process-tree or session kill: only the freezer cgroup still holds it.
-    let script =
-        "(setsid sleep 600 & echo $! > grandchild.pid) ; sleep 600 & echo $! > child.pid; wait";
-    c.launch(container("tree", s.sandbox("tree"), script))
-        .await
-        .unwrap();
+    let script = "(setsid sleep 600 & echo $! > grandchild.pid) ; sleep 600 & echo $! > child.pid; wait";
+    c.launch(container("tree", s.sandbox("tree"), script)).await.unwrap();
     let sandbox = s.sandbox("tree");
     until(|| {
         ["grandchild.pid", "child.pid"]
@@ -364,10 +262,7 @@ async fn destroy_kills_the_whole_tree_including_a_daemonized_grandchild() {
     until(|| session(grandchild).is_some() && session(grandchild) != session(child)).await;
     assert!(c.cgroups().unwrap().pids("tree").contains(&grandchild));
 
-    let termination = tokio::time::timeout(DEADLINE, c.destroy(id("tree")))
-        .await
-        .unwrap()
-        .unwrap();
+    let termination = tokio::time::timeout(DEADLINE, c.destroy(id("tree"))).await.unwrap().unwrap();
     assert!(termination.status.is_some());
     until(|| !procfs::is_alive(grandchild) && !procfs::is_alive(child)).await;
     assert!(!s.cgroup("freezer", "tree").exists());
@@ -377,25 +272,15 @@ async fn destroy_kills_the_whole_tree_including_a_daemonized_grandchild() {
 async fn the_posix_launcher_kills_the_executor_session_on_destroy() {
     let s = Scratch::new();
     let c = MesosContainerizer::new(s.config("posix/cpu,posix/mem", LauncherKind::Posix)).unwrap();
-    c.launch(container(
-        "p",
-        s.sandbox("p"),
-        "sleep 600 & echo $! > child.pid; wait",
-    ))
-    .await
-    .unwrap();
+    c.launch(container("p", s.sandbox("p"), "sleep 600 & echo $! > child.pid; wait")).await.unwrap();
     let sandbox = s.sandbox("p");
-    until(|| std::fs::read_to_string(sandbox.join("child.pid")).is_ok_and(|t| t.ends_with('\n')))
-        .await;
+    until(|| std::fs::read_to_string(sandbox.join("child.pid")).is_ok_and(|t| t.ends_with('\n'))).await;
     let child: i32 = read(sandbox.join("child.pid")).trim().parse().unwrap();
     let stats = c.usage(id("p")).await.unwrap();
     assert!(stats.mem_rss_bytes.unwrap() > 0);
     assert_eq!(stats.cpus_limit, None);
     assert_eq!(stats.mem_limit_bytes, Some(64 << 20));
-    tokio::time::timeout(DEADLINE, c.destroy(id("p")))
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::time::timeout(DEADLINE, c.destroy(id("p"))).await.unwrap().unwrap();
     until(|| !procfs::is_alive(child)).await;
 }
 
@@ -419,27 +304,16 @@ async fn uris_are_fetched_before_the_executor_starts() {
     assert!(read(s.sandbox("f").join("stderr")).contains("Fetching URI 'file://"));
 
     let mut config = container("g", s.sandbox("g"), "true");
-    config.command_info.uris = vec![Uri {
-        value: "/does/not/exist.tgz".into(),
-        ..Default::default()
-    }];
+    config.command_info.uris = vec![Uri { value: "/does/not/exist.tgz".into(), ..Default::default() }];
     let err = c.launch(config).await.unwrap_err();
-    let ContainerError::FetchFailed(message) = err else {
-        panic!("{err:?}")
-    };
+    let ContainerError::FetchFailed(message) = err else { panic!("{err:?}") };
     assert!(
-        message.starts_with(
-            "Failed to fetch all URIs for container 'g': Failed to fetch '/does/not/exist.tgz': "
-        ),
+        message.starts_with("Failed to fetch all URIs for container 'g': Failed to fetch '/does/not/exist.tgz': "),
         "{message}"
     );
     // The failed launch left nothing behind but its termination.
     assert!(c.containers().await.is_empty());
-    assert!(wait(&c, "g")
-        .await
-        .message
-        .unwrap()
-        .starts_with("Failed to fetch all URIs"));
+    assert!(wait(&c, "g").await.message.unwrap().starts_with("Failed to fetch all URIs"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -451,17 +325,12 @@ async fn a_user_is_switched_to_when_running_as_root() {
     c.launch(config).await.unwrap();
     assert_eq!(wait(&c, "u").await.status, Some(0));
     let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
-    let lines: Vec<String> = read(s.sandbox("u").join("stdout"))
-        .lines()
-        .map(String::from)
-        .collect();
+    let lines: Vec<String> = read(s.sandbox("u").join("stdout")).lines().map(String::from).collect();
     assert_eq!(lines, vec![nobody.uid.to_string(), nobody.gid.to_string()]);
 
     let mut config = container("v", s.sandbox("v"), "true");
     config.user = Some("no-such-user-at-all".into());
-    assert!(
-        matches!(c.launch(config).await, Err(ContainerError::LaunchFailed(m)) if m.contains("no such user"))
-    );
+    assert!(matches!(c.launch(config).await, Err(ContainerError::LaunchFailed(m)) if m.contains("no such user")));
 }
 
 #[test]
@@ -472,42 +341,25 @@ fn a_restarted_agent_reattaches_to_live_containers_and_kills_orphans() {
     // The "old agent": its own runtime, shut down afterwards as if the agent
     // died (the processes keep running, they are not its children any more
     // in any way that matters).
-    let old = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let old = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let (kept, orphan) = {
         let config = config.clone();
         let keep = container("keep", s.sandbox("keep"), "sleep 600");
         let lose = container("orphan", s.sandbox("orphan"), "sleep 600");
         old.block_on(async move {
             let c = MesosContainerizer::new(config).unwrap();
-            let LaunchResult::Launched { pid: kept } = c.launch(keep).await.unwrap() else {
-                panic!()
-            };
-            let LaunchResult::Launched { pid: orphan } = c.launch(lose).await.unwrap() else {
-                panic!()
-            };
+            let LaunchResult::Launched { pid: kept } = c.launch(keep).await.unwrap() else { panic!() };
+            let LaunchResult::Launched { pid: orphan } = c.launch(lose).await.unwrap() else { panic!() };
             (kept as i32, orphan as i32)
         })
     };
     old.shutdown_background();
 
-    let new = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let new = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     new.block_on(recover_after_restart(&s, config, kept, orphan));
 }
 
-async fn recover_after_restart(
-    s: &Scratch,
-    config: MesosContainerizerConfig,
-    kept: i32,
-    orphan: i32,
-) {
+async fn recover_after_restart(s: &Scratch, config: MesosContainerizerConfig, kept: i32, orphan: i32) {
     let c = MesosContainerizer::new(config).unwrap();
     let known = vec![
         RecoverableContainer {
@@ -524,10 +376,7 @@ async fn recover_after_restart(
             pid: Some(999_999),
         },
     ];
-    tokio::time::timeout(DEADLINE, c.recover(known))
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::time::timeout(DEADLINE, c.recover(known)).await.unwrap().unwrap();
     // The orphan (not in the list) was killed and its cgroups removed.
     until(|| !procfs::is_alive(orphan)).await;
     assert!(!s.cgroup("freezer", "orphan").exists());
@@ -537,10 +386,7 @@ async fn recover_after_restart(
     assert_eq!(c.containers().await, vec![id("keep")]);
     assert!(procfs::is_alive(kept));
     assert!(c.usage(id("keep")).await.unwrap().mem_total_bytes.is_some());
-    let termination = tokio::time::timeout(DEADLINE, c.destroy(id("keep")))
-        .await
-        .unwrap()
-        .unwrap();
+    let termination = tokio::time::timeout(DEADLINE, c.destroy(id("keep"))).await.unwrap().unwrap();
     assert_eq!(termination.status, None, "not our child: no status");
     until(|| !procfs::is_alive(kept)).await;
     assert!(!s.cgroup("memory", "keep").exists());
@@ -554,30 +400,15 @@ async fn destroy_during_fetch_stops_the_launch() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut config = container("slow", s.sandbox("slow"), "true");
-    config.command_info.uris = vec![Uri {
-        value: format!("http://127.0.0.1:{port}/x.tgz"),
-        ..Default::default()
-    }];
+    config.command_info.uris = vec![Uri { value: format!("http://127.0.0.1:{port}/x.tgz"), ..Default::default() }];
     let launch = {
         let c = c.clone();
         tokio::spawn(async move { c.launch(config).await })
     };
-    until(|| {
-        std::fs::read_to_string(s.sandbox("slow").join("stderr"))
-            .is_ok_and(|t| t.contains("Fetching"))
-    })
-    .await;
-    let termination = tokio::time::timeout(DEADLINE, c.destroy(id("slow")))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        termination.message.as_deref(),
-        Some("Container destroyed during fetching")
-    );
+    until(|| std::fs::read_to_string(s.sandbox("slow").join("stderr")).is_ok_and(|t| t.contains("Fetching"))).await;
+    let termination = tokio::time::timeout(DEADLINE, c.destroy(id("slow"))).await.unwrap().unwrap();
+    assert_eq!(termination.message.as_deref(), Some("Container destroyed during fetching"));
     let result = launch.await.unwrap();
-    assert!(
-        matches!(result, Err(ContainerError::LaunchFailed(m)) if m == "Container destroyed during fetching")
-    );
+    assert!(matches!(result, Err(ContainerError::LaunchFailed(m)) if m == "Container destroyed during fetching"));
     drop(listener);
 }

@@ -37,9 +37,7 @@ fn body(seq: u64) -> Vec<u8> {
 /// Sends `bytes` on a fresh connection and returns the first response.
 async fn answer(addr: std::net::SocketAddr, bytes: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let mut stream = connect_and_send(addr, bytes).await;
-    read_response(&mut stream, &mut BytesMut::new())
-        .await
-        .expect("a response")
+    read_response(&mut stream, &mut BytesMut::new()).await.expect("a response")
 }
 
 /// Sends `bytes` and expects the server to close without answering.
@@ -47,11 +45,7 @@ async fn closed_without_answer(addr: std::net::SocketAddr, bytes: impl AsRef<[u8
     let bytes = bytes.as_ref();
     let mut stream = connect_and_send(addr, bytes).await;
     let mut buf = BytesMut::new();
-    assert!(
-        read_response(&mut stream, &mut buf).await.is_none(),
-        "unexpected response to {:?}",
-        String::from_utf8_lossy(bytes)
-    );
+    assert!(read_response(&mut stream, &mut buf).await.is_none(), "unexpected response to {:?}", String::from_utf8_lossy(bytes));
     assert!(buf.is_empty(), "partial response {buf:?}");
 }
 
@@ -76,11 +70,7 @@ async fn hostile_clients_do_not_disturb_a_good_peer() {
     }
 
     // The good peer: another node streaming numbered messages.
-    let peer = Served::start(Options {
-        peer_queue_capacity: 1 << 14,
-        ..Options::default()
-    })
-    .await;
+    let peer = Served::start(Options { peer_queue_capacity: 1 << 14, ..Options::default() }).await;
     let good = peer.node.spawn("good-peer").unwrap();
     let good_handle = good.handle().clone();
     let to = master_pid.clone();
@@ -108,12 +98,7 @@ async fn hostile_clients_do_not_disturb_a_good_peer() {
     };
     let mut pipelined = Vec::new();
     for seq in 1..=3 {
-        pipelined.extend(message_request(
-            "master",
-            NAME,
-            from,
-            &body(BATTERY_SEQ + seq),
-        ));
+        pipelined.extend(message_request("master", NAME, from, &body(BATTERY_SEQ + seq)));
     }
     let mut chunked_good = format!("POST /master/{NAME} HTTP/1.1\r\nLibprocess-From: {from}\r\nTransfer-Encoding: chunked\r\n\r\n").into_bytes();
     let b = body(BATTERY_SEQ + 7);
@@ -230,31 +215,12 @@ async fn hostile_clients_do_not_disturb_a_good_peer() {
         )
     };
     within("the battery completes", battery).await;
-    within("the good peer finishes sending", streaming)
-        .await
-        .unwrap();
+    within("the good peer finishes sending", streaming).await.unwrap();
 
     // Idle connections outlived several request timeouts and still work.
     for (i, stream) in idle.iter_mut().enumerate() {
-        stream
-            .write_all(&message_request(
-                "master",
-                NAME,
-                from,
-                &body(BATTERY_SEQ + 100 + i as u64),
-            ))
-            .await
-            .unwrap();
-        assert_eq!(
-            within(
-                "idle connection answers",
-                read_response(stream, &mut BytesMut::new())
-            )
-            .await
-            .unwrap()
-            .0,
-            202
-        );
+        stream.write_all(&message_request("master", NAME, from, &body(BATTERY_SEQ + 100 + i as u64))).await.unwrap();
+        assert_eq!(within("idle connection answers", read_response(stream, &mut BytesMut::new())).await.unwrap().0, 202);
     }
 
     // A final marker from the good peer; everything before it is accounted for.
@@ -263,9 +229,7 @@ async fn hostile_clients_do_not_disturb_a_good_peer() {
     let mut battery_seqs = Vec::new();
     loop {
         let event = within("events", next(&mut master)).await;
-        let Event::Message { ref from, .. } = event else {
-            panic!("unexpected {event:?}")
-        };
+        let Event::Message { ref from, .. } = event else { panic!("unexpected {event:?}") };
         let seq = seq_of(&event).expect("only numbered messages are delivered");
         match from.id() {
             "good-peer" => {

@@ -7,18 +7,12 @@ use bytes::BytesMut;
 use common::*;
 use mesos_rs::proto::mesos::internal as mi;
 use mesos_rs::proto::mesos::{FrameworkId, FrameworkInfo, MasterInfo};
-use mesos_rs::v0_compat::{
-    Event, Message, MessageType, Options, Process, RawMessage, SendError, Upid,
-};
+use mesos_rs::v0_compat::{Event, Message, MessageType, Options, Process, RawMessage, SendError, Upid};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 fn big_queues() -> Options {
-    Options {
-        peer_queue_capacity: 1 << 16,
-        mailbox_capacity: 1 << 16,
-        ..Options::default()
-    }
+    Options { peer_queue_capacity: 1 << 16, mailbox_capacity: 1 << 16, ..Options::default() }
 }
 
 #[tokio::test]
@@ -29,11 +23,7 @@ async fn typed_messages_round_trip_between_two_nodes() {
     let mut master = b.node.spawn("master").unwrap();
 
     let register = mi::RegisterFrameworkMessage {
-        framework: FrameworkInfo {
-            user: "root".into(),
-            name: "fw".into(),
-            ..Default::default()
-        },
+        framework: FrameworkInfo { user: "root".into(), name: "fw".into(), ..Default::default() },
     };
     scheduler.handle().send(master.pid(), &register).unwrap();
     let (from, message) = match within("registration arrives", next(&mut master)).await {
@@ -44,26 +34,13 @@ async fn typed_messages_round_trip_between_two_nodes() {
     assert_eq!(message, Message::from(register));
 
     let registered = mi::FrameworkRegisteredMessage {
-        framework_id: FrameworkId {
-            value: "fw-1".into(),
-        },
-        master_info: MasterInfo {
-            id: "m".into(),
-            ip: 1,
-            port: 5050,
-            ..Default::default()
-        },
+        framework_id: FrameworkId { value: "fw-1".into() },
+        master_info: MasterInfo { id: "m".into(), ip: 1, port: 5050, ..Default::default() },
     };
-    master
-        .handle()
-        .send(&from, &Message::from(registered.clone()))
-        .unwrap();
+    master.handle().send(&from, &Message::from(registered.clone())).unwrap();
     assert_eq!(
         within("reply arrives", next(&mut scheduler)).await,
-        Event::Message {
-            from: master.pid().clone(),
-            message: registered.into()
-        }
+        Event::Message { from: master.pid().clone(), message: registered.into() }
     );
     a.stop().await;
     b.stop().await;
@@ -77,10 +54,7 @@ async fn one_sender_under_load_arrives_in_order() {
     let sender = a.node.spawn("sender").unwrap();
     let mut receiver = b.node.spawn("receiver").unwrap();
     for seq in 0..N {
-        sender
-            .handle()
-            .send(receiver.pid(), &numbered(seq))
-            .unwrap();
+        sender.handle().send(receiver.pid(), &numbered(seq)).unwrap();
     }
     for expected in 0..N {
         let event = within("every message arrives", next(&mut receiver)).await;
@@ -117,9 +91,7 @@ async fn concurrent_senders_each_keep_their_order() {
     let mut next_seq = std::collections::HashMap::new();
     for _ in 0..(SENDERS as u64 * N) {
         let event = within("every message arrives", next(&mut receiver)).await;
-        let Event::Message { ref from, .. } = event else {
-            panic!("{event:?}")
-        };
+        let Event::Message { ref from, .. } = event else { panic!("{event:?}") };
         let expected = next_seq.entry(from.id().to_string()).or_insert(0u64);
         assert_eq!(seq_of(&event), Some(*expected), "from {from}");
         *expected += 1;
@@ -143,28 +115,19 @@ async fn a_linked_peer_that_dies_exits_and_a_restarted_one_is_reached_again() {
 
     framework.handle().link(&master_pid);
     framework.handle().send(&master_pid, &numbered(1)).unwrap();
-    assert_eq!(
-        seq_of(&within("first message", next(&mut master)).await),
-        Some(1)
-    );
+    assert_eq!(seq_of(&within("first message", next(&mut master)).await), Some(1));
 
     // The master's node goes away: its connections close.
     drop(master);
     b.stop().await;
-    assert_eq!(
-        within("exit notice", next(&mut framework)).await,
-        Event::Exited(master_pid.clone())
-    );
+    assert_eq!(within("exit notice", next(&mut framework)).await, Event::Exited(master_pid.clone()));
 
     // A new master on the same address: the next send reconnects.
     let listener = TcpListener::bind(b_addr).await.unwrap();
     let b2 = Served::on(listener, Options::default()).await;
     let mut master2 = b2.node.spawn("master").unwrap();
     framework.handle().send(&master_pid, &numbered(2)).unwrap();
-    assert_eq!(
-        seq_of(&within("message after restart", next(&mut master2)).await),
-        Some(2)
-    );
+    assert_eq!(seq_of(&within("message after restart", next(&mut master2)).await), Some(2));
     a.stop().await;
     b2.stop().await;
 }
@@ -172,25 +135,13 @@ async fn a_linked_peer_that_dies_exits_and_a_restarted_one_is_reached_again() {
 #[tokio::test]
 async fn linking_to_an_address_nobody_listens_on_exits() {
     let a = Served::start(Options::default()).await;
-    let vacant = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let vacant = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
     let mut process = a.node.spawn("p").unwrap();
     let ghost = Upid::new("master", vacant);
     process.handle().link(&ghost);
-    assert_eq!(
-        within("exit for a peer that never connected", next(&mut process)).await,
-        Event::Exited(ghost)
-    );
+    assert_eq!(within("exit for a peer that never connected", next(&mut process)).await, Event::Exited(ghost));
     // Sending there is silently dropped (queued, then lost), as in libprocess.
-    assert_eq!(
-        process
-            .handle()
-            .send(&Upid::new("master", vacant), &numbered(0)),
-        Ok(())
-    );
+    assert_eq!(process.handle().send(&Upid::new("master", vacant), &numbered(0)), Ok(()));
     a.stop().await;
 }
 
@@ -217,16 +168,10 @@ async fn node_and_fake_peer(id: &str) -> (Served, Process, TcpListener, std::net
 
 /// Asserts that no event is waiting: a marker sent to ourselves comes next.
 async fn assert_no_pending_events(process: &mut Process) {
-    process
-        .handle()
-        .send(&process.pid().clone(), &mi::PongSlaveMessage {})
-        .unwrap();
+    process.handle().send(&process.pid().clone(), &mi::PongSlaveMessage {}).unwrap();
     assert!(matches!(
         within("marker", next(process)).await,
-        Event::Message {
-            message: Message::PongSlaveMessage(_),
-            ..
-        }
+        Event::Message { message: Message::PongSlaveMessage(_), .. }
     ));
 }
 
@@ -238,17 +183,12 @@ async fn the_sender_writes_libprocess_bytes_and_ignores_what_comes_back() {
     let two = Upid::new("two", fake_addr);
     process.handle().link(&one);
     process.handle().link(&two);
-    let message = RawMessage {
-        name: "greet".into(),
-        body: bytes::Bytes::from_static(b"hello"),
-    };
+    let message = RawMessage { name: "greet".into(), body: bytes::Bytes::from_static(b"hello") };
     process.handle().send(&one, &message).unwrap();
 
     let (mut socket, _) = fake.accept().await.unwrap();
     let mut buf = BytesMut::new();
-    let request = within("request arrives", read_request(&mut socket, &mut buf))
-        .await
-        .unwrap();
+    let request = within("request arrives", read_request(&mut socket, &mut buf)).await.unwrap();
     let from = process.pid().to_string();
     let expected = format!(
         "POST /one/greet HTTP/1.1\r\nUser-Agent: libprocess/{from}\r\nLibprocess-From: {from}\r\n\
@@ -257,17 +197,9 @@ async fn the_sender_writes_libprocess_bytes_and_ignores_what_comes_back() {
     assert_eq!(String::from_utf8(request).unwrap(), expected);
 
     // Responses (and junk) from a non-C++ peer are read and discarded.
-    socket
-        .write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n\x00\xffjunk")
-        .await
-        .unwrap();
+    socket.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n\x00\xffjunk").await.unwrap();
     process.handle().send(&two, &message).unwrap();
-    let second = within(
-        "second request on the same socket",
-        read_request(&mut socket, &mut buf),
-    )
-    .await
-    .unwrap();
+    let second = within("second request on the same socket", read_request(&mut socket, &mut buf)).await.unwrap();
     assert!(second.starts_with(b"POST /two/greet HTTP/1.1\r\n"));
 
     drop(socket);
@@ -291,28 +223,18 @@ async fn relink_replaces_the_connection_without_an_exit() {
     process.handle().link(&framework);
     let (mut first, _) = within("link connects", fake.accept()).await.unwrap();
     process.handle().relink(&framework);
-    let (mut second, _) = within("relink connects again", fake.accept())
-        .await
-        .unwrap();
+    let (mut second, _) = within("relink connects again", fake.accept()).await.unwrap();
     // The old socket is closed by us...
     within("old socket closed", wait_closed(&mut first)).await;
     // ...and the new one carries traffic.
     process.handle().send(&framework, &numbered(7)).unwrap();
     let mut buf = BytesMut::new();
-    let request = within(
-        "message on the new socket",
-        read_request(&mut second, &mut buf),
-    )
-    .await
-    .unwrap();
+    let request = within("message on the new socket", read_request(&mut second, &mut buf)).await.unwrap();
     assert!(request.starts_with(b"POST /framework/mesos.internal.FrameworkToExecutorMessage "));
 
     // Only the new connection's end is an exit, and only one.
     drop(second);
-    assert_eq!(
-        within("exit", next(&mut process)).await,
-        Event::Exited(framework)
-    );
+    assert_eq!(within("exit", next(&mut process)).await, Event::Exited(framework));
     assert_no_pending_events(&mut process).await;
     a.stop().await;
 }
@@ -320,19 +242,13 @@ async fn relink_replaces_the_connection_without_an_exit() {
 #[tokio::test]
 async fn a_full_peer_queue_drops_and_reports() {
     // Single-threaded runtime: the writer cannot drain until we yield.
-    let options = Options {
-        peer_queue_capacity: 1,
-        ..Options::default()
-    };
+    let options = Options { peer_queue_capacity: 1, ..Options::default() };
     let a = Served::start(options).await;
     let fake = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let to = Upid::new("x", fake.local_addr().unwrap());
     let process = a.node.spawn("p").unwrap();
     assert_eq!(process.handle().send(&to, &numbered(0)), Ok(()));
-    assert_eq!(
-        process.handle().send(&to, &numbered(1)),
-        Err(SendError::QueueFull(to.addr()))
-    );
+    assert_eq!(process.handle().send(&to, &numbered(1)), Err(SendError::QueueFull(to.addr())));
     a.stop().await;
 }
 
@@ -342,47 +258,27 @@ async fn http_requests_share_the_port_with_messages() {
     let mut master = served.node.spawn("master").unwrap();
     let mut buf = BytesMut::new();
 
-    let mut stream =
-        connect_and_send(served.addr, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
-    let (status, _, body) = within("health", read_response(&mut stream, &mut buf))
-        .await
-        .unwrap();
+    let mut stream = connect_and_send(served.addr, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let (status, _, body) = within("health", read_response(&mut stream, &mut buf)).await.unwrap();
     assert_eq!((status, body.as_slice()), (200, &b"ok"[..]));
 
     // A POST without a libprocess sender is plain HTTP.
-    stream
-        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nping")
-        .await
-        .unwrap();
-    let (status, _, body) = within("echo", read_response(&mut stream, &mut buf))
-        .await
-        .unwrap();
+    stream.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nping").await.unwrap();
+    let (status, _, body) = within("echo", read_response(&mut stream, &mut buf)).await.unwrap();
     assert_eq!((status, body.as_slice()), (200, &b"ping"[..]));
 
     // A GET with a sender is not a message either: the router answers.
-    stream
-        .write_all(b"GET /master/x HTTP/1.1\r\nHost: x\r\nLibprocess-From: a@127.0.0.1:1\r\n\r\n")
-        .await
-        .unwrap();
-    let (status, _, _) = within("router 404", read_response(&mut stream, &mut buf))
-        .await
-        .unwrap();
+    stream.write_all(b"GET /master/x HTTP/1.1\r\nHost: x\r\nLibprocess-From: a@127.0.0.1:1\r\n\r\n").await.unwrap();
+    let (status, _, _) = within("router 404", read_response(&mut stream, &mut buf)).await.unwrap();
     assert_eq!(status, 404);
 
     // A message on the same, now-HTTP connection is still a message.
     let body = prost::Message::encode_to_vec(&numbered(5));
     stream
-        .write_all(&message_request(
-            "master",
-            mi::FrameworkToExecutorMessage::NAME,
-            "a@127.0.0.1:1",
-            &body,
-        ))
+        .write_all(&message_request("master", mi::FrameworkToExecutorMessage::NAME, "a@127.0.0.1:1", &body))
         .await
         .unwrap();
-    let (status, _, _) = within("202", read_response(&mut stream, &mut buf))
-        .await
-        .unwrap();
+    let (status, _, _) = within("202", read_response(&mut stream, &mut buf)).await.unwrap();
     assert_eq!(status, 202);
     let event = within("delivered", next(&mut master)).await;
     assert_eq!(seq_of(&event), Some(5));
@@ -391,10 +287,7 @@ async fn http_requests_share_the_port_with_messages() {
 
 #[tokio::test]
 async fn the_peer_address_check_rejects_spoofed_senders() {
-    let options = Options {
-        require_peer_address_ip_match: true,
-        ..Options::default()
-    };
+    let options = Options { require_peer_address_ip_match: true, ..Options::default() };
     let served = Served::start(options).await;
     let mut master = served.node.spawn("master").unwrap();
     let body = prost::Message::encode_to_vec(&numbered(1));
@@ -403,20 +296,8 @@ async fn the_peer_address_check_rejects_spoofed_senders() {
     request.extend(message_request("master", name, "good@127.0.0.1:1", &body));
     let mut stream = connect_and_send(served.addr, &request).await;
     let mut buf = BytesMut::new();
-    assert_eq!(
-        within("400", read_response(&mut stream, &mut buf))
-            .await
-            .unwrap()
-            .0,
-        400
-    );
-    assert_eq!(
-        within("202", read_response(&mut stream, &mut buf))
-            .await
-            .unwrap()
-            .0,
-        202
-    );
+    assert_eq!(within("400", read_response(&mut stream, &mut buf)).await.unwrap().0, 400);
+    assert_eq!(within("202", read_response(&mut stream, &mut buf)).await.unwrap().0, 202);
     match within("only the good one", next(&mut master)).await {
         Event::Message { from, .. } => assert_eq!(from.id(), "good"),
         other => panic!("{other:?}"),

@@ -247,7 +247,7 @@ def main():
             disconnected_since = None
         elif disconnected_since is None:
             disconnected_since = time.time()
-        elif time.time() - disconnected_since > 2.0:
+        elif time.time() - disconnected_since > 1.0:
             detector.reappoint()
             disconnected_since = time.time()
     driver.stop()

@@ -108,9 +108,7 @@ mod required {
                     name: f.name().to_string(),
                     required: f.cardinality() == Cardinality::Required,
                     nested: match f.kind() {
-                        Kind::Message(inner) => {
-                            Some((inner.full_name().to_string(), f.is_list() || f.is_map()))
-                        }
+                        Kind::Message(inner) => Some((inner.full_name().to_string(), f.is_list() || f.is_map())),
                         _ => None,
                     },
                 })
@@ -131,9 +129,7 @@ mod required {
                     continue;
                 }
                 let nested_needs = plan.fields.iter().any(|f| {
-                    f.nested
-                        .as_ref()
-                        .is_some_and(|(inner, _)| needs.get(inner).copied().unwrap_or(false))
+                    f.nested.as_ref().is_some_and(|(inner, _)| needs.get(inner).copied().unwrap_or(false))
                 });
                 if nested_needs {
                     needs.insert(name.clone(), true);
@@ -146,10 +142,7 @@ mod required {
         }
         for plan in plans.values_mut() {
             plan.fields.retain_mut(|f| {
-                if f.nested
-                    .as_ref()
-                    .is_some_and(|(inner, _)| !needs.get(inner).copied().unwrap_or(false))
-                {
+                if f.nested.as_ref().is_some_and(|(inner, _)| !needs.get(inner).copied().unwrap_or(false)) {
                     f.nested = None;
                 }
                 f.required || f.nested.is_some()
@@ -184,9 +177,7 @@ mod required {
         path: &mut Vec<Step<'static>>,
         missing: &mut Vec<String>,
     ) {
-        let Some(plan) = PLANS.get(type_name) else {
-            return;
-        };
+        let Some(plan) = PLANS.get(type_name) else { return };
         if plan.fields.is_empty() {
             return;
         }
@@ -197,9 +188,7 @@ mod required {
         for chunk in chunks {
             let mut pos = 0;
             while pos < chunk.len() {
-                let Some(key) = varint(chunk, &mut pos) else {
-                    return;
-                };
+                let Some(key) = varint(chunk, &mut pos) else { return };
                 let number = (key >> 3) as u32;
                 let mut body: Option<&[u8]> = None;
                 match key & 7 {
@@ -211,9 +200,7 @@ mod required {
                     1 => pos += 8,
                     5 => pos += 4,
                     2 => {
-                        let Some(len) = varint(chunk, &mut pos) else {
-                            return;
-                        };
+                        let Some(len) = varint(chunk, &mut pos) else { return };
                         let end = pos.saturating_add(len as usize).min(chunk.len());
                         body = Some(&chunk[pos..end]);
                         pos = end;
@@ -221,9 +208,7 @@ mod required {
                     // Groups are not used by Mesos; prost refused anything else.
                     _ => return,
                 }
-                let Some(i) = plan.fields.iter().position(|f| f.number == number) else {
-                    continue;
-                };
+                let Some(i) = plan.fields.iter().position(|f| f.number == number) else { continue };
                 seen |= 1u128 << i.min(127);
                 let field = &plan.fields[i];
                 match (&field.nested, body) {
@@ -247,11 +232,7 @@ mod required {
                 missing.push(render(path, &field.name));
             }
             if let Some((inner, false)) = &field.nested {
-                let bodies: Vec<&[u8]> = singular
-                    .iter()
-                    .filter(|(j, _)| *j == i)
-                    .map(|(_, b)| *b)
-                    .collect();
+                let bodies: Vec<&[u8]> = singular.iter().filter(|(j, _)| *j == i).map(|(_, b)| *b).collect();
                 if !bodies.is_empty() {
                     path.push((field.name.as_str(), None));
                     check(inner, &bodies, path, missing);
@@ -329,10 +310,7 @@ mod tests {
             "mesos.internal.Registry",
             "mesos.internal.slave.ResourceState",
         ] {
-            assert!(
-                DESCRIPTOR_POOL.get_message_by_name(name).is_some(),
-                "{name}"
-            );
+            assert!(DESCRIPTOR_POOL.get_message_by_name(name).is_some(), "{name}");
         }
     }
 
@@ -345,11 +323,7 @@ mod tests {
         );
         // Nested: a FrameworkInfo whose id lacks its value.
         let mut bytes = Vec::new();
-        let info = mesos::FrameworkInfo {
-            user: "u".into(),
-            name: "n".into(),
-            ..Default::default()
-        };
+        let info = mesos::FrameworkInfo { user: "u".into(), name: "n".into(), ..Default::default() };
         info.encode(&mut bytes).unwrap();
         bytes.extend_from_slice(&[0x1a, 0x00]); // field 3 (id), an empty FrameworkID
         match decode_strict::<mesos::FrameworkInfo>(&bytes) {
@@ -374,19 +348,9 @@ mod tests {
         let holes = [0x0a, 0x00];
         match decode_strict::<mesos::internal::ResourceOffersMessage>(&holes) {
             Err(DecodeError::MissingRequired(f)) => {
-                assert_eq!(
-                    f,
-                    vec![
-                        "offers[0].id",
-                        "offers[0].framework_id",
-                        "offers[0].slave_id",
-                        "offers[0].hostname"
-                    ]
-                );
+                assert_eq!(f, vec!["offers[0].id", "offers[0].framework_id", "offers[0].slave_id", "offers[0].hostname"]);
                 // The same answer as the dynamic walk over a decoded message.
-                let desc = DESCRIPTOR_POOL
-                    .get_message_by_name("mesos.internal.ResourceOffersMessage")
-                    .unwrap();
+                let desc = DESCRIPTOR_POOL.get_message_by_name("mesos.internal.ResourceOffersMessage").unwrap();
                 let dynamic = DynamicMessage::decode(desc, &holes[..]).unwrap();
                 assert_eq!(missing_required(&dynamic), f);
             }

@@ -62,17 +62,14 @@ impl ZooKeeperDetector {
 /// The libprocess address of a detected master: its `pid`, else its address.
 fn leader_pid(info: &MasterInfo) -> Result<Upid, String> {
     if let Some(pid) = info.pid.as_deref() {
-        return pid
-            .parse::<Upid>()
-            .map_err(|e| format!("Bad master pid '{pid}': {e}"));
+        return pid.parse::<Upid>().map_err(|e| format!("Bad master pid '{pid}': {e}"));
     }
     let ip = match info.address.as_ref().and_then(|a| a.ip.clone()) {
         Some(ip) => ip,
         None => crate::zookeeper::master_info::ip_from_field(info.ip).to_string(),
     };
     let text = format!("master@{ip}:{}", info.port);
-    text.parse::<Upid>()
-        .map_err(|e| format!("Bad master address '{text}': {e}"))
+    text.parse::<Upid>().map_err(|e| format!("Bad master address '{text}': {e}"))
 }
 
 impl MasterDetector for ZooKeeperDetector {
@@ -99,25 +96,15 @@ impl MasterDetector for ZooKeeperDetector {
 
 /// Builds the detector for a `--master` value; `zk_session_timeout` is the
 /// flag of that name. A ZooKeeper detector needs a tokio runtime.
-pub fn create(
-    master: &str,
-    zk_session_timeout: Duration,
-) -> Result<Box<dyn MasterDetector>, String> {
-    let master = read_indirection(master.trim())
-        .map_err(|e| format!("Failed to create a master detector: {e}"))?;
+pub fn create(master: &str, zk_session_timeout: Duration) -> Result<Box<dyn MasterDetector>, String> {
+    let master = read_indirection(master.trim()).map_err(|e| format!("Failed to create a master detector: {e}"))?;
     let master = master.trim();
     if master.starts_with(ZkUrl::SCHEME) {
         let url = ZkUrl::parse_for_election(master)
             .map_err(|e| format!("Failed to create a master detector for '{master}': {e}"))?;
-        return Ok(Box::new(ZooKeeperDetector::new(
-            zk::MasterDetector::zookeeper(&url, zk_session_timeout),
-        )));
+        return Ok(Box::new(ZooKeeperDetector::new(zk::MasterDetector::zookeeper(&url, zk_session_timeout))));
     }
-    let text = if master.starts_with("master@") {
-        master.to_string()
-    } else {
-        format!("master@{master}")
-    };
+    let text = if master.starts_with("master@") { master.to_string() } else { format!("master@{master}") };
     let pid = Upid::resolve_blocking(&text)
         .map_err(|e| format!("Failed to create a master detector for '{master}': {e}"))?;
     Ok(Box::new(StandaloneDetector::new(Some(pid))))
@@ -135,25 +122,14 @@ mod tests {
         assert_eq!(leader.to_string(), "master@127.0.0.1:5050");
         assert!(d.detect(Some(leader)).now_or_never().is_none());
         let d = create("master@10.1.2.3:5051").unwrap();
-        assert_eq!(
-            d.detect(None)
-                .now_or_never()
-                .unwrap()
-                .unwrap()
-                .unwrap()
-                .to_string(),
-            "master@10.1.2.3:5051"
-        );
+        assert_eq!(d.detect(None).now_or_never().unwrap().unwrap().unwrap().to_string(), "master@10.1.2.3:5051");
         assert!(create("zk://h:2181").is_err(), "a group path is required");
         assert!(create("nonsense").is_err());
     }
 
     #[test]
     fn a_zookeeper_detector_reports_each_leader_change_as_a_pid() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             // A standalone inner detector stands in for the group: the
             // adapter only sees its published leaders.

@@ -17,12 +17,7 @@ use crate::agent::containerizer::mesos::config as containerizer_config;
 use crate::common::flags::{FlagDef, Kind};
 use crate::common::logging;
 
-const fn f(
-    name: &'static str,
-    kind: Kind,
-    default: Option<&'static str>,
-    help: &'static str,
-) -> FlagDef {
+const fn f(name: &'static str, kind: Kind, default: Option<&'static str>, help: &'static str) -> FlagDef {
     FlagDef::new(name, kind, default, help)
 }
 
@@ -222,10 +217,8 @@ pub fn all() -> Vec<FlagDef> {
 
 /// Names of flags the operator set that have no effect yet.
 pub fn accepted_only(flags: &crate::common::flags::Flags) -> Vec<&'static str> {
-    let implemented_elsewhere: Vec<&'static str> = containerizer_config::all_flags()
-        .iter()
-        .map(|d| d.name)
-        .collect();
+    let implemented_elsewhere: Vec<&'static str> =
+        containerizer_config::all_flags().iter().map(|d| d.name).collect();
     AGENT_FLAGS
         .iter()
         .map(|d| d.name)
@@ -241,13 +234,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     fn load(args: &[&str]) -> Result<Flags, crate::common::flags::FlagsError> {
-        Flags::load(
-            "mesos-agent",
-            &all(),
-            args,
-            Vec::<(String, String)>::new(),
-            Some("MESOS_"),
-        )
+        Flags::load("mesos-agent", &all(), args, Vec::<(String, String)>::new(), Some("MESOS_"))
     }
 
     #[test]
@@ -267,12 +254,7 @@ mod tests {
     fn mesos_defaults_aliases_and_required_work_dir() {
         let e = load(&[]).unwrap_err().0;
         assert_eq!(e, "Flag 'work_dir' is required, but it was not provided");
-        let f = load(&[
-            "--work_dir=/w",
-            "--slave_subsystems=cpu",
-            "--executor_secret_key=/k",
-        ])
-        .unwrap();
+        let f = load(&["--work_dir=/w", "--slave_subsystems=cpu", "--executor_secret_key=/k"]).unwrap();
         assert_eq!(f.get::<u16>("port").unwrap(), 5051);
         assert_eq!(f.get::<String>("recover").unwrap(), "reconnect");
         assert_eq!(f.get::<String>("default_role").unwrap(), "*");
@@ -283,21 +265,12 @@ mod tests {
         assert_eq!(effective["executor_registration_timeout"], "1mins");
         assert_eq!(effective["executor_reregistration_timeout"], "2secs");
         assert_eq!(effective["gc_delay"], "1weeks");
-        assert_eq!(
-            load(&["--work_dir=/w", "--bogus"]).unwrap_err().0,
-            "Failed to load unknown flag 'bogus'"
-        );
+        assert_eq!(load(&["--work_dir=/w", "--bogus"]).unwrap_err().0, "Failed to load unknown flag 'bogus'");
     }
 
     #[test]
     fn accepted_only_lists_what_is_set_but_unused() {
-        let f = load(&[
-            "--work_dir=/w",
-            "--docker_config={}",
-            "--docker_remove_delay=1hrs",
-            "--port=1",
-        ])
-        .unwrap();
+        let f = load(&["--work_dir=/w", "--docker_config={}", "--docker_remove_delay=1hrs", "--port=1"]).unwrap();
         assert_eq!(accepted_only(&f), vec!["docker_config"]);
     }
 }

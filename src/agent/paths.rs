@@ -107,12 +107,7 @@ pub fn executor_info_path(meta: &Path, agent: &str, framework: &str, executor: &
     executor_path(meta, agent, framework, executor).join(EXECUTOR_INFO_FILE)
 }
 
-pub fn generated_for_command_task_path(
-    meta: &Path,
-    agent: &str,
-    framework: &str,
-    executor: &str,
-) -> PathBuf {
+pub fn generated_for_command_task_path(meta: &Path, agent: &str, framework: &str, executor: &str) -> PathBuf {
     executor_path(meta, agent, framework, executor).join(GENERATED_FOR_COMMAND_TASK_FILE)
 }
 
@@ -216,28 +211,15 @@ mod tests {
         );
         assert_eq!(
             forked_pid_path(&meta, &run),
-            Path::new(
-                "/var/lib/mesos/meta/slaves/S1/frameworks/F1/executors/E1/runs/C1/pids/forked.pid"
-            )
+            Path::new("/var/lib/mesos/meta/slaves/S1/frameworks/F1/executors/E1/runs/C1/pids/forked.pid")
         );
-        assert_eq!(
-            latest_agent_path(&meta),
-            Path::new("/var/lib/mesos/meta/slaves/latest")
-        );
+        assert_eq!(latest_agent_path(&meta), Path::new("/var/lib/mesos/meta/slaves/latest"));
         assert_eq!(
             generated_for_command_task_path(&meta, "S1", "F1", "E1"),
             Path::new("/var/lib/mesos/meta/slaves/S1/frameworks/F1/executors/E1/executor_generated_for_command_task")
         );
-        assert_eq!(
-            resource_state_path(&meta),
-            Path::new("/var/lib/mesos/meta/resources/resources_and_operations.state")
-        );
-        assert_eq!(
-            executor_virtual_path("F1", "E1"),
-            "/frameworks/F1/executors/E1/runs/latest"
-        );
-        assert!(
-            !is_safe_component("..") && !is_safe_component("a/b") && is_safe_component("task-1.x")
-        );
+        assert_eq!(resource_state_path(&meta), Path::new("/var/lib/mesos/meta/resources/resources_and_operations.state"));
+        assert_eq!(executor_virtual_path("F1", "E1"), "/frameworks/F1/executors/E1/runs/latest");
+        assert!(!is_safe_component("..") && !is_safe_component("a/b") && is_safe_component("task-1.x"));
     }
 }

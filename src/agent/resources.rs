@@ -33,25 +33,17 @@ pub struct HostFacts {
 impl HostFacts {
     /// Looks at this host: online cpus, `MemTotal`, the work_dir's filesystem.
     pub fn detect(work_dir: &Path) -> HostFacts {
-        let cpus = std::thread::available_parallelism()
-            .ok()
-            .map(|n| n.get() as u64);
-        let mem_total_bytes = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|text| {
-                text.lines()
-                    .find_map(|l| l.strip_prefix("MemTotal:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                    .map(|kb| kb * 1024)
-            });
+        let cpus = std::thread::available_parallelism().ok().map(|n| n.get() as u64);
+        let mem_total_bytes = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .map(|kb| kb * 1024)
+        });
         let disk_total_bytes = nix::sys::statvfs::statvfs(work_dir)
             .ok()
             .map(|s| s.blocks() * s.fragment_size());
-        HostFacts {
-            cpus,
-            mem_total_bytes,
-            disk_total_bytes,
-        }
+        HostFacts { cpus, mem_total_bytes, disk_total_bytes }
     }
 }
 
@@ -76,11 +68,7 @@ pub fn disk_with_headroom(total: u64) -> u64 {
 /// The agent's total resources: `--resources` (`text`) with the default
 /// role, plus detected cpus/mem/disk and the default ports for whatever it
 /// does not name.
-pub fn agent_resources(
-    text: Option<&str>,
-    default_role: &str,
-    facts: &HostFacts,
-) -> Result<Vec<Resource>, String> {
+pub fn agent_resources(text: Option<&str>, default_role: &str, facts: &HostFacts) -> Result<Vec<Resource>, String> {
     let text = text.unwrap_or("");
     let mut resources = Resources::parse(text, default_role).map_err(|e| e.0)?;
     let listed = from_string(text, default_role).map_err(|e| e.0)?;
@@ -94,47 +82,25 @@ pub fn agent_resources(
         let cpus = match facts.cpus {
             Some(n) => n as f64,
             None => {
-                tracing::warn!(
-                    "Failed to auto-detect the number of cpus to use; defaulting to {DEFAULT_CPUS}"
-                );
+                tracing::warn!("Failed to auto-detect the number of cpus to use; defaulting to {DEFAULT_CPUS}");
                 DEFAULT_CPUS
             }
         };
         add("cpus", format!("{cpus}"))?;
     }
     // Memory and disk: what was detected minus the headroom, or a default.
-    let sized = |detected: Option<u64>, headroom: fn(u64) -> u64, default_mb: u64, what: &str| {
-        match detected {
-            Some(total) => headroom(total) / MB,
-            None => {
-                tracing::warn!("Failed to auto-detect the {what}; defaulting to {default_mb}MB");
-                default_mb
-            }
+    let sized = |detected: Option<u64>, headroom: fn(u64) -> u64, default_mb: u64, what: &str| match detected {
+        Some(total) => headroom(total) / MB,
+        None => {
+            tracing::warn!("Failed to auto-detect the {what}; defaulting to {default_mb}MB");
+            default_mb
         }
     };
     if !has("mem") {
-        add(
-            "mem",
-            sized(
-                facts.mem_total_bytes,
-                mem_with_headroom,
-                DEFAULT_MEM_MB,
-                "size of main memory",
-            )
-            .to_string(),
-        )?;
+        add("mem", sized(facts.mem_total_bytes, mem_with_headroom, DEFAULT_MEM_MB, "size of main memory").to_string())?;
     }
     if !has("disk") {
-        add(
-            "disk",
-            sized(
-                facts.disk_total_bytes,
-                disk_with_headroom,
-                DEFAULT_DISK_MB,
-                "disk space",
-            )
-            .to_string(),
-        )?;
+        add("disk", sized(facts.disk_total_bytes, disk_with_headroom, DEFAULT_DISK_MB, "disk space").to_string())?;
     }
     if !has("ports") {
         add("ports", DEFAULT_PORTS.to_string())?;
@@ -153,10 +119,7 @@ pub fn parse_attributes(text: &str) -> Result<Vec<Attribute>, String> {
             Some((n, v)) if !n.is_empty() && !v.is_empty() => (n, v),
             _ => return Err(format!("Invalid attribute key:value pair '{token}'")),
         };
-        let mut attribute = Attribute {
-            name: name.to_string(),
-            ..Default::default()
-        };
+        let mut attribute = Attribute { name: name.to_string(), ..Default::default() };
         match values::parse(value) {
             Ok(ParsedValue::Scalar(v)) => {
                 attribute.set_type(ValueType::Scalar);
@@ -167,9 +130,7 @@ pub fn parse_attributes(text: &str) -> Result<Vec<Attribute>, String> {
                 attribute.ranges = Some(r.to_proto());
             }
             Ok(ParsedValue::Set(_)) => {
-                return Err(format!(
-                    "Bad type for attribute {name} text {value} type SET"
-                ));
+                return Err(format!("Bad type for attribute {name} text {value} type SET"));
             }
             Ok(ParsedValue::Text(t)) => {
                 attribute.set_type(ValueType::Text);
@@ -177,9 +138,7 @@ pub fn parse_attributes(text: &str) -> Result<Vec<Attribute>, String> {
             }
             Err(_) => {
                 attribute.set_type(ValueType::Text);
-                attribute.text = Some(Text {
-                    value: value.to_string(),
-                });
+                attribute.text = Some(Text { value: value.to_string() });
             }
         }
         out.push(attribute);
@@ -192,11 +151,7 @@ mod tests {
     use super::*;
 
     fn facts() -> HostFacts {
-        HostFacts {
-            cpus: Some(8),
-            mem_total_bytes: Some(16 * GB),
-            disk_total_bytes: Some(100 * GB),
-        }
+        HostFacts { cpus: Some(8), mem_total_bytes: Some(16 * GB), disk_total_bytes: Some(100 * GB) }
     }
 
     #[test]
@@ -207,11 +162,7 @@ mod tests {
         assert_eq!(r.disk(), Some(95 * GB));
         assert_eq!(r.ports().unwrap().to_string(), "[31000-32000]");
         // Small hosts get half.
-        let small = HostFacts {
-            cpus: None,
-            mem_total_bytes: Some(GB),
-            disk_total_bytes: Some(4 * GB),
-        };
+        let small = HostFacts { cpus: None, mem_total_bytes: Some(GB), disk_total_bytes: Some(4 * GB) };
         let r = Resources::from_protos(&agent_resources(None, "*", &small).unwrap());
         assert_eq!(r.cpus(), Some(1.0));
         assert_eq!(r.mem(), Some(GB / 2));

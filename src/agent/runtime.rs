@@ -36,14 +36,8 @@ pub struct Clock {
 
 impl Clock {
     pub fn new() -> Clock {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        Clock {
-            wall,
-            start: Instant::now(),
-            tokio_start: tokio::time::Instant::now(),
-        }
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        Clock { wall, start: Instant::now(), tokio_start: tokio::time::Instant::now() }
     }
 
     pub fn now(&self) -> Time {
@@ -87,10 +81,7 @@ pub struct AgentHandle {
 
 impl AgentHandle {
     /// Runs `f` on the agent between two events; `None` if the agent is gone.
-    pub async fn query<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Agent) -> R + Send + 'static,
-    ) -> Option<R> {
+    pub async fn query<R: Send + 'static>(&self, f: impl FnOnce(&Agent) -> R + Send + 'static) -> Option<R> {
         let (tx, rx) = oneshot::channel();
         let job: Box<dyn FnOnce(&Agent) + Send> = Box::new(move |agent| {
             let _ = tx.send(f(agent));
@@ -104,21 +95,12 @@ impl AgentHandle {
     pub async fn executor_call(
         &self,
         call: executor::Call,
-    ) -> Option<(
-        ApiResponse,
-        Option<(ConnId, mpsc::UnboundedReceiver<executor::Event>)>,
-    )> {
+    ) -> Option<(ApiResponse, Option<(ConnId, mpsc::UnboundedReceiver<executor::Event>)>)> {
         let subscribe = call.r#type() == executor::call::Type::Subscribe;
         let (stream_tx, stream_rx) = mpsc::unbounded_channel();
         let (reply, answer) = oneshot::channel();
         let stream = subscribe.then_some(stream_tx);
-        self.tx
-            .send(Input::ExecutorCall {
-                call,
-                stream,
-                reply,
-            })
-            .ok()?;
+        self.tx.send(Input::ExecutorCall { call, stream, reply }).ok()?;
         let (response, conn) = answer.await.ok()?;
         Some((response, conn.map(|c| (c, stream_rx))))
     }
@@ -143,11 +125,8 @@ pub fn create_sandbox(directory: &Path, latest: &Path) -> Result<(), String> {
         .map_err(|e| format!("Failed to create directory '{}': {e}", directory.display()))?;
     std::fs::set_permissions(directory, std::fs::Permissions::from_mode(0o750))
         .map_err(|e| format!("Failed to chmod directory '{}': {e}", directory.display()))?;
-    state::apply(&state::FsOp::Symlink {
-        target: directory.to_path_buf(),
-        link: latest.to_path_buf(),
-    })
-    .map_err(|e| e.to_string())
+    state::apply(&state::FsOp::Symlink { target: directory.to_path_buf(), link: latest.to_path_buf() })
+        .map_err(|e| e.to_string())
 }
 
 /// Everything the loop drives.
@@ -215,11 +194,7 @@ impl Driver {
                 self.stop_tasks();
                 return exit;
             }
-            let next = self
-                .timers
-                .keys()
-                .next()
-                .map(|(at, _)| self.clock.deadline(*at));
+            let next = self.timers.keys().next().map(|(at, _)| self.clock.deadline(*at));
             let sleep = async {
                 match next {
                     Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -258,11 +233,7 @@ impl Driver {
 
     fn fire_timers(&mut self) {
         let now = self.clock.now();
-        let due: Vec<(Time, u64)> = self
-            .timers
-            .range(..=(now, u64::MAX))
-            .map(|(k, _)| *k)
-            .collect();
+        let due: Vec<(Time, u64)> = self.timers.range(..=(now, u64::MAX)).map(|(k, _)| *k).collect();
         for key in due {
             if let Some(id) = self.timers.remove(&key) {
                 self.handle(Event::Timer(id));
@@ -279,11 +250,7 @@ impl Driver {
                     self.handle(Event::ExecutorStreamClosed(conn));
                 }
             }
-            Input::ExecutorCall {
-                call,
-                stream,
-                reply,
-            } => {
+            Input::ExecutorCall { call, stream, reply } => {
                 let request = self.next_request;
                 self.next_request += 1;
                 let conn = stream.map(|sender| {
@@ -293,11 +260,7 @@ impl Driver {
                     conn
                 });
                 self.pending.insert(request, (reply, conn));
-                self.handle(Event::ExecutorCall {
-                    request,
-                    stream: conn,
-                    call,
-                });
+                self.handle(Event::ExecutorCall { request, stream: conn, call });
                 // An answer must always come; a missing one is a bug.
                 if let Some((reply, conn)) = self.pending.remove(&request) {
                     tracing::error!("No answer to executor call {request}");
@@ -372,38 +335,19 @@ impl Driver {
                     self.exit = Some((1, format!("Failed to checkpoint: {e}")));
                 }
             }
-            Effect::Launch {
-                framework_id,
-                executor_id,
-                latest,
-                config,
-            } => {
+            Effect::Launch { framework_id, executor_id, latest, config } => {
                 let containerizer = self.containerizer.clone();
                 self.spawn_event(async move {
                     let container_id = config.container_id.clone();
                     let result = launch(containerizer, *config, &latest).await;
-                    Event::Launched {
-                        framework_id,
-                        executor_id,
-                        container_id,
-                        result,
-                    }
+                    Event::Launched { framework_id, executor_id, container_id, result }
                 });
             }
-            Effect::Wait {
-                framework_id,
-                executor_id,
-                container_id,
-            } => {
+            Effect::Wait { framework_id, executor_id, container_id } => {
                 let containerizer = self.containerizer.clone();
                 self.spawn_event(async move {
                     let termination = containerizer.wait(container_id.clone()).await;
-                    Event::ContainerTerminated {
-                        framework_id,
-                        executor_id,
-                        container_id,
-                        termination,
-                    }
+                    Event::ContainerTerminated { framework_id, executor_id, container_id, termination }
                 });
             }
             Effect::Destroy { container_id } => {
@@ -412,33 +356,17 @@ impl Driver {
                     containerizer.destroy(container_id).await;
                 });
             }
-            Effect::Update {
-                container_id,
-                resources,
-                then,
-            } => {
+            Effect::Update { container_id, resources, then } => {
                 let containerizer = self.containerizer.clone();
                 self.spawn_event(async move {
-                    let result = containerizer
-                        .update(container_id.clone(), resources)
-                        .await
-                        .map_err(|e| e.to_string());
-                    Event::ContainerUpdated {
-                        container_id,
-                        result,
-                        then,
-                    }
+                    let result = containerizer.update(container_id.clone(), resources).await.map_err(|e| e.to_string());
+                    Event::ContainerUpdated { container_id, result, then }
                 });
             }
             Effect::RecoverContainers { containers } => {
                 let containerizer = self.containerizer.clone();
                 self.spawn_event(async move {
-                    Event::ContainersRecovered(
-                        containerizer
-                            .recover(containers)
-                            .await
-                            .map_err(|e| e.to_string()),
-                    )
+                    Event::ContainersRecovered(containerizer.recover(containers).await.map_err(|e| e.to_string()))
                 });
             }
             Effect::DetectMaster { previous } => {
@@ -491,10 +419,7 @@ async fn launch(
     tokio::task::spawn_blocking(move || create_sandbox(&directory, &latest))
         .await
         .map_err(|e| e.to_string())??;
-    containerizer
-        .launch(config)
-        .await
-        .map_err(|e| e.to_string())
+    containerizer.launch(config).await.map_err(|e| e.to_string())
 }
 
 /// Reads `meta/` for the first event (blocking I/O; call before serving).
@@ -531,10 +456,7 @@ mod tests {
         let run = dir.join("runs").join("c1");
         let latest = dir.join("runs").join("latest");
         create_sandbox(&run, &latest).unwrap();
-        assert_eq!(
-            std::fs::metadata(&run).unwrap().permissions().mode() & 0o777,
-            0o750
-        );
+        assert_eq!(std::fs::metadata(&run).unwrap().permissions().mode() & 0o777, 0o750);
         assert_eq!(std::fs::read_link(&latest).unwrap(), run);
         let run2 = dir.join("runs").join("c2");
         create_sandbox(&run2, &latest).unwrap();

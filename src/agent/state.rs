@@ -31,9 +31,7 @@ use prost::Message;
 
 use super::paths::{self, RunIds};
 use crate::common::resources::format::{downgrade_message, upgrade_message};
-use crate::proto::mesos::internal::{
-    slave::ResourceState, status_update_record, StatusUpdate, StatusUpdateRecord,
-};
+use crate::proto::mesos::internal::{slave::ResourceState, status_update_record, StatusUpdate, StatusUpdateRecord};
 use crate::proto::mesos::{ExecutorInfo, FrameworkInfo, Operation, Resource, SlaveInfo, Task};
 use crate::v0_compat::Upid;
 
@@ -44,11 +42,7 @@ pub const EMPTY_UPID: &str = "@0.0.0.0:0";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StateError {
     #[error("{op} '{path}': {reason}")]
-    Io {
-        op: &'static str,
-        path: String,
-        reason: String,
-    },
+    Io { op: &'static str, path: String, reason: String },
     #[error("Failed to read '{path}': {reason}")]
     Corrupt { path: String, reason: String },
     #[error("{0}")]
@@ -56,11 +50,7 @@ pub enum StateError {
 }
 
 fn io_err(op: &'static str, path: &Path, e: impl std::fmt::Display) -> StateError {
-    StateError::Io {
-        op,
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    }
+    StateError::Io { op, path: path.display().to_string(), reason: e.to_string() }
 }
 
 // ---------------------------------------------------------------------------
@@ -95,9 +85,7 @@ pub fn record<M: Message>(message: &M) -> Vec<u8> {
 }
 
 /// A checkpoint of a message whose resources are downgraded first.
-pub fn resource_record<M: Message + prost_reflect::ReflectMessage + Default + Clone>(
-    message: &M,
-) -> Vec<u8> {
+pub fn resource_record<M: Message + prost_reflect::ReflectMessage + Default + Clone>(message: &M) -> Vec<u8> {
     let mut copy = message.clone();
     // As Mesos: a refined reservation cannot be downgraded and is written
     // as it is.
@@ -107,59 +95,29 @@ pub fn resource_record<M: Message + prost_reflect::ReflectMessage + Default + Cl
 
 /// The checkpoint of `SlaveInfo`.
 pub fn write_agent_info(meta: &Path, info: &SlaveInfo) -> Vec<FsOp> {
-    let id = info
-        .id
-        .as_ref()
-        .map(|i| i.value.clone())
-        .unwrap_or_default();
+    let id = info.id.as_ref().map(|i| i.value.clone()).unwrap_or_default();
     let dir = paths::agent_path(meta, &id);
     vec![
         FsOp::Mkdir { path: dir.clone() },
-        FsOp::Symlink {
-            target: dir,
-            link: paths::latest_agent_path(meta),
-        },
-        FsOp::Write {
-            path: paths::agent_info_path(meta, &id),
-            data: resource_record(info),
-        },
+        FsOp::Symlink { target: dir, link: paths::latest_agent_path(meta) },
+        FsOp::Write { path: paths::agent_info_path(meta, &id), data: resource_record(info) },
     ]
 }
 
 /// The checkpoint of a framework and its scheduler pid.
-pub fn write_framework(
-    meta: &Path,
-    agent: &str,
-    info: &FrameworkInfo,
-    pid: Option<&Upid>,
-) -> Vec<FsOp> {
-    let id = info
-        .id
-        .as_ref()
-        .map(|i| i.value.clone())
-        .unwrap_or_default();
+pub fn write_framework(meta: &Path, agent: &str, info: &FrameworkInfo, pid: Option<&Upid>) -> Vec<FsOp> {
+    let id = info.id.as_ref().map(|i| i.value.clone()).unwrap_or_default();
     vec![
-        FsOp::Write {
-            path: paths::framework_info_path(meta, agent, &id),
-            data: resource_record(info),
-        },
+        FsOp::Write { path: paths::framework_info_path(meta, agent, &id), data: resource_record(info) },
         FsOp::Write {
             path: paths::framework_pid_path(meta, agent, &id),
-            data: pid
-                .map(|p| p.to_string())
-                .unwrap_or_else(|| EMPTY_UPID.to_string())
-                .into_bytes(),
+            data: pid.map(|p| p.to_string()).unwrap_or_else(|| EMPTY_UPID.to_string()).into_bytes(),
         },
     ]
 }
 
 /// The checkpoint of an executor and the meta directory of its new run.
-pub fn write_executor(
-    meta: &Path,
-    run: &RunIds,
-    info: &ExecutorInfo,
-    generated_for_command_task: bool,
-) -> Vec<FsOp> {
+pub fn write_executor(meta: &Path, run: &RunIds, info: &ExecutorInfo, generated_for_command_task: bool) -> Vec<FsOp> {
     let run_dir = paths::run_path(meta, run);
     vec![
         FsOp::Write {
@@ -167,21 +125,10 @@ pub fn write_executor(
             data: resource_record(info),
         },
         FsOp::Write {
-            path: paths::generated_for_command_task_path(
-                meta,
-                &run.agent,
-                &run.framework,
-                &run.executor,
-            ),
-            data: if generated_for_command_task {
-                b"1".to_vec()
-            } else {
-                b"0".to_vec()
-            },
+            path: paths::generated_for_command_task_path(meta, &run.agent, &run.framework, &run.executor),
+            data: if generated_for_command_task { b"1".to_vec() } else { b"0".to_vec() },
         },
-        FsOp::Mkdir {
-            path: run_dir.clone(),
-        },
+        FsOp::Mkdir { path: run_dir.clone() },
         FsOp::Symlink {
             target: run_dir,
             link: paths::latest_run_path(meta, &run.agent, &run.framework, &run.executor),
@@ -190,47 +137,23 @@ pub fn write_executor(
 }
 
 pub fn write_task(meta: &Path, run: &RunIds, task: &Task) -> FsOp {
-    FsOp::Write {
-        path: paths::task_info_path(meta, run, &task.task_id.value),
-        data: resource_record(task),
-    }
+    FsOp::Write { path: paths::task_info_path(meta, run, &task.task_id.value), data: resource_record(task) }
 }
 
 /// One UPDATE or ACK record appended to a task's `task.updates`.
-pub fn append_update_record(
-    meta: &Path,
-    run: &RunIds,
-    task: &str,
-    rec: &StatusUpdateRecord,
-) -> FsOp {
-    FsOp::Append {
-        path: paths::task_updates_path(meta, run, task),
-        data: resource_record(rec),
-    }
+pub fn append_update_record(meta: &Path, run: &RunIds, task: &str, rec: &StatusUpdateRecord) -> FsOp {
+    FsOp::Append { path: paths::task_updates_path(meta, run, task), data: resource_record(rec) }
 }
 
-pub fn write_checkpointed_resources(
-    meta: &Path,
-    resources: &[Resource],
-    operations: &[Operation],
-) -> Vec<FsOp> {
+pub fn write_checkpointed_resources(meta: &Path, resources: &[Resource], operations: &[Operation]) -> Vec<FsOp> {
     let mut info = Vec::new();
     for r in resources {
         info.extend(resource_record(r));
     }
-    let state = ResourceState {
-        resources: resources.to_vec(),
-        operations: operations.to_vec(),
-    };
+    let state = ResourceState { resources: resources.to_vec(), operations: operations.to_vec() };
     vec![
-        FsOp::Write {
-            path: paths::resources_info_path(meta),
-            data: info,
-        },
-        FsOp::Write {
-            path: paths::resource_state_path(meta),
-            data: resource_record(&state),
-        },
+        FsOp::Write { path: paths::resources_info_path(meta), data: info },
+        FsOp::Write { path: paths::resource_state_path(meta), data: resource_record(&state) },
     ]
 }
 
@@ -249,8 +172,7 @@ pub fn apply(op: &FsOp) -> Result<(), StateError> {
                 .append(true)
                 .open(path)
                 .map_err(|e| io_err("Failed to open", path, e))?;
-            file.write_all(data)
-                .map_err(|e| io_err("Failed to append to", path, e))
+            file.write_all(data).map_err(|e| io_err("Failed to append to", path, e))
         }
         FsOp::Touch { path } => {
             mkdir_parent(path)?;
@@ -261,14 +183,11 @@ pub fn apply(op: &FsOp) -> Result<(), StateError> {
                 .map(|_| ())
                 .map_err(|e| io_err("Failed to touch", path, e))
         }
-        FsOp::Mkdir { path } => {
-            fs::create_dir_all(path).map_err(|e| io_err("Failed to create directory", path, e))
-        }
+        FsOp::Mkdir { path } => fs::create_dir_all(path).map_err(|e| io_err("Failed to create directory", path, e)),
         FsOp::Symlink { target, link } => {
             mkdir_parent(link)?;
             let tmp = temp_name(link);
-            std::os::unix::fs::symlink(target, &tmp)
-                .map_err(|e| io_err("Failed to symlink", &tmp, e))?;
+            std::os::unix::fs::symlink(target, &tmp).map_err(|e| io_err("Failed to symlink", &tmp, e))?;
             fs::rename(&tmp, link).map_err(|e| {
                 let _ = fs::remove_file(&tmp);
                 io_err("Failed to rename symlink onto", link, e)
@@ -284,9 +203,7 @@ pub fn apply(op: &FsOp) -> Result<(), StateError> {
 
 fn mkdir_parent(path: &Path) -> Result<(), StateError> {
     match path.parent() {
-        Some(parent) => {
-            fs::create_dir_all(parent).map_err(|e| io_err("Failed to create directory", parent, e))
-        }
+        Some(parent) => fs::create_dir_all(parent).map_err(|e| io_err("Failed to create directory", parent, e)),
         None => Ok(()),
     }
 }
@@ -296,10 +213,7 @@ fn mkdir_parent(path: &Path) -> Result<(), StateError> {
 fn temp_name(path: &Path) -> PathBuf {
     let suffix: String = uuid::Uuid::new_v4().simple().to_string()[..6].to_string();
     let dir = path.parent().unwrap_or(Path::new("."));
-    dir.join(format!(
-        ".{}.{suffix}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("tmp")
-    ))
+    dir.join(format!(".{}.{suffix}", path.file_name().and_then(|n| n.to_str()).unwrap_or("tmp")))
 }
 
 fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StateError> {
@@ -307,8 +221,7 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StateError> {
     let tmp = temp_name(path);
     let result = (|| {
         let mut file = fs::File::create(&tmp).map_err(|e| io_err("Failed to create", &tmp, e))?;
-        file.write_all(data)
-            .map_err(|e| io_err("Failed to write", &tmp, e))?;
+        file.write_all(data).map_err(|e| io_err("Failed to write", &tmp, e))?;
         drop(file);
         fs::rename(&tmp, path).map_err(|e| io_err("Failed to rename onto", path, e))
     })();
@@ -340,12 +253,7 @@ pub fn list_agent_sandboxes(work_dir: &Path) -> Vec<String> {
     list_dirs(&work_dir.join("slaves"))
         .unwrap_or_default()
         .into_iter()
-        .filter(|p| {
-            p.is_dir()
-                && fs::symlink_metadata(p)
-                    .map(|m| !m.file_type().is_symlink())
-                    .unwrap_or(false)
-        })
+        .filter(|p| p.is_dir() && fs::symlink_metadata(p).map(|m| !m.file_type().is_symlink()).unwrap_or(false))
         .map(|p| basename(&p))
         .collect()
 }
@@ -455,9 +363,7 @@ impl Reader {
 
 /// Reads one checkpointed protobuf; `Ok(None)` for an empty file (a hard
 /// reboot after create, before sync).
-pub fn read_message<M: Message + Default + prost_reflect::ReflectMessage>(
-    path: &Path,
-) -> Result<Option<M>, StateError> {
+pub fn read_message<M: Message + Default + prost_reflect::ReflectMessage>(path: &Path) -> Result<Option<M>, StateError> {
     let bytes = fs::read(path).map_err(|e| io_err("Failed to read", path, e))?;
     if bytes.is_empty() {
         return Ok(None);
@@ -470,9 +376,7 @@ pub fn read_message<M: Message + Default + prost_reflect::ReflectMessage>(
 }
 
 /// Parses the record at the start of `bytes`: the message and the bytes used.
-fn parse_record<M: Message + Default + prost_reflect::ReflectMessage>(
-    bytes: &[u8],
-) -> Result<(M, usize), String> {
+fn parse_record<M: Message + Default + prost_reflect::ReflectMessage>(bytes: &[u8]) -> Result<(M, usize), String> {
     if bytes.len() < 4 {
         return Err("hit EOF unexpectedly reading the size, possible corruption".into());
     }
@@ -486,17 +390,13 @@ fn parse_record<M: Message + Default + prost_reflect::ReflectMessage>(
 }
 
 /// All records of a file (e.g. `resources.info`).
-fn read_records<M: Message + Default + prost_reflect::ReflectMessage>(
-    path: &Path,
-) -> Result<Vec<M>, StateError> {
+fn read_records<M: Message + Default + prost_reflect::ReflectMessage>(path: &Path) -> Result<Vec<M>, StateError> {
     let bytes = fs::read(path).map_err(|e| io_err("Failed to read", path, e))?;
     let mut out = Vec::new();
     let mut at = 0;
     while at < bytes.len() {
-        let (m, used) = parse_record::<M>(&bytes[at..]).map_err(|reason| StateError::Corrupt {
-            path: path.display().to_string(),
-            reason,
-        })?;
+        let (m, used) = parse_record::<M>(&bytes[at..])
+            .map_err(|reason| StateError::Corrupt { path: path.display().to_string(), reason })?;
         out.push(m);
         at += used;
     }
@@ -508,9 +408,7 @@ fn read_text(path: &Path) -> Result<String, StateError> {
 }
 
 fn basename(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 fn list_dirs(dir: &Path) -> Result<Vec<PathBuf>, StateError> {
@@ -531,9 +429,7 @@ pub fn parse_pid(text: &str) -> Result<Option<Upid>, String> {
     if text.is_empty() || text == EMPTY_UPID || text.starts_with('@') {
         return Ok(None);
     }
-    Upid::resolve_blocking(text)
-        .map(Some)
-        .map_err(|e| e.to_string())
+    Upid::resolve_blocking(text).map(Some).map_err(|e| e.to_string())
 }
 
 /// Reads everything under `meta` (Mesos's `state::recover`). `boot_id` is
@@ -618,16 +514,8 @@ fn recover_resources(meta: &Path, reader: &Reader) -> Result<ResourcesState, Sta
     Ok(state)
 }
 
-fn recover_agent(
-    meta: &Path,
-    id: &str,
-    reader: &Reader,
-    rebooted: bool,
-) -> Result<AgentState, StateError> {
-    let mut state = AgentState {
-        id: id.to_string(),
-        ..Default::default()
-    };
+fn recover_agent(meta: &Path, id: &str, reader: &Reader, rebooted: bool) -> Result<AgentState, StateError> {
+    let mut state = AgentState { id: id.to_string(), ..Default::default() };
     let path = paths::agent_info_path(meta, id);
     state.info = reader.checkpoint::<SlaveInfo>(&path, "agent info", &mut state.errors)?;
     if state.info.is_none() {
@@ -650,10 +538,7 @@ fn recover_framework(
     reader: &Reader,
     rebooted: bool,
 ) -> Result<FrameworkState, StateError> {
-    let mut state = FrameworkState {
-        id: id.to_string(),
-        ..Default::default()
-    };
+    let mut state = FrameworkState { id: id.to_string(), ..Default::default() };
     let path = paths::framework_info_path(meta, agent, id);
     state.info = reader.checkpoint::<FrameworkInfo>(&path, "framework info", &mut state.errors)?;
     if state.info.is_none() {
@@ -669,10 +554,7 @@ fn recover_framework(
         Ok(text) => match parse_pid(&text) {
             Ok(pid) => state.pid = Some(pid),
             Err(reason) => {
-                let e = StateError::Corrupt {
-                    path: path.display().to_string(),
-                    reason,
-                };
+                let e = StateError::Corrupt { path: path.display().to_string(), reason };
                 reader.soft(&mut state.errors, e)?;
                 return Ok(state);
             }
@@ -700,10 +582,7 @@ fn recover_executor(
     reader: &Reader,
     rebooted: bool,
 ) -> Result<ExecutorState, StateError> {
-    let mut state = ExecutorState {
-        id: id.to_string(),
-        ..Default::default()
-    };
+    let mut state = ExecutorState { id: id.to_string(), ..Default::default() };
     for path in list_dirs(&paths::runs_dir(meta, agent, framework, id))? {
         let name = basename(&path);
         if name == paths::LATEST {
@@ -722,11 +601,8 @@ fn recover_executor(
             executor: id.into(),
             container: name.clone(),
         };
-        let run_state = recover_run(meta, &run, reader, rebooted).map_err(|e| {
-            StateError::Other(format!(
-                "Failed to recover run {name} of executor '{id}': {e}"
-            ))
-        })?;
+        let run_state = recover_run(meta, &run, reader, rebooted)
+            .map_err(|e| StateError::Other(format!("Failed to recover run {name} of executor '{id}': {e}")))?;
         state.errors += run_state.errors;
         state.runs.insert(name, run_state);
     }
@@ -742,34 +618,23 @@ fn recover_executor(
     let generated = paths::generated_for_command_task_path(meta, agent, framework, id);
     state.generated_for_command_task = if generated.exists() {
         let text = read_text(&generated)?;
-        text.trim().parse::<i32>().map_err(|e| {
-            StateError::Other(format!("Could not parse '{}': {e}", generated.display()))
-        })? != 0
+        text.trim()
+            .parse::<i32>()
+            .map_err(|e| StateError::Other(format!("Could not parse '{}': {e}", generated.display())))?
+            != 0
     } else {
         // The heuristic Mesos uses for checkpoints of old agents.
         let info = state.info.as_ref();
         info.is_some_and(|i| {
-            i.command
-                .as_ref()
-                .and_then(|c| c.value.as_deref())
-                .unwrap_or("")
-                .ends_with("mesos-executor")
+            i.command.as_ref().and_then(|c| c.value.as_deref()).unwrap_or("").ends_with("mesos-executor")
                 && i.name().starts_with("Command Executor")
         })
     };
     Ok(state)
 }
 
-fn recover_run(
-    meta: &Path,
-    run: &RunIds,
-    reader: &Reader,
-    rebooted: bool,
-) -> Result<RunState, StateError> {
-    let mut state = RunState {
-        id: run.container.clone(),
-        ..Default::default()
-    };
+fn recover_run(meta: &Path, run: &RunIds, reader: &Reader, rebooted: bool) -> Result<RunState, StateError> {
+    let mut state = RunState { id: run.container.clone(), ..Default::default() };
     state.completed = paths::sentinel_path(meta, run).exists();
     for dir in list_dirs(&paths::tasks_dir(meta, run))? {
         let task = basename(&dir);
@@ -787,20 +652,14 @@ fn recover_run(
         return Ok(state);
     }
     if !forked.exists() {
-        tracing::warn!(
-            "Failed to find executor forked pid file '{}'",
-            forked.display()
-        );
+        tracing::warn!("Failed to find executor forked pid file '{}'", forked.display());
         return Ok(state);
     }
     match read_text(&forked) {
         Ok(text) if text.trim().is_empty() => return Ok(state),
         Ok(text) => {
             state.forked_pid = Some(text.trim().parse::<u32>().map_err(|e| {
-                StateError::Other(format!(
-                    "Failed to parse forked pid '{text}' from pid file '{}': {e}",
-                    forked.display()
-                ))
+                StateError::Other(format!("Failed to parse forked pid '{text}' from pid file '{}': {e}", forked.display()))
             })?);
         }
         Err(e) => {
@@ -818,10 +677,7 @@ fn recover_run(
                     state.http = Some(false);
                 }
                 Err(reason) => {
-                    let e = StateError::Corrupt {
-                        path: libprocess.display().to_string(),
-                        reason,
-                    };
+                    let e = StateError::Corrupt { path: libprocess.display().to_string(), reason };
                     reader.soft(&mut state.errors, e)?;
                 }
             },
@@ -844,16 +700,8 @@ fn recover_run(
     Ok(state)
 }
 
-fn recover_task(
-    meta: &Path,
-    run: &RunIds,
-    id: &str,
-    reader: &Reader,
-) -> Result<TaskState, StateError> {
-    let mut state = TaskState {
-        id: id.to_string(),
-        ..Default::default()
-    };
+fn recover_task(meta: &Path, run: &RunIds, id: &str, reader: &Reader) -> Result<TaskState, StateError> {
+    let mut state = TaskState { id: id.to_string(), ..Default::default() };
     let path = paths::task_info_path(meta, run, id);
     state.info = reader.checkpoint::<Task>(&path, "task info", &mut state.errors)?;
     if state.info.is_none() {
@@ -897,18 +745,11 @@ fn recover_task(
     }
     if at < bytes.len() {
         // Keep only the valid prefix.
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .map_err(|e| io_err("Failed to open", &path, e))?;
-        file.set_len(at as u64)
-            .map_err(|e| io_err("Failed to truncate", &path, e))?;
+        let file = fs::OpenOptions::new().write(true).open(&path).map_err(|e| io_err("Failed to open", &path, e))?;
+        file.set_len(at as u64).map_err(|e| io_err("Failed to truncate", &path, e))?;
     }
     if let Some(reason) = error {
-        let e = StateError::Corrupt {
-            path: path.display().to_string(),
-            reason,
-        };
+        let e = StateError::Corrupt { path: path.display().to_string(), reason };
         reader.soft(&mut state.errors, e)?;
     }
     Ok(state)
@@ -916,17 +757,14 @@ fn recover_task(
 
 /// This boot's id (`/proc/sys/kernel/random/boot_id`).
 pub fn boot_id() -> Option<String> {
-    fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .ok()
-        .map(|s| s.trim().to_string())
+    fs::read_to_string("/proc/sys/kernel/random/boot_id").ok().map(|s| s.trim().to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::proto::mesos::{
-        internal::status_update_record::Type as RecordType, task_status::Source, FrameworkId,
-        SlaveId, TaskId, TaskStatus,
+        internal::status_update_record::Type as RecordType, task_status::Source, FrameworkId, SlaveId, TaskId, TaskStatus,
     };
 
     fn tmp(name: &str) -> PathBuf {
@@ -937,10 +775,7 @@ mod tests {
     }
 
     fn update(task: &str, uuid: u8, state: crate::proto::mesos::TaskState) -> StatusUpdate {
-        let mut status = TaskStatus {
-            task_id: TaskId { value: task.into() },
-            ..Default::default()
-        };
+        let mut status = TaskStatus { task_id: TaskId { value: task.into() }, ..Default::default() };
         status.set_state(state);
         status.set_source(Source::Executor);
         status.uuid = Some(vec![uuid; 16]);
@@ -957,12 +792,7 @@ mod tests {
     fn a_checkpointed_agent_reads_back_whole_and_torn_updates_are_dropped() {
         let dir = tmp("roundtrip");
         let meta = paths::meta_root(&dir);
-        let run = RunIds {
-            agent: "S1".into(),
-            framework: "F".into(),
-            executor: "E".into(),
-            container: "C".into(),
-        };
+        let run = RunIds { agent: "S1".into(), framework: "F".into(), executor: "E".into(), container: "C".into() };
         let info = SlaveInfo {
             hostname: "h".into(),
             id: Some(SlaveId { value: "S1".into() }),
@@ -997,38 +827,17 @@ mod tests {
             update: (t == RecordType::Update).then(|| u.clone()),
             uuid: (t == RecordType::Ack).then(|| u.uuid.clone().unwrap()),
         };
-        ops.push(append_update_record(
-            &meta,
-            &run,
-            "T",
-            &rec(RecordType::Update, &u1),
-        ));
-        ops.push(append_update_record(
-            &meta,
-            &run,
-            "T",
-            &rec(RecordType::Ack, &u1),
-        ));
-        ops.push(FsOp::Write {
-            path: paths::forked_pid_path(&meta, &run),
-            data: b"4242".to_vec(),
-        });
-        ops.push(FsOp::Write {
-            path: paths::libprocess_pid_path(&meta, &run),
-            data: pid.to_string().into_bytes(),
-        });
+        ops.push(append_update_record(&meta, &run, "T", &rec(RecordType::Update, &u1)));
+        ops.push(append_update_record(&meta, &run, "T", &rec(RecordType::Ack, &u1)));
+        ops.push(FsOp::Write { path: paths::forked_pid_path(&meta, &run), data: b"4242".to_vec() });
+        ops.push(FsOp::Write { path: paths::libprocess_pid_path(&meta, &run), data: pid.to_string().into_bytes() });
         for op in &ops {
             apply(op).unwrap();
         }
         // A torn record: half a size prefix.
         let updates = paths::task_updates_path(&meta, &run, "T");
         let good_len = fs::metadata(&updates).unwrap().len();
-        fs::OpenOptions::new()
-            .append(true)
-            .open(&updates)
-            .unwrap()
-            .write_all(&[7, 0])
-            .unwrap();
+        fs::OpenOptions::new().append(true).open(&updates).unwrap().write_all(&[7, 0]).unwrap();
 
         let state = recover(&meta, true, None).unwrap();
         let agent = state.agent.unwrap();
@@ -1047,20 +856,12 @@ mod tests {
         let t = &r.tasks["T"];
         assert_eq!(t.updates, vec![u1.clone()]);
         assert!(t.acks.contains(&vec![1u8; 16]));
-        assert_eq!(
-            fs::metadata(&updates).unwrap().len(),
-            good_len,
-            "torn tail truncated"
-        );
+        assert_eq!(fs::metadata(&updates).unwrap().len(), good_len, "torn tail truncated");
 
         // After a reboot the forked pid is forgotten (and removed).
         let state = recover(&meta, true, Some("another-boot")).unwrap();
         assert!(!state.rebooted, "no boot id was checkpointed");
-        apply(&FsOp::Write {
-            path: paths::boot_id_path(&meta),
-            data: b"boot-1".to_vec(),
-        })
-        .unwrap();
+        apply(&FsOp::Write { path: paths::boot_id_path(&meta), data: b"boot-1".to_vec() }).unwrap();
         let state = recover(&meta, true, Some("boot-2")).unwrap();
         assert!(state.rebooted);
         let r = &state.agent.unwrap().frameworks["F"].executors["E"].runs["C"];
@@ -1073,20 +874,12 @@ mod tests {
     fn corrupt_checkpoints_fail_strict_recovery_and_are_counted_otherwise() {
         let dir = tmp("corrupt");
         let meta = paths::meta_root(&dir);
-        let info = SlaveInfo {
-            hostname: "h".into(),
-            id: Some(SlaveId { value: "S1".into() }),
-            ..Default::default()
-        };
+        let info = SlaveInfo { hostname: "h".into(), id: Some(SlaveId { value: "S1".into() }), ..Default::default() };
         for op in write_agent_info(&meta, &info) {
             apply(&op).unwrap();
         }
         let fw_info = paths::framework_info_path(&meta, "S1", "F");
-        apply(&FsOp::Write {
-            path: fw_info,
-            data: vec![9, 0, 0, 0, 1, 2],
-        })
-        .unwrap();
+        apply(&FsOp::Write { path: fw_info, data: vec![9, 0, 0, 0, 1, 2] }).unwrap();
         assert!(recover(&meta, true, None).is_err());
         let state = recover(&meta, false, None).unwrap();
         assert_eq!(state.errors, 1);
@@ -1101,9 +894,6 @@ mod tests {
         assert_eq!(&bytes[..4], &[3, 0, 0, 0]);
         assert_eq!(&bytes[4..], &id.encode_to_vec()[..]);
         assert_eq!(parse_pid(EMPTY_UPID).unwrap(), None);
-        assert_eq!(
-            parse_pid("slave(1)@10.0.0.1:5051").unwrap().unwrap().id(),
-            "slave(1)"
-        );
+        assert_eq!(parse_pid("slave(1)@10.0.0.1:5051").unwrap().unwrap().id(), "slave(1)");
     }
 }

@@ -18,10 +18,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::core::framework::is_terminal;
 use super::paths::RunIds;
 use super::state::{self, FsOp};
 use crate::proto::mesos::internal::{status_update_record, StatusUpdate, StatusUpdateRecord};
+use super::core::framework::is_terminal;
 
 /// First retry interval (`STATUS_UPDATE_RETRY_INTERVAL_MIN`).
 pub const RETRY_INTERVAL_MIN: Duration = Duration::from_secs(10);
@@ -36,12 +36,7 @@ pub enum Output {
     /// Send this update to the master now.
     Forward(Box<StatusUpdate>),
     /// Call [`StatusUpdateManager::timeout`] with these arguments after `after`.
-    Retry {
-        framework_id: String,
-        task_id: String,
-        generation: u64,
-        after: Duration,
-    },
+    Retry { framework_id: String, task_id: String, generation: u64, after: Duration },
 }
 
 /// A task's stream (`TaskStatusUpdateStream`).
@@ -83,11 +78,7 @@ impl StatusUpdateManager {
     /// A manager checkpointing under `meta` (`<work_dir>/meta`). It starts
     /// paused: nothing is forwarded until the agent (re)registers.
     pub fn new(meta: &Path) -> StatusUpdateManager {
-        StatusUpdateManager {
-            paused: true,
-            meta: meta.to_path_buf(),
-            ..Default::default()
-        }
+        StatusUpdateManager { paused: true, meta: meta.to_path_buf(), ..Default::default() }
     }
 
     pub fn paused(&self) -> bool {
@@ -96,8 +87,7 @@ impl StatusUpdateManager {
 
     /// The stream of a task, if any.
     pub fn stream(&self, framework_id: &str, task_id: &str) -> Option<&Stream> {
-        self.streams
-            .get(&(framework_id.to_string(), task_id.to_string()))
+        self.streams.get(&(framework_id.to_string(), task_id.to_string()))
     }
 
     /// Every stream, by (framework, task).
@@ -124,43 +114,23 @@ impl StatusUpdateManager {
     fn forward_head(&mut self, key: &(String, String), interval: Duration, out: &mut Vec<Output>) {
         self.next_generation += 1;
         let generation = self.next_generation;
-        let Some(stream) = self.streams.get_mut(key) else {
-            return;
-        };
+        let Some(stream) = self.streams.get_mut(key) else { return };
         let Some(head) = stream.pending.front() else {
             stream.retry = None;
             return;
         };
         stream.retry = Some((generation, interval));
         out.push(Output::Forward(Box::new(head.clone())));
-        out.push(Output::Retry {
-            framework_id: key.0.clone(),
-            task_id: key.1.clone(),
-            generation,
-            after: interval,
-        });
+        out.push(Output::Retry { framework_id: key.0.clone(), task_id: key.1.clone(), generation, after: interval });
     }
 
     /// A new update for a task. `checkpoint` names the run whose
     /// `task.updates` holds the stream (frameworks that checkpoint).
     /// Returns whether the update was new (not a duplicate) and the outputs.
-    pub fn update(
-        &mut self,
-        update: StatusUpdate,
-        checkpoint: Option<RunIds>,
-    ) -> Result<(bool, Vec<Output>), String> {
-        let key = (
-            update.framework_id.value.clone(),
-            update.status.task_id.value.clone(),
-        );
-        let uuid = update
-            .uuid
-            .clone()
-            .ok_or_else(|| "Task status update is missing 'uuid'".to_string())?;
-        let stream = self.streams.entry(key.clone()).or_insert_with(|| Stream {
-            checkpoint: checkpoint.clone(),
-            ..Default::default()
-        });
+    pub fn update(&mut self, update: StatusUpdate, checkpoint: Option<RunIds>) -> Result<(bool, Vec<Output>), String> {
+        let key = (update.framework_id.value.clone(), update.status.task_id.value.clone());
+        let uuid = update.uuid.clone().ok_or_else(|| "Task status update is missing 'uuid'".to_string())?;
+        let stream = self.streams.entry(key.clone()).or_insert_with(|| Stream { checkpoint: checkpoint.clone(), ..Default::default() });
         if stream.checkpoint.is_some() != checkpoint.is_some() {
             return Err(format!(
                 "Mismatched checkpoint value for task status update of task {} (expected checkpoint={} actual checkpoint={})",
@@ -184,9 +154,7 @@ impl StatusUpdateManager {
                 update: Some(update.clone()),
                 uuid: None,
             };
-            out.push(Output::Checkpoint(state::append_update_record(
-                &self.meta, run, &key.1, &record,
-            )));
+            out.push(Output::Checkpoint(state::append_update_record(&self.meta, run, &key.1, &record)));
         }
         stream.received.insert(uuid);
         stream.pending.push_back(update);
@@ -199,12 +167,7 @@ impl StatusUpdateManager {
     /// The framework acknowledged `uuid`. `Ok(true)` if the stream goes on,
     /// `Ok(false)` if this acknowledged its terminal update (the stream is
     /// gone); `Err` for an acknowledgement that matches nothing pending.
-    pub fn acknowledgement(
-        &mut self,
-        framework_id: &str,
-        task_id: &str,
-        uuid: &[u8],
-    ) -> Result<(bool, Vec<Output>), String> {
+    pub fn acknowledgement(&mut self, framework_id: &str, task_id: &str, uuid: &[u8]) -> Result<(bool, Vec<Output>), String> {
         let key = (framework_id.to_string(), task_id.to_string());
         let Some(stream) = self.streams.get_mut(&key) else {
             return Err(format!(
@@ -220,10 +183,7 @@ impl StatusUpdateManager {
             return Err("Duplicate task status acknowledgement".into());
         }
         if uuid_of(&head) != uuid {
-            tracing::warn!(
-                task = task_id,
-                "Unexpected task status update acknowledgement (not for the head update)"
-            );
+            tracing::warn!(task = task_id, "Unexpected task status update acknowledgement (not for the head update)");
             return Err("Duplicate task status acknowledgement".into());
         }
         let mut out = Vec::new();
@@ -233,9 +193,7 @@ impl StatusUpdateManager {
                 update: None,
                 uuid: Some(uuid.to_vec()),
             };
-            out.push(Output::Checkpoint(state::append_update_record(
-                &self.meta, run, task_id, &record,
-            )));
+            out.push(Output::Checkpoint(state::append_update_record(&self.meta, run, task_id, &record)));
         }
         stream.acknowledged.insert(uuid.to_vec());
         stream.pending.pop_front();
@@ -245,10 +203,7 @@ impl StatusUpdateManager {
         stream.retry = None;
         if stream.terminated {
             if !stream.pending.is_empty() {
-                tracing::warn!(
-                    task = task_id,
-                    "Acknowledged a terminal task status update but updates are still pending"
-                );
+                tracing::warn!(task = task_id, "Acknowledged a terminal task status update but updates are still pending");
             }
             self.streams.remove(&key);
             return Ok((false, out));
@@ -289,10 +244,7 @@ impl StatusUpdateManager {
         acks: &BTreeSet<Vec<u8>>,
     ) {
         let key = (framework_id.to_string(), task_id.to_string());
-        let mut stream = Stream {
-            checkpoint: Some(run),
-            ..Default::default()
-        };
+        let mut stream = Stream { checkpoint: Some(run), ..Default::default() };
         for update in updates {
             let uuid = uuid_of(update);
             stream.received.insert(uuid.clone());
@@ -322,11 +274,7 @@ mod tests {
     use crate::proto::mesos::{FrameworkId, TaskId, TaskState, TaskStatus};
 
     fn update(task: &str, n: u8, state: TaskState) -> StatusUpdate {
-        let mut status = TaskStatus {
-            task_id: TaskId { value: task.into() },
-            uuid: Some(vec![n; 16]),
-            ..Default::default()
-        };
+        let mut status = TaskStatus { task_id: TaskId { value: task.into() }, uuid: Some(vec![n; 16]), ..Default::default() };
         status.set_state(state);
         StatusUpdate {
             framework_id: FrameworkId { value: "F".into() },
@@ -349,9 +297,7 @@ mod tests {
     fn retry(out: &[Output]) -> (u64, Duration) {
         out.iter()
             .find_map(|o| match o {
-                Output::Retry {
-                    generation, after, ..
-                } => Some((*generation, *after)),
+                Output::Retry { generation, after, .. } => Some((*generation, *after)),
                 _ => None,
             })
             .unwrap()
@@ -361,23 +307,17 @@ mod tests {
     fn one_update_in_flight_per_task_in_order_with_backoff() {
         let mut m = StatusUpdateManager::new(Path::new("/meta"));
         // Paused: nothing goes out, but updates are kept.
-        let (new, out) = m
-            .update(update("T", 1, TaskState::TaskRunning), None)
-            .unwrap();
+        let (new, out) = m.update(update("T", 1, TaskState::TaskRunning), None).unwrap();
         assert!(new && out.is_empty());
         let out = m.resume();
         assert_eq!(forwarded(&out), vec![1]);
         let (g1, d1) = retry(&out);
         assert_eq!(d1, RETRY_INTERVAL_MIN);
         // A second update waits behind the first.
-        let (_, out) = m
-            .update(update("T", 2, TaskState::TaskFinished), None)
-            .unwrap();
+        let (_, out) = m.update(update("T", 2, TaskState::TaskFinished), None).unwrap();
         assert!(forwarded(&out).is_empty());
         // Duplicates are ignored.
-        let (new, out) = m
-            .update(update("T", 1, TaskState::TaskRunning), None)
-            .unwrap();
+        let (new, out) = m.update(update("T", 1, TaskState::TaskRunning), None).unwrap();
         assert!(!new && out.is_empty());
         // The retry doubles, up to the bound; stale generations do nothing.
         let out = m.timeout("F", "T", g1);
@@ -407,39 +347,22 @@ mod tests {
     #[test]
     fn checkpointed_streams_append_records_and_replay() {
         let meta = Path::new("/meta");
-        let run = RunIds {
-            agent: "S".into(),
-            framework: "F".into(),
-            executor: "E".into(),
-            container: "C".into(),
-        };
+        let run = RunIds { agent: "S".into(), framework: "F".into(), executor: "E".into(), container: "C".into() };
         let mut m = StatusUpdateManager::new(meta);
         m.resume();
-        let (_, out) = m
-            .update(update("T", 1, TaskState::TaskRunning), Some(run.clone()))
-            .unwrap();
-        assert!(
-            matches!(&out[0], Output::Checkpoint(FsOp::Append { path, .. }) if path.ends_with("tasks/T/task.updates"))
-        );
+        let (_, out) = m.update(update("T", 1, TaskState::TaskRunning), Some(run.clone())).unwrap();
+        assert!(matches!(&out[0], Output::Checkpoint(FsOp::Append { path, .. }) if path.ends_with("tasks/T/task.updates")));
         assert_eq!(forwarded(&out), vec![1]);
         // The checkpoint precedes the forward.
         assert!(matches!(out[1], Output::Forward(_)));
-        assert!(m
-            .update(update("T", 2, TaskState::TaskRunning), None)
-            .is_err());
+        assert!(m.update(update("T", 2, TaskState::TaskRunning), None).is_err());
         let (_, out) = m.acknowledgement("F", "T", &[1; 16]).unwrap();
         assert!(matches!(&out[0], Output::Checkpoint(FsOp::Append { .. })));
 
         let mut r = StatusUpdateManager::new(meta);
         let u1 = update("T", 1, TaskState::TaskRunning);
         let u2 = update("T", 2, TaskState::TaskFinished);
-        r.replay(
-            "F",
-            "T",
-            run.clone(),
-            &[u1.clone(), u2.clone()],
-            &BTreeSet::from([vec![1u8; 16]]),
-        );
+        r.replay("F", "T", run.clone(), &[u1.clone(), u2.clone()], &BTreeSet::from([vec![1u8; 16]]));
         assert_eq!(forwarded(&r.resume()), vec![2]);
         // A replayed, acknowledged update is not taken again.
         assert!(!r.update(u1, Some(run.clone())).unwrap().0);

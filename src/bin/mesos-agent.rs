@@ -12,9 +12,7 @@ use mesos_rs::agent::containerizer::composing::{ComposingContainerizer, Member};
 use mesos_rs::agent::containerizer::docker::{DockerConfig, DockerContainerizer};
 use mesos_rs::agent::containerizer::mesos::{MesosContainerizer, MesosContainerizerConfig};
 use mesos_rs::agent::containerizer::Containerizer;
-use mesos_rs::agent::core::{
-    Agent, AgentConfig, Event, ReconfigurationPolicy, RecoverMode, MESOS_VERSION,
-};
+use mesos_rs::agent::core::{Agent, AgentConfig, Event, ReconfigurationPolicy, RecoverMode, MESOS_VERSION};
 use mesos_rs::agent::resources::{agent_resources, parse_attributes, HostFacts};
 use mesos_rs::agent::runtime::{recover_state, Clock, Driver};
 use mesos_rs::agent::{detector, flags, state};
@@ -42,11 +40,7 @@ const DEFAULT_CAPABILITIES: &[CapabilityType] = &[
 pub fn run() -> ExitCode {
     let program = std::env::args()
         .next()
-        .and_then(|a| {
-            Path::new(&a)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-        })
+        .and_then(|a| Path::new(&a).file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "mesos-agent".into());
     let defs = flags::all();
     let flags = match Flags::from_env(&program, &defs) {
@@ -99,17 +93,10 @@ fn main() -> ExitCode {
     run()
 }
 
-fn json_flag<T: prost_reflect::ReflectMessage + Default + prost::Message>(
-    flags: &Flags,
-    name: &str,
-) -> Result<Option<T>> {
+fn json_flag<T: prost_reflect::ReflectMessage + Default + prost::Message>(flags: &Flags, name: &str) -> Result<Option<T>> {
     match flags.opt::<String>(name)? {
         None => Ok(None),
-        Some(text) => {
-            Ok(Some(json::from_str::<T>(&text).map_err(|e| {
-                anyhow!("Failed to load flag '{name}': {e}")
-            })?))
-        }
+        Some(text) => Ok(Some(json::from_str::<T>(&text).map_err(|e| anyhow!("Failed to load flag '{name}': {e}"))?)),
     }
 }
 
@@ -120,19 +107,11 @@ fn executor_path(launcher_dir: &Path, name: &str) -> Result<PathBuf, String> {
 fn start(flags: Flags, logging: logging::Logging) -> Result<i32> {
     let accepted = flags::accepted_only(&flags);
     if !accepted.is_empty() {
-        tracing::warn!(
-            "These flags are accepted but have no effect yet: {}",
-            accepted.join(", ")
-        );
+        tracing::warn!("These flags are accepted but have no effect yet: {}", accepted.join(", "));
     }
-    let master = match (
-        flags.opt::<String>("master")?,
-        flags.opt::<String>("master_detector")?,
-    ) {
+    let master = match (flags.opt::<String>("master")?, flags.opt::<String>("master_detector")?) {
         (None, None) => bail!("Missing required option `--master` or `--master_detector`"),
-        (Some(_), Some(_)) => {
-            bail!("Only one of `--master` or `--master_detector` should be specified")
-        }
+        (Some(_), Some(_)) => bail!("Only one of `--master` or `--master_detector` should be specified"),
         (None, Some(_)) => bail!("Master detector modules (`--master_detector`) are not supported"),
         (Some(master), None) => master,
     };
@@ -150,27 +129,15 @@ fn start(flags: Flags, logging: logging::Logging) -> Result<i32> {
         bail!("Only one of `--ip` or `--ip_discovery_command` should be specified");
     }
     if let Some(command) = flags.opt::<String>("ip_discovery_command")? {
-        let output = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&command)
-            .output()?;
+        let output = std::process::Command::new("sh").arg("-c").arg(&command).output()?;
         if !output.status.success() {
-            bail!(
-                "Failed to execute '{command}': {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+            bail!("Failed to execute '{command}': {}", String::from_utf8_lossy(&output.stderr));
         }
-        env.insert(
-            "LIBPROCESS_IP".into(),
-            String::from_utf8_lossy(&output.stdout).trim().to_string(),
-        );
+        env.insert("LIBPROCESS_IP".into(), String::from_utf8_lossy(&output.stdout).trim().to_string());
     } else if let Some(ip) = flags.opt::<String>("ip")? {
         env.insert("LIBPROCESS_IP".into(), ip);
     }
-    env.insert(
-        "LIBPROCESS_PORT".into(),
-        flags.get::<u16>("port")?.to_string(),
-    );
+    env.insert("LIBPROCESS_PORT".into(), flags.get::<u16>("port")?.to_string());
     if let Some(ip) = flags.opt::<String>("advertise_ip")? {
         env.insert("LIBPROCESS_ADVERTISE_IP".into(), ip);
     }
@@ -180,22 +147,14 @@ fn start(flags: Flags, logging: logging::Logging) -> Result<i32> {
     let libprocess = Config::from_lookup(|k| env.get(k).cloned())?;
 
     let work_dir = flags.get::<PathBuf>("work_dir")?;
-    std::fs::create_dir_all(&work_dir).with_context(|| {
-        format!(
-            "Failed to create agent work directory '{}'",
-            work_dir.display()
-        )
-    })?;
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("Failed to create agent work directory '{}'", work_dir.display()))?;
     let work_dir = std::fs::canonicalize(&work_dir)?;
 
     let default_role = flags.get::<String>("default_role")?;
     let facts = HostFacts::detect(&work_dir);
-    let resources = agent_resources(
-        flags.opt::<String>("resources")?.as_deref(),
-        &default_role,
-        &facts,
-    )
-    .map_err(|e| anyhow!("Failed to determine agent resources: {e}"))?;
+    let resources = agent_resources(flags.opt::<String>("resources")?.as_deref(), &default_role, &facts)
+        .map_err(|e| anyhow!("Failed to determine agent resources: {e}"))?;
     let attributes = match flags.opt::<String>("attributes")? {
         Some(text) => parse_attributes(&text).map_err(|e| anyhow!(e))?,
         None => Vec::new(),
@@ -203,29 +162,18 @@ fn start(flags: Flags, logging: logging::Logging) -> Result<i32> {
     let capabilities: Vec<Capability> = match flags.opt::<String>("agent_features")? {
         Some(text) => {
             let value: serde_json::Value = serde_json::from_str(&text)?;
-            json::list_from_value::<Capability>(
-                value.get("capabilities").unwrap_or(&serde_json::json!([])),
-            )
-            .map_err(|e| anyhow!("Failed to load flag 'agent_features': {e}"))?
+            json::list_from_value::<Capability>(value.get("capabilities").unwrap_or(&serde_json::json!([])))
+                .map_err(|e| anyhow!("Failed to load flag 'agent_features': {e}"))?
         }
-        None => DEFAULT_CAPABILITIES
-            .iter()
-            .map(|t| Capability {
-                r#type: Some(*t as i32),
-            })
-            .collect(),
+        None => DEFAULT_CAPABILITIES.iter().map(|t| Capability { r#type: Some(*t as i32) }).collect(),
     };
     let domain = json_flag::<DomainInfo>(&flags, "domain")?;
     let default_container_info = json_flag::<ContainerInfo>(&flags, "default_container_info")?;
     let mut executor_environment = BTreeMap::new();
     if let Some(value) = flags.opt::<serde_json::Value>("executor_environment_variables")? {
-        let object = value
-            .as_object()
-            .ok_or_else(|| anyhow!("`executor_environment_variables` must be a JSON object"))?;
+        let object = value.as_object().ok_or_else(|| anyhow!("`executor_environment_variables` must be a JSON object"))?;
         for (k, v) in object {
-            let v = v.as_str().ok_or_else(|| {
-                anyhow!("`executor_environment_variables` must only contain string values")
-            })?;
+            let v = v.as_str().ok_or_else(|| anyhow!("`executor_environment_variables` must only contain string values"))?;
             executor_environment.insert(k.clone(), v.to_string());
         }
     }
@@ -251,10 +199,7 @@ fn start(flags: Flags, logging: logging::Logging) -> Result<i32> {
     }
     let launcher_dir = match flags.opt::<PathBuf>("launcher_dir")? {
         Some(dir) => dir,
-        None => std::env::current_exe()?
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from(".")),
+        None => std::env::current_exe()?.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")),
     };
     let containerizers = flags.get::<String>("containerizers")?;
     let names: Vec<&str> = containerizers.split(',').map(str::trim).collect();
@@ -274,18 +219,10 @@ fn start(flags: Flags, logging: logging::Logging) -> Result<i32> {
         let member = if *name == "mesos" {
             let mesos = MesosContainerizer::new(containerizer_config.clone())
                 .map_err(|e| anyhow!("Could not create MesosContainerizer: {e}"))?;
-            Member {
-                name: "mesos",
-                containerizer: Arc::new(mesos),
-                claims: |c| !DockerContainerizer::claims(c),
-            }
+            Member { name: "mesos", containerizer: Arc::new(mesos), claims: |c| !DockerContainerizer::claims(c) }
         } else {
             let docker = DockerContainerizer::new(DockerConfig::from_flags(&flags, &launcher_dir)?);
-            Member {
-                name: "docker",
-                containerizer: Arc::new(docker),
-                claims: DockerContainerizer::claims,
-            }
+            Member { name: "docker", containerizer: Arc::new(docker), claims: DockerContainerizer::claims }
         };
         members.push(member);
     }

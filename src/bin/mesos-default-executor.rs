@@ -4,9 +4,5 @@
 use mesos_rs::agent::executors::{core::Flavor, flags};
 
 fn main() {
-    std::process::exit(flags::main(
-        "mesos-default-executor",
-        Flavor::Default,
-        std::env::args().skip(1),
-    ));
+    std::process::exit(flags::main("mesos-default-executor", Flavor::Default, std::env::args().skip(1)));
 }

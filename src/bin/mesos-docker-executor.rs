@@ -3,7 +3,5 @@
 //! `mesos_rs::agent::executors::docker`.
 
 fn main() {
-    std::process::exit(mesos_rs::agent::executors::docker::main(
-        std::env::args().skip(1),
-    ));
+    std::process::exit(mesos_rs::agent::executors::docker::main(std::env::args().skip(1)));
 }

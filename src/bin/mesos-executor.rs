@@ -4,9 +4,5 @@
 use mesos_rs::agent::executors::{core::Flavor, flags};
 
 fn main() {
-    std::process::exit(flags::main(
-        "mesos-executor",
-        Flavor::Command,
-        std::env::args().skip(1),
-    ));
+    std::process::exit(flags::main("mesos-executor", Flavor::Command, std::env::args().skip(1)));
 }

@@ -78,12 +78,7 @@ fn spawn(name: &'static str, binary: &Path, args: &[String], log: &Path) -> anyh
         .stdout(out.try_clone()?)
         .stderr(out)
         .spawn()
-        .with_context(|| {
-            format!(
-                "starting {} (build it with `cargo build --bins`)",
-                binary.display()
-            )
-        })
+        .with_context(|| format!("starting {} (build it with `cargo build --bins`)", binary.display()))
         .inspect(|_| println!("started {name}: {} {}", binary.display(), args.join(" ")))
 }
 
@@ -101,11 +96,7 @@ fn sandbox_of(state: &Value, framework_id: &str) -> Option<PathBuf> {
         .flatten();
     for fw in frameworks.filter(|f| f["id"] == framework_id) {
         for key in ["executors", "completed_executors"] {
-            if let Some(dir) = fw[key]
-                .as_array()
-                .and_then(|e| e.first())
-                .and_then(|e| e["directory"].as_str())
-            {
+            if let Some(dir) = fw[key].as_array().and_then(|e| e.first()).and_then(|e| e["directory"].as_str()) {
                 return Some(PathBuf::from(dir));
             }
         }
@@ -127,10 +118,7 @@ fn main() -> anyhow::Result<()> {
     let work_dir: PathBuf = flags
         .opt::<PathBuf>("work_dir")?
         .unwrap_or_else(|| std::env::temp_dir().join(format!("mesos-local-{uid}")));
-    let bin_dir = std::env::current_exe()?
-        .parent()
-        .context("locating this binary's directory")?
-        .to_path_buf();
+    let bin_dir = std::env::current_exe()?.parent().context("locating this binary's directory")?.to_path_buf();
     std::fs::create_dir_all(&work_dir)?;
 
     let master_args = vec![
@@ -152,37 +140,14 @@ fn main() -> anyhow::Result<()> {
         agent_args.push(format!("--resources={resources}"));
     }
 
-    let mut daemons = Daemons {
-        children: Vec::new(),
-    };
+    let mut daemons = Daemons { children: Vec::new() };
     let master_log = work_dir.join("mesos-master.log");
     let agent_log = work_dir.join("mesos-agent.log");
-    daemons.children.push((
-        "mesos-master",
-        spawn(
-            "mesos-master",
-            &bin_dir.join("mesos-master"),
-            &master_args,
-            &master_log,
-        )?,
-    ));
-    daemons.children.push((
-        "mesos-agent",
-        spawn(
-            "mesos-agent",
-            &bin_dir.join("mesos-agent"),
-            &agent_args,
-            &agent_log,
-        )?,
-    ));
+    daemons.children.push(("mesos-master", spawn("mesos-master", &bin_dir.join("mesos-master"), &master_args, &master_log)?));
+    daemons.children.push(("mesos-agent", spawn("mesos-agent", &bin_dir.join("mesos-agent"), &agent_args, &agent_log)?));
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
     let master_url = format!("http://{ip}:{port}");
     let agent_url = format!("http://{ip}:{agent_port}");
 
@@ -191,19 +156,11 @@ fn main() -> anyhow::Result<()> {
     loop {
         daemons.check_alive()?;
         let slaves = runtime.block_on(get_json(&client, &format!("{master_url}/master/slaves")));
-        if slaves
-            .as_ref()
-            .and_then(|s| s["slaves"].as_array())
-            .is_some_and(|a| !a.is_empty())
-        {
+        if slaves.as_ref().and_then(|s| s["slaves"].as_array()).is_some_and(|a| !a.is_empty()) {
             break;
         }
         if Instant::now() > deadline {
-            bail!(
-                "the agent did not register within 60s; see {} and {}",
-                master_log.display(),
-                agent_log.display()
-            );
+            bail!("the agent did not register within 60s; see {} and {}", master_log.display(), agent_log.display());
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -233,10 +190,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     if !outcome.success(&spec) {
-        eprintln!(
-            "the sample task did not finish: {} finished, {} failed",
-            outcome.finished, outcome.failed
-        );
+        eprintln!("the sample task did not finish: {} finished, {} failed", outcome.finished, outcome.failed);
     }
 
     println!();

@@ -20,10 +20,7 @@ use mesos_rs::v0_compat::{self, Node, Upid};
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "--help=true") {
-        println!(
-            "{}",
-            mesos_rs::common::flags::usage("mesos-master", &flags::definitions())
-        );
+        println!("{}", mesos_rs::common::flags::usage("mesos-master", &flags::definitions()));
         return;
     }
     let loaded = match flags::load(&args, std::env::vars()) {
@@ -44,10 +41,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     if let Err(e) = runtime.block_on(run(loaded, logging)) {
         tracing::error!("{e:#}");
         eprintln!("{e:#}");
@@ -63,42 +57,24 @@ fn wire_config(flags: &Flags) -> anyhow::Result<v0_compat::Config> {
     if flags.is_set("ip_discovery_command") && flags.is_set("ip") {
         bail!("Only one of `--ip` or `--ip_discovery_command` should be specified");
     }
-    let ip = if let Some(command) = flags
-        .raw("ip_discovery_command")
-        .filter(|_| flags.is_set("ip_discovery_command"))
-    {
-        let output = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(command)
-            .output()?;
+    let ip = if let Some(command) = flags.raw("ip_discovery_command").filter(|_| flags.is_set("ip_discovery_command")) {
+        let output = std::process::Command::new("sh").arg("-c").arg(command).output()?;
         if !output.status.success() {
-            bail!(
-                "Failed to execute '{command}': {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+            bail!("Failed to execute '{command}': {}", String::from_utf8_lossy(&output.stderr));
         }
         Some(String::from_utf8_lossy(&output.stdout).trim().to_string())
     } else {
         flags.raw("ip").map(String::from)
     };
     if let Some(ip) = ip {
-        config.ip = Some(
-            ip.parse()
-                .with_context(|| format!("invalid IP address '{ip}'"))?,
-        );
+        config.ip = Some(ip.parse().with_context(|| format!("invalid IP address '{ip}'"))?);
     }
     config.port = Some(flags.get::<u16>("port").map_err(|e| anyhow::anyhow!(e.0))?);
     if let Some(ip) = flags.raw("advertise_ip") {
-        config.advertise_ip = Some(
-            ip.parse()
-                .with_context(|| format!("invalid --advertise_ip '{ip}'"))?,
-        );
+        config.advertise_ip = Some(ip.parse().with_context(|| format!("invalid --advertise_ip '{ip}'"))?);
     }
     if let Some(port) = flags.raw("advertise_port") {
-        config.advertise_port = Some(
-            port.parse()
-                .with_context(|| format!("invalid --advertise_port '{port}'"))?,
-        );
+        config.advertise_port = Some(port.parse().with_context(|| format!("invalid --advertise_port '{port}'"))?);
     }
     Ok(config)
 }
@@ -115,9 +91,7 @@ fn hostname_of(ip: IpAddr) -> String {
             // SAFETY: an all-zero sockaddr_in is a valid value of the type.
             let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
             sa.sin_family = libc::AF_INET as libc::sa_family_t;
-            sa.sin_addr = libc::in_addr {
-                s_addr: u32::from_ne_bytes(v4.octets()),
-            };
+            sa.sin_addr = libc::in_addr { s_addr: u32::from_ne_bytes(v4.octets()) };
             // SAFETY: `sa` is a valid sockaddr_in of the length given, and
             // `host` a writable buffer of the length given; getnameinfo
             // writes a NUL-terminated string into it and touches nothing else.
@@ -137,9 +111,7 @@ fn hostname_of(ip: IpAddr) -> String {
             // SAFETY: an all-zero sockaddr_in6 is a valid value of the type.
             let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
             sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sa.sin6_addr = libc::in6_addr {
-                s6_addr: v6.octets(),
-            };
+            sa.sin6_addr = libc::in6_addr { s6_addr: v6.octets() };
             // SAFETY: as above, for a sockaddr_in6.
             unsafe {
                 libc::getnameinfo(
@@ -159,9 +131,7 @@ fn hostname_of(ip: IpAddr) -> String {
         return ip.to_string();
     }
     // SAFETY: on success getnameinfo wrote a NUL-terminated string.
-    unsafe { std::ffi::CStr::from_ptr(host.as_ptr()) }
-        .to_string_lossy()
-        .into_owned()
+    unsafe { std::ffi::CStr::from_ptr(host.as_ptr()) }.to_string_lossy().into_owned()
 }
 
 async fn run(flags: Flags, logging: logging::Logging) -> anyhow::Result<()> {
@@ -193,9 +163,7 @@ async fn run(flags: Flags, logging: logging::Logging) -> anyhow::Result<()> {
     let (listener, advertised) = wire.bind().await?;
     let hostname = match flags.raw("hostname") {
         Some(h) => h.to_string(),
-        None if flags.get::<bool>("hostname_lookup").unwrap_or(true) => {
-            hostname_of(advertised.ip())
-        }
+        None if flags.get::<bool>("hostname_lookup").unwrap_or(true) => hostname_of(advertised.ip()),
         None => advertised.ip().to_string(),
     };
     let node = Node::new(advertised, wire.options());
@@ -203,21 +171,15 @@ async fn run(flags: Flags, logging: logging::Logging) -> anyhow::Result<()> {
     let pid = Upid::new("master", advertised);
     let id = uuid::Uuid::new_v4();
     let seed = id.as_u64_pair().0;
-    let config =
-        flags::config(&flags, id.to_string(), pid, hostname, seed).map_err(anyhow::Error::msg)?;
+    let config = flags::config(&flags, id.to_string(), pid, hostname, seed).map_err(anyhow::Error::msg)?;
     let now = Now {
         monotonic: std::time::Duration::ZERO,
-        unix: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default(),
+        unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default(),
     };
     tracing::info!("Flags at startup: {:?}", flags.effective());
     let mut master = Master::new(config, now);
     if let Some(whitelist) = flags::whitelist(&flags).map_err(anyhow::Error::msg)? {
-        tracing::info!(
-            "Advertising offers for {} whitelisted agents",
-            whitelist.len()
-        );
+        tracing::info!("Advertising offers for {} whitelisted agents", whitelist.len());
         master.set_whitelist(Some(whitelist));
     }
 
@@ -237,8 +199,7 @@ async fn run(flags: Flags, logging: logging::Logging) -> anyhow::Result<()> {
     let _ = &logging;
 
     let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -54,20 +54,8 @@ pub struct FlagDef {
 }
 
 impl FlagDef {
-    pub const fn new(
-        name: &'static str,
-        kind: Kind,
-        default: Option<&'static str>,
-        help: &'static str,
-    ) -> Self {
-        FlagDef {
-            name,
-            kind,
-            default,
-            help,
-            aliases: &[],
-            required: false,
-        }
+    pub const fn new(name: &'static str, kind: Kind, default: Option<&'static str>, help: &'static str) -> Self {
+        FlagDef { name, kind, default, help, aliases: &[], required: false }
     }
 
     pub const fn aliases(mut self, aliases: &'static [&'static str]) -> Self {
@@ -116,16 +104,10 @@ impl Flags {
     {
         let mut defs: Vec<FlagDef> = defs.to_vec();
         if !defs.iter().any(|d| d.name == "help") {
-            defs.push(FlagDef::new(
-                "help",
-                Kind::Bool,
-                Some("false"),
-                "Prints this help message",
-            ));
+            defs.push(FlagDef::new("help", Kind::Bool, Some("false"), "Prints this help message"));
         }
         let lookup = |name: &str| -> Option<usize> {
-            defs.iter()
-                .position(|d| d.name == name || d.aliases.contains(&name))
+            defs.iter().position(|d| d.name == name || d.aliases.contains(&name))
         };
 
         // (name as written, value) in command-line order, then the environment.
@@ -135,9 +117,7 @@ impl Flags {
             if arg == "--" {
                 break;
             }
-            let Some(rest) = arg.strip_prefix("--") else {
-                continue;
-            };
+            let Some(rest) = arg.strip_prefix("--") else { continue };
             match rest.split_once('=') {
                 Some((name, value)) => given.push((name.to_lowercase(), Some(value.to_string()))),
                 None => given.push((rest.to_lowercase(), None)),
@@ -146,9 +126,7 @@ impl Flags {
         if let Some(prefix) = prefix {
             let mut from_env: BTreeMap<String, String> = BTreeMap::new();
             for (key, value) in env {
-                let Some(name) = key.strip_prefix(prefix) else {
-                    continue;
-                };
+                let Some(name) = key.strip_prefix(prefix) else { continue };
                 let name = name.to_lowercase();
                 let bare = name.strip_prefix("no-").unwrap_or(&name);
                 if lookup(bare).is_some() {
@@ -169,14 +147,8 @@ impl Flags {
             let negated = name.starts_with("no-");
             let flag_name = if negated { &name[3..] } else { name.as_str() };
             let Some(idx) = lookup(flag_name) else {
-                let via = if negated {
-                    format!(" via '{name}'")
-                } else {
-                    String::new()
-                };
-                return Err(FlagsError(format!(
-                    "Failed to load unknown flag '{flag_name}'{via}"
-                )));
+                let via = if negated { format!(" via '{name}'") } else { String::new() };
+                return Err(FlagsError(format!("Failed to load unknown flag '{flag_name}'{via}")));
             };
             let def = &defs[idx];
             if let Some(via) = loaded.get(def.name) {
@@ -191,9 +163,7 @@ impl Flags {
                     )));
                 }
                 value.ok_or_else(|| {
-                    FlagsError(format!(
-                        "Failed to load non-boolean flag '{flag_name}': Missing value"
-                    ))
+                    FlagsError(format!("Failed to load non-boolean flag '{flag_name}': Missing value"))
                 })?
             } else {
                 match value {
@@ -202,15 +172,13 @@ impl Flags {
                     Some(v) if !negated => v,
                     Some(v) => {
                         return Err(FlagsError(format!(
-                        "Failed to load boolean flag '{flag_name}' via '{name}' with value '{v}'"
-                    )))
+                            "Failed to load boolean flag '{flag_name}' via '{name}' with value '{v}'"
+                        )))
                     }
                 }
             };
-            let raw = fetch(def.kind, raw)
-                .map_err(|e| FlagsError(format!("Failed to load flag '{flag_name}': {e}")))?;
-            validate(def.kind, &raw)
-                .map_err(|e| FlagsError(format!("Failed to load flag '{flag_name}': {e}")))?;
+            let raw = fetch(def.kind, raw).map_err(|e| FlagsError(format!("Failed to load flag '{flag_name}': {e}")))?;
+            validate(def.kind, &raw).map_err(|e| FlagsError(format!("Failed to load flag '{flag_name}': {e}")))?;
             if flag_name != def.name {
                 warnings.push(format!("Loaded deprecated flag '{flag_name}'"));
             }
@@ -244,13 +212,7 @@ impl Flags {
 
     /// Loads from this process's arguments and environment with prefix `MESOS_`.
     pub fn from_env(program: &str, defs: &[FlagDef]) -> Result<Flags, FlagsError> {
-        Flags::load(
-            program,
-            defs,
-            std::env::args().skip(1),
-            std::env::vars(),
-            Some("MESOS_"),
-        )
+        Flags::load(program, defs, std::env::args().skip(1), std::env::vars(), Some("MESOS_"))
     }
 
     /// The raw value (after `file://` fetching), default included.
@@ -287,19 +249,11 @@ impl Flags {
             if def.name == "help" {
                 continue;
             }
-            let Some(raw) = self.values.get(def.name) else {
-                continue;
-            };
+            let Some(raw) = self.values.get(def.name) else { continue };
             let shown = match def.kind {
-                Kind::Duration => parse_duration(raw)
-                    .map(format_duration)
-                    .unwrap_or_else(|_| raw.clone()),
-                Kind::Bytes => Bytes::parse(raw)
-                    .map(|b| b.to_string())
-                    .unwrap_or_else(|_| raw.clone()),
-                Kind::Bool => parse_bool(raw)
-                    .map(|b| b.to_string())
-                    .unwrap_or_else(|_| raw.clone()),
+                Kind::Duration => parse_duration(raw).map(format_duration).unwrap_or_else(|_| raw.clone()),
+                Kind::Bytes => Bytes::parse(raw).map(|b| b.to_string()).unwrap_or_else(|_| raw.clone()),
+                Kind::Bool => parse_bool(raw).map(|b| b.to_string()).unwrap_or_else(|_| raw.clone()),
                 _ => raw.clone(),
             };
             out.insert(def.name.to_string(), shown);
@@ -370,9 +324,7 @@ fn parse_bool(raw: &str) -> Result<bool, String> {
     match raw {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
-        _ => Err(format!(
-            "Expecting a boolean (e.g., true or false), got '{raw}'"
-        )),
+        _ => Err(format!("Expecting a boolean (e.g., true or false), got '{raw}'")),
     }
 }
 
@@ -434,27 +386,12 @@ mod tests {
 
     const DEFS: &[FlagDef] = &[
         FlagDef::new("port", Kind::Uint, Some("5050"), "Port to listen on."),
-        FlagDef::new(
-            "quiet",
-            Kind::Bool,
-            Some("false"),
-            "Disable logging to stderr.",
-        ),
+        FlagDef::new("quiet", Kind::Bool, Some("false"), "Disable logging to stderr."),
         FlagDef::new("work_dir", Kind::Path, None, "Where to store state."),
         FlagDef::new("zk", Kind::String, None, "ZooKeeper URL."),
-        FlagDef::new(
-            "agent_ping_timeout",
-            Kind::Duration,
-            Some("15secs"),
-            "Ping timeout.",
-        )
-        .aliases(&["slave_ping_timeout"]),
-        FlagDef::new(
-            "max_completed_frameworks",
-            Kind::Uint,
-            Some("50"),
-            "How many to keep.",
-        ),
+        FlagDef::new("agent_ping_timeout", Kind::Duration, Some("15secs"), "Ping timeout.")
+            .aliases(&["slave_ping_timeout"]),
+        FlagDef::new("max_completed_frameworks", Kind::Uint, Some("50"), "How many to keep."),
     ];
 
     fn load(args: &[&str], env: &[(&str, &str)]) -> Result<Flags, FlagsError> {
@@ -464,17 +401,10 @@ mod tests {
 
     #[test]
     fn values_defaults_and_booleans() {
-        let f = load(
-            &["--port=5051", "--quiet", "positional", "--work_dir=/tmp/x"],
-            &[],
-        )
-        .unwrap();
+        let f = load(&["--port=5051", "--quiet", "positional", "--work_dir=/tmp/x"], &[]).unwrap();
         assert_eq!(f.get::<u16>("port").unwrap(), 5051);
         assert!(f.get::<bool>("quiet").unwrap());
-        assert_eq!(
-            f.get::<Duration>("agent_ping_timeout").unwrap(),
-            Duration::from_secs(15)
-        );
+        assert_eq!(f.get::<Duration>("agent_ping_timeout").unwrap(), Duration::from_secs(15));
         assert_eq!(f.opt::<String>("zk").unwrap(), None);
         assert!(f.is_set("port") && !f.is_set("agent_ping_timeout"));
         let f = load(&["--no-quiet"], &[]).unwrap();
@@ -483,15 +413,8 @@ mod tests {
 
     #[test]
     fn environment_fills_what_the_command_line_did_not() {
-        let f = load(
-            &["--port=1"],
-            &[
-                ("MESOS_PORT", "2"),
-                ("MESOS_ZK", "zk://h/mesos"),
-                ("MESOS_UNKNOWN", "x"),
-            ],
-        )
-        .unwrap();
+        let f = load(&["--port=1"], &[("MESOS_PORT", "2"), ("MESOS_ZK", "zk://h/mesos"), ("MESOS_UNKNOWN", "x")])
+            .unwrap();
         assert_eq!(f.get::<u16>("port").unwrap(), 1);
         assert_eq!(f.get::<String>("zk").unwrap(), "zk://h/mesos");
         let f = load(&[], &[("MESOS_quiet", "true")]).unwrap();
@@ -502,32 +425,13 @@ mod tests {
     fn errors_use_stout_messages() {
         let e = |args: &[&str]| load(args, &[]).unwrap_err().0;
         assert_eq!(e(&["--nope=1"]), "Failed to load unknown flag 'nope'");
-        assert_eq!(
-            e(&["--no-nope"]),
-            "Failed to load unknown flag 'nope' via 'no-nope'"
-        );
-        assert_eq!(
-            e(&["--port=1", "--port=2"]),
-            "Flag 'port' is already loaded via name 'port'"
-        );
-        assert_eq!(
-            e(&["--no-port"]),
-            "Failed to load non-boolean flag 'port' via 'no-port'"
-        );
-        assert_eq!(
-            e(&["--port"]),
-            "Failed to load non-boolean flag 'port': Missing value"
-        );
-        assert_eq!(
-            e(&["--no-quiet=true"]),
-            "Failed to load boolean flag 'quiet' via 'no-quiet' with value 'true'"
-        );
-        assert_eq!(
-            e(&["--port=abc"]),
-            "Failed to load flag 'port': Failed to convert into required type"
-        );
-        assert!(e(&["--agent_ping_timeout=5"])
-            .starts_with("Failed to load flag 'agent_ping_timeout': Invalid"));
+        assert_eq!(e(&["--no-nope"]), "Failed to load unknown flag 'nope' via 'no-nope'");
+        assert_eq!(e(&["--port=1", "--port=2"]), "Flag 'port' is already loaded via name 'port'");
+        assert_eq!(e(&["--no-port"]), "Failed to load non-boolean flag 'port' via 'no-port'");
+        assert_eq!(e(&["--port"]), "Failed to load non-boolean flag 'port': Missing value");
+        assert_eq!(e(&["--no-quiet=true"]), "Failed to load boolean flag 'quiet' via 'no-quiet' with value 'true'");
+        assert_eq!(e(&["--port=abc"]), "Failed to load flag 'port': Failed to convert into required type");
+        assert!(e(&["--agent_ping_timeout=5"]).starts_with("Failed to load flag 'agent_ping_timeout': Invalid"));
     }
 
     #[test]
@@ -539,14 +443,8 @@ mod tests {
         let zk = format!("--zk=file://{}", path.display());
         let wd = format!("--work_dir=file://{}", path.display());
         let f = load(&["--slave_ping_timeout=30secs", &zk, &wd], &[]).unwrap();
-        assert_eq!(
-            f.get::<Duration>("agent_ping_timeout").unwrap(),
-            Duration::from_secs(30)
-        );
-        assert_eq!(
-            f.warnings,
-            vec!["Loaded deprecated flag 'slave_ping_timeout'".to_string()]
-        );
+        assert_eq!(f.get::<Duration>("agent_ping_timeout").unwrap(), Duration::from_secs(30));
+        assert_eq!(f.warnings, vec!["Loaded deprecated flag 'slave_ping_timeout'".to_string()]);
         assert_eq!(f.get::<String>("zk").unwrap(), "zk://10.0.0.1:2181/mesos");
         // Path flags are not fetched.
         assert!(f.get::<String>("work_dir").unwrap().starts_with("file://"));

@@ -111,13 +111,7 @@ pub fn init(program: &str, flags: &Flags) -> Result<Logging, String> {
             .ok()
             .and_then(|v| v.parse::<u32>().ok())
             .filter(|v| *v > 0)
-            .map(|v| {
-                if v == 1 {
-                    "debug".to_string()
-                } else {
-                    "trace".to_string()
-                }
-            })
+            .map(|v| if v == 1 { "debug".to_string() } else { "trace".to_string() })
     });
     let filter = EnvFilter::new(developer.unwrap_or_else(|| base.clone()));
     let (filter, handle) = reload::Layer::new(filter);
@@ -139,9 +133,7 @@ pub fn init(program: &str, flags: &Flags) -> Result<Logging, String> {
         .is_ok();
 
     Ok(Logging {
-        log_file: log_file
-            .map(|(path, _)| path)
-            .or(if quiet { None } else { external }),
+        log_file: log_file.map(|(path, _)| path).or(if quiet { None } else { external }),
         base,
         handle: installed.then_some(handle),
         verbosity: Mutex::new(0),
@@ -151,8 +143,7 @@ pub fn init(program: &str, flags: &Flags) -> Result<Logging, String> {
 /// Opens `<dir>/<program>.<host>.log.INFO.<stamp>.<pid>` and points the
 /// `<program>.INFO` symlink at it, as glog names its files.
 fn open_log_file(dir: &Path, program: &str) -> Result<(PathBuf, std::fs::File), String> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("Failed to create log directory '{}': {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("Failed to create log directory '{}': {e}", dir.display()))?;
     let host = hostname();
     let stamp = chrono_like_stamp();
     let name = format!("{program}.{host}.log.INFO.{stamp}.{}", std::process::id());
@@ -185,12 +176,7 @@ fn chrono_like_stamp() -> String {
         .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, (rem % 3600) / 60, rem % 60)
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's method).
@@ -214,9 +200,7 @@ mod tests {
     #[test]
     fn levels_map_and_bad_levels_are_refused() {
         assert_eq!(level_directive("warning").unwrap(), "warn");
-        assert!(level_directive("DEBUG")
-            .unwrap_err()
-            .contains("not a valid logging level"));
+        assert!(level_directive("DEBUG").unwrap_err().contains("not a valid logging level"));
     }
 
     #[test]
@@ -229,12 +213,7 @@ mod tests {
     fn log_dir_gets_a_glog_style_file_and_symlink() {
         let dir = std::env::temp_dir().join(format!("logging-test-{}", std::process::id()));
         let (path, _file) = open_log_file(&dir, "mesos-master").unwrap();
-        assert!(path
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .starts_with("mesos-master."));
+        assert!(path.file_name().unwrap().to_str().unwrap().starts_with("mesos-master."));
         let link = std::fs::read_link(dir.join("mesos-master.INFO")).unwrap();
         assert_eq!(dir.join(link), path);
         std::fs::remove_dir_all(dir).ok();

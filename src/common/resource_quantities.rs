@@ -31,9 +31,7 @@ fn parse_pairs<'a>(
     values::tokenize(text, &[';']).map(move |token| {
         let pair: Vec<&str> = values::tokenize(token, &[':']).collect();
         if pair.len() != 2 {
-            return Err(QuantityError(format!(
-                "Failed to parse '{token}': missing or extra ':'"
-            )));
+            return Err(QuantityError(format!("Failed to parse '{token}': missing or extra ':'")));
         }
         let value = values::parse(pair[1])
             .map_err(|e| QuantityError(format!("Failed to parse '{}' to {what}: {e}", pair[1])))?;
@@ -49,11 +47,7 @@ fn parse_pairs<'a>(
                 pair[1]
             )));
         }
-        Ok((
-            values::trim(pair[0]).to_string(),
-            pair[1],
-            Scalar::from_f64(v),
-        ))
+        Ok((values::trim(pair[0]).to_string(), pair[1], Scalar::from_f64(v)))
     })
 }
 
@@ -74,9 +68,7 @@ impl ResourceQuantities {
     }
 
     /// From `(name, amount)` pairs.
-    pub fn from_pairs<'a, I: IntoIterator<Item = (&'a str, Scalar)>>(
-        pairs: I,
-    ) -> ResourceQuantities {
+    pub fn from_pairs<'a, I: IntoIterator<Item = (&'a str, Scalar)>>(pairs: I) -> ResourceQuantities {
         let mut result = ResourceQuantities::new();
         for (name, value) in pairs {
             result.add(name, value);
@@ -124,10 +116,7 @@ impl ResourceQuantities {
 
     /// The amount for `name` (zero if absent).
     pub fn get(&self, name: &str) -> Scalar {
-        self.0
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or(Scalar::ZERO, |(_, v)| *v)
+        self.0.iter().find(|(n, _)| n == name).map_or(Scalar::ZERO, |(_, v)| *v)
     }
 
     /// `(name, amount)` in name order.
@@ -292,15 +281,12 @@ impl ResourceLimits {
     /// True if these limits are at least as permissive as `other` for every
     /// name (an absent limit is infinite).
     pub fn contains(&self, other: &ResourceLimits) -> bool {
-        self.iter()
-            .all(|(name, limit)| other.get(name).is_some_and(|o| limit >= o))
+        self.iter().all(|(name, limit)| other.get(name).is_some_and(|o| limit >= o))
     }
 
     /// True if `quantities` fit within these limits.
     pub fn contains_quantities(&self, quantities: &ResourceQuantities) -> bool {
-        quantities
-            .iter()
-            .all(|(name, q)| self.get(name).is_none_or(|limit| limit >= q))
+        quantities.iter().all(|(name, q)| self.get(name).is_none_or(|limit| limit >= q))
     }
 }
 
@@ -349,16 +335,10 @@ impl Quota {
     pub fn from_config(config: &QuotaConfig) -> Quota {
         Quota {
             guarantees: ResourceQuantities::from_pairs(
-                config
-                    .guarantees
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), Scalar::from_proto(v))),
+                config.guarantees.iter().map(|(k, v)| (k.as_str(), Scalar::from_proto(v))),
             ),
             limits: ResourceLimits::from_pairs(
-                config
-                    .limits
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), Scalar::from_proto(v))),
+                config.limits.iter().map(|(k, v)| (k.as_str(), Scalar::from_proto(v))),
             ),
         }
     }
@@ -366,12 +346,9 @@ impl Quota {
     /// From the legacy `QuotaInfo` (SET_QUOTA): the guarantee is also the limit.
     pub fn from_info(info: &QuotaInfo) -> Quota {
         let guarantees = ResourceQuantities::from_scalar_protos(&info.guarantee);
-        let limits = ResourceLimits::from_pairs(info.guarantee.iter().map(|r| {
-            (
-                r.name.as_str(),
-                r.scalar.as_ref().map_or(Scalar::ZERO, Scalar::from_proto),
-            )
-        }));
+        let limits = ResourceLimits::from_pairs(
+            info.guarantee.iter().map(|r| (r.name.as_str(), r.scalar.as_ref().map_or(Scalar::ZERO, Scalar::from_proto))),
+        );
         Quota { guarantees, limits }
     }
 }
@@ -390,21 +367,14 @@ mod tests {
         assert_eq!(x.to_string(), "cpus:10.5; mem:1024");
         assert_eq!(x.get("disk"), Scalar::ZERO);
         assert_eq!(
-            ResourceQuantities::from_string("cpus")
-                .unwrap_err()
-                .to_string(),
+            ResourceQuantities::from_string("cpus").unwrap_err().to_string(),
             "Failed to parse 'cpus': missing or extra ':'"
         );
         assert_eq!(
-            ResourceQuantities::from_string("ports:[1-2]")
-                .unwrap_err()
-                .to_string(),
+            ResourceQuantities::from_string("ports:[1-2]").unwrap_err().to_string(),
             "Failed to parse '[1-2]' to quantity: only scalar values are allowed"
         );
-        assert!(ResourceQuantities::from_string("cpus:-1")
-            .unwrap_err()
-            .0
-            .contains("Negative values"));
+        assert!(ResourceQuantities::from_string("cpus:-1").unwrap_err().0.contains("Negative values"));
     }
 
     #[test]
@@ -429,9 +399,6 @@ mod tests {
         let rest = &l - &q("cpus:4;mem:5");
         assert_eq!(rest.get("cpus"), Some(Scalar::from_int(6)));
         assert_eq!(rest.get("mem"), Some(Scalar::ZERO));
-        assert!(ResourceLimits::from_string("cpus:1;cpus:2")
-            .unwrap_err()
-            .0
-            .contains("duplicate names"));
+        assert!(ResourceLimits::from_string("cpus:1;cpus:2").unwrap_err().0.contains("duplicate names"));
     }
 }

@@ -169,9 +169,7 @@ impl Resources {
             // A persistent volume is one specific disk: two identical ones
             // need two copies on this side.
             if item.is_persistent_volume() {
-                remaining
-                    .get_or_insert_with(|| self.clone())
-                    .subtract_item(item);
+                remaining.get_or_insert_with(|| self.clone()).subtract_item(item);
             }
         }
         true
@@ -258,10 +256,7 @@ impl Resources {
     }
 
     /// [`Resources::partition`], consuming `self`.
-    pub fn into_partition<F: FnMut(&Item) -> bool>(
-        self,
-        mut predicate: F,
-    ) -> (Resources, Resources) {
+    pub fn into_partition<F: FnMut(&Item) -> bool>(self, mut predicate: F) -> (Resources, Resources) {
         let (a, b) = self.items.into_iter().partition(|i| predicate(i));
         (Resources { items: a }, Resources { items: b })
     }
@@ -277,17 +272,11 @@ impl Resources {
     }
 
     /// Entries grouped by a role each may have (entries without are left out).
-    fn group_by_role<'a>(
-        &'a self,
-        role_of: impl Fn(&'a Item) -> Option<&'a str>,
-    ) -> BTreeMap<String, Resources> {
+    fn group_by_role<'a>(&'a self, role_of: impl Fn(&'a Item) -> Option<&'a str>) -> BTreeMap<String, Resources> {
         let mut result: BTreeMap<String, Resources> = BTreeMap::new();
         for item in &self.items {
             if let Some(role) = role_of(item) {
-                result
-                    .entry(role.to_string())
-                    .or_default()
-                    .add_item_ref(item);
+                result.entry(role.to_string()).or_default().add_item_ref(item);
             }
         }
         result
@@ -371,10 +360,7 @@ impl Resources {
     /// Pushes a reservation onto every entry. Fails (and changes nothing) if
     /// an entry would become invalid, e.g. a refinement that is not a
     /// descendant of the current role.
-    pub fn push_reservation(
-        &self,
-        reservation: &ReservationInfo,
-    ) -> Result<Resources, ResourceError> {
+    pub fn push_reservation(&self, reservation: &ReservationInfo) -> Result<Resources, ResourceError> {
         let mut result = Resources::new();
         for item in &self.items {
             let mut proto = item.meta().clone();
@@ -475,10 +461,7 @@ impl Resources {
 
     /// The value type of each name (the last entry wins, as in Mesos).
     pub fn types(&self) -> BTreeMap<String, ValueType> {
-        self.items
-            .iter()
-            .map(|i| (i.name().to_string(), i.value().value_type()))
-            .collect()
+        self.items.iter().map(|i| (i.name().to_string(), i.value().value_type())).collect()
     }
 
     /// Total `cpus`.

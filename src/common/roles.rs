@@ -21,17 +21,13 @@ pub fn validate(role: &str) -> Result<(), RoleError> {
         return Ok(());
     }
     if role.starts_with('/') {
-        return Err(RoleError(format!(
-            "Role '{role}' cannot start with a slash"
-        )));
+        return Err(RoleError(format!("Role '{role}' cannot start with a slash")));
     }
     if role.ends_with('/') {
         return Err(RoleError(format!("Role '{role}' cannot end with a slash")));
     }
     if role.contains("//") {
-        return Err(RoleError(format!(
-            "Role '{role}' cannot contain two adjacent slashes"
-        )));
+        return Err(RoleError(format!("Role '{role}' cannot contain two adjacent slashes")));
     }
     let components: Vec<&str> = role.split('/').filter(|c| !c.is_empty()).collect();
     if components.is_empty() {
@@ -39,21 +35,11 @@ pub fn validate(role: &str) -> Result<(), RoleError> {
     }
     for component in components {
         match component {
-            "." => {
-                return Err(RoleError(format!(
-                    "Role '{role}' cannot include '.' as a component"
-                )))
-            }
+            "." => return Err(RoleError(format!("Role '{role}' cannot include '.' as a component"))),
             ".." => {
-                return Err(RoleError(format!(
-                    "Role '{role}' cannot include '..' as a component"
-                )))
+                return Err(RoleError(format!("Role '{role}' cannot include '..' as a component")))
             }
-            "*" => {
-                return Err(RoleError(format!(
-                    "Role '{role}' cannot include '*' as a component"
-                )))
-            }
+            "*" => return Err(RoleError(format!("Role '{role}' cannot include '*' as a component"))),
             _ => {}
         }
         if component.starts_with('-') {
@@ -77,11 +63,8 @@ pub fn validate_all<'a, I: IntoIterator<Item = &'a str>>(roles: I) -> Result<(),
 
 /// Parses a comma-separated role list (`--roles`), dropping empty entries.
 pub fn parse(text: &str) -> Result<Vec<String>, RoleError> {
-    let roles: Vec<String> = text
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
+    let roles: Vec<String> =
+        text.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
     validate_all(roles.iter().map(String::as_str))?;
     Ok(roles)
 }
@@ -99,10 +82,7 @@ pub fn is_in_subtree(role: &str, ancestor: &str) -> bool {
 
 /// The ancestors of a (valid) role, nearest first: `a/b/c` gives `a/b`, `a`.
 pub fn ancestors(role: &str) -> impl Iterator<Item = &str> {
-    role.char_indices()
-        .rev()
-        .filter(|&(_, c)| c == '/')
-        .map(move |(i, _)| &role[..i])
+    role.char_indices().rev().filter(|&(_, c)| c == '/').map(move |(i, _)| &role[..i])
 }
 
 /// The parent of a role, if it is nested.
@@ -130,20 +110,11 @@ mod tests {
         assert_eq!(err(""), "Role names cannot be the empty string");
         assert_eq!(err("/a"), "Role '/a' cannot start with a slash");
         assert_eq!(err("a/"), "Role 'a/' cannot end with a slash");
-        assert_eq!(
-            err("a//b"),
-            "Role 'a//b' cannot contain two adjacent slashes"
-        );
+        assert_eq!(err("a//b"), "Role 'a//b' cannot contain two adjacent slashes");
         assert_eq!(err("."), "Role '.' cannot include '.' as a component");
-        assert_eq!(
-            err("a/.."),
-            "Role 'a/..' cannot include '..' as a component"
-        );
+        assert_eq!(err("a/.."), "Role 'a/..' cannot include '..' as a component");
         assert_eq!(err("a/*"), "Role 'a/*' cannot include '*' as a component");
-        assert_eq!(
-            err("-a"),
-            "Role component '-a' is invalid because it starts with a dash"
-        );
+        assert_eq!(err("-a"), "Role component '-a' is invalid because it starts with a dash");
         assert_eq!(
             err("a b"),
             "Role component 'a b' is invalid because it contains backspace or whitespace"

@@ -34,11 +34,7 @@ mod tests {
         assert!(!is_terminal(TaskState::TaskUnreachable));
         assert!(!is_terminal(TaskState::TaskUnknown));
         assert!(!is_terminal(TaskState::TaskKilling));
-        assert!(is_terminal_v1(
-            crate::proto::mesos::v1::TaskState::TaskFinished
-        ));
-        assert!(!is_terminal_v1(
-            crate::proto::mesos::v1::TaskState::TaskRunning
-        ));
+        assert!(is_terminal_v1(crate::proto::mesos::v1::TaskState::TaskFinished));
+        assert!(!is_terminal_v1(crate::proto::mesos::v1::TaskState::TaskRunning));
     }
 }

@@ -119,9 +119,7 @@ impl Bytes {
 
     /// Parses `<integer><B|KB|MB|GB|TB>` (unit case-insensitive, unit required).
     pub fn parse(text: &str) -> Result<Bytes, UnitError> {
-        let split = text
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len());
+        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
         if text[split..].starts_with('.') {
             return Err(UnitError(format!("Fractional bytes '{text}'")));
         }
@@ -175,15 +173,9 @@ mod tests {
         assert_eq!(parse_duration("5secs").unwrap(), Duration::from_secs(5));
         assert_eq!(parse_duration("1.5mins").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
-        assert_eq!(
-            parse_duration("2weeks").unwrap(),
-            Duration::from_secs(14 * 86400)
-        );
+        assert_eq!(parse_duration("2weeks").unwrap(), Duration::from_secs(14 * 86400));
         assert!(parse_duration("5").is_err());
-        assert!(parse_duration("5s")
-            .unwrap_err()
-            .0
-            .starts_with("Unknown duration unit 's'"));
+        assert!(parse_duration("5s").unwrap_err().0.starts_with("Unknown duration unit 's'"));
         assert!(parse_duration("secs").is_err());
     }
 
@@ -207,10 +199,7 @@ mod tests {
         assert_eq!(Bytes(512 * Bytes::MB).to_string(), "512MB");
         assert_eq!(Bytes(1536 * Bytes::MB).to_string(), "1536MB");
         assert_eq!(Bytes(1000).to_string(), "1000B");
-        assert!(Bytes::parse("1.5GB")
-            .unwrap_err()
-            .0
-            .starts_with("Fractional"));
+        assert!(Bytes::parse("1.5GB").unwrap_err().0.starts_with("Fractional"));
         assert!(Bytes::parse("100").is_err());
         assert!(Bytes::parse("100XB").is_err());
     }

@@ -79,9 +79,7 @@ impl Scalar {
 
     /// The protobuf form.
     pub fn to_proto(self) -> pb::Scalar {
-        pb::Scalar {
-            value: self.to_f64(),
-        }
+        pb::Scalar { value: self.to_f64() }
     }
 
     /// From the protobuf form (rounded to thousandths).
@@ -206,14 +204,7 @@ impl Ranges {
     /// The protobuf form.
     pub fn to_proto(&self) -> pb::Ranges {
         pb::Ranges {
-            range: self
-                .intervals()
-                .iter()
-                .map(|r| pb::Range {
-                    begin: r.begin,
-                    end: r.end,
-                })
-                .collect(),
+            range: self.intervals().iter().map(|r| pb::Range { begin: r.begin, end: r.end }).collect(),
         }
     }
 
@@ -266,12 +257,7 @@ impl Ranges {
             self.0 = other.0.clone();
             return;
         }
-        let mut v: Scratch = self
-            .intervals()
-            .iter()
-            .chain(other.intervals())
-            .copied()
-            .collect();
+        let mut v: Scratch = self.intervals().iter().chain(other.intervals()).copied().collect();
         let n = coalesce(&mut v);
         *self = Ranges::from_slice(&v[..n]);
     }
@@ -368,9 +354,7 @@ impl Set {
 
     /// The protobuf form.
     pub fn to_proto(&self) -> pb::Set {
-        pb::Set {
-            item: self.0.clone(),
-        }
+        pb::Set { item: self.0.clone() }
     }
 
     /// The items in order.
@@ -479,8 +463,7 @@ pub enum ValueError {
 
 /// Splits on any of `delims`, dropping empty tokens (stout's `tokenize`).
 pub(crate) fn tokenize<'a>(s: &'a str, delims: &'a [char]) -> impl Iterator<Item = &'a str> + 'a {
-    s.split(move |c: char| delims.contains(&c))
-        .filter(|t| !t.is_empty())
+    s.split(move |c: char| delims.contains(&c)).filter(|t| !t.is_empty())
 }
 
 /// stout's `strings::trim` with its default whitespace set.
@@ -505,10 +488,7 @@ fn brackets_match(s: &str, open: char, close: char) -> bool {
 
 /// stout's `numify<uint64_t>`: decimal (optionally `+`-signed) or `0x` hex.
 fn parse_u64(token: &str) -> Option<u64> {
-    if let Some(hex) = token
-        .strip_prefix("0x")
-        .or_else(|| token.strip_prefix("0X"))
-    {
+    if let Some(hex) = token.strip_prefix("0x").or_else(|| token.strip_prefix("0X")) {
         return u64::from_str_radix(hex, 16).ok();
     }
     let digits = token.strip_prefix('+').unwrap_or(token);
@@ -582,18 +562,12 @@ pub fn parse(text: &str) -> Result<ParsedValue, ValueError> {
         }
         Some(_) => Err(ValueError::UnexpectedBracket),
         None => match temp.find('{') {
-            Some(0) => Ok(ParsedValue::Set(Set::from_items(tokenize(
-                &temp,
-                &['{', '}', ',', '\n'],
-            )))),
+            Some(0) => Ok(ParsedValue::Set(Set::from_items(tokenize(&temp, &['{', '}', ',', '\n'])))),
             Some(_) => Err(ValueError::UnexpectedBrace),
             None => match parse_f64(&temp) {
                 Some(v) => match validate_scalar_input(v) {
                     Ok(()) => Ok(ParsedValue::Scalar(v)),
-                    Err(reason) => Err(ValueError::Scalar {
-                        text: temp,
-                        reason: reason.to_string(),
-                    }),
+                    Err(reason) => Err(ValueError::Scalar { text: temp, reason: reason.to_string() }),
                 },
                 None => Ok(ParsedValue::Text(temp)),
             },
@@ -633,15 +607,9 @@ mod tests {
         assert_eq!(Scalar::from_f64(0.0004), Scalar::ZERO);
         assert_eq!(Scalar::from_f64(0.0005).milli(), 1);
         assert_eq!(Scalar::from_f64(1.2345).milli(), 1235);
-        assert_eq!(
-            Scalar::from_f64(0.1) + Scalar::from_f64(0.2),
-            Scalar::from_f64(0.3)
-        );
+        assert_eq!(Scalar::from_f64(0.1) + Scalar::from_f64(0.2), Scalar::from_f64(0.3));
         assert_eq!(Scalar::from_f64(0.1).to_f64(), 0.1);
-        assert_eq!(
-            (Scalar::from_f64(0.3) - Scalar::from_f64(0.1)).to_f64(),
-            0.2
-        );
+        assert_eq!((Scalar::from_f64(0.3) - Scalar::from_f64(0.1)).to_f64(), 0.2);
     }
 
     #[test]
@@ -665,10 +633,7 @@ mod tests {
     fn ranges_subtract_splits_intervals() {
         let mut r = ranges(&[(1, 10), (20, 30)]);
         r.subtract(&ranges(&[(3, 4), (8, 22), (30, 40)]));
-        assert_eq!(
-            r.intervals(),
-            &[Range::new(1, 2), Range::new(5, 7), Range::new(23, 29)]
-        );
+        assert_eq!(r.intervals(), &[Range::new(1, 2), Range::new(5, 7), Range::new(23, 29)]);
         let mut all = ranges(&[(0, u64::MAX)]);
         all.subtract(&ranges(&[(0, u64::MAX)]));
         assert!(all.is_empty());
@@ -698,15 +663,9 @@ mod tests {
     fn parse_classifies_like_mesos() {
         assert_eq!(parse(" 4 ").unwrap(), ParsedValue::Scalar(4.0));
         assert_eq!(parse("1e3").unwrap(), ParsedValue::Scalar(1000.0));
-        assert_eq!(
-            parse("[1-2, 3-4]").unwrap(),
-            ParsedValue::Ranges(ranges(&[(1, 4)]))
-        );
+        assert_eq!(parse("[1-2, 3-4]").unwrap(), ParsedValue::Ranges(ranges(&[(1, 4)])));
         assert_eq!(parse("[]").unwrap(), ParsedValue::Ranges(Ranges::new()));
-        assert_eq!(
-            parse("{a, b}").unwrap(),
-            ParsedValue::Set(Set::from_items(["a", "b"]))
-        );
+        assert_eq!(parse("{a, b}").unwrap(), ParsedValue::Set(Set::from_items(["a", "b"])));
         assert_eq!(parse("abc").unwrap(), ParsedValue::Text("abc".into()));
         assert_eq!(parse("0x10").unwrap(), ParsedValue::Scalar(16.0));
     }
@@ -720,14 +679,8 @@ mod tests {
         assert_eq!(err("[a-b]"), "Expecting non-negative integers in 'a'");
         assert_eq!(err("a[1-2]"), "Unexpected '[' found");
         assert_eq!(err("a{b}"), "Unexpected '{' found");
-        assert_eq!(
-            err("-1"),
-            "Invalid scalar value '-1':Negative values not supported"
-        );
-        assert_eq!(
-            err("inf"),
-            "Invalid scalar value 'inf':Infinite values not supported"
-        );
+        assert_eq!(err("-1"), "Invalid scalar value '-1':Negative values not supported");
+        assert_eq!(err("inf"), "Invalid scalar value 'inf':Infinite values not supported");
         assert_eq!(err("nan"), "Invalid scalar value 'nan':NaN not supported");
     }
 

@@ -10,9 +10,8 @@ use std::sync::{Arc, Mutex};
 use crate::common::task_states::is_terminal;
 use crate::driver::{MesosSchedulerDriver, Scheduler, SchedulerDriver};
 use crate::proto::mesos::{
-    framework_info, resource, value, CommandInfo, Credential, ExecutorId, Filters, FrameworkId,
-    FrameworkInfo, MasterInfo, Offer, OfferId, Resource, SlaveId, Status, TaskId, TaskInfo,
-    TaskState, TaskStatus,
+    framework_info, resource, value, CommandInfo, Credential, ExecutorId, Filters, FrameworkId, FrameworkInfo,
+    MasterInfo, Offer, OfferId, Resource, SlaveId, Status, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 
 /// What to run.
@@ -80,14 +79,8 @@ pub fn run(spec: Spec, print: impl Fn(&str) + Send + 'static) -> Outcome {
     };
     let master = spec.master.clone();
     let credential = spec.credential.clone();
-    let scheduler = CommandTasks {
-        spec,
-        launched: 0,
-        outcome: outcome.clone(),
-        print: Box::new(print),
-    };
-    let driver =
-        MesosSchedulerDriver::new(Box::new(scheduler), framework, &master, true, credential);
+    let scheduler = CommandTasks { spec, launched: 0, outcome: outcome.clone(), print: Box::new(print) };
+    let driver = MesosSchedulerDriver::new(Box::new(scheduler), framework, &master, true, credential);
     let status = driver.run();
     let mut out = outcome.lock().unwrap_or_else(|e| e.into_inner()).clone();
     out.driver = Some(status);
@@ -102,12 +95,7 @@ struct CommandTasks {
 }
 
 fn scalar(resources: &[Resource], name: &str) -> f64 {
-    resources
-        .iter()
-        .filter(|r| r.name == name)
-        .filter_map(|r| r.scalar.as_ref())
-        .map(|s| s.value)
-        .sum()
+    resources.iter().filter(|r| r.name == name).filter_map(|r| r.scalar.as_ref()).map(|s| s.value).sum()
 }
 
 fn resource(name: &str, amount: f64, role: &str) -> Resource {
@@ -115,36 +103,19 @@ fn resource(name: &str, amount: f64, role: &str) -> Resource {
         name: name.to_string(),
         r#type: value::Type::Scalar as i32,
         scalar: Some(value::Scalar { value: amount }),
-        allocation_info: Some(resource::AllocationInfo {
-            role: Some(role.to_string()),
-        }),
+        allocation_info: Some(resource::AllocationInfo { role: Some(role.to_string()) }),
         ..Default::default()
     }
 }
 
 impl Scheduler for CommandTasks {
-    fn registered(
-        &mut self,
-        _: &dyn SchedulerDriver,
-        framework_id: &FrameworkId,
-        master: &MasterInfo,
-    ) {
-        (self.print)(&format!(
-            "registered as {} with {}",
-            framework_id.value,
-            master.pid.as_deref().unwrap_or("?")
-        ));
-        self.outcome
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .framework_id = Some(framework_id.clone());
+    fn registered(&mut self, _: &dyn SchedulerDriver, framework_id: &FrameworkId, master: &MasterInfo) {
+        (self.print)(&format!("registered as {} with {}", framework_id.value, master.pid.as_deref().unwrap_or("?")));
+        self.outcome.lock().unwrap_or_else(|e| e.into_inner()).framework_id = Some(framework_id.clone());
     }
 
     fn reregistered(&mut self, _: &dyn SchedulerDriver, master: &MasterInfo) {
-        (self.print)(&format!(
-            "reregistered with {}",
-            master.pid.as_deref().unwrap_or("?")
-        ));
+        (self.print)(&format!("reregistered with {}", master.pid.as_deref().unwrap_or("?")));
     }
 
     fn disconnected(&mut self, _: &dyn SchedulerDriver) {
@@ -158,22 +129,15 @@ impl Scheduler for CommandTasks {
                 .as_ref()
                 .and_then(|a| a.role.clone())
                 .unwrap_or_else(|| self.spec.role.clone());
-            let (mut cpus, mut mem) = (
-                scalar(&offer.resources, "cpus"),
-                scalar(&offer.resources, "mem"),
-            );
+            let (mut cpus, mut mem) = (scalar(&offer.resources, "cpus"), scalar(&offer.resources, "mem"));
             let mut tasks = Vec::new();
-            while self.launched < self.spec.tasks && cpus >= self.spec.cpus && mem >= self.spec.mem
-            {
+            while self.launched < self.spec.tasks && cpus >= self.spec.cpus && mem >= self.spec.mem {
                 let id = format!("task-{}", self.launched);
                 tasks.push(TaskInfo {
                     name: id.clone(),
                     task_id: TaskId { value: id },
                     slave_id: offer.slave_id.clone(),
-                    resources: vec![
-                        resource("cpus", self.spec.cpus, &role),
-                        resource("mem", self.spec.mem, &role),
-                    ],
+                    resources: vec![resource("cpus", self.spec.cpus, &role), resource("mem", self.spec.mem, &role)],
                     command: Some(CommandInfo {
                         value: Some(self.spec.command.clone()),
                         shell: Some(true),
@@ -186,18 +150,9 @@ impl Scheduler for CommandTasks {
                 mem -= self.spec.mem;
             }
             if tasks.is_empty() {
-                driver.decline_offer(
-                    &offer.id,
-                    Some(&Filters {
-                        refuse_seconds: Some(5.0),
-                    }),
-                );
+                driver.decline_offer(&offer.id, Some(&Filters { refuse_seconds: Some(5.0) }));
             } else {
-                (self.print)(&format!(
-                    "launching {} task(s) on {}",
-                    tasks.len(),
-                    offer.hostname
-                ));
+                (self.print)(&format!("launching {} task(s) on {}", tasks.len(), offer.hostname));
                 driver.launch_tasks(std::slice::from_ref(&offer.id), &tasks, None);
             }
         }
@@ -216,11 +171,7 @@ impl Scheduler for CommandTasks {
             "{} {}{}",
             status.task_id.value,
             state.as_str_name(),
-            status
-                .message
-                .as_deref()
-                .map(|m| format!(" ({m})"))
-                .unwrap_or_default()
+            status.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
         ));
         if !is_terminal(state) {
             return;
@@ -240,35 +191,16 @@ impl Scheduler for CommandTasks {
         }
     }
 
-    fn framework_message(
-        &mut self,
-        _: &dyn SchedulerDriver,
-        executor_id: &ExecutorId,
-        _: &SlaveId,
-        data: &[u8],
-    ) {
-        (self.print)(&format!(
-            "message from {}: {}",
-            executor_id.value,
-            String::from_utf8_lossy(data)
-        ));
+    fn framework_message(&mut self, _: &dyn SchedulerDriver, executor_id: &ExecutorId, _: &SlaveId, data: &[u8]) {
+        (self.print)(&format!("message from {}: {}", executor_id.value, String::from_utf8_lossy(data)));
     }
 
     fn slave_lost(&mut self, _: &dyn SchedulerDriver, slave_id: &SlaveId) {
         (self.print)(&format!("agent {} lost", slave_id.value));
     }
 
-    fn executor_lost(
-        &mut self,
-        _: &dyn SchedulerDriver,
-        executor_id: &ExecutorId,
-        _: &SlaveId,
-        status: i32,
-    ) {
-        (self.print)(&format!(
-            "executor {} exited with {status}",
-            executor_id.value
-        ));
+    fn executor_lost(&mut self, _: &dyn SchedulerDriver, executor_id: &ExecutorId, _: &SlaveId, status: i32) {
+        (self.print)(&format!("executor {} exited with {status}", executor_id.value));
     }
 
     fn error(&mut self, _: &dyn SchedulerDriver, message: &str) {

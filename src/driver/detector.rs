@@ -77,11 +77,7 @@ impl Leader {
 /// Parses a master's address as Mesos reads one: `master@host:port`, or
 /// `host:port` with `master@` put in front.
 pub fn parse_master_pid(master: &str) -> Result<Upid, UpidError> {
-    let text = if master.starts_with("master@") {
-        master.to_string()
-    } else {
-        format!("master@{master}")
-    };
+    let text = if master.starts_with("master@") { master.to_string() } else { format!("master@{master}") };
     Upid::resolve_blocking(&text)
 }
 
@@ -96,23 +92,14 @@ enum Inner {
     /// A leader that changes only when appointed.
     Standalone(Arc<watch::Sender<Option<MasterInfo>>>),
     /// The group at a ZooKeeper URL, followed once the driver starts.
-    ZooKeeper {
-        url: ZkUrl,
-        session_timeout: Duration,
-    },
+    ZooKeeper { url: ZkUrl, session_timeout: Duration },
 }
 
 impl std::fmt::Debug for Detector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.inner {
-            Inner::Standalone(tx) => f
-                .debug_tuple("Detector::Standalone")
-                .field(&*tx.borrow())
-                .finish(),
-            Inner::ZooKeeper { url, .. } => f
-                .debug_tuple("Detector::ZooKeeper")
-                .field(&url.redacted())
-                .finish(),
+            Inner::Standalone(tx) => f.debug_tuple("Detector::Standalone").field(&*tx.borrow()).finish(),
+            Inner::ZooKeeper { url, .. } => f.debug_tuple("Detector::ZooKeeper").field(&url.redacted()).finish(),
         }
     }
 }
@@ -139,28 +126,20 @@ impl Detector {
             let url = ZkUrl::parse_for_election(&master)?;
             return Ok(Detector::zookeeper(url, DEFAULT_SESSION_TIMEOUT));
         }
-        let pid =
-            parse_master_pid(&master).map_err(|_| DetectorError::Unrecognized(master.clone()))?;
+        let pid = parse_master_pid(&master).map_err(|_| DetectorError::Unrecognized(master.clone()))?;
         Ok(Detector::standalone(Some(master_info_from_upid(&pid))))
     }
 
     /// A detector following the ZooKeeper group at `url` (with this session
     /// timeout; Mesos's drivers use 10 seconds).
     pub fn zookeeper(url: ZkUrl, session_timeout: Duration) -> Detector {
-        Detector {
-            inner: Inner::ZooKeeper {
-                url,
-                session_timeout,
-            },
-        }
+        Detector { inner: Inner::ZooKeeper { url, session_timeout } }
     }
 
     /// A detector whose leader is `leader` until [appointed](Self::appoint) otherwise.
     pub fn standalone(leader: Option<MasterInfo>) -> Detector {
         let (tx, _) = watch::channel(leader);
-        Detector {
-            inner: Inner::Standalone(Arc::new(tx)),
-        }
+        Detector { inner: Inner::Standalone(Arc::new(tx)) }
     }
 
     /// Makes `leader` the detected leader (`None`: no leader). Returns
@@ -206,10 +185,7 @@ impl Detector {
                     }
                 }
             }
-            Inner::ZooKeeper {
-                url,
-                session_timeout,
-            } => {
+            Inner::ZooKeeper { url, session_timeout } => {
                 let mut detector = MasterDetector::zookeeper(&url, session_timeout);
                 let mut previous: Option<MasterInfo> = None;
                 loop {
@@ -235,40 +211,20 @@ mod tests {
 
     #[test]
     fn master_strings_in_every_standalone_form() {
-        for form in [
-            "127.0.0.1:5050",
-            "master@127.0.0.1:5050",
-            " master@127.0.0.1:5050 ",
-        ] {
+        for form in ["127.0.0.1:5050", "master@127.0.0.1:5050", " master@127.0.0.1:5050 "] {
             let d = Detector::create(form).unwrap();
             let info = d.leader().unwrap();
             assert_eq!(info.pid.as_deref(), Some("master@127.0.0.1:5050"));
             assert_eq!(info.port, 5050);
             assert_eq!(info.ip, u32::from_le_bytes([127, 0, 0, 1]));
             assert!(info.id.starts_with("master@127.0.0.1:5050-"));
-            assert_eq!(
-                info.address.as_ref().unwrap().ip.as_deref(),
-                Some("127.0.0.1")
-            );
+            assert_eq!(info.address.as_ref().unwrap().ip.as_deref(), Some("127.0.0.1"));
             assert_eq!(info.capabilities.len(), 3);
         }
-        assert_eq!(
-            Detector::create("nonsense").unwrap_err(),
-            DetectorError::Unrecognized("nonsense".into())
-        );
-        assert!(matches!(
-            Detector::create("local"),
-            Err(DetectorError::Unsupported(_))
-        ));
-        assert_eq!(
-            Detector::create("zk://127.0.0.1:2181/").unwrap_err(),
-            DetectorError::Url(UrlError::RootPath)
-        );
-        assert!(format!(
-            "{:?}",
-            Detector::create("zk://127.0.0.1:2181/mesos").unwrap()
-        )
-        .contains("/mesos"));
+        assert_eq!(Detector::create("nonsense").unwrap_err(), DetectorError::Unrecognized("nonsense".into()));
+        assert!(matches!(Detector::create("local"), Err(DetectorError::Unsupported(_))));
+        assert_eq!(Detector::create("zk://127.0.0.1:2181/").unwrap_err(), DetectorError::Url(UrlError::RootPath));
+        assert!(format!("{:?}", Detector::create("zk://127.0.0.1:2181/mesos").unwrap()).contains("/mesos"));
     }
 
     #[test]
@@ -279,37 +235,19 @@ mod tests {
         let d = Detector::create(&format!("file://{}", path.display())).unwrap();
         assert_eq!(d.leader().unwrap().port, 5051);
         let missing = format!("file://{}", dir.path().join("nope").display());
-        assert!(matches!(
-            Detector::create(&missing),
-            Err(DetectorError::Url(UrlError::File { .. }))
-        ));
+        assert!(matches!(Detector::create(&missing), Err(DetectorError::Url(UrlError::File { .. }))));
         std::fs::write(&path, "zk://127.0.0.1:2181/mesos").unwrap();
         let zk = Detector::create(&format!("file://{}", path.display())).unwrap();
-        assert!(
-            !zk.appoint(None),
-            "a ZooKeeper detector cannot be appointed"
-        );
+        assert!(!zk.appoint(None), "a ZooKeeper detector cannot be appointed");
     }
 
     #[test]
     fn leaders_come_from_pid_or_address() {
         let info = master_info_from_upid(&"master@127.0.0.1:5050".parse().unwrap());
-        assert_eq!(
-            Leader::from_info(info.clone()).unwrap().pid.to_string(),
-            "master@127.0.0.1:5050"
-        );
+        assert_eq!(Leader::from_info(info.clone()).unwrap().pid.to_string(), "master@127.0.0.1:5050");
         let no_pid = MasterInfo { pid: None, ..info };
-        assert_eq!(
-            Leader::from_info(no_pid.clone()).unwrap().pid.to_string(),
-            "master@127.0.0.1:5050"
-        );
-        assert_eq!(
-            Leader::from_info(MasterInfo {
-                address: None,
-                ..no_pid
-            }),
-            None
-        );
+        assert_eq!(Leader::from_info(no_pid.clone()).unwrap().pid.to_string(), "master@127.0.0.1:5050");
+        assert_eq!(Leader::from_info(MasterInfo { address: None, ..no_pid }), None);
     }
 
     #[tokio::test]

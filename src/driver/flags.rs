@@ -82,13 +82,7 @@ impl Default for SchedulerFlags {
 fn load(defs: &[&[FlagDef]], env: &HashMap<String, String>) -> Result<Flags, FlagsError> {
     let defs: Vec<FlagDef> = defs.iter().flat_map(|d| d.iter().cloned()).collect();
     let env = env.iter().map(|(k, v)| (k.clone(), v.clone()));
-    Flags::load(
-        "mesos",
-        &defs,
-        std::iter::empty::<&str>(),
-        env,
-        Some("MESOS_"),
-    )
+    Flags::load("mesos", &defs, std::iter::empty::<&str>(), env, Some("MESOS_"))
 }
 
 impl SchedulerFlags {
@@ -99,9 +93,7 @@ impl SchedulerFlags {
             tracing::warn!("{warning}");
         }
         if flags.is_set("modules") && flags.is_set("modules_dir") {
-            return Err(FlagsError(
-                "Only one of MESOS_MODULES or MESOS_MODULES_DIR should be specified".into(),
-            ));
+            return Err(FlagsError("Only one of MESOS_MODULES or MESOS_MODULES_DIR should be specified".into()));
         }
         Ok(SchedulerFlags {
             registration_backoff_factor: flags.get("registration_backoff_factor")?,
@@ -143,18 +135,12 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn defaults_are_apaches() {
-        assert_eq!(
-            SchedulerFlags::load(&env(&[])).unwrap(),
-            SchedulerFlags::default()
-        );
+        assert_eq!(SchedulerFlags::load(&env(&[])).unwrap(), SchedulerFlags::default());
     }
 
     #[test]
@@ -174,19 +160,11 @@ mod tests {
 
     #[test]
     fn bad_values_are_errors() {
-        let e = SchedulerFlags::load(&env(&[("MESOS_REGISTRATION_BACKOFF_FACTOR", "soon")]))
-            .unwrap_err();
+        let e = SchedulerFlags::load(&env(&[("MESOS_REGISTRATION_BACKOFF_FACTOR", "soon")])).unwrap_err();
         assert!(e.0.contains("registration_backoff_factor"), "{e}");
         let e = SchedulerFlags::load(&env(&[("MESOS_QUIET", "maybe")])).unwrap_err();
         assert!(e.0.contains("quiet"), "{e}");
-        let e = SchedulerFlags::load(&env(&[
-            ("MESOS_MODULES", "{}"),
-            ("MESOS_MODULES_DIR", "/x"),
-        ]))
-        .unwrap_err();
-        assert_eq!(
-            e.0,
-            "Only one of MESOS_MODULES or MESOS_MODULES_DIR should be specified"
-        );
+        let e = SchedulerFlags::load(&env(&[("MESOS_MODULES", "{}"), ("MESOS_MODULES_DIR", "/x")])).unwrap_err();
+        assert_eq!(e.0, "Only one of MESOS_MODULES or MESOS_MODULES_DIR should be specified");
     }
 }

@@ -26,9 +26,9 @@ pub mod detector;
 pub mod executor;
 pub mod flags;
 mod random;
+mod shell;
 pub mod runtime;
 pub mod scheduler;
-mod shell;
 
 pub use detector::{Detector, DetectorError, Leader};
 pub use executor::MesosExecutorDriver;
@@ -44,32 +44,15 @@ use crate::proto::mesos::{
 /// callback thread, one at a time, never concurrently with each other; they may
 /// call back into the driver they are handed.
 pub trait Scheduler: Send + 'static {
-    fn registered(
-        &mut self,
-        driver: &dyn SchedulerDriver,
-        framework_id: &FrameworkId,
-        master_info: &MasterInfo,
-    );
+    fn registered(&mut self, driver: &dyn SchedulerDriver, framework_id: &FrameworkId, master_info: &MasterInfo);
     fn reregistered(&mut self, driver: &dyn SchedulerDriver, master_info: &MasterInfo);
     fn disconnected(&mut self, driver: &dyn SchedulerDriver);
     fn resource_offers(&mut self, driver: &dyn SchedulerDriver, offers: &[Offer]);
     fn offer_rescinded(&mut self, driver: &dyn SchedulerDriver, offer_id: &OfferId);
     fn status_update(&mut self, driver: &dyn SchedulerDriver, status: &TaskStatus);
-    fn framework_message(
-        &mut self,
-        driver: &dyn SchedulerDriver,
-        executor_id: &ExecutorId,
-        slave_id: &SlaveId,
-        data: &[u8],
-    );
+    fn framework_message(&mut self, driver: &dyn SchedulerDriver, executor_id: &ExecutorId, slave_id: &SlaveId, data: &[u8]);
     fn slave_lost(&mut self, driver: &dyn SchedulerDriver, slave_id: &SlaveId);
-    fn executor_lost(
-        &mut self,
-        driver: &dyn SchedulerDriver,
-        executor_id: &ExecutorId,
-        slave_id: &SlaveId,
-        status: i32,
-    );
+    fn executor_lost(&mut self, driver: &dyn SchedulerDriver, executor_id: &ExecutorId, slave_id: &SlaveId, status: i32);
     fn error(&mut self, driver: &dyn SchedulerDriver, message: &str);
 }
 
@@ -83,31 +66,16 @@ pub trait SchedulerDriver: Send + Sync {
     /// `start` then `join`.
     fn run(&self) -> Status;
     fn request_resources(&self, requests: &[Request]) -> Status;
-    fn launch_tasks(
-        &self,
-        offer_ids: &[OfferId],
-        tasks: &[TaskInfo],
-        filters: Option<&Filters>,
-    ) -> Status;
+    fn launch_tasks(&self, offer_ids: &[OfferId], tasks: &[TaskInfo], filters: Option<&Filters>) -> Status;
     fn kill_task(&self, task_id: &TaskId) -> Status;
-    fn accept_offers(
-        &self,
-        offer_ids: &[OfferId],
-        operations: &[offer::Operation],
-        filters: Option<&Filters>,
-    ) -> Status;
+    fn accept_offers(&self, offer_ids: &[OfferId], operations: &[offer::Operation], filters: Option<&Filters>) -> Status;
     fn decline_offer(&self, offer_id: &OfferId, filters: Option<&Filters>) -> Status;
     /// An empty list means all of the framework's roles.
     fn revive_offers(&self, roles: &[String]) -> Status;
     /// An empty list means all of the framework's roles.
     fn suppress_offers(&self, roles: &[String]) -> Status;
     fn acknowledge_status_update(&self, status: &TaskStatus) -> Status;
-    fn send_framework_message(
-        &self,
-        executor_id: &ExecutorId,
-        slave_id: &SlaveId,
-        data: &[u8],
-    ) -> Status;
+    fn send_framework_message(&self, executor_id: &ExecutorId, slave_id: &SlaveId, data: &[u8]) -> Status;
     fn reconcile_tasks(&self, statuses: &[TaskStatus]) -> Status;
     fn update_framework(
         &self,

@@ -71,8 +71,7 @@ fn start() -> Result<Libprocess, LibprocessError> {
         .map_err(|e| init(&e))?;
     // Bind with std so this works from inside another runtime too.
     let bind = config.bind_addr();
-    let listener =
-        std::net::TcpListener::bind(bind).map_err(|e| init(&format!("cannot bind {bind}: {e}")))?;
+    let listener = std::net::TcpListener::bind(bind).map_err(|e| init(&format!("cannot bind {bind}: {e}")))?;
     listener.set_nonblocking(true).map_err(|e| init(&e))?;
     let bound = listener.local_addr().map_err(|e| init(&e))?;
     let advertised = config.advertised(bound).map_err(|e| init(&e))?;
@@ -81,12 +80,7 @@ fn start() -> Result<Libprocess, LibprocessError> {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| init(&e))?;
         let node = Node::new(advertised, config.options());
         let router = axum::Router::new().route("/version", axum::routing::get(version));
-        runtime.spawn(crate::v0_compat::serve(
-            listener,
-            node.clone(),
-            router,
-            std::future::pending(),
-        ));
+        runtime.spawn(crate::v0_compat::serve(listener, node.clone(), router, std::future::pending()));
         node
     };
     if advertised.ip().is_loopback() {
@@ -187,10 +181,7 @@ pub(crate) fn guarded(who: &str, callback: impl FnOnce(), abort: impl FnOnce()) 
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(callback));
     tracing::debug!("{who} took {:?}", started.elapsed());
     if let Err(panic) = outcome {
-        tracing::error!(
-            "{who} panicked: {}; aborting the driver",
-            panic_text(&*panic)
-        );
+        tracing::error!("{who} panicked: {}; aborting the driver", panic_text(&*panic));
         abort();
     }
 }

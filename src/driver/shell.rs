@@ -42,12 +42,7 @@ impl<I, X> State<I, X> {
     }
 
     /// Records the driver's thread and queue (at `start`).
-    pub(crate) fn started(
-        &mut self,
-        inbox: mpsc::Sender<Envelope<I>>,
-        pid: Upid,
-        thread: JoinHandle<()>,
-    ) {
+    pub(crate) fn started(&mut self, inbox: mpsc::Sender<Envelope<I>>, pid: Upid, thread: JoinHandle<()>) {
         self.thread_id = Some(thread.thread().id());
         self.thread = Some(thread);
         self.inbox = Some(inbox);
@@ -136,10 +131,7 @@ impl<I, X, T: ?Sized> Shell<I, X, T> {
     pub(crate) fn stop(&self, before: impl FnOnce(), input: I) -> Status {
         let mut state = self.lock();
         if state.status != Status::DriverRunning && state.status != Status::DriverAborted {
-            tracing::debug!(
-                "Ignoring stop because the status of the driver is {}",
-                state.status.as_str_name()
-            );
+            tracing::debug!("Ignoring stop because the status of the driver is {}", state.status.as_str_name());
             return state.status;
         }
         if state.inbox.is_some() {
@@ -160,10 +152,7 @@ impl<I, X, T: ?Sized> Shell<I, X, T> {
     pub(crate) fn abort(&self, before: impl FnOnce(), input: I) -> Status {
         let mut state = self.lock();
         if state.status != Status::DriverRunning {
-            tracing::debug!(
-                "Ignoring abort because the status of the driver is {}",
-                state.status.as_str_name()
-            );
+            tracing::debug!("Ignoring abort because the status of the driver is {}", state.status.as_str_name());
             return state.status;
         }
         before();
@@ -182,9 +171,7 @@ impl<I, X, T: ?Sized> Shell<I, X, T> {
                 return state.status;
             }
             if state.thread_id == Some(std::thread::current().id()) {
-                tracing::error!(
-                    "join() called inside a driver callback would wait forever; returning"
-                );
+                tracing::error!("join() called inside a driver callback would wait forever; returning");
                 return state.status;
             }
         }
@@ -232,9 +219,7 @@ impl<I, X, T: ?Sized> Shell<I, X, T> {
         }
         if let Some(thread) = thread {
             if thread.thread().id() == std::thread::current().id() {
-                tracing::warn!(
-                    "{what} dropped inside its own callback; not waiting for its thread"
-                );
+                tracing::warn!("{what} dropped inside its own callback; not waiting for its thread");
             } else {
                 let _ = thread.join();
             }

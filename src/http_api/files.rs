@@ -61,10 +61,7 @@ fn decode(text: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(
-                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                    16,
-                ) {
+                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
                     Ok(b) => {
                         out.push(b);
                         i += 2;
@@ -95,16 +92,10 @@ pub fn resolve(mounts: &BTreeMap<String, PathBuf>, path: &str) -> Result<PathBuf
     let tokens: Vec<&str> = path.split('/').collect();
     for n in (1..=tokens.len()).rev() {
         let prefix = tokens[..n].join("/");
-        let Some(root) = mounts.get(&prefix) else {
-            continue;
-        };
+        let Some(root) = mounts.get(&prefix) else { continue };
         let suffix: Vec<&str> = tokens[n..].to_vec();
         if !root.is_dir() {
-            return if suffix.is_empty() {
-                Ok(root.clone())
-            } else {
-                Err(FilesError::NotFound)
-            };
+            return if suffix.is_empty() { Ok(root.clone()) } else { Err(FilesError::NotFound) };
         }
         let mut joined = root.clone();
         for part in &suffix {
@@ -121,10 +112,7 @@ pub fn resolve(mounts: &BTreeMap<String, PathBuf>, path: &str) -> Result<PathBuf
             }
         };
         if !real.starts_with(root) {
-            return Err(FilesError::Invalid(format!(
-                "'{}' is inaccessible",
-                joined.display()
-            )));
+            return Err(FilesError::Invalid(format!("'{}' is inaccessible", joined.display())));
         }
         return Ok(real);
     }
@@ -184,10 +172,8 @@ impl Files {
             "download" => self.download(&params).await,
             "debug" => {
                 let mounts = self.mounts.mounts().await;
-                let map: serde_json::Map<String, Value> = mounts
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::String(v.display().to_string())))
-                    .collect();
+                let map: serde_json::Map<String, Value> =
+                    mounts.into_iter().map(|(k, v)| (k, Value::String(v.display().to_string()))).collect();
                 json_response(&Value::Object(map), jsonp)
             }
             _ => return None,
@@ -198,30 +184,20 @@ impl Files {
     fn path_param(params: &BTreeMap<String, String>) -> Result<String, Box<Response<Body>>> {
         match params.get("path") {
             Some(p) if !p.is_empty() => Ok(p.clone()),
-            _ => Err(Box::new(text_response(
-                StatusCode::BAD_REQUEST,
-                "Expecting 'path=value' in query.\n",
-            ))),
+            _ => Err(Box::new(text_response(StatusCode::BAD_REQUEST, "Expecting 'path=value' in query.\n"))),
         }
     }
 
     /// The `path` parameter and the real path it resolves to, or the error
     /// response.
-    async fn resolve_param(
-        &self,
-        params: &BTreeMap<String, String>,
-    ) -> Result<(String, PathBuf), Box<Response<Body>>> {
+    async fn resolve_param(&self, params: &BTreeMap<String, String>) -> Result<(String, PathBuf), Box<Response<Body>>> {
         let path = Self::path_param(params)?;
         let mounts = self.mounts.mounts().await;
         let real = resolve(&mounts, &path).map_err(|e| Box::new(error_response(e)))?;
         Ok((path, real))
     }
 
-    async fn browse(
-        &self,
-        params: &BTreeMap<String, String>,
-        jsonp: Option<&str>,
-    ) -> Response<Body> {
+    async fn browse(&self, params: &BTreeMap<String, String>, jsonp: Option<&str>) -> Response<Body> {
         let (path, real) = match self.resolve_param(params).await {
             Ok(found) => found,
             Err(r) => return *r,
@@ -233,9 +209,7 @@ impl Files {
                 for entry in entries.flatten() {
                     let name = entry.file_name().to_string_lossy().into_owned();
                     let full = real.join(&name);
-                    let Ok(meta) = std::fs::metadata(&full) else {
-                        continue;
-                    };
+                    let Ok(meta) = std::fs::metadata(&full) else { continue };
                     let virtual_path = if virtual_base.ends_with('/') {
                         format!("{virtual_base}{name}")
                     } else {
@@ -258,17 +232,9 @@ impl Files {
         let mut offset: i64 = -1;
         if let Some(text) = params.get("offset") {
             match text.trim().parse::<i64>() {
-                Err(e) => {
-                    return text_response(
-                        StatusCode::BAD_REQUEST,
-                        format!("Failed to parse offset: {e}.\n"),
-                    )
-                }
+                Err(e) => return text_response(StatusCode::BAD_REQUEST, format!("Failed to parse offset: {e}.\n")),
                 Ok(v) if v < -1 => {
-                    return text_response(
-                        StatusCode::BAD_REQUEST,
-                        format!("Negative offset provided: {v}.\n"),
-                    )
+                    return text_response(StatusCode::BAD_REQUEST, format!("Negative offset provided: {v}.\n"))
                 }
                 Ok(v) => offset = v,
             }
@@ -276,27 +242,15 @@ impl Files {
         let mut length: Option<u64> = None;
         if let Some(text) = params.get("length") {
             match text.trim().parse::<i64>() {
-                Err(e) => {
-                    return text_response(
-                        StatusCode::BAD_REQUEST,
-                        format!("Failed to parse length: {e}.\n"),
-                    )
-                }
+                Err(e) => return text_response(StatusCode::BAD_REQUEST, format!("Failed to parse length: {e}.\n")),
                 Ok(v) if v < -1 => {
-                    return text_response(
-                        StatusCode::BAD_REQUEST,
-                        format!("Negative length provided: {v}.\n"),
-                    )
+                    return text_response(StatusCode::BAD_REQUEST, format!("Negative length provided: {v}.\n"))
                 }
                 Ok(v) if v > -1 => length = Some(v as u64),
                 Ok(_) => {}
             }
         }
-        let (start, length) = if offset == -1 {
-            (0u64, Some(0))
-        } else {
-            (offset as u64, length)
-        };
+        let (start, length) = if offset == -1 { (0u64, Some(0)) } else { (offset as u64, length) };
         let real = match self.resolve_param(params).await {
             Ok((_, real)) => real,
             Err(r) => return *r,
@@ -308,8 +262,7 @@ impl Files {
         match result {
             Ok(Ok((size, data))) => {
                 let reported = if offset == -1 { size } else { offset as u64 };
-                let value =
-                    serde_json::json!({"data": String::from_utf8_lossy(&data), "offset": reported});
+                let value = serde_json::json!({"data": String::from_utf8_lossy(&data), "offset": reported});
                 json_response(&value, jsonp)
             }
             Ok(Err(e)) => text_response(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}.\n")),
@@ -327,26 +280,15 @@ impl Files {
         }
         let file = match tokio::fs::File::open(&real).await {
             Ok(f) => f,
-            Err(e) => {
-                return text_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("Failed to open file: {e}"),
-                )
-            }
+            Err(e) => return text_response(StatusCode::INTERNAL_SERVER_ERROR, format!("Failed to open file: {e}")),
         };
-        let basename = real
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let basename = real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let content_type = mime_type(&real);
         let stream = tokio_util_stream(file);
         Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, content_type)
-            .header(
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename={basename}"),
-            )
+            .header(header::CONTENT_DISPOSITION, format!("attachment; filename={basename}"))
             .body(Body::from_stream(stream))
             .expect("static response")
     }
@@ -355,11 +297,8 @@ impl Files {
 /// `(file size, bytes)` of `[offset, offset + length)`, at most [`MAX_READ`].
 fn read_chunk(path: &Path, offset: u64, length: Option<u64>) -> Result<(u64, Vec<u8>), String> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path)
-        .map_err(|e| format!("Failed to open file at '{}': {e}", path.display()))?;
-    let size = file
-        .seek(SeekFrom::End(0))
-        .map_err(|e| format!("Failed to open file at '{}': {e}", path.display()))?;
+    let mut file = std::fs::File::open(path).map_err(|e| format!("Failed to open file at '{}': {e}", path.display()))?;
+    let size = file.seek(SeekFrom::End(0)).map_err(|e| format!("Failed to open file at '{}': {e}", path.display()))?;
     if offset >= size {
         return Ok((size, Vec::new()));
     }
@@ -367,12 +306,9 @@ fn read_chunk(path: &Path, offset: u64, length: Option<u64>) -> Result<(u64, Vec
     if length == 0 {
         return Ok((size, Vec::new()));
     }
-    file.seek(SeekFrom::Start(offset))
-        .map_err(|e| format!("Failed to seek file at '{}': {e}", path.display()))?;
+    file.seek(SeekFrom::Start(offset)).map_err(|e| format!("Failed to seek file at '{}': {e}", path.display()))?;
     let mut data = Vec::with_capacity(length as usize);
-    file.take(length)
-        .read_to_end(&mut data)
-        .map_err(|e| format!("Failed to read file at '{}': {e}", path.display()))?;
+    file.take(length).read_to_end(&mut data).map_err(|e| format!("Failed to read file at '{}': {e}", path.display()))?;
     Ok((size, data))
 }
 
@@ -394,9 +330,7 @@ fn mime_type(path: &Path) -> &'static str {
 }
 
 /// A file as a stream of chunks.
-fn tokio_util_stream(
-    file: tokio::fs::File,
-) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+fn tokio_util_stream(file: tokio::fs::File) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
     use tokio::io::AsyncReadExt;
     futures::stream::unfold(file, |mut file| async move {
         let mut buf = vec![0u8; 64 * 1024];
@@ -430,32 +364,14 @@ mod tests {
         std::fs::write(sandbox.join("stdout"), b"hello").unwrap();
         std::fs::write(dir.join("secret"), b"no").unwrap();
         std::os::unix::fs::symlink(dir.join("secret"), sandbox.join("link")).unwrap();
-        let mounts = BTreeMap::from([(
-            "/frameworks/F/executors/E/runs/latest".to_string(),
-            sandbox.clone(),
-        )]);
+        let mounts = BTreeMap::from([("/frameworks/F/executors/E/runs/latest".to_string(), sandbox.clone())]);
         let v = "/frameworks/F/executors/E/runs/latest";
-        assert_eq!(
-            resolve(&mounts, &format!("{v}/stdout")).unwrap(),
-            sandbox.join("stdout")
-        );
+        assert_eq!(resolve(&mounts, &format!("{v}/stdout")).unwrap(), sandbox.join("stdout"));
         assert_eq!(resolve(&mounts, &format!("{v}/")).unwrap(), sandbox);
-        assert_eq!(
-            resolve(&mounts, &format!("{v}/nope")),
-            Err(FilesError::NotFound)
-        );
-        assert!(matches!(
-            resolve(&mounts, &format!("{v}/../../secret")),
-            Err(FilesError::NotFound | FilesError::Invalid(_))
-        ));
-        assert!(matches!(
-            resolve(&mounts, &format!("{v}/sub/../../secret")),
-            Err(FilesError::Invalid(_))
-        ));
-        assert!(matches!(
-            resolve(&mounts, &format!("{v}/link")),
-            Err(FilesError::Invalid(_))
-        ));
+        assert_eq!(resolve(&mounts, &format!("{v}/nope")), Err(FilesError::NotFound));
+        assert!(matches!(resolve(&mounts, &format!("{v}/../../secret")), Err(FilesError::NotFound | FilesError::Invalid(_))));
+        assert!(matches!(resolve(&mounts, &format!("{v}/sub/../../secret")), Err(FilesError::Invalid(_))));
+        assert!(matches!(resolve(&mounts, &format!("{v}/link")), Err(FilesError::Invalid(_))));
         assert_eq!(resolve(&mounts, "/etc/passwd"), Err(FilesError::NotFound));
         std::fs::remove_dir_all(dir).ok();
     }
@@ -478,9 +394,6 @@ mod tests {
         let q = query_pairs(Some("path=%2Ffoo%2Fbar+baz&offset=-1&jsonp=cb"));
         assert_eq!(q["path"], "/foo/bar baz");
         assert_eq!(q["offset"], "-1");
-        assert_eq!(
-            query_pairs(Some("a=%zz&b=%4")),
-            BTreeMap::from([("a".into(), "%zz".into()), ("b".into(), "%4".into())])
-        );
+        assert_eq!(query_pairs(Some("a=%zz&b=%4")), BTreeMap::from([("a".into(), "%zz".into()), ("b".into(), "%4".into())]));
     }
 }

@@ -26,8 +26,8 @@
 
 use base64::Engine as _;
 use prost_reflect::{
-    Cardinality, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, ReflectMessage,
-    Value,
+    Cardinality, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor,
+    ReflectMessage, Value,
 };
 use serde_json::{Map, Number, Value as Json};
 
@@ -81,12 +81,7 @@ pub fn dynamic_to_value(msg: &DynamicMessage) -> Json {
 
 fn has_explicit_default(field: &FieldDescriptor) -> bool {
     let proto = field.field_descriptor_proto();
-    proto.default_value.is_some()
-        && !proto
-            .options
-            .as_ref()
-            .and_then(|o| o.deprecated)
-            .unwrap_or(false)
+    proto.default_value.is_some() && !proto.options.as_ref().and_then(|o| o.deprecated).unwrap_or(false)
 }
 
 fn value_to_json(field: &FieldDescriptor, value: &Value) -> Json {
@@ -197,19 +192,12 @@ fn parse_object(msg: &mut DynamicMessage, object: &Map<String, Json>) -> Result<
     Ok(())
 }
 
-fn parse_field(
-    msg: &mut DynamicMessage,
-    field: &FieldDescriptor,
-    json: &Json,
-) -> Result<(), JsonError> {
+fn parse_field(msg: &mut DynamicMessage, field: &FieldDescriptor, json: &Json) -> Result<(), JsonError> {
     match json {
         Json::Null => Ok(()),
         Json::Array(items) => {
             if !field.is_list() {
-                return Err(shape(format!(
-                    "Not expecting a JSON array for field '{}'",
-                    field.name()
-                )));
+                return Err(shape(format!("Not expecting a JSON array for field '{}'", field.name())));
             }
             for item in items {
                 if matches!(item, Json::Array(_)) {
@@ -241,16 +229,9 @@ fn parse_field(
     }
 }
 
-fn parse_map(
-    msg: &mut DynamicMessage,
-    field: &FieldDescriptor,
-    object: &Map<String, Json>,
-) -> Result<(), JsonError> {
+fn parse_map(msg: &mut DynamicMessage, field: &FieldDescriptor, object: &Map<String, Json>) -> Result<(), JsonError> {
     let Kind::Message(entry) = field.kind() else {
-        return Err(shape(format!(
-            "Not expecting a JSON object for field '{}'",
-            field.name()
-        )));
+        return Err(shape(format!("Not expecting a JSON object for field '{}'", field.name())));
     };
     let key_field = entry.map_entry_key_field();
     let value_field = entry.map_entry_value_field();
@@ -262,16 +243,9 @@ fn parse_map(
             Some(Value::U32(i)) => MapKey::U32(i),
             Some(Value::U64(i)) => MapKey::U64(i),
             Some(Value::String(s)) => MapKey::String(s),
-            _ => {
-                return Err(shape(format!(
-                    "Invalid map key for field '{}'",
-                    field.name()
-                )))
-            }
+            _ => return Err(shape(format!("Invalid map key for field '{}'", field.name()))),
         };
-        let Some(value) = parse_scalar(&value_field, json)? else {
-            continue;
-        };
+        let Some(value) = parse_scalar(&value_field, json)? else { continue };
         msg.get_field_mut(field)
             .as_map_mut()
             .expect("map field holds a map")
@@ -317,16 +291,12 @@ fn parse_scalar(field: &FieldDescriptor, json: &Json) -> Result<Option<Value>, J
         (kind, Json::Number(n)) if is_numeric(&kind) => number_value(&kind, n),
         (kind, Json::String(s)) if is_numeric(&kind) => {
             let n = match (s.as_str(), &kind) {
-                ("Infinity", Kind::Double | Kind::Float) => {
-                    return Ok(Some(float_value(&kind, f64::INFINITY)))
-                }
+                ("Infinity", Kind::Double | Kind::Float) => return Ok(Some(float_value(&kind, f64::INFINITY))),
                 ("-Infinity", Kind::Double | Kind::Float) => {
                     return Ok(Some(float_value(&kind, f64::NEG_INFINITY)))
                 }
                 _ => serde_json::from_str::<Number>(s.trim()).map_err(|e| {
-                    shape(format!(
-                        "Failed to parse '{s}' as a JSON number for field '{name}': {e}"
-                    ))
+                    shape(format!("Failed to parse '{s}' as a JSON number for field '{name}': {e}"))
                 })?,
             };
             number_value(&kind, &n)
@@ -407,11 +377,7 @@ mod tests {
 
     #[test]
     fn defaults_are_written_for_unset_fields_that_declare_one() {
-        let info = mesos::FrameworkInfo {
-            user: "root".into(),
-            name: "fw".into(),
-            ..Default::default()
-        };
+        let info = mesos::FrameworkInfo { user: "root".into(), name: "fw".into(), ..Default::default() };
         let j = to_value(&info);
         assert_eq!(j["user"], "root");
         // failover_timeout and checkpoint declare defaults and are not deprecated.
@@ -437,9 +403,7 @@ mod tests {
         assert_eq!(j["state"], "TASK_RUNNING");
         assert_eq!(j["data"], "aGkA");
         assert_eq!(j["timestamp"], json!(1.5));
-        let t = mesos::TimeInfo {
-            nanoseconds: 9_007_199_254_740_993,
-        };
+        let t = mesos::TimeInfo { nanoseconds: 9_007_199_254_740_993 };
         assert_eq!(to_string(&t), r#"{"nanoseconds":9007199254740993}"#);
     }
 
@@ -474,10 +438,7 @@ mod tests {
     fn array_refused_for_singular_field() {
         let j = json!({"user": ["a"], "name": "n"});
         let err = from_value::<mesos::FrameworkInfo>(&j).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "Not expecting a JSON array for field 'user'"
-        );
+        assert_eq!(err.to_string(), "Not expecting a JSON array for field 'user'");
     }
 
     #[test]
@@ -490,17 +451,13 @@ mod tests {
     #[test]
     fn missing_required_fields_are_named() {
         let err = from_value::<mesos::FrameworkInfo>(&json!({"name": "n", "id": {}})).unwrap_err();
-        assert_eq!(
-            err,
-            JsonError::MissingRequired(vec!["user".into(), "id.value".into()])
-        );
+        assert_eq!(err, JsonError::MissingRequired(vec!["user".into(), "id.value".into()]));
         assert_eq!(err.to_string(), "Missing required fields: user, id.value");
     }
 
     #[test]
     fn unknown_enum_dropped_unless_required() {
-        let j =
-            json!({"task_id": {"value": "t"}, "state": "TASK_RUNNING", "reason": "NO_SUCH_REASON"});
+        let j = json!({"task_id": {"value": "t"}, "state": "TASK_RUNNING", "reason": "NO_SUCH_REASON"});
         let s: mesos::TaskStatus = from_value(&j).unwrap();
         assert_eq!(s.reason, None);
         let j = json!({"task_id": {"value": "t"}, "state": "TASK_NOPE"});
@@ -532,19 +489,14 @@ mod tests {
         ] {
             assert!(from_value::<mesos::FrameworkInfo>(&bad).is_err(), "{bad}");
         }
-        assert!(matches!(
-            from_str::<mesos::FrameworkInfo>("{"),
-            Err(JsonError::Syntax(_))
-        ));
+        assert!(matches!(from_str::<mesos::FrameworkInfo>("{"), Err(JsonError::Syntax(_))));
     }
 
     #[test]
     fn bad_base64_is_an_error() {
         let j = json!({"task_id": {"value": "t"}, "state": "TASK_RUNNING", "data": "!!"});
         let err = from_value::<mesos::TaskStatus>(&j).unwrap_err();
-        assert!(err
-            .to_string()
-            .starts_with("Failed to base64 decode bytes field 'data'"));
+        assert!(err.to_string().starts_with("Failed to base64 decode bytes field 'data'"));
     }
 
     #[test]

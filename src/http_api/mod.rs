@@ -3,6 +3,6 @@
 pub mod agent;
 pub mod files;
 pub mod json;
+pub mod recordio;
 pub mod master;
 pub mod model;
-pub mod recordio;

@@ -13,27 +13,18 @@ use crate::proto::mesos::{Attribute, CommandInfo, Labels, Task, TaskState, TaskS
 
 /// A double as Mesos writes it (non-finite values become `null`).
 pub fn number(v: f64) -> Value {
-    serde_json::Number::from_f64(v)
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
+    serde_json::Number::from_f64(v).map(Value::Number).unwrap_or(Value::Null)
 }
 
 /// `json(writer, Resources)`: scalars summed by name (`cpus`, `gpus`, `mem`,
 /// `disk` always present), ranges and sets as text; revocable ones with a
 /// `_revocable` suffix.
 pub fn resources(resources: &Resources) -> Value {
-    let mut scalars: BTreeMap<String, f64> = ["cpus", "gpus", "mem", "disk"]
-        .iter()
-        .map(|n| (n.to_string(), 0.0))
-        .collect();
+    let mut scalars: BTreeMap<String, f64> = ["cpus", "gpus", "mem", "disk"].iter().map(|n| (n.to_string(), 0.0)).collect();
     let mut ranges: BTreeMap<String, crate::common::values::Ranges> = BTreeMap::new();
     let mut sets: BTreeMap<String, crate::common::values::Set> = BTreeMap::new();
     for item in resources {
-        let name = if item.is_revocable() {
-            format!("{}_revocable", item.name())
-        } else {
-            item.name().to_string()
-        };
+        let name = if item.is_revocable() { format!("{}_revocable", item.name()) } else { item.name().to_string() };
         match item.value() {
             ResourceValue::Scalar(s) => *scalars.entry(name).or_default() += s.to_f64(),
             ResourceValue::Ranges(r) => ranges.entry(name).or_default().add(r),
@@ -86,9 +77,7 @@ pub fn attributes(attrs: &[Attribute]) -> Value {
 /// `json(writer, TaskStatus)`.
 pub fn task_status(status: &TaskStatus) -> Value {
     let mut out = Map::new();
-    let state = TaskState::try_from(status.state)
-        .map(|s| s.as_str_name())
-        .unwrap_or("TASK_UNKNOWN");
+    let state = TaskState::try_from(status.state).map(|s| s.as_str_name()).unwrap_or("TASK_UNKNOWN");
     out.insert("state".into(), json!(state));
     out.insert("timestamp".into(), number(status.timestamp.unwrap_or(0.0)));
     if let Some(l) = &status.labels {
@@ -100,10 +89,7 @@ pub fn task_status(status: &TaskStatus) -> Value {
             c.insert("container_id".into(), to_value(id));
         }
         if !cs.network_infos.is_empty() {
-            c.insert(
-                "network_infos".into(),
-                Value::Array(cs.network_infos.iter().map(to_value).collect()),
-            );
+            c.insert("network_infos".into(), Value::Array(cs.network_infos.iter().map(to_value).collect()));
         }
         if let Some(cg) = &cs.cgroup_info {
             c.insert("cgroup_info".into(), to_value(cg));
@@ -122,38 +108,18 @@ pub fn task(task: &Task) -> Value {
     out.insert("id".into(), json!(task.task_id.value));
     out.insert("name".into(), json!(task.name));
     out.insert("framework_id".into(), json!(task.framework_id.value));
-    out.insert(
-        "executor_id".into(),
-        json!(task
-            .executor_id
-            .as_ref()
-            .map(|e| e.value.as_str())
-            .unwrap_or("")),
-    );
+    out.insert("executor_id".into(), json!(task.executor_id.as_ref().map(|e| e.value.as_str()).unwrap_or("")));
     out.insert("slave_id".into(), json!(task.slave_id.value));
-    let state = TaskState::try_from(task.state)
-        .map(|s| s.as_str_name())
-        .unwrap_or("TASK_UNKNOWN");
+    let state = TaskState::try_from(task.state).map(|s| s.as_str_name()).unwrap_or("TASK_UNKNOWN");
     out.insert("state".into(), json!(state));
     out.insert("resources".into(), resource_protos(&task.resources));
     if !task.limits.is_empty() {
-        let limits: Map<String, Value> = task
-            .limits
-            .iter()
-            .map(|(k, v)| (k.clone(), number(v.value)))
-            .collect();
+        let limits: Map<String, Value> = task.limits.iter().map(|(k, v)| (k.clone(), number(v.value))).collect();
         out.insert("limits".into(), Value::Object(limits));
     }
-    let role = task
-        .resources
-        .first()
-        .and_then(|r| r.allocation_info.as_ref())
-        .and_then(|a| a.role.clone());
+    let role = task.resources.first().and_then(|r| r.allocation_info.as_ref()).and_then(|a| a.role.clone());
     out.insert("role".into(), json!(role.unwrap_or_default()));
-    out.insert(
-        "statuses".into(),
-        Value::Array(task.statuses.iter().map(task_status).collect()),
-    );
+    out.insert("statuses".into(), Value::Array(task.statuses.iter().map(task_status).collect()));
     if let Some(u) = &task.user {
         out.insert("user".into(), json!(u));
     }

@@ -66,9 +66,7 @@ enum State {
     /// Reading the length digits up to the newline.
     Header,
     /// Reading `remaining` more bytes of the current record.
-    Record {
-        remaining: usize,
-    },
+    Record { remaining: usize },
     Failed,
 }
 
@@ -95,12 +93,7 @@ impl Decoder {
 
     /// A decoder rejecting any record longer than `max` bytes.
     pub fn with_max_record_len(max: usize) -> Decoder {
-        Decoder {
-            state: State::Header,
-            header: Vec::new(),
-            record: BytesMut::new(),
-            max_record_len: max,
-        }
+        Decoder { state: State::Header, header: Vec::new(), record: BytesMut::new(), max_record_len: max }
     }
 
     /// Feeds `data`; returns the records it completed, in order. A zero-length
@@ -139,9 +132,7 @@ impl Decoder {
                         records.push(self.record.split().freeze());
                         self.state = State::Header;
                     } else {
-                        self.state = State::Record {
-                            remaining: remaining - take,
-                        };
+                        self.state = State::Record { remaining: remaining - take };
                     }
                 }
             }
@@ -167,8 +158,7 @@ impl Decoder {
     fn check_header_len(&mut self) -> Result<(), RecordIoError> {
         if self.header.len() > MAX_HEADER_LEN {
             return Err(self.fail(RecordIoError::InvalidLength {
-                header: String::from_utf8_lossy(&self.header[..MAX_HEADER_LEN]).into_owned()
-                    + "...",
+                header: String::from_utf8_lossy(&self.header[..MAX_HEADER_LEN]).into_owned() + "...",
                 reason: "length header is too long".into(),
             }));
         }
@@ -184,15 +174,11 @@ impl Decoder {
             Err("not a base-10 integer".to_string())
         };
         match parsed {
-            Ok(len) if len > self.max_record_len => Err(self.fail(RecordIoError::RecordTooLarge {
-                len,
-                max: self.max_record_len,
-            })),
+            Ok(len) if len > self.max_record_len => {
+                Err(self.fail(RecordIoError::RecordTooLarge { len, max: self.max_record_len }))
+            }
             Ok(len) => Ok(len),
-            Err(reason) => Err(self.fail(RecordIoError::InvalidLength {
-                header: text,
-                reason,
-            })),
+            Err(reason) => Err(self.fail(RecordIoError::InvalidLength { header: text, reason })),
         }
     }
 
@@ -216,21 +202,13 @@ pub enum StreamError<E> {
 /// Turns a stream of body chunks into a stream of records. The stream ends
 /// after the first error; a body that ends mid-record yields
 /// [`RecordIoError::Truncated`].
-pub fn records<S, E>(
-    body: S,
-    max_record_len: usize,
-) -> impl Stream<Item = Result<Bytes, StreamError<E>>>
+pub fn records<S, E>(body: S, max_record_len: usize) -> impl Stream<Item = Result<Bytes, StreamError<E>>>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {
     let decoder = Decoder::with_max_record_len(max_record_len);
     futures::stream::unfold(
-        (
-            body,
-            decoder,
-            std::collections::VecDeque::<Bytes>::new(),
-            false,
-        ),
+        (body, decoder, std::collections::VecDeque::<Bytes>::new(), false),
         |(mut body, mut decoder, mut ready, mut done)| async move {
             loop {
                 if let Some(record) = ready.pop_front() {
@@ -277,10 +255,7 @@ mod tests {
         encode_into(b"world!", &mut out);
         assert_eq!(out, b"5\nhello6\nworld!");
         let mut d = Decoder::new();
-        assert_eq!(
-            d.decode(&out).unwrap(),
-            vec![Bytes::from("hello"), Bytes::from("world!")]
-        );
+        assert_eq!(d.decode(&out).unwrap(), vec![Bytes::from("hello"), Bytes::from("world!")]);
         assert!(d.finish().is_ok());
     }
 
@@ -291,15 +266,7 @@ mod tests {
             let mut d = Decoder::new();
             let mut got = d.decode(&stream[..split]).unwrap();
             got.extend(d.decode(&stream[split..]).unwrap());
-            assert_eq!(
-                got,
-                vec![
-                    Bytes::from("hello"),
-                    Bytes::new(),
-                    Bytes::from("hello world")
-                ],
-                "split at {split}"
-            );
+            assert_eq!(got, vec![Bytes::from("hello"), Bytes::new(), Bytes::from("hello world")], "split at {split}");
         }
     }
 
@@ -307,37 +274,22 @@ mod tests {
     fn bad_headers_fail_for_good() {
         let mut d = Decoder::new();
         let err = d.decode(b"abc\nxyz").unwrap_err();
-        assert!(
-            matches!(err, RecordIoError::InvalidLength { ref header, .. } if header == "abc"),
-            "{err}"
-        );
+        assert!(matches!(err, RecordIoError::InvalidLength { ref header, .. } if header == "abc"), "{err}");
         assert!(err.to_string().starts_with("Failed to decode length 'abc'"));
         assert_eq!(d.decode(b"3\nabc").unwrap_err(), RecordIoError::Failed);
 
         let mut d = Decoder::new();
-        assert!(matches!(
-            d.decode(b"-1\n").unwrap_err(),
-            RecordIoError::InvalidLength { .. }
-        ));
+        assert!(matches!(d.decode(b"-1\n").unwrap_err(), RecordIoError::InvalidLength { .. }));
         let mut d = Decoder::new();
-        assert!(matches!(
-            d.decode(b"\n").unwrap_err(),
-            RecordIoError::InvalidLength { .. }
-        ));
+        assert!(matches!(d.decode(b"\n").unwrap_err(), RecordIoError::InvalidLength { .. }));
         let mut d = Decoder::new();
-        assert!(matches!(
-            d.decode(&[b'1'; 40]).unwrap_err(),
-            RecordIoError::InvalidLength { .. }
-        ));
+        assert!(matches!(d.decode(&[b'1'; 40]).unwrap_err(), RecordIoError::InvalidLength { .. }));
     }
 
     #[test]
     fn limits_and_truncation() {
         let mut d = Decoder::with_max_record_len(4);
-        assert_eq!(
-            d.decode(b"5\n").unwrap_err(),
-            RecordIoError::RecordTooLarge { len: 5, max: 4 }
-        );
+        assert_eq!(d.decode(b"5\n").unwrap_err(), RecordIoError::RecordTooLarge { len: 5, max: 4 });
         let mut d = Decoder::new();
         assert!(d.decode(b"5\nhel").unwrap().is_empty());
         assert!(matches!(d.finish(), Err(RecordIoError::Truncated(_))));
@@ -348,20 +300,13 @@ mod tests {
 
     #[test]
     fn stream_adapter_yields_records_then_errors() {
-        let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-            Ok(Bytes::from_static(b"2\nab1")),
-            Ok(Bytes::from_static(b"\nc3\nde")),
-        ];
-        let out: Vec<_> = futures::executor::block_on(
-            records(futures::stream::iter(chunks), 1024).collect::<Vec<_>>(),
-        );
+        let chunks: Vec<Result<Bytes, std::io::Error>> =
+            vec![Ok(Bytes::from_static(b"2\nab1")), Ok(Bytes::from_static(b"\nc3\nde"))];
+        let out: Vec<_> = futures::executor::block_on(records(futures::stream::iter(chunks), 1024).collect::<Vec<_>>());
         assert_eq!(out.len(), 3);
         assert_eq!(out[0].as_ref().unwrap(), &Bytes::from("ab"));
         assert_eq!(out[1].as_ref().unwrap(), &Bytes::from("c"));
-        assert!(matches!(
-            out[2],
-            Err(StreamError::Decode(RecordIoError::Truncated(_)))
-        ));
+        assert!(matches!(out[2], Err(StreamError::Decode(RecordIoError::Truncated(_)))));
     }
 
     proptest! {

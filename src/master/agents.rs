@@ -8,15 +8,13 @@ use std::collections::HashMap;
 use crate::common::resources::ops::{apply_checkpointed_resources, needs_checkpointing};
 use crate::common::resources::{downgrade_resources, upgrade_resources, Resources};
 use crate::proto::mesos::internal::{
-    CheckpointResourcesMessage, LostSlaveMessage, MasterSlaveConnection, PingSlaveMessage,
-    ReconcileTasksMessage, RegisterSlaveMessage, ReregisterSlaveMessage, ShutdownFrameworkMessage,
-    ShutdownMessage, SlaveRegisteredMessage, SlaveReregisteredMessage, UpdateFrameworkMessage,
-    UpdateSlaveMessage,
+    CheckpointResourcesMessage, LostSlaveMessage, MasterSlaveConnection, PingSlaveMessage, RegisterSlaveMessage,
+    ReconcileTasksMessage, ReregisterSlaveMessage, ShutdownFrameworkMessage, ShutdownMessage, SlaveRegisteredMessage,
+    SlaveReregisteredMessage, UpdateFrameworkMessage, UpdateSlaveMessage,
 };
 use crate::proto::mesos::task_status::{Reason, Source};
 use crate::proto::mesos::{
-    resource::AllocationInfo, FrameworkId, FrameworkInfo, SlaveId, SlaveInfo, TaskState,
-    TaskStatus, TimeInfo,
+    resource::AllocationInfo, FrameworkId, FrameworkInfo, SlaveId, SlaveInfo, TaskState, TaskStatus, TimeInfo,
 };
 use crate::v0_compat::Upid;
 
@@ -25,8 +23,7 @@ use super::event::{Effect, Now, Timer};
 use super::frameworks::EMPTY_UPID;
 use super::registry::RegistryOp;
 use super::state::{
-    is_terminal, task_state, Agent, AgentCaps, AgentRegistration, Master, Observer, Pending,
-    RemovalReason,
+    is_terminal, task_state, Agent, AgentCaps, AgentRegistration, Master, Observer, Pending, RemovalReason,
 };
 use super::validation;
 
@@ -52,19 +49,12 @@ impl Master {
     }
 
     fn connection(&self) -> MasterSlaveConnection {
-        MasterSlaveConnection {
-            total_ping_timeout_seconds: Some(self.config.total_ping_timeout_secs()),
-        }
+        MasterSlaveConnection { total_ping_timeout_seconds: Some(self.config.total_ping_timeout_secs()) }
     }
 
     /// The version and domain checks shared by registration and
     /// reregistration; `Err` carries the reason to log.
-    fn check_agent(
-        &self,
-        pid: &Upid,
-        info: &SlaveInfo,
-        version: Option<&str>,
-    ) -> Result<(), String> {
+    fn check_agent(&self, pid: &Upid, info: &SlaveInfo, version: Option<&str>) -> Result<(), String> {
         let version = version.unwrap_or("");
         match parse_version(version) {
             None => return Err(format!("Failed to parse version '{version}' of agent at {pid}; ignoring agent")),
@@ -94,26 +84,14 @@ impl Master {
     // ---------------------------------------------------------------
     // Registration
 
-    pub(crate) fn on_register_slave(
-        &mut self,
-        now: Now,
-        from: &Upid,
-        mut message: RegisterSlaveMessage,
-    ) {
+    pub(crate) fn on_register_slave(&mut self, now: Now, from: &Upid, mut message: RegisterSlaveMessage) {
         self.metrics.messages_register_slave += 1;
         if self.config.authenticate_agents {
-            tracing::warn!(
-                "Refusing registration of agent at {} because it is not authenticated",
-                from
-            );
+            tracing::warn!("Refusing registration of agent at {} because it is not authenticated", from);
             return;
         }
         if let Err(e) = validation::validate_register_slave(&message) {
-            tracing::warn!(
-                "Dropping registration of agent at {} because it sent an invalid registration: {}",
-                from,
-                e
-            );
+            tracing::warn!("Dropping registration of agent at {} because it sent an invalid registration: {}", from, e);
             return;
         }
         if self.agents.registering.contains(from) {
@@ -124,11 +102,7 @@ impl Master {
             );
             return;
         }
-        tracing::info!(
-            "Received register agent message from {} ({})",
-            from,
-            message.slave.hostname
-        );
+        tracing::info!("Received register agent message from {} ({})", from, message.slave.hostname);
         upgrade_resources(&mut message.slave.resources);
         upgrade_resources(&mut message.checkpointed_resources);
         if let Err(e) = self.check_agent(from, &message.slave, message.version.as_deref()) {
@@ -136,62 +110,28 @@ impl Master {
             return;
         }
         if let Some(aid) = self.agents.by_pid.get(from).cloned() {
-            let connected = self
-                .agents
-                .registered
-                .get(&aid)
-                .is_some_and(|a| a.connected);
+            let connected = self.agents.registered.get(&aid).is_some_and(|a| a.connected);
             if !connected {
-                tracing::info!(
-                    "Removing old disconnected agent {} because a registration attempt occurred",
-                    self.agent_label(&aid)
-                );
-                self.remove_agent(
-                    &aid,
-                    "a new agent registered at the same address",
-                    RemovalReason::Registered,
-                );
+                tracing::info!("Removing old disconnected agent {} because a registration attempt occurred", self.agent_label(&aid));
+                self.remove_agent(&aid, "a new agent registered at the same address", RemovalReason::Registered);
             } else {
-                tracing::info!(
-                    "Agent {} already registered, resending acknowledgement",
-                    self.agent_label(&aid)
-                );
-                let reply = SlaveRegisteredMessage {
-                    slave_id: aid,
-                    connection: Some(self.connection()),
-                };
+                tracing::info!("Agent {} already registered, resending acknowledgement", self.agent_label(&aid));
+                let reply = SlaveRegisteredMessage { slave_id: aid, connection: Some(self.connection()) };
                 self.send(from, reply);
                 return;
             }
         }
         self.agents.registering.insert(from.clone());
         let id = self.new_agent_id();
-        tracing::info!(
-            "Registering agent at {} ({}) with id {}",
-            from,
-            message.slave.hostname,
-            id.value
-        );
+        tracing::info!("Registering agent at {} ({}) with id {}", from, message.slave.hostname, id.value);
         message.slave.id = Some(id);
         let op = RegistryOp::AdmitSlave(Box::new(message.slave.clone()));
-        self.registry(
-            op,
-            Pending::AdmitAgent {
-                pid: from.clone(),
-                message: Box::new(message),
-            },
-        );
+        self.registry(op, Pending::AdmitAgent { pid: from.clone(), message: Box::new(message) });
         let _ = now;
     }
 
     /// `__registerSlave`: the agent is admitted in the registry.
-    pub(crate) fn agent_admitted(
-        &mut self,
-        now: Now,
-        pid: Upid,
-        message: RegisterSlaveMessage,
-        admitted: bool,
-    ) {
+    pub(crate) fn agent_admitted(&mut self, now: Now, pid: Upid, message: RegisterSlaveMessage, admitted: bool) {
         self.agents.registering.shift_remove(&pid);
         let info = message.slave;
         let id = info.id.clone().unwrap_or_default();
@@ -206,18 +146,10 @@ impl Master {
             return;
         }
         let checkpointed = Resources::from_protos(&message.checkpointed_resources);
-        let total = match apply_checkpointed_resources(
-            &Resources::from_protos(&info.resources),
-            &checkpointed,
-        ) {
+        let total = match apply_checkpointed_resources(&Resources::from_protos(&info.resources), &checkpointed) {
             Ok(total) => total,
             Err(e) => {
-                tracing::warn!(
-                    "Refusing registration of agent {} at {}: {}",
-                    id.value,
-                    pid,
-                    e.0
-                );
+                tracing::warn!("Refusing registration of agent {} at {}: {}", id.value, pid, e.0);
                 return;
             }
         };
@@ -235,28 +167,14 @@ impl Master {
         let hostname = agent.info.hostname.clone();
         let resources = Resources::from_protos(&agent.info.resources);
         self.add_agent(now, agent, Vec::new());
-        let reply = SlaveRegisteredMessage {
-            slave_id: id.clone(),
-            connection: Some(self.connection()),
-        };
+        let reply = SlaveRegisteredMessage { slave_id: id.clone(), connection: Some(self.connection()) };
         self.send(&pid, reply);
-        tracing::info!(
-            "Registered agent {} at {} ({}) with {}",
-            id.value,
-            pid,
-            hostname,
-            resources
-        );
+        tracing::info!("Registered agent {} at {} ({}) with {}", id.value, pid, hostname, resources);
     }
 
     /// `addSlave`: books the agent, links to it, starts its health checks
     /// and gives its resources to the allocator.
-    fn add_agent(
-        &mut self,
-        now: Now,
-        agent: Agent,
-        completed: Vec<crate::proto::mesos::internal::archive::Framework>,
-    ) {
+    fn add_agent(&mut self, now: Now, agent: Agent, completed: Vec<crate::proto::mesos::internal::archive::Framework>) {
         let id = agent.id.clone();
         let pid = agent.pid.clone();
         self.emit(Effect::Link(pid.clone()));
@@ -290,20 +208,13 @@ impl Master {
             if let Some(fw) = self.frameworks.registered.get_mut(&fid) {
                 fw.total_used += &resources;
                 *fw.used.entry(id.clone()).or_default() += &resources;
-                fw.executors
-                    .entry(id.clone())
-                    .or_default()
-                    .insert(executor.executor_id.clone(), executor);
+                fw.executors.entry(id.clone()).or_default().insert(executor.executor_id.clone(), executor);
             }
         }
         for (fid, task) in tasks {
             let resources = Resources::from_protos(&task.resources);
             let live = !is_terminal(task_state(&task));
-            let role = task
-                .resources
-                .first()
-                .and_then(|r| r.allocation_info.as_ref())
-                .and_then(|a| a.role.clone());
+            let role = task.resources.first().and_then(|r| r.allocation_info.as_ref()).and_then(|a| a.role.clone());
             if let Some(fw) = self.frameworks.registered.get_mut(&fid) {
                 fw.tasks.insert(task.task_id.clone(), id.clone());
                 if live {
@@ -341,35 +252,24 @@ impl Master {
     fn start_observer(&mut self, now: Now, id: &SlaveId) {
         let epoch = self.epoch();
         if let Some(agent) = self.agents.registered.get_mut(id) {
-            agent.observer = Observer {
-                epoch,
-                timeouts: 0,
-                pinged: false,
-            };
+            agent.observer = Observer { epoch, timeouts: 0, pinged: false };
         }
         self.ping(now, id);
     }
 
     fn ping(&mut self, now: Now, id: &SlaveId) {
-        let Some(agent) = self.agents.registered.get_mut(id) else {
-            return;
-        };
+        let Some(agent) = self.agents.registered.get_mut(id) else { return };
         agent.observer.pinged = true;
         let (pid, connected, epoch) = (agent.pid.clone(), agent.connected, agent.observer.epoch);
         self.send(&pid, PingSlaveMessage { connected });
         self.emit(Effect::Timer {
             at: now.after(self.config.agent_ping_timeout),
-            timer: Timer::Ping {
-                agent: id.clone(),
-                epoch,
-            },
+            timer: Timer::Ping { agent: id.clone(), epoch },
         });
     }
 
     pub(crate) fn on_ping_timer(&mut self, now: Now, id: &SlaveId, epoch: u64) {
-        let Some(agent) = self.agents.registered.get_mut(id) else {
-            return;
-        };
+        let Some(agent) = self.agents.registered.get_mut(id) else { return };
         if agent.observer.epoch != epoch {
             return;
         }
@@ -388,9 +288,7 @@ impl Master {
     }
 
     pub(crate) fn on_pong(&mut self, from: &Upid) {
-        let Some(id) = self.agents.by_pid.get(from).cloned() else {
-            return;
-        };
+        let Some(id) = self.agents.by_pid.get(from).cloned() else { return };
         if let Some(agent) = self.agents.registered.get_mut(&id) {
             agent.observer.timeouts = 0;
             agent.observer.pinged = false;
@@ -402,15 +300,10 @@ impl Master {
 
     /// The connection to a registered agent broke (`Master::exited`).
     pub(crate) fn agent_exited(&mut self, now: Now, id: &SlaveId) {
-        let Some(agent) = self.agents.registered.get(id) else {
-            return;
-        };
+        let Some(agent) = self.agents.registered.get(id) else { return };
         tracing::info!("Agent {} disconnected", self.agent_label(id));
         if !agent.connected {
-            tracing::warn!(
-                "Ignoring duplicate exited() notification for agent {}",
-                self.agent_label(id)
-            );
+            tracing::warn!("Ignoring duplicate exited() notification for agent {}", self.agent_label(id));
             return;
         }
         self.disconnect_agent(now, id);
@@ -423,9 +316,7 @@ impl Master {
             }
         }
         for fid in frameworks {
-            let Some(fw) = self.frameworks.registered.get(&fid) else {
-                continue;
-            };
+            let Some(fw) = self.frameworks.registered.get(&fid) else { continue };
             if !fw.info.checkpoint() {
                 tracing::info!(
                     "Removing framework {} from disconnected agent {} because the framework is not checkpointing",
@@ -441,10 +332,7 @@ impl Master {
         }
         self.emit(Effect::Timer {
             at: now.after(self.config.agent_reregister_timeout),
-            timer: Timer::AgentReregister {
-                agent: id.clone(),
-                epoch,
-            },
+            timer: Timer::AgentReregister { agent: id.clone(), epoch },
         });
     }
 
@@ -459,9 +347,7 @@ impl Master {
     /// `deactivate(Slave*)`: no offers from it; outstanding ones rescinded.
     pub(crate) fn deactivate_agent(&mut self, now: Now, id: &SlaveId) {
         tracing::info!("Deactivating agent {}", self.agent_label(id));
-        let Some(agent) = self.agents.registered.get_mut(id) else {
-            return;
-        };
+        let Some(agent) = self.agents.registered.get_mut(id) else { return };
         agent.active = false;
         let offers: Vec<_> = agent.offers.iter().cloned().collect();
         let _ = self.allocator.deactivate_agent(id);
@@ -473,15 +359,9 @@ impl Master {
     /// `removeFramework(Slave*, Framework*)`: a non-checkpointing
     /// framework's tasks on a disconnected agent are lost.
     fn remove_framework_from_agent(&mut self, now: Now, aid: &SlaveId, fid: &FrameworkId) {
-        let Some(agent) = self.agents.registered.get(aid) else {
-            return;
-        };
+        let Some(agent) = self.agents.registered.get(aid) else { return };
         let hostname = agent.info.hostname.clone();
-        let tasks: Vec<_> = agent
-            .tasks
-            .get(fid)
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default();
+        let tasks: Vec<_> = agent.tasks.get(fid).map(|m| m.values().cloned().collect()).unwrap_or_default();
         for task in tasks {
             let update = self.master_update(
                 fid,
@@ -495,29 +375,18 @@ impl Master {
             );
             self.update_task(now, aid, fid, &task.task_id, &update);
             self.remove_task(now, aid, fid, &task.task_id, false);
-            if self
-                .frameworks
-                .registered
-                .get(fid)
-                .is_some_and(|f| f.connected())
-            {
+            if self.frameworks.registered.get(fid).is_some_and(|f| f.connected()) {
                 self.forward(update, None, fid);
             }
         }
-        let executors: Vec<_> = self.agents.registered[aid]
-            .executors
-            .get(fid)
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default();
+        let executors: Vec<_> = self.agents.registered[aid].executors.get(fid).map(|m| m.keys().cloned().collect()).unwrap_or_default();
         for executor in executors {
             self.remove_executor(now, aid, fid, &executor);
         }
     }
 
     pub(crate) fn on_agent_reregister_timeout(&mut self, now: Now, id: &SlaveId, epoch: u64) {
-        let Some(agent) = self.agents.registered.get(id) else {
-            return;
-        };
+        let Some(agent) = self.agents.registered.get(id) else { return };
         if agent.connected || agent.reregister_epoch != epoch {
             return;
         }
@@ -537,21 +406,10 @@ impl Master {
     /// `markUnreachable`: moves the agent to the registry's unreachable
     /// list, then removes it (its tasks become TASK_UNREACHABLE or
     /// TASK_LOST). Returns false if the transition does not apply.
-    pub(crate) fn mark_unreachable(
-        &mut self,
-        now: Now,
-        info: SlaveInfo,
-        during_failover: bool,
-        message: &str,
-    ) -> bool {
+    pub(crate) fn mark_unreachable(&mut self, now: Now, info: SlaveInfo, during_failover: bool, message: &str) -> bool {
         let id = info.id.clone().unwrap_or_default();
         let skip = |why: &str| {
-            tracing::warn!(
-                "Skipping transition of agent {} ({}) to unreachable because {}",
-                id.value,
-                info.hostname,
-                why
-            );
+            tracing::warn!("Skipping transition of agent {} ({}) to unreachable because {}", id.value, info.hostname, why);
             false
         };
         if during_failover && !self.agents.recovered.contains_key(&id) {
@@ -578,26 +436,11 @@ impl Master {
         if self.agents.gone.contains_key(&id) {
             return skip("it has been marked as gone");
         }
-        tracing::info!(
-            "Marking agent {} ({}) unreachable: {}",
-            id.value,
-            info.hostname,
-            message
-        );
+        tracing::info!("Marking agent {} ({}) unreachable: {}", id.value, info.hostname, message);
         self.agents.marking_unreachable.insert(id);
-        let time = TimeInfo {
-            nanoseconds: now.nanos(),
-        };
-        let op = RegistryOp::MarkSlaveUnreachable {
-            info: Box::new(info.clone()),
-            time,
-        };
-        let pending = Pending::MarkUnreachable {
-            info: Box::new(info),
-            time,
-            during_failover,
-            message: message.into(),
-        };
+        let time = TimeInfo { nanoseconds: now.nanos() };
+        let op = RegistryOp::MarkSlaveUnreachable { info: Box::new(info.clone()), time };
+        let pending = Pending::MarkUnreachable { info: Box::new(info), time, during_failover, message: message.into() };
         self.registry(op, pending);
         true
     }
@@ -615,18 +458,10 @@ impl Master {
         let id = info.id.clone().unwrap_or_default();
         self.agents.marking_unreachable.shift_remove(&id);
         if !permitted {
-            tracing::error!(
-                "The registry refused to mark agent {} unreachable",
-                id.value
-            );
+            tracing::error!("The registry refused to mark agent {} unreachable", id.value);
             return;
         }
-        tracing::info!(
-            "Marked agent {} ({}) unreachable: {}",
-            id.value,
-            info.hostname,
-            message
-        );
+        tracing::info!("Marked agent {} ({}) unreachable: {}", id.value, info.hostname, message);
         self.metrics.slave_removals += 1;
         self.metrics.slave_removals_reason_unhealthy += 1;
         self.agents.unreachable.insert(id.clone(), time);
@@ -642,37 +477,19 @@ impl Master {
     /// `__removeSlave`: an unreachable (or gone) agent leaves the books.
     /// Tasks of partition-aware frameworks become TASK_UNREACHABLE (or
     /// TASK_GONE_BY_OPERATOR when gone); others TASK_LOST.
-    fn remove_agent_records(
-        &mut self,
-        now: Now,
-        id: &SlaveId,
-        message: &str,
-        unreachable_time: Option<TimeInfo>,
-    ) {
+    fn remove_agent_records(&mut self, now: Now, id: &SlaveId, message: &str, unreachable_time: Option<TimeInfo>) {
         let _ = self.allocator.remove_agent(id);
-        let frameworks: Vec<FrameworkId> =
-            self.agents.registered[id].tasks.keys().cloned().collect();
+        let frameworks: Vec<FrameworkId> = self.agents.registered[id].tasks.keys().cloned().collect();
         for fid in frameworks {
-            let partition_aware = self
-                .frameworks
-                .registered
-                .get(&fid)
-                .is_some_and(|f| f.caps.partition_aware);
+            let partition_aware = self.frameworks.registered.get(&fid).is_some_and(|f| f.caps.partition_aware);
             let (state, reason, unreachable) = if !partition_aware {
                 (TaskState::TaskLost, Reason::SlaveRemoved, true)
             } else if unreachable_time.is_some() {
                 (TaskState::TaskUnreachable, Reason::SlaveRemoved, true)
             } else {
-                (
-                    TaskState::TaskGoneByOperator,
-                    Reason::SlaveRemovedByOperator,
-                    false,
-                )
+                (TaskState::TaskGoneByOperator, Reason::SlaveRemovedByOperator, false)
             };
-            let tasks: Vec<_> = self.agents.registered[id].tasks[&fid]
-                .values()
-                .cloned()
-                .collect();
+            let tasks: Vec<_> = self.agents.registered[id].tasks[&fid].values().cloned().collect();
             for task in tasks {
                 let update = self.master_update(
                     &fid,
@@ -686,12 +503,7 @@ impl Master {
                 );
                 self.update_task(now, id, &fid, &task.task_id, &update);
                 self.remove_task(now, id, &fid, &task.task_id, unreachable);
-                if self
-                    .frameworks
-                    .registered
-                    .get(&fid)
-                    .is_some_and(|f| f.connected())
-                {
+                if self.frameworks.registered.get(&fid).is_some_and(|f| f.connected()) {
                     self.forward(update, None, &fid);
                 } else {
                     tracing::warn!(
@@ -731,26 +543,11 @@ impl Master {
 
     /// `sendSlaveLost`: every connected framework hears of it.
     fn send_agent_lost(&mut self, id: &SlaveId) {
-        let frameworks: Vec<FrameworkId> = self
-            .frameworks
-            .registered
-            .values()
-            .filter(|f| f.connected())
-            .map(|f| f.id())
-            .collect();
+        let frameworks: Vec<FrameworkId> =
+            self.frameworks.registered.values().filter(|f| f.connected()).map(|f| f.id()).collect();
         for fid in frameworks {
-            tracing::info!(
-                "Notifying framework {} of lost agent {}",
-                self.framework_label(&fid),
-                id.value
-            );
-            self.send_framework(
-                &fid,
-                LostSlaveMessage {
-                    slave_id: id.clone(),
-                }
-                .into(),
-            );
+            tracing::info!("Notifying framework {} of lost agent {}", self.framework_label(&fid), id.value);
+            self.send_framework(&fid, LostSlaveMessage { slave_id: id.clone() }.into());
         }
     }
 
@@ -759,57 +556,33 @@ impl Master {
     pub(crate) fn remove_agent(&mut self, id: &SlaveId, cause: &str, reason: RemovalReason) {
         let label = self.agent_label(id);
         if self.agents.marking_unreachable.contains(id) {
-            tracing::warn!(
-                "Ignoring removal of agent {} that is in the process of being marked unreachable",
-                label
-            );
+            tracing::warn!("Ignoring removal of agent {} that is in the process of being marked unreachable", label);
             return;
         }
         if self.agents.marking_gone.contains(id) {
-            tracing::warn!(
-                "Ignoring removal of agent {} that is in the process of being marked gone",
-                label
-            );
+            tracing::warn!("Ignoring removal of agent {} that is in the process of being marked gone", label);
             return;
         }
         if self.agents.removing.contains(id) {
-            tracing::warn!(
-                "Ignoring removal of agent {} that is in the process of being removed",
-                label
-            );
+            tracing::warn!("Ignoring removal of agent {} that is in the process of being removed", label);
             return;
         }
-        let Some(agent) = self.agents.registered.get(id) else {
-            return;
-        };
+        let Some(agent) = self.agents.registered.get(id) else { return };
         let info = agent.info.clone();
         self.agents.removing.insert(id.clone());
         tracing::info!("Removing agent {}: {}", label, cause);
-        let pending = Pending::RemoveAgent {
-            agent: id.clone(),
-            cause: cause.into(),
-            reason,
-        };
+        let pending = Pending::RemoveAgent { agent: id.clone(), cause: cause.into(), reason };
         self.registry(RegistryOp::RemoveSlave(Box::new(info)), pending);
     }
 
     /// `_removeSlave`.
-    pub(crate) fn agent_removed(
-        &mut self,
-        now: Now,
-        id: &SlaveId,
-        cause: &str,
-        reason: RemovalReason,
-        permitted: bool,
-    ) {
+    pub(crate) fn agent_removed(&mut self, now: Now, id: &SlaveId, cause: &str, reason: RemovalReason, permitted: bool) {
         self.agents.removing.shift_remove(id);
         if !permitted {
             tracing::error!("Agent {} already removed from the registrar", id.value);
             return;
         }
-        let Some(agent) = self.agents.registered.get(id) else {
-            return;
-        };
+        let Some(agent) = self.agents.registered.get(id) else { return };
         let hostname = agent.info.hostname.clone();
         tracing::info!("Removed agent {}: {}", self.agent_label(id), cause);
         self.metrics.slave_removals += 1;
@@ -818,13 +591,9 @@ impl Master {
             RemovalReason::Unregistered => self.metrics.slave_removals_reason_unregistered += 1,
         }
         let _ = self.allocator.remove_agent(id);
-        let frameworks: Vec<FrameworkId> =
-            self.agents.registered[id].tasks.keys().cloned().collect();
+        let frameworks: Vec<FrameworkId> = self.agents.registered[id].tasks.keys().cloned().collect();
         for fid in frameworks {
-            let tasks: Vec<_> = self.agents.registered[id].tasks[&fid]
-                .values()
-                .cloned()
-                .collect();
+            let tasks: Vec<_> = self.agents.registered[id].tasks[&fid].values().cloned().collect();
             for task in tasks {
                 let update = self.master_update(
                     &fid,
@@ -838,19 +607,10 @@ impl Master {
                 );
                 self.update_task(now, id, &fid, &task.task_id, &update);
                 self.remove_task(now, id, &fid, &task.task_id, false);
-                if self
-                    .frameworks
-                    .registered
-                    .get(&fid)
-                    .is_some_and(|f| f.connected())
-                {
+                if self.frameworks.registered.get(&fid).is_some_and(|f| f.connected()) {
                     self.forward(update, None, &fid);
                 } else {
-                    tracing::warn!(
-                        "Dropping update for task {} of unknown framework {}",
-                        task.task_id.value,
-                        fid.value
-                    );
+                    tracing::warn!("Dropping update for task {} of unknown framework {}", task.task_id.value, fid.value);
                 }
             }
         }
@@ -862,18 +622,11 @@ impl Master {
     pub(crate) fn on_unregister_slave(&mut self, _now: Now, from: &Upid, id: &SlaveId) {
         self.metrics.messages_unregister_slave += 1;
         let Some(agent) = self.agents.registered.get(id) else {
-            tracing::warn!(
-                "Ignoring unregister agent message from {} for unknown agent",
-                from
-            );
+            tracing::warn!("Ignoring unregister agent message from {} for unknown agent", from);
             return;
         };
         if &agent.pid != from {
-            tracing::warn!(
-                "Ignoring unregister agent message from {} because it is not the agent {}",
-                from,
-                agent.pid
-            );
+            tracing::warn!("Ignoring unregister agent message from {} because it is not the agent {}", from, agent.pid);
             return;
         }
         self.remove_agent(id, "the agent unregistered", RemovalReason::Unregistered);
@@ -889,12 +642,7 @@ impl Master {
         }
         let fraction = self.agents.recovered.len() as f64 / total as f64;
         if fraction > self.config.recovery_agent_removal_limit {
-            let ids: Vec<&str> = self
-                .agents
-                .recovered
-                .keys()
-                .map(|k| k.value.as_str())
-                .collect();
+            let ids: Vec<&str> = self.agents.recovered.keys().map(|k| k.value.as_str()).collect();
             self.emit(Effect::Fatal(format!(
                 "Post-recovery agent removal limit exceeded! After {} there were {} ({}%) agents recovered from the \
                  registry that did not reregister: {:?} The configured removal limit is {}%. Please investigate or \
@@ -931,18 +679,10 @@ impl Master {
     // ---------------------------------------------------------------
     // Reregistration
 
-    pub(crate) fn on_reregister_slave(
-        &mut self,
-        now: Now,
-        from: &Upid,
-        mut message: ReregisterSlaveMessage,
-    ) {
+    pub(crate) fn on_reregister_slave(&mut self, now: Now, from: &Upid, mut message: ReregisterSlaveMessage) {
         self.metrics.messages_reregister_slave += 1;
         if self.config.authenticate_agents {
-            tracing::warn!(
-                "Refusing re-registration of agent at {} because it is not authenticated",
-                from
-            );
+            tracing::warn!("Refusing re-registration of agent at {} because it is not authenticated", from);
             return;
         }
         let id = message.slave.id.clone().unwrap_or_default();
@@ -965,28 +705,15 @@ impl Master {
             return;
         }
         if self.agents.gone.contains_key(&id) {
-            tracing::warn!(
-                "Refusing re-registration of agent at {} because it is already marked gone",
-                from
-            );
-            self.send(
-                from,
-                ShutdownMessage {
-                    message: Some("Agent has been marked gone".into()),
-                },
-            );
+            tracing::warn!("Refusing re-registration of agent at {} because it is already marked gone", from);
+            self.send(from, ShutdownMessage { message: Some("Agent has been marked gone".into()) });
             return;
         }
         if let Err(e) = validation::validate_reregister_slave(&message) {
             tracing::warn!("Dropping re-registration of agent at {} because it sent an invalid re-registration: {}", from, e);
             return;
         }
-        tracing::info!(
-            "Received reregister agent message from agent {} at {} ({})",
-            id.value,
-            from,
-            message.slave.hostname
-        );
+        tracing::info!("Received reregister agent message from agent {} at {} ({})", id.value, from, message.slave.hostname);
         upgrade_resources(&mut message.slave.resources);
         upgrade_resources(&mut message.checkpointed_resources);
         for task in &mut message.tasks {
@@ -1012,11 +739,7 @@ impl Master {
                     agent.pid.addr().ip(),
                     agent.info.hostname
                 );
-                let reply = ShutdownMessage {
-                    message: Some(
-                        "Agent attempted to reregister with different IP / hostname".into(),
-                    ),
-                };
+                let reply = ShutdownMessage { message: Some("Agent attempted to reregister with different IP / hostname".into()) };
                 self.send(from, reply);
                 self.agents.reregistering.shift_remove(&id);
                 return;
@@ -1024,29 +747,20 @@ impl Master {
             if info == agent.info {
                 self.agent_updated(now, from.clone(), message, true);
             } else {
-                let pending = Pending::UpdateAgent {
-                    pid: from.clone(),
-                    message: Box::new(message),
-                };
+                let pending = Pending::UpdateAgent { pid: from.clone(), message: Box::new(message) };
                 self.registry(RegistryOp::UpdateSlave(Box::new(info)), pending);
             }
         } else if let Some(recovered) = self.agents.recovered.get(&id) {
             if info == *recovered {
                 self.agent_readmitted(now, from.clone(), message, true);
             } else {
-                let pending = Pending::ReadmitAgent {
-                    pid: from.clone(),
-                    message: Box::new(message),
-                };
+                let pending = Pending::ReadmitAgent { pid: from.clone(), message: Box::new(message) };
                 self.registry(RegistryOp::UpdateSlave(Box::new(info)), pending);
             }
         } else {
             // Usually an agent that was marked unreachable; readmitted anyway
             // if the registry has forgotten it.
-            let pending = Pending::ReadmitAgent {
-                pid: from.clone(),
-                message: Box::new(message),
-            };
+            let pending = Pending::ReadmitAgent { pid: from.clone(), message: Box::new(message) };
             self.registry(RegistryOp::MarkSlaveReachable(Box::new(info)), pending);
         }
     }
@@ -1058,16 +772,8 @@ impl Master {
             return false;
         }
         if self.agents.gone.contains_key(id) {
-            tracing::warn!(
-                "Refusing re-registration of agent at {} because it is already marked gone",
-                pid
-            );
-            self.send(
-                pid,
-                ShutdownMessage {
-                    message: Some("Agent has been marked gone".into()),
-                },
-            );
+            tracing::warn!("Refusing re-registration of agent at {} because it is already marked gone", pid);
+            self.send(pid, ShutdownMessage { message: Some("Agent has been marked gone".into()) });
             self.agents.reregistering.shift_remove(id);
             return false;
         }
@@ -1076,13 +782,7 @@ impl Master {
 
     /// `__reregisterSlave`: an agent the master does not have in its books
     /// (recovered after failover, or unreachable) comes back.
-    pub(crate) fn agent_readmitted(
-        &mut self,
-        now: Now,
-        pid: Upid,
-        mut message: ReregisterSlaveMessage,
-        permitted: bool,
-    ) {
+    pub(crate) fn agent_readmitted(&mut self, now: Now, pid: Upid, mut message: ReregisterSlaveMessage, permitted: bool) {
         let id = message.slave.id.clone().unwrap_or_default();
         if !permitted {
             tracing::error!("The registry refused to readmit agent {}", id.value);
@@ -1099,29 +799,17 @@ impl Master {
             let roles: HashMap<FrameworkId, Vec<String>> = message
                 .frameworks
                 .iter()
-                .map(|f| {
-                    (
-                        f.id.clone().unwrap_or_default(),
-                        crate::master::allocator::framework_roles(f)
-                            .into_iter()
-                            .collect(),
-                    )
-                })
+                .map(|f| (f.id.clone().unwrap_or_default(), crate::master::allocator::framework_roles(f).into_iter().collect()))
                 .collect();
-            let inject =
-                |resources: &mut Vec<crate::proto::mesos::Resource>, fid: &FrameworkId| -> bool {
-                    for r in resources.iter_mut().filter(|r| r.allocation_info.is_none()) {
-                        match roles.get(fid).map(Vec::as_slice) {
-                            Some([role]) => {
-                                r.allocation_info = Some(AllocationInfo {
-                                    role: Some(role.clone()),
-                                })
-                            }
-                            _ => return false,
-                        }
+            let inject = |resources: &mut Vec<crate::proto::mesos::Resource>, fid: &FrameworkId| -> bool {
+                for r in resources.iter_mut().filter(|r| r.allocation_info.is_none()) {
+                    match roles.get(fid).map(Vec::as_slice) {
+                        Some([role]) => r.allocation_info = Some(AllocationInfo { role: Some(role.clone()) }),
+                        _ => return false,
                     }
-                    true
-                };
+                }
+                true
+            };
             let mut ok = true;
             for task in &mut message.tasks {
                 let fid = task.framework_id.clone();
@@ -1153,28 +841,14 @@ impl Master {
                     fw.unreachable_tasks.shift_remove(&task.task_id);
                     fw.completed_tasks.retain(|t| t.task_id != task.task_id);
                 }
-                let text = if was_unreachable {
-                    "Unreachable agent re-reregistered"
-                } else {
-                    "Unknown agent reregistered"
-                };
-                let update = self.task_update(
-                    &fid,
-                    &task,
-                    task_state(&task),
-                    text,
-                    Reason::SlaveReregistered,
-                );
+                let text = if was_unreachable { "Unreachable agent re-reregistered" } else { "Unknown agent reregistered" };
+                let update = self.task_update(&fid, &task, task_state(&task), text, Reason::SlaveReregistered);
                 match self.frameworks.registered.get(&fid) {
                     Some(fw) if fw.connected() => self.forward(update, None, &fid),
                     fw => tracing::warn!(
                         "Dropping update for task {} for {} framework {}",
                         task.task_id.value,
-                        if fw.is_none() {
-                            "unknown"
-                        } else {
-                            "disconnected"
-                        },
+                        if fw.is_none() { "unknown" } else { "disconnected" },
                         fid.value
                     ),
                 }
@@ -1192,18 +866,10 @@ impl Master {
         }
         self.agents.recovered.shift_remove(&id);
         let checkpointed = Resources::from_protos(&message.checkpointed_resources);
-        let total = match apply_checkpointed_resources(
-            &Resources::from_protos(&message.slave.resources),
-            &checkpointed,
-        ) {
+        let total = match apply_checkpointed_resources(&Resources::from_protos(&message.slave.resources), &checkpointed) {
             Ok(total) => total,
             Err(e) => {
-                tracing::warn!(
-                    "Refusing re-registration of agent {} at {}: {}",
-                    id.value,
-                    pid,
-                    e.0
-                );
+                tracing::warn!("Refusing re-registration of agent {} at {}: {}", id.value, pid, e.0);
                 self.send(&pid, ShutdownMessage { message: Some(e.0) });
                 self.agents.reregistering.shift_remove(&id);
                 return;
@@ -1221,25 +887,15 @@ impl Master {
         let mut agent = Agent::new(id.clone(), registration, now.secs(), true);
         for executor in &message.executor_infos {
             let fid = executor.framework_id.clone().unwrap_or_default();
-            *agent.used.entry(fid.clone()).or_default() +=
-                &Resources::from_protos(&executor.resources);
-            agent
-                .executors
-                .entry(fid)
-                .or_default()
-                .insert(executor.executor_id.clone(), executor.clone());
+            *agent.used.entry(fid.clone()).or_default() += &Resources::from_protos(&executor.resources);
+            agent.executors.entry(fid).or_default().insert(executor.executor_id.clone(), executor.clone());
         }
         for task in tasks {
             let fid = task.framework_id.clone();
             if !is_terminal(task_state(&task)) {
-                *agent.used.entry(fid.clone()).or_default() +=
-                    &Resources::from_protos(&task.resources);
+                *agent.used.entry(fid.clone()).or_default() += &Resources::from_protos(&task.resources);
             }
-            agent
-                .tasks
-                .entry(fid)
-                .or_default()
-                .insert(task.task_id.clone(), task);
+            agent.tasks.entry(fid).or_default().insert(task.task_id.clone(), task);
         }
         self.metrics.slave_reregistrations += 1;
         self.agents.removed.shift_remove(&id);
@@ -1249,17 +905,9 @@ impl Master {
         if self.agents.deactivated.contains(&id) {
             self.deactivate_agent(now, &id);
         }
-        let reply = SlaveReregisteredMessage {
-            slave_id: id.clone(),
-            connection: Some(self.connection()),
-            ..Default::default()
-        };
+        let reply = SlaveReregisteredMessage { slave_id: id.clone(), connection: Some(self.connection()), ..Default::default() };
         self.send(&pid, reply);
-        tracing::info!(
-            "Re-registered agent {} with {}",
-            self.agent_label(&id),
-            Resources::from_protos(&message.slave.resources)
-        );
+        tracing::info!("Re-registered agent {} with {}", self.agent_label(&id), Resources::from_protos(&message.slave.resources));
         for framework in &message.frameworks {
             let fid = framework.id.clone().unwrap_or_default();
             if self.frameworks.completed.contains_key(&fid) {
@@ -1278,13 +926,7 @@ impl Master {
 
     /// `___reregisterSlave`: a registered agent reregisters (it restarted,
     /// or its connection broke).
-    pub(crate) fn agent_updated(
-        &mut self,
-        now: Now,
-        pid: Upid,
-        message: ReregisterSlaveMessage,
-        permitted: bool,
-    ) {
+    pub(crate) fn agent_updated(&mut self, now: Now, pid: Upid, message: ReregisterSlaveMessage, permitted: bool) {
         let id = message.slave.id.clone().unwrap_or_default();
         if !permitted {
             tracing::error!("The registry refused to update agent {}", id.value);
@@ -1310,10 +952,7 @@ impl Master {
         } else {
             agent.checkpointed.clone()
         };
-        let total = match apply_checkpointed_resources(
-            &Resources::from_protos(&message.slave.resources),
-            &checkpointed,
-        ) {
+        let total = match apply_checkpointed_resources(&Resources::from_protos(&message.slave.resources), &checkpointed) {
             Ok(total) => total,
             Err(e) => {
                 tracing::warn!(
@@ -1344,17 +983,9 @@ impl Master {
         agent.total = total.clone();
         agent.resource_version = message.resource_version_uuid.clone();
         agent.reregistered_time = Some(now.secs());
-        let _ = self.allocator.update_agent(
-            message.slave.clone(),
-            Some(total),
-            Some(&message.agent_capabilities),
-        );
+        let _ = self.allocator.update_agent(message.slave.clone(), Some(total), Some(&message.agent_capabilities));
         self.reconcile_known_agent(now, &id, &message);
-        let agent = self
-            .agents
-            .registered
-            .get_mut(&id)
-            .expect("still registered");
+        let agent = self.agents.registered.get_mut(&id).expect("still registered");
         if !agent.connected {
             agent.connected = true;
             agent.reregister_epoch = 0;
@@ -1376,9 +1007,7 @@ impl Master {
     /// Sends the agent its checkpointed resources (`CheckpointResourcesMessage`),
     /// downgraded for agents without RESERVATION_REFINEMENT.
     pub(crate) fn send_checkpointed_resources(&mut self, id: &SlaveId) {
-        let Some(agent) = self.agents.registered.get(id) else {
-            return;
-        };
+        let Some(agent) = self.agents.registered.get(id) else { return };
         let mut resources = agent.checkpointed.to_protos();
         if !agent.caps.reservation_refinement && downgrade_resources(&mut resources).is_err() {
             tracing::warn!(
@@ -1389,11 +1018,7 @@ impl Master {
             );
             return;
         }
-        tracing::info!(
-            "Sending updated checkpointed resources {} to agent {}",
-            agent.checkpointed,
-            self.agent_label(id)
-        );
+        tracing::info!("Sending updated checkpointed resources {} to agent {}", agent.checkpointed, self.agent_label(id));
         let pid = agent.pid.clone();
         self.send(&pid, CheckpointResourcesMessage { resources });
     }
@@ -1404,16 +1029,8 @@ impl Master {
     /// frameworks removed meanwhile are shut down there.
     fn reconcile_known_agent(&mut self, now: Now, id: &SlaveId, message: &ReregisterSlaveMessage) {
         let reported: std::collections::HashSet<(FrameworkId, crate::proto::mesos::TaskId)> =
-            message
-                .tasks
-                .iter()
-                .map(|t| (t.framework_id.clone(), t.task_id.clone()))
-                .collect();
-        let mut reply = SlaveReregisteredMessage {
-            slave_id: id.clone(),
-            connection: Some(self.connection()),
-            ..Default::default()
-        };
+            message.tasks.iter().map(|t| (t.framework_id.clone(), t.task_id.clone())).collect();
+        let mut reply = SlaveReregisteredMessage { slave_id: id.clone(), connection: Some(self.connection()), ..Default::default() };
         let agent = &self.agents.registered[id];
         let pid = agent.pid.clone();
         for (fid, tasks) in &agent.tasks {
@@ -1441,9 +1058,7 @@ impl Master {
                 });
             }
             if !statuses.is_empty() {
-                let Some(fw) = self.frameworks.registered.get(fid) else {
-                    continue;
-                };
+                let Some(fw) = self.frameworks.registered.get(fid) else { continue };
                 reply.reconciliations.push(ReconcileTasksMessage {
                     framework_id: fid.clone(),
                     statuses,
@@ -1452,17 +1067,11 @@ impl Master {
             }
         }
         self.send(&pid, reply);
-        let known: std::collections::HashSet<(FrameworkId, crate::proto::mesos::ExecutorId)> =
-            message
-                .executor_infos
-                .iter()
-                .map(|e| {
-                    (
-                        e.framework_id.clone().unwrap_or_default(),
-                        e.executor_id.clone(),
-                    )
-                })
-                .collect();
+        let known: std::collections::HashSet<(FrameworkId, crate::proto::mesos::ExecutorId)> = message
+            .executor_infos
+            .iter()
+            .map(|e| (e.framework_id.clone().unwrap_or_default(), e.executor_id.clone()))
+            .collect();
         let executors: Vec<_> = self.agents.registered[id]
             .executors
             .iter()
@@ -1470,12 +1079,7 @@ impl Master {
             .filter(|k| !known.contains(k))
             .collect();
         for (fid, eid) in executors {
-            tracing::warn!(
-                "Executor '{}' of framework {} possibly unknown to the agent {}",
-                eid.value,
-                fid.value,
-                id.value
-            );
+            tracing::warn!("Executor '{}' of framework {} possibly unknown to the agent {}", eid.value, fid.value, id.value);
             self.remove_executor(now, id, &fid, &eid);
         }
         for task in &message.tasks {
@@ -1517,28 +1121,18 @@ impl Master {
     /// `updateSlaveFrameworks`: the agent learns current framework pids;
     /// frameworks the master does not know are recovered from it.
     fn update_agent_frameworks(&mut self, now: Now, id: &SlaveId, frameworks: &[FrameworkInfo]) {
-        let Some(pid) = self.agents.registered.get(id).map(|a| a.pid.clone()) else {
-            return;
-        };
+        let Some(pid) = self.agents.registered.get(id).map(|a| a.pid.clone()) else { return };
         for info in frameworks {
             let fid = info.id.clone().unwrap_or_default();
             if let Some(fw) = self.frameworks.registered.get(&fid) {
                 let message = UpdateFrameworkMessage {
                     framework_id: fid.clone(),
-                    pid: Some(
-                        fw.pid()
-                            .map(|p| p.to_string())
-                            .unwrap_or_else(|| EMPTY_UPID.to_string()),
-                    ),
+                    pid: Some(fw.pid().map(|p| p.to_string()).unwrap_or_else(|| EMPTY_UPID.to_string())),
                     framework_info: Some(fw.info.clone()),
                 };
                 self.send(&pid, message);
             } else if !self.frameworks.completed.contains_key(&fid) {
-                tracing::info!(
-                    "Recovering framework {} from reregistering agent {}",
-                    fid.value,
-                    self.agent_label(id)
-                );
+                tracing::info!("Recovering framework {} from reregistering agent {}", fid.value, self.agent_label(id));
                 self.recover_framework(now, info.clone());
             }
         }
@@ -1559,21 +1153,13 @@ impl Master {
         let mut total = agent.total.clone();
         if has_oversubscribed {
             let oversubscribed = Resources::from_protos(&message.oversubscribed_resources);
-            tracing::info!(
-                "Received update of agent {} with total oversubscribed resources {}",
-                self.agent_label(&id),
-                oversubscribed
-            );
+            tracing::info!("Received update of agent {} with total oversubscribed resources {}", self.agent_label(&id), oversubscribed);
             total -= &agent.total.revocable();
             total += &oversubscribed;
         }
-        let version_changed = message.resource_version_uuid.is_some()
-            && message.resource_version_uuid != agent.resource_version;
+        let version_changed = message.resource_version_uuid.is_some() && message.resource_version_uuid != agent.resource_version;
         if total == agent.total && !version_changed {
-            tracing::info!(
-                "Ignoring update on agent {} as it reports no changes",
-                self.agent_label(&id)
-            );
+            tracing::info!("Ignoring update on agent {} as it reports no changes", self.agent_label(&id));
             return;
         }
         let info = agent.info.clone();
@@ -1586,16 +1172,9 @@ impl Master {
         let offers: Vec<_> = agent.offers.iter().cloned().collect();
         let _ = self.allocator.update_agent(info, Some(total), None);
         for offer in offers {
-            let revocable = self
-                .offers
-                .get(&offer)
-                .is_some_and(|o| !o.resources.revocable().is_empty());
+            let revocable = self.offers.get(&offer).is_some_and(|o| !o.resources.revocable().is_empty());
             if has_oversubscribed && revocable {
-                tracing::info!(
-                    "Rescinding offer {} with revocable resources on agent {}",
-                    offer.value,
-                    id.value
-                );
+                tracing::info!("Rescinding offer {} with revocable resources on agent {}", offer.value, id.value);
                 self.rescind_offer(now, &offer, None);
             }
         }

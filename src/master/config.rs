@@ -118,16 +118,10 @@ impl Config {
             std::net::IpAddr::V4(v4) => u32::from_le_bytes(v4.octets()),
             std::net::IpAddr::V6(_) => 0,
         };
-        let capabilities = [
-            MasterCapability::AgentUpdate,
-            MasterCapability::AgentDraining,
-            MasterCapability::QuotaV2,
-        ]
-        .into_iter()
-        .map(|t| Capability {
-            r#type: Some(t as i32),
-        })
-        .collect();
+        let capabilities = [MasterCapability::AgentUpdate, MasterCapability::AgentDraining, MasterCapability::QuotaV2]
+            .into_iter()
+            .map(|t| Capability { r#type: Some(t as i32) })
+            .collect();
         MasterInfo {
             id: self.id.clone(),
             ip,
@@ -170,14 +164,7 @@ mod tests {
         assert_eq!(info.pid.as_deref(), Some("master@10.0.0.1:5050"));
         assert_eq!(info.version.as_deref(), Some("1.11.0"));
         let address = info.address.unwrap();
-        assert_eq!(
-            (
-                address.ip.as_deref(),
-                address.port,
-                address.hostname.as_deref()
-            ),
-            (Some("10.0.0.1"), 5050, Some("m1"))
-        );
+        assert_eq!((address.ip.as_deref(), address.port, address.hostname.as_deref()), (Some("10.0.0.1"), 5050, Some("m1")));
         assert_eq!(info.capabilities.len(), 3);
         assert_eq!(config.total_ping_timeout_secs(), 75.0);
     }

@@ -90,10 +90,7 @@ pub enum Event {
     /// The outcome of [`Effect::Registry`] `id`: `Ok(true)` if the
     /// operation was permitted and is durable, `Ok(false)` if the registry
     /// refused it (e.g. an agent already admitted), `Err` if storage failed.
-    RegistryApplied {
-        id: u64,
-        result: Result<bool, String>,
-    },
+    RegistryApplied { id: u64, result: Result<bool, String> },
     /// The driver has no more input for now: run the allocation triggered
     /// by the events so far (Mesos batches allocation requests the same way).
     Idle,

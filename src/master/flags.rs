@@ -13,9 +13,7 @@ use std::time::Duration;
 use crate::common::flags::{FlagDef, Flags, Kind};
 use crate::common::logging;
 use crate::common::units::{format_duration, parse_duration};
-use crate::master::allocator::{
-    self, parse_min_allocatable_resources, parse_weights, RoleWhitelist,
-};
+use crate::master::allocator::{self, parse_min_allocatable_resources, parse_weights, RoleWhitelist};
 use crate::proto::mesos::DomainInfo;
 use crate::v0_compat::Upid;
 
@@ -377,28 +375,20 @@ pub fn load<A: IntoIterator<Item = S>, S: AsRef<str>>(
 pub fn unsupported(flags: &Flags) -> Vec<String> {
     let mut out = Vec::new();
     let ignored = [
-        (
-            "agent_removal_rate_limit",
-            "agents are removed without rate limiting",
-        ),
+        ("agent_removal_rate_limit", "agents are removed without rate limiting"),
         ("firewall_rules", "no endpoint is disabled"),
         ("rate_limits", "frameworks are not rate limited"),
         ("modules", "modules cannot be loaded"),
         ("modules_dir", "modules cannot be loaded"),
         ("hooks", "hooks cannot be installed"),
-        (
-            "http_framework_authenticators",
-            "the v1 scheduler API is not served yet",
-        ),
+        ("http_framework_authenticators", "the v1 scheduler API is not served yet"),
         ("master_contender", "modules cannot be loaded"),
         ("master_detector", "modules cannot be loaded"),
         ("webui_dir", "the web UI is not served"),
     ];
     for (name, effect) in ignored {
         if flags.is_set(name) {
-            out.push(format!(
-                "--{name} is not supported by this master and has no effect: {effect}"
-            ));
+            out.push(format!("--{name} is not supported by this master and has no effect: {effect}"));
         }
     }
     for (name, default) in [
@@ -409,10 +399,7 @@ pub fn unsupported(flags: &Flags) -> Vec<String> {
         ("http_authenticators", "basic"),
     ] {
         if flags.raw(name).is_some_and(|v| v != default) {
-            out.push(format!(
-                "--{name}={} is not supported by this master; using '{default}'",
-                flags.raw(name).unwrap_or("")
-            ));
+            out.push(format!("--{name}={} is not supported by this master; using '{default}'", flags.raw(name).unwrap_or("")));
         }
     }
     out
@@ -436,10 +423,7 @@ pub fn refused(flags: &Flags) -> Option<String> {
         }
     }
     if flags.is_set("acls") || flags.raw("authorizers").is_some_and(|a| a != "local") {
-        return Some(
-            "--acls/--authorizers are set, but this master has no authorizer; refusing to start"
-                .into(),
-        );
+        return Some("--acls/--authorizers are set, but this master has no authorizer; refusing to start".into());
     }
     None
 }
@@ -497,13 +481,7 @@ pub fn registry_backend(flags: &Flags) -> Result<RegistryBackend, String> {
 /// Builds the state machine's [`Config`] from validated flags, with Mesos's
 /// startup checks and their messages. `pid` is the advertised master pid,
 /// `hostname` as resolved by the caller, `id` a fresh UUID.
-pub fn config(
-    flags: &Flags,
-    id: String,
-    pid: Upid,
-    hostname: String,
-    seed: u64,
-) -> Result<Config, String> {
+pub fn config(flags: &Flags, id: String, pid: Upid, hostname: String, seed: u64) -> Result<Config, String> {
     let get_duration = |name: &str| flags.get::<Duration>(name).map_err(|e| e.0);
     let agent_reregister_timeout = get_duration("agent_reregister_timeout")?;
     if agent_reregister_timeout < MIN_AGENT_REREGISTER_TIMEOUT {
@@ -535,14 +513,10 @@ pub fn config(
         ));
     }
     let agent_ping_timeout = get_duration("agent_ping_timeout")?;
-    if agent_ping_timeout < Duration::from_secs(1)
-        || agent_ping_timeout > Duration::from_secs(15 * 60)
-    {
+    if agent_ping_timeout < Duration::from_secs(1) || agent_ping_timeout > Duration::from_secs(15 * 60) {
         return Err("Expected `--agent_ping_timeout` to be between 1secs and 15mins".into());
     }
-    let max_agent_ping_timeouts = flags
-        .get::<u32>("max_agent_ping_timeouts")
-        .map_err(|e| e.0)?;
+    let max_agent_ping_timeouts = flags.get::<u32>("max_agent_ping_timeouts").map_err(|e| e.0)?;
     if max_agent_ping_timeouts < 1 {
         return Err("Expected `--max_agent_ping_timeouts` to be at least 1".into());
     }
@@ -553,9 +527,7 @@ pub fn config(
     }
     let registry = flags.raw("registry").unwrap_or("replicated_log");
     if !matches!(registry, "in_memory" | "replicated_log" | "log_storage") {
-        return Err(format!(
-            "'{registry}' is not a supported option for registry persistence"
-        ));
+        return Err(format!("'{registry}' is not a supported option for registry persistence"));
     }
     let roles = RoleWhitelist::parse(flags.raw("roles"))?;
     let weights = match flags.raw("weights") {
@@ -565,28 +537,20 @@ pub fn config(
     let domain = match flags.raw("domain") {
         None => None,
         Some(text) => {
-            let json: serde_json::Value = serde_json::from_str(text)
-                .map_err(|e| format!("Failed to load flag 'domain': {e}"))?;
+            let json: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| format!("Failed to load flag 'domain': {e}"))?;
             let domain: DomainInfo = crate::http_api::json::from_value(&json)
                 .map_err(|e| format!("Failed to load flag 'domain': {e}"))?;
             if domain.fault_domain.is_none() {
-                return Err(
-                    "Failed to load flag 'domain': `domain` must define `fault_domain`".into(),
-                );
+                return Err("Failed to load flag 'domain': `domain` must define `fault_domain`".into());
             }
             Some(domain)
         }
     };
-    let min_allocatable =
-        parse_min_allocatable_resources(flags.raw("min_allocatable_resources").unwrap_or(""))?;
+    let min_allocatable = parse_min_allocatable_resources(flags.raw("min_allocatable_resources").unwrap_or(""))?;
     let excluded = flags
         .raw("fair_sharing_excluded_resource_names")
-        .map(|s| {
-            s.split(',')
-                .filter(|n| !n.is_empty())
-                .map(String::from)
-                .collect()
-        })
+        .map(|s| s.split(',').filter(|n| !n.is_empty()).map(String::from).collect())
         .unwrap_or_default();
     let allocation_interval = get_duration("allocation_interval")?;
     let allocator = allocator::Options {
@@ -596,9 +560,7 @@ pub fn config(
         domain: domain.clone(),
         min_allocatable_resources: min_allocatable,
         recovery_timeout: get_duration("allocator_recovery_timeout")?,
-        agent_recovery_factor: flags
-            .get::<f64>("allocator_agent_recovery_factor")
-            .map_err(|e| e.0)?,
+        agent_recovery_factor: flags.get::<f64>("allocator_agent_recovery_factor").map_err(|e| e.0)?,
         seed,
     };
     Ok(Config {
@@ -615,24 +577,14 @@ pub fn config(
         max_agent_ping_timeouts,
         agent_reregister_timeout,
         recovery_agent_removal_limit: limit / 100.0,
-        max_completed_frameworks: flags
-            .get::<usize>("max_completed_frameworks")
-            .map_err(|e| e.0)?,
-        max_completed_tasks_per_framework: flags
-            .get::<usize>("max_completed_tasks_per_framework")
-            .map_err(|e| e.0)?,
-        max_unreachable_tasks_per_framework: flags
-            .get::<usize>("max_unreachable_tasks_per_framework")
-            .map_err(|e| e.0)?,
+        max_completed_frameworks: flags.get::<usize>("max_completed_frameworks").map_err(|e| e.0)?,
+        max_completed_tasks_per_framework: flags.get::<usize>("max_completed_tasks_per_framework").map_err(|e| e.0)?,
+        max_unreachable_tasks_per_framework: flags.get::<usize>("max_unreachable_tasks_per_framework").map_err(|e| e.0)?,
         registry_gc_interval: get_duration("registry_gc_interval")?,
         registry_max_agent_age: get_duration("registry_max_agent_age")?,
-        registry_max_agent_count: flags
-            .get::<usize>("registry_max_agent_count")
-            .map_err(|e| e.0)?,
+        registry_max_agent_count: flags.get::<usize>("registry_max_agent_count").map_err(|e| e.0)?,
         require_agent_domain: flags.get::<bool>("require_agent_domain").unwrap_or(false),
-        authenticate_frameworks: flags
-            .get::<bool>("authenticate_frameworks")
-            .unwrap_or(false),
+        authenticate_frameworks: flags.get::<bool>("authenticate_frameworks").unwrap_or(false),
         authenticate_agents: flags.get::<bool>("authenticate_agents").unwrap_or(false),
         allocator,
     })
@@ -641,19 +593,10 @@ pub fn config(
 /// Reads `--whitelist`: one hostname per line (Mesos re-reads it every
 /// 5 seconds; this master reads it at start).
 pub fn whitelist(flags: &Flags) -> Result<Option<std::collections::HashSet<String>>, String> {
-    let Some(path) = flags.raw("whitelist") else {
-        return Ok(None);
-    };
+    let Some(path) = flags.raw("whitelist") else { return Ok(None) };
     let path = path.strip_prefix("file://").unwrap_or(path);
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("Failed to read whitelist file '{path}': {e}"))?;
-    Ok(Some(
-        text.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect(),
-    ))
+    let text = std::fs::read_to_string(path).map_err(|e| format!("Failed to read whitelist file '{path}': {e}"))?;
+    Ok(Some(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()))
 }
 
 /// `--registry_store_timeout`, for the store.
@@ -666,10 +609,7 @@ pub fn registry_store_timeout(flags: &Flags) -> Duration {
 
 /// `--registry_fetch_timeout`, for the store.
 pub fn registry_fetch_timeout(flags: &Flags) -> Duration {
-    flags
-        .raw("registry_fetch_timeout")
-        .and_then(|v| parse_duration(v).ok())
-        .unwrap_or(Duration::from_secs(60))
+    flags.raw("registry_fetch_timeout").and_then(|v| parse_duration(v).ok()).unwrap_or(Duration::from_secs(60))
 }
 
 #[cfg(test)]
@@ -682,13 +622,7 @@ mod tests {
 
     fn cfg(args: &[&str]) -> Result<Config, String> {
         let flags = load_args(args)?;
-        config(
-            &flags,
-            "id".into(),
-            "master@127.0.0.1:5050".parse().unwrap(),
-            "h".into(),
-            0,
-        )
+        config(&flags, "id".into(), "master@127.0.0.1:5050".parse().unwrap(), "h".into(), 0)
     }
 
     #[test]
@@ -713,17 +647,9 @@ mod tests {
     fn aliases_and_environment() {
         let env = vec![("MESOS_OFFER_TIMEOUT".to_string(), "30secs".to_string())];
         let flags = load(["--slave_ping_timeout=20secs"], env).unwrap();
-        assert_eq!(
-            flags.get::<Duration>("agent_ping_timeout").unwrap(),
-            Duration::from_secs(20)
-        );
-        assert_eq!(
-            flags.get::<Duration>("offer_timeout").unwrap(),
-            Duration::from_secs(30)
-        );
-        assert!(load_args(&["--no_such_flag=1"])
-            .unwrap_err()
-            .contains("Failed to load unknown flag 'no_such_flag'"));
+        assert_eq!(flags.get::<Duration>("agent_ping_timeout").unwrap(), Duration::from_secs(20));
+        assert_eq!(flags.get::<Duration>("offer_timeout").unwrap(), Duration::from_secs(30));
+        assert!(load_args(&["--no_such_flag=1"]).unwrap_err().contains("Failed to load unknown flag 'no_such_flag'"));
     }
 
     #[test]
@@ -736,35 +662,15 @@ mod tests {
             cfg(&["--recovery_agent_removal_limit=50"]).unwrap_err(),
             "Invalid value '50' for --recovery_agent_removal_percent_limit: missing '%'"
         );
-        assert!(cfg(&["--recovery_agent_removal_limit=150%"])
-            .unwrap_err()
-            .ends_with("Must be within [0%-100%]"));
-        assert_eq!(
-            cfg(&["--offer_timeout=0secs"]).unwrap_err(),
-            "Invalid value '0secs' for --offer_timeout: Must be greater than zero"
-        );
-        assert_eq!(
-            cfg(&["--agent_ping_timeout=1hrs"]).unwrap_err(),
-            "Expected `--agent_ping_timeout` to be between 1secs and 15mins"
-        );
-        assert_eq!(
-            cfg(&["--registry=etcd"]).unwrap_err(),
-            "'etcd' is not a supported option for registry persistence"
-        );
-        assert!(cfg(&["--weights=a"])
-            .unwrap_err()
-            .starts_with("Invalid weight: 'a'"));
-        assert_eq!(
-            cfg(&["--recovery_agent_removal_limit=50%"])
-                .unwrap()
-                .recovery_agent_removal_limit,
-            0.5
-        );
+        assert!(cfg(&["--recovery_agent_removal_limit=150%"]).unwrap_err().ends_with("Must be within [0%-100%]"));
+        assert_eq!(cfg(&["--offer_timeout=0secs"]).unwrap_err(), "Invalid value '0secs' for --offer_timeout: Must be greater than zero");
+        assert_eq!(cfg(&["--agent_ping_timeout=1hrs"]).unwrap_err(), "Expected `--agent_ping_timeout` to be between 1secs and 15mins");
+        assert_eq!(cfg(&["--registry=etcd"]).unwrap_err(), "'etcd' is not a supported option for registry persistence");
+        assert!(cfg(&["--weights=a"]).unwrap_err().starts_with("Invalid weight: 'a'"));
+        assert_eq!(cfg(&["--recovery_agent_removal_limit=50%"]).unwrap().recovery_agent_removal_limit, 0.5);
         let domain = r#"--domain={"fault_domain":{"region":{"name":"r"},"zone":{"name":"z"}}}"#;
         assert!(cfg(&[domain]).unwrap().domain.is_some());
-        assert!(cfg(&[r#"--domain={}"#])
-            .unwrap_err()
-            .contains("must define `fault_domain`"));
+        assert!(cfg(&[r#"--domain={}"#]).unwrap_err().contains("must define `fault_domain`"));
     }
 
     #[test]
@@ -774,9 +680,7 @@ mod tests {
         assert_eq!(warnings.len(), 2);
         assert!(refused(&flags).is_none());
         let flags = load_args(&["--authenticate_frameworks"]).unwrap();
-        assert!(refused(&flags)
-            .unwrap()
-            .starts_with("--authenticate_frameworks is set"));
+        assert!(refused(&flags).unwrap().starts_with("--authenticate_frameworks is set"));
         let flags = load_args(&["--zk=zk://127.0.0.1:2181/mesos"]).unwrap();
         assert!(refused(&flags).is_none());
     }

@@ -10,9 +10,9 @@ use std::collections::BTreeSet;
 
 use crate::master::allocator::FrameworkOptions;
 use crate::proto::mesos::internal::{
-    FrameworkErrorMessage, FrameworkRegisteredMessage, FrameworkReregisteredMessage,
-    RegisterFrameworkMessage, ReregisterFrameworkMessage, ResourceRequestMessage,
-    ShutdownFrameworkMessage, StatusUpdate, UpdateFrameworkMessage,
+    FrameworkErrorMessage, FrameworkRegisteredMessage, FrameworkReregisteredMessage, RegisterFrameworkMessage,
+    ReregisterFrameworkMessage, ResourceRequestMessage, ShutdownFrameworkMessage, StatusUpdate,
+    UpdateFrameworkMessage,
 };
 use crate::proto::mesos::scheduler::call::{self, Type as CallType};
 use crate::proto::mesos::scheduler::Call;
@@ -30,10 +30,7 @@ pub const EMPTY_UPID: &str = "@0.0.0.0:0";
 
 impl Master {
     fn refuse(&mut self, conn: &SchedulerConn, message: String) {
-        self.emit(Effect::Scheduler {
-            to: conn.clone(),
-            message: FrameworkErrorMessage { message }.into(),
-        });
+        self.emit(Effect::Scheduler { to: conn.clone(), message: FrameworkErrorMessage { message }.into() });
     }
 
     pub(crate) fn new_framework_id(&mut self) -> FrameworkId {
@@ -48,19 +45,9 @@ impl Master {
     /// `Master::receive`: a `mesos.scheduler.Call` from a v0 driver.
     pub(crate) fn on_scheduler_call(&mut self, now: Now, from: &Upid, call: Call) {
         let kind = CallType::try_from(call.r#type.unwrap_or(0)).unwrap_or(CallType::Unknown);
-        let fid_text = call
-            .framework_id
-            .as_ref()
-            .map(|f| f.value.clone())
-            .unwrap_or_default();
+        let fid_text = call.framework_id.as_ref().map(|f| f.value.clone()).unwrap_or_default();
         if let Err(e) = validation::validate_call(&call) {
-            tracing::warn!(
-                "Dropping {} call from framework {} at {}: {}",
-                kind.as_str_name(),
-                fid_text,
-                from,
-                e
-            );
+            tracing::warn!("Dropping {} call from framework {} at {}: {}", kind.as_str_name(), fid_text, from, e);
             return;
         }
         if kind == CallType::Subscribe {
@@ -70,12 +57,7 @@ impl Master {
         }
         let fid = call.framework_id.clone().unwrap_or_default();
         let Some(fw) = self.frameworks.registered.get(&fid) else {
-            tracing::warn!(
-                "Dropping {} call from framework {} at {}: Framework cannot be found",
-                kind.as_str_name(),
-                fid_text,
-                from
-            );
+            tracing::warn!("Dropping {} call from framework {} at {}: Framework cannot be found", kind.as_str_name(), fid_text, from);
             return;
         };
         if fw.pid() != Some(from) {
@@ -88,17 +70,8 @@ impl Master {
             return;
         }
         if !fw.connected() {
-            tracing::info!(
-                "Refusing {} call from framework {}: Framework disconnected",
-                kind.as_str_name(),
-                fid_text
-            );
-            self.send(
-                from,
-                FrameworkErrorMessage {
-                    message: "Framework disconnected".into(),
-                },
-            );
+            tracing::info!("Refusing {} call from framework {}: Framework disconnected", kind.as_str_name(), fid_text);
+            self.send(from, FrameworkErrorMessage { message: "Framework disconnected".into() });
             return;
         }
         self.dispatch_call(now, &fid, call);
@@ -119,19 +92,14 @@ impl Master {
                     .or(call.decline_inverse_offers.map(|d| d.inverse_offer_ids))
                     .unwrap_or_default();
                 for id in ids {
-                    tracing::warn!(
-                        "Ignoring inverse offer {} since it is no longer valid",
-                        id.value
-                    );
+                    tracing::warn!("Ignoring inverse offer {} since it is no longer valid", id.value);
                 }
             }
             CallType::Revive => self.revive(fid, &call.revive.unwrap_or_default().roles),
             CallType::Suppress => self.suppress(fid, &call.suppress.unwrap_or_default().roles),
             CallType::Kill => self.kill(now, fid, call.kill.unwrap_or_default()),
             CallType::Shutdown => self.shutdown_executor(fid, call.shutdown.unwrap_or_default()),
-            CallType::Acknowledge => {
-                self.acknowledge(now, fid, call.acknowledge.unwrap_or_default())
-            }
+            CallType::Acknowledge => self.acknowledge(now, fid, call.acknowledge.unwrap_or_default()),
             CallType::AcknowledgeOperationStatus => {
                 tracing::warn!(
                     "Dropping ACKNOWLEDGE_OPERATION_STATUS call from framework {}: 'ACKNOWLEDGE_OPERATION_STATUS' \
@@ -149,22 +117,12 @@ impl Master {
             }
             CallType::Message => self.message(fid, call.message.unwrap_or_default()),
             CallType::Request => {
-                tracing::info!(
-                    "Processing REQUEST call for framework {}",
-                    self.framework_label(fid)
-                );
+                tracing::info!("Processing REQUEST call for framework {}", self.framework_label(fid));
                 self.metrics.messages_resource_request += 1;
             }
             CallType::UpdateFramework => {
-                if let Err(message) =
-                    self.update_framework_call(now, call.update_framework.unwrap_or_default())
-                {
-                    if let Some(conn) = self
-                        .frameworks
-                        .registered
-                        .get(fid)
-                        .and_then(|f| f.conn.clone())
-                    {
+                if let Err(message) = self.update_framework_call(now, call.update_framework.unwrap_or_default()) {
+                    if let Some(conn) = self.frameworks.registered.get(fid).and_then(|f| f.conn.clone()) {
                         self.refuse(&conn, message);
                     }
                 }
@@ -173,72 +131,33 @@ impl Master {
         }
     }
 
-    pub(crate) fn on_register_framework(
-        &mut self,
-        now: Now,
-        from: &Upid,
-        message: RegisterFrameworkMessage,
-    ) {
+    pub(crate) fn on_register_framework(&mut self, now: Now, from: &Upid, message: RegisterFrameworkMessage) {
         let info = message.framework;
         if info.id.as_ref().is_some_and(|id| !id.value.is_empty()) {
             let error = "Registering with 'id' already set";
-            tracing::info!(
-                "Refusing registration request of framework '{}' at {}: {}",
-                info.name,
-                from,
-                error
-            );
-            self.send(
-                from,
-                FrameworkErrorMessage {
-                    message: error.into(),
-                },
-            );
+            tracing::info!("Refusing registration request of framework '{}' at {}: {}", info.name, from, error);
+            self.send(from, FrameworkErrorMessage { message: error.into() });
             return;
         }
-        let subscribe = call::Subscribe {
-            framework_info: info,
-            ..Default::default()
-        };
+        let subscribe = call::Subscribe { framework_info: info, ..Default::default() };
         self.subscribe(now, SchedulerConn::Pid(from.clone()), subscribe);
     }
 
-    pub(crate) fn on_reregister_framework(
-        &mut self,
-        now: Now,
-        from: &Upid,
-        message: ReregisterFrameworkMessage,
-    ) {
+    pub(crate) fn on_reregister_framework(&mut self, now: Now, from: &Upid, message: ReregisterFrameworkMessage) {
         let info = message.framework;
         if info.id.as_ref().is_none_or(|id| id.value.is_empty()) {
             let error = "Re-registering without an 'id'";
-            tracing::info!(
-                "Refusing re-registration request of framework '{}' at {}: {}",
-                info.name,
-                from,
-                error
-            );
-            self.send(
-                from,
-                FrameworkErrorMessage {
-                    message: error.into(),
-                },
-            );
+            tracing::info!("Refusing re-registration request of framework '{}' at {}: {}", info.name, from, error);
+            self.send(from, FrameworkErrorMessage { message: error.into() });
             return;
         }
-        let subscribe = call::Subscribe {
-            framework_info: info,
-            force: Some(message.failover),
-            ..Default::default()
-        };
+        let subscribe = call::Subscribe { framework_info: info, force: Some(message.failover), ..Default::default() };
         self.subscribe(now, SchedulerConn::Pid(from.clone()), subscribe);
     }
 
     pub(crate) fn on_unregister_framework(&mut self, now: Now, from: &Upid, fid: &FrameworkId) {
         tracing::info!("Asked to unregister framework {}", fid.value);
-        let Some(fw) = self.frameworks.registered.get(fid) else {
-            return;
-        };
+        let Some(fw) = self.frameworks.registered.get(fid) else { return };
         if fw.pid() == Some(from) {
             self.teardown(now, fid);
         } else {
@@ -296,10 +215,7 @@ impl Master {
             );
             return;
         }
-        tracing::info!(
-            "Processing REQUEST call for framework {}",
-            self.framework_label(&fid)
-        );
+        tracing::info!("Processing REQUEST call for framework {}", self.framework_label(&fid));
         // The hierarchical allocator ignores requests, as Mesos's does.
         self.metrics.messages_resource_request += 1;
     }
@@ -308,18 +224,10 @@ impl Master {
     // Subscription
 
     /// `validateFramework`: the checks a subscription or update must pass.
-    fn validate_framework(
-        &self,
-        info: &FrameworkInfo,
-        suppressed_roles: &[String],
-    ) -> Result<(), String> {
+    fn validate_framework(&self, info: &FrameworkInfo, suppressed_roles: &[String]) -> Result<(), String> {
         validation::validate_framework_info(info)?;
         let roles = crate::master::allocator::framework_roles(info);
-        let invalid: BTreeSet<String> = roles
-            .iter()
-            .filter(|r| !self.config.roles.allows(r))
-            .cloned()
-            .collect();
+        let invalid: BTreeSet<String> = roles.iter().filter(|r| !self.config.roles.allows(r)).cloned().collect();
         if !invalid.is_empty() {
             return Err(format!(
                 "Roles {} are not present in the master's --roles",
@@ -328,16 +236,11 @@ impl Master {
         }
         for role in suppressed_roles {
             if !roles.contains(role) {
-                return Err(format!(
-                    "Suppressed role '{role}' is not contained in the list of roles"
-                ));
+                return Err(format!("Suppressed role '{role}' is not contained in the list of roles"));
             }
         }
         if info.user == "root" && !self.config.root_submissions {
-            return Err(
-                "User 'root' is not allowed to run frameworks without --root_submissions set"
-                    .into(),
-            );
+            return Err("User 'root' is not allowed to run frameworks without --root_submissions set".into());
         }
         if let Some(id) = &info.id {
             if self.frameworks.completed.contains_key(id) {
@@ -370,23 +273,12 @@ impl Master {
             }
         }
         if let Err(e) = result {
-            tracing::info!(
-                "Refusing subscription of framework '{}' at {}: {}",
-                info.name,
-                conn,
-                e
-            );
+            tracing::info!("Refusing subscription of framework '{}' at {}: {}", info.name, conn, e);
             self.refuse(&conn, e);
             return;
         }
-        tracing::info!(
-            "Received SUBSCRIBE call for framework '{}' at {}",
-            info.name,
-            conn
-        );
-        let options = FrameworkOptions {
-            suppressed_roles: subscribe.suppressed_roles.iter().cloned().collect(),
-        };
+        tracing::info!("Received SUBSCRIBE call for framework '{}' at {}", info.name, conn);
+        let options = FrameworkOptions { suppressed_roles: subscribe.suppressed_roles.iter().cloned().collect() };
         let constraints = subscribe.offer_constraints.unwrap_or_default();
         if !constraints.role_constraints.is_empty() {
             tracing::warn!(
@@ -398,15 +290,8 @@ impl Master {
         tracing::info!(
             "Subscribing framework {} with checkpointing {} and capabilities {:?}",
             info.name,
-            if info.checkpoint() {
-                "enabled"
-            } else {
-                "disabled"
-            },
-            info.capabilities
-                .iter()
-                .map(|c| c.r#type().as_str_name())
-                .collect::<Vec<_>>()
+            if info.checkpoint() { "enabled" } else { "disabled" },
+            info.capabilities.iter().map(|c| c.r#type().as_str_name()).collect::<Vec<_>>()
         );
 
         if !has_id {
@@ -418,10 +303,7 @@ impl Master {
                         "Framework {} already subscribed, resending acknowledgement",
                         self.framework_label(&fid)
                     );
-                    let message = FrameworkRegisteredMessage {
-                        framework_id: fid.clone(),
-                        master_info: self.info.clone(),
-                    };
+                    let message = FrameworkRegisteredMessage { framework_id: fid.clone(), master_info: self.info.clone() };
                     self.send_framework(&fid, message.into());
                     return;
                 }
@@ -431,10 +313,7 @@ impl Master {
             let mut fw = Framework::new(info, FrameworkState::Connected, Some(conn), now.secs());
             fw.offer_constraints = constraints;
             self.add_framework(now, fw, options);
-            let message = FrameworkRegisteredMessage {
-                framework_id: fid.clone(),
-                master_info: self.info.clone(),
-            };
+            let message = FrameworkRegisteredMessage { framework_id: fid.clone(), master_info: self.info.clone() };
             self.send_framework(&fid, message.into());
             return;
         }
@@ -491,15 +370,8 @@ impl Master {
                 tracing::info!("Framework {} failed over", self.framework_label(&fid));
                 self.failover_framework(now, &fid, conn);
             } else {
-                tracing::info!(
-                    "Allowing framework {} to subscribe with an already used id",
-                    self.framework_label(&fid)
-                );
-                let offers: Vec<_> = self.frameworks.registered[&fid]
-                    .offers
-                    .iter()
-                    .cloned()
-                    .collect();
+                tracing::info!("Allowing framework {} to subscribe with an already used id", self.framework_label(&fid));
+                let offers: Vec<_> = self.frameworks.registered[&fid].offers.iter().cloned().collect();
                 for offer in offers {
                     self.rescind_offer(now, &offer, None);
                 }
@@ -510,10 +382,7 @@ impl Master {
                 if self.activate(&fid) {
                     let _ = self.allocator.activate_framework(&fid);
                 }
-                let message = FrameworkReregisteredMessage {
-                    framework_id: fid.clone(),
-                    master_info: self.info.clone(),
-                };
+                let message = FrameworkReregisteredMessage { framework_id: fid.clone(), master_info: self.info.clone() };
                 self.send_framework(&fid, message.into());
             }
         } else {
@@ -524,9 +393,7 @@ impl Master {
 
     /// Points a framework at a (new) connection (`updateConnection`).
     fn set_connection(&mut self, fid: &FrameworkId, conn: SchedulerConn) {
-        let Some(fw) = self.frameworks.registered.get_mut(fid) else {
-            return;
-        };
+        let Some(fw) = self.frameworks.registered.get_mut(fid) else { return };
         if let Some(old) = fw.pid().cloned() {
             if self.frameworks.by_pid.get(&old) == Some(fid) {
                 self.frameworks.by_pid.shift_remove(&old);
@@ -553,11 +420,7 @@ impl Master {
     /// `addFramework`: books the framework and tells the allocator.
     fn add_framework(&mut self, _now: Now, fw: Framework, options: FrameworkOptions) {
         let fid = fw.id();
-        tracing::info!(
-            "Adding framework {} with roles {:?} suppressed",
-            fid.value,
-            options.suppressed_roles
-        );
+        tracing::info!("Adding framework {} with roles {:?} suppressed", fid.value, options.suppressed_roles);
         if fw.connected() {
             if let Some(SchedulerConn::Pid(pid)) = &fw.conn {
                 self.emit(Effect::Link(pid.clone()));
@@ -592,8 +455,7 @@ impl Master {
                 for task in tasks.values() {
                     fw.tasks.insert(task.task_id.clone(), aid.clone());
                     if !super::state::is_terminal(task_state(task)) {
-                        let resources =
-                            crate::common::resources::Resources::from_protos(&task.resources);
+                        let resources = crate::common::resources::Resources::from_protos(&task.resources);
                         fw.total_used += &resources;
                         *fw.used.entry(aid.clone()).or_default() += &resources;
                     }
@@ -601,22 +463,15 @@ impl Master {
             }
             if let Some(executors) = agent.executors.get(&fid) {
                 for executor in executors.values() {
-                    let resources =
-                        crate::common::resources::Resources::from_protos(&executor.resources);
+                    let resources = crate::common::resources::Resources::from_protos(&executor.resources);
                     fw.total_used += &resources;
                     *fw.used.entry(aid.clone()).or_default() += &resources;
-                    fw.executors
-                        .entry(aid.clone())
-                        .or_default()
-                        .insert(executor.executor_id.clone(), executor.clone());
+                    fw.executors.entry(aid.clone()).or_default().insert(executor.executor_id.clone(), executor.clone());
                 }
             }
         }
-        let held_roles: BTreeSet<String> = fw
-            .total_used
-            .iter()
-            .filter_map(|i| i.allocation_role().map(String::from))
-            .collect();
+        let held_roles: BTreeSet<String> =
+            fw.total_used.iter().filter_map(|i| i.allocation_role().map(String::from)).collect();
         self.add_framework(now, fw, FrameworkOptions::default());
         for role in held_roles {
             self.track_under_role(&fid, &role);
@@ -641,17 +496,11 @@ impl Master {
         }
         let master_info = self.info.clone();
         if http {
-            let message = FrameworkReregisteredMessage {
-                framework_id: fid.clone(),
-                master_info,
-            };
+            let message = FrameworkReregisteredMessage { framework_id: fid.clone(), master_info };
             self.send_framework(fid, message.into());
         } else {
             // Mesos sends a *registered* message to a v0 scheduler here (MESOS-786).
-            let message = FrameworkRegisteredMessage {
-                framework_id: fid.clone(),
-                master_info,
-            };
+            let message = FrameworkRegisteredMessage { framework_id: fid.clone(), master_info };
             self.send_framework(fid, message.into());
         }
     }
@@ -659,104 +508,57 @@ impl Master {
     /// `failoverFramework`: a new scheduler instance takes over; the old one
     /// is told it failed over.
     fn failover_framework(&mut self, now: Now, fid: &FrameworkId, conn: SchedulerConn) {
-        let Some(fw) = self.frameworks.registered.get(fid) else {
-            return;
-        };
+        let Some(fw) = self.frameworks.registered.get(fid) else { return };
         if fw.conn.as_ref() != Some(&conn) && fw.connected() {
-            let message = FrameworkErrorMessage {
-                message: "Framework failed over".into(),
-            };
+            let message = FrameworkErrorMessage { message: "Framework failed over".into() };
             self.send_framework(fid, message.into());
         }
         if let SchedulerConn::Pid(pid) = &conn {
             self.emit(Effect::Link(pid.clone()));
         }
         self.set_connection(fid, conn);
-        let offers: Vec<_> = self.frameworks.registered[fid]
-            .offers
-            .iter()
-            .cloned()
-            .collect();
+        let offers: Vec<_> = self.frameworks.registered[fid].offers.iter().cloned().collect();
         for offer in offers {
             self.discard_offer(now, &offer, None);
         }
         if self.activate(fid) {
             let _ = self.allocator.activate_framework(fid);
         }
-        let message = FrameworkRegisteredMessage {
-            framework_id: fid.clone(),
-            master_info: self.info.clone(),
-        };
+        let message = FrameworkRegisteredMessage { framework_id: fid.clone(), master_info: self.info.clone() };
         self.send_framework(fid, message.into());
     }
 
     /// `sendFrameworkUpdates`: every agent learns the framework's current
     /// info and pid.
     fn send_framework_updates(&mut self, fid: &FrameworkId) {
-        let Some(fw) = self.frameworks.registered.get(fid) else {
-            return;
-        };
+        let Some(fw) = self.frameworks.registered.get(fid) else { return };
         let message = UpdateFrameworkMessage {
             framework_id: fid.clone(),
-            pid: Some(
-                fw.pid()
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|| EMPTY_UPID.to_string()),
-            ),
+            pid: Some(fw.pid().map(|p| p.to_string()).unwrap_or_else(|| EMPTY_UPID.to_string())),
             framework_info: Some(fw.info.clone()),
         };
-        let agents: Vec<Upid> = self
-            .agents
-            .registered
-            .values()
-            .map(|a| a.pid.clone())
-            .collect();
+        let agents: Vec<Upid> = self.agents.registered.values().map(|a| a.pid.clone()).collect();
         for pid in agents {
             self.send(&pid, message.clone());
         }
     }
 
     /// `Master::updateFramework(Framework*, ...)`: new info and options.
-    fn update_framework(
-        &mut self,
-        now: Now,
-        fid: &FrameworkId,
-        info: FrameworkInfo,
-        options: FrameworkOptions,
-    ) {
-        tracing::info!(
-            "Updating framework {} with roles {:?} suppressed",
-            self.framework_label(fid),
-            options.suppressed_roles
-        );
+    fn update_framework(&mut self, now: Now, fid: &FrameworkId, info: FrameworkInfo, options: FrameworkOptions) {
+        tracing::info!("Updating framework {} with roles {:?} suppressed", self.framework_label(fid), options.suppressed_roles);
         let suppressed = options.suppressed_roles.clone();
         if let Err(e) = self.allocator.update_framework(info.clone(), options) {
-            tracing::error!(
-                "Allocator refused the update of framework {}: {}",
-                fid.value,
-                e
-            );
+            tracing::error!("Allocator refused the update of framework {}: {}", fid.value, e);
         }
         let new_roles = crate::master::allocator::framework_roles(&info);
-        let offers: Vec<_> = self
-            .frameworks
-            .registered
-            .get(fid)
-            .map(|f| f.offers.iter().cloned().collect())
-            .unwrap_or_default();
+        let offers: Vec<_> = self.frameworks.registered.get(fid).map(|f| f.offers.iter().cloned().collect()).unwrap_or_default();
         for offer in offers {
-            let role = self
-                .offers
-                .get(&offer)
-                .and_then(|o| o.offer.allocation_info.as_ref())
-                .and_then(|a| a.role.clone());
+            let role = self.offers.get(&offer).and_then(|o| o.offer.allocation_info.as_ref()).and_then(|a| a.role.clone());
             if role.is_some_and(|r| !new_roles.contains(&r)) {
                 self.rescind_offer(now, &offer, None);
             }
         }
-        let Some(fw) = self.frameworks.registered.get_mut(fid) else {
-            return;
-        };
+        let Some(fw) = self.frameworks.registered.get_mut(fid) else { return };
         let old_roles = std::mem::replace(&mut fw.roles, new_roles.clone());
         fw.caps = super::state::FrameworkCaps::of(&info);
         fw.info = info;
@@ -770,16 +572,9 @@ impl Master {
     }
 
     /// UPDATE_FRAMEWORK.
-    pub(crate) fn update_framework_call(
-        &mut self,
-        now: Now,
-        update: call::UpdateFramework,
-    ) -> Result<(), String> {
+    pub(crate) fn update_framework_call(&mut self, now: Now, update: call::UpdateFramework) -> Result<(), String> {
         let fid = update.framework_info.id.clone().unwrap_or_default();
-        tracing::info!(
-            "Processing UPDATE_FRAMEWORK call for framework {}",
-            fid.value
-        );
+        tracing::info!("Processing UPDATE_FRAMEWORK call for framework {}", fid.value);
         self.validate_framework(&update.framework_info, &update.suppressed_roles)
             .map_err(|e| format!("Supplied FrameworkInfo is not valid: {e}"))?;
         let Some(fw) = self.frameworks.registered.get(&fid) else {
@@ -788,14 +583,9 @@ impl Master {
         validation::validate_framework_update(&fw.info, &update.framework_info)
             .map_err(|e| format!("FrameworkInfo update is not valid: {e}"))?;
         let changed = fw.info != update.framework_info;
-        let options = FrameworkOptions {
-            suppressed_roles: update.suppressed_roles.iter().cloned().collect(),
-        };
+        let options = FrameworkOptions { suppressed_roles: update.suppressed_roles.iter().cloned().collect() };
         self.update_framework(now, &fid, update.framework_info, options);
-        if let (Some(constraints), Some(fw)) = (
-            update.offer_constraints,
-            self.frameworks.registered.get_mut(&fid),
-        ) {
+        if let (Some(constraints), Some(fw)) = (update.offer_constraints, self.frameworks.registered.get_mut(&fid)) {
             fw.offer_constraints = constraints;
         }
         if changed {
@@ -811,9 +601,7 @@ impl Master {
     /// rescinded (or just discarded when the framework is being removed).
     pub(crate) fn deactivate_framework(&mut self, now: Now, fid: &FrameworkId, rescind: bool) {
         tracing::info!("Deactivating framework {}", self.framework_label(fid));
-        let Some(fw) = self.frameworks.registered.get_mut(fid) else {
-            return;
-        };
+        let Some(fw) = self.frameworks.registered.get_mut(fid) else { return };
         fw.active = false;
         let offers: Vec<_> = fw.offers.iter().cloned().collect();
         let _ = self.allocator.deactivate_framework(fid);
@@ -830,9 +618,7 @@ impl Master {
     /// come back before its tasks are killed.
     pub(crate) fn framework_exited(&mut self, now: Now, fid: &FrameworkId) {
         tracing::info!("Framework {} disconnected", self.framework_label(fid));
-        let Some(fw) = self.frameworks.registered.get(fid) else {
-            return;
-        };
+        let Some(fw) = self.frameworks.registered.get(fid) else { return };
         if fw.connected() {
             if fw.active {
                 self.deactivate_framework(now, fid, true);
@@ -845,44 +631,27 @@ impl Master {
                 }
             }
         }
-        let Some(fw) = self.frameworks.registered.get(fid) else {
-            return;
-        };
+        let Some(fw) = self.frameworks.registered.get(fid) else { return };
         let timeout = std::time::Duration::from_secs_f64(fw.info.failover_timeout().max(0.0));
-        tracing::info!(
-            "Giving framework {} {:?} to failover",
-            self.framework_label(fid),
-            timeout
-        );
+        tracing::info!("Giving framework {} {:?} to failover", self.framework_label(fid), timeout);
         let epoch = fw.failover_epoch;
         self.emit(Effect::Timer {
             at: now.after(timeout),
-            timer: Timer::FrameworkFailover {
-                framework: fid.clone(),
-                epoch,
-            },
+            timer: Timer::FrameworkFailover { framework: fid.clone(), epoch },
         });
     }
 
     pub(crate) fn on_failover_timeout(&mut self, now: Now, fid: &FrameworkId, epoch: u64) {
-        let Some(fw) = self.frameworks.registered.get(fid) else {
-            return;
-        };
+        let Some(fw) = self.frameworks.registered.get(fid) else { return };
         if !fw.connected() && fw.failover_epoch == epoch {
-            tracing::info!(
-                "Framework failover timeout, removing framework {}",
-                self.framework_label(fid)
-            );
+            tracing::info!("Framework failover timeout, removing framework {}", self.framework_label(fid));
             self.remove_framework(now, fid);
         }
     }
 
     /// TEARDOWN (and `UnregisterFrameworkMessage`).
     pub(crate) fn teardown(&mut self, now: Now, fid: &FrameworkId) {
-        tracing::info!(
-            "Processing TEARDOWN call for framework {}",
-            self.framework_label(fid)
-        );
+        tracing::info!("Processing TEARDOWN call for framework {}", self.framework_label(fid));
         self.metrics.messages_unregister_framework += 1;
         self.remove_framework(now, fid);
     }
@@ -892,39 +661,18 @@ impl Master {
     /// the completed frameworks.
     pub(crate) fn remove_framework(&mut self, now: Now, fid: &FrameworkId) {
         tracing::info!("Removing framework {}", self.framework_label(fid));
-        let Some(fw) = self.frameworks.registered.get(fid) else {
-            return;
-        };
+        let Some(fw) = self.frameworks.registered.get(fid) else { return };
         if fw.active {
             self.deactivate_framework(now, fid, false);
         }
-        let agents: Vec<Upid> = self
-            .agents
-            .registered
-            .values()
-            .map(|a| a.pid.clone())
-            .collect();
+        let agents: Vec<Upid> = self.agents.registered.values().map(|a| a.pid.clone()).collect();
         for pid in agents {
-            self.send(
-                &pid,
-                ShutdownFrameworkMessage {
-                    framework_id: fid.clone(),
-                },
-            );
+            self.send(&pid, ShutdownFrameworkMessage { framework_id: fid.clone() });
         }
         let message = format!("Framework {} removed", fid.value);
-        let tasks: Vec<_> = self.frameworks.registered[fid]
-            .tasks
-            .iter()
-            .map(|(t, a)| (t.clone(), a.clone()))
-            .collect();
+        let tasks: Vec<_> = self.frameworks.registered[fid].tasks.iter().map(|(t, a)| (t.clone(), a.clone())).collect();
         for (task_id, agent) in tasks {
-            let executor = self
-                .agents
-                .registered
-                .get(&agent)
-                .and_then(|a| a.task(fid, &task_id))
-                .and_then(|t| t.executor_id.clone());
+            let executor = self.agents.registered.get(&agent).and_then(|a| a.task(fid, &task_id)).and_then(|t| t.executor_id.clone());
             let update = self.master_update(
                 fid,
                 Some(&agent),
@@ -955,11 +703,7 @@ impl Master {
                     ..Default::default()
                 };
                 task.state = TaskState::TaskKilled as i32;
-                if task
-                    .statuses
-                    .last()
-                    .is_some_and(|s| s.state == status.state)
-                {
+                if task.statuses.last().is_some_and(|s| s.state == status.state) {
                     task.statuses.pop();
                 }
                 task.statuses.push(status);
@@ -974,9 +718,7 @@ impl Master {
         for (agent, executor) in executors {
             self.remove_executor(now, &agent, fid, &executor);
         }
-        let Some(mut fw) = self.frameworks.registered.shift_remove(fid) else {
-            return;
-        };
+        let Some(mut fw) = self.frameworks.registered.shift_remove(fid) else { return };
         fw.state = FrameworkState::Disconnected;
         fw.active = false;
         fw.unregistered_time = now.secs();
@@ -1064,60 +806,31 @@ impl Master {
             update.status.healthy = last.healthy;
             update.status.check_status = last.check_status;
         }
-        update.status.container_status = task
-            .statuses
-            .iter()
-            .rev()
-            .find_map(|s| s.container_status.clone());
+        update.status.container_status = task.statuses.iter().rev().find_map(|s| s.container_status.clone());
         update
     }
 
     /// Mesos's `forward`: a status update to its framework, with the pid
     /// to acknowledge to (the agent), or none for master-generated updates.
-    pub(crate) fn forward(
-        &mut self,
-        mut update: StatusUpdate,
-        acknowledgee: Option<&Upid>,
-        fid: &FrameworkId,
-    ) {
+    pub(crate) fn forward(&mut self, mut update: StatusUpdate, acknowledgee: Option<&Upid>, fid: &FrameworkId) {
         match acknowledgee {
             None => tracing::info!(
                 "Sending status update {} for task {} of framework {}{}",
-                TaskState::try_from(update.status.state)
-                    .map(|s| s.as_str_name())
-                    .unwrap_or("?"),
+                TaskState::try_from(update.status.state).map(|s| s.as_str_name()).unwrap_or("?"),
                 update.status.task_id.value,
                 fid.value,
-                update
-                    .status
-                    .message
-                    .as_deref()
-                    .map(|m| format!(" '{m}'"))
-                    .unwrap_or_default()
+                update.status.message.as_deref().map(|m| format!(" '{m}'")).unwrap_or_default()
             ),
             Some(_) => tracing::info!(
                 "Forwarding status update {} for task {} of framework {}",
-                TaskState::try_from(update.status.state)
-                    .map(|s| s.as_str_name())
-                    .unwrap_or("?"),
+                TaskState::try_from(update.status.state).map(|s| s.as_str_name()).unwrap_or("?"),
                 update.status.task_id.value,
                 fid.value
             ),
         }
         if let Some(uuid) = update.uuid.clone() {
-            if let Some(agent) = self
-                .frameworks
-                .registered
-                .get(fid)
-                .and_then(|f| f.tasks.get(&update.status.task_id))
-                .cloned()
-            {
-                if let Some(task) = self
-                    .agents
-                    .registered
-                    .get_mut(&agent)
-                    .and_then(|a| a.task_mut(fid, &update.status.task_id))
-                {
+            if let Some(agent) = self.frameworks.registered.get(fid).and_then(|f| f.tasks.get(&update.status.task_id)).cloned() {
+                if let Some(task) = self.agents.registered.get_mut(&agent).and_then(|a| a.task_mut(fid, &update.status.task_id)) {
                     task.status_update_state = Some(update.status.state);
                     task.status_update_uuid = update.status.uuid.clone().or(Some(uuid));
                 }
@@ -1126,11 +839,7 @@ impl Master {
         self.adapt_for_v0(fid, &mut update);
         let message = crate::proto::mesos::internal::StatusUpdateMessage {
             update,
-            pid: Some(
-                acknowledgee
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|| EMPTY_UPID.to_string()),
-            ),
+            pid: Some(acknowledgee.map(|p| p.to_string()).unwrap_or_else(|| EMPTY_UPID.to_string())),
         };
         self.send_framework(fid, message.into());
     }
@@ -1139,11 +848,7 @@ impl Master {
     /// Mesos 1.x drivers treat an empty uuid as "none" (sched.cpp), so an
     /// update without one goes to v0 schedulers with an empty one.
     pub(crate) fn adapt_for_v0(&self, fid: &FrameworkId, update: &mut StatusUpdate) {
-        let v0 = self
-            .frameworks
-            .registered
-            .get(fid)
-            .is_some_and(|f| f.pid().is_some());
+        let v0 = self.frameworks.registered.get(fid).is_some_and(|f| f.pid().is_some());
         if v0 && update.uuid.is_none() {
             update.uuid = Some(Vec::new());
         }

@@ -49,11 +49,7 @@ pub struct Election {
 impl Election {
     /// Contends and detects in the group `zk` names (`zk://...` or
     /// `file://`), as the master described by `info`. Needs a tokio runtime.
-    pub async fn start(
-        zk: &str,
-        session_timeout: Duration,
-        info: MasterInfo,
-    ) -> Result<Election, String> {
+    pub async fn start(zk: &str, session_timeout: Duration, info: MasterInfo) -> Result<Election, String> {
         let contender = MasterContender::create(Some(zk), Some(session_timeout))
             .map_err(|e| format!("Failed to create a master contender: {e}"))?;
         let detector = MasterDetector::create(Some(zk), Some(session_timeout))
@@ -69,13 +65,7 @@ impl Election {
         let (leader_tx, leader_rx) = mpsc::channel(16);
         let (stop_tx, stop_rx) = oneshot::channel();
 
-        let contender = tokio::spawn(contend(
-            contender,
-            info,
-            membership.clone(),
-            fatal_tx.clone(),
-            stop_rx,
-        ));
+        let contender = tokio::spawn(contend(contender, info, membership.clone(), fatal_tx.clone(), stop_rx));
         let detector = tokio::spawn(async move {
             let mut stream = Box::pin(detector.into_stream());
             while let Some(detection) = stream.next().await {
@@ -86,9 +76,7 @@ impl Election {
                         }
                     }
                     Err(e) => {
-                        let _ = fatal_tx.send(format!(
-                            "Failed to detect the leading master: {e}; committing suicide!"
-                        ));
+                        let _ = fatal_tx.send(format!("Failed to detect the leading master: {e}; committing suicide!"));
                         return;
                     }
                 }
@@ -167,9 +155,7 @@ async fn contend(
                     tracing::info!("Following the leader {leader}")
                 }
                 Some(ContenderEvent::Disconnected) => {
-                    tracing::warn!(
-                        "Disconnected from ZooKeeper; the session lives on until its timeout"
-                    )
+                    tracing::warn!("Disconnected from ZooKeeper; the session lives on until its timeout")
                 }
                 Some(ContenderEvent::Reconnected) => tracing::info!("Reconnected to ZooKeeper"),
                 Some(ContenderEvent::Lost { was_leader, reason }) => {
@@ -186,8 +172,7 @@ async fn contend(
                 None => {
                     set(None);
                     if leading {
-                        let _ = fatal
-                            .send("Lost candidacy as a leader... committing suicide!".to_string());
+                        let _ = fatal.send("Lost candidacy as a leader... committing suicide!".to_string());
                         return;
                     }
                     break;

@@ -22,12 +22,7 @@ impl Master {
         let mut allocator = Allocator::new(config.allocator.clone());
         let weights: Map<String, f64> = config.weights.iter().cloned().collect();
         allocator.update_weights(&config.weights);
-        tracing::info!(
-            "Master {} ({}) started on {}",
-            info.id,
-            config.hostname,
-            config.pid.addr()
-        );
+        tracing::info!("Master {} ({}) started on {}", info.id, config.hostname, config.pid.addr());
         if config.pid.addr().ip().is_loopback() {
             tracing::warn!(
                 "Master bound to loopback interface! Cannot communicate with remote schedulers or agents. You \
@@ -67,9 +62,7 @@ impl Master {
         match event {
             Event::Detected(leader) => self.detected(now, leader),
             Event::RegistryRecovered(Ok(registry)) => self.recovered_registry(now, *registry),
-            Event::RegistryRecovered(Err(e)) => {
-                self.emit(Effect::Fatal(format!("Recovery failed: {e}")))
-            }
+            Event::RegistryRecovered(Err(e)) => self.emit(Effect::Fatal(format!("Recovery failed: {e}"))),
             Event::Message { from, message } => self.on_message(now, from, message),
             Event::Exited(pid) => self.on_exited(now, &pid),
             Event::Timer(timer) => self.on_timer(now, timer),
@@ -124,9 +117,7 @@ impl Master {
             } else {
                 tracing::info!("Elected as the leading master!");
                 tracing::info!("Recovering from registrar");
-                self.emit(Effect::RecoverRegistry {
-                    info: Box::new(self.info.clone()),
-                });
+                self.emit(Effect::RecoverRegistry { info: Box::new(self.info.clone()) });
             }
             return;
         }
@@ -138,17 +129,13 @@ impl Master {
                     leader.id
                 );
                 if was_elected {
-                    self.emit(Effect::Fatal(
-                        "Conceded leadership to another master... committing suicide!".into(),
-                    ));
+                    self.emit(Effect::Fatal("Conceded leadership to another master... committing suicide!".into()));
                 }
             }
             None => {
                 tracing::info!("No master was elected.");
                 if was_elected {
-                    self.emit(Effect::Fatal(
-                        "Lost leadership after indecisive election... committing suicide!".into(),
-                    ));
+                    self.emit(Effect::Fatal("Lost leadership after indecisive election... committing suicide!".into()));
                 }
             }
         }
@@ -167,9 +154,7 @@ impl Master {
             }
         }
         for slave in registry.slaves.iter().flat_map(|s| &s.slaves) {
-            let Some(id) = slave.info.id.clone() else {
-                continue;
-            };
+            let Some(id) = slave.info.id.clone() else { continue };
             if let Some(drain) = &slave.drain_info {
                 self.agents.draining.insert(id.clone(), *drain);
             }
@@ -178,9 +163,7 @@ impl Master {
             }
         }
         for unreachable in registry.unreachable.iter().flat_map(|u| &u.slaves) {
-            self.agents
-                .unreachable
-                .insert(unreachable.id.clone(), unreachable.timestamp);
+            self.agents.unreachable.insert(unreachable.id.clone(), unreachable.timestamp);
             if let Some(drain) = &unreachable.drain_info {
                 self.agents.draining.insert(unreachable.id.clone(), *drain);
             }
@@ -191,20 +174,14 @@ impl Master {
         for gone in registry.gone.iter().flat_map(|g| &g.slaves) {
             self.agents.gone.insert(gone.id.clone(), gone.timestamp);
         }
-        self.emit(Effect::Timer {
-            at: now.after(self.config.registry_gc_interval),
-            timer: Timer::RegistryGc,
-        });
+        self.emit(Effect::Timer { at: now.after(self.config.registry_gc_interval), timer: Timer::RegistryGc });
         let expected = self.agents.recovered.len();
         self.recovered_epoch = self.epoch();
         self.emit(Effect::Timer {
             at: now.after(self.config.agent_reregister_timeout),
-            timer: Timer::RecoveredAgents {
-                epoch: self.recovered_epoch,
-            },
+            timer: Timer::RecoveredAgents { epoch: self.recovered_epoch },
         });
-        self.allocator
-            .recover(now.monotonic, expected, &Default::default());
+        self.allocator.recover(now.monotonic, expected, &Default::default());
 
         if !registry.weights.is_empty() {
             if !self.config.weights.is_empty() {
@@ -222,19 +199,13 @@ impl Master {
             let infos = self
                 .weights
                 .iter()
-                .map(|(role, weight)| WeightInfo {
-                    role: Some(role.clone()),
-                    weight: *weight,
-                })
+                .map(|(role, weight)| WeightInfo { role: Some(role.clone()), weight: *weight })
                 .collect();
             self.registry(RegistryOp::UpdateWeights(infos), Pending::Nothing);
         }
 
         self.recovered = true;
-        self.emit(Effect::Timer {
-            at: now.after(self.config.allocator.allocation_interval),
-            timer: Timer::Allocation,
-        });
+        self.emit(Effect::Timer { at: now.after(self.config.allocator.allocation_interval), timer: Timer::Allocation });
         tracing::info!(
             "Recovered {} agents from the registry ({} bytes); allowing {:?} for agents to reregister",
             expected,
@@ -245,18 +216,12 @@ impl Master {
 
     fn on_message(&mut self, now: Now, from: Upid, message: Message) {
         if !self.elected {
-            tracing::debug!(
-                "Dropping '{}' message since not elected yet",
-                message.name()
-            );
+            tracing::debug!("Dropping '{}' message since not elected yet", message.name());
             self.metrics.dropped_messages += 1;
             return;
         }
         if !self.recovered {
-            tracing::debug!(
-                "Dropping '{}' message since not recovered yet",
-                message.name()
-            );
+            tracing::debug!("Dropping '{}' message since not recovered yet", message.name());
             self.metrics.dropped_messages += 1;
             return;
         }
@@ -264,19 +229,13 @@ impl Master {
             Message::SchedulerCall(call) => self.on_scheduler_call(now, &from, *call),
             Message::RegisterFrameworkMessage(m) => self.on_register_framework(now, &from, *m),
             Message::ReregisterFrameworkMessage(m) => self.on_reregister_framework(now, &from, *m),
-            Message::UnregisterFrameworkMessage(m) => {
-                self.on_unregister_framework(now, &from, &m.framework_id)
-            }
-            Message::DeactivateFrameworkMessage(m) => {
-                self.on_deactivate_framework(now, &from, &m.framework_id)
-            }
+            Message::UnregisterFrameworkMessage(m) => self.on_unregister_framework(now, &from, &m.framework_id),
+            Message::DeactivateFrameworkMessage(m) => self.on_deactivate_framework(now, &from, &m.framework_id),
             Message::ResourceRequestMessage(m) => self.on_resource_request(&from, *m),
             Message::LaunchTasksMessage(m) => self.on_launch_tasks(now, &from, *m),
             Message::ReviveOffersMessage(m) => self.on_revive_offers(&from, *m),
             Message::KillTaskMessage(m) => self.on_kill_task_message(now, &from, *m),
-            Message::StatusUpdateAcknowledgementMessage(m) => {
-                self.on_status_update_acknowledgement(now, &from, *m)
-            }
+            Message::StatusUpdateAcknowledgementMessage(m) => self.on_status_update_acknowledgement(now, &from, *m),
             Message::FrameworkToExecutorMessage(m) => self.on_framework_to_executor(&from, *m),
             Message::ReconcileTasksMessage(m) => self.on_reconcile_tasks(&from, *m),
             Message::RegisterSlaveMessage(m) => self.on_register_slave(now, &from, *m),
@@ -297,28 +256,18 @@ impl Master {
             }
             Message::SubmitSchedulerRequest(m) => {
                 tracing::info!("Scheduler submit request for {}", m.name);
-                let response =
-                    crate::proto::mesos::internal::SubmitSchedulerResponse { okay: false };
+                let response = crate::proto::mesos::internal::SubmitSchedulerResponse { okay: false };
                 self.send(&from, response);
             }
             other => {
-                tracing::warn!(
-                    "Dropping '{}' message from {}: the master has no handler for it",
-                    other.name(),
-                    from
-                );
+                tracing::warn!("Dropping '{}' message from {}: the master has no handler for it", other.name(), from);
             }
         }
     }
 
     fn on_exited(&mut self, now: Now, pid: &Upid) {
         if let Some(fid) = self.frameworks.by_pid.get(pid).cloned() {
-            if self
-                .frameworks
-                .registered
-                .get(&fid)
-                .is_some_and(|f| f.pid() == Some(pid))
-            {
+            if self.frameworks.registered.get(&fid).is_some_and(|f| f.pid() == Some(pid)) {
                 let message = crate::proto::mesos::internal::FrameworkErrorMessage {
                     message: "Framework disconnected".into(),
                 };
@@ -349,12 +298,8 @@ impl Master {
                 }
             }
             Timer::Ping { agent, epoch } => self.on_ping_timer(now, &agent, epoch),
-            Timer::AgentReregister { agent, epoch } => {
-                self.on_agent_reregister_timeout(now, &agent, epoch)
-            }
-            Timer::FrameworkFailover { framework, epoch } => {
-                self.on_failover_timeout(now, &framework, epoch)
-            }
+            Timer::AgentReregister { agent, epoch } => self.on_agent_reregister_timeout(now, &agent, epoch),
+            Timer::FrameworkFailover { framework, epoch } => self.on_failover_timeout(now, &framework, epoch),
             Timer::RecoveredAgents { epoch } => {
                 if epoch == self.recovered_epoch {
                     self.recovered_agents_timeout(now);
@@ -377,33 +322,13 @@ impl Master {
             }
         };
         match pending {
-            Pending::AdmitAgent { pid, message } => {
-                self.agent_admitted(now, pid, *message, permitted)
+            Pending::AdmitAgent { pid, message } => self.agent_admitted(now, pid, *message, permitted),
+            Pending::ReadmitAgent { pid, message } => self.agent_readmitted(now, pid, *message, permitted),
+            Pending::UpdateAgent { pid, message } => self.agent_updated(now, pid, *message, permitted),
+            Pending::RemoveAgent { agent, cause, reason } => self.agent_removed(now, &agent, &cause, reason, permitted),
+            Pending::MarkUnreachable { info, time, during_failover, message } => {
+                self.agent_marked_unreachable(now, *info, time, during_failover, &message, permitted)
             }
-            Pending::ReadmitAgent { pid, message } => {
-                self.agent_readmitted(now, pid, *message, permitted)
-            }
-            Pending::UpdateAgent { pid, message } => {
-                self.agent_updated(now, pid, *message, permitted)
-            }
-            Pending::RemoveAgent {
-                agent,
-                cause,
-                reason,
-            } => self.agent_removed(now, &agent, &cause, reason, permitted),
-            Pending::MarkUnreachable {
-                info,
-                time,
-                during_failover,
-                message,
-            } => self.agent_marked_unreachable(
-                now,
-                *info,
-                time,
-                during_failover,
-                &message,
-                permitted,
-            ),
             Pending::Prune { unreachable, gone } => self.registry_pruned(&unreachable, &gone),
             Pending::Nothing => {}
         }
@@ -413,10 +338,7 @@ impl Master {
     /// agents beyond `--registry_max_agent_count` or older than
     /// `--registry_max_agent_age`.
     fn registry_gc(&mut self, now: Now) {
-        self.emit(Effect::Timer {
-            at: now.after(self.config.registry_gc_interval),
-            timer: Timer::RegistryGc,
-        });
+        self.emit(Effect::Timer { at: now.after(self.config.registry_gc_interval), timer: Timer::RegistryGc });
         let max_count = self.config.registry_max_agent_count;
         let max_age = self.config.registry_max_agent_age;
         let prune = |list: &Map<crate::proto::mesos::SlaveId, TimeInfo>| {
@@ -427,9 +349,7 @@ impl Master {
                     out.push(id.clone());
                     continue;
                 }
-                let age = Duration::from_nanos(
-                    now.nanos().saturating_sub(time.nanoseconds).max(0) as u64
-                );
+                let age = Duration::from_nanos(now.nanos().saturating_sub(time.nanoseconds).max(0) as u64);
                 if age > max_age {
                     out.push(id.clone());
                 }
@@ -439,30 +359,18 @@ impl Master {
         let unreachable = prune(&self.agents.unreachable);
         let gone = prune(&self.agents.gone);
         if unreachable.is_empty() && gone.is_empty() {
-            tracing::debug!(
-                "Skipping periodic registry garbage collection: no agents qualify for removal"
-            );
+            tracing::debug!("Skipping periodic registry garbage collection: no agents qualify for removal");
             return;
         }
-        let op = RegistryOp::Prune {
-            unreachable: unreachable.clone(),
-            gone: gone.clone(),
-        };
+        let op = RegistryOp::Prune { unreachable: unreachable.clone(), gone: gone.clone() };
         self.registry(op, Pending::Prune { unreachable, gone });
     }
 
-    fn registry_pruned(
-        &mut self,
-        unreachable: &[crate::proto::mesos::SlaveId],
-        gone: &[crate::proto::mesos::SlaveId],
-    ) {
+    fn registry_pruned(&mut self, unreachable: &[crate::proto::mesos::SlaveId], gone: &[crate::proto::mesos::SlaveId]) {
         let mut removed = (0, 0);
         for id in unreachable {
             if self.agents.unreachable.shift_remove(id).is_none() {
-                tracing::warn!(
-                    "Failed to garbage collect {} from the unreachable list",
-                    id.value
-                );
+                tracing::warn!("Failed to garbage collect {} from the unreachable list", id.value);
                 continue;
             }
             if let Some(tasks) = self.agents.unreachable_tasks.shift_remove(id) {
@@ -483,11 +391,7 @@ impl Master {
             }
             removed.1 += 1;
         }
-        tracing::info!(
-            "Garbage collected {} unreachable and {} gone agents from the registry",
-            removed.0,
-            removed.1
-        );
+        tracing::info!("Garbage collected {} unreachable and {} gone agents from the registry", removed.0, removed.1);
     }
 }
 

@@ -122,9 +122,7 @@ impl Metrics {
 
     fn count_state_reason(&mut self, state: TaskState, source: Option<i32>, reason: i32) {
         let source = Source::try_from(source.unwrap_or(0)).unwrap_or(Source::Master);
-        let reason = Reason::try_from(reason)
-            .map(|r| r.as_str_name())
-            .unwrap_or("REASON_UNKNOWN");
+        let reason = Reason::try_from(reason).map(|r| r.as_str_name()).unwrap_or("REASON_UNKNOWN");
         let name = format!(
             "master/{}/{}/{}",
             state.as_str_name().to_lowercase(),
@@ -153,51 +151,21 @@ impl Master {
         let mut put = |name: &str, value: f64| {
             out.insert(name.to_string(), value);
         };
-        put(
-            "master/uptime_secs",
-            (now.secs() - self.start_time).max(0.0),
-        );
+        put("master/uptime_secs", (now.secs() - self.start_time).max(0.0));
         put("master/elected", if self.elected { 1.0 } else { 0.0 });
 
         let agents = &self.agents.registered;
-        put(
-            "master/slaves_connected",
-            agents.values().filter(|a| a.connected).count() as f64,
-        );
-        put(
-            "master/slaves_disconnected",
-            agents.values().filter(|a| !a.connected).count() as f64,
-        );
-        put(
-            "master/slaves_active",
-            agents.values().filter(|a| a.active).count() as f64,
-        );
-        put(
-            "master/slaves_inactive",
-            agents.values().filter(|a| !a.active).count() as f64,
-        );
-        put(
-            "master/slaves_unreachable",
-            self.agents.unreachable.len() as f64,
-        );
+        put("master/slaves_connected", agents.values().filter(|a| a.connected).count() as f64);
+        put("master/slaves_disconnected", agents.values().filter(|a| !a.connected).count() as f64);
+        put("master/slaves_active", agents.values().filter(|a| a.active).count() as f64);
+        put("master/slaves_inactive", agents.values().filter(|a| !a.active).count() as f64);
+        put("master/slaves_unreachable", self.agents.unreachable.len() as f64);
 
         let frameworks = &self.frameworks.registered;
-        put(
-            "master/frameworks_connected",
-            frameworks.values().filter(|f| f.connected()).count() as f64,
-        );
-        put(
-            "master/frameworks_disconnected",
-            frameworks.values().filter(|f| !f.connected()).count() as f64,
-        );
-        put(
-            "master/frameworks_active",
-            frameworks.values().filter(|f| f.active).count() as f64,
-        );
-        put(
-            "master/frameworks_inactive",
-            frameworks.values().filter(|f| !f.active).count() as f64,
-        );
+        put("master/frameworks_connected", frameworks.values().filter(|f| f.connected()).count() as f64);
+        put("master/frameworks_disconnected", frameworks.values().filter(|f| !f.connected()).count() as f64);
+        put("master/frameworks_active", frameworks.values().filter(|f| f.active).count() as f64);
+        put("master/frameworks_inactive", frameworks.values().filter(|f| !f.active).count() as f64);
         put("master/outstanding_offers", self.offers.len() as f64);
         put("master/operator_event_stream_subscribers", 0.0);
         put("master/event_queue_messages", 0.0);
@@ -230,10 +198,7 @@ impl Master {
                 let suffix = if revocable { "_revocable" } else { "" };
                 put(&format!("master/{name}{suffix}_total"), total);
                 put(&format!("master/{name}{suffix}_used"), used);
-                put(
-                    &format!("master/{name}{suffix}_percent"),
-                    if total == 0.0 { 0.0 } else { used / total },
-                );
+                put(&format!("master/{name}{suffix}_percent"), if total == 0.0 { 0.0 } else { used / total });
             }
         }
 
@@ -251,11 +216,7 @@ impl Master {
         let mut used = 0.0;
         for agent in self.agents.registered.values() {
             if revocable {
-                total += agent
-                    .total
-                    .revocable()
-                    .get_scalar(name)
-                    .map_or(0.0, |s| s.to_f64());
+                total += agent.total.revocable().get_scalar(name).map_or(0.0, |s| s.to_f64());
             } else {
                 total += agent
                     .info
@@ -267,11 +228,7 @@ impl Master {
             }
             let mut agent_used = Resources::new();
             for r in agent.used.values() {
-                agent_used += &if revocable {
-                    r.revocable()
-                } else {
-                    r.non_revocable()
-                };
+                agent_used += &if revocable { r.revocable() } else { r.non_revocable() };
             }
             used += agent_used.get_scalar(name).map_or(0.0, |s| s.to_f64());
         }

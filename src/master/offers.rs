@@ -3,15 +3,15 @@
 //! REVIVE and SUPPRESS (Mesos's `offer`, `decline`, `accept`, `_accept`,
 //! `_apply`, `revive`, `suppress`, `launchTasks`, `reviveOffers`).
 
-use crate::common::resources::format::{downgrade_message, upgrade_message};
 use crate::common::resources::ops::{conversions, needs_checkpointing, ResourceConversion};
+use crate::common::resources::format::{downgrade_message, upgrade_message};
 use crate::common::resources::{downgrade_resources, Resources};
 use crate::common::roles;
 use crate::master::allocator::Plan;
 use crate::proto::mesos::health_check::Type as HealthCheckType;
 use crate::proto::mesos::internal::{
-    ApplyOperationMessage, FrameworkErrorMessage, LaunchTasksMessage, ResourceOffersMessage,
-    ReviveOffersMessage, RunTaskGroupMessage, RunTaskMessage,
+    ApplyOperationMessage, FrameworkErrorMessage, LaunchTasksMessage,
+    ResourceOffersMessage, ReviveOffersMessage, RunTaskGroupMessage, RunTaskMessage,
 };
 use crate::proto::mesos::offer::operation::Type as OperationType;
 use crate::proto::mesos::offer::{operation, Operation};
@@ -38,25 +38,15 @@ impl Master {
     /// Runs an allocation cycle (all agents, or the ones triggers marked)
     /// and sends the resulting offers.
     pub(crate) fn allocate(&mut self, now: Now, all: bool) {
-        let plan: Plan = if all {
-            self.allocator.allocate_all(now.monotonic)
-        } else {
-            self.allocator.allocate(now.monotonic)
-        };
+        let plan: Plan = if all { self.allocator.allocate_all(now.monotonic) } else { self.allocator.allocate(now.monotonic) };
         self.metrics.allocation_runs += 1;
         if plan.is_empty() {
             return;
         }
         // One message per framework, as Mesos's `offer` callback.
-        let mut by_framework: super::state::Map<
-            FrameworkId,
-            Vec<crate::master::allocator::PlannedOffer>,
-        > = Default::default();
+        let mut by_framework: super::state::Map<FrameworkId, Vec<crate::master::allocator::PlannedOffer>> = Default::default();
         for planned in plan.offers {
-            by_framework
-                .entry(planned.framework_id.clone())
-                .or_default()
-                .push(planned);
+            by_framework.entry(planned.framework_id.clone()).or_default().push(planned);
         }
         for (fid, planned) in by_framework {
             self.send_offers(now, &fid, planned);
@@ -64,17 +54,8 @@ impl Master {
     }
 
     /// `Master::offer`: the planned offers to one framework, in one message.
-    fn send_offers(
-        &mut self,
-        now: Now,
-        fid: &FrameworkId,
-        planned: Vec<crate::master::allocator::PlannedOffer>,
-    ) {
-        let usable = self
-            .frameworks
-            .registered
-            .get(fid)
-            .is_some_and(|f| f.connected() && f.active);
+    fn send_offers(&mut self, now: Now, fid: &FrameworkId, planned: Vec<crate::master::allocator::PlannedOffer>) {
+        let usable = self.frameworks.registered.get(fid).is_some_and(|f| f.connected() && f.active);
         if !usable {
             tracing::warn!(
                 "Master returning resources offered to framework {} because the framework has terminated, is not \
@@ -82,14 +63,7 @@ impl Master {
                 fid.value
             );
             for p in planned {
-                self.allocator.recover_resources(
-                    now.monotonic,
-                    fid,
-                    &p.agent_id,
-                    &p.resources,
-                    None,
-                    false,
-                );
+                self.allocator.recover_resources(now.monotonic, fid, &p.agent_id, &p.resources, None, false);
             }
             return;
         }
@@ -103,34 +77,16 @@ impl Master {
                     self.framework_label(fid),
                     p.agent_id.value
                 );
-                self.allocator.recover_resources(
-                    now.monotonic,
-                    fid,
-                    &p.agent_id,
-                    &p.resources,
-                    None,
-                    false,
-                );
+                self.allocator.recover_resources(now.monotonic, fid, &p.agent_id, &p.resources, None, false);
                 continue;
             };
             if !agent.active {
                 tracing::warn!(
                     "Master returning resources offered because agent {} is {}",
                     self.agent_label(&p.agent_id),
-                    if agent.connected {
-                        "deactivated"
-                    } else {
-                        "disconnected"
-                    }
+                    if agent.connected { "deactivated" } else { "disconnected" }
                 );
-                self.allocator.recover_resources(
-                    now.monotonic,
-                    fid,
-                    &p.agent_id,
-                    &p.resources,
-                    None,
-                    false,
-                );
+                self.allocator.recover_resources(now.monotonic, fid, &p.agent_id, &p.resources, None, false);
                 continue;
             }
             let url = Url {
@@ -143,11 +99,7 @@ impl Master {
                 path: Some(format!("/{}", agent.pid.id())),
                 ..Default::default()
             };
-            let executor_ids = agent
-                .executors
-                .get(fid)
-                .map(|m| m.keys().cloned().collect())
-                .unwrap_or_default();
+            let executor_ids = agent.executors.get(fid).map(|m| m.keys().cloned().collect()).unwrap_or_default();
             let agent_pid = agent.pid.to_string();
             let offer = Offer {
                 id: offer_id,
@@ -160,9 +112,7 @@ impl Master {
                 attributes: agent.info.attributes.clone(),
                 executor_ids,
                 unavailability: None,
-                allocation_info: Some(AllocationInfo {
-                    role: Some(p.role.clone()),
-                }),
+                allocation_info: Some(AllocationInfo { role: Some(p.role.clone()) }),
             };
             let id = offer.id.clone();
             if let Some(fw) = self.frameworks.registered.get_mut(fid) {
@@ -176,30 +126,17 @@ impl Master {
             }
             self.track_under_role(fid, &p.role);
             if let Some(timeout) = self.config.offer_timeout {
-                self.emit(Effect::Timer {
-                    at: now.after(timeout),
-                    timer: Timer::OfferTimeout(id.clone()),
-                });
+                self.emit(Effect::Timer { at: now.after(timeout), timer: Timer::OfferTimeout(id.clone()) });
             }
             message.offers.push(self.offer_for_framework(fid, &offer));
             message.pids.push(agent_pid);
-            self.offers.insert(
-                id.clone(),
-                OfferEntry {
-                    offer,
-                    resources: p.resources,
-                },
-            );
+            self.offers.insert(id.clone(), OfferEntry { offer, resources: p.resources });
             ids.push(id.value);
         }
         if message.offers.is_empty() {
             return;
         }
-        tracing::info!(
-            "Sending offers [ {} ] to framework {}",
-            ids.join(", "),
-            self.framework_label(fid)
-        );
+        tracing::info!("Sending offers [ {} ] to framework {}", ids.join(", "), self.framework_label(fid));
         if let Some(fw) = self.frameworks.registered.get_mut(fid) {
             fw.offers_sent += message.offers.len() as u64;
         }
@@ -213,12 +150,7 @@ impl Master {
     fn offer_for_framework(&self, fid: &FrameworkId, offer: &Offer) -> Offer {
         let mut out = offer.clone();
         out.resources.retain(|r| r.name != "ephemeral_ports");
-        let caps = self
-            .frameworks
-            .registered
-            .get(fid)
-            .map(|f| f.caps)
-            .unwrap_or_default();
+        let caps = self.frameworks.registered.get(fid).map(|f| f.caps).unwrap_or_default();
         if !caps.multi_role {
             out.allocation_info = None;
             for r in &mut out.resources {
@@ -257,24 +189,15 @@ impl Master {
         }
         if message.tasks.is_empty() {
             // An empty launch is an implicit decline.
-            let decline = call::Decline {
-                offer_ids: message.offer_ids,
-                filters: Some(message.filters),
-            };
+            let decline = call::Decline { offer_ids: message.offer_ids, filters: Some(message.filters) };
             self.decline(now, &fid, decline);
         } else {
             let launch = Operation {
                 r#type: Some(OperationType::Launch as i32),
-                launch: Some(operation::Launch {
-                    task_infos: message.tasks,
-                }),
+                launch: Some(operation::Launch { task_infos: message.tasks }),
                 ..Default::default()
             };
-            let accept = call::Accept {
-                offer_ids: message.offer_ids,
-                operations: vec![launch],
-                filters: Some(message.filters),
-            };
+            let accept = call::Accept { offer_ids: message.offer_ids, operations: vec![launch], filters: Some(message.filters) };
             self.accept(now, &fid, accept);
         }
     }
@@ -299,21 +222,14 @@ impl Master {
     // ---------------------------------------------------------------
     // Calls
 
-    fn checked_roles(
-        &self,
-        fid: &FrameworkId,
-        roles: &[String],
-        what: &str,
-    ) -> Result<Vec<String>, String> {
+    fn checked_roles(&self, fid: &FrameworkId, roles: &[String], what: &str) -> Result<Vec<String>, String> {
         let fw = &self.frameworks.registered[fid];
         for role in roles {
             if let Err(e) = roles::validate(role) {
                 return Err(format!("{what} role '{role}' is invalid: {}", e.0));
             }
             if !fw.roles.contains(role) {
-                return Err(format!(
-                    "{what} role '{role}' is not one of the frameworks's subscribed roles"
-                ));
+                return Err(format!("{what} role '{role}' is not one of the frameworks's subscribed roles"));
             }
         }
         Ok(roles.to_vec())
@@ -321,10 +237,7 @@ impl Master {
 
     /// REVIVE: filters are cleared and the roles unsuppressed.
     pub(crate) fn revive(&mut self, fid: &FrameworkId, roles: &[String]) {
-        tracing::info!(
-            "Processing REVIVE call for framework {}",
-            self.framework_label(fid)
-        );
+        tracing::info!("Processing REVIVE call for framework {}", self.framework_label(fid));
         self.metrics.messages_revive_offers += 1;
         match self.checked_roles(fid, roles, "revive") {
             Ok(roles) => {
@@ -340,20 +253,13 @@ impl Master {
                     }
                 }
             }
-            Err(e) => tracing::warn!(
-                "Dropping REVIVE call from framework {}: {}",
-                self.framework_label(fid),
-                e
-            ),
+            Err(e) => tracing::warn!("Dropping REVIVE call from framework {}: {}", self.framework_label(fid), e),
         }
     }
 
     /// SUPPRESS: no offers for these roles (all, if none) until REVIVE.
     pub(crate) fn suppress(&mut self, fid: &FrameworkId, roles: &[String]) {
-        tracing::info!(
-            "Processing SUPPRESS call for framework {}",
-            self.framework_label(fid)
-        );
+        tracing::info!("Processing SUPPRESS call for framework {}", self.framework_label(fid));
         self.metrics.messages_suppress_offers += 1;
         match self.checked_roles(fid, roles, "suppression") {
             Ok(roles) => {
@@ -367,11 +273,7 @@ impl Master {
                     }
                 }
             }
-            Err(e) => tracing::warn!(
-                "Dropping SUPPRESS call from framework {}: {}",
-                self.framework_label(fid),
-                e
-            ),
+            Err(e) => tracing::warn!("Dropping SUPPRESS call from framework {}: {}", self.framework_label(fid), e),
         }
     }
 
@@ -380,12 +282,7 @@ impl Master {
         let filters = decline.filters.unwrap_or_default();
         tracing::info!(
             "Processing DECLINE call for offers: [ {} ] for framework {} with {} seconds filter",
-            decline
-                .offer_ids
-                .iter()
-                .map(|o| o.value.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            decline.offer_ids.iter().map(|o| o.value.as_str()).collect::<Vec<_>>().join(", "),
             self.framework_label(fid),
             validation::cpp_double(filters.refuse_seconds())
         );
@@ -395,18 +292,12 @@ impl Master {
             // Mesos lets a framework decline any offer id; only its own
             // are honoured here, so a lying framework cannot take offers
             // away from another one.
-            let own = self
-                .offers
-                .get(id)
-                .is_some_and(|o| &o.offer.framework_id == fid);
+            let own = self.offers.get(id).is_some_and(|o| &o.offer.framework_id == fid);
             if own {
                 self.discard_offer(now, id, Some(&filters));
                 declined += 1;
             } else {
-                tracing::warn!(
-                    "Ignoring decline of offer {} since it is no longer valid",
-                    id.value
-                );
+                tracing::warn!("Ignoring decline of offer {} since it is no longer valid", id.value);
             }
         }
         if let Some(fw) = self.frameworks.registered.get_mut(fid) {
@@ -438,12 +329,7 @@ impl Master {
         }
         let mut role: Option<&str> = None;
         for id in ids {
-            let r = self.offers[id]
-                .offer
-                .allocation_info
-                .as_ref()
-                .and_then(|a| a.role.as_deref())
-                .unwrap_or("");
+            let r = self.offers[id].offer.allocation_info.as_ref().and_then(|a| a.role.as_deref()).unwrap_or("");
             match role {
                 None => role = Some(r),
                 Some(first) if first != r => {
@@ -475,40 +361,16 @@ impl Master {
 
     /// A TASK_ERROR/TASK_LOST/TASK_DROPPED for a task the master never
     /// tracked (an invalid launch), counted and sent.
-    fn refuse_task(
-        &mut self,
-        fid: &FrameworkId,
-        task: &TaskInfo,
-        state: TaskState,
-        reason: Reason,
-        message: &str,
-    ) {
-        let update = self.master_update(
-            fid,
-            Some(&task.slave_id),
-            &task.task_id,
-            state,
-            message,
-            reason,
-            None,
-            None,
-        );
+    fn refuse_task(&mut self, fid: &FrameworkId, task: &TaskInfo, state: TaskState, reason: Reason, message: &str) {
+        let update = self.master_update(fid, Some(&task.slave_id), &task.task_id, state, message, reason, None, None);
         self.metrics.task_refused(state, reason);
         self.forward(update, None, fid);
     }
 
     fn tasks_of(op: &Operation) -> Vec<TaskInfo> {
         match op.r#type() {
-            OperationType::Launch => op
-                .launch
-                .as_ref()
-                .map(|l| l.task_infos.clone())
-                .unwrap_or_default(),
-            OperationType::LaunchGroup => op
-                .launch_group
-                .as_ref()
-                .map(|g| g.task_group.tasks.clone())
-                .unwrap_or_default(),
+            OperationType::Launch => op.launch.as_ref().map(|l| l.task_infos.clone()).unwrap_or_default(),
+            OperationType::LaunchGroup => op.launch_group.as_ref().map(|g| g.task_group.tasks.clone()).unwrap_or_default(),
             _ => Vec::new(),
         }
     }
@@ -549,49 +411,22 @@ impl Master {
             for id in &accept.offer_ids {
                 // Offers of other frameworks are left alone (Mesos would
                 // discard them too, silently taking them from their owner).
-                if self
-                    .offers
-                    .get(id)
-                    .is_some_and(|o| &o.offer.framework_id == fid)
-                {
+                if self.offers.get(id).is_some_and(|o| &o.offer.framework_id == fid) {
                     self.discard_offer(now, id, None);
                 } else {
-                    tracing::warn!(
-                        "Ignoring accept of offer {} since it is no longer valid",
-                        id.value
-                    );
+                    tracing::warn!("Ignoring accept of offer {} since it is no longer valid", id.value);
                 }
             }
             tracing::warn!(
                 "ACCEPT call used invalid offers '[ {} ]': {}",
-                accept
-                    .offer_ids
-                    .iter()
-                    .map(|o| o.value.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                accept.offer_ids.iter().map(|o| o.value.as_str()).collect::<Vec<_>>().join(", "),
                 error
             );
-            let partition_aware = self
-                .frameworks
-                .registered
-                .get(fid)
-                .is_some_and(|f| f.caps.partition_aware);
-            let state = if partition_aware {
-                TaskState::TaskDropped
-            } else {
-                TaskState::TaskLost
-            };
+            let partition_aware = self.frameworks.registered.get(fid).is_some_and(|f| f.caps.partition_aware);
+            let state = if partition_aware { TaskState::TaskDropped } else { TaskState::TaskLost };
             for op in &accept.operations {
-                if !matches!(
-                    op.r#type(),
-                    OperationType::Launch | OperationType::LaunchGroup
-                ) {
-                    self.drop_operation(
-                        fid,
-                        op,
-                        &format!("Operation attempted with invalid offers: {error}"),
-                    );
+                if !matches!(op.r#type(), OperationType::Launch | OperationType::LaunchGroup) {
+                    self.drop_operation(fid, op, &format!("Operation attempted with invalid offers: {error}"));
                     continue;
                 }
                 for task in Self::tasks_of(op) {
@@ -605,11 +440,7 @@ impl Master {
         let first = &self.offers[&accept.offer_ids[0]].offer;
         let agent_id = first.slave_id.clone();
         let allocation = first.allocation_info.clone().unwrap_or_default();
-        let v0 = self
-            .frameworks
-            .registered
-            .get(fid)
-            .is_some_and(|f| f.pid().is_some());
+        let v0 = self.frameworks.registered.get(fid).is_some_and(|f| f.pid().is_some());
 
         // Validate and upgrade the operations' resources; feedback (`id`)
         // is not available through the v0 API.
@@ -617,44 +448,23 @@ impl Master {
         for mut op in accept.operations {
             upgrade_message(&mut op);
             let mut error = validation::validate_operation_resources(&op).err();
-            if error.is_none()
-                && op.r#type() == OperationType::Reserve
-                && op.reserve.as_ref().is_some_and(|r| !r.source.is_empty())
-            {
-                error = Some(
-                    "Reservation updates are not yet implemented for the scheduler API.".into(),
-                );
+            if error.is_none() && op.r#type() == OperationType::Reserve && op.reserve.as_ref().is_some_and(|r| !r.source.is_empty()) {
+                error = Some("Reservation updates are not yet implemented for the scheduler API.".into());
             }
             if let Some(error) = error {
                 match op.r#type() {
                     OperationType::Launch => {
                         for task in Self::tasks_of(&op) {
-                            self.refuse_task(
-                                fid,
-                                &task,
-                                TaskState::TaskError,
-                                Reason::TaskInvalid,
-                                &error,
-                            );
+                            self.refuse_task(fid, &task, TaskState::TaskError, Reason::TaskInvalid, &error);
                         }
                     }
                     OperationType::LaunchGroup => {
                         for task in Self::tasks_of(&op) {
-                            self.refuse_task(
-                                fid,
-                                &task,
-                                TaskState::TaskError,
-                                Reason::TaskGroupInvalid,
-                                &error,
-                            );
+                            self.refuse_task(fid, &task, TaskState::TaskError, Reason::TaskGroupInvalid, &error);
                         }
                     }
                     OperationType::Unknown => tracing::warn!("Ignoring unknown operation"),
-                    _ => self.drop_operation(
-                        fid,
-                        &op,
-                        &format!("Operation attempted with invalid resources: {error}"),
-                    ),
+                    _ => self.drop_operation(fid, &op, &format!("Operation attempted with invalid resources: {error}")),
                 }
                 continue;
             }
@@ -663,25 +473,13 @@ impl Master {
                     OperationType::Launch => {
                         for task in Self::tasks_of(&op) {
                             let m = "The `id` field cannot be set on LAUNCH operations";
-                            self.refuse_task(
-                                fid,
-                                &task,
-                                TaskState::TaskError,
-                                Reason::TaskInvalid,
-                                m,
-                            );
+                            self.refuse_task(fid, &task, TaskState::TaskError, Reason::TaskInvalid, m);
                         }
                     }
                     OperationType::LaunchGroup => {
                         for task in Self::tasks_of(&op) {
                             let m = "The `id` field cannot be set on LAUNCH_GROUP operations";
-                            self.refuse_task(
-                                fid,
-                                &task,
-                                TaskState::TaskError,
-                                Reason::TaskGroupInvalid,
-                                m,
-                            );
+                            self.refuse_task(fid, &task, TaskState::TaskError, Reason::TaskGroupInvalid, m);
                         }
                     }
                     OperationType::Unknown => tracing::warn!("Ignoring unknown operation"),
@@ -695,19 +493,12 @@ impl Master {
                             message
                         );
                         let error = FrameworkErrorMessage {
-                            message: format!(
-                                "{message}; please use the HTTP scheduler API for this feature"
-                            ),
+                            message: format!("{message}; please use the HTTP scheduler API for this feature"),
                         };
                         self.send_framework(fid, error.into());
                     }
                     _ => {
-                        let caps = self
-                            .agents
-                            .registered
-                            .get(&agent_id)
-                            .map(|a| a.caps)
-                            .unwrap_or_default();
+                        let caps = self.agents.registered.get(&agent_id).map(|a| a.caps).unwrap_or_default();
                         if !caps.resource_provider {
                             let m = format!(
                                 "Operation requested feedback, but agent {} does not have the required \
@@ -736,23 +527,11 @@ impl Master {
         }
         tracing::info!(
             "Processing ACCEPT call for offers: [ {} ] on agent {} for framework {}",
-            accept
-                .offer_ids
-                .iter()
-                .map(|o| o.value.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            accept.offer_ids.iter().map(|o| o.value.as_str()).collect::<Vec<_>>().join(", "),
             self.agent_label(&agent_id),
             self.framework_label(fid)
         );
-        self.accept_valid(
-            now,
-            fid,
-            &agent_id,
-            &accept.offer_ids,
-            operations,
-            accept.filters.unwrap_or_default(),
-        );
+        self.accept_valid(now, fid, &agent_id, &accept.offer_ids, operations, accept.filters.unwrap_or_default());
     }
 
     /// `_accept`: applies the operations to the accepted offers' resources.
@@ -767,16 +546,8 @@ impl Master {
     ) {
         let connected = self.agents.registered.get(agent_id).map(|a| a.connected);
         if connected != Some(true) {
-            let partition_aware = self
-                .frameworks
-                .registered
-                .get(fid)
-                .is_some_and(|f| f.caps.partition_aware);
-            let state = if partition_aware {
-                TaskState::TaskDropped
-            } else {
-                TaskState::TaskLost
-            };
+            let partition_aware = self.frameworks.registered.get(fid).is_some_and(|f| f.caps.partition_aware);
+            let state = if partition_aware { TaskState::TaskDropped } else { TaskState::TaskLost };
             let (reason, message) = match connected {
                 None => (Reason::SlaveRemoved, "Agent removed"),
                 Some(_) => (Reason::SlaveDisconnected, "Agent disconnected"),
@@ -806,25 +577,14 @@ impl Master {
         let mut launched = Resources::new();
         let remaining_shared = offered.shared();
         let mut all_conversions: Vec<ResourceConversion> = Vec::new();
-        let principal = self
-            .frameworks
-            .registered
-            .get(fid)
-            .and_then(|f| f.info.principal.clone());
+        let principal = self.frameworks.registered.get(fid).and_then(|f| f.info.principal.clone());
         let agent_label = self.agent_label(agent_id);
 
         for op in operations {
             match op.r#type() {
-                OperationType::Reserve
-                | OperationType::Unreserve
-                | OperationType::Create
-                | OperationType::Destroy => {
-                    let Some(agent) = self.agents.registered.get(agent_id) else {
-                        break;
-                    };
-                    let Some(fw) = self.frameworks.registered.get(fid) else {
-                        break;
-                    };
+                OperationType::Reserve | OperationType::Unreserve | OperationType::Create | OperationType::Destroy => {
+                    let Some(agent) = self.agents.registered.get(agent_id) else { break };
+                    let Some(fw) = self.frameworks.registered.get(fid) else { break };
                     let result = match op.r#type() {
                         OperationType::Reserve => validation::validate_reserve(
                             op.reserve.as_ref().expect("validated"),
@@ -832,9 +592,7 @@ impl Master {
                             agent.caps,
                             &fw.info,
                         ),
-                        OperationType::Unreserve => validation::validate_unreserve(
-                            op.unreserve.as_ref().expect("validated"),
-                        ),
+                        OperationType::Unreserve => validation::validate_unreserve(op.unreserve.as_ref().expect("validated")),
                         OperationType::Create => validation::validate_create(
                             op.create.as_ref().expect("validated"),
                             &agent.checkpointed,
@@ -844,11 +602,7 @@ impl Master {
                         ),
                         _ => {
                             let used: Vec<Resources> = agent.used.values().cloned().collect();
-                            validation::validate_destroy(
-                                op.destroy.as_ref().expect("validated"),
-                                &agent.checkpointed,
-                                &used,
-                            )
+                            validation::validate_destroy(op.destroy.as_ref().expect("validated"), &agent.checkpointed, &used)
                         }
                     };
                     if let Err(e) = result {
@@ -857,18 +611,10 @@ impl Master {
                     }
                     if op.r#type() == OperationType::Destroy {
                         // Offers holding a volume being destroyed are rescinded.
-                        let volumes = Resources::from_protos(
-                            &op.destroy.as_ref().expect("validated").volumes,
-                        );
-                        let offers: Vec<OfferId> = self.agents.registered[agent_id]
-                            .offers
-                            .iter()
-                            .cloned()
-                            .collect();
+                        let volumes = Resources::from_protos(&op.destroy.as_ref().expect("validated").volumes);
+                        let offers: Vec<OfferId> = self.agents.registered[agent_id].offers.iter().cloned().collect();
                         for offer in offers {
-                            let holds = self.offers.get(&offer).is_some_and(|o| {
-                                volumes.iter().any(|v| o.resources.contains_item(v))
-                            });
+                            let holds = self.offers.get(&offer).is_some_and(|o| volumes.iter().any(|v| o.resources.contains_item(v)));
                             if holds {
                                 self.rescind_offer(now, &offer, None);
                             }
@@ -900,28 +646,15 @@ impl Master {
                 OperationType::Launch => {
                     for task in op.launch.map(|l| l.task_infos).unwrap_or_default() {
                         let available = remaining.non_shared() + &remaining_shared;
-                        let Some(fw) = self.frameworks.registered.get(fid) else {
-                            break;
-                        };
-                        let Some(agent) = self.agents.registered.get(agent_id) else {
-                            break;
-                        };
-                        let existing = task.executor.as_ref().and_then(|e| {
-                            agent.executors.get(fid).and_then(|m| m.get(&e.executor_id))
-                        });
-                        let view = AgentView {
-                            id: agent_id,
-                            caps: agent.caps,
-                            existing_executor: existing,
-                        };
+                        let Some(fw) = self.frameworks.registered.get(fid) else { break };
+                        let Some(agent) = self.agents.registered.get(agent_id) else { break };
+                        let existing = task
+                            .executor
+                            .as_ref()
+                            .and_then(|e| agent.executors.get(fid).and_then(|m| m.get(&e.executor_id)));
+                        let view = AgentView { id: agent_id, caps: agent.caps, existing_executor: existing };
                         if let Err(e) = validation::validate_task(&task, fw, &view, &available) {
-                            self.refuse_task(
-                                fid,
-                                &task,
-                                TaskState::TaskError,
-                                Reason::TaskInvalid,
-                                &e,
-                            );
+                            self.refuse_task(fid, &task, TaskState::TaskError, Reason::TaskInvalid, &e);
                             continue;
                         }
                         let launch_executor = existing.is_none();
@@ -933,8 +666,7 @@ impl Master {
                         consumed += &Resources::from_protos(&task.resources);
                         let additional = consumed.shared() - &remaining.shared();
                         if !additional.is_empty() {
-                            all_conversions
-                                .push(ResourceConversion::new(Resources::new(), additional));
+                            all_conversions.push(ResourceConversion::new(Resources::new(), additional));
                         }
                         remaining -= &consumed;
                         launched += &consumed;
@@ -944,36 +676,13 @@ impl Master {
                 }
                 OperationType::LaunchGroup => {
                     let group = op.launch_group.expect("validated");
-                    let Some(fw) = self.frameworks.registered.get(fid) else {
-                        break;
-                    };
-                    let Some(agent) = self.agents.registered.get(agent_id) else {
-                        break;
-                    };
-                    let existing = agent
-                        .executors
-                        .get(fid)
-                        .and_then(|m| m.get(&group.executor.executor_id));
-                    let view = AgentView {
-                        id: agent_id,
-                        caps: agent.caps,
-                        existing_executor: existing,
-                    };
-                    if let Err(e) = validation::validate_task_group(
-                        &group.task_group,
-                        &group.executor,
-                        fw,
-                        &view,
-                        &remaining,
-                    ) {
+                    let Some(fw) = self.frameworks.registered.get(fid) else { break };
+                    let Some(agent) = self.agents.registered.get(agent_id) else { break };
+                    let existing = agent.executors.get(fid).and_then(|m| m.get(&group.executor.executor_id));
+                    let view = AgentView { id: agent_id, caps: agent.caps, existing_executor: existing };
+                    if let Err(e) = validation::validate_task_group(&group.task_group, &group.executor, fw, &view, &remaining) {
                         for task in &group.task_group.tasks {
-                            self.refuse_task(
-                                fid,
-                                task,
-                                TaskState::TaskError,
-                                Reason::TaskGroupInvalid,
-                                &e,
-                            );
+                            self.refuse_task(fid, task, TaskState::TaskError, Reason::TaskGroupInvalid, &e);
                         }
                         continue;
                     }
@@ -1006,85 +715,40 @@ impl Master {
             }
         }
         if !all_conversions.is_empty() {
-            if let Err(e) =
-                self.allocator
-                    .update_allocation(fid, agent_id, &offered, &all_conversions)
-            {
-                tracing::error!(
-                    "Allocator could not update the allocation of framework {}: {}",
-                    fid.value,
-                    e
-                );
+            if let Err(e) = self.allocator.update_allocation(fid, agent_id, &offered, &all_conversions) {
+                tracing::error!("Allocator could not update the allocation of framework {}: {}", fid.value, e);
             }
         }
         let speculated = remaining.clone() - &offered;
         let declined = remaining.clone() - &speculated;
         if !speculated.is_empty() {
-            self.allocator.recover_resources(
-                now.monotonic,
-                fid,
-                agent_id,
-                &speculated,
-                None,
-                false,
-            );
+            self.allocator.recover_resources(now.monotonic, fid, agent_id, &speculated, None, false);
         }
         if !declined.is_empty() {
-            self.allocator.recover_resources(
-                now.monotonic,
-                fid,
-                agent_id,
-                &declined,
-                Some(&filters),
-                false,
-            );
+            self.allocator.recover_resources(now.monotonic, fid, agent_id, &declined, Some(&filters), false);
         }
         if !launched.is_empty() {
-            let _ = self
-                .allocator
-                .transition_offered_to_allocated(agent_id, &launched);
+            let _ = self.allocator.transition_offered_to_allocated(agent_id, &launched);
         }
     }
 
-    fn resource_version_uuids(
-        &self,
-        agent_id: &SlaveId,
-    ) -> Vec<crate::proto::mesos::internal::ResourceVersionUuid> {
+    fn resource_version_uuids(&self, agent_id: &SlaveId) -> Vec<crate::proto::mesos::internal::ResourceVersionUuid> {
         self.agents
             .registered
             .get(agent_id)
             .and_then(|a| a.resource_version.clone())
-            .map(|uuid| {
-                vec![crate::proto::mesos::internal::ResourceVersionUuid {
-                    resource_provider_id: None,
-                    uuid,
-                }]
-            })
+            .map(|uuid| vec![crate::proto::mesos::internal::ResourceVersionUuid { resource_provider_id: None, uuid }])
             .unwrap_or_default()
     }
 
-    fn run_task(
-        &mut self,
-        fid: &FrameworkId,
-        agent_id: &SlaveId,
-        task: TaskInfo,
-        launch_executor: bool,
-    ) {
-        let Some(fw) = self.frameworks.registered.get(fid) else {
-            return;
-        };
-        let Some(agent) = self.agents.registered.get(agent_id) else {
-            return;
-        };
+    fn run_task(&mut self, fid: &FrameworkId, agent_id: &SlaveId, task: TaskInfo, launch_executor: bool) {
+        let Some(fw) = self.frameworks.registered.get(fid) else { return };
+        let Some(agent) = self.agents.registered.get(agent_id) else { return };
         #[allow(deprecated)]
         let mut message = RunTaskMessage {
             framework_id: None,
             framework: fw.info.clone(),
-            pid: Some(
-                fw.pid()
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|| EMPTY_UPID.to_string()),
-            ),
+            pid: Some(fw.pid().map(|p| p.to_string()).unwrap_or_else(|| EMPTY_UPID.to_string())),
             task,
             resource_version_uuids: self.resource_version_uuids(agent_id),
             launch_executor: Some(launch_executor),
@@ -1098,35 +762,16 @@ impl Master {
             self.framework_label(fid),
             Resources::from_protos(&message.task.resources),
             self.agent_label(agent_id),
-            if launch_executor {
-                " new executor"
-            } else {
-                " existing executor"
-            }
+            if launch_executor { " new executor" } else { " existing executor" }
         );
         let pid = agent.pid.clone();
         self.send(&pid, message);
     }
 
-    fn run_task_group(
-        &mut self,
-        fid: &FrameworkId,
-        agent_id: &SlaveId,
-        group: operation::LaunchGroup,
-        launch_executor: bool,
-    ) {
-        let Some(fw) = self.frameworks.registered.get(fid) else {
-            return;
-        };
-        let Some(agent) = self.agents.registered.get(agent_id) else {
-            return;
-        };
-        let ids: Vec<String> = group
-            .task_group
-            .tasks
-            .iter()
-            .map(|t| t.task_id.value.clone())
-            .collect();
+    fn run_task_group(&mut self, fid: &FrameworkId, agent_id: &SlaveId, group: operation::LaunchGroup, launch_executor: bool) {
+        let Some(fw) = self.frameworks.registered.get(fid) else { return };
+        let Some(agent) = self.agents.registered.get(agent_id) else { return };
+        let ids: Vec<String> = group.task_group.tasks.iter().map(|t| t.task_id.value.clone()).collect();
         let mut message = RunTaskGroupMessage {
             framework: fw.info.clone(),
             executor: group.executor,
@@ -1142,11 +787,7 @@ impl Master {
             ids.join(", "),
             self.framework_label(fid),
             self.agent_label(agent_id),
-            if launch_executor {
-                " new executor"
-            } else {
-                " existing executor"
-            }
+            if launch_executor { " new executor" } else { " existing executor" }
         );
         let pid = agent.pid.clone();
         self.send(&pid, message);
@@ -1159,21 +800,13 @@ impl Master {
     fn apply_operation(&mut self, fid: &FrameworkId, agent_id: &SlaveId, op: &Operation) {
         let mut stripped = op.clone();
         strip_allocation(&mut stripped);
-        let Ok(converts) = conversions(&stripped) else {
-            return;
-        };
+        let Ok(converts) = conversions(&stripped) else { return };
         let uuid = self.operation_uuid();
-        let Some(agent) = self.agents.registered.get_mut(agent_id) else {
-            return;
-        };
+        let Some(agent) = self.agents.registered.get_mut(agent_id) else { return };
         match agent.total.apply_all(&converts) {
             Ok(total) => agent.total = total,
             Err(e) => {
-                tracing::error!(
-                    "Cannot apply operation to agent {}: {}",
-                    agent_id.value,
-                    e.0
-                );
+                tracing::error!("Cannot apply operation to agent {}: {}", agent_id.value, e.0);
                 return;
             }
         }
@@ -1202,9 +835,7 @@ impl Master {
         let n = self.epoch();
         let seed = format!("{}-operation-{}", self.info.id, n);
         let uuid = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, seed.as_bytes());
-        crate::proto::mesos::Uuid {
-            value: uuid.as_bytes().to_vec(),
-        }
+        crate::proto::mesos::Uuid { value: uuid.as_bytes().to_vec() }
     }
 }
 
@@ -1268,8 +899,7 @@ fn normalize(op: &mut Operation, allocation: &AllocationInfo, fid: &FrameworkId)
 }
 
 fn strip_allocation(op: &mut Operation) {
-    let strip =
-        |resources: &mut Vec<Resource>| resources.iter_mut().for_each(|r| r.allocation_info = None);
+    let strip = |resources: &mut Vec<Resource>| resources.iter_mut().for_each(|r| r.allocation_info = None);
     if let Some(reserve) = &mut op.reserve {
         strip(&mut reserve.resources);
         strip(&mut reserve.source);
@@ -1291,12 +921,7 @@ fn new_task(info: &TaskInfo, fid: &FrameworkId) -> Task {
         .command
         .as_ref()
         .and_then(|c| c.user.clone())
-        .or_else(|| {
-            info.executor
-                .as_ref()
-                .and_then(|e| e.command.as_ref())
-                .and_then(|c| c.user.clone())
-        });
+        .or_else(|| info.executor.as_ref().and_then(|e| e.command.as_ref()).and_then(|c| c.user.clone()));
     Task {
         name: info.name.clone(),
         task_id: info.task_id.clone(),

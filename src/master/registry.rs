@@ -31,19 +31,13 @@ pub enum RegistryOp {
     /// Forgets an admitted agent (it unregistered, or a new one took its place).
     RemoveSlave(Box<SlaveInfo>),
     /// Moves an admitted agent to the unreachable list.
-    MarkSlaveUnreachable {
-        info: Box<SlaveInfo>,
-        time: TimeInfo,
-    },
+    MarkSlaveUnreachable { info: Box<SlaveInfo>, time: TimeInfo },
     /// Moves an agent back to the admitted list (or admits an unknown one).
     MarkSlaveReachable(Box<SlaveInfo>),
     /// Moves an admitted or unreachable agent to the gone list.
     MarkSlaveGone { id: SlaveId, time: TimeInfo },
     /// Drops these unreachable and gone entries (registry GC).
-    Prune {
-        unreachable: Vec<SlaveId>,
-        gone: Vec<SlaveId>,
-    },
+    Prune { unreachable: Vec<SlaveId>, gone: Vec<SlaveId> },
     /// Replaces the weights of these roles.
     UpdateWeights(Vec<WeightInfo>),
 }
@@ -110,9 +104,7 @@ impl Registrar {
         let reg = &mut self.registry;
         match op {
             RegistryOp::Recover(info) => {
-                reg.master = Some(registry::Master {
-                    info: (**info).clone(),
-                });
+                reg.master = Some(registry::Master { info: (**info).clone() });
                 Ok(true)
             }
             RegistryOp::AdmitSlave(info) => {
@@ -120,10 +112,7 @@ impl Registrar {
                 if self.admitted.contains(&id) {
                     return Err("Agent already admitted".into());
                 }
-                slaves(reg).push(registry::Slave {
-                    info: stored(info),
-                    ..Default::default()
-                });
+                slaves(reg).push(registry::Slave { info: stored(info), ..Default::default() });
                 self.admitted.insert(id);
                 Ok(true)
             }
@@ -132,10 +121,7 @@ impl Registrar {
                 if !self.admitted.contains(&id) {
                     return Err("Agent not yet admitted.".into());
                 }
-                let Some(slave) = slaves(reg)
-                    .iter_mut()
-                    .find(|s| s.info.id.as_ref() == Some(&id))
-                else {
+                let Some(slave) = slaves(reg).iter_mut().find(|s| s.info.id.as_ref() == Some(&id)) else {
                     return Err(format!("Failed to find agent {}", id.value));
                 };
                 if upgraded(&slave.info) == **info {
@@ -180,10 +166,7 @@ impl Registrar {
                 if self.admitted.contains(&id) {
                     return Ok(false);
                 }
-                let mut reachable = registry::Slave {
-                    info: stored(info),
-                    ..Default::default()
-                };
+                let mut reachable = registry::Slave { info: stored(info), ..Default::default() };
                 let list = unreachable(reg);
                 match list.iter().position(|s| s.id == id) {
                     Some(i) => {
@@ -218,16 +201,10 @@ impl Registrar {
                 if !found {
                     return Err(format!("Failed to find agent {}", id.value));
                 }
-                gone(reg).push(registry::GoneSlave {
-                    id: id.clone(),
-                    timestamp: *time,
-                });
+                gone(reg).push(registry::GoneSlave { id: id.clone(), timestamp: *time });
                 Ok(true)
             }
-            RegistryOp::Prune {
-                unreachable: u,
-                gone: g,
-            } => {
+            RegistryOp::Prune { unreachable: u, gone: g } => {
                 let before = (unreachable(reg).len(), gone(reg).len());
                 unreachable(reg).retain(|s| !u.contains(&s.id));
                 gone(reg).retain(|s| !g.contains(&s.id));
@@ -243,9 +220,7 @@ impl Registrar {
                             mutated = true;
                         }
                         None => {
-                            reg.weights.push(registry::Weight {
-                                info: weight.clone(),
-                            });
+                            reg.weights.push(registry::Weight { info: weight.clone() });
                             mutated = true;
                         }
                     }
@@ -257,9 +232,7 @@ impl Registrar {
 }
 
 fn slave_id(info: &SlaveInfo) -> Result<SlaveId, String> {
-    info.id
-        .clone()
-        .ok_or_else(|| "SlaveInfo is missing the 'id' field".to_string())
+    info.id.clone().ok_or_else(|| "SlaveInfo is missing the 'id' field".to_string())
 }
 
 fn slaves(reg: &mut Registry) -> &mut Vec<registry::Slave> {
@@ -277,12 +250,7 @@ fn gone(reg: &mut Registry) -> &mut Vec<registry::GoneSlave> {
 /// The admitted agents of a recovered registry, resources upgraded to the
 /// post-refinement format the master works with.
 pub fn admitted_agents(registry: &Registry) -> Vec<SlaveInfo> {
-    registry
-        .slaves
-        .iter()
-        .flat_map(|s| &s.slaves)
-        .map(|s| upgraded(&s.info))
-        .collect()
+    registry.slaves.iter().flat_map(|s| &s.slaves).map(|s| upgraded(&s.info)).collect()
 }
 
 #[cfg(test)]
@@ -319,10 +287,7 @@ mod tests {
     fn admit_refuses_duplicates_and_stores_the_legacy_format() {
         let mut r = Registrar::default();
         assert_eq!(r.apply(&RegistryOp::AdmitSlave(agent("S0"))), Ok(true));
-        assert_eq!(
-            r.apply(&RegistryOp::AdmitSlave(agent("S0"))),
-            Err("Agent already admitted".into())
-        );
+        assert_eq!(r.apply(&RegistryOp::AdmitSlave(agent("S0"))), Err("Agent already admitted".into()));
         let stored = &r.registry().slaves.as_ref().unwrap().slaves[0].info;
         #[allow(deprecated)]
         let role = stored.resources[0].role.as_deref();
@@ -337,43 +302,19 @@ mod tests {
         let mut r = Registrar::default();
         r.apply(&RegistryOp::AdmitSlave(agent("S0"))).unwrap();
         r.apply(&RegistryOp::AdmitSlave(agent("S1"))).unwrap();
-        let unreachable = RegistryOp::MarkSlaveUnreachable {
-            info: agent("S0"),
-            time: time(5),
-        };
+        let unreachable = RegistryOp::MarkSlaveUnreachable { info: agent("S0"), time: time(5) };
         assert_eq!(r.apply(&unreachable), Ok(true));
         assert_eq!(r.apply(&unreachable), Err("Agent not yet admitted".into()));
-        assert_eq!(
-            r.registry().unreachable.as_ref().unwrap().slaves[0].timestamp,
-            time(5)
-        );
-        assert_eq!(
-            r.apply(&RegistryOp::MarkSlaveReachable(agent("S0"))),
-            Ok(true)
-        );
-        assert_eq!(
-            r.apply(&RegistryOp::MarkSlaveReachable(agent("S0"))),
-            Ok(false)
-        );
+        assert_eq!(r.registry().unreachable.as_ref().unwrap().slaves[0].timestamp, time(5));
+        assert_eq!(r.apply(&RegistryOp::MarkSlaveReachable(agent("S0"))), Ok(true));
+        assert_eq!(r.apply(&RegistryOp::MarkSlaveReachable(agent("S0"))), Ok(false));
         assert!(r.registry().unreachable.as_ref().unwrap().slaves.is_empty());
         // An agent nobody remembers is admitted anyway.
-        assert_eq!(
-            r.apply(&RegistryOp::MarkSlaveReachable(agent("S9"))),
-            Ok(true)
-        );
-        let gone = RegistryOp::MarkSlaveGone {
-            id: SlaveId { value: "S1".into() },
-            time: time(7),
-        };
+        assert_eq!(r.apply(&RegistryOp::MarkSlaveReachable(agent("S9"))), Ok(true));
+        let gone = RegistryOp::MarkSlaveGone { id: SlaveId { value: "S1".into() }, time: time(7) };
         assert_eq!(r.apply(&gone), Ok(true));
-        assert_eq!(
-            r.apply(&gone),
-            Err("Agent S1 already marked as gone".into())
-        );
-        let prune = RegistryOp::Prune {
-            unreachable: vec![],
-            gone: vec![SlaveId { value: "S1".into() }],
-        };
+        assert_eq!(r.apply(&gone), Err("Agent S1 already marked as gone".into()));
+        let prune = RegistryOp::Prune { unreachable: vec![], gone: vec![SlaveId { value: "S1".into() }] };
         assert_eq!(r.apply(&prune), Ok(true));
         assert_eq!(r.apply(&prune), Ok(false));
         assert_eq!(admitted_agents(r.registry()).len(), 2);
@@ -382,20 +323,14 @@ mod tests {
     #[test]
     fn update_and_remove() {
         let mut r = Registrar::default();
-        assert_eq!(
-            r.apply(&RegistryOp::UpdateSlave(agent("S0"))),
-            Err("Agent not yet admitted.".into())
-        );
+        assert_eq!(r.apply(&RegistryOp::UpdateSlave(agent("S0"))), Err("Agent not yet admitted.".into()));
         r.apply(&RegistryOp::AdmitSlave(agent("S0"))).unwrap();
         assert_eq!(r.apply(&RegistryOp::UpdateSlave(agent("S0"))), Ok(false));
         let mut changed = agent("S0");
         changed.port = Some(5052);
         assert_eq!(r.apply(&RegistryOp::UpdateSlave(changed)), Ok(true));
         assert_eq!(r.apply(&RegistryOp::RemoveSlave(agent("S0"))), Ok(true));
-        assert_eq!(
-            r.apply(&RegistryOp::RemoveSlave(agent("S0"))),
-            Err("Agent not yet admitted".into())
-        );
+        assert_eq!(r.apply(&RegistryOp::RemoveSlave(agent("S0"))), Err("Agent not yet admitted".into()));
         let rebuilt = Registrar::new(r.registry().clone());
         assert!(rebuilt.admitted.is_empty());
     }
@@ -403,22 +338,10 @@ mod tests {
     #[test]
     fn weights_replace_by_role() {
         let mut r = Registrar::default();
-        let w = |role: &str, weight| WeightInfo {
-            role: Some(role.into()),
-            weight,
-        };
-        assert_eq!(
-            r.apply(&RegistryOp::UpdateWeights(vec![w("a", 2.0)])),
-            Ok(true)
-        );
-        assert_eq!(
-            r.apply(&RegistryOp::UpdateWeights(vec![w("a", 2.0)])),
-            Ok(false)
-        );
-        assert_eq!(
-            r.apply(&RegistryOp::UpdateWeights(vec![w("a", 3.0), w("b", 1.5)])),
-            Ok(true)
-        );
+        let w = |role: &str, weight| WeightInfo { role: Some(role.into()), weight };
+        assert_eq!(r.apply(&RegistryOp::UpdateWeights(vec![w("a", 2.0)])), Ok(true));
+        assert_eq!(r.apply(&RegistryOp::UpdateWeights(vec![w("a", 2.0)])), Ok(false));
+        assert_eq!(r.apply(&RegistryOp::UpdateWeights(vec![w("a", 3.0), w("b", 1.5)])), Ok(true));
         assert_eq!(r.registry().weights.len(), 2);
         assert_eq!(r.registry().weights[0].info.weight, 3.0);
     }

@@ -74,10 +74,7 @@ enum StoreRequest {
 
 /// Runs the registrar on its own thread (file I/O and fsync must not stall
 /// the loop), batching whatever queued up while it was writing.
-fn spawn_store(
-    store: Box<dyn Store>,
-    events: mpsc::UnboundedSender<Event>,
-) -> std::sync::mpsc::Sender<StoreRequest> {
+fn spawn_store(store: Box<dyn Store>, events: mpsc::UnboundedSender<Event>) -> std::sync::mpsc::Sender<StoreRequest> {
     let (tx, rx) = std::sync::mpsc::channel::<StoreRequest>();
     std::thread::Builder::new()
         .name("registrar".into())
@@ -89,10 +86,7 @@ fn spawn_store(
                 loop {
                     match request.take() {
                         Some(StoreRequest::Recover(info)) => {
-                            let result = service
-                                .recover(&info)
-                                .map(Box::new)
-                                .map_err(|e| e.to_string());
+                            let result = service.recover(&info).map(Box::new).map_err(|e| e.to_string());
                             let _ = events.send(Event::RegistryRecovered(result));
                         }
                         Some(StoreRequest::Apply(id, op)) => batch.push((id, op)),
@@ -119,9 +113,7 @@ impl Clock {
     fn now(&self) -> Now {
         Now {
             monotonic: self.origin.elapsed(),
-            unix: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default(),
+            unix: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(),
         }
     }
 }
@@ -148,24 +140,13 @@ impl Driver {
 
     fn execute(&mut self, effect: Effect) -> Result<(), RuntimeError> {
         match effect {
-            Effect::Send { to, message }
-            | Effect::Scheduler {
-                to: SchedulerConn::Pid(to),
-                message,
-            } => {
+            Effect::Send { to, message } | Effect::Scheduler { to: SchedulerConn::Pid(to), message } => {
                 if let Err(e) = self.handle.send(&to, &message) {
                     tracing::warn!(to = %to, name = message.name(), error = %e, "message not sent");
                 }
             }
-            Effect::Scheduler {
-                to: SchedulerConn::Http(stream),
-                message,
-            } => {
-                tracing::warn!(
-                    stream,
-                    name = message.name(),
-                    "no HTTP scheduler stream to send to"
-                );
+            Effect::Scheduler { to: SchedulerConn::Http(stream), message } => {
+                tracing::warn!(stream, name = message.name(), "no HTTP scheduler stream to send to");
             }
             Effect::Link(pid) => self.handle.link(&pid),
             Effect::Timer { at, timer } => {
@@ -194,9 +175,7 @@ impl Driver {
     }
 
     fn next_deadline(&self) -> Option<tokio::time::Instant> {
-        self.timers
-            .first_key_value()
-            .map(|(&(at, _), _)| self.clock.origin + at)
+        self.timers.first_key_value().map(|(&(at, _), _)| self.clock.origin + at)
     }
 }
 
@@ -224,9 +203,7 @@ pub async fn run(
     let mut driver = Driver {
         master,
         handle: process.handle().clone(),
-        clock: Clock {
-            origin: tokio::time::Instant::now(),
-        },
+        clock: Clock { origin: tokio::time::Instant::now() },
         timers: BTreeMap::new(),
         timer_seq: 0,
         store,

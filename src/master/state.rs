@@ -19,8 +19,8 @@ use crate::proto::mesos::scheduler::OfferConstraints;
 use crate::proto::mesos::slave_info::capability::Type as AgentCapability;
 use crate::proto::mesos::slave_info::Capability as AgentCapabilityInfo;
 use crate::proto::mesos::{
-    DrainInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId,
-    SlaveId, SlaveInfo, Task, TaskId, TaskState, TimeInfo, Uuid,
+    DrainInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId, SlaveId,
+    SlaveInfo, Task, TaskId, TaskState, TimeInfo, Uuid,
 };
 use crate::v0_compat::Upid;
 
@@ -150,12 +150,7 @@ pub struct Framework {
 
 impl Framework {
     /// A framework with `info` (which must carry an id), in `state`.
-    pub fn new(
-        info: FrameworkInfo,
-        state: FrameworkState,
-        conn: Option<SchedulerConn>,
-        time: f64,
-    ) -> Framework {
+    pub fn new(info: FrameworkInfo, state: FrameworkState, conn: Option<SchedulerConn>, time: f64) -> Framework {
         Framework {
             roles: crate::master::allocator::framework_roles(&info),
             caps: FrameworkCaps::of(&info),
@@ -207,9 +202,7 @@ impl Framework {
     }
 
     pub fn has_executor(&self, agent: &SlaveId, executor: &ExecutorId) -> bool {
-        self.executors
-            .get(agent)
-            .is_some_and(|m| m.contains_key(executor))
+        self.executors.get(agent).is_some_and(|m| m.contains_key(executor))
     }
 
     /// Keeps a terminal task, dropping the oldest beyond `limit`.
@@ -338,9 +331,7 @@ impl Agent {
     }
 
     pub fn has_executor(&self, framework: &FrameworkId, executor: &ExecutorId) -> bool {
-        self.executors
-            .get(framework)
-            .is_some_and(|m| m.contains_key(executor))
+        self.executors.get(framework).is_some_and(|m| m.contains_key(executor))
     }
 
     fn add_used(&mut self, framework: &FrameworkId, resources: &Resources) {
@@ -423,38 +414,17 @@ impl Agents {
 #[derive(Clone, Debug)]
 pub enum Pending {
     /// `_registerSlave` → `__registerSlave`.
-    AdmitAgent {
-        pid: Upid,
-        message: Box<crate::proto::mesos::internal::RegisterSlaveMessage>,
-    },
+    AdmitAgent { pid: Upid, message: Box<crate::proto::mesos::internal::RegisterSlaveMessage> },
     /// `__reregisterSlave` (recovered or unreachable agent coming back).
-    ReadmitAgent {
-        pid: Upid,
-        message: Box<crate::proto::mesos::internal::ReregisterSlaveMessage>,
-    },
+    ReadmitAgent { pid: Upid, message: Box<crate::proto::mesos::internal::ReregisterSlaveMessage> },
     /// `___reregisterSlave` (a registered agent reregistering).
-    UpdateAgent {
-        pid: Upid,
-        message: Box<crate::proto::mesos::internal::ReregisterSlaveMessage>,
-    },
+    UpdateAgent { pid: Upid, message: Box<crate::proto::mesos::internal::ReregisterSlaveMessage> },
     /// `_removeSlave`.
-    RemoveAgent {
-        agent: SlaveId,
-        cause: String,
-        reason: RemovalReason,
-    },
+    RemoveAgent { agent: SlaveId, cause: String, reason: RemovalReason },
     /// `_markUnreachable`.
-    MarkUnreachable {
-        info: Box<SlaveInfo>,
-        time: TimeInfo,
-        during_failover: bool,
-        message: String,
-    },
+    MarkUnreachable { info: Box<SlaveInfo>, time: TimeInfo, during_failover: bool, message: String },
     /// `_doRegistryGc`.
-    Prune {
-        unreachable: Vec<SlaveId>,
-        gone: Vec<SlaveId>,
-    },
+    Prune { unreachable: Vec<SlaveId>, gone: Vec<SlaveId> },
     /// Nothing to continue with (e.g. weights).
     Nothing,
 }
@@ -511,10 +481,7 @@ impl Master {
     }
 
     pub(crate) fn send(&mut self, to: &Upid, message: impl Into<crate::v0_compat::Message>) {
-        self.out.push(Effect::Send {
-            to: to.clone(),
-            message: message.into(),
-        });
+        self.out.push(Effect::Send { to: to.clone(), message: message.into() });
     }
 
     pub(crate) fn epoch(&mut self) -> u64 {
@@ -533,19 +500,10 @@ impl Master {
 
     /// Sends to a framework's scheduler (Mesos's `Framework::send`): to its
     /// connection even while disconnected, as Mesos does for v0 pids.
-    pub(crate) fn send_framework(
-        &mut self,
-        framework: &FrameworkId,
-        message: crate::v0_compat::Message,
-    ) {
-        let Some(fw) = self.frameworks.registered.get(framework) else {
-            return;
-        };
+    pub(crate) fn send_framework(&mut self, framework: &FrameworkId, message: crate::v0_compat::Message) {
+        let Some(fw) = self.frameworks.registered.get(framework) else { return };
         if !fw.connected() {
-            tracing::warn!(
-                "Master attempting to send message to disconnected framework {}",
-                framework.value
-            );
+            tracing::warn!("Master attempting to send message to disconnected framework {}", framework.value);
         }
         match &fw.conn {
             Some(conn) => {
@@ -581,10 +539,7 @@ impl Master {
     // Roles
 
     pub(crate) fn track_under_role(&mut self, framework: &FrameworkId, role: &str) {
-        self.roles
-            .entry(role.to_string())
-            .or_default()
-            .insert(framework.clone());
+        self.roles.entry(role.to_string()).or_default().insert(framework.clone());
     }
 
     pub(crate) fn untrack_under_role(&mut self, framework: &FrameworkId, role: &str) {
@@ -599,20 +554,12 @@ impl Master {
     /// Untracks `role` for the framework if it neither subscribes to it nor
     /// holds resources allocated to it (Mesos's `recoverResources` check).
     pub(crate) fn maybe_untrack_role(&mut self, framework: &FrameworkId, role: &str) {
-        let Some(fw) = self.frameworks.registered.get(framework) else {
-            return;
-        };
+        let Some(fw) = self.frameworks.registered.get(framework) else { return };
         if fw.roles.contains(role) {
             return;
         }
-        let holds = fw
-            .total_used
-            .iter()
-            .any(|i| i.allocation_role() == Some(role))
-            || fw
-                .total_offered
-                .iter()
-                .any(|i| i.allocation_role() == Some(role));
+        let holds = fw.total_used.iter().any(|i| i.allocation_role() == Some(role))
+            || fw.total_offered.iter().any(|i| i.allocation_role() == Some(role));
         if !holds {
             self.untrack_under_role(framework, role);
         }
@@ -650,21 +597,12 @@ impl Master {
             if !terminal {
                 agent.add_used(&fid, &resources);
             }
-            agent
-                .tasks
-                .entry(fid)
-                .or_default()
-                .insert(task.task_id.clone(), task);
+            agent.tasks.entry(fid).or_default().insert(task.task_id.clone(), task);
         }
     }
 
     /// Adds an executor to its agent and framework.
-    pub(crate) fn add_executor_record(
-        &mut self,
-        agent: &SlaveId,
-        framework: &FrameworkId,
-        executor: ExecutorInfo,
-    ) {
+    pub(crate) fn add_executor_record(&mut self, agent: &SlaveId, framework: &FrameworkId, executor: ExecutorInfo) {
         let resources = Resources::from_protos(&executor.resources);
         let role = executor
             .resources
@@ -673,41 +611,21 @@ impl Master {
             .and_then(|a| a.role.clone());
         if let Some(fw) = self.frameworks.registered.get_mut(framework) {
             fw.add_used(agent, &resources);
-            fw.executors
-                .entry(agent.clone())
-                .or_default()
-                .insert(executor.executor_id.clone(), executor.clone());
+            fw.executors.entry(agent.clone()).or_default().insert(executor.executor_id.clone(), executor.clone());
             if let Some(role) = role {
                 self.track_under_role(framework, &role);
             }
         }
         if let Some(a) = self.agents.registered.get_mut(agent) {
             a.add_used(framework, &resources);
-            a.executors
-                .entry(framework.clone())
-                .or_default()
-                .insert(executor.executor_id.clone(), executor);
+            a.executors.entry(framework.clone()).or_default().insert(executor.executor_id.clone(), executor);
         }
     }
 
     /// Removes an executor and gives its resources back (`removeExecutor`).
-    pub(crate) fn remove_executor(
-        &mut self,
-        now: super::Now,
-        agent: &SlaveId,
-        framework: &FrameworkId,
-        executor: &ExecutorId,
-    ) {
-        let Some(a) = self.agents.registered.get_mut(agent) else {
-            return;
-        };
-        let Some(info) = a
-            .executors
-            .get_mut(framework)
-            .and_then(|m| m.shift_remove(executor))
-        else {
-            return;
-        };
+    pub(crate) fn remove_executor(&mut self, now: super::Now, agent: &SlaveId, framework: &FrameworkId, executor: &ExecutorId) {
+        let Some(a) = self.agents.registered.get_mut(agent) else { return };
+        let Some(info) = a.executors.get_mut(framework).and_then(|m| m.shift_remove(executor)) else { return };
         if a.executors.get(framework).is_some_and(|m| m.is_empty()) {
             a.executors.shift_remove(framework);
         }
@@ -720,8 +638,7 @@ impl Master {
             framework.value,
             agent.value
         );
-        self.allocator
-            .recover_resources(now.monotonic, framework, agent, &resources, None, true);
+        self.allocator.recover_resources(now.monotonic, framework, agent, &resources, None, true);
         if let Some(fw) = self.frameworks.registered.get_mut(framework) {
             if let Some(m) = fw.executors.get_mut(agent) {
                 m.shift_remove(executor);
@@ -730,11 +647,7 @@ impl Master {
                 }
             }
             fw.sub_used(agent, &resources);
-            let role = info
-                .resources
-                .first()
-                .and_then(|r| r.allocation_info.as_ref())
-                .and_then(|a| a.role.clone());
+            let role = info.resources.first().and_then(|r| r.allocation_info.as_ref()).and_then(|a| a.role.clone());
             if let Some(role) = role {
                 self.maybe_untrack_role(framework, &role);
             }
@@ -754,40 +667,23 @@ impl Master {
     ) {
         let status = &update.status;
         let status_state = TaskState::try_from(status.state).unwrap_or(TaskState::TaskStaging);
-        let update_state = update
-            .latest_state
-            .and_then(|s| TaskState::try_from(s).ok())
-            .unwrap_or(status_state);
-        let terminal_or_unreachable =
-            |s: TaskState| is_terminal(s) || s == TaskState::TaskUnreachable;
-        let Some(a) = self.agents.registered.get_mut(agent) else {
-            return;
-        };
-        let Some(task) = a.task_mut(framework, task_id) else {
-            return;
-        };
+        let update_state = update.latest_state.and_then(|s| TaskState::try_from(s).ok()).unwrap_or(status_state);
+        let terminal_or_unreachable = |s: TaskState| is_terminal(s) || s == TaskState::TaskUnreachable;
+        let Some(a) = self.agents.registered.get_mut(agent) else { return };
+        let Some(task) = a.task_mut(framework, task_id) else { return };
         let old_state = task_state(task);
-        let transitioned =
-            !terminal_or_unreachable(old_state) && terminal_or_unreachable(update_state);
+        let transitioned = !terminal_or_unreachable(old_state) && terminal_or_unreachable(update_state);
         if !is_terminal(old_state) {
             task.state = update_state as i32;
         }
-        if task
-            .statuses
-            .last()
-            .is_some_and(|last| last.state == status.state)
-        {
+        if task.statuses.last().is_some_and(|last| last.state == status.state) {
             task.statuses.pop();
         }
         let mut kept = status.clone();
         kept.data = None;
         task.statuses.push(kept);
         let resources = Resources::from_protos(&task.resources);
-        let role = task
-            .resources
-            .first()
-            .and_then(|r| r.allocation_info.as_ref())
-            .and_then(|a| a.role.clone());
+        let role = task.resources.first().and_then(|r| r.allocation_info.as_ref()).and_then(|a| a.role.clone());
         tracing::info!(
             "Updating the state of task {} of framework {} (latest state: {}, status update state: {})",
             task_id.value,
@@ -796,14 +692,7 @@ impl Master {
             status_state.as_str_name()
         );
         if transitioned {
-            self.allocator.recover_resources(
-                now.monotonic,
-                framework,
-                agent,
-                &resources,
-                None,
-                true,
-            );
+            self.allocator.recover_resources(now.monotonic, framework, agent, &resources, None, true);
             if let Some(a) = self.agents.registered.get_mut(agent) {
                 a.sub_used(framework, &resources);
             }
@@ -813,31 +702,15 @@ impl Master {
                     self.maybe_untrack_role(framework, &role);
                 }
             }
-            self.metrics
-                .task_terminated(status_state, status.source, status.reason);
+            self.metrics.task_terminated(status_state, status.source, status.reason);
         }
     }
 
     /// Removes a task from its agent and framework (Mesos's `removeTask`);
     /// the framework keeps it as completed, or as unreachable.
-    pub(crate) fn remove_task(
-        &mut self,
-        now: super::Now,
-        agent: &SlaveId,
-        framework: &FrameworkId,
-        task_id: &TaskId,
-        unreachable: bool,
-    ) {
-        let Some(a) = self.agents.registered.get_mut(agent) else {
-            return;
-        };
-        let Some(task) = a
-            .tasks
-            .get_mut(framework)
-            .and_then(|m| m.shift_remove(task_id))
-        else {
-            return;
-        };
+    pub(crate) fn remove_task(&mut self, now: super::Now, agent: &SlaveId, framework: &FrameworkId, task_id: &TaskId, unreachable: bool) {
+        let Some(a) = self.agents.registered.get_mut(agent) else { return };
+        let Some(task) = a.tasks.get_mut(framework).and_then(|m| m.shift_remove(task_id)) else { return };
         if a.tasks.get(framework).is_some_and(|m| m.is_empty()) {
             a.tasks.shift_remove(framework);
         }
@@ -860,14 +733,7 @@ impl Master {
                 state.as_str_name()
             );
             a.sub_used(framework, &resources);
-            self.allocator.recover_resources(
-                now.monotonic,
-                framework,
-                agent,
-                &resources,
-                None,
-                true,
-            );
+            self.allocator.recover_resources(now.monotonic, framework, agent, &resources, None, true);
         } else {
             tracing::info!(
                 "Removing task {} with resources {} of framework {} on agent {}",
@@ -886,15 +752,9 @@ impl Master {
                 .or_default()
                 .push(task_id.clone());
         }
-        let role = task
-            .resources
-            .first()
-            .and_then(|r| r.allocation_info.as_ref())
-            .and_then(|a| a.role.clone());
-        let (completed_limit, unreachable_limit) = (
-            self.config.max_completed_tasks_per_framework,
-            self.config.max_unreachable_tasks_per_framework,
-        );
+        let role = task.resources.first().and_then(|r| r.allocation_info.as_ref()).and_then(|a| a.role.clone());
+        let (completed_limit, unreachable_limit) =
+            (self.config.max_completed_tasks_per_framework, self.config.max_unreachable_tasks_per_framework);
         if let Some(fw) = self.frameworks.registered.get_mut(framework) {
             fw.tasks.shift_remove(task_id);
             if live {
@@ -941,12 +801,7 @@ impl Master {
     }
 
     /// Gives an offer back to the allocator and forgets it (`discardOffer`).
-    pub(crate) fn discard_offer(
-        &mut self,
-        now: super::Now,
-        id: &OfferId,
-        filters: Option<&crate::proto::mesos::Filters>,
-    ) {
+    pub(crate) fn discard_offer(&mut self, now: super::Now, id: &OfferId, filters: Option<&crate::proto::mesos::Filters>) {
         if let Some(entry) = self.take_offer(id) {
             self.allocator.recover_resources(
                 now.monotonic,
@@ -956,11 +811,7 @@ impl Master {
                 filters,
                 false,
             );
-            let role = entry
-                .offer
-                .allocation_info
-                .as_ref()
-                .and_then(|a| a.role.clone());
+            let role = entry.offer.allocation_info.as_ref().and_then(|a| a.role.clone());
             if let Some(role) = role {
                 self.maybe_untrack_role(&entry.offer.framework_id, &role);
             }
@@ -968,19 +819,10 @@ impl Master {
     }
 
     /// Tells the framework the offer is gone, then discards it (`rescindOffer`).
-    pub(crate) fn rescind_offer(
-        &mut self,
-        now: super::Now,
-        id: &OfferId,
-        filters: Option<&crate::proto::mesos::Filters>,
-    ) {
-        let Some(entry) = self.offers.get(id) else {
-            return;
-        };
+    pub(crate) fn rescind_offer(&mut self, now: super::Now, id: &OfferId, filters: Option<&crate::proto::mesos::Filters>) {
+        let Some(entry) = self.offers.get(id) else { return };
         let fid = entry.offer.framework_id.clone();
-        let message = crate::proto::mesos::internal::RescindResourceOfferMessage {
-            offer_id: id.clone(),
-        };
+        let message = crate::proto::mesos::internal::RescindResourceOfferMessage { offer_id: id.clone() };
         if let Some(fw) = self.frameworks.registered.get_mut(&fid) {
             fw.offers_rescinded += 1;
         }
@@ -1094,10 +936,7 @@ impl Master {
 
     /// Frameworks tracked under a role.
     pub fn role_frameworks(&self, role: &str) -> Vec<FrameworkId> {
-        self.roles
-            .get(role)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default()
+        self.roles.get(role).map(|s| s.iter().cloned().collect()).unwrap_or_default()
     }
 
     /// When the master started and was elected (seconds since the epoch).

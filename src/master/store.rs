@@ -24,15 +24,9 @@ use super::registry::{Registrar, RegistryOp};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("failed to read the registry from '{path}': {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("failed to write the registry to '{path}': {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
     #[error("the registry in '{path}' is corrupt: {reason}")]
     Corrupt { path: PathBuf, reason: String },
     /// Reading or writing the registry in ZooKeeper failed (or was fenced).
@@ -56,10 +50,8 @@ pub struct InMemoryStore {
 
 impl Store for InMemoryStore {
     fn load(&mut self) -> Result<Registry, StoreError> {
-        Registry::decode(self.bytes.as_slice()).map_err(|e| StoreError::Corrupt {
-            path: PathBuf::from("<memory>"),
-            reason: e.to_string(),
-        })
+        Registry::decode(self.bytes.as_slice())
+            .map_err(|e| StoreError::Corrupt { path: PathBuf::from("<memory>"), reason: e.to_string() })
     }
 
     fn store(&mut self, registry: &Registry) -> Result<(), StoreError> {
@@ -77,13 +69,9 @@ pub struct FileStore {
 impl FileStore {
     /// A store in `work_dir` (created if missing).
     pub fn open(work_dir: &Path) -> Result<FileStore, StoreError> {
-        std::fs::create_dir_all(work_dir).map_err(|source| StoreError::Write {
-            path: work_dir.to_path_buf(),
-            source,
-        })?;
-        Ok(FileStore {
-            path: work_dir.join("registry.pb"),
-        })
+        std::fs::create_dir_all(work_dir)
+            .map_err(|source| StoreError::Write { path: work_dir.to_path_buf(), source })?;
+        Ok(FileStore { path: work_dir.join("registry.pb") })
     }
 
     /// The file holding the registry.
@@ -95,23 +83,15 @@ impl FileStore {
 impl Store for FileStore {
     fn load(&mut self) -> Result<Registry, StoreError> {
         match std::fs::read(&self.path) {
-            Ok(bytes) => Registry::decode(bytes.as_slice()).map_err(|e| StoreError::Corrupt {
-                path: self.path.clone(),
-                reason: e.to_string(),
-            }),
+            Ok(bytes) => Registry::decode(bytes.as_slice())
+                .map_err(|e| StoreError::Corrupt { path: self.path.clone(), reason: e.to_string() }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Registry::default()),
-            Err(source) => Err(StoreError::Read {
-                path: self.path.clone(),
-                source,
-            }),
+            Err(source) => Err(StoreError::Read { path: self.path.clone(), source }),
         }
     }
 
     fn store(&mut self, registry: &Registry) -> Result<(), StoreError> {
-        let err = |source| StoreError::Write {
-            path: self.path.clone(),
-            source,
-        };
+        let err = |source| StoreError::Write { path: self.path.clone(), source };
         let tmp = self.path.with_extension("pb.tmp");
         let mut file = std::fs::File::create(&tmp).map_err(err)?;
         file.write_all(&registry.encode_to_vec()).map_err(err)?;
@@ -119,9 +99,7 @@ impl Store for FileStore {
         drop(file);
         std::fs::rename(&tmp, &self.path).map_err(err)?;
         if let Some(dir) = self.path.parent() {
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(err)?;
+            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
         }
         Ok(())
     }
@@ -135,24 +113,16 @@ pub struct RegistryService {
 
 impl RegistryService {
     pub fn new(store: Box<dyn Store>) -> RegistryService {
-        RegistryService {
-            registrar: Registrar::default(),
-            store,
-        }
+        RegistryService { registrar: Registrar::default(), store }
     }
 
     /// Loads the registry, records `info` as the leading master, persists
     /// it, and returns it.
     pub fn recover(&mut self, info: &MasterInfo) -> Result<Registry, StoreError> {
         let registry = self.store.load()?;
-        tracing::info!(
-            "Successfully fetched the registry ({} bytes)",
-            registry.encoded_len()
-        );
+        tracing::info!("Successfully fetched the registry ({} bytes)", registry.encoded_len());
         self.registrar = Registrar::new(registry);
-        let _ = self
-            .registrar
-            .apply(&RegistryOp::Recover(Box::new(info.clone())));
+        let _ = self.registrar.apply(&RegistryOp::Recover(Box::new(info.clone())));
         self.store.store(self.registrar.registry())?;
         tracing::info!("Successfully recovered registrar");
         Ok(self.registrar.registry().clone())
@@ -178,10 +148,7 @@ impl RegistryService {
         if mutated {
             if let Err(e) = self.store.store(self.registrar.registry()) {
                 let message = e.to_string();
-                return ops
-                    .iter()
-                    .map(|(id, _)| (*id, Err(message.clone())))
-                    .collect();
+                return ops.iter().map(|(id, _)| (*id, Err(message.clone()))).collect();
             }
         }
         tracing::debug!("Applied {} registry operations", ops.len());
@@ -211,10 +178,7 @@ mod tests {
     fn the_file_store_survives_a_restart() {
         let dir = std::env::temp_dir().join(format!("registry-store-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let info = MasterInfo {
-            id: "m1".into(),
-            ..Default::default()
-        };
+        let info = MasterInfo { id: "m1".into(), ..Default::default() };
         let mut service = RegistryService::new(Box::new(FileStore::open(&dir).unwrap()));
         let registry = service.recover(&info).unwrap();
         assert_eq!(registry.master.unwrap().info.id, "m1");
@@ -222,20 +186,14 @@ mod tests {
         assert_eq!(results, vec![(1, Ok(true)), (2, Ok(false)), (3, Ok(true))]);
         assert!(!dir.join("registry.pb.tmp").exists());
 
-        let info2 = MasterInfo {
-            id: "m2".into(),
-            ..Default::default()
-        };
+        let info2 = MasterInfo { id: "m2".into(), ..Default::default() };
         let mut again = RegistryService::new(Box::new(FileStore::open(&dir).unwrap()));
         let registry = again.recover(&info2).unwrap();
         assert_eq!(registry.slaves.unwrap().slaves.len(), 2);
         assert_eq!(registry.master.unwrap().info.id, "m2");
         std::fs::write(dir.join("registry.pb"), b"\xff\xff\xff").unwrap();
         let mut corrupt = RegistryService::new(Box::new(FileStore::open(&dir).unwrap()));
-        assert!(matches!(
-            corrupt.recover(&info2),
-            Err(StoreError::Corrupt { .. })
-        ));
+        assert!(matches!(corrupt.recover(&info2), Err(StoreError::Corrupt { .. })));
         std::fs::remove_dir_all(&dir).ok();
     }
 

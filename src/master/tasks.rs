@@ -5,8 +5,7 @@
 
 use crate::proto::mesos::internal::{
     ExecutorToFrameworkMessage, ExitedExecutorMessage, FrameworkToExecutorMessage, KillTaskMessage,
-    ReconcileTasksMessage, ShutdownExecutorMessage, StatusUpdateAcknowledgementMessage,
-    StatusUpdateMessage,
+    ReconcileTasksMessage, ShutdownExecutorMessage, StatusUpdateAcknowledgementMessage, StatusUpdateMessage,
 };
 use crate::proto::mesos::scheduler::call;
 use crate::proto::mesos::task_status::Reason;
@@ -24,18 +23,11 @@ impl Master {
         self.metrics.messages_status_update += 1;
         let update = message.update;
         let agent_id = update.slave_id.clone().unwrap_or_default();
-        let state = TaskState::try_from(update.status.state)
-            .map(|s| s.as_str_name())
-            .unwrap_or("?");
+        let state = TaskState::try_from(update.status.state).map(|s| s.as_str_name()).unwrap_or("?");
         let describe = format!(
             "{} (Status UUID: {}) for task {} of framework {}",
             state,
-            update
-                .uuid
-                .as_deref()
-                .and_then(|u| uuid::Uuid::from_slice(u).ok())
-                .map(|u| u.to_string())
-                .unwrap_or_default(),
+            update.uuid.as_deref().and_then(|u| uuid::Uuid::from_slice(u).ok()).map(|u| u.to_string()).unwrap_or_default(),
             update.status.task_id.value,
             update.framework_id.value
         );
@@ -45,48 +37,26 @@ impl Master {
             return;
         };
         if self.agents.removed.contains(&agent_id) {
-            tracing::warn!(
-                "Ignoring status update {} from removed agent {} with id {}",
-                describe,
-                pid,
-                agent_id.value
-            );
+            tracing::warn!("Ignoring status update {} from removed agent {} with id {}", describe, pid, agent_id.value);
             self.metrics.invalid_status_updates += 1;
             return;
         }
         if !self.agents.registered.contains_key(&agent_id) {
-            tracing::warn!(
-                "Ignoring status update {} from unknown agent {} with id {}",
-                describe,
-                pid,
-                agent_id.value
-            );
+            tracing::warn!("Ignoring status update {} from unknown agent {} with id {}", describe, pid, agent_id.value);
             self.metrics.invalid_status_updates += 1;
             return;
         }
         if let Err(e) = validation::parse_uuid(update.uuid.as_deref().unwrap_or_default()) {
-            tracing::warn!(
-                "Ignoring status update from agent {}: {}",
-                self.agent_label(&agent_id),
-                e
-            );
+            tracing::warn!("Ignoring status update from agent {}: {}", self.agent_label(&agent_id), e);
             self.metrics.invalid_status_updates += 1;
             return;
         }
         if update.status.uuid.is_none() {
-            tracing::warn!(
-                "Ignoring status update {} from agent {}: the status has no uuid",
-                describe,
-                self.agent_label(&agent_id)
-            );
+            tracing::warn!("Ignoring status update {} from agent {}: the status has no uuid", describe, self.agent_label(&agent_id));
             self.metrics.invalid_status_updates += 1;
             return;
         }
-        tracing::info!(
-            "Status update {} from agent {}",
-            describe,
-            self.agent_label(&agent_id)
-        );
+        tracing::info!("Status update {} from agent {}", describe, self.agent_label(&agent_id));
         let fid = update.framework_id.clone();
         let mut valid = true;
         match self.frameworks.registered.get(&fid) {
@@ -97,26 +67,14 @@ impl Master {
                     "Received status update {} from agent {} for {} framework",
                     describe,
                     self.agent_label(&agent_id),
-                    if other.is_none() {
-                        "an unknown"
-                    } else {
-                        "a disconnected"
-                    }
+                    if other.is_none() { "an unknown" } else { "a disconnected" }
                 );
             }
         }
         let task_id = update.status.task_id.clone();
-        let known = self
-            .agents
-            .registered
-            .get(&agent_id)
-            .is_some_and(|a| a.task(&fid, &task_id).is_some());
+        let known = self.agents.registered.get(&agent_id).is_some_and(|a| a.task(&fid, &task_id).is_some());
         if !known {
-            tracing::warn!(
-                "Could not lookup task for status update {} from agent {}",
-                describe,
-                self.agent_label(&agent_id)
-            );
+            tracing::warn!("Could not lookup task for status update {} from agent {}", describe, self.agent_label(&agent_id));
             self.metrics.invalid_status_updates += 1;
             return;
         }
@@ -128,12 +86,7 @@ impl Master {
         }
     }
 
-    pub(crate) fn on_status_update_acknowledgement(
-        &mut self,
-        now: Now,
-        from: &Upid,
-        message: StatusUpdateAcknowledgementMessage,
-    ) {
+    pub(crate) fn on_status_update_acknowledgement(&mut self, now: Now, from: &Upid, message: StatusUpdateAcknowledgementMessage) {
         let fid = message.framework_id.clone();
         if let Err(e) = validation::parse_uuid(&message.uuid) {
             tracing::warn!(
@@ -167,11 +120,7 @@ impl Master {
             self.metrics.invalid_status_update_acknowledgements += 1;
             return;
         }
-        let ack = call::Acknowledge {
-            slave_id: message.slave_id,
-            task_id: message.task_id,
-            uuid: message.uuid,
-        };
+        let ack = call::Acknowledge { slave_id: message.slave_id, task_id: message.task_id, uuid: message.uuid };
         self.acknowledge(now, &fid, ack);
     }
 
@@ -179,9 +128,7 @@ impl Master {
     /// update is acknowledged is removed.
     pub(crate) fn acknowledge(&mut self, now: Now, fid: &FrameworkId, ack: call::Acknowledge) {
         self.metrics.messages_status_update_acknowledgement += 1;
-        let uuid = validation::parse_uuid(&ack.uuid)
-            .map(|u| u.to_string())
-            .unwrap_or_default();
+        let uuid = validation::parse_uuid(&ack.uuid).map(|u| u.to_string()).unwrap_or_default();
         let Some(agent) = self.agents.registered.get(&ack.slave_id) else {
             tracing::warn!(
                 "Cannot send status update acknowledgement for status {} of task {} of framework {} to agent {} \
@@ -227,8 +174,7 @@ impl Master {
                 self.metrics.invalid_status_update_acknowledgements += 1;
                 return;
             };
-            let terminal =
-                is_terminal(TaskState::try_from(state).unwrap_or(TaskState::TaskStaging));
+            let terminal = is_terminal(TaskState::try_from(state).unwrap_or(TaskState::TaskStaging));
             if terminal && task.status_update_uuid.as_deref() == Some(ack.uuid.as_slice()) {
                 let (agent_id, task_id) = (ack.slave_id.clone(), ack.task_id.clone());
                 self.remove_task(now, &agent_id, fid, &task_id, false);
@@ -264,41 +210,21 @@ impl Master {
             return;
         }
         // A kill policy is not supported through `KillTaskMessage`.
-        self.kill(
-            now,
-            &fid,
-            call::Kill {
-                task_id: message.task_id,
-                ..Default::default()
-            },
-        );
+        self.kill(now, &fid, call::Kill { task_id: message.task_id, ..Default::default() });
     }
 
     /// KILL: sent to the agent (again on every request, in case an earlier
     /// one was lost); an unknown task is reconciled instead.
     pub(crate) fn kill(&mut self, _now: Now, fid: &FrameworkId, kill: call::Kill) {
         self.metrics.messages_kill_task += 1;
-        tracing::info!(
-            "Processing KILL call for task '{}' of framework {}",
-            kill.task_id.value,
-            self.framework_label(fid)
-        );
-        let Some(agent_id) = self
-            .frameworks
-            .registered
-            .get(fid)
-            .and_then(|f| f.tasks.get(&kill.task_id))
-            .cloned()
-        else {
+        tracing::info!("Processing KILL call for task '{}' of framework {}", kill.task_id.value, self.framework_label(fid));
+        let Some(agent_id) = self.frameworks.registered.get(fid).and_then(|f| f.tasks.get(&kill.task_id)).cloned() else {
             tracing::warn!(
                 "Cannot kill task {} of framework {} because it is unknown; performing reconciliation",
                 kill.task_id.value,
                 self.framework_label(fid)
             );
-            let task = call::reconcile::Task {
-                task_id: kill.task_id,
-                slave_id: kill.slave_id,
-            };
+            let task = call::reconcile::Task { task_id: kill.task_id, slave_id: kill.slave_id };
             self.reconcile(fid, call::Reconcile { tasks: vec![task] });
             return;
         };
@@ -314,14 +240,8 @@ impl Master {
                 return;
             }
         }
-        let Some(agent) = self.agents.registered.get_mut(&agent_id) else {
-            return;
-        };
-        agent
-            .killed_tasks
-            .entry(fid.clone())
-            .or_default()
-            .insert(kill.task_id.clone());
+        let Some(agent) = self.agents.registered.get_mut(&agent_id) else { return };
+        agent.killed_tasks.entry(fid.clone()).or_default().insert(kill.task_id.clone());
         if agent.connected {
             let pid = agent.pid.clone();
             tracing::info!(
@@ -330,11 +250,7 @@ impl Master {
                 kill.task_id.value,
                 self.framework_label(fid)
             );
-            let message = KillTaskMessage {
-                framework_id: fid.clone(),
-                task_id: kill.task_id,
-                kill_policy: kill.kill_policy,
-            };
+            let message = KillTaskMessage { framework_id: fid.clone(), task_id: kill.task_id, kill_policy: kill.kill_policy };
             self.send(&pid, message);
         } else {
             tracing::warn!(
@@ -350,11 +266,7 @@ impl Master {
     pub(crate) fn on_reconcile_tasks(&mut self, from: &Upid, message: ReconcileTasksMessage) {
         let fid = message.framework_id;
         let Some(fw) = self.frameworks.registered.get(&fid) else {
-            tracing::warn!(
-                "Unknown framework {} at {} attempted to reconcile tasks",
-                fid.value,
-                from
-            );
+            tracing::warn!("Unknown framework {} at {} attempted to reconcile tasks", fid.value, from);
             return;
         };
         if fw.pid() != Some(from) {
@@ -368,10 +280,7 @@ impl Master {
         let tasks = message
             .statuses
             .into_iter()
-            .map(|s| call::reconcile::Task {
-                task_id: s.task_id,
-                slave_id: s.slave_id,
-            })
+            .map(|s| call::reconcile::Task { task_id: s.task_id, slave_id: s.slave_id })
             .collect();
         self.reconcile(&fid, call::Reconcile { tasks });
     }
@@ -381,20 +290,11 @@ impl Master {
     /// else what Mesos infers from where its agent is (see below).
     pub(crate) fn reconcile(&mut self, fid: &FrameworkId, reconcile: call::Reconcile) {
         self.metrics.messages_reconcile_tasks += 1;
-        let Some(fw) = self.frameworks.registered.get(fid) else {
-            return;
-        };
+        let Some(fw) = self.frameworks.registered.get(fid) else { return };
         let partition_aware = fw.caps.partition_aware;
         if reconcile.tasks.is_empty() {
-            tracing::info!(
-                "Performing implicit task state reconciliation for framework {}",
-                self.framework_label(fid)
-            );
-            let tasks: Vec<_> = fw
-                .tasks
-                .iter()
-                .map(|(t, a)| (t.clone(), a.clone()))
-                .collect();
+            tracing::info!("Performing implicit task state reconciliation for framework {}", self.framework_label(fid));
+            let tasks: Vec<_> = fw.tasks.iter().map(|(t, a)| (t.clone(), a.clone())).collect();
             for (task_id, agent) in tasks {
                 if let Some(update) = self.latest_state_update(fid, &agent, &task_id) {
                     self.send_status(fid, update);
@@ -407,27 +307,13 @@ impl Master {
             reconcile.tasks.len(),
             self.framework_label(fid)
         );
-        let lost_or = |state: TaskState| {
-            if partition_aware {
-                state
-            } else {
-                TaskState::TaskLost
-            }
-        };
+        let lost_or = |state: TaskState| if partition_aware { state } else { TaskState::TaskLost };
         for t in reconcile.tasks {
-            let known = self
-                .frameworks
-                .registered
-                .get(fid)
-                .and_then(|f| f.tasks.get(&t.task_id))
-                .cloned();
+            let known = self.frameworks.registered.get(fid).and_then(|f| f.tasks.get(&t.task_id)).cloned();
             let update = if let Some(agent) = known {
                 // (1) Known: its latest state.
                 self.latest_state_update(fid, &agent, &t.task_id)
-            } else if t
-                .slave_id
-                .as_ref()
-                .is_some_and(|a| self.agents.recovered.contains_key(a))
+            } else if t.slave_id.as_ref().is_some_and(|a| self.agents.recovered.contains_key(a))
                 || (t.slave_id.is_none() && !self.agents.recovered.is_empty())
             {
                 // (2) Its agent may still come back after the failover: no answer.
@@ -442,11 +328,7 @@ impl Master {
                     }
                 );
                 None
-            } else if let Some(agent) = t
-                .slave_id
-                .as_ref()
-                .filter(|a| self.agents.registered.contains_key(*a))
-            {
+            } else if let Some(agent) = t.slave_id.as_ref().filter(|a| self.agents.registered.contains_key(*a)) {
                 // (3) The agent is registered and does not have it: TASK_GONE.
                 Some(self.master_update(
                     fid,
@@ -458,12 +340,7 @@ impl Master {
                     None,
                     None,
                 ))
-            } else if let Some(time) = t
-                .slave_id
-                .as_ref()
-                .and_then(|a| self.agents.unreachable.get(a))
-                .copied()
-            {
+            } else if let Some(time) = t.slave_id.as_ref().and_then(|a| self.agents.unreachable.get(a)).copied() {
                 // (4) The agent is unreachable: TASK_UNREACHABLE.
                 Some(self.master_update(
                     fid,
@@ -475,11 +352,7 @@ impl Master {
                     None,
                     Some(time),
                 ))
-            } else if t
-                .slave_id
-                .as_ref()
-                .is_some_and(|a| self.agents.gone.contains_key(a))
-            {
+            } else if t.slave_id.as_ref().is_some_and(|a| self.agents.gone.contains_key(a)) {
                 // (5) The agent is gone: TASK_GONE_BY_OPERATOR.
                 Some(self.master_update(
                     fid,
@@ -507,9 +380,7 @@ impl Master {
             if let Some(update) = update {
                 tracing::debug!(
                     "Sending explicit reconciliation state {} for task {} of framework {}",
-                    TaskState::try_from(update.status.state)
-                        .map(|s| s.as_str_name())
-                        .unwrap_or("?"),
+                    TaskState::try_from(update.status.state).map(|s| s.as_str_name()).unwrap_or("?"),
                     update.status.task_id.value,
                     fid.value
                 );
@@ -531,20 +402,10 @@ impl Master {
             .status_update_state
             .and_then(|s| TaskState::try_from(s).ok())
             .unwrap_or_else(|| task_state(task));
-        Some(self.task_update(
-            fid,
-            task,
-            state,
-            "Reconciliation: Latest task state",
-            Reason::Reconciliation,
-        ))
+        Some(self.task_update(fid, task, state, "Reconciliation: Latest task state", Reason::Reconciliation))
     }
 
-    pub(crate) fn on_framework_to_executor(
-        &mut self,
-        from: &Upid,
-        message: FrameworkToExecutorMessage,
-    ) {
+    pub(crate) fn on_framework_to_executor(&mut self, from: &Upid, message: FrameworkToExecutorMessage) {
         let fid = message.framework_id.clone();
         let Some(fw) = self.frameworks.registered.get(&fid) else {
             tracing::warn!(
@@ -565,11 +426,7 @@ impl Master {
             self.metrics.invalid_framework_to_executor_messages += 1;
             return;
         }
-        let m = call::Message {
-            slave_id: message.slave_id,
-            executor_id: message.executor_id,
-            data: message.data,
-        };
+        let m = call::Message { slave_id: message.slave_id, executor_id: message.executor_id, data: message.data };
         self.message(&fid, m);
     }
 
@@ -666,11 +523,7 @@ impl Master {
     /// framework told.
     pub(crate) fn on_exited_executor(&mut self, now: Now, message: ExitedExecutorMessage) {
         self.metrics.messages_exited_executor += 1;
-        let (aid, fid, eid) = (
-            message.slave_id.clone(),
-            message.framework_id.clone(),
-            message.executor_id.clone(),
-        );
+        let (aid, fid, eid) = (message.slave_id.clone(), message.framework_id.clone(), message.executor_id.clone());
         if self.agents.removed.contains(&aid) {
             tracing::warn!(
                 "Ignoring exited executor '{}' of framework {} on removed agent {}",
@@ -737,47 +590,28 @@ impl Master {
             self.framework_label(fid),
             shutdown.slave_id.value
         );
-        self.send(
-            &pid,
-            ShutdownExecutorMessage {
-                executor_id: Some(shutdown.executor_id),
-                framework_id: Some(fid.clone()),
-            },
-        );
+        self.send(&pid, ShutdownExecutorMessage { executor_id: Some(shutdown.executor_id), framework_id: Some(fid.clone()) });
     }
 
     /// `UpdateOperationStatusMessage`: operation feedback is only offered to
     /// v1 frameworks, so the master acknowledges updates itself.
-    pub(crate) fn on_update_operation_status(
-        &mut self,
-        message: crate::proto::mesos::internal::UpdateOperationStatusMessage,
-    ) {
+    pub(crate) fn on_update_operation_status(&mut self, message: crate::proto::mesos::internal::UpdateOperationStatusMessage) {
         self.metrics.messages_operation_status_update += 1;
         let Some(aid) = message.slave_id.clone() else {
             self.metrics.invalid_operation_status_updates += 1;
             return;
         };
         let Some(agent) = self.agents.registered.get(&aid) else {
-            tracing::warn!(
-                "Ignoring operation status update from unknown agent {}",
-                aid.value
-            );
+            tracing::warn!("Ignoring operation status update from unknown agent {}", aid.value);
             self.metrics.invalid_operation_status_updates += 1;
             return;
         };
         let pid = agent.pid.clone();
         self.metrics.valid_operation_status_updates += 1;
-        let Some(status_uuid) = message
-            .status
-            .uuid
-            .clone()
-            .or(message.latest_status.as_ref().and_then(|s| s.uuid.clone()))
-        else {
+        let Some(status_uuid) = message.status.uuid.clone().or(message.latest_status.as_ref().and_then(|s| s.uuid.clone())) else {
             return;
         };
-        let Some(operation_uuid) = message.operation_uuid else {
-            return;
-        };
+        let Some(operation_uuid) = message.operation_uuid else { return };
         let ack = crate::proto::mesos::internal::AcknowledgeOperationStatusMessage {
             status_uuid,
             operation_uuid,

@@ -9,9 +9,9 @@
 use std::collections::{BTreeSet, HashSet};
 
 use crate::common::resources::validate::{
-    detect_overlapping_set_and_range_resources, validate_allocated_to_single_role,
-    validate_for_master, validate_persistent_volume, validate_revocable_and_non_revocable,
-    validate_single_resource_provider, validate_unique_persistence_id,
+    detect_overlapping_set_and_range_resources, validate_allocated_to_single_role, validate_for_master,
+    validate_persistent_volume, validate_revocable_and_non_revocable, validate_single_resource_provider,
+    validate_unique_persistence_id,
 };
 use crate::common::resources::{validate_all, Resources};
 use crate::common::roles;
@@ -26,8 +26,8 @@ use crate::proto::mesos::scheduler::call::Type as CallType;
 use crate::proto::mesos::scheduler::Call;
 use crate::proto::mesos::volume::source::Type as VolumeSourceType;
 use crate::proto::mesos::{
-    CheckInfo, CommandInfo, ContainerInfo, ExecutorInfo, FrameworkInfo, HealthCheck, Resource,
-    SlaveInfo, TaskGroupInfo, TaskInfo, TaskState,
+    CheckInfo, CommandInfo, ContainerInfo, ExecutorInfo, FrameworkInfo, HealthCheck, Resource, SlaveInfo,
+    TaskGroupInfo, TaskInfo, TaskState,
 };
 
 use super::state::{AgentCaps, Framework, FrameworkCaps};
@@ -55,20 +55,13 @@ pub fn cpp_double(v: f64) -> String {
     if (-5..6).contains(&exp) {
         let decimals = (5 - exp).max(0) as usize;
         let s = format!("{v:.decimals$}");
-        let s = if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        };
+        let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
         s
     } else {
         let s = format!("{v:.5e}");
         let (mantissa, e) = s.split_once('e').unwrap_or((&s, "0"));
         let mantissa = if mantissa.contains('.') {
-            mantissa
-                .trim_end_matches('0')
-                .trim_end_matches('.')
-                .to_string()
+            mantissa.trim_end_matches('0').trim_end_matches('.').to_string()
         } else {
             mantissa.to_string()
         };
@@ -92,42 +85,26 @@ pub fn validate_id(id: &str) -> Result {
 }
 
 fn validate_environment(command: &CommandInfo) -> Result {
-    let Some(env) = &command.environment else {
-        return Ok(());
-    };
+    let Some(env) = &command.environment else { return Ok(()) };
     for var in &env.variables {
         match var.r#type() {
             VariableType::Secret => {
                 if var.secret.is_none() {
-                    return Err(format!(
-                        "Environment variable '{}' of type 'SECRET' must have a secret set",
-                        var.name
-                    ));
+                    return Err(format!("Environment variable '{}' of type 'SECRET' must have a secret set", var.name));
                 }
                 if var.value.is_some() {
-                    return Err(format!(
-                        "Environment variable '{}' of type 'SECRET' must not have a value set",
-                        var.name
-                    ));
+                    return Err(format!("Environment variable '{}' of type 'SECRET' must not have a value set", var.name));
                 }
             }
             VariableType::Value => {
                 if var.value.is_none() {
-                    return Err(format!(
-                        "Environment variable '{}' of type 'VALUE' must have a value set",
-                        var.name
-                    ));
+                    return Err(format!("Environment variable '{}' of type 'VALUE' must have a value set", var.name));
                 }
                 if var.secret.is_some() {
-                    return Err(format!(
-                        "Environment variable '{}' of type 'VALUE' must not have a secret set",
-                        var.name
-                    ));
+                    return Err(format!("Environment variable '{}' of type 'VALUE' must not have a secret set", var.name));
                 }
             }
-            VariableType::Unknown => {
-                return Err("Environment variable of type 'UNKNOWN' is not allowed".into())
-            }
+            VariableType::Unknown => return Err("Environment variable of type 'UNKNOWN' is not allowed".into()),
         }
     }
     Ok(())
@@ -141,38 +118,19 @@ pub fn validate_command_info(command: &CommandInfo) -> Result {
 /// `validateContainerInfo`.
 pub fn validate_container_info(container: &ContainerInfo) -> Result {
     for volume in &container.volumes {
-        let count = [
-            volume.host_path.is_some(),
-            volume.image.is_some(),
-            volume.source.is_some(),
-        ]
-        .iter()
-        .filter(|b| **b)
-        .count();
+        let count = [volume.host_path.is_some(), volume.image.is_some(), volume.source.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
         if count != 1 {
-            return Err(
-                "Invalid volume: Only one of them should be set: 'host_path', 'image' and 'source'"
-                    .into(),
-            );
+            return Err("Invalid volume: Only one of them should be set: 'host_path', 'image' and 'source'".into());
         }
         if let Some(source) = &volume.source {
             let missing = match source.r#type() {
-                VolumeSourceType::DockerVolume => source
-                    .docker_volume
-                    .is_none()
-                    .then_some("'source.docker_volume' is not set for DOCKER_VOLUME volume"),
-                VolumeSourceType::HostPath => source
-                    .host_path
-                    .is_none()
-                    .then_some("'source.host_path' is not set for HOST_PATH volume"),
-                VolumeSourceType::SandboxPath => source
-                    .sandbox_path
-                    .is_none()
-                    .then_some("'source.sandbox_path' is not set for SANDBOX_PATH volume"),
-                VolumeSourceType::Secret => source
-                    .secret
-                    .is_none()
-                    .then_some("'source.secret' is not set for SECRET volume"),
+                VolumeSourceType::DockerVolume => source.docker_volume.is_none().then_some("'source.docker_volume' is not set for DOCKER_VOLUME volume"),
+                VolumeSourceType::HostPath => source.host_path.is_none().then_some("'source.host_path' is not set for HOST_PATH volume"),
+                VolumeSourceType::SandboxPath => source.sandbox_path.is_none().then_some("'source.sandbox_path' is not set for SANDBOX_PATH volume"),
+                VolumeSourceType::Secret => source.secret.is_none().then_some("'source.secret' is not set for SECRET volume"),
                 VolumeSourceType::CsiVolume => match &source.csi_volume {
                     None => Some("'source.csi_volume' is not set for CSI volume"),
                     Some(csi) if csi.static_provisioning.is_none() => {
@@ -200,29 +158,20 @@ pub fn validate_container_info(container: &ContainerInfo) -> Result {
 
 /// `validateHealthCheck`.
 pub fn validate_health_check(check: &HealthCheck) -> Result {
-    let Some(kind) = check.r#type else {
-        return Err("HealthCheck must specify 'type'".into());
-    };
+    let Some(kind) = check.r#type else { return Err("HealthCheck must specify 'type'".into()) };
     match HealthCheckType::try_from(kind).unwrap_or(HealthCheckType::Unknown) {
         HealthCheckType::Command => {
             let Some(command) = &check.command else {
                 return Err("Expecting 'command' to be set for COMMAND health check".into());
             };
             if command.value.is_none() {
-                let kind = if command.shell.unwrap_or(true) {
-                    "'shell command'"
-                } else {
-                    "'executable path'"
-                };
+                let kind = if command.shell.unwrap_or(true) { "'shell command'" } else { "'executable path'" };
                 return Err(format!("Command health check must contain {kind}"));
             }
-            validate_command_info(command)
-                .map_err(|e| format!("Health check's `CommandInfo` is invalid: {e}"))?;
+            validate_command_info(command).map_err(|e| format!("Health check's `CommandInfo` is invalid: {e}"))?;
         }
         HealthCheckType::Http => {
-            let Some(http) = &check.http else {
-                return Err("Expecting 'http' to be set for HTTP health check".into());
-            };
+            let Some(http) = &check.http else { return Err("Expecting 'http' to be set for HTTP health check".into()) };
             if let Some(scheme) = &http.scheme {
                 if scheme != "http" && scheme != "https" {
                     return Err(format!("Unsupported HTTP health check scheme: '{scheme}'"));
@@ -230,9 +179,7 @@ pub fn validate_health_check(check: &HealthCheck) -> Result {
             }
             if let Some(path) = &http.path {
                 if !path.starts_with('/') {
-                    return Err(format!(
-                        "The path '{path}' of HTTP health check must start with '/'"
-                    ));
+                    return Err(format!("The path '{path}' of HTTP health check must start with '/'"));
                 }
             }
         }
@@ -259,24 +206,17 @@ pub fn validate_health_check(check: &HealthCheck) -> Result {
 /// `validateCheckInfo` (the essentials: type and its matching field).
 pub fn validate_check_info(check: &CheckInfo) -> Result {
     use crate::proto::mesos::check_info::Type as CheckType;
-    let Some(kind) = check.r#type else {
-        return Err("CheckInfo must specify 'type'".into());
-    };
+    let Some(kind) = check.r#type else { return Err("CheckInfo must specify 'type'".into()) };
     match CheckType::try_from(kind).unwrap_or(CheckType::Unknown) {
         CheckType::Command => {
             let Some(command) = check.command.as_ref().map(|c| &c.command) else {
                 return Err("Expecting 'command' to be set for COMMAND check".into());
             };
             if command.value.is_none() {
-                let kind = if command.shell.unwrap_or(true) {
-                    "'shell command'"
-                } else {
-                    "'executable path'"
-                };
+                let kind = if command.shell.unwrap_or(true) { "'shell command'" } else { "'executable path'" };
                 return Err(format!("Command check must contain {kind}"));
             }
-            validate_command_info(command)
-                .map_err(|e| format!("Check's `CommandInfo` is invalid: {e}"))?;
+            validate_command_info(command).map_err(|e| format!("Check's `CommandInfo` is invalid: {e}"))?;
         }
         CheckType::Http => {
             if check.http.is_none() {
@@ -327,16 +267,10 @@ pub fn validate_framework_info(info: &FrameworkInfo) -> Result {
     let multi_role = FrameworkCaps::of(info).multi_role;
     if multi_role {
         if info.role.is_some() {
-            return Err(
-                "'FrameworkInfo.role' must not be set when the framework is MULTI_ROLE capable"
-                    .into(),
-            );
+            return Err("'FrameworkInfo.role' must not be set when the framework is MULTI_ROLE capable".into());
         }
     } else if !info.roles.is_empty() {
-        return Err(
-            "'FrameworkInfo.roles' must not be set when the framework is not MULTI_ROLE capable"
-                .into(),
-        );
+        return Err("'FrameworkInfo.roles' must not be set when the framework is not MULTI_ROLE capable".into());
     }
     if multi_role {
         let mut seen = HashSet::new();
@@ -347,18 +281,13 @@ pub fn validate_framework_info(info: &FrameworkInfo) -> Result {
             }
         }
         if !duplicates.is_empty() {
-            return Err(format!(
-                "'FrameworkInfo.roles' contains duplicate items: {}",
-                string_set(&duplicates)
-            ));
+            return Err(format!("'FrameworkInfo.roles' contains duplicate items: {}", string_set(&duplicates)));
         }
         for role in &info.roles {
-            roles::validate(role)
-                .map_err(|e| format!("'FrameworkInfo.roles' contains invalid role: {}", e.0))?;
+            roles::validate(role).map_err(|e| format!("'FrameworkInfo.roles' contains invalid role: {}", e.0))?;
         }
     } else {
-        roles::validate(info.role())
-            .map_err(|e| format!("'FrameworkInfo.role' is not a valid role: {}", e.0))?;
+        roles::validate(info.role()).map_err(|e| format!("'FrameworkInfo.role' is not a valid role: {}", e.0))?;
     }
     if let Some(id) = info.id.as_ref().filter(|id| !id.value.is_empty()) {
         validate_id(&id.value)?;
@@ -413,19 +342,11 @@ pub fn validate_framework_update(old: &FrameworkInfo, new: &FrameworkInfo) -> Re
 /// keeps the user and checkpointing the framework registered with.
 pub fn preserve_immutable_fields(old: &FrameworkInfo, new: &mut FrameworkInfo) {
     if new.user != old.user {
-        tracing::warn!(
-            "Cannot update 'FrameworkInfo.user' to '{}' for framework {:?}; see MESOS-703",
-            new.user,
-            old.id
-        );
+        tracing::warn!("Cannot update 'FrameworkInfo.user' to '{}' for framework {:?}; see MESOS-703", new.user, old.id);
         new.user = old.user.clone();
     }
     if new.checkpoint() != old.checkpoint() {
-        tracing::warn!(
-            "Cannot update FrameworkInfo.checkpoint to '{}' for framework {:?}; see MESOS-703",
-            new.checkpoint(),
-            old.id
-        );
+        tracing::warn!("Cannot update FrameworkInfo.checkpoint to '{}' for framework {:?}; see MESOS-703", new.checkpoint(), old.id);
         new.checkpoint = old.checkpoint;
     }
 }
@@ -438,14 +359,10 @@ pub fn valid_failover_timeout(info: &FrameworkInfo) -> bool {
 
 /// `validation::scheduler::call::validate`.
 pub fn validate_call(call: &Call) -> Result {
-    let Some(kind) = call.r#type else {
-        return Err("Expecting 'type' to be present".into());
-    };
+    let Some(kind) = call.r#type else { return Err("Expecting 'type' to be present".into()) };
     let kind = CallType::try_from(kind).unwrap_or(CallType::Unknown);
     if kind == CallType::Subscribe {
-        let Some(subscribe) = &call.subscribe else {
-            return Err("Expecting 'subscribe' to be present".into());
-        };
+        let Some(subscribe) = &call.subscribe else { return Err("Expecting 'subscribe' to be present".into()) };
         if subscribe.framework_info.id != call.framework_id {
             return Err("'framework_id' differs from 'subscribe.framework_info.id'".into());
         }
@@ -454,30 +371,16 @@ pub fn validate_call(call: &Call) -> Result {
     if call.framework_id.is_none() {
         return Err("Expecting 'framework_id' to be present".into());
     }
-    let missing = |present: bool, field: &str| {
-        if present {
-            Ok(())
-        } else {
-            Err(format!("Expecting '{field}' to be present"))
-        }
-    };
+    let missing = |present: bool, field: &str| if present { Ok(()) } else { Err(format!("Expecting '{field}' to be present")) };
     match kind {
         CallType::Accept => missing(call.accept.is_some(), "accept"),
         CallType::Decline => missing(call.decline.is_some(), "decline"),
-        CallType::AcceptInverseOffers => missing(
-            call.accept_inverse_offers.is_some(),
-            "accept_inverse_offers",
-        ),
-        CallType::DeclineInverseOffers => missing(
-            call.decline_inverse_offers.is_some(),
-            "decline_inverse_offers",
-        ),
+        CallType::AcceptInverseOffers => missing(call.accept_inverse_offers.is_some(), "accept_inverse_offers"),
+        CallType::DeclineInverseOffers => missing(call.decline_inverse_offers.is_some(), "decline_inverse_offers"),
         CallType::Kill => missing(call.kill.is_some(), "kill"),
         CallType::Shutdown => missing(call.shutdown.is_some(), "shutdown"),
         CallType::Acknowledge => {
-            let Some(ack) = &call.acknowledge else {
-                return Err("Expecting 'acknowledge' to be present".into());
-            };
+            let Some(ack) = &call.acknowledge else { return Err("Expecting 'acknowledge' to be present".into()) };
             parse_uuid(&ack.uuid).map(|_| ())
         }
         CallType::AcknowledgeOperationStatus => {
@@ -488,9 +391,7 @@ pub fn validate_call(call: &Call) -> Result {
             missing(ack.slave_id.is_some(), "agent_id")
         }
         CallType::Reconcile => missing(call.reconcile.is_some(), "reconcile"),
-        CallType::ReconcileOperations => {
-            missing(call.reconcile_operations.is_some(), "reconcile_operations")
-        }
+        CallType::ReconcileOperations => missing(call.reconcile_operations.is_some(), "reconcile_operations"),
         CallType::Message => missing(call.message.is_some(), "message"),
         CallType::Request => missing(call.request.is_some(), "request"),
         CallType::UpdateFramework => {
@@ -498,9 +399,7 @@ pub fn validate_call(call: &Call) -> Result {
                 return Err("Expecting 'update_framework' to be present".into());
             };
             if call.framework_id != update.framework_info.id {
-                return Err(
-                    "'framework_id' differs from 'update_framework.framework_info.id'".into(),
-                );
+                return Err("'framework_id' differs from 'update_framework.framework_info.id'".into());
             }
             Ok(())
         }
@@ -546,10 +445,7 @@ pub fn validate_reregister_slave(message: &ReregisterSlaveMessage) -> Result {
         validate_framework_info(framework)?;
         let id = framework.id.clone().unwrap_or_default();
         if !frameworks.insert(id.clone()) {
-            return Err(format!(
-                "Framework has a duplicate FrameworkID: '{}'",
-                id.value
-            ));
+            return Err(format!("Framework has a duplicate FrameworkID: '{}'", id.value));
         }
     }
     let mut executors = HashSet::new();
@@ -558,10 +454,7 @@ pub fn validate_reregister_slave(message: &ReregisterSlaveMessage) -> Result {
         validate_all(&executor.resources).map_err(|e| e.0)?;
         let fid = executor.framework_id.clone().unwrap_or_default();
         if !frameworks.contains(&fid) {
-            return Err(format!(
-                "Executor has an invalid FrameworkID '{}'",
-                fid.value
-            ));
+            return Err(format!("Executor has an invalid FrameworkID '{}'", fid.value));
         }
         if !executors.insert((fid.clone(), executor.executor_id.clone())) {
             return Err(format!(
@@ -574,29 +467,19 @@ pub fn validate_reregister_slave(message: &ReregisterSlaveMessage) -> Result {
     for task in &message.tasks {
         validate_id(&task.task_id.value).map_err(|e| format!("Task has an invalid TaskID: {e}"))?;
         if task.slave_id != agent_id {
-            return Err(format!(
-                "Task has an invalid SlaveID '{}'",
-                task.slave_id.value
-            ));
+            return Err(format!("Task has an invalid SlaveID '{}'", task.slave_id.value));
         }
         if !frameworks.contains(&task.framework_id) {
-            return Err(format!(
-                "Task has an invalid FrameworkID '{}'",
-                task.framework_id.value
-            ));
+            return Err(format!("Task has an invalid FrameworkID '{}'", task.framework_id.value));
         }
         if let Some(executor) = &task.executor_id {
             if task.state == TaskState::TaskRunning as i32
                 && !executors.contains(&(task.framework_id.clone(), executor.clone()))
             {
-                return Err(format!(
-                    "Task has an invalid ExecutorID '{}'",
-                    executor.value
-                ));
+                return Err(format!("Task has an invalid ExecutorID '{}'", executor.value));
             }
         }
-        validate_all(&task.resources)
-            .map_err(|e| format!("Task uses invalid resources: {}", e.0))?;
+        validate_all(&task.resources).map_err(|e| format!("Task uses invalid resources: {}", e.0))?;
     }
     Ok(())
 }
@@ -606,20 +489,14 @@ pub fn validate_reregister_slave(message: &ReregisterSlaveMessage) -> Result {
 
 /// `validation::executor::validate` (the checks independent of the master's state).
 pub fn validate_executor_info(executor: &ExecutorInfo) -> Result {
-    match executor
-        .r#type
-        .map(|t| ExecutorType::try_from(t).unwrap_or(ExecutorType::Unknown))
-    {
+    match executor.r#type.map(|t| ExecutorType::try_from(t).unwrap_or(ExecutorType::Unknown)) {
         Some(ExecutorType::Default) => {
             if executor.command.is_some() {
                 return Err("'ExecutorInfo.command' must not be set for 'DEFAULT' executor".into());
             }
             if let Some(container) = &executor.container {
                 if container.r#type() != ContainerType::Mesos {
-                    return Err(
-                        "'ExecutorInfo.container.type' must be 'MESOS' for 'DEFAULT' executor"
-                            .into(),
-                    );
+                    return Err("'ExecutorInfo.container.type' must be 'MESOS' for 'DEFAULT' executor".into());
                 }
                 if container.mesos.as_ref().is_some_and(|m| m.image.is_some()) {
                     return Err("'ExecutorInfo.container.mesos.image' must not be set for 'DEFAULT' executor".into());
@@ -635,30 +512,21 @@ pub fn validate_executor_info(executor: &ExecutorInfo) -> Result {
         Some(ExecutorType::Unknown) => {}
     }
     validate_id(&executor.executor_id.value)?;
-    if executor
-        .shutdown_grace_period
-        .is_some_and(|d| d.nanoseconds < 0)
-    {
+    if executor.shutdown_grace_period.is_some_and(|d| d.nanoseconds < 0) {
         return Err("ExecutorInfo's 'shutdown_grace_period' must be non-negative".into());
     }
     if let Some(command) = &executor.command {
-        validate_command_info(command)
-            .map_err(|e| format!("Executor's `CommandInfo` is invalid: {e}"))?;
+        validate_command_info(command).map_err(|e| format!("Executor's `CommandInfo` is invalid: {e}"))?;
     }
     if let Some(container) = &executor.container {
-        validate_container_info(container)
-            .map_err(|e| format!("Executor's `ContainerInfo` is invalid: {e}"))?;
+        validate_container_info(container).map_err(|e| format!("Executor's `ContainerInfo` is invalid: {e}"))?;
     }
     Ok(())
 }
 
 /// `validation::executor::internal::validate`: also against the framework
 /// and the executor already running on the agent, if any.
-pub fn validate_executor(
-    executor: &ExecutorInfo,
-    framework: &Framework,
-    existing: Option<&ExecutorInfo>,
-) -> Result {
+pub fn validate_executor(executor: &ExecutorInfo, framework: &Framework, existing: Option<&ExecutorInfo>) -> Result {
     validate_executor_info(executor)?;
     let Some(fid) = &executor.framework_id else {
         return Err("'ExecutorInfo.framework_id' must be set".into());
@@ -670,19 +538,12 @@ pub fn validate_executor(
             framework.id().value
         ));
     }
-    validate_for_master(&executor.resources)
-        .map_err(|e| format!("Executor uses invalid resources: {}", e.0))?;
+    validate_for_master(&executor.resources).map_err(|e| format!("Executor uses invalid resources: {}", e.0))?;
     let resources = Resources::from_protos(&executor.resources);
-    validate_unique_persistence_id(&resources)
-        .map_err(|e| format!("Executor uses duplicate persistence ID: {}", e.0))?;
-    validate_allocated_to_single_role(&resources)
-        .map_err(|e| format!("Invalid executor resources: {}", e.0))?;
-    validate_revocable_and_non_revocable(&resources).map_err(|e| {
-        format!(
-            "Executor mixes revocable and non-revocable resources: {}",
-            e.0
-        )
-    })?;
+    validate_unique_persistence_id(&resources).map_err(|e| format!("Executor uses duplicate persistence ID: {}", e.0))?;
+    validate_allocated_to_single_role(&resources).map_err(|e| format!("Invalid executor resources: {}", e.0))?;
+    validate_revocable_and_non_revocable(&resources)
+        .map_err(|e| format!("Executor mixes revocable and non-revocable resources: {}", e.0))?;
     if let Some(existing) = existing {
         if existing != executor {
             return Err(format!(
@@ -713,13 +574,10 @@ fn validate_task_resources(task: &TaskInfo) -> Result {
     if task.resources.is_empty() {
         return Err("Task uses no resources".into());
     }
-    validate_for_master(&task.resources)
-        .map_err(|e| format!("Task uses invalid resources: {}", e.0))?;
+    validate_for_master(&task.resources).map_err(|e| format!("Task uses invalid resources: {}", e.0))?;
     let resources = Resources::from_protos(&task.resources);
-    validate_unique_persistence_id(&resources)
-        .map_err(|e| format!("Task uses duplicate persistence ID: {}", e.0))?;
-    validate_allocated_to_single_role(&resources)
-        .map_err(|e| format!("Invalid task resources: {}", e.0))?;
+    validate_unique_persistence_id(&resources).map_err(|e| format!("Task uses duplicate persistence ID: {}", e.0))?;
+    validate_allocated_to_single_role(&resources).map_err(|e| format!("Invalid task resources: {}", e.0))?;
     validate_revocable_and_non_revocable(&resources)
         .map_err(|e| format!("Task mixes revocable and non-revocable resources: {}", e.0))
 }
@@ -737,9 +595,7 @@ fn validate_resource_limits(task: &TaskInfo, agent: &AgentView<'_>) -> Result {
     let resources = Resources::from_protos(&task.resources);
     if let Some(limit) = task.limits.get("cpus") {
         let Some(cpus) = resources.cpus() else {
-            return Err(
-                "When a CPU limit is specified, a CPU request must also be specified".into(),
-            );
+            return Err("When a CPU limit is specified, a CPU request must also be specified".into());
         };
         if limit.value < cpus {
             return Err("The cpu limit must be greater than or equal to the cpu request".into());
@@ -747,34 +603,23 @@ fn validate_resource_limits(task: &TaskInfo, agent: &AgentView<'_>) -> Result {
     }
     if let Some(limit) = task.limits.get("mem") {
         let Some(mem) = resources.mem() else {
-            return Err(
-                "When a memory limit is specified, a memory request must also be specified".into(),
-            );
+            return Err("When a memory limit is specified, a memory request must also be specified".into());
         };
         if !limit.value.is_infinite() && limit.value * 1024.0 * 1024.0 < mem as f64 {
-            return Err(
-                "The memory limit must be greater than or equal to the memory request".into(),
-            );
+            return Err("The memory limit must be greater than or equal to the memory request".into());
         }
     }
     Ok(())
 }
 
 /// `task::internal::validateTask`: the task itself, not its executor.
-pub fn validate_task_fields(
-    task: &TaskInfo,
-    framework: &Framework,
-    agent: &AgentView<'_>,
-) -> Result {
+pub fn validate_task_fields(task: &TaskInfo, framework: &Framework, agent: &AgentView<'_>) -> Result {
     validate_id(&task.task_id.value)?;
     if framework.tasks.contains_key(&task.task_id) {
         return Err(format!("Task has duplicate ID: {}", task.task_id.value));
     }
     if framework.unreachable_tasks.contains_key(&task.task_id) {
-        return Err(format!(
-            "Task reuses the ID of an unreachable task: {}",
-            task.task_id.value
-        ));
+        return Err(format!("Task reuses the ID of an unreachable task: {}", task.task_id.value));
     }
     if &task.slave_id != agent.id {
         return Err(format!(
@@ -782,12 +627,7 @@ pub fn validate_task_fields(
             task.slave_id.value, agent.id.value
         ));
     }
-    if task
-        .kill_policy
-        .as_ref()
-        .and_then(|k| k.grace_period)
-        .is_some_and(|d| d.nanoseconds < 0)
-    {
+    if task.kill_policy.as_ref().and_then(|k| k.grace_period).is_some_and(|d| d.nanoseconds < 0) {
         return Err("Task's 'kill_policy.grace_period' must be non-negative".into());
     }
     if task.max_completion_time.is_some_and(|d| d.nanoseconds < 0) {
@@ -801,36 +641,24 @@ pub fn validate_task_fields(
     }
     validate_task_resources(task)?;
     if let Some(command) = &task.command {
-        validate_command_info(command)
-            .map_err(|e| format!("Task's `CommandInfo` is invalid: {e}"))?;
+        validate_command_info(command).map_err(|e| format!("Task's `CommandInfo` is invalid: {e}"))?;
     }
     if let Some(container) = &task.container {
-        validate_container_info(container)
-            .map_err(|e| format!("Task's `ContainerInfo` is invalid: {e}"))?;
+        validate_container_info(container).map_err(|e| format!("Task's `ContainerInfo` is invalid: {e}"))?;
     }
     validate_resource_limits(task, agent)
 }
 
 fn share_cgroups(container: Option<&ContainerInfo>) -> Option<bool> {
-    container
-        .and_then(|c| c.linux_info.as_ref())
-        .and_then(|l| l.share_cgroups)
+    container.and_then(|c| c.linux_info.as_ref()).and_then(|l| l.share_cgroups)
 }
 
 /// `task::validate`: a LAUNCH task with its executor, against the
 /// resources still available in the accepted offers.
-pub fn validate_task(
-    task: &TaskInfo,
-    framework: &Framework,
-    agent: &AgentView<'_>,
-    offered: &Resources,
-) -> Result {
+pub fn validate_task(task: &TaskInfo, framework: &Framework, agent: &AgentView<'_>, offered: &Resources) -> Result {
     validate_task_fields(task, framework, agent)?;
     if task.executor.is_some() == task.command.is_some() {
-        return Err(
-            "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
-                .into(),
-        );
+        return Err("Task should have at least one (but not both) of CommandInfo or ExecutorInfo present".into());
     }
     let mut total = Resources::from_protos(&task.resources);
     if let Some(executor) = &task.executor {
@@ -857,10 +685,7 @@ pub fn validate_task(
                 MIN_CPUS
             );
         }
-        if executor_resources
-            .mem()
-            .is_none_or(|m| (m as f64) < MIN_MEM_MB * 1024.0 * 1024.0)
-        {
+        if executor_resources.mem().is_none_or(|m| (m as f64) < MIN_MEM_MB * 1024.0 * 1024.0) {
             tracing::warn!(
                 "Executor '{}' for task '{}' uses less memory than the minimum required (32MB). Please update \
                  your executor, as this will be mandatory in future releases.",
@@ -869,9 +694,7 @@ pub fn validate_task(
             );
         }
         if share_cgroups(executor.container.as_ref()) == Some(true) {
-            return Err(
-                "The 'share_cgroups' field cannot be set to 'true' on executor containers".into(),
-            );
+            return Err("The 'share_cgroups' field cannot be set to 'true' on executor containers".into());
         }
         if agent.existing_executor.is_none() {
             total += &executor_resources;
@@ -895,32 +718,20 @@ fn validate_task_and_executor_resources(task: &TaskInfo) -> Result {
     if let Some(executor) = &task.executor {
         all.extend(executor.resources.iter().cloned());
     }
-    validate_for_master(&all)
-        .map_err(|e| format!("Task and its executor use invalid resources: {}", e.0))?;
+    validate_for_master(&all).map_err(|e| format!("Task and its executor use invalid resources: {}", e.0))?;
     let total = Resources::from_protos(&all);
     if let Some(executor) = &task.executor {
         let executor_resources = Resources::from_protos(&executor.resources);
-        if detect_overlapping_set_and_range_resources(&[
-            task_resources.clone(),
-            executor_resources.clone(),
-        ]) {
+        if detect_overlapping_set_and_range_resources(&[task_resources.clone(), executor_resources.clone()]) {
             return Err(format!(
                 "There are overlapping resources in the task resources {task_resources} and executor resources {executor_resources}"
             ));
         }
     }
-    validate_unique_persistence_id(&total).map_err(|e| {
-        format!(
-            "Task and its executor use duplicate persistence ID: {}",
-            e.0
-        )
-    })?;
-    validate_revocable_and_non_revocable(&total).map_err(|e| {
-        format!(
-            "Task and its executor mix revocable and non-revocable resources: {}",
-            e.0
-        )
-    })
+    validate_unique_persistence_id(&total)
+        .map_err(|e| format!("Task and its executor use duplicate persistence ID: {}", e.0))?;
+    validate_revocable_and_non_revocable(&total)
+        .map_err(|e| format!("Task and its executor mix revocable and non-revocable resources: {}", e.0))
 }
 
 /// `task::group::validate`: a LAUNCH_GROUP.
@@ -936,17 +747,11 @@ pub fn validate_task_group(
             .map_err(|e| format!("Task '{}' is invalid: {e}", task.task_id.value))?;
     }
     validate_executor(executor, framework, agent.existing_executor)?;
-    let Some(kind) = executor.r#type else {
-        return Err("'ExecutorInfo.type' must be set".into());
-    };
+    let Some(kind) = executor.r#type else { return Err("'ExecutorInfo.type' must be set".into()) };
     if ExecutorType::try_from(kind).unwrap_or(ExecutorType::Unknown) == ExecutorType::Unknown {
         return Err("Unknown executor type".into());
     }
-    if executor
-        .container
-        .as_ref()
-        .is_some_and(|c| c.r#type() == ContainerType::Docker)
-    {
+    if executor.container.as_ref().is_some_and(|c| c.r#type() == ContainerType::Docker) {
         return Err("Docker ContainerInfo is not supported on the executor".into());
     }
     for task in &group.tasks {
@@ -975,17 +780,12 @@ pub fn validate_task_group(
             return Err(format!(
                 "Executor '{}' uses less memory ({}) than the minimum required (32MB)",
                 executor.executor_id.value,
-                other
-                    .map(|m| format!("{}MB", m / (1024 * 1024)))
-                    .unwrap_or_else(|| "None".into())
+                other.map(|m| format!("{}MB", m / (1024 * 1024))).unwrap_or_else(|| "None".into())
             ))
         }
     }
     if executor_resources.disk().is_none() {
-        return Err(format!(
-            "Executor '{}' uses no disk",
-            executor.executor_id.value
-        ));
+        return Err(format!("Executor '{}' uses no disk", executor.executor_id.value));
     }
     let mut total_all = executor_resources.clone();
     let mut per_task = Vec::new();
@@ -994,18 +794,10 @@ pub fn validate_task_group(
         total_all += &r;
         per_task.push(r);
     }
-    validate_unique_persistence_id(&total_all).map_err(|e| {
-        format!(
-            "Task group and executor use duplicate persistence ID: {}",
-            e.0
-        )
-    })?;
-    validate_revocable_and_non_revocable(&total_all).map_err(|e| {
-        format!(
-            "Task group and executor mix revocable and non-revocable resources: {}",
-            e.0
-        )
-    })?;
+    validate_unique_persistence_id(&total_all)
+        .map_err(|e| format!("Task group and executor use duplicate persistence ID: {}", e.0))?;
+    validate_revocable_and_non_revocable(&total_all)
+        .map_err(|e| format!("Task group and executor mix revocable and non-revocable resources: {}", e.0))?;
     let mut all = per_task.clone();
     all.push(executor_resources.clone());
     if detect_overlapping_set_and_range_resources(&all) {
@@ -1030,27 +822,22 @@ pub fn validate_task_group(
     }
     if let Some(command) = &executor.command {
         validate_command_info(command).map_err(|e| {
-            format!(
-                "Executor '{}'contains an invalid command: {e}",
-                executor.executor_id.value
-            )
+            format!("Executor '{}'contains an invalid command: {e}", executor.executor_id.value)
         })?;
     }
     if share_cgroups(executor.container.as_ref()) == Some(true) {
-        return Err(
-            "The 'share_cgroups' field cannot be set to 'true' on executor containers".into(),
-        );
+        return Err("The 'share_cgroups' field cannot be set to 'true' on executor containers".into());
     }
     let mut shared: Option<bool> = None;
     for task in &group.tasks {
         let value = share_cgroups(task.container.as_ref()).unwrap_or(true);
         match shared {
             None => shared = Some(value),
-            Some(v) if v != value => return Err(
-                "If set, the value of 'share_cgroups' must be the same for all tasks in each task \
+            Some(v) if v != value => {
+                return Err("If set, the value of 'share_cgroups' must be the same for all tasks in each task \
                             group and under a single executor"
-                    .into(),
-            ),
+                    .into())
+            }
             _ => {}
         }
     }
@@ -1173,9 +960,7 @@ fn reservation_role(r: &Resource) -> Option<&str> {
 
 fn is_dynamically_reserved(r: &Resource) -> bool {
     use crate::proto::mesos::resource::reservation_info::Type;
-    r.reservations
-        .last()
-        .is_some_and(|res| res.r#type() == Type::Dynamic)
+    r.reservations.last().is_some_and(|res| res.r#type() == Type::Dynamic)
 }
 
 fn display(r: &Resource) -> String {
@@ -1191,16 +976,12 @@ pub fn validate_reserve(
 ) -> Result {
     validate_for_master(&reserve.resources).map_err(|e| format!("Invalid resources: {}", e.0))?;
     validate_for_master(&reserve.source).map_err(|e| format!("Invalid source: {}", e.0))?;
-    validate_single_resource_provider(&reserve.resources)
-        .map_err(|e| format!("Invalid resources: {}", e.0))?;
+    validate_single_resource_provider(&reserve.resources).map_err(|e| format!("Invalid resources: {}", e.0))?;
     let roles = crate::master::allocator::framework_roles(framework);
     let role_list = || string_set(roles.iter());
     for r in &reserve.resources {
         if !is_dynamically_reserved(r) {
-            return Err(format!(
-                "Resource {} is not dynamically reserved",
-                display(r)
-            ));
+            return Err(format!("Resource {} is not dynamically reserved", display(r)));
         }
         let role = reservation_role(r).unwrap_or("");
         if !agent.hierarchical_role && role.contains('/') {
@@ -1270,14 +1051,10 @@ pub fn validate_reserve(
 /// `operation::validate(Unreserve)`.
 pub fn validate_unreserve(unreserve: &operation::Unreserve) -> Result {
     validate_for_master(&unreserve.resources).map_err(|e| format!("Invalid resources: {}", e.0))?;
-    validate_single_resource_provider(&unreserve.resources)
-        .map_err(|e| format!("Invalid resources: {}", e.0))?;
+    validate_single_resource_provider(&unreserve.resources).map_err(|e| format!("Invalid resources: {}", e.0))?;
     for r in &unreserve.resources {
         if !is_dynamically_reserved(r) {
-            return Err(format!(
-                "Resource {} is not dynamically reserved",
-                display(r)
-            ));
+            return Err(format!("Resource {} is not dynamically reserved", display(r)));
         }
         if r.disk.as_ref().is_some_and(|d| d.persistence.is_some()) {
             return Err(format!(
@@ -1299,10 +1076,8 @@ pub fn validate_create(
     framework: &FrameworkInfo,
 ) -> Result {
     validate_for_master(&create.volumes).map_err(|e| format!("Invalid resources: {}", e.0))?;
-    validate_single_resource_provider(&create.volumes)
-        .map_err(|e| format!("Invalid resources: {}", e.0))?;
-    validate_persistent_volume(&create.volumes)
-        .map_err(|e| format!("Not a persistent volume: {}", e.0))?;
+    validate_single_resource_provider(&create.volumes).map_err(|e| format!("Invalid resources: {}", e.0))?;
+    validate_persistent_volume(&create.volumes).map_err(|e| format!("Not a persistent volume: {}", e.0))?;
     let mut all = checkpointed.clone();
     all += &Resources::from_protos(&create.volumes);
     validate_unique_persistence_id(&all).map_err(|e| e.0)?;
@@ -1364,8 +1139,7 @@ pub fn validate_destroy(
     volumes.unallocate();
     let protos = volumes.to_protos();
     validate_for_master(&protos).map_err(|e| format!("Invalid resources: {}", e.0))?;
-    validate_single_resource_provider(&protos)
-        .map_err(|e| format!("Invalid resources: {}", e.0))?;
+    validate_single_resource_provider(&protos).map_err(|e| format!("Invalid resources: {}", e.0))?;
     validate_persistent_volume(&protos).map_err(|e| format!("Not a persistent volume: {}", e.0))?;
     for volume in volumes.iter() {
         if volume.has_resource_provider() {
@@ -1399,11 +1173,7 @@ mod tests {
             role: role.map(String::from),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             capabilities: if multi {
-                vec![Capability {
-                    r#type: Some(
-                        crate::proto::mesos::framework_info::capability::Type::MultiRole as i32,
-                    ),
-                }]
+                vec![Capability { r#type: Some(crate::proto::mesos::framework_info::capability::Type::MultiRole as i32) }]
             } else {
                 vec![]
             },
@@ -1430,13 +1200,8 @@ mod tests {
             .unwrap_err()
             .starts_with("'FrameworkInfo.role' is not a valid role: "));
         let mut bad_id = framework(None, &[], false);
-        bad_id.id = Some(FrameworkId {
-            value: "a/b".into(),
-        });
-        assert_eq!(
-            validate_framework_info(&bad_id).unwrap_err(),
-            "'a/b' contains invalid characters"
-        );
+        bad_id.id = Some(FrameworkId { value: "a/b".into() });
+        assert_eq!(validate_framework_info(&bad_id).unwrap_err(), "'a/b' contains invalid characters");
     }
 
     #[test]
@@ -1445,16 +1210,11 @@ mod tests {
         let mut new = old.clone();
         new.user = "other".into();
         new.checkpoint = Some(true);
-        assert!(validate_framework_update(&old, &new)
-            .unwrap_err()
-            .starts_with("Updating 'FrameworkInfo.user'"));
+        assert!(validate_framework_update(&old, &new).unwrap_err().starts_with("Updating 'FrameworkInfo.user'"));
         preserve_immutable_fields(&old, &mut new);
         assert_eq!(validate_framework_update(&old, &new), Ok(()));
         new.principal = Some("p".into());
-        assert_eq!(
-            validate_framework_update(&old, &new).unwrap_err(),
-            "Changing framework's principal is not allowed."
-        );
+        assert_eq!(validate_framework_update(&old, &new).unwrap_err(), "Changing framework's principal is not allowed.");
     }
 
     #[test]
@@ -1480,30 +1240,14 @@ mod tests {
     #[test]
     fn calls_need_their_fields() {
         use crate::proto::mesos::scheduler::call::Type;
-        let call = |t: Type| Call {
-            r#type: Some(t as i32),
-            framework_id: Some(FrameworkId { value: "f".into() }),
-            ..Default::default()
-        };
-        assert_eq!(
-            validate_call(&call(Type::Accept)).unwrap_err(),
-            "Expecting 'accept' to be present"
-        );
+        let call = |t: Type| Call { r#type: Some(t as i32), framework_id: Some(FrameworkId { value: "f".into() }), ..Default::default() };
+        assert_eq!(validate_call(&call(Type::Accept)).unwrap_err(), "Expecting 'accept' to be present");
         assert_eq!(validate_call(&call(Type::Revive)), Ok(()));
         let mut ack = call(Type::Acknowledge);
         ack.acknowledge = Some(Default::default());
         assert_eq!(validate_call(&ack).unwrap_err(), "Invalid UUID of size 0");
-        let no_fw = Call {
-            r#type: Some(Type::Teardown as i32),
-            ..Default::default()
-        };
-        assert_eq!(
-            validate_call(&no_fw).unwrap_err(),
-            "Expecting 'framework_id' to be present"
-        );
-        assert_eq!(
-            validate_call(&Call::default()).unwrap_err(),
-            "Expecting 'type' to be present"
-        );
+        let no_fw = Call { r#type: Some(Type::Teardown as i32), ..Default::default() };
+        assert_eq!(validate_call(&no_fw).unwrap_err(), "Expecting 'framework_id' to be present");
+        assert_eq!(validate_call(&Call::default()).unwrap_err(), "Expecting 'type' to be present");
     }
 }

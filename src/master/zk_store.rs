@@ -89,10 +89,7 @@ pub struct ZkStore {
 /// The root znode for an election path (`/mesos` gives
 /// `/mesos/log_replicas/registry`).
 pub fn root_path(election_path: &str) -> String {
-    format!(
-        "{}/log_replicas/registry",
-        election_path.trim_end_matches('/')
-    )
+    format!("{}/log_replicas/registry", election_path.trim_end_matches('/'))
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
@@ -108,17 +105,10 @@ fn fnv(bytes: &[u8]) -> u64 {
 pub fn split(registry: &Registry) -> Vec<(String, Vec<u8>)> {
     let mut head = registry.clone();
     let slaves = head.slaves.take().map(|s| s.slaves).unwrap_or_default();
-    let unreachable = head
-        .unreachable
-        .take()
-        .map(|s| s.slaves)
-        .unwrap_or_default();
+    let unreachable = head.unreachable.take().map(|s| s.slaves).unwrap_or_default();
     let gone = head.gone.take().map(|s| s.slaves).unwrap_or_default();
     let agent_bytes: usize = slaves.iter().map(|s| s.encoded_len() + 4).sum::<usize>()
-        + unreachable
-            .iter()
-            .map(|s| s.encoded_len() + 4)
-            .sum::<usize>()
+        + unreachable.iter().map(|s| s.encoded_len() + 4).sum::<usize>()
         + gone.iter().map(|s| s.encoded_len() + 4).sum::<usize>();
     let mut buckets = (agent_bytes / CHUNK_TARGET + 1).next_power_of_two();
     loop {
@@ -158,10 +148,7 @@ pub fn split(registry: &Registry) -> Vec<(String, Vec<u8>)> {
             if bytes.is_empty() {
                 continue;
             }
-            out.push((
-                format!("{:04}-{:016x}-{}", i + 1, fnv(&bytes), bytes.len()),
-                bytes,
-            ));
+            out.push((format!("{:04}-{:016x}-{}", i + 1, fnv(&bytes), bytes.len()), bytes));
         }
         return out;
     }
@@ -190,10 +177,7 @@ struct Failure {
 
 impl Failure {
     fn fatal(message: String) -> Failure {
-        Failure {
-            retry: false,
-            message,
-        }
+        Failure { retry: false, message }
     }
 
     fn of(what: String, e: &zk::Error) -> Failure {
@@ -213,11 +197,7 @@ impl Failure {
 
 /// Runs `attempt` until it succeeds, fails for good, or `timeout` passes,
 /// retrying with a backoff while ZooKeeper is unreachable.
-async fn with_retries<T, F, Fut>(
-    what: &str,
-    timeout: Duration,
-    mut attempt: F,
-) -> Result<T, StoreError>
+async fn with_retries<T, F, Fut>(what: &str, timeout: Duration, mut attempt: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, Failure>>,
@@ -275,9 +255,7 @@ impl ZkStore {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(zk_error(
-            "this master is not a member of the ZooKeeper group".into(),
-        ))
+        Err(zk_error("this master is not a member of the ZooKeeper group".into()))
     }
 
     /// Loads the registry as of the root's current version; see [`Store::load`].
@@ -299,8 +277,7 @@ impl ZkStore {
         let parsed: Root = if data.is_empty() {
             Root::default()
         } else {
-            serde_json::from_slice(&data)
-                .map_err(|e| Failure::fatal(format!("failed to parse '{root}': {e}")))?
+            serde_json::from_slice(&data).map_err(|e| Failure::fatal(format!("failed to parse '{root}': {e}")))?
         };
         if !data.is_empty() && parsed.format != FORMAT {
             return Err(Failure::fatal(format!(
@@ -317,11 +294,7 @@ impl ZkStore {
                 .map_err(|e| Failure::of_op("read a registry chunk", &e))?
             {
                 Some((bytes, _)) => chunks.push(bytes),
-                None => {
-                    return Err(Failure::fatal(format!(
-                        "the registry chunk '{path}' is missing"
-                    )))
-                }
+                None => return Err(Failure::fatal(format!("the registry chunk '{path}' is missing"))),
             }
         }
         let size: usize = chunks.iter().map(Vec::len).sum();
@@ -331,9 +304,8 @@ impl ZkStore {
                 parsed.size
             )));
         }
-        let registry = join(&chunks).map_err(|e| {
-            Failure::fatal(format!("failed to decode the registry in '{root}': {e}"))
-        })?;
+        let registry =
+            join(&chunks).map_err(|e| Failure::fatal(format!("failed to decode the registry in '{root}': {e}")))?;
         // Chunks nobody references: left by a write that failed to commit.
         if let Ok(children) = client.children(root).await {
             for child in children.iter().filter(|c| !parsed.chunks.contains(c)) {
@@ -359,11 +331,7 @@ impl ZkStore {
             let path = format!("{root}/{name}");
             match client
                 .raw()
-                .create(
-                    &path,
-                    bytes,
-                    &zk::CreateMode::Persistent.with_acls(acls.clone()),
-                )
+                .create(&path, bytes, &zk::CreateMode::Persistent.with_acls(acls.clone()))
                 .await
             {
                 Ok(_) | Err(zk::Error::NodeExists) => {}
@@ -388,12 +356,13 @@ impl ZkStore {
             zk::MultiWriteError::OperationFailed { index: 0, .. } => Failure::fatal(format!(
                 "fenced: this master's election znode '{fence}' is gone (not the leader any more)"
             )),
-            zk::MultiWriteError::OperationFailed { index: 1, source: zk::Error::BadVersion } => {
-                Failure::fatal(format!(
-                    "fenced: '{root}' was written by another master since version {version} (not the leader any \
+            zk::MultiWriteError::OperationFailed {
+                index: 1,
+                source: zk::Error::BadVersion,
+            } => Failure::fatal(format!(
+                "fenced: '{root}' was written by another master since version {version} (not the leader any \
                      more)"
-                ))
-            }
+            )),
             zk::MultiWriteError::RequestFailed { source } => {
                 Failure::of(format!("failed to commit the registry to '{root}'"), &source)
             }
@@ -432,9 +401,7 @@ impl Store for ZkStore {
 
     fn store(&mut self, registry: &Registry) -> Result<(), StoreError> {
         let Some(version) = self.version else {
-            return Err(zk_error(
-                "the registry was written before it was read".into(),
-            ));
+            return Err(zk_error("the registry was written before it was read".into()));
         };
         let member = self.member()?;
         let root = self.root.clone();
@@ -444,14 +411,7 @@ impl Store for ZkStore {
         let (version, names) = self.runtime.block_on(async move {
             let what = format!("writing the registry to '{root}'");
             with_retries(&what, timeout, || {
-                ZkStore::write(
-                    &member.client,
-                    &member.path,
-                    &root,
-                    version,
-                    &previous,
-                    &chunks,
-                )
+                ZkStore::write(&member.client, &member.path, &root, version, &previous, &chunks)
             })
             .await
         })?;
@@ -490,9 +450,7 @@ mod tests {
         r.slaves = Some(registry::Slaves { slaves });
         r.gone = Some(registry::GoneSlaves {
             slaves: vec![registry::GoneSlave {
-                id: SlaveId {
-                    value: "gone".into(),
-                },
+                id: SlaveId { value: "gone".into() },
                 timestamp: TimeInfo { nanoseconds: 5 },
             }],
         });
@@ -530,9 +488,7 @@ mod tests {
         more.slaves.as_mut().unwrap().slaves.push(registry::Slave {
             info: SlaveInfo {
                 hostname: "new".into(),
-                id: Some(SlaveId {
-                    value: "new-S1".into(),
-                }),
+                id: Some(SlaveId { value: "new-S1".into() }),
                 ..Default::default()
             },
             ..Default::default()

@@ -23,17 +23,10 @@ use super::node::Options;
 pub enum ConfigError {
     /// A variable's value does not parse or is out of range.
     #[error("{var}={value}: {reason}")]
-    Invalid {
-        var: &'static str,
-        value: String,
-        reason: String,
-    },
+    Invalid { var: &'static str, value: String, reason: String },
     /// Binding the listener failed.
     #[error("cannot bind {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     /// The bound IP is unspecified and the hostname does not resolve.
     #[error("cannot find an IP for hostname '{host}': {reason}")]
     Hostname { host: String, reason: String },
@@ -73,27 +66,17 @@ impl Config {
             Some((var, v)) => match v.trim().parse::<IpAddr>() {
                 Ok(IpAddr::V4(ip)) => Some(ip),
                 // The same restriction libprocess's flag validation makes.
-                Ok(IpAddr::V6(_)) => {
-                    return Err(invalid(var, &v, "only an IPv4 address can be bound"))
-                }
+                Ok(IpAddr::V6(_)) => return Err(invalid(var, &v, "only an IPv4 address can be bound")),
                 Err(e) => return Err(invalid(var, &v, &e.to_string())),
             },
         };
         let port = match get("LIBPROCESS_PORT") {
             None => None,
-            Some((var, v)) => Some(
-                v.trim()
-                    .parse::<u16>()
-                    .map_err(|_| invalid(var, &v, "not a valid port"))?,
-            ),
+            Some((var, v)) => Some(v.trim().parse::<u16>().map_err(|_| invalid(var, &v, "not a valid port"))?),
         };
         let advertise_ip = match get("LIBPROCESS_ADVERTISE_IP") {
             None => None,
-            Some((var, v)) => Some(
-                v.trim()
-                    .parse::<IpAddr>()
-                    .map_err(|e| invalid(var, &v, &e.to_string()))?,
-            ),
+            Some((var, v)) => Some(v.trim().parse::<IpAddr>().map_err(|e| invalid(var, &v, &e.to_string()))?),
         };
         let advertise_port = match get("LIBPROCESS_ADVERTISE_PORT") {
             None => None,
@@ -104,46 +87,28 @@ impl Config {
         };
         let require_peer_address_ip_match = match get("LIBPROCESS_REQUIRE_PEER_ADDRESS_IP_MATCH") {
             None => false,
-            Some((var, v)) => {
-                parse_bool(&v).ok_or_else(|| invalid(var, &v, "expected true or false"))?
-            }
+            Some((var, v)) => parse_bool(&v).ok_or_else(|| invalid(var, &v, "expected true or false"))?,
         };
-        Ok(Config {
-            ip,
-            port,
-            advertise_ip,
-            advertise_port,
-            require_peer_address_ip_match,
-        })
+        Ok(Config { ip, port, advertise_ip, advertise_port, require_peer_address_ip_match })
     }
 
     /// The address to bind: `LIBPROCESS_IP`/`LIBPROCESS_PORT`, defaulting to
     /// all interfaces and any free port.
     pub fn bind_addr(&self) -> SocketAddr {
-        SocketAddr::new(
-            IpAddr::V4(self.ip.unwrap_or(Ipv4Addr::UNSPECIFIED)),
-            self.port.unwrap_or(0),
-        )
+        SocketAddr::new(IpAddr::V4(self.ip.unwrap_or(Ipv4Addr::UNSPECIFIED)), self.port.unwrap_or(0))
     }
 
     /// The address to advertise, given the one actually bound.
     pub fn advertised(&self, bound: SocketAddr) -> Result<SocketAddr, ConfigError> {
         let ip = self.advertise_ip.unwrap_or(bound.ip());
         let port = self.advertise_port.unwrap_or(bound.port());
-        let ip = if ip.is_unspecified() {
-            hostname_ip()?
-        } else {
-            ip
-        };
+        let ip = if ip.is_unspecified() { hostname_ip()? } else { ip };
         Ok(SocketAddr::new(ip, port))
     }
 
     /// [`Options`] with the settings that come from the environment applied.
     pub fn options(&self) -> Options {
-        Options {
-            require_peer_address_ip_match: self.require_peer_address_ip_match,
-            ..Options::default()
-        }
+        Options { require_peer_address_ip_match: self.require_peer_address_ip_match, ..Options::default() }
     }
 
     /// Binds the listener and works out the advertised address.
@@ -152,9 +117,7 @@ impl Config {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| ConfigError::Bind { addr, source })?;
-        let bound = listener
-            .local_addr()
-            .map_err(|source| ConfigError::Bind { addr, source })?;
+        let bound = listener.local_addr().map_err(|source| ConfigError::Bind { addr, source })?;
         let advertised = self.advertised(bound)?;
         Ok((listener, advertised))
     }
@@ -173,17 +136,11 @@ fn parse_bool(v: &str) -> Option<bool> {
 /// for an unspecified IP), else the first address of any family.
 fn hostname_ip() -> Result<IpAddr, ConfigError> {
     let host = nix::unistd::gethostname()
-        .map_err(|e| ConfigError::Hostname {
-            host: String::new(),
-            reason: e.to_string(),
-        })?
+        .map_err(|e| ConfigError::Hostname { host: String::new(), reason: e.to_string() })?
         .to_string_lossy()
         .into_owned();
     let resolved = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), 0))
-        .map_err(|e| ConfigError::Hostname {
-            host: host.clone(),
-            reason: e.to_string(),
-        })?
+        .map_err(|e| ConfigError::Hostname { host: host.clone(), reason: e.to_string() })?
         .map(|a| a.ip())
         .collect::<Vec<_>>();
     resolved
@@ -191,10 +148,7 @@ fn hostname_ip() -> Result<IpAddr, ConfigError> {
         .find(|ip| ip.is_ipv4())
         .or_else(|| resolved.first())
         .copied()
-        .ok_or_else(|| ConfigError::Hostname {
-            host,
-            reason: "no addresses".to_string(),
-        })
+        .ok_or_else(|| ConfigError::Hostname { host, reason: "no addresses".to_string() })
 }
 
 #[cfg(test)]
@@ -203,10 +157,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn from(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -221,10 +172,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.bind_addr(), "127.0.0.1:5050".parse().unwrap());
-        assert_eq!(
-            c.advertised("127.0.0.1:5050".parse().unwrap()).unwrap(),
-            "10.1.2.3:15050".parse().unwrap()
-        );
+        assert_eq!(c.advertised("127.0.0.1:5050".parse().unwrap()).unwrap(), "10.1.2.3:15050".parse().unwrap());
         assert!(c.options().require_peer_address_ip_match);
         assert_eq!(from(&[]).unwrap(), Config::default());
         assert_eq!(Config::default().bind_addr(), "0.0.0.0:0".parse().unwrap());
@@ -252,27 +200,16 @@ mod tests {
 
     #[test]
     fn only_the_overridden_parts_change_and_unspecified_ips_resolve() {
-        let c = Config {
-            advertise_port: Some(9),
-            ..Config::default()
-        };
-        assert_eq!(
-            c.advertised("127.0.0.1:5".parse().unwrap()).unwrap(),
-            "127.0.0.1:9".parse().unwrap()
-        );
-        let resolved = Config::default()
-            .advertised("0.0.0.0:7".parse().unwrap())
-            .unwrap();
+        let c = Config { advertise_port: Some(9), ..Config::default() };
+        assert_eq!(c.advertised("127.0.0.1:5".parse().unwrap()).unwrap(), "127.0.0.1:9".parse().unwrap());
+        let resolved = Config::default().advertised("0.0.0.0:7".parse().unwrap()).unwrap();
         assert!(!resolved.ip().is_unspecified());
         assert_eq!(resolved.port(), 7);
     }
 
     #[tokio::test]
     async fn binds_and_advertises_the_bound_port() {
-        let c = Config {
-            ip: Some(Ipv4Addr::LOCALHOST),
-            ..Config::default()
-        };
+        let c = Config { ip: Some(Ipv4Addr::LOCALHOST), ..Config::default() };
         let (listener, advertised) = c.bind().await.unwrap();
         assert_eq!(listener.local_addr().unwrap(), advertised);
         assert_ne!(advertised.port(), 0);

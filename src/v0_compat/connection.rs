@@ -51,22 +51,11 @@ pub(crate) async fn run(
     router: axum::Router,
     shutdown: watch::Receiver<bool>,
 ) {
-    let mut conn = Conn {
-        stream,
-        peer,
-        node,
-        input: BytesMut::with_capacity(16 * 1024),
-        output: Vec::new(),
-    };
+    let mut conn = Conn { stream, peer, node, input: BytesMut::with_capacity(16 * 1024), output: Vec::new() };
     match conn.serve_messages(shutdown.clone()).await {
         Ok(None) => {}
         Ok(Some(head_len)) => {
-            let Conn {
-                stream,
-                input,
-                node,
-                ..
-            } = conn;
+            let Conn { stream, input, node, .. } = conn;
             tracing::trace!(%peer, head_len, "handing connection to the HTTP router");
             http_conn::run(stream, input.freeze(), peer, node, router, shutdown).await;
         }
@@ -74,12 +63,8 @@ pub(crate) async fn run(
             // libprocess has no limit; we answer before closing so the sender
             // can tell why (it will not, being libprocess, but curl will).
             tracing::warn!(%peer, max, "message body too large; closing connection");
-            let answer = Answer::new(
-                ::http::StatusCode::PAYLOAD_TOO_LARGE,
-                format!("Message body larger than {max} bytes"),
-            );
-            conn.output
-                .extend_from_slice(&wire::encode_answer(&answer, true));
+            let answer = Answer::new(::http::StatusCode::PAYLOAD_TOO_LARGE, format!("Message body larger than {max} bytes"));
+            conn.output.extend_from_slice(&wire::encode_answer(&answer, true));
             if conn.flush().await.is_ok() {
                 conn.linger().await;
             }
@@ -92,10 +77,7 @@ impl Conn {
     /// Handles messages until the connection ends (`Ok(None)`) or a request
     /// that is not a message arrives (`Ok(Some(_))`, left unconsumed in
     /// `input` for hyper).
-    async fn serve_messages(
-        &mut self,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> Result<Option<usize>, Closed> {
+    async fn serve_messages(&mut self, mut shutdown: watch::Receiver<bool>) -> Result<Option<usize>, Closed> {
         let timeout = self.node.options().request_timeout;
         loop {
             if self.input.is_empty() {
@@ -134,8 +116,7 @@ impl Conn {
                 }
             };
             let keep_alive = head.keep_alive();
-            self.output
-                .extend_from_slice(&wire::encode_answer(&answer, !keep_alive));
+            self.output.extend_from_slice(&wire::encode_answer(&answer, !keep_alive));
             if !keep_alive {
                 self.flush().await?;
                 let _ = self.stream.shutdown().await;
@@ -152,8 +133,7 @@ impl Conn {
         loop {
             let from = scanned.saturating_sub(3);
             let window = &self.input[from..];
-            if window.windows(2).any(|w| w == b"\n\n") || window.windows(3).any(|w| w == b"\n\r\n")
-            {
+            if window.windows(2).any(|w| w == b"\n\n") || window.windows(3).any(|w| w == b"\n\r\n") {
                 if let Some(head) = http1::parse_head(&self.input)? {
                     return Ok(head);
                 }
@@ -178,8 +158,7 @@ impl Conn {
         let mut asked_to_continue = false;
         while !reader.advance(&mut self.input, &mut body)? {
             if head.expects_continue() && !asked_to_continue {
-                self.output
-                    .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                self.output.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
                 self.flush().await?;
                 asked_to_continue = true;
             }
@@ -208,8 +187,9 @@ impl Conn {
         let _ = self.stream.shutdown().await;
         let timeout = self.node.options().request_timeout;
         let mut scratch = vec![0u8; 16 * 1024];
-        let drain =
-            async { while matches!(self.stream.read(&mut scratch).await, Ok(n) if n > 0) {} };
+        let drain = async {
+            while matches!(self.stream.read(&mut scratch).await, Ok(n) if n > 0) {}
+        };
         let _ = tokio::time::timeout(timeout, drain).await;
     }
 

@@ -60,22 +60,14 @@ pub(crate) enum Framing {
 impl Head {
     /// The first value of header `name` (case-insensitive).
     pub(crate) fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
     }
 
     fn tokens<'a>(&'a self, name: &'a str) -> impl Iterator<Item = String> + 'a {
         self.headers
             .iter()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .flat_map(|(_, v)| {
-                String::from_utf8_lossy(v)
-                    .split(',')
-                    .map(|t| t.trim().to_ascii_lowercase())
-                    .collect::<Vec<_>>()
-            })
+            .flat_map(|(_, v)| String::from_utf8_lossy(v).split(',').map(|t| t.trim().to_ascii_lowercase()).collect::<Vec<_>>())
     }
 
     /// Whether the connection stays open after this request: HTTP/1.1 unless
@@ -103,31 +95,20 @@ impl Head {
             return if last == "chunked" {
                 Ok(Framing::Chunked)
             } else {
-                Err(ParseError::Framing(format!(
-                    "unsupported transfer coding '{last}'"
-                )))
+                Err(ParseError::Framing(format!("unsupported transfer coding '{last}'")))
             };
         }
         let mut length = None;
-        for (_, value) in self
-            .headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        {
-            let text = std::str::from_utf8(value)
-                .map_err(|_| ParseError::Framing("non-ASCII Content-Length".into()))?;
+        for (_, value) in self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("content-length")) {
+            let text = std::str::from_utf8(value).map_err(|_| ParseError::Framing("non-ASCII Content-Length".into()))?;
             for part in text.split(',') {
                 let part = part.trim();
                 if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(ParseError::Framing(format!("bad Content-Length '{text}'")));
                 }
-                let n: u64 = part
-                    .parse()
-                    .map_err(|_| ParseError::Framing(format!("bad Content-Length '{text}'")))?;
+                let n: u64 = part.parse().map_err(|_| ParseError::Framing(format!("bad Content-Length '{text}'")))?;
                 if length.is_some_and(|l| l != n) {
-                    return Err(ParseError::Framing(
-                        "conflicting Content-Length values".into(),
-                    ));
+                    return Err(ParseError::Framing("conflicting Content-Length values".into()));
                 }
                 length = Some(n);
             }
@@ -149,11 +130,7 @@ pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<Head>, ParseError> {
                 method: req.method.unwrap_or_default().to_string(),
                 target: req.path.unwrap_or_default().to_string(),
                 minor_version: req.version.unwrap_or(1),
-                headers: req
-                    .headers
-                    .iter()
-                    .map(|h| (h.name.to_string(), h.value.to_vec()))
-                    .collect(),
+                headers: req.headers.iter().map(|h| (h.name.to_string(), h.value.to_vec())).collect(),
                 len,
             };
             Ok(Some(head))
@@ -182,9 +159,7 @@ enum State {
     /// Expecting the CRLF after a chunk's data.
     DataEnd,
     /// Expecting trailer lines up to an empty one.
-    Trailers {
-        seen: usize,
-    },
+    Trailers { seen: usize },
     Done,
 }
 
@@ -204,21 +179,13 @@ impl BodyReader {
     /// Moves body bytes from `input` to `body`, consuming framing. Returns
     /// `Ok(true)` when the body is complete (anything left in `input` is the
     /// next request), `Ok(false)` when more input is needed.
-    pub(crate) fn advance(
-        &mut self,
-        input: &mut BytesMut,
-        body: &mut BytesMut,
-    ) -> Result<bool, ParseError> {
+    pub(crate) fn advance(&mut self, input: &mut BytesMut, body: &mut BytesMut) -> Result<bool, ParseError> {
         loop {
             match self.state {
                 State::Done => return Ok(true),
                 State::Fixed(remaining) => {
                     let n = take(input, body, remaining);
-                    self.state = if n == remaining {
-                        State::Done
-                    } else {
-                        State::Fixed(remaining - n)
-                    };
+                    self.state = if n == remaining { State::Done } else { State::Fixed(remaining - n) };
                     if n < remaining {
                         return Ok(false);
                     }
@@ -229,11 +196,7 @@ impl BodyReader {
                         if body.len() as u64 + size > self.max as u64 {
                             return Err(ParseError::TooLarge(self.max));
                         }
-                        self.state = if size == 0 {
-                            State::Trailers { seen: 0 }
-                        } else {
-                            State::Data(size)
-                        };
+                        self.state = if size == 0 { State::Trailers { seen: 0 } } else { State::Data(size) };
                     }
                     Ok(httparse::Status::Partial) if input.len() > MAX_CHUNK_LINE => {
                         return Err(ParseError::Chunk("chunk-size line too long".into()));
@@ -269,13 +232,7 @@ impl BodyReader {
                     input.advance(end + 2);
                     // An empty line ends the trailers (and the body); other
                     // lines are trailer fields, which nothing here needs.
-                    self.state = if end == 0 {
-                        State::Done
-                    } else {
-                        State::Trailers {
-                            seen: seen + end + 2,
-                        }
-                    };
+                    self.state = if end == 0 { State::Done } else { State::Trailers { seen: seen + end + 2 } };
                 }
             }
         }
@@ -300,12 +257,7 @@ mod tests {
     }
 
     /// Feeds `input` in pieces of `step` bytes; returns the body and leftover.
-    fn read_body(
-        framing: Framing,
-        input: &[u8],
-        step: usize,
-        max: usize,
-    ) -> Result<(Vec<u8>, Vec<u8>), ParseError> {
+    fn read_body(framing: Framing, input: &[u8], step: usize, max: usize) -> Result<(Vec<u8>, Vec<u8>), ParseError> {
         let mut reader = BodyReader::new(framing, max)?;
         let mut buf = BytesMut::new();
         let mut body = BytesMut::new();
@@ -328,45 +280,29 @@ mod tests {
         let text = "POST /m/n HTTP/1.0\r\nConnection: Keep-Alive\r\nContent-Length: 5\r\n\r\nhello";
         assert!(parse_head(&text.as_bytes()[..20]).unwrap().is_none());
         let h = head(text);
-        assert_eq!(
-            (h.method.as_str(), h.target.as_str(), h.minor_version),
-            ("POST", "/m/n", 0)
-        );
+        assert_eq!((h.method.as_str(), h.target.as_str(), h.minor_version), ("POST", "/m/n", 0));
         assert_eq!(h.len, text.len() - 5);
         assert_eq!(h.framing().unwrap(), Framing::Length(5));
         assert!(h.keep_alive());
         assert_eq!(h.header("content-length"), Some(&b"5"[..]));
 
-        let h = head(
-            "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 3\r\n\r\n",
-        );
+        let h = head("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 3\r\n\r\n");
         assert_eq!(h.framing().unwrap(), Framing::Chunked);
         assert!(h.keep_alive());
         assert!(!head("GET / HTTP/1.0\r\n\r\n").keep_alive());
         assert!(!head("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").keep_alive());
-        assert_eq!(
-            head("GET / HTTP/1.1\r\n\r\n").framing().unwrap(),
-            Framing::Length(0)
-        );
+        assert_eq!(head("GET / HTTP/1.1\r\n\r\n").framing().unwrap(), Framing::Length(0));
         assert!(head("POST / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n").expects_continue());
     }
 
     #[test]
     fn bad_heads_and_framing_are_errors() {
-        assert!(matches!(
-            parse_head(b"\x00\x01garbage\r\n\r\n"),
-            Err(ParseError::Head(_))
-        ));
+        assert!(matches!(parse_head(b"\x00\x01garbage\r\n\r\n"), Err(ParseError::Head(_))));
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(MAX_HEAD));
-        assert_eq!(
-            parse_head(big.as_bytes()).unwrap_err(),
-            ParseError::HeadTooLarge
-        );
+        assert_eq!(parse_head(big.as_bytes()).unwrap_err(), ParseError::HeadTooLarge);
         let bad = |t: &str| head(t).framing().is_err();
         assert!(bad("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"));
-        assert!(bad(
-            "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"
-        ));
+        assert!(bad("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"));
         assert!(bad("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"));
         assert!(!bad("POST / HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\n"));
     }
@@ -377,27 +313,12 @@ mod tests {
         let (body, rest) = read_body(Framing::Chunked, input, 1000, 100).unwrap();
         assert_eq!(body, b"hello world");
         assert_eq!(rest, b"NEXT");
-        assert!(matches!(
-            read_body(Framing::Chunked, b"zz\r\n", 100, 100),
-            Err(ParseError::Chunk(_))
-        ));
-        assert!(matches!(
-            read_body(Framing::Chunked, b"2\r\nabXY", 100, 100),
-            Err(ParseError::Chunk(_))
-        ));
-        assert_eq!(
-            read_body(Framing::Chunked, b"65\r\n", 100, 100).unwrap_err(),
-            ParseError::TooLarge(100)
-        );
-        assert_eq!(
-            BodyReader::new(Framing::Length(101), 100).unwrap_err(),
-            ParseError::TooLarge(100)
-        );
+        assert!(matches!(read_body(Framing::Chunked, b"zz\r\n", 100, 100), Err(ParseError::Chunk(_))));
+        assert!(matches!(read_body(Framing::Chunked, b"2\r\nabXY", 100, 100), Err(ParseError::Chunk(_))));
+        assert_eq!(read_body(Framing::Chunked, b"65\r\n", 100, 100).unwrap_err(), ParseError::TooLarge(100));
+        assert_eq!(BodyReader::new(Framing::Length(101), 100).unwrap_err(), ParseError::TooLarge(100));
         let long = vec![b'1'; MAX_CHUNK_LINE + 10];
-        assert!(matches!(
-            read_body(Framing::Chunked, &long, 100, usize::MAX),
-            Err(ParseError::Chunk(_))
-        ));
+        assert!(matches!(read_body(Framing::Chunked, &long, 100, usize::MAX), Err(ParseError::Chunk(_))));
     }
 
     proptest! {

@@ -43,10 +43,7 @@ pub(crate) async fn run(
         let router = router.clone();
         async move { Ok::<_, Infallible>(handle(request, peer, node, router).await) }
     });
-    let io = TokioIo::new(Rewind {
-        prefix,
-        inner: stream,
-    });
+    let io = TokioIo::new(Rewind { prefix, inner: stream });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(timeout)
@@ -76,17 +73,10 @@ async fn handle(
         request.method().as_str(),
         &request.uri().to_string(),
         headers.get("libprocess-from").map(|v| v.as_bytes()),
-        headers
-            .get(::http::header::USER_AGENT)
-            .map(|v| v.as_bytes()),
+        headers.get(::http::header::USER_AGENT).map(|v| v.as_bytes()),
     );
     let message = match classified {
-        Classified::Http => {
-            return router
-                .oneshot(request)
-                .await
-                .unwrap_or_else(|never| match never {})
-        }
+        Classified::Http => return router.oneshot(request).await.unwrap_or_else(|never| match never {}),
         Classified::Refused(answer) => return respond(answer, false),
         Classified::Message(message) => message,
     };
@@ -97,18 +87,12 @@ async fn handle(
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             tracing::warn!(%peer, "message body too large; closing connection");
             let max = options.max_message_size;
-            let answer = Answer::new(
-                ::http::StatusCode::PAYLOAD_TOO_LARGE,
-                format!("Message body larger than {max} bytes"),
-            );
+            let answer = Answer::new(::http::StatusCode::PAYLOAD_TOO_LARGE, format!("Message body larger than {max} bytes"));
             return respond(answer, true);
         }
         Ok(Err(e)) => {
             tracing::warn!(%peer, error = %e, "failed to read message body");
-            return respond(
-                Answer::new(::http::StatusCode::BAD_REQUEST, "Failed to read body"),
-                true,
-            );
+            return respond(Answer::new(::http::StatusCode::BAD_REQUEST, "Failed to read body"), true);
         }
         Err(_) => {
             tracing::warn!(%peer, "message body not received in time; closing connection");
@@ -122,10 +106,9 @@ fn respond(answer: Answer, close: bool) -> hyper::Response<axum::body::Body> {
     let mut response = hyper::Response::new(axum::body::Body::from(answer.body));
     *response.status_mut() = answer.status;
     if close {
-        response.headers_mut().insert(
-            ::http::header::CONNECTION,
-            ::http::HeaderValue::from_static("close"),
-        );
+        response
+            .headers_mut()
+            .insert(::http::header::CONNECTION, ::http::HeaderValue::from_static("close"));
     }
     response
 }
@@ -137,11 +120,7 @@ struct Rewind {
 }
 
 impl AsyncRead for Rewind {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         if !self.prefix.is_empty() {
             let n = self.prefix.len().min(buf.remaining());
             buf.put_slice(&self.prefix[..n]);
@@ -153,11 +132,7 @@ impl AsyncRead for Rewind {
 }
 
 impl AsyncWrite for Rewind {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 

@@ -248,15 +248,7 @@ impl Node {
         if processes.contains_key(id) {
             return Err(SpawnError::Duplicate(id.to_string()));
         }
-        processes.insert(
-            id.to_string(),
-            Entry {
-                mailbox: tx,
-                incarnation,
-                decoding,
-                linkers: Vec::new(),
-            },
-        );
+        processes.insert(id.to_string(), Entry { mailbox: tx, incarnation, decoding, linkers: Vec::new() });
         drop(processes);
         let handle = ProcessHandle {
             pid: Upid::new(id, self.inner.address),
@@ -264,10 +256,7 @@ impl Node {
             incarnation,
             node: Arc::downgrade(&self.inner),
         };
-        Ok(Process {
-            handle,
-            mailbox: rx,
-        })
+        Ok(Process { handle, mailbox: rx })
     }
 
     pub(crate) fn inner(&self) -> &Arc<Inner> {
@@ -277,9 +266,7 @@ impl Node {
 
 fn valid_id(id: &str) -> bool {
     !id.is_empty()
-        && !id
-            .chars()
-            .any(|c| c == '/' || c == '@' || c == '%' || c.is_whitespace() || c.is_control())
+        && !id.chars().any(|c| c == '/' || c == '@' || c == '%' || c.is_whitespace() || c.is_control())
 }
 
 impl Inner {
@@ -291,10 +278,7 @@ impl Inner {
         };
         match decoding {
             Decoding::Raw => {
-                let message = RawMessage {
-                    name: name.to_string(),
-                    body,
-                };
+                let message = RawMessage { name: name.to_string(), body };
                 Route::Deliver(mailbox, Event::Raw { from, message })
             }
             Decoding::Typed => match Message::decode(name, &body) {
@@ -310,16 +294,11 @@ impl Inner {
     /// The pid `to` ended: forget it and tell its local linkers.
     fn deregister(&self, pid: &Upid, incarnation: u64) {
         let mut processes = lock(&self.processes);
-        let ours = processes
-            .get(pid.id())
-            .is_some_and(|e| e.incarnation == incarnation);
+        let ours = processes.get(pid.id()).is_some_and(|e| e.incarnation == incarnation);
         if !ours {
             return;
         }
-        let linkers = processes
-            .remove(pid.id())
-            .map(|e| e.linkers)
-            .unwrap_or_default();
+        let linkers = processes.remove(pid.id()).map(|e| e.linkers).unwrap_or_default();
         drop(processes);
         for linker in linkers {
             self.notify(linker, Event::Exited(pid.clone()));
@@ -345,12 +324,7 @@ impl Inner {
         let peers = &mut *peers;
         let handle = peers.map.entry(addr).or_insert_with(|| {
             peers.next_generation += 1;
-            peer::spawn(
-                Arc::downgrade(self),
-                &self.runtime,
-                addr,
-                peers.next_generation,
-            )
+            peer::spawn(Arc::downgrade(self), &self.runtime, addr, peers.next_generation)
         });
         f(handle)
     }
@@ -358,17 +332,9 @@ impl Inner {
     /// Called by a writer with nothing to do: removes it from the table if
     /// its queues are still empty (checked under the table lock, which every
     /// sender holds while enqueueing). Returns whether it may exit.
-    pub(crate) fn retire_peer(
-        &self,
-        addr: SocketAddr,
-        generation: u64,
-        idle: impl Fn() -> bool,
-    ) -> bool {
+    pub(crate) fn retire_peer(&self, addr: SocketAddr, generation: u64, idle: impl Fn() -> bool) -> bool {
         let mut peers = lock(&self.peers);
-        let mine = peers
-            .map
-            .get(&addr)
-            .is_some_and(|h| h.generation == generation);
+        let mine = peers.map.get(&addr).is_some_and(|h| h.generation == generation);
         if mine && idle() {
             peers.map.remove(&addr);
             return true;
@@ -450,20 +416,10 @@ impl ProcessHandle {
         })
     }
 
-    fn send_local<M: WireMessage + ?Sized>(
-        &self,
-        node: &Inner,
-        to: &Upid,
-        message: &M,
-    ) -> Result<(), SendError> {
+    fn send_local<M: WireMessage + ?Sized>(&self, node: &Inner, to: &Upid, message: &M) -> Result<(), SendError> {
         let mut body = Vec::with_capacity(message.body_len());
         message.write_body(&mut body);
-        match node.route(
-            self.pid.clone(),
-            to.id(),
-            message.message_name(),
-            body.into(),
-        ) {
+        match node.route(self.pid.clone(), to.id(), message.message_name(), body.into()) {
             Route::Deliver(mailbox, event) => match mailbox.try_send(event) {
                 Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => Ok(()),
                 Err(mpsc::error::TrySendError::Full(_)) => Err(SendError::QueueFull(to.addr())),
@@ -495,9 +451,7 @@ impl ProcessHandle {
     }
 
     fn link_with(&self, to: &Upid, reconnect: bool) {
-        let (Some(node), Some(mailbox)) = (self.node.upgrade(), self.mailbox.upgrade()) else {
-            return;
-        };
+        let (Some(node), Some(mailbox)) = (self.node.upgrade(), self.mailbox.upgrade()) else { return };
         if to.addr() == node.address {
             let mut processes = lock(&node.processes);
             match processes.get_mut(to.id()) {
@@ -509,11 +463,7 @@ impl ProcessHandle {
             }
             return;
         }
-        let control = Control::Link {
-            linkee: to.clone(),
-            linker: mailbox,
-            reconnect,
-        };
+        let control = Control::Link { linkee: to.clone(), linker: mailbox, reconnect };
         node.with_peer(to.addr(), |peer| {
             // Unbounded: links are few and must not be lost to a full queue.
             let _ = peer.control.send(control);
@@ -538,10 +488,7 @@ mod tests {
         assert!(matches!(node.spawn("a b"), Err(SpawnError::InvalidId(_))));
         let p = node.spawn("master").unwrap();
         assert_eq!(p.pid().to_string(), "master@127.0.0.1:5050");
-        assert!(matches!(
-            node.spawn("master"),
-            Err(SpawnError::Duplicate(_))
-        ));
+        assert!(matches!(node.spawn("master"), Err(SpawnError::Duplicate(_))));
         drop(p);
         assert!(node.spawn("master").is_ok());
         assert_eq!(node.generate_id("slave"), "slave(1)");
@@ -559,35 +506,23 @@ mod tests {
         a.handle().send(typed.pid(), &msg).unwrap();
         a.handle().send(raw.pid(), &msg).unwrap();
         // Unknown names are dropped before a typed process sees them...
-        let junk = RawMessage {
-            name: "junk".into(),
-            body: Bytes::from_static(b"x"),
-        };
+        let junk = RawMessage { name: "junk".into(), body: Bytes::from_static(b"x") };
         a.handle().send(typed.pid(), &junk).unwrap();
         a.handle().send(typed.pid(), &msg).unwrap();
         assert_eq!(
             typed.recv().await,
-            Some(Event::Message {
-                from: a.pid().clone(),
-                message: msg.into()
-            })
+            Some(Event::Message { from: a.pid().clone(), message: msg.into() })
         );
         assert_eq!(
             typed.recv().await,
-            Some(Event::Message {
-                from: a.pid().clone(),
-                message: msg.into()
-            })
+            Some(Event::Message { from: a.pid().clone(), message: msg.into() })
         );
         // ...but reach a raw one as they are.
         match raw.recv().await {
             Some(Event::Raw { from, message }) => {
                 assert_eq!(&from, a.pid());
                 assert_eq!(message.name, "mesos.internal.PingSlaveMessage");
-                assert_eq!(
-                    Message::decode(&message.name, &message.body).unwrap(),
-                    msg.into()
-                );
+                assert_eq!(Message::decode(&message.name, &message.body).unwrap(), msg.into());
             }
             other => panic!("{other:?}"),
         }
@@ -601,10 +536,7 @@ mod tests {
         let target_pid = target.pid().clone();
         watcher.handle().link(&target_pid);
         drop(target);
-        assert_eq!(
-            watcher.recv().await,
-            Some(Event::Exited(target_pid.clone()))
-        );
+        assert_eq!(watcher.recv().await, Some(Event::Exited(target_pid.clone())));
         let ghost = Upid::new("ghost", addr());
         watcher.handle().link(&ghost);
         assert_eq!(watcher.recv().await, Some(Event::Exited(ghost)));
@@ -618,38 +550,25 @@ mod tests {
         drop(node);
         assert_eq!(process.recv().await, None);
         // A handle outliving its node fails cleanly.
-        assert_eq!(
-            handle.send(process.pid(), &mi::PongSlaveMessage {}),
-            Err(SendError::NodeGone)
-        );
+        assert_eq!(handle.send(process.pid(), &mi::PongSlaveMessage {}), Err(SendError::NodeGone));
         handle.link(&Upid::new("x", addr()));
     }
 
     #[test]
     fn events_stay_small_enough_to_queue_by_the_thousand() {
         // Unboxed, the largest message made this 7 KiB per mailbox slot.
-        assert!(
-            std::mem::size_of::<Event>() <= 192,
-            "{}",
-            std::mem::size_of::<Event>()
-        );
+        assert!(std::mem::size_of::<Event>() <= 192, "{}", std::mem::size_of::<Event>());
         assert_eq!(std::mem::size_of::<Message>(), 16);
     }
 
     #[tokio::test]
     async fn a_full_local_mailbox_is_reported() {
-        let options = Options {
-            mailbox_capacity: 1,
-            ..Options::default()
-        };
+        let options = Options { mailbox_capacity: 1, ..Options::default() };
         let node = Node::new(addr(), options);
         let a = node.spawn("a").unwrap();
         let b = node.spawn("b").unwrap();
         let msg = mi::PongSlaveMessage {};
         a.handle().send(b.pid(), &msg).unwrap();
-        assert_eq!(
-            a.handle().send(b.pid(), &msg),
-            Err(SendError::QueueFull(addr()))
-        );
+        assert_eq!(a.handle().send(b.pid(), &msg), Err(SendError::QueueFull(addr())));
     }
 }

@@ -38,11 +38,7 @@ use super::upid::Upid;
 /// Requests from process handles to a writer that are not messages.
 pub(crate) enum Control {
     /// Deliver `Exited(linkee)` to `linker` when this address goes away.
-    Link {
-        linkee: Upid,
-        linker: mpsc::Sender<Event>,
-        reconnect: bool,
-    },
+    Link { linkee: Upid, linker: mpsc::Sender<Event>, reconnect: bool },
 }
 
 /// The senders' side of a writer task.
@@ -63,30 +59,15 @@ pub(crate) fn spawn(
     generation: u64,
 ) -> PeerHandle {
     let (capacity, connect_timeout) = match node.upgrade() {
-        Some(inner) => (
-            inner.options.peer_queue_capacity.max(1),
-            inner.options.connect_timeout,
-        ),
+        Some(inner) => (inner.options.peer_queue_capacity.max(1), inner.options.connect_timeout),
         None => (1, std::time::Duration::ZERO),
     };
     let (queue_tx, queue) = mpsc::channel(capacity);
     let (control_tx, control) = mpsc::unbounded_channel();
-    let writer = Writer {
-        addr,
-        node,
-        generation,
-        queue,
-        control,
-        links: Vec::new(),
-        conn: None,
-        connect_timeout,
-    };
+    let writer =
+        Writer { addr, node, generation, queue, control, links: Vec::new(), conn: None, connect_timeout };
     runtime.spawn(writer.run());
-    PeerHandle {
-        queue: queue_tx,
-        control: control_tx,
-        generation,
-    }
+    PeerHandle { queue: queue_tx, control: control_tx, generation }
 }
 
 struct Link {
@@ -140,16 +121,8 @@ impl Writer {
             }
             match self.next().await {
                 Next::Stop => return,
-                Next::Control(Control::Link {
-                    linkee,
-                    linker,
-                    reconnect,
-                }) => {
-                    if !self
-                        .links
-                        .iter()
-                        .any(|l| l.linkee == linkee && l.linker.same_channel(&linker))
-                    {
+                Next::Control(Control::Link { linkee, linker, reconnect }) => {
+                    if !self.links.iter().any(|l| l.linkee == linkee && l.linker.same_channel(&linker)) {
                         self.links.push(Link { linkee, linker });
                     }
                     if reconnect {
@@ -174,21 +147,15 @@ impl Writer {
 
     /// Leaves the peer table if nothing is queued; true if this task may end.
     fn retire(&self) -> bool {
-        let Some(node) = self.node.upgrade() else {
-            return true;
-        };
-        node.retire_peer(self.addr, self.generation, || {
-            self.queue.is_empty() && self.control.is_empty()
-        })
+        let Some(node) = self.node.upgrade() else { return true };
+        node.retire_peer(self.addr, self.generation, || self.queue.is_empty() && self.control.is_empty())
     }
 
     async fn next(&mut self) -> Next {
         let conn = &mut self.conn;
         let closed = async move {
             match conn.as_mut() {
-                Some(conn) => (&mut conn.closed)
-                    .await
-                    .unwrap_or_else(|_| "reader ended".to_string()),
+                Some(conn) => (&mut conn.closed).await.unwrap_or_else(|_| "reader ended".to_string()),
                 None => std::future::pending().await,
             }
         };
@@ -202,8 +169,7 @@ impl Writer {
 
     /// Opens the connection; on failure runs [`Self::fail`] and returns false.
     async fn connect(&mut self) -> bool {
-        let attempt =
-            tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.addr)).await;
+        let attempt = tokio::time::timeout(self.connect_timeout, TcpStream::connect(self.addr)).await;
         let stream = match attempt {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
@@ -211,11 +177,7 @@ impl Writer {
                 return false;
             }
             Err(_) => {
-                self.fail(format!(
-                    "connect: timed out after {:?}",
-                    self.connect_timeout
-                ))
-                .await;
+                self.fail(format!("connect: timed out after {:?}", self.connect_timeout)).await;
                 return false;
             }
         };
@@ -235,20 +197,14 @@ impl Writer {
             let _ = closed_tx.send(reason);
         });
         tracing::debug!(peer = %self.addr, "connected");
-        self.conn = Some(Connection {
-            writer: BufWriter::with_capacity(64 * 1024, write),
-            closed,
-            reader,
-        });
+        self.conn = Some(Connection { writer: BufWriter::with_capacity(64 * 1024, write), closed, reader });
         true
     }
 
     /// Writes `first` and whatever else is queued (up to [`BATCH`]), then
     /// flushes. Racing the reader: a peer that closes mid-write is noticed.
     async fn write(&mut self, first: Vec<u8>) {
-        let Some(conn) = self.conn.as_mut() else {
-            return;
-        };
+        let Some(conn) = self.conn.as_mut() else { return };
         let outcome = tokio::select! {
             r = write_batch(&mut conn.writer, first, &mut self.queue) => r.map_err(|e| format!("send: {e}")),
             reason = &mut conn.closed => Err(reason.unwrap_or_else(|_| "reader ended".to_string())),

@@ -287,26 +287,18 @@ mod tests {
     #[test]
     fn decode_roundtrips_and_rejects_what_libprocess_would_drop() {
         let msg = mi::RegisterFrameworkMessage {
-            framework: FrameworkInfo {
-                user: "u".into(),
-                name: "n".into(),
-                ..Default::default()
-            },
+            framework: FrameworkInfo { user: "u".into(), name: "n".into(), ..Default::default() },
         };
         let body = msg.encode_to_vec();
         let decoded = Message::decode(mi::RegisterFrameworkMessage::NAME, &body).unwrap();
         assert_eq!(decoded, Message::from(msg.clone()));
-        assert!(
-            matches!(&decoded, Message::RegisterFrameworkMessage(m) if m.framework.user == "u")
-        );
+        assert!(matches!(&decoded, Message::RegisterFrameworkMessage(m) if m.framework.user == "u"));
         assert_eq!(decoded.name(), "mesos.internal.RegisterFrameworkMessage");
         assert_eq!(decoded.encode(), body);
 
         assert_eq!(
             Message::decode("mesos.internal.NoSuchMessage", &body),
-            Err(RegistryError::UnknownName(
-                "mesos.internal.NoSuchMessage".into()
-            ))
+            Err(RegistryError::UnknownName("mesos.internal.NoSuchMessage".into()))
         );
         // An empty body lacks the required `framework`: C++ would drop it.
         assert!(matches!(
@@ -333,17 +325,11 @@ mod tests {
         msg.write_body(&mut via_trait);
         assert_eq!(via_trait, typed);
         assert_eq!(msg.body_len(), typed.len());
-        let raw = RawMessage {
-            name: "x".into(),
-            body: typed.clone().into(),
-        };
+        let raw = RawMessage { name: "x".into(), body: typed.clone().into() };
         assert_eq!(raw.message_name(), "x");
         assert_eq!(raw.body_len(), typed.len());
         let via_enum = Message::from(msg);
-        assert_eq!(
-            via_enum.message_name(),
-            "mesos.internal.FrameworkRegisteredMessage"
-        );
+        assert_eq!(via_enum.message_name(), "mesos.internal.FrameworkRegisteredMessage");
         assert_eq!(via_enum.encode(), typed);
     }
 }

@@ -37,12 +37,7 @@ use super::wire::{Answer, MessageHead};
 /// connections finish in-flight responses), and after
 /// [`super::Options::shutdown_grace`] drops whatever is still open (such as
 /// long-lived streaming responses).
-pub async fn serve(
-    listener: TcpListener,
-    node: Node,
-    router: axum::Router,
-    shutdown: impl Future<Output = ()>,
-) {
+pub async fn serve(listener: TcpListener, node: Node, router: axum::Router, shutdown: impl Future<Output = ()>) {
     // Connection tasks watch this; it flips to true once, at shutdown.
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -73,25 +68,14 @@ pub async fn serve(
     drop(listener);
     let _ = stop_tx.send(true);
     let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(node.options().shutdown_grace, drain)
-        .await
-        .is_err()
-    {
-        tracing::info!(
-            open = connections.len(),
-            "shutdown grace over; closing remaining connections"
-        );
+    if tokio::time::timeout(node.options().shutdown_grace, drain).await.is_err() {
+        tracing::info!(open = connections.len(), "shutdown grace over; closing remaining connections");
     }
     connections.shutdown().await;
 }
 
 /// Delivers one inbound message and says what libprocess would answer.
-pub(crate) async fn deliver(
-    node: &Node,
-    head: MessageHead,
-    body: Bytes,
-    client: SocketAddr,
-) -> Answer {
+pub(crate) async fn deliver(node: &Node, head: MessageHead, body: Bytes, client: SocketAddr) -> Answer {
     let from = match Upid::resolve(&head.from).await {
         Ok(from) => from,
         Err(e) => {
@@ -106,9 +90,7 @@ pub(crate) async fn deliver(
         tracing::warn!(%from, %client, "sender UPID does not match the peer address");
         return Answer::new(
             http::StatusCode::BAD_REQUEST,
-            format!(
-                "UPID IP address validation failed: Message from {from} was sent from IP {client}"
-            ),
+            format!("UPID IP address validation failed: Message from {from} was sent from IP {client}"),
         );
     }
     let to = head.to;

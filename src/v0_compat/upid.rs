@@ -67,11 +67,7 @@ pub struct Upid {
 impl Upid {
     /// A UPID for process `id` at `addr`.
     pub fn new(id: impl Into<String>, addr: SocketAddr) -> Self {
-        Upid {
-            id: id.into(),
-            addr,
-            host: None,
-        }
+        Upid { id: id.into(), addr, host: None }
     }
 
     /// The process id (the part before `@`), e.g. `master` or `slave(1)`.
@@ -93,22 +89,12 @@ impl Upid {
     /// does (IPv4 preferred). Blocks the thread: for flags and configuration.
     pub fn resolve_blocking(s: &str) -> Result<Upid, UpidError> {
         match split(s)? {
-            Parts {
-                id,
-                host: Host::Ip(ip),
-                port,
-            } => Ok(Upid::new(id, SocketAddr::new(ip, port))),
-            Parts {
-                id,
-                host: Host::Name(name),
-                port,
-            } => {
-                let addrs = (name, port)
-                    .to_socket_addrs()
-                    .map_err(|e| UpidError::Resolve {
-                        host: name.to_string(),
-                        reason: e.to_string(),
-                    })?;
+            Parts { id, host: Host::Ip(ip), port } => Ok(Upid::new(id, SocketAddr::new(ip, port))),
+            Parts { id, host: Host::Name(name), port } => {
+                let addrs = (name, port).to_socket_addrs().map_err(|e| UpidError::Resolve {
+                    host: name.to_string(),
+                    reason: e.to_string(),
+                })?;
                 finish_resolve(id, name, addrs)
             }
         }
@@ -117,21 +103,10 @@ impl Upid {
     /// Parses `s`, resolving a hostname asynchronously (IPv4 preferred).
     pub async fn resolve(s: &str) -> Result<Upid, UpidError> {
         match split(s)? {
-            Parts {
-                id,
-                host: Host::Ip(ip),
-                port,
-            } => Ok(Upid::new(id, SocketAddr::new(ip, port))),
-            Parts {
-                id,
-                host: Host::Name(name),
-                port,
-            } => {
+            Parts { id, host: Host::Ip(ip), port } => Ok(Upid::new(id, SocketAddr::new(ip, port))),
+            Parts { id, host: Host::Name(name), port } => {
                 let addrs = tokio::net::lookup_host((name, port)).await.map_err(|e| {
-                    UpidError::Resolve {
-                        host: name.to_string(),
-                        reason: e.to_string(),
-                    }
+                    UpidError::Resolve { host: name.to_string(), reason: e.to_string() }
                 })?;
                 finish_resolve(id, name, addrs)
             }
@@ -156,11 +131,7 @@ fn finish_resolve(
             host: name.to_string(),
             reason: "no addresses".to_string(),
         })?;
-    Ok(Upid {
-        id: id.to_string(),
-        addr,
-        host: Some(name.to_string()),
-    })
+    Ok(Upid { id: id.to_string(), addr, host: Some(name.to_string()) })
 }
 
 enum Host<'a> {
@@ -185,27 +156,18 @@ fn split(s: &str) -> Result<Parts<'_>, UpidError> {
     if s.chars().any(char::is_whitespace) {
         return Err(UpidError::Whitespace(s.to_string()));
     }
-    let (id, rest) = s
-        .split_once('@')
-        .ok_or_else(|| UpidError::MissingAt(s.to_string()))?;
+    let (id, rest) = s.split_once('@').ok_or_else(|| UpidError::MissingAt(s.to_string()))?;
 
     let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
-        let (host, after) = bracketed
-            .split_once(']')
-            .ok_or_else(|| UpidError::BadHost(s.to_string()))?;
-        let port = after
-            .strip_prefix(':')
-            .ok_or_else(|| UpidError::MissingPort(s.to_string()))?;
-        let ip: IpAddr = host
-            .parse()
-            .map_err(|_| UpidError::BadHost(s.to_string()))?;
+        let (host, after) =
+            bracketed.split_once(']').ok_or_else(|| UpidError::BadHost(s.to_string()))?;
+        let port = after.strip_prefix(':').ok_or_else(|| UpidError::MissingPort(s.to_string()))?;
+        let ip: IpAddr = host.parse().map_err(|_| UpidError::BadHost(s.to_string()))?;
         (Host::Ip(ip), port)
     } else {
         // The last ':' separates the port, which also reads libprocess's
         // unbracketed IPv6 form; for IPv4 and names it is the only ':'.
-        let (host, port) = rest
-            .rsplit_once(':')
-            .ok_or_else(|| UpidError::MissingPort(s.to_string()))?;
+        let (host, port) = rest.rsplit_once(':').ok_or_else(|| UpidError::MissingPort(s.to_string()))?;
         if host.is_empty() {
             return Err(UpidError::BadHost(s.to_string()));
         }
@@ -218,10 +180,7 @@ fn split(s: &str) -> Result<Parts<'_>, UpidError> {
         }
     };
 
-    let bad_port = || UpidError::BadPort {
-        upid: s.to_string(),
-        port: port.to_string(),
-    };
+    let bad_port = || UpidError::BadPort { upid: s.to_string(), port: port.to_string() };
     if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad_port());
     }
@@ -235,15 +194,8 @@ impl FromStr for Upid {
     /// Parses an `id@ip:port` UPID without DNS; see the module docs.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match split(s)? {
-            Parts {
-                id,
-                host: Host::Ip(ip),
-                port,
-            } => Ok(Upid::new(id, SocketAddr::new(ip, port))),
-            Parts {
-                host: Host::Name(name),
-                ..
-            } => Err(UpidError::Unresolved {
+            Parts { id, host: Host::Ip(ip), port } => Ok(Upid::new(id, SocketAddr::new(ip, port))),
+            Parts { host: Host::Name(name), .. } => Err(UpidError::Unresolved {
                 upid: s.trim().to_string(),
                 host: name.to_string(),
             }),
@@ -309,60 +261,27 @@ mod tests {
         let pid: Upid = "a:b@1.2.3.4:5".parse().unwrap();
         assert_eq!(pid.id(), "a:b");
         // Everything after the first '@' is the address, as in libprocess.
-        assert!(matches!(
-            "a@b@1.2.3.4:5".parse::<Upid>(),
-            Err(UpidError::Unresolved { .. })
-        ));
+        assert!(matches!("a@b@1.2.3.4:5".parse::<Upid>(), Err(UpidError::Unresolved { .. })));
     }
 
     #[test]
     fn surrounding_whitespace_is_trimmed_inner_whitespace_rejected() {
-        assert_eq!(
-            " m@1.2.3.4:5 \r\n".parse::<Upid>().unwrap().to_string(),
-            "m@1.2.3.4:5"
-        );
-        assert!(matches!(
-            "m @1.2.3.4:5".parse::<Upid>(),
-            Err(UpidError::Whitespace(_))
-        ));
+        assert_eq!(" m@1.2.3.4:5 \r\n".parse::<Upid>().unwrap().to_string(), "m@1.2.3.4:5");
+        assert!(matches!("m @1.2.3.4:5".parse::<Upid>(), Err(UpidError::Whitespace(_))));
     }
 
     #[test]
     fn errors_are_specific() {
         assert_eq!("".parse::<Upid>(), Err(UpidError::Empty));
-        assert!(matches!(
-            "master".parse::<Upid>(),
-            Err(UpidError::MissingAt(_))
-        ));
-        assert!(matches!(
-            "master@1.2.3.4".parse::<Upid>(),
-            Err(UpidError::MissingPort(_))
-        ));
-        assert!(matches!(
-            "m@1.2.3.4:".parse::<Upid>(),
-            Err(UpidError::BadPort { .. })
-        ));
-        assert!(matches!(
-            "m@1.2.3.4:70000".parse::<Upid>(),
-            Err(UpidError::BadPort { .. })
-        ));
-        assert!(matches!(
-            "m@1.2.3.4:+5".parse::<Upid>(),
-            Err(UpidError::BadPort { .. })
-        ));
+        assert!(matches!("master".parse::<Upid>(), Err(UpidError::MissingAt(_))));
+        assert!(matches!("master@1.2.3.4".parse::<Upid>(), Err(UpidError::MissingPort(_))));
+        assert!(matches!("m@1.2.3.4:".parse::<Upid>(), Err(UpidError::BadPort { .. })));
+        assert!(matches!("m@1.2.3.4:70000".parse::<Upid>(), Err(UpidError::BadPort { .. })));
+        assert!(matches!("m@1.2.3.4:+5".parse::<Upid>(), Err(UpidError::BadPort { .. })));
         assert!(matches!("m@:5".parse::<Upid>(), Err(UpidError::BadHost(_))));
-        assert!(matches!(
-            "m@[::1:5".parse::<Upid>(),
-            Err(UpidError::BadHost(_))
-        ));
-        assert!(matches!(
-            "m@[nothost]:5".parse::<Upid>(),
-            Err(UpidError::BadHost(_))
-        ));
-        assert!(matches!(
-            "m@::zz:5".parse::<Upid>(),
-            Err(UpidError::BadHost(_))
-        ));
+        assert!(matches!("m@[::1:5".parse::<Upid>(), Err(UpidError::BadHost(_))));
+        assert!(matches!("m@[nothost]:5".parse::<Upid>(), Err(UpidError::BadHost(_))));
+        assert!(matches!("m@::zz:5".parse::<Upid>(), Err(UpidError::BadHost(_))));
         assert_eq!(
             "m@example.invalid:5".parse::<Upid>(),
             Err(UpidError::Unresolved {
@@ -379,10 +298,7 @@ mod tests {
         assert_eq!(pid.host(), Some("localhost"));
         // Equality ignores the name, as libprocess compares addresses.
         assert_eq!(pid, Upid::new("master", pid.addr()));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let async_pid = rt.block_on(Upid::resolve("master@localhost:5050")).unwrap();
         assert_eq!(async_pid, pid);
         // IP literals need no resolver.

@@ -98,10 +98,7 @@ pub(crate) struct Answer {
 
 impl Answer {
     pub(crate) fn new(status: http::StatusCode, body: impl Into<String>) -> Self {
-        Answer {
-            status,
-            body: body.into(),
-        }
+        Answer { status, body: body.into() }
     }
 
     pub(crate) fn accepted() -> Self {
@@ -191,9 +188,7 @@ pub(crate) fn percent_decode(s: &str) -> Result<String, PercentError> {
     while i < bytes.len() {
         match bytes[i] {
             b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok());
+                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
                 let value = hex
                     .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
@@ -246,10 +241,7 @@ mod tests {
     }
 
     fn raw(name: &str, body: &'static [u8]) -> RawMessage {
-        RawMessage {
-            name: name.into(),
-            body: Bytes::from_static(body),
-        }
+        RawMessage { name: name.into(), body: Bytes::from_static(body) }
     }
 
     #[test]
@@ -280,9 +272,7 @@ mod tests {
              Libprocess-From: a@1.1.1.1:1\r\nConnection: Keep-Alive\r\nHost: 2.2.2.2:2\r\n\r\n"
         );
         let v6 = encode_message(&from, &pid("m@::1:5050"), &raw("p", b""));
-        assert!(String::from_utf8(v6)
-            .unwrap()
-            .contains("Host: [::1]:5050\r\n"));
+        assert!(String::from_utf8(v6).unwrap().contains("Host: [::1]:5050\r\n"));
     }
 
     #[test]
@@ -290,31 +280,16 @@ mod tests {
         let from = Some(&b"a@1.2.3.4:5"[..]);
         assert_eq!(classify("GET", "/master/x", from, None), Classified::Http);
         assert_eq!(classify("POST", "/master/x", None, None), Classified::Http);
-        assert_eq!(
-            classify("POST", "/master/x", None, Some(b"curl/8")),
-            Classified::Http
-        );
-        let head = MessageHead {
-            from: "a@1.2.3.4:5".into(),
-            to: "master".into(),
-            name: "x".into(),
-        };
-        assert_eq!(
-            classify("POST", "/master/x", from, None),
-            Classified::Message(head.clone())
-        );
+        assert_eq!(classify("POST", "/master/x", None, Some(b"curl/8")), Classified::Http);
+        let head = MessageHead { from: "a@1.2.3.4:5".into(), to: "master".into(), name: "x".into() };
+        assert_eq!(classify("POST", "/master/x", from, None), Classified::Message(head.clone()));
         assert_eq!(
             classify("POST", "/master/x", None, Some(b"libprocess/a@1.2.3.4:5")),
             Classified::Message(head.clone())
         );
         // Libprocess-From wins over the legacy User-Agent.
         assert_eq!(
-            classify(
-                "POST",
-                "/master/x",
-                Some(b" a@1.2.3.4:5 "),
-                Some(b"libprocess/b@9.9.9.9:9")
-            ),
+            classify("POST", "/master/x", Some(b" a@1.2.3.4:5 "), Some(b"libprocess/b@9.9.9.9:9")),
             Classified::Message(head)
         );
     }
@@ -326,10 +301,7 @@ mod tests {
             Classified::Message(h) => (h.to, h.name),
             other => panic!("{target}: {other:?}"),
         };
-        assert_eq!(
-            parts("/slave(1)/mesos.internal.RunTaskMessage"),
-            ("slave(1)".into(), "mesos.internal.RunTaskMessage".into())
-        );
+        assert_eq!(parts("/slave(1)/mesos.internal.RunTaskMessage"), ("slave(1)".into(), "mesos.internal.RunTaskMessage".into()));
         assert_eq!(parts("/slave%281%29/n"), ("slave(1)".into(), "n".into()));
         assert_eq!(parts("/a+b/n"), ("a b".into(), "n".into()));
         assert_eq!(parts("/master"), ("master".into(), "".into()));
@@ -354,22 +326,10 @@ mod tests {
     fn percent_decoding_matches_libprocess() {
         assert_eq!(percent_decode("a%20b+c").unwrap(), "a b c");
         assert_eq!(percent_decode("%41").unwrap(), "A");
-        assert!(matches!(
-            percent_decode("%4"),
-            Err(PercentError::BadEscape(_))
-        ));
-        assert!(matches!(
-            percent_decode("%"),
-            Err(PercentError::BadEscape(_))
-        ));
-        assert!(matches!(
-            percent_decode("%g1"),
-            Err(PercentError::BadEscape(_))
-        ));
-        assert!(matches!(
-            percent_decode("%ff"),
-            Err(PercentError::NotUtf8(_))
-        ));
+        assert!(matches!(percent_decode("%4"), Err(PercentError::BadEscape(_))));
+        assert!(matches!(percent_decode("%"), Err(PercentError::BadEscape(_))));
+        assert!(matches!(percent_decode("%g1"), Err(PercentError::BadEscape(_))));
+        assert!(matches!(percent_decode("%ff"), Err(PercentError::NotUtf8(_))));
     }
 
     #[test]
@@ -377,11 +337,7 @@ mod tests {
         let text = String::from_utf8(encode_answer(&Answer::accepted(), false)).unwrap();
         assert!(text.starts_with("HTTP/1.1 202 Accepted\r\nDate: "));
         assert!(text.ends_with("Content-Length: 0\r\n\r\n"));
-        let text = String::from_utf8(encode_answer(
-            &Answer::new(StatusCode::NOT_FOUND, "no"),
-            true,
-        ))
-        .unwrap();
+        let text = String::from_utf8(encode_answer(&Answer::new(StatusCode::NOT_FOUND, "no"), true)).unwrap();
         assert!(text.starts_with("HTTP/1.1 404 Not Found\r\n"));
         assert!(text.ends_with("Connection: close\r\nContent-Length: 2\r\n\r\nno"));
     }

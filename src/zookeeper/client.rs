@@ -45,10 +45,8 @@ pub const RETRY_INTERVAL: Duration = Duration::from_secs(2);
 pub const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(60);
 
 /// `EVERYONE_READ_CREATOR_ALL`: anyone reads, the authenticated creator does all.
-static EVERYONE_READ_CREATOR_ALL: [Acl; 2] = [
-    Acl::new_const(Permission::READ, "world", "anyone"),
-    Acl::new_const(Permission::ALL, "auth", ""),
-];
+static EVERYONE_READ_CREATOR_ALL: [Acl; 2] =
+    [Acl::new_const(Permission::READ, "world", "anyone"), Acl::new_const(Permission::ALL, "auth", "")];
 
 /// Where to connect and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,20 +63,12 @@ pub struct ZkConfig {
 impl ZkConfig {
     /// A config for `servers` with no credentials.
     pub fn new(servers: impl Into<String>, session_timeout: Duration) -> Self {
-        ZkConfig {
-            servers: servers.into(),
-            authentication: None,
-            session_timeout,
-        }
+        ZkConfig { servers: servers.into(), authentication: None, session_timeout }
     }
 
     /// The servers and credentials of a `zk://` URL.
     pub fn from_url(url: &ZkUrl, session_timeout: Duration) -> Self {
-        ZkConfig {
-            servers: url.servers.clone(),
-            authentication: url.authentication.clone(),
-            session_timeout,
-        }
+        ZkConfig { servers: url.servers.clone(), authentication: url.authentication.clone(), session_timeout }
     }
 
     /// The ACL Mesos gives every znode it creates with this config.
@@ -108,29 +98,15 @@ pub enum Recovery {
 pub enum ZkError {
     /// No session could be established.
     #[error("Failed to connect to ZooKeeper at '{servers}': {message}")]
-    Connect {
-        servers: String,
-        source: zk::Error,
-        message: String,
-    },
+    Connect { servers: String, source: zk::Error, message: String },
     /// An operation on a path failed.
     #[error("Failed to {op} '{path}' in ZooKeeper: {message}")]
-    Op {
-        op: &'static str,
-        path: String,
-        source: zk::Error,
-        message: String,
-    },
+    Op { op: &'static str, path: String, source: zk::Error, message: String },
 }
 
 impl ZkError {
     fn op(op: &'static str, path: &str, source: zk::Error) -> Self {
-        ZkError::Op {
-            op,
-            path: path.to_string(),
-            message: message(&source),
-            source,
-        }
+        ZkError::Op { op, path: path.to_string(), message: message(&source), source }
     }
 
     /// The client library's error.
@@ -206,11 +182,7 @@ impl Default for Backoff {
 impl Backoff {
     /// A schedule starting at `first`, doubling up to `max`.
     pub fn new(first: Duration, max: Duration) -> Self {
-        Backoff {
-            first,
-            next: first,
-            max,
-        }
+        Backoff { first, next: first, max }
     }
 
     /// The next wait (and doubles the one after).
@@ -251,9 +223,7 @@ pub enum SessionEvent {
 impl SessionEvent {
     fn from_state(state: SessionState) -> Self {
         match state {
-            SessionState::SyncConnected | SessionState::ConnectedReadOnly => {
-                SessionEvent::Connected
-            }
+            SessionState::SyncConnected | SessionState::ConnectedReadOnly => SessionEvent::Connected,
             SessionState::Disconnected => SessionEvent::Disconnected,
             SessionState::Expired => SessionEvent::Expired,
             SessionState::AuthFailed => SessionEvent::AuthFailed,
@@ -263,10 +233,7 @@ impl SessionEvent {
 
     /// True for the events after which the session is unusable.
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            SessionEvent::Expired | SessionEvent::AuthFailed | SessionEvent::Closed
-        )
+        matches!(self, SessionEvent::Expired | SessionEvent::AuthFailed | SessionEvent::Closed)
     }
 }
 
@@ -290,9 +257,7 @@ impl SessionEvents {
 
     /// The changes as a `Stream`.
     pub fn into_stream(self) -> impl Stream<Item = SessionEvent> + Send + 'static {
-        futures::stream::unfold(self, |mut events| async move {
-            events.next().await.map(|e| (e, events))
-        })
+        futures::stream::unfold(self, |mut events| async move { events.next().await.map(|e| (e, events)) })
     }
 }
 
@@ -345,20 +310,14 @@ impl ZkClient {
         if let Some(auth) = &config.authentication {
             connector = connector.with_auth(&auth.scheme, auth.credentials.as_bytes());
         }
-        let client = connector
-            .connect(&config.servers)
-            .await
-            .map_err(connect_error)?;
+        let client = connector.connect(&config.servers).await.map_err(connect_error)?;
         tracing::info!(
             session = %client.session_id(),
             timeout_ms = client.session_timeout().as_millis() as u64,
             "connected to ZooKeeper at {}",
             config.servers
         );
-        Ok(ZkClient {
-            client,
-            config: config.clone(),
-        })
+        Ok(ZkClient { client, config: config.clone() })
     }
 
     /// Establishes a session, retrying until one is, or until an error that
@@ -399,10 +358,7 @@ impl ZkClient {
 
     /// The session's state changes from now on.
     pub fn session_events(&self) -> SessionEvents {
-        SessionEvents {
-            watcher: self.client.state_watcher(),
-            done: false,
-        }
+        SessionEvents { watcher: self.client.state_watcher(), done: false }
     }
 
     /// The underlying client, for what this wrapper does not cover (multi-ops
@@ -425,14 +381,7 @@ impl ZkClient {
             level = &level[..level.rfind('/').unwrap_or(0)];
         }
         for level in missing.iter().rev() {
-            match self
-                .client
-                .create(
-                    level,
-                    b"",
-                    &CreateMode::Persistent.with_acls(self.config.acls()),
-                )
-                .await
+            match self.client.create(level, b"", &CreateMode::Persistent.with_acls(self.config.acls())).await
             {
                 Ok(_) | Err(zk::Error::NodeExists) => {}
                 Err(e) => return Err(ZkError::op("create", level, e)),
@@ -443,12 +392,7 @@ impl ZkClient {
 
     /// Creates a znode with Mesos's ACL; returns its path (with the sequence
     /// number for sequential modes) and its sequence number (`-1` otherwise).
-    pub async fn create(
-        &self,
-        path: &str,
-        data: &[u8],
-        mode: CreateMode,
-    ) -> Result<(String, i64), ZkError> {
+    pub async fn create(&self, path: &str, data: &[u8], mode: CreateMode) -> Result<(String, i64), ZkError> {
         let (_, sequence) = self
             .client
             .create(path, data, &mode.with_acls(self.config.acls()))
@@ -470,10 +414,7 @@ impl ZkClient {
     }
 
     /// Reads a znode and watches it for changes; `None` when it does not exist.
-    pub async fn get_and_watch(
-        &self,
-        path: &str,
-    ) -> Result<Option<(Vec<u8>, Stat, Watch)>, ZkError> {
+    pub async fn get_and_watch(&self, path: &str) -> Result<Option<(Vec<u8>, Stat, Watch)>, ZkError> {
         match self.client.get_and_watch_data(path).await {
             Ok((data, stat, watcher)) => Ok(Some((data, stat, Watch(watcher)))),
             Err(zk::Error::NoNode) => Ok(None),
@@ -483,24 +424,13 @@ impl ZkClient {
 
     /// The znode's stat; `None` when it does not exist.
     pub async fn exists(&self, path: &str) -> Result<Option<Stat>, ZkError> {
-        self.client
-            .check_stat(path)
-            .await
-            .map_err(|e| ZkError::op("check", path, e))
+        self.client.check_stat(path).await.map_err(|e| ZkError::op("check", path, e))
     }
 
     /// Replaces a znode's data; with `version`, only if it still has that
     /// version (compare-and-set: [`zk::Error::BadVersion`] otherwise).
-    pub async fn set(
-        &self,
-        path: &str,
-        data: &[u8],
-        version: Option<i32>,
-    ) -> Result<Stat, ZkError> {
-        self.client
-            .set_data(path, data, version)
-            .await
-            .map_err(|e| ZkError::op("set", path, e))
+    pub async fn set(&self, path: &str, data: &[u8], version: Option<i32>) -> Result<Stat, ZkError> {
+        self.client.set_data(path, data, version).await.map_err(|e| ZkError::op("set", path, e))
     }
 
     /// Deletes a znode; `Ok(false)` when it did not exist.
@@ -514,10 +444,7 @@ impl ZkClient {
 
     /// The names of a znode's children.
     pub async fn children(&self, path: &str) -> Result<Vec<String>, ZkError> {
-        self.client
-            .list_children(path)
-            .await
-            .map_err(|e| ZkError::op("get children of", path, e))
+        self.client.list_children(path).await.map_err(|e| ZkError::op("get children of", path, e))
     }
 
     /// The names of a znode's children, and a watch that fires when they change.
@@ -561,12 +488,7 @@ mod tests {
         assert_eq!(recovery(&zk::Error::Timeout), Recovery::Retry);
         assert_eq!(recovery(&zk::Error::SessionExpired), Recovery::NewSession);
         assert_eq!(recovery(&zk::Error::SessionMoved), Recovery::NewSession);
-        for fatal in [
-            zk::Error::NoNode,
-            zk::Error::NoAuth,
-            zk::Error::NodeExists,
-            zk::Error::AuthFailed,
-        ] {
+        for fatal in [zk::Error::NoNode, zk::Error::NoAuth, zk::Error::NodeExists, zk::Error::AuthFailed] {
             assert_eq!(recovery(&fatal), Recovery::Fatal, "{fatal:?}");
         }
     }
@@ -574,10 +496,7 @@ mod tests {
     #[test]
     fn errors_read_like_mesos() {
         let e = ZkError::op("create", "/mesos", zk::Error::NoAuth);
-        assert_eq!(
-            e.to_string(),
-            "Failed to create '/mesos' in ZooKeeper: not authenticated"
-        );
+        assert_eq!(e.to_string(), "Failed to create '/mesos' in ZooKeeper: not authenticated");
         assert_eq!(e.recovery(), Recovery::Fatal);
     }
 
@@ -597,25 +516,17 @@ mod tests {
         let url = ZkUrl::parse("zk://u:p@h:1/mesos").unwrap();
         let secured = ZkConfig::from_url(&url, DEFAULT_SESSION_TIMEOUT);
         let acls = secured.acls();
-        let acls: Vec<(u32, &str, &str)> = acls
-            .iter()
-            .map(|a| (perm_bits(a.permission()), a.scheme(), a.id()))
-            .collect();
+        let acls: Vec<(u32, &str, &str)> =
+            acls.iter().map(|a| (perm_bits(a.permission()), a.scheme(), a.id())).collect();
         assert_eq!(acls, [(1, "world", "anyone"), (31, "auth", "")]);
     }
 
     fn perm_bits(p: Permission) -> u32 {
-        [
-            Permission::READ,
-            Permission::WRITE,
-            Permission::CREATE,
-            Permission::DELETE,
-            Permission::ADMIN,
-        ]
-        .iter()
-        .enumerate()
-        .filter(|(_, bit)| p.has(**bit))
-        .map(|(i, _)| 1 << i)
-        .sum()
+        [Permission::READ, Permission::WRITE, Permission::CREATE, Permission::DELETE, Permission::ADMIN]
+            .iter()
+            .enumerate()
+            .filter(|(_, bit)| p.has(**bit))
+            .map(|(i, _)| 1 << i)
+            .sum()
     }
 }

@@ -53,8 +53,7 @@ use zookeeper_client::CreateMode;
 use crate::proto::mesos::MasterInfo;
 
 use super::client::{
-    retry, Backoff, Recovery, SessionEvent, SessionEvents, WatchOutcome, ZkClient, ZkConfig,
-    ZkError,
+    retry, Backoff, Recovery, SessionEvent, SessionEvents, WatchOutcome, ZkClient, ZkConfig, ZkError,
 };
 use super::group::{self, MASTER_INFO_JSON_LABEL};
 use super::master_info;
@@ -97,10 +96,7 @@ pub enum ContenderEvent {
     /// Reconnected within the same session.
     Reconnected,
     /// Our znode is gone and the candidacy is over (no event follows).
-    Lost {
-        was_leader: bool,
-        reason: LostReason,
-    },
+    Lost { was_leader: bool, reason: LostReason },
 }
 
 /// Our membership while it lasts: the session that owns the znode, for
@@ -126,20 +122,14 @@ impl MasterContender {
     /// contends under the URL's path (which must not be `/`); `file://path`
     /// reads the URL from a file. `session_timeout` is `--zk_session_timeout`
     /// (default 10 s; Mesos forgets it after a `file://` indirection, we keep it).
-    pub fn create(
-        zk: Option<&str>,
-        session_timeout: Option<Duration>,
-    ) -> Result<Self, ContenderError> {
+    pub fn create(zk: Option<&str>, session_timeout: Option<Duration>) -> Result<Self, ContenderError> {
         let Some(zk) = zk else {
             return Ok(MasterContender::standalone());
         };
         let zk = read_indirection(zk)?;
         if zk.starts_with(ZkUrl::SCHEME) {
             let url = ZkUrl::parse_for_election(&zk)?;
-            Ok(MasterContender::zookeeper(
-                &url,
-                session_timeout.unwrap_or(super::DEFAULT_SESSION_TIMEOUT),
-            ))
+            Ok(MasterContender::zookeeper(&url, session_timeout.unwrap_or(super::DEFAULT_SESSION_TIMEOUT)))
         } else {
             Err(ContenderError::Unrecognized(zk))
         }
@@ -153,10 +143,7 @@ impl MasterContender {
     /// A contender in the group at `url`'s path.
     pub fn zookeeper(url: &ZkUrl, session_timeout: Duration) -> Self {
         MasterContender {
-            zookeeper: Some((
-                ZkConfig::from_url(url, session_timeout),
-                url.znode().to_string(),
-            )),
+            zookeeper: Some((ZkConfig::from_url(url, session_timeout), url.znode().to_string())),
         }
     }
 
@@ -175,13 +162,7 @@ impl MasterContender {
         match &self.zookeeper {
             None => {
                 let _ = events_tx.send(ContenderEvent::Elected);
-                Candidacy {
-                    events,
-                    standalone: Some(events_tx),
-                    withdraw: None,
-                    membership,
-                    task: None,
-                }
+                Candidacy { events, standalone: Some(events_tx), withdraw: None, membership, task: None }
             }
             Some((config, group)) => {
                 let run = Run {
@@ -245,16 +226,8 @@ impl Candidacy {
             return Ok(true); // standalone: nothing to remove
         };
         let (reply_tx, reply_rx) = oneshot::channel();
-        let sent = self
-            .withdraw
-            .take()
-            .map(|w| w.send(reply_tx).is_ok())
-            .unwrap_or(false);
-        let result = if sent {
-            reply_rx.await.unwrap_or(Ok(false))
-        } else {
-            Ok(false)
-        };
+        let sent = self.withdraw.take().map(|w| w.send(reply_tx).is_ok()).unwrap_or(false);
+        let result = if sent { reply_rx.await.unwrap_or(Ok(false)) } else { Ok(false) };
         let _ = task.await;
         result
     }
@@ -292,10 +265,7 @@ impl Run {
 
     fn lose(&self, reason: LostReason) {
         self.membership.send_replace(None);
-        self.emit(ContenderEvent::Lost {
-            was_leader: self.leading,
-            reason,
-        });
+        self.emit(ContenderEvent::Lost { was_leader: self.leading, reason });
     }
 
     async fn run(mut self, mut withdraw: oneshot::Receiver<WithdrawReply>) {
@@ -356,10 +326,7 @@ impl Run {
             path: path.clone(),
             sequence,
         }));
-        self.emit(ContenderEvent::Joined {
-            path: path.clone(),
-            sequence,
-        });
+        self.emit(ContenderEvent::Joined { path: path.clone(), sequence });
 
         match self.watch(&client, &path, &mut withdraw).await {
             End::Lost(reason) => self.lose(reason),
@@ -378,14 +345,7 @@ impl Run {
         retry(&mut backoff, || client.create_path(&self.group)).await?;
         let prefix = group::child_path(&self.group, &format!("{MASTER_INFO_JSON_LABEL}_"));
         loop {
-            match client
-                .create(
-                    &prefix,
-                    self.data.as_bytes(),
-                    CreateMode::EphemeralSequential,
-                )
-                .await
-            {
+            match client.create(&prefix, self.data.as_bytes(), CreateMode::EphemeralSequential).await {
                 Ok(created) => return Ok(created),
                 Err(e) if e.recovery() == Recovery::Retry => {
                     tracing::warn!("{e}; retrying");
@@ -428,8 +388,7 @@ impl Run {
         let mut leader_seen: Option<String> = None;
         loop {
             let listing = client.children_and_watch(&self.group);
-            let (children, watch) = match self.attend(listing, client, &mut session, withdraw).await
-            {
+            let (children, watch) = match self.attend(listing, client, &mut session, withdraw).await {
                 Err(end) => return end,
                 Ok(Ok(listing)) => {
                     backoff.reset();
@@ -438,10 +397,7 @@ impl Run {
                 Ok(Err(e)) => match e.recovery() {
                     Recovery::Retry => {
                         tracing::warn!("{e}; retrying");
-                        match self
-                            .attend(backoff.wait(), client, &mut session, withdraw)
-                            .await
-                        {
+                        match self.attend(backoff.wait(), client, &mut session, withdraw).await {
                             Ok(()) => continue,
                             Err(end) => return end,
                         }
@@ -462,22 +418,15 @@ impl Run {
                         // A lower sequence cannot appear after ours; if one
                         // ever does, say so and let the master decide.
                         self.leading = false;
-                        self.emit(ContenderEvent::Following {
-                            leader: leader.name.clone(),
-                        });
+                        self.emit(ContenderEvent::Following { leader: leader.name.clone() });
                     }
                     leader_seen = Some(leader.name);
                 }
                 _ => return End::Lost(LostReason::Deleted),
             }
-            match self
-                .attend(watch.fired(), client, &mut session, withdraw)
-                .await
-            {
+            match self.attend(watch.fired(), client, &mut session, withdraw).await {
                 Ok(WatchOutcome::Changed) => continue,
-                Ok(WatchOutcome::SessionEnded(event)) => {
-                    return End::Lost(session_end(client, event))
-                }
+                Ok(WatchOutcome::SessionEnded(event)) => return End::Lost(session_end(client, event)),
                 Err(end) => return end,
             }
         }
@@ -549,27 +498,18 @@ mod tests {
         let c = MasterContender::create(Some("zk://h1:2181,h2:2181/mesos/"), None).unwrap();
         let (config, group) = c.zookeeper.unwrap();
         assert_eq!(config.servers, "h1:2181,h2:2181");
-        assert_eq!(
-            config.session_timeout,
-            super::super::DEFAULT_SESSION_TIMEOUT
-        );
+        assert_eq!(config.session_timeout, super::super::DEFAULT_SESSION_TIMEOUT);
         assert_eq!(group, "/mesos");
         assert_eq!(
-            MasterContender::create(Some("zk://h:1/"), None)
-                .unwrap_err()
-                .to_string(),
+            MasterContender::create(Some("zk://h:1/"), None).unwrap_err().to_string(),
             "Expecting a (chroot) path for ZooKeeper ('/' is not supported)"
         );
         assert_eq!(
-            MasterContender::create(Some("10.0.0.1:5050"), None)
-                .unwrap_err()
-                .to_string(),
+            MasterContender::create(Some("10.0.0.1:5050"), None).unwrap_err().to_string(),
             "Failed to parse '10.0.0.1:5050'"
         );
         assert_eq!(
-            MasterContender::create(Some("file:///nonexistent/zk"), None)
-                .unwrap_err()
-                .to_string(),
+            MasterContender::create(Some("file:///nonexistent/zk"), None).unwrap_err().to_string(),
             "Failed to read from file at '/nonexistent/zk'"
         );
     }
@@ -581,10 +521,7 @@ mod tests {
         assert_eq!(candidacy.next().await, Some(ContenderEvent::Elected));
         assert!(candidacy.is_standalone());
         let more = futures::FutureExt::now_or_never(candidacy.next());
-        assert!(
-            more.is_none(),
-            "a standalone candidacy never ends: {more:?}"
-        );
+        assert!(more.is_none(), "a standalone candidacy never ends: {more:?}");
         assert!(candidacy.membership().is_none());
         assert_eq!(candidacy.withdraw().await, Ok(true));
     }

@@ -116,15 +116,9 @@ impl MasterDetector {
                 session_timeout.unwrap_or(super::DEFAULT_SESSION_TIMEOUT),
             ));
         }
-        let pid = if master.starts_with("master@") {
-            master.clone()
-        } else {
-            format!("master@{master}")
-        };
+        let pid = if master.starts_with("master@") { master.clone() } else { format!("master@{master}") };
         match Upid::resolve(&pid).await {
-            Ok(pid) => Ok(MasterDetector::standalone(Some(master_info::from_upid(
-                &pid,
-            )))),
+            Ok(pid) => Ok(MasterDetector::standalone(Some(master_info::from_upid(&pid)))),
             Err(_) => Err(DetectorError::Unrecognized(master)),
         }
     }
@@ -132,22 +126,14 @@ impl MasterDetector {
     /// A detector whose leader is whatever was last appointed.
     pub fn standalone(leader: Option<MasterInfo>) -> Self {
         let (tx, rx) = watch::channel(Ok(leader));
-        MasterDetector {
-            leader: rx,
-            appointer: Some(Arc::new(tx)),
-            _task: None,
-            reported: false,
-        }
+        MasterDetector { leader: rx, appointer: Some(Arc::new(tx)), _task: None, reported: false }
     }
 
     /// A detector following the group at `url`'s path. Needs a tokio runtime.
     pub fn zookeeper(url: &ZkUrl, session_timeout: Duration) -> Self {
         let (tx, rx) = watch::channel(Ok(None));
-        let follower = Follower {
-            config: ZkConfig::from_url(url, session_timeout),
-            group: url.znode().to_string(),
-            tx,
-        };
+        let follower =
+            Follower { config: ZkConfig::from_url(url, session_timeout), group: url.znode().to_string(), tx };
         let task = tokio::spawn(follower.run());
         MasterDetector {
             leader: rx,
@@ -298,9 +284,7 @@ impl Follower {
                     Recovery::NewSession => return self.publish(Ok(None)),
                     Recovery::Fatal if e.is_no_node() => {
                         // The group path was deleted: make it again and go on.
-                        if let Err(e) =
-                            retry(&mut backoff, || client.create_path(&self.group)).await
-                        {
+                        if let Err(e) = retry(&mut backoff, || client.create_path(&self.group)).await {
                             if e.recovery() == Recovery::NewSession {
                                 return self.publish(Ok(None));
                             }
@@ -331,10 +315,7 @@ impl Follower {
                         }
                         Err(ReadError::Data(error)) => {
                             current = Some(member.name.clone());
-                            self.publish(Err(DetectError::LeaderData {
-                                node: member.name,
-                                error,
-                            }));
+                            self.publish(Err(DetectError::LeaderData { node: member.name, error }));
                         }
                         Err(ReadError::ZooKeeper(e)) => match e.recovery() {
                             Recovery::NewSession => return self.publish(Ok(None)),
@@ -357,11 +338,7 @@ impl Follower {
     }
 
     /// The leading member's MasterInfo; `None` if its znode is already gone.
-    async fn read(
-        &self,
-        client: &ZkClient,
-        member: &Member,
-    ) -> Result<Option<MasterInfo>, ReadError> {
+    async fn read(&self, client: &ZkClient, member: &Member) -> Result<Option<MasterInfo>, ReadError> {
         let path = group::child_path(&self.group, &member.name);
         let Some((data, _)) = client.get(&path).await.map_err(ReadError::ZooKeeper)? else {
             return Ok(None);
@@ -386,77 +363,44 @@ mod tests {
 
     #[tokio::test]
     async fn create_reads_addresses_like_mesos() {
-        let d = MasterDetector::create(Some("127.0.0.1:5050"), None)
-            .await
-            .unwrap();
+        let d = MasterDetector::create(Some("127.0.0.1:5050"), None).await.unwrap();
         let info = d.leader().unwrap().unwrap();
         assert_eq!(info.pid.as_deref(), Some("master@127.0.0.1:5050"));
         assert_eq!(info.ip, 16_777_343);
         assert_eq!(info.port, 5050);
 
-        let d = MasterDetector::create(Some("master@10.1.2.3:5051"), None)
-            .await
-            .unwrap();
-        assert_eq!(
-            d.leader().unwrap().unwrap().pid.as_deref(),
-            Some("master@10.1.2.3:5051")
-        );
+        let d = MasterDetector::create(Some("master@10.1.2.3:5051"), None).await.unwrap();
+        assert_eq!(d.leader().unwrap().unwrap().pid.as_deref(), Some("master@10.1.2.3:5051"));
 
-        let d = MasterDetector::create(Some("localhost:5050"), None)
-            .await
-            .unwrap();
+        let d = MasterDetector::create(Some("localhost:5050"), None).await.unwrap();
         let info = d.leader().unwrap().unwrap();
         assert_eq!(info.port, 5050);
         assert_eq!(info.hostname.as_deref(), Some("localhost"));
 
-        for bad in [
-            "",
-            "nohostport",
-            "10.0.0.1",
-            "10.0.0.1:notaport",
-            "slave@10.0.0.1:5051x",
-        ] {
+        for bad in ["", "nohostport", "10.0.0.1", "10.0.0.1:notaport", "slave@10.0.0.1:5051x"] {
             let err = MasterDetector::create(Some(bad), None).await.unwrap_err();
             assert_eq!(err.to_string(), format!("Failed to parse '{bad}'"));
         }
-        let err = MasterDetector::create(Some("zk://h:2181"), None)
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "Expecting a (chroot) path for ZooKeeper ('/' is not supported)"
-        );
-        let err = MasterDetector::create(Some("file:///nonexistent/master"), None)
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "Failed to read from file at '/nonexistent/master'"
-        );
+        let err = MasterDetector::create(Some("zk://h:2181"), None).await.unwrap_err();
+        assert_eq!(err.to_string(), "Expecting a (chroot) path for ZooKeeper ('/' is not supported)");
+        let err = MasterDetector::create(Some("file:///nonexistent/master"), None).await.unwrap_err();
+        assert_eq!(err.to_string(), "Failed to read from file at '/nonexistent/master'");
     }
 
     #[tokio::test]
     async fn file_holds_an_address() {
         let path = std::env::temp_dir().join(format!("zk-detector-test-{}", std::process::id()));
         std::fs::write(&path, "10.9.8.7:5050\n").unwrap();
-        let d = MasterDetector::create(Some(&format!("file://{}", path.display())), None)
-            .await
-            .unwrap();
+        let d = MasterDetector::create(Some(&format!("file://{}", path.display())), None).await.unwrap();
         std::fs::remove_file(&path).unwrap();
-        assert_eq!(
-            d.leader().unwrap().unwrap().pid.as_deref(),
-            Some("master@10.9.8.7:5050")
-        );
+        assert_eq!(d.leader().unwrap().unwrap().pid.as_deref(), Some("master@10.9.8.7:5050"));
     }
 
     #[tokio::test]
     async fn standalone_detect_follows_appointments() {
         let mut d = MasterDetector::create(None, None).await.unwrap();
         assert_eq!(d.leader(), Ok(None));
-        assert!(
-            d.detect(None).now_or_never().is_none(),
-            "no leader yet: detect(None) waits"
-        );
+        assert!(d.detect(None).now_or_never().is_none(), "no leader yet: detect(None) waits");
         let info = master_info::from_upid(&"master@10.0.0.1:5050".parse().unwrap());
         assert!(d.appoint(Some(info.clone())));
         assert_eq!(d.detect(None).await, Ok(Some(info.clone())));

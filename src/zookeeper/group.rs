@@ -47,11 +47,7 @@ impl Member {
         let last = tokens.last()?;
         let sequence = parse_i32(last)?;
         let label = (tokens.len() > 1).then(|| tokens[0].to_string());
-        Some(Member {
-            name: name.to_string(),
-            label,
-            sequence,
-        })
+        Some(Member { name: name.to_string(), label, sequence })
     }
 
     /// The name Mesos gives a member's znode: `<label>_<sequence as %010d>`.
@@ -77,10 +73,7 @@ fn parse_i32(text: &str) -> Option<i32> {
         b'+' => (false, &text[1..]),
         _ => (false, text),
     };
-    let value: i64 = if let Some(hex) = digits
-        .strip_prefix("0x")
-        .or_else(|| digits.strip_prefix("0X"))
-    {
+    let value: i64 = if let Some(hex) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
         if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) || hex.len() > 16 {
             return None;
         }
@@ -96,15 +89,8 @@ fn parse_i32(text: &str) -> Option<i32> {
 
 /// The members among `children` (non-members dropped), lowest sequence first.
 pub fn members<S: AsRef<str>>(children: &[S]) -> Vec<Member> {
-    let mut members: Vec<Member> = children
-        .iter()
-        .filter_map(|c| Member::parse(c.as_ref()))
-        .collect();
-    members.sort_by(|a, b| {
-        a.sequence
-            .cmp(&b.sequence)
-            .then_with(|| a.name.cmp(&b.name))
-    });
+    let mut members: Vec<Member> = children.iter().filter_map(|c| Member::parse(c.as_ref())).collect();
+    members.sort_by(|a, b| a.sequence.cmp(&b.sequence).then_with(|| a.name.cmp(&b.name)));
     members
 }
 
@@ -113,11 +99,7 @@ pub fn leader<S: AsRef<str>>(children: &[S]) -> Option<Member> {
     children
         .iter()
         .filter_map(|c| Member::parse(c.as_ref()))
-        .min_by(|a, b| {
-            a.sequence
-                .cmp(&b.sequence)
-                .then_with(|| a.name.cmp(&b.name))
-        })
+        .min_by(|a, b| a.sequence.cmp(&b.sequence).then_with(|| a.name.cmp(&b.name)))
 }
 
 /// Joins the group path and a child name (the root group is the empty string).
@@ -169,52 +151,30 @@ mod tests {
 
     #[test]
     fn names_nodes_like_mesos() {
-        assert_eq!(
-            Member::node_name(Some("json.info"), 3),
-            "json.info_0000000003"
-        );
+        assert_eq!(Member::node_name(Some("json.info"), 3), "json.info_0000000003");
         assert_eq!(Member::node_name(None, 42), "0000000042");
         assert_eq!(Member::node_name(Some("info"), -1), "info_-000000001");
     }
 
     #[test]
     fn lowest_sequence_leads_whatever_the_label() {
-        let children = [
-            "json.info_0000000005",
-            "log_replicas",
-            "info_0000000004",
-            "json.info_0000000002",
-        ];
+        let children = ["json.info_0000000005", "log_replicas", "info_0000000004", "json.info_0000000002"];
         assert_eq!(leader(&children).unwrap().name, "json.info_0000000002");
         let children = ["json.info_0000000005", "info_0000000004", "0000000003"];
         assert_eq!(leader(&children).unwrap().name, "0000000003");
         assert_eq!(leader(&["log_replicas", "registry"]), None);
         assert_eq!(leader::<&str>(&[]), None);
-        let order: Vec<String> = members(&[
-            "json.info_0000000010",
-            "x",
-            "json.info_0000000002",
-            "info_0000000007",
-        ])
-        .into_iter()
-        .map(|m| m.name)
-        .collect();
-        assert_eq!(
-            order,
-            [
-                "json.info_0000000002",
-                "info_0000000007",
-                "json.info_0000000010"
-            ]
-        );
+        let order: Vec<String> =
+            members(&["json.info_0000000010", "x", "json.info_0000000002", "info_0000000007"])
+                .into_iter()
+                .map(|m| m.name)
+                .collect();
+        assert_eq!(order, ["json.info_0000000002", "info_0000000007", "json.info_0000000010"]);
     }
 
     #[test]
     fn joins_paths() {
-        assert_eq!(
-            child_path("/mesos", "json.info_0000000001"),
-            "/mesos/json.info_0000000001"
-        );
+        assert_eq!(child_path("/mesos", "json.info_0000000001"), "/mesos/json.info_0000000001");
         assert_eq!(child_path("/mesos/", "x"), "/mesos/x");
         assert_eq!(child_path("", "x"), "/x");
     }

@@ -61,16 +61,10 @@ pub enum DataError {
 /// The capabilities a Mesos 1.11 master advertises (`MASTER_CAPABILITIES()`),
 /// in Mesos's order.
 pub fn master_capabilities() -> Vec<Capability> {
-    [
-        capability::Type::AgentUpdate,
-        capability::Type::AgentDraining,
-        capability::Type::QuotaV2,
-    ]
-    .into_iter()
-    .map(|t| Capability {
-        r#type: Some(t as i32),
-    })
-    .collect()
+    [capability::Type::AgentUpdate, capability::Type::AgentDraining, capability::Type::QuotaV2]
+        .into_iter()
+        .map(|t| Capability { r#type: Some(t as i32) })
+        .collect()
 }
 
 /// `MasterInfo.ip` for an IPv4 address: the bytes in network order, read as a
@@ -130,11 +124,7 @@ pub fn from_upid(pid: &Upid) -> MasterInfo {
         pid: Some(pid.to_string()),
         hostname: hostname.clone(),
         version: None,
-        address: Some(Address {
-            hostname,
-            ip: Some(addr.ip().to_string()),
-            port: i32::from(addr.port()),
-        }),
+        address: Some(Address { hostname, ip: Some(addr.ip().to_string()), port: i32::from(addr.port()) }),
         domain: None,
         capabilities: master_capabilities(),
     }
@@ -154,8 +144,7 @@ pub fn to_json(info: &MasterInfo) -> String {
 pub fn decode(label: Option<&str>, data: &[u8]) -> Result<Decoded, DataError> {
     match label {
         Some(MASTER_INFO_JSON_LABEL) => {
-            let json: Json =
-                serde_json::from_slice(data).map_err(|e| DataError::Json(e.to_string()))?;
+            let json: Json = serde_json::from_slice(data).map_err(|e| DataError::Json(e.to_string()))?;
             if !json.is_object() {
                 return Err(DataError::Json("not a JSON object".to_string()));
             }
@@ -269,9 +258,7 @@ mod tests {
         info.domain = Some(DomainInfo {
             fault_domain: Some(domain_info::FaultDomain {
                 region: domain_info::fault_domain::RegionInfo { name: "eu".into() },
-                zone: domain_info::fault_domain::ZoneInfo {
-                    name: "eu-1a".into(),
-                },
+                zone: domain_info::fault_domain::ZoneInfo { name: "eu-1a".into() },
             }),
         });
         let json = to_json(&info);
@@ -313,31 +300,18 @@ mod tests {
     #[test]
     fn bad_data_gives_mesos_errors() {
         let err = |label: Option<&str>, data: &[u8]| decode(label, data).unwrap_err().to_string();
-        assert!(
-            err(Some("json.info"), b"{nope").starts_with("Failed to parse data into valid JSON: ")
-        );
-        assert!(
-            err(Some("json.info"), b"[1]").starts_with("Failed to parse data into valid JSON: ")
-        );
+        assert!(err(Some("json.info"), b"{nope").starts_with("Failed to parse data into valid JSON: "));
+        assert!(err(Some("json.info"), b"[1]").starts_with("Failed to parse data into valid JSON: "));
         assert_eq!(
             err(Some("json.info"), br#"{"ip":1,"port":5050}"#),
             "Failed to parse JSON into a valid MasterInfo protocol buffer: Missing required fields: id"
         );
-        assert_eq!(
-            err(Some("info"), b"\xff\xff\xff"),
-            "Failed to parse data into MasterInfo"
-        );
+        assert_eq!(err(Some("info"), b"\xff\xff\xff"), "Failed to parse data into MasterInfo");
         // Well-formed protobuf lacking the required id/ip: ParseFromString fails too.
         let mut bytes = Vec::new();
         prost::encoding::string::encode(4, &"master@10.0.0.1:5050".to_string(), &mut bytes);
-        assert_eq!(
-            err(Some("info"), &bytes),
-            "Failed to parse data into MasterInfo"
-        );
-        assert_eq!(
-            err(Some("other"), b"{}"),
-            "Failed to parse data of unknown label 'other'"
-        );
+        assert_eq!(err(Some("info"), &bytes), "Failed to parse data into MasterInfo");
+        assert_eq!(err(Some("other"), b"{}"), "Failed to parse data of unknown label 'other'");
         assert!(err(None, b"not a pid").starts_with("Failed to parse data into a UPID"));
     }
 
@@ -349,10 +323,7 @@ mod tests {
         assert_eq!(info.ip, ip_field(Ipv4Addr::new(10, 0, 0, 7)));
         assert_eq!(info.port, 5050);
         assert_eq!(info.pid.as_deref(), Some("master@10.0.0.7:5050"));
-        assert_eq!(
-            info.address.as_ref().unwrap().ip.as_deref(),
-            Some("10.0.0.7")
-        );
+        assert_eq!(info.address.as_ref().unwrap().ip.as_deref(), Some("10.0.0.7"));
         assert_eq!(info.capabilities.len(), 3);
     }
 }

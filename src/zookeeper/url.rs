@@ -58,10 +58,7 @@ pub struct Authentication {
 impl Authentication {
     /// Digest credentials, `user:password`.
     pub fn digest(credentials: impl Into<String>) -> Self {
-        Authentication {
-            scheme: "digest".to_string(),
-            credentials: credentials.into(),
-        }
+        Authentication { scheme: "digest".to_string(), credentials: credentials.into() }
     }
 
     /// The user part (before the first `:`), for logs.
@@ -100,26 +97,16 @@ impl ZkUrl {
     /// Parses `url` exactly as Mesos's `zookeeper::URL::parse` does
     /// (surrounding whitespace is ignored).
     pub fn parse(url: &str) -> Result<ZkUrl, UrlError> {
-        let rest = url
-            .trim()
-            .strip_prefix(Self::SCHEME)
-            .ok_or(UrlError::NotZk)?;
+        let rest = url.trim().strip_prefix(Self::SCHEME).ok_or(UrlError::NotZk)?;
         let (before_path, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
         let (authentication, servers) = match before_path.rfind('@') {
-            Some(i) => (
-                Some(Authentication::digest(&before_path[..i])),
-                &before_path[i + 1..],
-            ),
+            Some(i) => (Some(Authentication::digest(&before_path[..i])), &before_path[i + 1..]),
             None => (None, before_path),
         };
-        Ok(ZkUrl {
-            authentication,
-            servers: servers.to_string(),
-            path: path.to_string(),
-        })
+        Ok(ZkUrl { authentication, servers: servers.to_string(), path: path.to_string() })
     }
 
     /// Parses `url` for a master contender or detector: as [`ZkUrl::parse`],
@@ -145,13 +132,7 @@ impl ZkUrl {
     /// The URL with the password replaced by `***`, for logs and errors.
     pub fn redacted(&self) -> String {
         match &self.authentication {
-            Some(auth) => format!(
-                "{}{}:***@{}{}",
-                Self::SCHEME,
-                auth.user(),
-                self.servers,
-                self.path
-            ),
+            Some(auth) => format!("{}{}:***@{}{}", Self::SCHEME, auth.user(), self.servers, self.path),
             None => self.to_string(),
         }
     }
@@ -195,10 +176,8 @@ pub fn read_indirection(value: &str) -> Result<String, UrlError> {
             "Specifying the ZooKeeper URL or master address to be read out of a file via \
              'file://' is deprecated inside Mesos (reading '{path}')"
         );
-        let text = std::fs::read_to_string(&path).map_err(|e| UrlError::File {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| UrlError::File { path: path.clone(), reason: e.to_string() })?;
         current = text.trim().to_string();
     }
     Err(UrlError::TooDeep(value.to_string()))
@@ -212,30 +191,10 @@ mod tests {
     /// cases, then the corners of its algorithm.
     const VALID: &[(&str, Option<&str>, &str, &str)] = &[
         ("zk://host1:port1", None, "host1:port1", "/"),
-        (
-            "zk://jake:1@host1:port1",
-            Some("jake:1"),
-            "host1:port1",
-            "/",
-        ),
-        (
-            "zk://jake:1@host1:port1/",
-            Some("jake:1"),
-            "host1:port1",
-            "/",
-        ),
-        (
-            "zk://jake:1@host1:port1,host2:port2",
-            Some("jake:1"),
-            "host1:port1,host2:port2",
-            "/",
-        ),
-        (
-            "zk://jake:1@host1:port1,host2:port2/",
-            Some("jake:1"),
-            "host1:port1,host2:port2",
-            "/",
-        ),
+        ("zk://jake:1@host1:port1", Some("jake:1"), "host1:port1", "/"),
+        ("zk://jake:1@host1:port1/", Some("jake:1"), "host1:port1", "/"),
+        ("zk://jake:1@host1:port1,host2:port2", Some("jake:1"), "host1:port1,host2:port2", "/"),
+        ("zk://jake:1@host1:port1,host2:port2/", Some("jake:1"), "host1:port1,host2:port2", "/"),
         (
             "zk://jake:1@host1:port1,host2:port2/path/to/znode",
             Some("jake:1"),
@@ -243,12 +202,7 @@ mod tests {
             "/path/to/znode",
         ),
         // Whitespace around the URL is trimmed.
-        (
-            "  zk://127.0.0.1:2181/mesos\n",
-            None,
-            "127.0.0.1:2181",
-            "/mesos",
-        ),
+        ("  zk://127.0.0.1:2181/mesos\n", None, "127.0.0.1:2181", "/mesos"),
         // The path starts at the first '/', trailing ones included.
         ("zk://h:1/a/b/", None, "h:1", "/a/b/"),
         ("zk://h:1//mesos", None, "h:1", "//mesos"),
@@ -264,11 +218,7 @@ mod tests {
     fn parses_like_mesos() {
         for (input, creds, servers, path) in VALID {
             let url = ZkUrl::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
-            assert_eq!(
-                url.authentication.as_ref().map(|a| a.credentials.as_str()),
-                *creds,
-                "{input}"
-            );
+            assert_eq!(url.authentication.as_ref().map(|a| a.credentials.as_str()), *creds, "{input}");
             if let Some(auth) = &url.authentication {
                 assert_eq!(auth.scheme, "digest");
             }
@@ -279,20 +229,10 @@ mod tests {
 
     #[test]
     fn refuses_other_schemes_with_mesos_text() {
-        for input in [
-            "",
-            "host:2181/mesos",
-            "zk:/h/m",
-            "ZK://h:1/m",
-            "zoo://h:1/m",
-            "file:///x",
-        ] {
+        for input in ["", "host:2181/mesos", "zk:/h/m", "ZK://h:1/m", "zoo://h:1/m", "file:///x"] {
             let err = ZkUrl::parse(input).unwrap_err();
             assert_eq!(err, UrlError::NotZk, "{input}");
-            assert_eq!(
-                err.to_string(),
-                "Expecting 'zk://' at the beginning of the URL"
-            );
+            assert_eq!(err.to_string(), "Expecting 'zk://' at the beginning of the URL");
         }
     }
 
@@ -300,19 +240,10 @@ mod tests {
     fn election_needs_a_path_and_servers() {
         for input in ["zk://h:1", "zk://h:1/", "zk://u:p@h:1/"] {
             let err = ZkUrl::parse_for_election(input).unwrap_err();
-            assert_eq!(
-                err.to_string(),
-                "Expecting a (chroot) path for ZooKeeper ('/' is not supported)"
-            );
+            assert_eq!(err.to_string(), "Expecting a (chroot) path for ZooKeeper ('/' is not supported)");
         }
-        assert!(matches!(
-            ZkUrl::parse_for_election("zk:///mesos"),
-            Err(UrlError::NoServers(_))
-        ));
-        assert_eq!(
-            ZkUrl::parse_for_election("zk://h:1/mesos").unwrap().znode(),
-            "/mesos"
-        );
+        assert!(matches!(ZkUrl::parse_for_election("zk:///mesos"), Err(UrlError::NoServers(_))));
+        assert_eq!(ZkUrl::parse_for_election("zk://h:1/mesos").unwrap().znode(), "/mesos");
     }
 
     #[test]
@@ -349,22 +280,13 @@ mod tests {
         assert_eq!(read_indirection("10.0.0.1:5050").unwrap(), "10.0.0.1:5050");
         let inner_value = format!("file://{}", inner.display());
         assert_eq!(read_indirection(&inner_value).unwrap(), "zk://h:1/mesos");
-        assert_eq!(
-            read_indirection(&format!("file://{}", outer.display())).unwrap(),
-            "zk://h:1/mesos"
-        );
+        assert_eq!(read_indirection(&format!("file://{}", outer.display())).unwrap(), "zk://h:1/mesos");
 
         let missing = dir.join("missing");
         let err = read_indirection(&format!("file://{}", missing.display())).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!("Failed to read from file at '{}'", missing.display())
-        );
+        assert_eq!(err.to_string(), format!("Failed to read from file at '{}'", missing.display()));
         let looped = format!("file://{}", looping.display());
-        assert_eq!(
-            read_indirection(&looped).unwrap_err(),
-            UrlError::TooDeep(looped.clone())
-        );
+        assert_eq!(read_indirection(&looped).unwrap_err(), UrlError::TooDeep(looped.clone()));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

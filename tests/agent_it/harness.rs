@@ -15,8 +15,7 @@ use std::time::Duration;
 use mesos_rs::agent::core::framework::is_terminal;
 use mesos_rs::proto::mesos::internal as mi;
 use mesos_rs::proto::mesos::{
-    CommandInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, SlaveId, TaskId, TaskInfo,
-    TaskState,
+    CommandInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, SlaveId, TaskId, TaskInfo, TaskState,
 };
 use mesos_rs::v0_compat::{serve, Event, Message, MessageType, Node, Options, ProcessHandle, Upid};
 use tokio::sync::mpsc;
@@ -33,11 +32,7 @@ pub async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output 
 
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 pub fn decode<T: MessageType + Clone>(message: &Message) -> Option<T> {
@@ -71,12 +66,7 @@ impl FakeMaster {
         let mut process = node.spawn("master").unwrap();
         let pid = process.pid().clone();
         let handle = process.handle().clone();
-        let server = tokio::spawn(serve(
-            listener,
-            node.clone(),
-            axum::Router::new(),
-            std::future::pending(),
-        ));
+        let server = tokio::spawn(serve(listener, node.clone(), axum::Router::new(), std::future::pending()));
         let (tx, events) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(event) = process.recv().await {
@@ -108,9 +98,7 @@ impl FakeMaster {
     /// Takes one message off the wire, answering what a master answers
     /// without thinking (pongs are not needed: the master pings).
     async fn next(&mut self) -> (Upid, Message) {
-        let (from, message) = within("a message to the master", self.events.recv())
-            .await
-            .expect("master alive");
+        let (from, message) = within("a message to the master", self.events.recv()).await.expect("master alive");
         if let Some(update) = decode::<mi::StatusUpdateMessage>(&message) {
             self.updates.push(update.update.clone());
             if self.auto_ack {
@@ -152,12 +140,8 @@ impl FakeMaster {
     pub async fn accept_registration(&mut self) -> Upid {
         let (agent, _register) = self.expect::<mi::RegisterSlaveMessage>().await;
         let reply = mi::SlaveRegisteredMessage {
-            slave_id: SlaveId {
-                value: self.agent_id.clone(),
-            },
-            connection: Some(mi::MasterSlaveConnection {
-                total_ping_timeout_seconds: Some(600.0),
-            }),
+            slave_id: SlaveId { value: self.agent_id.clone() },
+            connection: Some(mi::MasterSlaveConnection { total_ping_timeout_seconds: Some(600.0) }),
         };
         self.handle.send(&agent, &reply).unwrap();
         self.agent = Some(agent.clone());
@@ -168,13 +152,9 @@ impl FakeMaster {
     pub async fn accept_reregistration(&mut self) -> mi::ReregisterSlaveMessage {
         let (agent, message) = self.expect::<mi::ReregisterSlaveMessage>().await;
         let reply = mi::SlaveReregisteredMessage {
-            slave_id: SlaveId {
-                value: self.agent_id.clone(),
-            },
+            slave_id: SlaveId { value: self.agent_id.clone() },
             reconciliations: vec![],
-            connection: Some(mi::MasterSlaveConnection {
-                total_ping_timeout_seconds: Some(600.0),
-            }),
+            connection: Some(mi::MasterSlaveConnection { total_ping_timeout_seconds: Some(600.0) }),
         };
         self.handle.send(&agent, &reply).unwrap();
         self.agent = Some(agent);
@@ -182,9 +162,7 @@ impl FakeMaster {
     }
 
     pub fn send<M: MessageType>(&self, message: M) {
-        self.handle
-            .send(self.agent.as_ref().expect("registered agent"), &message)
-            .unwrap();
+        self.handle.send(self.agent.as_ref().expect("registered agent"), &message).unwrap();
     }
 
     pub fn run_task(&self, framework: &FrameworkInfo, task: TaskInfo) {
@@ -198,39 +176,25 @@ impl FakeMaster {
 
     pub fn kill_task(&self, framework_id: &str, task_id: &str) {
         self.send(mi::KillTaskMessage {
-            framework_id: FrameworkId {
-                value: framework_id.into(),
-            },
-            task_id: TaskId {
-                value: task_id.into(),
-            },
+            framework_id: FrameworkId { value: framework_id.into() },
+            task_id: TaskId { value: task_id.into() },
             kill_policy: None,
         });
     }
 
     /// The states received for a task, in order.
     pub fn states(&self, task_id: &str) -> Vec<TaskState> {
-        self.updates
-            .iter()
-            .filter(|u| u.status.task_id.value == task_id)
-            .map(|u| u.status.state())
-            .collect()
+        self.updates.iter().filter(|u| u.status.task_id.value == task_id).map(|u| u.status.state()).collect()
     }
 
     pub fn terminal(&self, task_id: &str) -> Option<mi::StatusUpdate> {
-        self.updates
-            .iter()
-            .find(|u| u.status.task_id.value == task_id && is_terminal(u.status.state()))
-            .cloned()
+        self.updates.iter().find(|u| u.status.task_id.value == task_id && is_terminal(u.status.state())).cloned()
     }
 
     /// Waits for a terminal update of `task_id`.
     pub async fn terminal_of(&mut self, task_id: &str) -> mi::StatusUpdate {
         let id = task_id.to_string();
-        self.until(&format!("a terminal update for {id}"), |m| {
-            m.terminal(&id).is_some()
-        })
-        .await;
+        self.until(&format!("a terminal update for {id}"), |m| m.terminal(&id).is_some()).await;
         self.terminal(task_id).unwrap()
     }
 }
@@ -258,11 +222,7 @@ impl AgentProcess {
         let _ = std::fs::remove_dir_all(&work_dir);
         std::fs::create_dir_all(&work_dir).unwrap();
         let port = free_port();
-        let launcher_dir = bin("mesos-executor")
-            .parent()
-            .unwrap()
-            .display()
-            .to_string();
+        let launcher_dir = bin("mesos-executor").parent().unwrap().display().to_string();
         let mut args: Vec<String> = vec![
             format!("--master={}", master.address()),
             format!("--work_dir={}", work_dir.display()),
@@ -284,23 +244,14 @@ impl AgentProcess {
             args.retain(|a| a.split('=').next() != Some(name));
             args.push(e.to_string());
         }
-        let mut agent = AgentProcess {
-            child: None,
-            work_dir: work_dir.clone(),
-            port,
-            args,
-            log: work_dir.join("agent.log"),
-        };
+        let mut agent =
+            AgentProcess { child: None, work_dir: work_dir.clone(), port, args, log: work_dir.join("agent.log") };
         agent.spawn();
         agent
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         let child = Command::new(bin("mesos-agent"))
             .args(&self.args)
             .env_remove("MESOS_MASTER")
@@ -336,10 +287,7 @@ impl AgentProcess {
 
     /// Waits for the agent to exit; its status code.
     pub fn wait(&mut self) -> Option<i32> {
-        self.child
-            .take()
-            .and_then(|mut c| c.wait().ok())
-            .and_then(|s| s.code())
+        self.child.take().and_then(|mut c| c.wait().ok()).and_then(|s| s.code())
     }
 }
 
@@ -359,24 +307,12 @@ impl Drop for AgentProcess {
 /// (executors and their tasks left by a failed test).
 pub fn kill_strays(work_dir: &Path) {
     let needle = format!("MESOS_DIRECTORY={}", work_dir.display());
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
-    };
+    let Ok(entries) = std::fs::read_dir("/proc") else { return };
     for entry in entries.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if environ
-            .split(|b| *b == 0)
-            .any(|var| var.starts_with(needle.as_bytes()))
-        {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
+        if environ.split(|b| *b == 0).any(|var| var.starts_with(needle.as_bytes())) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         }
     }
 }
@@ -398,43 +334,23 @@ async fn http_get(url: &str) -> Result<(u16, String), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url.strip_prefix("http://").ok_or("not http")?;
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut stream = tokio::net::TcpStream::connect(host)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut stream = tokio::net::TcpStream::connect(host).await.map_err(|e| e.to_string())?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
+    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
     let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .await
-        .map_err(|e| e.to_string())?;
+    stream.read_to_end(&mut raw).await.map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").ok_or("no head")?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or("no status")?;
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("no status")?;
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
     Ok((status, body))
 }
 
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
         if n == 0 || rest.len() < n {
             break;
         }
@@ -455,24 +371,16 @@ pub fn framework(id: &str) -> FrameworkInfo {
 }
 
 pub fn resources(text: &str) -> Vec<mesos_rs::proto::mesos::Resource> {
-    mesos_rs::common::resources::Resources::parse(text, "*")
-        .unwrap()
-        .to_protos()
+    mesos_rs::common::resources::Resources::parse(text, "*").unwrap().to_protos()
 }
 
 pub fn command_task(agent_id: &str, id: &str, command: &str) -> TaskInfo {
     TaskInfo {
         name: id.into(),
         task_id: TaskId { value: id.into() },
-        slave_id: SlaveId {
-            value: agent_id.into(),
-        },
+        slave_id: SlaveId { value: agent_id.into() },
         resources: resources("cpus:0.1;mem:32"),
-        command: Some(CommandInfo {
-            value: Some(command.into()),
-            shell: Some(true),
-            ..Default::default()
-        }),
+        command: Some(CommandInfo { value: Some(command.into()), shell: Some(true), ..Default::default() }),
         ..Default::default()
     }
 }
@@ -483,24 +391,15 @@ pub fn v0_task(agent_id: &str, id: &str, executor_id: &str, data: &str) -> TaskI
     TaskInfo {
         name: id.into(),
         task_id: TaskId { value: id.into() },
-        slave_id: SlaveId {
-            value: agent_id.into(),
-        },
+        slave_id: SlaveId { value: agent_id.into() },
         resources: resources("cpus:0.1;mem:32"),
         data: Some(data.as_bytes().to_vec()),
         executor: Some(ExecutorInfo {
-            executor_id: ExecutorId {
-                value: executor_id.into(),
-            },
+            executor_id: ExecutorId { value: executor_id.into() },
             command: Some(CommandInfo {
                 shell: Some(false),
                 value: Some(exe.clone()),
-                arguments: vec![
-                    exe,
-                    "--exact".into(),
-                    "v0_executor_entry".into(),
-                    "--nocapture".into(),
-                ],
+                arguments: vec![exe, "--exact".into(), "v0_executor_entry".into(), "--nocapture".into()],
                 environment: Some(mesos_rs::proto::mesos::Environment {
                     variables: vec![mesos_rs::proto::mesos::environment::Variable {
                         name: "AGENT_IT_V0_EXECUTOR".into(),
@@ -519,17 +418,14 @@ pub fn v0_task(agent_id: &str, id: &str, executor_id: &str, data: &str) -> TaskI
 
 /// Counts UPDATE and ACK records in a `task.updates` file.
 pub fn update_records(path: &Path) -> (usize, usize) {
-    let Ok(bytes) = std::fs::read(path) else {
-        return (0, 0);
-    };
+    let Ok(bytes) = std::fs::read(path) else { return (0, 0) };
     let (mut updates, mut acks, mut at) = (0, 0, 0);
     while at + 4 <= bytes.len() {
         let n = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
         if at + 4 + n > bytes.len() {
             break;
         }
-        let record =
-            <mi::StatusUpdateRecord as prost::Message>::decode(&bytes[at + 4..at + 4 + n]).unwrap();
+        let record = <mi::StatusUpdateRecord as prost::Message>::decode(&bytes[at + 4..at + 4 + n]).unwrap();
         if record.r#type() == mi::status_update_record::Type::Update {
             updates += 1;
         } else {
@@ -545,9 +441,7 @@ pub fn update_files(work_dir: &Path) -> BTreeMap<String, PathBuf> {
     let mut out = BTreeMap::new();
     let mut stack = vec![work_dir.join("meta")];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.file_name().is_some_and(|n| n == "latest") {
@@ -556,13 +450,7 @@ pub fn update_files(work_dir: &Path) -> BTreeMap<String, PathBuf> {
             if path.is_dir() {
                 stack.push(path);
             } else if path.file_name().is_some_and(|n| n == "task.updates") {
-                let task = path
-                    .parent()
-                    .unwrap()
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
+                let task = path.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
                 out.insert(task, path);
             }
         }

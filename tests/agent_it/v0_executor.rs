@@ -39,40 +39,22 @@ impl Executor {
         self.seq = self.seq.wrapping_add(1);
         let mut uuid = uuid::Uuid::new_v4().as_bytes().to_vec();
         uuid[15] = self.seq;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs_f64();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
         let mut status = TaskStatus {
-            task_id: TaskId {
-                value: task_id.into(),
-            },
-            slave_id: Some(SlaveId {
-                value: self.slave_id.clone(),
-            }),
-            executor_id: Some(ExecutorId {
-                value: self.executor_id.clone(),
-            }),
+            task_id: TaskId { value: task_id.into() },
+            slave_id: Some(SlaveId { value: self.slave_id.clone() }),
+            executor_id: Some(ExecutorId { value: self.executor_id.clone() }),
             timestamp: Some(now),
             uuid: Some(uuid.clone()),
-            message: Some(format!(
-                "from the v0 test executor: {}",
-                state.as_str_name()
-            )),
+            message: Some(format!("from the v0 test executor: {}", state.as_str_name())),
             ..Default::default()
         };
         status.set_state(state);
         status.set_source(Source::Executor);
         let update = mi::StatusUpdate {
-            framework_id: FrameworkId {
-                value: self.framework_id.clone(),
-            },
-            executor_id: Some(ExecutorId {
-                value: self.executor_id.clone(),
-            }),
-            slave_id: Some(SlaveId {
-                value: self.slave_id.clone(),
-            }),
+            framework_id: FrameworkId { value: self.framework_id.clone() },
+            executor_id: Some(ExecutorId { value: self.executor_id.clone() }),
+            slave_id: Some(SlaveId { value: self.slave_id.clone() }),
             status,
             timestamp: now,
             uuid: Some(uuid.clone()),
@@ -88,18 +70,12 @@ impl Executor {
     fn done(&self) -> bool {
         !self.tasks.is_empty()
             && self.unacked.is_empty()
-            && self
-                .tasks
-                .values()
-                .all(|(_, s)| s.is_some_and(mesos_rs_is_terminal))
+            && self.tasks.values().all(|(_, s)| s.is_some_and(mesos_rs_is_terminal))
     }
 }
 
 fn mesos_rs_is_terminal(s: TaskState) -> bool {
-    matches!(
-        s,
-        TaskState::TaskFinished | TaskState::TaskFailed | TaskState::TaskKilled
-    )
+    matches!(s, TaskState::TaskFinished | TaskState::TaskFailed | TaskState::TaskKilled)
 }
 
 /// Runs the executor to completion.
@@ -115,12 +91,7 @@ pub async fn run() {
     let mut process = node.spawn("executor(1)").unwrap();
     let me = process.pid().clone();
     let handle = process.handle().clone();
-    tokio::spawn(serve(
-        listener,
-        node.clone(),
-        axum::Router::new(),
-        std::future::pending(),
-    ));
+    tokio::spawn(serve(listener, node.clone(), axum::Router::new(), std::future::pending()));
     let mut ex = Executor {
         slave: slave.clone(),
         slave_id: env("MESOS_SLAVE_ID"),
@@ -134,19 +105,12 @@ pub async fn run() {
     };
     handle.link(&slave);
     let register = mi::RegisterExecutorMessage {
-        framework_id: FrameworkId {
-            value: ex.framework_id.clone(),
-        },
-        executor_id: ExecutorId {
-            value: ex.executor_id.clone(),
-        },
+        framework_id: FrameworkId { value: ex.framework_id.clone() },
+        executor_id: ExecutorId { value: ex.executor_id.clone() },
     };
     handle.send(&slave, &register).unwrap();
     let send_update = |ex: &Executor, update: &mi::StatusUpdate| {
-        let message = mi::StatusUpdateMessage {
-            update: update.clone(),
-            pid: Some(me.to_string()),
-        };
+        let message = mi::StatusUpdateMessage { update: update.clone(), pid: Some(me.to_string()) };
         let _ = handle.send(&ex.slave, &message);
     };
     let mut disconnected_at: Option<Instant> = None;
@@ -166,8 +130,7 @@ pub async fn run() {
             .tasks
             .iter()
             .filter(|(id, (_, s))| {
-                *s == Some(TaskState::TaskRunning)
-                    && ex.sandbox.join(format!("finish-{id}")).exists()
+                *s == Some(TaskState::TaskRunning) && ex.sandbox.join(format!("finish-{id}")).exists()
             })
             .map(|(id, _)| id.clone())
             .collect();
@@ -201,18 +164,12 @@ pub async fn run() {
                     ex.slave = from.clone();
                     handle.relink(&from);
                     let reregister = mi::ReregisterExecutorMessage {
-                        executor_id: ExecutorId {
-                            value: ex.executor_id.clone(),
-                        },
-                        framework_id: FrameworkId {
-                            value: ex.framework_id.clone(),
-                        },
+                        executor_id: ExecutorId { value: ex.executor_id.clone() },
+                        framework_id: FrameworkId { value: ex.framework_id.clone() },
                         tasks: ex
                             .tasks
                             .values()
-                            .filter(|(t, _)| {
-                                ex.unacked.values().any(|u| u.status.task_id == t.task_id)
-                            })
+                            .filter(|(t, _)| ex.unacked.values().any(|u| u.status.task_id == t.task_id))
                             .map(|(t, _)| t.clone())
                             .collect(),
                         updates: ex.unacked.values().cloned().collect(),
@@ -250,15 +207,9 @@ pub async fn run() {
                     let mut data = b"echo:".to_vec();
                     data.extend(m.data);
                     let reply = mi::ExecutorToFrameworkMessage {
-                        slave_id: SlaveId {
-                            value: ex.slave_id.clone(),
-                        },
-                        framework_id: FrameworkId {
-                            value: ex.framework_id.clone(),
-                        },
-                        executor_id: ExecutorId {
-                            value: ex.executor_id.clone(),
-                        },
+                        slave_id: SlaveId { value: ex.slave_id.clone() },
+                        framework_id: FrameworkId { value: ex.framework_id.clone() },
+                        executor_id: ExecutorId { value: ex.executor_id.clone() },
                         data,
                     };
                     let _ = handle.send(&ex.slave, &reply);

@@ -19,16 +19,16 @@ use futures::FutureExt;
 use mesos_rs::agent::containerizer::mock::MockContainerizer;
 use mesos_rs::agent::containerizer::{Containerizer, Termination};
 use mesos_rs::agent::core::{
-    Agent, AgentConfig, ApiResponse, ConnId, Effect, Event, ReconfigurationPolicy, RecoverMode,
-    RequestId, Time, TimerId,
+    Agent, AgentConfig, ApiResponse, ConnId, Effect, Event, ReconfigurationPolicy, RecoverMode, RequestId, Time,
+    TimerId,
 };
 use mesos_rs::agent::paths;
 use mesos_rs::agent::state;
 use mesos_rs::proto::mesos::executor;
 use mesos_rs::proto::mesos::internal as mi;
 use mesos_rs::proto::mesos::{
-    task_status::Source, CommandInfo, ContainerId, ExecutorId, ExecutorInfo, FrameworkId,
-    FrameworkInfo, Resource, SlaveId, TaskId, TaskInfo, TaskState, TaskStatus,
+    task_status::Source, CommandInfo, ContainerId, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, Resource,
+    SlaveId, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 use mesos_rs::v0_compat::{Message, MessageType, Upid};
 
@@ -47,15 +47,11 @@ pub fn agent_pid() -> Upid {
 }
 
 pub fn executor_pid(n: u16) -> Upid {
-    format!("executor(1)@10.0.0.9:{}", 40000 + n)
-        .parse()
-        .unwrap()
+    format!("executor(1)@10.0.0.9:{}", 40000 + n).parse().unwrap()
 }
 
 pub fn resources(text: &str) -> Vec<Resource> {
-    mesos_rs::common::resources::Resources::parse(text, "*")
-        .unwrap()
-        .to_protos()
+    mesos_rs::common::resources::Resources::parse(text, "*").unwrap().to_protos()
 }
 
 pub fn config(work_dir: PathBuf, seed: u64) -> AgentConfig {
@@ -139,28 +135,15 @@ impl Sim {
             .with_test_writer()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .try_init();
-        let work_dir =
-            std::env::temp_dir().join(format!("agent-sim-{name}-{}", std::process::id()));
+        let work_dir = std::env::temp_dir().join(format!("agent-sim-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&work_dir);
         std::fs::create_dir_all(&work_dir).unwrap();
         let config = config(work_dir.clone(), seed);
         let now = Time(Duration::from_secs(1_700_000_000));
-        Sim::boot(
-            config,
-            Arc::new(MockContainerizer::new()),
-            work_dir,
-            Some(master_pid()),
-            now,
-        )
+        Sim::boot(config, Arc::new(MockContainerizer::new()), work_dir, Some(master_pid()), now)
     }
 
-    fn boot(
-        config: AgentConfig,
-        mock: Arc<MockContainerizer>,
-        work_dir: PathBuf,
-        leader: Option<Upid>,
-        now: Time,
-    ) -> Sim {
+    fn boot(config: AgentConfig, mock: Arc<MockContainerizer>, work_dir: PathBuf, leader: Option<Upid>, now: Time) -> Sim {
         let agent = Agent::new(config.clone(), now);
         let mut sim = Sim {
             now,
@@ -212,13 +195,7 @@ impl Sim {
         change(&mut config);
         let mock = self.mock.clone();
         let leader = self.leader.clone();
-        let fresh = Sim::boot(
-            config,
-            mock,
-            self.work_dir.clone(),
-            leader,
-            self.now + Duration::from_secs(1),
-        );
+        let fresh = Sim::boot(config, mock, self.work_dir.clone(), leader, self.now + Duration::from_secs(1));
         let outbox = std::mem::take(&mut self.outbox);
         let (next_conn, next_request) = (self.next_conn, self.next_request);
         self.owns_work_dir = false;
@@ -299,68 +276,31 @@ impl Sim {
                 self.timers.push((at, self.timer_seq, id));
             }
             Effect::Fs(op) => state::apply(&op).unwrap(),
-            Effect::Launch {
-                framework_id,
-                executor_id,
-                config,
-                ..
-            } => {
+            Effect::Launch { framework_id, executor_id, config, .. } => {
                 let container_id = config.container_id.clone();
-                let result = self
-                    .mock
-                    .launch(*config)
-                    .now_or_never()
-                    .unwrap()
-                    .map_err(|e| e.to_string());
-                self.queue.push_back(Event::Launched {
-                    framework_id,
-                    executor_id,
-                    container_id,
-                    result,
-                });
+                let result = self.mock.launch(*config).now_or_never().unwrap().map_err(|e| e.to_string());
+                self.queue.push_back(Event::Launched { framework_id, executor_id, container_id, result });
             }
-            Effect::Wait {
-                framework_id,
-                executor_id,
-                container_id,
-            } => {
+            Effect::Wait { framework_id, executor_id, container_id } => {
                 let mock = self.mock.clone();
                 let id = container_id.clone();
                 let future = async move { mock.wait(id).await }.boxed();
-                self.waits.push(Waiting {
-                    framework_id,
-                    executor_id,
-                    container_id,
-                    future,
-                });
+                self.waits.push(Waiting { framework_id, executor_id, container_id, future });
             }
             Effect::Destroy { container_id } => {
                 let _ = self.mock.destroy(container_id).now_or_never();
             }
-            Effect::Update {
-                container_id,
-                resources,
-                then,
-            } => {
+            Effect::Update { container_id, resources, then } => {
                 let result = self
                     .mock
                     .update(container_id.clone(), resources)
                     .now_or_never()
                     .unwrap()
                     .map_err(|e| e.to_string());
-                self.queue.push_back(Event::ContainerUpdated {
-                    container_id,
-                    result,
-                    then,
-                });
+                self.queue.push_back(Event::ContainerUpdated { container_id, result, then });
             }
             Effect::RecoverContainers { containers } => {
-                let result = self
-                    .mock
-                    .recover(containers)
-                    .now_or_never()
-                    .unwrap()
-                    .map_err(|e| e.to_string());
+                let result = self.mock.recover(containers).now_or_never().unwrap().map_err(|e| e.to_string());
                 self.queue.push_back(Event::ContainersRecovered(result));
             }
             Effect::DetectMaster { previous } => {
@@ -377,8 +317,7 @@ impl Sim {
         if let Some(previous) = self.detection.clone() {
             if previous != self.leader {
                 self.detection = None;
-                self.queue
-                    .push_back(Event::MasterDetected(self.leader.clone()));
+                self.queue.push_back(Event::MasterDetected(self.leader.clone()));
             }
         }
     }
@@ -392,12 +331,7 @@ impl Sim {
 
     /// Moves the clock to the next timer and fires it; false if none.
     pub fn step(&mut self) -> bool {
-        let Some(index) = self
-            .timers
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, (at, seq, _))| (*at, *seq))
-            .map(|(i, _)| i)
+        let Some(index) = self.timers.iter().enumerate().min_by_key(|(_, (at, seq, _))| (*at, *seq)).map(|(i, _)| i)
         else {
             return false;
         };
@@ -430,17 +364,11 @@ impl Sim {
 
     pub fn master_sends(&mut self, message: impl Into<Message>) {
         let from = self.leader.clone().unwrap_or_else(master_pid);
-        self.deliver(Event::Message {
-            from,
-            message: message.into(),
-        });
+        self.deliver(Event::Message { from, message: message.into() });
     }
 
     pub fn peer_sends(&mut self, from: &Upid, message: impl Into<Message>) {
-        self.deliver(Event::Message {
-            from: from.clone(),
-            message: message.into(),
-        });
+        self.deliver(Event::Message { from: from.clone(), message: message.into() });
     }
 
     /// Messages of type `T` sent to `to`, in order.
@@ -453,10 +381,7 @@ impl Sim {
     }
 
     pub fn sent<T: MessageType + Clone>(&self) -> Vec<T> {
-        self.outbox
-            .iter()
-            .filter_map(|(_, m)| decode_as::<T>(m))
-            .collect()
+        self.outbox.iter().filter_map(|(_, m)| decode_as::<T>(m)).collect()
     }
 
     pub fn clear_outbox(&mut self) {
@@ -467,12 +392,8 @@ impl Sim {
     pub fn register(&mut self) {
         self.run_until_sent::<mi::RegisterSlaveMessage>(&master_pid());
         self.master_sends(mi::SlaveRegisteredMessage {
-            slave_id: SlaveId {
-                value: AGENT_ID.into(),
-            },
-            connection: Some(mi::MasterSlaveConnection {
-                total_ping_timeout_seconds: Some(75.0),
-            }),
+            slave_id: SlaveId { value: AGENT_ID.into() },
+            connection: Some(mi::MasterSlaveConnection { total_ping_timeout_seconds: Some(75.0) }),
         });
     }
 
@@ -502,19 +423,12 @@ impl Sim {
             self.next_conn += 1;
             c
         });
-        self.deliver(Event::ExecutorCall {
-            request,
-            stream,
-            call,
-        });
+        self.deliver(Event::ExecutorCall { request, stream, call });
         (request, stream)
     }
 
     pub fn stream_events(&self, stream: ConnId) -> Vec<executor::event::Type> {
-        self.streams
-            .get(&stream)
-            .map(|v| v.iter().map(|e| e.r#type()).collect())
-            .unwrap_or_default()
+        self.streams.get(&stream).map(|v| v.iter().map(|e| e.r#type()).collect()).unwrap_or_default()
     }
 
     /// The container id of the first (or only) launch of an executor.
@@ -550,15 +464,9 @@ pub fn command_task(id: &str, command: &str) -> TaskInfo {
     TaskInfo {
         name: format!("task {id}"),
         task_id: TaskId { value: id.into() },
-        slave_id: SlaveId {
-            value: AGENT_ID.into(),
-        },
+        slave_id: SlaveId { value: AGENT_ID.into() },
         resources: resources("cpus:1;mem:128"),
-        command: Some(CommandInfo {
-            value: Some(command.into()),
-            shell: Some(true),
-            ..Default::default()
-        }),
+        command: Some(CommandInfo { value: Some(command.into()), shell: Some(true), ..Default::default() }),
         ..Default::default()
     }
 }
@@ -567,18 +475,11 @@ pub fn custom_task(id: &str, executor_id: &str) -> TaskInfo {
     TaskInfo {
         name: format!("task {id}"),
         task_id: TaskId { value: id.into() },
-        slave_id: SlaveId {
-            value: AGENT_ID.into(),
-        },
+        slave_id: SlaveId { value: AGENT_ID.into() },
         resources: resources("cpus:1;mem:128"),
         executor: Some(ExecutorInfo {
-            executor_id: ExecutorId {
-                value: executor_id.into(),
-            },
-            command: Some(CommandInfo {
-                value: Some("./my-executor".into()),
-                ..Default::default()
-            }),
+            executor_id: ExecutorId { value: executor_id.into() },
+            command: Some(CommandInfo { value: Some("./my-executor".into()), ..Default::default() }),
             resources: resources("cpus:0.1;mem:32"),
             ..Default::default()
         }),
@@ -596,23 +497,11 @@ pub fn run_task(framework: &FrameworkInfo, task: TaskInfo) -> mi::RunTaskMessage
 }
 
 /// A status update as an executor sends it.
-pub fn executor_update(
-    framework_id: &str,
-    executor_id: &str,
-    task_id: &str,
-    state: TaskState,
-    uuid: u8,
-) -> mi::StatusUpdate {
+pub fn executor_update(framework_id: &str, executor_id: &str, task_id: &str, state: TaskState, uuid: u8) -> mi::StatusUpdate {
     let mut status = TaskStatus {
-        task_id: TaskId {
-            value: task_id.into(),
-        },
-        slave_id: Some(SlaveId {
-            value: AGENT_ID.into(),
-        }),
-        executor_id: Some(ExecutorId {
-            value: executor_id.into(),
-        }),
+        task_id: TaskId { value: task_id.into() },
+        slave_id: Some(SlaveId { value: AGENT_ID.into() }),
+        executor_id: Some(ExecutorId { value: executor_id.into() }),
         uuid: Some(vec![uuid; 16]),
         timestamp: Some(1.0),
         ..Default::default()
@@ -620,15 +509,9 @@ pub fn executor_update(
     status.set_state(state);
     status.set_source(Source::Executor);
     mi::StatusUpdate {
-        framework_id: FrameworkId {
-            value: framework_id.into(),
-        },
-        executor_id: Some(ExecutorId {
-            value: executor_id.into(),
-        }),
-        slave_id: Some(SlaveId {
-            value: AGENT_ID.into(),
-        }),
+        framework_id: FrameworkId { value: framework_id.into() },
+        executor_id: Some(ExecutorId { value: executor_id.into() }),
+        slave_id: Some(SlaveId { value: AGENT_ID.into() }),
         status,
         timestamp: 1.0,
         uuid: Some(vec![uuid; 16]),
@@ -638,39 +521,24 @@ pub fn executor_update(
 
 /// The master's answer to a reregistration, with no reconciliation.
 pub fn reregistered() -> mi::SlaveReregisteredMessage {
-    mi::SlaveReregisteredMessage {
-        slave_id: SlaveId {
-            value: AGENT_ID.into(),
-        },
-        reconciliations: vec![],
-        connection: None,
-    }
+    mi::SlaveReregisteredMessage { slave_id: SlaveId { value: AGENT_ID.into() }, reconciliations: vec![], connection: None }
 }
 
 pub fn kill(framework_id: &str, task_id: &str) -> mi::KillTaskMessage {
     mi::KillTaskMessage {
-        framework_id: FrameworkId {
-            value: framework_id.into(),
-        },
-        task_id: TaskId {
-            value: task_id.into(),
-        },
+        framework_id: FrameworkId { value: framework_id.into() },
+        task_id: TaskId { value: task_id.into() },
         kill_policy: None,
     }
 }
 
 pub fn status_update_message(update: mi::StatusUpdate, from: &Upid) -> mi::StatusUpdateMessage {
-    mi::StatusUpdateMessage {
-        update,
-        pid: Some(from.to_string()),
-    }
+    mi::StatusUpdateMessage { update, pid: Some(from.to_string()) }
 }
 
 pub fn ack(update: &mi::StatusUpdate) -> mi::StatusUpdateAcknowledgementMessage {
     mi::StatusUpdateAcknowledgementMessage {
-        slave_id: SlaveId {
-            value: AGENT_ID.into(),
-        },
+        slave_id: SlaveId { value: AGENT_ID.into() },
         framework_id: update.framework_id.clone(),
         task_id: update.status.task_id.clone(),
         uuid: update.uuid.clone().unwrap(),
@@ -687,10 +555,7 @@ pub fn forwarded(sim: &Sim, task_id: &str) -> Vec<mi::StatusUpdateMessage> {
 
 /// The states of the updates forwarded to the leading master for a task.
 pub fn forwarded_states(sim: &Sim, task_id: &str) -> Vec<TaskState> {
-    forwarded(sim, task_id)
-        .iter()
-        .map(|m| m.update.status.state())
-        .collect()
+    forwarded(sim, task_id).iter().map(|m| m.update.status.state()).collect()
 }
 
 impl Drop for Sim {

@@ -44,12 +44,7 @@ impl Served {
         let task = tokio::spawn(serve(listener, node.clone(), router(), async {
             let _ = stopped.await;
         }));
-        Served {
-            node,
-            addr,
-            stop: Some(stop),
-            task,
-        }
+        Served { node, addr, stop: Some(stop), task }
     }
 
     /// Signals shutdown and waits for the server to finish.
@@ -74,10 +69,9 @@ pub fn numbered(seq: u64) -> FrameworkToExecutorMessage {
 /// The sequence number of a [`numbered`] message event.
 pub fn seq_of(event: &Event) -> Option<u64> {
     match event {
-        Event::Message {
-            message: Message::FrameworkToExecutorMessage(m),
-            ..
-        } => Some(u64::from_be_bytes(m.data.as_slice().try_into().ok()?)),
+        Event::Message { message: Message::FrameworkToExecutorMessage(m), .. } => {
+            Some(u64::from_be_bytes(m.data.as_slice().try_into().ok()?))
+        }
         _ => None,
     }
 }
@@ -119,12 +113,7 @@ pub async fn read_response(
             let headers: Vec<(String, String)> = response
                 .headers
                 .iter()
-                .map(|h| {
-                    (
-                        h.name.to_ascii_lowercase(),
-                        String::from_utf8_lossy(h.value).into_owned(),
-                    )
-                })
+                .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).into_owned()))
                 .collect();
             let body_len = headers
                 .iter()

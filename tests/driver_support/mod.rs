@@ -15,17 +15,15 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mesos_rs::driver::runtime;
-use mesos_rs::driver::{Executor, ExecutorDriver, Scheduler, SchedulerDriver};
 use mesos_rs::master::sim::agent::Out;
 use mesos_rs::master::sim::{AgentSpec, AgentTimer, FakeAgent};
 use mesos_rs::master::Now as MasterNow;
+use mesos_rs::driver::{Executor, ExecutorDriver, Scheduler, SchedulerDriver};
 use mesos_rs::proto::mesos::{
-    value, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId,
-    Resource, SlaveId, SlaveInfo, TaskId, TaskInfo, TaskState, TaskStatus,
+    value, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId, Resource, SlaveId,
+    SlaveInfo, TaskId, TaskInfo, TaskState, TaskStatus,
 };
-use mesos_rs::v0_compat::{
-    serve, Config, Event, Message, MessageType, Node, Options, Process, Upid,
-};
+use mesos_rs::v0_compat::{serve, Config, Event, Message, MessageType, Node, Options, Process, Upid};
 
 /// How long a test waits for something that should happen at once before
 /// failing (a guard against hanging, not a timing assertion).
@@ -33,10 +31,7 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Puts the drivers' libprocess instance on loopback (once per test binary).
 pub fn init() {
-    let config = Config {
-        ip: Some(Ipv4Addr::LOCALHOST),
-        ..Config::default()
-    };
+    let config = Config { ip: Some(Ipv4Addr::LOCALHOST), ..Config::default() };
     runtime::initialize(config).expect("libprocess on loopback");
 }
 
@@ -49,32 +44,17 @@ pub struct FakeNode {
 impl FakeNode {
     /// A node served at `addr` (port 0: any free port).
     pub fn bind(addr: &str) -> FakeNode {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let addr: SocketAddr = addr.parse().unwrap();
         let node = runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
             let bound = listener.local_addr().unwrap();
-            let options = Options {
-                shutdown_grace: Duration::from_millis(10),
-                ..Options::default()
-            };
+            let options = Options { shutdown_grace: Duration::from_millis(10), ..Options::default() };
             let node = Node::new(bound, options);
-            tokio::spawn(serve(
-                listener,
-                node.clone(),
-                axum::Router::new(),
-                std::future::pending(),
-            ));
+            tokio::spawn(serve(listener, node.clone(), axum::Router::new(), std::future::pending()));
             node
         });
-        FakeNode {
-            runtime: Some(runtime),
-            node,
-        }
+        FakeNode { runtime: Some(runtime), node }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -83,10 +63,7 @@ impl FakeNode {
 
     pub fn spawn(&self, id: &str) -> FakeProcess {
         let process = self.node.spawn(id).unwrap();
-        FakeProcess {
-            process,
-            runtime: self.runtime.as_ref().unwrap().handle().clone(),
-        }
+        FakeProcess { process, runtime: self.runtime.as_ref().unwrap().handle().clone() }
     }
 
     /// Kills the node: every socket it had closes.
@@ -140,10 +117,7 @@ impl FakeProcess {
     /// The next event if one comes within `wait`.
     pub fn try_event(&mut self, wait: Duration) -> Option<Event> {
         let process = &mut self.process;
-        self.runtime
-            .block_on(async { tokio::time::timeout(wait, process.recv()).await })
-            .ok()
-            .flatten()
+        self.runtime.block_on(async { tokio::time::timeout(wait, process.recv()).await }).ok().flatten()
     }
 
     /// The next message (exits skipped).
@@ -166,10 +140,7 @@ impl FakeProcess {
     }
 
     /// The next scheduler call of type `kind`.
-    pub fn recv_call(
-        &mut self,
-        kind: mesos_rs::proto::mesos::scheduler::call::Type,
-    ) -> (Upid, mesos_rs::proto::mesos::scheduler::Call) {
+    pub fn recv_call(&mut self, kind: mesos_rs::proto::mesos::scheduler::call::Type) -> (Upid, mesos_rs::proto::mesos::scheduler::Call) {
         self.recv_where(|m| match m {
             Message::SchedulerCall(c) if c.r#type == Some(kind as i32) => Some((**c).clone()),
             _ => None,
@@ -180,11 +151,7 @@ impl FakeProcess {
         self.process.handle().send(to, &message).unwrap();
     }
 
-    pub fn raw_send(
-        &self,
-        to: &Upid,
-        message: &Message,
-    ) -> Result<(), mesos_rs::v0_compat::SendError> {
+    pub fn raw_send(&self, to: &Upid, message: &Message) -> Result<(), mesos_rs::v0_compat::SendError> {
         self.process.handle().send(to, message)
     }
 
@@ -217,17 +184,9 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(
-        hook: impl FnMut(&dyn SchedulerDriver, &Seen) + Send + 'static,
-    ) -> (Box<Recorder>, mpsc::Receiver<Seen>) {
+    pub fn new(hook: impl FnMut(&dyn SchedulerDriver, &Seen) + Send + 'static) -> (Box<Recorder>, mpsc::Receiver<Seen>) {
         let (tx, rx) = mpsc::channel();
-        (
-            Box::new(Recorder {
-                tx,
-                hook: Box::new(hook),
-            }),
-            rx,
-        )
+        (Box::new(Recorder { tx, hook: Box::new(hook) }), rx)
     }
 
     pub fn passive() -> (Box<Recorder>, mpsc::Receiver<Seen>) {
@@ -259,17 +218,8 @@ impl Scheduler for Recorder {
     fn status_update(&mut self, d: &dyn SchedulerDriver, status: &TaskStatus) {
         self.saw(d, Seen::Status(status.clone()));
     }
-    fn framework_message(
-        &mut self,
-        d: &dyn SchedulerDriver,
-        e: &ExecutorId,
-        s: &SlaveId,
-        data: &[u8],
-    ) {
-        self.saw(
-            d,
-            Seen::FrameworkMessage(e.clone(), s.clone(), data.to_vec()),
-        );
+    fn framework_message(&mut self, d: &dyn SchedulerDriver, e: &ExecutorId, s: &SlaveId, data: &[u8]) {
+        self.saw(d, Seen::FrameworkMessage(e.clone(), s.clone(), data.to_vec()));
     }
     fn slave_lost(&mut self, d: &dyn SchedulerDriver, s: &SlaveId) {
         self.saw(d, Seen::SlaveLost(s.clone()));
@@ -310,17 +260,9 @@ pub struct ExecRecorder {
 }
 
 impl ExecRecorder {
-    pub fn new(
-        hook: impl FnMut(&dyn ExecutorDriver, &ExecSeen) + Send + 'static,
-    ) -> (Box<ExecRecorder>, mpsc::Receiver<ExecSeen>) {
+    pub fn new(hook: impl FnMut(&dyn ExecutorDriver, &ExecSeen) + Send + 'static) -> (Box<ExecRecorder>, mpsc::Receiver<ExecSeen>) {
         let (tx, rx) = mpsc::channel();
-        (
-            Box::new(ExecRecorder {
-                tx,
-                hook: Box::new(hook),
-            }),
-            rx,
-        )
+        (Box::new(ExecRecorder { tx, hook: Box::new(hook) }), rx)
     }
 
     fn saw(&mut self, driver: &dyn ExecutorDriver, seen: ExecSeen) {
@@ -330,13 +272,7 @@ impl ExecRecorder {
 }
 
 impl Executor for ExecRecorder {
-    fn registered(
-        &mut self,
-        d: &dyn ExecutorDriver,
-        e: &ExecutorInfo,
-        f: &FrameworkInfo,
-        s: &SlaveInfo,
-    ) {
+    fn registered(&mut self, d: &dyn ExecutorDriver, e: &ExecutorInfo, f: &FrameworkInfo, s: &SlaveInfo) {
         self.saw(d, ExecSeen::Registered(e.clone(), f.clone(), s.clone()));
     }
     fn reregistered(&mut self, d: &dyn ExecutorDriver, s: &SlaveInfo) {
@@ -377,32 +313,22 @@ impl SimAgent {
     pub fn start(master: &Upid, spec: AgentSpec) -> SimAgent {
         let node = FakeNode::bind("127.0.0.1:0");
         let mut process = node.spawn("slave(1)");
-        let agent = Arc::new(Mutex::new(FakeAgent::new(
-            process.pid(),
-            master.clone(),
-            spec,
-        )));
+        let agent = Arc::new(Mutex::new(FakeAgent::new(process.pid(), master.clone(), spec)));
         let (commands, orders) = mpsc::channel::<Upid>();
         let stop = Arc::new(AtomicBool::new(false));
         let (shared, stopping) = (agent.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
             let origin = Instant::now();
-            let now = || MasterNow {
-                monotonic: origin.elapsed(),
-                unix: SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default(),
-            };
+            let now = || MasterNow { monotonic: origin.elapsed(), unix: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() };
             let mut timers: Vec<(Duration, AgentTimer)> = Vec::new();
-            let apply =
-                |out: Out, process: &FakeProcess, timers: &mut Vec<(Duration, AgentTimer)>| {
-                    for (to, message) in out.sends {
-                        let _ = process.raw_send(&to, &message);
-                    }
-                    for (after, timer) in out.timers {
-                        timers.push((origin.elapsed() + after, timer));
-                    }
-                };
+            let apply = |out: Out, process: &FakeProcess, timers: &mut Vec<(Duration, AgentTimer)>| {
+                for (to, message) in out.sends {
+                    let _ = process.raw_send(&to, &message);
+                }
+                for (after, timer) in out.timers {
+                    timers.push((origin.elapsed() + after, timer));
+                }
+            };
             let out = shared.lock().unwrap().start(now());
             apply(out, &process, &mut timers);
             while !stopping.load(Ordering::SeqCst) {
@@ -411,29 +337,18 @@ impl SimAgent {
                     apply(out, &process, &mut timers);
                 }
                 timers.sort_by_key(|(at, _)| *at);
-                while timers
-                    .first()
-                    .is_some_and(|(at, _)| *at <= origin.elapsed())
-                {
+                while timers.first().is_some_and(|(at, _)| *at <= origin.elapsed()) {
                     let (_, timer) = timers.remove(0);
                     let out = shared.lock().unwrap().timer(now(), timer);
                     apply(out, &process, &mut timers);
                 }
-                if let Some(Event::Message { from, message }) =
-                    process.try_event(Duration::from_millis(20))
-                {
+                if let Some(Event::Message { from, message }) = process.try_event(Duration::from_millis(20)) {
                     let out = shared.lock().unwrap().handle(now(), &from, message);
                     apply(out, &process, &mut timers);
                 }
             }
         });
-        SimAgent {
-            agent,
-            commands,
-            stop,
-            thread: Some(thread),
-            _node: node,
-        }
+        SimAgent { agent, commands, stop, thread: Some(thread), _node: node }
     }
 
     /// Tells the agent a new master leads (it reregisters).
@@ -481,9 +396,7 @@ impl Daemon {
             .spawn()
             .unwrap_or_else(|e| panic!("{binary} starts: {e}"));
         let daemon = Daemon { child };
-        wait_until(health, || {
-            http_get(port, health).is_some_and(|(code, _)| code == 200)
-        });
+        wait_until(health, || http_get(port, health).is_some_and(|(code, _)| code == 200));
         daemon
     }
 
@@ -513,11 +426,7 @@ impl Drop for Daemon {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A plain HTTP/1.0 GET on loopback: status code and body, `None` if
@@ -553,15 +462,9 @@ pub fn is_state(seen: &Seen, task: &str, state: TaskState) -> bool {
 }
 
 /// Skips callbacks until one satisfies `pick` (offers keep coming).
-pub fn next_matching(
-    rx: &mpsc::Receiver<Seen>,
-    what: &str,
-    mut pick: impl FnMut(&Seen) -> bool,
-) -> Seen {
+pub fn next_matching(rx: &mpsc::Receiver<Seen>, what: &str, mut pick: impl FnMut(&Seen) -> bool) -> Seen {
     loop {
-        let seen = rx
-            .recv_timeout(PATIENCE)
-            .unwrap_or_else(|_| panic!("waited too long for {what}"));
+        let seen = rx.recv_timeout(PATIENCE).unwrap_or_else(|_| panic!("waited too long for {what}"));
         if pick(&seen) {
             return seen;
         }

@@ -17,9 +17,7 @@ use hyper_util::rt::TokioIo;
 use mesos_rs::agent::executors::env::ContentType;
 use mesos_rs::http_api::{json, recordio};
 use mesos_rs::proto::mesos::v1::executor::{call, event, Call, Event};
-use mesos_rs::proto::mesos::v1::{
-    framework_info, AgentInfo, ExecutorInfo, FrameworkInfo, TaskStatus,
-};
+use mesos_rs::proto::mesos::v1::{framework_info, AgentInfo, ExecutorInfo, FrameworkInfo, TaskStatus};
 use prost::Message;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -54,10 +52,7 @@ impl FakeAgent {
     /// Listens on `address` (port 0: any).
     pub async fn start(address: SocketAddr, killing_capability: bool) -> FakeAgent {
         let (calls_tx, calls) = mpsc::unbounded_channel();
-        let shared = Arc::new(Mutex::new(Shared {
-            killing_capability,
-            ..Default::default()
-        }));
+        let shared = Arc::new(Mutex::new(Shared { killing_capability, ..Default::default() }));
         let mut bound = None;
         for _ in 0..200 {
             match tokio::net::TcpListener::bind(address).await {
@@ -75,14 +70,10 @@ impl FakeAgent {
             let (shared, calls_tx) = (shared.clone(), calls_tx.clone());
             tokio::spawn(async move {
                 loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        return;
-                    };
+                    let Ok((stream, _)) = listener.accept().await else { return };
                     let (shared2, calls_tx) = (shared.clone(), calls_tx.clone());
                     let connection = tokio::spawn(async move {
-                        let service = service_fn(move |request| {
-                            handle(request, shared2.clone(), calls_tx.clone())
-                        });
+                        let service = service_fn(move |request| handle(request, shared2.clone(), calls_tx.clone()));
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(TokioIo::new(stream), service)
                             .await;
@@ -91,12 +82,7 @@ impl FakeAgent {
                 }
             })
         };
-        FakeAgent {
-            address,
-            shared,
-            calls,
-            server,
-        }
+        FakeAgent { address, shared, calls, server }
     }
 
     /// Stops serving and drops every connection (an agent crash).
@@ -114,18 +100,13 @@ impl FakeAgent {
         let shared = self.shared.lock().unwrap();
         let content_type = shared.content_type.unwrap_or(ContentType::Protobuf);
         let stream = shared.stream.as_ref().expect("the executor has subscribed");
-        stream
-            .send(encode(content_type, &event))
-            .expect("stream open");
+        stream.send(encode(content_type, &event)).expect("stream open");
     }
 
     /// The next call the executor made (HEARTBEATs skipped).
     pub async fn next_call(&mut self) -> Call {
         loop {
-            let call = tokio::time::timeout(DEADLINE, self.calls.recv())
-                .await
-                .expect("no call from the executor")
-                .unwrap();
+            let call = tokio::time::timeout(DEADLINE, self.calls.recv()).await.expect("no call from the executor").unwrap();
             if call.r#type() != call::Type::Heartbeat {
                 return call;
             }
@@ -193,20 +174,11 @@ async fn handle(
     if !request.uri().path().ends_with("/api/v1/executor") {
         return Ok(respond(404, ""));
     }
-    let content_type = match request
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-    {
+    let content_type = match request.headers().get("content-type").and_then(|v| v.to_str().ok()) {
         Some("application/json") => ContentType::Json,
         _ => ContentType::Protobuf,
     };
-    let body = request
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let call = match content_type {
         ContentType::Protobuf => Call::decode(body),
         ContentType::Json => match json::from_str::<Call>(&String::from_utf8_lossy(&body)) {
@@ -214,9 +186,7 @@ async fn handle(
             Err(e) => return Ok(respond(400, &e.to_string())),
         },
     };
-    let Ok(call) = call else {
-        return Ok(respond(400, "bad call"));
-    };
+    let Ok(call) = call else { return Ok(respond(400, "bad call")) };
     let kind = call.r#type();
     let _ = calls.send(call.clone());
     if kind != call::Type::Subscribe {
@@ -229,42 +199,24 @@ async fn handle(
         shared.content_type = Some(content_type);
         shared.killing_capability
     };
-    let mut framework_info = FrameworkInfo {
-        user: "root".into(),
-        name: "test".into(),
-        ..Default::default()
-    };
+    let mut framework_info = FrameworkInfo { user: "root".into(), name: "test".into(), ..Default::default() };
     if killing {
-        framework_info
-            .capabilities
-            .push(framework_info::Capability {
-                r#type: Some(framework_info::capability::Type::TaskKillingState as i32),
-            });
+        framework_info.capabilities.push(framework_info::Capability {
+            r#type: Some(framework_info::capability::Type::TaskKillingState as i32),
+        });
     }
     let subscribed = Event {
         r#type: Some(event::Type::Subscribed as i32),
         subscribed: Some(event::Subscribed {
-            executor_info: ExecutorInfo {
-                executor_id: call.executor_id.clone(),
-                ..Default::default()
-            },
+            executor_info: ExecutorInfo { executor_id: call.executor_id.clone(), ..Default::default() },
             framework_info,
-            agent_info: AgentInfo {
-                hostname: "fake-agent".into(),
-                ..Default::default()
-            },
-            container_id: Some(mesos_rs::proto::mesos::v1::ContainerId {
-                value: "executor-container".into(),
-                parent: None,
-            }),
+            agent_info: AgentInfo { hostname: "fake-agent".into(), ..Default::default() },
+            container_id: Some(mesos_rs::proto::mesos::v1::ContainerId { value: "executor-container".into(), parent: None }),
         }),
         ..Default::default()
     };
     tx.send(encode(content_type, &subscribed)).unwrap();
-    let stream = futures::stream::poll_fn(move |cx| {
-        rx.poll_recv(cx)
-            .map(|o| o.map(|b| Ok::<_, Infallible>(Frame::data(b))))
-    });
+    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|o| o.map(|b| Ok::<_, Infallible>(Frame::data(b)))));
     let mime = match content_type {
         ContentType::Protobuf => "application/x-protobuf",
         ContentType::Json => "application/json",

@@ -15,8 +15,8 @@ use mesos_rs::agent::executors::env::{ContentType, ExecutorEnv};
 use mesos_rs::agent::executors::runner::{self, RunOptions};
 use mesos_rs::proto::mesos::v1::executor::{call, event, Event};
 use mesos_rs::proto::mesos::v1::{
-    health_check, CommandInfo, DurationInfo, HealthCheck, KillPolicy, TaskGroupInfo, TaskId,
-    TaskInfo, TaskState, TaskStatus,
+    health_check, CommandInfo, DurationInfo, HealthCheck, KillPolicy, TaskGroupInfo, TaskId, TaskInfo, TaskState,
+    TaskStatus,
 };
 
 /// A running executor binary with its sandbox.
@@ -51,10 +51,7 @@ impl Executor {
         for (key, value) in extra_env {
             command.env(key, value);
         }
-        Executor {
-            child: command.spawn().expect("start the executor"),
-            sandbox,
-        }
+        Executor { child: command.spawn().expect("start the executor"), sandbox }
     }
 
     fn path(&self) -> &Path {
@@ -62,11 +59,7 @@ impl Executor {
     }
 
     async fn exit_code(&mut self) -> Option<i32> {
-        tokio::time::timeout(DEADLINE, self.child.wait())
-            .await
-            .expect("the executor did not exit")
-            .unwrap()
-            .code()
+        tokio::time::timeout(DEADLINE, self.child.wait()).await.expect("the executor did not exit").unwrap().code()
     }
 
     fn stderr(&self) -> String {
@@ -92,28 +85,19 @@ fn task(id: &str, command: &str) -> TaskInfo {
     TaskInfo {
         name: id.into(),
         task_id: TaskId { value: id.into() },
-        command: Some(CommandInfo {
-            value: Some(command.into()),
-            ..Default::default()
-        }),
+        command: Some(CommandInfo { value: Some(command.into()), ..Default::default() }),
         ..Default::default()
     }
 }
 
 fn launch(task: TaskInfo) -> Event {
-    Event {
-        r#type: Some(event::Type::Launch as i32),
-        launch: Some(event::Launch { task }),
-        ..Default::default()
-    }
+    Event { r#type: Some(event::Type::Launch as i32), launch: Some(event::Launch { task }), ..Default::default() }
 }
 
 fn launch_group(tasks: Vec<TaskInfo>) -> Event {
     Event {
         r#type: Some(event::Type::LaunchGroup as i32),
-        launch_group: Some(event::LaunchGroup {
-            task_group: TaskGroupInfo { tasks },
-        }),
+        launch_group: Some(event::LaunchGroup { task_group: TaskGroupInfo { tasks } }),
         ..Default::default()
     }
 }
@@ -123,11 +107,7 @@ fn kill(id: &str, grace: Option<Duration>) -> Event {
         r#type: Some(event::Type::Kill as i32),
         kill: Some(event::Kill {
             task_id: TaskId { value: id.into() },
-            kill_policy: grace.map(|g| KillPolicy {
-                grace_period: Some(DurationInfo {
-                    nanoseconds: g.as_nanos() as i64,
-                }),
-            }),
+            kill_policy: grace.map(|g| KillPolicy { grace_period: Some(DurationInfo { nanoseconds: g.as_nanos() as i64 }) }),
         }),
         ..Default::default()
     }
@@ -140,10 +120,7 @@ async fn until_terminal(agent: &mut FakeAgent, id: &str) -> Vec<TaskStatus> {
         let status = agent.next_update().await;
         agent.ack(&status);
         let done = status.task_id.value == id
-            && matches!(
-                status.state(),
-                TaskState::TaskFinished | TaskState::TaskFailed | TaskState::TaskKilled
-            );
+            && matches!(status.state(), TaskState::TaskFinished | TaskState::TaskFailed | TaskState::TaskKilled);
         seen.push(status);
         if done {
             return seen;
@@ -180,11 +157,7 @@ async fn a_command_task_finishes_and_the_executor_exits_after_the_ack() {
     let subscribe = agent.subscribed().await;
     assert_eq!(subscribe.framework_id.value, "framework-1");
     assert_eq!(subscribe.executor_id.value, "executor-1");
-    assert!(subscribe
-        .subscribe
-        .unwrap()
-        .unacknowledged_updates
-        .is_empty());
+    assert!(subscribe.subscribe.unwrap().unacknowledged_updates.is_empty());
 
     let mut t = task("t1", "echo hello from $MESOS_SANDBOX; echo token=$MESOS_EXECUTOR_AUTHENTICATION_TOKEN; echo role=$MESOS_ALLOCATION_ROLE");
     t.command.as_mut().unwrap().environment = Some(mesos_rs::proto::mesos::v1::Environment {
@@ -196,30 +169,14 @@ async fn a_command_task_finishes_and_the_executor_exits_after_the_ack() {
     });
     agent.send(launch(t));
     let updates = until_terminal(&mut agent, "t1").await;
-    assert_eq!(
-        states(&updates),
-        vec![
-            TaskState::TaskStarting,
-            TaskState::TaskRunning,
-            TaskState::TaskFinished
-        ]
-    );
+    assert_eq!(states(&updates), vec![TaskState::TaskStarting, TaskState::TaskRunning, TaskState::TaskFinished]);
     let finished = updates.last().unwrap();
-    assert_eq!(
-        finished.message.as_deref(),
-        Some("Command exited with status 0")
-    );
+    assert_eq!(finished.message.as_deref(), Some("Command exited with status 0"));
     assert_eq!(finished.executor_id.as_ref().unwrap().value, "executor-1");
     assert_eq!(executor.exit_code().await, Some(0));
     let stdout = std::fs::read_to_string(executor.path().join("stdout")).unwrap();
-    assert!(
-        stdout.contains(&format!("hello from {}", executor.path().display())),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("token=\n"),
-        "the token is not passed on: {stdout}"
-    );
+    assert!(stdout.contains(&format!("hello from {}", executor.path().display())), "{stdout}");
+    assert!(stdout.contains("token=\n"), "the token is not passed on: {stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,10 +188,7 @@ async fn a_failing_command_is_reported_with_its_exit_status() {
     let updates = until_terminal(&mut agent, "t1").await;
     let failed = updates.last().unwrap();
     assert_eq!(failed.state(), TaskState::TaskFailed);
-    assert_eq!(
-        failed.message.as_deref(),
-        Some("Command exited with status 3")
-    );
+    assert_eq!(failed.message.as_deref(), Some("Command exited with status 3"));
     assert_eq!(executor.exit_code().await, Some(0));
 }
 
@@ -251,14 +205,8 @@ async fn kill_sends_task_killing_then_task_killed() {
     }
     agent.send(kill("t1", None));
     let updates = until_terminal(&mut agent, "t1").await;
-    assert_eq!(
-        states(&updates),
-        vec![TaskState::TaskKilling, TaskState::TaskKilled]
-    );
-    assert_eq!(
-        updates[1].message.as_deref(),
-        Some("Command terminated with signal Terminated")
-    );
+    assert_eq!(states(&updates), vec![TaskState::TaskKilling, TaskState::TaskKilled]);
+    assert_eq!(updates[1].message.as_deref(), Some("Command terminated with signal Terminated"));
     assert_eq!(executor.exit_code().await, Some(0));
 }
 
@@ -268,11 +216,7 @@ async fn a_task_ignoring_sigterm_is_killed_after_the_kill_policy_grace_period() 
     let mut executor = Executor::spawn(Flavor::Command, &agent, &[]);
     agent.subscribed().await;
     let mut t = task("t1", "trap '' TERM; echo ready > ready; sleep 600");
-    t.kill_policy = Some(KillPolicy {
-        grace_period: Some(DurationInfo {
-            nanoseconds: 60_000_000_000,
-        }),
-    });
+    t.kill_policy = Some(KillPolicy { grace_period: Some(DurationInfo { nanoseconds: 60_000_000_000 }) });
     agent.send(launch(t));
     for _ in 0..2 {
         let status = agent.next_update().await;
@@ -284,10 +228,7 @@ async fn a_task_ignoring_sigterm_is_killed_after_the_kill_policy_grace_period() 
     let updates = until_terminal(&mut agent, "t1").await;
     let killed = updates.last().unwrap();
     assert_eq!(killed.state(), TaskState::TaskKilled);
-    assert_eq!(
-        killed.message.as_deref(),
-        Some("Command terminated with signal Killed")
-    );
+    assert_eq!(killed.message.as_deref(), Some("Command terminated with signal Killed"));
     assert_eq!(executor.exit_code().await, Some(0));
 }
 
@@ -299,10 +240,7 @@ async fn failing_health_checks_kill_the_task() {
     let mut t = task("t1", "sleep 600");
     t.health_check = Some(HealthCheck {
         r#type: Some(health_check::Type::Command as i32),
-        command: Some(CommandInfo {
-            value: Some("test -f healthy".into()),
-            ..Default::default()
-        }),
+        command: Some(CommandInfo { value: Some("test -f healthy".into()), ..Default::default() }),
         delay_seconds: Some(0.0),
         interval_seconds: Some(0.1),
         grace_period_seconds: Some(0.0),
@@ -346,10 +284,7 @@ async fn a_checkpointing_executor_resubscribes_after_an_agent_restart() {
     let mut executor = Executor::spawn(
         Flavor::Command,
         &agent,
-        &[
-            ("MESOS_CHECKPOINT", "1"),
-            ("MESOS_RECOVERY_TIMEOUT", "1mins"),
-        ],
+        &[("MESOS_CHECKPOINT", "1"), ("MESOS_RECOVERY_TIMEOUT", "1mins")],
     );
     agent.subscribed().await;
     agent.send(launch(task("t1", "sleep 600")));
@@ -360,24 +295,10 @@ async fn a_checkpointing_executor_resubscribes_after_an_agent_restart() {
     drop(agent);
     let mut agent = FakeAgent::start(address, false).await;
     let subscribe = agent.subscribed().await.subscribe.unwrap();
-    let resent: Vec<TaskState> = subscribe
-        .unacknowledged_updates
-        .iter()
-        .map(|u| u.status.state())
-        .collect();
-    assert_eq!(
-        resent,
-        vec![TaskState::TaskStarting, TaskState::TaskRunning]
-    );
-    assert_eq!(
-        subscribe.unacknowledged_updates[1].status.uuid,
-        running.uuid
-    );
-    let tasks: Vec<&str> = subscribe
-        .unacknowledged_tasks
-        .iter()
-        .map(|t| t.task_id.value.as_str())
-        .collect();
+    let resent: Vec<TaskState> = subscribe.unacknowledged_updates.iter().map(|u| u.status.state()).collect();
+    assert_eq!(resent, vec![TaskState::TaskStarting, TaskState::TaskRunning]);
+    assert_eq!(subscribe.unacknowledged_updates[1].status.uuid, running.uuid);
+    let tasks: Vec<&str> = subscribe.unacknowledged_tasks.iter().map(|t| t.task_id.value.as_str()).collect();
     assert_eq!(tasks, vec!["t1"]);
     agent.ack(&starting);
     agent.ack(&running);
@@ -398,22 +319,12 @@ async fn losing_the_agent_shuts_the_executor_down(extra_env: &[(&str, &str)]) {
     agent.send(launch(task("t1", "echo $$ > task.pid; exec sleep 600")));
     agent.next_update().await;
     agent.next_update().await;
-    let task_pid: i32 = until_written(&executor.path().join("task.pid"))
-        .await
-        .trim()
-        .parse()
-        .unwrap();
+    let task_pid: i32 = until_written(&executor.path().join("task.pid")).await.trim().parse().unwrap();
     agent.stop();
     let code = executor.exit_code().await;
     assert!(code.is_some(), "exited: {code:?}");
-    assert!(!mesos_rs::agent::containerizer::mesos::procfs::is_alive(
-        task_pid
-    ));
-    assert!(
-        executor.stderr().contains("Shutting down"),
-        "{}",
-        executor.stderr()
-    );
+    assert!(!mesos_rs::agent::containerizer::mesos::procfs::is_alive(task_pid));
+    assert!(executor.stderr().contains("Shutting down"), "{}", executor.stderr());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -423,11 +334,7 @@ async fn without_checkpointing_losing_the_agent_shuts_the_executor_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkpointing_executor_gives_up_after_the_recovery_timeout() {
-    losing_the_agent_shuts_the_executor_down(&[
-        ("MESOS_CHECKPOINT", "1"),
-        ("MESOS_RECOVERY_TIMEOUT", "1secs"),
-    ])
-    .await;
+    losing_the_agent_shuts_the_executor_down(&[("MESOS_CHECKPOINT", "1"), ("MESOS_RECOVERY_TIMEOUT", "1secs")]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -444,36 +351,14 @@ async fn the_default_executor_runs_a_group_in_task_sandboxes_and_kills_it_when_o
     while finals.len() < 2 {
         let status = agent.next_update().await;
         agent.ack(&status);
-        assert!(status
-            .container_status
-            .as_ref()
-            .and_then(|c| c.container_id.as_ref())
-            .is_some());
+        assert!(status.container_status.as_ref().and_then(|c| c.container_id.as_ref()).is_some());
         all.push((status.task_id.value.clone(), status.state()));
-        if matches!(
-            status.state(),
-            TaskState::TaskFailed | TaskState::TaskKilled | TaskState::TaskFinished
-        ) {
-            finals.insert(
-                status.task_id.value.clone(),
-                (status.state(), status.message.clone()),
-            );
+        if matches!(status.state(), TaskState::TaskFailed | TaskState::TaskKilled | TaskState::TaskFinished) {
+            finals.insert(status.task_id.value.clone(), (status.state(), status.message.clone()));
         }
     }
-    assert_eq!(
-        finals["fails"],
-        (
-            TaskState::TaskFailed,
-            Some("Command exited with status 2".into())
-        )
-    );
-    assert_eq!(
-        finals["sleeps"],
-        (
-            TaskState::TaskKilled,
-            Some("Command terminated with signal Terminated".into())
-        )
-    );
+    assert_eq!(finals["fails"], (TaskState::TaskFailed, Some("Command exited with status 2".into())));
+    assert_eq!(finals["sleeps"], (TaskState::TaskKilled, Some("Command terminated with signal Terminated".into())));
     assert!(all.contains(&("sleeps".into(), TaskState::TaskKilling)));
     assert_eq!(executor.exit_code().await, Some(0));
 
@@ -502,21 +387,13 @@ async fn the_default_executor_finishes_a_group_and_fetches_its_uris() {
     while finished < 2 {
         let status = agent.next_update().await;
         agent.ack(&status);
-        assert_ne!(
-            status.state(),
-            TaskState::TaskFailed,
-            "{:?}",
-            status.message
-        );
+        assert_ne!(status.state(), TaskState::TaskFailed, "{:?}", status.message);
         if status.state() == TaskState::TaskFinished {
             finished += 1;
         }
     }
     assert_eq!(executor.exit_code().await, Some(0));
-    assert_eq!(
-        std::fs::read_to_string(executor.path().join("tasks/a/stdout")).unwrap(),
-        "fetched\n"
-    );
+    assert_eq!(std::fs::read_to_string(executor.path().join("tasks/a/stdout")).unwrap(), "fetched\n");
 }
 
 /// The client and executor in-process, speaking JSON.
@@ -527,37 +404,18 @@ async fn the_json_api_works_too() {
     let env = ExecutorEnv::from_vars([
         ("MESOS_FRAMEWORK_ID".to_string(), "fw".to_string()),
         ("MESOS_EXECUTOR_ID".to_string(), "ex".to_string()),
-        (
-            "MESOS_AGENT_ENDPOINT".to_string(),
-            agent.address.to_string(),
-        ),
-        (
-            "MESOS_SANDBOX".to_string(),
-            sandbox.path().display().to_string(),
-        ),
-        (
-            "PATH".to_string(),
-            std::env::var("PATH").unwrap_or_default(),
-        ),
+        ("MESOS_AGENT_ENDPOINT".to_string(), agent.address.to_string()),
+        ("MESOS_SANDBOX".to_string(), sandbox.path().display().to_string()),
+        ("PATH".to_string(), std::env::var("PATH").unwrap_or_default()),
     ])
     .unwrap();
-    let options = RunOptions {
-        content_type: ContentType::Json,
-        ..RunOptions::new(Flavor::Command)
-    };
+    let options = RunOptions { content_type: ContentType::Json, ..RunOptions::new(Flavor::Command) };
     let run = tokio::spawn(runner::run(env, options));
     let subscribe = agent.subscribed().await;
     assert_eq!(subscribe.r#type(), call::Type::Subscribe);
     agent.send(launch(task("t1", "true")));
     let updates = until_terminal(&mut agent, "t1").await;
-    assert_eq!(
-        states(&updates),
-        vec![
-            TaskState::TaskStarting,
-            TaskState::TaskRunning,
-            TaskState::TaskFinished
-        ]
-    );
+    assert_eq!(states(&updates), vec![TaskState::TaskStarting, TaskState::TaskRunning, TaskState::TaskFinished]);
     let code = tokio::time::timeout(DEADLINE, run).await.unwrap().unwrap();
     assert_eq!(code, 0);
 }

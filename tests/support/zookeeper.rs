@@ -34,10 +34,7 @@ pub const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
 /// Debian's configuration directory (holds `log4j.properties`).
 pub const ZOOKEEPER_CONF: &str = "/etc/zookeeper/conf";
 /// The SLF4J binding and log4j that make ZooKeeper write its log.
-const LOG_JARS: &[&str] = &[
-    "/usr/share/java/slf4j-log4j12.jar",
-    "/usr/share/java/log4j-1.2.jar",
-];
+const LOG_JARS: &[&str] = &["/usr/share/java/slf4j-log4j12.jar", "/usr/share/java/log4j-1.2.jar"];
 
 /// How long a server may take to answer `ruok` before a test gives up.
 const START_DEADLINE: Duration = Duration::from_secs(90);
@@ -54,11 +51,7 @@ pub struct ZkOptions {
 
 impl Default for ZkOptions {
     fn default() -> Self {
-        ZkOptions {
-            tick_ms: 500,
-            min_session_ms: 1000,
-            max_session_ms: 60_000,
-        }
+        ZkOptions { tick_ms: 500, min_session_ms: 1000, max_session_ms: 60_000 }
     }
 }
 
@@ -86,19 +79,11 @@ impl ZkServer {
              (it installs Debian's zookeeper package)"
         );
         assert!(
-            Command::new("java")
-                .arg("-version")
-                .stderr(Stdio::null())
-                .status()
-                .is_ok(),
+            Command::new("java").arg("-version").stderr(Stdio::null()).status().is_ok(),
             "no `java` on PATH: run compat-tests/setup.sh (Debian's zookeeper package pulls a JRE)"
         );
         let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("zookeeper");
-        let dir = base.join(format!(
-            "zk-{}-{}",
-            std::process::id(),
-            SERIAL.fetch_add(1, Ordering::Relaxed)
-        ));
+        let dir = base.join(format!("zk-{}-{}", std::process::id(), SERIAL.fetch_add(1, Ordering::Relaxed)));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("data")).expect("create the ZooKeeper directory");
         // A port taken between our check and ZooKeeper's bind: try another.
@@ -114,20 +99,13 @@ impl ZkServer {
                 options.max_session_ms,
             );
             std::fs::write(dir.join("zoo.cfg"), config).expect("write zoo.cfg");
-            let mut server = ZkServer {
-                port,
-                dir: dir.clone(),
-                child: None,
-            };
+            let mut server = ZkServer { port, dir: dir.clone(), child: None };
             if server.launch() {
                 return server;
             }
             server.child = None;
         }
-        panic!(
-            "ZooKeeper did not start; see {}",
-            dir.join("zookeeper.log").display()
-        );
+        panic!("ZooKeeper did not start; see {}", dir.join("zookeeper.log").display());
     }
 
     /// `127.0.0.1:<port>`.
@@ -161,11 +139,7 @@ impl ZkServer {
     /// Starts the killed server again on the same port and data directory.
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "the server is still running");
-        assert!(
-            self.launch(),
-            "ZooKeeper did not restart; see {}",
-            self.dir.join("zookeeper.log").display()
-        );
+        assert!(self.launch(), "ZooKeeper did not restart; see {}", self.dir.join("zookeeper.log").display());
     }
 
     /// Starts java and waits for `imok`; false if the port was taken.
@@ -178,11 +152,7 @@ impl ZkServer {
         let mut classpath = vec![ZOOKEEPER_CONF, ZOOKEEPER_JAR];
         classpath.extend(LOG_JARS.iter().filter(|jar| Path::new(jar).exists()));
         let child = Command::new("java")
-            .args([
-                "-Xmx256m",
-                "-XX:+UseSerialGC",
-                "-Dzookeeper.root.logger=INFO,CONSOLE",
-            ])
+            .args(["-Xmx256m", "-XX:+UseSerialGC", "-Dzookeeper.root.logger=INFO,CONSOLE"])
             .arg("-cp")
             .arg(classpath.join(":"))
             .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
@@ -198,25 +168,15 @@ impl ZkServer {
             if four_letter(self.addr(), "ruok").as_deref() == Some("imok") {
                 return true;
             }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 if self.log().contains("Address already in use") {
                     return false;
                 }
-                panic!(
-                    "ZooKeeper exited ({status}) while starting; its log:\n{}",
-                    self.log()
-                );
+                panic!("ZooKeeper exited ({status}) while starting; its log:\n{}", self.log());
             }
             if Instant::now() > deadline {
                 self.kill();
-                panic!(
-                    "ZooKeeper did not answer `ruok` in {START_DEADLINE:?}; its log:\n{}",
-                    self.log()
-                );
+                panic!("ZooKeeper did not answer `ruok` in {START_DEADLINE:?}; its log:\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -227,10 +187,7 @@ impl Drop for ZkServer {
     fn drop(&mut self) {
         self.kill();
         if std::thread::panicking() {
-            eprintln!(
-                "ZooKeeper's directory (log, data) is kept: {}",
-                self.dir.display()
-            );
+            eprintln!("ZooKeeper's directory (log, data) is kept: {}", self.dir.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
@@ -239,10 +196,7 @@ impl Drop for ZkServer {
 
 /// A loopback port free right now.
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+    StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind 127.0.0.1:0").port()
 }
 
 /// Sends a four-letter command; the answer, or `None` if the server does not
@@ -271,20 +225,12 @@ pub struct TcpProxy {
 impl TcpProxy {
     /// Listens on a free loopback port and forwards to `target`.
     pub async fn start(target: SocketAddr) -> TcpProxy {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the proxy");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
         let addr = listener.local_addr().expect("proxy address");
         let (blocked, _) = watch::channel(false);
         let held = Arc::new(Mutex::new(Vec::new()));
         let task = tokio::spawn(accept(listener, target, blocked.clone(), held.clone()));
-        TcpProxy {
-            addr,
-            target,
-            blocked,
-            held,
-            task,
-        }
+        TcpProxy { addr, target, blocked, held, task }
     }
 
     /// `127.0.0.1:<port>` of the proxy.
@@ -346,18 +292,14 @@ async fn accept(
     held: Arc<Mutex<Vec<TcpStream>>>,
 ) {
     loop {
-        let Ok((mut inbound, _)) = listener.accept().await else {
-            continue;
-        };
+        let Ok((mut inbound, _)) = listener.accept().await else { continue };
         if *blocked.borrow() {
             held.lock().unwrap().push(inbound);
             continue;
         }
         let mut cut = blocked.subscribe();
         tokio::spawn(async move {
-            let Ok(mut outbound) = TcpStream::connect(target).await else {
-                return;
-            };
+            let Ok(mut outbound) = TcpStream::connect(target).await else { return };
             tokio::select! {
                 _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                 _ = cut.wait_for(|blocked| *blocked) => {}

@@ -14,9 +14,7 @@ use futures::FutureExt;
 
 use crate::proto::mesos::{ContainerId, Resource, ResourceStatistics};
 
-use super::{
-    ContainerConfig, ContainerError, Containerizer, LaunchResult, RecoverableContainer, Termination,
-};
+use super::{ContainerConfig, ContainerError, Containerizer, LaunchResult, RecoverableContainer, Termination};
 
 /// Decides whether a checkpointed container belongs to a containerizer.
 pub type Claim = fn(&RecoverableContainer) -> bool;
@@ -37,10 +35,7 @@ pub struct ComposingContainerizer {
 
 impl ComposingContainerizer {
     pub fn new(members: Vec<Member>) -> ComposingContainerizer {
-        ComposingContainerizer {
-            members,
-            owners: Mutex::new(BTreeMap::new()),
-        }
+        ComposingContainerizer { members, owners: Mutex::new(BTreeMap::new()) }
     }
 
     fn owners(&self) -> MutexGuard<'_, BTreeMap<String, usize>> {
@@ -53,18 +48,12 @@ impl ComposingContainerizer {
     }
 
     async fn do_recover(&self, known: Vec<RecoverableContainer>) -> Result<(), ContainerError> {
-        let mut shares: Vec<Vec<RecoverableContainer>> =
-            self.members.iter().map(|_| Vec::new()).collect();
+        let mut shares: Vec<Vec<RecoverableContainer>> = self.members.iter().map(|_| Vec::new()).collect();
         for container in known {
             // The first member that claims it, else the last one (Mesos's
             // containerizer takes everything not marked for another).
-            let index = self
-                .members
-                .iter()
-                .position(|m| (m.claims)(&container))
-                .unwrap_or(self.members.len() - 1);
-            self.owners()
-                .insert(container.container_id.value.clone(), index);
+            let index = self.members.iter().position(|m| (m.claims)(&container)).unwrap_or(self.members.len() - 1);
+            self.owners().insert(container.container_id.value.clone(), index);
             shares[index].push(container);
         }
         for (member, share) in self.members.iter().zip(shares) {
@@ -105,17 +94,11 @@ impl ComposingContainerizer {
 }
 
 impl Containerizer for ComposingContainerizer {
-    fn recover(
-        &self,
-        known: Vec<RecoverableContainer>,
-    ) -> BoxFuture<'_, Result<(), ContainerError>> {
+    fn recover(&self, known: Vec<RecoverableContainer>) -> BoxFuture<'_, Result<(), ContainerError>> {
         self.do_recover(known).boxed()
     }
 
-    fn launch(
-        &self,
-        config: ContainerConfig,
-    ) -> BoxFuture<'_, Result<LaunchResult, ContainerError>> {
+    fn launch(&self, config: ContainerConfig) -> BoxFuture<'_, Result<LaunchResult, ContainerError>> {
         self.do_launch(config).boxed()
     }
 
@@ -127,11 +110,7 @@ impl Containerizer for ComposingContainerizer {
         self.do_destroy(id).boxed()
     }
 
-    fn update(
-        &self,
-        id: ContainerId,
-        resources: Vec<Resource>,
-    ) -> BoxFuture<'_, Result<(), ContainerError>> {
+    fn update(&self, id: ContainerId, resources: Vec<Resource>) -> BoxFuture<'_, Result<(), ContainerError>> {
         let owner = self.owner(&id).cloned();
         async move {
             match owner {
@@ -187,30 +166,15 @@ mod tests {
     }
 
     fn docker_claims(c: &RecoverableContainer) -> bool {
-        c.executor_info
-            .container
-            .as_ref()
-            .is_some_and(|i| i.r#type == container_info::Type::Docker as i32)
+        c.executor_info.container.as_ref().is_some_and(|i| i.r#type == container_info::Type::Docker as i32)
     }
 
-    fn pair() -> (
-        Arc<MockContainerizer>,
-        Arc<MockContainerizer>,
-        ComposingContainerizer,
-    ) {
+    fn pair() -> (Arc<MockContainerizer>, Arc<MockContainerizer>, ComposingContainerizer) {
         let docker = Arc::new(MockContainerizer::new());
         let mesos = Arc::new(MockContainerizer::new());
         let composing = ComposingContainerizer::new(vec![
-            Member {
-                name: "docker",
-                containerizer: docker.clone(),
-                claims: docker_claims,
-            },
-            Member {
-                name: "mesos",
-                containerizer: mesos.clone(),
-                claims: |_| true,
-            },
+            Member { name: "docker", containerizer: docker.clone(), claims: docker_claims },
+            Member { name: "mesos", containerizer: mesos.clone(), claims: |_| true },
         ]);
         (docker, mesos, composing)
     }
@@ -219,46 +183,25 @@ mod tests {
     fn first_containerizer_that_accepts_owns_the_container() {
         let (docker, mesos, composing) = pair();
         docker.script("c1", MockBehavior::NotSupported);
-        let launched = composing
-            .launch(config("c1"))
-            .now_or_never()
-            .unwrap()
-            .unwrap();
+        let launched = composing.launch(config("c1")).now_or_never().unwrap().unwrap();
         assert_eq!(launched, LaunchResult::Launched { pid: 1000 });
         assert_eq!(docker.launches().len(), 1);
         assert_eq!(mesos.launches().len(), 1);
-        let launched = composing
-            .launch(config("c2"))
-            .now_or_never()
-            .unwrap()
-            .unwrap();
+        let launched = composing.launch(config("c2")).now_or_never().unwrap().unwrap();
         assert!(matches!(launched, LaunchResult::Launched { .. }));
         assert_eq!(mesos.launches().len(), 1, "docker accepted c2");
         // Calls go to the owner only.
         let wait = composing.wait(MockContainerizer::id("c1"));
         assert!(mesos.exit("c1", exited(3)));
         assert_eq!(wait.now_or_never().unwrap().unwrap().status, Some(3 << 8));
-        composing
-            .destroy(MockContainerizer::id("c2"))
-            .now_or_never();
+        composing.destroy(MockContainerizer::id("c2")).now_or_never();
         assert_eq!(docker.destroyed(), vec![MockContainerizer::id("c2")]);
         assert!(mesos.destroyed().is_empty());
         // Nobody accepts: NotSupported, and the id is free again.
         docker.script("c3", MockBehavior::NotSupported);
         mesos.script("c3", MockBehavior::NotSupported);
-        assert_eq!(
-            composing
-                .launch(config("c3"))
-                .now_or_never()
-                .unwrap()
-                .unwrap(),
-            LaunchResult::NotSupported
-        );
-        assert!(composing
-            .wait(MockContainerizer::id("c3"))
-            .now_or_never()
-            .unwrap()
-            .is_none());
+        assert_eq!(composing.launch(config("c3")).now_or_never().unwrap().unwrap(), LaunchResult::NotSupported);
+        assert!(composing.wait(MockContainerizer::id("c3")).now_or_never().unwrap().is_none());
     }
 
     #[test]
@@ -267,33 +210,15 @@ mod tests {
         let recoverable = |id: &str, docker: bool| RecoverableContainer {
             container_id: MockContainerizer::id(id),
             executor_info: ExecutorInfo {
-                container: docker.then(|| ContainerInfo {
-                    r#type: container_info::Type::Docker as i32,
-                    ..Default::default()
-                }),
+                container: docker
+                    .then(|| ContainerInfo { r#type: container_info::Type::Docker as i32, ..Default::default() }),
                 ..Default::default()
             },
             directory: "/tmp/x".into(),
             pid: Some(1),
         };
-        composing
-            .recover(vec![recoverable("d", true), recoverable("m", false)])
-            .now_or_never()
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            docker.recoveries()[0]
-                .iter()
-                .map(|c| c.container_id.value.clone())
-                .collect::<Vec<_>>(),
-            ["d"]
-        );
-        assert_eq!(
-            mesos.recoveries()[0]
-                .iter()
-                .map(|c| c.container_id.value.clone())
-                .collect::<Vec<_>>(),
-            ["m"]
-        );
+        composing.recover(vec![recoverable("d", true), recoverable("m", false)]).now_or_never().unwrap().unwrap();
+        assert_eq!(docker.recoveries()[0].iter().map(|c| c.container_id.value.clone()).collect::<Vec<_>>(), ["d"]);
+        assert_eq!(mesos.recoveries()[0].iter().map(|c| c.container_id.value.clone()).collect::<Vec<_>>(), ["m"]);
     }
 }

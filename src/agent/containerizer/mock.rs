@@ -32,9 +32,7 @@ use futures::channel::oneshot;
 use futures::future::{self, BoxFuture};
 use futures::FutureExt;
 
-use super::{
-    ContainerConfig, ContainerError, Containerizer, LaunchResult, RecoverableContainer, Termination,
-};
+use super::{ContainerConfig, ContainerError, Containerizer, LaunchResult, RecoverableContainer, Termination};
 use crate::proto::mesos::{ContainerId, Resource, ResourceStatistics};
 
 /// The wait status `destroy` reports: killed by SIGKILL.
@@ -56,10 +54,7 @@ pub enum MockBehavior {
 
 /// The termination of a process that exited with `code` (as a wait status).
 pub fn exited(code: i32) -> Termination {
-    Termination {
-        status: Some((code & 0xff) << 8),
-        ..Default::default()
-    }
+    Termination { status: Some((code & 0xff) << 8), ..Default::default() }
 }
 
 #[derive(Default)]
@@ -116,10 +111,7 @@ impl MockContainerizer {
 
     /// A top-level container id.
     pub fn id(value: &str) -> ContainerId {
-        ContainerId {
-            value: value.into(),
-            parent: None,
-        }
+        ContainerId { value: value.into(), parent: None }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -158,21 +150,13 @@ impl MockContainerizer {
 
     /// What `usage` returns for the container (default: a timestamp only).
     pub fn set_usage(&self, container_id: &str, statistics: ResourceStatistics) {
-        self.lock()
-            .usage
-            .insert(container_id.to_string(), statistics);
+        self.lock().usage.insert(container_id.to_string(), statistics);
     }
 
     /// Pretends a process survived an agent restart: the container is
     /// running before `recover` is called (use with a fresh mock).
     pub fn add_running(&self, container_id: &str, pid: u32) {
-        self.lock().running.insert(
-            container_id.to_string(),
-            Running {
-                pid,
-                waiters: Vec::new(),
-            },
-        );
+        self.lock().running.insert(container_id.to_string(), Running { pid, waiters: Vec::new() });
     }
 
     // ---- observing ----
@@ -199,18 +183,12 @@ impl MockContainerizer {
 
     /// The running containers and their pids.
     pub fn running(&self) -> BTreeMap<String, u32> {
-        self.lock()
-            .running
-            .iter()
-            .map(|(k, r)| (k.clone(), r.pid))
-            .collect()
+        self.lock().running.iter().map(|(k, r)| (k.clone(), r.pid)).collect()
     }
 }
 
 fn finish(state: &mut State, key: &str, termination: Termination) -> bool {
-    let Some(running) = state.running.remove(key) else {
-        return false;
-    };
+    let Some(running) = state.running.remove(key) else { return false };
     for waiter in running.waiters {
         let _ = waiter.send(termination.clone());
     }
@@ -219,10 +197,7 @@ fn finish(state: &mut State, key: &str, termination: Termination) -> bool {
 }
 
 impl Containerizer for MockContainerizer {
-    fn recover(
-        &self,
-        known: Vec<RecoverableContainer>,
-    ) -> BoxFuture<'_, Result<(), ContainerError>> {
+    fn recover(&self, known: Vec<RecoverableContainer>) -> BoxFuture<'_, Result<(), ContainerError>> {
         let mut state = self.lock();
         state.recoveries.push(known.clone());
         if let Some(error) = state.recover_error.take() {
@@ -243,22 +218,12 @@ impl Containerizer for MockContainerizer {
             .collect();
         for orphan in orphans {
             state.destroyed.push(MockContainerizer::id(&orphan));
-            finish(
-                &mut state,
-                &orphan,
-                Termination {
-                    status: Some(KILLED_STATUS),
-                    ..Default::default()
-                },
-            );
+            finish(&mut state, &orphan, Termination { status: Some(KILLED_STATUS), ..Default::default() });
         }
         future::ready(Ok(())).boxed()
     }
 
-    fn launch(
-        &self,
-        config: ContainerConfig,
-    ) -> BoxFuture<'_, Result<LaunchResult, ContainerError>> {
+    fn launch(&self, config: ContainerConfig) -> BoxFuture<'_, Result<LaunchResult, ContainerError>> {
         let mut state = self.lock();
         let key = config.container_id.value.clone();
         state.launches.push(config);
@@ -275,26 +240,14 @@ impl Containerizer for MockContainerizer {
         let result = match behavior {
             MockBehavior::NotSupported => Ok(LaunchResult::NotSupported),
             MockBehavior::FailLaunch(error) => {
-                state.finished.insert(
-                    key,
-                    Termination {
-                        message: Some(error.to_string()),
-                        ..Default::default()
-                    },
-                );
+                state.finished.insert(key, Termination { message: Some(error.to_string()), ..Default::default() });
                 Err(error)
             }
             MockBehavior::Run | MockBehavior::Exit(_) => {
                 let pid = state.next_pid;
                 state.next_pid += 1;
                 state.finished.remove(&key);
-                state.running.insert(
-                    key.clone(),
-                    Running {
-                        pid,
-                        waiters: Vec::new(),
-                    },
-                );
+                state.running.insert(key.clone(), Running { pid, waiters: Vec::new() });
                 if let MockBehavior::Exit(termination) = behavior {
                     finish(&mut state, &key, termination);
                 }
@@ -318,30 +271,15 @@ impl Containerizer for MockContainerizer {
         let mut state = self.lock();
         state.destroyed.push(id.clone());
         let key = id.value;
-        finish(
-            &mut state,
-            &key,
-            Termination {
-                status: Some(KILLED_STATUS),
-                ..Default::default()
-            },
-        );
+        finish(&mut state, &key, Termination { status: Some(KILLED_STATUS), ..Default::default() });
         future::ready(state.finished.get(&key).cloned()).boxed()
     }
 
-    fn update(
-        &self,
-        id: ContainerId,
-        resources: Vec<Resource>,
-    ) -> BoxFuture<'_, Result<(), ContainerError>> {
+    fn update(&self, id: ContainerId, resources: Vec<Resource>) -> BoxFuture<'_, Result<(), ContainerError>> {
         let mut state = self.lock();
         let known = state.running.contains_key(&id.value);
         state.updates.push((id.clone(), resources));
-        let result = if known {
-            Ok(())
-        } else {
-            Err(ContainerError::Unknown(id.value))
-        };
+        let result = if known { Ok(()) } else { Err(ContainerError::Unknown(id.value)) };
         future::ready(result).boxed()
     }
 
@@ -356,12 +294,7 @@ impl Containerizer for MockContainerizer {
     }
 
     fn containers(&self) -> BoxFuture<'_, Vec<ContainerId>> {
-        let ids = self
-            .lock()
-            .running
-            .keys()
-            .map(|k| MockContainerizer::id(k))
-            .collect();
+        let ids = self.lock().running.keys().map(|k| MockContainerizer::id(k)).collect();
         future::ready(ids).boxed()
     }
 }
@@ -392,37 +325,16 @@ mod tests {
     #[test]
     fn scripted_launches_in_order() {
         let mock = MockContainerizer::new();
-        mock.script(
-            "b",
-            MockBehavior::FailLaunch(ContainerError::FetchFailed("nope".into())),
-        );
+        mock.script("b", MockBehavior::FailLaunch(ContainerError::FetchFailed("nope".into())));
         mock.script_next(MockBehavior::NotSupported);
         mock.script_next(MockBehavior::Exit(exited(2)));
-        assert_eq!(
-            now(mock.launch(config("a"))),
-            Ok(LaunchResult::NotSupported)
-        );
-        assert_eq!(
-            now(mock.launch(config("b"))),
-            Err(ContainerError::FetchFailed("nope".into()))
-        );
-        assert_eq!(
-            now(mock.launch(config("c"))),
-            Ok(LaunchResult::Launched { pid: 1000 })
-        );
-        assert_eq!(
-            now(mock.wait(MockContainerizer::id("c"))).unwrap().status,
-            Some(2 << 8)
-        );
-        assert_eq!(
-            now(mock.launch(config("d"))),
-            Ok(LaunchResult::Launched { pid: 1001 })
-        );
+        assert_eq!(now(mock.launch(config("a"))), Ok(LaunchResult::NotSupported));
+        assert_eq!(now(mock.launch(config("b"))), Err(ContainerError::FetchFailed("nope".into())));
+        assert_eq!(now(mock.launch(config("c"))), Ok(LaunchResult::Launched { pid: 1000 }));
+        assert_eq!(now(mock.wait(MockContainerizer::id("c"))).unwrap().status, Some(2 << 8));
+        assert_eq!(now(mock.launch(config("d"))), Ok(LaunchResult::Launched { pid: 1001 }));
         assert_eq!(mock.launches().len(), 4);
-        assert_eq!(
-            now(mock.launch(config("d"))),
-            Err(ContainerError::AlreadyExists("d".into()))
-        );
+        assert_eq!(now(mock.launch(config("d"))), Err(ContainerError::AlreadyExists("d".into())));
     }
 
     #[test]
@@ -436,12 +348,7 @@ mod tests {
         assert_eq!(now(wait_a).unwrap().status, Some(0));
         assert!(!mock.exit("a", exited(0)));
         let wait_b = mock.wait(MockContainerizer::id("b"));
-        assert_eq!(
-            now(mock.destroy(MockContainerizer::id("b")))
-                .unwrap()
-                .status,
-            Some(KILLED_STATUS)
-        );
+        assert_eq!(now(mock.destroy(MockContainerizer::id("b"))).unwrap().status, Some(KILLED_STATUS));
         assert_eq!(now(wait_b).unwrap().status, Some(KILLED_STATUS));
         assert_eq!(now(mock.destroy(MockContainerizer::id("zz"))), None);
         assert_eq!(now(mock.wait(MockContainerizer::id("zz"))), None);
@@ -460,15 +367,9 @@ mod tests {
             pid: Some(1),
         };
         now(mock.recover(vec![known("alive"), known("gone")])).unwrap();
-        assert_eq!(
-            mock.running(),
-            BTreeMap::from([("alive".to_string(), 4242)])
-        );
+        assert_eq!(mock.running(), BTreeMap::from([("alive".to_string(), 4242)]));
         assert_eq!(mock.destroyed(), vec![MockContainerizer::id("orphan")]);
-        assert_eq!(
-            now(mock.wait(MockContainerizer::id("gone"))),
-            Some(Termination::default())
-        );
+        assert_eq!(now(mock.wait(MockContainerizer::id("gone"))), Some(Termination::default()));
         assert!(now(mock.usage(MockContainerizer::id("alive"))).is_ok());
         assert!(now(mock.update(MockContainerizer::id("gone"), vec![])).is_err());
         mock.fail_next_recover(ContainerError::Io("disk".into()));

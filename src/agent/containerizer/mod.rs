@@ -18,8 +18,8 @@ use std::path::PathBuf;
 use futures::future::BoxFuture;
 
 use crate::proto::mesos::{
-    task_status::Reason, CommandInfo, ContainerId, ContainerInfo, ExecutorInfo, Resource,
-    ResourceStatistics, TaskInfo, TaskState,
+    CommandInfo, ContainerId, ContainerInfo, ExecutorInfo, Resource, ResourceStatistics,
+    TaskInfo, TaskState, task_status::Reason,
 };
 
 /// Everything needed to start one top-level container (one executor run).
@@ -104,18 +104,12 @@ pub trait Containerizer: Send + Sync + 'static {
     /// Re-attaches to the containers the agent checkpointed (those whose
     /// process is still alive keep running; `wait` works for them afterwards)
     /// and destroys orphans it finds that are not in the list, as Mesos does.
-    fn recover(
-        &self,
-        known: Vec<RecoverableContainer>,
-    ) -> BoxFuture<'_, Result<(), ContainerError>>;
+    fn recover(&self, known: Vec<RecoverableContainer>) -> BoxFuture<'_, Result<(), ContainerError>>;
 
     /// Prepares isolation, fetches URIs into the sandbox, starts the process
     /// inside its isolation (cgroups before exec), writes stdout/stderr into
     /// the sandbox.
-    fn launch(
-        &self,
-        config: ContainerConfig,
-    ) -> BoxFuture<'_, Result<LaunchResult, ContainerError>>;
+    fn launch(&self, config: ContainerConfig) -> BoxFuture<'_, Result<LaunchResult, ContainerError>>;
 
     /// Resolves when the container has terminated; `None` if unknown.
     fn wait(&self, id: ContainerId) -> BoxFuture<'_, Option<Termination>>;
@@ -125,11 +119,7 @@ pub trait Containerizer: Send + Sync + 'static {
     fn destroy(&self, id: ContainerId) -> BoxFuture<'_, Option<Termination>>;
 
     /// Applies new resource limits (an executor gained or lost tasks).
-    fn update(
-        &self,
-        id: ContainerId,
-        resources: Vec<Resource>,
-    ) -> BoxFuture<'_, Result<(), ContainerError>>;
+    fn update(&self, id: ContainerId, resources: Vec<Resource>) -> BoxFuture<'_, Result<(), ContainerError>>;
 
     /// Current usage, as `/monitor/statistics` reports it.
     fn usage(&self, id: ContainerId) -> BoxFuture<'_, Result<ResourceStatistics, ContainerError>>;

@@ -9,8 +9,8 @@ use crate::agent::containerizer::Termination;
 use crate::agent::paths::RunIds;
 use crate::common::resources::Resources;
 use crate::proto::mesos::{
-    framework_info::capability::Type as FrameworkCapability, task_status::Source, ExecutorInfo,
-    FrameworkInfo, Task, TaskGroupInfo, TaskInfo, TaskState, TaskStatus,
+    framework_info::capability::Type as FrameworkCapability, task_status::Source, ExecutorInfo, FrameworkInfo, Task,
+    TaskGroupInfo, TaskInfo, TaskState, TaskStatus,
 };
 use crate::v0_compat::Upid;
 
@@ -69,9 +69,7 @@ pub fn create_task(task: &TaskInfo, state: TaskState, framework_id: &str) -> Tas
     let mut t = Task {
         name: task.name.clone(),
         task_id: task.task_id.clone(),
-        framework_id: crate::proto::mesos::FrameworkId {
-            value: framework_id.to_string(),
-        },
+        framework_id: crate::proto::mesos::FrameworkId { value: framework_id.to_string() },
         executor_id: task.executor.as_ref().map(|e| e.executor_id.clone()),
         slave_id: task.slave_id.clone(),
         resources: task.resources.clone(),
@@ -86,12 +84,7 @@ pub fn create_task(task: &TaskInfo, state: TaskState, framework_id: &str) -> Tas
     t.set_state(state);
     if let Some(user) = task.command.as_ref().and_then(|c| c.user.clone()) {
         t.user = Some(user);
-    } else if let Some(user) = task
-        .executor
-        .as_ref()
-        .and_then(|e| e.command.as_ref())
-        .and_then(|c| c.user.clone())
-    {
+    } else if let Some(user) = task.executor.as_ref().and_then(|e| e.command.as_ref()).and_then(|c| c.user.clone()) {
         t.user = Some(user);
     }
     t
@@ -177,9 +170,7 @@ impl Executor {
     }
 
     pub fn has_task(&self, task_id: &str) -> bool {
-        self.is_queued(task_id)
-            || self.launched_tasks.contains_key(task_id)
-            || self.terminated_tasks.contains_key(task_id)
+        self.is_queued(task_id) || self.launched_tasks.contains_key(task_id) || self.terminated_tasks.contains_key(task_id)
     }
 
     pub fn enqueue_task(&mut self, task: TaskInfo) {
@@ -196,26 +187,11 @@ impl Executor {
 
     /// Takes a task out of the queue (and its group, once the group is empty).
     pub fn dequeue_task(&mut self, task_id: &str) -> Option<TaskInfo> {
-        let position = self
-            .queued_tasks
-            .iter()
-            .position(|t| t.task_id.value == task_id)?;
+        let position = self.queued_tasks.iter().position(|t| t.task_id.value == task_id)?;
         let task = self.queued_tasks.remove(position);
-        let queued: Vec<String> = self
-            .queued_tasks
-            .iter()
-            .map(|t| t.task_id.value.clone())
-            .collect();
-        if let Some(g) = self
-            .queued_task_groups
-            .iter()
-            .position(|g| g.tasks.iter().any(|t| t.task_id.value == task_id))
-        {
-            if self.queued_task_groups[g]
-                .tasks
-                .iter()
-                .all(|t| !queued.contains(&t.task_id.value))
-            {
+        let queued: Vec<String> = self.queued_tasks.iter().map(|t| t.task_id.value.clone()).collect();
+        if let Some(g) = self.queued_task_groups.iter().position(|g| g.tasks.iter().any(|t| t.task_id.value == task_id)) {
+            if self.queued_task_groups[g].tasks.iter().all(|t| !queued.contains(&t.task_id.value)) {
                 self.queued_task_groups.remove(g);
             }
         }
@@ -223,9 +199,7 @@ impl Executor {
     }
 
     pub fn queued_task_group(&self, task_id: &str) -> Option<&TaskGroupInfo> {
-        self.queued_task_groups
-            .iter()
-            .find(|g| g.tasks.iter().any(|t| t.task_id.value == task_id))
+        self.queued_task_groups.iter().find(|g| g.tasks.iter().any(|t| t.task_id.value == task_id))
     }
 
     pub fn add_launched_task(&mut self, task: &TaskInfo) -> &Task {
@@ -245,10 +219,7 @@ impl Executor {
     }
 
     pub fn add_pending_status(&mut self, status: &TaskStatus) {
-        self.pending_statuses
-            .entry(status.task_id.value.clone())
-            .or_default()
-            .push(status.clone());
+        self.pending_statuses.entry(status.task_id.value.clone()).or_default().push(status.clone());
     }
 
     pub fn remove_pending_status(&mut self, status: &TaskStatus) {
@@ -290,18 +261,11 @@ impl Executor {
                 task.clone()
             }
         } else if let Some(task) = self.terminated_tasks.get(&task_id) {
-            return Err(format!(
-                "Task is already terminated with state {}",
-                task.state().as_str_name()
-            ));
+            return Err(format!("Task is already terminated with state {}", task.state().as_str_name()));
         } else {
             return Err("Task is unknown".into());
         };
-        if task
-            .statuses
-            .last()
-            .is_some_and(|last| last.state == status.state)
-        {
+        if task.statuses.last().is_some_and(|last| last.state == status.state) {
             task.statuses.pop();
         }
         task.statuses.push(status.clone());
@@ -316,9 +280,7 @@ impl Executor {
     }
 
     pub fn incomplete_tasks(&self) -> bool {
-        !self.queued_tasks.is_empty()
-            || !self.launched_tasks.is_empty()
-            || !self.terminated_tasks.is_empty()
+        !self.queued_tasks.is_empty() || !self.launched_tasks.is_empty() || !self.terminated_tasks.is_empty()
     }
 
     /// Whether a task ever reached the executor (Mesos's `everSentTask`).
@@ -326,13 +288,8 @@ impl Executor {
         if !self.launched_tasks.is_empty() {
             return true;
         }
-        let from_executor = |t: &Task| {
-            t.statuses
-                .iter()
-                .any(|s| s.source == Some(Source::Executor as i32))
-        };
-        self.terminated_tasks.values().any(from_executor)
-            || self.completed_tasks.iter().any(from_executor)
+        let from_executor = |t: &Task| t.statuses.iter().any(|s| s.source == Some(Source::Executor as i32));
+        self.terminated_tasks.values().any(from_executor) || self.completed_tasks.iter().any(from_executor)
     }
 
     /// The executor's resources plus those of its queued and launched tasks.
@@ -348,9 +305,7 @@ impl Executor {
     }
 
     pub fn task(&self, task_id: &str) -> Option<&Task> {
-        self.launched_tasks
-            .get(task_id)
-            .or_else(|| self.terminated_tasks.get(task_id))
+        self.launched_tasks.get(task_id).or_else(|| self.terminated_tasks.get(task_id))
     }
 }
 
@@ -369,11 +324,7 @@ pub struct Framework {
 
 impl Framework {
     pub fn new(info: FrameworkInfo, pid: Option<Upid>) -> Framework {
-        let id = info
-            .id
-            .as_ref()
-            .map(|i| i.value.clone())
-            .unwrap_or_default();
+        let id = info.id.as_ref().map(|i| i.value.clone()).unwrap_or_default();
         Framework {
             id,
             info,

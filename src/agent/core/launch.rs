@@ -18,8 +18,8 @@ use crate::proto::mesos::executor_info::Type as ExecutorType;
 use crate::proto::mesos::internal::{ExitedExecutorMessage, RunTaskGroupMessage, RunTaskMessage};
 use crate::proto::mesos::resource::AllocationInfo;
 use crate::proto::mesos::{
-    task_status::Reason, CommandInfo, ContainerId, DurationInfo, ExecutorId, ExecutorInfo,
-    FrameworkId, FrameworkInfo, Resource, TaskGroupInfo, TaskInfo, TaskState,
+    task_status::Reason, CommandInfo, ContainerId, DurationInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo,
+    Resource, TaskGroupInfo, TaskInfo, TaskState,
 };
 use crate::v0_compat::Upid;
 
@@ -40,9 +40,7 @@ fn inject_allocation_info(resources: &mut [Resource], framework: &FrameworkInfo)
                 );
                 continue;
             }
-            r.allocation_info = Some(AllocationInfo {
-                role: Some(roles[0].clone()),
-            });
+            r.allocation_info = Some(AllocationInfo { role: Some(roles[0].clone()) });
         }
     }
 }
@@ -57,12 +55,7 @@ fn prepare_task(task: &mut TaskInfo, framework: &FrameworkInfo) {
 
 impl Agent {
     /// `RunTaskMessage`.
-    pub(crate) fn on_run_task(
-        &mut self,
-        from: &Upid,
-        message: RunTaskMessage,
-        fx: &mut Vec<Effect>,
-    ) {
+    pub(crate) fn on_run_task(&mut self, from: &Upid, message: RunTaskMessage, fx: &mut Vec<Effect>) {
         let task = message.task;
         if task.executor.is_some() == task.command.is_some() {
             tracing::error!(
@@ -72,51 +65,27 @@ impl Agent {
             return;
         }
         if self.master.as_ref() != Some(from) {
-            tracing::warn!(
-                "Ignoring run task message from {from} because it is not the expected master"
-            );
+            tracing::warn!("Ignoring run task message from {from} because it is not the expected master");
             return;
         }
         let framework = message.framework;
         if framework.id.is_none() {
-            tracing::error!(
-                "Ignoring run task message from {from} because it does not have a framework ID"
-            );
+            tracing::error!("Ignoring run task message from {from} because it does not have a framework ID");
             return;
         }
-        let pid = message
-            .pid
-            .as_deref()
-            .and_then(|p| state::parse_pid(p).ok().flatten());
+        let pid = message.pid.as_deref().and_then(|p| state::parse_pid(p).ok().flatten());
         let executor_info = match &task.executor {
             Some(executor) => executor.clone(),
             None => self.command_executor_info(&framework, &task),
         };
         let generated = task.executor.is_none();
-        self.run(
-            framework,
-            executor_info,
-            Some(task),
-            None,
-            &message.resource_version_uuids,
-            pid,
-            message.launch_executor,
-            generated,
-            fx,
-        );
+        self.run(framework, executor_info, Some(task), None, &message.resource_version_uuids, pid, message.launch_executor, generated, fx);
     }
 
     /// `RunTaskGroupMessage`.
-    pub(crate) fn on_run_task_group(
-        &mut self,
-        from: &Upid,
-        message: RunTaskGroupMessage,
-        fx: &mut Vec<Effect>,
-    ) {
+    pub(crate) fn on_run_task_group(&mut self, from: &Upid, message: RunTaskGroupMessage, fx: &mut Vec<Effect>) {
         if self.master.as_ref() != Some(from) {
-            tracing::warn!(
-                "Ignoring run task group message from {from} because it is not the expected master"
-            );
+            tracing::warn!("Ignoring run task group message from {from} because it is not the expected master");
             return;
         }
         if message.framework.id.is_none() {
@@ -154,11 +123,7 @@ impl Agent {
             framework,
             crate::proto::mesos::framework_info::capability::Type::PartitionAware,
         );
-        let framework_id = framework
-            .id
-            .as_ref()
-            .map(|i| i.value.clone())
-            .unwrap_or_default();
+        let framework_id = framework.id.as_ref().map(|i| i.value.clone()).unwrap_or_default();
         for task in tasks {
             let update = self.agent_update(
                 &framework_id,
@@ -172,21 +137,11 @@ impl Agent {
         }
     }
 
-    fn exited_executor(
-        &self,
-        framework_id: &str,
-        executor_id: &str,
-        status: i32,
-        fx: &mut Vec<Effect>,
-    ) {
+    fn exited_executor(&self, framework_id: &str, executor_id: &str, status: i32, fx: &mut Vec<Effect>) {
         let message = ExitedExecutorMessage {
             slave_id: self.slave_id(),
-            framework_id: FrameworkId {
-                value: framework_id.to_string(),
-            },
-            executor_id: ExecutorId {
-                value: executor_id.to_string(),
-            },
+            framework_id: FrameworkId { value: framework_id.to_string() },
+            executor_id: ExecutorId { value: executor_id.to_string() },
             status,
         };
         self.send_master(message, fx);
@@ -220,18 +175,11 @@ impl Agent {
             (None, Some(g)) => g.tasks.clone(),
             (None, None) => return,
         };
-        let framework_id = framework_info
-            .id
-            .as_ref()
-            .map(|i| i.value.clone())
-            .unwrap_or_default();
+        let framework_id = framework_info.id.as_ref().map(|i| i.value.clone()).unwrap_or_default();
         let executor_id = executor_info.executor_id.value.clone();
         let what = match &task {
             Some(t) => format!("task '{}'", t.task_id.value),
-            None => format!(
-                "task group containing tasks {:?}",
-                tasks.iter().map(|t| &t.task_id.value).collect::<Vec<_>>()
-            ),
+            None => format!("task group containing tasks {:?}", tasks.iter().map(|t| &t.task_id.value).collect::<Vec<_>>()),
         };
         tracing::info!("Got assigned {what} for framework {framework_id}");
 
@@ -246,67 +194,40 @@ impl Agent {
             }
         }
         if matches!(self.state, AgentState::Recovering | AgentState::Terminating) {
-            tracing::warn!(
-                "Ignoring running {what} because the agent is {}",
-                self.state.name()
-            );
+            tracing::warn!("Ignoring running {what} because the agent is {}", self.state.name());
             return;
         }
         // Ids become directory names: refuse what could leave the sandbox
         // tree (the master validates them; this agent does not trust that).
         if !paths::is_safe_component(&framework_id) {
-            tracing::error!(
-                "Refusing {what}: framework id '{framework_id}' is not usable as a directory name"
-            );
+            tracing::error!("Refusing {what}: framework id '{framework_id}' is not usable as a directory name");
             return;
         }
 
         // The framework, created (and checkpointed) on its first task.
         if !self.frameworks.contains_key(&framework_id) {
             for root in [self.config.work_dir.clone(), self.meta.clone()] {
-                fx.push(Effect::Unschedule {
-                    path: paths::framework_path(&root, &self.agent_id(), &framework_id),
-                });
+                fx.push(Effect::Unschedule { path: paths::framework_path(&root, &self.agent_id(), &framework_id) });
             }
             let mut framework = Framework::new(framework_info.clone(), pid.clone());
-            if let Some(pos) = self
-                .completed_frameworks
-                .iter()
-                .position(|f| f.id == framework_id)
-            {
+            if let Some(pos) = self.completed_frameworks.iter().position(|f| f.id == framework_id) {
                 if let Some(completed) = self.completed_frameworks.remove(pos) {
                     framework.completed_executors = completed.completed_executors;
                 }
             }
             if framework.checkpoint() {
                 fx.extend(
-                    state::write_framework(
-                        &self.meta,
-                        &self.agent_id(),
-                        &framework.info,
-                        framework.pid.as_ref(),
-                    )
-                    .into_iter()
-                    .map(Effect::Fs),
+                    state::write_framework(&self.meta, &self.agent_id(), &framework.info, framework.pid.as_ref())
+                        .into_iter()
+                        .map(Effect::Fs),
                 );
             }
             self.frameworks.insert(framework_id.clone(), framework);
         }
 
-        if !paths::is_safe_component(&executor_id)
-            || tasks
-                .iter()
-                .any(|t| !paths::is_safe_component(&t.task_id.value))
-        {
+        if !paths::is_safe_component(&executor_id) || tasks.iter().any(|t| !paths::is_safe_component(&t.task_id.value)) {
             tracing::error!("Refusing {what}: an id is not usable as a directory name");
-            self.drop_tasks(
-                &framework_info,
-                &tasks,
-                &executor_id,
-                Reason::TaskInvalid,
-                "Invalid ID",
-                fx,
-            );
+            self.drop_tasks(&framework_info, &tasks, &executor_id, Reason::TaskInvalid, "Invalid ID", fx);
             self.remove_framework_if_idle(&framework_id, fx);
             return;
         }
@@ -322,26 +243,13 @@ impl Agent {
 
         // The master's view of the agent's resources must be current.
         if !resource_version_uuids.is_empty() {
-            let ours = resource_version_uuids
-                .iter()
-                .find(|v| v.resource_provider_id.is_none());
+            let ours = resource_version_uuids.iter().find(|v| v.resource_provider_id.is_none());
             let outdated = match ours {
                 Some(v) => v.uuid != self.resource_version,
-                None => tasks
-                    .iter()
-                    .any(|t| t.resources.iter().any(|r| r.provider_id.is_none())),
-            } || tasks
-                .iter()
-                .any(|t| t.resources.iter().any(|r| r.provider_id.is_some()));
+                None => tasks.iter().any(|t| t.resources.iter().any(|r| r.provider_id.is_none())),
+            } || tasks.iter().any(|t| t.resources.iter().any(|r| r.provider_id.is_some()));
             if outdated {
-                self.drop_tasks(
-                    &framework_info,
-                    &tasks,
-                    &executor_id,
-                    Reason::InvalidOffers,
-                    "Task assumes outdated resource state",
-                    fx,
-                );
+                self.drop_tasks(&framework_info, &tasks, &executor_id, Reason::InvalidOffers, "Task assumes outdated resource state", fx);
                 self.remove_framework_if_idle(&framework_id, fx);
                 if launch_executor == Some(true) {
                     self.exited_executor(&framework_id, &executor_id, -1, fx);
@@ -355,9 +263,7 @@ impl Agent {
         let unknown = |resources: &[Resource]| {
             let mut rs = Resources::from_protos(resources);
             rs.unallocate();
-            rs.filter(needs_checkpointing)
-                .iter()
-                .any(|item| !checkpointed.contains_item(item))
+            rs.filter(needs_checkpointing).iter().any(|item| !checkpointed.contains_item(item))
         };
         let unknown_task = tasks.iter().any(|t| unknown(&t.resources));
         let unknown_executor = unknown(&executor_info.resources);
@@ -367,14 +273,7 @@ impl Agent {
             } else {
                 "The checkpointed resources being used by the executor are unknown to the agent"
             };
-            self.drop_tasks(
-                &framework_info,
-                &tasks,
-                &executor_id,
-                Reason::ResourcesUnknown,
-                message,
-                fx,
-            );
+            self.drop_tasks(&framework_info, &tasks, &executor_id, Reason::ResourcesUnknown, message, fx);
             self.remove_framework_if_idle(&framework_id, fx);
             if launch_executor == Some(true) {
                 self.exited_executor(&framework_id, &executor_id, -1, fx);
@@ -383,10 +282,7 @@ impl Agent {
         }
 
         tracing::info!("Launching {what} for framework {framework_id}");
-        let existing = self.frameworks[&framework_id]
-            .executors
-            .get(&executor_id)
-            .map(|e| e.state);
+        let existing = self.frameworks[&framework_id].executors.get(&executor_id).map(|e| e.state);
 
         if let Some(launch) = launch_executor {
             if task_group.is_none() && task.as_ref().is_some_and(|t| t.command.is_some()) {
@@ -412,10 +308,7 @@ impl Agent {
                 );
                 if existing == Some(ExecutorState::Terminated) {
                     self.exited_executor(&framework_id, &executor_id, -1, fx);
-                } else if matches!(
-                    existing,
-                    Some(ExecutorState::Registering | ExecutorState::Running)
-                ) {
+                } else if matches!(existing, Some(ExecutorState::Registering | ExecutorState::Running)) {
                     self.shutdown_executor(&framework_id, &executor_id, fx);
                 }
                 return;
@@ -434,23 +327,8 @@ impl Agent {
         }
 
         if existing.is_none() {
-            self.add_executor(
-                &framework_id,
-                executor_info.clone(),
-                generated_for_command_task,
-                fx,
-            );
-            self.launch_executor(
-                &framework_id,
-                &executor_info,
-                &tasks,
-                if task_group.is_none() {
-                    task.clone()
-                } else {
-                    None
-                },
-                fx,
-            );
+            self.add_executor(&framework_id, executor_info.clone(), generated_for_command_task, fx);
+            self.launch_executor(&framework_id, &executor_info, &tasks, if task_group.is_none() { task.clone() } else { None }, fx);
         }
 
         let agent_id = self.agent_id();
@@ -462,27 +340,15 @@ impl Agent {
             .expect("executor just added or existing");
         match executor.state {
             ExecutorState::Terminating | ExecutorState::Terminated => {
-                let name = if executor.state == ExecutorState::Terminating {
-                    "terminating"
-                } else {
-                    "terminated"
-                };
+                let name = if executor.state == ExecutorState::Terminating { "terminating" } else { "terminated" };
                 tracing::warn!("Asked to run {what} for framework {framework_id} with executor '{executor_id}' which is {name}");
-                self.drop_tasks(
-                    &framework_info,
-                    &tasks,
-                    &executor_id,
-                    Reason::ExecutorTerminated,
-                    &format!("Executor {name}"),
-                    fx,
-                );
+                self.drop_tasks(&framework_info, &tasks, &executor_id, Reason::ExecutorTerminated, &format!("Executor {name}"), fx);
             }
             ExecutorState::Registering | ExecutorState::Running => {
                 if executor.checkpoint {
                     let run = executor.run_ids(&agent_id);
                     for t in &tasks {
-                        let staged =
-                            super::framework::create_task(t, TaskState::TaskStaging, &framework_id);
+                        let staged = super::framework::create_task(t, TaskState::TaskStaging, &framework_id);
                         fx.push(Effect::Fs(state::write_task(&meta, &run, &staged)));
                     }
                 }
@@ -490,35 +356,20 @@ impl Agent {
                     Some(g) => executor.enqueue_task_group(g.clone()),
                     None => tasks.iter().for_each(|t| executor.enqueue_task(t.clone())),
                 }
-                tracing::info!(
-                    "Queued {what} for executor '{executor_id}' of framework {framework_id}"
-                );
+                tracing::info!("Queued {what} for executor '{executor_id}' of framework {framework_id}");
                 if executor.state == ExecutorState::Running {
-                    let container_id = ContainerId {
-                        value: executor.container_id.clone(),
-                        parent: None,
-                    };
+                    let container_id = ContainerId { value: executor.container_id.clone(), parent: None };
                     let resources = executor.allocated_resources().to_protos();
                     let then = AfterUpdate::SendQueued {
                         framework_id: framework_id.clone(),
                         executor_id: executor_id.clone(),
-                        tasks: if task_group.is_none() {
-                            tasks.iter().map(|t| t.task_id.value.clone()).collect()
-                        } else {
-                            Vec::new()
-                        },
+                        tasks: if task_group.is_none() { tasks.iter().map(|t| t.task_id.value.clone()).collect() } else { Vec::new() },
                         task_groups: match &task_group {
-                            Some(g) => {
-                                vec![g.tasks.iter().map(|t| t.task_id.value.clone()).collect()]
-                            }
+                            Some(g) => vec![g.tasks.iter().map(|t| t.task_id.value.clone()).collect()],
                             None => Vec::new(),
                         },
                     };
-                    fx.push(Effect::Update {
-                        container_id,
-                        resources,
-                        then,
-                    });
+                    fx.push(Effect::Update { container_id, resources, then });
                 }
             }
         }
@@ -526,26 +377,12 @@ impl Agent {
 
     /// Mesos's `Framework::addExecutor`: a new run with a fresh container id,
     /// checkpointed when the framework checkpoints.
-    fn add_executor(
-        &mut self,
-        framework_id: &str,
-        info: ExecutorInfo,
-        generated: bool,
-        fx: &mut Vec<Effect>,
-    ) {
+    fn add_executor(&mut self, framework_id: &str, info: ExecutorInfo, generated: bool, fx: &mut Vec<Effect>) {
         let container_id = self.random_uuid().to_string();
         let agent_id = self.agent_id();
-        let framework = self
-            .frameworks
-            .get_mut(framework_id)
-            .expect("framework exists");
+        let framework = self.frameworks.get_mut(framework_id).expect("framework exists");
         let user = if self.config.switch_user {
-            Some(
-                info.command
-                    .as_ref()
-                    .and_then(|c| c.user.clone())
-                    .unwrap_or_else(|| framework.info.user.clone()),
-            )
+            Some(info.command.as_ref().and_then(|c| c.user.clone()).unwrap_or_else(|| framework.info.user.clone()))
         } else {
             None
         };
@@ -557,33 +394,16 @@ impl Agent {
         };
         let directory = paths::run_path(&self.config.work_dir, &run);
         for path in [
-            paths::executor_path(
-                &self.config.work_dir,
-                &run.agent,
-                &run.framework,
-                &run.executor,
-            ),
+            paths::executor_path(&self.config.work_dir, &run.agent, &run.framework, &run.executor),
             paths::executor_path(&self.meta, &run.agent, &run.framework, &run.executor),
         ] {
             fx.push(Effect::Unschedule { path });
         }
         let checkpoint = framework.checkpoint();
-        let executor = Executor::new(
-            framework_id,
-            info,
-            container_id,
-            directory.clone(),
-            user,
-            checkpoint,
-            Channel::Unknown,
-            generated,
-        );
+        let executor =
+            Executor::new(framework_id, info, container_id, directory.clone(), user, checkpoint, Channel::Unknown, generated);
         if executor.checkpoint {
-            fx.extend(
-                state::write_executor(&self.meta, &run, &executor.info, generated)
-                    .into_iter()
-                    .map(Effect::Fs),
-            );
+            fx.extend(state::write_executor(&self.meta, &run, &executor.info, generated).into_iter().map(Effect::Fs));
         }
         tracing::info!(
             "Launching executor '{}' of framework {framework_id} in work directory '{}'",
@@ -618,18 +438,11 @@ impl Agent {
             info.container = self.config.default_container_info.clone();
         }
         let environment = self.executor_environment(&info, executor, framework.checkpoint());
-        let container_id = ContainerId {
-            value: executor.container_id.clone(),
-            parent: None,
-        };
+        let container_id = ContainerId { value: executor.container_id.clone(), parent: None };
         let config = ContainerConfig {
             container_id: container_id.clone(),
             executor_info: info.clone(),
-            task_info: if executor.generated_for_command_task {
-                task
-            } else {
-                None
-            },
+            task_info: if executor.generated_for_command_task { task } else { None },
             command_info: info.command.clone().unwrap_or_default(),
             container_info: info.container.clone(),
             resources: info.resources.clone(),
@@ -638,12 +451,7 @@ impl Agent {
             environment,
             checkpoint: framework.checkpoint(),
         };
-        let latest = paths::latest_run_path(
-            &self.config.work_dir,
-            &self.agent_id(),
-            framework_id,
-            &executor.id,
-        );
+        let latest = paths::latest_run_path(&self.config.work_dir, &self.agent_id(), framework_id, &executor.id);
         tracing::info!(
             "Launching container {} for executor '{}' of framework {framework_id}",
             container_id.value,
@@ -679,58 +487,27 @@ impl Agent {
             env.insert(k.clone(), v.clone());
         }
         env.insert("LIBPROCESS_PORT".into(), "0".into());
-        let framework_id = info
-            .framework_id
-            .as_ref()
-            .map(|f| f.value.clone())
-            .unwrap_or_else(|| executor.framework_id.clone());
+        let framework_id = info.framework_id.as_ref().map(|f| f.value.clone()).unwrap_or_else(|| executor.framework_id.clone());
         env.insert("MESOS_FRAMEWORK_ID".into(), framework_id);
         env.insert("MESOS_EXECUTOR_ID".into(), info.executor_id.value.clone());
-        env.insert(
-            "MESOS_DIRECTORY".into(),
-            executor.directory.display().to_string(),
-        );
-        env.insert(
-            "MESOS_SANDBOX".into(),
-            executor.directory.display().to_string(),
-        );
+        env.insert("MESOS_DIRECTORY".into(), executor.directory.display().to_string());
+        env.insert("MESOS_SANDBOX".into(), executor.directory.display().to_string());
         env.insert("MESOS_SLAVE_ID".into(), self.agent_id());
         env.insert("MESOS_SLAVE_PID".into(), self.config.pid.to_string());
         env.insert(
             "MESOS_AGENT_ENDPOINT".into(),
-            format!(
-                "{}:{}",
-                self.config.pid.addr().ip(),
-                self.config.pid.addr().port()
-            ),
+            format!("{}:{}", self.config.pid.addr().ip(), self.config.pid.addr().port()),
         );
-        env.insert(
-            "MESOS_CHECKPOINT".into(),
-            if checkpoint { "1" } else { "0" }.into(),
-        );
-        env.insert(
-            "MESOS_HTTP_COMMAND_EXECUTOR".into(),
-            if self.config.http_command_executor {
-                "1"
-            } else {
-                "0"
-            }
-            .into(),
-        );
+        env.insert("MESOS_CHECKPOINT".into(), if checkpoint { "1" } else { "0" }.into());
+        env.insert("MESOS_HTTP_COMMAND_EXECUTOR".into(), if self.config.http_command_executor { "1" } else { "0" }.into());
         let grace = info
             .shutdown_grace_period
             .as_ref()
             .map(|d| std::time::Duration::from_nanos(d.nanoseconds.max(0) as u64))
             .unwrap_or(self.config.executor_shutdown_grace_period);
-        env.insert(
-            "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".into(),
-            format_duration(grace),
-        );
+        env.insert("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".into(), format_duration(grace));
         if checkpoint {
-            env.insert(
-                "MESOS_RECOVERY_TIMEOUT".into(),
-                format_duration(self.config.recovery_timeout),
-            );
+            env.insert("MESOS_RECOVERY_TIMEOUT".into(), format_duration(self.config.recovery_timeout));
             env.insert(
                 "MESOS_SUBSCRIPTION_BACKOFF_MAX".into(),
                 format_duration(self.config.executor_reregistration_timeout),
@@ -750,11 +527,7 @@ impl Agent {
                 ],
                 ..Default::default()
             },
-            Err(e) => CommandInfo {
-                shell: Some(true),
-                value: Some(format!("echo '{e}'; exit 1")),
-                ..Default::default()
-            },
+            Err(e) => CommandInfo { shell: Some(true), value: Some(format!("echo '{e}'; exit 1")), ..Default::default() },
         };
         command.user = user;
         command
@@ -762,11 +535,7 @@ impl Agent {
 
     /// The `ExecutorInfo` Mesos builds around `mesos-executor` for a command
     /// task (`getExecutorInfo`).
-    pub(crate) fn command_executor_info(
-        &self,
-        framework: &FrameworkInfo,
-        task: &TaskInfo,
-    ) -> ExecutorInfo {
+    pub(crate) fn command_executor_info(&self, framework: &FrameworkInfo, task: &TaskInfo) -> ExecutorInfo {
         let command = task.command.clone().unwrap_or_default();
         let mut name = format!("(Task: {}) ", task.task_id.value);
         if command.shell.unwrap_or(true) {
@@ -774,10 +543,7 @@ impl Agent {
                 None => name.push_str("(Command: NO COMMAND)"),
                 Some(value) => {
                     if value.chars().count() > 15 {
-                        name.push_str(&format!(
-                            "(Command: sh -c '{}...')",
-                            value.chars().take(12).collect::<String>()
-                        ));
+                        name.push_str(&format!("(Command: sh -c '{}...')", value.chars().take(12).collect::<String>()));
                     } else {
                         name.push_str(&format!("(Command: sh -c '{value}')"));
                     }
@@ -789,10 +555,7 @@ impl Agent {
                 Some(value) => {
                     let args = format!("{value}, {}", command.arguments.join(", "));
                     if args.chars().count() > 15 {
-                        name.push_str(&format!(
-                            "(Command: [{}...])",
-                            args.chars().take(12).collect::<String>()
-                        ));
+                        name.push_str(&format!("(Command: [{}...])", args.chars().take(12).collect::<String>()));
                     } else {
                         name.push_str(&format!("(Command: [{args}])"));
                     }
@@ -801,9 +564,7 @@ impl Agent {
         }
         #[allow(deprecated)]
         let mut executor = ExecutorInfo {
-            executor_id: ExecutorId {
-                value: task.task_id.value.clone(),
-            },
+            executor_id: ExecutorId { value: task.task_id.value.clone() },
             framework_id: framework.id.clone(),
             container: task.container.clone(),
             name: Some(format!("Command Executor {name}")),
@@ -818,24 +579,16 @@ impl Agent {
             user: command.user.clone(),
             ..Default::default()
         };
-        if let Some(grace) = task
-            .kill_policy
-            .as_ref()
-            .and_then(|k| k.grace_period.as_ref())
-        {
+        if let Some(grace) = task.kill_policy.as_ref().and_then(|k| k.grace_period.as_ref()) {
             let extra = (MAX_REAP_INTERVAL_SECS + 1) as i64 * 1_000_000_000;
-            executor.shutdown_grace_period = Some(DurationInfo {
-                nanoseconds: grace.nanoseconds.saturating_add(extra),
-            });
+            executor.shutdown_grace_period = Some(DurationInfo { nanoseconds: grace.nanoseconds.saturating_add(extra) });
         }
         match &self.config.command_executor {
             Ok(path) => {
                 exec_command.shell = Some(false);
                 exec_command.value = Some(path.display().to_string());
-                exec_command.arguments = vec![
-                    "mesos-executor".into(),
-                    format!("--launcher_dir={}", self.config.launcher_dir),
-                ];
+                exec_command.arguments =
+                    vec!["mesos-executor".into(), format!("--launcher_dir={}", self.config.launcher_dir)];
             }
             Err(e) => {
                 exec_command.shell = Some(true);
@@ -843,18 +596,11 @@ impl Agent {
             }
         }
         executor.command = Some(exec_command);
-        let mut overhead = Resources::parse(COMMAND_EXECUTOR_RESOURCES, "*")
-            .map(|r| r.to_protos())
-            .unwrap_or_default();
-        let role = task
-            .resources
-            .iter()
-            .find_map(|r| r.allocation_info.as_ref().and_then(|a| a.role.clone()));
+        let mut overhead = Resources::parse(COMMAND_EXECUTOR_RESOURCES, "*").map(|r| r.to_protos()).unwrap_or_default();
+        let role = task.resources.iter().find_map(|r| r.allocation_info.as_ref().and_then(|a| a.role.clone()));
         if let Some(role) = role {
             for r in overhead.iter_mut() {
-                r.allocation_info = Some(AllocationInfo {
-                    role: Some(role.clone()),
-                });
+                r.allocation_info = Some(AllocationInfo { role: Some(role.clone()) });
             }
         }
         upgrade_resources(&mut overhead);
@@ -885,9 +631,7 @@ impl Agent {
                     container_id.value
                 );
                 self.metrics.container_launch_errors += 1;
-                fx.push(Effect::Destroy {
-                    container_id: container_id.clone(),
-                });
+                fx.push(Effect::Destroy { container_id: container_id.clone() });
                 if let Some(executor) = self.executor_mut(framework_id, executor_id) {
                     if executor.container_id == container_id.value {
                         executor.pending_termination = Some(Termination {
@@ -913,9 +657,7 @@ impl Agent {
             Ok(LaunchResult::Launched { pid }) => pid,
         };
         let Some(framework) = self.frameworks.get_mut(framework_id) else {
-            tracing::warn!(
-                "Framework '{framework_id}' for executor '{executor_id}' is no longer valid"
-            );
+            tracing::warn!("Framework '{framework_id}' for executor '{executor_id}' is no longer valid");
             return;
         };
         if framework.state == FrameworkState::Terminating {
@@ -946,15 +688,8 @@ impl Agent {
         }
     }
 
-    pub(crate) fn executor_mut(
-        &mut self,
-        framework_id: &str,
-        executor_id: &str,
-    ) -> Option<&mut Executor> {
-        self.frameworks
-            .get_mut(framework_id)?
-            .executors
-            .get_mut(executor_id)
+    pub(crate) fn executor_mut(&mut self, framework_id: &str, executor_id: &str) -> Option<&mut Executor> {
+        self.frameworks.get_mut(framework_id)?.executors.get_mut(executor_id)
     }
 
     /// A `Update` effect finished (Mesos's `___run` after the
@@ -968,18 +703,10 @@ impl Agent {
     ) {
         if let Err(error) = result {
             tracing::error!("Failed to update resources for container {container_id}, destroying container: {error}");
-            fx.push(Effect::Destroy {
-                container_id: ContainerId {
-                    value: container_id.to_string(),
-                    parent: None,
-                },
-            });
+            fx.push(Effect::Destroy { container_id: ContainerId { value: container_id.to_string(), parent: None } });
             let found = self.frameworks.values_mut().find_map(|f| {
                 let aware = f.partition_aware();
-                f.executors
-                    .values_mut()
-                    .find(|e| e.container_id == container_id)
-                    .map(|e| (e, aware))
+                f.executors.values_mut().find(|e| e.container_id == container_id).map(|e| (e, aware))
             });
             if let Some((executor, partition_aware)) = found {
                 executor.pending_termination = Some(Termination {
@@ -991,21 +718,8 @@ impl Agent {
             }
             return;
         }
-        if let AfterUpdate::SendQueued {
-            framework_id,
-            executor_id,
-            tasks,
-            task_groups,
-        } = then
-        {
-            self.send_queued(
-                &framework_id,
-                &executor_id,
-                container_id,
-                &tasks,
-                &task_groups,
-                fx,
-            );
+        if let AfterUpdate::SendQueued { framework_id, executor_id, tasks, task_groups } = then {
+            self.send_queued(&framework_id, &executor_id, container_id, &tasks, &task_groups, fx);
         }
     }
 
@@ -1019,21 +733,15 @@ impl Agent {
         task_groups: &[Vec<String>],
         fx: &mut Vec<Effect>,
     ) {
-        let Some(framework) = self.frameworks.get_mut(framework_id) else {
-            return;
-        };
+        let Some(framework) = self.frameworks.get_mut(framework_id) else { return };
         if framework.state == FrameworkState::Terminating {
             return;
         }
         let framework_info = framework.info.clone();
         let framework_pid = framework.pid.clone();
-        let Some(executor) = framework.executors.get_mut(executor_id) else {
-            return;
-        };
+        let Some(executor) = framework.executors.get_mut(executor_id) else { return };
         if executor.container_id != container_id || executor.state != ExecutorState::Running {
-            tracing::warn!(
-                "Ignoring sending queued tasks to executor '{executor_id}': it is not running"
-            );
+            tracing::warn!("Ignoring sending queued tasks to executor '{executor_id}': it is not running");
             return;
         }
         let mut outgoing = Vec::new();
@@ -1044,19 +752,12 @@ impl Agent {
             };
             executor.add_launched_task(&task);
             tracing::info!("Sending queued task '{task_id}' to executor '{executor_id}' of framework {framework_id}");
-            outgoing.push(super::executors::ToExecutor::RunTask(
-                crate::proto::mesos::internal::RunTaskMessage {
-                    framework: framework_info.clone(),
-                    task,
-                    pid: Some(
-                        framework_pid
-                            .as_ref()
-                            .map(|p| p.to_string())
-                            .unwrap_or_else(|| state::EMPTY_UPID.to_string()),
-                    ),
-                    ..Default::default()
-                },
-            ));
+            outgoing.push(super::executors::ToExecutor::RunTask(crate::proto::mesos::internal::RunTaskMessage {
+                framework: framework_info.clone(),
+                task,
+                pid: Some(framework_pid.as_ref().map(|p| p.to_string()).unwrap_or_else(|| state::EMPTY_UPID.to_string())),
+                ..Default::default()
+            }));
         }
         for group in task_groups {
             let queued: Vec<bool> = group.iter().map(|t| executor.is_queued(t)).collect();
@@ -1072,9 +773,7 @@ impl Agent {
                 }
             }
             tracing::info!("Sending queued task group {group:?} to executor '{executor_id}' of framework {framework_id}");
-            outgoing.push(super::executors::ToExecutor::LaunchGroup(TaskGroupInfo {
-                tasks: infos,
-            }));
+            outgoing.push(super::executors::ToExecutor::LaunchGroup(TaskGroupInfo { tasks: infos }));
         }
         let channel = executor.channel.clone();
         for message in outgoing {

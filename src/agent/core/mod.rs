@@ -23,8 +23,8 @@
 //! (no master, or registering) ⇄ `Running` (registered) → `Terminating`
 //! (shutting down; exits once no framework is left).
 
-mod executors;
 pub mod framework;
+mod executors;
 mod launch;
 mod recovery;
 mod registration;
@@ -180,9 +180,7 @@ impl Agent {
             domain: config.domain.clone(),
             checkpoint: Some(true),
         };
-        let resource_version = Uuid {
-            value: rng.uuid().as_bytes().to_vec(),
-        };
+        let resource_version = Uuid { value: rng.uuid().as_bytes().to_vec() };
         Agent {
             meta: meta.clone(),
             state: AgentState::Recovering,
@@ -216,41 +214,22 @@ impl Agent {
             Event::StateRecovered(state) => self.on_state_recovered(state, &mut fx),
             Event::ContainersRecovered(result) => self.on_containers_recovered(result, &mut fx),
             Event::MasterDetected(master) => self.on_master_detected(master, &mut fx),
-            Event::MasterDetectionFailed(error) => fx.push(Effect::Exit {
-                status: 1,
-                message: format!("Failed to detect a master: {error}"),
-            }),
+            Event::MasterDetectionFailed(error) => {
+                fx.push(Effect::Exit { status: 1, message: format!("Failed to detect a master: {error}") })
+            }
             Event::Message { from, message } => self.on_message(from, message, &mut fx),
             Event::Exited(pid) => self.on_exited(&pid),
             Event::Timer(id) => self.on_timer(id, &mut fx),
-            Event::Launched {
-                framework_id,
-                executor_id,
-                container_id,
-                result,
-            } => self.on_launched(&framework_id, &executor_id, container_id, result, &mut fx),
-            Event::ContainerTerminated {
-                framework_id,
-                executor_id,
-                container_id,
-                termination,
-            } => self.on_container_terminated(
-                &framework_id,
-                &executor_id,
-                &container_id.value,
-                termination,
-                &mut fx,
-            ),
-            Event::ContainerUpdated {
-                container_id,
-                result,
-                then,
-            } => self.on_container_updated(&container_id.value, result, then, &mut fx),
-            Event::ExecutorCall {
-                request,
-                stream,
-                call,
-            } => self.on_executor_call(request, stream, call, &mut fx),
+            Event::Launched { framework_id, executor_id, container_id, result } => {
+                self.on_launched(&framework_id, &executor_id, container_id, result, &mut fx)
+            }
+            Event::ContainerTerminated { framework_id, executor_id, container_id, termination } => {
+                self.on_container_terminated(&framework_id, &executor_id, &container_id.value, termination, &mut fx)
+            }
+            Event::ContainerUpdated { container_id, result, then } => {
+                self.on_container_updated(&container_id.value, result, then, &mut fx)
+            }
+            Event::ExecutorCall { request, stream, call } => self.on_executor_call(request, stream, call, &mut fx),
             Event::ExecutorStreamClosed(stream) => self.on_executor_stream_closed(stream),
             Event::ShutdownRequested(reason) => self.shutdown(None, &reason, &mut fx),
         }
@@ -260,61 +239,43 @@ impl Agent {
     fn on_message(&mut self, from: Upid, message: crate::v0_compat::Message, fx: &mut Vec<Effect>) {
         use crate::v0_compat::Message as M;
         match message {
-            M::SlaveRegisteredMessage(m) => {
-                self.on_registered(&from, &m.slave_id, m.connection.as_ref(), fx)
-            }
+            M::SlaveRegisteredMessage(m) => self.on_registered(&from, &m.slave_id, m.connection.as_ref(), fx),
             M::SlaveReregisteredMessage(m) => self.on_reregistered(&from, *m, fx),
             M::RunTaskMessage(m) => self.on_run_task(&from, *m, fx),
             M::RunTaskGroupMessage(m) => self.on_run_task_group(&from, *m, fx),
             M::KillTaskMessage(m) => self.on_kill_task(&from, *m, fx),
             M::ShutdownExecutorMessage(m) => {
-                let (fw, ex) = (
-                    m.framework_id.map(|f| f.value),
-                    m.executor_id.map(|e| e.value),
-                );
+                let (fw, ex) = (m.framework_id.map(|f| f.value), m.executor_id.map(|e| e.value));
                 if let (Some(fw), Some(ex)) = (fw, ex) {
                     self.on_shutdown_executor(Some(&from), &fw, &ex, fx)
                 }
             }
-            M::ShutdownFrameworkMessage(m) => {
-                self.shutdown_framework(Some(&from), &m.framework_id.value, fx)
-            }
+            M::ShutdownFrameworkMessage(m) => self.shutdown_framework(Some(&from), &m.framework_id.value, fx),
             M::FrameworkToExecutorMessage(m) => self.on_scheduler_message(*m, fx),
             M::UpdateFrameworkMessage(m) => self.on_update_framework(*m, fx),
             M::CheckpointResourcesMessage(m) => self.on_checkpoint_resources(m.resources, fx),
             M::ApplyOperationMessage(m) => self.on_apply_operation(*m, fx),
-            M::StatusUpdateAcknowledgementMessage(m) => {
-                self.on_status_update_acknowledgement(&from, *m, fx)
-            }
+            M::StatusUpdateAcknowledgementMessage(m) => self.on_status_update_acknowledgement(&from, *m, fx),
             M::RegisterExecutorMessage(m) => {
                 self.on_register_executor(&from, &m.framework_id.value, &m.executor_id.value, fx)
             }
             M::ReregisterExecutorMessage(m) => self.on_reregister_executor(&from, *m, fx),
             M::StatusUpdateMessage(m) => {
                 // The executor's pid rides in the message (the ack goes there).
-                let pid = m
-                    .pid
-                    .as_deref()
-                    .and_then(|p| crate::agent::state::parse_pid(p).ok().flatten());
+                let pid = m.pid.as_deref().and_then(|p| crate::agent::state::parse_pid(p).ok().flatten());
                 self.status_update(m.update, Some(pid), fx)
             }
             M::ExecutorToFrameworkMessage(m) => {
                 self.executor_message(&m.framework_id.value, &m.executor_id.value, m.data, fx)
             }
-            M::ShutdownMessage(m) => {
-                self.shutdown(Some(&from), m.message.as_deref().unwrap_or(""), fx)
-            }
+            M::ShutdownMessage(m) => self.shutdown(Some(&from), m.message.as_deref().unwrap_or(""), fx),
             M::PingSlaveMessage(m) => self.on_ping(&from, m.connected, fx),
             M::ReconcileOperationsMessage(_) | M::AcknowledgeOperationStatusMessage(_) => {
                 // No operation is ever pending on this agent: operations
                 // are applied at once and reported finished.
             }
-            M::DrainSlaveMessage(_) => {
-                tracing::warn!("Ignoring DrainSlaveMessage: draining is not implemented")
-            }
-            other => {
-                tracing::warn!(from = %from, name = other.name(), "Dropping unexpected message")
-            }
+            M::DrainSlaveMessage(_) => tracing::warn!("Ignoring DrainSlaveMessage: draining is not implemented"),
+            other => tracing::warn!(from = %from, name = other.name(), "Dropping unexpected message"),
         }
     }
 
@@ -337,26 +298,17 @@ impl Agent {
                     self.on_ping_timeout(fx)
                 }
             }
-            TimerId::ExecutorRegistration {
-                framework_id,
-                executor_id,
-                container_id,
-            } => self.on_register_executor_timeout(&framework_id, &executor_id, &container_id, fx),
-            TimerId::ExecutorShutdown {
-                framework_id,
-                executor_id,
-                container_id,
-            } => self.on_shutdown_executor_timeout(&framework_id, &executor_id, &container_id, fx),
+            TimerId::ExecutorRegistration { framework_id, executor_id, container_id } => {
+                self.on_register_executor_timeout(&framework_id, &executor_id, &container_id, fx)
+            }
+            TimerId::ExecutorShutdown { framework_id, executor_id, container_id } => {
+                self.on_shutdown_executor_timeout(&framework_id, &executor_id, &container_id, fx)
+            }
             TimerId::ExecutorReregistration => self.on_reregister_executor_timeout(fx),
-            TimerId::ExecutorReconnectRetry {
-                framework_id,
-                executor_id,
-            } => self.on_reconnect_retry(&framework_id, &executor_id, fx),
-            TimerId::StatusUpdateRetry {
-                framework_id,
-                task_id,
-                generation,
-            } => {
+            TimerId::ExecutorReconnectRetry { framework_id, executor_id } => {
+                self.on_reconnect_retry(&framework_id, &executor_id, fx)
+            }
+            TimerId::StatusUpdateRetry { framework_id, task_id, generation } => {
                 let outputs = self.tsum.timeout(&framework_id, &task_id, generation);
                 self.apply_tsum(outputs, fx);
             }
@@ -366,17 +318,11 @@ impl Agent {
     // ---- helpers shared by the submodules ----
 
     pub(crate) fn agent_id(&self) -> String {
-        self.info
-            .id
-            .as_ref()
-            .map(|i| i.value.clone())
-            .unwrap_or_default()
+        self.info.id.as_ref().map(|i| i.value.clone()).unwrap_or_default()
     }
 
     pub(crate) fn slave_id(&self) -> SlaveId {
-        SlaveId {
-            value: self.agent_id(),
-        }
+        SlaveId { value: self.agent_id() }
     }
 
     pub(crate) fn random_uuid(&mut self) -> uuid::Uuid {
@@ -388,29 +334,14 @@ impl Agent {
     }
 
     pub(crate) fn timer(&self, id: TimerId, after: Duration, fx: &mut Vec<Effect>) {
-        fx.push(Effect::SetTimer {
-            id,
-            at: self.now + after,
-        });
+        fx.push(Effect::SetTimer { id, at: self.now + after });
     }
 
-    pub(crate) fn send(
-        &self,
-        to: &Upid,
-        message: impl Into<crate::v0_compat::Message>,
-        fx: &mut Vec<Effect>,
-    ) {
-        fx.push(Effect::Send {
-            to: to.clone(),
-            message: message.into(),
-        });
+    pub(crate) fn send(&self, to: &Upid, message: impl Into<crate::v0_compat::Message>, fx: &mut Vec<Effect>) {
+        fx.push(Effect::Send { to: to.clone(), message: message.into() });
     }
 
-    pub(crate) fn send_master(
-        &self,
-        message: impl Into<crate::v0_compat::Message>,
-        fx: &mut Vec<Effect>,
-    ) {
+    pub(crate) fn send_master(&self, message: impl Into<crate::v0_compat::Message>, fx: &mut Vec<Effect>) {
         if let Some(master) = &self.master {
             self.send(master, message, fx);
         }
@@ -422,20 +353,9 @@ impl Agent {
             match output {
                 Output::Checkpoint(op) => fx.push(Effect::Fs(op)),
                 Output::Forward(update) => self.forward(*update, fx),
-                Output::Retry {
-                    framework_id,
-                    task_id,
-                    generation,
-                    after,
-                } => self.timer(
-                    TimerId::StatusUpdateRetry {
-                        framework_id,
-                        task_id,
-                        generation,
-                    },
-                    after,
-                    fx,
-                ),
+                Output::Retry { framework_id, task_id, generation, after } => {
+                    self.timer(TimerId::StatusUpdateRetry { framework_id, task_id, generation }, after, fx)
+                }
             }
         }
     }
@@ -454,9 +374,7 @@ impl Agent {
         let uuid = self.random_uuid().as_bytes().to_vec();
         let timestamp = self.now.secs();
         let mut status = TaskStatus {
-            task_id: TaskId {
-                value: task_id.to_string(),
-            },
+            task_id: TaskId { value: task_id.to_string() },
             message: Some(message.to_string()),
             slave_id: Some(self.slave_id()),
             timestamp: Some(timestamp),
@@ -467,12 +385,8 @@ impl Agent {
         status.set_source(Source::Slave);
         status.set_reason(reason);
         StatusUpdate {
-            framework_id: FrameworkId {
-                value: framework_id.to_string(),
-            },
-            executor_id: executor_id.map(|e| ExecutorId {
-                value: e.to_string(),
-            }),
+            framework_id: FrameworkId { value: framework_id.to_string() },
+            executor_id: executor_id.map(|e| ExecutorId { value: e.to_string() }),
             slave_id: Some(self.slave_id()),
             status,
             timestamp,
@@ -547,10 +461,7 @@ impl Agent {
     }
 
     pub fn executor(&self, framework_id: &str, executor_id: &str) -> Option<&Executor> {
-        self.frameworks
-            .get(framework_id)?
-            .executors
-            .get(executor_id)
+        self.frameworks.get(framework_id)?.executors.get(executor_id)
     }
 
     /// Executors whose container is live, for `/monitor/statistics`.
@@ -565,26 +476,12 @@ impl Agent {
     /// the framework and executor ids (for `/files`).
     pub fn sandboxes(&self) -> Vec<(String, String, PathBuf, bool)> {
         let mut out = Vec::new();
-        for framework in self
-            .frameworks
-            .values()
-            .chain(self.completed_frameworks.iter())
-        {
+        for framework in self.frameworks.values().chain(self.completed_frameworks.iter()) {
             for e in framework.completed_executors.iter() {
-                out.push((
-                    framework.id.clone(),
-                    e.id.clone(),
-                    e.directory.clone(),
-                    false,
-                ));
+                out.push((framework.id.clone(), e.id.clone(), e.directory.clone(), false));
             }
             for e in framework.executors.values() {
-                out.push((
-                    framework.id.clone(),
-                    e.id.clone(),
-                    e.directory.clone(),
-                    true,
-                ));
+                out.push((framework.id.clone(), e.id.clone(), e.directory.clone(), true));
             }
         }
         out

@@ -17,13 +17,10 @@
 use std::path::PathBuf;
 
 use super::framework::{is_terminal, Executor, ExecutorState, Framework};
-use super::{Agent, AgentState, Channel, Effect, ReconfigurationPolicy, RecoverMode, TimerId};
+use super::{Agent, AgentState, Channel, Effect, RecoverMode, ReconfigurationPolicy, TimerId};
 use crate::agent::containerizer::{RecoverableContainer, Termination};
 use crate::agent::paths::{self, RunIds};
-use crate::agent::state::{
-    self, AgentState as CheckpointedAgent, ExecutorState as CheckpointedExecutor,
-    FrameworkState as CheckpointedFramework, FsOp, State,
-};
+use crate::agent::state::{self, AgentState as CheckpointedAgent, ExecutorState as CheckpointedExecutor, FrameworkState as CheckpointedFramework, FsOp, State};
 use crate::common::resources::ops::apply_checkpointed_resources;
 use crate::common::resources::Resources;
 use crate::common::units::format_duration;
@@ -50,19 +47,13 @@ fn json(info: &SlaveInfo) -> String {
     crate::http_api::json::to_string(info)
 }
 
-fn same_resources(
-    a: &[crate::proto::mesos::Resource],
-    b: &[crate::proto::mesos::Resource],
-) -> bool {
+fn same_resources(a: &[crate::proto::mesos::Resource], b: &[crate::proto::mesos::Resource]) -> bool {
     let (a, b) = (Resources::from_protos(a), Resources::from_protos(b));
     a.contains(&b) && b.contains(&a)
 }
 
 fn sorted_attributes(attributes: &[Attribute]) -> Vec<String> {
-    let mut out: Vec<String> = attributes
-        .iter()
-        .map(crate::http_api::json::to_string)
-        .collect();
+    let mut out: Vec<String> = attributes.iter().map(crate::http_api::json::to_string).collect();
     out.sort();
     out
 }
@@ -80,23 +71,12 @@ pub(crate) fn same_agent_info(a: &SlaveInfo, b: &SlaveInfo) -> bool {
 
 /// `--reconfiguration_policy=additive`: only additions are allowed.
 pub(crate) fn additive(previous: &SlaveInfo, current: &SlaveInfo) -> Result<(), String> {
-    let refuse = |what: String| {
-        Err(format!(
-            "Configuration change not permitted under `additive` policy: {what}"
-        ))
-    };
+    let refuse = |what: String| Err(format!("Configuration change not permitted under `additive` policy: {what}"));
     if previous.hostname != current.hostname {
-        return refuse(format!(
-            "Hostname changed from {} to {}",
-            previous.hostname, current.hostname
-        ));
+        return refuse(format!("Hostname changed from {} to {}", previous.hostname, current.hostname));
     }
     if previous.port() != current.port() {
-        return refuse(format!(
-            "Port changed from {} to {}",
-            previous.port(),
-            current.port()
-        ));
+        return refuse(format!("Port changed from {} to {}", previous.port(), current.port()));
     }
     if previous.domain.is_some() && previous.domain != current.domain {
         return refuse("Domain changed".into());
@@ -106,10 +86,7 @@ pub(crate) fn additive(previous: &SlaveInfo, current: &SlaveInfo) -> Result<(), 
     for item in &old {
         let single = Resources::from_item(item.clone());
         if !new.contains(&single) {
-            return refuse(format!(
-                "Resource not found or decreased: {}",
-                crate::common::resources::format::display_proto(&item.to_proto())
-            ));
+            return refuse(format!("Resource not found or decreased: {}", crate::common::resources::format::display_proto(&item.to_proto())));
         }
     }
     for attribute in &previous.attributes {
@@ -123,10 +100,7 @@ pub(crate) fn additive(previous: &SlaveInfo, current: &SlaveInfo) -> Result<(), 
             ValueType::Scalar => matching.scalar == attribute.scalar,
             ValueType::Text => matching.text == attribute.text,
             ValueType::Ranges => {
-                let (old, new) = (
-                    attribute.ranges.clone().unwrap_or_default(),
-                    matching.ranges.clone().unwrap_or_default(),
-                );
+                let (old, new) = (attribute.ranges.clone().unwrap_or_default(), matching.ranges.clone().unwrap_or_default());
                 let old = crate::common::values::Ranges::from_proto(&old);
                 let new = crate::common::values::Ranges::from_proto(&new);
                 new.contains(&old)
@@ -161,62 +135,33 @@ impl Agent {
     }
 
     /// Step 1: the checkpoints were read.
-    pub(crate) fn on_state_recovered(
-        &mut self,
-        state: Result<State, String>,
-        fx: &mut Vec<Effect>,
-    ) {
+    pub(crate) fn on_state_recovered(&mut self, state: Result<State, String>, fx: &mut Vec<Effect>) {
         if self.state != AgentState::Recovering {
             return;
         }
         let state = match state {
             Ok(state) => state,
             Err(error) => {
-                fx.push(Effect::Exit {
-                    status: 1,
-                    message: recovery_failure(&error, &self.meta),
-                });
+                fx.push(Effect::Exit { status: 1, message: recovery_failure(&error, &self.meta) });
                 return;
             }
         };
-        tracing::info!(
-            "Finished recovering checkpointed state from '{}', beginning agent recovery",
-            self.meta.display()
-        );
+        tracing::info!("Finished recovering checkpointed state from '{}', beginning agent recovery", self.meta.display());
         self.metrics.recovery_errors += u64::from(state.errors);
 
         // Checkpointed resources; a target left by a crash wins.
         let mut checkpointed = state.resources.resources.clone();
         if let Some(target) = state.resources.target.clone() {
-            fx.extend(
-                state::write_checkpointed_resources(
-                    &self.meta,
-                    &target,
-                    &state.resources.operations,
-                )
-                .into_iter()
-                .map(Effect::Fs),
-            );
-            fx.push(Effect::Fs(FsOp::Remove {
-                path: paths::resources_target_path(&self.meta),
-            }));
-            fx.push(Effect::Fs(FsOp::Remove {
-                path: paths::resource_state_target_path(&self.meta),
-            }));
+            fx.extend(state::write_checkpointed_resources(&self.meta, &target, &state.resources.operations).into_iter().map(Effect::Fs));
+            fx.push(Effect::Fs(FsOp::Remove { path: paths::resources_target_path(&self.meta) }));
+            fx.push(Effect::Fs(FsOp::Remove { path: paths::resource_state_target_path(&self.meta) }));
             checkpointed = target;
         }
-        match apply_checkpointed_resources(
-            &Resources::from_protos(&self.info.resources),
-            &Resources::from_protos(&checkpointed),
-        ) {
+        match apply_checkpointed_resources(&Resources::from_protos(&self.info.resources), &Resources::from_protos(&checkpointed)) {
             Ok(total) => self.total_resources = total,
             Err(e) => {
-                let error =
-                    format!("Checkpointed resources are incompatible with agent resources: {e}");
-                fx.push(Effect::Exit {
-                    status: 1,
-                    message: recovery_failure(&error, &self.meta),
-                });
+                let error = format!("Checkpointed resources are incompatible with agent resources: {e}");
+                fx.push(Effect::Exit { status: 1, message: recovery_failure(&error, &self.meta) });
                 return;
             }
         }
@@ -229,14 +174,10 @@ impl Agent {
                 match self.compatible(old_info, &self.info.clone()) {
                     Ok(()) => self.info_changed = !same_agent_info(old_info, &self.info),
                     Err(error) if state.rebooted => {
-                        tracing::warn!(
-                            "Falling back to recover as a new agent due to error: {error}"
-                        );
+                        tracing::warn!("Falling back to recover as a new agent due to error: {error}");
                         self.info.id = None;
                         agent = None;
-                        fx.push(Effect::Fs(FsOp::Remove {
-                            path: paths::latest_agent_path(&self.meta),
-                        }));
+                        fx.push(Effect::Fs(FsOp::Remove { path: paths::latest_agent_path(&self.meta) }));
                     }
                     Err(error) if self.config.recover == RecoverMode::Cleanup => {
                         // Kill what runs under the old identity, then start
@@ -245,10 +186,7 @@ impl Agent {
                         self.recovery.forget_agent = true;
                     }
                     Err(error) => {
-                        fx.push(Effect::Exit {
-                            status: 1,
-                            message: recovery_failure(&error, &self.meta),
-                        });
+                        fx.push(Effect::Exit { status: 1, message: recovery_failure(&error, &self.meta) });
                         return;
                     }
                 }
@@ -264,10 +202,7 @@ impl Agent {
             for framework in self.frameworks.values() {
                 for executor in framework.executors.values() {
                     containers.push(RecoverableContainer {
-                        container_id: ContainerId {
-                            value: executor.container_id.clone(),
-                            parent: None,
-                        },
+                        container_id: ContainerId { value: executor.container_id.clone(), parent: None },
                         executor_info: executor.info.clone(),
                         directory: executor.directory.clone(),
                         pid: executor.pid,
@@ -279,14 +214,8 @@ impl Agent {
         let keep = self.agent_id();
         for other in &state.agent_sandboxes {
             if *other != keep || self.info.id.is_none() {
-                fx.push(Effect::GarbageCollect {
-                    path: paths::agent_path(&self.config.work_dir, other),
-                    delay: self.config.gc_delay,
-                });
-                fx.push(Effect::GarbageCollect {
-                    path: paths::agent_path(&self.meta, other),
-                    delay: self.config.gc_delay,
-                });
+                fx.push(Effect::GarbageCollect { path: paths::agent_path(&self.config.work_dir, other), delay: self.config.gc_delay });
+                fx.push(Effect::GarbageCollect { path: paths::agent_path(&self.meta, other), delay: self.config.gc_delay });
             }
         }
         fx.push(Effect::RecoverContainers { containers });
@@ -298,12 +227,8 @@ impl Agent {
                 if executor.info.is_none() {
                     continue;
                 }
-                let Some(latest) = &executor.latest else {
-                    continue;
-                };
-                let Some(run) = executor.runs.get(latest) else {
-                    continue;
-                };
+                let Some(latest) = &executor.latest else { continue };
+                let Some(run) = executor.runs.get(latest) else { continue };
                 if run.completed {
                     continue;
                 }
@@ -317,8 +242,7 @@ impl Agent {
                         executor: executor.id.clone(),
                         container: latest.clone(),
                     };
-                    self.tsum
-                        .replay(&framework.id, &task.id, ids, &task.updates, &task.acks);
+                    self.tsum.replay(&framework.id, &task.id, ids, &task.updates, &task.acks);
                 }
             }
         }
@@ -329,39 +253,22 @@ impl Agent {
         let agent_id = self.agent_id();
         if state.executors.is_empty() {
             for root in [self.config.work_dir.clone(), self.meta.clone()] {
-                fx.push(Effect::GarbageCollect {
-                    path: paths::framework_path(&root, &agent_id, &state.id),
-                    delay: self.config.gc_delay,
-                });
+                fx.push(Effect::GarbageCollect { path: paths::framework_path(&root, &agent_id, &state.id), delay: self.config.gc_delay });
             }
             return;
         }
         let Some(mut info) = state.info.clone() else {
-            tracing::warn!(
-                "Skipping recovery of framework {} whose info cannot be recovered",
-                state.id
-            );
+            tracing::warn!("Skipping recovery of framework {} whose info cannot be recovered", state.id);
             return;
         };
         let recheckpoint = info.id.is_none();
         if recheckpoint {
-            info.id = Some(crate::proto::mesos::FrameworkId {
-                value: state.id.clone(),
-            });
+            info.id = Some(crate::proto::mesos::FrameworkId { value: state.id.clone() });
         }
         let pid = state.pid.clone().flatten();
         let framework = Framework::new(info, pid);
         if recheckpoint {
-            fx.extend(
-                state::write_framework(
-                    &self.meta,
-                    &agent_id,
-                    &framework.info,
-                    framework.pid.as_ref(),
-                )
-                .into_iter()
-                .map(Effect::Fs),
-            );
+            fx.extend(state::write_framework(&self.meta, &agent_id, &framework.info, framework.pid.as_ref()).into_iter().map(Effect::Fs));
         }
         self.frameworks.insert(state.id.clone(), framework);
         for executor in state.executors.values() {
@@ -370,16 +277,8 @@ impl Agent {
         self.remove_framework_if_idle(&state.id, fx);
     }
 
-    fn recover_executor(
-        &mut self,
-        framework_id: &str,
-        state: &CheckpointedExecutor,
-        fx: &mut Vec<Effect>,
-    ) {
-        tracing::info!(
-            "Recovering executor '{}' of framework {framework_id}",
-            state.id
-        );
+    fn recover_executor(&mut self, framework_id: &str, state: &CheckpointedExecutor, fx: &mut Vec<Effect>) {
+        tracing::info!("Recovering executor '{}' of framework {framework_id}", state.id);
         let agent_id = self.agent_id();
         let gc = self.config.gc_delay;
         let (work_dir, meta) = (self.config.work_dir.clone(), self.meta.clone());
@@ -389,10 +288,7 @@ impl Agent {
                 state.id
             );
             for root in [&work_dir, &meta] {
-                fx.push(Effect::GarbageCollect {
-                    path: paths::executor_path(root, &agent_id, framework_id, &state.id),
-                    delay: gc,
-                });
+                fx.push(Effect::GarbageCollect { path: paths::executor_path(root, &agent_id, framework_id, &state.id), delay: gc });
             }
             return;
         };
@@ -401,70 +297,32 @@ impl Agent {
             return;
         };
         for other in state.runs.keys().filter(|c| **c != latest) {
-            let ids = RunIds {
-                agent: agent_id.clone(),
-                framework: framework_id.into(),
-                executor: state.id.clone(),
-                container: other.clone(),
-            };
-            fx.push(Effect::GarbageCollect {
-                path: paths::run_path(&work_dir, &ids),
-                delay: gc,
-            });
-            fx.push(Effect::GarbageCollect {
-                path: paths::run_path(&meta, &ids),
-                delay: gc,
-            });
+            let ids = RunIds { agent: agent_id.clone(), framework: framework_id.into(), executor: state.id.clone(), container: other.clone() };
+            fx.push(Effect::GarbageCollect { path: paths::run_path(&work_dir, &ids), delay: gc });
+            fx.push(Effect::GarbageCollect { path: paths::run_path(&meta, &ids), delay: gc });
         }
-        let framework = self
-            .frameworks
-            .get_mut(framework_id)
-            .expect("recovered framework");
-        let ids = RunIds {
-            agent: agent_id.clone(),
-            framework: framework_id.into(),
-            executor: state.id.clone(),
-            container: latest.clone(),
-        };
+        let framework = self.frameworks.get_mut(framework_id).expect("recovered framework");
+        let ids = RunIds { agent: agent_id.clone(), framework: framework_id.into(), executor: state.id.clone(), container: latest.clone() };
         let directory: PathBuf = paths::run_path(&work_dir, &ids);
         let channel = match run.http {
-            Some(false) => run
-                .libprocess_pid
-                .clone()
-                .map(Channel::V0)
-                .unwrap_or(Channel::Unknown),
+            Some(false) => run.libprocess_pid.clone().map(Channel::V0).unwrap_or(Channel::Unknown),
             Some(true) => Channel::Http(None),
             None => Channel::Unknown,
         };
         let user = self.config.switch_user.then(|| framework.info.user.clone());
         let checkpoint = framework.info.checkpoint();
         let generated = state.generated_for_command_task;
-        let mut executor = Executor::new(
-            framework_id,
-            info,
-            latest.clone(),
-            directory,
-            user,
-            checkpoint,
-            channel,
-            generated,
-        );
+        let mut executor = Executor::new(framework_id, info, latest.clone(), directory, user, checkpoint, channel, generated);
         executor.pid = run.forked_pid;
         for task in run.tasks.values() {
             let Some(info) = task.info.clone() else {
-                tracing::warn!(
-                    "Skipping recovery of task {} because its info cannot be recovered",
-                    task.id
-                );
+                tracing::warn!("Skipping recovery of task {} because its info cannot be recovered", task.id);
                 continue;
             };
             executor.launched_tasks.insert(task.id.clone(), info);
             for update in &task.updates {
                 if let Err(e) = executor.update_task_state(&update.status) {
-                    tracing::error!(
-                        "Failed to update state of recovered task '{}': {e}",
-                        task.id
-                    );
+                    tracing::error!("Failed to update state of recovered task '{}': {e}", task.id);
                     continue;
                 }
                 if is_terminal(update.status.state()) {
@@ -478,31 +336,14 @@ impl Agent {
         if run.completed {
             self.metrics.executors_terminated += 1;
             executor.state = ExecutorState::Terminated;
-            let launched: Vec<_> = std::mem::take(&mut executor.launched_tasks)
-                .into_iter()
-                .collect();
+            let launched: Vec<_> = std::mem::take(&mut executor.launched_tasks).into_iter().collect();
             executor.terminated_tasks.extend(launched);
-            fx.push(Effect::GarbageCollect {
-                path: paths::run_path(&work_dir, &ids),
-                delay: gc,
-            });
-            fx.push(Effect::GarbageCollect {
-                path: paths::run_path(&meta, &ids),
-                delay: gc,
-            });
-            fx.push(Effect::GarbageCollect {
-                path: paths::executor_path(&work_dir, &agent_id, framework_id, &state.id),
-                delay: gc,
-            });
-            fx.push(Effect::GarbageCollect {
-                path: paths::executor_path(&meta, &agent_id, framework_id, &state.id),
-                delay: gc,
-            });
+            fx.push(Effect::GarbageCollect { path: paths::run_path(&work_dir, &ids), delay: gc });
+            fx.push(Effect::GarbageCollect { path: paths::run_path(&meta, &ids), delay: gc });
+            fx.push(Effect::GarbageCollect { path: paths::executor_path(&work_dir, &agent_id, framework_id, &state.id), delay: gc });
+            fx.push(Effect::GarbageCollect { path: paths::executor_path(&meta, &agent_id, framework_id, &state.id), delay: gc });
             let max = self.config.max_completed_executors_per_framework;
-            let framework = self
-                .frameworks
-                .get_mut(framework_id)
-                .expect("recovered framework");
+            let framework = self.frameworks.get_mut(framework_id).expect("recovered framework");
             framework.executors.insert(executor.id.clone(), executor);
             framework.destroy_executor(&state.id, max);
             return;
@@ -511,19 +352,12 @@ impl Agent {
     }
 
     /// Step 2: the containerizer knows which containers live.
-    pub(crate) fn on_containers_recovered(
-        &mut self,
-        result: Result<(), String>,
-        fx: &mut Vec<Effect>,
-    ) {
+    pub(crate) fn on_containers_recovered(&mut self, result: Result<(), String>, fx: &mut Vec<Effect>) {
         if self.state != AgentState::Recovering || self.recovery.reconnect {
             return;
         }
         if let Err(error) = result {
-            fx.push(Effect::Exit {
-                status: 1,
-                message: recovery_failure(&error, &self.meta),
-            });
+            fx.push(Effect::Exit { status: 1, message: recovery_failure(&error, &self.meta) });
             return;
         }
         tracing::info!("Recovering executors");
@@ -531,25 +365,13 @@ impl Agent {
         let executors: Vec<(String, String, String, Channel)> = self
             .frameworks
             .values()
-            .flat_map(|f| {
-                f.executors.values().map(|e| {
-                    (
-                        f.id.clone(),
-                        e.id.clone(),
-                        e.container_id.clone(),
-                        e.channel.clone(),
-                    )
-                })
-            })
+            .flat_map(|f| f.executors.values().map(|e| (f.id.clone(), e.id.clone(), e.container_id.clone(), e.channel.clone())))
             .collect();
         for (framework_id, executor_id, container_id, channel) in executors {
             fx.push(Effect::Wait {
                 framework_id: framework_id.clone(),
                 executor_id: executor_id.clone(),
-                container_id: ContainerId {
-                    value: container_id.clone(),
-                    parent: None,
-                },
+                container_id: ContainerId { value: container_id.clone(), parent: None },
             });
             match self.config.recover {
                 RecoverMode::Reconnect => match channel {
@@ -579,45 +401,25 @@ impl Agent {
         }
         if !self.frameworks.is_empty() && self.config.recover == RecoverMode::Reconnect {
             self.recovery.waiting_for_executors = true;
-            self.timer(
-                TimerId::ExecutorReregistration,
-                self.config.executor_reregistration_timeout,
-                fx,
-            );
+            self.timer(TimerId::ExecutorReregistration, self.config.executor_reregistration_timeout, fx);
             return;
         }
         self.finish_recovery(fx);
     }
 
-    pub(crate) fn on_reconnect_retry(
-        &mut self,
-        framework_id: &str,
-        executor_id: &str,
-        fx: &mut Vec<Effect>,
-    ) {
+    pub(crate) fn on_reconnect_retry(&mut self, framework_id: &str, executor_id: &str, fx: &mut Vec<Effect>) {
         if self.state != AgentState::Recovering {
             return;
         }
-        let Some(executor) = self.executor(framework_id, executor_id) else {
-            return;
-        };
+        let Some(executor) = self.executor(framework_id, executor_id) else { return };
         if executor.state != ExecutorState::Registering {
             return;
         }
         if let Channel::V0(pid) = executor.channel.clone() {
             tracing::info!("Re-sending reconnect request to executor '{executor_id}' of framework {framework_id}");
-            self.send(
-                &pid,
-                ReconnectExecutorMessage {
-                    slave_id: self.slave_id(),
-                },
-                fx,
-            );
+            self.send(&pid, ReconnectExecutorMessage { slave_id: self.slave_id() }, fx);
             if let Some(interval) = self.config.executor_reregistration_retry_interval {
-                let id = TimerId::ExecutorReconnectRetry {
-                    framework_id: framework_id.into(),
-                    executor_id: executor_id.into(),
-                };
+                let id = TimerId::ExecutorReconnectRetry { framework_id: framework_id.into(), executor_id: executor_id.into() };
                 self.timer(id, interval, fx);
             }
         }
@@ -638,25 +440,13 @@ impl Agent {
                 if executor.state != ExecutorState::Registering {
                     continue;
                 }
-                tracing::info!(
-                    "Killing un-reregistered executor '{}' of framework {}",
-                    executor.id,
-                    framework.id
-                );
-                fx.push(Effect::Destroy {
-                    container_id: ContainerId {
-                        value: executor.container_id.clone(),
-                        parent: None,
-                    },
-                });
+                tracing::info!("Killing un-reregistered executor '{}' of framework {}", executor.id, framework.id);
+                fx.push(Effect::Destroy { container_id: ContainerId { value: executor.container_id.clone(), parent: None } });
                 executor.state = ExecutorState::Terminating;
                 executor.pending_termination = Some(Termination {
                     state: Some(Self::gone_or_lost(partition_aware)),
                     reason: Some(Reason::ExecutorReregistrationTimeout),
-                    message: Some(format!(
-                        "Executor did not reregister within {}",
-                        format_duration(timeout)
-                    )),
+                    message: Some(format!("Executor did not reregister within {}", format_duration(timeout))),
                     ..Default::default()
                 });
             }
@@ -670,15 +460,10 @@ impl Agent {
     fn finish_recovery(&mut self, fx: &mut Vec<Effect>) {
         tracing::info!("Finished recovery");
         if let Some(boot_id) = &self.config.boot_id {
-            fx.push(Effect::Fs(FsOp::Write {
-                path: paths::boot_id_path(&self.meta),
-                data: boot_id.clone().into_bytes(),
-            }));
+            fx.push(Effect::Fs(FsOp::Write { path: paths::boot_id_path(&self.meta), data: boot_id.clone().into_bytes() }));
         }
         if self.recovery.forget_agent {
-            fx.push(Effect::Fs(FsOp::Remove {
-                path: paths::latest_agent_path(&self.meta),
-            }));
+            fx.push(Effect::Fs(FsOp::Remove { path: paths::latest_agent_path(&self.meta) }));
         }
         self.metrics.recovery_time_secs = Some(self.now.since(self.start_time).as_secs_f64());
         match self.config.recover {
@@ -689,10 +474,7 @@ impl Agent {
             RecoverMode::Cleanup => {
                 self.state = AgentState::Terminating;
                 if self.frameworks.is_empty() {
-                    fx.push(Effect::Exit {
-                        status: 0,
-                        message: "Agent terminating: recovery cleanup done".into(),
-                    });
+                    fx.push(Effect::Exit { status: 0, message: "Agent terminating: recovery cleanup done".into() });
                 }
             }
         }

@@ -6,15 +6,10 @@
 use std::time::Duration;
 
 use super::framework::{create_task, has_capability, ExecutorState};
-use super::{
-    Agent, AgentState, Effect, TimerId, DEFAULT_MASTER_PING_TIMEOUT, MESOS_VERSION,
-    REGISTER_RETRY_INTERVAL_MAX,
-};
+use super::{Agent, AgentState, Effect, TimerId, DEFAULT_MASTER_PING_TIMEOUT, MESOS_VERSION, REGISTER_RETRY_INTERVAL_MAX};
 use crate::agent::state::{self, FsOp};
 use crate::common::resources::format::downgrade_message;
-use crate::common::resources::ops::{
-    apply_checkpointed_resources, conversions, needs_checkpointing,
-};
+use crate::common::resources::ops::{apply_checkpointed_resources, conversions, needs_checkpointing};
 use crate::common::resources::Resources;
 use crate::proto::mesos::framework_info::capability::Type as FrameworkCapability;
 use crate::proto::mesos::internal::{
@@ -51,28 +46,15 @@ impl Agent {
                 if self.state == AgentState::Terminating {
                     tracing::info!("Skipping registration because agent is terminating");
                 } else {
-                    tracing::info!(
-                        "No credentials provided. Attempting to register without authentication"
-                    );
-                    let delay = self
-                        .config
-                        .registration_backoff_factor
-                        .mul_f64(self.random_unit());
+                    tracing::info!("No credentials provided. Attempting to register without authentication");
+                    let delay = self.config.registration_backoff_factor.mul_f64(self.random_unit());
                     self.registration_backoff = self.config.registration_backoff_factor * 2;
-                    self.timer(
-                        TimerId::Registration {
-                            generation: self.registration_generation,
-                        },
-                        delay,
-                        fx,
-                    );
+                    self.timer(TimerId::Registration { generation: self.registration_generation }, delay, fx);
                 }
             }
         }
         // Keep watching for a different master.
-        fx.push(Effect::DetectMaster {
-            previous: self.master.clone(),
-        });
+        fx.push(Effect::DetectMaster { previous: self.master.clone() });
     }
 
     /// Forgets the master and asks the detector again (a ping timeout, or a
@@ -123,13 +105,7 @@ impl Agent {
         self.registration_backoff = bound * 2;
         self.registration_generation += 1;
         tracing::debug!("Will retry registration in {delay:?} if necessary");
-        self.timer(
-            TimerId::Registration {
-                generation: self.registration_generation,
-            },
-            delay,
-            fx,
-        );
+        self.timer(TimerId::Registration { generation: self.registration_generation }, delay, fx);
     }
 
     /// What a reregistering agent tells the master: its frameworks, tasks
@@ -147,22 +123,14 @@ impl Agent {
         for framework in self.frameworks.values() {
             message.frameworks.push(framework.info.clone());
             for executor in framework.executors.values() {
-                message
-                    .tasks
-                    .extend(executor.launched_tasks.values().cloned());
-                message
-                    .tasks
-                    .extend(executor.terminated_tasks.values().cloned());
+                message.tasks.extend(executor.launched_tasks.values().cloned());
+                message.tasks.extend(executor.terminated_tasks.values().cloned());
                 for task in &executor.queued_tasks {
-                    message
-                        .tasks
-                        .push(create_task(task, TaskState::TaskStaging, &framework.id));
+                    message.tasks.push(create_task(task, TaskState::TaskStaging, &framework.id));
                 }
                 // The master does not keep the executors the agent made for
                 // command tasks.
-                if !executor.generated_for_command_task
-                    && executor.state != ExecutorState::Terminated
-                {
+                if !executor.generated_for_command_task && executor.state != ExecutorState::Terminated {
                     let mut info = executor.info.clone();
                     if info.framework_id.is_none() {
                         info.framework_id = framework.info.id.clone();
@@ -178,12 +146,8 @@ impl Agent {
                 tasks: Vec::new(),
             };
             for executor in &framework.completed_executors {
-                archived
-                    .tasks
-                    .extend(executor.terminated_tasks.values().cloned());
-                archived
-                    .tasks
-                    .extend(executor.completed_tasks.iter().cloned());
+                archived.tasks.extend(executor.terminated_tasks.values().cloned());
+                archived.tasks.extend(executor.completed_tasks.iter().cloned());
             }
             message.completed_frameworks.push(archived);
         }
@@ -199,13 +163,7 @@ impl Agent {
 
     fn start_ping_timer(&mut self, fx: &mut Vec<Effect>) {
         self.ping_generation += 1;
-        self.timer(
-            TimerId::Ping {
-                generation: self.ping_generation,
-            },
-            self.master_ping_timeout,
-            fx,
-        );
+        self.timer(TimerId::Ping { generation: self.ping_generation }, self.master_ping_timeout, fx);
     }
 
     /// `SlaveRegisteredMessage`.
@@ -217,33 +175,21 @@ impl Agent {
         fx: &mut Vec<Effect>,
     ) {
         if self.master.as_ref() != Some(from) {
-            tracing::warn!(
-                "Ignoring registration message from {from} because it is not the expected master"
-            );
+            tracing::warn!("Ignoring registration message from {from} because it is not the expected master");
             return;
         }
         self.master_ping_timeout = Self::ping_timeout_from(connection);
         match self.state {
             AgentState::Disconnected => {
-                tracing::info!(
-                    "Registered with master {from}; given agent ID {}",
-                    slave_id.value
-                );
+                tracing::info!("Registered with master {from}; given agent ID {}", slave_id.value);
                 if !crate::agent::paths::is_safe_component(&slave_id.value) {
-                    fx.push(Effect::Exit {
-                        status: 1,
-                        message: format!("Invalid agent ID '{}'", slave_id.value),
-                    });
+                    fx.push(Effect::Exit { status: 1, message: format!("Invalid agent ID '{}'", slave_id.value) });
                     return;
                 }
                 self.state = AgentState::Running;
                 self.registration_generation += 1;
                 self.info.id = Some(slave_id.clone());
-                fx.extend(
-                    state::write_agent_info(&self.meta, &self.info)
-                        .into_iter()
-                        .map(Effect::Fs),
-                );
+                fx.extend(state::write_agent_info(&self.meta, &self.info).into_iter().map(Effect::Fs));
                 let outputs = self.tsum.resume();
                 self.apply_tsum(outputs, fx);
                 self.start_ping_timer(fx);
@@ -274,12 +220,7 @@ impl Agent {
     }
 
     /// `SlaveReregisteredMessage`.
-    pub(crate) fn on_reregistered(
-        &mut self,
-        from: &Upid,
-        message: SlaveReregisteredMessage,
-        fx: &mut Vec<Effect>,
-    ) {
+    pub(crate) fn on_reregistered(&mut self, from: &Upid, message: SlaveReregisteredMessage, fx: &mut Vec<Effect>) {
         if self.master.as_ref() != Some(from) {
             tracing::warn!("Ignoring re-registration message from {from} because it is not the expected master");
             return;
@@ -327,11 +268,7 @@ impl Agent {
                 .is_some_and(|f| has_capability(f, FrameworkCapability::PartitionAware));
             for status in reconcile.statuses {
                 let task_id = status.task_id.value;
-                if self
-                    .frameworks
-                    .get(&framework_id)
-                    .is_some_and(|f| f.has_task(&task_id))
-                {
+                if self.frameworks.get(&framework_id).is_some_and(|f| f.has_task(&task_id)) {
                     continue;
                 }
                 let state = Self::dropped_or_lost(partition_aware);
@@ -383,10 +320,7 @@ impl Agent {
     }
 
     pub(crate) fn on_ping_timeout(&mut self, fx: &mut Vec<Effect>) {
-        tracing::info!(
-            "No pings from master received within {:?}",
-            self.master_ping_timeout
-        );
+        tracing::info!("No pings from master received within {:?}", self.master_ping_timeout);
         self.redetect(fx);
     }
 
@@ -398,53 +332,31 @@ impl Agent {
                 tracing::warn!("Ignoring shutdown message from {from} because it is not from the registered master");
                 return;
             }
-            tracing::info!(
-                "Agent asked to shut down by {from}{}",
-                if message.is_empty() {
-                    String::new()
-                } else {
-                    format!(" because '{message}'")
-                }
-            );
+            tracing::info!("Agent asked to shut down by {from}{}", if message.is_empty() { String::new() } else { format!(" because '{message}'") });
         } else if self.info.id.is_some() {
             tracing::info!("{message}; unregistering and shutting down");
-            let unregister = UnregisterSlaveMessage {
-                slave_id: self.slave_id(),
-            };
+            let unregister = UnregisterSlaveMessage { slave_id: self.slave_id() };
             self.send_master(unregister, fx);
         } else {
             tracing::info!("{message}; shutting down");
         }
         self.state = AgentState::Terminating;
         if self.frameworks.is_empty() {
-            fx.push(Effect::Exit {
-                status: 0,
-                message: "Agent terminating".into(),
-            });
+            fx.push(Effect::Exit { status: 0, message: "Agent terminating".into() });
             return;
         }
         let ids: Vec<String> = self.frameworks.keys().cloned().collect();
         for id in ids {
             self.shutdown_framework(None, &id, fx);
         }
-        if self.frameworks.is_empty()
-            && self.state == AgentState::Terminating
-            && !fx.iter().any(|e| matches!(e, Effect::Exit { .. }))
-        {
-            fx.push(Effect::Exit {
-                status: 0,
-                message: "Agent terminating".into(),
-            });
+        if self.frameworks.is_empty() && self.state == AgentState::Terminating && !fx.iter().any(|e| matches!(e, Effect::Exit { .. })) {
+            fx.push(Effect::Exit { status: 0, message: "Agent terminating".into() });
         }
     }
 
     /// `CheckpointResourcesMessage`: the dynamic reservations and persistent
     /// volumes the master says this agent has.
-    pub(crate) fn on_checkpoint_resources(
-        &mut self,
-        resources: Vec<Resource>,
-        fx: &mut Vec<Effect>,
-    ) {
+    pub(crate) fn on_checkpoint_resources(&mut self, resources: Vec<Resource>, fx: &mut Vec<Effect>) {
         let mut resources = resources;
         crate::common::resources::format::upgrade_resources(&mut resources);
         if resources.iter().any(|r| r.provider_id.is_some()) {
@@ -454,32 +366,23 @@ impl Agent {
         self.checkpoint_resource_state(resources, true, fx);
     }
 
-    fn checkpoint_resource_state(
-        &mut self,
-        resources: Vec<Resource>,
-        change_total: bool,
-        fx: &mut Vec<Effect>,
-    ) {
+    fn checkpoint_resource_state(&mut self, resources: Vec<Resource>, change_total: bool, fx: &mut Vec<Effect>) {
         let new = Resources::from_protos(&resources);
         let old = Resources::from_protos(&self.checkpointed_resources);
         if new.contains(&old) && old.contains(&new) {
             tracing::debug!("Ignoring new checkpointed resources identical to the current version");
             return;
         }
-        let total =
-            match apply_checkpointed_resources(&Resources::from_protos(&self.info.resources), &new)
-            {
-                Ok(total) => total,
-                Err(e) => {
-                    fx.push(Effect::Exit {
-                        status: 1,
-                        message: format!(
-                            "Failed to apply checkpointed resources to the agent's resources: {e}"
-                        ),
-                    });
-                    return;
-                }
-            };
+        let total = match apply_checkpointed_resources(&Resources::from_protos(&self.info.resources), &new) {
+            Ok(total) => total,
+            Err(e) => {
+                fx.push(Effect::Exit {
+                    status: 1,
+                    message: format!("Failed to apply checkpointed resources to the agent's resources: {e}"),
+                });
+                return;
+            }
+        };
         if change_total {
             self.total_resources = total;
         }
@@ -488,29 +391,14 @@ impl Agent {
             if item.is_persistent_volume() && !old.contains_item(item) {
                 let r = item.to_proto();
                 let role = item.reservation_role().unwrap_or("*").to_string();
-                if let Some(id) = r
-                    .disk
-                    .as_ref()
-                    .and_then(|d| d.persistence.as_ref())
-                    .map(|p| p.id.clone())
-                {
-                    let path = self
-                        .config
-                        .work_dir
-                        .join("volumes")
-                        .join("roles")
-                        .join(&role)
-                        .join(id);
+                if let Some(id) = r.disk.as_ref().and_then(|d| d.persistence.as_ref()).map(|p| p.id.clone()) {
+                    let path = self.config.work_dir.join("volumes").join("roles").join(&role).join(id);
                     fx.push(Effect::Fs(FsOp::Mkdir { path }));
                 }
             }
         }
         let protos = new.to_protos();
-        fx.extend(
-            state::write_checkpointed_resources(&self.meta, &protos, &[])
-                .into_iter()
-                .map(Effect::Fs),
-        );
+        fx.extend(state::write_checkpointed_resources(&self.meta, &protos, &[]).into_iter().map(Effect::Fs));
         tracing::info!("Updated checkpointed resources to {:?}", new);
         self.checkpointed_resources = protos;
     }
@@ -518,16 +406,9 @@ impl Agent {
     /// `ApplyOperationMessage`: speculative operations (RESERVE, UNRESERVE,
     /// CREATE, DESTROY) on the agent's own resources are applied at once and
     /// reported finished.
-    pub(crate) fn on_apply_operation(
-        &mut self,
-        message: ApplyOperationMessage,
-        fx: &mut Vec<Effect>,
-    ) {
+    pub(crate) fn on_apply_operation(&mut self, message: ApplyOperationMessage, fx: &mut Vec<Effect>) {
         let operation = &message.operation_info;
-        if operation_resources(operation)
-            .iter()
-            .any(|r| r.provider_id.is_some())
-        {
+        if operation_resources(operation).iter().any(|r| r.provider_id.is_some()) {
             tracing::error!("Ignoring an operation on resource provider resources: none is attached to this agent");
             return;
         }
@@ -553,9 +434,7 @@ impl Agent {
         let mut status = OperationStatus {
             operation_id: operation.id.clone(),
             message: message_text,
-            uuid: Some(Uuid {
-                value: self.random_uuid().as_bytes().to_vec(),
-            }),
+            uuid: Some(Uuid { value: self.random_uuid().as_bytes().to_vec() }),
             slave_id: Some(self.slave_id()),
             ..Default::default()
         };

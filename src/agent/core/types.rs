@@ -6,9 +6,7 @@ use std::ops::Add;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::agent::containerizer::{
-    ContainerConfig, LaunchResult, RecoverableContainer, Termination,
-};
+use crate::agent::containerizer::{ContainerConfig, LaunchResult, RecoverableContainer, Termination};
 use crate::agent::state::{FsOp, State};
 use crate::proto::mesos::executor;
 use crate::proto::mesos::slave_info::Capability;
@@ -145,29 +143,14 @@ pub enum TimerId {
     Registration { generation: u64 },
     /// No ping from the master within the ping timeout.
     Ping { generation: u64 },
-    ExecutorRegistration {
-        framework_id: String,
-        executor_id: String,
-        container_id: String,
-    },
-    ExecutorShutdown {
-        framework_id: String,
-        executor_id: String,
-        container_id: String,
-    },
+    ExecutorRegistration { framework_id: String, executor_id: String, container_id: String },
+    ExecutorShutdown { framework_id: String, executor_id: String, container_id: String },
     /// End of the executor reregistration window after a restart.
     ExecutorReregistration,
     /// Resend reconnect requests to v0 executors during recovery.
-    ExecutorReconnectRetry {
-        framework_id: String,
-        executor_id: String,
-    },
+    ExecutorReconnectRetry { framework_id: String, executor_id: String },
     /// Resend the head of a task's status update stream.
-    StatusUpdateRetry {
-        framework_id: String,
-        task_id: String,
-        generation: u64,
-    },
+    StatusUpdateRetry { framework_id: String, task_id: String, generation: u64 },
 }
 
 /// Inputs of the state machine.
@@ -182,10 +165,7 @@ pub enum Event {
     /// The detector failed for good (Mesos exits).
     MasterDetectionFailed(String),
     /// A v0 message for `slave(1)`.
-    Message {
-        from: Upid,
-        message: Message,
-    },
+    Message { from: Upid, message: Message },
     /// A linked peer went away.
     Exited(Upid),
     Timer(TimerId),
@@ -204,19 +184,11 @@ pub enum Event {
         termination: Option<Termination>,
     },
     /// Result of an `Update` effect.
-    ContainerUpdated {
-        container_id: ContainerId,
-        result: Result<(), String>,
-        then: AfterUpdate,
-    },
+    ContainerUpdated { container_id: ContainerId, result: Result<(), String>, then: AfterUpdate },
     /// A call on `/api/v1/executor` (already parsed, validated and turned
     /// into the v0 `executor::Call`). SUBSCRIBE calls carry the stream the
     /// driver opened for them.
-    ExecutorCall {
-        request: RequestId,
-        stream: Option<ConnId>,
-        call: executor::Call,
-    },
+    ExecutorCall { request: RequestId, stream: Option<ConnId>, call: executor::Call },
     /// An executor's SUBSCRIBE stream closed.
     ExecutorStreamClosed(ConnId),
     /// SIGUSR1: unregister and shut down (executors are killed).
@@ -238,47 +210,26 @@ pub enum Effect {
     /// Link to a peer (its exit becomes [`Event::Exited`]).
     Link { to: Upid },
     /// Send an event on an executor's SUBSCRIBE stream.
-    ExecutorEvent {
-        stream: ConnId,
-        event: Box<executor::Event>,
-    },
+    ExecutorEvent { stream: ConnId, event: Box<executor::Event> },
     /// Close an executor's SUBSCRIBE stream.
     CloseExecutorStream { stream: ConnId },
     /// Answer an `/api/v1/executor` request.
-    Respond {
-        request: RequestId,
-        response: ApiResponse,
-    },
+    Respond { request: RequestId, response: ApiResponse },
     /// Fire `Event::Timer(id)` at `at`.
     SetTimer { id: TimerId, at: Time },
     /// A durable filesystem change under the work_dir.
     Fs(FsOp),
     /// Create the sandbox (owned by `user`), point the executor's `runs/latest`
     /// at it, then `Containerizer::launch`; answer with [`Event::Launched`].
-    Launch {
-        framework_id: String,
-        executor_id: String,
-        latest: PathBuf,
-        config: Box<ContainerConfig>,
-    },
+    Launch { framework_id: String, executor_id: String, latest: PathBuf, config: Box<ContainerConfig> },
     /// `Containerizer::wait`; answer with [`Event::ContainerTerminated`].
-    Wait {
-        framework_id: String,
-        executor_id: String,
-        container_id: ContainerId,
-    },
+    Wait { framework_id: String, executor_id: String, container_id: ContainerId },
     /// `Containerizer::destroy` (the termination arrives through `Wait`).
     Destroy { container_id: ContainerId },
     /// `Containerizer::update`; answer with [`Event::ContainerUpdated`].
-    Update {
-        container_id: ContainerId,
-        resources: Vec<Resource>,
-        then: AfterUpdate,
-    },
+    Update { container_id: ContainerId, resources: Vec<Resource>, then: AfterUpdate },
     /// `Containerizer::recover`; answer with [`Event::ContainersRecovered`].
-    RecoverContainers {
-        containers: Vec<RecoverableContainer>,
-    },
+    RecoverContainers { containers: Vec<RecoverableContainer> },
     /// Ask the master detector for a master other than `previous`; the
     /// answer is [`Event::MasterDetected`]. Replaces any pending detection.
     DetectMaster { previous: Option<Upid> },

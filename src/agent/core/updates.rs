@@ -12,13 +12,9 @@
 use super::framework::{ExecutorState, FrameworkState};
 use super::{AfterUpdate, Agent, AgentState, Effect};
 use crate::agent::paths;
-use crate::proto::mesos::internal::{
-    StatusUpdate, StatusUpdateAcknowledgementMessage, StatusUpdateMessage,
-};
+use crate::proto::mesos::internal::{StatusUpdate, StatusUpdateAcknowledgementMessage, StatusUpdateMessage};
 use crate::proto::mesos::network_info::IpAddress;
-use crate::proto::mesos::{
-    task_status::Source, ContainerId, ContainerStatus, NetworkInfo, TaskState,
-};
+use crate::proto::mesos::{task_status::Source, ContainerId, ContainerStatus, NetworkInfo, TaskState};
 use crate::v0_compat::Upid;
 
 /// Who sent an update (see the module docs).
@@ -26,34 +22,20 @@ pub(crate) type Sender = Option<Option<Upid>>;
 
 impl Agent {
     /// Mesos's `statusUpdate`.
-    pub(crate) fn status_update(
-        &mut self,
-        mut update: StatusUpdate,
-        pid: Sender,
-        fx: &mut Vec<Effect>,
-    ) {
+    pub(crate) fn status_update(&mut self, mut update: StatusUpdate, pid: Sender, fx: &mut Vec<Effect>) {
         let Some(uuid) = update.uuid.clone() else {
             tracing::warn!("Ignoring status update without 'uuid'");
             self.metrics.invalid_status_updates += 1;
             return;
         };
         let slave_id = self.slave_id();
-        if update.slave_id.as_ref() != Some(&slave_id)
-            || update.status.slave_id.as_ref() != Some(&slave_id)
-        {
-            tracing::warn!(
-                "Ignoring status update due to Slave ID mismatch; expected '{}'",
-                slave_id.value
-            );
+        if update.slave_id.as_ref() != Some(&slave_id) || update.status.slave_id.as_ref() != Some(&slave_id) {
+            tracing::warn!("Ignoring status update due to Slave ID mismatch; expected '{}'", slave_id.value);
             self.metrics.invalid_status_updates += 1;
             return;
         }
         update.status.uuid = Some(uuid);
-        update.status.set_source(if pid.is_none() {
-            Source::Slave
-        } else {
-            Source::Executor
-        });
+        update.status.set_source(if pid.is_none() { Source::Slave } else { Source::Executor });
         if let Some(executor_id) = &update.executor_id {
             update.status.executor_id = Some(executor_id.clone());
         }
@@ -88,9 +70,7 @@ impl Agent {
             return;
         };
         let executor = &framework.executors[&executor_id];
-        if update.status.source() == Source::Executor
-            && update.status.state() == TaskState::TaskStaging
-        {
+        if update.status.source() == Source::Executor && update.status.state() == TaskState::TaskStaging {
             tracing::error!("Received TASK_STAGING from executor '{executor_id}' which is not allowed. Shutting down the executor");
             self.shutdown_executor(&framework_id, &executor_id, fx);
             return;
@@ -98,10 +78,7 @@ impl Agent {
         self.metrics.valid_status_updates += 1;
         let queued = executor.is_queued(&task_id);
         let lost_by_agent = executor.launched_tasks.contains_key(&task_id)
-            && matches!(
-                update.status.state(),
-                TaskState::TaskDropped | TaskState::TaskLost
-            )
+            && matches!(update.status.state(), TaskState::TaskDropped | TaskState::TaskLost)
             && update.status.source() == Source::Slave;
         let container_id = executor.container_id.clone();
         if let Some(executor) = self.executor_mut(&framework_id, &executor_id) {
@@ -110,15 +87,9 @@ impl Agent {
         if !queued && !lost_by_agent {
             // What Mesos's containerizer `status()` adds: the container and
             // the agent's address (containers share the host network).
-            let status = update
-                .status
-                .container_status
-                .get_or_insert_with(ContainerStatus::default);
+            let status = update.status.container_status.get_or_insert_with(ContainerStatus::default);
             if status.container_id.is_none() {
-                status.container_id = Some(ContainerId {
-                    value: container_id,
-                    parent: None,
-                });
+                status.container_id = Some(ContainerId { value: container_id, parent: None });
             }
             if status.network_infos.is_empty() {
                 status.network_infos.push(NetworkInfo {
@@ -134,13 +105,7 @@ impl Agent {
     }
 
     /// Mesos's `_statusUpdate` and `__statusUpdate`.
-    fn status_update_known(
-        &mut self,
-        update: StatusUpdate,
-        pid: Sender,
-        executor_id: &str,
-        fx: &mut Vec<Effect>,
-    ) {
+    fn status_update_known(&mut self, update: StatusUpdate, pid: Sender, executor_id: &str, fx: &mut Vec<Effect>) {
         let framework_id = update.framework_id.value.clone();
         let agent_id = self.agent_id();
         let Some(executor) = self.executor_mut(&framework_id, executor_id) else {
@@ -157,15 +122,9 @@ impl Agent {
                 self.acknowledge_executor(&update, pid, fx);
             }
             Ok(Some(terminal)) => {
-                let container_id = ContainerId {
-                    value: executor.container_id.clone(),
-                    parent: None,
-                };
+                let container_id = ContainerId { value: executor.container_id.clone(), parent: None };
                 let resources = executor.allocated_resources().to_protos();
-                let live = matches!(
-                    executor.state,
-                    ExecutorState::Registering | ExecutorState::Running
-                );
+                let live = matches!(executor.state, ExecutorState::Registering | ExecutorState::Running);
                 let checkpoint = executor.checkpoint.then(|| executor.run_ids(&agent_id));
                 match terminal {
                     TaskState::TaskFinished => self.metrics.tasks_finished += 1,
@@ -178,11 +137,7 @@ impl Agent {
                 // The container shrinks by the task's resources (a container
                 // that is gone or going has nothing to shrink).
                 if live {
-                    fx.push(Effect::Update {
-                        container_id,
-                        resources,
-                        then: AfterUpdate::Nothing,
-                    });
+                    fx.push(Effect::Update { container_id, resources, then: AfterUpdate::Nothing });
                 }
                 self.hand_to_status_update_manager(update, pid, checkpoint, fx);
             }
@@ -215,10 +170,7 @@ impl Agent {
     fn acknowledge_executor(&mut self, update: &StatusUpdate, pid: Sender, fx: &mut Vec<Effect>) {
         let framework_id = update.framework_id.value.clone();
         let task_id = update.status.task_id.value.clone();
-        let executor_id = self
-            .frameworks
-            .get(&framework_id)
-            .and_then(|f| f.executor_id_of_task(&task_id));
+        let executor_id = self.frameworks.get(&framework_id).and_then(|f| f.executor_id_of_task(&task_id));
         if let Some(executor_id) = &executor_id {
             if let Some(executor) = self.executor_mut(&framework_id, executor_id) {
                 executor.remove_pending_status(&update.status);
@@ -234,11 +186,8 @@ impl Agent {
         match pid {
             Some(pid) => self.send(&pid, message, fx),
             None => {
-                let Some(executor) = executor_id.and_then(|e| self.executor(&framework_id, &e))
-                else {
-                    tracing::warn!(
-                        "Ignoring sending acknowledgement for status update of unknown executor"
-                    );
+                let Some(executor) = executor_id.and_then(|e| self.executor(&framework_id, &e)) else {
+                    tracing::warn!("Ignoring sending acknowledgement for status update of unknown executor");
                     return;
                 };
                 let channel = executor.channel.clone();
@@ -257,11 +206,7 @@ impl Agent {
         let framework_id = update.framework_id.value.clone();
         let task_id = update.status.task_id.value.clone();
         if let Some(framework) = self.frameworks.get_mut(&framework_id) {
-            if let Some(executor) = framework
-                .executors
-                .values_mut()
-                .find(|e| e.has_task(&task_id))
-            {
+            if let Some(executor) = framework.executors.values_mut().find(|e| e.has_task(&task_id)) {
                 let task = executor
                     .launched_tasks
                     .get_mut(&task_id)
@@ -279,10 +224,7 @@ impl Agent {
             uuid_string(&update),
             self.master.as_ref().map(|m| m.to_string()).unwrap_or_default()
         );
-        let message = StatusUpdateMessage {
-            update,
-            pid: Some(self.config.pid.to_string()),
-        };
+        let message = StatusUpdateMessage { update, pid: Some(self.config.pid.to_string()) };
         self.send_master(message, fx);
     }
 
@@ -295,10 +237,7 @@ impl Agent {
     ) {
         if from.id().starts_with("master") {
             if self.state != AgentState::Running {
-                tracing::warn!(
-                    "Dropping status update acknowledgement because the agent is in {} state",
-                    self.state.name()
-                );
+                tracing::warn!("Dropping status update acknowledgement because the agent is in {} state", self.state.name());
                 return;
             }
             if self.master.as_ref() != Some(from) {
@@ -308,10 +247,7 @@ impl Agent {
         }
         let framework_id = message.framework_id.value.clone();
         let task_id = message.task_id.value.clone();
-        let more = match self
-            .tsum
-            .acknowledgement(&framework_id, &task_id, &message.uuid)
-        {
+        let more = match self.tsum.acknowledgement(&framework_id, &task_id, &message.uuid) {
             Ok((more, outputs)) => {
                 self.apply_tsum(outputs, fx);
                 more
@@ -328,11 +264,7 @@ impl Agent {
             tracing::error!("Status update acknowledgement for task {task_id} of unknown framework {framework_id}");
             return;
         };
-        let Some(executor) = framework
-            .executors
-            .values_mut()
-            .find(|e| e.has_task(&task_id))
-        else {
+        let Some(executor) = framework.executors.values_mut().find(|e| e.has_task(&task_id)) else {
             tracing::error!("Status update acknowledgement for task {task_id} of unknown executor");
             return;
         };
@@ -340,10 +272,7 @@ impl Agent {
         if executor.terminated_tasks.contains_key(&task_id) && !more {
             if executor.checkpoint {
                 let run = executor.run_ids(&agent_id);
-                fx.push(Effect::GarbageCollect {
-                    path: paths::task_path(&meta, &run, &task_id),
-                    delay: gc_delay,
-                });
+                fx.push(Effect::GarbageCollect { path: paths::task_path(&meta, &run, &task_id), delay: gc_delay });
             }
             executor.complete_task(&task_id);
         }

@@ -28,24 +28,15 @@ use nix::sys::signal::Signal;
 use crate::agent::containerizer::mesos::{launcher, procfs};
 use crate::common::units::format_duration;
 use crate::proto::mesos::v1::{
-    check_info, check_status_info, health_check, network_info, CheckInfo, CheckStatusInfo,
-    CommandInfo, HealthCheck,
+    check_info, check_status_info, health_check, network_info, CheckInfo, CheckStatusInfo, CommandInfo, HealthCheck,
 };
 
 /// What a probe is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProbeKind {
     Command(CommandInfo),
-    Http {
-        scheme: String,
-        port: u32,
-        path: String,
-        ipv6: bool,
-    },
-    Tcp {
-        port: u32,
-        ipv6: bool,
-    },
+    Http { scheme: String, port: u32, path: String, ipv6: bool },
+    Tcp { port: u32, ipv6: bool },
 }
 
 /// A probe and its schedule.
@@ -76,8 +67,7 @@ fn timeout(value: f64) -> Result<Option<Duration>, String> {
 }
 
 fn command_probe(command: Option<&CommandInfo>, what: &str) -> Result<ProbeKind, String> {
-    let command =
-        command.ok_or_else(|| format!("Expecting 'command' to be set for COMMAND {what}"))?;
+    let command = command.ok_or_else(|| format!("Expecting 'command' to be set for COMMAND {what}"))?;
     if command.value.as_deref().unwrap_or_default().is_empty() {
         return Err(format!("Command {what} must contain 'shell command'"));
     }
@@ -87,9 +77,7 @@ fn command_probe(command: Option<&CommandInfo>, what: &str) -> Result<ProbeKind,
 fn http_path(path: Option<&str>, what: &str) -> Result<String, String> {
     let path = path.unwrap_or_default();
     if !path.is_empty() && !path.starts_with('/') {
-        return Err(format!(
-            "The path '{path}' of HTTP {what} must start with '/'"
-        ));
+        return Err(format!("The path '{path}' of HTTP {what} must start with '/'"));
     }
     Ok(path.to_string())
 }
@@ -102,10 +90,7 @@ impl Probe {
             health_check::Type::Unknown => return Err("HealthCheck must specify 'type'".into()),
             health_check::Type::Command => command_probe(check.command.as_ref(), what)?,
             health_check::Type::Http => {
-                let http = check
-                    .http
-                    .as_ref()
-                    .ok_or("Expecting 'http' to be set for HTTP health check")?;
+                let http = check.http.as_ref().ok_or("Expecting 'http' to be set for HTTP health check")?;
                 let scheme = http.scheme.clone().unwrap_or_else(|| "http".into());
                 if scheme != "http" && scheme != "https" {
                     return Err(format!("Unsupported HTTP health check scheme: '{scheme}'"));
@@ -118,14 +103,8 @@ impl Probe {
                 }
             }
             health_check::Type::Tcp => {
-                let tcp = check
-                    .tcp
-                    .as_ref()
-                    .ok_or("Expecting 'tcp' to be set for TCP health check")?;
-                ProbeKind::Tcp {
-                    port: tcp.port,
-                    ipv6: tcp.protocol() == network_info::Protocol::IPv6,
-                }
+                let tcp = check.tcp.as_ref().ok_or("Expecting 'tcp' to be set for TCP health check")?;
+                ProbeKind::Tcp { port: tcp.port, ipv6: tcp.protocol() == network_info::Protocol::IPv6 }
             }
         };
         seconds("grace_period_seconds", check.grace_period_seconds())?;
@@ -144,17 +123,11 @@ impl Probe {
         let kind = match check.r#type() {
             check_info::Type::Unknown => return Err("CheckInfo must specify 'type'".into()),
             check_info::Type::Command => {
-                let command = check
-                    .command
-                    .as_ref()
-                    .ok_or("Expecting 'command' to be set for COMMAND check")?;
+                let command = check.command.as_ref().ok_or("Expecting 'command' to be set for COMMAND check")?;
                 command_probe(Some(&command.command), what)?
             }
             check_info::Type::Http => {
-                let http = check
-                    .http
-                    .as_ref()
-                    .ok_or("Expecting 'http' to be set for HTTP check")?;
+                let http = check.http.as_ref().ok_or("Expecting 'http' to be set for HTTP check")?;
                 ProbeKind::Http {
                     scheme: "http".into(),
                     port: http.port,
@@ -163,14 +136,8 @@ impl Probe {
                 }
             }
             check_info::Type::Tcp => {
-                let tcp = check
-                    .tcp
-                    .as_ref()
-                    .ok_or("Expecting 'tcp' to be set for TCP check")?;
-                ProbeKind::Tcp {
-                    port: tcp.port,
-                    ipv6: false,
-                }
+                let tcp = check.tcp.as_ref().ok_or("Expecting 'tcp' to be set for TCP check")?;
+                ProbeKind::Tcp { port: tcp.port, ipv6: false }
             }
         };
         Ok(Probe {
@@ -194,10 +161,7 @@ impl Probe {
 /// The result of a check that has none yet (every status of a task with a
 /// check carries one).
 pub fn empty_check_status(kind: check_info::Type) -> CheckStatusInfo {
-    let mut status = CheckStatusInfo {
-        r#type: Some(kind as i32),
-        ..Default::default()
-    };
+    let mut status = CheckStatusInfo { r#type: Some(kind as i32), ..Default::default() };
     match kind {
         check_info::Type::Command => status.command = Some(Default::default()),
         check_info::Type::Http => status.http = Some(Default::default()),
@@ -223,9 +187,7 @@ pub fn interpret(result: &ProbeResult) -> Result<(), String> {
                 .ok()
                 .and_then(|c| c.canonical_reason())
                 .unwrap_or("");
-            return Err(format!("Unexpected HTTP response code: {code} {reason}")
-                .trim_end()
-                .to_string());
+            return Err(format!("Unexpected HTTP response code: {code} {reason}").trim_end().to_string());
         }
     }
     if let Some(tcp) = &status.tcp {
@@ -261,11 +223,7 @@ impl HealthState {
         let grace = check.grace_period_seconds();
         HealthState {
             limit: check.consecutive_failures(),
-            grace: if grace.is_finite() && grace > 0.0 {
-                Duration::from_secs_f64(grace)
-            } else {
-                Duration::ZERO
-            },
+            grace: if grace.is_finite() && grace > 0.0 { Duration::from_secs_f64(grace) } else { Duration::ZERO },
             started: now,
             initializing: true,
             failures: 0,
@@ -276,32 +234,17 @@ impl HealthState {
     pub fn on_result(&mut self, now: Instant, result: &ProbeResult) -> Option<HealthUpdate> {
         match interpret(result) {
             Err(why) => {
-                if self.initializing
-                    && !self.grace.is_zero()
-                    && now.duration_since(self.started) <= self.grace
-                {
-                    tracing::info!(
-                        "Ignoring failure of health check: still in grace period ({why})"
-                    );
+                if self.initializing && !self.grace.is_zero() && now.duration_since(self.started) <= self.grace {
+                    tracing::info!("Ignoring failure of health check: still in grace period ({why})");
                     return None;
                 }
                 self.failures += 1;
-                tracing::warn!(
-                    "Health check failed {} times consecutively: {why}",
-                    self.failures
-                );
-                Some(HealthUpdate {
-                    healthy: false,
-                    consecutive_failures: self.failures,
-                    kill_task: self.failures >= self.limit,
-                })
+                tracing::warn!("Health check failed {} times consecutively: {why}", self.failures);
+                Some(HealthUpdate { healthy: false, consecutive_failures: self.failures, kill_task: self.failures >= self.limit })
             }
             Ok(()) => {
-                let update = (self.initializing || self.failures > 0).then_some(HealthUpdate {
-                    healthy: true,
-                    consecutive_failures: 0,
-                    kill_task: false,
-                });
+                let update = (self.initializing || self.failures > 0)
+                    .then_some(HealthUpdate { healthy: true, consecutive_failures: 0, kill_task: false });
                 self.initializing = false;
                 self.failures = 0;
                 update
@@ -318,15 +261,12 @@ pub struct CheckState {
 
 impl CheckState {
     pub fn new(kind: check_info::Type) -> CheckState {
-        CheckState {
-            previous: empty_check_status(kind),
-        }
+        CheckState { previous: empty_check_status(kind) }
     }
 
     /// The new check status, if it differs from the last one reported.
     pub fn on_result(&mut self, result: ProbeResult) -> Option<CheckStatusInfo> {
-        let kind = check_info::Type::try_from(self.previous.r#type.unwrap_or(0))
-            .unwrap_or(check_info::Type::Unknown);
+        let kind = check_info::Type::try_from(self.previous.r#type.unwrap_or(0)).unwrap_or(check_info::Type::Unknown);
         let status = result.unwrap_or_else(|why| {
             tracing::warn!("Check failed: {why}");
             empty_check_status(kind)
@@ -341,11 +281,7 @@ impl CheckState {
 
 /// Runs `probe` on its schedule until the task is dropped, calling `report`
 /// with each result. `environment` is the command probe's base environment.
-pub async fn run_probes(
-    probe: Probe,
-    environment: BTreeMap<String, String>,
-    report: impl Fn(ProbeResult),
-) {
+pub async fn run_probes(probe: Probe, environment: BTreeMap<String, String>, report: impl Fn(ProbeResult)) {
     let http = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
         .redirect(reqwest::redirect::Policy::limited(10))
@@ -362,55 +298,30 @@ pub async fn run_probes(
 }
 
 /// One attempt of a probe.
-pub async fn probe_once(
-    probe: &Probe,
-    environment: &BTreeMap<String, String>,
-    http: &reqwest::Client,
-) -> ProbeResult {
-    let limit = probe
-        .timeout
-        .unwrap_or(Duration::from_secs(u32::MAX as u64));
+pub async fn probe_once(probe: &Probe, environment: &BTreeMap<String, String>, http: &reqwest::Client) -> ProbeResult {
+    let limit = probe.timeout.unwrap_or(Duration::from_secs(u32::MAX as u64));
     match &probe.kind {
         ProbeKind::Command(command) => command_once(command, environment, limit).await,
-        ProbeKind::Http {
-            scheme,
-            port,
-            path,
-            ipv6,
-        } => {
+        ProbeKind::Http { scheme, port, path, ipv6 } => {
             let host = if *ipv6 { "[::1]" } else { "127.0.0.1" };
             let url = format!("{scheme}://{host}:{port}{path}");
             match tokio::time::timeout(limit, http.get(&url).send()).await {
-                Err(_) => Err(format!(
-                    "HTTP request to '{url}' timed out after {}",
-                    format_duration(limit)
-                )),
+                Err(_) => Err(format!("HTTP request to '{url}' timed out after {}", format_duration(limit))),
                 Ok(Err(e)) => Err(format!("HTTP request to '{url}' failed: {e}")),
                 Ok(Ok(response)) => Ok(CheckStatusInfo {
                     r#type: Some(check_info::Type::Http as i32),
-                    http: Some(check_status_info::Http {
-                        status_code: Some(response.status().as_u16() as u32),
-                    }),
+                    http: Some(check_status_info::Http { status_code: Some(response.status().as_u16() as u32) }),
                     ..Default::default()
                 }),
             }
         }
         ProbeKind::Tcp { port, ipv6 } => {
-            let address = if *ipv6 {
-                format!("[::1]:{port}")
-            } else {
-                format!("127.0.0.1:{port}")
-            };
+            let address = if *ipv6 { format!("[::1]:{port}") } else { format!("127.0.0.1:{port}") };
             match tokio::time::timeout(limit, tokio::net::TcpStream::connect(&address)).await {
-                Err(_) => Err(format!(
-                    "TCP connection to '{address}' timed out after {}",
-                    format_duration(limit)
-                )),
+                Err(_) => Err(format!("TCP connection to '{address}' timed out after {}", format_duration(limit))),
                 Ok(connected) => Ok(CheckStatusInfo {
                     r#type: Some(check_info::Type::Tcp as i32),
-                    tcp: Some(check_status_info::Tcp {
-                        succeeded: Some(connected.is_ok()),
-                    }),
+                    tcp: Some(check_status_info::Tcp { succeeded: Some(connected.is_ok()) }),
                     ..Default::default()
                 }),
             }
@@ -418,21 +329,13 @@ pub async fn probe_once(
     }
 }
 
-async fn command_once(
-    command: &CommandInfo,
-    environment: &BTreeMap<String, String>,
-    limit: Duration,
-) -> ProbeResult {
+async fn command_once(command: &CommandInfo, environment: &BTreeMap<String, String>, limit: Duration) -> ProbeResult {
     let command_v0: crate::proto::mesos::CommandInfo = super::devolve(command);
     let (program, argv0, args) = launcher::command_line(&command_v0)?;
     let environment = launcher::merge_environment(environment, command_v0.environment.as_ref());
     let stderr = || {
         use std::os::fd::AsFd;
-        std::io::stderr()
-            .as_fd()
-            .try_clone_to_owned()
-            .map(Stdio::from)
-            .unwrap_or_else(|_| Stdio::null())
+        std::io::stderr().as_fd().try_clone_to_owned().map(Stdio::from).unwrap_or_else(|_| Stdio::null())
     };
     let mut child = tokio::process::Command::new(&program)
         .arg0(argv0)
@@ -450,34 +353,19 @@ async fn command_once(
     match tokio::time::timeout(limit, child.wait()).await {
         Err(_) => {
             if let Some(pid) = pid {
-                procfs::killtree(
-                    pid,
-                    Signal::SIGKILL,
-                    procfs::TreeScope {
-                        groups: true,
-                        sessions: false,
-                    },
-                );
+                procfs::killtree(pid, Signal::SIGKILL, procfs::TreeScope { groups: true, sessions: false });
             }
             let _ = child.wait().await;
-            Err(format!(
-                "Command timed out after {}",
-                format_duration(limit)
-            ))
+            Err(format!("Command timed out after {}", format_duration(limit)))
         }
         Ok(Err(e)) => Err(format!("Failed to reap the command process: {e}")),
         Ok(Ok(status)) => match status.code() {
             Some(code) => Ok(CheckStatusInfo {
                 r#type: Some(check_info::Type::Command as i32),
-                command: Some(check_status_info::Command {
-                    exit_code: Some(code),
-                }),
+                command: Some(check_status_info::Command { exit_code: Some(code) }),
                 ..Default::default()
             }),
-            None => Err(format!(
-                "Command {}",
-                procfs::wstringify(procfs::raw_status(status))
-            )),
+            None => Err(format!("Command {}", procfs::wstringify(procfs::raw_status(status)))),
         },
     }
 }
@@ -487,18 +375,13 @@ mod tests {
     use super::*;
 
     fn health(kind: health_check::Type) -> HealthCheck {
-        HealthCheck {
-            r#type: Some(kind as i32),
-            ..Default::default()
-        }
+        HealthCheck { r#type: Some(kind as i32), ..Default::default() }
     }
 
     fn command_result(code: i32) -> ProbeResult {
         Ok(CheckStatusInfo {
             r#type: Some(check_info::Type::Command as i32),
-            command: Some(check_status_info::Command {
-                exit_code: Some(code),
-            }),
+            command: Some(check_status_info::Command { exit_code: Some(code) }),
             ..Default::default()
         })
     }
@@ -506,39 +389,17 @@ mod tests {
     #[test]
     fn mesos_defaults_and_validation() {
         let mut check = health(health_check::Type::Command);
-        assert_eq!(
-            Probe::from_health_check(&check).unwrap_err(),
-            "Expecting 'command' to be set for COMMAND health check"
-        );
-        check.command = Some(CommandInfo {
-            value: Some("true".into()),
-            ..Default::default()
-        });
+        assert_eq!(Probe::from_health_check(&check).unwrap_err(), "Expecting 'command' to be set for COMMAND health check");
+        check.command = Some(CommandInfo { value: Some("true".into()), ..Default::default() });
         let probe = Probe::from_health_check(&check).unwrap();
-        assert_eq!(
-            (probe.delay, probe.interval, probe.timeout),
-            (
-                Duration::from_secs(15),
-                Duration::from_secs(10),
-                Some(Duration::from_secs(20))
-            )
-        );
+        assert_eq!((probe.delay, probe.interval, probe.timeout), (Duration::from_secs(15), Duration::from_secs(10), Some(Duration::from_secs(20))));
         assert_eq!(probe.name, "COMMAND health check");
         check.delay_seconds = Some(-1.0);
-        assert_eq!(
-            Probe::from_health_check(&check).unwrap_err(),
-            "Expecting 'delay_seconds' to be non-negative"
-        );
+        assert_eq!(Probe::from_health_check(&check).unwrap_err(), "Expecting 'delay_seconds' to be non-negative");
         assert!(Probe::from_health_check(&HealthCheck::default()).is_err());
         let mut http = health(health_check::Type::Http);
-        http.http = Some(health_check::HttpCheckInfo {
-            port: 80,
-            path: Some("x".into()),
-            ..Default::default()
-        });
-        assert!(Probe::from_health_check(&http)
-            .unwrap_err()
-            .contains("must start with '/'"));
+        http.http = Some(health_check::HttpCheckInfo { port: 80, path: Some("x".into()), ..Default::default() });
+        assert!(Probe::from_health_check(&http).unwrap_err().contains("must start with '/'"));
         let state = HealthState::new(&check, Instant::now());
         assert_eq!((state.limit, state.grace), (3, Duration::from_secs(10)));
     }
@@ -551,124 +412,64 @@ mod tests {
         let t0 = Instant::now();
         let mut state = HealthState::new(&check, t0);
         // Failures in the grace period, before any success, are ignored.
-        assert_eq!(
-            state.on_result(t0 + Duration::from_secs(5), &command_result(1)),
-            None
-        );
+        assert_eq!(state.on_result(t0 + Duration::from_secs(5), &command_result(1)), None);
         // The first success is reported, later ones are not.
-        let healthy = Some(HealthUpdate {
-            healthy: true,
-            consecutive_failures: 0,
-            kill_task: false,
-        });
-        assert_eq!(
-            state.on_result(t0 + Duration::from_secs(6), &command_result(0)),
-            healthy
-        );
-        assert_eq!(
-            state.on_result(t0 + Duration::from_secs(7), &command_result(0)),
-            None
-        );
+        let healthy = Some(HealthUpdate { healthy: true, consecutive_failures: 0, kill_task: false });
+        assert_eq!(state.on_result(t0 + Duration::from_secs(6), &command_result(0)), healthy);
+        assert_eq!(state.on_result(t0 + Duration::from_secs(7), &command_result(0)), None);
         // Once initialized, failures count even within the grace period.
         assert_eq!(
             state.on_result(t0 + Duration::from_secs(8), &Err("timed out".into())),
-            Some(HealthUpdate {
-                healthy: false,
-                consecutive_failures: 1,
-                kill_task: false
-            })
+            Some(HealthUpdate { healthy: false, consecutive_failures: 1, kill_task: false })
         );
-        assert_eq!(
-            state.on_result(t0 + Duration::from_secs(9), &command_result(0)),
-            healthy
-        );
+        assert_eq!(state.on_result(t0 + Duration::from_secs(9), &command_result(0)), healthy);
         state.on_result(t0 + Duration::from_secs(10), &command_result(3));
         assert_eq!(
             state.on_result(t0 + Duration::from_secs(11), &command_result(3)),
-            Some(HealthUpdate {
-                healthy: false,
-                consecutive_failures: 2,
-                kill_task: true
-            })
+            Some(HealthUpdate { healthy: false, consecutive_failures: 2, kill_task: true })
         );
     }
 
     #[test]
     fn checks_report_changes_only() {
         let mut state = CheckState::new(check_info::Type::Command);
-        assert_eq!(
-            state.on_result(Err("timeout".into())),
-            None,
-            "empty, as before"
-        );
+        assert_eq!(state.on_result(Err("timeout".into())), None, "empty, as before");
         assert_eq!(state.on_result(command_result(0)), command_result(0).ok());
         assert_eq!(state.on_result(command_result(0)), None);
         assert_eq!(state.on_result(command_result(1)), command_result(1).ok());
-        assert_eq!(
-            state.on_result(Err("x".into())),
-            Some(empty_check_status(check_info::Type::Command))
-        );
+        assert_eq!(state.on_result(Err("x".into())), Some(empty_check_status(check_info::Type::Command)));
     }
 
     #[test]
     fn interpretation() {
         let http = |code| {
             Ok(CheckStatusInfo {
-                http: Some(check_status_info::Http {
-                    status_code: Some(code),
-                }),
+                http: Some(check_status_info::Http { status_code: Some(code) }),
                 ..Default::default()
             })
         };
         assert!(interpret(&http(200)).is_ok() && interpret(&http(302)).is_ok());
-        assert_eq!(
-            interpret(&http(503)).unwrap_err(),
-            "Unexpected HTTP response code: 503 Service Unavailable"
-        );
-        assert_eq!(
-            interpret(&command_result(2)).unwrap_err(),
-            "Command exited with status 2"
-        );
+        assert_eq!(interpret(&http(503)).unwrap_err(), "Unexpected HTTP response code: 503 Service Unavailable");
+        assert_eq!(interpret(&command_result(2)).unwrap_err(), "Command exited with status 2");
     }
 
     #[tokio::test]
     async fn probes_run_commands_and_connect() {
         let client = reqwest::Client::new();
         let env = BTreeMap::from([("X".to_string(), "7".to_string())]);
-        let probe = |kind| Probe {
-            kind,
-            delay: Duration::ZERO,
-            interval: Duration::ZERO,
-            timeout: Some(Duration::from_secs(30)),
-            name: "t".into(),
-        };
-        let cmd = |v: &str| {
-            ProbeKind::Command(CommandInfo {
-                value: Some(v.into()),
-                ..Default::default()
-            })
-        };
-        assert_eq!(
-            probe_once(&probe(cmd("exit $X")), &env, &client).await,
-            command_result(7)
-        );
+        let probe = |kind| Probe { kind, delay: Duration::ZERO, interval: Duration::ZERO, timeout: Some(Duration::from_secs(30)), name: "t".into() };
+        let cmd = |v: &str| ProbeKind::Command(CommandInfo { value: Some(v.into()), ..Default::default() });
+        assert_eq!(probe_once(&probe(cmd("exit $X")), &env, &client).await, command_result(7));
         let mut slow = probe(cmd("sleep 600"));
         slow.timeout = Some(Duration::from_millis(100));
-        assert_eq!(
-            probe_once(&slow, &env, &client).await.unwrap_err(),
-            "Command timed out after 100ms"
-        );
+        assert_eq!(probe_once(&slow, &env, &client).await.unwrap_err(), "Command timed out after 100ms");
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port() as u32;
-        let tcp = probe_once(&probe(ProbeKind::Tcp { port, ipv6: false }), &env, &client)
-            .await
-            .unwrap();
+        let tcp = probe_once(&probe(ProbeKind::Tcp { port, ipv6: false }), &env, &client).await.unwrap();
         assert_eq!(tcp.tcp.unwrap().succeeded, Some(true));
         drop(listener);
-        let tcp = probe_once(&probe(ProbeKind::Tcp { port, ipv6: false }), &env, &client)
-            .await
-            .unwrap();
+        let tcp = probe_once(&probe(ProbeKind::Tcp { port, ipv6: false }), &env, &client).await.unwrap();
         assert_eq!(tcp.tcp.unwrap().succeeded, Some(false));
     }
 }

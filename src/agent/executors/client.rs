@@ -85,11 +85,7 @@ impl AgentClient {
     pub fn start(config: ClientConfig) -> (AgentClient, mpsc::UnboundedReceiver<ClientEvent>) {
         let (calls_tx, calls_rx) = mpsc::unbounded_channel();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let driver = Driver {
-            config,
-            events: events_tx,
-            state: State::Disconnected,
-        };
+        let driver = Driver { config, events: events_tx, state: State::Disconnected };
         tokio::spawn(driver.run(calls_rx));
         (AgentClient { calls: calls_tx }, events_rx)
     }
@@ -127,9 +123,7 @@ fn request(config: &ClientConfig, call: &Call) -> hyper::Request<Full<Bytes>> {
 /// Decodes an event record.
 pub fn decode_event(content_type: ContentType, record: &[u8]) -> Result<Event, String> {
     match content_type {
-        ContentType::Protobuf => {
-            mesos_proto::decode_strict::<Event>(record).map_err(|e| e.to_string())
-        }
+        ContentType::Protobuf => mesos_proto::decode_strict::<Event>(record).map_err(|e| e.to_string()),
         ContentType::Json => {
             let text = std::str::from_utf8(record).map_err(|e| e.to_string())?;
             json::from_str::<Event>(text).map_err(|e| e.to_string())
@@ -147,17 +141,11 @@ pub(crate) async fn optional<F: Future>(future: Option<F>) -> Option<F::Output> 
 }
 
 fn event_of(kind: event::Type) -> Event {
-    Event {
-        r#type: Some(kind as i32),
-        ..Default::default()
-    }
+    Event { r#type: Some(kind as i32), ..Default::default() }
 }
 
 fn error_event(message: String) -> Event {
-    Event {
-        error: Some(event::Error { message }),
-        ..event_of(event::Type::Error)
-    }
+    Event { error: Some(event::Error { message }), ..event_of(event::Type::Error) }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,11 +158,8 @@ enum State {
     Gone,
 }
 
-type EventStream =
-    Pin<Box<dyn Stream<Item = Result<Bytes, recordio::StreamError<hyper::Error>>> + Send>>;
-type SubscribeResponse = Pin<
-    Box<dyn Future<Output = Result<hyper::Response<hyper::body::Incoming>, hyper::Error>> + Send>,
->;
+type EventStream = Pin<Box<dyn Stream<Item = Result<Bytes, recordio::StreamError<hyper::Error>>> + Send>>;
+type SubscribeResponse = Pin<Box<dyn Future<Output = Result<hyper::Response<hyper::body::Incoming>, hyper::Error>> + Send>>;
 
 /// The two connections of one connected period.
 struct Connection {
@@ -206,8 +191,7 @@ impl Driver {
         // Set while recovering from a lost connection (checkpointing only).
         let mut recovery_deadline: Option<Instant> = None;
         let mut reconnect_at: Option<Instant> = Some(Instant::now());
-        let mut heartbeat =
-            tokio::time::interval_at(Instant::now() + HEARTBEAT_INTERVAL, HEARTBEAT_INTERVAL);
+        let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT_INTERVAL, HEARTBEAT_INTERVAL);
 
         loop {
             if self.state == State::Gone {
@@ -215,15 +199,10 @@ impl Driver {
                 reconnect_at = None;
                 recovery_deadline = None;
             }
-            if self.state == State::Disconnected
-                && reconnect_at.is_some_and(|t| t <= Instant::now())
-            {
+            if self.state == State::Disconnected && reconnect_at.is_some_and(|t| t <= Instant::now()) {
                 match self.connect().await {
                     Ok(c) => {
-                        tracing::info!(
-                            "Connected with the agent at {}",
-                            self.config.endpoint.url()
-                        );
+                        tracing::info!("Connected with the agent at {}", self.config.endpoint.url());
                         connection = Some(c);
                         recovery_deadline = None;
                         reconnect_at = None;
@@ -311,9 +290,7 @@ impl Driver {
     /// Injects SHUTDOWN and stops connecting.
     fn shutdown(&mut self) {
         self.state = State::Gone;
-        self.emit(ClientEvent::Event(Box::new(event_of(
-            event::Type::Shutdown,
-        ))));
+        self.emit(ClientEvent::Event(Box::new(event_of(event::Type::Shutdown))));
     }
 
     fn backoff(&self) -> Duration {
@@ -333,10 +310,7 @@ impl Driver {
         *connection = None;
         *subscribing = None;
         *stream = None;
-        let was_connected = matches!(
-            self.state,
-            State::Connected | State::Subscribing | State::Subscribed
-        );
+        let was_connected = matches!(self.state, State::Connected | State::Subscribing | State::Subscribed);
         if self.state == State::Gone {
             return;
         }
@@ -355,30 +329,17 @@ impl Driver {
         }
     }
 
-    fn send(
-        &mut self,
-        call: Call,
-        connection: Option<&mut Connection>,
-        subscribing: &mut Option<SubscribeResponse>,
-    ) {
+    fn send(&mut self, call: Call, connection: Option<&mut Connection>, subscribing: &mut Option<SubscribeResponse>) {
         let kind = call::Type::try_from(call.r#type.unwrap_or(0)).unwrap_or(call::Type::Unknown);
         let allowed = match kind {
             call::Type::Subscribe => self.state == State::Connected,
             _ => self.state == State::Subscribed,
         };
         let Some(connection) = connection.filter(|_| allowed) else {
-            tracing::warn!(
-                "Dropping {} call: executor is in state {:?}",
-                kind.as_str_name(),
-                self.state
-            );
+            tracing::warn!("Dropping {} call: executor is in state {:?}", kind.as_str_name(), self.state);
             return;
         };
-        tracing::debug!(
-            "Sending {} call to {}",
-            kind.as_str_name(),
-            self.config.endpoint.url()
-        );
+        tracing::debug!("Sending {} call to {}", kind.as_str_name(), self.config.endpoint.url());
         if kind == call::Type::Subscribe {
             self.state = State::Subscribing;
             let request = request(&self.config, &call);
@@ -410,27 +371,16 @@ impl Driver {
                     Err(e) => Some(Err(e)),
                 }
             });
-            return Some(Box::pin(recordio::records(
-                Box::pin(body),
-                recordio::DEFAULT_MAX_RECORD_LEN,
-            )));
+            return Some(Box::pin(recordio::records(Box::pin(body), recordio::DEFAULT_MAX_RECORD_LEN)));
         }
         self.state = State::Connected;
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         let body = String::from_utf8_lossy(&body);
         let text = format!("'{status}' ({body}) for SUBSCRIBE");
-        if status == http::StatusCode::SERVICE_UNAVAILABLE || status == http::StatusCode::NOT_FOUND
-        {
+        if status == http::StatusCode::SERVICE_UNAVAILABLE || status == http::StatusCode::NOT_FOUND {
             tracing::warn!("Received {text}");
         } else {
-            self.emit(ClientEvent::Event(Box::new(error_event(format!(
-                "Received unexpected {text}"
-            )))));
+            self.emit(ClientEvent::Event(Box::new(error_event(format!("Received unexpected {text}")))));
         }
         None
     }
@@ -444,30 +394,20 @@ impl Driver {
         tokio::spawn(async move {
             // One call at a time, in order, on the non-subscribe connection.
             while let Some(call) = others_rx.recv().await {
-                let kind =
-                    call::Type::try_from(call.r#type.unwrap_or(0)).unwrap_or(call::Type::Unknown);
+                let kind = call::Type::try_from(call.r#type.unwrap_or(0)).unwrap_or(call::Type::Unknown);
                 if others_sender.ready().await.is_err() {
-                    let _ = broken_tx.send(Broken::Closed(
-                        "Non-subscribe connection interrupted".into(),
-                    ));
+                    let _ = broken_tx.send(Broken::Closed("Non-subscribe connection interrupted".into()));
                     return;
                 }
                 match others_sender.send_request(request(&config, &call)).await {
                     Err(e) => {
                         tracing::error!("Request for call type {} failed: {e}", kind.as_str_name());
-                        let _ = broken_tx.send(Broken::Closed(
-                            "Non-subscribe connection interrupted".into(),
-                        ));
+                        let _ = broken_tx.send(Broken::Closed("Non-subscribe connection interrupted".into()));
                         return;
                     }
                     Ok(response) => {
                         let status = response.status();
-                        let body = response
-                            .into_body()
-                            .collect()
-                            .await
-                            .map(|b| b.to_bytes())
-                            .unwrap_or_default();
+                        let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                         if status == http::StatusCode::ACCEPTED || status == http::StatusCode::OK {
                             continue;
                         }
@@ -476,38 +416,25 @@ impl Driver {
                             String::from_utf8_lossy(&body),
                             kind.as_str_name()
                         );
-                        if status == http::StatusCode::SERVICE_UNAVAILABLE
-                            || status == http::StatusCode::NOT_FOUND
-                        {
+                        if status == http::StatusCode::SERVICE_UNAVAILABLE || status == http::StatusCode::NOT_FOUND {
                             tracing::warn!("Received {text}");
                         } else {
-                            let _ = broken_tx
-                                .send(Broken::Unexpected(format!("Received unexpected {text}")));
+                            let _ = broken_tx.send(Broken::Unexpected(format!("Received unexpected {text}")));
                         }
                     }
                 }
             }
         });
-        Ok(Connection {
-            subscribe,
-            others,
-            broken,
-        })
+        Ok(Connection { subscribe, others, broken })
     }
 
     /// One HTTP/1.1 connection; its end is reported on `broken`.
-    async fn open(
-        &self,
-        broken: mpsc::UnboundedSender<Broken>,
-    ) -> Result<http1::SendRequest<Full<Bytes>>, String> {
+    async fn open(&self, broken: mpsc::UnboundedSender<Broken>) -> Result<http1::SendRequest<Full<Bytes>>, String> {
         let address = &self.config.endpoint.address;
-        let stream = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            tokio::net::TcpStream::connect(address.as_str()),
-        )
-        .await
-        .map_err(|_| format!("Timed out connecting to {address}"))?
-        .map_err(|e| format!("Failed to connect to {address}: {e}"))?;
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(address.as_str()))
+            .await
+            .map_err(|_| format!("Timed out connecting to {address}"))?
+            .map_err(|e| format!("Failed to connect to {address}: {e}"))?;
         let _ = stream.set_nodelay(true);
         let (sender, connection) = http1::handshake(TokioIo::new(stream))
             .await
@@ -543,14 +470,8 @@ mod tests {
         assert_eq!(Call::decode(proto).unwrap(), call);
 
         let event = error_event("boom".into());
-        assert_eq!(
-            decode_event(ContentType::Protobuf, &event.encode_to_vec()).unwrap(),
-            event
-        );
-        assert_eq!(
-            decode_event(ContentType::Json, json::to_string(&event).as_bytes()).unwrap(),
-            event
-        );
+        assert_eq!(decode_event(ContentType::Protobuf, &event.encode_to_vec()).unwrap(), event);
+        assert_eq!(decode_event(ContentType::Json, json::to_string(&event).as_bytes()).unwrap(), event);
         assert!(decode_event(ContentType::Json, b"{not json").is_err());
         // A required field missing (Error.message) is an error, as in C++.
         assert!(decode_event(ContentType::Json, br#"{"type":"ERROR","error":{}}"#).is_err());

@@ -102,28 +102,13 @@ pub enum Input {
     Connected,
     Disconnected,
     Event(Box<Event>),
-    Launched {
-        task_id: String,
-        pid: i32,
-    },
-    LaunchFailed {
-        task_id: String,
-        error: String,
-    },
+    Launched { task_id: String, pid: i32 },
+    LaunchFailed { task_id: String, error: String },
     /// A task's process ended (`status`: its wait status, if known).
-    Exited {
-        task_id: String,
-        status: Option<i32>,
-    },
+    Exited { task_id: String, status: Option<i32> },
     Timer(Timer),
-    Health {
-        task_id: String,
-        result: ProbeResult,
-    },
-    Check {
-        task_id: String,
-        result: ProbeResult,
-    },
+    Health { task_id: String, result: ProbeResult },
+    Check { task_id: String, result: ProbeResult },
 }
 
 /// The executor's timers; a stale one (superseded generation, finished
@@ -131,13 +116,8 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Timer {
     Subscribe,
-    Escalate {
-        task_id: String,
-        generation: u64,
-    },
-    MaxCompletion {
-        task_id: String,
-    },
+    Escalate { task_id: String, generation: u64 },
+    MaxCompletion { task_id: String },
     /// The command executor's terminal update was not acknowledged.
     TerminalAck,
     /// The default executor's last updates were not acknowledged.
@@ -172,28 +152,12 @@ pub enum Effect {
     Send(Call),
     Launch(LaunchTask),
     /// Signal the task's process tree (its session and groups).
-    Signal {
-        task_id: String,
-        signal: Signal,
-    },
-    SetTimer {
-        timer: Timer,
-        after: Duration,
-    },
+    Signal { task_id: String, signal: Signal },
+    SetTimer { timer: Timer, after: Duration },
     /// Start probing the task (health and/or check) on their schedules.
-    StartProbes {
-        task_id: String,
-        health: Option<Probe>,
-        check: Option<Probe>,
-        environment: BTreeMap<String, String>,
-    },
-    StopProbes {
-        task_id: String,
-    },
-    Exit {
-        code: i32,
-        reason: String,
-    },
+    StartProbes { task_id: String, health: Option<Probe>, check: Option<Probe>, environment: BTreeMap<String, String> },
+    StopProbes { task_id: String },
+    Exit { code: i32, reason: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,11 +245,7 @@ impl Executor {
 
     /// Pids of every task still running.
     pub fn running_pids(&self) -> Vec<(String, i32)> {
-        self.tasks
-            .iter()
-            .filter(|(_, t)| !t.terminated)
-            .filter_map(|(id, t)| t.pid.map(|p| (id.clone(), p)))
-            .collect()
+        self.tasks.iter().filter(|(_, t)| !t.terminated).filter_map(|(id, t)| t.pid.map(|p| (id.clone(), p))).collect()
     }
 
     pub fn handle(&mut self, now: Now, input: Input) -> Vec<Effect> {
@@ -301,12 +261,7 @@ impl Executor {
                 self.connection = Connection::Disconnected;
                 if self.settings.flavor == Flavor::Default {
                     // Checks pause while the agent is away (Mesos pauses them).
-                    let probing: Vec<String> = self
-                        .tasks
-                        .iter()
-                        .filter(|(_, t)| t.probing)
-                        .map(|(id, _)| id.clone())
-                        .collect();
+                    let probing: Vec<String> = self.tasks.iter().filter(|(_, t)| t.probing).map(|(id, _)| id.clone()).collect();
                     for id in probing {
                         self.stop_probes(&id);
                     }
@@ -337,10 +292,7 @@ impl Executor {
     }
 
     fn exit(&mut self, code: i32, reason: impl Into<String>) {
-        self.emit(Effect::Exit {
-            code,
-            reason: reason.into(),
-        });
+        self.emit(Effect::Exit { code, reason: reason.into() });
     }
 
     fn timer(&mut self, timer: Timer, after: Duration) {
@@ -370,10 +322,7 @@ impl Executor {
             .collect();
         let unacknowledged_updates = self.unacked.iter().map(|(_, u)| u.clone()).collect();
         let mut call = self.call(call::Type::Subscribe);
-        call.subscribe = Some(call::Subscribe {
-            unacknowledged_tasks,
-            unacknowledged_updates,
-        });
+        call.subscribe = Some(call::Subscribe { unacknowledged_tasks, unacknowledged_updates });
         self.emit(Effect::Send(call));
         self.timer(Timer::Subscribe, SUBSCRIBE_RETRY);
     }
@@ -383,9 +332,7 @@ impl Executor {
         tracing::info!("Received {} event", kind.as_str_name());
         match kind {
             event::Type::Subscribed => {
-                let Some(subscribed) = event.subscribed else {
-                    return;
-                };
+                let Some(subscribed) = event.subscribed else { return };
                 tracing::info!("Subscribed executor on {}", subscribed.agent_info.hostname);
                 self.framework_info = Some(subscribed.framework_info);
                 self.connection = Connection::Subscribed;
@@ -429,10 +376,7 @@ impl Executor {
             }
             event::Type::Shutdown => self.shutdown(now),
             event::Type::Error => {
-                tracing::error!(
-                    "Error: {}",
-                    event.error.map(|e| e.message).unwrap_or_default()
-                );
+                tracing::error!("Error: {}", event.error.map(|e| e.message).unwrap_or_default());
             }
             event::Type::Message | event::Type::Heartbeat => {}
             event::Type::Unknown => tracing::warn!("Received an UNKNOWN event and ignored"),
@@ -465,44 +409,28 @@ impl Executor {
     }
 
     fn allocation_role(task: &TaskInfo) -> Option<String> {
-        task.resources
-            .first()
-            .and_then(|r| r.allocation_info.as_ref())
-            .and_then(|a| a.role.clone())
+        task.resources.first().and_then(|r| r.allocation_info.as_ref()).and_then(|a| a.role.clone())
     }
 
     /// The command executor's LAUNCH.
     fn launch(&mut self, now: Now, info: TaskInfo) {
         let task_id = info.task_id.value.clone();
         if self.own_task.is_some() {
-            let status = self.status(
-                now,
-                &task_id,
-                TaskState::TaskFailed,
-                None,
-                Some("Attempted to run multiple tasks using a \"command\" executor".into()),
-            );
+            let status = self.status(now, &task_id, TaskState::TaskFailed, None, Some(
+                "Attempted to run multiple tasks using a \"command\" executor".into(),
+            ));
             self.forward(status);
             return;
         }
         self.own_task = Some(task_id.clone());
-        let command = self
-            .settings
-            .task_command
-            .clone()
-            .or_else(|| info.command.clone());
+        let command = self.settings.task_command.clone().or_else(|| info.command.clone());
         let task = self.new_task(info.clone());
         self.tasks.insert(task_id.clone(), task);
         let starting = self.status(now, &task_id, TaskState::TaskStarting, None, None);
         self.forward(starting);
 
-        let what = if command.as_ref().is_some_and(|c| c.shell()) {
-            "Shell command"
-        } else {
-            "Executable"
-        };
-        let Some(command) = command.filter(|c| c.value.as_deref().is_some_and(|v| !v.is_empty()))
-        else {
+        let what = if command.as_ref().is_some_and(|c| c.shell()) { "Shell command" } else { "Executable" };
+        let Some(command) = command.filter(|c| c.value.as_deref().is_some_and(|v| !v.is_empty())) else {
             let message = format!("{what} of task '{task_id}' is not specified");
             self.on_exited(now, &task_id, None, Some(message));
             return;
@@ -522,22 +450,10 @@ impl Executor {
     }
 
     fn arm_max_completion(&mut self, info: &TaskInfo) {
-        if let Some(max) = info
-            .max_completion_time
-            .as_ref()
-            .filter(|d| d.nanoseconds > 0)
-        {
+        if let Some(max) = info.max_completion_time.as_ref().filter(|d| d.nanoseconds > 0) {
             let duration = Duration::from_nanos(max.nanoseconds as u64);
-            tracing::info!(
-                "Task {} has a max completion time of {duration:?}",
-                info.task_id.value
-            );
-            self.timer(
-                Timer::MaxCompletion {
-                    task_id: info.task_id.value.clone(),
-                },
-                duration,
-            );
+            tracing::info!("Task {} has a max completion time of {duration:?}", info.task_id.value);
+            self.timer(Timer::MaxCompletion { task_id: info.task_id.value.clone() }, duration);
         }
     }
 
@@ -558,15 +474,10 @@ impl Executor {
             let directory = self.settings.sandbox.join("containers").join(&container);
             let mut task = self.new_task(info.clone());
             task.group = group.clone();
-            task.container_id = Some(ContainerId {
-                value: container,
-                parent: None,
-            });
-            task.environment
-                .insert("MESOS_SANDBOX".into(), directory.display().to_string());
+            task.container_id = Some(ContainerId { value: container, parent: None });
+            task.environment.insert("MESOS_SANDBOX".into(), directory.display().to_string());
             if let Some(ip) = self.settings.environment.get("LIBPROCESS_IP") {
-                task.environment
-                    .insert("MESOS_CONTAINER_IP".into(), ip.clone());
+                task.environment.insert("MESOS_CONTAINER_IP".into(), ip.clone());
             }
             let environment = task.environment.clone();
             self.tasks.insert(task_id.clone(), task);
@@ -588,9 +499,7 @@ impl Executor {
     }
 
     fn on_launched(&mut self, now: Now, task_id: &str, pid: i32) {
-        let Some(task) = self.tasks.get_mut(task_id) else {
-            return;
-        };
+        let Some(task) = self.tasks.get_mut(task_id) else { return };
         tracing::info!("Forked command of task '{task_id}' at {pid}");
         task.pid = Some(pid);
         task.launched = true;
@@ -606,9 +515,7 @@ impl Executor {
     }
 
     fn prepare_probes(&mut self, now: Now, task_id: &str) {
-        let Some(task) = self.tasks.get_mut(task_id) else {
-            return;
-        };
+        let Some(task) = self.tasks.get_mut(task_id) else { return };
         if let Some(check) = &task.info.health_check {
             match Probe::from_health_check(check) {
                 Ok(probe) => task.health = Some((probe, HealthState::new(check, now.instant))),
@@ -628,9 +535,7 @@ impl Executor {
 
     /// Starts the task's probes (`resume`: right away, as Mesos resumes).
     fn start_probes(&mut self, task_id: &str, resume: bool) {
-        let Some(task) = self.tasks.get_mut(task_id) else {
-            return;
-        };
+        let Some(task) = self.tasks.get_mut(task_id) else { return };
         if task.health.is_none() && task.check.is_none() {
             return;
         }
@@ -652,22 +557,16 @@ impl Executor {
     }
 
     fn stop_probes(&mut self, task_id: &str) {
-        let Some(task) = self.tasks.get_mut(task_id) else {
-            return;
-        };
+        let Some(task) = self.tasks.get_mut(task_id) else { return };
         if task.probing {
             task.probing = false;
-            self.emit(Effect::StopProbes {
-                task_id: task_id.to_string(),
-            });
+            self.emit(Effect::StopProbes { task_id: task_id.to_string() });
         }
     }
 
     fn on_kill(&mut self, now: Now, task_id: &str, policy: Option<&KillPolicy>) {
         if self.settings.flavor == Flavor::Default && self.shutting_down {
-            tracing::warn!(
-                "Ignoring kill for task '{task_id}' since the executor is shutting down"
-            );
+            tracing::warn!("Ignoring kill for task '{task_id}' since the executor is shutting down");
             return;
         }
         let Some(task) = self.tasks.get(task_id).filter(|t| !t.terminated) else {
@@ -676,12 +575,7 @@ impl Executor {
         };
         let grace = policy
             .and_then(|p| p.grace_period.as_ref())
-            .or_else(|| {
-                task.info
-                    .kill_policy
-                    .as_ref()
-                    .and_then(|p| p.grace_period.as_ref())
-            })
+            .or_else(|| task.info.kill_policy.as_ref().and_then(|p| p.grace_period.as_ref()))
             .map(|d| Duration::from_nanos(d.nanoseconds.max(0) as u64))
             .unwrap_or(DEFAULT_KILL_GRACE);
         tracing::info!("Received kill for task {task_id} with grace period of {grace:?}");
@@ -692,37 +586,25 @@ impl Executor {
     fn kill(&mut self, now: Now, task_id: &str, grace: Duration) {
         let flavor = self.settings.flavor;
         let killing_state = self.framework_has_killing_state();
-        let Some(task) = self.tasks.get_mut(task_id) else {
-            return;
-        };
+        let Some(task) = self.tasks.get_mut(task_id) else { return };
         if task.terminated {
             return;
         }
         if task.killing {
             if flavor == Flavor::Default {
-                tracing::warn!(
-                    "Ignoring kill for task '{task_id}' as it is in the process of getting killed"
-                );
+                tracing::warn!("Ignoring kill for task '{task_id}' as it is in the process of getting killed");
                 return;
             }
             // A later kill may shorten the grace period, never extend it.
-            let (Some(started), Some(deadline)) = (task.kill_started, task.escalate_at) else {
-                return;
-            };
+            let (Some(started), Some(deadline)) = (task.kill_started, task.escalate_at) else { return };
             if started + grace > deadline {
                 return;
             }
             let at = (started + grace).max(now.instant);
             task.escalate_at = Some(at);
             task.generation += 1;
-            let timer = Timer::Escalate {
-                task_id: task_id.to_string(),
-                generation: task.generation,
-            };
-            tracing::info!(
-                "Rescheduling escalation to SIGKILL in {:?} from now",
-                at - now.instant
-            );
+            let timer = Timer::Escalate { task_id: task_id.to_string(), generation: task.generation };
+            tracing::info!("Rescheduling escalation to SIGKILL in {:?} from now", at - now.instant);
             self.timer(timer, at - now.instant);
             return;
         }
@@ -743,65 +625,39 @@ impl Executor {
         }
         self.stop_probes(task_id);
         tracing::info!("Sending SIGTERM to process tree of task '{task_id}'; escalating to SIGKILL in {grace:?}");
-        self.emit(Effect::Signal {
-            task_id: task_id.to_string(),
-            signal: Signal::SIGTERM,
-        });
-        self.timer(
-            Timer::Escalate {
-                task_id: task_id.to_string(),
-                generation,
-            },
-            grace,
-        );
+        self.emit(Effect::Signal { task_id: task_id.to_string(), signal: Signal::SIGTERM });
+        self.timer(Timer::Escalate { task_id: task_id.to_string(), generation }, grace);
     }
 
     fn framework_has_killing_state(&self) -> bool {
         self.framework_info.as_ref().is_some_and(|f| {
-            f.capabilities.iter().any(|c| {
-                c.r#type == Some(framework_info::capability::Type::TaskKillingState as i32)
-            })
+            f.capabilities
+                .iter()
+                .any(|c| c.r#type == Some(framework_info::capability::Type::TaskKillingState as i32))
         })
     }
 
-    fn on_exited(
-        &mut self,
-        now: Now,
-        task_id: &str,
-        status: Option<i32>,
-        launch_error: Option<String>,
-    ) {
+    fn on_exited(&mut self, now: Now, task_id: &str, status: Option<i32>, launch_error: Option<String>) {
         let flavor = self.settings.flavor;
         let docker = self.settings.docker;
         let unhealthy = self.unhealthy;
-        let Some(task) = self.tasks.get_mut(task_id) else {
-            return;
-        };
+        let Some(task) = self.tasks.get_mut(task_id) else { return };
         if task.terminated {
             return;
         }
         task.terminated = true;
         task.generation += 1;
-        let (killing, by_max, by_health) = (
-            task.killing,
-            task.killed_by_max_completion,
-            task.killed_by_health,
-        );
+        let (killing, by_max, by_health) = (task.killing, task.killed_by_max_completion, task.killed_by_health);
         self.stop_probes(task_id);
 
         let mut reason = None;
         let (state, message) = match (launch_error, status) {
             (Some(error), _) => (TaskState::TaskFailed, error),
-            (None, None) => (
-                TaskState::TaskFailed,
-                match flavor {
-                    Flavor::Command if docker => {
-                        "Failed to get exit status of container".to_string()
-                    }
-                    Flavor::Command => "Failed to get exit status for Command".to_string(),
-                    Flavor::Default => "Command terminated with unknown status".to_string(),
-                },
-            ),
+            (None, None) => (TaskState::TaskFailed, match flavor {
+                Flavor::Command if docker => "Failed to get exit status of container".to_string(),
+                Flavor::Command => "Failed to get exit status for Command".to_string(),
+                Flavor::Default => "Command terminated with unknown status".to_string(),
+            }),
             (None, Some(status)) => {
                 let state = if by_max {
                     reason = Some(task_status::Reason::MaxCompletionTimeReached);
@@ -832,10 +688,7 @@ impl Executor {
             Flavor::Command => self.timer(Timer::TerminalAck, TERMINAL_ACK_TIMEOUT),
             Flavor::Default => {
                 let killing_group = self.tasks.get(task_id).is_some_and(|t| t.killing_group);
-                if !self.shutting_down
-                    && !killing_group
-                    && matches!(state, TaskState::TaskFailed | TaskState::TaskKilled)
-                {
+                if !self.shutting_down && !killing_group && matches!(state, TaskState::TaskFailed | TaskState::TaskKilled) {
                     self.kill_group(now, task_id);
                 }
                 self.tasks.remove(task_id);
@@ -848,11 +701,7 @@ impl Executor {
 
     /// Default executor: one task failed or was killed, so is its group.
     fn kill_group(&mut self, now: Now, task_id: &str) {
-        let group = self
-            .tasks
-            .get(task_id)
-            .map(|t| t.group.clone())
-            .unwrap_or_default();
+        let group = self.tasks.get(task_id).map(|t| t.group.clone()).unwrap_or_default();
         tracing::info!("Killing task group containing tasks {group:?}");
         for id in &group {
             if let Some(task) = self.tasks.get_mut(id) {
@@ -880,10 +729,7 @@ impl Executor {
     /// Default executor: no task left; exit once the agent has every update.
     fn finish(&mut self) {
         if self.unacked.is_empty() {
-            self.exit(
-                0,
-                "All tasks have terminated and their updates are acknowledged",
-            );
+            self.exit(0, "All tasks have terminated and their updates are acknowledged");
         } else {
             tracing::info!("Terminating after {TERMINAL_ACK_TIMEOUT:?}");
             self.timer(Timer::Linger, TERMINAL_ACK_TIMEOUT);
@@ -892,10 +738,7 @@ impl Executor {
 
     fn on_acknowledged(&mut self, task_id: &str, uuid: &[u8]) {
         let Some(index) = self.unacked.iter().position(|(u, _)| u.as_slice() == uuid) else {
-            tracing::warn!(
-                "Received acknowledgement {} for unknown status update",
-                hex(uuid)
-            );
+            tracing::warn!("Received acknowledgement {} for unknown status update", hex(uuid));
             return;
         };
         let (_, update) = self.unacked.remove(index);
@@ -905,18 +748,13 @@ impl Executor {
         let terminal = is_terminal(update.status.state());
         match self.settings.flavor {
             Flavor::Command => {
-                if terminal
-                    && self.own_task.as_deref() == Some(update.status.task_id.value.as_str())
-                {
+                if terminal && self.own_task.as_deref() == Some(update.status.task_id.value.as_str()) {
                     self.exit(0, "The terminal status update was acknowledged");
                 }
             }
             Flavor::Default => {
                 if self.tasks.is_empty() && self.unacked.is_empty() {
-                    self.exit(
-                        0,
-                        "All tasks have terminated and their updates are acknowledged",
-                    );
+                    self.exit(0, "All tasks have terminated and their updates are acknowledged");
                 }
             }
         }
@@ -933,10 +771,7 @@ impl Executor {
                 tracing::info!("Shutting down");
                 match self.own_task.clone() {
                     Some(task_id) if self.tasks.get(&task_id).is_some_and(|t| !t.terminated) => {
-                        let grace = self
-                            .settings
-                            .shutdown_grace_period
-                            .saturating_sub(SHUTDOWN_BUFFER);
+                        let grace = self.settings.shutdown_grace_period.saturating_sub(SHUTDOWN_BUFFER);
                         self.kill(now, &task_id, grace);
                     }
                     Some(_) => {}
@@ -953,20 +788,12 @@ impl Executor {
                 if self.tasks.is_empty() || self.connection != Connection::Subscribed {
                     let ids: Vec<(String, i32)> = self.running_pids();
                     for (id, _) in ids {
-                        self.emit(Effect::Signal {
-                            task_id: id,
-                            signal: Signal::SIGKILL,
-                        });
+                        self.emit(Effect::Signal { task_id: id, signal: Signal::SIGKILL });
                     }
                     self.finish();
                     return;
                 }
-                let ids: Vec<String> = self
-                    .tasks
-                    .iter()
-                    .filter(|(_, t)| !t.killing)
-                    .map(|(id, _)| id.clone())
-                    .collect();
+                let ids: Vec<String> = self.tasks.iter().filter(|(_, t)| !t.killing).map(|(id, _)| id.clone()).collect();
                 for id in ids {
                     let grace = self.policy_grace(&id);
                     self.kill(now, &id, grace);
@@ -978,28 +805,16 @@ impl Executor {
     fn on_timer(&mut self, now: Now, timer: Timer) {
         match timer {
             Timer::Subscribe => self.subscribe(),
-            Timer::Escalate {
-                task_id,
-                generation,
-            } => {
-                let Some(task) = self.tasks.get(&task_id) else {
-                    return;
-                };
+            Timer::Escalate { task_id, generation } => {
+                let Some(task) = self.tasks.get(&task_id) else { return };
                 if task.terminated || task.generation != generation {
                     return;
                 }
-                tracing::info!(
-                    "Task '{task_id}' did not terminate after its grace period, sending SIGKILL"
-                );
-                self.emit(Effect::Signal {
-                    task_id,
-                    signal: Signal::SIGKILL,
-                });
+                tracing::info!("Task '{task_id}' did not terminate after its grace period, sending SIGKILL");
+                self.emit(Effect::Signal { task_id, signal: Signal::SIGKILL });
             }
             Timer::MaxCompletion { task_id } => {
-                let Some(task) = self.tasks.get_mut(&task_id) else {
-                    return;
-                };
+                let Some(task) = self.tasks.get_mut(&task_id) else { return };
                 if task.terminated || task.killing {
                     return;
                 }
@@ -1008,18 +823,12 @@ impl Executor {
                 self.kill(now, &task_id, Duration::ZERO);
             }
             Timer::TerminalAck => {
-                self.exit(
-                    1,
-                    "Did not receive ACK for the terminal status update from the agent",
-                );
+                self.exit(1, "Did not receive ACK for the terminal status update from the agent");
             }
             Timer::Linger => self.exit(0, "Terminating after waiting for acknowledgements"),
             Timer::ShutdownDeadline => {
                 for (task_id, _) in self.running_pids() {
-                    self.emit(Effect::Signal {
-                        task_id,
-                        signal: Signal::SIGKILL,
-                    });
+                    self.emit(Effect::Signal { task_id, signal: Signal::SIGKILL });
                 }
                 self.exit(1, "Committing suicide: the shutdown grace period is over");
             }
@@ -1030,29 +839,14 @@ impl Executor {
         if self.settings.flavor == Flavor::Default && self.connection == Connection::Disconnected {
             return;
         }
-        let Some(task) = self.tasks.get_mut(task_id) else {
-            return;
-        };
+        let Some(task) = self.tasks.get_mut(task_id) else { return };
         if task.killing || task.terminated || !task.probing {
             return;
         }
-        let Some((_, health)) = task.health.as_mut() else {
-            return;
-        };
-        let Some(update) = health.on_result(now.instant, &result) else {
-            return;
-        };
-        let Some(mut status) = task.last_status.clone() else {
-            return;
-        };
-        tracing::info!(
-            "Task '{task_id}' is {}",
-            if update.healthy {
-                "healthy"
-            } else {
-                "not healthy"
-            }
-        );
+        let Some((_, health)) = task.health.as_mut() else { return };
+        let Some(update) = health.on_result(now.instant, &result) else { return };
+        let Some(mut status) = task.last_status.clone() else { return };
+        tracing::info!("Task '{task_id}' is {}", if update.healthy { "healthy" } else { "not healthy" });
         status.uuid = Some((self.uuids)().to_vec());
         status.timestamp = Some(now.unix_secs);
         status.reason = Some(task_status::Reason::TaskHealthCheckStatusUpdated as i32);
@@ -1073,21 +867,13 @@ impl Executor {
     }
 
     fn on_check(&mut self, now: Now, task_id: &str, result: ProbeResult) {
-        let Some(task) = self.tasks.get_mut(task_id) else {
-            return;
-        };
+        let Some(task) = self.tasks.get_mut(task_id) else { return };
         if task.killing || task.terminated || !task.probing {
             return;
         }
-        let Some((_, check)) = task.check.as_mut() else {
-            return;
-        };
-        let Some(check_status) = check.on_result(result) else {
-            return;
-        };
-        let Some(mut status) = task.last_status.clone() else {
-            return;
-        };
+        let Some((_, check)) = task.check.as_mut() else { return };
+        let Some(check_status) = check.on_result(result) else { return };
+        let Some(mut status) = task.last_status.clone() else { return };
         status.uuid = Some((self.uuids)().to_vec());
         status.timestamp = Some(now.unix_secs);
         status.reason = Some(task_status::Reason::TaskCheckStatusUpdated as i32);
@@ -1108,16 +894,12 @@ impl Executor {
         let check_status = task
             .and_then(|t| t.info.check.as_ref())
             .map(|c| empty_check_status(c.r#type()));
-        let container_status =
-            task.and_then(|t| t.container_id.clone())
-                .map(|id| ContainerStatus {
-                    container_id: Some(id),
-                    ..Default::default()
-                });
+        let container_status = task.and_then(|t| t.container_id.clone()).map(|id| ContainerStatus {
+            container_id: Some(id),
+            ..Default::default()
+        });
         TaskStatus {
-            task_id: TaskId {
-                value: task_id.to_string(),
-            },
+            task_id: TaskId { value: task_id.to_string() },
             state: state as i32,
             message,
             source: Some(task_status::Source::Executor as i32),
@@ -1156,9 +938,7 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::mesos::v1::{
-        health_check, AgentInfo, DurationInfo, ExecutorInfo, HealthCheck,
-    };
+    use crate::proto::mesos::v1::{health_check, AgentInfo, DurationInfo, ExecutorInfo, HealthCheck};
 
     /// An executor with deterministic UUIDs and a clock the test moves.
     struct Harness {
@@ -1188,26 +968,16 @@ mod tests {
                     [counter; 16]
                 }),
             );
-            Harness {
-                executor,
-                t0: Instant::now(),
-                elapsed: Duration::ZERO,
-            }
+            Harness { executor, t0: Instant::now(), elapsed: Duration::ZERO }
         }
 
         fn at(&mut self, secs: u64) -> Now {
             self.elapsed = Duration::from_secs(secs);
-            Now {
-                instant: self.t0 + self.elapsed,
-                unix_secs: 1e9 + secs as f64,
-            }
+            Now { instant: self.t0 + self.elapsed, unix_secs: 1e9 + secs as f64 }
         }
 
         fn handle(&mut self, input: Input) -> Vec<Effect> {
-            let now = Now {
-                instant: self.t0 + self.elapsed,
-                unix_secs: 1e9 + self.elapsed.as_secs_f64(),
-            };
+            let now = Now { instant: self.t0 + self.elapsed, unix_secs: 1e9 + self.elapsed.as_secs_f64() };
             self.executor.handle(now, input)
         }
 
@@ -1219,21 +989,16 @@ mod tests {
             self.handle(Input::Connected);
             let mut framework_info = FrameworkInfo::default();
             if killing_capability {
-                framework_info
-                    .capabilities
-                    .push(framework_info::Capability {
-                        r#type: Some(framework_info::capability::Type::TaskKillingState as i32),
-                    });
+                framework_info.capabilities.push(framework_info::Capability {
+                    r#type: Some(framework_info::capability::Type::TaskKillingState as i32),
+                });
             }
             self.event(Event {
                 r#type: Some(event::Type::Subscribed as i32),
                 subscribed: Some(event::Subscribed {
                     executor_info: ExecutorInfo::default(),
                     framework_info,
-                    agent_info: AgentInfo {
-                        hostname: "agent".into(),
-                        ..Default::default()
-                    },
+                    agent_info: AgentInfo { hostname: "agent".into(), ..Default::default() },
                     container_id: None,
                 }),
                 ..Default::default()
@@ -1244,10 +1009,7 @@ mod tests {
     fn task(id: &str, command: &str) -> TaskInfo {
         TaskInfo {
             task_id: TaskId { value: id.into() },
-            command: Some(CommandInfo {
-                value: Some(command.into()),
-                ..Default::default()
-            }),
+            command: Some(CommandInfo { value: Some(command.into()), ..Default::default() }),
             ..Default::default()
         }
     }
@@ -1266,9 +1028,7 @@ mod tests {
             kill: Some(event::Kill {
                 task_id: TaskId { value: id.into() },
                 kill_policy: grace.map(|s| KillPolicy {
-                    grace_period: Some(DurationInfo {
-                        nanoseconds: (s * 1_000_000_000) as i64,
-                    }),
+                    grace_period: Some(DurationInfo { nanoseconds: (s * 1_000_000_000) as i64 }),
                 }),
             }),
             ..Default::default()
@@ -1278,10 +1038,7 @@ mod tests {
     fn ack(status: &TaskStatus) -> Event {
         Event {
             r#type: Some(event::Type::Acknowledged as i32),
-            acknowledged: Some(event::Acknowledged {
-                task_id: status.task_id.clone(),
-                uuid: status.uuid.clone().unwrap(),
-            }),
+            acknowledged: Some(event::Acknowledged { task_id: status.task_id.clone(), uuid: status.uuid.clone().unwrap() }),
             ..Default::default()
         }
     }
@@ -1298,10 +1055,7 @@ mod tests {
     }
 
     fn states(effects: &[Effect]) -> Vec<(String, TaskState)> {
-        updates(effects)
-            .iter()
-            .map(|s| (s.task_id.value.clone(), s.state()))
-            .collect()
+        updates(effects).iter().map(|s| (s.task_id.value.clone(), s.state())).collect()
     }
 
     fn signals(effects: &[Effect]) -> Vec<(String, Signal)> {
@@ -1328,9 +1082,7 @@ mod tests {
     fn command_task_runs_to_completion_and_exits_on_ack() {
         let mut h = Harness::new(Flavor::Command);
         let effects = h.handle(Input::Connected);
-        let Effect::Send(subscribe) = &effects[0] else {
-            panic!()
-        };
+        let Effect::Send(subscribe) = &effects[0] else { panic!() };
         assert_eq!(subscribe.r#type(), call::Type::Subscribe);
         assert_eq!(timers(&effects), vec![(Timer::Subscribe, SUBSCRIBE_RETRY)]);
         // Resent every second until subscribed, not after.
@@ -1339,48 +1091,21 @@ mod tests {
         assert!(h.handle(Input::Timer(Timer::Subscribe)).is_empty());
 
         let effects = h.event(launch(task("t1", "echo hi")));
-        assert_eq!(
-            states(&effects),
-            vec![("t1".into(), TaskState::TaskStarting)]
-        );
-        let Some(Effect::Launch(l)) = effects.iter().find(|e| matches!(e, Effect::Launch(_)))
-        else {
-            panic!()
-        };
-        assert_eq!(
-            (l.directory.to_str(), l.own_output, l.fetch),
-            (Some("/sandbox"), false, false)
-        );
-        let effects = h.handle(Input::Launched {
-            task_id: "t1".into(),
-            pid: 42,
-        });
-        assert_eq!(
-            states(&effects),
-            vec![("t1".into(), TaskState::TaskRunning)]
-        );
+        assert_eq!(states(&effects), vec![("t1".into(), TaskState::TaskStarting)]);
+        let Some(Effect::Launch(l)) = effects.iter().find(|e| matches!(e, Effect::Launch(_))) else { panic!() };
+        assert_eq!((l.directory.to_str(), l.own_output, l.fetch), (Some("/sandbox"), false, false));
+        let effects = h.handle(Input::Launched { task_id: "t1".into(), pid: 42 });
+        assert_eq!(states(&effects), vec![("t1".into(), TaskState::TaskRunning)]);
 
-        let effects = h.handle(Input::Exited {
-            task_id: "t1".into(),
-            status: Some(0),
-        });
+        let effects = h.handle(Input::Exited { task_id: "t1".into(), status: Some(0) });
         let finished = &updates(&effects)[0];
         assert_eq!(finished.state(), TaskState::TaskFinished);
-        assert_eq!(
-            finished.message.as_deref(),
-            Some("Command exited with status 0")
-        );
+        assert_eq!(finished.message.as_deref(), Some("Command exited with status 0"));
         assert_eq!(finished.source(), task_status::Source::Executor);
-        assert_eq!(
-            timers(&effects),
-            vec![(Timer::TerminalAck, TERMINAL_ACK_TIMEOUT)]
-        );
+        assert_eq!(timers(&effects), vec![(Timer::TerminalAck, TERMINAL_ACK_TIMEOUT)]);
         // A second LAUNCH is refused.
         let effects = h.event(launch(task("t2", "true")));
-        assert_eq!(
-            updates(&effects)[0].message.as_deref(),
-            Some("Attempted to run multiple tasks using a \"command\" executor")
-        );
+        assert_eq!(updates(&effects)[0].message.as_deref(), Some("Attempted to run multiple tasks using a \"command\" executor"));
         assert!(!h.executor.exited());
         let effects = h.event(ack(finished));
         assert!(matches!(effects.last(), Some(Effect::Exit { code: 0, .. })));
@@ -1391,19 +1116,10 @@ mod tests {
         let mut h = Harness::new(Flavor::Command);
         h.subscribed(false);
         h.event(launch(task("t", "exit 3")));
-        h.handle(Input::Launched {
-            task_id: "t".into(),
-            pid: 42,
-        });
-        let effects = h.handle(Input::Exited {
-            task_id: "t".into(),
-            status: Some(3 << 8),
-        });
+        h.handle(Input::Launched { task_id: "t".into(), pid: 42 });
+        let effects = h.handle(Input::Exited { task_id: "t".into(), status: Some(3 << 8) });
         let failed = &updates(&effects)[0];
-        assert_eq!(
-            (failed.state(), failed.message.as_deref()),
-            (TaskState::TaskFailed, Some("Command exited with status 3"))
-        );
+        assert_eq!((failed.state(), failed.message.as_deref()), (TaskState::TaskFailed, Some("Command exited with status 3")));
         // Without an ack the executor gives up after a minute.
         let effects = h.handle(Input::Timer(Timer::TerminalAck));
         assert!(matches!(effects.as_slice(), [Effect::Exit { code: 1, .. }]));
@@ -1411,18 +1127,9 @@ mod tests {
         let mut h = Harness::new(Flavor::Command);
         h.subscribed(false);
         h.event(launch(task("t", "sleep 1")));
-        h.handle(Input::Launched {
-            task_id: "t".into(),
-            pid: 42,
-        });
-        let effects = h.handle(Input::Exited {
-            task_id: "t".into(),
-            status: Some(9),
-        });
-        assert_eq!(
-            updates(&effects)[0].message.as_deref(),
-            Some("Command terminated with signal Killed")
-        );
+        h.handle(Input::Launched { task_id: "t".into(), pid: 42 });
+        let effects = h.handle(Input::Exited { task_id: "t".into(), status: Some(9) });
+        assert_eq!(updates(&effects)[0].message.as_deref(), Some("Command terminated with signal Killed"));
         assert_eq!(updates(&effects)[0].state(), TaskState::TaskFailed);
     }
 
@@ -1431,73 +1138,28 @@ mod tests {
         let mut h = Harness::new(Flavor::Command);
         h.subscribed(true);
         let mut t = task("t", "sleep 100");
-        t.kill_policy = Some(KillPolicy {
-            grace_period: Some(DurationInfo {
-                nanoseconds: 10_000_000_000,
-            }),
-        });
+        t.kill_policy = Some(KillPolicy { grace_period: Some(DurationInfo { nanoseconds: 10_000_000_000 }) });
         h.event(launch(t));
-        h.handle(Input::Launched {
-            task_id: "t".into(),
-            pid: 42,
-        });
+        h.handle(Input::Launched { task_id: "t".into(), pid: 42 });
 
         h.at(100);
         let effects = h.event(kill("t", None));
         assert_eq!(states(&effects), vec![("t".into(), TaskState::TaskKilling)]);
         assert_eq!(signals(&effects), vec![("t".into(), Signal::SIGTERM)]);
-        assert_eq!(
-            timers(&effects),
-            vec![(
-                Timer::Escalate {
-                    task_id: "t".into(),
-                    generation: 1
-                },
-                Duration::from_secs(10)
-            )]
-        );
+        assert_eq!(timers(&effects), vec![(Timer::Escalate { task_id: "t".into(), generation: 1 }, Duration::from_secs(10))]);
         // A longer grace period is ignored; a shorter one reschedules from the start.
         h.at(102);
         assert!(h.event(kill("t", Some(30))).is_empty());
         let effects = h.event(kill("t", Some(5)));
-        assert_eq!(
-            timers(&effects),
-            vec![(
-                Timer::Escalate {
-                    task_id: "t".into(),
-                    generation: 2
-                },
-                Duration::from_secs(3)
-            )]
-        );
-        assert!(
-            signals(&effects).is_empty(),
-            "no second SIGTERM, no second TASK_KILLING"
-        );
+        assert_eq!(timers(&effects), vec![(Timer::Escalate { task_id: "t".into(), generation: 2 }, Duration::from_secs(3))]);
+        assert!(signals(&effects).is_empty(), "no second SIGTERM, no second TASK_KILLING");
         // The superseded timer does nothing; the current one sends SIGKILL.
-        assert!(h
-            .handle(Input::Timer(Timer::Escalate {
-                task_id: "t".into(),
-                generation: 1
-            }))
-            .is_empty());
-        let effects = h.handle(Input::Timer(Timer::Escalate {
-            task_id: "t".into(),
-            generation: 2,
-        }));
+        assert!(h.handle(Input::Timer(Timer::Escalate { task_id: "t".into(), generation: 1 })).is_empty());
+        let effects = h.handle(Input::Timer(Timer::Escalate { task_id: "t".into(), generation: 2 }));
         assert_eq!(signals(&effects), vec![("t".into(), Signal::SIGKILL)]);
-        let effects = h.handle(Input::Exited {
-            task_id: "t".into(),
-            status: Some(9),
-        });
+        let effects = h.handle(Input::Exited { task_id: "t".into(), status: Some(9) });
         let killed = &updates(&effects)[0];
-        assert_eq!(
-            (killed.state(), killed.message.as_deref()),
-            (
-                TaskState::TaskKilled,
-                Some("Command terminated with signal Killed")
-            )
-        );
+        assert_eq!((killed.state(), killed.message.as_deref()), (TaskState::TaskKilled, Some("Command terminated with signal Killed")));
         assert_eq!(killed.healthy, None);
     }
 
@@ -1506,39 +1168,18 @@ mod tests {
         let mut h = Harness::new(Flavor::Command);
         h.subscribed(false);
         let mut t = task("t", "sleep 100");
-        t.max_completion_time = Some(DurationInfo {
-            nanoseconds: 2_000_000_000,
-        });
+        t.max_completion_time = Some(DurationInfo { nanoseconds: 2_000_000_000 });
         let effects = h.event(launch(t));
-        assert_eq!(
-            timers(&effects),
-            vec![(
-                Timer::MaxCompletion {
-                    task_id: "t".into()
-                },
-                Duration::from_secs(2)
-            )]
-        );
-        h.handle(Input::Launched {
-            task_id: "t".into(),
-            pid: 42,
-        });
-        let effects = h.handle(Input::Timer(Timer::MaxCompletion {
-            task_id: "t".into(),
-        }));
+        assert_eq!(timers(&effects), vec![(Timer::MaxCompletion { task_id: "t".into() }, Duration::from_secs(2))]);
+        h.handle(Input::Launched { task_id: "t".into(), pid: 42 });
+        let effects = h.handle(Input::Timer(Timer::MaxCompletion { task_id: "t".into() }));
         assert!(states(&effects).is_empty());
         assert_eq!(signals(&effects), vec![("t".into(), Signal::SIGTERM)]);
         assert_eq!(timers(&effects)[0].1, Duration::ZERO);
-        let effects = h.handle(Input::Exited {
-            task_id: "t".into(),
-            status: Some(15),
-        });
+        let effects = h.handle(Input::Exited { task_id: "t".into(), status: Some(15) });
         let failed = &updates(&effects)[0];
         assert_eq!(failed.state(), TaskState::TaskFailed);
-        assert_eq!(
-            failed.reason(),
-            task_status::Reason::MaxCompletionTimeReached
-        );
+        assert_eq!(failed.reason(), task_status::Reason::MaxCompletionTimeReached);
     }
 
     #[test]
@@ -1548,58 +1189,30 @@ mod tests {
         let mut t = task("t", "sleep 100");
         t.health_check = Some(HealthCheck {
             r#type: Some(health_check::Type::Command as i32),
-            command: Some(CommandInfo {
-                value: Some("false".into()),
-                ..Default::default()
-            }),
+            command: Some(CommandInfo { value: Some("false".into()), ..Default::default() }),
             consecutive_failures: Some(2),
             grace_period_seconds: Some(0.0),
             ..Default::default()
         });
         h.event(launch(t));
-        let effects = h.handle(Input::Launched {
-            task_id: "t".into(),
-            pid: 42,
-        });
-        let Some(Effect::StartProbes {
-            health: Some(probe),
-            check: None,
-            ..
-        }) = effects
-            .iter()
-            .find(|e| matches!(e, Effect::StartProbes { .. }))
+        let effects = h.handle(Input::Launched { task_id: "t".into(), pid: 42 });
+        let Some(Effect::StartProbes { health: Some(probe), check: None, .. }) =
+            effects.iter().find(|e| matches!(e, Effect::StartProbes { .. }))
         else {
             panic!("{effects:?}")
         };
         assert_eq!(probe.delay, Duration::from_secs(15));
-        let failure = || Input::Health {
-            task_id: "t".into(),
-            result: Err("Command exited with status 1".into()),
-        };
+        let failure = || Input::Health { task_id: "t".into(), result: Err("Command exited with status 1".into()) };
         let effects = h.handle(failure());
         let unhealthy = &updates(&effects)[0];
-        assert_eq!(
-            (unhealthy.state(), unhealthy.healthy),
-            (TaskState::TaskRunning, Some(false))
-        );
-        assert_eq!(
-            unhealthy.reason(),
-            task_status::Reason::TaskHealthCheckStatusUpdated
-        );
+        assert_eq!((unhealthy.state(), unhealthy.healthy), (TaskState::TaskRunning, Some(false)));
+        assert_eq!(unhealthy.reason(), task_status::Reason::TaskHealthCheckStatusUpdated);
         let effects = h.handle(failure());
         assert_eq!(signals(&effects), vec![("t".into(), Signal::SIGTERM)]);
-        assert!(effects.contains(&Effect::StopProbes {
-            task_id: "t".into()
-        }));
-        let effects = h.handle(Input::Exited {
-            task_id: "t".into(),
-            status: Some(15),
-        });
+        assert!(effects.contains(&Effect::StopProbes { task_id: "t".into() }));
+        let effects = h.handle(Input::Exited { task_id: "t".into(), status: Some(15) });
         let killed = &updates(&effects)[0];
-        assert_eq!(
-            (killed.state(), killed.healthy),
-            (TaskState::TaskKilled, Some(false))
-        );
+        assert_eq!((killed.state(), killed.healthy), (TaskState::TaskKilled, Some(false)));
     }
 
     #[test]
@@ -1610,51 +1223,25 @@ mod tests {
         let mut t = task("t", "sleep 100");
         t.check = Some(CheckInfo {
             r#type: Some(check_info::Type::Command as i32),
-            command: Some(check_info::Command {
-                command: CommandInfo {
-                    value: Some("exit 2".into()),
-                    ..Default::default()
-                },
-            }),
+            command: Some(check_info::Command { command: CommandInfo { value: Some("exit 2".into()), ..Default::default() } }),
             ..Default::default()
         });
         let starting = updates(&h.event(launch(t)))[0].clone();
         // Every status of a task with a check carries a (maybe empty) result.
-        assert_eq!(
-            starting.check_status,
-            Some(empty_check_status(check_info::Type::Command))
-        );
-        let effects = h.handle(Input::Launched {
-            task_id: "t".into(),
-            pid: 42,
-        });
-        assert!(effects.iter().any(|e| matches!(
-            e,
-            Effect::StartProbes {
-                check: Some(_),
-                health: None,
-                ..
-            }
-        )));
+        assert_eq!(starting.check_status, Some(empty_check_status(check_info::Type::Command)));
+        let effects = h.handle(Input::Launched { task_id: "t".into(), pid: 42 });
+        assert!(effects.iter().any(|e| matches!(e, Effect::StartProbes { check: Some(_), health: None, .. })));
         let result = CheckStatusInfo {
             r#type: Some(check_info::Type::Command as i32),
             command: Some(check_status_info::Command { exit_code: Some(2) }),
             ..Default::default()
         };
-        let effects = h.handle(Input::Check {
-            task_id: "t".into(),
-            result: Ok(result),
-        });
+        let effects = h.handle(Input::Check { task_id: "t".into(), result: Ok(result) });
         let update = &updates(&effects)[0];
         assert_eq!(update.state(), TaskState::TaskRunning);
         assert_eq!(update.reason(), task_status::Reason::TaskCheckStatusUpdated);
         assert_eq!(update.check_status, Some(result));
-        assert!(h
-            .handle(Input::Check {
-                task_id: "t".into(),
-                result: Ok(result)
-            })
-            .is_empty());
+        assert!(h.handle(Input::Check { task_id: "t".into(), result: Ok(result) }).is_empty());
     }
 
     #[test]
@@ -1662,48 +1249,24 @@ mod tests {
         let mut h = Harness::new(Flavor::Command);
         h.subscribed(false);
         h.event(launch(task("t", "sleep 100")));
-        let running = h.handle(Input::Launched {
-            task_id: "t".into(),
-            pid: 42,
-        });
+        let running = h.handle(Input::Launched { task_id: "t".into(), pid: 42 });
         let running = updates(&running)[0].clone();
         h.handle(Input::Disconnected);
         // Updates made while disconnected are kept too.
-        h.handle(Input::Exited {
-            task_id: "t".into(),
-            status: Some(0),
-        });
+        h.handle(Input::Exited { task_id: "t".into(), status: Some(0) });
         let effects = h.handle(Input::Connected);
-        let Effect::Send(call) = &effects[0] else {
-            panic!()
-        };
+        let Effect::Send(call) = &effects[0] else { panic!() };
         let subscribe = call.subscribe.as_ref().unwrap();
-        let sent: Vec<TaskState> = subscribe
-            .unacknowledged_updates
-            .iter()
-            .map(|u| u.status.state())
-            .collect();
-        assert_eq!(
-            sent,
-            vec![
-                TaskState::TaskStarting,
-                TaskState::TaskRunning,
-                TaskState::TaskFinished
-            ]
-        );
+        let sent: Vec<TaskState> = subscribe.unacknowledged_updates.iter().map(|u| u.status.state()).collect();
+        assert_eq!(sent, vec![TaskState::TaskStarting, TaskState::TaskRunning, TaskState::TaskFinished]);
         assert_eq!(subscribe.unacknowledged_tasks.len(), 1);
         h.subscribed(false);
         h.event(ack(&running));
         let effects = h.handle(Input::Connected);
-        let Effect::Send(call) = &effects[0] else {
-            panic!()
-        };
+        let Effect::Send(call) = &effects[0] else { panic!() };
         let subscribe = call.subscribe.as_ref().unwrap();
         assert_eq!(subscribe.unacknowledged_updates.len(), 2);
-        assert!(
-            subscribe.unacknowledged_tasks.is_empty(),
-            "an ack was received for the task"
-        );
+        assert!(subscribe.unacknowledged_tasks.is_empty(), "an ack was received for the task");
     }
 
     #[test]
@@ -1711,41 +1274,21 @@ mod tests {
         let mut h = Harness::new(Flavor::Command);
         h.subscribed(false);
         h.event(launch(task("t", "sleep 100")));
-        h.handle(Input::Launched {
-            task_id: "t".into(),
-            pid: 42,
-        });
-        let effects = h.event(Event {
-            r#type: Some(event::Type::Shutdown as i32),
-            ..Default::default()
-        });
+        h.handle(Input::Launched { task_id: "t".into(), pid: 42 });
+        let effects = h.event(Event { r#type: Some(event::Type::Shutdown as i32), ..Default::default() });
         assert_eq!(signals(&effects), vec![("t".into(), Signal::SIGTERM)]);
         let timers = timers(&effects);
         assert!(timers.contains(&(Timer::ShutdownDeadline, Duration::from_secs(5))));
-        assert!(timers.contains(&(
-            Timer::Escalate {
-                task_id: "t".into(),
-                generation: 1
-            },
-            Duration::from_secs(3)
-        )));
+        assert!(timers.contains(&(Timer::Escalate { task_id: "t".into(), generation: 1 }, Duration::from_secs(3))));
         let effects = h.handle(Input::Timer(Timer::ShutdownDeadline));
         assert_eq!(signals(&effects), vec![("t".into(), Signal::SIGKILL)]);
         assert!(matches!(effects.last(), Some(Effect::Exit { code: 1, .. })));
-        assert!(h
-            .handle(Input::Exited {
-                task_id: "t".into(),
-                status: Some(9)
-            })
-            .is_empty());
+        assert!(h.handle(Input::Exited { task_id: "t".into(), status: Some(9) }).is_empty());
 
         // Before any task: exit at once.
         let mut h = Harness::new(Flavor::Command);
         h.subscribed(false);
-        let effects = h.event(Event {
-            r#type: Some(event::Type::Shutdown as i32),
-            ..Default::default()
-        });
+        let effects = h.event(Event { r#type: Some(event::Type::Shutdown as i32), ..Default::default() });
         assert!(matches!(effects.last(), Some(Effect::Exit { code: 0, .. })));
     }
 
@@ -1763,76 +1306,32 @@ mod tests {
     fn default_executor_kills_the_group_when_a_task_fails() {
         let mut h = Harness::new(Flavor::Default);
         h.subscribed(true);
-        let effects = h.event(launch_group(vec![
-            task("a", "exit 1"),
-            task("b", "sleep 100"),
-        ]));
-        assert_eq!(
-            states(&effects),
-            vec![
-                ("a".into(), TaskState::TaskStarting),
-                ("b".into(), TaskState::TaskStarting)
-            ]
-        );
+        let effects = h.event(launch_group(vec![task("a", "exit 1"), task("b", "sleep 100")]));
+        assert_eq!(states(&effects), vec![("a".into(), TaskState::TaskStarting), ("b".into(), TaskState::TaskStarting)]);
         let launches: Vec<&LaunchTask> = effects
             .iter()
-            .filter_map(|e| {
-                if let Effect::Launch(l) = e {
-                    Some(l)
-                } else {
-                    None
-                }
-            })
+            .filter_map(|e| if let Effect::Launch(l) = e { Some(l) } else { None })
             .collect();
         assert_eq!(launches.len(), 2);
         assert!(launches[0].directory.starts_with("/sandbox/containers/"));
-        assert_eq!(
-            launches[0].link.as_deref(),
-            Some(std::path::Path::new("/sandbox/tasks/a"))
-        );
-        assert_eq!(
-            launches[0].environment["MESOS_SANDBOX"],
-            launches[0].directory.display().to_string()
-        );
+        assert_eq!(launches[0].link.as_deref(), Some(std::path::Path::new("/sandbox/tasks/a")));
+        assert_eq!(launches[0].environment["MESOS_SANDBOX"], launches[0].directory.display().to_string());
         assert_eq!(launches[0].environment["MESOS_CONTAINER_IP"], "10.1.2.3");
         assert!(launches[0].own_output && launches[0].fetch);
-        let running_a = h.handle(Input::Launched {
-            task_id: "a".into(),
-            pid: 10,
-        });
-        assert!(updates(&running_a)[0]
-            .container_status
-            .as_ref()
-            .unwrap()
-            .container_id
-            .is_some());
-        h.handle(Input::Launched {
-            task_id: "b".into(),
-            pid: 11,
-        });
+        let running_a = h.handle(Input::Launched { task_id: "a".into(), pid: 10 });
+        assert!(updates(&running_a)[0].container_status.as_ref().unwrap().container_id.is_some());
+        h.handle(Input::Launched { task_id: "b".into(), pid: 11 });
 
-        let effects = h.handle(Input::Exited {
-            task_id: "a".into(),
-            status: Some(1 << 8),
-        });
+        let effects = h.handle(Input::Exited { task_id: "a".into(), status: Some(1 << 8) });
         assert_eq!(
             states(&effects),
-            vec![
-                ("a".into(), TaskState::TaskFailed),
-                ("b".into(), TaskState::TaskKilling)
-            ]
+            vec![("a".into(), TaskState::TaskFailed), ("b".into(), TaskState::TaskKilling)]
         );
         assert_eq!(signals(&effects), vec![("b".into(), Signal::SIGTERM)]);
-        let effects = h.handle(Input::Exited {
-            task_id: "b".into(),
-            status: Some(15),
-        });
+        let effects = h.handle(Input::Exited { task_id: "b".into(), status: Some(15) });
         assert_eq!(states(&effects), vec![("b".into(), TaskState::TaskKilled)]);
         // No task left, but updates are not acknowledged yet.
-        assert_eq!(
-            timers(&effects),
-            vec![(Timer::Linger, TERMINAL_ACK_TIMEOUT)]
-        );
+        assert_eq!(timers(&effects), vec![(Timer::Linger, TERMINAL_ACK_TIMEOUT)]);
         assert!(!h.executor.exited());
         // A LAUNCH (not a group) makes the default executor shut down.
         let effects = h.event(launch(task("c", "true")));
@@ -1845,14 +1344,8 @@ mod tests {
         let mut h = Harness::new(Flavor::Default);
         h.subscribed(false);
         let mut all = updates(&h.event(launch_group(vec![task("a", "true")])));
-        all.extend(updates(&h.handle(Input::Launched {
-            task_id: "a".into(),
-            pid: 10,
-        })));
-        all.extend(updates(&h.handle(Input::Exited {
-            task_id: "a".into(),
-            status: Some(0),
-        })));
+        all.extend(updates(&h.handle(Input::Launched { task_id: "a".into(), pid: 10 })));
+        all.extend(updates(&h.handle(Input::Exited { task_id: "a".into(), status: Some(0) })));
         assert_eq!(all.last().unwrap().state(), TaskState::TaskFinished);
         let (last, rest) = all.split_last().unwrap();
         for status in rest {
@@ -1868,10 +1361,7 @@ mod tests {
         h.subscribed(false);
         h.event(launch_group(vec![task("a", "sleep 100")]));
         assert!(signals(&h.event(kill("a", Some(1)))).is_empty());
-        let effects = h.handle(Input::Launched {
-            task_id: "a".into(),
-            pid: 10,
-        });
+        let effects = h.handle(Input::Launched { task_id: "a".into(), pid: 10 });
         assert_eq!(states(&effects), vec![("a".into(), TaskState::TaskRunning)]);
         assert_eq!(signals(&effects), vec![("a".into(), Signal::SIGTERM)]);
         assert_eq!(timers(&effects)[0].1, Duration::from_secs(1));

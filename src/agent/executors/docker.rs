@@ -83,18 +83,14 @@ pub fn options(flags: &Flags) -> Result<DockerOptions, String> {
     };
     let task_environment = match flags.raw("task_environment").filter(|v| !v.is_empty()) {
         Some(text) => {
-            let value: serde_json::Value = serde_json::from_str(text)
-                .map_err(|e| format!("Failed to parse --task_environment: {e}"))?;
-            let object = value
-                .as_object()
-                .ok_or("Failed to parse --task_environment: not a JSON object")?;
+            let value: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| format!("Failed to parse --task_environment: {e}"))?;
+            let object = value.as_object().ok_or("Failed to parse --task_environment: not a JSON object")?;
             object
                 .iter()
                 .map(|(k, v)| match v.as_str() {
                     Some(s) => Ok((k.clone(), s.to_string())),
-                    None => Err(format!(
-                        "Failed to parse --task_environment: '{k}' is not a string"
-                    )),
+                    None => Err(format!("Failed to parse --task_environment: '{k}' is not a string")),
                 })
                 .collect::<Result<_, String>>()?
         }
@@ -128,20 +124,10 @@ fn resolve(program: &str) -> String {
 /// The binary's `main`: flags, logging, environment, run; the exit code.
 pub fn main(args: impl IntoIterator<Item = String>) -> i32 {
     let program = "mesos-docker-executor";
-    let flags = match Flags::load(
-        program,
-        &flag_table(),
-        args,
-        Vec::<(String, String)>::new(),
-        None,
-    ) {
+    let flags = match Flags::load(program, &flag_table(), args, Vec::<(String, String)>::new(), None) {
         Ok(flags) => flags,
         Err(e) => {
-            eprintln!(
-                "{}\n\n{}",
-                e.0,
-                crate::common::flags::usage(program, &flag_table())
-            );
+            eprintln!("{}\n\n{}", e.0, crate::common::flags::usage(program, &flag_table()));
             return 1;
         }
     };
@@ -156,8 +142,7 @@ pub fn main(args: impl IntoIterator<Item = String>) -> i32 {
             return 1;
         }
     };
-    let prepared =
-        options(&flags).and_then(|o| Ok((o, ExecutorEnv::from_process().map_err(|e| e.0)?)));
+    let prepared = options(&flags).and_then(|o| Ok((o, ExecutorEnv::from_process().map_err(|e| e.0)?)));
     let (options, env) = match prepared {
         Ok(prepared) => prepared,
         Err(e) => {
@@ -165,10 +150,7 @@ pub fn main(args: impl IntoIterator<Item = String>) -> i32 {
             return 1;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             tracing::error!("Failed to start the runtime: {e}");
@@ -179,14 +161,8 @@ pub fn main(args: impl IntoIterator<Item = String>) -> i32 {
 }
 
 fn now() -> Now {
-    let unix_secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    Now {
-        instant: Instant::now(),
-        unix_secs,
-    }
+    let unix_secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    Now { instant: Instant::now(), unix_secs }
 }
 
 /// A wait status for a container's exit code.
@@ -199,24 +175,11 @@ fn in_container(probe: Probe, options: &DockerOptions) -> Probe {
     let ProbeKind::Command(command) = &probe.kind else {
         return probe;
     };
-    let socket = if options.socket.contains("://") {
-        options.socket.clone()
-    } else {
-        format!("unix://{}", options.socket)
-    };
-    let mut arguments = vec![
-        "docker".to_string(),
-        "-H".into(),
-        socket,
-        "exec".into(),
-        options.container.clone(),
-    ];
+    let socket =
+        if options.socket.contains("://") { options.socket.clone() } else { format!("unix://{}", options.socket) };
+    let mut arguments = vec!["docker".to_string(), "-H".into(), socket, "exec".into(), options.container.clone()];
     if command.shell.unwrap_or(true) {
-        arguments.extend([
-            "sh".to_string(),
-            "-c".into(),
-            command.value.clone().unwrap_or_default(),
-        ]);
+        arguments.extend(["sh".to_string(), "-c".into(), command.value.clone().unwrap_or_default()]);
     } else {
         arguments.extend(command.value.clone());
         arguments.extend(command.arguments.iter().skip(1).cloned());
@@ -228,10 +191,7 @@ fn in_container(probe: Probe, options: &DockerOptions) -> Probe {
         environment: command.environment.clone(),
         ..Default::default()
     };
-    Probe {
-        kind: ProbeKind::Command(wrapped),
-        ..probe
-    }
+    Probe { kind: ProbeKind::Command(wrapped), ..probe }
 }
 
 /// Runs the executor until it decides to exit; returns the exit code.
@@ -255,8 +215,7 @@ pub async fn run(env: ExecutorEnv, options: DockerOptions) -> i32 {
         }
     };
     let mut executor = Executor::new(settings, Box::new(|| *uuid::Uuid::new_v4().as_bytes()));
-    let (client, mut events) =
-        AgentClient::start(ClientConfig::from_env(&env, ContentType::Protobuf));
+    let (client, mut events) = AgentClient::start(ClientConfig::from_env(&env, ContentType::Protobuf));
     let (inputs, mut inputs_rx) = mpsc::unbounded_channel::<Input>();
     let mut timers: BinaryHeap<Reverse<(Instant, u64, Timer)>> = BinaryHeap::new();
     let mut sequence = 0u64;
@@ -299,11 +258,8 @@ pub async fn run(env: ExecutorEnv, options: DockerOptions) -> i32 {
                 Effect::Send(call) => client.send(call),
                 Effect::Launch(launch) => {
                     let task = tasks.get(&launch.task_id).cloned();
-                    let (engine, options, inputs) =
-                        (engine.clone(), options.clone(), inputs.clone());
-                    tokio::spawn(async move {
-                        run_container(launch, task, engine, options, inputs).await
-                    });
+                    let (engine, options, inputs) = (engine.clone(), options.clone(), inputs.clone());
+                    tokio::spawn(async move { run_container(launch, task, engine, options, inputs).await });
                 }
                 Effect::Signal { task_id, signal } => {
                     let name = match signal {
@@ -313,12 +269,8 @@ pub async fn run(env: ExecutorEnv, options: DockerOptions) -> i32 {
                     let (engine, container) = (engine.clone(), options.container.clone());
                     tokio::spawn(async move {
                         match engine.kill(&container, name).await {
-                            Ok(()) => tracing::info!(
-                                "Sent {name} to container '{container}' of task '{task_id}'"
-                            ),
-                            Err(e) => tracing::warn!(
-                                "Failed to send {name} to container '{container}': {e}"
-                            ),
+                            Ok(()) => tracing::info!("Sent {name} to container '{container}' of task '{task_id}'"),
+                            Err(e) => tracing::warn!("Failed to send {name} to container '{container}': {e}"),
                         }
                     });
                 }
@@ -326,12 +278,7 @@ pub async fn run(env: ExecutorEnv, options: DockerOptions) -> i32 {
                     sequence += 1;
                     timers.push(Reverse((Instant::now() + after, sequence, timer)));
                 }
-                Effect::StartProbes {
-                    task_id,
-                    health,
-                    check,
-                    environment,
-                } => {
+                Effect::StartProbes { task_id, health, check, environment } => {
                     if let Some(old) = probes.remove(&task_id) {
                         old.abort();
                     }
@@ -342,10 +289,7 @@ pub async fn run(env: ExecutorEnv, options: DockerOptions) -> i32 {
                         let health = async {
                             if let Some(probe) = health {
                                 let report = |result| {
-                                    let _ = inputs.send(Input::Health {
-                                        task_id: id.clone(),
-                                        result,
-                                    });
+                                    let _ = inputs.send(Input::Health { task_id: id.clone(), result });
                                 };
                                 run_probes(probe, environment.clone(), report).await;
                             }
@@ -353,10 +297,7 @@ pub async fn run(env: ExecutorEnv, options: DockerOptions) -> i32 {
                         let check = async {
                             if let Some(probe) = check {
                                 let report = |result| {
-                                    let _ = inputs.send(Input::Check {
-                                        task_id: id.clone(),
-                                        result,
-                                    });
+                                    let _ = inputs.send(Input::Check { task_id: id.clone(), result });
                                 };
                                 run_probes(probe, environment.clone(), report).await;
                             }
@@ -395,22 +336,13 @@ async fn run_container(
     let task_id = launch.task_id.clone();
     let failed = |error: String| {
         tracing::error!("{error}");
-        let _ = inputs.send(Input::LaunchFailed {
-            task_id: task_id.clone(),
-            error,
-        });
+        let _ = inputs.send(Input::LaunchFailed { task_id: task_id.clone(), error });
     };
     let Some(task) = task else {
         return failed("Failed to run docker container: the task is unknown".into());
     };
-    let Some(container) = task
-        .container
-        .clone()
-        .filter(|c| c.r#type == container_info::Type::Docker as i32)
-    else {
-        return failed(
-            "Failed to create docker run options: No docker info found in container info".into(),
-        );
+    let Some(container) = task.container.clone().filter(|c| c.r#type == container_info::Type::Docker as i32) else {
+        return failed("Failed to create docker run options: No docker info found in container info".into());
     };
     let command: crate::proto::mesos::CommandInfo = super::devolve(&launch.command);
     let limits = (!task.limits.is_empty()).then_some(&task.limits);
@@ -441,22 +373,11 @@ async fn run_container(
         return failed(format!("Failed to run docker container: {e}"));
     }
     let logs = engine.clone();
-    let (name, stdout, stderr) = (
-        options.container.clone(),
-        options.sandbox.join("stdout"),
-        options.sandbox.join("stderr"),
-    );
+    let (name, stdout, stderr) =
+        (options.container.clone(), options.sandbox.join("stdout"), options.sandbox.join("stderr"));
     let follow = tokio::spawn(async move { logs.follow_logs(&name, &stdout, &stderr).await });
-    let pid = engine
-        .pid(&options.container)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or(0);
-    let _ = inputs.send(Input::Launched {
-        task_id: task_id.clone(),
-        pid: pid as i32,
-    });
+    let pid = engine.pid(&options.container).await.ok().flatten().unwrap_or(0);
+    let _ = inputs.send(Input::Launched { task_id: task_id.clone(), pid: pid as i32 });
     let status = match engine.wait(&options.container).await {
         Ok(code) => Some(exit_status(code)),
         Err(e) => {
@@ -497,27 +418,12 @@ mod tests {
 
     #[test]
     fn command_probes_run_inside_the_container() {
-        let shell = CommandInfo {
-            shell: Some(true),
-            value: Some("test -f /ok".into()),
-            ..Default::default()
-        };
-        let ProbeKind::Command(wrapped) = in_container(probe(shell), &opts()).kind else {
-            panic!("not a command")
-        };
+        let shell = CommandInfo { shell: Some(true), value: Some("test -f /ok".into()), ..Default::default() };
+        let ProbeKind::Command(wrapped) = in_container(probe(shell), &opts()).kind else { panic!("not a command") };
         assert_eq!(wrapped.value.as_deref(), Some("/usr/bin/docker"));
         assert_eq!(
             wrapped.arguments,
-            [
-                "docker",
-                "-H",
-                "unix:///var/run/docker.sock",
-                "exec",
-                "mesos-c1",
-                "sh",
-                "-c",
-                "test -f /ok"
-            ]
+            ["docker", "-H", "unix:///var/run/docker.sock", "exec", "mesos-c1", "sh", "-c", "test -f /ok"]
         );
         let argv = CommandInfo {
             shell: Some(false),
@@ -525,13 +431,8 @@ mod tests {
             arguments: vec!["true".into(), "x".into()],
             ..Default::default()
         };
-        let ProbeKind::Command(wrapped) = in_container(probe(argv), &opts()).kind else {
-            panic!("not a command")
-        };
-        assert_eq!(
-            &wrapped.arguments[3..],
-            ["exec", "mesos-c1", "/bin/true", "x"]
-        );
+        let ProbeKind::Command(wrapped) = in_container(probe(argv), &opts()).kind else { panic!("not a command") };
+        assert_eq!(&wrapped.arguments[3..], ["exec", "mesos-c1", "/bin/true", "x"]);
     }
 
     #[test]
@@ -547,14 +448,8 @@ mod tests {
             r#"--task_environment={"A":"1"}"#,
         ]
         .map(String::from);
-        let flags = Flags::load(
-            "mesos-docker-executor",
-            &flag_table(),
-            args,
-            Vec::<(String, String)>::new(),
-            None,
-        )
-        .unwrap();
+        let flags =
+            Flags::load("mesos-docker-executor", &flag_table(), args, Vec::<(String, String)>::new(), None).unwrap();
         let o = options(&flags).unwrap();
         assert_eq!(o.container, "mesos-c1");
         assert_eq!(o.task_environment["A"], "1");
@@ -567,19 +462,13 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!(
-            options(&flags).unwrap_err(),
-            "Missing required option --container"
-        );
+        assert_eq!(options(&flags).unwrap_err(), "Missing required option --container");
     }
 
     #[test]
     fn exit_codes_become_wait_statuses() {
         assert_eq!(exit_status(0), 0);
         assert_eq!(exit_status(137), 137 << 8);
-        assert_eq!(
-            crate::agent::containerizer::mesos::procfs::wstringify(exit_status(137)),
-            "exited with status 137"
-        );
+        assert_eq!(crate::agent::containerizer::mesos::procfs::wstringify(exit_status(137)), "exited with status 137");
     }
 }

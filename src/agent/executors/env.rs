@@ -92,14 +92,11 @@ impl ExecutorEnv {
         ExecutorEnv::from_vars(std::env::vars())
     }
 
-    pub fn from_vars(
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<ExecutorEnv, EnvError> {
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<ExecutorEnv, EnvError> {
         let variables: BTreeMap<String, String> = vars.into_iter().collect();
         let get = |name: &str| variables.get(name).filter(|v| !v.is_empty()).cloned();
         let required = |name: &str| {
-            get(name)
-                .ok_or_else(|| EnvError(format!("Expecting '{name}' to be set in the environment")))
+            get(name).ok_or_else(|| EnvError(format!("Expecting '{name}' to be set in the environment")))
         };
         let duration = |name: &str, default: Duration| match get(name) {
             None => Ok(default),
@@ -121,31 +118,19 @@ impl ExecutorEnv {
             .or_else(|| std::env::current_dir().ok())
             .unwrap_or_else(|| PathBuf::from("."));
         let mut variables = variables.clone();
-        let authentication_token = variables
-            .get("MESOS_EXECUTOR_AUTHENTICATION_TOKEN")
-            .cloned();
+        let authentication_token = variables.get("MESOS_EXECUTOR_AUTHENTICATION_TOKEN").cloned();
         for private in PRIVATE_VARIABLES {
             variables.remove(*private);
         }
         Ok(ExecutorEnv {
-            framework_id: FrameworkId {
-                value: required("MESOS_FRAMEWORK_ID")?,
-            },
-            executor_id: ExecutorId {
-                value: required("MESOS_EXECUTOR_ID")?,
-            },
+            framework_id: FrameworkId { value: required("MESOS_FRAMEWORK_ID")? },
+            executor_id: ExecutorId { value: required("MESOS_EXECUTOR_ID")? },
             endpoint,
             sandbox,
             checkpoint: get("MESOS_CHECKPOINT").as_deref() == Some("1"),
             recovery_timeout: duration("MESOS_RECOVERY_TIMEOUT", DEFAULT_RECOVERY_TIMEOUT)?,
-            subscription_backoff_max: duration(
-                "MESOS_SUBSCRIPTION_BACKOFF_MAX",
-                DEFAULT_SUBSCRIPTION_BACKOFF_MAX,
-            )?,
-            shutdown_grace_period: duration(
-                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
-                DEFAULT_SHUTDOWN_GRACE_PERIOD,
-            )?,
+            subscription_backoff_max: duration("MESOS_SUBSCRIPTION_BACKOFF_MAX", DEFAULT_SUBSCRIPTION_BACKOFF_MAX)?,
+            shutdown_grace_period: duration("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", DEFAULT_SHUTDOWN_GRACE_PERIOD)?,
             authentication_token,
             variables,
         })
@@ -160,10 +145,7 @@ fn parse_upid(text: &str) -> Result<AgentEndpoint, EnvError> {
     if id.is_empty() || host.is_empty() || port.parse::<u16>().is_err() {
         return Err(bad());
     }
-    Ok(AgentEndpoint {
-        address: address.to_string(),
-        path: format!("/{id}/api/v1/executor"),
-    })
+    Ok(AgentEndpoint { address: address.to_string(), path: format!("/{id}/api/v1/executor") })
 }
 
 #[cfg(test)]
@@ -186,29 +168,20 @@ mod tests {
             ("MESOS_EXECUTOR_AUTHENTICATION_TOKEN", "secret"),
         ])
         .unwrap();
-        assert_eq!(
-            e.endpoint.url(),
-            "http://10.0.0.1:5051/slave(1)/api/v1/executor"
-        );
+        assert_eq!(e.endpoint.url(), "http://10.0.0.1:5051/slave(1)/api/v1/executor");
         assert_eq!(e.sandbox, PathBuf::from("/sb"));
         assert!(e.checkpoint);
         assert_eq!(e.recovery_timeout, Duration::from_secs(60));
         assert_eq!(e.shutdown_grace_period, DEFAULT_SHUTDOWN_GRACE_PERIOD);
         assert_eq!(e.authentication_token.as_deref(), Some("secret"));
-        assert!(!e
-            .variables
-            .contains_key("MESOS_EXECUTOR_AUTHENTICATION_TOKEN"));
+        assert!(!e.variables.contains_key("MESOS_EXECUTOR_AUTHENTICATION_TOKEN"));
         assert_eq!(e.variables["MESOS_SANDBOX"], "/sb");
     }
 
     #[test]
     fn the_endpoint_alone_works_and_errors_name_the_variable() {
-        let e = env(&[
-            ("MESOS_FRAMEWORK_ID", "fw"),
-            ("MESOS_EXECUTOR_ID", "ex"),
-            ("MESOS_AGENT_ENDPOINT", "127.0.0.1:5051"),
-        ])
-        .unwrap();
+        let e = env(&[("MESOS_FRAMEWORK_ID", "fw"), ("MESOS_EXECUTOR_ID", "ex"), ("MESOS_AGENT_ENDPOINT", "127.0.0.1:5051")])
+            .unwrap();
         assert_eq!(e.endpoint.url(), "http://127.0.0.1:5051/api/v1/executor");
         assert!(!e.checkpoint);
         assert_eq!(
@@ -216,26 +189,16 @@ mod tests {
             "Expecting 'MESOS_SLAVE_PID' or 'MESOS_AGENT_ENDPOINT' to be set in the environment"
         );
         assert_eq!(
-            env(&[("MESOS_EXECUTOR_ID", "ex"), ("MESOS_AGENT_ENDPOINT", "h:1")])
-                .unwrap_err()
-                .0,
+            env(&[("MESOS_EXECUTOR_ID", "ex"), ("MESOS_AGENT_ENDPOINT", "h:1")]).unwrap_err().0,
             "Expecting 'MESOS_FRAMEWORK_ID' to be set in the environment"
         );
-        assert!(env(&[
-            ("MESOS_FRAMEWORK_ID", "f"),
-            ("MESOS_EXECUTOR_ID", "e"),
-            ("MESOS_SLAVE_PID", "garbage")
-        ])
-        .is_err());
+        assert!(env(&[("MESOS_FRAMEWORK_ID", "f"), ("MESOS_EXECUTOR_ID", "e"), ("MESOS_SLAVE_PID", "garbage")]).is_err());
         let bad = env(&[
             ("MESOS_FRAMEWORK_ID", "f"),
             ("MESOS_EXECUTOR_ID", "e"),
             ("MESOS_AGENT_ENDPOINT", "h:1"),
             ("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", "5"),
         ]);
-        assert!(bad
-            .unwrap_err()
-            .0
-            .starts_with("Failed to parse value '5' of 'MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD'"));
+        assert!(bad.unwrap_err().0.starts_with("Failed to parse value '5' of 'MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD'"));
     }
 }

@@ -13,12 +13,7 @@ use super::core::Flavor;
 use super::env::ExecutorEnv;
 use super::runner::RunOptions;
 
-const LAUNCHER_DIR: FlagDef = FlagDef::new(
-    "launcher_dir",
-    Kind::Path,
-    None,
-    "Directory path of Mesos binaries.",
-);
+const LAUNCHER_DIR: FlagDef = FlagDef::new("launcher_dir", Kind::Path, None, "Directory path of Mesos binaries.");
 
 /// `mesos-executor`'s own flags.
 pub const COMMAND_EXECUTOR_FLAGS: &[FlagDef] = &[
@@ -66,19 +61,8 @@ pub fn flag_table(flavor: Flavor) -> Vec<FlagDef> {
 }
 
 /// Loads the flags from the command line (no environment, as Mesos).
-pub fn load(
-    program: &str,
-    flavor: Flavor,
-    args: impl IntoIterator<Item = String>,
-) -> Result<Flags, String> {
-    Flags::load(
-        program,
-        &flag_table(flavor),
-        args,
-        Vec::<(String, String)>::new(),
-        None,
-    )
-    .map_err(|e| e.0)
+pub fn load(program: &str, flavor: Flavor, args: impl IntoIterator<Item = String>) -> Result<Flags, String> {
+    Flags::load(program, &flag_table(flavor), args, Vec::<(String, String)>::new(), None).map_err(|e| e.0)
 }
 
 /// What the flags ask of the run.
@@ -90,28 +74,19 @@ pub fn options(flavor: Flavor, flags: &Flags) -> Result<RunOptions, String> {
     if flags.is_set("rootfs") {
         return Err("Running a task in its own root filesystem (--rootfs) is not supported".into());
     }
-    for unsupported in [
-        "effective_capabilities",
-        "bounding_capabilities",
-        "task_launch_info",
-        "tty_slave_path",
-    ] {
+    for unsupported in ["effective_capabilities", "bounding_capabilities", "task_launch_info", "tty_slave_path"] {
         if flags.is_set(unsupported) {
             tracing::warn!("Ignoring --{unsupported}: not supported by this executor");
         }
     }
     let raw = |name: &str| flags.raw(name).filter(|v| !v.is_empty());
     if let Some(text) = raw("task_command") {
-        options.task_command = Some(
-            json::from_str::<CommandInfo>(text)
-                .map_err(|e| format!("Failed to parse --task_command: {e}"))?,
-        );
+        options.task_command =
+            Some(json::from_str::<CommandInfo>(text).map_err(|e| format!("Failed to parse --task_command: {e}"))?);
     }
     if let Some(text) = raw("task_environment") {
-        options.task_environment = Some(
-            json::from_str::<Environment>(text)
-                .map_err(|e| format!("Failed to parse --task_environment: {e}"))?,
-        );
+        options.task_environment =
+            Some(json::from_str::<Environment>(text).map_err(|e| format!("Failed to parse --task_environment: {e}"))?);
     }
     options.user = raw("user").map(String::from);
     Ok(options)
@@ -123,10 +98,7 @@ pub fn main(program: &str, flavor: Flavor, args: impl IntoIterator<Item = String
     let flags = match load(program, flavor, args) {
         Ok(flags) => flags,
         Err(e) => {
-            eprintln!(
-                "{e}\n\n{}",
-                crate::common::flags::usage(program, &flag_table(flavor))
-            );
+            eprintln!("{e}\n\n{}", crate::common::flags::usage(program, &flag_table(flavor)));
             return 1;
         }
     };
@@ -144,8 +116,7 @@ pub fn main(program: &str, flavor: Flavor, args: impl IntoIterator<Item = String
     for warning in &flags.warnings {
         tracing::warn!("{warning}");
     }
-    let prepared = options(flavor, &flags)
-        .and_then(|o| Ok((o, ExecutorEnv::from_process().map_err(|e| e.0)?)));
+    let prepared = options(flavor, &flags).and_then(|o| Ok((o, ExecutorEnv::from_process().map_err(|e| e.0)?)));
     let (options, env) = match prepared {
         Ok(prepared) => prepared,
         Err(e) => {
@@ -153,10 +124,7 @@ pub fn main(program: &str, flavor: Flavor, args: impl IntoIterator<Item = String
             return 1;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             tracing::error!("Failed to start the runtime: {e}");
@@ -189,26 +157,13 @@ mod tests {
         )
         .unwrap();
         let parsed = options(Flavor::Command, &flags).unwrap();
-        assert_eq!(
-            parsed.task_command.unwrap().value.as_deref(),
-            Some("echo overridden")
-        );
+        assert_eq!(parsed.task_command.unwrap().value.as_deref(), Some("echo overridden"));
         assert_eq!(parsed.task_environment.unwrap().variables[0].name, "A");
         assert_eq!(parsed.user.as_deref(), Some("nobody"));
         assert!(load("mesos-executor", Flavor::Command, args(&["--bogus=1"])).is_err());
         let flags = load("mesos-executor", Flavor::Command, args(&["--rootfs=/x"])).unwrap();
         assert!(options(Flavor::Command, &flags).is_err());
-        assert!(load(
-            "mesos-default-executor",
-            Flavor::Default,
-            args(&["--launcher_dir=/x"])
-        )
-        .is_ok());
-        assert!(load(
-            "mesos-default-executor",
-            Flavor::Default,
-            args(&["--user=x"])
-        )
-        .is_err());
+        assert!(load("mesos-default-executor", Flavor::Default, args(&["--launcher_dir=/x"])).is_ok());
+        assert!(load("mesos-default-executor", Flavor::Default, args(&["--user=x"])).is_err());
     }
 }

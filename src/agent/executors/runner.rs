@@ -36,32 +36,19 @@ pub struct RunOptions {
 
 impl RunOptions {
     pub fn new(flavor: Flavor) -> RunOptions {
-        RunOptions {
-            flavor,
-            content_type: ContentType::Protobuf,
-            task_command: None,
-            task_environment: None,
-            user: None,
-        }
+        RunOptions { flavor, content_type: ContentType::Protobuf, task_command: None, task_environment: None, user: None }
     }
 }
 
 fn now() -> Now {
-    let unix_secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    Now {
-        instant: Instant::now(),
-        unix_secs,
-    }
+    let unix_secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    Now { instant: Instant::now(), unix_secs }
 }
 
 /// Runs the executor until it decides to exit; returns the exit code.
 /// Must run inside a tokio runtime.
 pub async fn run(env: ExecutorEnv, options: RunOptions) -> i32 {
-    let environment =
-        launcher::merge_environment(&env.variables, options.task_environment.as_ref());
+    let environment = launcher::merge_environment(&env.variables, options.task_environment.as_ref());
     let settings = Settings {
         flavor: options.flavor,
         framework_id: env.framework_id.clone(),
@@ -74,8 +61,7 @@ pub async fn run(env: ExecutorEnv, options: RunOptions) -> i32 {
         docker: false,
     };
     let mut executor = Executor::new(settings, Box::new(|| *uuid::Uuid::new_v4().as_bytes()));
-    let (client, mut events) =
-        AgentClient::start(ClientConfig::from_env(&env, options.content_type));
+    let (client, mut events) = AgentClient::start(ClientConfig::from_env(&env, options.content_type));
     let fetcher = match Fetcher::uncached(FetcherConfig::default()) {
         Ok(f) => std::sync::Arc::new(f),
         Err(e) => {
@@ -122,21 +108,14 @@ pub async fn run(env: ExecutorEnv, options: RunOptions) -> i32 {
                 Effect::Signal { task_id, signal } => {
                     if let Some(pid) = executor.pid(&task_id) {
                         let signalled = procfs::killtree(pid, signal, procfs::TreeScope::SESSION);
-                        tracing::info!(
-                            "Sent {signal} to the process tree of task '{task_id}': {signalled:?}"
-                        );
+                        tracing::info!("Sent {signal} to the process tree of task '{task_id}': {signalled:?}");
                     }
                 }
                 Effect::SetTimer { timer, after } => {
                     sequence += 1;
                     timers.push(Reverse((Instant::now() + after, sequence, timer)));
                 }
-                Effect::StartProbes {
-                    task_id,
-                    health,
-                    check,
-                    environment,
-                } => {
+                Effect::StartProbes { task_id, health, check, environment } => {
                     if let Some(old) = probes.remove(&task_id) {
                         old.abort();
                     }
@@ -145,10 +124,7 @@ pub async fn run(env: ExecutorEnv, options: RunOptions) -> i32 {
                         let health = async {
                             if let Some(probe) = health {
                                 let report = |result| {
-                                    let _ = inputs.send(Input::Health {
-                                        task_id: id.clone(),
-                                        result,
-                                    });
+                                    let _ = inputs.send(Input::Health { task_id: id.clone(), result });
                                 };
                                 run_probes(probe, environment.clone(), report).await;
                             }
@@ -156,10 +132,7 @@ pub async fn run(env: ExecutorEnv, options: RunOptions) -> i32 {
                         let check = async {
                             if let Some(probe) = check {
                                 let report = |result| {
-                                    let _ = inputs.send(Input::Check {
-                                        task_id: id.clone(),
-                                        result,
-                                    });
+                                    let _ = inputs.send(Input::Check { task_id: id.clone(), result });
                                 };
                                 run_probes(probe, environment.clone(), report).await;
                             }
@@ -196,37 +169,23 @@ async fn run_task(launch: LaunchTask, fetcher: &Fetcher, inputs: mpsc::Unbounded
         }
         Ok(mut child) => {
             let Some(pid) = child.id() else {
-                let _ = inputs.send(Input::Exited {
-                    task_id,
-                    status: None,
-                });
+                let _ = inputs.send(Input::Exited { task_id, status: None });
                 return;
             };
-            let _ = inputs.send(Input::Launched {
-                task_id: task_id.clone(),
-                pid: pid as i32,
-            });
+            let _ = inputs.send(Input::Launched { task_id: task_id.clone(), pid: pid as i32 });
             let status = child.wait().await.ok().map(procfs::raw_status);
             let _ = inputs.send(Input::Exited { task_id, status });
         }
     }
 }
 
-async fn start_task(
-    launch: &LaunchTask,
-    fetcher: &Fetcher,
-) -> Result<tokio::process::Child, String> {
+async fn start_task(launch: &LaunchTask, fetcher: &Fetcher) -> Result<tokio::process::Child, String> {
     let directory = &launch.directory;
-    std::fs::create_dir_all(directory).map_err(|e| {
-        format!(
-            "Failed to create the sandbox '{}': {e}",
-            directory.display()
-        )
-    })?;
+    std::fs::create_dir_all(directory)
+        .map_err(|e| format!("Failed to create the sandbox '{}': {e}", directory.display()))?;
     if let Some(link) = &launch.link {
         if let Some(parent) = link.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("Unable to create task directory: {e}"))?;
+            std::fs::create_dir_all(parent).map_err(|e| format!("Unable to create task directory: {e}"))?;
         }
         match std::os::unix::fs::symlink(directory, link) {
             Ok(()) => {}
@@ -245,14 +204,9 @@ async fn start_task(
         (open("stdout")?, open("stderr")?)
     } else {
         let dup = |fd: std::os::fd::BorrowedFd<'_>| {
-            fd.try_clone_to_owned()
-                .map(File::from)
-                .map_err(|e| format!("Failed to duplicate output: {e}"))
+            fd.try_clone_to_owned().map(File::from).map_err(|e| format!("Failed to duplicate output: {e}"))
         };
-        (
-            dup(std::io::stdout().as_fd())?,
-            dup(std::io::stderr().as_fd())?,
-        )
+        (dup(std::io::stdout().as_fd())?, dup(std::io::stderr().as_fd())?)
     };
     let command: crate::proto::mesos::CommandInfo = super::devolve(&launch.command);
     let root = nix::unistd::geteuid().is_root();
@@ -263,20 +217,14 @@ async fn start_task(
     if launch.fetch && !command.uris.is_empty() {
         let log = directory.join("stderr");
         fetcher
-            .fetch(
-                &command.uris,
-                directory,
-                user.as_ref().map(|u| u.name.as_str()),
-                Some(&log),
-            )
+            .fetch(&command.uris, directory, user.as_ref().map(|u| u.name.as_str()), Some(&log))
             .await
             .map_err(|e| format!("Failed to fetch URIs: {e}"))?;
     }
     if let (Some(user), true) = (&user, launch.own_output) {
         launcher::chown_tree(directory, user)?;
     }
-    let mut environment: BTreeMap<String, String> =
-        launcher::merge_environment(&launch.environment, command.environment.as_ref());
+    let mut environment: BTreeMap<String, String> = launcher::merge_environment(&launch.environment, command.environment.as_ref());
     if let Some(role) = &launch.allocation_role {
         environment.insert("MESOS_ALLOCATION_ROLE".into(), role.clone());
     }

@@ -79,13 +79,7 @@ pub struct Cache {
 impl Cache {
     pub fn new(space: u64) -> Cache {
         Cache {
-            inner: Mutex::new(Inner {
-                space,
-                tally: 0,
-                serial: 0,
-                table: HashMap::new(),
-                lru: VecDeque::new(),
-            }),
+            inner: Mutex::new(Inner { space, tally: 0, serial: 0, table: HashMap::new(), lru: VecDeque::new() }),
         }
     }
 
@@ -112,10 +106,7 @@ impl Cache {
         if let Some(entry) = inner.table.get(key).cloned() {
             // A finished entry whose file vanished is dropped and redone.
             if entry.state() == State::Ready && !entry.path().exists() {
-                tracing::warn!(
-                    "Cache file does not exist: {}; removing cache entry",
-                    entry.filename
-                );
+                tracing::warn!("Cache file does not exist: {}; removing cache entry", entry.filename);
                 inner.remove(&entry);
             } else {
                 entry.refs.fetch_add(1, Ordering::SeqCst);
@@ -174,18 +165,12 @@ impl Cache {
     pub fn downloaded(&self, entry: &Arc<Entry>) {
         let mut inner = self.lock();
         let claimed = entry.size.load(Ordering::SeqCst);
-        let actual = std::fs::metadata(entry.path())
-            .map(|m| m.len())
-            .unwrap_or(claimed);
+        let actual = std::fs::metadata(entry.path()).map(|m| m.len()).unwrap_or(claimed);
         if actual != claimed {
             tracing::warn!(
                 "URI download result for '{}' is {} than expected ({actual} vs {claimed} bytes)",
                 entry.key,
-                if actual < claimed {
-                    "smaller"
-                } else {
-                    "larger"
-                }
+                if actual < claimed { "smaller" } else { "larger" }
             );
         }
         inner.tally = inner.tally.saturating_sub(claimed) + actual;
@@ -213,9 +198,7 @@ impl Cache {
     /// The fetch is done with the entry.
     pub fn release(&self, entry: &Arc<Entry>) {
         let _inner = self.lock();
-        let _ = entry
-            .refs
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| r.checked_sub(1));
+        let _ = entry.refs.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| r.checked_sub(1));
     }
 }
 
@@ -227,11 +210,7 @@ impl Inner {
 
     /// Forgets the entry, deletes its file and returns its bytes.
     fn remove(&mut self, entry: &Arc<Entry>) {
-        if self
-            .table
-            .get(&entry.key)
-            .is_some_and(|e| Arc::ptr_eq(e, entry))
-        {
+        if self.table.get(&entry.key).is_some_and(|e| Arc::ptr_eq(e, entry)) {
             self.table.remove(&entry.key);
         }
         let before = self.lru.len();
@@ -242,15 +221,10 @@ impl Inner {
         let path = entry.path();
         if path.exists() {
             if let Err(e) = std::fs::remove_file(&path) {
-                tracing::warn!(
-                    "Could not delete fetcher cache file '{}': {e}",
-                    path.display()
-                );
+                tracing::warn!("Could not delete fetcher cache file '{}': {e}", path.display());
             }
         }
-        self.tally = self
-            .tally
-            .saturating_sub(entry.size.swap(0, Ordering::SeqCst));
+        self.tally = self.tally.saturating_sub(entry.size.swap(0, Ordering::SeqCst));
     }
 }
 
@@ -270,9 +244,7 @@ mod tests {
     use super::*;
 
     fn download(cache: &Cache, dir: &Path, key: &str, bytes: usize) -> Result<Arc<Entry>, String> {
-        let Claim::Download(entry) = cache.claim(key, dir, key) else {
-            panic!("expected a new entry")
-        };
+        let Claim::Download(entry) = cache.claim(key, dir, key) else { panic!("expected a new entry") };
         if let Err(e) = cache.reserve(&entry, bytes as u64) {
             cache.failed(&entry);
             return Err(e);
@@ -286,10 +258,7 @@ mod tests {
     #[test]
     fn names_keep_the_extension() {
         assert_eq!(shorten("app.tar.gz"), "app.tar.gz");
-        assert_eq!(
-            shorten("a-very-long-application-name.tar.gz"),
-            "a-very-lon_ame.tar.gz"
-        );
+        assert_eq!(shorten("a-very-long-application-name.tar.gz"), "a-very-lon_ame.tar.gz");
     }
 
     #[test]
@@ -300,9 +269,7 @@ mod tests {
         let b = download(&cache, dir.path(), "b", 40).unwrap();
         assert_eq!(cache.used(), 80);
         // Using `a` makes `b` the least recently used.
-        let Claim::Wait(again) = cache.claim("a", dir.path(), "a") else {
-            panic!()
-        };
+        let Claim::Wait(again) = cache.claim("a", dir.path(), "a") else { panic!() };
         assert!(Arc::ptr_eq(&again, &a));
         cache.release(&again);
         download(&cache, dir.path(), "c", 40).unwrap();
@@ -311,9 +278,7 @@ mod tests {
         assert_eq!(cache.used(), 80);
 
         // Referenced entries are never evicted.
-        let Claim::Wait(held) = cache.claim("a", dir.path(), "a") else {
-            panic!()
-        };
+        let Claim::Wait(held) = cache.claim("a", dir.path(), "a") else { panic!() };
         let err = download(&cache, dir.path(), "d", 100).unwrap_err();
         assert!(err.contains("Could not free up enough fetcher cache space"));
         cache.release(&held);
@@ -325,26 +290,17 @@ mod tests {
 
     #[test]
     fn failed_downloads_release_waiters() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(100);
-        let Claim::Download(first) = cache.claim("x", dir.path(), "x") else {
-            panic!()
-        };
-        let Claim::Wait(second) = cache.claim("x", dir.path(), "x") else {
-            panic!()
-        };
+        let Claim::Download(first) = cache.claim("x", dir.path(), "x") else { panic!() };
+        let Claim::Wait(second) = cache.claim("x", dir.path(), "x") else { panic!() };
         cache.failed(&first);
         assert!(!rt.block_on(cache.wait(&second)));
         cache.release(&second);
         assert!(cache.is_empty());
         // The next claim starts over.
-        assert!(matches!(
-            cache.claim("x", dir.path(), "x"),
-            Claim::Download(_)
-        ));
+        assert!(matches!(cache.claim("x", dir.path(), "x"), Claim::Download(_)));
     }
 
     #[test]
@@ -353,10 +309,7 @@ mod tests {
         let cache = Cache::new(100);
         let entry = download(&cache, dir.path(), "x", 10).unwrap();
         std::fs::remove_file(entry.path()).unwrap();
-        assert!(matches!(
-            cache.claim("x", dir.path(), "x"),
-            Claim::Download(_)
-        ));
+        assert!(matches!(cache.claim("x", dir.path(), "x"), Claim::Download(_)));
         assert_eq!(cache.used(), 0);
     }
 }

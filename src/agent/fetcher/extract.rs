@@ -12,9 +12,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-const ARCHIVE_SUFFIXES: &[&str] = &[
-    ".tar", ".tgz", ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz", ".zip",
-];
+const ARCHIVE_SUFFIXES: &[&str] = &[".tar", ".tgz", ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz", ".zip"];
 
 /// Extracts `source` into `directory` if its name says it is an archive.
 /// `Ok(false)`: not an archive (nothing done).
@@ -22,36 +20,17 @@ pub fn extract(source: &Path, directory: &Path) -> Result<bool, String> {
     let name = source.to_string_lossy();
     if ARCHIVE_SUFFIXES.iter().any(|s| name.ends_with(s)) {
         unpack(source, directory).map_err(|e| {
-            format!(
-                "Failed to extract archive '{}' to '{}': {e}",
-                source.display(),
-                directory.display()
-            )
+            format!("Failed to extract archive '{}' to '{}': {e}", source.display(), directory.display())
         })?;
-        tracing::info!(
-            "Extracted '{}' into '{}'",
-            source.display(),
-            directory.display()
-        );
+        tracing::info!("Extracted '{}' into '{}'", source.display(), directory.display());
         return Ok(true);
     }
     if let Some(stem) = name.strip_suffix(".gz") {
-        let file_name = Path::new(stem)
-            .file_name()
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(stem));
+        let file_name = Path::new(stem).file_name().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(stem));
         let destination = directory.join(file_name);
-        gunzip(source, &destination).map_err(|e| {
-            format!(
-                "Failed to extract '{}': 'gunzip -d -c' failed: {e}",
-                source.display()
-            )
-        })?;
-        tracing::info!(
-            "Extracted '{}' into '{}'",
-            source.display(),
-            directory.display()
-        );
+        gunzip(source, &destination)
+            .map_err(|e| format!("Failed to extract '{}': 'gunzip -d -c' failed: {e}", source.display()))?;
+        tracing::info!("Extracted '{}' into '{}'", source.display(), directory.display());
         return Ok(true);
     }
     Ok(false)
@@ -125,13 +104,8 @@ fn untar(reader: impl Read, directory: &Path) -> Result<(), String> {
         // `unpack_in` refuses paths escaping `directory` (returns false).
         let inside = entry.unpack_in(directory).map_err(|e| e.to_string())?;
         if !inside {
-            let path = entry
-                .path()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            return Err(format!(
-                "Entry '{path}' would be extracted outside of the directory"
-            ));
+            let path = entry.path().map(|p| p.display().to_string()).unwrap_or_default();
+            return Err(format!("Entry '{path}' would be extracted outside of the directory"));
         }
     }
     Ok(())
@@ -157,22 +131,14 @@ mod tests {
         header.set_size(data.len() as u64);
         header.set_mode(0o755);
         header.set_cksum();
-        builder
-            .append_data(&mut header, "app/run.sh", &data[..])
-            .unwrap();
+        builder.append_data(&mut header, "app/run.sh", &data[..]).unwrap();
         builder.into_inner().unwrap()
     }
 
     fn check(dir: &Path) {
         let path = dir.join("app/run.sh");
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            "#!/bin/sh\necho hi\n"
-        );
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o755
-        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "#!/bin/sh\necho hi\n");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o755);
     }
 
     #[test]
@@ -184,8 +150,7 @@ mod tests {
         let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
         bz.write_all(&tar).unwrap();
         let bz = bz.finish().unwrap();
-        let mut xz =
-            lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(1)).unwrap();
+        let mut xz = lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(1)).unwrap();
         xz.write_all(&tar).unwrap();
         let xz = xz.finish().unwrap();
         for (name, bytes) in [
@@ -220,17 +185,11 @@ mod tests {
         check(dir.path());
 
         let source = dir.path().join("notes.txt.gz");
-        let mut gz = flate2::write::GzEncoder::new(
-            File::create(&source).unwrap(),
-            flate2::Compression::fast(),
-        );
+        let mut gz = flate2::write::GzEncoder::new(File::create(&source).unwrap(), flate2::Compression::fast());
         gz.write_all(b"hello").unwrap();
         gz.finish().unwrap();
         assert!(extract(&source, dir.path()).unwrap());
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
-            "hello"
-        );
+        assert_eq!(std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(), "hello");
     }
 
     #[test]
@@ -242,9 +201,6 @@ mod tests {
         let bad = dir.path().join("bad.tar.gz");
         std::fs::write(&bad, [0x1f, 0x8b, 0, 1, 2, 3]).unwrap();
         let err = extract(&bad, dir.path()).unwrap_err();
-        assert!(
-            err.starts_with(&format!("Failed to extract archive '{}'", bad.display())),
-            "{err}"
-        );
+        assert!(err.starts_with(&format!("Failed to extract archive '{}'", bad.display())), "{err}");
     }
 }

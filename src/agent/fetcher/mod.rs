@@ -42,12 +42,7 @@ use cache::{Cache, Claim};
 
 /// The agent flags the fetcher reads (`slave/flags.cpp`).
 pub const FLAGS: &[FlagDef] = &[
-    FlagDef::new(
-        "fetcher_cache_size",
-        Kind::Bytes,
-        Some("2GB"),
-        "Size of the fetcher cache in Bytes.",
-    ),
+    FlagDef::new("fetcher_cache_size", Kind::Bytes, Some("2GB"), "Size of the fetcher cache in Bytes."),
     FlagDef::new(
         "fetcher_cache_dir",
         Kind::Path,
@@ -67,12 +62,7 @@ pub const FLAGS: &[FlagDef] = &[
         None,
         "Directory path prepended to relative executor URIs",
     ),
-    FlagDef::new(
-        "hadoop_home",
-        Kind::Path,
-        None,
-        "Path to find Hadoop installed (for\nfetching framework executors from HDFS)",
-    ),
+    FlagDef::new("hadoop_home", Kind::Path, None, "Path to find Hadoop installed (for\nfetching framework executors from HDFS)"),
 ];
 
 /// How the fetcher behaves (from the agent's flags).
@@ -168,10 +158,7 @@ fn validate_output_file(path: &str) -> Result<(), String> {
         return Err("URI output file must be within the sandbox directory".into());
     }
     // Mesos only checks the leading '/'; a `..` would still escape.
-    if Path::new(path)
-        .components()
-        .any(|c| c == Component::ParentDir)
-    {
+    if Path::new(path).components().any(|c| c == Component::ParentDir) {
         return Err("URI output file must be within the sandbox directory".into());
     }
     Ok(())
@@ -213,9 +200,7 @@ pub fn local_path(uri: &str, frameworks_home: Option<&Path>) -> Result<Option<Pa
 
 /// Whether a URI is fetched over the network (`http`, `https`, `ftp`, `ftps`).
 pub fn is_net_uri(uri: &str) -> bool {
-    ["http://", "https://", "ftp://", "ftps://"]
-        .iter()
-        .any(|p| uri.starts_with(p))
+    ["http://", "https://", "ftp://", "ftps://"].iter().any(|p| uri.starts_with(p))
 }
 
 /// Fetches URIs into sandboxes, sharing one cache. Cheap to share (`&self`).
@@ -241,24 +226,14 @@ impl Fetcher {
         }
         let http = download::http_client().map_err(FetchError::Setup)?;
         let cache = Cache::new(config.cache_size);
-        Ok(Fetcher {
-            config,
-            cache,
-            caching: true,
-            http,
-        })
+        Ok(Fetcher { config, cache, caching: true, http })
     }
 
     /// A fetcher that never touches a cache directory (URIs asking for the
     /// cache are fetched directly): for executors fetching their tasks' URIs.
     pub fn uncached(config: FetcherConfig) -> Result<Fetcher, FetchError> {
         let http = download::http_client().map_err(FetchError::Setup)?;
-        Ok(Fetcher {
-            config,
-            cache: Cache::new(0),
-            caching: false,
-            http,
-        })
+        Ok(Fetcher { config, cache: Cache::new(0), caching: false, http })
     }
 
     pub fn config(&self) -> &FetcherConfig {
@@ -297,30 +272,20 @@ impl Fetcher {
             let value = uri.value.trim_start();
             note(log, &format!("Fetching URI '{value}'"));
             let result = if uri.cache() && self.caching {
-                self.fetch_through_cache(uri, value, &cache_dir, sandbox, user, log)
-                    .await
+                self.fetch_through_cache(uri, value, &cache_dir, sandbox, user, log).await
             } else {
                 self.fetch_directly(uri, value, sandbox, log).await
             };
             match result {
-                Ok(fetched) => note(
-                    log,
-                    &format!("Fetched '{value}' to '{}'", fetched.display()),
-                ),
+                Ok(fetched) => note(log, &format!("Fetched '{value}' to '{}'", fetched.display())),
                 Err(reason) => {
-                    let error = FetchError::Uri {
-                        uri: value.to_string(),
-                        reason,
-                    };
+                    let error = FetchError::Uri { uri: value.to_string(), reason };
                     note(log, &error.to_string());
                     return Err(error);
                 }
             }
         }
-        note(
-            log,
-            &format!("Successfully fetched all URIs into '{}'", sandbox.display()),
-        );
+        note(log, &format!("Successfully fetched all URIs into '{}'", sandbox.display()));
         Ok(())
     }
 
@@ -328,15 +293,9 @@ impl Fetcher {
     /// directories).
     fn destination(uri: &Uri, value: &str, sandbox: &Path) -> Result<PathBuf, String> {
         if let Some(output) = &uri.output_file {
-            if let Some(parent) = Path::new(output)
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-            {
+            if let Some(parent) = Path::new(output).parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(sandbox.join(parent)).map_err(|e| {
-                    format!(
-                        "Unable to create subdirectory {} in sandbox: {e}",
-                        parent.display()
-                    )
+                    format!("Unable to create subdirectory {} in sandbox: {e}", parent.display())
                 })?;
             }
             return Ok(sandbox.join(output));
@@ -344,17 +303,8 @@ impl Fetcher {
         Ok(sandbox.join(basename(value)?))
     }
 
-    async fn fetch_directly(
-        &self,
-        uri: &Uri,
-        value: &str,
-        sandbox: &Path,
-        log: Option<&Path>,
-    ) -> Result<PathBuf, String> {
-        note(
-            log,
-            &format!("Fetching '{value}' directly into the sandbox directory"),
-        );
+    async fn fetch_directly(&self, uri: &Uri, value: &str, sandbox: &Path, log: Option<&Path>) -> Result<PathBuf, String> {
+        note(log, &format!("Fetching '{value}' directly into the sandbox directory"));
         let path = Self::destination(uri, value, sandbox)?;
         self.download(value, &path).await?;
         if uri.executable() {
@@ -389,18 +339,12 @@ impl Fetcher {
         };
         let claimed = match self.cache.claim(&key, cache_dir, &basename(value)?) {
             Claim::Download(entry) => {
-                let mut claimed = Claimed {
-                    cache: &self.cache,
-                    entry,
-                    downloading: true,
-                };
-                let size =
-                    download::size(&self.http, value, self.config.frameworks_home.as_deref()).await;
+                let mut claimed = Claimed { cache: &self.cache, entry, downloading: true };
+                let size = download::size(&self.http, value, self.config.frameworks_home.as_deref()).await;
                 match size.and_then(|size| self.cache.reserve(&claimed.entry, size)) {
                     Ok(()) => {
-                        std::fs::create_dir_all(cache_dir).map_err(|e| {
-                            format!("Could not create the fetcher cache directory: {e}")
-                        })?;
+                        std::fs::create_dir_all(cache_dir)
+                            .map_err(|e| format!("Could not create the fetcher cache directory: {e}"))?;
                         self.download(value, &claimed.entry.path()).await?;
                         self.cache.downloaded(&claimed.entry);
                         claimed.downloading = false;
@@ -414,21 +358,12 @@ impl Fetcher {
                 }
             }
             Claim::Wait(entry) => {
-                let claimed = Claimed {
-                    cache: &self.cache,
-                    entry,
-                    downloading: false,
-                };
+                let claimed = Claimed { cache: &self.cache, entry, downloading: false };
                 if self.cache.wait(&claimed.entry).await {
                     Some(claimed)
                 } else {
-                    note(
-                        log,
-                        &format!(
-                            "Reverting to fetching directly into the sandbox for '{value}', \
-                                        due to failure to fetch through the cache"
-                        ),
-                    );
+                    note(log, &format!("Reverting to fetching directly into the sandbox for '{value}', \
+                                        due to failure to fetch through the cache"));
                     None
                 }
             }
@@ -437,8 +372,7 @@ impl Fetcher {
             return self.fetch_directly(uri, value, sandbox, log).await;
         };
         note(log, &format!("Fetching URI '{value}' from cache"));
-        self.retrieve(uri, value, &claimed.entry.path(), sandbox, log)
-            .await
+        self.retrieve(uri, value, &claimed.entry.path(), sandbox, log).await
     }
 
     /// Copies (or extracts) a cached file into the sandbox.
@@ -509,11 +443,7 @@ impl Drop for Claimed<'_> {
 fn note(log: Option<&Path>, line: &str) {
     tracing::info!("{line}");
     if let Some(path) = log {
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
+        if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
             let _ = writeln!(file, "{line}");
         }
     }
@@ -525,51 +455,25 @@ mod tests {
 
     #[test]
     fn basenames_follow_mesos() {
-        assert_eq!(
-            basename("http://host/path/to/file.tar.gz").unwrap(),
-            "file.tar.gz"
-        );
+        assert_eq!(basename("http://host/path/to/file.tar.gz").unwrap(), "file.tar.gz");
         assert_eq!(basename("http://host/a?x=1").unwrap(), "a?x=1");
         assert_eq!(basename("hdfs://nn:8020/apps/x.zip").unwrap(), "x.zip");
         assert_eq!(basename("/abs/path/run.sh").unwrap(), "run.sh");
         assert_eq!(basename("relative/dir/").unwrap(), "dir");
-        assert_eq!(
-            basename("http://host").unwrap_err(),
-            "Malformed URI (missing path): http://host"
-        );
-        assert_eq!(
-            basename("http://host/").unwrap_err(),
-            "Malformed URI (missing path): http://host/"
-        );
+        assert_eq!(basename("http://host").unwrap_err(), "Malformed URI (missing path): http://host");
+        assert_eq!(basename("http://host/").unwrap_err(), "Malformed URI (missing path): http://host/");
         assert_eq!(basename("/a/b'c").unwrap_err(), "Illegal characters in URI");
     }
 
     #[test]
     fn local_paths_and_frameworks_home() {
-        assert_eq!(
-            local_path("file:///x/y", None).unwrap(),
-            Some(PathBuf::from("/x/y"))
-        );
-        assert_eq!(
-            local_path("file://localhost/x", None).unwrap(),
-            Some(PathBuf::from("/x"))
-        );
-        assert_eq!(
-            local_path("/x/y", None).unwrap(),
-            Some(PathBuf::from("/x/y"))
-        );
+        assert_eq!(local_path("file:///x/y", None).unwrap(), Some(PathBuf::from("/x/y")));
+        assert_eq!(local_path("file://localhost/x", None).unwrap(), Some(PathBuf::from("/x")));
+        assert_eq!(local_path("/x/y", None).unwrap(), Some(PathBuf::from("/x/y")));
         assert_eq!(local_path("http://h/x", None).unwrap(), None);
-        assert_eq!(
-            local_path("file://x", None).unwrap_err(),
-            "File URI only supports absolute paths"
-        );
-        assert!(local_path("x/y", None)
-            .unwrap_err()
-            .starts_with("A relative path was passed"));
-        assert_eq!(
-            local_path("x/y", Some(Path::new("/home"))).unwrap(),
-            Some(PathBuf::from("/home/x/y"))
-        );
+        assert_eq!(local_path("file://x", None).unwrap_err(), "File URI only supports absolute paths");
+        assert!(local_path("x/y", None).unwrap_err().starts_with("A relative path was passed"));
+        assert_eq!(local_path("x/y", Some(Path::new("/home"))).unwrap(), Some(PathBuf::from("/home/x/y")));
         assert!(is_net_uri("https://h/x") && is_net_uri("ftp://h/x") && !is_net_uri("hdfs://h/x"));
     }
 
@@ -582,16 +486,12 @@ mod tests {
         };
         assert!(validate(&[uri("http://h/x", Some("sub/x"))]).is_ok());
         assert_eq!(
-            validate(&[uri("http://h/x", Some("/etc/x"))])
-                .unwrap_err()
-                .to_string(),
+            validate(&[uri("http://h/x", Some("/etc/x"))]).unwrap_err().to_string(),
             "Could not fetch: URI output file must be within the sandbox directory"
         );
         assert!(validate(&[uri("http://h/x", Some("../x"))]).is_err());
         assert_eq!(
-            validate(&[uri("http://h/x", Some(""))])
-                .unwrap_err()
-                .to_string(),
+            validate(&[uri("http://h/x", Some(""))]).unwrap_err().to_string(),
             "Could not fetch: URI output file path is empty"
         );
         assert!(validate(&[uri("http://h", None)]).is_err());

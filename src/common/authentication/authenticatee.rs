@@ -59,20 +59,14 @@ pub struct Authenticatee {
 impl Authenticatee {
     /// An attempt to authenticate `client` with `credential`.
     pub fn new(credential: Credential, client: Upid) -> Authenticatee {
-        Authenticatee {
-            credential,
-            client,
-            state: State::Ready,
-        }
+        Authenticatee { credential, client, state: State::Ready }
     }
 
     /// Starts the attempt: the message for the master, or at once the outcome
     /// when there is no secret (Mesos's authenticatee answers `false` then).
     pub fn start(&mut self) -> Result<mi::AuthenticateMessage, Outcome> {
         if self.state != State::Ready {
-            return Err(Outcome::Failed(
-                "Authentication already started".to_string(),
-            ));
+            return Err(Outcome::Failed("Authentication already started".to_string()));
         }
         if self.credential.secret.is_none() {
             tracing::warn!("Authentication failed; secret needed by CRAM-MD5 authenticatee");
@@ -80,9 +74,7 @@ impl Authenticatee {
             return Err(Outcome::Refused);
         }
         self.state = State::Starting;
-        Ok(mi::AuthenticateMessage {
-            pid: self.client.to_string(),
-        })
+        Ok(mi::AuthenticateMessage { pid: self.client.to_string() })
     }
 
     /// Whether the attempt is over.
@@ -111,10 +103,7 @@ impl Authenticatee {
                 if self.state != State::Starting {
                     return self.fail("Unexpected authentication 'mechanisms' received");
                 }
-                tracing::info!(
-                    "Received SASL authentication mechanisms: {}",
-                    m.mechanisms.join(",")
-                );
+                tracing::info!("Received SASL authentication mechanisms: {}", m.mechanisms.join(","));
                 if !m.mechanisms.iter().any(|name| name == MECHANISM) {
                     return self.fail(
                         "Failed to start the SASL client: SASL(-4): no mechanism available: No worthy mechs found",
@@ -123,29 +112,22 @@ impl Authenticatee {
                 tracing::info!("Attempting to authenticate with mechanism '{MECHANISM}'");
                 self.state = State::Stepping;
                 // CRAM-MD5 is server-first: the start carries no data.
-                let start = mi::AuthenticationStartMessage {
-                    mechanism: MECHANISM.to_string(),
-                    data: Some(Vec::new()),
-                };
+                let start = mi::AuthenticationStartMessage { mechanism: MECHANISM.to_string(), data: Some(Vec::new()) };
                 AuthenticateeStep::Reply(start.into())
             }
             Message::AuthenticationStepMessage(m) => {
                 if self.state == State::Responded {
-                    return self
-                        .fail("Failed to perform authentication step: SASL(-1): generic failure");
+                    return self.fail("Failed to perform authentication step: SASL(-1): generic failure");
                 }
                 if self.state != State::Stepping {
                     return self.fail("Unexpected authentication 'step' received");
                 }
                 tracing::info!("Received SASL authentication step");
                 if m.data.is_empty() {
-                    return self.fail(
-                        "Failed to perform authentication step: SASL(-5): bad protocol / cancel",
-                    );
+                    return self.fail("Failed to perform authentication step: SASL(-5): bad protocol / cancel");
                 }
                 let secret = self.credential.secret.as_deref().unwrap_or_default();
-                let answer =
-                    cram_md5::response(&self.credential.principal, secret.as_bytes(), &m.data);
+                let answer = cram_md5::response(&self.credential.principal, secret.as_bytes(), &m.data);
                 self.state = State::Responded;
                 AuthenticateeStep::Reply(mi::AuthenticationStepMessage { data: answer }.into())
             }
@@ -180,10 +162,7 @@ mod tests {
     }
 
     fn credential(secret: Option<&str>) -> Credential {
-        Credential {
-            principal: "fw".into(),
-            secret: secret.map(str::to_string),
-        }
+        Credential { principal: "fw".into(), secret: secret.map(str::to_string) }
     }
 
     /// Runs one attempt against a session holding `known`, message by message.
@@ -191,10 +170,7 @@ mod tests {
         let creds = Credentials::from_list(
             &known
                 .iter()
-                .map(|(p, s)| Credential {
-                    principal: p.to_string(),
-                    secret: Some(s.to_string()),
-                })
+                .map(|(p, s)| Credential { principal: p.to_string(), secret: Some(s.to_string()) })
                 .collect::<Vec<_>>(),
         );
         let mut client = Authenticatee::new(credential(Some(secret)), client());
@@ -229,14 +205,8 @@ mod tests {
 
     #[test]
     fn wrong_secret_and_unknown_principal_are_refused() {
-        assert_eq!(
-            exchange("nope", &[("fw", "s3cret")]),
-            (Outcome::Refused, SessionOutcome::Refused)
-        );
-        assert_eq!(
-            exchange("s3cret", &[("other", "s3cret")]),
-            (Outcome::Refused, SessionOutcome::Refused)
-        );
+        assert_eq!(exchange("nope", &[("fw", "s3cret")]), (Outcome::Refused, SessionOutcome::Refused));
+        assert_eq!(exchange("s3cret", &[("other", "s3cret")]), (Outcome::Refused, SessionOutcome::Refused));
     }
 
     #[test]
@@ -248,20 +218,12 @@ mod tests {
 
     #[test]
     fn out_of_order_messages_fail_the_attempt() {
-        let step: Message = mi::AuthenticationStepMessage {
-            data: b"<1.2@h>".to_vec(),
-        }
-        .into();
+        let step: Message = mi::AuthenticationStepMessage { data: b"<1.2@h>".to_vec() }.into();
         let mut a = Authenticatee::new(credential(Some("s")), client());
         a.start().unwrap();
-        assert!(
-            matches!(a.handle(&step), AuthenticateeStep::Finished(Outcome::Failed(m)) if m.contains("'step'"))
-        );
+        assert!(matches!(a.handle(&step), AuthenticateeStep::Finished(Outcome::Failed(m)) if m.contains("'step'")));
         // Once over, everything is ignored.
-        assert_eq!(
-            a.handle(&mi::AuthenticationCompletedMessage {}.into()),
-            AuthenticateeStep::Ignored
-        );
+        assert_eq!(a.handle(&mi::AuthenticationCompletedMessage {}.into()), AuthenticateeStep::Ignored);
 
         let mut a = Authenticatee::new(credential(Some("s")), client());
         a.start().unwrap();
@@ -273,31 +235,18 @@ mod tests {
         // A server offering no CRAM-MD5 cannot be talked to.
         let mut a = Authenticatee::new(credential(Some("s")), client());
         a.start().unwrap();
-        let other = mi::AuthenticationMechanismsMessage {
-            mechanisms: vec!["PLAIN".into()],
-        };
-        assert!(matches!(
-            a.handle(&other.into()),
-            AuthenticateeStep::Finished(Outcome::Failed(_))
-        ));
+        let other = mi::AuthenticationMechanismsMessage { mechanisms: vec!["PLAIN".into()] };
+        assert!(matches!(a.handle(&other.into()), AuthenticateeStep::Finished(Outcome::Failed(_))));
 
         // Errors carry the server's text; unrelated messages are ignored.
         let mut a = Authenticatee::new(credential(Some("s")), client());
         a.start().unwrap();
-        assert_eq!(
-            a.handle(&mi::PingSlaveMessage { connected: true }.into()),
-            AuthenticateeStep::Ignored
-        );
-        let err = mi::AuthenticationErrorMessage {
-            error: Some("boom".into()),
-        };
+        assert_eq!(a.handle(&mi::PingSlaveMessage { connected: true }.into()), AuthenticateeStep::Ignored);
+        let err = mi::AuthenticationErrorMessage { error: Some("boom".into()) };
         assert_eq!(
             a.handle(&err.into()),
             AuthenticateeStep::Finished(Outcome::Failed("Authentication error: boom".into()))
         );
-        assert_eq!(
-            a.discard(),
-            Outcome::Failed("Authentication discarded".into())
-        );
+        assert_eq!(a.discard(), Outcome::Failed("Authentication discarded".into()));
     }
 }

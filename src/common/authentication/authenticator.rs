@@ -57,16 +57,8 @@ impl AuthenticatorSession {
     /// [`cram_md5::challenge`]), and the
     /// mechanisms message that opens it.
     pub fn new(challenge: Vec<u8>) -> (AuthenticatorSession, mi::AuthenticationMechanismsMessage) {
-        let mechanisms = mi::AuthenticationMechanismsMessage {
-            mechanisms: vec![MECHANISM.to_string()],
-        };
-        (
-            AuthenticatorSession {
-                challenge,
-                state: State::Starting,
-            },
-            mechanisms,
-        )
+        let mechanisms = mi::AuthenticationMechanismsMessage { mechanisms: vec![MECHANISM.to_string()] };
+        (AuthenticatorSession { challenge, state: State::Starting }, mechanisms)
     }
 
     /// Whether the session is over.
@@ -76,21 +68,13 @@ impl AuthenticatorSession {
 
     fn error(&mut self, text: String) -> SessionStep {
         self.state = State::Done;
-        let message = mi::AuthenticationErrorMessage {
-            error: Some(text.clone()),
-        };
-        SessionStep {
-            send: Some(message.into()),
-            outcome: Some(SessionOutcome::Error(text)),
-        }
+        let message = mi::AuthenticationErrorMessage { error: Some(text.clone()) };
+        SessionStep { send: Some(message.into()), outcome: Some(SessionOutcome::Error(text)) }
     }
 
     /// Handles a message from the authenticatee.
     pub fn handle(&mut self, message: &Message, credentials: &Credentials) -> SessionStep {
-        let nothing = SessionStep {
-            send: None,
-            outcome: None,
-        };
+        let nothing = SessionStep { send: None, outcome: None };
         if self.state == State::Done {
             return nothing;
         }
@@ -107,20 +91,12 @@ impl AuthenticatorSession {
                     ));
                 }
                 if start.data.as_ref().is_some_and(|d| !d.is_empty()) {
-                    return self.error(
-                        "SASL(-5): bad protocol / cancel: CRAM-MD5 takes no initial response"
-                            .into(),
-                    );
+                    return self.error("SASL(-5): bad protocol / cancel: CRAM-MD5 takes no initial response".into());
                 }
                 tracing::info!("Authentication requires more steps");
                 self.state = State::Stepping;
-                let step = mi::AuthenticationStepMessage {
-                    data: self.challenge.clone(),
-                };
-                SessionStep {
-                    send: Some(step.into()),
-                    outcome: None,
-                }
+                let step = mi::AuthenticationStepMessage { data: self.challenge.clone() };
+                SessionStep { send: Some(step.into()), outcome: None }
             }
             Message::AuthenticationStepMessage(step) => {
                 if self.state != State::Stepping {
@@ -144,9 +120,7 @@ impl AuthenticatorSession {
                             outcome: Some(SessionOutcome::Refused),
                         }
                     }
-                    Err(e @ VerifyError::Malformed) => {
-                        self.error(format!("SASL(-5): bad protocol / cancel: {e}"))
-                    }
+                    Err(e @ VerifyError::Malformed) => self.error(format!("SASL(-5): bad protocol / cancel: {e}")),
                 }
             }
             _ => nothing,
@@ -159,9 +133,7 @@ impl AuthenticatorSession {
             return None;
         }
         self.state = State::Done;
-        Some(SessionOutcome::Error(
-            "Failed to communicate with authenticatee".to_string(),
-        ))
+        Some(SessionOutcome::Error("Failed to communicate with authenticatee".to_string()))
     }
 }
 
@@ -174,11 +146,7 @@ mod tests {
     }
 
     fn start() -> Message {
-        mi::AuthenticationStartMessage {
-            mechanism: MECHANISM.into(),
-            data: Some(vec![]),
-        }
-        .into()
+        mi::AuthenticationStartMessage { mechanism: MECHANISM.into(), data: Some(vec![]) }.into()
     }
 
     #[test]
@@ -186,28 +154,12 @@ mod tests {
         let (mut s, mechanisms) = AuthenticatorSession::new(b"<1.2@m>".to_vec());
         assert_eq!(mechanisms.mechanisms, vec!["CRAM-MD5".to_string()]);
         let step = s.handle(&start(), &creds());
-        assert_eq!(
-            step.send,
-            Some(
-                mi::AuthenticationStepMessage {
-                    data: b"<1.2@m>".to_vec()
-                }
-                .into()
-            )
-        );
+        assert_eq!(step.send, Some(mi::AuthenticationStepMessage { data: b"<1.2@m>".to_vec() }.into()));
         assert_eq!(step.outcome, None);
-        let answer = mi::AuthenticationStepMessage {
-            data: cram_md5::response("fw", b"pw", b"<1.2@m>"),
-        };
+        let answer = mi::AuthenticationStepMessage { data: cram_md5::response("fw", b"pw", b"<1.2@m>") };
         let done = s.handle(&answer.into(), &creds());
-        assert_eq!(
-            done.send,
-            Some(mi::AuthenticationCompletedMessage {}.into())
-        );
-        assert_eq!(
-            done.outcome,
-            Some(SessionOutcome::Authenticated("fw".into()))
-        );
+        assert_eq!(done.send, Some(mi::AuthenticationCompletedMessage {}.into()));
+        assert_eq!(done.outcome, Some(SessionOutcome::Authenticated("fw".into())));
         assert!(s.is_finished());
         assert_eq!(s.exited(), None);
     }
@@ -215,54 +167,27 @@ mod tests {
     #[test]
     fn protocol_errors_are_reported_to_the_peer() {
         let (mut s, _) = AuthenticatorSession::new(b"<1.2@m>".to_vec());
-        let early = s.handle(
-            &mi::AuthenticationStepMessage {
-                data: b"x".to_vec(),
-            }
-            .into(),
-            &creds(),
-        );
-        assert!(
-            matches!(early.outcome, Some(SessionOutcome::Error(ref e)) if e.contains("'step'"))
-        );
-        assert!(matches!(
-            early.send,
-            Some(Message::AuthenticationErrorMessage(_))
-        ));
+        let early = s.handle(&mi::AuthenticationStepMessage { data: b"x".to_vec() }.into(), &creds());
+        assert!(matches!(early.outcome, Some(SessionOutcome::Error(ref e)) if e.contains("'step'")));
+        assert!(matches!(early.send, Some(Message::AuthenticationErrorMessage(_))));
 
         let (mut s, _) = AuthenticatorSession::new(b"c".to_vec());
-        let plain = mi::AuthenticationStartMessage {
-            mechanism: "PLAIN".into(),
-            data: None,
-        };
-        assert!(matches!(
-            s.handle(&plain.into(), &creds()).outcome,
-            Some(SessionOutcome::Error(_))
-        ));
+        let plain = mi::AuthenticationStartMessage { mechanism: "PLAIN".into(), data: None };
+        assert!(matches!(s.handle(&plain.into(), &creds()).outcome, Some(SessionOutcome::Error(_))));
 
         let (mut s, _) = AuthenticatorSession::new(b"c".to_vec());
         s.handle(&start(), &creds());
-        assert!(
-            matches!(s.handle(&start(), &creds()).outcome, Some(SessionOutcome::Error(ref e)) if e.contains("'start'"))
-        );
+        assert!(matches!(s.handle(&start(), &creds()).outcome, Some(SessionOutcome::Error(ref e)) if e.contains("'start'")));
 
         let (mut s, _) = AuthenticatorSession::new(b"c".to_vec());
         s.handle(&start(), &creds());
-        let garbage = s.handle(
-            &mi::AuthenticationStepMessage {
-                data: b"garbage".to_vec(),
-            }
-            .into(),
-            &creds(),
-        );
+        let garbage = s.handle(&mi::AuthenticationStepMessage { data: b"garbage".to_vec() }.into(), &creds());
         assert!(matches!(garbage.outcome, Some(SessionOutcome::Error(_))));
 
         let (mut s, _) = AuthenticatorSession::new(b"c".to_vec());
         assert_eq!(
             s.exited(),
-            Some(SessionOutcome::Error(
-                "Failed to communicate with authenticatee".into()
-            ))
+            Some(SessionOutcome::Error("Failed to communicate with authenticatee".into()))
         );
     }
 }

@@ -56,19 +56,13 @@ pub enum VerifyError {
 
 /// Checks a client `response` to `challenge` against `credentials`; the
 /// authenticated principal on success.
-pub fn verify(
-    credentials: &Credentials,
-    challenge: &[u8],
-    response: &[u8],
-) -> Result<String, VerifyError> {
+pub fn verify(credentials: &Credentials, challenge: &[u8], response: &[u8]) -> Result<String, VerifyError> {
     let text = std::str::from_utf8(response).map_err(|_| VerifyError::Malformed)?;
     let (principal, hex) = text.rsplit_once(' ').ok_or(VerifyError::Malformed)?;
     if principal.is_empty() || hex.len() != 32 {
         return Err(VerifyError::Malformed);
     }
-    let secret = credentials
-        .secret(principal)
-        .ok_or_else(|| VerifyError::NoUser(principal.to_string()))?;
+    let secret = credentials.secret(principal).ok_or_else(|| VerifyError::NoUser(principal.to_string()))?;
     if digest(secret.as_bytes(), challenge).eq_ignore_ascii_case(hex) {
         Ok(principal.to_string())
     } else {
@@ -80,10 +74,7 @@ pub fn verify(
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
     #[error("Failed to read credentials file '{path}': {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("Invalid json format: {0}")]
     Json(String),
     #[error("Failed to parse credentials: {0}")]
@@ -117,10 +108,8 @@ impl Credentials {
     /// (`{"credentials": [{"principal": "...", "secret": "..."}]}`).
     /// `Ok(None)` for an empty file, as Mesos treats it.
     pub fn read(path: &Path) -> Result<Option<Credentials>, CredentialsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CredentialsError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| CredentialsError::Read { path: path.display().to_string(), source })?;
         if text.is_empty() {
             return Ok(None);
         }
@@ -132,9 +121,7 @@ impl Credentials {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| CredentialsError::Json(e.to_string()))?;
         if !value.is_object() {
-            return Err(CredentialsError::Json(
-                "Expecting a JSON object".to_string(),
-            ));
+            return Err(CredentialsError::Json("Expecting a JSON object".to_string()));
         }
         let proto: CredentialsProto = crate::http_api::json::from_value(&value)
             .map_err(|e| CredentialsError::Parse(e.to_string()))?;
@@ -165,113 +152,52 @@ mod tests {
     fn rfc_2195_example() {
         // The worked example of RFC 2195, section 2.
         let challenge = b"<1896.697170952@postoffice.reston.mci.net>";
-        assert_eq!(
-            digest(b"tanstaaftanstaaf", challenge),
-            "b913a602c7eda7a495b4e6e7334d3890"
-        );
-        assert_eq!(
-            response("tim", b"tanstaaftanstaaf", challenge),
-            b"tim b913a602c7eda7a495b4e6e7334d3890".to_vec()
-        );
+        assert_eq!(digest(b"tanstaaftanstaaf", challenge), "b913a602c7eda7a495b4e6e7334d3890");
+        assert_eq!(response("tim", b"tanstaaftanstaaf", challenge), b"tim b913a602c7eda7a495b4e6e7334d3890".to_vec());
     }
 
     #[test]
     fn challenges_have_cyrus_shape() {
-        assert_eq!(
-            challenge(42, 1_700_000_000, "host"),
-            b"<42.1700000000@host>".to_vec()
-        );
+        assert_eq!(challenge(42, 1_700_000_000, "host"), b"<42.1700000000@host>".to_vec());
     }
 
     #[test]
     fn verify_accepts_good_digests_and_names_what_is_wrong() {
         let creds = Credentials::from_list(&[
-            Credential {
-                principal: "tim".into(),
-                secret: Some("tanstaaftanstaaf".into()),
-            },
-            Credential {
-                principal: "has space".into(),
-                secret: Some("s".into()),
-            },
-            Credential {
-                principal: "nosecret".into(),
-                secret: None,
-            },
+            Credential { principal: "tim".into(), secret: Some("tanstaaftanstaaf".into()) },
+            Credential { principal: "has space".into(), secret: Some("s".into()) },
+            Credential { principal: "nosecret".into(), secret: None },
         ]);
         assert_eq!(creds.len(), 2);
         let ch = b"<1.2@h>";
-        assert_eq!(
-            verify(&creds, ch, &response("tim", b"tanstaaftanstaaf", ch)),
-            Ok("tim".into())
-        );
+        assert_eq!(verify(&creds, ch, &response("tim", b"tanstaaftanstaaf", ch)), Ok("tim".into()));
         // Upper-case hex is accepted too.
         let upper = format!("tim {}", digest(b"tanstaaftanstaaf", ch).to_uppercase());
         assert_eq!(verify(&creds, ch, upper.as_bytes()), Ok("tim".into()));
-        assert_eq!(
-            verify(&creds, ch, &response("has space", b"s", ch)),
-            Ok("has space".into())
-        );
-        assert_eq!(
-            verify(&creds, ch, &response("tim", b"wrong", ch)),
-            Err(VerifyError::BadAuth("tim".into()))
-        );
-        assert_eq!(
-            verify(&creds, ch, &response("bob", b"x", ch)),
-            Err(VerifyError::NoUser("bob".into()))
-        );
-        assert_eq!(
-            verify(&creds, ch, &response("nosecret", b"", ch)),
-            Err(VerifyError::NoUser("nosecret".into()))
-        );
-        for bad in [
-            &b""[..],
-            b"tim",
-            b"tim abc",
-            b" 0123456789abcdef0123456789abcdef",
-            b"\xff\xfe 1",
-        ] {
-            assert_eq!(
-                verify(&creds, ch, bad),
-                Err(VerifyError::Malformed),
-                "{bad:?}"
-            );
+        assert_eq!(verify(&creds, ch, &response("has space", b"s", ch)), Ok("has space".into()));
+        assert_eq!(verify(&creds, ch, &response("tim", b"wrong", ch)), Err(VerifyError::BadAuth("tim".into())));
+        assert_eq!(verify(&creds, ch, &response("bob", b"x", ch)), Err(VerifyError::NoUser("bob".into())));
+        assert_eq!(verify(&creds, ch, &response("nosecret", b"", ch)), Err(VerifyError::NoUser("nosecret".into())));
+        for bad in [&b""[..], b"tim", b"tim abc", b" 0123456789abcdef0123456789abcdef", b"\xff\xfe 1"] {
+            assert_eq!(verify(&creds, ch, bad), Err(VerifyError::Malformed), "{bad:?}");
         }
     }
 
     #[test]
     fn credentials_files_are_mesos_json() {
-        let creds = Credentials::parse(
-            r#"{"credentials":[{"principal":"a","secret":"x"},{"principal":"b"}]}"#,
-        )
-        .unwrap();
+        let creds = Credentials::parse(r#"{"credentials":[{"principal":"a","secret":"x"},{"principal":"b"}]}"#).unwrap();
         assert_eq!(creds.secret("a"), Some("x"));
         assert_eq!(creds.secret("b"), None);
-        assert!(matches!(
-            Credentials::parse("principal secret"),
-            Err(CredentialsError::Json(_))
-        ));
-        assert!(matches!(
-            Credentials::parse("[]"),
-            Err(CredentialsError::Json(_))
-        ));
-        assert!(matches!(
-            Credentials::parse(r#"{"credentials":[{"secret":"x"}]}"#),
-            Err(CredentialsError::Parse(_))
-        ));
+        assert!(matches!(Credentials::parse("principal secret"), Err(CredentialsError::Json(_))));
+        assert!(matches!(Credentials::parse("[]"), Err(CredentialsError::Json(_))));
+        assert!(matches!(Credentials::parse(r#"{"credentials":[{"secret":"x"}]}"#), Err(CredentialsError::Parse(_))));
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("credentials");
         std::fs::write(&path, "").unwrap();
         assert_eq!(Credentials::read(&path).unwrap(), None);
         std::fs::write(&path, r#"{"credentials":[{"principal":"a","secret":"x"}]}"#).unwrap();
-        assert_eq!(
-            Credentials::read(&path).unwrap().unwrap().secret("a"),
-            Some("x")
-        );
-        assert!(matches!(
-            Credentials::read(&dir.path().join("missing")),
-            Err(CredentialsError::Read { .. })
-        ));
+        assert_eq!(Credentials::read(&path).unwrap().unwrap().secret("a"), Some("x"));
+        assert!(matches!(Credentials::read(&dir.path().join("missing")), Err(CredentialsError::Read { .. })));
     }
 }

@@ -46,10 +46,7 @@ pub enum ResourceFormat {
 /// Converts one resource between formats. Converting a resource with refined
 /// reservations to the pre format is refused (see [`downgrade_resource`]).
 #[allow(deprecated)]
-pub fn convert_resource_format(
-    resource: &mut Resource,
-    format: ResourceFormat,
-) -> Result<(), ResourceError> {
+pub fn convert_resource_format(resource: &mut Resource, format: ResourceFormat) -> Result<(), ResourceError> {
     match format {
         ResourceFormat::PreReservationRefinement | ResourceFormat::Endpoint => {
             match resource.reservations.len() {
@@ -141,18 +138,13 @@ pub fn upgrade_message<M: ReflectMessage + Default>(message: &mut M) {
 
 /// Downgrades every `Resource` anywhere inside a message. On error the
 /// message may be partly converted (as in Mesos); callers drop it.
-pub fn downgrade_message<M: ReflectMessage + Default>(
-    message: &mut M,
-) -> Result<(), ResourceError> {
+pub fn downgrade_message<M: ReflectMessage + Default>(message: &mut M) -> Result<(), ResourceError> {
     convert_message(message, &downgrade_resource)
 }
 
 type Convert<'a> = &'a dyn Fn(&mut Resource) -> Result<(), ResourceError>;
 
-fn convert_message<M: ReflectMessage + Default>(
-    message: &mut M,
-    convert: Convert<'_>,
-) -> Result<(), ResourceError> {
+fn convert_message<M: ReflectMessage + Default>(message: &mut M, convert: Convert<'_>) -> Result<(), ResourceError> {
     let descriptor = message.descriptor();
     let mut memo = HashMap::new();
     if !contains_resource(&descriptor, &mut memo) {
@@ -168,10 +160,7 @@ fn convert_message<M: ReflectMessage + Default>(
 }
 
 fn is_resource(descriptor: &MessageDescriptor) -> bool {
-    matches!(
-        descriptor.full_name(),
-        "mesos.Resource" | "mesos.v1.Resource"
-    )
+    matches!(descriptor.full_name(), "mesos.Resource" | "mesos.v1.Resource")
 }
 
 fn contains_resource(descriptor: &MessageDescriptor, memo: &mut HashMap<String, bool>) -> bool {
@@ -215,9 +204,7 @@ fn convert_dynamic(
         return Ok(());
     }
     for field in descriptor.fields() {
-        let Kind::Message(sub) = field.kind() else {
-            continue;
-        };
+        let Kind::Message(sub) = field.kind() else { continue };
         if !contains_resource(&sub, memo) || !message.has_field(&field) {
             continue;
         }
@@ -275,21 +262,16 @@ pub fn display_reservation(r: &ReservationInfo) -> String {
 
 /// `MOUNT:/mnt/a`, `PATH`, `RAW(vendor,id,profile)`...
 pub fn display_source(source: &Source) -> String {
-    let csi = (source.id.is_some() || source.profile.is_some())
-        .then(|| format!("({},{},{})", source.vendor(), source.id(), source.profile()));
+    let csi = (source.id.is_some() || source.profile.is_some()).then(|| {
+        format!("({},{},{})", source.vendor(), source.id(), source.profile())
+    });
     let root = |root: Option<&String>| root.map(|r| format!(":{r}")).unwrap_or_default();
     match SourceType::try_from(source.r#type).unwrap_or(SourceType::Unknown) {
         SourceType::Mount => {
-            format!(
-                "MOUNT{}",
-                csi.unwrap_or_else(|| root(source.mount.as_ref().and_then(|m| m.root.as_ref())))
-            )
+            format!("MOUNT{}", csi.unwrap_or_else(|| root(source.mount.as_ref().and_then(|m| m.root.as_ref()))))
         }
         SourceType::Path => {
-            format!(
-                "PATH{}",
-                csi.unwrap_or_else(|| root(source.path.as_ref().and_then(|p| p.root.as_ref())))
-            )
+            format!("PATH{}", csi.unwrap_or_else(|| root(source.path.as_ref().and_then(|p| p.root.as_ref()))))
         }
         SourceType::Block => format!("BLOCK{}", csi.unwrap_or_default()),
         SourceType::Raw => format!("RAW{}", csi.unwrap_or_default()),
@@ -301,11 +283,7 @@ pub fn display_source(source: &Source) -> String {
 pub fn display_volume(volume: &Volume) -> String {
     match &volume.host_path {
         Some(host) => {
-            let mode = if volume.mode() == VolumeMode::Ro {
-                "ro"
-            } else {
-                "rw"
-            };
+            let mode = if volume.mode() == VolumeMode::Ro { "ro" } else { "rw" };
             format!("{host}:{}:{mode}", volume.container_path)
         }
         None => volume.container_path.clone(),
@@ -338,11 +316,7 @@ fn write_prefix(f: &mut impl fmt::Write, r: &Resource, allocation: Option<&str>)
         write!(f, "(allocated: {role})")?;
     }
     if !r.reservations.is_empty() {
-        let parts: Vec<String> = r
-            .reservations
-            .iter()
-            .map(|x| format!("({})", display_reservation(x)))
-            .collect();
+        let parts: Vec<String> = r.reservations.iter().map(|x| format!("({})", display_reservation(x))).collect();
         write!(f, "(reservations: [{}])", parts.join(","))?;
     }
     if let Some(d) = &r.disk {
@@ -369,20 +343,12 @@ pub fn display_proto(r: &Resource) -> String {
             s.push_str(&Scalar::from_f64(r.scalar.as_ref().map_or(0.0, |x| x.value)).to_string())
         }
         Ok(ValueType::Ranges) => {
-            let ranges = r
-                .ranges
-                .as_ref()
-                .map(Ranges::from_proto)
-                .unwrap_or_default();
+            let ranges = r.ranges.as_ref().map(Ranges::from_proto).unwrap_or_default();
             s.push_str(&ranges.to_string())
         }
-        Ok(ValueType::Set) => s.push_str(
-            &r.set
-                .as_ref()
-                .map(Set::from_proto)
-                .unwrap_or_default()
-                .to_string(),
-        ),
+        Ok(ValueType::Set) => {
+            s.push_str(&r.set.as_ref().map(Set::from_proto).unwrap_or_default().to_string())
+        }
         _ => {}
     }
     s

@@ -131,17 +131,8 @@ impl Meta {
         };
         let persistent = proto.disk.as_ref().is_some_and(|d| d.persistence.is_some());
         let key = identity_key(&proto);
-        let first_class = FIRST_CLASS_NAMES
-            .iter()
-            .position(|n| *n == proto.name)
-            .map(|i| i as u8);
-        Meta {
-            proto,
-            disk,
-            persistent,
-            key,
-            first_class,
-        }
+        let first_class = FIRST_CLASS_NAMES.iter().position(|n| *n == proto.name).map(|i| i as u8);
+        Meta { proto, disk, persistent, key, first_class }
     }
 }
 
@@ -208,23 +199,13 @@ impl Item {
             .allocation_info
             .as_ref()
             .map(|a| Arc::<str>::from(a.role.as_deref().unwrap_or("")));
-        Some(Item {
-            meta: Arc::new(Meta::new(r.clone())),
-            allocation,
-            value,
-            shared_count: 1,
-        })
+        Some(Item { meta: Arc::new(Meta::new(r.clone())), allocation, value, shared_count: 1 })
     }
 
     /// A new entry with the same metadata and allocation and another value
     /// (of the same kind).
     pub fn with_value(&self, value: Value) -> Item {
-        Item {
-            meta: self.meta.clone(),
-            allocation: self.allocation.clone(),
-            value,
-            shared_count: 1,
-        }
+        Item { meta: self.meta.clone(), allocation: self.allocation.clone(), value, shared_count: 1 }
     }
 
     /// Replaces the metadata (e.g. after editing reservations).
@@ -251,11 +232,7 @@ impl Item {
             Value::Set(v) => r.set = Some(v.to_proto()),
         }
         r.allocation_info = self.allocation.as_ref().map(|role| AllocationInfo {
-            role: if role.is_empty() {
-                None
-            } else {
-                Some(role.to_string())
-            },
+            role: if role.is_empty() { None } else { Some(role.to_string()) },
         });
         r
     }
@@ -326,20 +303,12 @@ impl Item {
 
     /// The role of the innermost reservation, if reserved.
     pub fn reservation_role(&self) -> Option<&str> {
-        self.meta
-            .proto
-            .reservations
-            .last()
-            .map(|r| r.role.as_deref().unwrap_or(""))
+        self.meta.proto.reservations.last().map(|r| r.role.as_deref().unwrap_or(""))
     }
 
     /// True if the innermost reservation is dynamic.
     pub fn is_dynamically_reserved(&self) -> bool {
-        self.meta
-            .proto
-            .reservations
-            .last()
-            .is_some_and(|r| r.r#type() == ReservationType::Dynamic)
+        self.meta.proto.reservations.last().is_some_and(|r| r.r#type() == ReservationType::Dynamic)
     }
 
     /// True if more than one reservation is stacked.
@@ -358,8 +327,7 @@ impl Item {
 
     /// True if reserved to `role` or one of its descendants.
     pub fn is_reserved_to_role_subtree(&self, role: &str) -> bool {
-        self.reservation_role()
-            .is_some_and(|r| roles::is_in_subtree(r, role))
+        self.reservation_role().is_some_and(|r| roles::is_in_subtree(r, role))
     }
 
     /// True if allocated to `role` or one of its descendants.
@@ -397,8 +365,7 @@ impl Item {
     pub fn same_identity(&self, other: &Item) -> bool {
         same_allocation(&self.allocation, &other.allocation)
             && (Arc::ptr_eq(&self.meta, &other.meta)
-                || (self.meta.key == other.meta.key
-                    && same_metadata(&self.meta.proto, &other.meta.proto)))
+                || (self.meta.key == other.meta.key && same_metadata(&self.meta.proto, &other.meta.proto)))
     }
 
     /// Mesos's `Resource ==`: same identity and same amount.
@@ -477,10 +444,7 @@ pub(crate) fn same_metadata(a: &Resource, b: &Resource) -> bool {
     a.name == b.name
         && a.r#type == b.r#type
         && a.reservations.len() == b.reservations.len()
-        && a.reservations
-            .iter()
-            .zip(&b.reservations)
-            .all(|(x, y)| same_reservation(x, y))
+        && a.reservations.iter().zip(&b.reservations).all(|(x, y)| same_reservation(x, y))
         && match (&a.disk, &b.disk) {
             (None, None) => true,
             (Some(x), Some(y)) => same_disk(x, y),

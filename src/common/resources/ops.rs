@@ -53,20 +53,13 @@ pub struct ResourceConversion {
 impl ResourceConversion {
     /// A conversion without a post-check.
     pub fn new(consumed: Resources, converted: Resources) -> ResourceConversion {
-        ResourceConversion {
-            consumed,
-            converted,
-            post_validation: None,
-        }
+        ResourceConversion { consumed, converted, post_validation: None }
     }
 
     /// Applies the conversion to `resources`.
     pub fn apply(&self, resources: &Resources) -> Result<Resources, ConversionError> {
         if !resources.contains(&self.consumed) {
-            return Err(ConversionError(format!(
-                "{resources} does not contain {}",
-                self.consumed
-            )));
+            return Err(ConversionError(format!("{resources} does not contain {}", self.consumed)));
         }
         let mut result = resources - &self.consumed;
         result += &self.converted;
@@ -142,29 +135,21 @@ pub fn conversions(operation: &Operation) -> Result<Vec<ResourceConversion>, Con
         OperationType::Create => {
             for volume in operation.create.iter().flat_map(|c| &c.volumes) {
                 let stripped = strip_persistent_volume(volume);
-                result.push(ResourceConversion::new(
-                    Resources::from(&stripped),
-                    Resources::from(volume),
-                ));
+                result.push(ResourceConversion::new(Resources::from(&stripped), Resources::from(volume)));
             }
         }
         OperationType::Destroy => {
             for volume in operation.destroy.iter().flat_map(|d| &d.volumes) {
                 let stripped = strip_persistent_volume(volume);
-                let mut conversion =
-                    ResourceConversion::new(Resources::from(volume), Resources::from(&stripped));
-                conversion.post_validation = item_from_proto(volume)
-                    .ok()
-                    .map(PostValidation::NoCopiesLeft);
+                let mut conversion = ResourceConversion::new(Resources::from(volume), Resources::from(&stripped));
+                conversion.post_validation = item_from_proto(volume).ok().map(PostValidation::NoCopiesLeft);
                 result.push(conversion);
             }
         }
         OperationType::GrowVolume => {
             let grow = operation.grow_volume.clone().unwrap_or_default();
             if grow.volume.provider_id.is_some() {
-                return Err(ConversionError(
-                    "Operation not supported for resource provider".into(),
-                ));
+                return Err(ConversionError("Operation not supported for resource provider".into()));
             }
             let mut converted = grow.volume.clone();
             let total = Scalar::from_f64(converted.scalar.as_ref().map_or(0.0, |s| s.value))
@@ -172,17 +157,12 @@ pub fn conversions(operation: &Operation) -> Result<Vec<ResourceConversion>, Con
             converted.scalar = Some(total.to_proto());
             let mut consumed = Resources::from(&grow.volume);
             consumed.add_proto(&grow.addition);
-            result.push(ResourceConversion::new(
-                consumed,
-                Resources::from(&converted),
-            ));
+            result.push(ResourceConversion::new(consumed, Resources::from(&converted)));
         }
         OperationType::ShrinkVolume => {
             let shrink = operation.shrink_volume.clone().unwrap_or_default();
             if shrink.volume.provider_id.is_some() {
-                return Err(ConversionError(
-                    "Operation not supported for resource provider".into(),
-                ));
+                return Err(ConversionError("Operation not supported for resource provider".into()));
             }
             let subtract = Scalar::from_proto(&shrink.subtract);
             let mut freed = strip_persistent_volume(&shrink.volume);
@@ -192,10 +172,7 @@ pub fn conversions(operation: &Operation) -> Result<Vec<ResourceConversion>, Con
             shrunk.scalar = Some((size - subtract).to_proto());
             let mut converted = Resources::from(&shrunk);
             converted.add_proto(&freed);
-            result.push(ResourceConversion::new(
-                Resources::from(&shrink.volume),
-                converted,
-            ));
+            result.push(ResourceConversion::new(Resources::from(&shrink.volume), converted));
         }
     }
     Ok(result)
@@ -208,10 +185,7 @@ impl Resources {
     }
 
     /// Applies conversions in order.
-    pub fn apply_all(
-        &self,
-        conversions: &[ResourceConversion],
-    ) -> Result<Resources, ConversionError> {
+    pub fn apply_all(&self, conversions: &[ResourceConversion]) -> Result<Resources, ConversionError> {
         let mut result = self.clone();
         for c in conversions {
             result = c.apply(&result)?;
@@ -285,9 +259,7 @@ impl Resources {
 /// (e.g. `MOUNT`) cannot be split: returns false and leaves them. Returns
 /// true if the entry now fits.
 pub fn shrink(item: &mut Item, target: Scalar) -> bool {
-    let Value::Scalar(current) = item.value else {
-        return false;
-    };
+    let Value::Scalar(current) = item.value else { return false };
     if current <= target {
         return true;
     }
@@ -342,11 +314,7 @@ pub fn shrink_to_quantities<R: Rng + ?Sized>(
 
 /// Like [`shrink_to_quantities`] against limits: names without a limit are
 /// kept whole (Mesos's `shrinkResources(ResourceLimits)`).
-pub fn shrink_to_limits<R: Rng + ?Sized>(
-    resources: &Resources,
-    target: &ResourceLimits,
-    rng: &mut R,
-) -> Resources {
+pub fn shrink_to_limits<R: Rng + ?Sized>(resources: &Resources, target: &ResourceLimits, rng: &mut R) -> Resources {
     if target.is_empty() {
         return resources.clone();
     }
@@ -382,9 +350,7 @@ pub fn apply_checkpointed_resources(
     let mut total = resources.clone();
     for item in checkpointed {
         if !needs_checkpointing(item) {
-            return Err(ResourceError::new(format!(
-                "Unexpected checkpointed resources {item}"
-            )));
+            return Err(ResourceError::new(format!("Unexpected checkpointed resources {item}")));
         }
         let mut proto = item.to_proto();
         if item.is_dynamically_reserved() {

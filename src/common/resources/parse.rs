@@ -31,14 +31,9 @@ pub struct ParseError(pub String);
 /// result is not validated.
 pub fn parse_resource(name: &str, value: &str, role: &str) -> Result<Resource, ParseError> {
     let parsed = values::parse(value).map_err(|e| {
-        ParseError(format!(
-            "Failed to parse resource {name} value {value} error {e}"
-        ))
+        ParseError(format!("Failed to parse resource {name} value {value} error {e}"))
     })?;
-    let mut resource = Resource {
-        name: name.to_string(),
-        ..Default::default()
-    };
+    let mut resource = Resource { name: name.to_string(), ..Default::default() };
     if role != "*" {
         resource.reservations.push(ReservationInfo {
             r#type: Some(ReservationType::Static as i32),
@@ -60,9 +55,7 @@ pub fn parse_resource(name: &str, value: &str, role: &str) -> Result<Resource, P
             resource.set = Some(s.to_proto());
         }
         ParsedValue::Text(_) => {
-            return Err(ParseError(format!(
-                "Bad type for resource {name} value {value} type TEXT"
-            )));
+            return Err(ParseError(format!("Bad type for resource {name} value {value} type TEXT")));
         }
     }
     Ok(resource)
@@ -103,16 +96,9 @@ pub fn from_simple_string(text: &str, default_role: &str) -> Result<Vec<Resource
 }
 
 /// The JSON array form (`Resources::fromJSON`). Results may be invalid.
-pub fn from_json(
-    json: &serde_json::Value,
-    default_role: &str,
-) -> Result<Vec<Resource>, ParseError> {
-    let mut resources: Vec<Resource> =
-        crate::http_api::json::list_from_value(json).map_err(|e| {
-            ParseError(format!(
-                "Some JSON resources were not formatted properly: {e}"
-            ))
-        })?;
+pub fn from_json(json: &serde_json::Value, default_role: &str) -> Result<Vec<Resource>, ParseError> {
+    let mut resources: Vec<Resource> = crate::http_api::json::list_from_value(json)
+        .map_err(|e| ParseError(format!("Some JSON resources were not formatted properly: {e}")))?;
     for resource in &mut resources {
         #[allow(deprecated)]
         if resource.role.is_none() && resource.reservations.is_empty() {
@@ -152,9 +138,7 @@ fn validate_command_line(resources: &Resources) -> Result<(), ParseError> {
     let mut types: HashMap<&str, ValueType> = HashMap::new();
     for item in resources {
         if item.is_persistent_volume() {
-            return Err(ParseError(
-                "Persistent volumes cannot be specified at the command line".into(),
-            ));
+            return Err(ParseError("Persistent volumes cannot be specified at the command line".into()));
         }
         if item.is_revocable() {
             return Err(ParseError(

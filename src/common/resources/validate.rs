@@ -46,11 +46,8 @@ pub fn validate(resource: &Resource) -> Result<(), ResourceError> {
     let Ok(kind) = ValueType::try_from(resource.r#type) else {
         return err("Invalid resource type");
     };
-    let (scalar, ranges, set) = (
-        resource.scalar.is_some(),
-        resource.ranges.is_some(),
-        resource.set.is_some(),
-    );
+    let (scalar, ranges, set) =
+        (resource.scalar.is_some(), resource.ranges.is_some(), resource.set.is_some());
     match kind {
         ValueType::Scalar => {
             if !scalar || ranges || set {
@@ -96,26 +93,17 @@ pub fn validate(resource: &Resource) -> Result<(), ResourceError> {
 
     if let Some(disk) = &resource.disk {
         if resource.name != "disk" {
-            return err(format!(
-                "DiskInfo should not be set for {} resource",
-                resource.name
-            ));
+            return err(format!("DiskInfo should not be set for {} resource", resource.name));
         }
         if let Some(source) = &disk.source {
             match SourceType::try_from(source.r#type).unwrap_or(SourceType::Unknown) {
                 SourceType::Path | SourceType::Mount => {}
                 t @ (SourceType::Block | SourceType::Raw) => {
                     if source.mount.is_some() {
-                        return err(format!(
-                            "Mount should not be set for {} disk source",
-                            t.as_str_name()
-                        ));
+                        return err(format!("Mount should not be set for {} disk source", t.as_str_name()));
                     }
                     if source.path.is_some() {
-                        return err(format!(
-                            "Path should not be set for {} disk source",
-                            t.as_str_name()
-                        ));
+                        return err(format!("Path should not be set for {} disk source", t.as_str_name()));
                     }
                 }
                 SourceType::Unknown => {
@@ -134,11 +122,7 @@ pub fn validate(resource: &Resource) -> Result<(), ResourceError> {
         if resource.name != "disk" {
             return err(format!("Resource {} cannot be shared", resource.name));
         }
-        if resource
-            .disk
-            .as_ref()
-            .is_none_or(|d| d.persistence.is_none())
-        {
+        if resource.disk.as_ref().is_none_or(|d| d.persistence.is_none()) {
             return err("Only persistent volumes can be shared");
         }
     }
@@ -229,10 +213,7 @@ fn validate_reservation_format(resource: &Resource) -> Result<(), ResourceError>
                             reservation.principal()
                         ));
                     }
-                    let (a, b) = (
-                        legacy.labels.clone().unwrap_or_default(),
-                        reservation.labels.clone().unwrap_or_default(),
-                    );
+                    let (a, b) = (legacy.labels.clone().unwrap_or_default(), reservation.labels.clone().unwrap_or_default());
                     if !super::item::same_labels(&a, &b) {
                         return err(format!(
                             "Invalid resource format: 'Resource.reservation.labels' field with '{}' does not match the labels '{}' in 'Resource.reservations'",
@@ -258,13 +239,8 @@ fn validate_reservation_format(resource: &Resource) -> Result<(), ResourceError>
 /// Validates one entry of a list, naming it in the error as Mesos's
 /// `Resources::validate(RepeatedPtrField)` does.
 pub(crate) fn validate_in_list(resource: &Resource) -> Result<(), ResourceError> {
-    validate(resource).map_err(|e| {
-        ResourceError(format!(
-            "Resource '{}' is invalid: {}",
-            display_proto(resource),
-            e.0
-        ))
-    })
+    validate(resource)
+        .map_err(|e| ResourceError(format!("Resource '{}' is invalid: {}", display_proto(resource), e.0)))
 }
 
 /// Validates a list; the first invalid entry is reported by name.
@@ -284,10 +260,7 @@ pub fn validate_id(id: &str) -> Result<(), ResourceError> {
     if id == "." || id == ".." {
         return err(format!("'{id}' is disallowed"));
     }
-    if id
-        .bytes()
-        .any(|c| c.is_ascii_control() || c == b'/' || c == b'\\')
-    {
+    if id.bytes().any(|c| c.is_ascii_control() || c == b'/' || c == b'\\') {
         return err(format!("'{id}' contains invalid characters"));
     }
     Ok(())
@@ -369,12 +342,7 @@ pub fn validate_unique_persistence_id(resources: &Resources) -> Result<(), Resou
     let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for volume in resources.persistent_volumes().iter() {
         let role = volume.reservation_role().unwrap_or("").to_string();
-        let id = volume
-            .meta()
-            .disk
-            .as_ref()
-            .and_then(|d| d.persistence.as_ref())
-            .map(|p| p.id.clone());
+        let id = volume.meta().disk.as_ref().and_then(|d| d.persistence.as_ref()).map(|p| p.id.clone());
         let id = id.unwrap_or_default();
         if !seen.entry(role).or_default().insert(id.clone()) {
             return err(format!("Persistence ID '{id}' is not unique"));
@@ -401,10 +369,7 @@ pub fn validate_revocable_and_non_revocable(resources: &Resources) -> Result<(),
 pub fn validate_persistent_volume(volumes: &[Resource]) -> Result<(), ResourceError> {
     for volume in volumes {
         let Some(disk) = &volume.disk else {
-            return err(format!(
-                "Resource {} does not have DiskInfo",
-                display_proto(volume)
-            ));
+            return err(format!("Resource {} does not have DiskInfo", display_proto(volume)));
         };
         if disk.persistence.is_none() {
             return err("'persistence' is not set in DiskInfo");
@@ -441,19 +406,14 @@ pub fn validate_allocated_to_single_role(resources: &Resources) -> Result<(), Re
 
 /// All resources come from the same provider (or all from the agent).
 pub fn validate_single_resource_provider(resources: &[Resource]) -> Result<(), ResourceError> {
-    let ids: BTreeSet<Option<&str>> = resources
-        .iter()
-        .map(|r| r.provider_id.as_ref().map(|p| p.value.as_str()))
-        .collect();
+    let ids: BTreeSet<Option<&str>> =
+        resources.iter().map(|r| r.provider_id.as_ref().map(|p| p.value.as_str())).collect();
     if ids.len() > 1 {
         if ids.contains(&None) {
             return err("Some resources have a resource provider and some do not");
         }
         let ids: Vec<&str> = ids.into_iter().flatten().collect();
-        return err(format!(
-            "The resources have multiple resource providers: {}",
-            ids.join(", ")
-        ));
+        return err(format!("The resources have multiple resource providers: {}", ids.join(", ")));
     }
     Ok(())
 }

@@ -11,10 +11,7 @@
 use std::time::Duration;
 
 use crate::proto::mesos::internal as mi;
-use crate::proto::mesos::{
-    ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, SlaveId, SlaveInfo, TaskId, TaskInfo,
-    TaskStatus,
-};
+use crate::proto::mesos::{ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, SlaveId, SlaveInfo, TaskId, TaskInfo, TaskStatus};
 use crate::v0_compat::{Message, Upid};
 
 use super::super::random::Rng;
@@ -56,10 +53,7 @@ pub enum Input {
     /// The process has started: register with the agent.
     Start,
     /// A message to the executor process.
-    Message {
-        from: Upid,
-        message: Message,
-    },
+    Message { from: Upid, message: Message },
     /// A linked peer (the agent) is gone.
     Exited(Upid),
     Timer(Timer),
@@ -70,53 +64,31 @@ pub enum Input {
 /// An executor callback, with its arguments.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Callback {
-    Registered {
-        executor_info: ExecutorInfo,
-        framework_info: FrameworkInfo,
-        slave_info: SlaveInfo,
-    },
-    Reregistered {
-        slave_info: SlaveInfo,
-    },
-    LaunchTask {
-        task: TaskInfo,
-    },
-    KillTask {
-        task_id: TaskId,
-    },
-    FrameworkMessage {
-        data: Vec<u8>,
-    },
+    Registered { executor_info: ExecutorInfo, framework_info: FrameworkInfo, slave_info: SlaveInfo },
+    Reregistered { slave_info: SlaveInfo },
+    LaunchTask { task: TaskInfo },
+    KillTask { task_id: TaskId },
+    FrameworkMessage { data: Vec<u8> },
     Shutdown,
-    Error {
-        message: String,
-    },
+    Error { message: String },
 }
 
 #[allow(clippy::large_enum_variant)] // short-lived values, handled one at a time: boxing buys nothing
 /// What the runtime must do, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    Send {
-        to: Upid,
-        message: Message,
-    },
+    Send { to: Upid, message: Message },
     Link(Upid),
     /// Link anew over a fresh connection (a restarted agent may sit behind a
     /// half-open socket).
     Relink(Upid),
-    SetTimer {
-        timer: Timer,
-        after: Duration,
-    },
+    SetTimer { timer: Timer, after: Duration },
     Callback(Callback),
     /// Set the shared `aborted` flag: no further message is handled.
     Aborted,
     /// Kill this OS process's group after `grace` unless it is gone by then
     /// (Apache's `ShutdownProcess`: `killpg(0, SIGKILL)`, then exit 1).
-    ScheduleKill {
-        grace: Duration,
-    },
+    ScheduleKill { grace: Duration },
     /// The process is done: handle nothing more.
     Terminate,
     /// Wake `join()`.
@@ -227,20 +199,13 @@ impl ExecutorCore {
     }
 
     fn start(&mut self) {
-        tracing::debug!(
-            "Executor started at: {} with pid {}",
-            self.pid,
-            std::process::id()
-        );
+        tracing::debug!("Executor started at: {} with pid {}", self.pid, std::process::id());
         self.effects.push(Effect::Link(self.slave.clone()));
         let register = mi::RegisterExecutorMessage {
             framework_id: self.framework_id.clone(),
             executor_id: self.executor_id.clone(),
         };
-        self.effects.push(Effect::Send {
-            to: self.slave.clone(),
-            message: register.into(),
-        });
+        self.effects.push(Effect::Send { to: self.slave.clone(), message: register.into() });
     }
 
     fn message(&mut self, from: Upid, message: Message) {
@@ -248,10 +213,7 @@ impl ExecutorCore {
             Message::ExecutorRegisteredMessage(m) => {
                 let m = *m;
                 if self.aborted {
-                    tracing::debug!(
-                        "Ignoring registered message from agent {} because the driver is aborted!",
-                        m.slave_id.value
-                    );
+                    tracing::debug!("Ignoring registered message from agent {} because the driver is aborted!", m.slave_id.value);
                     return;
                 }
                 tracing::info!("Executor registered on agent {}", m.slave_id.value);
@@ -272,18 +234,13 @@ impl ExecutorCore {
                 tracing::info!("Executor reregistered on agent {}", m.slave_id.value);
                 self.connected = true;
                 self.connection += 1;
-                self.callback(Callback::Reregistered {
-                    slave_info: m.slave_info,
-                });
+                self.callback(Callback::Reregistered { slave_info: m.slave_info });
             }
             Message::ReconnectExecutorMessage(m) => self.reconnect(from, m.slave_id),
             Message::RunTaskMessage(m) => self.run_task(m.task),
             Message::KillTaskMessage(m) => {
                 if self.aborted {
-                    tracing::debug!(
-                        "Ignoring kill task message for task {} because the driver is aborted!",
-                        m.task_id.value
-                    );
+                    tracing::debug!("Ignoring kill task message for task {} because the driver is aborted!", m.task_id.value);
                     return;
                 }
                 if !self.connected {
@@ -303,9 +260,7 @@ impl ExecutorCore {
                     return;
                 }
                 if !self.connected {
-                    tracing::warn!(
-                        "Ignoring framework message because the driver is disconnected!"
-                    );
+                    tracing::warn!("Ignoring framework message because the driver is disconnected!");
                     return;
                 }
                 tracing::debug!("Executor received framework message");
@@ -322,10 +277,7 @@ impl ExecutorCore {
 
     fn reconnect(&mut self, from: Upid, slave_id: SlaveId) {
         if self.aborted {
-            tracing::debug!(
-                "Ignoring reconnect message from agent {} because the driver is aborted!",
-                slave_id.value
-            );
+            tracing::debug!("Ignoring reconnect message from agent {} because the driver is aborted!", slave_id.value);
             return;
         }
         tracing::info!("Received reconnect request from agent {}", slave_id.value);
@@ -338,25 +290,16 @@ impl ExecutorCore {
             tasks: self.tasks.clone(),
             updates: self.updates.iter().map(|(_, u)| u.clone()).collect(),
         };
-        self.effects.push(Effect::Send {
-            to: self.slave.clone(),
-            message: reregister.into(),
-        });
+        self.effects.push(Effect::Send { to: self.slave.clone(), message: reregister.into() });
     }
 
     fn run_task(&mut self, task: TaskInfo) {
         if self.aborted {
-            tracing::debug!(
-                "Ignoring run task message for task {} because the driver is aborted!",
-                task.task_id.value
-            );
+            tracing::debug!("Ignoring run task message for task {} because the driver is aborted!", task.task_id.value);
             return;
         }
         if !self.connected {
-            tracing::warn!(
-                "Ignoring run task message for task {} because the driver is disconnected!",
-                task.task_id.value
-            );
+            tracing::warn!("Ignoring run task message for task {} because the driver is disconnected!", task.task_id.value);
             return;
         }
         if self.tasks.iter().any(|t| t.task_id == task.task_id) {
@@ -371,10 +314,7 @@ impl ExecutorCore {
 
     fn acknowledgement(&mut self, ack: mi::StatusUpdateAcknowledgementMessage) {
         let Ok(uuid) = <[u8; 16]>::try_from(ack.uuid.as_slice()) else {
-            tracing::warn!(
-                "Ignoring status update acknowledgement for task {} with a malformed uuid",
-                ack.task_id.value
-            );
+            tracing::warn!("Ignoring status update acknowledgement for task {} with a malformed uuid", ack.task_id.value);
             return;
         };
         let text = uuid::Uuid::from_bytes(uuid);
@@ -402,10 +342,7 @@ impl ExecutorCore {
             );
             return;
         };
-        tracing::debug!(
-            "Executor received status update acknowledgement {text} for task {}",
-            ack.task_id.value
-        );
+        tracing::debug!("Executor received status update acknowledgement {text} for task {}", ack.task_id.value);
         self.updates.remove(index);
         self.tasks.retain(|t| t.task_id != ack.task_id);
     }
@@ -423,9 +360,7 @@ impl ExecutorCore {
     /// and stops handling messages.
     fn begin_shutdown(&mut self) {
         if !self.local {
-            self.effects.push(Effect::ScheduleKill {
-                grace: self.shutdown_grace_period,
-            });
+            self.effects.push(Effect::ScheduleKill { grace: self.shutdown_grace_period });
         }
         self.callback(Callback::Shutdown);
         self.aborted = true;
@@ -438,10 +373,7 @@ impl ExecutorCore {
         }
         // A later (re)registration supersedes this timer.
         if connection == self.connection {
-            tracing::info!(
-                "Recovery timeout of {:?} exceeded; Shutting down",
-                self.recovery_timeout
-            );
+            tracing::info!("Recovery timeout of {:?} exceeded; Shutting down", self.recovery_timeout);
             self.begin_shutdown();
         }
     }
@@ -460,13 +392,8 @@ impl ExecutorCore {
                 self.recovery_timeout,
                 self.slave_id.value
             );
-            let timer = Timer::Recovery {
-                connection: self.connection,
-            };
-            self.effects.push(Effect::SetTimer {
-                timer,
-                after: self.recovery_timeout,
-            });
+            let timer = Timer::Recovery { connection: self.connection };
+            self.effects.push(Effect::SetTimer { timer, after: self.recovery_timeout });
             return;
         }
         tracing::info!("Agent {pid} exited ... shutting down");
@@ -495,14 +422,8 @@ impl ExecutorCore {
             update.status.task_id.value
         );
         self.updates.push((uuid, update.clone()));
-        let message = mi::StatusUpdateMessage {
-            update,
-            pid: Some(self.pid.to_string()),
-        };
-        self.effects.push(Effect::Send {
-            to: self.slave.clone(),
-            message: message.into(),
-        });
+        let message = mi::StatusUpdateMessage { update, pid: Some(self.pid.to_string()) };
+        self.effects.push(Effect::Send { to: self.slave.clone(), message: message.into() });
     }
 
     fn send_framework_message(&mut self, data: Vec<u8>) {
@@ -512,9 +433,6 @@ impl ExecutorCore {
             executor_id: self.executor_id.clone(),
             data,
         };
-        self.effects.push(Effect::Send {
-            to: self.slave.clone(),
-            message: message.into(),
-        });
+        self.effects.push(Effect::Send { to: self.slave.clone(), message: message.into() });
     }
 }

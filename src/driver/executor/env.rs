@@ -34,11 +34,7 @@ pub enum EnvironmentError {
     #[error("Cannot parse MESOS_SLAVE_PID '{0}'")]
     SlavePid(String),
     #[error("Failed to parse value '{value}' of '{var}': {reason}")]
-    Duration {
-        var: &'static str,
-        value: String,
-        reason: String,
-    },
+    Duration { var: &'static str, value: String, reason: String },
 }
 
 /// What the agent told the executor.
@@ -58,8 +54,7 @@ pub struct Environment {
 impl Environment {
     /// Reads `env` (resolving a host name in `MESOS_SLAVE_PID`).
     pub fn from_map(env: &HashMap<String, String>) -> Result<Environment, EnvironmentError> {
-        let required =
-            |var: &'static str| env.get(var).cloned().ok_or(EnvironmentError::Missing(var));
+        let required = |var: &'static str| env.get(var).cloned().ok_or(EnvironmentError::Missing(var));
         let duration = |var: &'static str, default: Duration| match env.get(var) {
             None => Ok(default),
             Some(value) => parse_duration(value).map_err(|e| EnvironmentError::Duration {
@@ -70,22 +65,13 @@ impl Environment {
         };
         let local = env.contains_key("MESOS_LOCAL");
         let pid = required("MESOS_SLAVE_PID")?;
-        let slave_pid =
-            Upid::resolve_blocking(&pid).map_err(|_| EnvironmentError::SlavePid(pid.clone()))?;
-        let slave_id = SlaveId {
-            value: required("MESOS_SLAVE_ID")?,
-        };
-        let framework_id = FrameworkId {
-            value: required("MESOS_FRAMEWORK_ID")?,
-        };
-        let executor_id = ExecutorId {
-            value: required("MESOS_EXECUTOR_ID")?,
-        };
+        let slave_pid = Upid::resolve_blocking(&pid).map_err(|_| EnvironmentError::SlavePid(pid.clone()))?;
+        let slave_id = SlaveId { value: required("MESOS_SLAVE_ID")? };
+        let framework_id = FrameworkId { value: required("MESOS_FRAMEWORK_ID")? };
+        let executor_id = ExecutorId { value: required("MESOS_EXECUTOR_ID")? };
         let directory = required("MESOS_DIRECTORY")?;
-        let shutdown_grace_period = duration(
-            "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
-            DEFAULT_EXECUTOR_SHUTDOWN_GRACE_PERIOD,
-        )?;
+        let shutdown_grace_period =
+            duration("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", DEFAULT_EXECUTOR_SHUTDOWN_GRACE_PERIOD)?;
         let checkpoint = env.get("MESOS_CHECKPOINT").is_some_and(|v| v == "1");
         let recovery_timeout = if checkpoint {
             duration("MESOS_RECOVERY_TIMEOUT", DEFAULT_RECOVERY_TIMEOUT)?
@@ -111,10 +97,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     const BASE: &[(&str, &str)] = &[
@@ -129,19 +112,10 @@ mod tests {
     fn reads_the_agents_variables_with_apaches_defaults() {
         let e = Environment::from_map(&env(BASE)).unwrap();
         assert_eq!(e.slave_pid.to_string(), "slave(1)@127.0.0.1:5051");
-        assert_eq!(
-            (e.slave_id.value.as_str(), e.framework_id.value.as_str()),
-            ("S1", "F1")
-        );
-        assert_eq!(
-            (e.executor_id.value.as_str(), e.directory.as_str()),
-            ("E1", "/sandbox")
-        );
+        assert_eq!((e.slave_id.value.as_str(), e.framework_id.value.as_str()), ("S1", "F1"));
+        assert_eq!((e.executor_id.value.as_str(), e.directory.as_str()), ("E1", "/sandbox"));
         assert!(!e.local && !e.checkpoint);
-        assert_eq!(
-            e.shutdown_grace_period,
-            DEFAULT_EXECUTOR_SHUTDOWN_GRACE_PERIOD
-        );
+        assert_eq!(e.shutdown_grace_period, DEFAULT_EXECUTOR_SHUTDOWN_GRACE_PERIOD);
         assert_eq!(e.recovery_timeout, DEFAULT_RECOVERY_TIMEOUT);
     }
 
@@ -149,16 +123,10 @@ mod tests {
     fn checkpointing_enables_the_recovery_timeout() {
         let mut vars = env(BASE);
         vars.insert("MESOS_RECOVERY_TIMEOUT".into(), "3secs".into());
-        assert_eq!(
-            Environment::from_map(&vars).unwrap().recovery_timeout,
-            DEFAULT_RECOVERY_TIMEOUT
-        );
+        assert_eq!(Environment::from_map(&vars).unwrap().recovery_timeout, DEFAULT_RECOVERY_TIMEOUT);
         vars.insert("MESOS_CHECKPOINT".into(), "1".into());
         vars.insert("MESOS_LOCAL".into(), "".into());
-        vars.insert(
-            "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".into(),
-            "250ms".into(),
-        );
+        vars.insert("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".into(), "250ms".into());
         let e = Environment::from_map(&vars).unwrap();
         assert!(e.checkpoint && e.local);
         assert_eq!(e.recovery_timeout, Duration::from_secs(3));
@@ -172,22 +140,13 @@ mod tests {
         for (i, (var, _)) in BASE.iter().enumerate() {
             let mut vars = env(BASE);
             vars.remove(*var);
-            assert_eq!(
-                Environment::from_map(&vars),
-                Err(EnvironmentError::Missing(BASE[i].0))
-            );
+            assert_eq!(Environment::from_map(&vars), Err(EnvironmentError::Missing(BASE[i].0)));
         }
         let mut vars = env(BASE);
         vars.insert("MESOS_SLAVE_PID".into(), "nonsense".into());
-        assert_eq!(
-            Environment::from_map(&vars),
-            Err(EnvironmentError::SlavePid("nonsense".into()))
-        );
+        assert_eq!(Environment::from_map(&vars), Err(EnvironmentError::SlavePid("nonsense".into())));
         let mut vars = env(BASE);
         vars.insert("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".into(), "soon".into());
-        assert!(matches!(
-            Environment::from_map(&vars),
-            Err(EnvironmentError::Duration { .. })
-        ));
+        assert!(matches!(Environment::from_map(&vars), Err(EnvironmentError::Duration { .. })));
     }
 }

@@ -66,22 +66,11 @@ impl MesosExecutorDriver {
     /// two-argument constructor). As there, the logging flags are loaded now:
     /// if invalid, the driver is `DRIVER_ABORTED` and the executor's `error`
     /// has been called before this returns.
-    pub fn with_environment(
-        executor: Box<dyn Executor>,
-        environment: HashMap<String, String>,
-    ) -> MesosExecutorDriver {
+    pub fn with_environment(executor: Box<dyn Executor>, environment: HashMap<String, String>) -> MesosExecutorDriver {
         let logging = flags::initialize_logging(&environment);
-        let config = Config {
-            environment,
-            seed: super::random::seed(),
-        };
-        let shared = Arc::new(Shared {
-            shell: Shell::new(config, executor),
-            aborted: AtomicBool::new(false),
-        });
-        let driver = MesosExecutorDriver {
-            handle: Handle(shared),
-        };
+        let config = Config { environment, seed: super::random::seed() };
+        let shared = Arc::new(Shared { shell: Shell::new(config, executor), aborted: AtomicBool::new(false) });
+        let driver = MesosExecutorDriver { handle: Handle(shared) };
         if let Err(e) = logging {
             driver.handle.0.shell.lock().status = Status::DriverAborted;
             driver.handle.report_error(&e.to_string());
@@ -136,45 +125,27 @@ impl Handle {
             tracing::error!("{message}");
             return;
         };
-        invoke(
-            executor.as_mut(),
-            self,
-            Callback::Error {
-                message: message.to_string(),
-            },
-        );
+        invoke(executor.as_mut(), self, Callback::Error { message: message.to_string() });
         self.0.shell.put_user(Some(executor));
     }
 
     fn launch(&self, state: &mut State<Input, Config>) -> Result<(), String> {
-        let environment =
-            Environment::from_map(&state.extra.environment).map_err(|e| e.to_string())?;
+        let environment = Environment::from_map(&state.extra.environment).map_err(|e| e.to_string())?;
         let libprocess = runtime::libprocess().map_err(|e| e.to_string())?;
         let id = libprocess.node.generate_id("executor");
         let process = libprocess.node.spawn(&id).map_err(|e| e.to_string())?;
         let pid = process.pid().clone();
         let handle = process.handle().clone();
-        let core = ExecutorCore::new(CoreConfig {
-            pid: pid.clone(),
-            environment,
-            seed: state.extra.seed,
-        });
+        let core = ExecutorCore::new(CoreConfig { pid: pid.clone(), environment, seed: state.extra.seed });
         let (inbox, queue) = mpsc::channel();
         let rt = libprocess.runtime.handle().clone();
         let forwarder = runtime::forward(&rt, process, inbox.clone(), |event| match event {
-            Event::Message { from, message } => {
-                Some(Envelope::Input(Input::Message { from, message }))
-            }
+            Event::Message { from, message } => Some(Envelope::Input(Input::Message { from, message })),
             Event::Exited(pid) => Some(Envelope::Input(Input::Exited(pid))),
             Event::Raw { .. } => None,
         });
         let _ = inbox.send(Envelope::Input(Input::Start));
-        let io = Io {
-            runtime: rt,
-            process: handle,
-            inbox: inbox.clone(),
-            forwarder,
-        };
+        let io = Io { runtime: rt, process: handle, inbox: inbox.clone(), forwarder };
         let shared = self.0.clone();
         let thread = std::thread::Builder::new()
             .name(id)
@@ -189,10 +160,7 @@ impl ExecutorDriver for Handle {
     fn start(&self) -> Status {
         // Where Apache's driver exits the process for a bad environment,
         // ours aborts and tells the executor's `error`.
-        self.0.shell.start(
-            |state| self.launch(state),
-            |message| self.report_error(message),
-        )
+        self.0.shell.start(|state| self.launch(state), |message| self.report_error(message))
     }
 
     fn stop(&self) -> Status {
@@ -200,17 +168,12 @@ impl ExecutorDriver for Handle {
     }
 
     fn abort(&self) -> Status {
-        self.0.shell.abort(
-            || self.0.aborted.store(true, Ordering::SeqCst),
-            Input::Call(Call::Abort),
-        )
+        self.0.shell.abort(|| self.0.aborted.store(true, Ordering::SeqCst), Input::Call(Call::Abort))
     }
 
     fn join(&self) -> Status {
         // Unlike the scheduler driver's, only a running driver waits.
-        self.0
-            .shell
-            .join(|state| state.status == Status::DriverRunning)
+        self.0.shell.join(|state| state.status == Status::DriverRunning)
     }
 
     fn run(&self) -> Status {
@@ -222,15 +185,11 @@ impl ExecutorDriver for Handle {
     }
 
     fn send_status_update(&self, status: &TaskStatus) -> Status {
-        self.0
-            .shell
-            .dispatch(|| Input::Call(Call::SendStatusUpdate(status.clone())))
+        self.0.shell.dispatch(|| Input::Call(Call::SendStatusUpdate(status.clone())))
     }
 
     fn send_framework_message(&self, data: &[u8]) -> Status {
-        self.0
-            .shell
-            .dispatch(|| Input::Call(Call::SendFrameworkMessage(data.to_vec())))
+        self.0.shell.dispatch(|| Input::Call(Call::SendFrameworkMessage(data.to_vec())))
     }
 }
 
@@ -247,12 +206,7 @@ impl Drop for Io {
     }
 }
 
-fn drive(
-    shared: Arc<Shared>,
-    mut core: ExecutorCore,
-    queue: mpsc::Receiver<Envelope<Input>>,
-    io: Io,
-) {
+fn drive(shared: Arc<Shared>, mut core: ExecutorCore, queue: mpsc::Receiver<Envelope<Input>>, io: Io) {
     let mut executor = shared.shell.take_user();
     let driver = Handle(shared.clone());
     while let Some(input) = shared.shell.next(&queue) {
@@ -266,12 +220,9 @@ fn drive(
                 }
                 Effect::Link(pid) => io.process.link(&pid),
                 Effect::Relink(pid) => io.process.relink(&pid),
-                Effect::SetTimer { timer, after } => runtime::set_timer(
-                    &io.runtime,
-                    io.inbox.clone(),
-                    after,
-                    Envelope::Input(Input::Timer(timer)),
-                ),
+                Effect::SetTimer { timer, after } => {
+                    runtime::set_timer(&io.runtime, io.inbox.clone(), after, Envelope::Input(Input::Timer(timer)))
+                }
                 Effect::Callback(callback) => {
                     if let Some(executor) = executor.as_mut() {
                         invoke(executor.as_mut(), &driver, callback);
@@ -295,18 +246,13 @@ fn drive(
 /// (ourselves included); should that not end us, exit abnormally.
 fn schedule_kill(grace: Duration) {
     tracing::debug!("Scheduling shutdown of the executor in {grace:?}");
-    let spawned = std::thread::Builder::new()
-        .name("exec-shutdown".into())
-        .spawn(move || {
-            std::thread::sleep(grace);
-            tracing::debug!("Committing suicide by killing the process group");
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(0),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            std::thread::sleep(Duration::from_secs(5));
-            std::process::exit(1);
-        });
+    let spawned = std::thread::Builder::new().name("exec-shutdown".into()).spawn(move || {
+        std::thread::sleep(grace);
+        tracing::debug!("Committing suicide by killing the process group");
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(0), nix::sys::signal::Signal::SIGKILL);
+        std::thread::sleep(Duration::from_secs(5));
+        std::process::exit(1);
+    });
     if let Err(e) = spawned {
         tracing::error!("Failed to schedule the executor's shutdown: {e}");
     }
@@ -323,11 +269,9 @@ fn invoke(executor: &mut dyn Executor, driver: &Handle, callback: Callback) {
         Callback::Error { .. } => "error",
     };
     let run = || match callback {
-        Callback::Registered {
-            executor_info,
-            framework_info,
-            slave_info,
-        } => executor.registered(driver, &executor_info, &framework_info, &slave_info),
+        Callback::Registered { executor_info, framework_info, slave_info } => {
+            executor.registered(driver, &executor_info, &framework_info, &slave_info)
+        }
         Callback::Reregistered { slave_info } => executor.reregistered(driver, &slave_info),
         Callback::LaunchTask { task } => executor.launch_task(driver, &task),
         Callback::KillTask { task_id } => executor.kill_task(driver, &task_id),

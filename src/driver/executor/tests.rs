@@ -7,10 +7,7 @@ use std::time::Duration;
 use super::core::*;
 use super::env::Environment;
 use crate::proto::mesos::internal as mi;
-use crate::proto::mesos::{
-    ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, SlaveId, SlaveInfo, TaskId, TaskInfo,
-    TaskState, TaskStatus,
-};
+use crate::proto::mesos::{ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, SlaveId, SlaveInfo, TaskId, TaskInfo, TaskState, TaskStatus};
 use crate::v0_compat::{Message, Upid};
 
 const NOW: f64 = 1_700_000_000.5;
@@ -46,37 +43,20 @@ fn environment(extra: &[(&str, &str)]) -> Environment {
 }
 
 fn core(extra: &[(&str, &str)]) -> ExecutorCore {
-    ExecutorCore::new(Config {
-        pid: me(),
-        environment: environment(extra),
-        seed: 3,
-    })
+    ExecutorCore::new(Config { pid: me(), environment: environment(extra), seed: 3 })
 }
 
 fn from_agent(m: impl Into<Message>) -> Input {
-    Input::Message {
-        from: agent(),
-        message: m.into(),
-    }
+    Input::Message { from: agent(), message: m.into() }
 }
 
 fn registered_message() -> mi::ExecutorRegisteredMessage {
     mi::ExecutorRegisteredMessage {
-        executor_info: ExecutorInfo {
-            executor_id: ExecutorId { value: "E1".into() },
-            ..Default::default()
-        },
+        executor_info: ExecutorInfo { executor_id: ExecutorId { value: "E1".into() }, ..Default::default() },
         framework_id: FrameworkId { value: "F1".into() },
-        framework_info: FrameworkInfo {
-            user: "u".into(),
-            name: "fw".into(),
-            ..Default::default()
-        },
+        framework_info: FrameworkInfo { user: "u".into(), name: "fw".into(), ..Default::default() },
         slave_id: SlaveId { value: "S1".into() },
-        slave_info: SlaveInfo {
-            hostname: "agent".into(),
-            ..Default::default()
-        },
+        slave_info: SlaveInfo { hostname: "agent".into(), ..Default::default() },
     }
 }
 
@@ -84,44 +64,26 @@ fn registered(extra: &[(&str, &str)]) -> ExecutorCore {
     let mut core = core(extra);
     core.handle(NOW, Input::Start);
     let effects = core.handle(NOW, from_agent(registered_message()));
-    assert!(matches!(
-        effects[..],
-        [Effect::Callback(Callback::Registered { .. })]
-    ));
+    assert!(matches!(effects[..], [Effect::Callback(Callback::Registered { .. })]));
     core
 }
 
 fn task(id: &str) -> TaskInfo {
-    TaskInfo {
-        name: id.into(),
-        task_id: TaskId { value: id.into() },
-        slave_id: SlaveId { value: "S1".into() },
-        ..Default::default()
-    }
+    TaskInfo { name: id.into(), task_id: TaskId { value: id.into() }, slave_id: SlaveId { value: "S1".into() }, ..Default::default() }
 }
 
 fn run_task(id: &str) -> mi::RunTaskMessage {
-    mi::RunTaskMessage {
-        task: task(id),
-        ..Default::default()
-    }
+    mi::RunTaskMessage { task: task(id), ..Default::default() }
 }
 
 fn running(id: &str) -> TaskStatus {
-    TaskStatus {
-        task_id: TaskId { value: id.into() },
-        state: TaskState::TaskRunning as i32,
-        ..Default::default()
-    }
+    TaskStatus { task_id: TaskId { value: id.into() }, state: TaskState::TaskRunning as i32, ..Default::default() }
 }
 
 /// The update the core just sent.
 fn sent_update(effects: &[Effect]) -> mi::StatusUpdateMessage {
     match effects {
-        [Effect::Send {
-            to,
-            message: Message::StatusUpdateMessage(m),
-        }] if to == &agent() => (**m).clone(),
+        [Effect::Send { to, message: Message::StatusUpdateMessage(m) }] if to == &agent() => (**m).clone(),
         other => panic!("{other:?}"),
     }
 }
@@ -170,19 +132,10 @@ fn start_links_and_registers_once() {
 fn tasks_are_launched_only_once_registered_and_never_twice() {
     let mut core = core(&[]);
     core.handle(NOW, Input::Start);
-    assert!(
-        core.handle(NOW, from_agent(run_task("t1"))).is_empty(),
-        "not registered yet"
-    );
+    assert!(core.handle(NOW, from_agent(run_task("t1"))).is_empty(), "not registered yet");
     core.handle(NOW, from_agent(registered_message()));
-    assert_eq!(
-        core.handle(NOW, from_agent(run_task("t1"))),
-        vec![Effect::Callback(Callback::LaunchTask { task: task("t1") })]
-    );
-    assert!(
-        core.handle(NOW, from_agent(run_task("t1"))).is_empty(),
-        "duplicate"
-    );
+    assert_eq!(core.handle(NOW, from_agent(run_task("t1"))), vec![Effect::Callback(Callback::LaunchTask { task: task("t1") })]);
+    assert!(core.handle(NOW, from_agent(run_task("t1"))).is_empty(), "duplicate");
 }
 
 #[test]
@@ -219,23 +172,16 @@ fn status_updates_are_stamped_and_kept_until_acknowledged() {
 
 #[test]
 fn a_restarted_agent_gets_the_unacknowledged_updates_and_tasks_back() {
-    let mut core = registered(&[
-        ("MESOS_CHECKPOINT", "1"),
-        ("MESOS_RECOVERY_TIMEOUT", "10secs"),
-    ]);
+    let mut core = registered(&[("MESOS_CHECKPOINT", "1"), ("MESOS_RECOVERY_TIMEOUT", "10secs")]);
     core.handle(NOW, from_agent(run_task("t1")));
     core.handle(NOW, from_agent(run_task("t2")));
-    let first =
-        sent_update(&core.handle(NOW, Input::Call(Call::SendStatusUpdate(running("t1"))))).update;
-    let second =
-        sent_update(&core.handle(NOW, Input::Call(Call::SendStatusUpdate(running("t2"))))).update;
+    let first = sent_update(&core.handle(NOW, Input::Call(Call::SendStatusUpdate(running("t1"))))).update;
+    let second = sent_update(&core.handle(NOW, Input::Call(Call::SendStatusUpdate(running("t2"))))).update;
     core.handle(NOW, from_agent(ack_for(&first)));
 
     // The agent dies: with checkpointing, wait for it (no callback).
     let effects = core.handle(NOW, Input::Exited(agent()));
-    let [Effect::SetTimer { timer, after }] = &effects[..] else {
-        panic!("{effects:?}")
-    };
+    let [Effect::SetTimer { timer, after }] = &effects[..] else { panic!("{effects:?}") };
     assert_eq!(*after, Duration::from_secs(10));
     assert!(!core.is_connected());
     // Meanwhile messages that need a connection are ignored.
@@ -243,46 +189,18 @@ fn a_restarted_agent_gets_the_unacknowledged_updates_and_tasks_back() {
 
     // It comes back under a new pid and asks us to reconnect.
     let restarted = upid("slave(1)@127.0.0.1:5052");
-    let reconnect = mi::ReconnectExecutorMessage {
-        slave_id: SlaveId { value: "S1".into() },
-    };
-    let effects = core.handle(
-        NOW,
-        Input::Message {
-            from: restarted.clone(),
-            message: reconnect.into(),
-        },
-    );
+    let reconnect = mi::ReconnectExecutorMessage { slave_id: SlaveId { value: "S1".into() } };
+    let effects = core.handle(NOW, Input::Message { from: restarted.clone(), message: reconnect.into() });
     assert_eq!(effects[0], Effect::Relink(restarted.clone()));
-    let Effect::Send {
-        to,
-        message: Message::ReregisterExecutorMessage(r),
-    } = &effects[1]
-    else {
-        panic!("{effects:?}")
-    };
+    let Effect::Send { to, message: Message::ReregisterExecutorMessage(r) } = &effects[1] else { panic!("{effects:?}") };
     assert_eq!(to, &restarted);
     assert_eq!(r.updates, vec![second.clone()]);
     assert_eq!(r.tasks, vec![task("t2")]);
     assert_eq!(core.slave(), &restarted);
 
-    let rereg = mi::ExecutorReregisteredMessage {
-        slave_id: SlaveId { value: "S1".into() },
-        slave_info: SlaveInfo::default(),
-    };
-    let effects = core.handle(
-        NOW,
-        Input::Message {
-            from: restarted.clone(),
-            message: rereg.into(),
-        },
-    );
-    assert_eq!(
-        effects,
-        vec![Effect::Callback(Callback::Reregistered {
-            slave_info: SlaveInfo::default()
-        })]
-    );
+    let rereg = mi::ExecutorReregisteredMessage { slave_id: SlaveId { value: "S1".into() }, slave_info: SlaveInfo::default() };
+    let effects = core.handle(NOW, Input::Message { from: restarted.clone(), message: rereg.into() });
+    assert_eq!(effects, vec![Effect::Callback(Callback::Reregistered { slave_info: SlaveInfo::default() })]);
     // The old connection's recovery timer is now stale.
     assert!(core.handle(NOW, Input::Timer(timer.clone())).is_empty());
     // Later updates go to the new pid.
@@ -294,24 +212,18 @@ fn a_restarted_agent_gets_the_unacknowledged_updates_and_tasks_back() {
 fn an_agent_that_does_not_come_back_in_time_means_shutdown() {
     let mut core = registered(&[("MESOS_CHECKPOINT", "1")]);
     let effects = core.handle(NOW, Input::Exited(agent()));
-    let [Effect::SetTimer { timer, after }] = &effects[..] else {
-        panic!("{effects:?}")
-    };
+    let [Effect::SetTimer { timer, after }] = &effects[..] else { panic!("{effects:?}") };
     assert_eq!(*after, Duration::from_secs(15 * 60));
     let effects = core.handle(NOW, Input::Timer(timer.clone()));
     assert_eq!(
         effects,
         vec![
-            Effect::ScheduleKill {
-                grace: Duration::from_secs(3)
-            },
+            Effect::ScheduleKill { grace: Duration::from_secs(3) },
             Effect::Callback(Callback::Shutdown),
             Effect::Aborted
         ]
     );
-    assert!(core
-        .handle(NOW, from_agent(registered_message()))
-        .is_empty());
+    assert!(core.handle(NOW, from_agent(registered_message())).is_empty());
 }
 
 #[test]
@@ -321,9 +233,7 @@ fn without_checkpointing_a_lost_agent_means_shutdown_at_once() {
     assert_eq!(
         effects,
         vec![
-            Effect::ScheduleKill {
-                grace: Duration::from_secs(3)
-            },
+            Effect::ScheduleKill { grace: Duration::from_secs(3) },
             Effect::Callback(Callback::Shutdown),
             Effect::Aborted
         ]
@@ -332,10 +242,7 @@ fn without_checkpointing_a_lost_agent_means_shutdown_at_once() {
     let mut unregistered = self::core(&[("MESOS_CHECKPOINT", "1"), ("MESOS_LOCAL", "1")]);
     unregistered.handle(NOW, Input::Start);
     let effects = unregistered.handle(NOW, Input::Exited(agent()));
-    assert_eq!(
-        effects,
-        vec![Effect::Callback(Callback::Shutdown), Effect::Aborted]
-    );
+    assert_eq!(effects, vec![Effect::Callback(Callback::Shutdown), Effect::Aborted]);
 }
 
 #[test]
@@ -345,47 +252,27 @@ fn shutdown_arms_the_kill_outside_local_mode_and_ends_message_handling() {
     assert_eq!(
         effects,
         vec![
-            Effect::ScheduleKill {
-                grace: Duration::from_secs(3)
-            },
+            Effect::ScheduleKill { grace: Duration::from_secs(3) },
             Effect::Callback(Callback::Shutdown),
             Effect::Aborted
         ]
     );
-    assert!(core
-        .handle(NOW, from_agent(mi::ShutdownExecutorMessage::default()))
-        .is_empty());
+    assert!(core.handle(NOW, from_agent(mi::ShutdownExecutorMessage::default())).is_empty());
     assert!(core.handle(NOW, from_agent(run_task("t"))).is_empty());
     // Calls still go out (Apache does not check `aborted` for them).
-    assert_eq!(
-        core.handle(NOW, Input::Call(Call::SendStatusUpdate(running("t"))))
-            .len(),
-        1
-    );
+    assert_eq!(core.handle(NOW, Input::Call(Call::SendStatusUpdate(running("t")))).len(), 1);
 
     let mut local = registered(&[("MESOS_LOCAL", "1")]);
     let effects = local.handle(NOW, from_agent(mi::ShutdownExecutorMessage::default()));
-    assert_eq!(
-        effects,
-        vec![Effect::Callback(Callback::Shutdown), Effect::Aborted]
-    );
+    assert_eq!(effects, vec![Effect::Callback(Callback::Shutdown), Effect::Aborted]);
 }
 
 #[test]
 fn kills_are_delivered_even_while_disconnected_framework_messages_are_not() {
     let mut core = core(&[]);
     core.handle(NOW, Input::Start);
-    let kill = mi::KillTaskMessage {
-        framework_id: FrameworkId { value: "F1".into() },
-        task_id: TaskId { value: "t".into() },
-        kill_policy: None,
-    };
-    assert_eq!(
-        core.handle(NOW, from_agent(kill)),
-        vec![Effect::Callback(Callback::KillTask {
-            task_id: TaskId { value: "t".into() }
-        })]
-    );
+    let kill = mi::KillTaskMessage { framework_id: FrameworkId { value: "F1".into() }, task_id: TaskId { value: "t".into() }, kill_policy: None };
+    assert_eq!(core.handle(NOW, from_agent(kill)), vec![Effect::Callback(Callback::KillTask { task_id: TaskId { value: "t".into() } })]);
     let data = mi::FrameworkToExecutorMessage {
         slave_id: SlaveId { value: "S1".into() },
         framework_id: FrameworkId { value: "F1".into() },
@@ -394,21 +281,13 @@ fn kills_are_delivered_even_while_disconnected_framework_messages_are_not() {
     };
     assert!(core.handle(NOW, from_agent(data.clone())).is_empty());
     core.handle(NOW, from_agent(registered_message()));
-    assert_eq!(
-        core.handle(NOW, from_agent(data)),
-        vec![Effect::Callback(Callback::FrameworkMessage {
-            data: b"x".to_vec()
-        })]
-    );
+    assert_eq!(core.handle(NOW, from_agent(data)), vec![Effect::Callback(Callback::FrameworkMessage { data: b"x".to_vec() })]);
 }
 
 #[test]
 fn framework_messages_go_to_the_agent() {
     let mut core = registered(&[]);
-    let effects = core.handle(
-        NOW,
-        Input::Call(Call::SendFrameworkMessage(b"out".to_vec())),
-    );
+    let effects = core.handle(NOW, Input::Call(Call::SendFrameworkMessage(b"out".to_vec())));
     assert_eq!(
         effects,
         vec![Effect::Send {
@@ -427,19 +306,11 @@ fn framework_messages_go_to_the_agent() {
 #[test]
 fn abort_stops_message_handling_and_stop_ends_the_process() {
     let mut core = registered(&[]);
-    assert_eq!(
-        core.handle(NOW, Input::Call(Call::Abort)),
-        vec![Effect::Release]
-    );
+    assert_eq!(core.handle(NOW, Input::Call(Call::Abort)), vec![Effect::Release]);
     assert!(core.handle(NOW, from_agent(run_task("t"))).is_empty());
-    assert_eq!(
-        core.handle(NOW, Input::Call(Call::Stop)),
-        vec![Effect::Terminate, Effect::Release]
-    );
+    assert_eq!(core.handle(NOW, Input::Call(Call::Stop)), vec![Effect::Terminate, Effect::Release]);
     assert!(core.is_terminated());
-    assert!(core
-        .handle(NOW, Input::Call(Call::SendFrameworkMessage(vec![])))
-        .is_empty());
+    assert!(core.handle(NOW, Input::Call(Call::SendFrameworkMessage(vec![]))).is_empty());
 
     // The front end's abort flag is mirrored in.
     let mut core = registered(&[]);

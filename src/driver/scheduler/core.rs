@@ -21,13 +21,10 @@ use std::time::Duration;
 
 use crate::common::authentication::{Authenticatee, AuthenticateeStep, Outcome};
 use crate::proto::mesos::internal as mi;
-use crate::proto::mesos::scheduler::{
-    call, event, Call as SchedulerCall, Event as SchedulerEvent, OfferConstraints,
-};
+use crate::proto::mesos::scheduler::{call, event, Call as SchedulerCall, Event as SchedulerEvent, OfferConstraints};
 use crate::proto::mesos::{
-    framework_info, offer, task_status, Credential, ExecutorId, Filters, FrameworkId,
-    FrameworkInfo, MasterInfo, Offer, OfferId, Request, SlaveId, TaskId, TaskInfo, TaskState,
-    TaskStatus,
+    framework_info, offer, task_status, Credential, ExecutorId, Filters, FrameworkId, FrameworkInfo, MasterInfo,
+    Offer, OfferId, Request, SlaveId, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 use crate::v0_compat::{Message, Upid};
 
@@ -55,42 +52,21 @@ pub struct Config {
 /// `dispatch`es to the `SchedulerProcess`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Call {
-    Stop {
-        failover: bool,
-    },
+    Stop { failover: bool },
     Abort,
     KillTask(TaskId),
     RequestResources(Vec<Request>),
-    LaunchTasks {
-        offer_ids: Vec<OfferId>,
-        tasks: Vec<TaskInfo>,
-        filters: Filters,
-    },
-    AcceptOffers {
-        offer_ids: Vec<OfferId>,
-        operations: Vec<offer::Operation>,
-        filters: Filters,
-    },
-    DeclineOffer {
-        offer_id: OfferId,
-        filters: Filters,
-    },
+    LaunchTasks { offer_ids: Vec<OfferId>, tasks: Vec<TaskInfo>, filters: Filters },
+    AcceptOffers { offer_ids: Vec<OfferId>, operations: Vec<offer::Operation>, filters: Filters },
+    DeclineOffer { offer_id: OfferId, filters: Filters },
     /// An empty list: every role.
     ReviveOffers(Vec<String>),
     /// An empty list: every role of the framework.
     SuppressOffers(Vec<String>),
     AcknowledgeStatusUpdate(TaskStatus),
-    SendFrameworkMessage {
-        executor_id: ExecutorId,
-        slave_id: SlaveId,
-        data: Vec<u8>,
-    },
+    SendFrameworkMessage { executor_id: ExecutorId, slave_id: SlaveId, data: Vec<u8> },
     ReconcileTasks(Vec<TaskStatus>),
-    UpdateFramework {
-        framework: FrameworkInfo,
-        suppressed_roles: BTreeSet<String>,
-        offer_constraints: OfferConstraints,
-    },
+    UpdateFramework { framework: FrameworkInfo, suppressed_roles: BTreeSet<String>, offer_constraints: OfferConstraints },
     /// A call Apache's driver answers by crashing the process (e.g. an
     /// explicit acknowledgement with implicit acknowledgements on): here the
     /// driver aborts and the scheduler's `error` gets the text.
@@ -102,10 +78,7 @@ pub enum Call {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Timer {
     /// Retry registration with this backoff ceiling.
-    Registration {
-        generation: u64,
-        max_backoff: Duration,
-    },
+    Registration { generation: u64, max_backoff: Duration },
     /// The authentication attempt `attempt` took too long.
     Authentication { attempt: u64 },
 }
@@ -118,11 +91,7 @@ pub enum Input {
     /// A message to the scheduler process.
     Message { from: Upid, message: Message },
     /// A message to the authenticatee process of attempt `attempt`.
-    Authentication {
-        attempt: u64,
-        from: Upid,
-        message: Message,
-    },
+    Authentication { attempt: u64, from: Upid, message: Message },
     /// A timer the core set fired.
     Timer(Timer),
     /// A driver call.
@@ -132,39 +101,16 @@ pub enum Input {
 /// A scheduler callback, with its arguments.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Callback {
-    Registered {
-        framework_id: FrameworkId,
-        master_info: MasterInfo,
-    },
-    Reregistered {
-        master_info: MasterInfo,
-    },
+    Registered { framework_id: FrameworkId, master_info: MasterInfo },
+    Reregistered { master_info: MasterInfo },
     Disconnected,
-    ResourceOffers {
-        offers: Vec<Offer>,
-    },
-    OfferRescinded {
-        offer_id: OfferId,
-    },
-    StatusUpdate {
-        status: TaskStatus,
-    },
-    FrameworkMessage {
-        executor_id: ExecutorId,
-        slave_id: SlaveId,
-        data: Vec<u8>,
-    },
-    SlaveLost {
-        slave_id: SlaveId,
-    },
-    ExecutorLost {
-        executor_id: ExecutorId,
-        slave_id: SlaveId,
-        status: i32,
-    },
-    Error {
-        message: String,
-    },
+    ResourceOffers { offers: Vec<Offer> },
+    OfferRescinded { offer_id: OfferId },
+    StatusUpdate { status: TaskStatus },
+    FrameworkMessage { executor_id: ExecutorId, slave_id: SlaveId, data: Vec<u8> },
+    SlaveLost { slave_id: SlaveId },
+    ExecutorLost { executor_id: ExecutorId, slave_id: SlaveId, status: i32 },
+    Error { message: String },
 }
 
 #[allow(clippy::large_enum_variant)] // short-lived values, handled one at a time: boxing buys nothing
@@ -191,11 +137,7 @@ pub enum Effect {
     /// Spawn the authenticatee process for `attempt`.
     SpawnAuthenticatee { attempt: u64 },
     /// Send as the authenticatee process of `attempt`.
-    SendAsAuthenticatee {
-        attempt: u64,
-        to: Upid,
-        message: Message,
-    },
+    SendAsAuthenticatee { attempt: u64, to: Upid, message: Message },
     /// The authenticatee of `attempt` is done; its process can go.
     EndAuthenticatee { attempt: u64 },
     /// The process is done (after `stop`): handle nothing more.
@@ -252,11 +194,7 @@ fn has_id(framework: &FrameworkInfo) -> bool {
 }
 
 fn call(framework: &FrameworkInfo, kind: call::Type) -> SchedulerCall {
-    SchedulerCall {
-        framework_id: framework.id.clone(),
-        r#type: Some(kind as i32),
-        ..Default::default()
-    }
+    SchedulerCall { framework_id: framework.id.clone(), r#type: Some(kind as i32), ..Default::default() }
 }
 
 impl SchedulerCore {
@@ -323,15 +261,8 @@ impl SchedulerCore {
         match input {
             Input::Detected(leader) => self.detected(leader),
             Input::Message { from, message } => self.message(from, message),
-            Input::Authentication {
-                attempt,
-                from,
-                message,
-            } => self.authentication_message(attempt, from, message),
-            Input::Timer(Timer::Registration {
-                generation,
-                max_backoff,
-            }) => {
+            Input::Authentication { attempt, from, message } => self.authentication_message(attempt, from, message),
+            Input::Timer(Timer::Registration { generation, max_backoff }) => {
                 if generation == self.registration_generation {
                     self.do_reliable_registration(max_backoff);
                 }
@@ -353,10 +284,7 @@ impl SchedulerCore {
     fn send_to_master(&mut self, message: impl Into<Message>) {
         if let Some(master) = &self.master {
             let to = master.pid.clone();
-            self.effects.push(Effect::Send {
-                to,
-                message: message.into(),
-            });
+            self.effects.push(Effect::Send { to, message: message.into() });
         }
     }
 
@@ -365,10 +293,7 @@ impl SchedulerCore {
     }
 
     fn leader_text(&self) -> String {
-        self.master
-            .as_ref()
-            .map(|m| m.pid.to_string())
-            .unwrap_or_default()
+        self.master.as_ref().map(|m| m.pid.to_string()).unwrap_or_default()
     }
 
     // ---- Detection, authentication, registration ----
@@ -397,9 +322,7 @@ impl SchedulerCore {
                         .min(self.flags.authentication_timeout_max);
                     self.authenticate(min, max);
                 } else {
-                    tracing::info!(
-                        "No credentials provided. Attempting to register without authentication"
-                    );
+                    tracing::info!("No credentials provided. Attempting to register without authentication");
                     self.do_reliable_registration(self.flags.registration_backoff_factor);
                 }
             }
@@ -413,9 +336,7 @@ impl SchedulerCore {
             return;
         }
         self.authenticated = false;
-        let Some(master) = self.master.clone() else {
-            return;
-        };
+        let Some(master) = self.master.clone() else { return };
         if let Some(mut attempt) = self.authenticating.take() {
             // An attempt is under way: discard it; its end retries.
             self.reauthenticate = true;
@@ -433,29 +354,12 @@ impl SchedulerCore {
         match authenticatee.start() {
             Ok(hello) => {
                 self.emit(Effect::SpawnAuthenticatee { attempt: id });
-                self.emit(Effect::SendAsAuthenticatee {
-                    attempt: id,
-                    to: master.pid,
-                    message: hello.into(),
-                });
-                self.emit(Effect::SetTimer {
-                    timer: Timer::Authentication { attempt: id },
-                    after: timeout,
-                });
-                self.authenticating = Some(Attempt {
-                    id,
-                    authenticatee,
-                    min,
-                    max,
-                });
+                self.emit(Effect::SendAsAuthenticatee { attempt: id, to: master.pid, message: hello.into() });
+                self.emit(Effect::SetTimer { timer: Timer::Authentication { attempt: id }, after: timeout });
+                self.authenticating = Some(Attempt { id, authenticatee, min, max });
             }
             Err(outcome) => {
-                let attempt = Attempt {
-                    id,
-                    authenticatee,
-                    min,
-                    max,
-                };
+                let attempt = Attempt { id, authenticatee, min, max };
                 self.authentication_finished(attempt, outcome);
             }
         }
@@ -463,19 +367,12 @@ impl SchedulerCore {
 
     fn authentication_message(&mut self, attempt: u64, from: Upid, message: Message) {
         let Some(current) = self.authenticating.as_mut().filter(|a| a.id == attempt) else {
-            tracing::debug!(
-                "Ignoring {} for a finished authentication attempt",
-                message.name()
-            );
+            tracing::debug!("Ignoring {} for a finished authentication attempt", message.name());
             return;
         };
         match current.authenticatee.handle(&message) {
             AuthenticateeStep::Reply(reply) => {
-                self.emit(Effect::SendAsAuthenticatee {
-                    attempt,
-                    to: from,
-                    message: reply,
-                });
+                self.emit(Effect::SendAsAuthenticatee { attempt, to: from, message: reply });
             }
             AuthenticateeStep::Finished(outcome) => {
                 if let Some(attempt) = self.authenticating.take() {
@@ -487,11 +384,7 @@ impl SchedulerCore {
     }
 
     fn authentication_timeout(&mut self, attempt: u64) {
-        if self
-            .authenticating
-            .as_ref()
-            .is_some_and(|a| a.id == attempt)
-        {
+        if self.authenticating.as_ref().is_some_and(|a| a.id == attempt) {
             tracing::warn!("Authentication timed out");
             if let Some(mut current) = self.authenticating.take() {
                 let outcome = current.authenticatee.discard();
@@ -506,9 +399,7 @@ impl SchedulerCore {
             tracing::debug!("Ignoring _authenticate because the driver is not running!");
             return;
         }
-        self.emit(Effect::EndAuthenticatee {
-            attempt: attempt.id,
-        });
+        self.emit(Effect::EndAuthenticatee { attempt: attempt.id });
         let Some(master) = self.master.clone() else {
             tracing::info!("Ignoring _authenticate because the master is lost");
             self.reauthenticate = false;
@@ -524,10 +415,7 @@ impl SchedulerCore {
             self.reauthenticate = false;
             // Grow the timeout range: [min, min + factor*2^n], up to max.
             let grown = attempt.min + attempt.max.saturating_sub(attempt.min) * 2;
-            self.authenticate(
-                attempt.min,
-                grown.min(self.flags.authentication_timeout_max),
-            );
+            self.authenticate(attempt.min, grown.min(self.flags.authentication_timeout_max));
             return;
         }
         if outcome == Outcome::Refused {
@@ -544,9 +432,7 @@ impl SchedulerCore {
         if !self.running || self.connected {
             return;
         }
-        let Some(master) = self.master.clone() else {
-            return;
-        };
+        let Some(master) = self.master.clone() else { return };
         if self.credential.is_some() && !self.authenticated {
             return;
         }
@@ -564,10 +450,7 @@ impl SchedulerCore {
             message.framework_id = None;
         }
         message.subscribe = Some(subscribe);
-        self.emit(Effect::Send {
-            to: master.pid,
-            message: message.into(),
-        });
+        self.emit(Effect::Send { to: master.pid, message: message.into() });
 
         let mut max_backoff = max_backoff.min(REGISTRATION_RETRY_INTERVAL_MAX);
         if let Some(timeout) = self.framework.failover_timeout {
@@ -579,14 +462,8 @@ impl SchedulerCore {
         }
         let delay = max_backoff.mul_f64(self.rng.unit());
         tracing::debug!("Will retry registration in {delay:?} if necessary");
-        let timer = Timer::Registration {
-            generation: self.registration_generation,
-            max_backoff: max_backoff * 2,
-        };
-        self.emit(Effect::SetTimer {
-            timer,
-            after: delay,
-        });
+        let timer = Timer::Registration { generation: self.registration_generation, max_backoff: max_backoff * 2 };
+        self.emit(Effect::SetTimer { timer, after: delay });
     }
 
     // ---- Messages from the master (and executors) ----
@@ -594,12 +471,8 @@ impl SchedulerCore {
     fn message(&mut self, from: Upid, message: Message) {
         match message {
             Message::SchedulerEvent(event) => self.event(from, *event),
-            Message::FrameworkRegisteredMessage(m) => {
-                self.registered(&from, m.framework_id, m.master_info)
-            }
-            Message::FrameworkReregisteredMessage(m) => {
-                self.reregistered(&from, m.framework_id, m.master_info)
-            }
+            Message::FrameworkRegisteredMessage(m) => self.registered(&from, m.framework_id, m.master_info),
+            Message::FrameworkReregisteredMessage(m) => self.reregistered(&from, m.framework_id, m.master_info),
             Message::ResourceOffersMessage(m) => {
                 let m = *m;
                 self.resource_offers(&from, m.offers, m.pids)
@@ -611,9 +484,7 @@ impl SchedulerCore {
                 self.status_update(Some(&from), m.update, pid.as_ref());
             }
             Message::LostSlaveMessage(m) => self.lost_slave(&from, m.slave_id),
-            Message::ExitedExecutorMessage(m) => {
-                self.lost_executor(&from, m.executor_id, m.slave_id, m.status)
-            }
+            Message::ExitedExecutorMessage(m) => self.lost_executor(&from, m.executor_id, m.slave_id, m.status),
             Message::ExecutorToFrameworkMessage(m) => {
                 let m = *m;
                 self.framework_message(m.slave_id, m.executor_id, m.data)
@@ -624,20 +495,14 @@ impl SchedulerCore {
     }
 
     fn drop_event(&self, event: &SchedulerEvent, why: &str) {
-        let kind = event
-            .r#type
-            .and_then(|t| event::Type::try_from(t).ok())
-            .unwrap_or(event::Type::Unknown);
+        let kind = event.r#type.and_then(|t| event::Type::try_from(t).ok()).unwrap_or(event::Type::Unknown);
         tracing::warn!("Dropping {}: {why}", kind.as_str_name());
     }
 
     /// A `mesos.scheduler.Event` (what a master sends a subscriber that
     /// speaks the v1 protocol over libprocess).
     fn event(&mut self, from: Upid, event: SchedulerEvent) {
-        let kind = event
-            .r#type
-            .and_then(|t| event::Type::try_from(t).ok())
-            .unwrap_or(event::Type::Unknown);
+        let kind = event.r#type.and_then(|t| event::Type::try_from(t).ok()).unwrap_or(event::Type::Unknown);
         match kind {
             event::Type::Subscribed => {
                 let Some(subscribed) = &event.subscribed else {
@@ -665,14 +530,9 @@ impl SchedulerCore {
                         return self.drop_event(&event, "Offer.url required for Event support");
                     };
                     let Some(path) = &url.path else {
-                        return self
-                            .drop_event(&event, "Offer.url.path required for Event support");
+                        return self.drop_event(&event, "Offer.url.path required for Event support");
                     };
-                    let Some(ip) = url
-                        .address
-                        .ip
-                        .as_deref()
-                        .and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok())
+                    let Some(ip) = url.address.ip.as_deref().and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok())
                     else {
                         return self.drop_event(&event, "Failed to parse Offer.url.address.ip");
                     };
@@ -719,9 +579,7 @@ impl SchedulerCore {
                     (Some(slave_id), Some(executor_id), Some(status)) => {
                         self.lost_executor(&from, executor_id.clone(), slave_id.clone(), status)
                     }
-                    (Some(_), Some(_), None) => {
-                        self.drop_event(&event, "Expecting 'status' to be present")
-                    }
+                    (Some(_), Some(_), None) => self.drop_event(&event, "Expecting 'status' to be present"),
                     (Some(slave_id), None, _) => self.lost_slave(&from, slave_id.clone()),
                     (None, _, _) => self.drop_event(&event, "Expecting 'slave_id' to be present"),
                 }
@@ -730,24 +588,18 @@ impl SchedulerCore {
                 Some(e) => self.error(e.message),
                 None => self.drop_event(&event, "Expecting 'error' to be present"),
             },
-            event::Type::InverseOffers
-            | event::Type::RescindInverseOffer
-            | event::Type::Heartbeat => {}
+            event::Type::InverseOffers | event::Type::RescindInverseOffer | event::Type::Heartbeat => {}
             event::Type::Unknown => self.drop_event(&event, "Unknown event"),
         }
     }
 
     fn registered(&mut self, from: &Upid, framework_id: FrameworkId, master_info: MasterInfo) {
         if !self.running {
-            tracing::debug!(
-                "Ignoring framework registered message because the driver is not running!"
-            );
+            tracing::debug!("Ignoring framework registered message because the driver is not running!");
             return;
         }
         if self.connected {
-            tracing::debug!(
-                "Ignoring framework registered message because the driver is already connected!"
-            );
+            tracing::debug!("Ignoring framework registered message because the driver is already connected!");
             return;
         }
         if !self.is_leader(from) {
@@ -765,23 +617,16 @@ impl SchedulerCore {
             self.send_update_framework();
         }
         self.send_update_framework_on_connect = false;
-        self.callback(Callback::Registered {
-            framework_id,
-            master_info,
-        });
+        self.callback(Callback::Registered { framework_id, master_info });
     }
 
     fn reregistered(&mut self, from: &Upid, framework_id: FrameworkId, master_info: MasterInfo) {
         if !self.running {
-            tracing::debug!(
-                "Ignoring framework reregistered message because the driver is not running!"
-            );
+            tracing::debug!("Ignoring framework reregistered message because the driver is not running!");
             return;
         }
         if self.connected {
-            tracing::debug!(
-                "Ignoring framework reregistered message because the driver is already connected!"
-            );
+            tracing::debug!("Ignoring framework reregistered message because the driver is already connected!");
             return;
         }
         if !self.is_leader(from) {
@@ -795,11 +640,7 @@ impl SchedulerCore {
             tracing::error!(
                 "Ignoring framework reregistered message for framework {} (this framework is {})",
                 framework_id.value,
-                self.framework
-                    .id
-                    .as_ref()
-                    .map(|id| id.value.as_str())
-                    .unwrap_or_default()
+                self.framework.id.as_ref().map(|id| id.value.as_str()).unwrap_or_default()
             );
             return;
         }
@@ -843,21 +684,14 @@ impl SchedulerCore {
             return;
         }
         if offers.len() != pids.len() {
-            tracing::warn!(
-                "Dropping resource offers: {} offers but {} agent pids",
-                offers.len(),
-                pids.len()
-            );
+            tracing::warn!("Dropping resource offers: {} offers but {} agent pids", offers.len(), pids.len());
             return;
         }
         tracing::trace!("Received {} offers", offers.len());
         for (offer, pid) in offers.iter().zip(&pids) {
             match pid.parse::<Upid>() {
                 Ok(pid) => {
-                    self.saved_offers
-                        .entry(offer.id.clone())
-                        .or_default()
-                        .insert(offer.slave_id.clone(), pid);
+                    self.saved_offers.entry(offer.id.clone()).or_default().insert(offer.slave_id.clone(), pid);
                 }
                 Err(_) => tracing::debug!("Failed to parse PID '{pid}'"),
             }
@@ -878,9 +712,7 @@ impl SchedulerCore {
     /// made itself, or one without a sender pid.
     fn status_update(&mut self, from: Option<&Upid>, update: mi::StatusUpdate, pid: Option<&Upid>) {
         if !self.running {
-            tracing::debug!(
-                "Ignoring task status update message because the driver is not running!"
-            );
+            tracing::debug!("Ignoring task status update message because the driver is not running!");
             return;
         }
         if let Some(from) = from {
@@ -900,11 +732,7 @@ impl SchedulerCore {
         let has_uuid = update.uuid.as_ref().is_some_and(|u| !u.is_empty());
         let mut status = update.status.clone();
         // Only an update that needs acknowledging shows its uuid.
-        status.uuid = if has_uuid && from.is_some() && pid.is_some() {
-            update.uuid.clone()
-        } else {
-            None
-        };
+        status.uuid = if has_uuid && from.is_some() && pid.is_some() { update.uuid.clone() } else { None };
         self.callback(Callback::StatusUpdate { status });
 
         if self.implicit_acknowledgements && (has_uuid || (from.is_some() && pid.is_some())) {
@@ -916,14 +744,8 @@ impl SchedulerCore {
                 task_id: update.status.task_id.clone(),
                 uuid: update.uuid.clone().unwrap_or_default(),
             });
-            tracing::trace!(
-                "Sending ACK for status update of task {} to {to}",
-                update.status.task_id.value
-            );
-            self.emit(Effect::SendIfRunning {
-                to,
-                message: ack.into(),
-            });
+            tracing::trace!("Sending ACK for status update of task {} to {to}", update.status.task_id.value);
+            self.emit(Effect::SendIfRunning { to, message: ack.into() });
         }
     }
 
@@ -936,13 +758,7 @@ impl SchedulerCore {
         self.callback(Callback::SlaveLost { slave_id });
     }
 
-    fn lost_executor(
-        &mut self,
-        from: &Upid,
-        executor_id: ExecutorId,
-        slave_id: SlaveId,
-        status: i32,
-    ) {
+    fn lost_executor(&mut self, from: &Upid, executor_id: ExecutorId, slave_id: SlaveId, status: i32) {
         if !self.accept_from_master(from, "lost executor") {
             return;
         }
@@ -951,11 +767,7 @@ impl SchedulerCore {
             executor_id.value,
             slave_id.value
         );
-        self.callback(Callback::ExecutorLost {
-            executor_id,
-            slave_id,
-            status,
-        });
+        self.callback(Callback::ExecutorLost { executor_id, slave_id, status });
     }
 
     /// Framework messages come straight from executors' agents, so no
@@ -966,11 +778,7 @@ impl SchedulerCore {
             return;
         }
         tracing::trace!("Received framework message");
-        self.callback(Callback::FrameworkMessage {
-            executor_id,
-            slave_id,
-            data,
-        });
+        self.callback(Callback::FrameworkMessage { executor_id, slave_id, data });
     }
 
     /// An error ends the driver: abort, then tell the scheduler. Apache
@@ -998,11 +806,7 @@ impl SchedulerCore {
                     return;
                 }
                 let mut m = self::call(&self.framework, call::Type::Kill);
-                m.kill = Some(call::Kill {
-                    task_id,
-                    slave_id: None,
-                    kill_policy: None,
-                });
+                m.kill = Some(call::Kill { task_id, slave_id: None, kill_policy: None });
                 self.send_to_master(m);
             }
             Call::RequestResources(requests) => {
@@ -1014,11 +818,7 @@ impl SchedulerCore {
                 m.request = Some(call::Request { requests });
                 self.send_to_master(m);
             }
-            Call::LaunchTasks {
-                offer_ids,
-                tasks,
-                filters,
-            } => {
+            Call::LaunchTasks { offer_ids, tasks, filters } => {
                 let launch = offer::Operation {
                     r#type: Some(offer::operation::Type::Launch as i32),
                     launch: Some(offer::operation::Launch { task_infos: tasks }),
@@ -1026,20 +826,16 @@ impl SchedulerCore {
                 };
                 self.accept_offers(now, offer_ids, vec![launch], filters);
             }
-            Call::AcceptOffers {
-                offer_ids,
-                operations,
-                filters,
-            } => self.accept_offers(now, offer_ids, operations, filters),
+            Call::AcceptOffers { offer_ids, operations, filters } => {
+                self.accept_offers(now, offer_ids, operations, filters)
+            }
             Call::DeclineOffer { offer_id, filters } => self.decline_offer(offer_id, filters),
             Call::ReviveOffers(roles) => self.revive_offers(roles),
             Call::SuppressOffers(roles) => self.suppress_offers(roles),
             Call::AcknowledgeStatusUpdate(status) => self.acknowledge_status_update(status),
-            Call::SendFrameworkMessage {
-                executor_id,
-                slave_id,
-                data,
-            } => self.send_framework_message(executor_id, slave_id, data),
+            Call::SendFrameworkMessage { executor_id, slave_id, data } => {
+                self.send_framework_message(executor_id, slave_id, data)
+            }
             Call::ReconcileTasks(statuses) => {
                 if !self.connected {
                     tracing::debug!("Ignoring task reconciliation as master is disconnected");
@@ -1048,32 +844,20 @@ impl SchedulerCore {
                 let mut m = self::call(&self.framework, call::Type::Reconcile);
                 let tasks = statuses
                     .into_iter()
-                    .map(|s| call::reconcile::Task {
-                        task_id: s.task_id,
-                        slave_id: s.slave_id,
-                    })
+                    .map(|s| call::reconcile::Task { task_id: s.task_id, slave_id: s.slave_id })
                     .collect();
                 m.reconcile = Some(call::Reconcile { tasks });
                 self.send_to_master(m);
             }
-            Call::UpdateFramework {
-                framework,
-                suppressed_roles,
-                offer_constraints,
-            } => self.update_framework(framework, suppressed_roles, offer_constraints),
+            Call::UpdateFramework { framework, suppressed_roles, offer_constraints } => {
+                self.update_framework(framework, suppressed_roles, offer_constraints)
+            }
             Call::Misuse(message) => self.error(message),
         }
     }
 
     fn stop(&mut self, failover: bool) {
-        tracing::info!(
-            "Stopping framework {}",
-            self.framework
-                .id
-                .as_ref()
-                .map(|i| i.value.as_str())
-                .unwrap_or("")
-        );
+        tracing::info!("Stopping framework {}", self.framework.id.as_ref().map(|i| i.value.as_str()).unwrap_or(""));
         self.terminated = true;
         self.emit(Effect::Terminate);
         if self.connected && !failover {
@@ -1084,48 +868,29 @@ impl SchedulerCore {
     }
 
     fn abort(&mut self) {
-        tracing::info!(
-            "Aborting framework {}",
-            self.framework
-                .id
-                .as_ref()
-                .map(|i| i.value.as_str())
-                .unwrap_or("")
-        );
+        tracing::info!("Aborting framework {}", self.framework.id.as_ref().map(|i| i.value.as_str()).unwrap_or(""));
         self.running = false;
         if !self.connected {
             tracing::debug!("Not sending a deactivate message as master is disconnected");
         } else {
-            let m = mi::DeactivateFrameworkMessage {
-                framework_id: self.framework.id.clone().unwrap_or_default(),
-            };
+            let m = mi::DeactivateFrameworkMessage { framework_id: self.framework.id.clone().unwrap_or_default() };
             self.send_to_master(m);
         }
         self.emit(Effect::Release);
     }
 
-    fn accept_offers(
-        &mut self,
-        now: f64,
-        offer_ids: Vec<OfferId>,
-        operations: Vec<offer::Operation>,
-        filters: Filters,
-    ) {
-        let is_launch =
-            |op: &offer::Operation| op.r#type == Some(offer::operation::Type::Launch as i32);
+    fn accept_offers(&mut self, now: f64, offer_ids: Vec<OfferId>, operations: Vec<offer::Operation>, filters: Filters) {
+        let is_launch = |op: &offer::Operation| op.r#type == Some(offer::operation::Type::Launch as i32);
         if !self.connected {
             tracing::debug!("Ignoring accept offers message as master is disconnected");
             // Tasks the master never saw: TASK_DROPPED (TASK_LOST for
             // frameworks that are not partition-aware), from the driver.
-            let partition_aware =
-                self.framework.capabilities.iter().any(|c| {
-                    c.r#type == Some(framework_info::capability::Type::PartitionAware as i32)
-                });
-            let state = if partition_aware {
-                TaskState::TaskDropped
-            } else {
-                TaskState::TaskLost
-            };
+            let partition_aware = self
+                .framework
+                .capabilities
+                .iter()
+                .any(|c| c.r#type == Some(framework_info::capability::Type::PartitionAware as i32));
+            let state = if partition_aware { TaskState::TaskDropped } else { TaskState::TaskLost };
             for op in operations.iter().filter(|op| is_launch(op)) {
                 for task in op.launch.iter().flat_map(|l| &l.task_infos) {
                     let update = driver_update(&self.framework, task.task_id.clone(), state, now);
@@ -1151,8 +916,7 @@ impl SchedulerCore {
                         for task in op.launch.iter().flat_map(|l| &l.task_infos) {
                             match pids.get(&task.slave_id) {
                                 Some(pid) => {
-                                    self.saved_slave_pids
-                                        .insert(task.slave_id.clone(), pid.clone());
+                                    self.saved_slave_pids.insert(task.slave_id.clone(), pid.clone());
                                 }
                                 None => tracing::warn!(
                                     "Attempting to launch task {} with the wrong agent id {}",
@@ -1166,11 +930,7 @@ impl SchedulerCore {
             }
         }
         let mut m = call(&self.framework, call::Type::Accept);
-        m.accept = Some(call::Accept {
-            offer_ids,
-            operations,
-            filters: Some(filters),
-        });
+        m.accept = Some(call::Accept { offer_ids, operations, filters: Some(filters) });
         self.send_to_master(m);
     }
 
@@ -1183,10 +943,7 @@ impl SchedulerCore {
             tracing::warn!("Attempting to decline an unknown offer {}", offer_id.value);
         }
         let mut m = call(&self.framework, call::Type::Decline);
-        m.decline = Some(call::Decline {
-            offer_ids: vec![offer_id],
-            filters: Some(filters),
-        });
+        m.decline = Some(call::Decline { offer_ids: vec![offer_id], filters: Some(filters) });
         self.send_to_master(m);
     }
 
@@ -1236,10 +993,7 @@ impl SchedulerCore {
 
     fn acknowledge_status_update(&mut self, status: TaskStatus) {
         if self.implicit_acknowledgements {
-            self.error(
-                "Cannot call acknowledgeStatusUpdate: Implicit acknowledgements are enabled"
-                    .to_string(),
-            );
+            self.error("Cannot call acknowledgeStatusUpdate: Implicit acknowledgements are enabled".to_string());
             return;
         }
         if !self.connected {
@@ -1256,33 +1010,19 @@ impl SchedulerCore {
                     task_id: status.task_id.clone(),
                     uuid: uuid.clone(),
                 });
-                tracing::trace!(
-                    "Sending ACK for status update of task {}",
-                    status.task_id.value
-                );
+                tracing::trace!("Sending ACK for status update of task {}", status.task_id.value);
                 self.send_to_master(m);
             }
-            _ => tracing::trace!(
-                "Received ACK for status update of task {}",
-                status.task_id.value
-            ),
+            _ => tracing::trace!("Received ACK for status update of task {}", status.task_id.value),
         }
     }
 
-    fn send_framework_message(
-        &mut self,
-        executor_id: ExecutorId,
-        slave_id: SlaveId,
-        data: Vec<u8>,
-    ) {
+    fn send_framework_message(&mut self, executor_id: ExecutorId, slave_id: SlaveId, data: Vec<u8>) {
         if !self.connected {
             tracing::debug!("Ignoring send framework message as master is disconnected");
             return;
         }
-        tracing::trace!(
-            "Asked to send framework message to agent {}",
-            slave_id.value
-        );
+        tracing::trace!("Asked to send framework message to agent {}", slave_id.value);
         match self.saved_slave_pids.get(&slave_id).cloned() {
             Some(agent) => {
                 let m = mi::FrameworkToExecutorMessage {
@@ -1291,33 +1031,18 @@ impl SchedulerCore {
                     executor_id,
                     data,
                 };
-                self.emit(Effect::Send {
-                    to: agent,
-                    message: m.into(),
-                });
+                self.emit(Effect::Send { to: agent, message: m.into() });
             }
             None => {
-                tracing::debug!(
-                    "Cannot send directly to agent {}; sending through master",
-                    slave_id.value
-                );
+                tracing::debug!("Cannot send directly to agent {}; sending through master", slave_id.value);
                 let mut m = call(&self.framework, call::Type::Message);
-                m.message = Some(call::Message {
-                    slave_id,
-                    executor_id,
-                    data,
-                });
+                m.message = Some(call::Message { slave_id, executor_id, data });
                 self.send_to_master(m);
             }
         }
     }
 
-    fn update_framework(
-        &mut self,
-        framework: FrameworkInfo,
-        suppressed: BTreeSet<String>,
-        constraints: OfferConstraints,
-    ) {
+    fn update_framework(&mut self, framework: FrameworkInfo, suppressed: BTreeSet<String>, constraints: OfferConstraints) {
         if !has_id(&self.framework) {
             self.error(
                 "MesosSchedulerDriver::updateFramework() must not be called prior to registration with the master"
@@ -1326,17 +1051,8 @@ impl SchedulerCore {
             return;
         }
         if framework.id != self.framework.id {
-            let given = framework
-                .id
-                .as_ref()
-                .map(|id| id.value.as_str())
-                .unwrap_or_default();
-            let known = self
-                .framework
-                .id
-                .as_ref()
-                .map(|id| id.value.as_str())
-                .unwrap_or_default();
+            let given = framework.id.as_ref().map(|id| id.value.as_str()).unwrap_or_default();
+            let known = self.framework.id.as_ref().map(|id| id.value.as_str()).unwrap_or_default();
             self.error(format!(
                 "The 'FrameworkInfo.id' provided to MesosSchedulerDriver::updateFramework() ({given}) must be equal \
                  to the value known to the MesosSchedulerDriver ({known})"
@@ -1368,12 +1084,7 @@ impl SchedulerCore {
 
 /// A status update the driver makes itself for a task the master never saw
 /// (`protobuf::createStatusUpdate` with source MASTER and no uuid).
-fn driver_update(
-    framework: &FrameworkInfo,
-    task_id: TaskId,
-    state: TaskState,
-    now: f64,
-) -> mi::StatusUpdate {
+fn driver_update(framework: &FrameworkInfo, task_id: TaskId, state: TaskState, now: f64) -> mi::StatusUpdate {
     let status = TaskStatus {
         task_id,
         state: state as i32,

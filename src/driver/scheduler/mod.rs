@@ -39,8 +39,8 @@ use std::sync::{mpsc, Arc};
 
 use crate::proto::mesos::scheduler::OfferConstraints;
 use crate::proto::mesos::{
-    offer, Credential, ExecutorId, Filters, FrameworkInfo, OfferId, Request, SlaveId, Status,
-    TaskId, TaskInfo, TaskStatus,
+    offer, Credential, ExecutorId, Filters, FrameworkInfo, OfferId, Request, SlaveId, Status, TaskId, TaskInfo,
+    TaskStatus,
 };
 use crate::v0_compat::{Event, Message, Node, Process, ProcessHandle, Upid, WireMessage};
 
@@ -126,13 +126,8 @@ impl SchedulerDriverBuilder {
             seed: self.seed.unwrap_or_else(super::random::seed),
             scheduler_id: format!("scheduler-{}", uuid::Uuid::new_v4()),
         };
-        let shared = Arc::new(Shared {
-            shell: Shell::new(config, self.scheduler),
-            running: AtomicBool::new(true),
-        });
-        let driver = MesosSchedulerDriver {
-            handle: Handle(shared),
-        };
+        let shared = Arc::new(Shared { shell: Shell::new(config, self.scheduler), running: AtomicBool::new(true) });
+        let driver = MesosSchedulerDriver { handle: Handle(shared) };
         if let Err(e) = logging {
             driver.handle.0.shell.lock().status = Status::DriverAborted;
             driver.handle.report_error(&e.to_string());
@@ -204,11 +199,7 @@ impl MesosSchedulerDriver {
 
     /// A builder for the other optional arguments (suppressed roles, a
     /// detector, an environment).
-    pub fn builder(
-        scheduler: Box<dyn Scheduler>,
-        framework: FrameworkInfo,
-        master: &str,
-    ) -> SchedulerDriverBuilder {
+    pub fn builder(scheduler: Box<dyn Scheduler>, framework: FrameworkInfo, master: &str) -> SchedulerDriverBuilder {
         SchedulerDriverBuilder {
             scheduler,
             framework,
@@ -276,23 +267,13 @@ impl SchedulerDriver for MesosSchedulerDriver {
     fn request_resources(&self, requests: &[Request]) -> Status {
         self.handle.request_resources(requests)
     }
-    fn launch_tasks(
-        &self,
-        offer_ids: &[OfferId],
-        tasks: &[TaskInfo],
-        filters: Option<&Filters>,
-    ) -> Status {
+    fn launch_tasks(&self, offer_ids: &[OfferId], tasks: &[TaskInfo], filters: Option<&Filters>) -> Status {
         self.handle.launch_tasks(offer_ids, tasks, filters)
     }
     fn kill_task(&self, task_id: &TaskId) -> Status {
         self.handle.kill_task(task_id)
     }
-    fn accept_offers(
-        &self,
-        offer_ids: &[OfferId],
-        operations: &[offer::Operation],
-        filters: Option<&Filters>,
-    ) -> Status {
+    fn accept_offers(&self, offer_ids: &[OfferId], operations: &[offer::Operation], filters: Option<&Filters>) -> Status {
         self.handle.accept_offers(offer_ids, operations, filters)
     }
     fn decline_offer(&self, offer_id: &OfferId, filters: Option<&Filters>) -> Status {
@@ -307,14 +288,8 @@ impl SchedulerDriver for MesosSchedulerDriver {
     fn acknowledge_status_update(&self, status: &TaskStatus) -> Status {
         self.handle.acknowledge_status_update(status)
     }
-    fn send_framework_message(
-        &self,
-        executor_id: &ExecutorId,
-        slave_id: &SlaveId,
-        data: &[u8],
-    ) -> Status {
-        self.handle
-            .send_framework_message(executor_id, slave_id, data)
+    fn send_framework_message(&self, executor_id: &ExecutorId, slave_id: &SlaveId, data: &[u8]) -> Status {
+        self.handle.send_framework_message(executor_id, slave_id, data)
     }
     fn reconcile_tasks(&self, statuses: &[TaskStatus]) -> Status {
         self.handle.reconcile_tasks(statuses)
@@ -325,8 +300,7 @@ impl SchedulerDriver for MesosSchedulerDriver {
         suppressed_roles: &[String],
         offer_constraints: Option<&OfferConstraints>,
     ) -> Status {
-        self.handle
-            .update_framework(framework_info, suppressed_roles, offer_constraints)
+        self.handle.update_framework(framework_info, suppressed_roles, offer_constraints)
     }
 }
 
@@ -338,13 +312,7 @@ impl Handle {
             tracing::error!("{message}");
             return;
         };
-        invoke(
-            scheduler.as_mut(),
-            self,
-            Callback::Error {
-                message: message.to_string(),
-            },
-        );
+        invoke(scheduler.as_mut(), self, Callback::Error { message: message.to_string() });
         self.0.shell.put_user(Some(scheduler));
     }
 
@@ -356,19 +324,13 @@ impl Handle {
         let config = &mut state.extra;
         let detector = match &config.detector {
             Some(detector) => detector.clone(),
-            None => Detector::create(&config.master).map_err(|e| {
-                format!(
-                    "Failed to create a master detector for '{}': {e}",
-                    config.master
-                )
-            })?,
+            None => Detector::create(&config.master)
+                .map_err(|e| format!("Failed to create a master detector for '{}': {e}", config.master))?,
         };
         config.detector = Some(detector.clone());
         let flags = SchedulerFlags::load(&config.environment).map_err(|e| e.to_string())?;
         if flags.modules {
-            tracing::warn!(
-                "Ignoring MESOS_MODULES / MESOS_MODULES_DIR: modules are not supported by mesos-rs"
-            );
+            tracing::warn!("Ignoring MESOS_MODULES / MESOS_MODULES_DIR: modules are not supported by mesos-rs");
         }
         if config.credential.is_some() && flags.authenticatee != DEFAULT_AUTHENTICATEE {
             return Err(format!(
@@ -377,10 +339,7 @@ impl Handle {
             ));
         }
         let libprocess = runtime::libprocess().map_err(|e| e.to_string())?;
-        let process = libprocess
-            .node
-            .spawn(&config.scheduler_id)
-            .map_err(|e| e.to_string())?;
+        let process = libprocess.node.spawn(&config.scheduler_id).map_err(|e| e.to_string())?;
         let pid = process.pid().clone();
         let core = SchedulerCore::new(CoreConfig {
             pid: pid.clone(),
@@ -405,26 +364,17 @@ impl Handle {
 
 impl SchedulerDriver for Handle {
     fn start(&self) -> Status {
-        self.0.shell.start(
-            |state| self.launch(state),
-            |message| self.report_error(message),
-        )
+        self.0.shell.start(|state| self.launch(state), |message| self.report_error(message))
     }
 
     fn stop(&self, failover: bool) -> Status {
         tracing::info!("Asked to stop the driver");
-        self.0.shell.stop(
-            || self.0.running.store(false, Ordering::SeqCst),
-            Input::Call(Call::Stop { failover }),
-        )
+        self.0.shell.stop(|| self.0.running.store(false, Ordering::SeqCst), Input::Call(Call::Stop { failover }))
     }
 
     fn abort(&self) -> Status {
         tracing::info!("Asked to abort the driver");
-        self.0.shell.abort(
-            || self.0.running.store(false, Ordering::SeqCst),
-            Input::Call(Call::Abort),
-        )
+        self.0.shell.abort(|| self.0.running.store(false, Ordering::SeqCst), Input::Call(Call::Abort))
     }
 
     fn join(&self) -> Status {
@@ -444,12 +394,7 @@ impl SchedulerDriver for Handle {
         self.dispatch(|| Call::RequestResources(requests.to_vec()))
     }
 
-    fn launch_tasks(
-        &self,
-        offer_ids: &[OfferId],
-        tasks: &[TaskInfo],
-        filters: Option<&Filters>,
-    ) -> Status {
+    fn launch_tasks(&self, offer_ids: &[OfferId], tasks: &[TaskInfo], filters: Option<&Filters>) -> Status {
         self.dispatch(|| Call::LaunchTasks {
             offer_ids: offer_ids.to_vec(),
             tasks: tasks.to_vec(),
@@ -461,12 +406,7 @@ impl SchedulerDriver for Handle {
         self.dispatch(|| Call::KillTask(task_id.clone()))
     }
 
-    fn accept_offers(
-        &self,
-        offer_ids: &[OfferId],
-        operations: &[offer::Operation],
-        filters: Option<&Filters>,
-    ) -> Status {
+    fn accept_offers(&self, offer_ids: &[OfferId], operations: &[offer::Operation], filters: Option<&Filters>) -> Status {
         self.dispatch(|| Call::AcceptOffers {
             offer_ids: offer_ids.to_vec(),
             operations: operations.to_vec(),
@@ -475,10 +415,7 @@ impl SchedulerDriver for Handle {
     }
 
     fn decline_offer(&self, offer_id: &OfferId, filters: Option<&Filters>) -> Status {
-        self.dispatch(|| Call::DeclineOffer {
-            offer_id: offer_id.clone(),
-            filters: filters.cloned().unwrap_or_default(),
-        })
+        self.dispatch(|| Call::DeclineOffer { offer_id: offer_id.clone(), filters: filters.cloned().unwrap_or_default() })
     }
 
     fn revive_offers(&self, roles: &[String]) -> Status {
@@ -495,21 +432,13 @@ impl SchedulerDriver for Handle {
             // Apache's driver ABORTs the whole process here; ours aborts
             // the driver and reports the misuse to the scheduler's `error`.
             return self.dispatch(|| {
-                Call::Misuse(
-                    "Cannot call acknowledgeStatusUpdate: Implicit acknowledgements are enabled"
-                        .to_string(),
-                )
+                Call::Misuse("Cannot call acknowledgeStatusUpdate: Implicit acknowledgements are enabled".to_string())
             });
         }
         self.dispatch(|| Call::AcknowledgeStatusUpdate(status.clone()))
     }
 
-    fn send_framework_message(
-        &self,
-        executor_id: &ExecutorId,
-        slave_id: &SlaveId,
-        data: &[u8],
-    ) -> Status {
+    fn send_framework_message(&self, executor_id: &ExecutorId, slave_id: &SlaveId, data: &[u8]) -> Status {
         self.dispatch(|| Call::SendFrameworkMessage {
             executor_id: executor_id.clone(),
             slave_id: slave_id.clone(),
@@ -563,18 +492,11 @@ struct Io {
 }
 
 impl Io {
-    fn start(
-        libprocess: &Libprocess,
-        process: Process,
-        inbox: mpsc::Sender<Envelope<Input>>,
-        detector: Detector,
-    ) -> Io {
+    fn start(libprocess: &Libprocess, process: Process, inbox: mpsc::Sender<Envelope<Input>>, detector: Detector) -> Io {
         let runtime = libprocess.runtime.handle().clone();
         let handle = process.handle().clone();
         let forwarder = runtime::forward(&runtime, process, inbox.clone(), |event| match event {
-            Event::Message { from, message } => {
-                Some(Envelope::Input(Input::Message { from, message }))
-            }
+            Event::Message { from, message } => Some(Envelope::Input(Input::Message { from, message })),
             _ => None,
         });
         let detections = inbox.clone();
@@ -586,9 +508,7 @@ impl Io {
                 }
                 leader
             });
-            detections
-                .send(Envelope::Input(Input::Detected(leader)))
-                .is_ok()
+            detections.send(Envelope::Input(Input::Detected(leader))).is_ok()
         }));
         Io {
             runtime,
@@ -611,19 +531,12 @@ impl Io {
         match self.node.spawn(&id) {
             Ok(process) => {
                 let handle = process.handle().clone();
-                let task =
-                    runtime::forward(&self.runtime, process, self.inbox.clone(), move |event| {
-                        match event {
-                            Event::Message { from, message } => {
-                                Some(Envelope::Input(Input::Authentication {
-                                    attempt,
-                                    from,
-                                    message,
-                                }))
-                            }
-                            _ => None,
-                        }
-                    });
+                let task = runtime::forward(&self.runtime, process, self.inbox.clone(), move |event| match event {
+                    Event::Message { from, message } => {
+                        Some(Envelope::Input(Input::Authentication { attempt, from, message }))
+                    }
+                    _ => None,
+                });
                 self.authenticatees.insert(attempt, (handle, task));
             }
             Err(e) => tracing::error!("Failed to spawn the authenticatee: {e}"),
@@ -643,12 +556,7 @@ impl Drop for Io {
 }
 
 /// The driver's thread: feeds the core and carries out its effects.
-fn drive(
-    shared: Arc<Shared>,
-    mut core: SchedulerCore,
-    queue: mpsc::Receiver<Envelope<Input>>,
-    mut io: Io,
-) {
+fn drive(shared: Arc<Shared>, mut core: SchedulerCore, queue: mpsc::Receiver<Envelope<Input>>, mut io: Io) {
     let mut scheduler = shared.shell.take_user();
     let driver = Handle(shared.clone());
     while let Some(input) = shared.shell.next(&queue) {
@@ -664,12 +572,9 @@ fn drive(
                     }
                 }
                 Effect::Link(pid) => io.process.link(&pid),
-                Effect::SetTimer { timer, after } => runtime::set_timer(
-                    &io.runtime,
-                    io.inbox.clone(),
-                    after,
-                    Envelope::Input(Input::Timer(timer)),
-                ),
+                Effect::SetTimer { timer, after } => {
+                    runtime::set_timer(&io.runtime, io.inbox.clone(), after, Envelope::Input(Input::Timer(timer)))
+                }
                 Effect::Callback(callback) => {
                     if let Some(scheduler) = scheduler.as_mut() {
                         invoke(scheduler.as_mut(), &driver, callback);
@@ -679,11 +584,7 @@ fn drive(
                     driver.abort();
                 }
                 Effect::SpawnAuthenticatee { attempt } => io.spawn_authenticatee(attempt),
-                Effect::SendAsAuthenticatee {
-                    attempt,
-                    to,
-                    message,
-                } => match io.authenticatees.get(&attempt) {
+                Effect::SendAsAuthenticatee { attempt, to, message } => match io.authenticatees.get(&attempt) {
                     Some((handle, _)) => io.send(handle, &to, &message),
                     None => tracing::warn!("No authenticatee process for attempt {attempt}"),
                 },
@@ -708,26 +609,19 @@ fn drive(
 fn invoke(scheduler: &mut dyn Scheduler, driver: &Handle, callback: Callback) {
     let name = callback_name(&callback);
     let run = || match callback {
-        Callback::Registered {
-            framework_id,
-            master_info,
-        } => scheduler.registered(driver, &framework_id, &master_info),
+        Callback::Registered { framework_id, master_info } => scheduler.registered(driver, &framework_id, &master_info),
         Callback::Reregistered { master_info } => scheduler.reregistered(driver, &master_info),
         Callback::Disconnected => scheduler.disconnected(driver),
         Callback::ResourceOffers { offers } => scheduler.resource_offers(driver, &offers),
         Callback::OfferRescinded { offer_id } => scheduler.offer_rescinded(driver, &offer_id),
         Callback::StatusUpdate { status } => scheduler.status_update(driver, &status),
-        Callback::FrameworkMessage {
-            executor_id,
-            slave_id,
-            data,
-        } => scheduler.framework_message(driver, &executor_id, &slave_id, &data),
+        Callback::FrameworkMessage { executor_id, slave_id, data } => {
+            scheduler.framework_message(driver, &executor_id, &slave_id, &data)
+        }
         Callback::SlaveLost { slave_id } => scheduler.slave_lost(driver, &slave_id),
-        Callback::ExecutorLost {
-            executor_id,
-            slave_id,
-            status,
-        } => scheduler.executor_lost(driver, &executor_id, &slave_id, status),
+        Callback::ExecutorLost { executor_id, slave_id, status } => {
+            scheduler.executor_lost(driver, &executor_id, &slave_id, status)
+        }
         Callback::Error { message } => scheduler.error(driver, &message),
     };
     runtime::guarded(&format!("Scheduler::{name}"), run, || {

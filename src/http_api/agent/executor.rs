@@ -56,8 +56,7 @@ pub fn accepts(accept: Option<&str>, mime: &str) -> bool {
         let media = parts.next().unwrap_or("").trim();
         let q_zero = parts.any(|p| {
             let p = p.trim();
-            p.strip_prefix("q=")
-                .is_some_and(|q| q.trim().parse::<f64>().map(|q| q == 0.0).unwrap_or(false))
+            p.strip_prefix("q=").is_some_and(|q| q.trim().parse::<f64>().map(|q| q == 0.0).unwrap_or(false))
         });
         !q_zero && (media == mime || media == "*/*" || media == format!("{kind}/*"))
     })
@@ -75,13 +74,9 @@ pub fn validate(call: &executor::Call) -> Result<(), String> {
             }
         }
         CallType::Update => {
-            let Some(update) = &call.update else {
-                return Err("Expecting 'update' to be present".into());
-            };
+            let Some(update) = &call.update else { return Err("Expecting 'update' to be present".into()) };
             let status = &update.status;
-            let Some(uuid) = &status.uuid else {
-                return Err("Expecting 'uuid' to be present".into());
-            };
+            let Some(uuid) = &status.uuid else { return Err("Expecting 'uuid' to be present".into()) };
             if uuid.len() != 16 {
                 return Err(format!("Not a valid UUID: {} bytes", uuid.len()));
             }
@@ -142,42 +137,21 @@ pub fn validate(call: &executor::Call) -> Result<(), String> {
 
 /// Parses a call in the request's content type (the v1 form, devolved to
 /// the v0 one the agent uses), or the error response.
-pub fn parse_call(
-    content_type: Option<&str>,
-    body: &[u8],
-) -> Result<executor::Call, Box<Response<Body>>> {
+pub fn parse_call(content_type: Option<&str>, body: &[u8]) -> Result<executor::Call, Box<Response<Body>>> {
     let Some(content_type) = content_type else {
-        return Err(Box::new(text_response(
-            StatusCode::BAD_REQUEST,
-            "Expecting 'Content-Type' to be present",
-        )));
+        return Err(Box::new(text_response(StatusCode::BAD_REQUEST, "Expecting 'Content-Type' to be present")));
     };
     let media = content_type.split(';').next().unwrap_or("").trim();
     let v1_call: v1::Call = if media == APPLICATION_PROTOBUF {
-        mesos_proto::decode_strict::<v1::Call>(body).map_err(|_| {
-            Box::new(text_response(
-                StatusCode::BAD_REQUEST,
-                "Failed to parse body into Call protobuf",
-            ))
-        })?
+        mesos_proto::decode_strict::<v1::Call>(body)
+            .map_err(|_| Box::new(text_response(StatusCode::BAD_REQUEST, "Failed to parse body into Call protobuf")))?
     } else if media == APPLICATION_JSON {
-        let text = std::str::from_utf8(body).map_err(|e| {
-            Box::new(text_response(
-                StatusCode::BAD_REQUEST,
-                format!("Failed to parse body into JSON: {e}"),
-            ))
-        })?;
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            Box::new(text_response(
-                StatusCode::BAD_REQUEST,
-                format!("Failed to parse body into JSON: {e}"),
-            ))
-        })?;
+        let text = std::str::from_utf8(body)
+            .map_err(|e| Box::new(text_response(StatusCode::BAD_REQUEST, format!("Failed to parse body into JSON: {e}"))))?;
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| Box::new(text_response(StatusCode::BAD_REQUEST, format!("Failed to parse body into JSON: {e}"))))?;
         pbjson::from_value::<v1::Call>(&value).map_err(|e| {
-            Box::new(text_response(
-                StatusCode::BAD_REQUEST,
-                format!("Failed to convert JSON into Call protobuf: {e}"),
-            ))
+            Box::new(text_response(StatusCode::BAD_REQUEST, format!("Failed to convert JSON into Call protobuf: {e}")))
         })?
     } else {
         return Err(Box::new(text_response(
@@ -186,12 +160,8 @@ pub fn parse_call(
         )));
     };
     // v1 and v0 share field numbers: the bytes are the devolution.
-    executor::Call::decode(v1_call.encode_to_vec().as_slice()).map_err(|e| {
-        Box::new(text_response(
-            StatusCode::BAD_REQUEST,
-            format!("Failed to parse body into Call protobuf: {e}"),
-        ))
-    })
+    executor::Call::decode(v1_call.encode_to_vec().as_slice())
+        .map_err(|e| Box::new(text_response(StatusCode::BAD_REQUEST, format!("Failed to parse body into Call protobuf: {e}"))))
 }
 
 /// One event as a RecordIO record in the stream's media type.
@@ -220,54 +190,29 @@ impl Drop for StreamGuard {
 
 /// Serves one request on `/api/v1/executor`.
 pub async fn serve(handle: &AgentHandle, request: Request<Body>) -> Response<Body> {
-    if !handle
-        .query(|a| a.executor_api_ready())
-        .await
-        .unwrap_or(false)
-    {
-        return text_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Agent has not finished recovery",
-        );
+    if !handle.query(|a| a.executor_api_ready()).await.unwrap_or(false) {
+        return text_response(StatusCode::SERVICE_UNAVAILABLE, "Agent has not finished recovery");
     }
     if request.method() != Method::POST {
         let mut response = text_response(
             StatusCode::METHOD_NOT_ALLOWED,
-            format!(
-                "Expecting one of {{ 'POST' }}, but received '{}'",
-                request.method()
-            ),
+            format!("Expecting one of {{ 'POST' }}, but received '{}'", request.method()),
         );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
         return response;
     }
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let accept = request
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let accept = request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_string);
     let body = match axum::body::to_bytes(request.into_body(), MAX_BODY).await {
         Ok(body) => body,
-        Err(e) => {
-            return text_response(StatusCode::BAD_REQUEST, format!("Failed to read body: {e}"))
-        }
+        Err(e) => return text_response(StatusCode::BAD_REQUEST, format!("Failed to read body: {e}")),
     };
     let call = match parse_call(content_type.as_deref(), &body) {
         Ok(call) => call,
         Err(response) => return *response,
     };
     if let Err(e) = validate(&call) {
-        return text_response(
-            StatusCode::BAD_REQUEST,
-            format!("Failed to validate Executor::Call: {e}"),
-        );
+        return text_response(StatusCode::BAD_REQUEST, format!("Failed to validate Executor::Call: {e}"));
     }
     let stream_type = match call.r#type() {
         CallType::Subscribe => {
@@ -290,18 +235,14 @@ pub async fn serve(handle: &AgentHandle, request: Request<Body>) -> Response<Bod
     };
     match response {
         ApiResponse::Accepted => text_response(StatusCode::ACCEPTED, ""),
-        ApiResponse::Error(code, message) => text_response(
-            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            message,
-        ),
+        ApiResponse::Error(code, message) => {
+            text_response(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), message)
+        }
         ApiResponse::Stream => {
             let Some((conn, rx)) = stream else {
                 return text_response(StatusCode::INTERNAL_SERVER_ERROR, "No stream");
             };
-            let guard = StreamGuard {
-                handle: handle.clone(),
-                conn,
-            };
+            let guard = StreamGuard { handle: handle.clone(), conn };
             let body = event_stream(rx, stream_type, guard);
             Response::builder()
                 .status(StatusCode::OK)
@@ -340,11 +281,7 @@ mod tests {
     use crate::proto::mesos::{ExecutorId, FrameworkId, TaskId, TaskStatus};
 
     fn update_call(source: Source, state: TaskState) -> executor::Call {
-        let mut status = TaskStatus {
-            task_id: TaskId { value: "t".into() },
-            uuid: Some(vec![1; 16]),
-            ..Default::default()
-        };
+        let mut status = TaskStatus { task_id: TaskId { value: "t".into() }, uuid: Some(vec![1; 16]), ..Default::default() };
         status.set_source(source);
         status.set_state(state);
         let mut call = executor::Call {
@@ -360,28 +297,14 @@ mod tests {
     #[test]
     fn calls_are_validated_as_mesos_does() {
         assert!(validate(&update_call(Source::Executor, TaskState::TaskRunning)).is_ok());
-        assert!(
-            validate(&update_call(Source::Slave, TaskState::TaskRunning))
-                .unwrap_err()
-                .contains("invalid source")
-        );
-        assert!(
-            validate(&update_call(Source::Executor, TaskState::TaskStaging))
-                .unwrap_err()
-                .contains("TASK_STAGING")
-        );
+        assert!(validate(&update_call(Source::Slave, TaskState::TaskRunning)).unwrap_err().contains("invalid source"));
+        assert!(validate(&update_call(Source::Executor, TaskState::TaskStaging)).unwrap_err().contains("TASK_STAGING"));
         let mut no_type = update_call(Source::Executor, TaskState::TaskRunning);
         no_type.r#type = None;
-        assert_eq!(
-            validate(&no_type).unwrap_err(),
-            "Expecting 'type' to be present"
-        );
+        assert_eq!(validate(&no_type).unwrap_err(), "Expecting 'type' to be present");
         let mut subscribe = update_call(Source::Executor, TaskState::TaskRunning);
         subscribe.set_type(CallType::Subscribe);
-        assert_eq!(
-            validate(&subscribe).unwrap_err(),
-            "Expecting 'subscribe' to be present"
-        );
+        assert_eq!(validate(&subscribe).unwrap_err(), "Expecting 'subscribe' to be present");
     }
 
     #[test]
@@ -390,36 +313,12 @@ mod tests {
         let call = parse_call(Some("application/json"), json).unwrap();
         assert_eq!(call.r#type(), CallType::Subscribe);
         let v1_call = v1::Call::decode(call.encode_to_vec().as_slice()).unwrap();
-        assert_eq!(
-            parse_call(Some(APPLICATION_PROTOBUF), &v1_call.encode_to_vec()).unwrap(),
-            call
-        );
-        assert_eq!(
-            parse_call(None, json).unwrap_err().status(),
-            StatusCode::BAD_REQUEST
-        );
-        assert_eq!(
-            parse_call(Some("text/plain"), json).unwrap_err().status(),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE
-        );
-        assert_eq!(
-            parse_call(Some("application/json"), b"{")
-                .unwrap_err()
-                .status(),
-            StatusCode::BAD_REQUEST
-        );
-        assert_eq!(
-            parse_call(Some("application/json"), br#"{"type":"SUBSCRIBE"}"#)
-                .unwrap_err()
-                .status(),
-            StatusCode::BAD_REQUEST
-        );
-        assert_eq!(
-            parse_call(Some(APPLICATION_PROTOBUF), &[0xff, 0xff])
-                .unwrap_err()
-                .status(),
-            StatusCode::BAD_REQUEST
-        );
+        assert_eq!(parse_call(Some(APPLICATION_PROTOBUF), &v1_call.encode_to_vec()).unwrap(), call);
+        assert_eq!(parse_call(None, json).unwrap_err().status(), StatusCode::BAD_REQUEST);
+        assert_eq!(parse_call(Some("text/plain"), json).unwrap_err().status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(parse_call(Some("application/json"), b"{").unwrap_err().status(), StatusCode::BAD_REQUEST);
+        assert_eq!(parse_call(Some("application/json"), br#"{"type":"SUBSCRIBE"}"#).unwrap_err().status(), StatusCode::BAD_REQUEST);
+        assert_eq!(parse_call(Some(APPLICATION_PROTOBUF), &[0xff, 0xff]).unwrap_err().status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]
@@ -427,10 +326,7 @@ mod tests {
         assert!(accepts(None, APPLICATION_JSON));
         assert!(accepts(Some("*/*"), APPLICATION_JSON));
         assert!(!accepts(Some(APPLICATION_PROTOBUF), APPLICATION_JSON));
-        assert!(accepts(
-            Some("application/x-protobuf, application/json;q=0.5"),
-            APPLICATION_JSON
-        ));
+        assert!(accepts(Some("application/x-protobuf, application/json;q=0.5"), APPLICATION_JSON));
         assert!(!accepts(Some("application/json;q=0"), APPLICATION_JSON));
     }
 

@@ -65,12 +65,7 @@ impl Mounts for AgentMounts {
             let sandboxes = self
                 .handle
                 .query(move |agent: &Agent| {
-                    let agent_id = agent
-                        .info()
-                        .id
-                        .as_ref()
-                        .map(|i| i.value.clone())
-                        .unwrap_or_default();
+                    let agent_id = agent.info().id.as_ref().map(|i| i.value.clone()).unwrap_or_default();
                     (agent_id, agent.sandboxes())
                 })
                 .await;
@@ -84,12 +79,9 @@ impl Mounts for AgentMounts {
                 for (framework, executor, directory, _live) in sandboxes {
                     // Only directories that exist can be mounted (Mesos
                     // attaches the realpath).
-                    let Ok(real) = std::fs::canonicalize(&directory) else {
-                        continue;
-                    };
+                    let Ok(real) = std::fs::canonicalize(&directory) else { continue };
                     mounts.insert(directory.display().to_string(), real.clone());
-                    let latest =
-                        paths::latest_run_path(&work_dir, &agent_id, &framework, &executor);
+                    let latest = paths::latest_run_path(&work_dir, &agent_id, &framework, &executor);
                     mounts.insert(latest.display().to_string(), real.clone());
                     mounts.insert(paths::executor_virtual_path(&framework, &executor), real);
                 }
@@ -122,10 +114,7 @@ impl AgentHttp {
     /// `.json` suffix.
     fn endpoint(&self, path: &str) -> String {
         let prefix = format!("/{}", self.id);
-        let path = path
-            .strip_prefix(&prefix)
-            .filter(|p| p.is_empty() || p.starts_with('/'))
-            .unwrap_or(path);
+        let path = path.strip_prefix(&prefix).filter(|p| p.is_empty() || p.starts_with('/')).unwrap_or(path);
         let path = path.strip_suffix(".json").unwrap_or(path);
         path.to_string()
     }
@@ -181,21 +170,14 @@ impl AgentHttp {
             .await;
         match answer {
             Some(Some(value)) => json_response(&value, jsonp),
-            Some(None) => text_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Agent has not finished recovery",
-            ),
+            Some(None) => text_response(StatusCode::SERVICE_UNAVAILABLE, "Agent has not finished recovery"),
             None => text_response(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
         }
     }
 
     async fn metrics(&self, jsonp: Option<&str>) -> Response<Body> {
         let now: Time = self.clock.now();
-        let mut values = self
-            .handle
-            .query(move |agent: &Agent| state::metrics(agent, now.secs()))
-            .await
-            .unwrap_or_default();
+        let mut values = self.handle.query(move |agent: &Agent| state::metrics(agent, now.secs())).await.unwrap_or_default();
         for (k, v) in system_metrics() {
             values.insert(k, v);
         }
@@ -209,26 +191,14 @@ impl AgentHttp {
             .query(|agent: &Agent| {
                 agent
                     .live_executors()
-                    .map(|e| {
-                        (
-                            e.info.clone(),
-                            e.framework_id.clone(),
-                            e.container_id.clone(),
-                        )
-                    })
+                    .map(|e| (e.info.clone(), e.framework_id.clone(), e.container_id.clone()))
                     .collect::<Vec<_>>()
             })
             .await
             .unwrap_or_default();
         let mut out = Vec::new();
         for (info, framework_id, container_id) in executors {
-            let usage = self
-                .containerizer
-                .usage(ContainerId {
-                    value: container_id,
-                    parent: None,
-                })
-                .await;
+            let usage = self.containerizer.usage(ContainerId { value: container_id, parent: None }).await;
             let Ok(statistics) = usage else { continue };
             #[allow(deprecated)]
             out.push(json!({
@@ -250,11 +220,7 @@ fn system_metrics() -> Vec<(String, Value)> {
         out.push(("system/cpus_total".to_string(), json!(n.get())));
     }
     if let Ok(text) = std::fs::read_to_string("/proc/loadavg") {
-        let fields: Vec<f64> = text
-            .split_whitespace()
-            .take(3)
-            .filter_map(|f| f.parse().ok())
-            .collect();
+        let fields: Vec<f64> = text.split_whitespace().take(3).filter_map(|f| f.parse().ok()).collect();
         for (name, v) in ["load_1min", "load_5min", "load_15min"].iter().zip(fields) {
             out.push((format!("system/{name}"), json!(v)));
         }

@@ -5,9 +5,7 @@ use serde_json::{json, Map, Value};
 
 use crate::common::resources::Resources;
 use crate::http_api::json as pbjson;
-pub use crate::http_api::model::{
-    attributes, command, labels, number, resource_protos, resources, task, task_status,
-};
+pub use crate::http_api::model::{attributes, command, labels, number, resource_protos, resources, task, task_status};
 use crate::proto::mesos::TaskInfo;
 
 /// `json(writer, Resources)` for a resource collection.
@@ -17,10 +15,7 @@ pub fn resources_of(r: &Resources) -> Value {
 
 /// The role of the first resource, as Mesos reports a task's role.
 fn role(resources: &[crate::proto::mesos::Resource]) -> Option<String> {
-    resources
-        .first()
-        .and_then(|r| r.allocation_info.as_ref())
-        .and_then(|a| a.role.clone())
+    resources.first().and_then(|r| r.allocation_info.as_ref()).and_then(|a| a.role.clone())
 }
 
 /// A task not yet given to its executor (Mesos's `json(writer, TaskInfo)`
@@ -95,12 +90,9 @@ mod tests {
 
     #[test]
     fn resources_are_summed_by_name_with_the_big_four_always_present() {
-        let r = crate::common::resources::Resources::parse(
-            "cpus:1.5;mem:128;ports:[31000-31005];cpus(web):0.5",
-            "*",
-        )
-        .unwrap()
-        .to_protos();
+        let r = crate::common::resources::Resources::parse("cpus:1.5;mem:128;ports:[31000-31005];cpus(web):0.5", "*")
+            .unwrap()
+            .to_protos();
         let v = resource_protos(&r);
         assert_eq!(v["cpus"], json!(2.0));
         assert_eq!(v["mem"], json!(128.0));

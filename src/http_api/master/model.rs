@@ -10,9 +10,7 @@ use crate::common::resource_quantities::ResourceQuantities;
 use crate::common::resources::format::{convert_resource_format, ResourceFormat};
 use crate::common::resources::Resources;
 use crate::http_api::json::to_value;
-pub use crate::http_api::model::{
-    attributes, command, labels, number, resource_protos, resources, task, task_status,
-};
+pub use crate::http_api::model::{attributes, command, labels, number, resource_protos, resources, task, task_status};
 use crate::master::state::{Agent, Framework, OfferEntry};
 use crate::master::{Master, Now, MESOS_VERSION};
 use crate::proto::mesos::{
@@ -27,6 +25,7 @@ pub struct Context {
     pub log_dir: Option<String>,
     pub external_log_file: Option<String>,
 }
+
 
 /// `json(writer, ResourceQuantities)`.
 pub fn quantities(q: &ResourceQuantities) -> Value {
@@ -51,6 +50,8 @@ fn resources_full(resources: &Resources) -> Value {
     )
 }
 
+
+
 fn domain(domain: &DomainInfo) -> Value {
     let mut out = Map::new();
     if let Some(fault) = &domain.fault_domain {
@@ -65,10 +66,7 @@ fn domain(domain: &DomainInfo) -> Value {
 /// `json(writer, SlaveInfo)`.
 pub fn slave_info(info: &SlaveInfo) -> Map<String, Value> {
     let mut out = Map::new();
-    out.insert(
-        "id".into(),
-        json!(info.id.as_ref().map(|i| i.value.as_str()).unwrap_or("")),
-    );
+    out.insert("id".into(), json!(info.id.as_ref().map(|i| i.value.as_str()).unwrap_or("")));
     out.insert("hostname".into(), json!(info.hostname));
     out.insert("port".into(), json!(info.port.unwrap_or(5051)));
     out.insert("attributes".into(), attributes(&info.attributes));
@@ -84,10 +82,7 @@ pub fn master_info(info: &MasterInfo) -> Value {
     out.insert("id".into(), json!(info.id));
     out.insert("pid".into(), json!(info.pid.clone().unwrap_or_default()));
     out.insert("port".into(), json!(info.port));
-    out.insert(
-        "hostname".into(),
-        json!(info.hostname.clone().unwrap_or_default()),
-    );
+    out.insert("hostname".into(), json!(info.hostname.clone().unwrap_or_default()));
     if let Some(d) = &info.domain {
         out.insert("domain".into(), domain(d));
     }
@@ -99,34 +94,17 @@ pub fn executor(info: &ExecutorInfo, agent: &SlaveId) -> Value {
     let mut out = Map::new();
     out.insert("executor_id".into(), json!(info.executor_id.value));
     out.insert("name".into(), json!(info.name.clone().unwrap_or_default()));
-    out.insert(
-        "framework_id".into(),
-        json!(info
-            .framework_id
-            .as_ref()
-            .map(|f| f.value.as_str())
-            .unwrap_or("")),
-    );
-    out.insert(
-        "command".into(),
-        command(&info.command.clone().unwrap_or_default()),
-    );
+    out.insert("framework_id".into(), json!(info.framework_id.as_ref().map(|f| f.value.as_str()).unwrap_or("")));
+    out.insert("command".into(), command(&info.command.clone().unwrap_or_default()));
     out.insert("resources".into(), resource_protos(&info.resources));
-    if let Some(role) = info
-        .resources
-        .first()
-        .and_then(|r| r.allocation_info.as_ref())
-        .and_then(|a| a.role.clone())
-    {
+    if let Some(role) = info.resources.first().and_then(|r| r.allocation_info.as_ref()).and_then(|a| a.role.clone()) {
         out.insert("role".into(), json!(role));
     }
     if let Some(l) = &info.labels {
         out.insert("labels".into(), labels(l));
     }
     if let Some(t) = info.r#type {
-        let name = crate::proto::mesos::executor_info::Type::try_from(t)
-            .map(|t| t.as_str_name())
-            .unwrap_or("UNKNOWN");
+        let name = crate::proto::mesos::executor_info::Type::try_from(t).map(|t| t.as_str_name()).unwrap_or("UNKNOWN");
         out.insert("type".into(), json!(name));
     }
     out.insert("slave_id".into(), json!(agent.value));
@@ -155,21 +133,10 @@ pub fn framework_summary(fw: &Framework) -> Map<String, Value> {
     }
     out.insert("used_resources".into(), resources(&fw.total_used));
     out.insert("offered_resources".into(), resources(&fw.total_offered));
-    let caps: Vec<&str> = fw
-        .info
-        .capabilities
-        .iter()
-        .map(|c| c.r#type().as_str_name())
-        .collect();
+    let caps: Vec<&str> = fw.info.capabilities.iter().map(|c| c.r#type().as_str_name()).collect();
     out.insert("capabilities".into(), json!(caps));
-    out.insert(
-        "hostname".into(),
-        json!(fw.info.hostname.clone().unwrap_or_default()),
-    );
-    out.insert(
-        "webui_url".into(),
-        json!(fw.info.webui_url.clone().unwrap_or_default()),
-    );
+    out.insert("hostname".into(), json!(fw.info.hostname.clone().unwrap_or_default()));
+    out.insert("webui_url".into(), json!(fw.info.webui_url.clone().unwrap_or_default()));
     out.insert("active".into(), json!(fw.active));
     out.insert("connected".into(), json!(fw.connected()));
     out.insert("recovered".into(), json!(fw.recovered()));
@@ -181,10 +148,7 @@ pub fn framework_summary(fw: &Framework) -> Map<String, Value> {
 pub fn framework_full(master: &Master, fw: &Framework) -> Value {
     let mut out = framework_summary(fw);
     out.insert("user".into(), json!(fw.info.user));
-    out.insert(
-        "failover_timeout".into(),
-        number(fw.info.failover_timeout()),
-    );
+    out.insert("failover_timeout".into(), number(fw.info.failover_timeout()));
     out.insert("checkpoint".into(), json!(fw.info.checkpoint()));
     out.insert("registered_time".into(), number(fw.registered_time));
     out.insert("unregistered_time".into(), number(fw.unregistered_time));
@@ -208,20 +172,9 @@ pub fn framework_full(master: &Master, fw: &Framework) -> Value {
         .map(task)
         .collect();
     out.insert("tasks".into(), Value::Array(tasks));
-    out.insert(
-        "unreachable_tasks".into(),
-        Value::Array(fw.unreachable_tasks.values().map(task).collect()),
-    );
-    out.insert(
-        "completed_tasks".into(),
-        Value::Array(fw.completed_tasks.iter().map(task).collect()),
-    );
-    let offers: Vec<Value> = fw
-        .offers
-        .iter()
-        .filter_map(|id| master.offer(id))
-        .map(offer)
-        .collect();
+    out.insert("unreachable_tasks".into(), Value::Array(fw.unreachable_tasks.values().map(task).collect()));
+    out.insert("completed_tasks".into(), Value::Array(fw.completed_tasks.iter().map(task).collect()));
+    let offers: Vec<Value> = fw.offers.iter().filter_map(|id| master.offer(id)).map(offer).collect();
     out.insert("offers".into(), Value::Array(offers));
     let executors: Vec<Value> = fw
         .executors
@@ -247,59 +200,31 @@ pub fn agent(master: &Master, agent: &Agent) -> Map<String, Value> {
     out.insert("resources".into(), resources(&agent.total));
     out.insert("used_resources".into(), resources(&agent.total_used()));
     out.insert("offered_resources".into(), resources(&agent.offered));
-    let reserved: Map<String, Value> = agent
-        .total
-        .reservations()
-        .iter()
-        .map(|(role, r)| (role.clone(), resources(r)))
-        .collect();
+    let reserved: Map<String, Value> =
+        agent.total.reservations().iter().map(|(role, r)| (role.clone(), resources(r))).collect();
     out.insert("reserved_resources".into(), Value::Object(reserved));
-    out.insert(
-        "unreserved_resources".into(),
-        resources(&agent.total.unreserved()),
-    );
+    out.insert("unreserved_resources".into(), resources(&agent.total.unreserved()));
     out.insert("active".into(), json!(agent.active));
-    out.insert(
-        "deactivated".into(),
-        json!(master.is_deactivated(&agent.id)),
-    );
+    out.insert("deactivated".into(), json!(master.is_deactivated(&agent.id)));
     out.insert("version".into(), json!(agent.version));
-    let caps: Vec<&str> = agent
-        .capabilities
-        .iter()
-        .map(|c| c.r#type().as_str_name())
-        .collect();
+    let caps: Vec<&str> = agent.capabilities.iter().map(|c| c.r#type().as_str_name()).collect();
     out.insert("capabilities".into(), json!(caps));
     out
 }
 
 fn agent_full(master: &Master, a: &Agent) -> Value {
     let mut out = agent(master, a);
-    let reserved: Map<String, Value> = a
-        .total
-        .reservations()
-        .iter()
-        .map(|(role, r)| (role.clone(), resources_full(r)))
-        .collect();
+    let reserved: Map<String, Value> =
+        a.total.reservations().iter().map(|(role, r)| (role.clone(), resources_full(r))).collect();
     out.insert("reserved_resources_full".into(), Value::Object(reserved));
-    out.insert(
-        "unreserved_resources_full".into(),
-        resources_full(&a.total.unreserved()),
-    );
-    out.insert(
-        "used_resources_full".into(),
-        resources_full(&a.total_used()),
-    );
+    out.insert("unreserved_resources_full".into(), resources_full(&a.total.unreserved()));
+    out.insert("used_resources_full".into(), resources_full(&a.total_used()));
     out.insert("offered_resources_full".into(), resources_full(&a.offered));
     Value::Object(out)
 }
 
 fn capabilities(info: &MasterInfo) -> Value {
-    json!(info
-        .capabilities
-        .iter()
-        .map(|c| c.r#type().as_str_name())
-        .collect::<Vec<_>>())
+    json!(info.capabilities.iter().map(|c| c.r#type().as_str_name()).collect::<Vec<_>>())
 }
 
 /// `/master/state`.
@@ -307,10 +232,7 @@ pub fn state(master: &Master, ctx: &Context) -> Value {
     let info = master.info();
     let mut out = Map::new();
     out.insert("version".into(), json!(MESOS_VERSION));
-    out.insert(
-        "build_date".into(),
-        json!(option_env!("MESOS_RS_BUILD_DATE").unwrap_or("")),
-    );
+    out.insert("build_date".into(), json!(option_env!("MESOS_RS_BUILD_DATE").unwrap_or("")));
     out.insert("build_time".into(), number(0.0));
     out.insert("build_user".into(), json!("mesos-rs"));
     out.insert("start_time".into(), number(master.start_time()));
@@ -319,27 +241,18 @@ pub fn state(master: &Master, ctx: &Context) -> Value {
     }
     out.insert("id".into(), json!(info.id));
     out.insert("pid".into(), json!(info.pid.clone().unwrap_or_default()));
-    out.insert(
-        "hostname".into(),
-        json!(info.hostname.clone().unwrap_or_default()),
-    );
+    out.insert("hostname".into(), json!(info.hostname.clone().unwrap_or_default()));
     out.insert("capabilities".into(), capabilities(info));
     let active = master.agents().filter(|a| a.active).count();
     let inactive = master.agents().count() - active;
     out.insert("activated_slaves".into(), number(active as f64));
     out.insert("deactivated_slaves".into(), number(inactive as f64));
-    out.insert(
-        "unreachable_slaves".into(),
-        number(master.unreachable_agents().count() as f64),
-    );
+    out.insert("unreachable_slaves".into(), number(master.unreachable_agents().count() as f64));
     if let Some(d) = &info.domain {
         out.insert("domain".into(), domain(d));
     }
     if let Some(leader) = master.leader() {
-        out.insert(
-            "leader".into(),
-            json!(leader.pid.clone().unwrap_or_default()),
-        );
+        out.insert("leader".into(), json!(leader.pid.clone().unwrap_or_default()));
         out.insert("leader_info".into(), master_info(leader));
     }
     if let Some(c) = &master.config().cluster {
@@ -352,41 +265,15 @@ pub fn state(master: &Master, ctx: &Context) -> Value {
         out.insert("external_log_file".into(), json!(f));
     }
     out.insert("flags".into(), json!(ctx.flags));
-    out.insert(
-        "slaves".into(),
-        Value::Array(
-            master
-                .agents()
-                .map(|a| Value::Object(agent(master, a)))
-                .collect(),
-        ),
-    );
+    out.insert("slaves".into(), Value::Array(master.agents().map(|a| Value::Object(agent(master, a))).collect()));
     out.insert(
         "recovered_slaves".into(),
-        Value::Array(
-            master
-                .recovered_agents()
-                .map(|i| Value::Object(slave_info(i)))
-                .collect(),
-        ),
+        Value::Array(master.recovered_agents().map(|i| Value::Object(slave_info(i))).collect()),
     );
-    out.insert(
-        "frameworks".into(),
-        Value::Array(
-            master
-                .frameworks()
-                .map(|f| framework_full(master, f))
-                .collect(),
-        ),
-    );
+    out.insert("frameworks".into(), Value::Array(master.frameworks().map(|f| framework_full(master, f)).collect()));
     out.insert(
         "completed_frameworks".into(),
-        Value::Array(
-            master
-                .completed_frameworks()
-                .map(|f| framework_full(master, f))
-                .collect(),
-        ),
+        Value::Array(master.completed_frameworks().map(|f| framework_full(master, f)).collect()),
     );
     out.insert("orphan_tasks".into(), json!([]));
     out.insert("unregistered_frameworks".into(), json!([]));
@@ -418,28 +305,16 @@ pub fn slaves(master: &Master, slave_id: Option<&str>) -> Value {
 /// `/master/tasks`: `limit` (100), `offset`, `order` (`des`/`asc` by the
 /// first status timestamp), `framework_id`, `task_id`.
 pub fn tasks(master: &Master, query: &HashMap<String, String>) -> Value {
-    let limit = query
-        .get("limit")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(100);
-    let offset = query
-        .get("offset")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(0);
+    let limit = query.get("limit").and_then(|v| v.parse::<usize>().ok()).unwrap_or(100);
+    let offset = query.get("offset").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
     let ascending = query.get("order").map(String::as_str) == Some("asc");
     let framework_id = query.get("framework_id");
     let task_id = query.get("task_id");
     let mut all: Vec<Task> = Vec::new();
     let frameworks = master.frameworks().chain(master.completed_frameworks());
     for fw in frameworks.filter(|f| framework_id.is_none_or(|id| &f.id().value == id)) {
-        let active = fw
-            .tasks
-            .iter()
-            .filter_map(|(t, a)| master.agent(a).and_then(|agent| agent.task(&fw.id(), t)));
-        for t in active
-            .chain(fw.unreachable_tasks.values())
-            .chain(fw.completed_tasks.iter())
-        {
+        let active = fw.tasks.iter().filter_map(|(t, a)| master.agent(a).and_then(|agent| agent.task(&fw.id(), t)));
+        for t in active.chain(fw.unreachable_tasks.values()).chain(fw.completed_tasks.iter()) {
             if task_id.is_none_or(|id| &t.task_id.value == id) {
                 all.push(t.clone());
             }
@@ -473,28 +348,15 @@ pub fn roles(master: &Master) -> Value {
         let mut allocated = ResourceQuantities::new();
         let mut offered = ResourceQuantities::new();
         for fw in master.frameworks() {
-            allocated += &ResourceQuantities::from_resources(
-                &fw.total_used.allocated_to_role_subtree(&name),
-            );
-            offered += &ResourceQuantities::from_resources(
-                &fw.total_offered.allocated_to_role_subtree(&name),
-            );
+            allocated += &ResourceQuantities::from_resources(&fw.total_used.allocated_to_role_subtree(&name));
+            offered += &ResourceQuantities::from_resources(&fw.total_offered.allocated_to_role_subtree(&name));
         }
         let mut reserved = ResourceQuantities::new();
         for a in master.agents() {
-            reserved +=
-                &ResourceQuantities::from_resources(&a.total.reserved_to_role_subtree(&name));
+            reserved += &ResourceQuantities::from_resources(&a.total.reserved_to_role_subtree(&name));
         }
-        let frameworks: Vec<String> = master
-            .role_frameworks(&name)
-            .into_iter()
-            .map(|f| f.value)
-            .collect();
-        let limits: Map<String, Value> = quota
-            .limits
-            .iter()
-            .map(|(n, v)| (n.to_string(), number(v.to_f64())))
-            .collect();
+        let frameworks: Vec<String> = master.role_frameworks(&name).into_iter().map(|f| f.value).collect();
+        let limits: Map<String, Value> = quota.limits.iter().map(|(n, v)| (n.to_string(), number(v.to_f64()))).collect();
         roles.push(json!({
             "name": name,
             "weight": number(master.weight(&name)),
@@ -560,14 +422,8 @@ pub fn state_summary(master: &Master) -> Value {
     let mut by_framework: HashMap<String, (Summary, BTreeSet<String>)> = HashMap::new();
     for fw in master.frameworks() {
         let fid = fw.id().value;
-        let active = fw
-            .tasks
-            .iter()
-            .filter_map(|(t, a)| master.agent(a).and_then(|agent| agent.task(&fw.id(), t)));
-        for t in active
-            .chain(fw.unreachable_tasks.values())
-            .chain(fw.completed_tasks.iter())
-        {
+        let active = fw.tasks.iter().filter_map(|(t, a)| master.agent(a).and_then(|agent| agent.task(&fw.id(), t)));
+        for t in active.chain(fw.unreachable_tasks.values()).chain(fw.completed_tasks.iter()) {
             let a = by_agent.entry(t.slave_id.value.clone()).or_default();
             a.0.count(t);
             a.1.insert(fid.clone());
@@ -598,10 +454,7 @@ pub fn state_summary(master: &Master) -> Value {
         })
         .collect();
     let mut out = Map::new();
-    out.insert(
-        "hostname".into(),
-        json!(master.info().hostname.clone().unwrap_or_default()),
-    );
+    out.insert("hostname".into(), json!(master.info().hostname.clone().unwrap_or_default()));
     if let Some(c) = &master.config().cluster {
         out.insert("cluster".into(), json!(c));
     }

@@ -19,8 +19,8 @@
 
 use std::collections::HashMap;
 
-use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
+use rand::rngs::Xoshiro256PlusPlus;
 
 use super::hierarchical::Allocator;
 use super::plan::Plan;
@@ -105,11 +105,7 @@ impl Allocator {
             .into_iter()
             .filter(|&a| {
                 let agent = self.agent(a);
-                agent.activated
-                    && self
-                        .whitelist
-                        .as_ref()
-                        .is_none_or(|w| w.contains(&agent.info.hostname))
+                agent.activated && self.whitelist.as_ref().is_none_or(|w| w.contains(&agent.info.hostname))
             })
             .collect();
         for f in self.frameworks.iter_mut().flatten() {
@@ -130,10 +126,7 @@ impl Allocator {
             rng: self.rng.clone(),
         };
         agents.shuffle(&mut cx.rng);
-        let any_guarantees = self
-            .roles
-            .iter()
-            .any(|(_, r)| !r.quota.guarantees.is_empty());
+        let any_guarantees = self.roles.iter().any(|(_, r)| !r.quota.guarantees.is_empty());
         if any_guarantees {
             self.run_stage(&mut cx, &agents, Stage::Guarantees);
         }
@@ -175,11 +168,7 @@ impl Allocator {
                 }
             }
         }
-        Some(QuotaState {
-            consumed,
-            required_headroom: required,
-            available_headroom,
-        })
+        Some(QuotaState { consumed, required_headroom: required, available_headroom })
     }
 
     fn run_stage(&mut self, cx: &mut Cycle, agents: &[AgentIdx], stage: Stage) {
@@ -188,9 +177,7 @@ impl Allocator {
                 continue;
             }
             let roles = {
-                let basis = super::sorter::ShareBasis {
-                    totals: (&self.fair[..]).into(),
-                };
+                let basis = super::sorter::ShareBasis { totals: (&self.fair[..]).into() };
                 self.role_sorter.sort(&basis).len()
             };
             for i in 0..roles {
@@ -212,18 +199,14 @@ impl Allocator {
     }
 
     fn flush_framework_sorter(&mut self, cx: &mut Cycle, role: RoleIdx) {
-        let basis = super::sorter::ShareBasis {
-            totals: (&self.fair[..]).into(),
-        };
+        let basis = super::sorter::ShareBasis { totals: (&self.fair[..]).into() };
         for (fw, q) in cx.pending_frameworks.drain(..) {
             self.roles.role_mut(role).sorter.allocated(fw, &q, &basis);
         }
     }
 
     fn flush_role_sorter(&mut self, cx: &mut Cycle) {
-        let basis = super::sorter::ShareBasis {
-            totals: (&self.fair[..]).into(),
-        };
+        let basis = super::sorter::ShareBasis { totals: (&self.fair[..]).into() };
         for (role, q) in cx.pending_roles.drain(..) {
             self.role_sorter.allocated(role, &q, &basis);
         }
@@ -243,9 +226,7 @@ impl Allocator {
             _ => ResourceQuantities::new(),
         };
         let frameworks = {
-            let basis = super::sorter::ShareBasis {
-                totals: (&self.fair[..]).into(),
-            };
+            let basis = super::sorter::ShareBasis { totals: (&self.fair[..]).into() };
             self.roles.role_mut(role).sorter.sort(&basis).len()
         };
         let mut available: Option<Resources> = None;
@@ -254,9 +235,7 @@ impl Allocator {
                 break;
             }
             let fw = self.roles.role(role).sorter.last_order()[k];
-            let Some(framework) = self.framework(fw) else {
-                continue;
-            };
+            let Some(framework) = self.framework(fw) else { continue };
             if !self.capable_of_agent(framework, agent) {
                 continue;
             }
@@ -279,9 +258,7 @@ impl Allocator {
                 Stage::Guarantees => self.guarantee_offer(cx, role, &usable, &unsatisfied),
                 Stage::Rest => Some(self.rest_offer(cx, role, usable)),
             };
-            let Some((to_offer, increase, toward_guarantee)) = offer else {
-                continue;
-            };
+            let Some((to_offer, increase, toward_guarantee)) = offer else { continue };
             // Without stripping or quota chopping the offer is what was just
             // found allocatable.
             let unchanged = !stripped && stage == Stage::Rest && cx.quota.is_none();
@@ -328,8 +305,7 @@ impl Allocator {
         }
         let guaranteed_qty = ResourceQuantities::from_scalar_resources(&guaranteed);
         let mut to_offer = guaranteed.clone();
-        to_offer +=
-            &others.filter(|i| i.is_reserved_to(name) || !i.is_scalar() || i.is_revocable());
+        to_offer += &others.filter(|i| i.is_reserved_to(name) || !i.is_scalar() || i.is_revocable());
         let mut additional = &quota_resources - &guaranteed;
         let limits = &self.roles.role(role).quota.limits;
         if !limits.is_empty() {
@@ -358,11 +334,7 @@ impl Allocator {
             // entries first, then unreserved scalars).
             let mut to_offer = usable;
             to_offer.sort_by_key(is_quota_resource);
-            return (
-                to_offer,
-                ResourceQuantities::new(),
-                ResourceQuantities::new(),
-            );
+            return (to_offer, ResourceQuantities::new(), ResourceQuantities::new());
         };
         let (mut additional, mut to_offer) = usable.into_partition(is_quota_resource);
         let limits = &self.roles.role(role).quota.limits;
@@ -420,11 +392,7 @@ impl Allocator {
         cx.pending_roles.push((role, q));
         let ids = || {
             let framework_id = self.framework(fw).map(|f| f.id.clone()).unwrap_or_default();
-            (
-                framework_id,
-                String::from(&*role_name),
-                self.agent(agent).id.clone(),
-            )
+            (framework_id, String::from(&*role_name), self.agent(agent).id.clone())
         };
         cx.plan.add((fw, role, agent), ids, to_offer);
     }
@@ -435,10 +403,7 @@ impl Allocator {
         if resources.is_empty() {
             return false;
         }
-        let sets = framework
-            .min_allocatable
-            .get(&role)
-            .unwrap_or(&self.min_sets);
+        let sets = framework.min_allocatable.get(&role).unwrap_or(&self.min_sets);
         if sets.is_empty() {
             return true;
         }
@@ -460,33 +425,16 @@ impl Allocator {
     }
 
     fn is_remote(&self, agent: AgentIdx) -> bool {
-        let Some(region) = self
-            .agent(agent)
-            .info
-            .domain
-            .as_ref()
-            .and_then(|d| d.fault_domain.as_ref())
-        else {
+        let Some(region) = self.agent(agent).info.domain.as_ref().and_then(|d| d.fault_domain.as_ref()) else {
             return false;
         };
-        let master = self
-            .options
-            .domain
-            .as_ref()
-            .and_then(|d| d.fault_domain.as_ref());
+        let master = self.options.domain.as_ref().and_then(|d| d.fault_domain.as_ref());
         master.is_some_and(|m| m.region.name != region.region.name)
     }
 
     /// Implicit filters (MULTI_ROLE framework on an old agent, hierarchical
     /// role on an agent without HIERARCHICAL_ROLE) and refusal filters.
-    fn is_filtered(
-        &self,
-        framework: &Framework,
-        role: RoleIdx,
-        agent: AgentIdx,
-        resources: &Resources,
-        now: Time,
-    ) -> bool {
+    fn is_filtered(&self, framework: &Framework, role: RoleIdx, agent: AgentIdx, resources: &Resources, now: Time) -> bool {
         let a = self.agent(agent);
         if framework.caps.multi_role && !a.caps.multi_role {
             return true;
@@ -494,10 +442,10 @@ impl Allocator {
         if !a.caps.hierarchical_role && self.role_names[role as usize].contains('/') {
             return true;
         }
-        framework.filters.get(&(role, agent)).is_some_and(|list| {
-            list.iter()
-                .any(|f| f.expires > now && f.resources.contains(resources))
-        })
+        framework
+            .filters
+            .get(&(role, agent))
+            .is_some_and(|list| list.iter().any(|f| f.expires > now && f.resources.contains(resources)))
     }
 }
 

@@ -104,10 +104,7 @@ impl Allocator {
             role_names: Vec::new(),
         };
         let sets = a.options.min_allocatable_resources.clone();
-        a.min_sets = sets
-            .iter()
-            .map(|q| Qty::of_quantities(q, &mut a.names))
-            .collect();
+        a.min_sets = sets.iter().map(|q| Qty::of_quantities(q, &mut a.names)).collect();
         a.refresh_excluded();
         a
     }
@@ -119,11 +116,7 @@ impl Allocator {
 
     pub(crate) fn refresh_excluded(&mut self) {
         self.excluded = (0..self.names.len())
-            .map(|i| {
-                self.options
-                    .fairness_excluded_resource_names
-                    .contains(self.names.name(i))
-            })
+            .map(|i| self.options.fairness_excluded_resource_names.contains(self.names.name(i)))
             .collect();
         self.fair = super::sorter::fair_totals(&self.total, &self.excluded);
     }
@@ -139,15 +132,11 @@ impl Allocator {
     }
 
     pub(crate) fn agent(&self, idx: AgentIdx) -> &Agent {
-        self.agents[idx as usize]
-            .as_ref()
-            .expect("live agent index")
+        self.agents[idx as usize].as_ref().expect("live agent index")
     }
 
     pub(crate) fn agent_mut(&mut self, idx: AgentIdx) -> &mut Agent {
-        self.agents[idx as usize]
-            .as_mut()
-            .expect("live agent index")
+        self.agents[idx as usize].as_mut().expect("live agent index")
     }
 
     pub(crate) fn framework(&self, idx: FwIdx) -> Option<&Framework> {
@@ -155,16 +144,11 @@ impl Allocator {
     }
 
     fn framework_mut(&mut self, idx: FwIdx) -> Option<&mut Framework> {
-        self.frameworks
-            .get_mut(idx as usize)
-            .and_then(Option::as_mut)
+        self.frameworks.get_mut(idx as usize).and_then(Option::as_mut)
     }
 
     fn agent_index(&self, id: &SlaveId) -> Result<AgentIdx, AllocatorError> {
-        self.agent_ids
-            .get(id)
-            .copied()
-            .ok_or_else(|| AllocatorError::UnknownAgent(id.value.clone()))
+        self.agent_ids.get(id).copied().ok_or_else(|| AllocatorError::UnknownAgent(id.value.clone()))
     }
 
     fn framework_index(&self, id: &FrameworkId) -> Result<FwIdx, AllocatorError> {
@@ -225,10 +209,7 @@ impl Allocator {
             self.role_sorter.add(role, &name);
             self.role_sorter.activate(role);
         }
-        let path = self
-            .framework(fw)
-            .map(|f| f.id.value.clone())
-            .unwrap_or_default();
+        let path = self.framework(fw).map(|f| f.id.value.clone()).unwrap_or_default();
         let r = self.roles.role_mut(role);
         r.frameworks.insert(fw);
         r.sorter.add(fw, &path);
@@ -236,12 +217,7 @@ impl Allocator {
 
     /// Untracks unless the framework still holds resources in the role.
     fn try_untrack_framework_under_role(&mut self, fw: FwIdx, role: RoleIdx) -> bool {
-        if self.holdings_per_role[fw as usize]
-            .get(&role)
-            .copied()
-            .unwrap_or(0)
-            > 0
-        {
+        if self.holdings_per_role[fw as usize].get(&role).copied().unwrap_or(0) > 0 {
             return false;
         }
         let r = self.roles.role_mut(role);
@@ -254,13 +230,7 @@ impl Allocator {
     }
 
     /// Adds to what a framework holds on an agent.
-    pub(crate) fn hold(
-        &mut self,
-        agent: AgentIdx,
-        fw: FwIdx,
-        role: RoleIdx,
-        resources: &Resources,
-    ) {
+    pub(crate) fn hold(&mut self, agent: AgentIdx, fw: FwIdx, role: RoleIdx, resources: &Resources) {
         if self.agent_mut(agent).hold(fw, role, resources) {
             *self.holdings_per_role[fw as usize].entry(role).or_insert(0) += 1;
         }
@@ -292,21 +262,14 @@ impl Allocator {
     /// `resources` (all allocated to `role`) on an agent.
     pub(crate) fn track_offered(&mut self, fw: FwIdx, role: RoleIdx, resources: &Resources) {
         let q = self.track_offered_in_roles(fw, role, resources);
-        let basis = ShareBasis {
-            totals: (&self.fair[..]).into(),
-        };
+        let basis = ShareBasis { totals: (&self.fair[..]).into() };
         self.role_sorter.allocated(role, &q, &basis);
         self.roles.role_mut(role).sorter.allocated(fw, &q, &basis);
     }
 
     /// The role tree part of [`Allocator::track_offered`]; returns the
     /// scalars the sorters must be told about.
-    pub(crate) fn track_offered_in_roles(
-        &mut self,
-        fw: FwIdx,
-        role: RoleIdx,
-        resources: &Resources,
-    ) -> Qty {
+    pub(crate) fn track_offered_in_roles(&mut self, fw: FwIdx, role: RoleIdx, resources: &Resources) -> Qty {
         if !self.is_tracked(fw, role) {
             self.track_framework_under_role(fw, role);
         }
@@ -343,8 +306,7 @@ impl Allocator {
     /// (all scalars, reserved scalars, unreserved non-revocable scalars)
     /// in one pass.
     fn scalar_split(&mut self, resources: &Resources) -> (Qty, Qty, Qty) {
-        let (mut all, mut reserved, mut unreserved) =
-            (Qty::default(), Qty::default(), Qty::default());
+        let (mut all, mut reserved, mut unreserved) = (Qty::default(), Qty::default(), Qty::default());
         let before = self.names.len();
         for item in resources {
             let Some(s) = item.scalar() else { continue };
@@ -379,17 +341,8 @@ impl Allocator {
         for item in total.iter().filter(|i| i.is_reserved() && i.is_scalar()) {
             let role = self.intern_role(item.reservation_role().unwrap_or(""));
             let mut q = Qty::default();
-            q.add_at(
-                self.names.intern_item(item),
-                item.scalar().map_or(0, |s| s.milli()),
-            );
-            self.roles.update_up(role, |r| {
-                if sign_add {
-                    r.reservations.add(&q)
-                } else {
-                    r.reservations.sub(&q)
-                }
-            });
+            q.add_at(self.names.intern_item(item), item.scalar().map_or(0, |s| s.milli()));
+            self.roles.update_up(role, |r| if sign_add { r.reservations.add(&q) } else { r.reservations.sub(&q) });
         }
     }
 
@@ -447,13 +400,7 @@ impl Allocator {
         }
         let q = self.qty(&total);
         self.track_reservations(&total, true);
-        let agent = Agent::new(
-            id.clone(),
-            info,
-            AgentCaps::of(capabilities),
-            total,
-            q.clone(),
-        );
+        let agent = Agent::new(id.clone(), info, AgentCaps::of(capabilities), total, q.clone());
         let idx = match self.free_agents.pop() {
             Some(i) => {
                 self.agents[i as usize] = Some(agent);
@@ -487,11 +434,7 @@ impl Allocator {
         }
         self.agent_mut(idx).refresh_available();
 
-        if self.paused
-            && self
-                .expected_agents
-                .is_some_and(|n| self.agent_ids.len() >= n)
-        {
+        if self.paused && self.expected_agents.is_some_and(|n| self.agent_ids.len() >= n) {
             self.expected_agents = None;
             self.resume();
         }
@@ -606,15 +549,8 @@ impl Allocator {
         if self.framework(fw).is_some() {
             return Err(AllocatorError::DuplicateFramework(id.value));
         }
-        let roles: BTreeSet<RoleIdx> = framework_roles(&info)
-            .iter()
-            .map(|r| self.intern_role(r))
-            .collect();
-        let suppressed: BTreeSet<RoleIdx> = options
-            .suppressed_roles
-            .iter()
-            .map(|r| self.intern_role(r))
-            .collect();
+        let roles: BTreeSet<RoleIdx> = framework_roles(&info).iter().map(|r| self.intern_role(r)).collect();
+        let suppressed: BTreeSet<RoleIdx> = options.suppressed_roles.iter().map(|r| self.intern_role(r)).collect();
         let min_allocatable = self.min_allocatable_of(&info);
         self.frameworks[fw as usize] = Some(Framework {
             id: id.clone(),
@@ -646,9 +582,7 @@ impl Allocator {
         let mut used: Vec<(&SlaveId, &Resources)> = used.iter().collect();
         used.sort_by(|a, b| a.0.value.cmp(&b.0.value));
         for (agent_id, resources) in used {
-            let Some(&agent) = self.agent_ids.get(agent_id) else {
-                continue;
-            };
+            let Some(&agent) = self.agent_ids.get(agent_id) else { continue };
             for (role, part) in self.by_role(resources) {
                 if self.agent(agent).holding(fw, role).is_none() {
                     // The agent did not report it; account it now.
@@ -668,17 +602,16 @@ impl Allocator {
     fn min_allocatable_of(&mut self, info: &FrameworkInfo) -> HashMap<RoleIdx, Vec<Qty>> {
         let mut result = HashMap::new();
         for (role, filters) in &info.offer_filters {
-            let Some(min) = &filters.min_allocatable_resources else {
-                continue;
-            };
+            let Some(min) = &filters.min_allocatable_resources else { continue };
             let sets = min
                 .quantities
                 .iter()
                 .map(|q| {
-                    let quantities =
-                        ResourceQuantities::from_pairs(q.quantities.iter().map(|(k, v)| {
-                            (k.as_str(), crate::common::values::Scalar::from_proto(v))
-                        }));
+                    let quantities = ResourceQuantities::from_pairs(
+                        q.quantities
+                            .iter()
+                            .map(|(k, v)| (k.as_str(), crate::common::values::Scalar::from_proto(v))),
+                    );
                     Qty::of_quantities(&quantities, &mut self.names)
                 })
                 .collect();
@@ -709,20 +642,13 @@ impl Allocator {
             }
             self.agent_mut(agent).refresh_available();
         }
-        let roles = self
-            .framework(fw)
-            .map(|f| f.roles.clone())
-            .unwrap_or_default();
+        let roles = self.framework(fw).map(|f| f.roles.clone()).unwrap_or_default();
         for role in roles {
             self.try_untrack_framework_under_role(fw, role);
         }
         // Roles it held resources in without being subscribed.
-        let tracked: Vec<RoleIdx> = self
-            .roles
-            .iter()
-            .filter(|(_, r)| r.frameworks.contains(&fw))
-            .map(|(i, _)| i)
-            .collect();
+        let tracked: Vec<RoleIdx> =
+            self.roles.iter().filter(|(_, r)| r.frameworks.contains(&fw)).map(|(i, _)| i).collect();
         for role in tracked {
             self.try_untrack_framework_under_role(fw, role);
         }
@@ -770,15 +696,9 @@ impl Allocator {
     ) -> Result<(), AllocatorError> {
         let id = info.id.clone().unwrap_or_default();
         let fw = self.framework_index(&id)?;
-        let new_roles: BTreeSet<RoleIdx> = framework_roles(&info)
-            .iter()
-            .map(|r| self.intern_role(r))
-            .collect();
-        let new_suppressed: BTreeSet<RoleIdx> = options
-            .suppressed_roles
-            .iter()
-            .map(|r| self.intern_role(r))
-            .collect();
+        let new_roles: BTreeSet<RoleIdx> = framework_roles(&info).iter().map(|r| self.intern_role(r)).collect();
+        let new_suppressed: BTreeSet<RoleIdx> =
+            options.suppressed_roles.iter().map(|r| self.intern_role(r)).collect();
         let (old_roles, old_suppressed, active) = {
             let f = self.framework(fw).expect("checked");
             (f.roles.clone(), f.suppressed.clone(), f.active)
@@ -805,15 +725,9 @@ impl Allocator {
         f.info = info;
         f.roles = new_roles.clone();
         f.min_allocatable = min_allocatable;
-        let to_suppress: BTreeSet<RoleIdx> = new_suppressed
-            .difference(&old_suppressed)
-            .copied()
-            .collect();
-        let to_revive: BTreeSet<RoleIdx> = old_suppressed
-            .difference(&new_suppressed)
-            .filter(|r| new_roles.contains(r))
-            .copied()
-            .collect();
+        let to_suppress: BTreeSet<RoleIdx> = new_suppressed.difference(&old_suppressed).copied().collect();
+        let to_revive: BTreeSet<RoleIdx> =
+            old_suppressed.difference(&new_suppressed).filter(|r| new_roles.contains(r)).copied().collect();
         self.suppress_roles(fw, &to_suppress);
         self.revive_roles(fw, &to_revive);
         self.framework_mut(fw).expect("checked").suppressed = new_suppressed;
@@ -830,9 +744,7 @@ impl Allocator {
     }
 
     fn revive_roles(&mut self, fw: FwIdx, roles: &BTreeSet<RoleIdx>) {
-        let Some(f) = self.framework_mut(fw) else {
-            return;
-        };
+        let Some(f) = self.framework_mut(fw) else { return };
         f.filters.retain(|(r, _), _| !roles.contains(r));
         for role in roles {
             f.suppressed.remove(role);
@@ -846,28 +758,17 @@ impl Allocator {
     }
 
     fn role_set(&mut self, fw: FwIdx, roles: &[&str]) -> BTreeSet<RoleIdx> {
-        let subscribed = self
-            .framework(fw)
-            .map(|f| f.roles.clone())
-            .unwrap_or_default();
+        let subscribed = self.framework(fw).map(|f| f.roles.clone()).unwrap_or_default();
         if roles.is_empty() {
             return subscribed;
         }
         // Roles the framework is not subscribed to are ignored (the master
         // validates SUPPRESS and REVIVE).
-        roles
-            .iter()
-            .filter_map(|r| self.roles.get(r))
-            .filter(|r| subscribed.contains(r))
-            .collect()
+        roles.iter().filter_map(|r| self.roles.get(r)).filter(|r| subscribed.contains(r)).collect()
     }
 
     /// SUPPRESS: no offers for these roles (all roles if empty) until revived.
-    pub fn suppress_offers(
-        &mut self,
-        id: &FrameworkId,
-        roles: &[&str],
-    ) -> Result<(), AllocatorError> {
+    pub fn suppress_offers(&mut self, id: &FrameworkId, roles: &[&str]) -> Result<(), AllocatorError> {
         let fw = self.framework_index(id)?;
         let roles = self.role_set(fw, roles);
         self.suppress_roles(fw, &roles);
@@ -876,11 +777,7 @@ impl Allocator {
 
     /// REVIVE: offers resume for these roles (all if empty) and their
     /// refusal filters are cleared. Triggers a cycle over all agents.
-    pub fn revive_offers(
-        &mut self,
-        id: &FrameworkId,
-        roles: &[&str],
-    ) -> Result<(), AllocatorError> {
+    pub fn revive_offers(&mut self, id: &FrameworkId, roles: &[&str]) -> Result<(), AllocatorError> {
         let fw = self.framework_index(id)?;
         let roles = self.role_set(fw, roles);
         self.revive_roles(fw, &roles);
@@ -917,9 +814,7 @@ impl Allocator {
             a.total_allocated -= resources;
             self.track_allocated(resources, false);
         }
-        let (Ok(fw), Some(agent)) = (self.framework_index(framework_id), agent) else {
-            return;
-        };
+        let (Ok(fw), Some(agent)) = (self.framework_index(framework_id), agent) else { return };
         let parts = self.by_role(resources);
         for (role, part) in &parts {
             self.release(agent, fw, *role, part);
@@ -939,24 +834,14 @@ impl Allocator {
         for (role, mut part) in parts {
             part.unallocate();
             let f = self.framework_mut(fw).expect("checked");
-            f.filters
-                .entry((role, agent))
-                .or_default()
-                .push(OfferFilter {
-                    resources: part,
-                    expires,
-                });
+            f.filters.entry((role, agent)).or_default().push(OfferFilter { resources: part, expires });
         }
     }
 
     /// Offered resources are now used by tasks or executors
     /// (`transitionOfferedToAllocated`); this is what quota "consumed"
     /// counts.
-    pub fn transition_offered_to_allocated(
-        &mut self,
-        agent_id: &SlaveId,
-        resources: &Resources,
-    ) -> Result<(), AllocatorError> {
+    pub fn transition_offered_to_allocated(&mut self, agent_id: &SlaveId, resources: &Resources) -> Result<(), AllocatorError> {
         let agent = self.agent_index(agent_id)?;
         self.agent_mut(agent).total_allocated += resources;
         self.track_allocated(resources, true);
@@ -978,23 +863,15 @@ impl Allocator {
         let agent = self.agent_index(agent_id)?;
         let parts = self.by_role(offered);
         let [(role, _)] = parts.as_slice() else {
-            return Err(AllocatorError::Conversion(
-                "Offered resources must be allocated to a single role".into(),
-            ));
+            return Err(AllocatorError::Conversion("Offered resources must be allocated to a single role".into()));
         };
         let role = *role;
-        let updated = offered
-            .apply_all(conversions)
-            .map_err(|e| AllocatorError::Conversion(e.0))?;
+        let updated = offered.apply_all(conversions).map_err(|e| AllocatorError::Conversion(e.0))?;
         let mut stripped = Vec::new();
         for c in conversions.iter().filter(|c| !c.consumed.is_empty()) {
             stripped.push(c.unallocated());
         }
-        let new_total = self
-            .agent(agent)
-            .total
-            .apply_all(&stripped)
-            .map_err(|e| AllocatorError::Conversion(e.0))?;
+        let new_total = self.agent(agent).total.apply_all(&stripped).map_err(|e| AllocatorError::Conversion(e.0))?;
 
         self.release(agent, fw, role, offered);
         self.hold(agent, fw, role, &updated);
@@ -1019,21 +896,13 @@ impl Allocator {
     /// operator API). Fails, changing nothing, if the agent's available
     /// resources no longer hold what the operations consume (they may have
     /// been offered meanwhile).
-    pub fn update_available(
-        &mut self,
-        agent_id: &SlaveId,
-        operations: &[Operation],
-    ) -> Result<(), AllocatorError> {
+    pub fn update_available(&mut self, agent_id: &SlaveId, operations: &[Operation]) -> Result<(), AllocatorError> {
         let agent = self.agent_index(agent_id)?;
         self.agent(agent)
             .available
             .apply_operations(operations)
             .map_err(|e| AllocatorError::Conversion(e.0))?;
-        let total = self
-            .agent(agent)
-            .total
-            .apply_operations(operations)
-            .map_err(|e| AllocatorError::Conversion(e.0))?;
+        let total = self.agent(agent).total.apply_operations(operations).map_err(|e| AllocatorError::Conversion(e.0))?;
         self.set_agent_total(agent, total);
         Ok(())
     }
@@ -1126,8 +995,7 @@ impl Allocator {
 
     /// What a framework is offered or holds on an agent, all roles.
     pub fn offered_or_allocated(&self, framework: &FrameworkId, agent: &SlaveId) -> Resources {
-        let (Some(&fw), Some(&a)) = (self.framework_ids.get(framework), self.agent_ids.get(agent))
-        else {
+        let (Some(&fw), Some(&a)) = (self.framework_ids.get(framework), self.agent_ids.get(agent)) else {
             return Resources::new();
         };
         let mut sum = Resources::new();
@@ -1139,17 +1007,12 @@ impl Allocator {
 
     /// A role's weight (1 unless set).
     pub fn weight(&self, role: &str) -> f64 {
-        self.roles
-            .get(role)
-            .map_or(1.0, |r| self.roles.role(r).weight)
+        self.roles.get(role).map_or(1.0, |r| self.roles.role(r).weight)
     }
 
     /// A role's quota.
     pub fn quota(&self, role: &str) -> Quota {
-        self.roles
-            .get(role)
-            .map(|r| self.roles.role(r).quota.clone())
-            .unwrap_or_default()
+        self.roles.get(role).map(|r| self.roles.role(r).quota.clone()).unwrap_or_default()
     }
 
     /// What a role consumes against its quota: reservations plus
@@ -1157,12 +1020,7 @@ impl Allocator {
     pub fn quota_consumed(&self, role: &str) -> ResourceQuantities {
         self.roles
             .get(role)
-            .map(|r| {
-                self.roles
-                    .role(r)
-                    .quota_consumed()
-                    .to_quantities(&self.names)
-            })
+            .map(|r| self.roles.role(r).quota_consumed().to_quantities(&self.names))
             .unwrap_or_default()
     }
 
@@ -1190,11 +1048,7 @@ impl Allocator {
             .iter()
             .filter(|(_, r)| !r.frameworks.is_empty())
             .map(|(_, r)| {
-                let fws = r
-                    .frameworks
-                    .iter()
-                    .filter_map(|&f| self.framework(f).map(|f| f.id.clone()))
-                    .collect();
+                let fws = r.frameworks.iter().filter_map(|&f| self.framework(f).map(|f| f.id.clone())).collect();
                 (r.name.to_string(), fws)
             })
             .collect()
@@ -1205,13 +1059,7 @@ impl Allocator {
         self.framework_ids
             .get(framework)
             .and_then(|&f| self.framework(f))
-            .map_or(0, |f| {
-                f.filters
-                    .values()
-                    .flatten()
-                    .filter(|x| x.expires > now)
-                    .count()
-            })
+            .map_or(0, |f| f.filters.values().flatten().filter(|x| x.expires > now).count())
     }
 }
 
@@ -1231,11 +1079,7 @@ pub(crate) fn refusal_timeout(refuse_seconds: f64) -> std::time::Duration {
 
 fn same_attributes(a: &SlaveInfo, b: &SlaveInfo) -> bool {
     let key = |info: &SlaveInfo| {
-        let mut v: Vec<Vec<u8>> = info
-            .attributes
-            .iter()
-            .map(prost::Message::encode_to_vec)
-            .collect();
+        let mut v: Vec<Vec<u8>> = info.attributes.iter().map(prost::Message::encode_to_vec).collect();
         v.sort();
         v
     };

@@ -74,8 +74,8 @@
 //! - `options.rs`: options and the master flags feeding them;
 //! - `plan.rs`: the output.
 
-mod cycle;
 mod hierarchical;
+mod cycle;
 mod options;
 mod plan;
 mod qty;
@@ -88,8 +88,8 @@ mod tests;
 
 pub use hierarchical::{Allocator, AllocatorError};
 pub use options::{
-    default_min_allocatable_resources, framework_roles, parse_min_allocatable_resources,
-    parse_weights, FrameworkOptions, Options, RoleWhitelist,
+    default_min_allocatable_resources, framework_roles, parse_min_allocatable_resources, parse_weights,
+    FrameworkOptions, Options, RoleWhitelist,
 };
 pub use plan::{Plan, PlannedOffer};
 

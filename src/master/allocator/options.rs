@@ -85,10 +85,8 @@ pub struct FrameworkOptions {
 /// The roles of a framework: `roles` with `MULTI_ROLE`, else `role`
 /// (default `*`).
 pub fn framework_roles(info: &FrameworkInfo) -> BTreeSet<String> {
-    let multi_role = info
-        .capabilities
-        .iter()
-        .any(|c| c.r#type() == FrameworkCapability::MultiRole);
+    let multi_role =
+        info.capabilities.iter().any(|c| c.r#type() == FrameworkCapability::MultiRole);
     if multi_role {
         info.roles.iter().cloned().collect()
     } else {
@@ -109,9 +107,7 @@ impl RoleWhitelist {
 
     /// Parses `--roles` (`a,b,c`); `*` is always added.
     pub fn parse(flag: Option<&str>) -> Result<RoleWhitelist, String> {
-        let Some(flag) = flag else {
-            return Ok(RoleWhitelist(None));
-        };
+        let Some(flag) = flag else { return Ok(RoleWhitelist(None)) };
         let list = roles::parse(flag).map_err(|e| format!("Failed to parse roles: {e}"))?;
         let mut set: BTreeSet<String> = list.into_iter().collect();
         set.insert("*".to_string());
@@ -131,28 +127,18 @@ impl RoleWhitelist {
     /// Refuses a framework using roles outside the whitelist, with Mesos's
     /// message (`Roles { a, b } are not present in the master's --roles`).
     pub fn check_framework(&self, info: &FrameworkInfo) -> Result<(), String> {
-        let invalid: Vec<String> = framework_roles(info)
-            .into_iter()
-            .filter(|r| !self.allows(r))
-            .collect();
+        let invalid: Vec<String> = framework_roles(info).into_iter().filter(|r| !self.allows(r)).collect();
         if invalid.is_empty() {
             return Ok(());
         }
-        Err(format!(
-            "Roles {{ {} }} are not present in the master's --roles",
-            invalid.join(", ")
-        ))
+        Err(format!("Roles {{ {} }} are not present in the master's --roles", invalid.join(", ")))
     }
 }
 
 /// C's `atof`: the longest numeric prefix, 0 if there is none.
 fn atof(s: &str) -> f64 {
     let s = s.trim_start();
-    (1..=s.len())
-        .rev()
-        .filter(|&i| s.is_char_boundary(i))
-        .find_map(|i| s[..i].parse::<f64>().ok())
-        .unwrap_or(0.0)
+    (1..=s.len()).rev().filter(|&i| s.is_char_boundary(i)).find_map(|i| s[..i].parse::<f64>().ok()).unwrap_or(0.0)
 }
 
 /// Parses `--weights` (`role1=2,role2=3.5`) with Mesos's checks and messages.
@@ -166,16 +152,11 @@ pub fn parse_weights(flag: &str, whitelist: &RoleWhitelist) -> Result<Vec<(Strin
             ));
         }
         if !whitelist.allows(pair[0]) {
-            return Err(format!(
-                "Invalid weight: '{token}'. {} is not a valid role",
-                pair[0]
-            ));
+            return Err(format!("Invalid weight: '{token}'. {} is not a valid role", pair[0]));
         }
         let weight = atof(pair[1]);
         if weight <= 0.0 || weight.is_nan() {
-            return Err(format!(
-                "Invalid weight: '{token}'. Weights must be positive"
-            ));
+            return Err(format!("Invalid weight: '{token}'. Weights must be positive"));
         }
         weights.retain(|(r, _): &(String, f64)| r != pair[0]);
         weights.push((pair[0].to_string(), weight));
@@ -199,48 +180,26 @@ mod tests {
             parse_weights("a", &all).unwrap_err(),
             "Invalid weight: 'a'. --weights should be of the form 'role=weight,role=weight'"
         );
-        assert_eq!(
-            parse_weights("a=0", &all).unwrap_err(),
-            "Invalid weight: 'a=0'. Weights must be positive"
-        );
-        assert_eq!(
-            parse_weights("a=x", &all).unwrap_err(),
-            "Invalid weight: 'a=x'. Weights must be positive"
-        );
-        assert_eq!(
-            parse_weights("a=2.5abc", &all).unwrap(),
-            vec![("a".to_string(), 2.5)]
-        );
+        assert_eq!(parse_weights("a=0", &all).unwrap_err(), "Invalid weight: 'a=0'. Weights must be positive");
+        assert_eq!(parse_weights("a=x", &all).unwrap_err(), "Invalid weight: 'a=x'. Weights must be positive");
+        assert_eq!(parse_weights("a=2.5abc", &all).unwrap(), vec![("a".to_string(), 2.5)]);
         let listed = RoleWhitelist::parse(Some("a")).unwrap();
-        assert_eq!(
-            parse_weights("b=1", &listed).unwrap_err(),
-            "Invalid weight: 'b=1'. b is not a valid role"
-        );
+        assert_eq!(parse_weights("b=1", &listed).unwrap_err(), "Invalid weight: 'b=1'. b is not a valid role");
     }
 
     #[test]
     fn role_whitelist() {
         let w = RoleWhitelist::parse(Some("a,b/c")).unwrap();
         assert!(w.allows("a") && w.allows("*") && w.allows("b/c") && !w.allows("b"));
-        assert!(RoleWhitelist::parse(Some("a,."))
-            .unwrap_err()
-            .starts_with("Failed to parse roles: "));
+        assert!(RoleWhitelist::parse(Some("a,.")).unwrap_err().starts_with("Failed to parse roles: "));
         let multi = FrameworkInfo {
             roles: vec!["a".into(), "x".into(), "y".into()],
-            capabilities: vec![Capability {
-                r#type: Some(FrameworkCapability::MultiRole as i32),
-            }],
+            capabilities: vec![Capability { r#type: Some(FrameworkCapability::MultiRole as i32) }],
             ..Default::default()
         };
-        assert_eq!(
-            w.check_framework(&multi).unwrap_err(),
-            "Roles { x, y } are not present in the master's --roles"
-        );
+        assert_eq!(w.check_framework(&multi).unwrap_err(), "Roles { x, y } are not present in the master's --roles");
         let legacy = FrameworkInfo::default();
-        assert!(
-            w.check_framework(&legacy).is_ok(),
-            "the default role '*' is always allowed"
-        );
+        assert!(w.check_framework(&legacy).is_ok(), "the default role '*' is always allowed");
         assert!(RoleWhitelist::allow_all().check_framework(&multi).is_ok());
     }
 
@@ -248,8 +207,6 @@ mod tests {
     fn min_allocatable_flag() {
         let parsed = parse_min_allocatable_resources("cpus:0.01|mem:32").unwrap();
         assert_eq!(parsed, default_min_allocatable_resources());
-        assert!(parse_min_allocatable_resources("cpus:x")
-            .unwrap_err()
-            .starts_with("Error parsing min_allocatable_resources 'cpus:x': "));
+        assert!(parse_min_allocatable_resources("cpus:x").unwrap_err().starts_with("Error parsing min_allocatable_resources 'cpus:x': "));
     }
 }

@@ -33,10 +33,7 @@ pub struct Plan {
 
 impl Plan {
     pub(crate) fn with_capacity(n: usize) -> Plan {
-        Plan {
-            offers: Vec::with_capacity(n),
-            index: FxHashMap::with_capacity_and_hasher(n, Default::default()),
-        }
+        Plan { offers: Vec::with_capacity(n), index: FxHashMap::with_capacity_and_hasher(n, Default::default()) }
     }
 
     /// True when nothing is offered.
@@ -50,10 +47,7 @@ impl Plan {
     }
 
     /// The offers for one framework.
-    pub fn for_framework<'a>(
-        &'a self,
-        id: &'a FrameworkId,
-    ) -> impl Iterator<Item = &'a PlannedOffer> + 'a {
+    pub fn for_framework<'a>(&'a self, id: &'a FrameworkId) -> impl Iterator<Item = &'a PlannedOffer> + 'a {
         self.offers.iter().filter(move |o| &o.framework_id == id)
     }
 
@@ -70,12 +64,7 @@ impl Plan {
             None => {
                 let (framework_id, role, agent_id) = make();
                 self.index.insert(key, self.offers.len());
-                self.offers.push(PlannedOffer {
-                    framework_id,
-                    role,
-                    agent_id,
-                    resources,
-                });
+                self.offers.push(PlannedOffer { framework_id, role, agent_id, resources });
             }
         }
     }

@@ -24,11 +24,7 @@ use crate::common::resources::item::FIRST_CLASS_NAMES as FIRST_CLASS;
 impl Default for Names {
     fn default() -> Names {
         Names {
-            ids: FIRST_CLASS
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (n.to_string(), i))
-                .collect(),
+            ids: FIRST_CLASS.iter().enumerate().map(|(i, n)| (n.to_string(), i)).collect(),
             names: FIRST_CLASS.iter().map(|n| n.to_string()).collect(),
         }
     }
@@ -49,8 +45,7 @@ impl Names {
     /// The index of an entry's name, if interned (first-class names are
     /// known without looking).
     pub(crate) fn lookup_item(&self, item: &Item) -> Option<usize> {
-        item.first_class_index()
-            .or_else(|| self.ids.get(item.name()).copied())
+        item.first_class_index().or_else(|| self.ids.get(item.name()).copied())
     }
 
     /// The index of an entry's name, interning it if new.
@@ -106,11 +101,7 @@ impl Qty {
 
     /// `(index, amount)` for every slot held (zeros included).
     pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, i64)> + '_ {
-        self.inline
-            .iter()
-            .chain(self.extra.iter())
-            .copied()
-            .enumerate()
+        self.inline.iter().chain(self.extra.iter()).copied().enumerate()
     }
 
     /// Adds `milli` at `id`.
@@ -178,14 +169,10 @@ impl Qty {
     pub(crate) fn counting(resources: &Resources, names: &Names) -> Qty {
         let mut q = Qty::default();
         for item in resources {
-            let Some(id) = names.lookup_item(item) else {
-                continue;
-            };
+            let Some(id) = names.lookup_item(item) else { continue };
             let milli = match item.value() {
                 Value::Scalar(s) => s.milli(),
-                Value::Ranges(r) => i64::try_from(r.count())
-                    .unwrap_or(i64::MAX / 1000)
-                    .saturating_mul(1000),
+                Value::Ranges(r) => i64::try_from(r.count()).unwrap_or(i64::MAX / 1000).saturating_mul(1000),
                 Value::Set(s) => (s.len() as i64).saturating_mul(1000),
             };
             q.add_at(id, milli);
@@ -201,9 +188,7 @@ impl Qty {
     /// To name-keyed quantities.
     pub(crate) fn to_quantities(&self, names: &Names) -> ResourceQuantities {
         ResourceQuantities::from_pairs(
-            self.iter()
-                .filter(|&(_, v)| v > 0)
-                .map(|(i, v)| (names.name(i), Scalar::from_milli(v))),
+            self.iter().filter(|&(_, v)| v > 0).map(|(i, v)| (names.name(i), Scalar::from_milli(v))),
         )
     }
 }

@@ -108,10 +108,7 @@ impl RoleTree {
 
     /// All roles with their indices.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (RoleIdx, &Role)> {
-        self.roles
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (i as RoleIdx, r))
+        self.roles.iter().enumerate().map(|(i, r)| (i as RoleIdx, r))
     }
 
     /// Number of roles known.

@@ -201,11 +201,7 @@ impl Sorter {
                 }
                 break;
             }
-            let next = self.nodes[current]
-                .children
-                .iter()
-                .copied()
-                .find(|&c| &*self.nodes[c].name == tokens[i]);
+            let next = self.nodes[current].children.iter().copied().find(|&c| &*self.nodes[c].name == tokens[i]);
             match next {
                 Some(child) => {
                     current = child;
@@ -215,11 +211,7 @@ impl Sorter {
             }
         }
         for (j, token) in tokens.iter().enumerate().skip(i) {
-            let kind = if j + 1 == tokens.len() {
-                Kind::InactiveLeaf
-            } else {
-                Kind::Internal
-            };
+            let kind = if j + 1 == tokens.len() { Kind::InactiveLeaf } else { Kind::Internal };
             current = self.new_node(token, kind, current);
         }
         self.nodes[current].client = Some(client);
@@ -230,9 +222,7 @@ impl Sorter {
 
     /// Removes a client and prunes the nodes it leaves behind.
     pub(crate) fn remove(&mut self, client: ClientId) {
-        let Some(mut current) = self.clients.remove(&client) else {
-            return;
-        };
+        let Some(mut current) = self.clients.remove(&client) else { return };
         let leaf_alloc = self.nodes[current].alloc.clone();
         while current != ROOT {
             let parent = self.nodes[current].parent.unwrap_or(ROOT);
@@ -281,9 +271,7 @@ impl Sorter {
     }
 
     fn switch_leaf(&mut self, client: ClientId, from: Kind, to: Kind) -> bool {
-        let Some(&node) = self.clients.get(&client) else {
-            return false;
-        };
+        let Some(&node) = self.clients.get(&client) else { return false };
         if self.nodes[node].kind != from {
             return false;
         }
@@ -335,11 +323,7 @@ impl Sorter {
         if let Some(w) = self.nodes[node].weight {
             return w;
         }
-        let w = self
-            .weights
-            .get(&*self.nodes[node].path)
-            .copied()
-            .unwrap_or(1.0);
+        let w = self.weights.get(&*self.nodes[node].path).copied().unwrap_or(1.0);
         self.nodes[node].weight = Some(w);
         w
     }
@@ -370,9 +354,7 @@ impl Sorter {
     /// Records an allocation to a client. If the tree is sorted, the
     /// client and its ancestors move to their new places at once.
     pub(crate) fn allocated(&mut self, client: ClientId, qty: &Qty, basis: &ShareBasis<'_>) {
-        let Some(&leaf) = self.clients.get(&client) else {
-            return;
-        };
+        let Some(&leaf) = self.clients.get(&client) else { return };
         let mut current = leaf;
         let mut moved = None;
         loop {
@@ -397,9 +379,7 @@ impl Sorter {
         match moved {
             // A flat tree lists the root's active children in order: mirror
             // the move instead of listing again.
-            Some((from, to))
-                if self.internal == 0 && self.order_valid && from < self.order.len() =>
-            {
+            Some((from, to)) if self.internal == 0 && self.order_valid && from < self.order.len() => {
                 let c = self.order.remove(from);
                 self.order.insert(to, c);
             }
@@ -410,8 +390,7 @@ impl Sorter {
     /// Index of `node` among its parent's children (sorted, active).
     fn position(&self, parent: usize, node: usize) -> usize {
         let children = &self.nodes[parent].children;
-        let guess = children
-            .partition_point(|&c| self.nodes[c].kind != Kind::InactiveLeaf && self.less(c, node));
+        let guess = children.partition_point(|&c| self.nodes[c].kind != Kind::InactiveLeaf && self.less(c, node));
         if children.get(guess) == Some(&node) {
             guess
         } else {
@@ -433,9 +412,7 @@ impl Sorter {
 
     /// Records that a client gave resources back.
     pub(crate) fn unallocated(&mut self, client: ClientId, qty: &Qty) {
-        let Some(&leaf) = self.clients.get(&client) else {
-            return;
-        };
+        let Some(&leaf) = self.clients.get(&client) else { return };
         let mut current = Some(leaf);
         while let Some(n) = current {
             self.nodes[n].alloc.sub(qty);
@@ -447,9 +424,7 @@ impl Sorter {
 
     /// Replaces part of a client's allocation (an operation changed it).
     pub(crate) fn update(&mut self, client: ClientId, old: &Qty, new: &Qty) {
-        let Some(&leaf) = self.clients.get(&client) else {
-            return;
-        };
+        let Some(&leaf) = self.clients.get(&client) else { return };
         let mut current = Some(leaf);
         while let Some(n) = current {
             self.nodes[n].alloc.sub(old);
@@ -462,10 +437,7 @@ impl Sorter {
 
     fn sort_tree(&mut self, node: usize, basis: &ShareBasis<'_>) {
         let children = std::mem::take(&mut self.nodes[node].children);
-        let active = children
-            .iter()
-            .take_while(|&&c| self.nodes[c].kind != Kind::InactiveLeaf)
-            .count();
+        let active = children.iter().take_while(|&&c| self.nodes[c].kind != Kind::InactiveLeaf).count();
         for &c in &children[..active] {
             let share = self.share(c, basis);
             self.nodes[c].share = share;
@@ -546,9 +518,7 @@ mod tests {
     }
 
     fn basis(total: &Qty) -> ShareBasis<'static> {
-        ShareBasis {
-            totals: fair_totals(total, &[]).into(),
-        }
+        ShareBasis { totals: fair_totals(total, &[]).into() }
     }
 
     #[test]

@@ -119,13 +119,7 @@ pub(crate) struct Agent {
 }
 
 impl Agent {
-    pub(crate) fn new(
-        id: SlaveId,
-        info: SlaveInfo,
-        caps: AgentCaps,
-        total: Resources,
-        total_qty: Qty,
-    ) -> Agent {
+    pub(crate) fn new(id: SlaveId, info: SlaveInfo, caps: AgentCaps, total: Resources, total_qty: Qty) -> Agent {
         let has_gpu = total.gpus().unwrap_or(0.0) > 0.0;
         Agent {
             id,
@@ -165,9 +159,7 @@ impl Agent {
     }
 
     pub(crate) fn holding(&self, framework: FwIdx, role: RoleIdx) -> Option<&Holding> {
-        self.holdings
-            .iter()
-            .find(|h| h.framework == framework && h.role == role)
+        self.holdings.iter().find(|h| h.framework == framework && h.role == role)
     }
 
     /// Adds to a holding. Returns true if the holding is new.
@@ -175,38 +167,21 @@ impl Agent {
         if resources.is_empty() {
             return false;
         }
-        match self
-            .holdings
-            .iter_mut()
-            .find(|h| h.framework == framework && h.role == role)
-        {
+        match self.holdings.iter_mut().find(|h| h.framework == framework && h.role == role) {
             Some(h) => {
                 h.resources += resources;
                 false
             }
             None => {
-                self.holdings.push(Holding {
-                    framework,
-                    role,
-                    resources: resources.clone(),
-                });
+                self.holdings.push(Holding { framework, role, resources: resources.clone() });
                 true
             }
         }
     }
 
     /// Takes out of a holding. Returns true if the holding became empty.
-    pub(crate) fn release(
-        &mut self,
-        framework: FwIdx,
-        role: RoleIdx,
-        resources: &Resources,
-    ) -> bool {
-        let Some(pos) = self
-            .holdings
-            .iter()
-            .position(|h| h.framework == framework && h.role == role)
-        else {
+    pub(crate) fn release(&mut self, framework: FwIdx, role: RoleIdx, resources: &Resources) -> bool {
+        let Some(pos) = self.holdings.iter().position(|h| h.framework == framework && h.role == role) else {
             return false;
         };
         self.holdings[pos].resources -= resources;
@@ -266,16 +241,10 @@ impl Candidates {
     /// The marked agents among `live` (index order), and no marks left.
     pub(crate) fn take(&mut self, live: &[Option<Agent>]) -> Vec<AgentIdx> {
         let mut agents: Vec<AgentIdx> = if self.all {
-            (0..live.len() as AgentIdx)
-                .filter(|&a| live[a as usize].is_some())
-                .collect()
+            (0..live.len() as AgentIdx).filter(|&a| live[a as usize].is_some()).collect()
         } else {
-            let mut v: Vec<AgentIdx> = self
-                .list
-                .iter()
-                .copied()
-                .filter(|&a| live.get(a as usize).is_some_and(Option::is_some))
-                .collect();
+            let mut v: Vec<AgentIdx> =
+                self.list.iter().copied().filter(|&a| live.get(a as usize).is_some_and(Option::is_some)).collect();
             v.sort_unstable();
             v
         };

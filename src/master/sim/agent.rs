@@ -15,15 +15,15 @@ use indexmap::IndexMap;
 
 use crate::common::resources::parse::from_string as parse_resources;
 use crate::proto::mesos::internal::{
-    ExecutorToFrameworkMessage, PongSlaveMessage, RegisterSlaveMessage, ReregisterSlaveMessage,
-    StatusUpdate, StatusUpdateMessage,
+    ExecutorToFrameworkMessage, PongSlaveMessage, RegisterSlaveMessage, ReregisterSlaveMessage, StatusUpdate,
+    StatusUpdateMessage,
 };
 use crate::proto::mesos::slave_info::capability::Type as CapabilityType;
 use crate::proto::mesos::slave_info::Capability;
 use crate::proto::mesos::task_status::Source;
 use crate::proto::mesos::{
-    ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, SlaveId, SlaveInfo, Task, TaskId,
-    TaskInfo, TaskState, TaskStatus,
+    ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, SlaveId, SlaveInfo, Task, TaskId, TaskInfo, TaskState,
+    TaskStatus,
 };
 use crate::v0_compat::{Message, Upid};
 
@@ -112,16 +112,10 @@ pub struct FakeAgent {
 }
 
 fn capabilities() -> Vec<Capability> {
-    [
-        CapabilityType::MultiRole,
-        CapabilityType::HierarchicalRole,
-        CapabilityType::ReservationRefinement,
-    ]
-    .into_iter()
-    .map(|t| Capability {
-        r#type: Some(t as i32),
-    })
-    .collect()
+    [CapabilityType::MultiRole, CapabilityType::HierarchicalRole, CapabilityType::ReservationRefinement]
+        .into_iter()
+        .map(|t| Capability { r#type: Some(t as i32) })
+        .collect()
 }
 
 impl FakeAgent {
@@ -135,10 +129,7 @@ impl FakeAgent {
             checkpoint: Some(true),
             ..Default::default()
         };
-        let seed = pid
-            .to_string()
-            .bytes()
-            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+        let seed = pid.to_string().bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
         FakeAgent {
             pid,
             master,
@@ -163,17 +154,12 @@ impl FakeAgent {
 
     /// The state of a task this agent runs.
     pub fn task_state(&self, task: &str) -> Option<TaskState> {
-        self.tasks
-            .get(&TaskId { value: task.into() })
-            .map(|t| t.state)
+        self.tasks.get(&TaskId { value: task.into() }).map(|t| t.state)
     }
 
     /// Number of tasks not yet terminal.
     pub fn running_tasks(&self) -> usize {
-        self.tasks
-            .values()
-            .filter(|t| !is_terminal(t.state))
-            .count()
+        self.tasks.values().filter(|t| !is_terminal(t.state)).count()
     }
 
     /// Status updates sent and not yet acknowledged.
@@ -189,10 +175,7 @@ impl FakeAgent {
             update.slave_id = self.id.clone();
             update.status.slave_id = self.id.clone();
         }
-        let message = StatusUpdateMessage {
-            update,
-            pid: Some(self.pid.to_string()),
-        };
+        let message = StatusUpdateMessage { update, pid: Some(self.pid.to_string()) };
         out.sends.push((self.master.clone(), message.into()));
     }
 
@@ -206,9 +189,7 @@ impl FakeAgent {
 
     fn uuid(&mut self) -> Vec<u8> {
         self.next_uuid += 1;
-        uuid::Uuid::from_u128((u128::from(self.seed) << 64) | u128::from(self.next_uuid))
-            .as_bytes()
-            .to_vec()
+        uuid::Uuid::from_u128((u128::from(self.seed) << 64) | u128::from(self.next_uuid)).as_bytes().to_vec()
     }
 
     /// Starts the agent: registers (or, if it has an id, reregisters).
@@ -275,10 +256,7 @@ impl FakeAgent {
             }
         };
         out.sends.push((self.master.clone(), message));
-        out.timers.push((
-            self.spec.registration_retry,
-            AgentTimer::Register { epoch: self.epoch },
-        ));
+        out.timers.push((self.spec.registration_retry, AgentTimer::Register { epoch: self.epoch }));
         out
     }
 
@@ -304,25 +282,15 @@ impl FakeAgent {
                     self.resend_pending(&mut out);
                 }
                 if !self.pending.is_empty() {
-                    out.timers
-                        .push((self.spec.update_retry, AgentTimer::RetryUpdates));
+                    out.timers.push((self.spec.update_retry, AgentTimer::RetryUpdates));
                 }
             }
         }
         out
     }
 
-    fn update(
-        &mut self,
-        now: Now,
-        fid: &FrameworkId,
-        tid: &TaskId,
-        state: TaskState,
-        out: &mut Out,
-    ) {
-        let Some(task) = self.tasks.get_mut(tid) else {
-            return;
-        };
+    fn update(&mut self, now: Now, fid: &FrameworkId, tid: &TaskId, state: TaskState, out: &mut Out) {
+        let Some(task) = self.tasks.get_mut(tid) else { return };
         task.state = state;
         let executor = task.executor.clone();
         let uuid = self.uuid();
@@ -352,8 +320,7 @@ impl FakeAgent {
             self.send_update(&update, out);
         }
         if was_empty {
-            out.timers
-                .push((self.spec.update_retry, AgentTimer::RetryUpdates));
+            out.timers.push((self.spec.update_retry, AgentTimer::RetryUpdates));
         }
     }
 
@@ -378,23 +345,12 @@ impl FakeAgent {
                                 // A launch the agent never saw: it is lost.
                                 let task = RunningTask {
                                     framework: reconcile.framework_id.clone(),
-                                    info: TaskInfo {
-                                        task_id: status.task_id.clone(),
-                                        ..Default::default()
-                                    },
+                                    info: TaskInfo { task_id: status.task_id.clone(), ..Default::default() },
                                     state: TaskState::TaskStaging,
-                                    executor: ExecutorId {
-                                        value: status.task_id.value.clone(),
-                                    },
+                                    executor: ExecutorId { value: status.task_id.value.clone() },
                                 };
                                 self.tasks.insert(status.task_id.clone(), task);
-                                self.update(
-                                    now,
-                                    &reconcile.framework_id,
-                                    &status.task_id,
-                                    TaskState::TaskLost,
-                                    &mut out,
-                                );
+                                self.update(now, &reconcile.framework_id, &status.task_id, TaskState::TaskLost, &mut out);
                             }
                         }
                     }
@@ -413,29 +369,17 @@ impl FakeAgent {
             }
             Message::RunTaskMessage(m) => {
                 let fid = m.framework.id.clone().unwrap_or_default();
-                self.frameworks
-                    .insert(fid.value.clone(), m.framework.clone());
+                self.frameworks.insert(fid.value.clone(), m.framework.clone());
                 let task = m.task;
                 let executor = match &task.executor {
                     Some(e) => {
-                        self.executors
-                            .insert((fid.value.clone(), e.executor_id.value.clone()), e.clone());
+                        self.executors.insert((fid.value.clone(), e.executor_id.value.clone()), e.clone());
                         e.executor_id.clone()
                     }
-                    None => ExecutorId {
-                        value: task.task_id.value.clone(),
-                    },
+                    None => ExecutorId { value: task.task_id.value.clone() },
                 };
                 let tid = task.task_id.clone();
-                self.tasks.insert(
-                    tid.clone(),
-                    RunningTask {
-                        framework: fid.clone(),
-                        info: task,
-                        state: TaskState::TaskStaging,
-                        executor,
-                    },
-                );
+                self.tasks.insert(tid.clone(), RunningTask { framework: fid.clone(), info: task, state: TaskState::TaskStaging, executor });
                 self.update(now, &fid, &tid, TaskState::TaskRunning, &mut out);
                 if let Some(d) = self.spec.task_duration {
                     out.timers.push((d, AgentTimer::Finish(fid, tid)));
@@ -443,24 +387,12 @@ impl FakeAgent {
             }
             Message::RunTaskGroupMessage(m) => {
                 let fid = m.framework.id.clone().unwrap_or_default();
-                self.frameworks
-                    .insert(fid.value.clone(), m.framework.clone());
-                self.executors.insert(
-                    (fid.value.clone(), m.executor.executor_id.value.clone()),
-                    m.executor.clone(),
-                );
+                self.frameworks.insert(fid.value.clone(), m.framework.clone());
+                self.executors.insert((fid.value.clone(), m.executor.executor_id.value.clone()), m.executor.clone());
                 for task in m.task_group.tasks {
                     let tid = task.task_id.clone();
                     let executor = m.executor.executor_id.clone();
-                    self.tasks.insert(
-                        tid.clone(),
-                        RunningTask {
-                            framework: fid.clone(),
-                            info: task,
-                            state: TaskState::TaskStaging,
-                            executor,
-                        },
-                    );
+                    self.tasks.insert(tid.clone(), RunningTask { framework: fid.clone(), info: task, state: TaskState::TaskStaging, executor });
                     self.update(now, &fid, &tid, TaskState::TaskRunning, &mut out);
                     if let Some(d) = self.spec.task_duration {
                         out.timers.push((d, AgentTimer::Finish(fid.clone(), tid)));
@@ -469,47 +401,27 @@ impl FakeAgent {
             }
             Message::KillTaskMessage(m) => match self.tasks.get(&m.task_id) {
                 Some(t) if !is_terminal(t.state) => {
-                    self.update(
-                        now,
-                        &m.framework_id,
-                        &m.task_id,
-                        TaskState::TaskKilled,
-                        &mut out,
-                    );
+                    self.update(now, &m.framework_id, &m.task_id, TaskState::TaskKilled, &mut out);
                 }
                 Some(_) => {}
                 None => {
                     // As Mesos's agent: a task of a known framework with no
                     // executor (its launch never arrived) is lost/dropped.
-                    let Some(info) = self.frameworks.get(&m.framework_id.value) else {
-                        return out;
-                    };
-                    let partition_aware =
-                        super::super::state::FrameworkCaps::of(info).partition_aware;
-                    let state = if partition_aware {
-                        TaskState::TaskDropped
-                    } else {
-                        TaskState::TaskLost
-                    };
+                    let Some(info) = self.frameworks.get(&m.framework_id.value) else { return out };
+                    let partition_aware = super::super::state::FrameworkCaps::of(info).partition_aware;
+                    let state = if partition_aware { TaskState::TaskDropped } else { TaskState::TaskLost };
                     let task = RunningTask {
                         framework: m.framework_id.clone(),
-                        info: TaskInfo {
-                            task_id: m.task_id.clone(),
-                            ..Default::default()
-                        },
+                        info: TaskInfo { task_id: m.task_id.clone(), ..Default::default() },
                         state: TaskState::TaskStaging,
-                        executor: ExecutorId {
-                            value: m.task_id.value.clone(),
-                        },
+                        executor: ExecutorId { value: m.task_id.value.clone() },
                     };
                     self.tasks.insert(m.task_id.clone(), task);
                     self.update(now, &m.framework_id, &m.task_id, state, &mut out);
                 }
             },
             Message::StatusUpdateAcknowledgementMessage(m) => {
-                let Some(stream) = self.pending.get_mut(&m.task_id) else {
-                    return out;
-                };
+                let Some(stream) = self.pending.get_mut(&m.task_id) else { return out };
                 if stream.front().and_then(|u| u.uuid.as_ref()) != Some(&m.uuid) {
                     // A duplicate or stale acknowledgement.
                     return out;
@@ -520,9 +432,7 @@ impl FakeAgent {
                 } else {
                     self.pending.shift_remove(&m.task_id);
                 }
-                let terminal = is_terminal(
-                    TaskState::try_from(acked.status.state).unwrap_or(TaskState::TaskStaging),
-                );
+                let terminal = is_terminal(TaskState::try_from(acked.status.state).unwrap_or(TaskState::TaskStaging));
                 if terminal {
                     self.tasks.shift_remove(&m.task_id);
                 }
@@ -537,8 +447,7 @@ impl FakeAgent {
                 for tid in ids {
                     self.update(now, &m.framework_id, &tid, TaskState::TaskKilled, &mut out);
                 }
-                self.executors
-                    .retain(|(f, _), _| *f != m.framework_id.value);
+                self.executors.retain(|(f, _), _| *f != m.framework_id.value);
             }
             Message::FrameworkToExecutorMessage(m) => {
                 // Echo the data back, as a test executor would.

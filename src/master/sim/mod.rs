@@ -60,26 +60,13 @@ pub struct Envelope {
 
 enum Input {
     Deliver(Envelope),
-    MasterTimer {
-        generation: u64,
-        timer: Timer,
-    },
+    MasterTimer { generation: u64, timer: Timer },
     AgentTimer(usize, AgentTimer),
     /// A scheduler retries its subscription until acknowledged.
     SchedulerRetry(usize),
-    Registry {
-        generation: u64,
-        id: u64,
-        result: Result<bool, String>,
-    },
-    Recovered {
-        generation: u64,
-        registry: Box<crate::proto::mesos::internal::Registry>,
-    },
-    Exited {
-        generation: u64,
-        pid: Upid,
-    },
+    Registry { generation: u64, id: u64, result: Result<bool, String> },
+    Recovered { generation: u64, registry: Box<crate::proto::mesos::internal::Registry> },
+    Exited { generation: u64, pid: Upid },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,10 +124,7 @@ impl SimCluster {
     /// taken from `seed`). The master is elected and recovered at once.
     pub fn with_config(seed: u64, mut config: Config) -> SimCluster {
         config.allocator.seed = seed;
-        let now = Now {
-            monotonic: Duration::ZERO,
-            unix: EPOCH,
-        };
+        let now = Now { monotonic: Duration::ZERO, unix: EPOCH };
         let master_pid = config.pid.clone();
         let mut sim = SimCluster {
             now,
@@ -246,10 +230,7 @@ impl SimCluster {
     /// Adds a scheduler and subscribes it; returns its index.
     pub fn add_framework(&mut self, info: FrameworkInfo, dialect: Dialect) -> usize {
         let i = self.schedulers.len();
-        let addr = SocketAddr::from((
-            [10, 1, (i / 250) as u8, (i % 250) as u8 + 1],
-            40000 + i as u16,
-        ));
+        let addr = SocketAddr::from(([10, 1, (i / 250) as u8, (i % 250) as u8 + 1], 40000 + i as u16));
         let pid = Upid::new(format!("scheduler-{}", i + 1), addr);
         let scheduler = FakeScheduler::new(pid.clone(), self.master_pid.clone(), info, dialect);
         self.actors.insert(pid.to_string(), Actor::Scheduler(i));
@@ -266,10 +247,7 @@ impl SimCluster {
         let message = scheduler.subscribe(force);
         let from = scheduler.pid.clone();
         self.net(&from, &self.master_pid.clone(), message);
-        self.push(
-            self.now.monotonic + Duration::from_secs(1),
-            Input::SchedulerRetry(i),
-        );
+        self.push(self.now.monotonic + Duration::from_secs(1), Input::SchedulerRetry(i));
     }
 
     /// Sends a message from scheduler `i` to the master.
@@ -325,17 +303,9 @@ impl SimCluster {
     pub fn failover_framework(&mut self, i: usize) -> usize {
         let old = self.schedulers[i].clone();
         let j = self.schedulers.len();
-        let addr = SocketAddr::from((
-            [10, 2, (j / 250) as u8, (j % 250) as u8 + 1],
-            41000 + j as u16,
-        ));
+        let addr = SocketAddr::from(([10, 2, (j / 250) as u8, (j % 250) as u8 + 1], 41000 + j as u16));
         let pid = Upid::new(format!("scheduler-{}", j + 1), addr);
-        let mut scheduler = FakeScheduler::new(
-            pid.clone(),
-            self.master_pid.clone(),
-            old.info.clone(),
-            old.dialect,
-        );
+        let mut scheduler = FakeScheduler::new(pid.clone(), self.master_pid.clone(), old.info.clone(), old.dialect);
         scheduler.id = old.id.clone();
         self.actors.insert(pid.to_string(), Actor::Scheduler(j));
         self.schedulers.push(scheduler);
@@ -349,10 +319,7 @@ impl SimCluster {
     pub fn restart_master(&mut self) {
         self.generation += 1;
         let mut config = self.config.clone();
-        config.id = format!(
-            "{:08x}-0000-4000-8000-{:012x}",
-            self.generation, self.generation
-        );
+        config.id = format!("{:08x}-0000-4000-8000-{:012x}", self.generation, self.generation);
         self.master = Master::new(config, self.now);
         self.master_up = true;
         self.links.clear();
@@ -365,9 +332,7 @@ impl SimCluster {
             }
         }
         for i in 0..self.schedulers.len() {
-            let alive = self
-                .actors
-                .contains_key(&self.schedulers[i].pid.to_string());
+            let alive = self.actors.contains_key(&self.schedulers[i].pid.to_string());
             if alive && self.schedulers[i].id.is_some() && self.schedulers[i].errors.is_empty() {
                 self.schedulers[i].connected = false;
                 self.subscribe(i, false);
@@ -378,22 +343,12 @@ impl SimCluster {
     fn exited(&mut self, pid: &Upid) {
         if self.links.contains(&pid.to_string()) {
             let generation = self.generation;
-            self.push(
-                self.now.monotonic,
-                Input::Exited {
-                    generation,
-                    pid: pid.clone(),
-                },
-            );
+            self.push(self.now.monotonic, Input::Exited { generation, pid: pid.clone() });
         }
     }
 
     fn net(&mut self, from: &Upid, to: &Upid, message: Message) {
-        let envelope = Envelope {
-            from: from.clone(),
-            to: to.clone(),
-            message,
-        };
+        let envelope = Envelope { from: from.clone(), to: to.clone(), message };
         if self.isolated.contains(&from.to_string()) || self.isolated.contains(&to.to_string()) {
             return;
         }
@@ -407,20 +362,12 @@ impl SimCluster {
         if self.faults.drop > 0.0 && self.rng.random::<f64>() < self.faults.drop {
             return;
         }
-        let copies =
-            if self.faults.duplicate > 0.0 && self.rng.random::<f64>() < self.faults.duplicate {
-                2
-            } else {
-                1
-            };
+        let copies = if self.faults.duplicate > 0.0 && self.rng.random::<f64>() < self.faults.duplicate { 2 } else { 1 };
         for _ in 0..copies {
             let jitter = if self.faults.jitter.is_zero() {
                 Duration::ZERO
             } else {
-                Duration::from_nanos(
-                    self.rng
-                        .random_range(0..self.faults.jitter.as_nanos() as u64),
-                )
+                Duration::from_nanos(self.rng.random_range(0..self.faults.jitter.as_nanos() as u64))
             };
             let link = (from.to_string(), to.to_string());
             let earliest = self.link_clock.get(&link).copied().unwrap_or_default();
@@ -436,14 +383,8 @@ impl SimCluster {
         for effect in effects {
             match effect {
                 Effect::Send { to, message } => self.net(&master, &to, message),
-                Effect::Scheduler {
-                    to: SchedulerConn::Pid(to),
-                    message,
-                } => self.net(&master, &to, message),
-                Effect::Scheduler {
-                    to: SchedulerConn::Http(_),
-                    ..
-                } => {}
+                Effect::Scheduler { to: SchedulerConn::Pid(to), message } => self.net(&master, &to, message),
+                Effect::Scheduler { to: SchedulerConn::Http(_), .. } => {}
                 Effect::Link(pid) => {
                     self.links.insert(pid.to_string());
                     let down = match self.actors.get(&pid.to_string()) {
@@ -455,20 +396,11 @@ impl SimCluster {
                         self.push(self.now.monotonic, Input::Exited { generation, pid });
                     }
                 }
-                Effect::Timer { at, timer } => self.push(
-                    at.max(self.now.monotonic),
-                    Input::MasterTimer { generation, timer },
-                ),
+                Effect::Timer { at, timer } => self.push(at.max(self.now.monotonic), Input::MasterTimer { generation, timer }),
                 Effect::RecoverRegistry { info } => {
                     let _ = self.registrar.apply(&super::RegistryOp::Recover(info));
                     let registry = Box::new(self.registrar.registry().clone());
-                    self.push(
-                        self.now.monotonic + self.registry_latency,
-                        Input::Recovered {
-                            generation,
-                            registry,
-                        },
-                    );
+                    self.push(self.now.monotonic + self.registry_latency, Input::Recovered { generation, registry });
                 }
                 Effect::Registry { id, op } => {
                     let result = if self.registry_broken {
@@ -476,14 +408,7 @@ impl SimCluster {
                     } else {
                         Ok(self.registrar.apply(&op).is_ok())
                     };
-                    self.push(
-                        self.now.monotonic + self.registry_latency,
-                        Input::Registry {
-                            generation,
-                            id,
-                            result,
-                        },
-                    );
+                    self.push(self.now.monotonic + self.registry_latency, Input::Registry { generation, id, result });
                 }
                 Effect::Fatal(message) => {
                     self.fatal.push(message);
@@ -511,20 +436,12 @@ impl SimCluster {
     }
 
     fn deliver(&mut self, envelope: Envelope) {
-        self.trace.push((
-            self.now.monotonic,
-            envelope.from.to_string(),
-            envelope.to.to_string(),
-            envelope.message.name(),
-        ));
+        self.trace.push((self.now.monotonic, envelope.from.to_string(), envelope.to.to_string(), envelope.message.name()));
         if envelope.to == self.master_pid {
             if let Some(inbox) = &mut self.master_inbox {
                 inbox.push(envelope.clone());
             }
-            self.deliver_to_master(Event::Message {
-                from: envelope.from,
-                message: envelope.message,
-            });
+            self.deliver_to_master(Event::Message { from: envelope.from, message: envelope.message });
             return;
         }
         match self.actors.get(&envelope.to.to_string()).copied() {
@@ -557,10 +474,7 @@ impl SimCluster {
             let input = self.queue.remove(&(at, seq)).expect("present");
             self.set_time(at);
             self.process(input);
-            let more_now = self
-                .queue
-                .first_key_value()
-                .is_some_and(|(&(t, _), _)| t <= self.now.monotonic);
+            let more_now = self.queue.first_key_value().is_some_and(|(&(t, _), _)| t <= self.now.monotonic);
             if !more_now {
                 self.deliver_to_master(Event::Idle);
             }
@@ -570,11 +484,7 @@ impl SimCluster {
 
     /// Runs until `done` holds (checked after every input) or `limit`
     /// passes; returns whether `done` held.
-    pub fn run_until(
-        &mut self,
-        limit: Duration,
-        mut done: impl FnMut(&SimCluster) -> bool,
-    ) -> bool {
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&SimCluster) -> bool) -> bool {
         let end = self.now.monotonic + limit;
         loop {
             if done(self) {
@@ -586,10 +496,7 @@ impl SimCluster {
                     let (key, input) = self.queue.pop_first().expect("present");
                     self.set_time(key.0);
                     self.process(input);
-                    let more_now = self
-                        .queue
-                        .first_key_value()
-                        .is_some_and(|(&(t, _), _)| t <= self.now.monotonic);
+                    let more_now = self.queue.first_key_value().is_some_and(|(&(t, _), _)| t <= self.now.monotonic);
                     if !more_now {
                         self.deliver_to_master(Event::Idle);
                     }
@@ -604,25 +511,18 @@ impl SimCluster {
 
     fn set_time(&mut self, at: Duration) {
         if at > self.now.monotonic {
-            self.now = Now {
-                monotonic: at,
-                unix: EPOCH + at,
-            };
+            self.now = Now { monotonic: at, unix: EPOCH + at };
         }
     }
 
     fn process(&mut self, input: Input) {
         match input {
             Input::Deliver(envelope) => self.deliver(envelope),
-            Input::MasterTimer { generation, timer } if generation == self.generation => {
-                self.deliver_to_master(Event::Timer(timer))
-            }
+            Input::MasterTimer { generation, timer } if generation == self.generation => self.deliver_to_master(Event::Timer(timer)),
             Input::SchedulerRetry(i) => {
                 let s = &self.schedulers[i];
                 let alive = self.actors.contains_key(&s.pid.to_string());
-                if let (Some(force), true, false, true) =
-                    (s.subscribing, alive, s.connected, s.errors.is_empty())
-                {
+                if let (Some(force), true, false, true) = (s.subscribing, alive, s.connected, s.errors.is_empty()) {
                     self.subscribe(i, force);
                 }
             }
@@ -630,17 +530,10 @@ impl SimCluster {
                 let out = self.agents[i].timer(self.now, timer);
                 self.agent_out(i, out);
             }
-            Input::Registry {
-                generation,
-                id,
-                result,
-            } if generation == self.generation => {
+            Input::Registry { generation, id, result } if generation == self.generation => {
                 self.deliver_to_master(Event::RegistryApplied { id, result })
             }
-            Input::Recovered {
-                generation,
-                registry,
-            } if generation == self.generation => {
+            Input::Recovered { generation, registry } if generation == self.generation => {
                 self.deliver_to_master(Event::RegistryRecovered(Ok(registry)))
             }
             Input::Exited { generation, pid } if generation == self.generation => {
@@ -654,9 +547,6 @@ impl SimCluster {
     /// How many times a message named `name` was delivered to `to`.
     pub fn delivered(&self, to: &Upid, name: &str) -> usize {
         let to = to.to_string();
-        self.trace
-            .iter()
-            .filter(|(_, _, t, n)| *t == to && *n == name)
-            .count()
+        self.trace.iter().filter(|(_, _, t, n)| *t == to && *n == name).count()
     }
 }

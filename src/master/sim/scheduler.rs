@@ -9,8 +9,8 @@ use crate::proto::mesos::offer::{operation, Operation};
 use crate::proto::mesos::scheduler::call::{self, Type as CallType};
 use crate::proto::mesos::scheduler::Call;
 use crate::proto::mesos::{
-    CommandInfo, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId, SlaveId, TaskId, TaskInfo,
-    TaskState, TaskStatus,
+    CommandInfo, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId, SlaveId, TaskId, TaskInfo, TaskState,
+    TaskStatus,
 };
 use crate::v0_compat::{Message, Upid};
 
@@ -93,18 +93,11 @@ impl FakeScheduler {
 
     /// Every update reported for a task, in order.
     pub fn updates_for(&self, task: &str) -> Vec<&TaskStatus> {
-        self.updates
-            .iter()
-            .filter(|s| s.task_id.value == task)
-            .collect()
+        self.updates.iter().filter(|s| s.task_id.value == task).collect()
     }
 
     fn call(&self, kind: CallType) -> Call {
-        Call {
-            framework_id: self.id.clone(),
-            r#type: Some(kind as i32),
-            ..Default::default()
-        }
+        Call { framework_id: self.id.clone(), r#type: Some(kind as i32), ..Default::default() }
     }
 
     /// SUBSCRIBE (or `RegisterFrameworkMessage`), with `force` for a failover.
@@ -114,34 +107,19 @@ impl FakeScheduler {
         match (self.dialect, &self.id) {
             (Dialect::Legacy, None) => RegisterFrameworkMessage { framework: info }.into(),
             (Dialect::Legacy, Some(_)) => {
-                crate::proto::mesos::internal::ReregisterFrameworkMessage {
-                    framework: info,
-                    failover: force,
-                }
-                .into()
+                crate::proto::mesos::internal::ReregisterFrameworkMessage { framework: info, failover: force }.into()
             }
             (Dialect::Calls, _) => {
                 let mut call = self.call(CallType::Subscribe);
-                call.subscribe = Some(call::Subscribe {
-                    framework_info: info,
-                    force: Some(force),
-                    ..Default::default()
-                });
+                call.subscribe = Some(call::Subscribe { framework_info: info, force: Some(force), ..Default::default() });
                 call.into()
             }
         }
     }
 
     /// ACCEPT with LAUNCH of `tasks` on `offers`.
-    pub fn launch(
-        &self,
-        offers: &[OfferId],
-        tasks: Vec<TaskInfo>,
-        refuse_seconds: Option<f64>,
-    ) -> Message {
-        let filters = refuse_seconds.map(|s| crate::proto::mesos::Filters {
-            refuse_seconds: Some(s),
-        });
+    pub fn launch(&self, offers: &[OfferId], tasks: Vec<TaskInfo>, refuse_seconds: Option<f64>) -> Message {
+        let filters = refuse_seconds.map(|s| crate::proto::mesos::Filters { refuse_seconds: Some(s) });
         match self.dialect {
             Dialect::Legacy => crate::proto::mesos::internal::LaunchTasksMessage {
                 framework_id: self.framework_id(),
@@ -162,19 +140,12 @@ impl FakeScheduler {
     }
 
     /// ACCEPT with arbitrary operations.
-    pub fn accept(
-        &self,
-        offers: &[OfferId],
-        operations: Vec<Operation>,
-        refuse_seconds: Option<f64>,
-    ) -> Message {
+    pub fn accept(&self, offers: &[OfferId], operations: Vec<Operation>, refuse_seconds: Option<f64>) -> Message {
         let mut call = self.call(CallType::Accept);
         call.accept = Some(call::Accept {
             offer_ids: offers.to_vec(),
             operations,
-            filters: refuse_seconds.map(|s| crate::proto::mesos::Filters {
-                refuse_seconds: Some(s),
-            }),
+            filters: refuse_seconds.map(|s| crate::proto::mesos::Filters { refuse_seconds: Some(s) }),
         });
         call.into()
     }
@@ -184,9 +155,7 @@ impl FakeScheduler {
         let mut call = self.call(CallType::Decline);
         call.decline = Some(call::Decline {
             offer_ids: offers.to_vec(),
-            filters: refuse_seconds.map(|s| crate::proto::mesos::Filters {
-                refuse_seconds: Some(s),
-            }),
+            filters: refuse_seconds.map(|s| crate::proto::mesos::Filters { refuse_seconds: Some(s) }),
         });
         call.into()
     }
@@ -194,10 +163,7 @@ impl FakeScheduler {
     /// KILL.
     pub fn kill(&self, task: &str) -> Message {
         let mut call = self.call(CallType::Kill);
-        call.kill = Some(call::Kill {
-            task_id: TaskId { value: task.into() },
-            ..Default::default()
-        });
+        call.kill = Some(call::Kill { task_id: TaskId { value: task.into() }, ..Default::default() });
         call.into()
     }
 
@@ -207,12 +173,7 @@ impl FakeScheduler {
         call.reconcile = Some(call::Reconcile {
             tasks: tasks
                 .iter()
-                .map(|(t, a)| call::reconcile::Task {
-                    task_id: TaskId {
-                        value: t.to_string(),
-                    },
-                    slave_id: a.cloned(),
-                })
+                .map(|(t, a)| call::reconcile::Task { task_id: TaskId { value: t.to_string() }, slave_id: a.cloned() })
                 .collect(),
         });
         call.into()
@@ -228,9 +189,7 @@ impl FakeScheduler {
         let mut call = self.call(CallType::Message);
         call.message = Some(call::Message {
             slave_id: agent.clone(),
-            executor_id: crate::proto::mesos::ExecutorId {
-                value: executor.into(),
-            },
+            executor_id: crate::proto::mesos::ExecutorId { value: executor.into() },
             data: data.to_vec(),
         });
         call.into()
@@ -307,8 +266,7 @@ impl FakeScheduler {
 
 /// A command task for an offer: `resources` in Mesos text, on the offer's agent.
 pub fn command_task(id: &str, offer: &Offer, resources: &str) -> TaskInfo {
-    let mut resources =
-        crate::common::resources::parse::from_string(resources, "*").unwrap_or_default();
+    let mut resources = crate::common::resources::parse::from_string(resources, "*").unwrap_or_default();
     if let Some(role) = offer.allocation_info.as_ref() {
         for r in &mut resources {
             r.allocation_info = Some(role.clone());
@@ -319,10 +277,7 @@ pub fn command_task(id: &str, offer: &Offer, resources: &str) -> TaskInfo {
         task_id: TaskId { value: id.into() },
         slave_id: offer.slave_id.clone(),
         resources,
-        command: Some(CommandInfo {
-            value: Some("sleep 10".into()),
-            ..Default::default()
-        }),
+        command: Some(CommandInfo { value: Some("sleep 10".into()), ..Default::default() }),
         ..Default::default()
     }
 }
@@ -332,9 +287,7 @@ pub fn framework_info(name: &str, partition_aware: bool) -> FrameworkInfo {
     use crate::proto::mesos::framework_info::capability::Type;
     let mut capabilities = Vec::new();
     if partition_aware {
-        capabilities.push(crate::proto::mesos::framework_info::Capability {
-            r#type: Some(Type::PartitionAware as i32),
-        });
+        capabilities.push(crate::proto::mesos::framework_info::Capability { r#type: Some(Type::PartitionAware as i32) });
     }
     FrameworkInfo {
         user: "user".into(),

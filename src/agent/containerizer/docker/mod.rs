@@ -65,13 +65,9 @@ use tokio::sync::{watch, OnceCell};
 use crate::agent::containerizer::mesos::{launcher, procfs, scalar};
 use crate::common::flags::{Flags, FlagsError};
 use crate::common::units::format_duration;
-use crate::proto::mesos::{
-    container_info, CommandInfo, ContainerId, ContainerInfo, Resource, ResourceStatistics,
-};
+use crate::proto::mesos::{container_info, CommandInfo, ContainerId, ContainerInfo, Resource, ResourceStatistics};
 
-use super::{
-    ContainerConfig, ContainerError, Containerizer, LaunchResult, RecoverableContainer, Termination,
-};
+use super::{ContainerConfig, ContainerError, Containerizer, LaunchResult, RecoverableContainer, Termination};
 use engine::Engine;
 use run::{RunOptions, RunSpec};
 
@@ -114,10 +110,7 @@ impl DockerConfig {
             remove_delay: flags.get("docker_remove_delay")?,
             kill_orphans: flags.get("docker_kill_orphans")?,
             mesos_image: flags.opt("docker_mesos_image")?,
-            sandbox_directory: flags
-                .get::<PathBuf>("sandbox_directory")?
-                .display()
-                .to_string(),
+            sandbox_directory: flags.get::<PathBuf>("sandbox_directory")?.display().to_string(),
             enable_cfs_quota: flags.get("cgroups_enable_cfs")?,
             launcher_dir: launcher_dir.to_path_buf(),
         })
@@ -220,19 +213,11 @@ impl Inner {
     }
 
     async fn engine(&self) -> Result<&Engine, ContainerError> {
-        self.engine
-            .get_or_try_init(|| Engine::connect(&self.config.socket))
-            .await
-            .map_err(ContainerError::LaunchFailed)
+        self.engine.get_or_try_init(|| Engine::connect(&self.config.socket)).await.map_err(ContainerError::LaunchFailed)
     }
 
     fn finished(&self, key: &str) -> Option<Termination> {
-        self.lock()
-            .finished
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, t)| t.clone())
+        self.lock().finished.iter().rev().find(|(k, _)| k == key).map(|(_, t)| t.clone())
     }
 
     /// Publishes a container's end and forgets it; the engine's container is
@@ -243,9 +228,7 @@ impl Inner {
         };
         {
             let mut state = self.lock();
-            state
-                .finished
-                .push_back((key.to_string(), termination.clone()));
+            state.finished.push_back((key.to_string(), termination.clone()));
             while state.finished.len() > FINISHED_KEPT {
                 state.finished.pop_front();
             }
@@ -267,17 +250,10 @@ impl Inner {
         });
     }
 
-    async fn launch(
-        self: Arc<Self>,
-        config: ContainerConfig,
-    ) -> Result<LaunchResult, ContainerError> {
+    async fn launch(self: Arc<Self>, config: ContainerConfig) -> Result<LaunchResult, ContainerError> {
         let task_container = config.task_info.as_ref().and_then(|t| t.container.as_ref());
         let command_task = config.task_info.is_some();
-        let container_info = if command_task {
-            task_container
-        } else {
-            config.container_info.as_ref()
-        };
+        let container_info = if command_task { task_container } else { config.container_info.as_ref() };
         if !is_docker(container_info) {
             return Ok(LaunchResult::NotSupported);
         }
@@ -295,11 +271,7 @@ impl Inner {
                 key.clone(),
                 Container {
                     name: name.clone(),
-                    kind: if command_task {
-                        Kind::CommandTask
-                    } else {
-                        Kind::Executor
-                    },
+                    kind: if command_task { Kind::CommandTask } else { Kind::Executor },
                     executor_container: None,
                     pid: None,
                     resources: config.resources.clone(),
@@ -308,10 +280,7 @@ impl Inner {
                 },
             );
         }
-        let result = self
-            .clone()
-            .start(&config, &container_info, &name, command_task)
-            .await;
+        let result = self.clone().start(&config, &container_info, &name, command_task).await;
         match result {
             Ok(pid) => {
                 let destroyed = {
@@ -346,9 +315,10 @@ impl Inner {
         command_task: bool,
     ) -> Result<u32, ContainerError> {
         let engine = self.engine().await?.clone();
-        let docker = container_info.docker.as_ref().ok_or_else(|| {
-            ContainerError::LaunchFailed("No docker info found in container info".into())
-        })?;
+        let docker = container_info
+            .docker
+            .as_ref()
+            .ok_or_else(|| ContainerError::LaunchFailed("No docker info found in container info".into()))?;
         tracing::info!("Pulling image '{}' for container {name}", docker.image);
         engine
             .pull(&docker.image, docker.force_pull_image.unwrap_or(false))
@@ -362,9 +332,7 @@ impl Inner {
         }
         if command_task {
             let child = self.spawn_executor(config, name)?;
-            let pid = child.id().ok_or_else(|| {
-                ContainerError::LaunchFailed("The executor exited at once".into())
-            })?;
+            let pid = child.id().ok_or_else(|| ContainerError::LaunchFailed("The executor exited at once".into()))?;
             let inner = self.clone();
             tokio::spawn(async move {
                 let mut child = child;
@@ -385,12 +353,9 @@ impl Inner {
             env: Some(&config.environment),
             host_memory: host_memory(),
         };
-        let options = RunOptions::create(&spec).map_err(|e| {
-            ContainerError::LaunchFailed(format!("Failed to create docker run options: {e}"))
-        })?;
-        let body = options
-            .create_body()
-            .map_err(ContainerError::LaunchFailed)?;
+        let options = RunOptions::create(&spec)
+            .map_err(|e| ContainerError::LaunchFailed(format!("Failed to create docker run options: {e}")))?;
+        let body = options.create_body().map_err(ContainerError::LaunchFailed)?;
         tracing::info!("Running {}", options.command_line());
         engine
             .run(name, body)
@@ -399,11 +364,7 @@ impl Inner {
         let logs = engine.clone();
         let logged = name.to_string();
         tokio::spawn(async move { logs.follow_logs(&logged, &stdout, &stderr).await });
-        let pid = engine
-            .pid(name)
-            .await
-            .map_err(ContainerError::LaunchFailed)?
-            .unwrap_or(0);
+        let pid = engine.pid(name).await.map_err(ContainerError::LaunchFailed)?.unwrap_or(0);
         self.watch_container(&key, name.to_string());
         Ok(pid)
     }
@@ -411,27 +372,18 @@ impl Inner {
     /// Starts `mesos-docker-executor` for a command task, in the sandbox,
     /// with the flags Mesos's containerizer gives it.
     fn executor_arguments(&self, config: &ContainerConfig, name: &str) -> Vec<String> {
-        let task_environment: serde_json::Map<String, serde_json::Value> = config
-            .environment
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-            .collect();
+        let task_environment: serde_json::Map<String, serde_json::Value> =
+            config.environment.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
         vec![
             format!("--container={name}"),
             format!("--docker={}", self.config.docker),
             format!("--docker_socket={}", self.config.socket),
             format!("--sandbox_directory={}", config.directory.display()),
             format!("--mapped_directory={}", self.config.sandbox_directory),
-            format!(
-                "--stop_timeout={}",
-                format_duration(self.config.stop_timeout)
-            ),
+            format!("--stop_timeout={}", format_duration(self.config.stop_timeout)),
             format!("--launcher_dir={}", self.config.launcher_dir.display()),
             format!("--cgroups_enable_cfs={}", self.config.enable_cfs_quota),
-            format!(
-                "--task_environment={}",
-                serde_json::Value::Object(task_environment)
-            ),
+            format!("--task_environment={}", serde_json::Value::Object(task_environment)),
         ]
     }
 
@@ -449,67 +401,36 @@ impl Inner {
         let executor_name = format!("{name}.executor");
         let home = self.agent_container().await;
         let mut environment = config.environment.clone();
-        environment
-            .entry("PATH".into())
-            .or_insert_with(|| "/usr/local/bin:/usr/bin:/bin".into());
+        environment.entry("PATH".into()).or_insert_with(|| "/usr/local/bin:/usr/bin:/bin".into());
         let sandbox = config.directory.display().to_string();
         let host_config = bollard::models::HostConfig {
             volumes_from: home.as_ref().map(|h| vec![h.id.clone()]),
-            binds: home.is_none().then(|| {
-                vec![
-                    format!("{sandbox}:{sandbox}"),
-                    format!("{0}:{0}", self.config.socket),
-                ]
-            }),
-            network_mode: Some(
-                home.as_ref()
-                    .and_then(|h| h.network.clone())
-                    .unwrap_or_else(|| "host".into()),
-            ),
+            binds: home.is_none().then(|| vec![format!("{sandbox}:{sandbox}"), format!("{0}:{0}", self.config.socket)]),
+            network_mode: Some(home.as_ref().and_then(|h| h.network.clone()).unwrap_or_else(|| "host".into())),
             ..Default::default()
         };
         let body = bollard::models::ContainerCreateBody {
             image: Some(image.clone()),
-            entrypoint: Some(vec![self
-                .config
-                .launcher_dir
-                .join(DOCKER_EXECUTOR)
-                .display()
-                .to_string()]),
+            entrypoint: Some(vec![self.config.launcher_dir.join(DOCKER_EXECUTOR).display().to_string()]),
             cmd: Some(self.executor_arguments(config, name)),
-            env: Some(
-                environment
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect(),
-            ),
+            env: Some(environment.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             working_dir: Some(sandbox),
             host_config: Some(host_config),
             ..Default::default()
         };
-        tracing::info!(
-            "Running the docker executor of {name} in container '{executor_name}' ({image})"
-        );
-        engine.run(&executor_name, body).await.map_err(|e| {
-            ContainerError::LaunchFailed(format!(
-                "Failed to run the docker executor container: {e}"
-            ))
-        })?;
+        tracing::info!("Running the docker executor of {name} in container '{executor_name}' ({image})");
+        engine
+            .run(&executor_name, body)
+            .await
+            .map_err(|e| ContainerError::LaunchFailed(format!("Failed to run the docker executor container: {e}")))?;
         let (logs, logged) = (engine.clone(), executor_name.clone());
-        let (stdout, stderr) = (
-            config.directory.join("stdout"),
-            config.directory.join("stderr"),
-        );
+        let (stdout, stderr) = (config.directory.join("stdout"), config.directory.join("stderr"));
         tokio::spawn(async move { logs.follow_logs(&logged, &stdout, &stderr).await });
         let key = config.container_id.value.clone();
         if let Some(c) = self.lock().containers.get_mut(&key) {
             c.executor_container = Some(executor_name.clone());
         }
-        let pid = engine
-            .pid(&executor_name)
-            .await
-            .map_err(ContainerError::LaunchFailed)?
-            .unwrap_or(0);
+        let pid = engine.pid(&executor_name).await.map_err(ContainerError::LaunchFailed)?.unwrap_or(0);
         self.watch_executor_container(&key, executor_name);
         Ok(pid)
     }
@@ -522,10 +443,7 @@ impl Inner {
                 let engine = self.engine().await.ok()?;
                 let hostname = crate::common::logging::hostname();
                 let (id, networks) = engine.container_networks(&hostname).await.ok()?;
-                Some(HomeContainer {
-                    id,
-                    network: networks.into_iter().next(),
-                })
+                Some(HomeContainer { id, network: networks.into_iter().next() })
             })
             .await
             .clone()
@@ -544,11 +462,7 @@ impl Inner {
         });
     }
 
-    fn spawn_executor(
-        &self,
-        config: &ContainerConfig,
-        name: &str,
-    ) -> Result<tokio::process::Child, ContainerError> {
+    fn spawn_executor(&self, config: &ContainerConfig, name: &str) -> Result<tokio::process::Child, ContainerError> {
         let path = self.config.launcher_dir.join(DOCKER_EXECUTOR);
         let mut arguments = vec![DOCKER_EXECUTOR.to_string()];
         arguments.extend(self.executor_arguments(config, name));
@@ -563,9 +477,7 @@ impl Inner {
                 .create(true)
                 .append(true)
                 .open(config.directory.join(file))
-                .map_err(|e| {
-                    ContainerError::LaunchFailed(format!("Failed to create '{file}' file: {e}"))
-                })
+                .map_err(|e| ContainerError::LaunchFailed(format!("Failed to create '{file}' file: {e}")))
         };
         let mut environment = config.environment.clone();
         if let Ok(path) = std::env::var("PATH") {
@@ -593,30 +505,13 @@ impl Inner {
                 Err(_) => None,
             };
             let message = status.map(|s| format!("Container {}", procfs::wstringify(s)));
-            inner
-                .terminated(
-                    &key,
-                    Termination {
-                        status,
-                        message,
-                        ..Default::default()
-                    },
-                )
-                .await;
+            inner.terminated(&key, Termination { status, message, ..Default::default() }).await;
         });
     }
 
     async fn executor_exited(self: &Arc<Self>, key: &str, status: Option<i32>) {
         let message = status.map(|s| format!("Executor {}", procfs::wstringify(s)));
-        self.terminated(
-            key,
-            Termination {
-                status,
-                message,
-                ..Default::default()
-            },
-        )
-        .await;
+        self.terminated(key, Termination { status, message, ..Default::default() }).await;
     }
 
     /// Kills the executor (command task) and stops the container.
@@ -649,19 +544,12 @@ impl Inner {
     async fn wait(self: Arc<Self>, id: ContainerId) -> Option<Termination> {
         let receiver = {
             let state = self.lock();
-            state
-                .containers
-                .get(&id.value)
-                .map(|c| c.termination.subscribe())
+            state.containers.get(&id.value).map(|c| c.termination.subscribe())
         };
         let Some(mut receiver) = receiver else {
             return self.finished(&id.value);
         };
-        let termination = receiver
-            .wait_for(Option::is_some)
-            .await
-            .ok()
-            .and_then(|t| t.clone());
+        let termination = receiver.wait_for(Option::is_some).await.ok().and_then(|t| t.clone());
         termination.or_else(|| self.finished(&id.value))
     }
 
@@ -669,11 +557,7 @@ impl Inner {
         if !self.lock().containers.contains_key(&id.value) {
             return self.finished(&id.value);
         }
-        let launched = self
-            .lock()
-            .containers
-            .get(&id.value)
-            .is_some_and(|c| c.pid.is_some());
+        let launched = self.lock().containers.get(&id.value).is_some_and(|c| c.pid.is_some());
         if launched {
             self.kill(&id.value).await;
         } else if let Some(c) = self.lock().containers.get_mut(&id.value) {
@@ -683,10 +567,7 @@ impl Inner {
         self.wait(id).await
     }
 
-    async fn recover(
-        self: Arc<Self>,
-        known: Vec<RecoverableContainer>,
-    ) -> Result<(), ContainerError> {
+    async fn recover(self: Arc<Self>, known: Vec<RecoverableContainer>) -> Result<(), ContainerError> {
         let engine = match self.engine().await {
             Ok(engine) => engine.clone(),
             Err(e) if known.is_empty() => {
@@ -696,10 +577,8 @@ impl Inner {
             Err(e) => return Err(e),
         };
         let listed = engine.list(NAME_PREFIX).await.map_err(ContainerError::Io)?;
-        let existing: BTreeMap<String, engine::Listed> = listed
-            .iter()
-            .filter_map(|c| run::parse_name(&c.name).map(|id| (id, c.clone())))
-            .collect();
+        let existing: BTreeMap<String, engine::Listed> =
+            listed.iter().filter_map(|c| run::parse_name(&c.name).map(|id| (id, c.clone()))).collect();
         let mut known_ids = std::collections::BTreeSet::new();
         for container in known {
             let key = container.container_id.value.clone();
@@ -713,15 +592,8 @@ impl Inner {
                 .as_ref()
                 .and_then(|c| c.value.as_deref())
                 .is_some_and(|v| v.ends_with("/mesos-executor") || v == "mesos-executor");
-            let name = existing
-                .get(&key)
-                .map(|c| c.name.clone())
-                .unwrap_or_else(|| run::container_name(&key));
-            let kind = if command_task {
-                Kind::CommandTask
-            } else {
-                Kind::Executor
-            };
+            let name = existing.get(&key).map(|c| c.name.clone()).unwrap_or_else(|| run::container_name(&key));
+            let kind = if command_task { Kind::CommandTask } else { Kind::Executor };
             let pid = container.pid.filter(|&p| procfs::is_alive(p as i32));
             self.lock().containers.insert(
                 key.clone(),
@@ -738,9 +610,7 @@ impl Inner {
             match kind {
                 Kind::CommandTask if self.executor_container_running(&engine, &name).await => {
                     let executor_name = format!("{name}.executor");
-                    tracing::info!(
-                        "Recovered Docker container {key} (executor container '{executor_name}')"
-                    );
+                    tracing::info!("Recovered Docker container {key} (executor container '{executor_name}')");
                     if let Some(c) = self.lock().containers.get_mut(&key) {
                         c.executor_container = Some(executor_name.clone());
                     }
@@ -773,10 +643,7 @@ impl Inner {
         }
         if self.config.kill_orphans {
             for (id, orphan) in existing.iter().filter(|(id, _)| !known_ids.contains(*id)) {
-                tracing::info!(
-                    "Removing orphaned Docker container '{}' (container {id})",
-                    orphan.name
-                );
+                tracing::info!("Removing orphaned Docker container '{}' (container {id})", orphan.name);
                 if let Err(e) = engine.stop(&orphan.id, self.config.stop_timeout).await {
                     tracing::warn!("Failed to stop orphaned container '{}': {e}", orphan.name);
                 }
@@ -790,23 +657,14 @@ impl Inner {
 
     async fn executor_container_running(&self, engine: &Engine, name: &str) -> bool {
         let executor_name = format!("{name}.executor");
-        engine
-            .list(&executor_name)
-            .await
-            .is_ok_and(|l| l.iter().any(|c| c.name == executor_name && c.running))
+        engine.list(&executor_name).await.is_ok_and(|l| l.iter().any(|c| c.name == executor_name && c.running))
     }
 
-    async fn update(
-        self: Arc<Self>,
-        id: ContainerId,
-        resources: Vec<Resource>,
-    ) -> Result<(), ContainerError> {
+    async fn update(self: Arc<Self>, id: ContainerId, resources: Vec<Resource>) -> Result<(), ContainerError> {
         let (name, started) = {
             let mut state = self.lock();
-            let container = state
-                .containers
-                .get_mut(&id.value)
-                .ok_or_else(|| ContainerError::Unknown(id.value.clone()))?;
+            let container =
+                state.containers.get_mut(&id.value).ok_or_else(|| ContainerError::Unknown(id.value.clone()))?;
             container.resources = resources.clone();
             (container.name.clone(), container.pid.is_some())
         };
@@ -814,38 +672,30 @@ impl Inner {
             // Still launching: the container is created with these resources.
             return Ok(());
         }
-        let shares = scalar(&resources, "cpus").map(|cpus| {
-            ((run::CPU_SHARES_PER_CPU as f64 * cpus) as u64).max(run::MIN_CPU_SHARES) as i64
-        });
-        let memory = scalar(&resources, "mem")
-            .map(|mb| ((mb * 1024.0 * 1024.0) as u64).max(run::MIN_MEMORY) as i64);
+        let shares = scalar(&resources, "cpus")
+            .map(|cpus| ((run::CPU_SHARES_PER_CPU as f64 * cpus) as u64).max(run::MIN_CPU_SHARES) as i64);
+        let memory = scalar(&resources, "mem").map(|mb| ((mb * 1024.0 * 1024.0) as u64).max(run::MIN_MEMORY) as i64);
         let engine = self.engine().await?;
         match engine.update(&name, shares, memory).await {
             Ok(()) => Ok(()),
             // The task's container may not exist yet (the executor creates it)
             // or be gone already: nothing to resize.
             Err(e) if e.contains("No such container") => Ok(()),
-            Err(e) => Err(ContainerError::Io(format!(
-                "Failed to update container '{name}': {e}"
-            ))),
+            Err(e) => Err(ContainerError::Io(format!("Failed to update container '{name}': {e}"))),
         }
     }
 
     async fn usage(self: Arc<Self>, id: ContainerId) -> Result<ResourceStatistics, ContainerError> {
         let (name, resources) = {
             let state = self.lock();
-            let c = state
-                .containers
-                .get(&id.value)
-                .ok_or_else(|| ContainerError::Unknown(id.value.clone()))?;
+            let c = state.containers.get(&id.value).ok_or_else(|| ContainerError::Unknown(id.value.clone()))?;
             (c.name.clone(), c.resources.clone())
         };
         let engine = self.engine().await?;
         let mut usage = engine.statistics(&name).await.map_err(ContainerError::Io)?;
         usage.cpus_limit = scalar(&resources, "cpus");
         if usage.mem_limit_bytes.is_none() {
-            usage.mem_limit_bytes =
-                scalar(&resources, "mem").map(|mb| (mb * 1024.0 * 1024.0) as u64);
+            usage.mem_limit_bytes = scalar(&resources, "mem").map(|mb| (mb * 1024.0 * 1024.0) as u64);
         }
         Ok(usage)
     }
@@ -858,28 +708,17 @@ pub fn host_memory() -> u64 {
         .and_then(|text| {
             text.lines()
                 .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| {
-                    l.split_whitespace()
-                        .nth(1)
-                        .and_then(|kb| kb.parse::<u64>().ok())
-                        .map(|kb| kb * 1024)
-                })
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()).map(|kb| kb * 1024))
         })
         .unwrap_or(0)
 }
 
 impl Containerizer for DockerContainerizer {
-    fn recover(
-        &self,
-        known: Vec<RecoverableContainer>,
-    ) -> BoxFuture<'_, Result<(), ContainerError>> {
+    fn recover(&self, known: Vec<RecoverableContainer>) -> BoxFuture<'_, Result<(), ContainerError>> {
         self.inner.clone().recover(known).boxed()
     }
 
-    fn launch(
-        &self,
-        config: ContainerConfig,
-    ) -> BoxFuture<'_, Result<LaunchResult, ContainerError>> {
+    fn launch(&self, config: ContainerConfig) -> BoxFuture<'_, Result<LaunchResult, ContainerError>> {
         self.inner.clone().launch(config).boxed()
     }
 
@@ -891,11 +730,7 @@ impl Containerizer for DockerContainerizer {
         self.inner.clone().destroy(id).boxed()
     }
 
-    fn update(
-        &self,
-        id: ContainerId,
-        resources: Vec<Resource>,
-    ) -> BoxFuture<'_, Result<(), ContainerError>> {
+    fn update(&self, id: ContainerId, resources: Vec<Resource>) -> BoxFuture<'_, Result<(), ContainerError>> {
         self.inner.clone().update(id, resources).boxed()
     }
 
@@ -904,16 +739,7 @@ impl Containerizer for DockerContainerizer {
     }
 
     fn containers(&self) -> BoxFuture<'_, Vec<ContainerId>> {
-        let ids = self
-            .inner
-            .lock()
-            .containers
-            .keys()
-            .map(|k| ContainerId {
-                value: k.clone(),
-                parent: None,
-            })
-            .collect();
+        let ids = self.inner.lock().containers.keys().map(|k| ContainerId { value: k.clone(), parent: None }).collect();
         async move { ids }.boxed()
     }
 }

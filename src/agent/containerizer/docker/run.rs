@@ -34,9 +34,7 @@ use std::path::Path;
 
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, ResourcesUlimits};
 
-use crate::proto::mesos::{
-    container_info::docker_info, value, volume, CommandInfo, ContainerInfo, Resource,
-};
+use crate::proto::mesos::{container_info::docker_info, value, volume, CommandInfo, ContainerInfo, Resource};
 
 /// Shares per cpu, the lowest share Linux accepts, CFS period and minimum
 /// quota, minimum memory: Mesos's cgroups constants.
@@ -115,9 +113,7 @@ fn ports(resources: &[Resource]) -> Option<Vec<(u64, u64)>> {
         .filter_map(|r| r.ranges.as_ref())
         .flat_map(|r| r.range.iter().map(|x| (x.begin, x.end)))
         .collect();
-    let any = resources
-        .iter()
-        .any(|r| r.name == "ports" && r.r#type == value::Type::Ranges as i32);
+    let any = resources.iter().any(|r| r.name == "ports" && r.r#type == value::Type::Ranges as i32);
     any.then_some(ranges)
 }
 
@@ -130,41 +126,26 @@ fn mode_suffix(mode: i32) -> Result<&'static str, String> {
 }
 
 fn join(base: &str, path: &str) -> String {
-    format!(
-        "{}/{}",
-        base.trim_end_matches('/'),
-        path.trim_start_matches('/')
-    )
+    format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
 }
 
 impl RunOptions {
     /// Mesos's `Docker::RunOptions::create` (see the module docs); the error
     /// texts are Mesos's.
     pub fn create(spec: &RunSpec<'_>) -> Result<RunOptions, String> {
-        let docker = spec
-            .container
-            .docker
-            .as_ref()
-            .ok_or("No docker info found in container info")?;
-        let mut options = RunOptions {
-            privileged: docker.privileged.unwrap_or(false),
-            ..Default::default()
-        };
+        let docker = spec.container.docker.as_ref().ok_or("No docker info found in container info")?;
+        let mut options = RunOptions { privileged: docker.privileged.unwrap_or(false), ..Default::default() };
 
         let cpu_request = spec.resources.and_then(|r| scalar(r, "cpus"));
-        let mem_request = spec
-            .resources
-            .and_then(|r| scalar(r, "mem"))
-            .map(|mb| (mb.max(0.0) * 1024.0 * 1024.0) as u64);
+        let mem_request =
+            spec.resources.and_then(|r| scalar(r, "mem")).map(|mb| (mb.max(0.0) * 1024.0 * 1024.0) as u64);
         let limit = |name: &str| spec.limits.and_then(|l| l.get(name)).map(|s| s.value);
         let (cpu_limit, mem_limit) = (limit("cpus"), limit("mem"));
 
         if let Some(cpus) = cpu_request {
-            options.cpu_shares =
-                Some(((CPU_SHARES_PER_CPU as f64 * cpus) as u64).max(MIN_CPU_SHARES));
+            options.cpu_shares = Some(((CPU_SHARES_PER_CPU as f64 * cpus) as u64).max(MIN_CPU_SHARES));
         }
-        let quota =
-            |cpus: f64| ((CPU_CFS_PERIOD_US as f64 * cpus) as u64).max(MIN_CPU_CFS_QUOTA_US);
+        let quota = |cpus: f64| ((CPU_CFS_PERIOD_US as f64 * cpus) as u64).max(MIN_CPU_CFS_QUOTA_US);
         match (cpu_limit, cpu_request) {
             (Some(l), _) if l.is_infinite() => {}
             (Some(l), _) => options.cpu_quota = Some(quota(l)),
@@ -180,8 +161,7 @@ impl RunOptions {
                 if let Some(request) = request {
                     options.memory_reservation = Some(request.max(MIN_MEMORY));
                     if (l.is_infinite() || request < limit_bytes) && spec.host_memory > 0 {
-                        let adj =
-                            1000 - (1000u128 * request as u128 / spec.host_memory as u128) as i64;
+                        let adj = 1000 - (1000u128 * request as u128 / spec.host_memory as u128) as i64;
                         options.oom_score_adj = Some(adj);
                     }
                 }
@@ -191,33 +171,20 @@ impl RunOptions {
         }
 
         if let Some(env) = spec.env {
-            options
-                .env
-                .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+            options.env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         if let Some(environment) = &spec.command.environment {
             for variable in &environment.variables {
                 if spec.env.is_some_and(|e| e.contains_key(&variable.name)) {
                     continue;
                 }
-                options.env.insert(
-                    variable.name.clone(),
-                    variable.value.clone().unwrap_or_default(),
-                );
+                options.env.insert(variable.name.clone(), variable.value.clone().unwrap_or_default());
             }
         }
-        options
-            .env
-            .insert("MESOS_SANDBOX".into(), spec.mapped_directory.to_string());
-        options
-            .env
-            .insert("MESOS_CONTAINER_NAME".into(), spec.name.to_string());
+        options.env.insert("MESOS_SANDBOX".into(), spec.mapped_directory.to_string());
+        options.env.insert("MESOS_CONTAINER_NAME".into(), spec.name.to_string());
         if let Some(first) = spec.resources.and_then(|r| r.first()) {
-            let role = first
-                .allocation_info
-                .as_ref()
-                .and_then(|a| a.role.clone())
-                .unwrap_or_default();
+            let role = first.allocation_info.as_ref().and_then(|a| a.role.clone()).unwrap_or_default();
             options.env.insert("MESOS_ALLOCATION_ROLE".into(), role);
         }
 
@@ -246,11 +213,7 @@ impl RunOptions {
                 format!("{host}:{in_container}{}", mode_suffix(v.mode)?)
             } else if let Some(source) = &v.source {
                 if source.r#type() != volume::source::Type::DockerVolume {
-                    tracing::debug!(
-                        "Ignoring volume type {:?} for container '{}'",
-                        source.r#type(),
-                        spec.name
-                    );
+                    tracing::debug!("Ignoring volume type {:?} for container '{}'", source.r#type(), spec.name);
                     continue;
                 }
                 let Some(named) = &source.docker_volume else {
@@ -268,9 +231,7 @@ impl RunOptions {
             };
             options.volumes.push(config);
         }
-        options
-            .volumes
-            .push(format!("{sandbox}:{}", spec.mapped_directory));
+        options.volumes.push(format!("{sandbox}:{}", spec.mapped_directory));
         if let Some(driver) = docker_volume_driver {
             if volume_driver.as_ref().is_some_and(|d| *d != driver) {
                 return Err("Only one volume driver per task is supported".into());
@@ -279,15 +240,8 @@ impl RunOptions {
         }
         options.volume_driver = volume_driver;
 
-        let network = docker_info::Network::try_from(
-            docker.network.unwrap_or(docker_info::Network::Host as i32),
-        )
-        .map_err(|_| {
-            format!(
-                "Unsupported Network mode: {}",
-                docker.network.unwrap_or_default()
-            )
-        })?;
+        let network = docker_info::Network::try_from(docker.network.unwrap_or(docker_info::Network::Host as i32))
+            .map_err(|_| format!("Unsupported Network mode: {}", docker.network.unwrap_or_default()))?;
         options.network = Some(match network {
             docker_info::Network::Host => "host".into(),
             docker_info::Network::Bridge => "bridge".into(),
@@ -300,10 +254,7 @@ impl RunOptions {
                 if infos.len() > 1 {
                     return Err("Only a single network can be defined in Docker run".into());
                 }
-                infos[0]
-                    .name
-                    .clone()
-                    .ok_or("No network name found in network info")?
+                infos[0].name.clone().ok_or("No network name found in network info")?
             }
         });
         if let Some(hostname) = &spec.container.hostname {
@@ -314,19 +265,14 @@ impl RunOptions {
         }
         if !docker.port_mappings.is_empty() {
             if matches!(options.network.as_deref(), Some("host") | Some("none")) {
-                return Err(
-                    "Port mappings are only supported for bridge and user-defined networks".into(),
-                );
+                return Err("Port mappings are only supported for bridge and user-defined networks".into());
             }
             let resources = spec.resources.ok_or("Port mappings require resources")?;
             let ranges = ports(resources).ok_or("Port mappings require port resources")?;
             for mapping in &docker.port_mappings {
                 let host = u64::from(mapping.host_port);
                 if !ranges.iter().any(|(b, e)| host >= *b && host <= *e) {
-                    return Err(format!(
-                        "Port [{}] not included in resources",
-                        mapping.host_port
-                    ));
+                    return Err(format!("Port [{}] not included in resources", mapping.host_port));
                 }
                 options.port_mappings.push(PortMapping {
                     host_port: mapping.host_port,
@@ -350,17 +296,11 @@ impl RunOptions {
         options.image = docker.image.clone();
         if spec.command.shell.unwrap_or(true) {
             options.entrypoint = Some("/bin/sh".into());
-            let value = spec
-                .command
-                .value
-                .clone()
-                .ok_or("Shell specified but no command value provided")?;
+            let value = spec.command.value.clone().ok_or("Shell specified but no command value provided")?;
             options.arguments = vec!["-c".into(), value];
         } else {
             options.arguments.extend(spec.command.value.clone());
-            options
-                .arguments
-                .extend(spec.command.arguments.iter().cloned());
+            options.arguments.extend(spec.command.arguments.iter().cloned());
         }
         Ok(options)
     }
@@ -379,10 +319,7 @@ impl RunOptions {
         };
         flag("--cpu-shares", self.cpu_shares.map(|v| v.to_string()));
         flag("--cpu-quota", self.cpu_quota.map(|v| v.to_string()));
-        flag(
-            "--memory-reservation",
-            self.memory_reservation.map(|v| v.to_string()),
-        );
+        flag("--memory-reservation", self.memory_reservation.map(|v| v.to_string()));
         flag("--memory", self.memory.map(|v| v.to_string()));
         flag("--oom-score-adj", self.oom_score_adj.map(|v| v.to_string()));
         for (k, v) in &self.env {
@@ -435,20 +372,13 @@ impl RunOptions {
             let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
             let mut exposed = Vec::new();
             for p in &self.port_mappings {
-                let key = format!(
-                    "{}/{}",
-                    p.container_port,
-                    p.protocol.as_deref().unwrap_or("tcp").to_lowercase()
-                );
+                let key = format!("{}/{}", p.container_port, p.protocol.as_deref().unwrap_or("tcp").to_lowercase());
                 exposed.push(key.clone());
                 bindings
                     .entry(key)
                     .or_insert_with(|| Some(Vec::new()))
                     .get_or_insert_with(Vec::new)
-                    .push(PortBinding {
-                        host_ip: None,
-                        host_port: Some(p.host_port.to_string()),
-                    });
+                    .push(PortBinding { host_ip: None, host_port: Some(p.host_port.to_string()) });
             }
             body.exposed_ports = Some(exposed);
             host.port_bindings = Some(bindings);
@@ -463,12 +393,7 @@ impl RunOptions {
 
 fn port_text(p: &PortMapping) -> String {
     match &p.protocol {
-        Some(proto) => format!(
-            "{}:{}/{}",
-            p.host_port,
-            p.container_port,
-            proto.to_lowercase()
-        ),
+        Some(proto) => format!("{}:{}/{}", p.host_port, p.container_port, proto.to_lowercase()),
         None => format!("{}:{}", p.host_port, p.container_port),
     }
 }
@@ -483,28 +408,19 @@ fn bytes(key: &str, value: &str) -> Result<i64, String> {
         Some(i) => text.split_at(i),
         None => (text.as_str(), ""),
     };
-    let n: f64 = digits
-        .parse()
-        .map_err(|_| format!("Invalid value '{value}' for docker parameter '{key}'"))?;
+    let n: f64 = digits.parse().map_err(|_| format!("Invalid value '{value}' for docker parameter '{key}'"))?;
     let factor: f64 = match unit.trim_end_matches('b') {
         "" => 1.0,
         "k" => 1024.0,
         "m" => 1024.0 * 1024.0,
         "g" => 1024.0 * 1024.0 * 1024.0,
-        _ => {
-            return Err(format!(
-                "Invalid value '{value}' for docker parameter '{key}'"
-            ))
-        }
+        _ => return Err(format!("Invalid value '{value}' for docker parameter '{key}'")),
     };
     Ok((n * factor) as i64)
 }
 
 fn number(key: &str, value: &str) -> Result<i64, String> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| format!("Invalid value '{value}' for docker parameter '{key}'"))
+    value.trim().parse().map_err(|_| format!("Invalid value '{value}' for docker parameter '{key}'"))
 }
 
 fn boolean(value: &str) -> bool {
@@ -521,9 +437,7 @@ fn apply_parameter(
     match key {
         "label" | "l" => {
             let (k, v) = value.split_once('=').unwrap_or((value, ""));
-            body.labels
-                .get_or_insert_with(HashMap::new)
-                .insert(k.to_string(), v.to_string());
+            body.labels.get_or_insert_with(HashMap::new).insert(k.to_string(), v.to_string());
         }
         "env" | "e" => push(&mut body.env, value),
         "user" | "u" => body.user = Some(value.to_string()),
@@ -547,45 +461,30 @@ fn apply_parameter(
         "device" => {
             let mut parts = value.splitn(3, ':');
             let on_host = parts.next().unwrap_or_default().to_string();
-            let inside = parts
-                .next()
-                .map(String::from)
-                .unwrap_or_else(|| on_host.clone());
+            let inside = parts.next().map(String::from).unwrap_or_else(|| on_host.clone());
             let permissions = parts.next().unwrap_or("rwm").to_string();
-            host.devices
-                .get_or_insert_with(Vec::new)
-                .push(bollard::models::DeviceMapping {
-                    path_on_host: Some(on_host),
-                    path_in_container: Some(inside),
-                    cgroup_permissions: Some(permissions),
-                });
+            host.devices.get_or_insert_with(Vec::new).push(bollard::models::DeviceMapping {
+                path_on_host: Some(on_host),
+                path_in_container: Some(inside),
+                cgroup_permissions: Some(permissions),
+            });
         }
         "ulimit" => {
-            let (name, limits) = value
-                .split_once('=')
-                .ok_or_else(|| format!("Invalid ulimit '{value}'"))?;
+            let (name, limits) = value.split_once('=').ok_or_else(|| format!("Invalid ulimit '{value}'"))?;
             let (soft, hard) = limits.split_once(':').unwrap_or((limits, limits));
-            host.ulimits
-                .get_or_insert_with(Vec::new)
-                .push(ResourcesUlimits {
-                    name: Some(name.to_string()),
-                    soft: Some(number(key, soft)?),
-                    hard: Some(number(key, hard)?),
-                });
+            host.ulimits.get_or_insert_with(Vec::new).push(ResourcesUlimits {
+                name: Some(name.to_string()),
+                soft: Some(number(key, soft)?),
+                hard: Some(number(key, hard)?),
+            });
         }
         "sysctl" => {
-            let (k, v) = value
-                .split_once('=')
-                .ok_or_else(|| format!("Invalid sysctl '{value}'"))?;
-            host.sysctls
-                .get_or_insert_with(HashMap::new)
-                .insert(k.to_string(), v.to_string());
+            let (k, v) = value.split_once('=').ok_or_else(|| format!("Invalid sysctl '{value}'"))?;
+            host.sysctls.get_or_insert_with(HashMap::new).insert(k.to_string(), v.to_string());
         }
         "tmpfs" => {
             let (path, opts) = value.split_once(':').unwrap_or((value, ""));
-            host.tmpfs
-                .get_or_insert_with(HashMap::new)
-                .insert(path.to_string(), opts.to_string());
+            host.tmpfs.get_or_insert_with(HashMap::new).insert(path.to_string(), opts.to_string());
         }
         "memory-swap" => host.memory_swap = Some(bytes(key, value)?),
         "memory-swappiness" => host.memory_swappiness = Some(number(key, value)?),
@@ -637,9 +536,7 @@ pub fn container_name(container_id: &str) -> String {
 /// `mesos-<agent id>.<container id>` or with an `.executor` suffix; `None`
 /// for other containers or when the id is not a UUID (as Mesos's `parse`).
 pub fn parse_name(name: &str) -> Option<String> {
-    let rest = name
-        .trim_start_matches('/')
-        .strip_prefix(super::NAME_PREFIX)?;
+    let rest = name.trim_start_matches('/').strip_prefix(super::NAME_PREFIX)?;
     let id = if !rest.contains('.') {
         rest
     } else {
@@ -657,8 +554,8 @@ pub fn parse_name(name: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::proto::mesos::{
-        container_info, environment, resource::AllocationInfo, value::Range, value::Ranges,
-        value::Scalar, Environment, NetworkInfo, Parameter, Volume,
+        container_info, environment, resource::AllocationInfo, value::Range, value::Ranges, value::Scalar, Environment,
+        NetworkInfo, Parameter, Volume,
     };
     use std::path::PathBuf;
 
@@ -667,9 +564,7 @@ mod tests {
             name: name.into(),
             r#type: value::Type::Scalar as i32,
             scalar: Some(Scalar { value: v }),
-            allocation_info: Some(AllocationInfo {
-                role: Some("web".into()),
-            }),
+            allocation_info: Some(AllocationInfo { role: Some("web".into()) }),
             ..Default::default()
         }
     }
@@ -678,9 +573,7 @@ mod tests {
         Resource {
             name: "ports".into(),
             r#type: value::Type::Ranges as i32,
-            ranges: Some(Ranges {
-                range: vec![Range { begin, end }],
-            }),
+            ranges: Some(Ranges { range: vec![Range { begin, end }] }),
             ..Default::default()
         }
     }
@@ -688,10 +581,7 @@ mod tests {
     fn docker(image: &str) -> ContainerInfo {
         ContainerInfo {
             r#type: container_info::Type::Docker as i32,
-            docker: Some(container_info::DockerInfo {
-                image: image.into(),
-                ..Default::default()
-            }),
+            docker: Some(container_info::DockerInfo { image: image.into(), ..Default::default() }),
             ..Default::default()
         }
     }
@@ -736,27 +626,18 @@ mod tests {
     }
 
     fn shell(cmd: &str) -> CommandInfo {
-        CommandInfo {
-            shell: Some(true),
-            value: Some(cmd.into()),
-            ..Default::default()
-        }
+        CommandInfo { shell: Some(true), value: Some(cmd.into()), ..Default::default() }
     }
 
     #[test]
     fn shell_command_runs_through_bin_sh_on_the_host_network() {
-        let o = Case::new(docker("busybox"), shell("echo hi"))
-            .run()
-            .unwrap();
+        let o = Case::new(docker("busybox"), shell("echo hi")).run().unwrap();
         assert_eq!(o.entrypoint.as_deref(), Some("/bin/sh"));
         assert_eq!(o.arguments, vec!["-c", "echo hi"]);
         assert_eq!(o.network.as_deref(), Some("host"));
         assert_eq!(o.image, "busybox");
         assert_eq!(o.name, "mesos-c1");
-        assert_eq!(
-            o.volumes,
-            vec!["/var/lib/mesos/slaves/S/frameworks/F/executors/E/runs/C:/mnt/mesos/sandbox"]
-        );
+        assert_eq!(o.volumes, vec!["/var/lib/mesos/slaves/S/frameworks/F/executors/E/runs/C:/mnt/mesos/sandbox"]);
         assert_eq!(o.env["MESOS_SANDBOX"], "/mnt/mesos/sandbox");
         assert_eq!(o.env["MESOS_CONTAINER_NAME"], "mesos-c1");
         assert!(!o.env.contains_key("MESOS_ALLOCATION_ROLE"));
@@ -764,26 +645,14 @@ mod tests {
         assert_eq!(o.memory, None);
         let body = o.create_body().unwrap();
         assert_eq!(body.entrypoint, Some(vec!["/bin/sh".to_string()]));
-        assert_eq!(
-            body.cmd,
-            Some(vec!["-c".to_string(), "echo hi".to_string()])
-        );
-        assert_eq!(
-            body.host_config.unwrap().network_mode.as_deref(),
-            Some("host")
-        );
+        assert_eq!(body.cmd, Some(vec!["-c".to_string(), "echo hi".to_string()]));
+        assert_eq!(body.host_config.unwrap().network_mode.as_deref(), Some("host"));
     }
 
     #[test]
     fn shell_without_value_is_refused() {
-        let command = CommandInfo {
-            shell: Some(true),
-            ..Default::default()
-        };
-        assert_eq!(
-            Case::new(docker("x"), command).run().unwrap_err(),
-            "Shell specified but no command value provided"
-        );
+        let command = CommandInfo { shell: Some(true), ..Default::default() };
+        assert_eq!(Case::new(docker("x"), command).run().unwrap_err(), "Shell specified but no command value provided");
     }
 
     #[test]
@@ -800,25 +669,14 @@ mod tests {
         let body = o.create_body().unwrap();
         assert_eq!(body.entrypoint, None);
         // Without value nor arguments the image's command is left alone.
-        let o = Case::new(
-            docker("x"),
-            CommandInfo {
-                shell: Some(false),
-                ..Default::default()
-            },
-        )
-        .run()
-        .unwrap();
+        let o = Case::new(docker("x"), CommandInfo { shell: Some(false), ..Default::default() }).run().unwrap();
         assert_eq!(o.create_body().unwrap().cmd, None);
     }
 
     #[test]
     fn resources_become_shares_memory_and_optional_cfs_quota() {
         let mut case = Case::new(docker("x"), shell("true"));
-        case.resources = Some(vec![
-            scalar_resource("cpus", 0.5),
-            scalar_resource("mem", 64.0),
-        ]);
+        case.resources = Some(vec![scalar_resource("cpus", 0.5), scalar_resource("mem", 64.0)]);
         let o = case.run().unwrap();
         assert_eq!(o.cpu_shares, Some(512));
         assert_eq!(o.cpu_quota, None);
@@ -828,29 +686,17 @@ mod tests {
         case.cfs = true;
         assert_eq!(case.run().unwrap().cpu_quota, Some(50_000));
         // Minimums: 2 shares, 1ms quota, 32MB.
-        case.resources = Some(vec![
-            scalar_resource("cpus", 0.001),
-            scalar_resource("mem", 1.0),
-        ]);
+        case.resources = Some(vec![scalar_resource("cpus", 0.001), scalar_resource("mem", 1.0)]);
         let o = case.run().unwrap();
-        assert_eq!(
-            (o.cpu_shares, o.cpu_quota, o.memory),
-            (Some(2), Some(1_000), Some(MIN_MEMORY))
-        );
+        assert_eq!((o.cpu_shares, o.cpu_quota, o.memory), (Some(2), Some(1_000), Some(MIN_MEMORY)));
         let host = o.create_body().unwrap().host_config.unwrap();
-        assert_eq!(
-            (host.cpu_shares, host.cpu_period, host.memory),
-            (Some(2), Some(100_000), Some(MIN_MEMORY as i64))
-        );
+        assert_eq!((host.cpu_shares, host.cpu_period, host.memory), (Some(2), Some(100_000), Some(MIN_MEMORY as i64)));
     }
 
     #[test]
     fn limits_take_over_from_requests() {
         let mut case = Case::new(docker("x"), shell("true"));
-        case.resources = Some(vec![
-            scalar_resource("cpus", 1.0),
-            scalar_resource("mem", 1024.0),
-        ]);
+        case.resources = Some(vec![scalar_resource("cpus", 1.0), scalar_resource("mem", 1024.0)]);
         case.limits = Some(HashMap::from([
             ("cpus".to_string(), Scalar { value: 2.0 }),
             ("mem".to_string(), Scalar { value: 2048.0 }),
@@ -863,18 +709,8 @@ mod tests {
         // 1 GB of 8 GB: 1000 - 125.
         assert_eq!(o.oom_score_adj, Some(875));
         case.limits = Some(HashMap::from([
-            (
-                "cpus".to_string(),
-                Scalar {
-                    value: f64::INFINITY,
-                },
-            ),
-            (
-                "mem".to_string(),
-                Scalar {
-                    value: f64::INFINITY,
-                },
-            ),
+            ("cpus".to_string(), Scalar { value: f64::INFINITY }),
+            ("mem".to_string(), Scalar { value: f64::INFINITY }),
         ]));
         let o = case.run().unwrap();
         assert_eq!((o.cpu_quota, o.memory), (None, None));
@@ -886,21 +722,9 @@ mod tests {
         let mut command = shell("true");
         command.environment = Some(Environment {
             variables: vec![
-                environment::Variable {
-                    name: "A".into(),
-                    value: Some("from-command".into()),
-                    ..Default::default()
-                },
-                environment::Variable {
-                    name: "B".into(),
-                    value: Some("b".into()),
-                    ..Default::default()
-                },
-                environment::Variable {
-                    name: "MESOS_SANDBOX".into(),
-                    value: Some("/x".into()),
-                    ..Default::default()
-                },
+                environment::Variable { name: "A".into(), value: Some("from-command".into()), ..Default::default() },
+                environment::Variable { name: "B".into(), value: Some("b".into()), ..Default::default() },
+                environment::Variable { name: "MESOS_SANDBOX".into(), value: Some("/x".into()), ..Default::default() },
             ],
         });
         let mut case = Case::new(docker("x"), command);
@@ -938,16 +762,11 @@ mod tests {
         );
         container.volumes = vec![vol("rel", Some("rel"), volume::Mode::Rw)];
         assert_eq!(
-            Case::new(container.clone(), shell("true"))
-                .run()
-                .unwrap_err(),
+            Case::new(container.clone(), shell("true")).run().unwrap_err(),
             "Both host_path 'rel' and container_path 'rel' of a volume are relative"
         );
         container.volumes = vec![vol("/x", None, volume::Mode::Rw)];
-        assert_eq!(
-            Case::new(container, shell("true")).run().unwrap_err(),
-            "Host path or volume source is required"
-        );
+        assert_eq!(Case::new(container, shell("true")).run().unwrap_err(), "Host path or volume source is required");
     }
 
     #[test]
@@ -987,9 +806,7 @@ mod tests {
             (docker_info::Network::None, "none"),
             (docker_info::Network::Host, "host"),
         ] {
-            let o = Case::new(with_network(network), shell("true"))
-                .run()
-                .unwrap();
+            let o = Case::new(with_network(network), shell("true")).run().unwrap();
             assert_eq!(o.network.as_deref(), Some(name));
         }
         let mut user = with_network(docker_info::Network::User);
@@ -997,18 +814,8 @@ mod tests {
             Case::new(user.clone(), shell("true")).run().unwrap_err(),
             "No network info found in container info"
         );
-        user.network_infos = vec![NetworkInfo {
-            name: Some("overlay1".into()),
-            ..Default::default()
-        }];
-        assert_eq!(
-            Case::new(user.clone(), shell("true"))
-                .run()
-                .unwrap()
-                .network
-                .as_deref(),
-            Some("overlay1")
-        );
+        user.network_infos = vec![NetworkInfo { name: Some("overlay1".into()), ..Default::default() }];
+        assert_eq!(Case::new(user.clone(), shell("true")).run().unwrap().network.as_deref(), Some("overlay1"));
         user.network_infos.push(NetworkInfo::default());
         assert_eq!(
             Case::new(user, shell("true")).run().unwrap_err(),
@@ -1016,20 +823,10 @@ mod tests {
         );
         let mut host = docker("x");
         host.hostname = Some("h".into());
-        assert_eq!(
-            Case::new(host, shell("true")).run().unwrap_err(),
-            "Unable to set hostname with host network mode"
-        );
+        assert_eq!(Case::new(host, shell("true")).run().unwrap_err(), "Unable to set hostname with host network mode");
         let mut bridge = with_network(docker_info::Network::Bridge);
         bridge.hostname = Some("h".into());
-        assert_eq!(
-            Case::new(bridge, shell("true"))
-                .run()
-                .unwrap()
-                .hostname
-                .as_deref(),
-            Some("h")
-        );
+        assert_eq!(Case::new(bridge, shell("true")).run().unwrap().hostname.as_deref(), Some("h"));
     }
 
     #[test]
@@ -1037,44 +834,24 @@ mod tests {
         let mut container = with_network(docker_info::Network::Bridge);
         if let Some(d) = container.docker.as_mut() {
             d.port_mappings = vec![
-                docker_info::PortMapping {
-                    host_port: 31001,
-                    container_port: 80,
-                    protocol: None,
-                },
-                docker_info::PortMapping {
-                    host_port: 31002,
-                    container_port: 53,
-                    protocol: Some("UDP".into()),
-                },
+                docker_info::PortMapping { host_port: 31001, container_port: 80, protocol: None },
+                docker_info::PortMapping { host_port: 31002, container_port: 53, protocol: Some("UDP".into()) },
             ];
         }
         let mut case = Case::new(container.clone(), shell("true"));
         assert_eq!(case.run().unwrap_err(), "Port mappings require resources");
         case.resources = Some(vec![scalar_resource("cpus", 1.0)]);
-        assert_eq!(
-            case.run().unwrap_err(),
-            "Port mappings require port resources"
-        );
+        assert_eq!(case.run().unwrap_err(), "Port mappings require port resources");
         case.resources = Some(vec![ports_resource(31001, 31001)]);
-        assert_eq!(
-            case.run().unwrap_err(),
-            "Port [31002] not included in resources"
-        );
+        assert_eq!(case.run().unwrap_err(), "Port [31002] not included in resources");
         case.resources = Some(vec![ports_resource(31000, 31005)]);
         let o = case.run().unwrap();
         assert_eq!(o.port_mappings.len(), 2);
         assert!(o.command_line().contains("-p 31002:53/udp"));
         let body = o.create_body().unwrap();
         let bindings = body.host_config.unwrap().port_bindings.unwrap();
-        assert_eq!(
-            bindings["80/tcp"].as_ref().unwrap()[0].host_port.as_deref(),
-            Some("31001")
-        );
-        assert_eq!(
-            bindings["53/udp"].as_ref().unwrap()[0].host_port.as_deref(),
-            Some("31002")
-        );
+        assert_eq!(bindings["80/tcp"].as_ref().unwrap()[0].host_port.as_deref(), Some("31001"));
+        assert_eq!(bindings["53/udp"].as_ref().unwrap()[0].host_port.as_deref(), Some("31002"));
         let mut host = container;
         if let Some(d) = host.docker.as_mut() {
             d.network = Some(docker_info::Network::Host as i32);
@@ -1091,35 +868,17 @@ mod tests {
         if let Some(d) = container.docker.as_mut() {
             d.privileged = Some(true);
             d.parameters = vec![
-                Parameter {
-                    key: "net".into(),
-                    value: "mynet".into(),
-                },
-                Parameter {
-                    key: "network".into(),
-                    value: "ignored-second".into(),
-                },
-                Parameter {
-                    key: "label".into(),
-                    value: "team=infra".into(),
-                },
-                Parameter {
-                    key: "env".into(),
-                    value: "EXTRA=1".into(),
-                },
-                Parameter {
-                    key: "memory-swap".into(),
-                    value: "256m".into(),
-                },
+                Parameter { key: "net".into(), value: "mynet".into() },
+                Parameter { key: "network".into(), value: "ignored-second".into() },
+                Parameter { key: "label".into(), value: "team=infra".into() },
+                Parameter { key: "env".into(), value: "EXTRA=1".into() },
+                Parameter { key: "memory-swap".into(), value: "256m".into() },
             ];
         }
         let o = Case::new(container.clone(), shell("true")).run().unwrap();
         assert!(o.privileged);
         assert_eq!(o.network.as_deref(), Some("mynet"));
-        assert_eq!(
-            o.parameters[0],
-            ("network".to_string(), "ignored-second".to_string())
-        );
+        assert_eq!(o.parameters[0], ("network".to_string(), "ignored-second".to_string()));
         let mut trimmed = o.clone();
         trimmed.parameters.remove(0);
         let body = trimmed.create_body().unwrap();
@@ -1129,10 +888,7 @@ mod tests {
         assert_eq!(host.memory_swap, Some(256 * 1024 * 1024));
         assert_eq!(host.privileged, Some(true));
         // A second network option is not something the API can take.
-        assert!(o
-            .create_body()
-            .unwrap_err()
-            .contains("--network=ignored-second"));
+        assert!(o.create_body().unwrap_err().contains("--network=ignored-second"));
     }
 
     #[test]
@@ -1142,10 +898,7 @@ mod tests {
         assert_eq!(parse_name(&format!("mesos-{id}")).as_deref(), Some(id));
         assert_eq!(parse_name(&format!("/mesos-{id}")).as_deref(), Some(id));
         assert_eq!(parse_name(&format!("mesos-S1.{id}")).as_deref(), Some(id));
-        assert_eq!(
-            parse_name(&format!("mesos-S1.{id}.executor")).as_deref(),
-            Some(id)
-        );
+        assert_eq!(parse_name(&format!("mesos-S1.{id}.executor")).as_deref(), Some(id));
         assert_eq!(parse_name("mesos-not-a-uuid"), None);
         assert_eq!(parse_name(&format!("other-{id}")), None);
     }

@@ -114,11 +114,7 @@ impl Cgroups {
     /// Detects the layout under `hierarchy` (v2 when it has
     /// `cgroup.controllers`), checks the controllers are there, and creates
     /// `<root>` (enabling the v2 controllers for its children).
-    pub fn prepare(
-        hierarchy: &Path,
-        root: &str,
-        controllers: &[Controller],
-    ) -> Result<Cgroups, CgroupsError> {
+    pub fn prepare(hierarchy: &Path, root: &str, controllers: &[Controller]) -> Result<Cgroups, CgroupsError> {
         let root = root.trim_matches('/').to_string();
         if root.is_empty() || root.split('/').any(|c| c == ".." || c.is_empty()) {
             return Err(CgroupsError(format!("Invalid cgroups root '{root}'")));
@@ -148,28 +144,17 @@ impl Cgroups {
                 }
                 let mount = fs::canonicalize(&mount).unwrap_or(mount);
                 let dir = mount.join(&root);
-                fs::create_dir_all(&dir)
-                    .map_err(|e| io_err(format!("Failed to create '{}'", dir.display()), e))?;
+                fs::create_dir_all(&dir).map_err(|e| io_err(format!("Failed to create '{}'", dir.display()), e))?;
                 mounts.insert(subsystem, mount);
             }
         }
-        Ok(Cgroups {
-            hierarchy: hierarchy.to_path_buf(),
-            root,
-            version: Version::V1,
-            controllers,
-            mounts,
-        })
+        Ok(Cgroups { hierarchy: hierarchy.to_path_buf(), root, version: Version::V1, controllers, mounts })
     }
 
     fn prepare_v2(&self) -> Result<(), CgroupsError> {
         let available = read(&self.hierarchy.join("cgroup.controllers"))?;
         let available: BTreeSet<&str> = available.split_whitespace().collect();
-        let wanted: Vec<&str> = self
-            .controllers
-            .iter()
-            .filter_map(|c| c.v2_name())
-            .collect();
+        let wanted: Vec<&str> = self.controllers.iter().filter_map(|c| c.v2_name()).collect();
         for name in &wanted {
             if !available.contains(name) {
                 return Err(CgroupsError(format!(
@@ -186,8 +171,7 @@ impl Cgroups {
             enable_v2_controllers(&dir, &wanted)?;
             dir = dir.join(component);
             if !dir.exists() {
-                fs::create_dir(&dir)
-                    .map_err(|e| io_err(format!("Failed to create '{}'", dir.display()), e))?;
+                fs::create_dir(&dir).map_err(|e| io_err(format!("Failed to create '{}'", dir.display()), e))?;
             }
         }
         enable_v2_controllers(&dir, &wanted)
@@ -205,10 +189,7 @@ impl Cgroups {
     fn dir(&self, subsystem: &str, id: &str) -> Option<PathBuf> {
         match self.version {
             Version::V2 => Some(self.hierarchy.join(&self.root).join(id)),
-            Version::V1 => self
-                .mounts
-                .get(subsystem)
-                .map(|m| m.join(&self.root).join(id)),
+            Version::V1 => self.mounts.get(subsystem).map(|m| m.join(&self.root).join(id)),
         }
     }
 
@@ -218,10 +199,7 @@ impl Cgroups {
             Version::V2 => vec![self.hierarchy.join(&self.root).join(id)],
             Version::V1 => {
                 let unique: BTreeSet<&PathBuf> = self.mounts.values().collect();
-                unique
-                    .into_iter()
-                    .map(|m| m.join(&self.root).join(id))
-                    .collect()
+                unique.into_iter().map(|m| m.join(&self.root).join(id)).collect()
             }
         }
     }
@@ -230,13 +208,11 @@ impl Cgroups {
     pub fn create(&self, id: &str) -> Result<(), CgroupsError> {
         check_id(id)?;
         for dir in self.dirs(id) {
-            fs::create_dir_all(&dir)
-                .map_err(|e| io_err(format!("Failed to create cgroup '{}'", dir.display()), e))?;
+            fs::create_dir_all(&dir).map_err(|e| io_err(format!("Failed to create cgroup '{}'", dir.display()), e))?;
         }
         if self.version == Version::V2 {
             let leaf = self.hierarchy.join(&self.root).join(id).join("leaf");
-            fs::create_dir_all(&leaf)
-                .map_err(|e| io_err(format!("Failed to create cgroup '{}'", leaf.display()), e))?;
+            fs::create_dir_all(&leaf).map_err(|e| io_err(format!("Failed to create cgroup '{}'", leaf.display()), e))?;
         }
         Ok(())
     }
@@ -251,17 +227,8 @@ impl Cgroups {
     /// `0`, i.e. "me", before it execs).
     pub fn procs_files(&self, id: &str) -> Vec<PathBuf> {
         match self.version {
-            Version::V2 => vec![self
-                .hierarchy
-                .join(&self.root)
-                .join(id)
-                .join("leaf")
-                .join("cgroup.procs")],
-            Version::V1 => self
-                .dirs(id)
-                .into_iter()
-                .map(|d| d.join("cgroup.procs"))
-                .collect(),
+            Version::V2 => vec![self.hierarchy.join(&self.root).join(id).join("leaf").join("cgroup.procs")],
+            Version::V1 => self.dirs(id).into_iter().map(|d| d.join("cgroup.procs")).collect(),
         }
     }
 
@@ -296,9 +263,7 @@ impl Cgroups {
         }
         let mut ids = BTreeSet::new();
         for base in bases {
-            let Ok(entries) = fs::read_dir(&base) else {
-                continue;
-            };
+            let Ok(entries) = fs::read_dir(&base) else { continue };
             for entry in entries.flatten() {
                 let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
                 let name = entry.file_name().to_string_lossy().into_owned();
@@ -313,20 +278,9 @@ impl Cgroups {
 
     /// Sets cpu shares (v1) or weight (v2) for `cpus`, and the CFS bandwidth
     /// to `quota_cpus` (None: unlimited), as Mesos's cpu subsystem does.
-    pub fn set_cpu(
-        &self,
-        id: &str,
-        cpus: f64,
-        quota_cpus: Option<f64>,
-    ) -> Result<(), CgroupsError> {
-        let Some(dir) = self.dir("cpu", id) else {
-            return Ok(());
-        };
-        let cpus = if cpus.is_finite() && cpus > 0.0 {
-            cpus
-        } else {
-            0.0
-        };
+    pub fn set_cpu(&self, id: &str, cpus: f64, quota_cpus: Option<f64>) -> Result<(), CgroupsError> {
+        let Some(dir) = self.dir("cpu", id) else { return Ok(()) };
+        let cpus = if cpus.is_finite() && cpus > 0.0 { cpus } else { 0.0 };
         let quota_us = quota_cpus
             .filter(|q| q.is_finite())
             .map(|q| ((q.max(0.0) * CPU_CFS_PERIOD_US as f64) as u64).max(MIN_CPU_CFS_QUOTA_US));
@@ -335,17 +289,13 @@ impl Cgroups {
                 let shares = ((CPU_SHARES_PER_CPU * cpus) as u64).max(MIN_CPU_SHARES);
                 write(&dir.join("cpu.shares"), &shares.to_string())?;
                 if quota_cpus.is_some() {
-                    write(
-                        &dir.join("cpu.cfs_period_us"),
-                        &CPU_CFS_PERIOD_US.to_string(),
-                    )?;
+                    write(&dir.join("cpu.cfs_period_us"), &CPU_CFS_PERIOD_US.to_string())?;
                     let quota = quota_us.map_or("-1".to_string(), |q| q.to_string());
                     write(&dir.join("cpu.cfs_quota_us"), &quota)?;
                 }
             }
             Version::V2 => {
-                let weight =
-                    ((CPU_WEIGHT_PER_CPU * cpus) as u64).clamp(MIN_CPU_WEIGHT, MAX_CPU_WEIGHT);
+                let weight = ((CPU_WEIGHT_PER_CPU * cpus) as u64).clamp(MIN_CPU_WEIGHT, MAX_CPU_WEIGHT);
                 write(&dir.join("cpu.weight"), &weight.to_string())?;
                 let max = match quota_us {
                     Some(q) => format!("{q} {CPU_CFS_PERIOD_US}"),
@@ -368,9 +318,7 @@ impl Cgroups {
         raise_hard: bool,
         limit_swap: bool,
     ) -> Result<(), CgroupsError> {
-        let Some(dir) = self.dir("memory", id) else {
-            return Ok(());
-        };
+        let Some(dir) = self.dir("memory", id) else { return Ok(()) };
         match self.version {
             Version::V1 => {
                 write(&dir.join("memory.soft_limit_in_bytes"), &soft.to_string())?;
@@ -392,10 +340,7 @@ impl Cgroups {
             Version::V2 => {
                 write(&dir.join("memory.low"), &soft.to_string())?;
                 if raise_hard {
-                    write(
-                        &dir.join("memory.max"),
-                        &hard.map_or("max".to_string(), |h| h.to_string()),
-                    )?;
+                    write(&dir.join("memory.max"), &hard.map_or("max".to_string(), |h| h.to_string()))?;
                 }
             }
         }
@@ -412,17 +357,10 @@ impl Cgroups {
     }
 
     /// CPU statistics (`cpuacct.stat` + `cpu.stat`, or v2 `cpu.stat`).
-    pub fn cpu_statistics(
-        &self,
-        id: &str,
-        cfs: bool,
-        stats: &mut ResourceStatistics,
-    ) -> Result<(), CgroupsError> {
+    pub fn cpu_statistics(&self, id: &str, cfs: bool, stats: &mut ResourceStatistics) -> Result<(), CgroupsError> {
         match self.version {
             Version::V1 => {
-                let Some(acct) = self.dir("cpuacct", id) else {
-                    return Ok(());
-                };
+                let Some(acct) = self.dir("cpuacct", id) else { return Ok(()) };
                 let stat = read_stat(&acct.join("cpuacct.stat"))?;
                 let ticks = procfs::clock_ticks() as f64;
                 if let (Some(user), Some(system)) = (stat.get("user"), stat.get("system")) {
@@ -434,22 +372,18 @@ impl Cgroups {
                         let stat = read_stat(&cpu.join("cpu.stat"))?;
                         stats.cpus_nr_periods = stat.get("nr_periods").map(|v| *v as u32);
                         stats.cpus_nr_throttled = stat.get("nr_throttled").map(|v| *v as u32);
-                        stats.cpus_throttled_time_secs =
-                            stat.get("throttled_time").map(|v| *v as f64 / 1e9);
+                        stats.cpus_throttled_time_secs = stat.get("throttled_time").map(|v| *v as f64 / 1e9);
                     }
                 }
             }
             Version::V2 => {
-                let Some(dir) = self.dir("cpu", id) else {
-                    return Ok(());
-                };
+                let Some(dir) = self.dir("cpu", id) else { return Ok(()) };
                 let stat = read_stat(&dir.join("cpu.stat"))?;
                 stats.cpus_user_time_secs = stat.get("user_usec").map(|v| *v as f64 / 1e6);
                 stats.cpus_system_time_secs = stat.get("system_usec").map(|v| *v as f64 / 1e6);
                 stats.cpus_nr_periods = stat.get("nr_periods").map(|v| *v as u32);
                 stats.cpus_nr_throttled = stat.get("nr_throttled").map(|v| *v as u32);
-                stats.cpus_throttled_time_secs =
-                    stat.get("throttled_usec").map(|v| *v as f64 / 1e6);
+                stats.cpus_throttled_time_secs = stat.get("throttled_usec").map(|v| *v as f64 / 1e6);
             }
         }
         Ok(())
@@ -463,18 +397,15 @@ impl Cgroups {
         limit_swap: bool,
         stats: &mut ResourceStatistics,
     ) -> Result<(), CgroupsError> {
-        let Some(dir) = self.dir("memory", id) else {
-            return Ok(());
-        };
+        let Some(dir) = self.dir("memory", id) else { return Ok(()) };
         match self.version {
             Version::V1 => {
-                stats.mem_total_bytes =
-                    Some(read_u64(&dir.join("memory.usage_in_bytes")).ok_or_else(|| {
-                        CgroupsError("Failed to parse 'memory.usage_in_bytes'".into())
-                    })?);
+                stats.mem_total_bytes = Some(
+                    read_u64(&dir.join("memory.usage_in_bytes"))
+                        .ok_or_else(|| CgroupsError("Failed to parse 'memory.usage_in_bytes'".into()))?,
+                );
                 if limit_swap {
-                    stats.mem_total_memsw_bytes =
-                        read_u64(&dir.join("memory.memsw.usage_in_bytes"));
+                    stats.mem_total_memsw_bytes = read_u64(&dir.join("memory.memsw.usage_in_bytes"));
                 }
                 let stat = read_stat(&dir.join("memory.stat"))?;
                 stats.mem_file_bytes = stat.get("total_cache").copied();
@@ -519,9 +450,7 @@ impl Cgroups {
     /// What Mesos reports when the container hit its memory limit: the
     /// message, and the `mem` (MB) to put in the limitation's resources.
     pub fn oom_report(&self, id: &str) -> (String, f64) {
-        let Some(dir) = self.dir("memory", id) else {
-            return ("Memory limit exceeded".into(), 0.0);
-        };
+        let Some(dir) = self.dir("memory", id) else { return ("Memory limit exceeded".into(), 0.0) };
         match self.version {
             Version::V1 => {
                 let mut message = String::from("Memory limit exceeded: ");
@@ -556,18 +485,13 @@ impl Cgroups {
 
     /// Starts listening for OOM events of the container.
     pub fn oom_notifier(&self, id: &str) -> Result<OomNotifier, CgroupsError> {
-        let dir = self
-            .dir("memory", id)
-            .ok_or_else(|| CgroupsError("No memory cgroup".into()))?;
+        let dir = self.dir("memory", id).ok_or_else(|| CgroupsError("No memory cgroup".into()))?;
         match self.version {
             Version::V1 => {
                 // cgroup v1 notification API: register "<eventfd> <fd of
                 // memory.oom_control>" in cgroup.event_control.
-                let efd = EventFd::from_value_and_flags(
-                    0,
-                    EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC,
-                )
-                .map_err(|e| CgroupsError(format!("Failed to create eventfd: {e}")))?;
+                let efd = EventFd::from_value_and_flags(0, EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)
+                    .map_err(|e| CgroupsError(format!("Failed to create eventfd: {e}")))?;
                 let control = fs::File::open(dir.join("memory.oom_control"))
                     .map_err(|e| io_err("Failed to open 'memory.oom_control'", e))?;
                 let line = format!("{} {}", efd.as_raw_fd(), control.as_raw_fd());
@@ -576,12 +500,7 @@ impl Cgroups {
                 // is dropped with the AsyncFd, and always reports that same fd.
                 let fd = unsafe { AsyncFd::register_with_interest(efd, Interest::READABLE) }
                     .map_err(|e| CgroupsError(format!("Failed to watch the eventfd: {e}")))?;
-                Ok(OomNotifier {
-                    kind: NotifierKind::EventFd {
-                        fd,
-                        _control: control,
-                    },
-                })
+                Ok(OomNotifier { kind: NotifierKind::EventFd { fd, _control: control } })
             }
             Version::V2 => {
                 let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
@@ -591,13 +510,9 @@ impl Cgroups {
                     .map_err(|e| CgroupsError(format!("Failed to watch 'memory.events': {e}")))?;
                 // SAFETY: the Inotify owns its descriptor until it is dropped with
                 // the AsyncFd, and `Watched` always reports that same fd.
-                let fd = unsafe {
-                    AsyncFd::register_with_interest(Watched(inotify), Interest::READABLE)
-                }
-                .map_err(|e| CgroupsError(format!("Failed to watch inotify: {e}")))?;
-                Ok(OomNotifier {
-                    kind: NotifierKind::Inotify(fd),
-                })
+                let fd = unsafe { AsyncFd::register_with_interest(Watched(inotify), Interest::READABLE) }
+                    .map_err(|e| CgroupsError(format!("Failed to watch inotify: {e}")))?;
+                Ok(OomNotifier { kind: NotifierKind::Inotify(fd) })
             }
         }
     }
@@ -609,9 +524,7 @@ impl Cgroups {
         check_id(id)?;
         let deadline = tokio::time::Instant::now() + timeout;
         let freezer = match self.version {
-            Version::V1 => self
-                .dir("freezer", id)
-                .filter(|d| d.join("freezer.state").exists()),
+            Version::V1 => self.dir("freezer", id).filter(|d| d.join("freezer.state").exists()),
             Version::V2 => Some(self.hierarchy.join(&self.root).join(id)),
         };
         let container_dir = self.hierarchy.join(&self.root).join(id);
@@ -652,10 +565,7 @@ impl Cgroups {
                 Version::V2 => read_stat(&dir.join("cgroup.events"))
                     .ok()
                     .and_then(|s| s.get("frozen").copied())
-                    .map_or_else(
-                        String::new,
-                        |v| if v == 1 { "1".into() } else { "0".into() },
-                    ),
+                    .map_or_else(String::new, |v| if v == 1 { "1".into() } else { "0".into() }),
             };
             if state.trim() == frozen {
                 break;
@@ -680,18 +590,10 @@ impl Cgroups {
                     Ok(()) => break,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => break,
                     // The kernel may still be tearing down exited tasks.
-                    Err(e)
-                        if tokio::time::Instant::now() < deadline
-                            && e.raw_os_error() == Some(libc::EBUSY) =>
-                    {
+                    Err(e) if tokio::time::Instant::now() < deadline && e.raw_os_error() == Some(libc::EBUSY) => {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
-                    Err(e) => {
-                        return Err(io_err(
-                            format!("Failed to remove cgroup '{}'", dir.display()),
-                            e,
-                        ))
-                    }
+                    Err(e) => return Err(io_err(format!("Failed to remove cgroup '{}'", dir.display()), e)),
                 }
             }
         }
@@ -705,10 +607,7 @@ pub struct OomNotifier {
 }
 
 enum NotifierKind {
-    EventFd {
-        fd: AsyncFd<EventFd>,
-        _control: fs::File,
-    },
+    EventFd { fd: AsyncFd<EventFd>, _control: fs::File },
     Inotify(AsyncFd<Watched>),
 }
 
@@ -738,8 +637,7 @@ impl OomNotifier {
             },
             NotifierKind::Inotify(fd) => loop {
                 let mut guard = fd.readable().await?;
-                match guard.try_io(|inner| inner.get_ref().0.read_events().map_err(io::Error::from))
-                {
+                match guard.try_io(|inner| inner.get_ref().0.read_events().map_err(io::Error::from)) {
                     Ok(Ok(_)) => return Ok(false),
                     Ok(Err(e)) => return Err(e),
                     Err(_would_block) => continue,
@@ -751,9 +649,7 @@ impl OomNotifier {
 
 fn check_id(id: &str) -> Result<(), CgroupsError> {
     if id.is_empty() || id == "." || id == ".." || id.contains('/') || id.contains('\0') {
-        return Err(CgroupsError(format!(
-            "Invalid container id for a cgroup: '{id}'"
-        )));
+        return Err(CgroupsError(format!("Invalid container id for a cgroup: '{id}'")));
     }
     Ok(())
 }
@@ -772,10 +668,7 @@ fn enable_v2_controllers(dir: &Path, names: &[&str]) -> Result<(), CgroupsError>
 
 fn collect_pids(dir: &Path, recursive: bool, out: &mut BTreeSet<i32>) {
     if let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) {
-        out.extend(
-            text.split_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok()),
-        );
+        out.extend(text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
     }
     if recursive {
         if let Ok(entries) = fs::read_dir(dir) {
@@ -809,12 +702,7 @@ fn read(path: &Path) -> Result<String, CgroupsError> {
 }
 
 fn write(path: &Path, value: &str) -> Result<(), CgroupsError> {
-    fs::write(path, value).map_err(|e| {
-        io_err(
-            format!("Failed to write '{value}' to '{}'", path.display()),
-            e,
-        )
-    })
+    fs::write(path, value).map_err(|e| io_err(format!("Failed to write '{value}' to '{}'", path.display()), e))
 }
 
 /// A single-number control file; `max` (v2) reads as `None`.
@@ -843,11 +731,7 @@ mod tests {
     /// A directory laid out like a v2 unified hierarchy.
     fn fake_v2() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(
-            dir.path().join("cgroup.controllers"),
-            "cpuset cpu io memory pids\n",
-        )
-        .unwrap();
+        fs::write(dir.path().join("cgroup.controllers"), "cpuset cpu io memory pids\n").unwrap();
         fs::write(dir.path().join("cgroup.subtree_control"), "").unwrap();
         dir
     }
@@ -874,38 +758,24 @@ mod tests {
     #[test]
     fn v2_prepare_enables_controllers_down_to_the_root() {
         let base = fake_v2();
-        let cg = Cgroups::prepare(
-            base.path(),
-            "mesos",
-            &[Controller::Cpu, Controller::Memory, Controller::Freezer],
-        )
-        .unwrap();
+        let cg = Cgroups::prepare(base.path(), "mesos", &[Controller::Cpu, Controller::Memory, Controller::Freezer])
+            .unwrap();
         assert_eq!(cg.version(), Version::V2);
         // Written one at a time; the fake file keeps the last write.
-        assert_eq!(
-            fs::read_to_string(base.path().join("cgroup.subtree_control")).unwrap(),
-            "+memory"
-        );
-        assert_eq!(
-            fs::read_to_string(base.path().join("mesos/cgroup.subtree_control")).unwrap(),
-            "+memory"
-        );
+        assert_eq!(fs::read_to_string(base.path().join("cgroup.subtree_control")).unwrap(), "+memory");
+        assert_eq!(fs::read_to_string(base.path().join("mesos/cgroup.subtree_control")).unwrap(), "+memory");
 
         let missing = tempfile::tempdir().unwrap();
         fs::write(missing.path().join("cgroup.controllers"), "pids\n").unwrap();
         let err = Cgroups::prepare(missing.path(), "mesos", &[Controller::Memory]).unwrap_err();
-        assert!(
-            err.0.contains("'memory' controller is not available"),
-            "{err}"
-        );
+        assert!(err.0.contains("'memory' controller is not available"), "{err}");
         assert!(Cgroups::prepare(base.path(), "../escape", &[]).is_err());
     }
 
     #[test]
     fn v2_limits_stats_and_oom_on_a_fake_tree() {
         let base = fake_v2();
-        let cg =
-            Cgroups::prepare(base.path(), "mesos", &[Controller::Cpu, Controller::Memory]).unwrap();
+        let cg = Cgroups::prepare(base.path(), "mesos", &[Controller::Cpu, Controller::Memory]).unwrap();
         cg.create("c1").unwrap();
         let dir = v2_container(base.path(), "c1");
         assert_eq!(cg.procs_files("c1"), vec![dir.join("leaf/cgroup.procs")]);
@@ -914,40 +784,20 @@ mod tests {
 
         cg.set_cpu("c1", 0.5, None).unwrap();
         assert_eq!(fs::read_to_string(dir.join("cpu.weight")).unwrap(), "50");
-        assert_eq!(
-            fs::read_to_string(dir.join("cpu.max")).unwrap(),
-            "max 100000"
-        );
+        assert_eq!(fs::read_to_string(dir.join("cpu.max")).unwrap(), "max 100000");
         cg.set_cpu("c1", 2.0, Some(2.0)).unwrap();
         assert_eq!(fs::read_to_string(dir.join("cpu.weight")).unwrap(), "200");
-        assert_eq!(
-            fs::read_to_string(dir.join("cpu.max")).unwrap(),
-            "200000 100000"
-        );
+        assert_eq!(fs::read_to_string(dir.join("cpu.max")).unwrap(), "200000 100000");
         cg.set_cpu("c1", 0.001, Some(0.001)).unwrap();
         assert_eq!(fs::read_to_string(dir.join("cpu.weight")).unwrap(), "1");
-        assert_eq!(
-            fs::read_to_string(dir.join("cpu.max")).unwrap(),
-            "1000 100000"
-        );
+        assert_eq!(fs::read_to_string(dir.join("cpu.max")).unwrap(), "1000 100000");
 
-        cg.set_memory("c1", 64 * Bytes::MB, Some(64 * Bytes::MB), true, false)
-            .unwrap();
-        assert_eq!(
-            fs::read_to_string(dir.join("memory.low")).unwrap(),
-            (64 * Bytes::MB).to_string()
-        );
-        assert_eq!(
-            fs::read_to_string(dir.join("memory.max")).unwrap(),
-            (64 * Bytes::MB).to_string()
-        );
+        cg.set_memory("c1", 64 * Bytes::MB, Some(64 * Bytes::MB), true, false).unwrap();
+        assert_eq!(fs::read_to_string(dir.join("memory.low")).unwrap(), (64 * Bytes::MB).to_string());
+        assert_eq!(fs::read_to_string(dir.join("memory.max")).unwrap(), (64 * Bytes::MB).to_string());
         assert_eq!(cg.memory_limit("c1"), Some(64 * Bytes::MB));
-        cg.set_memory("c1", 32 * Bytes::MB, Some(32 * Bytes::MB), false, false)
-            .unwrap();
-        assert_eq!(
-            fs::read_to_string(dir.join("memory.max")).unwrap(),
-            (64 * Bytes::MB).to_string()
-        );
+        cg.set_memory("c1", 32 * Bytes::MB, Some(32 * Bytes::MB), false, false).unwrap();
+        assert_eq!(fs::read_to_string(dir.join("memory.max")).unwrap(), (64 * Bytes::MB).to_string());
 
         let mut stats = ResourceStatistics::default();
         cg.cpu_statistics("c1", false, &mut stats).unwrap();
@@ -962,19 +812,10 @@ mod tests {
         assert_eq!(stats.mem_mapped_file_bytes, Some(2048));
 
         assert_eq!(cg.oom_kills("c1"), Some(0));
-        fs::write(
-            dir.join("memory.events"),
-            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
-        )
-        .unwrap();
+        fs::write(dir.join("memory.events"), "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n").unwrap();
         assert_eq!(cg.oom_kills("c1"), Some(1));
         let (message, mb) = cg.oom_report("c1");
-        assert!(
-            message.starts_with(
-                "Memory limit exceeded: \nMEMORY STATISTICS post-OOM: \nanon: 4KB\nfile: 8KB"
-            ),
-            "{message}"
-        );
+        assert!(message.starts_with("Memory limit exceeded: \nMEMORY STATISTICS post-OOM: \nanon: 4KB\nfile: 8KB"), "{message}");
         assert_eq!(mb, 64.0);
 
         assert_eq!(cg.containers(), BTreeSet::from(["c1".to_string()]));
@@ -982,10 +823,7 @@ mod tests {
 
     #[test]
     fn v2_oom_notifier_wakes_on_memory_events_changes() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             let base = fake_v2();
             let cg = Cgroups::prepare(base.path(), "mesos", &[Controller::Memory]).unwrap();
@@ -993,22 +831,14 @@ mod tests {
             let dir = v2_container(base.path(), "c1");
             let mut notifier = cg.oom_notifier("c1").unwrap();
             fs::write(dir.join("memory.events"), "oom 1\noom_kill 1\n").unwrap();
-            assert!(
-                !tokio::time::timeout(Duration::from_secs(30), notifier.notified())
-                    .await
-                    .unwrap()
-                    .unwrap()
-            );
+            assert!(!tokio::time::timeout(Duration::from_secs(30), notifier.notified()).await.unwrap().unwrap());
             assert_eq!(cg.oom_kills("c1"), Some(1));
         });
     }
 
     #[test]
     fn v2_destroy_uses_cgroup_kill_and_removes_the_tree() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             let base = fake_v2();
             let cg = Cgroups::prepare(base.path(), "mesos", &[Controller::Cpu]).unwrap();
@@ -1032,12 +862,8 @@ mod tests {
         }
         std::os::unix::fs::symlink("cpu,cpuacct", base.path().join("cpu")).unwrap();
         std::os::unix::fs::symlink("cpu,cpuacct", base.path().join("cpuacct")).unwrap();
-        let cg = Cgroups::prepare(
-            base.path(),
-            "mesos",
-            &[Controller::Cpu, Controller::Memory, Controller::Freezer],
-        )
-        .unwrap();
+        let cg = Cgroups::prepare(base.path(), "mesos", &[Controller::Cpu, Controller::Memory, Controller::Freezer])
+            .unwrap();
         assert_eq!(cg.version(), Version::V1);
         cg.create("c1").unwrap();
         // cpu and cpuacct share a mount: three directories, not four.
@@ -1045,10 +871,7 @@ mod tests {
         cg.set_cpu("c1", 1.5, Some(1.5)).unwrap();
         let cpu = base.path().join("cpu,cpuacct/mesos/c1");
         assert_eq!(fs::read_to_string(cpu.join("cpu.shares")).unwrap(), "1536");
-        assert_eq!(
-            fs::read_to_string(cpu.join("cpu.cfs_quota_us")).unwrap(),
-            "150000"
-        );
+        assert_eq!(fs::read_to_string(cpu.join("cpu.cfs_quota_us")).unwrap(), "150000");
         cg.set_cpu("c1", 0.0, None).unwrap();
         assert_eq!(fs::read_to_string(cpu.join("cpu.shares")).unwrap(), "2");
 
@@ -1056,10 +879,6 @@ mod tests {
         assert!(err.is_ok());
         let empty = tempfile::tempdir().unwrap();
         let err = Cgroups::prepare(empty.path(), "mesos", &[Controller::Memory]).unwrap_err();
-        assert!(
-            err.0
-                .starts_with("Failed to prepare hierarchy for the subsystem 'memory'"),
-            "{err}"
-        );
+        assert!(err.0.starts_with("Failed to prepare hierarchy for the subsystem 'memory'"), "{err}");
     }
 }

@@ -160,9 +160,7 @@ impl Isolation {
                     isolation.cgroups_cpu = true;
                     isolation.cgroups_mem = true;
                 }
-                other if ACCEPTED_UNIMPLEMENTED.contains(&other) => {
-                    isolation.ignored.push(other.to_string())
-                }
+                other if ACCEPTED_UNIMPLEMENTED.contains(&other) => isolation.ignored.push(other.to_string()),
                 other => return Err(format!("Unknown or unsupported isolator '{other}'")),
             }
         }
@@ -204,11 +202,7 @@ pub struct MesosContainerizerConfig {
 impl Default for MesosContainerizerConfig {
     fn default() -> Self {
         MesosContainerizerConfig {
-            isolation: Isolation {
-                posix_cpu: true,
-                posix_mem: true,
-                ..Default::default()
-            },
+            isolation: Isolation { posix_cpu: true, posix_mem: true, ..Default::default() },
             launcher: None,
             cgroups_hierarchy: PathBuf::from(cgroups::DEFAULT_HIERARCHY),
             cgroups_root: cgroups::DEFAULT_ROOT.to_string(),
@@ -251,45 +245,25 @@ mod tests {
 
     #[test]
     fn isolation_names_are_mesos_names() {
-        let i =
-            Isolation::parse("cgroups/cpu, cgroups/mem,filesystem/linux,docker/runtime").unwrap();
+        let i = Isolation::parse("cgroups/cpu, cgroups/mem,filesystem/linux,docker/runtime").unwrap();
         assert!(i.cgroups_cpu && i.cgroups_mem && !i.posix_cpu);
         assert_eq!(i.ignored, vec!["filesystem/linux", "docker/runtime"]);
         assert!(Isolation::parse("cgroups/all").unwrap().uses_cgroups());
-        assert_eq!(
-            Isolation::parse("posix/cpu,bogus/x").unwrap_err(),
-            "Unknown or unsupported isolator 'bogus/x'"
-        );
+        assert_eq!(Isolation::parse("posix/cpu,bogus/x").unwrap_err(), "Unknown or unsupported isolator 'bogus/x'");
     }
 
     #[test]
     fn flags_load_with_mesos_defaults() {
         let env: Vec<(String, String)> = Vec::new();
-        let flags = Flags::load(
-            "mesos-agent",
-            &all_flags(),
-            ["--isolation=cgroups/mem", "--launcher=posix"],
-            env,
-            None,
-        )
-        .unwrap();
+        let flags = Flags::load("mesos-agent", &all_flags(), ["--isolation=cgroups/mem", "--launcher=posix"], env, None)
+            .unwrap();
         let config = MesosContainerizerConfig::from_flags(&flags).unwrap();
         assert!(config.isolation.cgroups_mem);
         assert_eq!(config.launcher, Some(LauncherKind::Posix));
         assert_eq!(config.cgroups_root, "mesos");
-        assert_eq!(
-            config.fetcher.cache_size,
-            2 * crate::common::units::Bytes::GB
-        );
+        assert_eq!(config.fetcher.cache_size, 2 * crate::common::units::Bytes::GB);
         assert_eq!(config.fetcher.stall_timeout, Duration::from_secs(60));
-        let bad = Flags::load(
-            "mesos-agent",
-            &all_flags(),
-            ["--launcher=docker"],
-            Vec::new(),
-            None,
-        )
-        .unwrap();
+        let bad = Flags::load("mesos-agent", &all_flags(), ["--launcher=docker"], Vec::new(), None).unwrap();
         assert!(MesosContainerizerConfig::from_flags(&bad).is_err());
     }
 }

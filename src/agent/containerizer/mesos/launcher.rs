@@ -63,8 +63,7 @@ pub fn chown_tree(path: &Path, user: &UserIds) -> Result<(), String> {
         }
         Ok(())
     }
-    walk(path, user.uid, user.gid)
-        .map_err(|e| format!("Failed to chown sandbox to user '{}': {e}", user.name))
+    walk(path, user.uid, user.gid).map_err(|e| format!("Failed to chown sandbox to user '{}': {e}", user.name))
 }
 
 /// The program, `argv[0]` and the other arguments of a `CommandInfo`, as
@@ -76,11 +75,7 @@ pub fn command_line(command: &CommandInfo) -> Result<(PathBuf, String, Vec<Strin
         if command.value.is_none() {
             return Err("Shell command is not specified".into());
         }
-        return Ok((
-            PathBuf::from("/bin/sh"),
-            "sh".into(),
-            vec!["-c".into(), value],
-        ));
+        return Ok((PathBuf::from("/bin/sh"), "sh".into(), vec!["-c".into(), value]));
     }
     if value.is_empty() {
         return Err("Executable is not specified".into());
@@ -92,22 +87,15 @@ pub fn command_line(command: &CommandInfo) -> Result<(PathBuf, String, Vec<Strin
 
 /// `base`, overridden by the command's own variables (secrets are not
 /// resolved here and are skipped), with a default `PATH`.
-pub fn merge_environment(
-    base: &BTreeMap<String, String>,
-    command: Option<&Environment>,
-) -> BTreeMap<String, String> {
+pub fn merge_environment(base: &BTreeMap<String, String>, command: Option<&Environment>) -> BTreeMap<String, String> {
     let mut env = base.clone();
     for variable in command.map(|e| e.variables.as_slice()).unwrap_or_default() {
         if variable.r#type() == VariableType::Secret {
             continue;
         }
-        env.insert(
-            variable.name.clone(),
-            variable.value.clone().unwrap_or_default(),
-        );
+        env.insert(variable.name.clone(), variable.value.clone().unwrap_or_default());
     }
-    env.entry("PATH".into())
-        .or_insert_with(|| DEFAULT_PATH.into());
+    env.entry("PATH".into()).or_insert_with(|| DEFAULT_PATH.into());
     env
 }
 
@@ -140,10 +128,7 @@ pub fn spawn(spec: LaunchSpec<'_>) -> Result<tokio::process::Child, String> {
     command.env_clear().envs(&spec.environment);
 
     // 3. stdin from /dev/null, stdout/stderr into the sandbox files.
-    command
-        .stdin(Stdio::null())
-        .stdout(spec.stdout)
-        .stderr(spec.stderr);
+    command.stdin(Stdio::null()).stdout(spec.stdout).stderr(spec.stderr);
     command.current_dir(spec.directory);
 
     // 4. The cgroups to join, opened by the agent: the child only writes
@@ -198,12 +183,9 @@ pub fn spawn(spec: LaunchSpec<'_>) -> Result<tokio::process::Child, String> {
     }
 
     // 6. Fork and exec; tokio reaps the child and hands us its status.
-    let child = tokio::process::Command::from(command).spawn().map_err(|e| {
-        format!(
-            "Failed to fork a child process: '{}': {e}",
-            program.display()
-        )
-    });
+    let child = tokio::process::Command::from(command)
+        .spawn()
+        .map_err(|e| format!("Failed to fork a child process: '{}': {e}", program.display()));
     drop(procs_files);
     child
 }
@@ -214,9 +196,7 @@ pub async fn wait_pid(pid: i32) {
     if let Some(fd) = pidfd_open(pid) {
         // SAFETY: `fd` is an OwnedFd kept inside the AsyncFd for its whole
         // life, so the registered descriptor stays open and unchanged.
-        if let Ok(async_fd) =
-            unsafe { AsyncFd::register_with_interest(PidFd(fd), Interest::READABLE) }
-        {
+        if let Ok(async_fd) = unsafe { AsyncFd::register_with_interest(PidFd(fd), Interest::READABLE) } {
             // A pidfd becomes readable once the process has terminated.
             let _ = async_fd.readable().await;
             return;
@@ -253,18 +233,8 @@ mod tests {
 
     #[test]
     fn command_lines_follow_mesos() {
-        let shell = CommandInfo {
-            value: Some("echo hi".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            command_line(&shell).unwrap(),
-            (
-                PathBuf::from("/bin/sh"),
-                "sh".into(),
-                vec!["-c".into(), "echo hi".into()]
-            )
-        );
+        let shell = CommandInfo { value: Some("echo hi".into()), ..Default::default() };
+        assert_eq!(command_line(&shell).unwrap(), (PathBuf::from("/bin/sh"), "sh".into(), vec!["-c".into(), "echo hi".into()]));
         let argv = CommandInfo {
             shell: Some(false),
             value: Some("/usr/bin/mesos-executor".into()),
@@ -272,40 +242,18 @@ mod tests {
             ..Default::default()
         };
         let (program, argv0, args) = command_line(&argv).unwrap();
-        assert_eq!(
-            (program, argv0, args),
-            (
-                PathBuf::from("/usr/bin/mesos-executor"),
-                "mesos-executor".into(),
-                vec!["--launcher_dir=/x".into()]
-            )
-        );
+        assert_eq!((program, argv0, args), (PathBuf::from("/usr/bin/mesos-executor"), "mesos-executor".into(), vec!["--launcher_dir=/x".into()]));
         assert!(command_line(&CommandInfo::default()).is_err());
-        assert!(command_line(&CommandInfo {
-            shell: Some(false),
-            ..Default::default()
-        })
-        .is_err());
+        assert!(command_line(&CommandInfo { shell: Some(false), ..Default::default() }).is_err());
     }
 
     #[test]
     fn command_environment_wins_and_secrets_are_skipped() {
-        let base = BTreeMap::from([
-            ("A".to_string(), "1".to_string()),
-            ("B".to_string(), "2".to_string()),
-        ]);
+        let base = BTreeMap::from([("A".to_string(), "1".to_string()), ("B".to_string(), "2".to_string())]);
         let env = Environment {
             variables: vec![
-                Variable {
-                    name: "B".into(),
-                    value: Some("3".into()),
-                    ..Default::default()
-                },
-                Variable {
-                    name: "S".into(),
-                    r#type: Some(VariableType::Secret as i32),
-                    ..Default::default()
-                },
+                Variable { name: "B".into(), value: Some("3".into()), ..Default::default() },
+                Variable { name: "S".into(), r#type: Some(VariableType::Secret as i32), ..Default::default() },
             ],
         };
         let merged = merge_environment(&base, Some(&env));
@@ -319,8 +267,6 @@ mod tests {
     fn users_resolve() {
         let root = resolve_user("root").unwrap();
         assert_eq!((root.uid, root.gid), (0, 0));
-        assert!(resolve_user("no-such-user-here")
-            .unwrap_err()
-            .contains("no such user"));
+        assert!(resolve_user("no-such-user-here").unwrap_err().contains("no such user"));
     }
 }

@@ -53,9 +53,7 @@ use crate::proto::mesos::{
     task_status::Reason, value, ContainerId, Resource, ResourceStatistics, TaskState,
 };
 
-use super::{
-    ContainerConfig, ContainerError, Containerizer, LaunchResult, RecoverableContainer, Termination,
-};
+use super::{ContainerConfig, ContainerError, Containerizer, LaunchResult, RecoverableContainer, Termination};
 use cgroups::{Cgroups, Controller};
 pub use config::{Isolation, LauncherKind, MesosContainerizerConfig};
 
@@ -134,9 +132,7 @@ impl MesosContainerizer {
         let root = nix::unistd::geteuid().is_root();
         let launcher = match config.launcher {
             Some(kind) => kind,
-            None if root && linux_launcher_available(&config.cgroups_hierarchy) => {
-                LauncherKind::Linux
-            }
+            None if root && linux_launcher_available(&config.cgroups_hierarchy) => LauncherKind::Linux,
             None => LauncherKind::Posix,
         };
         if launcher == LauncherKind::Linux && !root {
@@ -158,36 +154,20 @@ impl MesosContainerizer {
             None
         } else {
             Some(
-                Cgroups::prepare(
-                    &config.cgroups_hierarchy,
-                    &config.cgroups_root,
-                    &controllers,
-                )
-                .map_err(|e| {
-                    ContainerError::LaunchFailed(format!("Failed to create isolator: {e}"))
-                })?,
+                Cgroups::prepare(&config.cgroups_hierarchy, &config.cgroups_root, &controllers)
+                    .map_err(|e| ContainerError::LaunchFailed(format!("Failed to create isolator: {e}")))?,
             )
         };
         for ignored in &config.isolation.ignored {
             tracing::warn!("Isolator '{ignored}' is accepted but not implemented; ignoring it");
         }
-        let fetcher =
-            Fetcher::new(config.fetcher.clone()).map_err(|e| ContainerError::Io(e.to_string()))?;
+        let fetcher = Fetcher::new(config.fetcher.clone()).map_err(|e| ContainerError::Io(e.to_string()))?;
         tracing::info!(
             "Using the {launcher:?} launcher{}",
-            cgroups.as_ref().map_or(String::new(), |c| format!(
-                " with cgroups {:?}",
-                c.version()
-            ))
+            cgroups.as_ref().map_or(String::new(), |c| format!(" with cgroups {:?}", c.version()))
         );
         Ok(MesosContainerizer {
-            inner: Arc::new(Inner {
-                config,
-                launcher,
-                cgroups,
-                fetcher,
-                state: Mutex::new(State::default()),
-            }),
+            inner: Arc::new(Inner { config, launcher, cgroups, fetcher, state: Mutex::new(State::default()) }),
         })
     }
 
@@ -207,8 +187,7 @@ impl MesosContainerizer {
 
 /// Root plus either a v2 hierarchy or a v1 freezer mount.
 fn linux_launcher_available(hierarchy: &Path) -> bool {
-    hierarchy.join("cgroup.controllers").is_file()
-        || hierarchy.join("freezer").join("cgroup.procs").is_file()
+    hierarchy.join("cgroup.controllers").is_file() || hierarchy.join("freezer").join("cgroup.procs").is_file()
 }
 
 /// The sum of a scalar resource (e.g. `cpus`, `mem`), if any is present.
@@ -232,10 +211,7 @@ fn mem_resource(megabytes: f64) -> Resource {
 }
 
 fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 impl Inner {
@@ -244,34 +220,18 @@ impl Inner {
     }
 
     fn finished(&self, key: &str) -> Option<Termination> {
-        self.lock()
-            .finished
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, t)| t.clone())
+        self.lock().finished.iter().rev().find(|(k, _)| k == key).map(|(_, t)| t.clone())
     }
 
     /// Writes cpu and memory limits for the container's resources.
     fn apply_limits(&self, key: &str) -> Result<(), ContainerError> {
-        let Some(cg) = &self.cgroups else {
-            return Ok(());
-        };
+        let Some(cg) = &self.cgroups else { return Ok(()) };
         let (resources, cpu_limit, mem_limit, first) = {
             let state = self.lock();
-            let Some(c) = state.containers.get(key) else {
-                return Ok(());
-            };
-            (
-                c.resources.clone(),
-                c.cpu_limit,
-                c.mem_limit_mb,
-                !c.hard_limit_set,
-            )
+            let Some(c) = state.containers.get(key) else { return Ok(()) };
+            (c.resources.clone(), c.cpu_limit, c.mem_limit_mb, !c.hard_limit_set)
         };
-        let failed = |e: cgroups::CgroupsError| {
-            ContainerError::LaunchFailed(format!("Failed to update isolation: {e}"))
-        };
+        let failed = |e: cgroups::CgroupsError| ContainerError::LaunchFailed(format!("Failed to update isolation: {e}"));
         if self.config.isolation.cgroups_cpu {
             if let Some(cpus) = scalar(&resources, "cpus") {
                 // CFS quota: the limit if any, else the request with --cgroups_enable_cfs.
@@ -284,17 +244,13 @@ impl Inner {
                 let soft = ((mem.max(0.0) * Bytes::MB as f64) as u64).max(cgroups::MIN_MEMORY);
                 let hard = match mem_limit {
                     Some(limit) if limit.is_infinite() => None,
-                    Some(limit) => {
-                        Some(((limit.max(0.0) * Bytes::MB as f64) as u64).max(cgroups::MIN_MEMORY))
-                    }
+                    Some(limit) => Some(((limit.max(0.0) * Bytes::MB as f64) as u64).max(cgroups::MIN_MEMORY)),
                     None => Some(soft),
                 };
                 // Only raise the hard limit after the first time: lowering it
                 // below current usage would OOM the container.
-                let raise = first
-                    || hard.is_none_or(|h| cg.memory_limit(key).is_none_or(|current| h > current));
-                cg.set_memory(key, soft, hard, raise, self.config.cgroups_limit_swap)
-                    .map_err(failed)?;
+                let raise = first || hard.is_none_or(|h| cg.memory_limit(key).is_none_or(|current| h > current));
+                cg.set_memory(key, soft, hard, raise, self.config.cgroups_limit_swap).map_err(failed)?;
                 if let Some(c) = self.lock().containers.get_mut(key) {
                     c.hard_limit_set = true;
                 }
@@ -305,10 +261,7 @@ impl Inner {
 
     /// Starts a task that turns the container's OOM events into a limitation.
     fn watch_oom(self: &Arc<Self>, key: &str) {
-        let Some(cg) = self
-            .cgroups
-            .as_ref()
-            .filter(|c| self.config.isolation.cgroups_mem && c.has(Controller::Memory))
+        let Some(cg) = self.cgroups.as_ref().filter(|c| self.config.isolation.cgroups_mem && c.has(Controller::Memory))
         else {
             return;
         };
@@ -344,18 +297,10 @@ impl Inner {
     /// (`definite`: an OOM event arrived, whatever the counter says yet).
     /// True if the container is limited.
     fn check_oom(&self, key: &str, definite: bool) -> bool {
-        let Some(cg) = self
-            .cgroups
-            .as_ref()
-            .filter(|_| self.config.isolation.cgroups_mem)
-        else {
-            return false;
-        };
+        let Some(cg) = self.cgroups.as_ref().filter(|_| self.config.isolation.cgroups_mem) else { return false };
         let kills = cg.oom_kills(key);
         let mut state = self.lock();
-        let Some(c) = state.containers.get_mut(key) else {
-            return false;
-        };
+        let Some(c) = state.containers.get_mut(key) else { return false };
         if c.limitation.is_some() {
             return true;
         }
@@ -374,9 +319,7 @@ impl Inner {
             limited_resources: vec![mem_resource(megabytes)],
         };
         let mut state = self.lock();
-        let Some(c) = state.containers.get_mut(key) else {
-            return false;
-        };
+        let Some(c) = state.containers.get_mut(key) else { return false };
         c.limitation.get_or_insert(limitation);
         true
     }
@@ -387,9 +330,7 @@ impl Inner {
     async fn kill(&self, key: &str) {
         let pid = {
             let mut state = self.lock();
-            let Some(c) = state.containers.get_mut(key) else {
-                return;
-            };
+            let Some(c) = state.containers.get_mut(key) else { return };
             if c.phase == Phase::Running {
                 c.phase = Phase::Destroying;
             }
@@ -417,9 +358,7 @@ impl Inner {
         self.check_oom(key, false);
         let oom_watch = {
             let mut state = self.lock();
-            let Some(c) = state.containers.get_mut(key) else {
-                return;
-            };
+            let Some(c) = state.containers.get_mut(key) else { return };
             c.phase = Phase::Destroying;
             c.oom_watch.take()
         };
@@ -429,15 +368,11 @@ impl Inner {
         self.kill(key).await;
         let termination = {
             let mut state = self.lock();
-            let Some(c) = state.containers.remove(key) else {
-                return;
-            };
+            let Some(c) = state.containers.remove(key) else { return };
             let mut termination = c.limitation.unwrap_or_default();
             termination.status = status;
             c.termination.send_replace(Some(termination.clone()));
-            state
-                .finished
-                .push_back((key.to_string(), termination.clone()));
+            state.finished.push_back((key.to_string(), termination.clone()));
             while state.finished.len() > FINISHED_KEPT {
                 state.finished.pop_front();
             }
@@ -459,10 +394,7 @@ impl Inner {
             if let Some(task) = c.oom_watch {
                 task.abort();
             }
-            let termination = Termination {
-                message: Some(message.to_string()),
-                ..Default::default()
-            };
+            let termination = Termination { message: Some(message.to_string()), ..Default::default() };
             c.termination.send_replace(Some(termination.clone()));
             state.finished.push_back((key.to_string(), termination));
             while state.finished.len() > FINISHED_KEPT {
@@ -471,10 +403,7 @@ impl Inner {
         }
     }
 
-    async fn launch(
-        self: Arc<Self>,
-        config: ContainerConfig,
-    ) -> Result<LaunchResult, ContainerError> {
+    async fn launch(self: Arc<Self>, config: ContainerConfig) -> Result<LaunchResult, ContainerError> {
         let key = config.container_id.value.clone();
         let mut cancelled = {
             let mut state = self.lock();
@@ -515,11 +444,7 @@ impl Inner {
         let launch_failed = ContainerError::LaunchFailed;
 
         // Who runs it: the command's user, else the container's, if we may switch.
-        let user_name = config
-            .command_info
-            .user
-            .clone()
-            .or_else(|| config.user.clone());
+        let user_name = config.command_info.user.clone().or_else(|| config.user.clone());
         let may_switch = self.config.switch_user && nix::unistd::geteuid().is_root();
         let user = match user_name.as_deref().filter(|_| may_switch) {
             Some(name) => Some(launcher::resolve_user(name).map_err(launch_failed)?),
@@ -528,17 +453,15 @@ impl Inner {
 
         // 1. Isolate.
         if let Some(cg) = &self.cgroups {
-            cg.create(key)
-                .map_err(|e| launch_failed(format!("Failed to prepare isolation: {e}")))?;
+            cg.create(key).map_err(|e| launch_failed(format!("Failed to prepare isolation: {e}")))?;
         }
         self.apply_limits(key)?;
         self.watch_oom(key);
 
         // 2. Sandbox, logs, fetch.
         let dir = &config.directory;
-        std::fs::create_dir_all(dir).map_err(|e| {
-            launch_failed(format!("Failed to create sandbox '{}': {e}", dir.display()))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| launch_failed(format!("Failed to create sandbox '{}': {e}", dir.display())))?;
         let open_log = |name: &str| {
             std::fs::OpenOptions::new()
                 .create(true)
@@ -550,12 +473,7 @@ impl Inner {
         let stderr = open_log("stderr")?;
         let uris = &config.command_info.uris;
         let log = dir.join("stderr");
-        let fetch = self.fetcher.fetch(
-            uris,
-            dir,
-            user_name.as_deref().filter(|_| may_switch),
-            Some(&log),
-        );
+        let fetch = self.fetcher.fetch(uris, dir, user_name.as_deref().filter(|_| may_switch), Some(&log));
         tokio::select! {
             result = fetch => result.map_err(|e| ContainerError::FetchFailed(
                 format!("Failed to fetch all URIs for container '{key}': {e}")))?,
@@ -569,37 +487,24 @@ impl Inner {
         }
 
         // 3. Fork and exec inside the isolation.
-        let environment = launcher::merge_environment(
-            &config.environment,
-            config.command_info.environment.as_ref(),
-        );
+        let environment = launcher::merge_environment(&config.environment, config.command_info.environment.as_ref());
         let child = launcher::spawn(launcher::LaunchSpec {
             command: &config.command_info,
             environment,
             directory: dir,
             user,
-            cgroups: self
-                .cgroups
-                .as_ref()
-                .map(|c| c.procs_files(key))
-                .unwrap_or_default(),
+            cgroups: self.cgroups.as_ref().map(|c| c.procs_files(key)).unwrap_or_default(),
             stdout,
             stderr,
         })
         .map_err(launch_failed)?;
-        let pid = child
-            .id()
-            .map(|p| p as i32)
-            .ok_or_else(|| launch_failed("The child exited at once".into()))?;
+        let pid = child.id().map(|p| p as i32).ok_or_else(|| launch_failed("The child exited at once".into()))?;
         tracing::info!("Launched container {key} with pid {pid}");
 
         // 4. Reap it.
         let destroy_now = {
             let mut state = self.lock();
-            let c = state
-                .containers
-                .get_mut(key)
-                .ok_or_else(|| ContainerError::Unknown(key.to_string()))?;
+            let c = state.containers.get_mut(key).ok_or_else(|| ContainerError::Unknown(key.to_string()))?;
             c.pid = Some(pid);
             c.phase = Phase::Running;
             let cancelled = *c.cancel.borrow();
@@ -640,26 +545,14 @@ impl Inner {
         if kill {
             self.kill(&key).await;
         }
-        let result = termination
-            .wait_for(|t| t.is_some())
-            .await
-            .ok()
-            .and_then(|t| t.clone());
+        let result = termination.wait_for(|t| t.is_some()).await.ok().and_then(|t| t.clone());
         result
     }
 
     async fn wait(self: Arc<Self>, id: ContainerId) -> Option<Termination> {
-        let receiver = self
-            .lock()
-            .containers
-            .get(&id.value)
-            .map(|c| c.termination.subscribe());
+        let receiver = self.lock().containers.get(&id.value).map(|c| c.termination.subscribe());
         match receiver {
-            Some(mut rx) => rx
-                .wait_for(|t| t.is_some())
-                .await
-                .ok()
-                .and_then(|t| t.clone()),
+            Some(mut rx) => rx.wait_for(|t| t.is_some()).await.ok().and_then(|t| t.clone()),
             None => self.finished(&id.value),
         }
     }
@@ -668,22 +561,12 @@ impl Inner {
         let key = &id.value;
         let (pid, resources, cpu_limit, mem_limit) = {
             let state = self.lock();
-            let c = state
-                .containers
-                .get(key)
-                .ok_or_else(|| ContainerError::Unknown(key.clone()))?;
+            let c = state.containers.get(key).ok_or_else(|| ContainerError::Unknown(key.clone()))?;
             (c.pid, c.resources.clone(), c.cpu_limit, c.mem_limit_mb)
         };
         let isolation = &self.config.isolation;
-        let mut stats = ResourceStatistics {
-            timestamp: now_secs(),
-            ..Default::default()
-        };
-        let tree = if isolation.posix_cpu || isolation.posix_mem {
-            pid.and_then(procfs::tree_usage)
-        } else {
-            None
-        };
+        let mut stats = ResourceStatistics { timestamp: now_secs(), ..Default::default() };
+        let tree = if isolation.posix_cpu || isolation.posix_mem { pid.and_then(procfs::tree_usage) } else { None };
         if let Some(tree) = tree {
             if isolation.posix_cpu {
                 stats.cpus_user_time_secs = Some(tree.user_secs);
@@ -700,9 +583,7 @@ impl Inner {
                 }
             }
             if isolation.cgroups_mem {
-                if let Err(e) =
-                    cg.memory_statistics(key, self.config.cgroups_limit_swap, &mut stats)
-                {
+                if let Err(e) = cg.memory_statistics(key, self.config.cgroups_limit_swap, &mut stats) {
                     tracing::warn!("Skipping memory statistics for container {key}: {e}");
                 }
             }
@@ -726,10 +607,7 @@ impl Inner {
         Ok(stats)
     }
 
-    async fn recover(
-        self: Arc<Self>,
-        known: Vec<RecoverableContainer>,
-    ) -> Result<(), ContainerError> {
+    async fn recover(self: Arc<Self>, known: Vec<RecoverableContainer>) -> Result<(), ContainerError> {
         let mut known_ids = std::collections::BTreeSet::new();
         for container in known {
             let key = container.container_id.value.clone();
@@ -737,10 +615,7 @@ impl Inner {
             if self.lock().containers.contains_key(&key) {
                 continue;
             }
-            let pid = container
-                .pid
-                .map(|p| p as i32)
-                .filter(|&p| procfs::is_alive(p));
+            let pid = container.pid.map(|p| p as i32).filter(|&p| procfs::is_alive(p));
             // A live pid must also be in the container's cgroup (it may be a
             // reused pid after a reboot).
             let pid = pid.filter(|&p| match &self.cgroups {
@@ -770,17 +645,10 @@ impl Inner {
             }
         }
         if let Some(cg) = &self.cgroups {
-            for orphan in cg
-                .containers()
-                .into_iter()
-                .filter(|id| !known_ids.contains(id))
-            {
+            for orphan in cg.containers().into_iter().filter(|id| !known_ids.contains(id)) {
                 tracing::info!("Cleaning up unknown orphaned container {orphan}");
                 // As Mesos, a failure here is logged, not a failed recovery.
-                if let Err(e) = cg
-                    .destroy(&orphan, self.config.cgroups_destroy_timeout)
-                    .await
-                {
+                if let Err(e) = cg.destroy(&orphan, self.config.cgroups_destroy_timeout).await {
                     tracing::error!("Failed to destroy orphan container {orphan}: {e}");
                 }
             }
@@ -790,9 +658,7 @@ impl Inner {
 }
 
 fn num_cpus() -> f64 {
-    std::thread::available_parallelism()
-        .map(|n| n.get() as f64)
-        .unwrap_or(1.0)
+    std::thread::available_parallelism().map(|n| n.get() as f64).unwrap_or(1.0)
 }
 
 fn total_memory() -> Option<u64> {
@@ -803,17 +669,11 @@ fn total_memory() -> Option<u64> {
 }
 
 impl Containerizer for MesosContainerizer {
-    fn recover(
-        &self,
-        known: Vec<RecoverableContainer>,
-    ) -> BoxFuture<'_, Result<(), ContainerError>> {
+    fn recover(&self, known: Vec<RecoverableContainer>) -> BoxFuture<'_, Result<(), ContainerError>> {
         self.inner.clone().recover(known).boxed()
     }
 
-    fn launch(
-        &self,
-        config: ContainerConfig,
-    ) -> BoxFuture<'_, Result<LaunchResult, ContainerError>> {
+    fn launch(&self, config: ContainerConfig) -> BoxFuture<'_, Result<LaunchResult, ContainerError>> {
         self.inner.clone().launch(config).boxed()
     }
 
@@ -825,19 +685,12 @@ impl Containerizer for MesosContainerizer {
         self.inner.clone().destroy(id).boxed()
     }
 
-    fn update(
-        &self,
-        id: ContainerId,
-        resources: Vec<Resource>,
-    ) -> BoxFuture<'_, Result<(), ContainerError>> {
+    fn update(&self, id: ContainerId, resources: Vec<Resource>) -> BoxFuture<'_, Result<(), ContainerError>> {
         let inner = self.inner.clone();
         async move {
             {
                 let mut state = inner.lock();
-                let c = state
-                    .containers
-                    .get_mut(&id.value)
-                    .ok_or_else(|| ContainerError::Unknown(id.value.clone()))?;
+                let c = state.containers.get_mut(&id.value).ok_or_else(|| ContainerError::Unknown(id.value.clone()))?;
                 if c.phase == Phase::Destroying {
                     return Ok(());
                 }
@@ -850,25 +703,12 @@ impl Containerizer for MesosContainerizer {
 
     fn usage(&self, id: ContainerId) -> BoxFuture<'_, Result<ResourceStatistics, ContainerError>> {
         let inner = self.inner.clone();
-        async move {
-            tokio::task::spawn_blocking(move || inner.usage(&id))
-                .await
-                .map_err(|e| ContainerError::Io(e.to_string()))?
-        }
-        .boxed()
+        async move { tokio::task::spawn_blocking(move || inner.usage(&id)).await.map_err(|e| ContainerError::Io(e.to_string()))? }
+            .boxed()
     }
 
     fn containers(&self) -> BoxFuture<'_, Vec<ContainerId>> {
-        let ids = self
-            .inner
-            .lock()
-            .containers
-            .keys()
-            .map(|k| ContainerId {
-                value: k.clone(),
-                parent: None,
-            })
-            .collect();
+        let ids = self.inner.lock().containers.keys().map(|k| ContainerId { value: k.clone(), parent: None }).collect();
         futures::future::ready(ids).boxed()
     }
 }

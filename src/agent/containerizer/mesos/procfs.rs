@@ -68,15 +68,12 @@ pub fn processes() -> Vec<ProcessInfo> {
 }
 
 fn processes_in(proc_root: &Path) -> Vec<ProcessInfo> {
-    let Ok(entries) = std::fs::read_dir(proc_root) else {
-        return Vec::new();
-    };
+    let Ok(entries) = std::fs::read_dir(proc_root) else { return Vec::new() };
     entries
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
         .filter_map(|pid| {
-            let text =
-                std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat")).ok()?;
+            let text = std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat")).ok()?;
             parse_stat(&text)
         })
         .collect()
@@ -94,9 +91,7 @@ pub fn tree(pid: i32) -> Vec<ProcessInfo> {
     for p in &all {
         children.entry(p.ppid).or_default().push(p);
     }
-    let Some(root) = all.iter().find(|p| p.pid == pid) else {
-        return Vec::new();
-    };
+    let Some(root) = all.iter().find(|p| p.pid == pid) else { return Vec::new() };
     let mut out = vec![root.clone()];
     let mut i = 0;
     while i < out.len() {
@@ -119,15 +114,9 @@ pub struct TreeScope {
 }
 
 impl TreeScope {
-    pub const DESCENDANTS: TreeScope = TreeScope {
-        groups: false,
-        sessions: false,
-    };
+    pub const DESCENDANTS: TreeScope = TreeScope { groups: false, sessions: false };
     /// What Mesos uses for a task started in its own session.
-    pub const SESSION: TreeScope = TreeScope {
-        groups: true,
-        sessions: true,
-    };
+    pub const SESSION: TreeScope = TreeScope { groups: true, sessions: true };
 }
 
 /// Sends `signal` to `pid`, its descendants and (per `scope`) their process
@@ -171,10 +160,7 @@ pub fn killtree(pid: i32, signal: Signal, scope: TreeScope) -> Vec<i32> {
                 if p.pid <= 1 || p.pid == me || members.contains(&p.pid) {
                     continue;
                 }
-                if members.contains(&p.ppid)
-                    || groups.contains(&p.pgrp)
-                    || sessions.contains(&p.session)
-                {
+                if members.contains(&p.ppid) || groups.contains(&p.pgrp) || sessions.contains(&p.session) {
                     members.insert(p.pid);
                     changed = true;
                 }
@@ -268,20 +254,10 @@ pub fn wstringify(status: i32) -> String {
     if libc::WIFEXITED(status) {
         format!("exited with status {}", libc::WEXITSTATUS(status))
     } else if libc::WIFSIGNALED(status) {
-        let core = if libc::WCOREDUMP(status) {
-            " (core dumped)"
-        } else {
-            ""
-        };
-        format!(
-            "terminated with signal {}{core}",
-            signal_description(libc::WTERMSIG(status))
-        )
+        let core = if libc::WCOREDUMP(status) { " (core dumped)" } else { "" };
+        format!("terminated with signal {}{core}", signal_description(libc::WTERMSIG(status)))
     } else if libc::WIFSTOPPED(status) {
-        format!(
-            "stopped on signal {}",
-            signal_description(libc::WSTOPSIG(status))
-        )
+        format!("stopped on signal {}", signal_description(libc::WSTOPSIG(status)))
     } else {
         format!("wait status {status}")
     }
@@ -306,10 +282,7 @@ mod tests {
     fn stat_lines_parse_even_with_odd_names() {
         let line = "1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 555 1000 42 18446744073709551615";
         let p = parse_stat(line).unwrap();
-        assert_eq!(
-            (p.pid, p.ppid, p.pgrp, p.session, p.state),
-            (1234, 1, 1234, 1234, 'S')
-        );
+        assert_eq!((p.pid, p.ppid, p.pgrp, p.session, p.state), (1234, 1, 1234, 1234, 'S'));
         assert_eq!((p.utime, p.stime, p.rss_pages), (7, 3, 42));
         assert!(parse_stat("garbage").is_none());
         assert!(parse_stat("12 (x) S 1").is_none());

@@ -64,14 +64,7 @@ fn dominant_share_decides_not_the_sum() {
     h.agent("y", "cpus:7;mem:300");
     let plan = h.cycle();
     assert_eq!(plan.len(), 2);
-    let y_holder = plan
-        .offers
-        .iter()
-        .find(|o| o.agent_id.value == "y")
-        .unwrap()
-        .framework_id
-        .value
-        .clone();
+    let y_holder = plan.offers.iter().find(|o| o.agent_id.value == "y").unwrap().framework_id.value.clone();
     h.agent("new", "cpus:2");
     assert_eq!(only(&h.pending()).framework_id.value, y_holder);
 }
@@ -99,10 +92,7 @@ fn roles_share_first_then_frameworks_within_a_role() {
 fn weights_scale_role_shares() {
     let mut h = Harness::new();
     h.alloc.update_weights(&[("heavy".into(), 2.0)]);
-    assert_eq!(
-        (h.alloc.weight("heavy"), h.alloc.weight("light")),
-        (2.0, 1.0)
-    );
+    assert_eq!((h.alloc.weight("heavy"), h.alloc.weight("light")), (2.0, 1.0));
     h.framework("f-heavy", &["heavy"]);
     h.framework("f-light", &["light"]);
     for i in 0..9 {
@@ -133,14 +123,7 @@ fn hierarchical_roles_compete_within_their_parent() {
 fn hierarchical_roles_need_capable_agents() {
     let mut h = Harness::new();
     h.framework("ci", &["eng/ci"]);
-    h.alloc
-        .add_agent(
-            agent_info("old"),
-            &[],
-            res("cpus:1;mem:100"),
-            &Default::default(),
-        )
-        .unwrap();
+    h.alloc.add_agent(agent_info("old"), &[], res("cpus:1;mem:100"), &Default::default()).unwrap();
     // The framework is MULTI_ROLE and the agent is not, and the role is
     // nested: both implicit filters apply.
     assert!(h.cycle().is_empty());
@@ -151,51 +134,27 @@ fn excluded_resources_do_not_count_for_fairness() {
     // The holder of the gpu agent has a gpu share of 1.0; with gpus
     // excluded its share is 0.25 (cpus 1/4) against the other's 0.5.
     let winner = |excluded: bool| {
-        let names = if excluded {
-            ["gpus".to_string()].into()
-        } else {
-            Default::default()
-        };
-        let mut h = Harness::with(Options {
-            seed: 1,
-            fairness_excluded_resource_names: names,
-            ..Options::default()
-        });
+        let names = if excluded { ["gpus".to_string()].into() } else { Default::default() };
+        let mut h = Harness::with(Options { seed: 1, fairness_excluded_resource_names: names, ..Options::default() });
         for f in ["f1", "f2"] {
             h.add(FrameworkSpec::new(f, &["r"]).cap(FwCap::GpuResources));
         }
         h.agent("gpu", "cpus:1;mem:10;gpus:4");
         h.agent("plain", "cpus:2;mem:20");
         let plan = h.cycle();
-        let gpu_holder = plan
-            .offers
-            .iter()
-            .find(|o| o.agent_id.value == "gpu")
-            .unwrap()
-            .framework_id
-            .value
-            .clone();
+        let gpu_holder = plan.offers.iter().find(|o| o.agent_id.value == "gpu").unwrap().framework_id.value.clone();
         h.agent("c", "cpus:1;mem:10");
         let w = only(&h.pending()).framework_id.value.clone();
         w == gpu_holder
     };
-    assert!(
-        winner(true),
-        "with gpus excluded the gpu holder is the poorer one"
-    );
-    assert!(
-        !winner(false),
-        "with gpus counted the gpu holder is the richer one"
-    );
+    assert!(winner(true), "with gpus excluded the gpu holder is the poorer one");
+    assert!(!winner(false), "with gpus counted the gpu holder is the richer one");
 }
 
 #[test]
 fn same_seed_same_plan() {
     let build = |seed| {
-        let mut h = Harness::with(Options {
-            seed,
-            ..Options::default()
-        });
+        let mut h = Harness::with(Options { seed, ..Options::default() });
         for f in ["f1", "f2", "f3"] {
             h.framework(f, &["r"]);
         }

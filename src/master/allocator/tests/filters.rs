@@ -25,14 +25,7 @@ fn default_refusal_is_five_seconds() {
     h.framework("f", &["r"]);
     let plan = h.pending();
     let filters = crate::proto::mesos::Filters::default();
-    h.alloc.recover_resources(
-        h.now,
-        &plan.offers[0].framework_id,
-        &plan.offers[0].agent_id,
-        &plan.offers[0].resources,
-        Some(&filters),
-        false,
-    );
+    h.alloc.recover_resources(h.now, &plan.offers[0].framework_id, &plan.offers[0].agent_id, &plan.offers[0].resources, Some(&filters), false);
     h.advance(4.0);
     assert!(h.cycle().is_empty());
     h.advance(1.0);
@@ -41,10 +34,7 @@ fn default_refusal_is_five_seconds() {
 
 #[test]
 fn refusals_last_at_least_an_allocation_interval() {
-    let mut h = Harness::with(Options {
-        allocation_interval: std::time::Duration::from_secs(3),
-        ..Options::default()
-    });
+    let mut h = Harness::with(Options { allocation_interval: std::time::Duration::from_secs(3), ..Options::default() });
     h.agent("a1", "cpus:4;mem:400");
     h.framework("f", &["r"]);
     let plan = h.pending();
@@ -82,25 +72,13 @@ fn filters_only_cover_what_was_refused() {
     let offer = only(&plan).clone();
     let mut half = res("cpus:2;mem:200");
     half.allocate("r");
-    h.alloc
-        .transition_offered_to_allocated(&agent, &half)
-        .unwrap();
+    h.alloc.transition_offered_to_allocated(&agent, &half).unwrap();
     let rest = &offer.resources - &half;
-    h.alloc.recover_resources(
-        h.now,
-        &fw,
-        &agent,
-        &rest,
-        Some(&crate::proto::mesos::Filters {
-            refuse_seconds: Some(100.0),
-        }),
-        false,
-    );
+    h.alloc.recover_resources(h.now, &fw, &agent, &rest, Some(&crate::proto::mesos::Filters { refuse_seconds: Some(100.0) }), false);
     assert!(h.cycle().is_empty(), "the refused half is filtered");
     // The task ends: more than what was refused is available, a superset
     // of the filter, so it is offered again.
-    h.alloc
-        .recover_resources(h.now, &fw, &agent, &half, None, true);
+    h.alloc.recover_resources(h.now, &fw, &agent, &half, None, true);
     assert_eq!(only(&h.cycle()).resources.cpus(), Some(4.0));
 }
 
@@ -134,11 +112,7 @@ fn suppress_stops_offers_and_revive_restores_them_clearing_filters() {
     assert!(h.cycle().is_empty());
     h.alloc.revive_offers(&fw, &[]).unwrap();
     let plan = h.pending();
-    assert_eq!(
-        only(&plan).framework_id,
-        fw,
-        "REVIVE cleared the filter at once"
-    );
+    assert_eq!(only(&plan).framework_id, fw, "REVIVE cleared the filter at once");
 }
 
 #[test]
@@ -184,10 +158,7 @@ fn triggers_only_look_at_marked_agents() {
     h.framework("f", &["r"]);
     let plan = h.pending();
     h.decline_all(&plan, None);
-    assert!(
-        !h.alloc.has_pending(),
-        "recovering resources does not trigger"
-    );
+    assert!(!h.alloc.has_pending(), "recovering resources does not trigger");
     h.agent("a2", "cpus:4;mem:400");
     // Only the new agent is looked at; a1 waits for the periodic cycle.
     assert_eq!(only(&h.pending()).agent_id.value, "a2");
@@ -218,7 +189,6 @@ fn agent_whitelist_limits_offers_to_listed_hostnames() {
     h.agent("a1", "cpus:4;mem:400");
     h.agent("a2", "cpus:4;mem:400");
     h.framework("f", &["r"]);
-    h.alloc
-        .update_whitelist(Some(["a2.example".to_string()].into()));
+    h.alloc.update_whitelist(Some(["a2.example".to_string()].into()));
     assert_eq!(only(&h.pending()).agent_id.value, "a2");
 }

@@ -55,37 +55,21 @@ impl FrameworkSpec {
             id: Some(framework_id(&self.id)),
             name: self.id.clone(),
             roles: self.roles.clone(),
-            capabilities: self
-                .caps
-                .iter()
-                .map(|&c| FwCapability {
-                    r#type: Some(c as i32),
-                })
-                .collect(),
+            capabilities: self.caps.iter().map(|&c| FwCapability { r#type: Some(c as i32) }).collect(),
             ..Default::default()
         }
     }
 }
 
 pub(crate) fn agent_caps() -> Vec<AgentCapability> {
-    [
-        AgentCap::MultiRole,
-        AgentCap::HierarchicalRole,
-        AgentCap::ReservationRefinement,
-    ]
-    .into_iter()
-    .map(|c| AgentCapability {
-        r#type: Some(c as i32),
-    })
-    .collect()
+    [AgentCap::MultiRole, AgentCap::HierarchicalRole, AgentCap::ReservationRefinement]
+        .into_iter()
+        .map(|c| AgentCapability { r#type: Some(c as i32) })
+        .collect()
 }
 
 pub(crate) fn agent_info(id: &str) -> SlaveInfo {
-    SlaveInfo {
-        id: Some(agent_id(id)),
-        hostname: format!("{id}.example"),
-        ..Default::default()
-    }
+    SlaveInfo { id: Some(agent_id(id)), hostname: format!("{id}.example"), ..Default::default() }
 }
 
 pub(crate) struct Harness {
@@ -95,28 +79,15 @@ pub(crate) struct Harness {
 
 impl Harness {
     pub(crate) fn new() -> Harness {
-        Harness::with(Options {
-            seed: 7,
-            ..Options::default()
-        })
+        Harness::with(Options { seed: 7, ..Options::default() })
     }
 
     pub(crate) fn with(options: Options) -> Harness {
-        Harness {
-            alloc: Allocator::new(options),
-            now: Duration::from_secs(1000),
-        }
+        Harness { alloc: Allocator::new(options), now: Duration::from_secs(1000) }
     }
 
     pub(crate) fn agent(&mut self, id: &str, resources: &str) -> SlaveId {
-        self.alloc
-            .add_agent(
-                agent_info(id),
-                &agent_caps(),
-                res(resources),
-                &HashMap::new(),
-            )
-            .unwrap();
+        self.alloc.add_agent(agent_info(id), &agent_caps(), res(resources), &HashMap::new()).unwrap();
         agent_id(id)
     }
 
@@ -125,12 +96,8 @@ impl Harness {
     }
 
     pub(crate) fn add(&mut self, spec: FrameworkSpec) -> FrameworkId {
-        let options = FrameworkOptions {
-            suppressed_roles: spec.suppressed.iter().cloned().collect(),
-        };
-        self.alloc
-            .add_framework(spec.info(), &HashMap::new(), spec.active, options)
-            .unwrap();
+        let options = FrameworkOptions { suppressed_roles: spec.suppressed.iter().cloned().collect() };
+        self.alloc.add_framework(spec.info(), &HashMap::new(), spec.active, options).unwrap();
         framework_id(&spec.id)
     }
 
@@ -150,17 +117,8 @@ impl Harness {
 
     /// Declines an offer with `refuse_seconds` (`None`: no filter).
     pub(crate) fn decline(&mut self, offer: &PlannedOffer, refuse_seconds: Option<f64>) {
-        let filters = refuse_seconds.map(|s| Filters {
-            refuse_seconds: Some(s),
-        });
-        self.alloc.recover_resources(
-            self.now,
-            &offer.framework_id,
-            &offer.agent_id,
-            &offer.resources,
-            filters.as_ref(),
-            false,
-        );
+        let filters = refuse_seconds.map(|s| Filters { refuse_seconds: Some(s) });
+        self.alloc.recover_resources(self.now, &offer.framework_id, &offer.agent_id, &offer.resources, filters.as_ref(), false);
     }
 
     pub(crate) fn decline_all(&mut self, plan: &Plan, refuse_seconds: Option<f64>) {
@@ -171,9 +129,7 @@ impl Harness {
 
     /// Launches tasks on the whole offer.
     pub(crate) fn launch(&mut self, offer: &PlannedOffer) {
-        self.alloc
-            .transition_offered_to_allocated(&offer.agent_id, &offer.resources)
-            .unwrap();
+        self.alloc.transition_offered_to_allocated(&offer.agent_id, &offer.resources).unwrap();
     }
 }
 
@@ -181,9 +137,7 @@ impl Harness {
 pub(crate) fn agents_by_framework(plan: &Plan) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for o in &plan.offers {
-        out.entry(o.framework_id.value.clone())
-            .or_default()
-            .push(o.agent_id.value.clone());
+        out.entry(o.framework_id.value.clone()).or_default().push(o.agent_id.value.clone());
     }
     for v in out.values_mut() {
         v.sort();
@@ -205,12 +159,7 @@ pub(crate) fn lines(plan: &Plan) -> Vec<String> {
     let mut v: Vec<String> = plan
         .offers
         .iter()
-        .map(|o| {
-            format!(
-                "{} {} {} {}",
-                o.framework_id.value, o.role, o.agent_id.value, o.resources
-            )
-        })
+        .map(|o| format!("{} {} {} {}", o.framework_id.value, o.role, o.agent_id.value, o.resources))
         .collect();
     v.sort();
     v

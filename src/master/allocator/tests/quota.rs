@@ -6,17 +6,11 @@ use super::harness::*;
 use crate::common::resource_quantities::{Quota, ResourceLimits, ResourceQuantities};
 
 fn guarantee(text: &str) -> Quota {
-    Quota {
-        guarantees: ResourceQuantities::from_string(text).unwrap(),
-        limits: ResourceLimits::new(),
-    }
+    Quota { guarantees: ResourceQuantities::from_string(text).unwrap(), limits: ResourceLimits::new() }
 }
 
 fn limit(text: &str) -> Quota {
-    Quota {
-        guarantees: ResourceQuantities::new(),
-        limits: ResourceLimits::from_string(text).unwrap(),
-    }
+    Quota { guarantees: ResourceQuantities::new(), limits: ResourceLimits::from_string(text).unwrap() }
 }
 
 fn four_agents(h: &mut Harness) {
@@ -71,15 +65,8 @@ fn reservations_count_towards_guarantees() {
     four_agents(&mut h);
     h.framework("fo", &["o"]);
     let plan = h.cycle();
-    assert_eq!(
-        cpus_of(&plan, "fo"),
-        8.0,
-        "no headroom needed: q's reservation covers it"
-    );
-    assert_eq!(
-        h.alloc.quota_consumed("q"),
-        ResourceQuantities::from_string("cpus:4;mem:100").unwrap()
-    );
+    assert_eq!(cpus_of(&plan, "fo"), 8.0, "no headroom needed: q's reservation covers it");
+    assert_eq!(h.alloc.quota_consumed("q"), ResourceQuantities::from_string("cpus:4;mem:100").unwrap());
 }
 
 #[test]

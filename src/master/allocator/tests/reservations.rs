@@ -18,10 +18,7 @@ fn static_reservations_only_go_to_their_role() {
     h.framework("other", &["r2"]);
     let plan = h.pending();
     let o = only(&plan);
-    assert_eq!(
-        o.resources.to_string(),
-        "cpus(allocated: r2):1; mem(allocated: r2):100"
-    );
+    assert_eq!(o.resources.to_string(), "cpus(allocated: r2):1; mem(allocated: r2):100");
     h.framework("owner", &["r1"]);
     let plan = h.pending();
     let o = only(&plan);
@@ -39,14 +36,8 @@ fn ancestor_reservations_are_offered_to_descendant_roles() {
     h.framework("ci", &["eng/ci"]);
     let plan = h.pending();
     let o = only(&plan);
-    assert_eq!(
-        (o.framework_id.value.as_str(), o.role.as_str()),
-        ("ci", "eng/ci")
-    );
-    assert!(o
-        .resources
-        .iter()
-        .all(|i| i.is_reserved_to("eng") && i.allocation_role() == Some("eng/ci")));
+    assert_eq!((o.framework_id.value.as_str(), o.role.as_str()), ("ci", "eng/ci"));
+    assert!(o.resources.iter().all(|i| i.is_reserved_to("eng") && i.allocation_role() == Some("eng/ci")));
 }
 
 #[test]
@@ -76,10 +67,7 @@ fn gpu_agents_only_go_to_gpu_frameworks() {
     let mut h = Harness::new();
     h.framework("plain", &["r"]);
     h.agent("gpu", "cpus:4;mem:400;gpus:1");
-    assert!(
-        h.pending().is_empty(),
-        "--filter_gpu_resources hides the whole agent"
-    );
+    assert!(h.pending().is_empty(), "--filter_gpu_resources hides the whole agent");
     h.add(FrameworkSpec::new("ml", &["r"]).cap(FwCap::GpuResources));
     assert_eq!(only(&h.pending()).framework_id.value, "ml");
 
@@ -105,9 +93,7 @@ fn revocable_resources_need_the_capability() {
         .collect::<Vec<_>>();
     let mut total = res("cpus:1;mem:100");
     total += &crate::common::resources::Resources::from(revocable);
-    h.alloc
-        .add_agent(agent_info("a1"), &agent_caps(), total, &HashMap::new())
-        .unwrap();
+    h.alloc.add_agent(agent_info("a1"), &agent_caps(), total, &HashMap::new()).unwrap();
     h.framework("plain", &["r"]);
     let plan = h.pending();
     assert!(only(&plan).resources.revocable().is_empty());
@@ -120,23 +106,11 @@ fn revocable_resources_need_the_capability() {
 fn refined_reservations_need_the_capability() {
     let mut h = Harness::new();
     let refined = res("cpus:2;mem:200")
-        .push_reservation(&ReservationInfo {
-            r#type: Some(ResType::Dynamic as i32),
-            role: Some("a".into()),
-            principal: Some("p".into()),
-            labels: None,
-        })
+        .push_reservation(&ReservationInfo { r#type: Some(ResType::Dynamic as i32), role: Some("a".into()), principal: Some("p".into()), labels: None })
         .unwrap()
-        .push_reservation(&ReservationInfo {
-            r#type: Some(ResType::Dynamic as i32),
-            role: Some("a/b".into()),
-            principal: Some("p".into()),
-            labels: None,
-        })
+        .push_reservation(&ReservationInfo { r#type: Some(ResType::Dynamic as i32), role: Some("a/b".into()), principal: Some("p".into()), labels: None })
         .unwrap();
-    h.alloc
-        .add_agent(agent_info("a1"), &agent_caps(), refined, &HashMap::new())
-        .unwrap();
+    h.alloc.add_agent(agent_info("a1"), &agent_caps(), refined, &HashMap::new()).unwrap();
     // MULTI_ROLE but no RESERVATION_REFINEMENT: the resources are stripped.
     h.framework("old", &["a/b"]);
     assert!(h.pending().is_empty());
@@ -167,15 +141,11 @@ fn framework_offer_filters_override_the_master_minimum() {
         "r".into(),
         OfferFilters {
             min_allocatable_resources: Some(MinAllocatableResources {
-                quantities: vec![Q {
-                    quantities: [("cpus".to_string(), Scalar { value: 8.0 })].into(),
-                }],
+                quantities: vec![Q { quantities: [("cpus".to_string(), Scalar { value: 8.0 })].into() }],
             }),
         },
     );
-    h.alloc
-        .add_framework(info, &HashMap::new(), true, Default::default())
-        .unwrap();
+    h.alloc.add_framework(info, &HashMap::new(), true, Default::default()).unwrap();
     h.agent("small", "cpus:4;mem:400");
     assert!(h.pending().is_empty());
     h.agent("large", "cpus:8;mem:400");
@@ -190,34 +160,23 @@ fn reserve_in_accept_updates_allocation_and_total() {
     let offer = only(&h.pending()).clone();
     // RESERVE cpus:2 for role r, through an ACCEPT.
     let mut reserved = res("cpus:2")
-        .push_reservation(&ReservationInfo {
-            r#type: Some(ResType::Dynamic as i32),
-            role: Some("r".into()),
-            principal: Some("p".into()),
-            labels: None,
-        })
+        .push_reservation(&ReservationInfo { r#type: Some(ResType::Dynamic as i32), role: Some("r".into()), principal: Some("p".into()), labels: None })
         .unwrap();
     reserved.allocate("r");
     let op = Operation {
         r#type: Some(OpType::Reserve as i32),
-        reserve: Some(Reserve {
-            resources: reserved.to_protos(),
-            source: vec![],
-        }),
+        reserve: Some(Reserve { resources: reserved.to_protos(), source: vec![] }),
         ..Default::default()
     };
     let conversions = crate::common::resources::ops::conversions(&op).unwrap();
-    h.alloc
-        .update_allocation(&fw, &agent, &offer.resources, &conversions)
-        .unwrap();
+    h.alloc.update_allocation(&fw, &agent, &offer.resources, &conversions).unwrap();
     let total = h.alloc.agent_total(&agent).unwrap().clone();
     assert_eq!(total.reserved(Some("r")).cpus(), Some(2.0));
     assert_eq!(total.unreserved().cpus(), Some(2.0));
     // The framework now holds the reserved cpus; declining returns them.
     let held = h.alloc.offered_or_allocated(&fw, &agent);
     assert_eq!(held.reserved(Some("r")).cpus(), Some(2.0));
-    h.alloc
-        .recover_resources(h.now, &fw, &agent, &held, None, false);
+    h.alloc.recover_resources(h.now, &fw, &agent, &held, None, false);
     assert_eq!(h.alloc.available(&agent).unwrap(), &total);
     // Another role only sees the unreserved half.
     h.alloc.suppress_offers(&fw, &[]).unwrap();
@@ -234,10 +193,7 @@ fn bad_conversions_are_refused() {
     let mut too_much = res("cpus:8");
     too_much.allocate("r");
     let bad = ResourceConversion::new(too_much.clone(), too_much);
-    assert!(h
-        .alloc
-        .update_allocation(&fw, &agent, &offer.resources, &[bad])
-        .is_err());
+    assert!(h.alloc.update_allocation(&fw, &agent, &offer.resources, &[bad]).is_err());
     assert_eq!(h.alloc.offered_or_allocated(&fw, &agent), offer.resources);
 }
 
@@ -246,32 +202,15 @@ fn operator_reservations_change_available_resources() {
     let mut h = Harness::new();
     let agent = h.agent("a1", "cpus:4;mem:400");
     let reserved = res("cpus:1")
-        .push_reservation(&ReservationInfo {
-            r#type: Some(ResType::Dynamic as i32),
-            role: Some("r".into()),
-            principal: Some("op".into()),
-            labels: None,
-        })
+        .push_reservation(&ReservationInfo { r#type: Some(ResType::Dynamic as i32), role: Some("r".into()), principal: Some("op".into()), labels: None })
         .unwrap();
     let op = Operation {
         r#type: Some(OpType::Reserve as i32),
-        reserve: Some(Reserve {
-            resources: reserved.to_protos(),
-            source: vec![],
-        }),
+        reserve: Some(Reserve { resources: reserved.to_protos(), source: vec![] }),
         ..Default::default()
     };
-    h.alloc
-        .update_available(&agent, std::slice::from_ref(&op))
-        .unwrap();
-    assert_eq!(
-        h.alloc
-            .agent_total(&agent)
-            .unwrap()
-            .reserved(Some("r"))
-            .cpus(),
-        Some(1.0)
-    );
+    h.alloc.update_available(&agent, std::slice::from_ref(&op)).unwrap();
+    assert_eq!(h.alloc.agent_total(&agent).unwrap().reserved(Some("r")).cpus(), Some(1.0));
     // Once offered, the same operation no longer fits the available part.
     h.framework("f", &["r"]);
     let _ = h.pending();
@@ -285,15 +224,8 @@ fn shared_volumes_are_offered_once_per_cycle_and_stay_offerable() {
     use crate::proto::mesos::Volume;
     let mut volume = res("disk(r):100").to_protos().remove(0);
     volume.disk = Some(DiskInfo {
-        persistence: Some(Persistence {
-            id: "v1".into(),
-            principal: None,
-        }),
-        volume: Some(Volume {
-            container_path: "data".into(),
-            mode: 1,
-            ..Default::default()
-        }),
+        persistence: Some(Persistence { id: "v1".into(), principal: None }),
+        volume: Some(Volume { container_path: "data".into(), mode: 1, ..Default::default() }),
         source: None,
     });
     volume.shared = Some(SharedInfo {});
@@ -304,37 +236,19 @@ fn shared_volumes_are_offered_once_per_cycle_and_stay_offerable() {
         min_allocatable_resources: vec![],
         ..Default::default()
     });
-    h.alloc
-        .add_agent(agent_info("a1"), &agent_caps(), total, &HashMap::new())
-        .unwrap();
+    h.alloc.add_agent(agent_info("a1"), &agent_caps(), total, &HashMap::new()).unwrap();
     h.framework("plain", &["r"]);
     let plan = h.pending();
-    assert!(
-        only(&plan).resources.shared().is_empty(),
-        "no SHARED_RESOURCES capability"
-    );
+    assert!(only(&plan).resources.shared().is_empty(), "no SHARED_RESOURCES capability");
     h.add(FrameworkSpec::new("s1", &["r"]).cap(FwCap::SharedResources));
     h.add(FrameworkSpec::new("s2", &["r"]).cap(FwCap::SharedResources));
     let plan = h.cycle();
-    let with_volume: Vec<_> = plan
-        .offers
-        .iter()
-        .filter(|o| !o.resources.shared().is_empty())
-        .collect();
-    assert_eq!(
-        with_volume.len(),
-        1,
-        "one copy per cycle: {:?}",
-        lines(&plan)
-    );
+    let with_volume: Vec<_> = plan.offers.iter().filter(|o| !o.resources.shared().is_empty()).collect();
+    assert_eq!(with_volume.len(), 1, "one copy per cycle: {:?}", lines(&plan));
     let first = with_volume[0].framework_id.clone();
     // In use by one framework, the volume is still offered to another.
     let plan = h.cycle();
-    let again = plan
-        .offers
-        .iter()
-        .find(|o| !o.resources.shared().is_empty())
-        .expect("offered again");
+    let again = plan.offers.iter().find(|o| !o.resources.shared().is_empty()).expect("offered again");
     assert_ne!(again.framework_id, first);
 }
 
@@ -345,26 +259,17 @@ fn agents_in_other_regions_need_region_aware_frameworks() {
     use crate::proto::mesos::DomainInfo;
     let domain = |region: &str| DomainInfo {
         fault_domain: Some(FaultDomain {
-            region: RegionInfo {
-                name: region.into(),
-            },
+            region: RegionInfo { name: region.into() },
             zone: ZoneInfo { name: "z".into() },
         }),
     };
-    let mut h = Harness::with(crate::master::allocator::Options {
-        domain: Some(domain("home")),
-        ..Default::default()
-    });
+    let mut h = Harness::with(crate::master::allocator::Options { domain: Some(domain("home")), ..Default::default() });
     let mut info = agent_info("far");
     info.domain = Some(domain("away"));
-    h.alloc
-        .add_agent(info, &agent_caps(), res("cpus:1;mem:100"), &HashMap::new())
-        .unwrap();
+    h.alloc.add_agent(info, &agent_caps(), res("cpus:1;mem:100"), &HashMap::new()).unwrap();
     let mut info = agent_info("near");
     info.domain = Some(domain("home"));
-    h.alloc
-        .add_agent(info, &agent_caps(), res("cpus:1;mem:100"), &HashMap::new())
-        .unwrap();
+    h.alloc.add_agent(info, &agent_caps(), res("cpus:1;mem:100"), &HashMap::new()).unwrap();
     h.framework("local", &["r"]);
     assert_eq!(only(&h.cycle()).agent_id.value, "near");
     h.add(FrameworkSpec::new("global", &["r"]).cap(FwCap::RegionAware));
