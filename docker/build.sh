@@ -29,6 +29,16 @@ build_base() {
   if have_image mesos-rs-base; then
     return 0
   fi
+  if ! command -v debootstrap >/dev/null && [ -x /usr/sbin/debootstrap ]; then PATH=$PATH:/usr/sbin; fi
+  if ! command -v debootstrap >/dev/null; then
+    # Debian's package, as compat-tests/setup.sh does for ZooKeeper.
+    if [ "$(id -u)" = 0 ]; then
+      log "installing debootstrap"
+      apt-get install -y -qq debootstrap >/dev/null
+    elif command -v sudo >/dev/null; then
+      sudo apt-get install -y -qq debootstrap >/dev/null
+    fi
+  fi
   command -v debootstrap >/dev/null || { log "debootstrap is needed (apt-get install debootstrap)"; exit 1; }
   local dir
   dir=$(mktemp -d /tmp/mesos-rs-base.XXXXXX)
