@@ -194,6 +194,7 @@ fn replay(inbox: &[Envelope], seed: u64) -> (usize, usize) {
                     let result = Ok(registrar.apply(&op).is_ok());
                     events.push_back(Event::RegistryApplied { id, result });
                 }
+                Effect::HttpRespond { .. } | Effect::CloseStream { .. } => {}
                 Effect::Fatal(message) => panic!("seed {seed} step {step}: master aborted: {message}"),
                 Effect::Send { .. } | Effect::Scheduler { .. } | Effect::Link(_) => {}
             }

@@ -1,8 +1,9 @@
 """V1Mesos, our libmesos's client of the v1 scheduler HTTP API, driven by a Java
 scheduler compiled against pyspark's bindings jar.
 
-Our master does not serve /api/v1/scheduler yet, so the master here is a stand-in
-(java/v1master.py) speaking the documented protocol with Apache's own message
+The master here is a stand-in (java/v1master.py) that records every call, so the
+calls themselves can be checked (test_v1_scheduler.py runs V1Mesos against our
+real master); it speaks the documented protocol with Apache's own message
 classes: SUBSCRIBE opens a RecordIO stream of protobuf events, every other call
 carries the stream's Mesos-Stream-Id and gets 202 Accepted.
 """

@@ -19,6 +19,7 @@
 //! - [`detector`]: master detection (`host:port`, `zk://`, `file://`).
 //! - [`flags`]: the `MESOS_*` settings the drivers read.
 //! - [`runtime`]: the process-wide libprocess instance the drivers share.
+//! - [`v1`]: a v1 scheduler HTTP API client (`mesos-execute` uses it).
 //! - `shell`: what both front ends share (status rules, queue, latch, drop).
 
 pub mod command_tasks;
@@ -29,6 +30,7 @@ mod random;
 mod shell;
 pub mod runtime;
 pub mod scheduler;
+pub mod v1;
 
 pub use detector::{Detector, DetectorError, Leader};
 pub use executor::MesosExecutorDriver;

@@ -8,7 +8,7 @@
 //! # Doors
 //! - v0 schedulers and agents: [`Event::Message`] / [`Event::Exited`] in,
 //!   [`Effect::Send`] (agents, any UPID) and [`Effect::Scheduler`] out.
-//! - v1 HTTP schedulers (a later issue) reuse the same handlers: a stream
+//! - v1 HTTP schedulers reuse the same handlers (calls below): a stream
 //!   is a [`SchedulerConn::Http`], and every framework-bound message is an
 //!   [`Effect::Scheduler`] the HTTP layer turns into a v1 `Event`.
 //! - Leader election (standalone, or ZooKeeper through [`super::ha`]): [`Event::Detected`].
@@ -16,10 +16,14 @@
 //!   [`Effect::Registry`] / [`Event::RegistryApplied`].
 //! - Time: [`Effect::Timer`] / [`Event::Timer`]. Timers are never cancelled;
 //!   a timer that is no longer relevant is ignored when it fires.
+//! - v1 scheduler calls: [`Event::HttpCall`] in, answered by one
+//!   [`Effect::HttpRespond`]; [`Effect::CloseStream`] ends a subscription
+//!   stream, [`Event::HttpClosed`] reports one the scheduler left.
 
 use std::time::Duration;
 
 use crate::proto::mesos::internal::Registry;
+use crate::proto::mesos::scheduler::Call;
 use crate::proto::mesos::{FrameworkId, MasterInfo, OfferId, SlaveId};
 use crate::v0_compat::{Message, Upid};
 
@@ -85,6 +89,15 @@ pub enum Event {
     Message { from: Upid, message: Message },
     /// A linked peer (agent or scheduler) went away.
     Exited(Upid),
+    /// A v1 scheduler call (`POST /api/v1/scheduler`), already parsed,
+    /// devolved and validated by the HTTP layer. `request` numbers it for
+    /// the one [`Effect::HttpRespond`] it gets. For SUBSCRIBE, `request` is
+    /// also the number of the stream the HTTP layer opened, and
+    /// `stream_id` the `Mesos-Stream-Id` it will carry; for other calls,
+    /// `stream_id` is the request's `Mesos-Stream-Id` header.
+    HttpCall { request: u64, stream_id: Option<String>, call: Box<Call> },
+    /// The subscription stream `stream` is gone (the scheduler hung up).
+    HttpClosed { stream: u64 },
     /// A timer set with [`Effect::Timer`] is due.
     Timer(Timer),
     /// The outcome of [`Effect::Registry`] `id`: `Ok(true)` if the
@@ -96,6 +109,22 @@ pub enum Event {
     Idle,
 }
 
+/// The master's answer to an [`Event::HttpCall`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum HttpAnswer {
+    /// `202 Accepted`, empty body.
+    Accepted,
+    /// `200 OK`, empty body (UPDATE_FRAMEWORK).
+    Ok,
+    /// `200 OK` and the SUBSCRIBE stream stays open: events follow as
+    /// [`Effect::Scheduler`] to [`SchedulerConn::Http`]`(request)`.
+    Stream,
+    /// This master does not lead: redirect to the leader, or 503 if none.
+    NotLeader(Option<Box<MasterInfo>>),
+    /// An error status with its message.
+    Error { status: u16, message: String },
+}
+
 /// One output. The driver must carry these out in order.
 #[derive(Debug, Clone)]
 pub enum Effect {
@@ -104,6 +133,10 @@ pub enum Effect {
     /// Send to a scheduler. For [`SchedulerConn::Pid`] this is exactly the
     /// v0 message Mesos sends; the HTTP door maps it to a v1 event.
     Scheduler { to: SchedulerConn, message: Message },
+    /// The answer to [`Event::HttpCall`] `request`.
+    HttpRespond { request: u64, answer: HttpAnswer },
+    /// End the subscription stream `stream` (Mesos's `http.close()`).
+    CloseStream { stream: u64 },
     /// Watch `to`: report [`Event::Exited`] once it goes away.
     Link(Upid),
     /// Deliver [`Event::Timer`]`(timer)` once the monotonic clock reaches `at`.

@@ -31,6 +31,9 @@ pub const EMPTY_UPID: &str = "@0.0.0.0:0";
 impl Master {
     fn refuse(&mut self, conn: &SchedulerConn, message: String) {
         self.emit(Effect::Scheduler { to: conn.clone(), message: FrameworkErrorMessage { message }.into() });
+        if let SchedulerConn::Http(stream) = conn {
+            self.close_stream(*stream);
+        }
     }
 
     pub(crate) fn new_framework_id(&mut self) -> FrameworkId {
@@ -100,6 +103,16 @@ impl Master {
             CallType::Kill => self.kill(now, fid, call.kill.unwrap_or_default()),
             CallType::Shutdown => self.shutdown_executor(fid, call.shutdown.unwrap_or_default()),
             CallType::Acknowledge => self.acknowledge(now, fid, call.acknowledge.unwrap_or_default()),
+            CallType::AcknowledgeOperationStatus if self.is_http(fid) => {
+                // No operation with feedback is ever pending here (offer
+                // operations are applied at once, see offers.rs): nothing
+                // to forward to an agent.
+                tracing::info!(
+                    "Ignoring ACKNOWLEDGE_OPERATION_STATUS call from framework {}: no operation awaits \
+                     acknowledgement",
+                    fid.value
+                );
+            }
             CallType::AcknowledgeOperationStatus => {
                 tracing::warn!(
                     "Dropping ACKNOWLEDGE_OPERATION_STATUS call from framework {}: 'ACKNOWLEDGE_OPERATION_STATUS' \
@@ -108,6 +121,9 @@ impl Master {
                 );
             }
             CallType::Reconcile => self.reconcile(fid, call.reconcile.unwrap_or_default()),
+            CallType::ReconcileOperations if self.is_http(fid) => {
+                self.reconcile_operations(fid, call.reconcile_operations.unwrap_or_default())
+            }
             CallType::ReconcileOperations => {
                 tracing::warn!(
                     "Dropping RECONCILE_OPERATIONS call from framework {}: 'RECONCILE_OPERATIONS' is not supported \
@@ -510,8 +526,12 @@ impl Master {
     fn failover_framework(&mut self, now: Now, fid: &FrameworkId, conn: SchedulerConn) {
         let Some(fw) = self.frameworks.registered.get(fid) else { return };
         if fw.conn.as_ref() != Some(&conn) && fw.connected() {
+            let old = fw.conn.clone();
             let message = FrameworkErrorMessage { message: "Framework failed over".into() };
             self.send_framework(fid, message.into());
+            if let Some(SchedulerConn::Http(stream)) = old {
+                self.close_stream(stream);
+            }
         }
         if let SchedulerConn::Pid(pid) = &conn {
             self.emit(Effect::Link(pid.clone()));
@@ -727,8 +747,8 @@ impl Master {
                 self.frameworks.by_pid.shift_remove(pid);
             }
         }
-        if matches!(fw.conn, Some(SchedulerConn::Http(_))) {
-            fw.conn = None;
+        if let Some(SchedulerConn::Http(stream)) = fw.conn.take_if(|c| matches!(c, SchedulerConn::Http(_))) {
+            self.close_stream(stream);
         }
         let roles: Vec<String> = self.roles.keys().cloned().collect();
         for role in roles {

@@ -65,6 +65,8 @@ impl Master {
             Event::RegistryRecovered(Err(e)) => self.emit(Effect::Fatal(format!("Recovery failed: {e}"))),
             Event::Message { from, message } => self.on_message(now, from, message),
             Event::Exited(pid) => self.on_exited(now, &pid),
+            Event::HttpCall { request, stream_id, call } => self.on_http_call(now, request, stream_id, *call),
+            Event::HttpClosed { stream } => self.on_http_closed(now, stream),
             Event::Timer(timer) => self.on_timer(now, timer),
             Event::RegistryApplied { id, result } => self.on_registry_applied(now, id, result),
             Event::Idle => {

@@ -10,6 +10,8 @@
 //! - `agents.rs`: (re)registration, health checks, unreachable/removed agents.
 //! - `offers.rs`: the allocator's plan into offers, DECLINE, ACCEPT and its
 //!   operations, rescinds, revive/suppress.
+//! - `http_schedulers.rs`: the v1 scheduler API's door (Mesos's
+//!   `Http::scheduler` checks after parsing, stream bookkeeping).
 //! - `tasks.rs`: status updates and acknowledgements, kill, reconciliation,
 //!   framework messages both ways, executors.
 //! - [`state`]: the books (frameworks, agents, tasks, offers) and shared
@@ -46,6 +48,7 @@ mod frameworks;
 pub mod ha;
 mod handle;
 pub mod metrics;
+mod http_schedulers;
 mod offers;
 pub mod registry;
 pub mod runtime;
@@ -57,6 +60,7 @@ pub mod validation;
 pub mod zk_store;
 
 pub use config::{Config, MESOS_VERSION};
-pub use event::{Effect, Event, Now, SchedulerConn, Timer};
+pub use frameworks::EMPTY_UPID;
+pub use event::{Effect, Event, HttpAnswer, Now, SchedulerConn, Timer};
 pub use registry::RegistryOp;
 pub use state::Master;

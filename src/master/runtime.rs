@@ -16,10 +16,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::proto::mesos::scheduler::Call;
 use crate::proto::mesos::MasterInfo;
-use crate::v0_compat::{Event as WireEvent, Process, ProcessHandle};
+use crate::v0_compat::{Event as WireEvent, Message, Process, ProcessHandle};
 
-use super::event::{Effect, Event, Now, SchedulerConn, Timer};
+use super::event::{Effect, Event, HttpAnswer, Now, SchedulerConn, Timer};
 use super::registry::RegistryOp;
 use super::state::Master;
 use super::store::{RegistryService, Store};
@@ -38,10 +39,27 @@ pub enum RuntimeError {
     NodeGone,
 }
 
-/// A cheap, cloneable way to read the running master.
+/// A cheap, cloneable way to read the running master and to hand it v1
+/// scheduler calls.
 #[derive(Clone)]
 pub struct MasterHandle {
     queries: mpsc::Sender<Query>,
+    http: mpsc::UnboundedSender<HttpInput>,
+}
+
+/// A v1 scheduler API request for the driver.
+pub enum HttpInput {
+    /// A parsed, validated call. A SUBSCRIBE brings the sending end of its
+    /// stream; `stream_id` is then the stream's new `Mesos-Stream-Id`, else
+    /// the request's header.
+    Call {
+        call: Box<Call>,
+        stream_id: Option<String>,
+        stream: Option<mpsc::UnboundedSender<Message>>,
+        reply: oneshot::Sender<(HttpAnswer, u64)>,
+    },
+    /// The scheduler went away from stream `0`.
+    Closed(u64),
 }
 
 impl MasterHandle {
@@ -59,12 +77,50 @@ impl MasterHandle {
         self.queries.send(query).await.ok()?;
         rx.await.ok()
     }
+
+    /// Hands a v1 scheduler call to the master and waits for its answer.
+    /// For SUBSCRIBE, `stream_id` is the new stream's id and the answer
+    /// comes with the stream number and the receiving end of the
+    /// framework's messages (used only if the answer is
+    /// [`HttpAnswer::Stream`]). `None` if the master has stopped.
+    pub async fn scheduler_call(
+        &self,
+        call: Call,
+        stream_id: Option<String>,
+    ) -> Option<(HttpAnswer, u64, mpsc::UnboundedReceiver<Message>)> {
+        let subscribe = call.r#type() == crate::proto::mesos::scheduler::call::Type::Subscribe;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (reply, answer) = oneshot::channel();
+        let stream = subscribe.then_some(tx);
+        self.http.send(HttpInput::Call { call: Box::new(call), stream_id, stream, reply }).ok()?;
+        let (answer, request) = answer.await.ok()?;
+        Some((answer, request, rx))
+    }
+
+    /// The scheduler hung up subscription stream `stream`.
+    pub fn stream_closed(&self, stream: u64) {
+        let _ = self.http.send(HttpInput::Closed(stream));
+    }
 }
 
-/// A handle for HTTP endpoints and the receiving end for the driver.
-pub fn query_channel() -> (MasterHandle, mpsc::Receiver<Query>) {
+/// The driver's ends of a [`MasterHandle`]'s channels.
+pub struct Inbox {
+    queries: mpsc::Receiver<Query>,
+    http: mpsc::UnboundedReceiver<HttpInput>,
+}
+
+impl Inbox {
+    /// The next query (for drivers that serve queries only, e.g. tests).
+    pub async fn recv(&mut self) -> Option<Query> {
+        self.queries.recv().await
+    }
+}
+
+/// A handle for HTTP endpoints and the receiving ends for the driver.
+pub fn query_channel() -> (MasterHandle, Inbox) {
     let (tx, rx) = mpsc::channel(256);
-    (MasterHandle { queries: tx }, rx)
+    let (http_tx, http_rx) = mpsc::unbounded_channel();
+    (MasterHandle { queries: tx, http: http_tx }, Inbox { queries: rx, http: http_rx })
 }
 
 enum StoreRequest {
@@ -126,14 +182,29 @@ struct Driver {
     timer_seq: u64,
     store: std::sync::mpsc::Sender<StoreRequest>,
     dirty: bool,
+    /// Numbers v1 calls (and, for SUBSCRIBE, their streams).
+    next_request: u64,
+    /// v1 calls waiting for their [`Effect::HttpRespond`].
+    pending: std::collections::HashMap<u64, oneshot::Sender<(HttpAnswer, u64)>>,
+    /// Open v1 subscription streams.
+    streams: std::collections::HashMap<u64, mpsc::UnboundedSender<Message>>,
+    /// Streams found without a reader while carrying out effects.
+    dead_streams: Vec<u64>,
 }
 
 impl Driver {
     fn handle(&mut self, event: Event) -> Result<(), RuntimeError> {
-        let now = self.clock.now();
-        self.dirty = !matches!(event, Event::Idle);
-        for effect in self.master.handle(now, event) {
-            self.execute(effect)?;
+        let mut next = Some(event);
+        while let Some(event) = next.take() {
+            let now = self.clock.now();
+            self.dirty = !matches!(event, Event::Idle);
+            for effect in self.master.handle(now, event) {
+                self.execute(effect)?;
+            }
+            // A stream whose reader is gone (e.g. the scheduler hung up
+            // while its SUBSCRIBE was being handled, before the HTTP layer
+            // could watch it) is a disconnection too.
+            next = self.dead_streams.pop().map(|stream| Event::HttpClosed { stream });
         }
         Ok(())
     }
@@ -145,8 +216,25 @@ impl Driver {
                     tracing::warn!(to = %to, name = message.name(), error = %e, "message not sent");
                 }
             }
-            Effect::Scheduler { to: SchedulerConn::Http(stream), message } => {
-                tracing::warn!(stream, name = message.name(), "no HTTP scheduler stream to send to");
+            Effect::Scheduler { to: SchedulerConn::Http(stream), message } => match self.streams.get(&stream) {
+                Some(sender) => {
+                    if sender.send(message).is_err() {
+                        self.streams.remove(&stream);
+                        self.dead_streams.push(stream);
+                    }
+                }
+                None => tracing::warn!(stream, name = message.name(), "no HTTP scheduler stream to send to"),
+            },
+            Effect::HttpRespond { request, answer } => {
+                if answer != HttpAnswer::Stream {
+                    self.streams.remove(&request);
+                }
+                if let Some(reply) = self.pending.remove(&request) {
+                    let _ = reply.send((answer, request));
+                }
+            }
+            Effect::CloseStream { stream } => {
+                self.streams.remove(&stream);
             }
             Effect::Link(pid) => self.handle.link(&pid),
             Effect::Timer { at, timer } => {
@@ -162,6 +250,31 @@ impl Driver {
             Effect::Fatal(message) => return Err(RuntimeError::Fatal(message)),
         }
         Ok(())
+    }
+
+    fn http(&mut self, input: HttpInput) -> Result<(), RuntimeError> {
+        match input {
+            HttpInput::Call { call, stream_id, stream, reply } => {
+                self.next_request += 1;
+                let request = self.next_request;
+                if let Some(sender) = stream {
+                    self.streams.insert(request, sender);
+                }
+                self.pending.insert(request, reply);
+                self.handle(Event::HttpCall { request, stream_id, call })?;
+                // Every call gets an answer; a missing one is a bug.
+                if let Some(reply) = self.pending.remove(&request) {
+                    tracing::error!("No answer to v1 scheduler call {request}");
+                    self.streams.remove(&request);
+                    let _ = reply.send((HttpAnswer::Error { status: 500, message: "No answer".into() }, request));
+                }
+                Ok(())
+            }
+            HttpInput::Closed(stream) => {
+                self.streams.remove(&stream);
+                self.handle(Event::HttpClosed { stream })
+            }
+        }
     }
 
     fn due_timer(&mut self) -> Option<Timer> {
@@ -193,10 +306,11 @@ pub async fn run(
     master: Master,
     mut process: Process,
     store: Box<dyn Store>,
-    mut queries: mpsc::Receiver<Query>,
+    inbox: Inbox,
     leadership: Option<Leadership>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), RuntimeError> {
+    let Inbox { mut queries, mut http } = inbox;
     let (store_events_tx, mut store_events) = mpsc::unbounded_channel();
     let store = spawn_store(store, store_events_tx);
     let info = master.info().clone();
@@ -208,6 +322,10 @@ pub async fn run(
         timer_seq: 0,
         store,
         dirty: false,
+        next_request: 0,
+        pending: Default::default(),
+        streams: Default::default(),
+        dead_streams: Vec::new(),
     };
     let mut leadership = leadership;
     if leadership.is_none() {
@@ -233,6 +351,10 @@ pub async fn run(
             }
             if let Ok(query) = queries.try_recv() {
                 query(&driver.master, driver.clock.now());
+                continue;
+            }
+            if let Ok(input) = http.try_recv() {
+                driver.http(input)?;
                 continue;
             }
             if let Some(channel) = &mut leadership {
@@ -270,6 +392,7 @@ pub async fn run(
                 None => return Err(RuntimeError::NodeGone),
             },
             Some(query) = queries.recv() => query(&driver.master, driver.clock.now()),
+            Some(input) = http.recv() => driver.http(input)?,
             leader = async {
                 match &mut leadership {
                     Some(channel) => channel.recv().await,

@@ -374,6 +374,8 @@ pub struct Frameworks {
     pub completed: Map<FrameworkId, Framework>,
     /// v0 scheduler pid → framework.
     pub by_pid: Map<Upid, FrameworkId>,
+    /// Open v1 subscription streams: number → `Mesos-Stream-Id`.
+    pub http_streams: Map<u64, String>,
 }
 
 /// The agents (Mesos's `Master::Slaves`).

@@ -25,6 +25,8 @@ use serde_json::Value;
 use crate::master::runtime::MasterHandle;
 use crate::proto::mesos::MasterInfo;
 pub use model::Context;
+/// `/api/v1/scheduler` (the v1 scheduler API).
+pub mod scheduler;
 
 struct Shared {
     master: MasterHandle,
@@ -272,6 +274,10 @@ pub fn leader_guard(router: Router, master: MasterHandle) -> Router {
     router.layer(axum::middleware::from_fn_with_state(master, leader_check))
 }
 
+async fn api_v1_scheduler(State(ctx): Ctx, request: axum::extract::Request) -> Response {
+    scheduler::serve(ctx.master.clone(), request).await
+}
+
 /// The master's endpoints.
 pub fn router(master: MasterHandle, context: Context) -> Router {
     let shared = Arc::new(Shared { master, context });
@@ -298,6 +304,8 @@ pub fn router(master: MasterHandle, context: Context) -> Router {
         }
     }
     router
+        .route("/api/v1/scheduler", axum::routing::any(api_v1_scheduler))
+        .route("/master/api/v1/scheduler", axum::routing::any(api_v1_scheduler))
         .route("/version", get(version))
         .route("/metrics/snapshot", get(metrics))
         .with_state(shared)

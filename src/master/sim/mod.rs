@@ -103,6 +103,13 @@ pub struct SimCluster {
     schedulers: Vec<FakeScheduler>,
     actors: BTreeMap<String, Actor>,
     drop_rules: Vec<(DropRule, usize)>,
+    /// What the master wrote to v1 subscription streams, in order.
+    pub http_events: Vec<(u64, Message)>,
+    /// The master's answers to v1 calls, by request number.
+    pub http_answers: BTreeMap<u64, super::HttpAnswer>,
+    /// Streams the master closed.
+    pub closed_streams: Vec<u64>,
+    next_http_request: u64,
     /// What the master asked to abort with (Mesos's EXIT/LOG(FATAL)).
     pub fatal: Vec<String>,
     /// Every delivered message: (time, from, to, name).
@@ -147,6 +154,10 @@ impl SimCluster {
             schedulers: Vec::new(),
             actors: BTreeMap::new(),
             drop_rules: Vec::new(),
+            http_events: Vec::new(),
+            http_answers: BTreeMap::new(),
+            closed_streams: Vec::new(),
+            next_http_request: 0,
             fatal: Vec::new(),
             trace: Vec::new(),
             master_inbox: None,
@@ -384,7 +395,11 @@ impl SimCluster {
             match effect {
                 Effect::Send { to, message } => self.net(&master, &to, message),
                 Effect::Scheduler { to: SchedulerConn::Pid(to), message } => self.net(&master, &to, message),
-                Effect::Scheduler { to: SchedulerConn::Http(_), .. } => {}
+                Effect::Scheduler { to: SchedulerConn::Http(stream), message } => self.http_events.push((stream, message)),
+                Effect::HttpRespond { request, answer } => {
+                    self.http_answers.insert(request, answer);
+                }
+                Effect::CloseStream { stream } => self.closed_streams.push(stream),
                 Effect::Link(pid) => {
                     self.links.insert(pid.to_string());
                     let down = match self.actors.get(&pid.to_string()) {
@@ -416,6 +431,23 @@ impl SimCluster {
                 }
             }
         }
+    }
+
+    /// A v1 scheduler call, as the HTTP layer hands it in (for SUBSCRIBE,
+    /// `stream_id` is the new stream's id). Returns the request number
+    /// (for SUBSCRIBE, the stream's) and the master's answer.
+    pub fn http_call(&mut self, stream_id: Option<&str>, call: crate::proto::mesos::scheduler::Call) -> (u64, Option<super::HttpAnswer>) {
+        self.next_http_request += 1;
+        let request = self.next_http_request;
+        let event = Event::HttpCall { request, stream_id: stream_id.map(String::from), call: Box::new(call) };
+        self.deliver_to_master(event);
+        self.deliver_to_master(Event::Idle);
+        (request, self.http_answers.get(&request).cloned())
+    }
+
+    /// The v1 scheduler hung up `stream`.
+    pub fn http_close(&mut self, stream: u64) {
+        self.deliver_to_master(Event::HttpClosed { stream });
     }
 
     fn deliver_to_master(&mut self, event: Event) {
