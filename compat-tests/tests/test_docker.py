@@ -155,3 +155,32 @@ def test_pesos_docker_and_mesos_tasks_side_by_side(binary, free_port, procs, run
                 f"force pull) and 1 Mesos-containerizer task in {elapsed:.1f}s")
     finally:
         remove_containers(run_dir)
+
+
+def test_mesos_execute_docker_image(binary, free_port, procs, run_dir, wait_http, task_image, summary):
+    """Our `mesos-execute --docker_image=... --containerizer=docker` (the v1
+    scheduler API) runs a command in a Docker container on our agent: exit 0
+    on TASK_FINISHED, the output in the task's sandbox."""
+    master_port, agent_port = free_port(), free_port()
+    master = procs.start("mesos-master", [binary("mesos-master"), "--ip=127.0.0.1", f"--port={master_port}",
+                                          "--registry=in_memory"])
+    wait_http(f"http://127.0.0.1:{master_port}/master/health", proc=master)
+    agent = procs.start("mesos-agent", docker_agent_argv(binary, run_dir, master_port, agent_port))
+    harness.wait_until(lambda: harness.requests.get(f"http://127.0.0.1:{master_port}/master/state", timeout=5)
+                       .json()["slaves"], what="the agent to register", proc=agent)
+    try:
+        started = time.time()
+        status, output = procs.run("mesos-execute", [
+            binary("mesos-execute"), f"--master=127.0.0.1:{master_port}", "--name=dexec",
+            "--command=echo hello from $MESOS_CONTAINER_NAME in $MESOS_SANDBOX", f"--docker_image={task_image}",
+            "--containerizer=docker", "--resources=cpus:0.1;mem:32"], timeout=90, check=False)
+        elapsed = time.time() - started
+        assert status == 0, output
+        assert "Received status update TASK_RUNNING for task 'dexec'" in output, output
+        assert "Received status update TASK_FINISHED for task 'dexec'" in output, output
+        out = (sandbox(run_dir, "dexec") / "stdout").read_text()
+        assert re.search(r"hello from mesos-[0-9a-f-]{36} in /mnt/mesos/sandbox", out), out
+        summary(f"mesos-execute --docker_image={task_image} --containerizer=docker: TASK_FINISHED, exit 0, "
+                f"{elapsed:.1f}s end to end")
+    finally:
+        remove_containers(run_dir)
