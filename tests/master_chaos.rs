@@ -196,7 +196,7 @@ fn replay(inbox: &[Envelope], seed: u64) -> (usize, usize) {
                 }
                 Effect::HttpRespond { .. } | Effect::CloseStream { .. } => {}
                 Effect::Fatal(message) => panic!("seed {seed} step {step}: master aborted: {message}"),
-                Effect::Send { .. } | Effect::Scheduler { .. } | Effect::Link(_) => {}
+                Effect::Send { .. } | Effect::Scheduler { .. } | Effect::Link(_) | Effect::Operator(_) => {}
             }
         }
         check_books(&master, step);

@@ -9,7 +9,7 @@ new leader by itself.
 Tasks are command tasks `sleep S`, at most half of them per offer (so they
 spread over the agents). One JSON object per line on stdout:
 
-    {"event": "subscribed", "framework_id": ..., "master": ...}
+    {"event": "subscribed", "framework_id": ..., "master_port": ...}
     {"event": "update", "task_id": ..., "state": ..., "agent_id": ...}
     {"event": "done", "finished": N}
 
@@ -20,6 +20,7 @@ UNREACHABLE included), on an error, or on a timeout.
 import argparse
 import getpass
 import json
+import os
 import sys
 import threading
 import time
@@ -54,12 +55,10 @@ class Framework(Scheduler):
         self.lock = threading.Lock()
 
     def registered(self, driver, framework_id, master_info):
-        emit(event="subscribed", framework_id=framework_id["value"],
-             master="%s:%s" % (master_info.get("address", {}).get("ip"), master_info.get("port")))
+        emit(event="subscribed", framework_id=framework_id["value"], master_port=master_info.get("port"))
 
     def reregistered(self, driver, master_info):
-        emit(event="resubscribed", master="%s:%s" % (master_info.get("address", {}).get("ip"),
-                                                     master_info.get("port")))
+        emit(event="resubscribed", master_port=master_info.get("port"))
 
     def disconnected(self, driver):
         emit(event="disconnected")
@@ -121,12 +120,13 @@ def main():
     if not framework.done.wait(args.timeout):
         framework.failure = "timed out"
     driver.stop()
-    driver.join()
     if framework.failure:
         emit(event="failed", reason=framework.failure)
-        sys.exit(1)
-    emit(event="done", finished=len(framework.states))
-    sys.exit(0)
+    else:
+        emit(event="done", finished=len(framework.states))
+    # pymesos may leave a non-daemon thread behind: leave without it.
+    sys.stdout.flush()
+    os._exit(1 if framework.failure else 0)
 
 
 if __name__ == "__main__":

@@ -183,20 +183,42 @@ def _varint(data, i):
 
 
 class Cluster:
-    """Our mesos-master and one mesos-agent on loopback ports."""
+    """Our mesos-master and one mesos-agent on loopback ports.
 
-    def __init__(self, procs, binary, free_port, run_dir, agent_flags=()):
+    With `zk_url`, `masters` masters contend in ZooKeeper (`--zk`, the registry in
+    ZooKeeper) and the agent finds the leader there (`--master=zk://...`); the
+    first master started leads, and `master` is its address."""
+
+    def __init__(self, procs, binary, free_port, run_dir, agent_flags=(), zk_url=None, masters=1):
         self.master_port, self.agent_port = free_port(), free_port()
         self.master = f"127.0.0.1:{self.master_port}"
         self.agent_work_dir = Path(run_dir) / "agent"
+        self.follower_ports = []
+        ha = [f"--zk={zk_url}", f"--quorum={masters // 2 + 1}", "--hostname=127.0.0.1"] if zk_url else []
         self.master_proc = procs.start("mesos-master", [
             binary("mesos-master"), "--ip=127.0.0.1", f"--port={self.master_port}",
-            f"--work_dir={Path(run_dir) / 'master'}",
+            f"--work_dir={Path(run_dir) / 'master'}", *ha,
         ])
         harness.wait_http(f"http://{self.master}/health", proc=self.master_proc)
+        if zk_url:
+            import requests
+
+            # The first member leads once it has recovered the registry; the others follow.
+            harness.wait_until(
+                lambda: requests.get(f"http://{self.master}/master/state", timeout=5,
+                                     allow_redirects=False).status_code == 200,
+                timeout=60, what="the first master to lead", proc=self.master_proc)
+            for i in range(1, masters):
+                port = free_port()
+                follower = procs.start(f"mesos-master{i}", [
+                    binary("mesos-master"), "--ip=127.0.0.1", f"--port={port}",
+                    f"--work_dir={Path(run_dir) / f'master{i}'}", *ha,
+                ])
+                harness.wait_http(f"http://127.0.0.1:{port}/health", proc=follower)
+                self.follower_ports.append(port)
         launcher_dir = binary("mesos-executor").parent
         self.agent_proc = procs.start("mesos-agent", [
-            binary("mesos-agent"), f"--master={self.master}", f"--work_dir={self.agent_work_dir}",
+            binary("mesos-agent"), f"--master={zk_url or self.master}", f"--work_dir={self.agent_work_dir}",
             f"--port={self.agent_port}", "--ip=127.0.0.1", "--hostname=localhost",
             "--resources=cpus:4;mem:4096;disk:4096;ports:[31000-31100]",
             "--launcher=posix", "--isolation=posix/cpu,posix/mem", "--switch_user=false",

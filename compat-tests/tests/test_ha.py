@@ -8,8 +8,10 @@ write, or our own driver, each finding the leader through ZooKeeper:
 
 * PyPI `pesos` (v0 scheduler driver) with a kazoo-based detector
   (`clients/pesos_ha_framework.py`: pesos has none for `zk://`);
-* our Rust scheduler driver (`examples/run_tasks --master=zk://...`), standing
-  in for pymesos until the v1 scheduler API lands (branch `v1sched`).
+* PyPI `pymesos` (v1 scheduler API over HTTP), with its own kazoo-based
+  detector (`clients/pymesos_ha_framework.py`), which resubscribes to the new
+  leader by itself;
+* our Rust scheduler driver (`examples/run_tasks --master=zk://...`).
 
 Each framework has tasks running on both agents when the leader goes away:
 killed (SIGKILL), stopped (SIGTERM), or cut off from ZooKeeper until its
@@ -143,14 +145,16 @@ def test_frameworks_and_agents_survive_a_leader_failover(how, zookeeper, procs, 
         "--kazoo-path", kazoo_path), env=harness.PESOS_ENV)
     rust = procs.start("run_tasks", [binary("run_tasks", example=True), f"--master={cluster.zk_url}",
                                      "--tasks=2", "--command=sleep 10", "--name=rust-ha", "--cpus=0.1"])
+    pymesos = procs.start("pymesos_ha", [sys.executable, harness.CLIENTS / "pymesos_ha_framework.py",
+                                         "--master", cluster.zk_url, "--tasks", 2, "--sleep", 9, "--sleep", 11])
 
     def running():
         found = cluster.leader()
         if not found:
             return False
         tasks = [t for f in found[1]["frameworks"] for t in f["tasks"] if t["state"] == "TASK_RUNNING"]
-        return len(tasks) == 6 and {t["slave_id"] for t in tasks} and tasks
-    tasks = wait_until(running, timeout=60, what="6 tasks running", proc=pesos)
+        return len(tasks) == 8 and tasks
+    tasks = wait_until(running, timeout=60, what="8 tasks running", proc=pesos)
     assert len({t["slave_id"] for t in tasks}) == 2, "the tasks should be spread over both agents"
     old, _ = cluster.leader()
     assert old == 0
@@ -176,12 +180,22 @@ def test_frameworks_and_agents_survive_a_leader_failover(how, zookeeper, procs, 
         s = found[1]
         frameworks = {f["name"]: f for f in s["frameworks"] if f["active"]}
         agents = [a for a in s["slaves"] if a["active"]]
-        return len(agents) == 2 and {"pesos-ha", "rust-ha"} <= set(frameworks)
+        return len(agents) == 2 and {"pesos-ha", "rust-ha", "pymesos-ha"} <= set(frameworks)
     wait_until(everyone_back, timeout=60, what="agents and frameworks reregistered with the new leader")
     back_after = time.time() - started
 
     assert pesos.wait(timeout=90) == 0, pesos.log()[-3000:]
     assert rust.wait(timeout=60) == 0, rust.log()[-3000:]
+    assert pymesos.wait(timeout=60) == 0, pymesos.log()[-3000:]
+    py_seen = events(pymesos)
+    py_updates = [e for e in py_seen if e["event"] == "update"]
+    assert not [e for e in py_updates if e["state"] not in ("TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED")]
+    assert len({e["task_id"] for e in py_updates if e["state"] == "TASK_FINISHED"}) == 2
+    # Subscribed with the first leader, then with the new one (same framework).
+    subscribed = [e for e in py_seen if e["event"] in ("subscribed", "resubscribed")]
+    assert subscribed[0]["master_port"] == cluster.ports[0], py_seen
+    assert subscribed[-1]["master_port"] == cluster.ports[new], py_seen
+    assert len({e["framework_id"] for e in subscribed if "framework_id" in e}) == 1, py_seen
     seen = events(pesos)
     updates = [e for e in seen if e["event"] == "update"]
     assert not [e for e in updates if e["state"] not in ("TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED")]
@@ -212,5 +226,6 @@ def test_frameworks_and_agents_survive_a_leader_failover(how, zookeeper, procs, 
         assert cluster.masters[0].returncode != 0
         assert "committing suicide" in cluster.masters[0].log()
     summary(f"HA {how}: new leader serving {elected_after:.1f}s after the failover began, 2 agents and "
-            f"2 frameworks reregistered after {back_after:.1f}s (session timeout {SESSION}); 6 tasks finished, "
+            f"3 frameworks (pesos v0, pymesos v1, Rust driver) reregistered after {back_after:.1f}s "
+            f"(session timeout {SESSION}); 8 tasks finished, "
             f"none lost")

@@ -6,7 +6,8 @@ its Mesos backend, on our mesos-master and mesos-agent.
   running Spark's CoarseGrainedExecutorBackend;
 * fine-grained (``spark.mesos.coarse=false``): each Spark task is a Mesos task, run by
   Spark's MesosExecutorBackend, a MesosExecutorDriver executor on our libmesos too;
-* ``mesos://zk://``: the driver finds the master through ZooKeeper;
+* ``mesos://zk://``: three of our masters contend in ZooKeeper and the driver finds
+  the leader there;
 
 Each run must print its estimate of pi; the master's state must show the framework,
 its tasks on our agent and their completion. The summary reports the time from
@@ -108,17 +109,18 @@ def test_spark_pi_fine_grained(cluster, procs, run_dir, summary):
 
 
 
-def test_spark_pi_with_zookeeper_master_detection(cluster, procs, binary, zookeeper, run_dir, summary):
-    """``mesos://zk://...``: the driver finds the master in ZooKeeper. Our master
-    does not contend in ZooKeeper yet, so examples/zk_contend advertises it in the
-    group (`json.info_<seq>`, its MasterInfo as JSON) exactly as a master would."""
+def test_spark_pi_with_zookeeper_master_detection(procs, binary, free_port, zookeeper, run_dir, summary):
+    """``mesos://zk://...``: three of our masters contend in ZooKeeper (``--zk``), the
+    agent and Spark's driver (our libmesos's detector) find the leader there."""
+    import requests
+
     url = zookeeper.url("/mesos")
-    contender = procs.start("zk_contend", [
-        binary("zk_contend", example=True), f"--zk={url}", "--ip=127.0.0.1", f"--port={cluster.master_port}",
-        f"--id={cluster.state()['id']}",
-    ])
-    jvmtest.harness.wait_until(lambda: '"event":"elected"' in contender.log(), what="the contender elected",
-                               proc=contender)
+    cluster = jvmtest.Cluster(procs, binary, free_port, run_dir, zk_url=url, masters=3)
+    # The followers send everyone to the leader.
+    for port in cluster.follower_ports:
+        answer = requests.get(f"http://127.0.0.1:{port}/master/state", timeout=5, allow_redirects=False)
+        assert answer.status_code == 307, (answer.status_code, answer.text)
+        assert answer.headers["Location"].endswith(f"{cluster.master}/master/state"), answer.headers
     output, started, wall = spark_submit(procs, f"mesos://{url}", run_dir)
     assert "Framework registered" in output
-    check_run(cluster, output, started, wall, "coarse-grained via mesos://zk://", summary)
+    check_run(cluster, output, started, wall, "coarse-grained via mesos://zk:// (3 masters)", summary)

@@ -360,14 +360,17 @@ def test_apache_java_v1mesos_through_our_libmesos_against_our_master(procs, bina
 
 def test_mesos_execute_finds_the_master_in_zookeeper(zookeeper, procs, binary, run_dir, free_port, wait_http,
                                                      wait_until):
-    """`--master=zk://...`: the leader's MasterInfo (written by our contender,
-    examples/zk_contend, for our running master's address) names the master."""
-    port = cluster(procs, binary, run_dir, free_port, wait_http, wait_until)
+    """`--master=zk://...`: our master contends in ZooKeeper (`--zk`) and
+    mesos-execute's detector reads the leader's MasterInfo from the group."""
     url = zookeeper.url("/mesos")
-    contender = procs.start("zk_contend", [binary("zk_contend", example=True), f"--zk={url}", "--ip=127.0.0.1",
-                                           f"--port={port}", "--hostname=localhost"])
-    wait_until(lambda: '"event":"elected"' in contender.log().replace(" ", ""), what="contender elected",
-               proc=contender)
+    port = free_port()
+    master = start_master(procs, binary, port, f"--zk={url}", "--hostname=localhost")
+    wait_http(f"http://127.0.0.1:{port}/health", proc=master)
+    wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/master/state", timeout=5,
+                                    allow_redirects=False).status_code == 200,
+               timeout=60, what="the master elected", proc=master)
+    start_agent(procs, binary, run_dir / "a0", port, free_port())
+    wait_until(lambda: len(master_state(port)["slaves"]) == 1, what="agent registered", proc=master)
     status, output = procs.run("mesos-execute", [binary("mesos-execute"), f"--master={url}", "--name=zk",
                                                  "--command=true", "--resources=cpus:0.1;mem:32"],
                                timeout=60, check=False)

@@ -105,6 +105,7 @@ fn executor_path(launcher_dir: &Path, name: &str) -> Result<PathBuf, String> {
 }
 
 fn start(flags: Flags, logging: logging::Logging) -> Result<i32> {
+    let logging = Arc::new(logging);
     let accepted = flags::accepted_only(&flags);
     if !accepted.is_empty() {
         tracing::warn!("These flags are accepted but have no effect yet: {}", accepted.join(", "));
@@ -312,6 +313,7 @@ fn start(flags: Flags, logging: logging::Logging) -> Result<i32> {
             context: Arc::new(context),
             log_file: logging.log_file.clone(),
             work_dir: flags.get::<PathBuf>("work_dir")?,
+            logging: Some(logging.clone()),
         };
         let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve(listener, node.clone(), http.router(), async {

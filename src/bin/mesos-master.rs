@@ -184,10 +184,12 @@ async fn run(flags: Flags, logging: logging::Logging) -> anyhow::Result<()> {
     }
 
     let (handle, queries) = runtime::query_channel();
+    let logging = std::sync::Arc::new(logging);
     let context = mesos_rs::http_api::master::Context {
         flags: flags.effective(),
         log_dir: flags.raw("log_dir").map(String::from),
         external_log_file: flags.raw("external_log_file").map(String::from),
+        logging: Some(logging.clone()),
     };
     let router = mesos_rs::http_api::master::router(handle.clone(), context);
     // Last, over every route: only the leader serves (others redirect).

@@ -71,9 +71,29 @@ pub struct Logging {
     base: String,
     handle: Option<reload::Handle<EnvFilter, Registry>>,
     verbosity: Mutex<u32>,
+    /// Bumped by every timed change, so only the latest one reverts.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for Logging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logging").field("log_file", &self.log_file).field("verbosity", &self.verbosity()).finish()
+    }
 }
 
 impl Logging {
+    /// A handle that changes no subscriber (embedding, tests): it reports
+    /// `log_file` and keeps the verbosity it is given.
+    pub fn detached(log_file: Option<PathBuf>) -> Logging {
+        Logging {
+            log_file,
+            base: "info".into(),
+            handle: None,
+            verbosity: Mutex::new(0),
+            generation: Default::default(),
+        }
+    }
+
     /// The glog-style verbosity currently in force (0 = the flag's level).
     pub fn verbosity(&self) -> u32 {
         *self.verbosity.lock().unwrap_or_else(|e| e.into_inner())
@@ -93,6 +113,28 @@ impl Logging {
                 .map_err(|e| format!("Failed to change the logging level: {e}"))?;
         }
         *self.verbosity.lock().unwrap_or_else(|e| e.into_inner()) = level;
+        Ok(())
+    }
+
+    /// `SET_LOGGING_LEVEL`: `level` now, and back to 0 once `duration` has
+    /// passed, unless another timed change came in meanwhile (the revert
+    /// belongs to the latest change, as libprocess's `Logging::set_level`).
+    pub fn set_verbosity_for(self: &std::sync::Arc<Self>, level: u32, duration: std::time::Duration) -> Result<(), String> {
+        use std::sync::atomic::Ordering;
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        self.set_verbosity(level)?;
+        let this = self.clone();
+        std::thread::Builder::new()
+            .name("logging-revert".into())
+            .spawn(move || {
+                std::thread::sleep(duration);
+                if this.generation.load(Ordering::SeqCst) == generation {
+                    if let Err(e) = this.set_verbosity(0) {
+                        tracing::warn!("Failed to revert the logging level: {e}");
+                    }
+                }
+            })
+            .map_err(|e| format!("Failed to schedule the logging level revert: {e}"))?;
         Ok(())
     }
 }
@@ -137,6 +179,7 @@ pub fn init(program: &str, flags: &Flags) -> Result<Logging, String> {
         base,
         handle: installed.then_some(handle),
         verbosity: Mutex::new(0),
+        generation: Default::default(),
     })
 }
 

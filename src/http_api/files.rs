@@ -295,7 +295,7 @@ impl Files {
 }
 
 /// `(file size, bytes)` of `[offset, offset + length)`, at most [`MAX_READ`].
-fn read_chunk(path: &Path, offset: u64, length: Option<u64>) -> Result<(u64, Vec<u8>), String> {
+pub fn read_chunk(path: &Path, offset: u64, length: Option<u64>) -> Result<(u64, Vec<u8>), String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut file = std::fs::File::open(path).map_err(|e| format!("Failed to open file at '{}': {e}", path.display()))?;
     let size = file.seek(SeekFrom::End(0)).map_err(|e| format!("Failed to open file at '{}': {e}", path.display()))?;

@@ -6,3 +6,4 @@ pub mod json;
 pub mod recordio;
 pub mod master;
 pub mod model;
+pub mod operator;

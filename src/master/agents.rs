@@ -109,6 +109,9 @@ impl Master {
             tracing::warn!("{}", e);
             return;
         }
+        if self.refuse_down_machine(from, &message.slave.hostname) {
+            return;
+        }
         if let Some(aid) = self.agents.by_pid.get(from).cloned() {
             let connected = self.agents.registered.get(&aid).is_some_and(|a| a.connected);
             if !connected {
@@ -215,6 +218,9 @@ impl Master {
             let resources = Resources::from_protos(&task.resources);
             let live = !is_terminal(task_state(&task));
             let role = task.resources.first().and_then(|r| r.allocation_info.as_ref()).and_then(|a| a.role.clone());
+            if self.frameworks.registered.contains_key(&fid) {
+                self.task_added_event(&task);
+            }
             if let Some(fw) = self.frameworks.registered.get_mut(&fid) {
                 fw.tasks.insert(task.task_id.clone(), id.clone());
                 if live {
@@ -244,6 +250,7 @@ impl Master {
         if let Err(e) = self.allocator.add_agent(info, &capabilities, total, &used) {
             tracing::error!("Allocator refused agent {}: {}", id.value, e);
         }
+        self.agent_added_event(&id);
     }
 
     // ---------------------------------------------------------------
@@ -477,7 +484,7 @@ impl Master {
     /// `__removeSlave`: an unreachable (or gone) agent leaves the books.
     /// Tasks of partition-aware frameworks become TASK_UNREACHABLE (or
     /// TASK_GONE_BY_OPERATOR when gone); others TASK_LOST.
-    fn remove_agent_records(&mut self, now: Now, id: &SlaveId, message: &str, unreachable_time: Option<TimeInfo>) {
+    pub(crate) fn remove_agent_records(&mut self, now: Now, id: &SlaveId, message: &str, unreachable_time: Option<TimeInfo>) {
         let _ = self.allocator.remove_agent(id);
         let frameworks: Vec<FrameworkId> = self.agents.registered[id].tasks.keys().cloned().collect();
         for fid in frameworks {
@@ -617,6 +624,7 @@ impl Master {
         self.agents.draining.shift_remove(id);
         self.agents.deactivated.shift_remove(id);
         self.drop_agent(now, id);
+        self.agent_removed_event(id);
     }
 
     pub(crate) fn on_unregister_slave(&mut self, _now: Now, from: &Upid, id: &SlaveId) {
@@ -707,6 +715,9 @@ impl Master {
         if self.agents.gone.contains_key(&id) {
             tracing::warn!("Refusing re-registration of agent at {} because it is already marked gone", from);
             self.send(from, ShutdownMessage { message: Some("Agent has been marked gone".into()) });
+            return;
+        }
+        if self.refuse_down_machine(from, &message.slave.hostname) {
             return;
         }
         if let Err(e) = validation::validate_reregister_slave(&message) {

@@ -11,6 +11,9 @@
 //! - v1 HTTP schedulers reuse the same handlers (calls below): a stream
 //!   is a [`SchedulerConn::Http`], and every framework-bound message is an
 //!   [`Effect::Scheduler`] the HTTP layer turns into a v1 `Event`.
+//! - The v1 operator API: [`Event::Operator`] in, [`Effect::Operator`] out
+//!   (events for SUBSCRIBE streams, answers to calls); see
+//!   [`super::operator`].
 //! - Leader election (standalone, or ZooKeeper through [`super::ha`]): [`Event::Detected`].
 //! - Durability: [`Effect::RecoverRegistry`] / [`Event::RegistryRecovered`],
 //!   [`Effect::Registry`] / [`Event::RegistryApplied`].
@@ -27,6 +30,7 @@ use crate::proto::mesos::scheduler::Call;
 use crate::proto::mesos::{FrameworkId, MasterInfo, OfferId, SlaveId};
 use crate::v0_compat::{Message, Upid};
 
+use super::operator::{OperatorCall, OperatorEffect};
 use super::registry::RegistryOp;
 
 /// The time, as the driver reads it: a monotonic clock for timers, and the
@@ -104,6 +108,9 @@ pub enum Event {
     /// operation was permitted and is durable, `Ok(false)` if the registry
     /// refused it (e.g. an agent already admitted), `Err` if storage failed.
     RegistryApplied { id: u64, result: Result<bool, String> },
+    /// An operator API call (`/api/v1`) the master must decide or order;
+    /// answered with [`OperatorEffect::Done`] carrying the same `id`.
+    Operator { id: u64, call: OperatorCall },
     /// The driver has no more input for now: run the allocation triggered
     /// by the events so far (Mesos batches allocation requests the same way).
     Idle,
@@ -148,6 +155,9 @@ pub enum Effect {
     /// [`Event::RegistryApplied`] carrying the same `id`. Operations must be
     /// applied in the order they were issued.
     Registry { id: u64, op: RegistryOp },
+    /// Operator API output: an event for the subscribers' streams, or the
+    /// answer to an [`Event::Operator`].
+    Operator(OperatorEffect),
     /// Mesos would abort the process here (`EXIT`/`LOG(FATAL)`): the driver
     /// logs the message and exits with a failure status.
     Fatal(String),

@@ -89,14 +89,13 @@ impl Master {
             CallType::Accept => self.accept(now, fid, call.accept.unwrap_or_default()),
             CallType::Decline => self.decline(now, fid, call.decline.unwrap_or_default()),
             CallType::AcceptInverseOffers | CallType::DeclineInverseOffers => {
+                let accept = kind == CallType::AcceptInverseOffers;
                 let ids = call
                     .accept_inverse_offers
                     .map(|a| a.inverse_offer_ids)
                     .or(call.decline_inverse_offers.map(|d| d.inverse_offer_ids))
                     .unwrap_or_default();
-                for id in ids {
-                    tracing::warn!("Ignoring inverse offer {} since it is no longer valid", id.value);
-                }
+                self.answer_inverse_offers(now, fid, &ids, accept);
             }
             CallType::Revive => self.revive(fid, &call.revive.unwrap_or_default().roles),
             CallType::Suppress => self.suppress(fid, &call.suppress.unwrap_or_default().roles),
@@ -459,6 +458,7 @@ impl Master {
         if let Err(e) = self.allocator.add_framework(info, &used, active, options) {
             tracing::error!("Allocator refused framework {}: {}", fid.value, e);
         }
+        self.framework_added_event(&fid);
     }
 
     /// `recoverFramework`: a framework known only from agents (or from its
@@ -551,6 +551,7 @@ impl Master {
     /// `sendFrameworkUpdates`: every agent learns the framework's current
     /// info and pid.
     fn send_framework_updates(&mut self, fid: &FrameworkId) {
+        self.framework_updated_event(fid);
         let Some(fw) = self.frameworks.registered.get(fid) else { return };
         let message = UpdateFrameworkMessage {
             framework_id: fid.clone(),
@@ -761,8 +762,9 @@ impl Master {
             while self.frameworks.completed.len() >= self.config.max_completed_frameworks {
                 self.frameworks.completed.shift_remove_index(0);
             }
-            self.frameworks.completed.insert(fid.clone(), fw);
+            self.frameworks.completed.insert(fid.clone(), fw.clone());
         }
+        self.framework_removed_event(&fw.info);
     }
 
     /// A status update the master generates (Mesos's `createStatusUpdate`

@@ -43,6 +43,9 @@ impl Master {
             roles: Map::new(),
             weights,
             pending: Map::new(),
+            operator_streams: Default::default(),
+            quota_configs: Map::new(),
+            maintenance: Default::default(),
             metrics: Metrics::default(),
             next_registry_op: 0,
             next_framework_id: 0,
@@ -69,6 +72,7 @@ impl Master {
             Event::HttpClosed { stream } => self.on_http_closed(now, stream),
             Event::Timer(timer) => self.on_timer(now, timer),
             Event::RegistryApplied { id, result } => self.on_registry_applied(now, id, result),
+            Event::Operator { id, call } => self.on_operator_call(now, id, call),
             Event::Idle => {
                 if self.recovered && self.allocator.has_pending() {
                     self.allocate(now, false);
@@ -183,7 +187,21 @@ impl Master {
             at: now.after(self.config.agent_reregister_timeout),
             timer: Timer::RecoveredAgents { epoch: self.recovered_epoch },
         });
-        self.allocator.recover(now.monotonic, expected, &Default::default());
+        // Quota: the configurations, and the legacy guarantees (which are
+        // also limits) of roles without one.
+        let mut quotas = std::collections::BTreeMap::new();
+        #[allow(deprecated)]
+        for legacy in &registry.quotas {
+            if let Some(role) = legacy.info.role.clone() {
+                quotas.insert(role, crate::common::resource_quantities::Quota::from_info(&legacy.info));
+            }
+        }
+        for config in &registry.quota_configs {
+            self.quota_configs.insert(config.role.clone(), config.clone());
+            quotas.insert(config.role.clone(), crate::common::resource_quantities::Quota::from_config(config));
+        }
+        self.allocator.recover(now.monotonic, expected, &quotas);
+        self.recover_maintenance(&registry);
 
         if !registry.weights.is_empty() {
             if !self.config.weights.is_empty() {
@@ -288,6 +306,7 @@ impl Master {
             Timer::Allocation => {
                 if self.recovered {
                     self.allocate(now, true);
+                    self.send_inverse_offers(now);
                 }
                 self.emit(Effect::Timer {
                     at: now.after(self.config.allocator.allocation_interval),
@@ -332,6 +351,14 @@ impl Master {
                 self.agent_marked_unreachable(now, *info, time, during_failover, &message, permitted)
             }
             Pending::Prune { unreachable, gone } => self.registry_pruned(&unreachable, &gone),
+            Pending::Weights { id, infos } => self.weights_updated(id, infos),
+            Pending::Quota { id, configs } => self.quota_updated(id, configs),
+            Pending::Schedule { id, schedule } => self.schedule_updated(now, id, schedule),
+            Pending::DeactivateAgent { id, agent } => self.agent_deactivated(now, id, agent),
+            Pending::ReactivateAgent { id, agent } => self.agent_reactivated(id, agent),
+            Pending::StartMaintenance { id, machines } => self.maintenance_started(id, machines),
+            Pending::StopMaintenance { id, machines } => self.maintenance_stopped(id, machines),
+            Pending::MarkGone { id, agent, time } => self.agent_marked_gone(now, id, agent, time),
             Pending::Nothing => {}
         }
     }

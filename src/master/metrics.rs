@@ -167,7 +167,7 @@ impl Master {
         put("master/frameworks_active", frameworks.values().filter(|f| f.active).count() as f64);
         put("master/frameworks_inactive", frameworks.values().filter(|f| !f.active).count() as f64);
         put("master/outstanding_offers", self.offers.len() as f64);
-        put("master/operator_event_stream_subscribers", 0.0);
+        put("master/operator_event_stream_subscribers", self.operator_streams.len() as f64);
         put("master/event_queue_messages", 0.0);
         put("master/event_queue_dispatches", 0.0);
         put("master/event_queue_http_requests", 0.0);

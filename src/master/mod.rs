@@ -50,6 +50,8 @@ mod handle;
 pub mod metrics;
 mod http_schedulers;
 mod offers;
+pub mod maintenance;
+pub mod operator;
 pub mod registry;
 pub mod runtime;
 pub mod sim;

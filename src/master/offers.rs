@@ -111,7 +111,7 @@ impl Master {
                 resources: p.resources.to_protos(),
                 attributes: agent.info.attributes.clone(),
                 executor_ids,
-                unavailability: None,
+                unavailability: self.agent_unavailability(&p.agent_id),
                 allocation_info: Some(AllocationInfo { role: Some(p.role.clone()) }),
             };
             let id = offer.id.clone();
@@ -590,7 +590,7 @@ impl Master {
                             op.reserve.as_ref().expect("validated"),
                             principal.as_deref(),
                             agent.caps,
-                            &fw.info,
+                            Some(&fw.info),
                         ),
                         OperationType::Unreserve => validation::validate_unreserve(op.unreserve.as_ref().expect("validated")),
                         OperationType::Create => validation::validate_create(
@@ -598,7 +598,7 @@ impl Master {
                             &agent.checkpointed,
                             principal.as_deref(),
                             agent.caps,
-                            &fw.info,
+                            Some(&fw.info),
                         ),
                         _ => {
                             let used: Vec<Resources> = agent.used.values().cloned().collect();
@@ -640,7 +640,7 @@ impl Master {
                         self.framework_label(fid),
                         agent_label
                     );
-                    self.apply_operation(fid, agent_id, &op);
+                    self.apply_operation(Some(fid), agent_id, &op);
                     all_conversions.extend(converts);
                 }
                 OperationType::Launch => {
@@ -797,7 +797,7 @@ impl Master {
     /// DESTROY) changes the agent's total at once; a resource-provider
     /// capable agent gets an `ApplyOperationMessage`, others the new
     /// checkpointed resources.
-    fn apply_operation(&mut self, fid: &FrameworkId, agent_id: &SlaveId, op: &Operation) {
+    pub(crate) fn apply_operation(&mut self, fid: Option<&FrameworkId>, agent_id: &SlaveId, op: &Operation) {
         let mut stripped = op.clone();
         strip_allocation(&mut stripped);
         let Ok(converts) = conversions(&stripped) else { return };
@@ -814,7 +814,7 @@ impl Master {
         let pid = agent.pid.clone();
         if agent.caps.resource_provider {
             let message = ApplyOperationMessage {
-                framework_id: Some(fid.clone()),
+                framework_id: fid.cloned(),
                 operation_info: op.clone(),
                 operation_uuid: uuid,
                 resource_version_uuid: crate::proto::mesos::internal::ResourceVersionUuid {

@@ -40,6 +40,20 @@ pub enum RegistryOp {
     Prune { unreachable: Vec<SlaveId>, gone: Vec<SlaveId> },
     /// Replaces the weights of these roles.
     UpdateWeights(Vec<WeightInfo>),
+    /// Sets these roles' quota configurations; a configuration with no
+    /// guarantees and no limits removes the role's (`UpdateQuota`).
+    UpdateQuota(Vec<crate::proto::mesos::quota::QuotaConfig>),
+    /// Replaces the maintenance schedule; scheduled machines are kept as
+    /// machines (new ones DRAINING), others dropped (`UpdateSchedule`).
+    UpdateSchedule(crate::proto::mesos::maintenance::Schedule),
+    /// Marks these machines DOWN (`StartMaintenance`).
+    StartMaintenance(Vec<crate::proto::mesos::MachineId>),
+    /// Drops these machines and takes them out of the schedule (`StopMaintenance`).
+    StopMaintenance(Vec<crate::proto::mesos::MachineId>),
+    /// Marks an admitted or unreachable agent deactivated (`DeactivateAgent`).
+    DeactivateAgent(SlaveId),
+    /// Clears an agent's deactivation and drain info (`ReactivateAgent`).
+    ReactivateAgent(SlaveId),
 }
 
 impl RegistryOp {
@@ -55,6 +69,12 @@ impl RegistryOp {
             RegistryOp::MarkSlaveGone { .. } => "MarkSlaveGone",
             RegistryOp::Prune { .. } => "Prune",
             RegistryOp::UpdateWeights(_) => "UpdateWeights",
+            RegistryOp::UpdateQuota(_) => "UpdateQuota",
+            RegistryOp::UpdateSchedule(_) => "UpdateSchedule",
+            RegistryOp::StartMaintenance(_) => "StartMaintenance",
+            RegistryOp::StopMaintenance(_) => "StopMaintenance",
+            RegistryOp::DeactivateAgent(_) => "DeactivateAgent",
+            RegistryOp::ReactivateAgent(_) => "ReactivateAgent",
         }
     }
 }
@@ -226,6 +246,106 @@ impl Registrar {
                     }
                 }
                 Ok(mutated)
+            }
+            RegistryOp::UpdateQuota(configs) => {
+                for config in configs {
+                    let default = config.guarantees.is_empty() && config.limits.is_empty();
+                    // The legacy entry of the role goes either way.
+                    #[allow(deprecated)]
+                    reg.quotas.retain(|q| q.info.role.as_deref() != Some(config.role.as_str()));
+                    match reg.quota_configs.iter().position(|c| c.role == config.role) {
+                        Some(i) if default => {
+                            reg.quota_configs.remove(i);
+                        }
+                        Some(i) => reg.quota_configs[i] = config.clone(),
+                        None if default => {}
+                        None => reg.quota_configs.push(config.clone()),
+                    }
+                }
+                Ok(true)
+            }
+            RegistryOp::UpdateSchedule(schedule) => {
+                use crate::master::maintenance::key;
+                use crate::proto::mesos::internal::registry::{Machine, Machines};
+                use crate::proto::mesos::machine_info::Mode;
+                let mut wanted = Vec::new();
+                for window in &schedule.windows {
+                    for id in &window.machine_ids {
+                        wanted.push((key(id), id.clone(), window.unavailability.clone()));
+                    }
+                }
+                let machines = reg.machines.get_or_insert_with(Machines::default);
+                machines.machines.retain(|m| wanted.iter().any(|(k, _, _)| *k == key(&m.info.id)));
+                for (k, id, unavailability) in wanted {
+                    match machines.machines.iter_mut().find(|m| key(&m.info.id) == k) {
+                        Some(m) => m.info.unavailability = Some(unavailability),
+                        None => machines.machines.push(Machine {
+                            info: crate::proto::mesos::MachineInfo {
+                                id,
+                                mode: Some(Mode::Draining as i32),
+                                unavailability: Some(unavailability),
+                            },
+                        }),
+                    }
+                }
+                reg.schedules = vec![schedule.clone()];
+                Ok(true)
+            }
+            RegistryOp::StartMaintenance(ids) => {
+                use crate::master::maintenance::key;
+                use crate::proto::mesos::machine_info::Mode;
+                let mut changed = false;
+                for m in reg.machines.iter_mut().flat_map(|m| &mut m.machines) {
+                    if ids.iter().any(|id| key(id) == key(&m.info.id)) {
+                        m.info.mode = Some(Mode::Down as i32);
+                        changed = true;
+                    }
+                }
+                Ok(changed)
+            }
+            RegistryOp::StopMaintenance(ids) => {
+                use crate::master::maintenance::key;
+                let wanted = |id: &crate::proto::mesos::MachineId| ids.iter().any(|i| key(i) == key(id));
+                let mut changed = false;
+                if let Some(machines) = reg.machines.as_mut() {
+                    let before = machines.machines.len();
+                    machines.machines.retain(|m| !wanted(&m.info.id));
+                    changed = before != machines.machines.len();
+                }
+                for schedule in &mut reg.schedules {
+                    for window in &mut schedule.windows {
+                        window.machine_ids.retain(|m| !wanted(m));
+                    }
+                    schedule.windows.retain(|w| !w.machine_ids.is_empty());
+                }
+                reg.schedules.retain(|s| !s.windows.is_empty());
+                Ok(changed)
+            }
+            RegistryOp::DeactivateAgent(id) => {
+                let mut found = false;
+                for slave in slaves(reg).iter_mut().filter(|s| s.info.id.as_ref() == Some(id)) {
+                    slave.deactivated = Some(true);
+                    found = true;
+                }
+                for slave in unreachable(reg).iter_mut().filter(|s| &s.id == id) {
+                    slave.deactivated = Some(true);
+                    found = true;
+                }
+                Ok(found)
+            }
+            RegistryOp::ReactivateAgent(id) => {
+                let mut found = false;
+                for slave in slaves(reg).iter_mut().filter(|s| s.info.id.as_ref() == Some(id)) {
+                    slave.deactivated = None;
+                    slave.drain_info = None;
+                    found = true;
+                }
+                for slave in unreachable(reg).iter_mut().filter(|s| &s.id == id) {
+                    slave.deactivated = None;
+                    slave.drain_info = None;
+                    found = true;
+                }
+                Ok(found)
             }
         }
     }

@@ -8,19 +8,26 @@
 //! [`Event::Idle`], which runs the batched allocation. It decides nothing.
 //!
 //! HTTP endpoints read the master through [`MasterHandle::query`]: a closure
-//! run on the loop between events, so they see a consistent state.
+//! run on the loop between events, so they see a consistent state. The
+//! operator API's calls and SUBSCRIBE streams come in as
+//! [`OperatorRequest`]s: the driver numbers them, hands them to the master
+//! as [`Event::Operator`], and routes the master's operator effects (events
+//! for the streams, answers to the calls) back to them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::proto::mesos::master::Event as OperatorEvent;
 use crate::proto::mesos::scheduler::Call;
 use crate::proto::mesos::MasterInfo;
 use crate::v0_compat::{Event as WireEvent, Message, Process, ProcessHandle};
 
 use super::event::{Effect, Event, HttpAnswer, Now, SchedulerConn, Timer};
+use super::operator::{OperatorCall, OperatorEffect, OperatorError};
 use super::registry::RegistryOp;
 use super::state::Master;
 use super::store::{RegistryService, Store};
@@ -45,6 +52,19 @@ pub enum RuntimeError {
 pub struct MasterHandle {
     queries: mpsc::Sender<Query>,
     http: mpsc::UnboundedSender<HttpInput>,
+    operator: mpsc::UnboundedSender<OperatorRequest>,
+}
+
+/// An operator API request for the loop (see [`super::operator`]).
+pub enum OperatorRequest {
+    /// A call the master decides; answered once it is done (registry
+    /// writes included).
+    Call { call: OperatorCall, reply: oneshot::Sender<Result<(), OperatorError>> },
+    /// SUBSCRIBE: `events` gets SUBSCRIBED, then every operator event; the
+    /// reply carries the stream's number.
+    Subscribe { events: mpsc::UnboundedSender<Arc<OperatorEvent>>, reply: oneshot::Sender<Result<u64, OperatorError>> },
+    /// The subscriber behind stream `stream` went away.
+    Closed { stream: u64 },
 }
 
 /// A v1 scheduler API request for the driver.
@@ -101,12 +121,36 @@ impl MasterHandle {
     pub fn stream_closed(&self, stream: u64) {
         let _ = self.http.send(HttpInput::Closed(stream));
     }
+
+    /// Runs an operator call on the master; `None` if it has stopped.
+    pub async fn operator_call(&self, call: OperatorCall) -> Option<Result<(), OperatorError>> {
+        let (reply, rx) = oneshot::channel();
+        self.operator.send(OperatorRequest::Call { call, reply }).ok()?;
+        rx.await.ok()
+    }
+
+    /// Subscribes to operator events: the stream's number and its events
+    /// (SUBSCRIBED first); `None` if the master has stopped.
+    pub async fn operator_subscribe(
+        &self,
+    ) -> Option<Result<(u64, mpsc::UnboundedReceiver<Arc<OperatorEvent>>), OperatorError>> {
+        let (events, stream) = mpsc::unbounded_channel();
+        let (reply, rx) = oneshot::channel();
+        self.operator.send(OperatorRequest::Subscribe { events, reply }).ok()?;
+        Some(rx.await.ok()?.map(|id| (id, stream)))
+    }
+
+    /// Tells the master an operator subscriber's stream is gone.
+    pub fn operator_closed(&self, stream: u64) {
+        let _ = self.operator.send(OperatorRequest::Closed { stream });
+    }
 }
 
 /// The driver's ends of a [`MasterHandle`]'s channels.
 pub struct Inbox {
     queries: mpsc::Receiver<Query>,
     http: mpsc::UnboundedReceiver<HttpInput>,
+    operator: mpsc::UnboundedReceiver<OperatorRequest>,
 }
 
 impl Inbox {
@@ -120,7 +164,11 @@ impl Inbox {
 pub fn query_channel() -> (MasterHandle, Inbox) {
     let (tx, rx) = mpsc::channel(256);
     let (http_tx, http_rx) = mpsc::unbounded_channel();
-    (MasterHandle { queries: tx, http: http_tx }, Inbox { queries: rx, http: http_rx })
+    let (operator_tx, operator_rx) = mpsc::unbounded_channel();
+    (
+        MasterHandle { queries: tx, http: http_tx, operator: operator_tx },
+        Inbox { queries: rx, http: http_rx, operator: operator_rx },
+    )
 }
 
 enum StoreRequest {
@@ -190,6 +238,19 @@ struct Driver {
     streams: std::collections::HashMap<u64, mpsc::UnboundedSender<Message>>,
     /// Streams found without a reader while carrying out effects.
     dead_streams: Vec<u64>,
+    /// Operator event streams by number.
+    subscribers: HashMap<u64, mpsc::UnboundedSender<Arc<OperatorEvent>>>,
+    /// Operator calls waiting for their answer, by call id.
+    replies: HashMap<u64, Reply>,
+    /// Numbers for operator calls and streams.
+    next_operator_id: u64,
+    /// Operator streams found closed while sending; the master hears of it next.
+    closed_streams: Vec<u64>,
+}
+
+enum Reply {
+    Call(oneshot::Sender<Result<(), OperatorError>>),
+    Subscribe(u64, oneshot::Sender<Result<u64, OperatorError>>),
 }
 
 impl Driver {
@@ -206,7 +267,66 @@ impl Driver {
             // could watch it) is a disconnection too.
             next = self.dead_streams.pop().map(|stream| Event::HttpClosed { stream });
         }
+        while let Some(stream) = self.closed_streams.pop() {
+            self.operator(OperatorRequest::Closed { stream })?;
+        }
         Ok(())
+    }
+
+    /// Numbers an operator request and hands it to the master.
+    fn operator(&mut self, request: OperatorRequest) -> Result<(), RuntimeError> {
+        self.next_operator_id += 1;
+        let id = self.next_operator_id;
+        let call = match request {
+            OperatorRequest::Call { call, reply } => {
+                self.replies.insert(id, Reply::Call(reply));
+                call
+            }
+            OperatorRequest::Subscribe { events, reply } => {
+                self.subscribers.insert(id, events);
+                self.replies.insert(id, Reply::Subscribe(id, reply));
+                OperatorCall::Subscribe { stream: id }
+            }
+            OperatorRequest::Closed { stream } => {
+                self.subscribers.remove(&stream);
+                OperatorCall::Unsubscribe { stream }
+            }
+        };
+        self.handle(Event::Operator { id, call })
+    }
+
+    fn execute_operator(&mut self, effect: OperatorEffect) {
+        match effect {
+            OperatorEffect::Event { stream: Some(stream), event } => {
+                if let Some(tx) = self.subscribers.get(&stream) {
+                    if tx.send(Arc::from(event)).is_err() {
+                        self.subscribers.remove(&stream);
+                        self.closed_streams.push(stream);
+                    }
+                }
+            }
+            OperatorEffect::Event { stream: None, event } => {
+                let event: Arc<OperatorEvent> = Arc::from(event);
+                let closed: Vec<u64> =
+                    self.subscribers.iter().filter(|(_, tx)| tx.send(event.clone()).is_err()).map(|(id, _)| *id).collect();
+                for stream in closed {
+                    self.subscribers.remove(&stream);
+                    self.closed_streams.push(stream);
+                }
+            }
+            OperatorEffect::Done { id, result } => match self.replies.remove(&id) {
+                Some(Reply::Call(reply)) => {
+                    let _ = reply.send(result);
+                }
+                Some(Reply::Subscribe(stream, reply)) => {
+                    if result.is_err() {
+                        self.subscribers.remove(&stream);
+                    }
+                    let _ = reply.send(result.map(|()| stream));
+                }
+                None => {}
+            },
+        }
     }
 
     fn execute(&mut self, effect: Effect) -> Result<(), RuntimeError> {
@@ -247,6 +367,7 @@ impl Driver {
             Effect::Registry { id, op } => {
                 let _ = self.store.send(StoreRequest::Apply(id, op));
             }
+            Effect::Operator(effect) => self.execute_operator(effect),
             Effect::Fatal(message) => return Err(RuntimeError::Fatal(message)),
         }
         Ok(())
@@ -310,7 +431,7 @@ pub async fn run(
     leadership: Option<Leadership>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), RuntimeError> {
-    let Inbox { mut queries, mut http } = inbox;
+    let Inbox { mut queries, mut http, operator: mut operator_requests } = inbox;
     let (store_events_tx, mut store_events) = mpsc::unbounded_channel();
     let store = spawn_store(store, store_events_tx);
     let info = master.info().clone();
@@ -326,6 +447,10 @@ pub async fn run(
         pending: Default::default(),
         streams: Default::default(),
         dead_streams: Vec::new(),
+        subscribers: HashMap::new(),
+        replies: HashMap::new(),
+        next_operator_id: 0,
+        closed_streams: Vec::new(),
     };
     let mut leadership = leadership;
     if leadership.is_none() {
@@ -355,6 +480,10 @@ pub async fn run(
             }
             if let Ok(input) = http.try_recv() {
                 driver.http(input)?;
+                continue;
+            }
+            if let Ok(request) = operator_requests.try_recv() {
+                driver.operator(request)?;
                 continue;
             }
             if let Some(channel) = &mut leadership {
@@ -393,6 +522,7 @@ pub async fn run(
             },
             Some(query) = queries.recv() => query(&driver.master, driver.clock.now()),
             Some(input) = http.recv() => driver.http(input)?,
+            Some(request) = operator_requests.recv() => driver.operator(request)?,
             leader = async {
                 match &mut leadership {
                     Some(channel) => channel.recv().await,

@@ -427,6 +427,22 @@ pub enum Pending {
     MarkUnreachable { info: Box<SlaveInfo>, time: TimeInfo, during_failover: bool, message: String },
     /// `_doRegistryGc`.
     Prune { unreachable: Vec<SlaveId>, gone: Vec<SlaveId> },
+    /// UPDATE_WEIGHTS operator call `id`.
+    Weights { id: u64, infos: Vec<crate::proto::mesos::WeightInfo> },
+    /// DEACTIVATE_AGENT operator call `id`.
+    DeactivateAgent { id: u64, agent: SlaveId },
+    /// REACTIVATE_AGENT operator call `id`.
+    ReactivateAgent { id: u64, agent: SlaveId },
+    /// UPDATE_MAINTENANCE_SCHEDULE operator call `id`.
+    Schedule { id: u64, schedule: crate::proto::mesos::maintenance::Schedule },
+    /// START_MAINTENANCE operator call `id`.
+    StartMaintenance { id: u64, machines: Vec<crate::proto::mesos::MachineId> },
+    /// STOP_MAINTENANCE operator call `id`.
+    StopMaintenance { id: u64, machines: Vec<crate::proto::mesos::MachineId> },
+    /// UPDATE_QUOTA operator call `id`.
+    Quota { id: u64, configs: Vec<crate::proto::mesos::quota::QuotaConfig> },
+    /// MARK_AGENT_GONE operator call `id` (`_markAgentGone` → `markGone`).
+    MarkGone { id: u64, agent: SlaveId, time: TimeInfo },
     /// Nothing to continue with (e.g. weights).
     Nothing,
 }
@@ -457,6 +473,12 @@ pub struct Master {
     pub(crate) roles: Map<String, Set<FrameworkId>>,
     pub(crate) weights: Map<String, f64>,
     pub(crate) pending: Map<u64, Pending>,
+    /// Operator API event streams (SUBSCRIBE), by the driver's number.
+    pub(crate) operator_streams: Set<u64>,
+    /// Maintenance schedule, machines and inverse offers.
+    pub(crate) maintenance: super::maintenance::Maintenance,
+    /// Quota configurations by role (UPDATE_QUOTA, the registry).
+    pub(crate) quota_configs: Map<String, crate::proto::mesos::quota::QuotaConfig>,
     pub(crate) metrics: Metrics,
     pub(crate) next_registry_op: u64,
     pub(crate) next_framework_id: u64,
@@ -595,6 +617,9 @@ impl Master {
                 }
             }
         }
+        if self.frameworks.registered.contains_key(&fid) {
+            self.task_added_event(&task);
+        }
         if let Some(agent) = self.agents.registered.get_mut(&aid) {
             if !terminal {
                 agent.add_used(&fid, &resources);
@@ -671,6 +696,7 @@ impl Master {
         let status_state = TaskState::try_from(status.state).unwrap_or(TaskState::TaskStaging);
         let update_state = update.latest_state.and_then(|s| TaskState::try_from(s).ok()).unwrap_or(status_state);
         let terminal_or_unreachable = |s: TaskState| is_terminal(s) || s == TaskState::TaskUnreachable;
+        let subscribed = self.has_operator_subscribers();
         let Some(a) = self.agents.registered.get_mut(agent) else { return };
         let Some(task) = a.task_mut(framework, task_id) else { return };
         let old_state = task_state(task);
@@ -678,12 +704,15 @@ impl Master {
         if !is_terminal(old_state) {
             task.state = update_state as i32;
         }
-        if task.statuses.last().is_some_and(|last| last.state == status.state) {
+        let repeated = task.statuses.last().is_some_and(|last| last.state == status.state);
+        if repeated {
             task.statuses.pop();
         }
         let mut kept = status.clone();
         kept.data = None;
         task.statuses.push(kept);
+        // Mesos sends TASK_UPDATED for every new task state.
+        let changed = (!repeated && subscribed).then(|| task.clone());
         let resources = Resources::from_protos(&task.resources);
         let role = task.resources.first().and_then(|r| r.allocation_info.as_ref()).and_then(|a| a.role.clone());
         tracing::info!(
@@ -705,6 +734,9 @@ impl Master {
                 }
             }
             self.metrics.task_terminated(status_state, status.source, status.reason);
+        }
+        if let Some(task) = changed {
+            self.task_updated_event(&task, status.clone());
         }
     }
 
@@ -901,7 +933,7 @@ impl Master {
         self.agents.registered.get(agent)?.task(framework, task)
     }
 
-    /// Roles known to the master: with frameworks, reservations, weights,
+    /// Roles known to the master: with frameworks, reservations, weights, quota,
     /// and their ancestors (or the `--roles` whitelist), sorted.
     pub fn known_roles(&self) -> Vec<String> {
         let mut roles = BTreeSet::new();
@@ -926,6 +958,9 @@ impl Master {
             }
         }
         for role in self.weights.keys() {
+            add(role, &mut roles);
+        }
+        for role in self.quota_configs.keys() {
             add(role, &mut roles);
         }
         roles.into_iter().collect()

@@ -967,17 +967,18 @@ fn display(r: &Resource) -> String {
     crate::common::resources::format::display_proto(r)
 }
 
-/// `operation::validate(Reserve)` for a framework's ACCEPT.
+/// `operation::validate(Reserve)`: for a framework's ACCEPT, or with no
+/// framework for the operator API (then the allocation checks are skipped).
 pub fn validate_reserve(
     reserve: &operation::Reserve,
     principal: Option<&str>,
     agent: AgentCaps,
-    framework: &FrameworkInfo,
+    framework: Option<&FrameworkInfo>,
 ) -> Result {
     validate_for_master(&reserve.resources).map_err(|e| format!("Invalid resources: {}", e.0))?;
     validate_for_master(&reserve.source).map_err(|e| format!("Invalid source: {}", e.0))?;
     validate_single_resource_provider(&reserve.resources).map_err(|e| format!("Invalid resources: {}", e.0))?;
-    let roles = crate::master::allocator::framework_roles(framework);
+    let roles = framework.map(crate::master::allocator::framework_roles).unwrap_or_default();
     let role_list = || string_set(roles.iter());
     for r in &reserve.resources {
         if !is_dynamically_reserved(r) {
@@ -1016,6 +1017,9 @@ pub fn validate_reserve(
                 _ => {}
             }
         }
+        if framework.is_none() {
+            continue;
+        }
         let Some(allocated) = r.allocation_info.as_ref().and_then(|a| a.role.as_deref()) else {
             return Err(format!(
                 "A reserve operation was attempted on unallocated resource {}, but frameworks can only perform \
@@ -1043,6 +1047,9 @@ pub fn validate_reserve(
                 role_list()
             ));
         }
+    }
+    if framework.is_none() {
+        return Ok(());
     }
     validate_allocated_to_single_role(&Resources::from_protos(&reserve.resources))
         .map_err(|e| format!("Invalid reservation resources: {}", e.0))
@@ -1073,7 +1080,7 @@ pub fn validate_create(
     checkpointed: &Resources,
     principal: Option<&str>,
     agent: AgentCaps,
-    framework: &FrameworkInfo,
+    framework: Option<&FrameworkInfo>,
 ) -> Result {
     validate_for_master(&create.volumes).map_err(|e| format!("Invalid resources: {}", e.0))?;
     validate_single_resource_provider(&create.volumes).map_err(|e| format!("Invalid resources: {}", e.0))?;
@@ -1081,14 +1088,14 @@ pub fn validate_create(
     let mut all = checkpointed.clone();
     all += &Resources::from_protos(&create.volumes);
     validate_unique_persistence_id(&all).map_err(|e| e.0)?;
-    let shared_capable = FrameworkCaps::of(framework).shared_resources;
+    let shared_capable = framework.is_none_or(|f| FrameworkCaps::of(f).shared_resources);
     for volume in &create.volumes {
         if volume.shared.is_some() && !shared_capable {
             return Err(format!(
                 "Create volume operation for '{}' has been attempted by framework '{}' with no SHARED_RESOURCES \
                  capability",
                 display(volume),
-                framework.id.as_ref().map(|i| i.value.as_str()).unwrap_or("")
+                framework.and_then(|f| f.id.as_ref()).map(|i| i.value.as_str()).unwrap_or("")
             ));
         }
         let role = reservation_role(volume).unwrap_or("");
@@ -1124,6 +1131,9 @@ pub fn validate_create(
                 _ => {}
             }
         }
+    }
+    if framework.is_none() {
+        return Ok(());
     }
     validate_allocated_to_single_role(&Resources::from_protos(&create.volumes))
         .map_err(|e| format!("Invalid volume resources: {}", e.0))

@@ -14,6 +14,7 @@
 
 pub mod executor;
 pub mod model;
+pub mod operator;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -49,6 +50,8 @@ pub struct AgentHttp {
     /// The log file served at `/slave/log`.
     pub log_file: Option<PathBuf>,
     pub work_dir: PathBuf,
+    /// The running logger (GET/SET_LOGGING_LEVEL).
+    pub logging: Option<Arc<crate::common::logging::Logging>>,
 }
 
 /// The agent's sandboxes (and log) as `/files` mounts.
@@ -133,10 +136,7 @@ impl AgentHttp {
             "/version" => json_response(&self.version(), jsonp),
             "/metrics/snapshot" => self.metrics(jsonp).await,
             "/monitor/statistics" => self.statistics(jsonp).await,
-            "/api/v1" => text_response(
-                StatusCode::NOT_IMPLEMENTED,
-                "The agent operator API (/api/v1) is not implemented yet",
-            ),
+            "/api/v1" => operator::serve(self, request).await,
             _ => match endpoint.strip_prefix("/files/") {
                 Some(name) => match self.files().serve(name, query.as_deref()).await {
                     Some(response) => response,
@@ -214,7 +214,7 @@ impl AgentHttp {
 }
 
 /// `system/*` metrics from `/proc`.
-fn system_metrics() -> Vec<(String, Value)> {
+pub(crate) fn system_metrics() -> Vec<(String, Value)> {
     let mut out = Vec::new();
     if let Ok(n) = std::thread::available_parallelism() {
         out.push(("system/cpus_total".to_string(), json!(n.get())));

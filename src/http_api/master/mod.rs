@@ -9,6 +9,7 @@
 //! master's own loop; the JSON models are in [`model`].
 
 pub mod model;
+pub mod operator;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,9 +29,9 @@ pub use model::Context;
 /// `/api/v1/scheduler` (the v1 scheduler API).
 pub mod scheduler;
 
-struct Shared {
-    master: MasterHandle,
-    context: Context,
+pub(crate) struct Shared {
+    pub(crate) master: MasterHandle,
+    pub(crate) context: Context,
 }
 
 type Ctx = State<Arc<Shared>>;
@@ -142,6 +143,11 @@ async fn health() -> Response {
         .expect("a valid response")
 }
 
+/// `/api/v1`: the operator API.
+async fn api(State(ctx): Ctx, method: http::Method, headers: http::HeaderMap, body: axum::body::Bytes) -> Response {
+    operator::serve(&ctx, method, headers, body).await
+}
+
 /// Mesos's `Master::Http::redirect`: a temporary redirect to the leading
 /// master (a protocol-relative URL), `/redirect` itself to the leader's base
 /// URL, and 503 "No leader elected" when none is known.
@@ -184,6 +190,10 @@ pub fn redirect_to(leader: Option<&MasterInfo>, uri: &Uri) -> Response {
         .header(http::header::LOCATION, location)
         .body(Body::empty())
         .expect("a valid response")
+}
+
+async fn api_v1_scheduler(State(ctx): Ctx, request: axum::extract::Request) -> Response {
+    scheduler::serve(ctx.master.clone(), request).await
 }
 
 /// `/master/redirect`.
@@ -274,10 +284,6 @@ pub fn leader_guard(router: Router, master: MasterHandle) -> Router {
     router.layer(axum::middleware::from_fn_with_state(master, leader_check))
 }
 
-async fn api_v1_scheduler(State(ctx): Ctx, request: axum::extract::Request) -> Response {
-    scheduler::serve(ctx.master.clone(), request).await
-}
-
 /// The master's endpoints.
 pub fn router(master: MasterHandle, context: Context) -> Router {
     let shared = Arc::new(Shared { master, context });
@@ -308,6 +314,8 @@ pub fn router(master: MasterHandle, context: Context) -> Router {
         .route("/master/api/v1/scheduler", axum::routing::any(api_v1_scheduler))
         .route("/version", get(version))
         .route("/metrics/snapshot", get(metrics))
+        .route("/api/v1", axum::routing::any(api))
+        .route("/master/api/v1", axum::routing::any(api))
         .with_state(shared)
 }
 

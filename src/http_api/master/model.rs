@@ -24,6 +24,8 @@ pub struct Context {
     pub flags: BTreeMap<String, String>,
     pub log_dir: Option<String>,
     pub external_log_file: Option<String>,
+    /// The running logger (GET/SET_LOGGING_LEVEL, the log file).
+    pub logging: Option<std::sync::Arc<crate::common::logging::Logging>>,
 }
 
 
@@ -471,6 +473,16 @@ pub fn version() -> Value {
         "build_time": 0,
         "build_user": "mesos-rs",
     })
+}
+
+/// What `/version` reports, for GET_VERSION.
+pub fn version_info() -> crate::http_api::operator::Version {
+    crate::http_api::operator::Version {
+        version: MESOS_VERSION.to_string(),
+        build_date: option_env!("MESOS_RS_BUILD_DATE").unwrap_or("").to_string(),
+        build_time: 0.0,
+        build_user: "mesos-rs".to_string(),
+    }
 }
 
 /// `/metrics/snapshot`.

@@ -117,6 +117,9 @@ pub struct SimCluster {
     /// When set, every message delivered to the master is kept here too
     /// (a corpus to replay, e.g. perturbed, against another master).
     pub master_inbox: Option<Vec<Envelope>>,
+    /// The master's operator API output, in order.
+    pub operator_out: Vec<crate::master::operator::OperatorEffect>,
+    next_operator_call: u64,
 }
 
 const EPOCH: Duration = Duration::from_secs(1_700_000_000);
@@ -161,6 +164,8 @@ impl SimCluster {
             fatal: Vec::new(),
             trace: Vec::new(),
             master_inbox: None,
+            operator_out: Vec::new(),
+            next_operator_call: 0,
         };
         sim.elect();
         sim.run_for(Duration::from_millis(10));
@@ -171,6 +176,34 @@ impl SimCluster {
         let info = self.master.info().clone();
         let effects = self.master.handle(self.now, Event::Detected(Some(info)));
         self.apply(effects);
+    }
+
+    /// Hands an operator call to the master now; returns its id (its
+    /// answer lands in [`SimCluster::operator_out`]).
+    pub fn operator(&mut self, call: crate::master::operator::OperatorCall) -> u64 {
+        self.next_operator_call += 1;
+        let id = self.next_operator_call;
+        self.deliver_to_master(Event::Operator { id, call });
+        id
+    }
+
+    /// The answer to operator call `id`, once given.
+    pub fn operator_result(&self, id: u64) -> Option<Result<(), crate::master::operator::OperatorError>> {
+        self.operator_out.iter().find_map(|e| match e {
+            crate::master::operator::OperatorEffect::Done { id: done, result } if *done == id => Some(result.clone()),
+            _ => None,
+        })
+    }
+
+    /// The operator events written so far (to any stream).
+    pub fn operator_events(&self) -> Vec<crate::proto::mesos::master::Event> {
+        self.operator_out
+            .iter()
+            .filter_map(|e| match e {
+                crate::master::operator::OperatorEffect::Event { event, .. } => Some((**event).clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The simulated time since the start.
@@ -425,6 +458,7 @@ impl SimCluster {
                     };
                     self.push(self.now.monotonic + self.registry_latency, Input::Registry { generation, id, result });
                 }
+                Effect::Operator(effect) => self.operator_out.push(effect),
                 Effect::Fatal(message) => {
                     self.fatal.push(message);
                     self.master_up = false;
