@@ -32,6 +32,11 @@ compat-tests/setup.sh
 step "cargo build --workspace --lib --bins --examples --tests"
 cargo build --workspace --locked --lib --bins --examples --tests
 
+# The Docker images (debootstrap base, then binaries built above copied in):
+# the Docker containerizer's tests and the compose tests run them.
+step "docker/build.sh (images built here, no registry; a no-op when up to date)"
+docker/build.sh
+
 step "cargo test --workspace"
 cargo test --workspace --locked
 

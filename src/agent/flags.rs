@@ -168,6 +168,13 @@ pub const IMPLEMENTED: &[&str] = &[
     "work_dir",
     "launcher_dir",
     "max_completed_executors_per_framework",
+    "docker",
+    "docker_socket",
+    "docker_stop_timeout",
+    "docker_remove_delay",
+    "docker_kill_orphans",
+    "docker_mesos_image",
+    "sandbox_directory",
     "registration_backoff_factor",
     "executor_environment_variables",
     "executor_registration_timeout",
@@ -263,7 +270,7 @@ mod tests {
 
     #[test]
     fn accepted_only_lists_what_is_set_but_unused() {
-        let f = load(&["--work_dir=/w", "--docker_remove_delay=1hrs", "--port=1", "--isolation=cgroups/mem"]).unwrap();
-        assert_eq!(accepted_only(&f), vec!["docker_remove_delay"]);
+        let f = load(&["--work_dir=/w", "--docker_config={}", "--docker_remove_delay=1hrs", "--port=1"]).unwrap();
+        assert_eq!(accepted_only(&f), vec!["docker_config"]);
     }
 }

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use mesos_rs::agent::containerizer::composing::{ComposingContainerizer, Member};
+use mesos_rs::agent::containerizer::docker::{DockerConfig, DockerContainerizer};
 use mesos_rs::agent::containerizer::mesos::{MesosContainerizer, MesosContainerizerConfig};
 use mesos_rs::agent::containerizer::Containerizer;
 use mesos_rs::agent::core::{Agent, AgentConfig, Event, ReconfigurationPolicy, RecoverMode, MESOS_VERSION};
@@ -206,14 +208,30 @@ fn start(flags: Flags, logging: logging::Logging) -> Result<i32> {
     if unique.len() != names.len() {
         bail!("Duplicate entries found in --containerizer flag '{containerizers}'");
     }
-    if names != ["mesos"] {
-        bail!("Unknown or unsupported containerizer: {containerizers} (only `mesos` is available)");
+    for name in &names {
+        if !matches!(*name, "mesos" | "docker") {
+            bail!("Unknown or unsupported containerizer: {name}");
+        }
     }
     let containerizer_config = MesosContainerizerConfig::from_flags(&flags)?;
     let switch_user = containerizer_config.switch_user;
-    let containerizer: Arc<dyn Containerizer> = Arc::new(
-        MesosContainerizer::new(containerizer_config).map_err(|e| anyhow!("Could not create MesosContainerizer: {e}"))?,
-    );
+    let mut members = Vec::new();
+    for name in &names {
+        let member = if *name == "mesos" {
+            let mesos = MesosContainerizer::new(containerizer_config.clone())
+                .map_err(|e| anyhow!("Could not create MesosContainerizer: {e}"))?;
+            Member { name: "mesos", containerizer: Arc::new(mesos), claims: |c| !DockerContainerizer::claims(c) }
+        } else {
+            let docker = DockerContainerizer::new(DockerConfig::from_flags(&flags, &launcher_dir)?);
+            Member { name: "docker", containerizer: Arc::new(docker), claims: DockerContainerizer::claims }
+        };
+        members.push(member);
+    }
+    let containerizer: Arc<dyn Containerizer> = if members.len() == 1 {
+        members.remove(0).containerizer
+    } else {
+        Arc::new(ComposingContainerizer::new(members))
+    };
 
     runtime.block_on(async move {
         let (listener, advertised) = libprocess.bind().await?;

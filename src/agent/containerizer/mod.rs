@@ -5,7 +5,7 @@
 //! (`src/slave/containerizer/containerizer.hpp`): the agent's state machine
 //! decides *what* runs, a containerizer does it. Implementations: the Mesos
 //! containerizer (posix/cgroups launcher and isolators, with the fetcher), the
-//! Docker containerizer (later), a composing one for `--containerizers=docker,mesos`,
+//! Docker containerizer, a composing one for `--containerizers=docker,mesos`,
 //! and a scripted mock for simulation tests.
 //!
 //! The agent's I/O loop turns a `Launch` effect into [`Containerizer::launch`],
@@ -128,5 +128,7 @@ pub trait Containerizer: Send + Sync + 'static {
     fn containers(&self) -> BoxFuture<'_, Vec<ContainerId>>;
 }
 
+pub mod composing;
+pub mod docker;
 pub mod mesos;
 pub mod mock;

@@ -81,6 +81,10 @@ pub struct Settings {
     pub task_command: Option<CommandInfo>,
     /// Run tasks as this user (`--user`; needs root).
     pub user: Option<String>,
+    /// `mesos-docker-executor`: the task is a Docker container, and its
+    /// end is reported as Mesos's docker executor words it ("Container
+    /// exited with status N").
+    pub docker: bool,
 }
 
 /// The time of an input: a monotonic instant for timers, the wall clock
@@ -635,6 +639,7 @@ impl Executor {
 
     fn on_exited(&mut self, now: Now, task_id: &str, status: Option<i32>, launch_error: Option<String>) {
         let flavor = self.settings.flavor;
+        let docker = self.settings.docker;
         let unhealthy = self.unhealthy;
         let Some(task) = self.tasks.get_mut(task_id) else { return };
         if task.terminated {
@@ -649,6 +654,7 @@ impl Executor {
         let (state, message) = match (launch_error, status) {
             (Some(error), _) => (TaskState::TaskFailed, error),
             (None, None) => (TaskState::TaskFailed, match flavor {
+                Flavor::Command if docker => "Failed to get exit status of container".to_string(),
                 Flavor::Command => "Failed to get exit status for Command".to_string(),
                 Flavor::Default => "Command terminated with unknown status".to_string(),
             }),
@@ -663,7 +669,8 @@ impl Executor {
                 } else {
                     TaskState::TaskFailed
                 };
-                (state, format!("Command {}", procfs::wstringify(status)))
+                let noun = if docker { "Container" } else { "Command" };
+                (state, format!("{noun} {}", procfs::wstringify(status)))
             }
         };
         tracing::info!("Task '{task_id}': {message}");
@@ -952,6 +959,7 @@ mod tests {
                 environment: BTreeMap::from([("LIBPROCESS_IP".into(), "10.1.2.3".into())]),
                 task_command: None,
                 user: None,
+                docker: false,
             };
             let executor = Executor::new(
                 settings,

@@ -18,6 +18,7 @@
 pub mod checks;
 pub mod client;
 pub mod core;
+pub mod docker;
 pub mod env;
 pub mod flags;
 pub mod runner;

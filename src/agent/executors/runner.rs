@@ -58,6 +58,7 @@ pub async fn run(env: ExecutorEnv, options: RunOptions) -> i32 {
         environment,
         task_command: options.task_command.clone(),
         user: options.user.clone(),
+        docker: false,
     };
     let mut executor = Executor::new(settings, Box::new(|| *uuid::Uuid::new_v4().as_bytes()));
     let (client, mut events) = AgentClient::start(ClientConfig::from_env(&env, options.content_type));
