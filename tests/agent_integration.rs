@@ -378,6 +378,18 @@ async fn with_a_zookeeper_master_url_the_agent_follows_the_elected_leader() {
     let master_flag = format!("--master={url}");
     let agent = AgentProcess::start("zk", &first, &[&master_flag]);
     first.accept_registration().await;
+    // Let the agent take its ID before the leader changes: a registration still
+    // in flight when a new leader appears is (as in Mesos) a new registration.
+    within("the agent to take its ID", async {
+        loop {
+            let (code, body) = get(&agent.url("/state")).await;
+            if code == 200 && body.contains(&first.agent_id) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
 
     // A second master joins behind the first; the first withdraws, so the
     // second leads and the agent reregisters there with its agent ID.
