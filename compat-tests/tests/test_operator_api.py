@@ -549,7 +549,7 @@ def test_logging_level_and_files_on_a_real_master(binary, free_port, procs, run_
     assert "applying registry operation" not in log_text()
 
     r = call(master_port, {"type": "SET_LOGGING_LEVEL",
-                           "set_logging_level": {"level": 1, "duration": {"nanoseconds": 2000000000}}})
+                           "set_logging_level": {"level": 1, "duration": {"nanoseconds": 5000000000}}})
     assert r.status_code == 200, r.text
     assert call(master_port, {"type": "GET_LOGGING_LEVEL"}).json()["get_logging_level"]["level"] == 1
     assert call(master_port, weights).status_code == 200
