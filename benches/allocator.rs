@@ -26,9 +26,7 @@ fn agent_resources(i: usize) -> Resources {
     let ports = if i % 3 == 0 { "[31000-31500, 32000-32500]" } else { "[31000-32000]" };
     let text = if i % 5 == 0 {
         let role = format!("role{}", i % ROLES);
-        format!(
-            "cpus({role}):4;mem({role}):16384;disk({role}):102400;cpus:12;mem:49152;disk:921600;ports:{ports}"
-        )
+        format!("cpus({role}):4;mem({role}):16384;disk({role}):102400;cpus:12;mem:49152;disk:921600;ports:{ports}")
     } else {
         format!("cpus:16;mem:65536;disk:1024000;ports:{ports}")
     };
@@ -69,7 +67,14 @@ fn steady_state(now: Duration) -> Allocator {
     let plan = a.allocate_all(now);
     for (i, offer) in plan.offers.iter().enumerate() {
         match i % 20 {
-            0 => a.recover_resources(now, &offer.framework_id, &offer.agent_id, &offer.resources, Some(&Filters::default()), false),
+            0 => a.recover_resources(
+                now,
+                &offer.framework_id,
+                &offer.agent_id,
+                &offer.resources,
+                Some(&Filters::default()),
+                false,
+            ),
             1 => a.recover_resources(now, &offer.framework_id, &offer.agent_id, &offer.resources, None, false),
             _ => a.transition_offered_to_allocated(&offer.agent_id, &offer.resources).unwrap(),
         }

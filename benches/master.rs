@@ -80,7 +80,8 @@ fn register_frameworks(master: &mut Master, count: usize) {
             subscribe: Some(call::Subscribe { framework_info: info, ..Default::default() }),
             ..Default::default()
         };
-        let pid = Upid::new(format!("scheduler-{i}"), SocketAddr::from(([10, 200, (i / 256) as u8, (i % 256) as u8], 40000)));
+        let pid =
+            Upid::new(format!("scheduler-{i}"), SocketAddr::from(([10, 200, (i / 256) as u8, (i % 256) as u8], 40000)));
         feed(master, at(0.5), Event::Message { from: pid, message: Message::from(call) });
     }
 }
@@ -91,11 +92,15 @@ fn bench(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(20));
 
     group.bench_function("register 10,000 agents", |b| {
-        b.iter_batched(recovered_master, |mut master| {
-            register_agents(&mut master, AGENTS);
-            assert_eq!(master.agents().count(), AGENTS);
-            master
-        }, BatchSize::PerIteration)
+        b.iter_batched(
+            recovered_master,
+            |mut master| {
+                register_agents(&mut master, AGENTS);
+                assert_eq!(master.agents().count(), AGENTS);
+                master
+            },
+            BatchSize::PerIteration,
+        )
     });
 
     let setup = || {
@@ -139,7 +144,11 @@ fn bench(c: &mut Criterion) {
     let mut allocator = master.allocator().clone();
     let started = std::time::Instant::now();
     let plan = allocator.allocate_all(Duration::from_secs(2));
-    println!("\n  the allocator alone (allocate_all over the same state): {:?} for {} planned offers", started.elapsed(), plan.len());
+    println!(
+        "\n  the allocator alone (allocate_all over the same state): {:?} for {} planned offers",
+        started.elapsed(),
+        plan.len()
+    );
     let started = std::time::Instant::now();
     let effects = feed(&mut master, at(2.0), Event::Idle);
     println!(

@@ -8,9 +8,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mesos_rs::proto::mesos::internal::{ResourceOffersMessage, StatusUpdateAcknowledgementMessage};
 use mesos_rs::proto::mesos::resource::AllocationInfo;
 use mesos_rs::proto::mesos::value::{self, Range, Ranges, Scalar, Text};
-use mesos_rs::proto::mesos::{
-    Attribute, ExecutorId, FrameworkId, Offer, OfferId, Resource, SlaveId, TaskId,
-};
+use mesos_rs::proto::mesos::{Attribute, ExecutorId, FrameworkId, Offer, OfferId, Resource, SlaveId, TaskId};
 use mesos_rs::v0_compat::{serve, Decoding, Event, Message, MessageType, Node, Options, Process};
 use prost::Message as _;
 
@@ -45,7 +43,7 @@ fn offers_message() -> ResourceOffersMessage {
             ranges: Some(Ranges {
                 range: vec![Range { begin: 31000, end: 31999 }, Range { begin: 33000 + i, end: 33100 + i }],
             }),
-                allocation_info: Some(AllocationInfo { role: Some("analytics".into()) }),
+            allocation_info: Some(AllocationInfo { role: Some("analytics".into()) }),
             ..Default::default()
         };
         message.offers.push(Offer {
@@ -53,12 +51,7 @@ fn offers_message() -> ResourceOffersMessage {
             framework_id: FrameworkId { value: "6f9c2b1e-8a4d-4a51-9c0e-5d2f1a7b3c90-0001".into() },
             slave_id: SlaveId { value: agent },
             hostname: format!("agent-{i:04}.dc1.example.com"),
-            resources: vec![
-                scalar("cpus", 15.5),
-                scalar("mem", 63_488.0),
-                scalar("disk", 917_504.0),
-                ports,
-            ],
+            resources: vec![scalar("cpus", 15.5), scalar("mem", 63_488.0), scalar("disk", 917_504.0), ports],
             attributes: vec![
                 text_attribute("rack", &format!("r{}", i % 40)),
                 text_attribute("zone", ["a", "b", "c"][(i % 3) as usize]),

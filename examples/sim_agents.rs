@@ -63,7 +63,11 @@ fn parse_args() -> anyhow::Result<Args> {
             "--port" => args.port = value.parse()?,
             "--resources" => args.resources = value.to_string(),
             "--task_duration" => {
-                args.task_duration = if value == "forever" { None } else { Some(parse_duration(value).map_err(|e| anyhow::anyhow!(e.0))?) }
+                args.task_duration = if value == "forever" {
+                    None
+                } else {
+                    Some(parse_duration(value).map_err(|e| anyhow::anyhow!(e.0))?)
+                }
             }
             "--hostname" => args.hostname = value.to_string(),
             _ => bail!("unknown argument '{arg}'"),
@@ -165,9 +169,8 @@ fn main() -> anyhow::Result<()> {
         let (leader_tx, leader_rx) = tokio::sync::watch::channel::<Option<Upid>>(None);
         let (round_tx, mut rounds) = mpsc::unbounded_channel::<Upid>();
         let master = if args.master.starts_with("zk://") || args.master.starts_with("file://") {
-            let detector = MasterDetector::create(Some(&args.master), None)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let detector =
+                MasterDetector::create(Some(&args.master), None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             let mut stream = Box::pin(detector.into_stream());
             let first = loop {
                 match stream.next().await {
@@ -176,9 +179,8 @@ fn main() -> anyhow::Result<()> {
                     None => bail!("the detector stopped"),
                 }
             };
-            let pid = |info: &mesos_rs::proto::mesos::MasterInfo| {
-                info.pid.as_deref().and_then(|p| p.parse::<Upid>().ok())
-            };
+            let pid =
+                |info: &mesos_rs::proto::mesos::MasterInfo| info.pid.as_deref().and_then(|p| p.parse::<Upid>().ok());
             let first = pid(&first).context("the leader's MasterInfo has no pid")?;
             let _ = round_tx.send(first.clone());
             let mut current = Some(first.clone());

@@ -183,7 +183,9 @@ async fn main() -> anyhow::Result<()> {
         };
         match event {
             Event::Message { from, message } => {
-                emit(json!({"event": "message", "from": from.to_string(), "name": message.name(), "fields": fields(&message)}));
+                emit(
+                    json!({"event": "message", "from": from.to_string(), "name": message.name(), "fields": fields(&message)}),
+                );
                 if linked.insert(from.clone()) {
                     peer.handle().link(&from);
                 }

@@ -181,10 +181,11 @@ async fn an_agent_killed_while_tasks_run_recovers_them_and_delivers_every_update
     within("acknowledgements checkpointed", async {
         loop {
             let files = update_files(&work_dir);
-            let done = files.len() == 3 && files.values().all(|p| {
-                let (u, a) = update_records(p);
-                u >= 1 && u == a
-            });
+            let done = files.len() == 3
+                && files.values().all(|p| {
+                    let (u, a) = update_records(p);
+                    u >= 1 && u == a
+                });
             if done {
                 break;
             }
@@ -297,7 +298,8 @@ impl Drop for CgroupsRoot {
                         break;
                     }
                     for pid in procs.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
-                        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                        let _ =
+                            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
                     }
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }

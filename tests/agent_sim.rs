@@ -15,9 +15,7 @@ use mesos_rs::agent::core::{AgentState, ApiResponse, RecoverMode};
 use mesos_rs::agent::paths;
 use mesos_rs::proto::mesos::executor;
 use mesos_rs::proto::mesos::internal as mi;
-use mesos_rs::proto::mesos::{
-    task_status::Reason, ExecutorId, FrameworkId, Resource, SlaveId, TaskId, TaskState,
-};
+use mesos_rs::proto::mesos::{task_status::Reason, ExecutorId, FrameworkId, Resource, SlaveId, TaskId, TaskState};
 
 // ---------------------------------------------------------------------------
 // Registration (doReliableRegistration, registered, reregistered, ping)
@@ -48,10 +46,7 @@ fn registers_with_backoff_and_checkpoints_the_agent_info() {
     }
     assert!(sim.links.contains(&master_pid()));
 
-    sim.master_sends(mi::SlaveRegisteredMessage {
-        slave_id: SlaveId { value: AGENT_ID.into() },
-        connection: None,
-    });
+    sim.master_sends(mi::SlaveRegisteredMessage { slave_id: SlaveId { value: AGENT_ID.into() }, connection: None });
     assert_eq!(sim.agent.state(), AgentState::Running);
     assert_eq!(sim.agent.info().id.as_ref().unwrap().value, AGENT_ID);
     let info_path = paths::agent_info_path(&sim.meta(), AGENT_ID);
@@ -215,7 +210,10 @@ fn a_command_task_gets_the_command_executor_the_sandbox_and_the_mesos_environmen
     // Checkpoints: framework, executor, task (STAGING).
     let meta = sim.meta();
     assert!(paths::framework_info_path(&meta, AGENT_ID, "F1").exists());
-    assert_eq!(std::fs::read_to_string(paths::framework_pid_path(&meta, AGENT_ID, "F1")).unwrap(), "scheduler(1)@10.0.0.5:7000");
+    assert_eq!(
+        std::fs::read_to_string(paths::framework_pid_path(&meta, AGENT_ID, "F1")).unwrap(),
+        "scheduler(1)@10.0.0.5:7000"
+    );
     assert!(paths::executor_info_path(&meta, AGENT_ID, "F1", "T1").exists());
     assert_eq!(
         std::fs::read_to_string(paths::generated_for_command_task_path(&meta, AGENT_ID, "F1", "T1")).unwrap(),
@@ -395,7 +393,11 @@ fn container_limits_and_launch_failures_become_the_tasks_terminal_updates() {
     let status = &updates[0].update.status;
     assert_eq!(status.state(), TaskState::TaskFailed);
     assert_eq!(status.reason(), Reason::ContainerLaunchFailed);
-    assert!(status.message().starts_with("Failed to launch container: Failed to fetch all URIs"), "{}", status.message());
+    assert!(
+        status.message().starts_with("Failed to launch container: Failed to fetch all URIs"),
+        "{}",
+        status.message()
+    );
     // Command executors' exits are not reported to the master.
     assert!(sim.sent::<mi::ExitedExecutorMessage>().is_empty());
 
@@ -439,7 +441,12 @@ fn shutdown_framework_shuts_its_executors_down_and_forgets_it() {
     assert!(sim.agent.frameworks().is_empty());
     assert_eq!(sim.agent.completed_frameworks().len(), 1);
     // The run is marked over in the checkpoints.
-    let run = paths::RunIds { agent: AGENT_ID.into(), framework: "F1".into(), executor: "E1".into(), container: sim.container_of("E1") };
+    let run = paths::RunIds {
+        agent: AGENT_ID.into(),
+        framework: "F1".into(),
+        executor: "E1".into(),
+        container: sim.container_of("E1"),
+    };
     assert!(paths::sentinel_path(&sim.meta(), &run).exists());
     cleanup(sim);
 }
@@ -519,7 +526,12 @@ fn an_http_executor_subscribes_gets_its_tasks_and_acknowledgements() {
     let subscribed = sim.streams[&stream][0].subscribed.clone().unwrap();
     assert_eq!(subscribed.container_id.unwrap().value, sim.container_of("T1"));
     assert_eq!(subscribed.slave_info.id.unwrap().value, AGENT_ID);
-    let run = paths::RunIds { agent: AGENT_ID.into(), framework: "F1".into(), executor: "T1".into(), container: sim.container_of("T1") };
+    let run = paths::RunIds {
+        agent: AGENT_ID.into(),
+        framework: "F1".into(),
+        executor: "T1".into(),
+        container: sim.container_of("T1"),
+    };
     assert!(paths::http_marker_path(&sim.meta(), &run).exists());
 
     let running = executor_update("F1", "T1", "T1", TaskState::TaskRunning, 1);
@@ -850,15 +862,8 @@ fn a_task_group_is_launched_as_one_and_killed_as_one_before_delivery() {
     let events = sim.streams[&stream.unwrap()].clone();
     let types: Vec<E> = events.iter().map(|e| e.r#type()).collect();
     assert_eq!(types, vec![E::Subscribed, E::LaunchGroup]);
-    let launched: Vec<String> = events[1]
-        .launch_group
-        .as_ref()
-        .unwrap()
-        .task_group
-        .tasks
-        .iter()
-        .map(|t| t.task_id.value.clone())
-        .collect();
+    let launched: Vec<String> =
+        events[1].launch_group.as_ref().unwrap().task_group.tasks.iter().map(|t| t.task_id.value.clone()).collect();
     assert_eq!(launched, vec!["A1", "A2"]);
     assert_eq!(forwarded_states(&sim, "B1"), vec![TaskState::TaskKilled]);
     assert_eq!(forwarded_states(&sim, "B2"), vec![TaskState::TaskKilled]);

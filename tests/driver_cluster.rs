@@ -130,7 +130,11 @@ fn a_custom_executor_on_the_executor_driver_talks_to_its_scheduler() {
     let (scheduler, rx) = Recorder::new(launch_once(move |offer| {
         let variables = [(ROLE, "executor"), ("LIBPROCESS_IP", "127.0.0.1")]
             .iter()
-            .map(|(name, value)| environment::Variable { name: name.to_string(), value: Some(value.to_string()), ..Default::default() })
+            .map(|(name, value)| environment::Variable {
+                name: name.to_string(),
+                value: Some(value.to_string()),
+                ..Default::default()
+            })
             .collect();
         let executor = ExecutorInfo {
             executor_id: ExecutorId { value: "echo".into() },

@@ -49,7 +49,12 @@ fn registered_message() -> mi::ExecutorRegisteredMessage {
 }
 
 fn task(id: &str) -> TaskInfo {
-    TaskInfo { name: id.into(), task_id: TaskId { value: id.into() }, slave_id: SlaveId { value: "S1".into() }, ..Default::default() }
+    TaskInfo {
+        name: id.into(),
+        task_id: TaskId { value: id.into() },
+        slave_id: SlaveId { value: "S1".into() },
+        ..Default::default()
+    }
 }
 
 fn recv_update(agent: &mut FakeProcess) -> (Upid, mi::StatusUpdateMessage) {
@@ -73,7 +78,11 @@ fn ack(update: &mi::StatusUpdate) -> mi::StatusUpdateAcknowledgementMessage {
 fn echoing_executor() -> (Box<ExecRecorder>, std::sync::mpsc::Receiver<ExecSeen>) {
     ExecRecorder::new(|driver, seen| match seen {
         ExecSeen::Launch(task) => {
-            let status = TaskStatus { task_id: task.task_id.clone(), state: TaskState::TaskRunning as i32, ..Default::default() };
+            let status = TaskStatus {
+                task_id: task.task_id.clone(),
+                state: TaskState::TaskRunning as i32,
+                ..Default::default()
+            };
             assert_eq!(driver.send_status_update(&status), Status::DriverRunning);
         }
         ExecSeen::FrameworkMessage(data) => {
@@ -133,7 +142,14 @@ fn registers_runs_tasks_and_exchanges_messages_with_its_agent() {
     assert_eq!(reply.data, b"cba".to_vec());
     assert_eq!(reply.executor_id.value, "E1");
 
-    agent.send(&pid, mi::KillTaskMessage { framework_id: FrameworkId { value: "F1".into() }, task_id: TaskId { value: "t1".into() }, kill_policy: None });
+    agent.send(
+        &pid,
+        mi::KillTaskMessage {
+            framework_id: FrameworkId { value: "F1".into() },
+            task_id: TaskId { value: "t1".into() },
+            kill_policy: None,
+        },
+    );
     assert_eq!(next(&rx), ExecSeen::Kill(TaskId { value: "t1".into() }));
 
     // Shutdown: the executor stops its driver from the callback.
@@ -174,7 +190,10 @@ fn a_restarted_agent_gets_unacknowledged_updates_back() {
     assert_eq!(from, pid);
     assert_eq!(reregister.updates, vec![unacked.update.clone()]);
     assert_eq!(reregister.tasks, vec![task("t1")]);
-    agent.send(&pid, mi::ExecutorReregisteredMessage { slave_id: SlaveId { value: "S1".into() }, slave_info: SlaveInfo::default() });
+    agent.send(
+        &pid,
+        mi::ExecutorReregisteredMessage { slave_id: SlaveId { value: "S1".into() }, slave_info: SlaveInfo::default() },
+    );
     assert_eq!(next(&rx), ExecSeen::Reregistered(SlaveInfo::default()));
 
     // Once acknowledged, an update is not resent.

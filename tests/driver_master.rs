@@ -33,7 +33,10 @@ fn a_task_survives_a_master_failover_during_the_run() {
             for offer in offers {
                 let launched = TaskId { value: "t1".into() };
                 let already = offer.executor_ids.iter().any(|e| e.value == launched.value);
-                if offer.hostname == "sim-agent" && !already && !LAUNCHED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                if offer.hostname == "sim-agent"
+                    && !already
+                    && !LAUNCHED.swap(true, std::sync::atomic::Ordering::SeqCst)
+                {
                     let task = TaskInfo {
                         name: "t1".into(),
                         task_id: launched,

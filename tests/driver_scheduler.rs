@@ -43,7 +43,12 @@ fn offer(id: &str, slave: &str) -> Offer {
 }
 
 fn task(id: &str, slave: &str) -> TaskInfo {
-    TaskInfo { name: id.into(), task_id: TaskId { value: id.into() }, slave_id: SlaveId { value: slave.into() }, ..Default::default() }
+    TaskInfo {
+        name: id.into(),
+        task_id: TaskId { value: id.into() },
+        slave_id: SlaveId { value: slave.into() },
+        ..Default::default()
+    }
 }
 
 fn status_update(task: &str, state: TaskState, uuid: [u8; 16], agent: &Upid) -> mi::StatusUpdateMessage {
@@ -125,7 +130,8 @@ fn registers_launches_acknowledges_and_messages_over_the_wire() {
     master.send(&pid, mi::FrameworkRegisteredMessage { framework_id: fid(), master_info: info(&master.pid()) });
     expect_registered(&rx, &master.pid());
 
-    master.send(&pid, mi::ResourceOffersMessage { offers: vec![offer("o1", "S1")], pids: vec![agent.pid().to_string()] });
+    master
+        .send(&pid, mi::ResourceOffersMessage { offers: vec![offer("o1", "S1")], pids: vec![agent.pid().to_string()] });
     assert_eq!(next(&rx), Seen::Offers(vec![offer("o1", "S1")]));
     let (_, accept) = master.recv_call(CallType::Accept);
     assert_eq!(accept.framework_id, Some(fid()));
@@ -186,14 +192,18 @@ fn master_failover_during_a_run_disconnects_then_reregisters() {
         }
     });
     let fw = FrameworkInfo { failover_timeout: Some(3600.0), checkpoint: Some(true), ..framework() };
-    let driver = MesosSchedulerDriver::builder(scheduler, fw, "unused").detector(detector.clone()).environment(env()).build();
+    let driver =
+        MesosSchedulerDriver::builder(scheduler, fw, "unused").detector(detector.clone()).environment(env()).build();
     assert_eq!(driver.start(), Status::DriverRunning);
     let pid = driver.pid().unwrap();
 
     let (_, _) = a.recv_call(CallType::Subscribe);
     a.send(&pid, mi::FrameworkRegisteredMessage { framework_id: fid(), master_info: a_info.clone() });
     assert_eq!(next(&rx), Seen::Registered(fid(), a_info.clone()));
-    a.send(&pid, mi::ResourceOffersMessage { offers: vec![offer("o1", "S1")], pids: vec!["slave(1)@127.0.0.1:1".into()] });
+    a.send(
+        &pid,
+        mi::ResourceOffersMessage { offers: vec![offer("o1", "S1")], pids: vec!["slave(1)@127.0.0.1:1".into()] },
+    );
     assert!(matches!(next(&rx), Seen::Offers(_)));
     a.recv_call(CallType::Accept);
     let agent: Upid = "slave(1)@127.0.0.1:1".parse().unwrap();
@@ -242,7 +252,6 @@ fn master_failover_during_a_run_disconnects_then_reregisters() {
     assert_eq!(driver.stop(true), Status::DriverStopped);
     assert_eq!(driver.join(), Status::DriverStopped);
 }
-
 
 #[test]
 fn every_call_returns_apaches_status_in_every_state() {
@@ -314,7 +323,10 @@ fn a_bad_master_or_bad_flags_abort_with_an_error_callback() {
     let (scheduler, rx) = Recorder::passive();
     let driver = MesosSchedulerDriver::builder(scheduler, framework(), "nonsense").environment(env()).build();
     assert_eq!(driver.start(), Status::DriverAborted);
-    assert_eq!(next(&rx), Seen::Error("Failed to create a master detector for 'nonsense': Failed to parse 'nonsense'".into()));
+    assert_eq!(
+        next(&rx),
+        Seen::Error("Failed to create a master detector for 'nonsense': Failed to parse 'nonsense'".into())
+    );
     assert_eq!(driver.join(), Status::DriverAborted);
     assert_eq!(driver.run(), Status::DriverAborted);
 

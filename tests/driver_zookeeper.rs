@@ -50,14 +50,18 @@ fn the_driver_follows_the_leading_master_in_zookeeper() {
     let _b_candidacy = rt.block_on(contend(&contender, &info(&b, 2)));
 
     let (scheduler, rx) = Recorder::passive();
-    let env: HashMap<String, String> = [("MESOS_REGISTRATION_BACKOFF_FACTOR", "50ms"), ("MESOS_INITIALIZE_DRIVER_LOGGING", "false")]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let driver =
-        MesosSchedulerDriver::builder(scheduler, FrameworkInfo { user: "u".into(), name: "zk".into(), ..Default::default() }, &url)
-            .environment(env)
-            .build();
+    let env: HashMap<String, String> =
+        [("MESOS_REGISTRATION_BACKOFF_FACTOR", "50ms"), ("MESOS_INITIALIZE_DRIVER_LOGGING", "false")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    let driver = MesosSchedulerDriver::builder(
+        scheduler,
+        FrameworkInfo { user: "u".into(), name: "zk".into(), ..Default::default() },
+        &url,
+    )
+    .environment(env)
+    .build();
     assert_eq!(driver.start(), Status::DriverRunning);
 
     let fid = FrameworkId { value: "F-zk".into() };

@@ -54,7 +54,9 @@ impl FileServer {
                             Ok::<_, Infallible>(response)
                         }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });
@@ -94,7 +96,8 @@ fn fetcher(dir: &Path, cache_size: u64) -> Fetcher {
 
 #[tokio::test]
 async fn an_http_tarball_is_downloaded_and_extracted() {
-    let server = FileServer::start(BTreeMap::from([("/dist/app.tgz", tarball()), ("/bin/tool", b"#!/bin/sh\n".to_vec())])).await;
+    let server =
+        FileServer::start(BTreeMap::from([("/dist/app.tgz", tarball()), ("/bin/tool", b"#!/bin/sh\n".to_vec())])).await;
     let dir = tempfile::tempdir().unwrap();
     let sandbox = dir.path().join("sandbox");
     std::fs::create_dir_all(&sandbox).unwrap();
@@ -180,7 +183,12 @@ async fn cached_uris_are_downloaded_once() {
 #[tokio::test]
 async fn a_file_too_big_for_the_cache_is_fetched_directly_and_lru_entries_are_evicted() {
     let big = vec![7u8; 4096];
-    let server = FileServer::start(BTreeMap::from([("/a.bin", vec![1u8; 3000]), ("/b.bin", vec![2u8; 3000]), ("/big.bin", big)])).await;
+    let server = FileServer::start(BTreeMap::from([
+        ("/a.bin", vec![1u8; 3000]),
+        ("/b.bin", vec![2u8; 3000]),
+        ("/big.bin", big),
+    ]))
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let f = fetcher(dir.path(), 4000);
     let cached = |path: &str| Uri { cache: Some(true), ..uri(&server.url(path)) };
@@ -210,7 +218,10 @@ async fn failures_use_mesos_texts() {
             reason: "Error downloading resource, received HTTP return code 404".into()
         }
     );
-    assert_eq!(err.to_string(), format!("Failed to fetch '{missing}': Error downloading resource, received HTTP return code 404"));
+    assert_eq!(
+        err.to_string(),
+        format!("Failed to fetch '{missing}': Error downloading resource, received HTTP return code 404")
+    );
     // With the cache, the size cannot be had: fetched directly, same failure.
     let cached = Uri { cache: Some(true), ..uri(&missing) };
     assert!(matches!(f.fetch(&[cached], dir.path(), None, None).await, Err(FetchError::Uri { .. })));
@@ -218,14 +229,21 @@ async fn failures_use_mesos_texts() {
     assert!(err.to_string().contains("the Mesos framework home was not specified"), "{err}");
     let err = f.fetch(&[uri("hdfs://nn/x.jar")], dir.path(), None, None).await.unwrap_err();
     assert!(err.to_string().starts_with("Failed to fetch 'hdfs://nn/x.jar': "), "{err}");
-    let err = f.fetch(&[Uri { output_file: Some("/etc/passwd".into()), ..uri(&missing) }], dir.path(), None, None).await.unwrap_err();
+    let err = f
+        .fetch(&[Uri { output_file: Some("/etc/passwd".into()), ..uri(&missing) }], dir.path(), None, None)
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "Could not fetch: URI output file must be within the sandbox directory");
     let bad = dir.path().join("bad.tgz");
     std::fs::write(&bad, b"not a tarball").unwrap();
     let sandbox = dir.path().join("sb");
     std::fs::create_dir_all(&sandbox).unwrap();
     let err = f.fetch(&[uri(&bad.display().to_string())], &sandbox, None, None).await.unwrap_err();
-    let prefix = format!("Failed to fetch '{}': Failed to extract archive '{}'", bad.display(), sandbox.join("bad.tgz").display());
+    let prefix = format!(
+        "Failed to fetch '{}': Failed to extract archive '{}'",
+        bad.display(),
+        sandbox.join("bad.tgz").display()
+    );
     assert!(err.to_string().starts_with(&prefix), "{err}");
 }
 

@@ -26,7 +26,11 @@ fn launch_on(sim: &mut SimCluster, f: usize, a: usize, task: &str) {
 }
 
 fn launch(sim: &mut SimCluster, f: usize, offer: mesos_rs::proto::mesos::Offer, task: &str) {
-    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![command_task(task, &offer, "cpus:1;mem:64")], None);
+    let launch = sim.framework(f).launch(
+        std::slice::from_ref(&offer.id),
+        vec![command_task(task, &offer, "cpus:1;mem:64")],
+        None,
+    );
     sim.send(f, launch);
     sim.run_for(secs(1));
 }
@@ -308,7 +312,11 @@ fn an_unreachable_tasks_id_cannot_be_reused() {
     sim.run_for(secs(5));
     let agent_b = sim.agent(b).id.clone().unwrap();
     let offer = sim.framework(f).offers.iter().find(|o| o.slave_id == agent_b).unwrap().clone();
-    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![command_task("t1", &offer, "cpus:1;mem:64")], None);
+    let launch = sim.framework(f).launch(
+        std::slice::from_ref(&offer.id),
+        vec![command_task("t1", &offer, "cpus:1;mem:64")],
+        None,
+    );
     sim.send(f, launch);
     sim.run_for(secs(1));
     let status = sim.framework(f).updates_for("t1").last().cloned().cloned().unwrap();

@@ -34,7 +34,8 @@ fn corpus(seed: u64) -> Vec<Envelope> {
     let config = Config { offer_timeout: Some(secs(5)), ..Default::default() };
     let mut sim = SimCluster::with_config(seed, config);
     sim.master_inbox = Some(Vec::new());
-    sim.faults = Faults { drop: 0.02, duplicate: 0.1, latency: Duration::from_millis(5), jitter: Duration::from_millis(30) };
+    sim.faults =
+        Faults { drop: 0.02, duplicate: 0.1, latency: Duration::from_millis(5), jitter: Duration::from_millis(30) };
     let spec = AgentSpec { task_duration: Some(secs(3)), ..Default::default() };
     for _ in 0..3 {
         sim.add_agent(spec.clone());
@@ -84,7 +85,8 @@ fn corpus(seed: u64) -> Vec<Envelope> {
 fn check_books(master: &Master, step: usize) {
     for entry in master.offers() {
         let offer = &entry.offer;
-        let fw = master.framework(&offer.framework_id).unwrap_or_else(|| panic!("step {step}: offer of unknown framework"));
+        let fw =
+            master.framework(&offer.framework_id).unwrap_or_else(|| panic!("step {step}: offer of unknown framework"));
         assert!(fw.offers.contains(&offer.id), "step {step}: framework does not index offer {}", offer.id.value);
         let agent = master.agent(&offer.slave_id).unwrap_or_else(|| panic!("step {step}: offer on unknown agent"));
         assert!(agent.offers.contains(&offer.id), "step {step}: agent does not index offer {}", offer.id.value);

@@ -121,7 +121,11 @@ fn failover_timeout_keeps_tasks_then_removes_the_framework() {
     let f = sim.add_framework(info, Dialect::Calls);
     sim.run_for(secs(2));
     let offer = sim.framework(f).offers[0].clone();
-    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![command_task("t1", &offer, "cpus:1;mem:64")], None);
+    let launch = sim.framework(f).launch(
+        std::slice::from_ref(&offer.id),
+        vec![command_task("t1", &offer, "cpus:1;mem:64")],
+        None,
+    );
     sim.send(f, launch);
     sim.run_for(secs(1));
     sim.stop_framework(f);
@@ -153,7 +157,11 @@ fn teardown_kills_tasks_and_completes_the_framework() {
     let f = sim.add_framework(framework_info("fw", false), Dialect::Calls);
     sim.run_for(secs(2));
     let offer = sim.framework(f).offers[0].clone();
-    let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![command_task("t1", &offer, "cpus:1;mem:64")], None);
+    let launch = sim.framework(f).launch(
+        std::slice::from_ref(&offer.id),
+        vec![command_task("t1", &offer, "cpus:1;mem:64")],
+        None,
+    );
     sim.send(f, launch);
     sim.run_for(secs(1));
     let teardown = sim.framework(f).simple(CallType::Teardown);
@@ -195,7 +203,10 @@ fn invalid_subscriptions_are_refused_with_mesos_messages() {
     let c = sim.add_framework(bad_timeout, Dialect::Calls);
     sim.run_for(secs(1));
     assert_eq!(sim.framework(a).errors, vec!["Roles { batch } are not present in the master's --roles"]);
-    assert_eq!(sim.framework(b).errors, vec!["User 'root' is not allowed to run frameworks without --root_submissions set"]);
+    assert_eq!(
+        sim.framework(b).errors,
+        vec!["User 'root' is not allowed to run frameworks without --root_submissions set"]
+    );
     assert_eq!(sim.framework(c).errors, vec!["The framework failover_timeout (1e+12) is invalid"]);
     assert_eq!(sim.master().frameworks().count(), 0);
 }

@@ -23,11 +23,7 @@ use support::zookeeper::{free_port, within, TcpProxy, ZkServer};
 
 fn master(n: u16) -> MasterInfo {
     let pid: Upid = format!("master@127.0.0.1:{}", 5050 + n).parse().unwrap();
-    master_info::for_master(
-        &format!("00000000-0000-4000-8000-00000000000{n}"),
-        &pid,
-        &format!("m{n}"),
-    )
+    master_info::for_master(&format!("00000000-0000-4000-8000-00000000000{n}"), &pid, &format!("m{n}"))
 }
 
 /// An agent as a real one registers: resources and a few attributes.
@@ -41,12 +37,7 @@ fn agent(i: usize) -> Box<SlaveInfo> {
     let ports = Resource {
         name: "ports".into(),
         r#type: value::Type::Ranges as i32,
-        ranges: Some(value::Ranges {
-            range: vec![value::Range {
-                begin: 31000,
-                end: 32000,
-            }],
-        }),
+        ranges: Some(value::Ranges { range: vec![value::Range { begin: 31000, end: 32000 }] }),
         ..Default::default()
     };
     let attributes = mesos_rs::agent::resources::parse_attributes(&format!(
@@ -58,15 +49,8 @@ fn agent(i: usize) -> Box<SlaveInfo> {
     Box::new(SlaveInfo {
         hostname: format!("agent-{i}.rack-{}.example.com", i % 40),
         port: Some(5051),
-        id: Some(SlaveId {
-            value: format!("7c4e5a2b-1f3d-4e8a-9b6c-0d2e4f6a8b0c-S{i}"),
-        }),
-        resources: vec![
-            scalar("cpus", 8.0),
-            scalar("mem", 31_000.0),
-            scalar("disk", 400_000.0),
-            ports,
-        ],
+        id: Some(SlaveId { value: format!("7c4e5a2b-1f3d-4e8a-9b6c-0d2e4f6a8b0c-S{i}") }),
+        resources: vec![scalar("cpus", 8.0), scalar("mem", 31_000.0), scalar("disk", 400_000.0), ports],
         attributes,
         ..Default::default()
     })
@@ -77,10 +61,7 @@ async fn member(url: &str, n: u16) -> (Candidacy, Membership) {
     let contender = MasterContender::create(Some(url), Some(DEFAULT_SESSION_TIMEOUT)).unwrap();
     let mut candidacy = contender.contend(&master(n));
     loop {
-        match within("a contender event", candidacy.next())
-            .await
-            .expect("the candidacy ended")
-        {
+        match within("a contender event", candidacy.next()).await.expect("the candidacy ended") {
             ContenderEvent::Joined { .. } => break,
             ContenderEvent::Disconnected | ContenderEvent::Reconnected => continue,
             other => panic!("expected Joined, got {other:?}"),
@@ -104,19 +85,12 @@ fn store_for(membership: Membership) -> ZkStore {
 /// on the master's registrar thread).
 async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     let thread = std::thread::spawn(f);
-    tokio::task::spawn_blocking(move || thread.join().expect("the store thread panicked"))
-        .await
-        .unwrap()
+    tokio::task::spawn_blocking(move || thread.join().expect("the store thread panicked")).await.unwrap()
 }
 
 fn ids(registry: &Registry) -> Vec<String> {
-    let mut ids: Vec<String> = registry
-        .slaves
-        .iter()
-        .flat_map(|s| &s.slaves)
-        .filter_map(|s| s.info.id.clone())
-        .map(|i| i.value)
-        .collect();
+    let mut ids: Vec<String> =
+        registry.slaves.iter().flat_map(|s| &s.slaves).filter_map(|s| s.info.id.clone()).map(|i| i.value).collect();
     ids.sort();
     ids
 }
@@ -131,29 +105,16 @@ async fn the_registry_round_trips_ten_thousand_agents_in_chunks_under_the_znode_
     let written = off_runtime(move || {
         let mut service = RegistryService::new(Box::new(store));
         service.recover(&info).expect("recover an empty registry");
-        let admits: Vec<(u64, RegistryOp)> = (0..10_000)
-            .map(|i| (i as u64, RegistryOp::AdmitSlave(agent(i))))
-            .collect();
+        let admits: Vec<(u64, RegistryOp)> =
+            (0..10_000).map(|i| (i as u64, RegistryOp::AdmitSlave(agent(i)))).collect();
         let started = Instant::now();
         let results = service.apply(&admits);
-        assert!(
-            results.iter().all(|(_, r)| *r == Ok(true)),
-            "every admission is permitted and durable"
-        );
+        assert!(results.iter().all(|(_, r)| *r == Ok(true)), "every admission is permitted and durable");
         eprintln!("10,000 admissions in one batch written in {:?}", started.elapsed());
         // Then single operations, each its own write (one bucket changes).
-        let unreachable = RegistryOp::MarkSlaveUnreachable {
-            info: agent(7),
-            time: TimeInfo { nanoseconds: 11 },
-        };
-        let gone = RegistryOp::MarkSlaveGone {
-            id: agent(8).id.unwrap(),
-            time: TimeInfo { nanoseconds: 12 },
-        };
-        let weights = RegistryOp::UpdateWeights(vec![WeightInfo {
-            role: Some("web".into()),
-            weight: 2.5,
-        }]);
+        let unreachable = RegistryOp::MarkSlaveUnreachable { info: agent(7), time: TimeInfo { nanoseconds: 11 } };
+        let gone = RegistryOp::MarkSlaveGone { id: agent(8).id.unwrap(), time: TimeInfo { nanoseconds: 12 } };
+        let weights = RegistryOp::UpdateWeights(vec![WeightInfo { role: Some("web".into()), weight: 2.5 }]);
         let started = Instant::now();
         for (id, op) in [(10_001, unreachable), (10_002, gone), (10_003, weights)] {
             assert_eq!(service.apply(&[(id, op)]), vec![(id, Ok(true))]);
@@ -166,9 +127,7 @@ async fn the_registry_round_trips_ten_thousand_agents_in_chunks_under_the_znode_
 
     // The znodes: a root naming chunks, each under ZooKeeper's 1 MB limit,
     // together well over it.
-    let observer = ZkClient::connect(&ZkConfig::new(zk.hostport(), DEFAULT_SESSION_TIMEOUT))
-        .await
-        .unwrap();
+    let observer = ZkClient::connect(&ZkConfig::new(zk.hostport(), DEFAULT_SESSION_TIMEOUT)).await.unwrap();
     let root = zk_store::root_path("/mesos");
     let (data, _) = observer.get(&root).await.unwrap().expect("the root exists");
     let root_json: serde_json::Value = serde_json::from_slice(&data).unwrap();
@@ -177,25 +136,14 @@ async fn the_registry_round_trips_ten_thousand_agents_in_chunks_under_the_znode_
     assert_eq!(children.len(), names.len(), "superseded chunks were deleted");
     let mut total = 0;
     for name in &names {
-        let (bytes, _) = observer
-            .get(&format!("{root}/{name}"))
-            .await
-            .unwrap()
-            .expect("the chunk exists");
+        let (bytes, _) = observer.get(&format!("{root}/{name}")).await.unwrap().expect("the chunk exists");
         assert!(bytes.len() <= CHUNK_MAX, "{name} is {} bytes", bytes.len());
         total += bytes.len();
     }
-    assert!(
-        names.len() > 4 && total > 1024 * 1024,
-        "{} chunks, {total} bytes",
-        names.len()
-    );
+    assert!(names.len() > 4 && total > 1024 * 1024, "{} chunks, {total} bytes", names.len());
     // Nothing under the election path but the members and log_replicas.
     let group = observer.children("/mesos").await.unwrap();
-    assert!(
-        group.iter().all(|c| c.starts_with("json.info_") || c == "log_replicas"),
-        "{group:?}"
-    );
+    assert!(group.iter().all(|c| c.starts_with("json.info_") || c == "log_replicas"), "{group:?}");
 
     // Another master recovers the same registry.
     let (_b, membership) = member(&url, 2).await;
@@ -233,19 +181,13 @@ async fn a_deposed_leaders_registry_writes_are_fenced() {
             .as_mut()
             .unwrap()
             .slaves
-            .push(mesos_rs::proto::mesos::internal::registry::Slave {
-                info: *agent(1),
-                ..Default::default()
-            });
+            .push(mesos_rs::proto::mesos::internal::registry::Slave { info: *agent(1), ..Default::default() });
         let outcome = store_a.store(&stale);
         (store_a, store_b, outcome)
     })
     .await;
     let error = outcome.expect_err("a deposed leader's write must fail").to_string();
-    assert!(
-        error.contains("fenced") && error.contains("written by another master"),
-        "{error}"
-    );
+    assert!(error.contains("fenced") && error.contains("written by another master"), "{error}");
 
     // B loses its candidacy (its znode is deleted): its next write fails too.
     within("withdraw", b.withdraw()).await.unwrap();
@@ -258,10 +200,7 @@ async fn a_deposed_leaders_registry_writes_are_fenced() {
         (outcome, stored)
     })
     .await;
-    let error = outcome
-        .0
-        .expect_err("a write without our election znode must fail")
-        .to_string();
+    let error = outcome.0.expect_err("a write without our election znode must fail").to_string();
     assert!(error.contains("fenced") && error.contains("election znode"), "{error}");
     assert_eq!(outcome.1.master.unwrap().info.id, master(2).id);
     assert!(outcome.1.slaves.is_none_or(|s| s.slaves.is_empty()));
@@ -271,11 +210,7 @@ async fn a_deposed_leaders_registry_writes_are_fenced() {
 fn get(port: u16, path: &str) -> Option<(u16, Option<String>)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -351,34 +286,23 @@ async fn masters_elect_redirect_and_the_leader_steps_down_when_its_session_is_lo
     let dir = tempfile::tempdir().unwrap();
     // The first master reaches ZooKeeper through a proxy we can cut.
     let mut first = MasterProcess::start(&proxy.url("/mesos"), dir.path(), "first");
-    eventually("the first master to lead", || {
-        get(first.port, "/master/state").filter(|(s, _)| *s == 200)
-    })
-    .await;
+    eventually("the first master to lead", || get(first.port, "/master/state").filter(|(s, _)| *s == 200)).await;
     // The second reads its URL from a file (`--zk=file://`), as Mesos allows.
     let url_file = dir.path().join("zk_url");
     std::fs::write(&url_file, format!("{}\n", zk.url("/mesos"))).unwrap();
     let second = MasterProcess::start(&format!("file://{}", url_file.display()), dir.path(), "second");
     // A follower redirects leader-only endpoints to the leader, as Mesos does.
-    let (status, location) = eventually("the follower to redirect", || {
-        get(second.port, "/master/state?jsonp=f").filter(|(s, _)| *s == 307)
-    })
-    .await;
+    let (status, location) =
+        eventually("the follower to redirect", || get(second.port, "/master/state?jsonp=f").filter(|(s, _)| *s == 307))
+            .await;
     assert_eq!(
         (status, location.as_deref()),
         (307, Some(&*format!("//127.0.0.1:{}/master/state?jsonp=f", first.port)))
     );
     let (status, location) = get(second.port, "/master/redirect").unwrap();
-    assert_eq!(
-        (status, location.as_deref()),
-        (307, Some(&*format!("//127.0.0.1:{}", first.port)))
-    );
+    assert_eq!((status, location.as_deref()), (307, Some(&*format!("//127.0.0.1:{}", first.port))));
     assert_eq!(get(second.port, "/api/v1/scheduler").unwrap().0, 307);
-    assert_eq!(
-        get(second.port, "/version").unwrap().0,
-        200,
-        "any master serves /version"
-    );
+    assert_eq!(get(second.port, "/version").unwrap().0, 200, "any master serves /version");
 
     // Partition the leader from ZooKeeper: its session expires, it exits
     // non-zero (a supervisor restarts it), and the follower takes over.
@@ -387,19 +311,9 @@ async fn masters_elect_redirect_and_the_leader_steps_down_when_its_session_is_lo
     let status = eventually("the deposed leader to exit", || first.child.try_wait().ok().flatten()).await;
     assert!(!status.success(), "the deposed leader must exit with a failure status");
     assert!(first.log().contains("committing suicide"), "{}", first.log());
-    eventually("the follower to lead", || {
-        get(second.port, "/master/state").filter(|(s, _)| *s == 200)
-    })
-    .await;
-    eprintln!(
-        "the follower serves as leader {:?} after the leader's ZooKeeper connection was cut",
-        cut.elapsed()
-    );
-    assert!(
-        second.log().contains("Recovered 0 agents from the registry"),
-        "{}",
-        second.log()
-    );
+    eventually("the follower to lead", || get(second.port, "/master/state").filter(|(s, _)| *s == 200)).await;
+    eprintln!("the follower serves as leader {:?} after the leader's ZooKeeper connection was cut", cut.elapsed());
+    assert!(second.log().contains("Recovered 0 agents from the registry"), "{}", second.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -422,9 +336,7 @@ async fn a_registry_write_rides_out_a_short_disconnection_from_zookeeper() {
     });
     tokio::time::sleep(Duration::from_millis(1500)).await;
     proxy.unblock();
-    let store = tokio::task::spawn_blocking(move || writer.join().unwrap())
-        .await
-        .unwrap();
+    let store = tokio::task::spawn_blocking(move || writer.join().unwrap()).await.unwrap();
     let mut store = store.expect("the write succeeds once ZooKeeper is reachable again");
     let read = off_runtime(move || store.load().unwrap()).await;
     assert_eq!(read.master.unwrap().info.id, master(1).id);

@@ -38,14 +38,47 @@ fn cluster() -> SimCluster {
 }
 
 const FRAMEWORK_KEYS: &[&str] = &[
-    "id", "name", "pid", "used_resources", "offered_resources", "capabilities", "hostname", "webui_url", "active",
-    "connected", "recovered", "user", "failover_timeout", "checkpoint", "registered_time", "unregistered_time",
-    "resources", "role", "tasks", "unreachable_tasks", "completed_tasks", "offers", "executors", "offer_constraints",
+    "id",
+    "name",
+    "pid",
+    "used_resources",
+    "offered_resources",
+    "capabilities",
+    "hostname",
+    "webui_url",
+    "active",
+    "connected",
+    "recovered",
+    "user",
+    "failover_timeout",
+    "checkpoint",
+    "registered_time",
+    "unregistered_time",
+    "resources",
+    "role",
+    "tasks",
+    "unreachable_tasks",
+    "completed_tasks",
+    "offers",
+    "executors",
+    "offer_constraints",
 ];
 
 const AGENT_KEYS: &[&str] = &[
-    "id", "hostname", "port", "attributes", "pid", "registered_time", "resources", "used_resources",
-    "offered_resources", "reserved_resources", "unreserved_resources", "active", "deactivated", "version",
+    "id",
+    "hostname",
+    "port",
+    "attributes",
+    "pid",
+    "registered_time",
+    "resources",
+    "used_resources",
+    "offered_resources",
+    "reserved_resources",
+    "unreserved_resources",
+    "active",
+    "deactivated",
+    "version",
     "capabilities",
 ];
 
@@ -57,10 +90,28 @@ fn state_has_mesos_keys() {
     assert_eq!(
         keys(&state),
         set(&[
-            "version", "build_date", "build_time", "build_user", "start_time", "elected_time", "id", "pid",
-            "hostname", "capabilities", "activated_slaves", "deactivated_slaves", "unreachable_slaves", "leader",
-            "leader_info", "flags", "slaves", "recovered_slaves", "frameworks", "completed_frameworks",
-            "orphan_tasks", "unregistered_frameworks",
+            "version",
+            "build_date",
+            "build_time",
+            "build_user",
+            "start_time",
+            "elected_time",
+            "id",
+            "pid",
+            "hostname",
+            "capabilities",
+            "activated_slaves",
+            "deactivated_slaves",
+            "unreachable_slaves",
+            "leader",
+            "leader_info",
+            "flags",
+            "slaves",
+            "recovered_slaves",
+            "frameworks",
+            "completed_frameworks",
+            "orphan_tasks",
+            "unregistered_frameworks",
         ])
     );
     assert_eq!(state["activated_slaves"], 1.0);
@@ -95,7 +146,12 @@ fn other_endpoints_have_mesos_keys() {
     let slaves = model::slaves(master, None);
     assert_eq!(keys(&slaves), set(&["slaves", "recovered_slaves"]));
     let mut full = set(AGENT_KEYS);
-    full.extend(set(&["reserved_resources_full", "unreserved_resources_full", "used_resources_full", "offered_resources_full"]));
+    full.extend(set(&[
+        "reserved_resources_full",
+        "unreserved_resources_full",
+        "used_resources_full",
+        "offered_resources_full",
+    ]));
     assert_eq!(keys(&slaves["slaves"][0]), full);
     let used = &slaves["slaves"][0]["used_resources_full"];
     assert_eq!(used[0]["allocation_info"]["role"], "*");
@@ -121,7 +177,14 @@ fn other_endpoints_have_mesos_keys() {
     assert_eq!(keys(&star["quota"]), set(&["role", "guarantee", "limit", "consumed"]));
     assert_eq!(star["allocated"]["cpus"], 1.0);
     let metrics = model::metrics(master, sim.now());
-    for name in ["master/tasks_running", "master/tasks_killed", "master/slaves_active", "master/uptime_secs", "master/elected", "master/cpus_used"] {
+    for name in [
+        "master/tasks_running",
+        "master/tasks_killed",
+        "master/slaves_active",
+        "master/uptime_secs",
+        "master/elected",
+        "master/cpus_used",
+    ] {
         assert!(metrics.get(name).is_some(), "{name}");
     }
 }

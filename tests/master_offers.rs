@@ -130,7 +130,11 @@ fn a_framework_that_lies_gets_the_answers_mesos_gives() {
         let theirs = sim.framework(f).offers[0].clone();
 
         // 1. Launch on someone else's offer.
-        let launch = sim.framework(g).launch(std::slice::from_ref(&theirs.id), vec![command_task("x1", &theirs, "cpus:1;mem:32")], None);
+        let launch = sim.framework(g).launch(
+            std::slice::from_ref(&theirs.id),
+            vec![command_task("x1", &theirs, "cpus:1;mem:32")],
+            None,
+        );
         sim.send(g, launch);
         sim.run_for(secs(1));
         let status = sim.framework(g).updates_for("x1")[0].clone();
@@ -148,13 +152,21 @@ fn a_framework_that_lies_gets_the_answers_mesos_gives() {
         );
         // The honest framework keeps its offer and can use it.
         assert!(sim.master().offers().any(|o| o.offer.id == theirs.id));
-        let launch = sim.framework(f).launch(std::slice::from_ref(&theirs.id), vec![command_task("t1", &theirs, "cpus:1;mem:32")], None);
+        let launch = sim.framework(f).launch(
+            std::slice::from_ref(&theirs.id),
+            vec![command_task("t1", &theirs, "cpus:1;mem:32")],
+            None,
+        );
         sim.send(f, launch);
         sim.run_for(secs(1));
         assert_eq!(sim.framework(f).last_state("t1"), Some(TaskState::TaskRunning));
 
         // 2. An offer that is no longer valid.
-        let launch = sim.framework(g).launch(std::slice::from_ref(&theirs.id), vec![command_task("x2", &theirs, "cpus:1;mem:32")], None);
+        let launch = sim.framework(g).launch(
+            std::slice::from_ref(&theirs.id),
+            vec![command_task("x2", &theirs, "cpus:1;mem:32")],
+            None,
+        );
         sim.send(g, launch);
         sim.run_for(secs(1));
         let status = sim.framework(g).updates_for("x2")[0].clone();
@@ -237,7 +249,8 @@ fn the_same_offer_twice_is_refused() {
 fn launch_group() {
     let (mut sim, a, f) = one_agent_one_framework(28, false);
     let offer = sim.framework(f).offers[0].clone();
-    let mut executor_resources = mesos_rs::common::resources::parse::from_string("cpus:0.1;mem:32;disk:32", "*").unwrap();
+    let mut executor_resources =
+        mesos_rs::common::resources::parse::from_string("cpus:0.1;mem:32;disk:32", "*").unwrap();
     for r in &mut executor_resources {
         r.allocation_info = None;
     }

@@ -53,7 +53,10 @@ fn finished_tasks_are_completed_after_acknowledgement() {
     // The resources were offered again.
     sim.run_for(secs(2));
     assert_eq!(sim.framework(f).offers.len(), 1);
-    assert_eq!(sim.framework(f).offers[0].resources.iter().find(|r| r.name == "cpus").unwrap().scalar.unwrap().value, 4.0);
+    assert_eq!(
+        sim.framework(f).offers[0].resources.iter().find(|r| r.name == "cpus").unwrap().scalar.unwrap().value,
+        4.0
+    );
 }
 
 /// An unacknowledged update is retried by the agent and forwarded again
@@ -120,7 +123,8 @@ fn reconciliation_reports_the_states_mesos_reports() {
         // Explicit.
         let agent = sim.agent(a).id.clone().unwrap();
         let stranger = SlaveId { value: "unknown-agent".into() };
-        let reconcile = sim.framework(f).reconcile(&[("t1", None), ("ghost", Some(&agent)), ("phantom", Some(&stranger))]);
+        let reconcile =
+            sim.framework(f).reconcile(&[("t1", None), ("ghost", Some(&agent)), ("phantom", Some(&stranger))]);
         sim.send(f, reconcile);
         sim.run_for(secs(1));
         let fw = sim.framework(f);
@@ -190,7 +194,8 @@ fn a_faulty_network_still_converges() {
         // Lost offers come back through --offer_timeout, as Mesos advises.
         let config = mesos_rs::master::Config { offer_timeout: Some(secs(10)), ..Default::default() };
         let mut sim = SimCluster::with_config(seed, config);
-        sim.faults = Faults { drop: 0.05, duplicate: 0.2, latency: Duration::from_millis(5), jitter: Duration::from_millis(50) };
+        sim.faults =
+            Faults { drop: 0.05, duplicate: 0.2, latency: Duration::from_millis(5), jitter: Duration::from_millis(50) };
         let spec = AgentSpec { task_duration: Some(secs(3)), ..Default::default() };
         for _ in 0..3 {
             sim.add_agent(spec.clone());
@@ -202,7 +207,11 @@ fn a_faulty_network_still_converges() {
             let offers = std::mem::take(&mut sim.framework_mut(f).offers);
             for offer in offers {
                 let task = format!("t{round}-{}", offer.slave_id.value);
-                let launch = sim.framework(f).launch(std::slice::from_ref(&offer.id), vec![command_task(&task, &offer, "cpus:1;mem:64")], None);
+                let launch = sim.framework(f).launch(
+                    std::slice::from_ref(&offer.id),
+                    vec![command_task(&task, &offer, "cpus:1;mem:64")],
+                    None,
+                );
                 sim.send(f, launch);
                 launched.push(task);
             }

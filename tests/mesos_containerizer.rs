@@ -73,7 +73,8 @@ impl Drop for Scratch {
                         break;
                     }
                     for pid in procs.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
-                        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                        let _ =
+                            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
                     }
                     std::thread::sleep(Duration::from_millis(20));
                 }
@@ -99,7 +100,10 @@ fn resources(cpus: f64, mem: f64) -> Vec<Resource> {
 fn container(id: &str, directory: PathBuf, command: &str) -> ContainerConfig {
     ContainerConfig {
         container_id: ContainerId { value: id.into(), parent: None },
-        executor_info: ExecutorInfo { executor_id: ExecutorId { value: format!("{id}-executor") }, ..Default::default() },
+        executor_info: ExecutorInfo {
+            executor_id: ExecutorId { value: format!("{id}-executor") },
+            ..Default::default()
+        },
         task_info: None,
         command_info: CommandInfo { value: Some(command.into()), ..Default::default() },
         container_info: None,

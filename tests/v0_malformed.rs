@@ -45,7 +45,11 @@ async fn closed_without_answer(addr: std::net::SocketAddr, bytes: impl AsRef<[u8
     let bytes = bytes.as_ref();
     let mut stream = connect_and_send(addr, bytes).await;
     let mut buf = BytesMut::new();
-    assert!(read_response(&mut stream, &mut buf).await.is_none(), "unexpected response to {:?}", String::from_utf8_lossy(bytes));
+    assert!(
+        read_response(&mut stream, &mut buf).await.is_none(),
+        "unexpected response to {:?}",
+        String::from_utf8_lossy(bytes)
+    );
     assert!(buf.is_empty(), "partial response {buf:?}");
 }
 
@@ -85,7 +89,9 @@ async fn hostile_clients_do_not_disturb_a_good_peer() {
 
     let from = "battery@127.0.0.1:1";
     let big = vec![0u8; MAX_BODY + 1];
-    let mut chunked_big = format!("POST /master/{NAME} HTTP/1.1\r\nLibprocess-From: {from}\r\nTransfer-Encoding: chunked\r\n\r\n").into_bytes();
+    let mut chunked_big =
+        format!("POST /master/{NAME} HTTP/1.1\r\nLibprocess-From: {from}\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .into_bytes();
     for _ in 0..3 {
         chunked_big.extend_from_slice(format!("{:x}\r\n", MAX_BODY / 2).as_bytes());
         chunked_big.extend_from_slice(&vec![b'x'; MAX_BODY / 2]);
@@ -100,7 +106,9 @@ async fn hostile_clients_do_not_disturb_a_good_peer() {
     for seq in 1..=3 {
         pipelined.extend(message_request("master", NAME, from, &body(BATTERY_SEQ + seq)));
     }
-    let mut chunked_good = format!("POST /master/{NAME} HTTP/1.1\r\nLibprocess-From: {from}\r\nTransfer-Encoding: chunked\r\n\r\n").into_bytes();
+    let mut chunked_good =
+        format!("POST /master/{NAME} HTTP/1.1\r\nLibprocess-From: {from}\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .into_bytes();
     let b = body(BATTERY_SEQ + 7);
     let (x, y) = b.split_at(5);
     for part in [x, y] {
@@ -220,7 +228,10 @@ async fn hostile_clients_do_not_disturb_a_good_peer() {
     // Idle connections outlived several request timeouts and still work.
     for (i, stream) in idle.iter_mut().enumerate() {
         stream.write_all(&message_request("master", NAME, from, &body(BATTERY_SEQ + 100 + i as u64))).await.unwrap();
-        assert_eq!(within("idle connection answers", read_response(stream, &mut BytesMut::new())).await.unwrap().0, 202);
+        assert_eq!(
+            within("idle connection answers", read_response(stream, &mut BytesMut::new())).await.unwrap().0,
+            202
+        );
     }
 
     // A final marker from the good peer; everything before it is accounted for.

@@ -203,10 +203,8 @@ async fn the_sender_writes_libprocess_bytes_and_ignores_what_comes_back() {
     assert!(second.starts_with(b"POST /two/greet HTTP/1.1\r\n"));
 
     drop(socket);
-    let mut exited = vec![
-        within("first exit", next(&mut process)).await,
-        within("second exit", next(&mut process)).await,
-    ];
+    let mut exited =
+        vec![within("first exit", next(&mut process)).await, within("second exit", next(&mut process)).await];
     exited.sort_by_key(|e| format!("{e:?}"));
     assert_eq!(exited, vec![Event::Exited(one.clone()), Event::Exited(two)]);
 

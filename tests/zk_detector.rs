@@ -69,13 +69,7 @@ async fn detector_reads_legacy_formats_and_reports_unreadable_leaders() {
     zk_client.create("/mesos/log_replicas", b"", CreateMode::Persistent).await.unwrap();
     let member = |prefix: &'static str, data: Vec<u8>| {
         let zk_client = zk_client.clone();
-        async move {
-            zk_client
-                .create(&format!("/mesos/{prefix}"), &data, CreateMode::EphemeralSequential)
-                .await
-                .unwrap()
-                .0
-        }
+        async move { zk_client.create(&format!("/mesos/{prefix}"), &data, CreateMode::EphemeralSequential).await.unwrap().0 }
     };
 
     // Before Mesos 0.24 masters wrote MasterInfo as a protobuf under `info_`.
@@ -128,8 +122,7 @@ async fn detector_survives_its_session_expiring() {
     let proxy = TcpProxy::start(zk.addr()).await;
     let contender = MasterContender::create(Some(&zk.url("/mesos")), None).unwrap();
     let _a = elected(&contender, &master(1)).await;
-    let mut detector =
-        MasterDetector::create(Some(&proxy.url("/mesos")), Some(Duration::from_secs(2))).await.unwrap();
+    let mut detector = MasterDetector::create(Some(&proxy.url("/mesos")), Some(Duration::from_secs(2))).await.unwrap();
     assert_eq!(within("leader", detector.detect(None)).await, Ok(Some(master(1))));
 
     // Cut off past its session timeout, the detector's session expires: as in

@@ -128,10 +128,7 @@ async fn session_expiry_deposes_the_leader_and_a_follower_contends_again() {
 
     // The leader's session expires: it is told, and the next in line leads.
     proxy_a.expire_session(&a.membership().unwrap().client).await;
-    assert_eq!(
-        next_state(&mut a).await,
-        ContenderEvent::Lost { was_leader: true, reason: LostReason::SessionExpired }
-    );
+    assert_eq!(next_state(&mut a).await, ContenderEvent::Lost { was_leader: true, reason: LostReason::SessionExpired });
     assert_eq!(next(&mut b).await, ContenderEvent::Elected);
     assert_eq!(next(&mut c).await, ContenderEvent::Following { leader: member(1) });
 
@@ -167,10 +164,7 @@ async fn a_partitioned_leader_learns_it_lost_and_another_is_elected() {
     // time, while the server expires the session and elects the follower.
     proxy.block();
     assert_eq!(next(&mut a).await, ContenderEvent::Disconnected);
-    assert_eq!(
-        next(&mut a).await,
-        ContenderEvent::Lost { was_leader: true, reason: LostReason::SessionExpired }
-    );
+    assert_eq!(next(&mut a).await, ContenderEvent::Lost { was_leader: true, reason: LostReason::SessionExpired });
     assert_eq!(next(&mut b).await, ContenderEvent::Elected);
     proxy.unblock();
     assert_eq!(observer(&zk).await.children("/mesos").await.unwrap(), [member(1)]);
@@ -215,8 +209,7 @@ async fn digest_credentials_protect_the_group_but_everyone_can_read_it() {
     let anonymous = observer(&zk).await;
     for path in ["/secure", "/secure/mesos", path_a.as_str()] {
         let (acl, _) = anonymous.raw().get_acl(path).await.unwrap();
-        let acl: Vec<(&str, &str, Permission)> =
-            acl.iter().map(|a| (a.scheme(), a.id(), a.permission())).collect();
+        let acl: Vec<(&str, &str, Permission)> = acl.iter().map(|a| (a.scheme(), a.id(), a.permission())).collect();
         assert_eq!(acl.len(), 2, "{path}: {acl:?}");
         assert_eq!(acl[0], ("world", "anyone", Permission::READ), "{path}");
         assert_eq!((acl[1].0, acl[1].2), ("digest", Permission::ALL), "{path}");
@@ -242,15 +235,11 @@ async fn digest_credentials_protect_the_group_but_everyone_can_read_it() {
         .await
         .unwrap_err();
     assert!(no_auth(err.clone()), "{err}");
-    assert_eq!(
-        err.to_string(),
-        "Failed to create '/secure/mesos/json.info_' in ZooKeeper: not authenticated"
-    );
+    assert_eq!(err.to_string(), "Failed to create '/secure/mesos/json.info_' in ZooKeeper: not authenticated");
 
     // A contender with the wrong password cannot join: it says why and stops.
     let intruder =
-        MasterContender::create(Some(&format!("zk://alice:guess@{}/secure/mesos", zk.hostport())), None)
-            .unwrap();
+        MasterContender::create(Some(&format!("zk://alice:guess@{}/secure/mesos", zk.hostport())), None).unwrap();
     let mut intrusion = intruder.contend(&master(9));
     match next(&mut intrusion).await {
         ContenderEvent::Lost { was_leader: false, reason: LostReason::Failed(e) } => assert!(no_auth(e)),

@@ -22,10 +22,7 @@ pub struct SchedulerConfig {
 }
 
 /// A scheduler driver calling back `scheduler` (not started).
-pub fn scheduler_driver(
-    scheduler: Box<dyn Scheduler>,
-    config: SchedulerConfig,
-) -> MesosSchedulerDriver {
+pub fn scheduler_driver(scheduler: Box<dyn Scheduler>, config: SchedulerConfig) -> MesosSchedulerDriver {
     MesosSchedulerDriver::builder(scheduler, config.framework, &config.master)
         .implicit_acknowledgements(config.implicit_acknowledgements)
         .credential(config.credential)

@@ -61,8 +61,7 @@ impl Delivery {
 /// The arguments of a callback after the Java object, made on the callback
 /// thread.
 pub trait Args: for<'l> FnOnce(&mut Env<'l>, &ClassCache) -> Result<Vec<JValueOwned<'l>>> {}
-impl<F> Args for F where F: for<'l> FnOnce(&mut Env<'l>, &ClassCache) -> Result<Vec<JValueOwned<'l>>>
-{}
+impl<F> Args for F where F: for<'l> FnOnce(&mut Env<'l>, &ClassCache) -> Result<Vec<JValueOwned<'l>>> {}
 
 /// An object argument.
 pub fn obj(value: JObject<'_>) -> JValueOwned<'_> {
@@ -73,10 +72,7 @@ impl Bridge {
     /// Captures `this` on the Java thread running its `initialize`, with the
     /// classes (internal names) its callbacks convert to.
     pub fn new(env: &mut Env<'_>, this: &JObject<'_>, classes: &[&'static str]) -> Result<Bridge> {
-        Ok(Bridge {
-            object: env.new_weak_ref(this)?,
-            classes: ClassCache::resolve(env, classes)?,
-        })
+        Ok(Bridge { object: env.new_weak_ref(this)?, classes: ClassCache::resolve(env, classes)? })
     }
 
     /// Calls `method` (of signature `sig`) on the object in the Java object's
@@ -121,9 +117,7 @@ impl Bridge {
         args: impl Args,
     ) -> Result<Delivery> {
         let field_sig = RuntimeFieldSignature::from_str(target_sig)?;
-        let target = env
-            .get_field(this, target, FieldSignature::from(&field_sig))?
-            .l()?;
+        let target = env.get_field(this, target, FieldSignature::from(&field_sig))?.l()?;
         if target.is_null() {
             return Err(Error::Null("the callback object"));
         }
@@ -174,27 +168,14 @@ pub fn install<D: Send + Sync + 'static>(
     let bridge = Arc::new(bridge);
     jvm::set_handle(env, this, bridge_field, bridge.clone())?;
     let driver = make(bridge.clone());
-    jvm::set_handle(
-        env,
-        this,
-        jni_str!("__driver"),
-        Arc::new(Handle { driver, bridge }),
-    )
+    jvm::set_handle(env, this, jni_str!("__driver"), Arc::new(Handle { driver, bridge }))
 }
 
 /// Releases a driver binding: dropping the driver ends it. Neither stop nor
 /// abort: the framework might read either as an answer (Apache's glue says
 /// the same).
-pub fn release<D: Send + Sync + 'static>(
-    env: &mut Env<'_>,
-    this: &JObject<'_>,
-    bridge_field: &JNIStr,
-) -> Result<()> {
-    drop(jvm::take_handle::<Handle<D>>(
-        env,
-        this,
-        jni_str!("__driver"),
-    )?);
+pub fn release<D: Send + Sync + 'static>(env: &mut Env<'_>, this: &JObject<'_>, bridge_field: &JNIStr) -> Result<()> {
+    drop(jvm::take_handle::<Handle<D>>(env, this, jni_str!("__driver"))?);
     drop(jvm::take_handle::<Bridge>(env, this, bridge_field)?);
     Ok(())
 }

@@ -21,16 +21,10 @@ pub enum Error {
     /// The Java object's native handle field is 0: `initialize` never ran or
     /// failed, or `finalize` already released it.
     #[error("{class}: the native handle '{field}' is not set (initialize failed or finalize ran)")]
-    NotInitialized {
-        class: &'static str,
-        field: &'static str,
-    },
+    NotInitialized { class: &'static str, field: &'static str },
     /// A protobuf from Java did not parse as the message libmesos expects.
     #[error("cannot parse the bytes of a {message} given by Java: {source}")]
-    Protobuf {
-        message: String,
-        source: DecodeError,
-    },
+    Protobuf { message: String, source: DecodeError },
     /// A required argument was `null`.
     #[error("{0} must not be null")]
     Null(&'static str),

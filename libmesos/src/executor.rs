@@ -14,9 +14,7 @@ use jni::strings::JNIStr;
 use jni::{jni_sig, jni_str, Env, EnvUnowned};
 
 use mesos_rs::driver::{Executor, ExecutorDriver, MesosExecutorDriver};
-use mesos_rs::proto::mesos::{
-    self, ExecutorInfo, FrameworkInfo, SlaveInfo, TaskId, TaskInfo, TaskStatus,
-};
+use mesos_rs::proto::mesos::{self, ExecutorInfo, FrameworkInfo, SlaveInfo, TaskId, TaskInfo, TaskStatus};
 
 use crate::backend;
 use crate::bridge::{self, obj, Args, Bridge};
@@ -51,18 +49,9 @@ impl JniExecutor {
         sig: &MethodSignature<'_, '_>,
         args: impl Args,
     ) {
-        let delivery = self.bridge.deliver(
-            jni_str!("executor"),
-            "Lorg/apache/mesos/Executor;",
-            method,
-            sig,
-            args,
-        );
+        let delivery = self.bridge.deliver(jni_str!("executor"), "Lorg/apache/mesos/Executor;", method, sig, args);
         if delivery.aborts() {
-            tracing::warn!(
-                "executor callback {} failed ({delivery:?}): aborting the driver",
-                method.to_str()
-            );
+            tracing::warn!("executor callback {} failed ({delivery:?}): aborting the driver", method.to_str());
             driver.abort();
         }
     }
@@ -100,12 +89,9 @@ impl Executor for JniExecutor {
     }
 
     fn disconnected(&mut self, driver: &dyn ExecutorDriver) {
-        self.call(
-            driver,
-            jni_str!("disconnected"),
-            &jni_sig!("(Lorg/apache/mesos/ExecutorDriver;)V"),
-            |_, _| Ok(vec![]),
-        );
+        self.call(driver, jni_str!("disconnected"), &jni_sig!("(Lorg/apache/mesos/ExecutorDriver;)V"), |_, _| {
+            Ok(vec![])
+        });
     }
 
     fn launch_task(&mut self, driver: &dyn ExecutorDriver, task: &TaskInfo) {
@@ -136,12 +122,7 @@ impl Executor for JniExecutor {
     }
 
     fn shutdown(&mut self, driver: &dyn ExecutorDriver) {
-        self.call(
-            driver,
-            jni_str!("shutdown"),
-            &jni_sig!("(Lorg/apache/mesos/ExecutorDriver;)V"),
-            |_, _| Ok(vec![]),
-        );
+        self.call(driver, jni_str!("shutdown"), &jni_sig!("(Lorg/apache/mesos/ExecutorDriver;)V"), |_, _| Ok(vec![]));
     }
 
     fn error(&mut self, driver: &dyn ExecutorDriver, message: &str) {
@@ -180,45 +161,29 @@ fn call<'l>(
 }
 
 fn start<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {
-    native(env, "MesosExecutorDriver.start", |env| {
-        call(env, &this, |d| d.start())
-    })
+    native(env, "MesosExecutorDriver.start", |env| call(env, &this, |d| d.start()))
 }
 
 fn stop<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {
-    native(env, "MesosExecutorDriver.stop", |env| {
-        call(env, &this, |d| d.stop())
-    })
+    native(env, "MesosExecutorDriver.stop", |env| call(env, &this, |d| d.stop()))
 }
 
 fn abort<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {
-    native(env, "MesosExecutorDriver.abort", |env| {
-        call(env, &this, |d| d.abort())
-    })
+    native(env, "MesosExecutorDriver.abort", |env| call(env, &this, |d| d.abort()))
 }
 
 fn join<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {
-    native(env, "MesosExecutorDriver.join", |env| {
-        call(env, &this, |d| d.join())
-    })
+    native(env, "MesosExecutorDriver.join", |env| call(env, &this, |d| d.join()))
 }
 
-fn send_status_update<'l>(
-    env: EnvUnowned<'l>,
-    this: JObject<'l>,
-    status: JObject<'l>,
-) -> JObject<'l> {
+fn send_status_update<'l>(env: EnvUnowned<'l>, this: JObject<'l>, status: JObject<'l>) -> JObject<'l> {
     native(env, "MesosExecutorDriver.sendStatusUpdate", |env| {
         let status: TaskStatus = from_java(env, &status, "status")?;
         call(env, &this, |d| d.send_status_update(&status))
     })
 }
 
-fn send_framework_message<'l>(
-    env: EnvUnowned<'l>,
-    this: JObject<'l>,
-    data: JObject<'l>,
-) -> JObject<'l> {
+fn send_framework_message<'l>(env: EnvUnowned<'l>, this: JObject<'l>, data: JObject<'l>) -> JObject<'l> {
     native(env, "MesosExecutorDriver.sendFrameworkMessage", |env| {
         let data = jvm::bytes(env, &data, "data")?;
         call(env, &this, |d| d.send_framework_message(&data))

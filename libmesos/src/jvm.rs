@@ -32,9 +32,7 @@ pub fn find_class<'local>(env: &mut Env<'local>, internal_name: &str) -> Result<
             Ok(class) => return Ok(class),
             Err(error) => {
                 env.exception_clear();
-                tracing::debug!(
-                    "class loader of libmesos's load cannot load {internal_name}: {error}"
-                );
+                tracing::debug!("class loader of libmesos's load cannot load {internal_name}: {error}");
             }
         }
     }
@@ -80,12 +78,7 @@ pub fn with_attached<T>(f: impl FnOnce(&mut Env<'_>) -> Result<T>) -> Result<T> 
 
 /// Stores `value` in the `long` field `field` of `obj` (a handle the Java
 /// object carries, as Apache's `__driver`, `__state`, ...).
-pub fn set_handle<T: Send + Sync>(
-    env: &mut Env<'_>,
-    obj: &JObject<'_>,
-    field: &JNIStr,
-    value: Arc<T>,
-) -> Result<()> {
+pub fn set_handle<T: Send + Sync>(env: &mut Env<'_>, obj: &JObject<'_>, field: &JNIStr, value: Arc<T>) -> Result<()> {
     let raw = Arc::into_raw(value) as jni::sys::jlong;
     if let Err(error) = env.set_field(obj, field, jni_sig!("J"), JValue::Long(raw)) {
         // SAFETY: `raw` came from `Arc::into_raw` just above and was not stored.
@@ -105,9 +98,7 @@ pub fn handle<T: Send + Sync>(
     class: &'static str,
     field: &'static str,
 ) -> Result<Arc<T>> {
-    let raw = env
-        .get_field(obj, JNIString::from(field), jni_sig!("J"))?
-        .j()?;
+    let raw = env.get_field(obj, JNIString::from(field), jni_sig!("J"))?.j()?;
     if raw == 0 {
         return Err(Error::NotInitialized { class, field });
     }
@@ -126,11 +117,7 @@ pub fn handle<T: Send + Sync>(
 
 /// Removes the handle `field` from `obj` (zeroing the field), giving back the
 /// reference it held; `None` when it was not set.
-pub fn take_handle<T: Send + Sync>(
-    env: &mut Env<'_>,
-    obj: &JObject<'_>,
-    field: &JNIStr,
-) -> Result<Option<Arc<T>>> {
+pub fn take_handle<T: Send + Sync>(env: &mut Env<'_>, obj: &JObject<'_>, field: &JNIStr) -> Result<Option<Arc<T>>> {
     let raw = env.get_field(obj, field, jni_sig!("J"))?.j()?;
     if raw == 0 {
         return Ok(None);
@@ -176,38 +163,16 @@ pub fn elements<'local>(
     if iterable.is_null() {
         return Err(Error::Null(what));
     }
-    let iterator = env
-        .call_method(
-            iterable,
-            jni_str!("iterator"),
-            jni_sig!("()Ljava/util/Iterator;"),
-            &[],
-        )?
-        .l()?;
+    let iterator = env.call_method(iterable, jni_str!("iterator"), jni_sig!("()Ljava/util/Iterator;"), &[])?.l()?;
     let mut out = Vec::new();
-    while env
-        .call_method(&iterator, jni_str!("hasNext"), jni_sig!("()Z"), &[])?
-        .z()?
-    {
-        out.push(
-            env.call_method(
-                &iterator,
-                jni_str!("next"),
-                jni_sig!("()Ljava/lang/Object;"),
-                &[],
-            )?
-            .l()?,
-        );
+    while env.call_method(&iterator, jni_str!("hasNext"), jni_sig!("()Z"), &[])?.z()? {
+        out.push(env.call_method(&iterator, jni_str!("next"), jni_sig!("()Ljava/lang/Object;"), &[])?.l()?);
     }
     Ok(out)
 }
 
 /// A `Collection<String>` as strings.
-pub fn strings(
-    env: &mut Env<'_>,
-    collection: &JObject<'_>,
-    what: &'static str,
-) -> Result<Vec<String>> {
+pub fn strings(env: &mut Env<'_>, collection: &JObject<'_>, what: &'static str) -> Result<Vec<String>> {
     let items = elements(env, collection, what)?;
     items.iter().map(|item| string(env, item, what)).collect()
 }
@@ -216,34 +181,18 @@ pub fn strings(
 pub fn array_list<'local>(env: &mut Env<'local>, items: &[JObject<'_>]) -> Result<JObject<'local>> {
     let list = env.new_object(jni_str!("java/util/ArrayList"), jni_sig!("()V"), &[])?;
     for item in items {
-        env.call_method(
-            &list,
-            jni_str!("add"),
-            jni_sig!("(Ljava/lang/Object;)Z"),
-            &[JValue::Object(item)],
-        )?;
+        env.call_method(&list, jni_str!("add"), jni_sig!("(Ljava/lang/Object;)Z"), &[JValue::Object(item)])?;
     }
     Ok(list)
 }
 
 /// `timeout` in `unit` (a `java.util.concurrent.TimeUnit`) as a duration;
 /// negative timeouts are zero.
-pub fn duration(
-    env: &mut Env<'_>,
-    timeout: jni::sys::jlong,
-    unit: &JObject<'_>,
-) -> Result<Duration> {
+pub fn duration(env: &mut Env<'_>, timeout: jni::sys::jlong, unit: &JObject<'_>) -> Result<Duration> {
     if unit.is_null() {
         return Err(Error::Null("unit"));
     }
-    let nanos = env
-        .call_method(
-            unit,
-            jni_str!("toNanos"),
-            jni_sig!("(J)J"),
-            &[JValue::Long(timeout)],
-        )?
-        .j()?;
+    let nanos = env.call_method(unit, jni_str!("toNanos"), jni_sig!("(J)J"), &[JValue::Long(timeout)])?.j()?;
     Ok(Duration::from_nanos(nanos.max(0) as u64))
 }
 

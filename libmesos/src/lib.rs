@@ -66,10 +66,7 @@ pub const MESOS_VERSION: (i64, i64, i64) = (1, 11, 0);
 /// Only the JVM calls this, with its own valid `JavaVM` pointer, on a thread
 /// attached to it.
 #[unsafe(no_mangle)]
-pub unsafe extern "system" fn JNI_OnLoad(
-    vm: *mut jni::sys::JavaVM,
-    _reserved: *mut c_void,
-) -> jint {
+pub unsafe extern "system" fn JNI_OnLoad(vm: *mut jni::sys::JavaVM, _reserved: *mut c_void) -> jint {
     let loaded = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: the JVM passes its own, valid `JavaVM` pointer to JNI_OnLoad.
         let vm = unsafe { JavaVM::from_raw(vm) };
@@ -95,25 +92,14 @@ fn on_load(env: &mut Env<'_>) -> Result<()> {
             &[],
         )?
         .l()?;
-    let loader = env
-        .call_method(
-            &thread,
-            jni_str!("getContextClassLoader"),
-            jni_sig!("()Ljava/lang/ClassLoader;"),
-            &[],
-        )?
-        .l()?;
+    let loader =
+        env.call_method(&thread, jni_str!("getContextClassLoader"), jni_sig!("()Ljava/lang/ClassLoader;"), &[])?.l()?;
     if !loader.is_null() {
         let loader = env.cast_local::<jni::objects::JClassLoader>(loader)?;
         jvm::set_loader(env.new_global_ref(loader)?);
     }
     let class = jvm::find_class(env, "org/apache/mesos/MesosNativeLibrary")?;
-    env.set_static_field(
-        &class,
-        jni_str!("loaded"),
-        jni_sig!("Z"),
-        JValue::Bool(true),
-    )?;
+    env.set_static_field(&class, jni_str!("loaded"), jni_sig!("Z"), JValue::Bool(true))?;
     tracing::debug!("libmesos (mesos-rs) loaded");
     Ok(())
 }
@@ -126,11 +112,7 @@ fn version<'l>(env: EnvUnowned<'l>, _class: JObject<'l>) -> JObject<'l> {
         Ok(env.new_object(
             &class,
             jni_sig!("(JJJ)V"),
-            &[
-                JValue::Long(major),
-                JValue::Long(minor),
-                JValue::Long(patch),
-            ],
+            &[JValue::Long(major), JValue::Long(minor), JValue::Long(patch)],
         )?)
     })
 }

@@ -59,49 +59,30 @@ pub const STATUS_CLASS: &str = "org/apache/mesos/Protos$Status";
 
 /// Parses Java protobuf object `obj` (of `M`'s Java class) into `M`; `what`
 /// names the argument when it is `null`.
-pub fn from_java<M: JavaProto>(
-    env: &mut Env<'_>,
-    obj: &JObject<'_>,
-    what: &'static str,
-) -> Result<M> {
+pub fn from_java<M: JavaProto>(env: &mut Env<'_>, obj: &JObject<'_>, what: &'static str) -> Result<M> {
     if obj.is_null() {
         return Err(Error::Null(what));
     }
-    let array = env
-        .call_method(obj, jni_str!("toByteArray"), jni_sig!("()[B"), &[])?
-        .l()?;
+    let array = env.call_method(obj, jni_str!("toByteArray"), jni_sig!("()[B"), &[])?.l()?;
     let bytes = jvm::bytes(env, &array, what)?;
     decode(&bytes)
 }
 
 /// Decodes `bytes` as `M` with C++ protobuf's strictness.
 pub fn decode<M: JavaProto>(bytes: &[u8]) -> Result<M> {
-    mesos_rs::proto::decode_strict::<M>(bytes).map_err(|source| Error::Protobuf {
-        message: M::default().descriptor().full_name().to_string(),
-        source,
-    })
+    mesos_rs::proto::decode_strict::<M>(bytes)
+        .map_err(|source| Error::Protobuf { message: M::default().descriptor().full_name().to_string(), source })
 }
 
 /// Every element of a Java `Collection<M>`.
-pub fn list_from_java<M: JavaProto>(
-    env: &mut Env<'_>,
-    collection: &JObject<'_>,
-    what: &'static str,
-) -> Result<Vec<M>> {
+pub fn list_from_java<M: JavaProto>(env: &mut Env<'_>, collection: &JObject<'_>, what: &'static str) -> Result<Vec<M>> {
     let items = jvm::elements(env, collection, what)?;
-    items
-        .iter()
-        .map(|item| from_java(env, item, what))
-        .collect()
+    items.iter().map(|item| from_java(env, item, what)).collect()
 }
 
 /// A new Java object of `M`'s class holding `msg`, through `parseFrom(byte[])`
 /// of the class found in `classes` (or looked up now).
-pub fn to_java<'local, M: JavaProto>(
-    env: &mut Env<'local>,
-    classes: &ClassCache,
-    msg: &M,
-) -> Result<JObject<'local>> {
+pub fn to_java<'local, M: JavaProto>(env: &mut Env<'local>, classes: &ClassCache, msg: &M) -> Result<JObject<'local>> {
     bytes_to_java(env, classes, M::JAVA_CLASS, &msg.encode_to_vec())
 }
 
@@ -117,30 +98,16 @@ pub fn bytes_to_java<'local>(
     let data = jvm::new_bytes(env, bytes)?;
     let sig = RuntimeMethodSignature::from_str(format!("([B)L{class};"))?;
     let obj = env
-        .call_static_method(
-            &class_ref,
-            jni_str!("parseFrom"),
-            MethodSignature::from(&sig),
-            &[JValue::Object(&data)],
-        )?
+        .call_static_method(&class_ref, jni_str!("parseFrom"), MethodSignature::from(&sig), &[JValue::Object(&data)])?
         .l()?;
     Ok(obj)
 }
 
 /// `Protos.Status.valueOf(status)`.
-pub fn status<'local>(
-    env: &mut Env<'local>,
-    classes: &ClassCache,
-    status: mesos::Status,
-) -> Result<JObject<'local>> {
+pub fn status<'local>(env: &mut Env<'local>, classes: &ClassCache, status: mesos::Status) -> Result<JObject<'local>> {
     let class = classes.get(env, STATUS_CLASS)?;
     let sig = RuntimeMethodSignature::from_str(format!("(I)L{STATUS_CLASS};"))?;
     Ok(env
-        .call_static_method(
-            &class,
-            jni_str!("valueOf"),
-            MethodSignature::from(&sig),
-            &[JValue::Int(status as i32)],
-        )?
+        .call_static_method(&class, jni_str!("valueOf"), MethodSignature::from(&sig), &[JValue::Int(status as i32)])?
         .l()?)
 }

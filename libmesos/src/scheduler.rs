@@ -17,8 +17,8 @@ use jni::{jni_sig, jni_str, Env, EnvUnowned, JValueOwned};
 
 use mesos_rs::driver::{MesosSchedulerDriver, Scheduler, SchedulerDriver};
 use mesos_rs::proto::mesos::{
-    self, scheduler::OfferConstraints, Credential, ExecutorId, Filters, FrameworkId, FrameworkInfo,
-    MasterInfo, Offer, OfferId, Request, SlaveId, TaskId, TaskInfo, TaskStatus,
+    self, scheduler::OfferConstraints, Credential, ExecutorId, Filters, FrameworkId, FrameworkInfo, MasterInfo, Offer,
+    OfferId, Request, SlaveId, TaskId, TaskInfo, TaskStatus,
 };
 
 use crate::backend::{self, SchedulerConfig};
@@ -56,30 +56,16 @@ impl JniScheduler {
         sig: &MethodSignature<'_, '_>,
         args: impl Args,
     ) {
-        let delivery = self.bridge.deliver(
-            jni_str!("scheduler"),
-            "Lorg/apache/mesos/Scheduler;",
-            method,
-            sig,
-            args,
-        );
+        let delivery = self.bridge.deliver(jni_str!("scheduler"), "Lorg/apache/mesos/Scheduler;", method, sig, args);
         if delivery.aborts() {
-            tracing::warn!(
-                "scheduler callback {} failed ({delivery:?}): aborting the driver",
-                method.to_str()
-            );
+            tracing::warn!("scheduler callback {} failed ({delivery:?}): aborting the driver", method.to_str());
             driver.abort();
         }
     }
 }
 
 impl Scheduler for JniScheduler {
-    fn registered(
-        &mut self,
-        driver: &dyn SchedulerDriver,
-        framework_id: &FrameworkId,
-        master_info: &MasterInfo,
-    ) {
+    fn registered(&mut self, driver: &dyn SchedulerDriver, framework_id: &FrameworkId, master_info: &MasterInfo) {
         self.call(
             driver,
             jni_str!("registered"),
@@ -98,12 +84,9 @@ impl Scheduler for JniScheduler {
     }
 
     fn disconnected(&mut self, driver: &dyn SchedulerDriver) {
-        self.call(
-            driver,
-            jni_str!("disconnected"),
-            &jni_sig!("(Lorg/apache/mesos/SchedulerDriver;)V"),
-            |_, _| Ok(vec![]),
-        );
+        self.call(driver, jni_str!("disconnected"), &jni_sig!("(Lorg/apache/mesos/SchedulerDriver;)V"), |_, _| {
+            Ok(vec![])
+        });
     }
 
     fn resource_offers(&mut self, driver: &dyn SchedulerDriver, offers: &[Offer]) {
@@ -112,10 +95,7 @@ impl Scheduler for JniScheduler {
             jni_str!("resourceOffers"),
             &jni_sig!("(Lorg/apache/mesos/SchedulerDriver;Ljava/util/List;)V"),
             |env, classes| {
-                let items = offers
-                    .iter()
-                    .map(|o| to_java(env, classes, o))
-                    .collect::<Result<Vec<_>>>()?;
+                let items = offers.iter().map(|o| to_java(env, classes, o)).collect::<Result<Vec<_>>>()?;
                 Ok(vec![obj(jvm::array_list(env, &items)?)])
             },
         );
@@ -204,12 +184,7 @@ impl Scheduler for JniScheduler {
 
 /// A boolean field that older bindings may lack (`implicitAcknowledgements`
 /// came in 0.22): `default` when absent.
-fn optional_bool_field(
-    env: &mut Env<'_>,
-    obj: &JObject<'_>,
-    name: &JNIStr,
-    default: bool,
-) -> Result<bool> {
+fn optional_bool_field(env: &mut Env<'_>, obj: &JObject<'_>, name: &JNIStr, default: bool) -> Result<bool> {
     match env.get_field(obj, name, jni_sig!("Z")) {
         Ok(value) => Ok(value.z()?),
         Err(jni::errors::Error::FieldNotFound { .. }) => Ok(default),
@@ -223,20 +198,12 @@ fn optional_bool_field(
 
 fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
     native(env, "MesosSchedulerDriver.initialize", |env| {
-        let jframework = env
-            .get_field(
-                &this,
-                jni_str!("framework"),
-                jni_sig!("Lorg/apache/mesos/Protos$FrameworkInfo;"),
-            )?
-            .l()?;
+        let jframework =
+            env.get_field(&this, jni_str!("framework"), jni_sig!("Lorg/apache/mesos/Protos$FrameworkInfo;"))?.l()?;
         let framework: FrameworkInfo = from_java(env, &jframework, "framework")?;
-        let jmaster = env
-            .get_field(&this, jni_str!("master"), jni_sig!("Ljava/lang/String;"))?
-            .l()?;
+        let jmaster = env.get_field(&this, jni_str!("master"), jni_sig!("Ljava/lang/String;"))?.l()?;
         let master = jvm::string(env, &jmaster, "master")?;
-        let implicit_acknowledgements =
-            optional_bool_field(env, &this, jni_str!("implicitAcknowledgements"), true)?;
+        let implicit_acknowledgements = optional_bool_field(env, &this, jni_str!("implicitAcknowledgements"), true)?;
         let credential = match jvm::optional_object_field(
             env,
             &this,
@@ -246,24 +213,14 @@ fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
             Some(c) if !c.is_null() => Some(from_java::<Credential>(env, &c, "credential")?),
             _ => None,
         };
-        let suppressed_roles = match jvm::optional_object_field(
-            env,
-            &this,
-            jni_str!("suppressedRoles"),
-            "Ljava/util/Collection;",
-        )? {
-            Some(roles) if !roles.is_null() => jvm::strings(env, &roles, "suppressedRoles")?,
-            _ => Vec::new(),
-        };
+        let suppressed_roles =
+            match jvm::optional_object_field(env, &this, jni_str!("suppressedRoles"), "Ljava/util/Collection;")? {
+                Some(roles) if !roles.is_null() => jvm::strings(env, &roles, "suppressedRoles")?,
+                _ => Vec::new(),
+            };
 
         tracing::info!(master = %master, framework = %framework.name, "creating the scheduler driver");
-        let config = SchedulerConfig {
-            framework,
-            suppressed_roles,
-            master,
-            implicit_acknowledgements,
-            credential,
-        };
+        let config = SchedulerConfig { framework, suppressed_roles, master, implicit_acknowledgements, credential };
         let bridge = Bridge::new(env, &this, CALLBACK_CLASSES)?;
         bridge::install(env, &this, jni_str!("__scheduler"), bridge, |bridge| {
             backend::scheduler_driver(Box::new(JniScheduler { bridge }), config)
@@ -296,34 +253,22 @@ fn filters(env: &mut Env<'_>, jfilters: &JObject<'_>) -> Result<Option<Filters>>
 }
 
 fn start<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {
-    native(env, "MesosSchedulerDriver.start", |env| {
-        call(env, &this, |d| d.start())
-    })
+    native(env, "MesosSchedulerDriver.start", |env| call(env, &this, |d| d.start()))
 }
 
 fn stop<'l>(env: EnvUnowned<'l>, this: JObject<'l>, failover: jni::sys::jboolean) -> JObject<'l> {
-    native(env, "MesosSchedulerDriver.stop", |env| {
-        call(env, &this, |d| d.stop(failover))
-    })
+    native(env, "MesosSchedulerDriver.stop", |env| call(env, &this, |d| d.stop(failover)))
 }
 
 fn abort<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {
-    native(env, "MesosSchedulerDriver.abort", |env| {
-        call(env, &this, |d| d.abort())
-    })
+    native(env, "MesosSchedulerDriver.abort", |env| call(env, &this, |d| d.abort()))
 }
 
 fn join<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {
-    native(env, "MesosSchedulerDriver.join", |env| {
-        call(env, &this, |d| d.join())
-    })
+    native(env, "MesosSchedulerDriver.join", |env| call(env, &this, |d| d.join()))
 }
 
-fn request_resources<'l>(
-    env: EnvUnowned<'l>,
-    this: JObject<'l>,
-    requests: JObject<'l>,
-) -> JObject<'l> {
+fn request_resources<'l>(env: EnvUnowned<'l>, this: JObject<'l>, requests: JObject<'l>) -> JObject<'l> {
     native(env, "MesosSchedulerDriver.requestResources", |env| {
         let requests = list_from_java::<Request>(env, &requests, "requests")?;
         call(env, &this, |d| d.request_resources(&requests))
@@ -341,9 +286,7 @@ fn launch_tasks_on_offer<'l>(
         let offer_id: OfferId = from_java(env, &offer_id, "offerId")?;
         let tasks = list_from_java::<TaskInfo>(env, &tasks, "tasks")?;
         let filters = filters(env, &jfilters)?;
-        call(env, &this, |d| {
-            d.launch_tasks(&[offer_id], &tasks, filters.as_ref())
-        })
+        call(env, &this, |d| d.launch_tasks(&[offer_id], &tasks, filters.as_ref()))
     })
 }
 
@@ -358,9 +301,7 @@ fn launch_tasks<'l>(
         let offer_ids = list_from_java::<OfferId>(env, &offer_ids, "offerIds")?;
         let tasks = list_from_java::<TaskInfo>(env, &tasks, "tasks")?;
         let filters = filters(env, &jfilters)?;
-        call(env, &this, |d| {
-            d.launch_tasks(&offer_ids, &tasks, filters.as_ref())
-        })
+        call(env, &this, |d| d.launch_tasks(&offer_ids, &tasks, filters.as_ref()))
     })
 }
 
@@ -382,9 +323,7 @@ fn accept_offers<'l>(
         let offer_ids = list_from_java::<OfferId>(env, &offer_ids, "offerIds")?;
         let operations = list_from_java::<mesos::offer::Operation>(env, &operations, "operations")?;
         let filters = filters(env, &jfilters)?;
-        call(env, &this, |d| {
-            d.accept_offers(&offer_ids, &operations, filters.as_ref())
-        })
+        call(env, &this, |d| d.accept_offers(&offer_ids, &operations, filters.as_ref()))
     })
 }
 
@@ -402,16 +341,10 @@ fn decline_offer<'l>(
 }
 
 fn revive_offers<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {
-    native(env, "MesosSchedulerDriver.reviveOffers", |env| {
-        call(env, &this, |d| d.revive_offers(&[]))
-    })
+    native(env, "MesosSchedulerDriver.reviveOffers", |env| call(env, &this, |d| d.revive_offers(&[])))
 }
 
-fn revive_offers_for<'l>(
-    env: EnvUnowned<'l>,
-    this: JObject<'l>,
-    roles: JObject<'l>,
-) -> JObject<'l> {
+fn revive_offers_for<'l>(env: EnvUnowned<'l>, this: JObject<'l>, roles: JObject<'l>) -> JObject<'l> {
     native(env, "MesosSchedulerDriver.reviveOffers", |env| {
         let roles = jvm::strings(env, &roles, "roles")?;
         call(env, &this, |d| d.revive_offers_for_roles(&roles))
@@ -419,27 +352,17 @@ fn revive_offers_for<'l>(
 }
 
 fn suppress_offers<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> JObject<'l> {
-    native(env, "MesosSchedulerDriver.suppressOffers", |env| {
-        call(env, &this, |d| d.suppress_offers(&[]))
-    })
+    native(env, "MesosSchedulerDriver.suppressOffers", |env| call(env, &this, |d| d.suppress_offers(&[])))
 }
 
-fn suppress_offers_for<'l>(
-    env: EnvUnowned<'l>,
-    this: JObject<'l>,
-    roles: JObject<'l>,
-) -> JObject<'l> {
+fn suppress_offers_for<'l>(env: EnvUnowned<'l>, this: JObject<'l>, roles: JObject<'l>) -> JObject<'l> {
     native(env, "MesosSchedulerDriver.suppressOffers", |env| {
         let roles = jvm::strings(env, &roles, "roles")?;
         call(env, &this, |d| d.suppress_offers_for_roles(&roles))
     })
 }
 
-fn acknowledge_status_update<'l>(
-    env: EnvUnowned<'l>,
-    this: JObject<'l>,
-    status: JObject<'l>,
-) -> JObject<'l> {
+fn acknowledge_status_update<'l>(env: EnvUnowned<'l>, this: JObject<'l>, status: JObject<'l>) -> JObject<'l> {
     native(env, "MesosSchedulerDriver.acknowledgeStatusUpdate", |env| {
         let status: TaskStatus = from_java(env, &status, "status")?;
         call(env, &this, |d| d.acknowledge_status_update(&status))
@@ -457,17 +380,11 @@ fn send_framework_message<'l>(
         let executor_id: ExecutorId = from_java(env, &executor_id, "executorId")?;
         let slave_id: SlaveId = from_java(env, &slave_id, "slaveId")?;
         let data = jvm::bytes(env, &data, "data")?;
-        call(env, &this, |d| {
-            d.send_framework_message(&executor_id, &slave_id, &data)
-        })
+        call(env, &this, |d| d.send_framework_message(&executor_id, &slave_id, &data))
     })
 }
 
-fn reconcile_tasks<'l>(
-    env: EnvUnowned<'l>,
-    this: JObject<'l>,
-    statuses: JObject<'l>,
-) -> JObject<'l> {
+fn reconcile_tasks<'l>(env: EnvUnowned<'l>, this: JObject<'l>, statuses: JObject<'l>) -> JObject<'l> {
     native(env, "MesosSchedulerDriver.reconcileTasks", |env| {
         let statuses = list_from_java::<TaskStatus>(env, &statuses, "statuses")?;
         call(env, &this, |d| d.reconcile_tasks(&statuses))
@@ -494,18 +411,12 @@ fn update_framework_with_constraints<'l>(
     roles: JObject<'l>,
     constraints: JObject<'l>,
 ) -> JObject<'l> {
-    native(
-        env,
-        "MesosSchedulerDriver.updateFrameworkWithConstraints",
-        |env| {
-            let framework: FrameworkInfo = from_java(env, &framework, "frameworkInfo")?;
-            let roles = jvm::strings(env, &roles, "suppressedRoles")?;
-            let constraints: OfferConstraints = from_java(env, &constraints, "offerConstraints")?;
-            call(env, &this, |d| {
-                d.update_framework(&framework, &roles, Some(&constraints))
-            })
-        },
-    )
+    native(env, "MesosSchedulerDriver.updateFrameworkWithConstraints", |env| {
+        let framework: FrameworkInfo = from_java(env, &framework, "frameworkInfo")?;
+        let roles = jvm::strings(env, &roles, "suppressedRoles")?;
+        let constraints: OfferConstraints = from_java(env, &constraints, "offerConstraints")?;
+        call(env, &this, |d| d.update_framework(&framework, &roles, Some(&constraints)))
+    })
 }
 
 type O<'l> = JObject<'l>;

@@ -20,13 +20,11 @@ use prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage};
 include!(concat!(env!("OUT_DIR"), "/_includes.rs"));
 
 /// The serialized `FileDescriptorSet` of every shipped `.proto` file.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/file_descriptor_set.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/file_descriptor_set.bin"));
 
 /// The descriptors of every Mesos message we ship, decoded once.
-pub static DESCRIPTOR_POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
-    DescriptorPool::decode(FILE_DESCRIPTOR_SET).expect("descriptor set built by build.rs")
-});
+pub static DESCRIPTOR_POOL: LazyLock<DescriptorPool> =
+    LazyLock::new(|| DescriptorPool::decode(FILE_DESCRIPTOR_SET).expect("descriptor set built by build.rs"));
 
 /// Why bytes could not become a message, as protobuf's `ParseFromString` fails.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,19 +116,18 @@ mod required {
         // A type "needs checking" if it has a required field or a nested field
         // whose type needs checking: iterate to a fixed point, then drop the
         // fields that can never report anything so the scan skips them.
-        let mut needs: HashMap<String, bool> = plans
-            .iter()
-            .map(|(k, p)| (k.clone(), p.fields.iter().any(|f| f.required)))
-            .collect();
+        let mut needs: HashMap<String, bool> =
+            plans.iter().map(|(k, p)| (k.clone(), p.fields.iter().any(|f| f.required))).collect();
         loop {
             let mut changed = false;
             for (name, plan) in &plans {
                 if needs[name] {
                     continue;
                 }
-                let nested_needs = plan.fields.iter().any(|f| {
-                    f.nested.as_ref().is_some_and(|(inner, _)| needs.get(inner).copied().unwrap_or(false))
-                });
+                let nested_needs = plan
+                    .fields
+                    .iter()
+                    .any(|f| f.nested.as_ref().is_some_and(|(inner, _)| needs.get(inner).copied().unwrap_or(false)));
                 if nested_needs {
                     needs.insert(name.clone(), true);
                     changed = true;
@@ -171,12 +168,7 @@ mod required {
     /// encodings, so a singular message field sent twice is checked as one).
     /// Bytes were already decoded by prost, so they are well-formed. `path` is
     /// only turned into text when something is missing.
-    pub(super) fn check(
-        type_name: &str,
-        chunks: &[&[u8]],
-        path: &mut Vec<Step<'static>>,
-        missing: &mut Vec<String>,
-    ) {
+    pub(super) fn check(type_name: &str, chunks: &[&[u8]], path: &mut Vec<Step<'static>>, missing: &mut Vec<String>) {
         let Some(plan) = PLANS.get(type_name) else { return };
         if plan.fields.is_empty() {
             return;
@@ -317,10 +309,7 @@ mod tests {
     #[test]
     fn strict_decode_reports_missing_required_fields() {
         // An empty body parses as a FrameworkID in prost, but not in protobuf C++.
-        assert_eq!(
-            decode_strict::<mesos::FrameworkId>(&[]),
-            Err(DecodeError::MissingRequired(vec!["value".into()]))
-        );
+        assert_eq!(decode_strict::<mesos::FrameworkId>(&[]), Err(DecodeError::MissingRequired(vec!["value".into()])));
         // Nested: a FrameworkInfo whose id lacks its value.
         let mut bytes = Vec::new();
         let info = mesos::FrameworkInfo { user: "u".into(), name: "n".into(), ..Default::default() };
@@ -348,7 +337,10 @@ mod tests {
         let holes = [0x0a, 0x00];
         match decode_strict::<mesos::internal::ResourceOffersMessage>(&holes) {
             Err(DecodeError::MissingRequired(f)) => {
-                assert_eq!(f, vec!["offers[0].id", "offers[0].framework_id", "offers[0].slave_id", "offers[0].hostname"]);
+                assert_eq!(
+                    f,
+                    vec!["offers[0].id", "offers[0].framework_id", "offers[0].slave_id", "offers[0].hostname"]
+                );
                 // The same answer as the dynamic walk over a decoded message.
                 let desc = DESCRIPTOR_POOL.get_message_by_name("mesos.internal.ResourceOffersMessage").unwrap();
                 let dynamic = DynamicMessage::decode(desc, &holes[..]).unwrap();
@@ -360,9 +352,6 @@ mod tests {
         let ok = mesos::FrameworkId { value: "x".into() }.encode_to_vec();
         assert_eq!(decode_strict::<mesos::FrameworkId>(&ok).unwrap().value, "x");
         // Garbage is malformed, never a panic.
-        assert!(matches!(
-            decode_strict::<mesos::FrameworkInfo>(&[0xff, 0xff, 0xff]),
-            Err(DecodeError::Malformed(_))
-        ));
+        assert!(matches!(decode_strict::<mesos::FrameworkInfo>(&[0xff, 0xff, 0xff]), Err(DecodeError::Malformed(_))));
     }
 }

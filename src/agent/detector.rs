@@ -105,8 +105,8 @@ pub fn create(master: &str, zk_session_timeout: Duration) -> Result<Box<dyn Mast
         return Ok(Box::new(ZooKeeperDetector::new(zk::MasterDetector::zookeeper(&url, zk_session_timeout))));
     }
     let text = if master.starts_with("master@") { master.to_string() } else { format!("master@{master}") };
-    let pid = Upid::resolve_blocking(&text)
-        .map_err(|e| format!("Failed to create a master detector for '{master}': {e}"))?;
+    let pid =
+        Upid::resolve_blocking(&text).map_err(|e| format!("Failed to create a master detector for '{master}': {e}"))?;
     Ok(Box::new(StandaloneDetector::new(Some(pid))))
 }
 

@@ -217,8 +217,7 @@ pub fn all() -> Vec<FlagDef> {
 
 /// Names of flags the operator set that have no effect yet.
 pub fn accepted_only(flags: &crate::common::flags::Flags) -> Vec<&'static str> {
-    let implemented_elsewhere: Vec<&'static str> =
-        containerizer_config::all_flags().iter().map(|d| d.name).collect();
+    let implemented_elsewhere: Vec<&'static str> = containerizer_config::all_flags().iter().map(|d| d.name).collect();
     AGENT_FLAGS
         .iter()
         .map(|d| d.name)

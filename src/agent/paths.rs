@@ -195,16 +195,8 @@ mod tests {
     fn layout_matches_mesos() {
         let work = Path::new("/var/lib/mesos");
         let meta = meta_root(work);
-        let run = RunIds {
-            agent: "S1".into(),
-            framework: "F1".into(),
-            executor: "E1".into(),
-            container: "C1".into(),
-        };
-        assert_eq!(
-            run_path(work, &run),
-            Path::new("/var/lib/mesos/slaves/S1/frameworks/F1/executors/E1/runs/C1")
-        );
+        let run = RunIds { agent: "S1".into(), framework: "F1".into(), executor: "E1".into(), container: "C1".into() };
+        assert_eq!(run_path(work, &run), Path::new("/var/lib/mesos/slaves/S1/frameworks/F1/executors/E1/runs/C1"));
         assert_eq!(
             task_updates_path(&meta, &run, "T1"),
             Path::new("/var/lib/mesos/meta/slaves/S1/frameworks/F1/executors/E1/runs/C1/tasks/T1/task.updates")
@@ -218,7 +210,10 @@ mod tests {
             generated_for_command_task_path(&meta, "S1", "F1", "E1"),
             Path::new("/var/lib/mesos/meta/slaves/S1/frameworks/F1/executors/E1/executor_generated_for_command_task")
         );
-        assert_eq!(resource_state_path(&meta), Path::new("/var/lib/mesos/meta/resources/resources_and_operations.state"));
+        assert_eq!(
+            resource_state_path(&meta),
+            Path::new("/var/lib/mesos/meta/resources/resources_and_operations.state")
+        );
         assert_eq!(executor_virtual_path("F1", "E1"), "/frameworks/F1/executors/E1/runs/latest");
         assert!(!is_safe_component("..") && !is_safe_component("a/b") && is_safe_component("task-1.x"));
     }

@@ -40,9 +40,7 @@ impl HostFacts {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
                 .map(|kb| kb * 1024)
         });
-        let disk_total_bytes = nix::sys::statvfs::statvfs(work_dir)
-            .ok()
-            .map(|s| s.blocks() * s.fragment_size());
+        let disk_total_bytes = nix::sys::statvfs::statvfs(work_dir).ok().map(|s| s.blocks() * s.fragment_size());
         HostFacts { cpus, mem_total_bytes, disk_total_bytes }
     }
 }

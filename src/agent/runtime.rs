@@ -416,9 +416,7 @@ async fn launch(
 ) -> Result<crate::agent::containerizer::LaunchResult, String> {
     let directory = config.directory.clone();
     let latest = latest.to_path_buf();
-    tokio::task::spawn_blocking(move || create_sandbox(&directory, &latest))
-        .await
-        .map_err(|e| e.to_string())??;
+    tokio::task::spawn_blocking(move || create_sandbox(&directory, &latest)).await.map_err(|e| e.to_string())??;
     containerizer.launch(config).await.map_err(|e| e.to_string())
 }
 

@@ -363,15 +363,15 @@ impl Reader {
 
 /// Reads one checkpointed protobuf; `Ok(None)` for an empty file (a hard
 /// reboot after create, before sync).
-pub fn read_message<M: Message + Default + prost_reflect::ReflectMessage>(path: &Path) -> Result<Option<M>, StateError> {
+pub fn read_message<M: Message + Default + prost_reflect::ReflectMessage>(
+    path: &Path,
+) -> Result<Option<M>, StateError> {
     let bytes = fs::read(path).map_err(|e| io_err("Failed to read", path, e))?;
     if bytes.is_empty() {
         return Ok(None);
     }
-    let (message, _) = parse_record::<M>(&bytes).map_err(|reason| StateError::Corrupt {
-        path: path.display().to_string(),
-        reason,
-    })?;
+    let (message, _) =
+        parse_record::<M>(&bytes).map_err(|reason| StateError::Corrupt { path: path.display().to_string(), reason })?;
     Ok(Some(message))
 }
 
@@ -462,8 +462,8 @@ pub fn recover(meta: &Path, strict: bool, boot_id: Option<&str>) -> Result<State
         tracing::info!("Failed to find the latest agent from '{}'", meta.display());
         return Ok(state);
     }
-    let target = fs::canonicalize(&latest)
-        .map_err(|e| StateError::Other(format!("Failed to find latest agent: {e}")))?;
+    let target =
+        fs::canonicalize(&latest).map_err(|e| StateError::Other(format!("Failed to find latest agent: {e}")))?;
     let id = basename(&target);
     let agent = recover_agent(meta, &id, &reader, state.rebooted)?;
     state.errors += agent.errors + state.resources.errors;
@@ -595,12 +595,8 @@ fn recover_executor(
         if name.starts_with('.') {
             continue; // a temporary symlink left by a crash
         }
-        let run = RunIds {
-            agent: agent.into(),
-            framework: framework.into(),
-            executor: id.into(),
-            container: name.clone(),
-        };
+        let run =
+            RunIds { agent: agent.into(), framework: framework.into(), executor: id.into(), container: name.clone() };
         let run_state = recover_run(meta, &run, reader, rebooted)
             .map_err(|e| StateError::Other(format!("Failed to recover run {name} of executor '{id}': {e}")))?;
         state.errors += run_state.errors;
@@ -659,7 +655,10 @@ fn recover_run(meta: &Path, run: &RunIds, reader: &Reader, rebooted: bool) -> Re
         Ok(text) if text.trim().is_empty() => return Ok(state),
         Ok(text) => {
             state.forked_pid = Some(text.trim().parse::<u32>().map_err(|e| {
-                StateError::Other(format!("Failed to parse forked pid '{text}' from pid file '{}': {e}", forked.display()))
+                StateError::Other(format!(
+                    "Failed to parse forked pid '{text}' from pid file '{}': {e}",
+                    forked.display()
+                ))
             })?);
         }
         Err(e) => {
@@ -764,7 +763,8 @@ pub fn boot_id() -> Option<String> {
 mod tests {
     use super::*;
     use crate::proto::mesos::{
-        internal::status_update_record::Type as RecordType, task_status::Source, FrameworkId, SlaveId, TaskId, TaskStatus,
+        internal::status_update_record::Type as RecordType, task_status::Source, FrameworkId, SlaveId, TaskId,
+        TaskStatus,
     };
 
     fn tmp(name: &str) -> PathBuf {
@@ -793,11 +793,7 @@ mod tests {
         let dir = tmp("roundtrip");
         let meta = paths::meta_root(&dir);
         let run = RunIds { agent: "S1".into(), framework: "F".into(), executor: "E".into(), container: "C".into() };
-        let info = SlaveInfo {
-            hostname: "h".into(),
-            id: Some(SlaveId { value: "S1".into() }),
-            ..Default::default()
-        };
+        let info = SlaveInfo { hostname: "h".into(), id: Some(SlaveId { value: "S1".into() }), ..Default::default() };
         let fw = FrameworkInfo {
             user: "u".into(),
             name: "n".into(),
@@ -805,10 +801,8 @@ mod tests {
             checkpoint: Some(true),
             ..Default::default()
         };
-        let exec = ExecutorInfo {
-            executor_id: crate::proto::mesos::ExecutorId { value: "E".into() },
-            ..Default::default()
-        };
+        let exec =
+            ExecutorInfo { executor_id: crate::proto::mesos::ExecutorId { value: "E".into() }, ..Default::default() };
         let task = Task {
             name: "t".into(),
             task_id: TaskId { value: "T".into() },

@@ -18,10 +18,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::core::framework::is_terminal;
 use super::paths::RunIds;
 use super::state::{self, FsOp};
 use crate::proto::mesos::internal::{status_update_record, StatusUpdate, StatusUpdateRecord};
-use super::core::framework::is_terminal;
 
 /// First retry interval (`STATUS_UPDATE_RETRY_INTERVAL_MIN`).
 pub const RETRY_INTERVAL_MIN: Duration = Duration::from_secs(10);
@@ -130,7 +130,10 @@ impl StatusUpdateManager {
     pub fn update(&mut self, update: StatusUpdate, checkpoint: Option<RunIds>) -> Result<(bool, Vec<Output>), String> {
         let key = (update.framework_id.value.clone(), update.status.task_id.value.clone());
         let uuid = update.uuid.clone().ok_or_else(|| "Task status update is missing 'uuid'".to_string())?;
-        let stream = self.streams.entry(key.clone()).or_insert_with(|| Stream { checkpoint: checkpoint.clone(), ..Default::default() });
+        let stream = self
+            .streams
+            .entry(key.clone())
+            .or_insert_with(|| Stream { checkpoint: checkpoint.clone(), ..Default::default() });
         if stream.checkpoint.is_some() != checkpoint.is_some() {
             return Err(format!(
                 "Mismatched checkpoint value for task status update of task {} (expected checkpoint={} actual checkpoint={})",
@@ -167,7 +170,12 @@ impl StatusUpdateManager {
     /// The framework acknowledged `uuid`. `Ok(true)` if the stream goes on,
     /// `Ok(false)` if this acknowledged its terminal update (the stream is
     /// gone); `Err` for an acknowledgement that matches nothing pending.
-    pub fn acknowledgement(&mut self, framework_id: &str, task_id: &str, uuid: &[u8]) -> Result<(bool, Vec<Output>), String> {
+    pub fn acknowledgement(
+        &mut self,
+        framework_id: &str,
+        task_id: &str,
+        uuid: &[u8],
+    ) -> Result<(bool, Vec<Output>), String> {
         let key = (framework_id.to_string(), task_id.to_string());
         let Some(stream) = self.streams.get_mut(&key) else {
             return Err(format!(
@@ -203,7 +211,10 @@ impl StatusUpdateManager {
         stream.retry = None;
         if stream.terminated {
             if !stream.pending.is_empty() {
-                tracing::warn!(task = task_id, "Acknowledged a terminal task status update but updates are still pending");
+                tracing::warn!(
+                    task = task_id,
+                    "Acknowledged a terminal task status update but updates are still pending"
+                );
             }
             self.streams.remove(&key);
             return Ok((false, out));
@@ -274,7 +285,8 @@ mod tests {
     use crate::proto::mesos::{FrameworkId, TaskId, TaskState, TaskStatus};
 
     fn update(task: &str, n: u8, state: TaskState) -> StatusUpdate {
-        let mut status = TaskStatus { task_id: TaskId { value: task.into() }, uuid: Some(vec![n; 16]), ..Default::default() };
+        let mut status =
+            TaskStatus { task_id: TaskId { value: task.into() }, uuid: Some(vec![n; 16]), ..Default::default() };
         status.set_state(state);
         StatusUpdate {
             framework_id: FrameworkId { value: "F".into() },
@@ -351,7 +363,9 @@ mod tests {
         let mut m = StatusUpdateManager::new(meta);
         m.resume();
         let (_, out) = m.update(update("T", 1, TaskState::TaskRunning), Some(run.clone())).unwrap();
-        assert!(matches!(&out[0], Output::Checkpoint(FsOp::Append { path, .. }) if path.ends_with("tasks/T/task.updates")));
+        assert!(
+            matches!(&out[0], Output::Checkpoint(FsOp::Append { path, .. }) if path.ends_with("tasks/T/task.updates"))
+        );
         assert_eq!(forwarded(&out), vec![1]);
         // The checkpoint precedes the forward.
         assert!(matches!(out[1], Output::Forward(_)));

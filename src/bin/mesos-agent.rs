@@ -93,7 +93,10 @@ fn main() -> ExitCode {
     run()
 }
 
-fn json_flag<T: prost_reflect::ReflectMessage + Default + prost::Message>(flags: &Flags, name: &str) -> Result<Option<T>> {
+fn json_flag<T: prost_reflect::ReflectMessage + Default + prost::Message>(
+    flags: &Flags,
+    name: &str,
+) -> Result<Option<T>> {
     match flags.opt::<String>(name)? {
         None => Ok(None),
         Some(text) => Ok(Some(json::from_str::<T>(&text).map_err(|e| anyhow!("Failed to load flag '{name}': {e}"))?)),
@@ -172,16 +175,21 @@ fn start(flags: Flags, logging: logging::Logging) -> Result<i32> {
     let default_container_info = json_flag::<ContainerInfo>(&flags, "default_container_info")?;
     let mut executor_environment = BTreeMap::new();
     if let Some(value) = flags.opt::<serde_json::Value>("executor_environment_variables")? {
-        let object = value.as_object().ok_or_else(|| anyhow!("`executor_environment_variables` must be a JSON object"))?;
+        let object =
+            value.as_object().ok_or_else(|| anyhow!("`executor_environment_variables` must be a JSON object"))?;
         for (k, v) in object {
-            let v = v.as_str().ok_or_else(|| anyhow!("`executor_environment_variables` must only contain string values"))?;
+            let v = v
+                .as_str()
+                .ok_or_else(|| anyhow!("`executor_environment_variables` must only contain string values"))?;
             executor_environment.insert(k.clone(), v.to_string());
         }
     }
     let recover = match flags.get::<String>("recover")?.as_str() {
         "reconnect" => RecoverMode::Reconnect,
         "cleanup" => RecoverMode::Cleanup,
-        other => bail!("Unknown option for 'recover' flag {other}. Please run the agent with '--help' to see the valid options"),
+        other => bail!(
+            "Unknown option for 'recover' flag {other}. Please run the agent with '--help' to see the valid options"
+        ),
     };
     let reconfiguration_policy = match flags.get::<String>("reconfiguration_policy")?.as_str() {
         "equal" => ReconfigurationPolicy::Equal,
@@ -282,10 +290,13 @@ fn start(flags: Flags, logging: logging::Logging) -> Result<i32> {
             boot_id: boot_id.clone(),
             seed,
         };
-        tracing::info!("Agent resources: {}", json::to_string(&mesos_rs::proto::mesos::SlaveInfo {
-            resources: config.resources.clone(),
-            ..Default::default()
-        }));
+        tracing::info!(
+            "Agent resources: {}",
+            json::to_string(&mesos_rs::proto::mesos::SlaveInfo {
+                resources: config.resources.clone(),
+                ..Default::default()
+            })
+        );
         let agent = Agent::new(config, clock.now());
         let first = tokio::task::spawn_blocking(move || recover_state(&work_dir, strict, boot_id.as_deref())).await?;
         let (driver, handle) = Driver::new(agent, clock, process, containerizer.clone(), detector);

@@ -90,10 +90,7 @@ async fn get_json(client: &reqwest::Client, url: &str) -> Option<Value> {
 /// The sandbox directory of the executor that ran `framework_id`'s task,
 /// from the agent's `/state`.
 fn sandbox_of(state: &Value, framework_id: &str) -> Option<PathBuf> {
-    let frameworks = ["frameworks", "completed_frameworks"]
-        .iter()
-        .filter_map(|k| state[k].as_array())
-        .flatten();
+    let frameworks = ["frameworks", "completed_frameworks"].iter().filter_map(|k| state[k].as_array()).flatten();
     for fw in frameworks.filter(|f| f["id"] == framework_id) {
         for key in ["executors", "completed_executors"] {
             if let Some(dir) = fw[key].as_array().and_then(|e| e.first()).and_then(|e| e["directory"].as_str()) {
@@ -115,9 +112,8 @@ fn main() -> anyhow::Result<()> {
     let agent_port: u16 = flags.get("agent_port")?;
     // SAFETY: getuid(2) cannot fail.
     let uid = unsafe { libc::getuid() };
-    let work_dir: PathBuf = flags
-        .opt::<PathBuf>("work_dir")?
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("mesos-local-{uid}")));
+    let work_dir: PathBuf =
+        flags.opt::<PathBuf>("work_dir")?.unwrap_or_else(|| std::env::temp_dir().join(format!("mesos-local-{uid}")));
     let bin_dir = std::env::current_exe()?.parent().context("locating this binary's directory")?.to_path_buf();
     std::fs::create_dir_all(&work_dir)?;
 
@@ -143,8 +139,12 @@ fn main() -> anyhow::Result<()> {
     let mut daemons = Daemons { children: Vec::new() };
     let master_log = work_dir.join("mesos-master.log");
     let agent_log = work_dir.join("mesos-agent.log");
-    daemons.children.push(("mesos-master", spawn("mesos-master", &bin_dir.join("mesos-master"), &master_args, &master_log)?));
-    daemons.children.push(("mesos-agent", spawn("mesos-agent", &bin_dir.join("mesos-agent"), &agent_args, &agent_log)?));
+    daemons
+        .children
+        .push(("mesos-master", spawn("mesos-master", &bin_dir.join("mesos-master"), &master_args, &master_log)?));
+    daemons
+        .children
+        .push(("mesos-agent", spawn("mesos-agent", &bin_dir.join("mesos-agent"), &agent_args, &agent_log)?));
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;

@@ -145,18 +145,11 @@ async fn run(flags: Flags, logging: logging::Logging) -> anyhow::Result<()> {
         tracing::warn!("{warning}");
     }
     let backend = flags::registry_backend(&flags).map_err(anyhow::Error::msg)?;
-    let zk = flags
-        .raw("zk")
-        .filter(|_| flags.is_set("zk"))
-        .map(String::from);
-    let zk_session_timeout = flags
-        .get::<std::time::Duration>("zk_session_timeout")
-        .map_err(|e| anyhow::anyhow!(e.0))?;
-    if let RegistryBackend::Local { work_dir } | RegistryBackend::ZooKeeper { work_dir, .. } =
-        &backend
-    {
-        std::fs::create_dir_all(work_dir)
-            .with_context(|| format!("Failed to create work directory '{work_dir}'"))?;
+    let zk = flags.raw("zk").filter(|_| flags.is_set("zk")).map(String::from);
+    let zk_session_timeout =
+        flags.get::<std::time::Duration>("zk_session_timeout").map_err(|e| anyhow::anyhow!(e.0))?;
+    if let RegistryBackend::Local { work_dir } | RegistryBackend::ZooKeeper { work_dir, .. } = &backend {
+        std::fs::create_dir_all(work_dir).with_context(|| format!("Failed to create work directory '{work_dir}'"))?;
     }
 
     let wire = wire_config(&flags)?;
@@ -201,7 +194,8 @@ async fn run(flags: Flags, logging: logging::Logging) -> anyhow::Result<()> {
     let _ = &logging;
 
     let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -209,11 +203,9 @@ async fn run(flags: Flags, logging: logging::Logging) -> anyhow::Result<()> {
         tracing::info!("Shutting down");
     };
     let mut election = match &zk {
-        Some(zk) => Some(
-            Election::start(zk, zk_session_timeout, master.info().clone())
-                .await
-                .map_err(anyhow::Error::msg)?,
-        ),
+        Some(zk) => {
+            Some(Election::start(zk, zk_session_timeout, master.info().clone()).await.map_err(anyhow::Error::msg)?)
+        }
         None => None,
     };
     let store: Box<dyn Store> = match (&backend, &election) {
@@ -226,7 +218,10 @@ async fn run(flags: Flags, logging: logging::Logging) -> anyhow::Result<()> {
                 flags::registry_fetch_timeout(&flags),
                 flags::registry_store_timeout(&flags),
             );
-            tracing::info!("Using the registry in ZooKeeper at '{}' (--quorum={quorum} accepted; ZooKeeper's own quorum keeps it)", store.root());
+            tracing::info!(
+                "Using the registry in ZooKeeper at '{}' (--quorum={quorum} accepted; ZooKeeper's own quorum keeps it)",
+                store.root()
+            );
             Box::new(store)
         }
         (RegistryBackend::Local { work_dir } | RegistryBackend::ZooKeeper { work_dir, .. }, _) => {
@@ -239,11 +234,7 @@ async fn run(flags: Flags, logging: logging::Logging) -> anyhow::Result<()> {
     let leadership = election.as_mut().and_then(|e| e.leadership.take());
     let fatal = async {
         match election.as_mut() {
-            Some(e) => e
-                .fatal
-                .recv()
-                .await
-                .unwrap_or_else(|| "the leader election stopped".into()),
+            Some(e) => e.fatal.recv().await.unwrap_or_else(|| "the leader election stopped".into()),
             None => std::future::pending().await,
         }
     };

@@ -106,9 +106,8 @@ impl Flags {
         if !defs.iter().any(|d| d.name == "help") {
             defs.push(FlagDef::new("help", Kind::Bool, Some("false"), "Prints this help message"));
         }
-        let lookup = |name: &str| -> Option<usize> {
-            defs.iter().position(|d| d.name == name || d.aliases.contains(&name))
-        };
+        let lookup =
+            |name: &str| -> Option<usize> { defs.iter().position(|d| d.name == name || d.aliases.contains(&name)) };
 
         // (name as written, value) in command-line order, then the environment.
         let mut given: Vec<(String, Option<String>)> = Vec::new();
@@ -152,15 +151,11 @@ impl Flags {
             };
             let def = &defs[idx];
             if let Some(via) = loaded.get(def.name) {
-                return Err(FlagsError(format!(
-                    "Flag '{flag_name}' is already loaded via name '{via}'"
-                )));
+                return Err(FlagsError(format!("Flag '{flag_name}' is already loaded via name '{via}'")));
             }
             let raw = if def.kind != Kind::Bool {
                 if negated {
-                    return Err(FlagsError(format!(
-                        "Failed to load non-boolean flag '{flag_name}' via '{name}'"
-                    )));
+                    return Err(FlagsError(format!("Failed to load non-boolean flag '{flag_name}' via '{name}'")));
                 }
                 value.ok_or_else(|| {
                     FlagsError(format!("Failed to load non-boolean flag '{flag_name}': Missing value"))
@@ -177,7 +172,8 @@ impl Flags {
                     }
                 }
             };
-            let raw = fetch(def.kind, raw).map_err(|e| FlagsError(format!("Failed to load flag '{flag_name}': {e}")))?;
+            let raw =
+                fetch(def.kind, raw).map_err(|e| FlagsError(format!("Failed to load flag '{flag_name}': {e}")))?;
             validate(def.kind, &raw).map_err(|e| FlagsError(format!("Failed to load flag '{flag_name}': {e}")))?;
             if flag_name != def.name {
                 warnings.push(format!("Loaded deprecated flag '{flag_name}'"));
@@ -190,24 +186,14 @@ impl Flags {
                 continue;
             }
             if def.required {
-                return Err(FlagsError(format!(
-                    "Flag '{}' is required, but it was not provided",
-                    def.name
-                )));
+                return Err(FlagsError(format!("Flag '{}' is required, but it was not provided", def.name)));
             }
             if let Some(default) = def.default {
                 values.insert(def.name.to_string(), default.to_string());
             }
         }
         let help = values.get("help").is_some_and(|v| v == "true" || v == "1");
-        Ok(Flags {
-            program: program.to_string(),
-            defs,
-            values,
-            loaded: loaded.into_keys().collect(),
-            warnings,
-            help,
-        })
+        Ok(Flags { program: program.to_string(), defs, values, loaded: loaded.into_keys().collect(), warnings, help })
     }
 
     /// Loads from this process's arguments and environment with prefix `MESOS_`.
@@ -227,17 +213,16 @@ impl Flags {
 
     /// Typed value of a flag that has a value (set or default).
     pub fn get<T: FlagValue>(&self, name: &str) -> Result<T, FlagsError> {
-        self.opt(name)?
-            .ok_or_else(|| FlagsError(format!("Flag '{name}' has no value")))
+        self.opt(name)?.ok_or_else(|| FlagsError(format!("Flag '{name}' has no value")))
     }
 
     /// Typed value, or `None` when neither set nor defaulted.
     pub fn opt<T: FlagValue>(&self, name: &str) -> Result<Option<T>, FlagsError> {
         match self.values.get(name) {
             None => Ok(None),
-            Some(raw) => T::parse_flag(raw)
-                .map(Some)
-                .map_err(|e| FlagsError(format!("Failed to load flag '{name}': {e}"))),
+            Some(raw) => {
+                T::parse_flag(raw).map(Some).map_err(|e| FlagsError(format!("Failed to load flag '{name}': {e}")))
+            }
         }
     }
 
@@ -312,9 +297,9 @@ fn validate(kind: Kind, raw: &str) -> Result<(), String> {
         Kind::Float => raw.parse::<f64>().map(|_| ()).map_err(|_| CONVERT.into()),
         Kind::Duration => parse_duration(raw).map(|_| ()).map_err(|e| e.0),
         Kind::Bytes => Bytes::parse(raw).map(|_| ()).map_err(|e| e.0),
-        Kind::Json => serde_json::from_str::<serde_json::Value>(raw)
-            .map(|_| ())
-            .map_err(|e| format!("Failed to parse JSON: {e}")),
+        Kind::Json => {
+            serde_json::from_str::<serde_json::Value>(raw).map(|_| ()).map_err(|e| format!("Failed to parse JSON: {e}"))
+        }
     }
 }
 
@@ -413,8 +398,8 @@ mod tests {
 
     #[test]
     fn environment_fills_what_the_command_line_did_not() {
-        let f = load(&["--port=1"], &[("MESOS_PORT", "2"), ("MESOS_ZK", "zk://h/mesos"), ("MESOS_UNKNOWN", "x")])
-            .unwrap();
+        let f =
+            load(&["--port=1"], &[("MESOS_PORT", "2"), ("MESOS_ZK", "zk://h/mesos"), ("MESOS_UNKNOWN", "x")]).unwrap();
         assert_eq!(f.get::<u16>("port").unwrap(), 1);
         assert_eq!(f.get::<String>("zk").unwrap(), "zk://h/mesos");
         let f = load(&[], &[("MESOS_quiet", "true")]).unwrap();

@@ -108,9 +108,7 @@ impl Logging {
             _ => "trace".to_string(),
         };
         if let Some(handle) = &self.handle {
-            handle
-                .reload(EnvFilter::new(directive))
-                .map_err(|e| format!("Failed to change the logging level: {e}"))?;
+            handle.reload(EnvFilter::new(directive)).map_err(|e| format!("Failed to change the logging level: {e}"))?;
         }
         *self.verbosity.lock().unwrap_or_else(|e| e.into_inner()) = level;
         Ok(())
@@ -119,7 +117,11 @@ impl Logging {
     /// `SET_LOGGING_LEVEL`: `level` now, and back to 0 once `duration` has
     /// passed, unless another timed change came in meanwhile (the revert
     /// belongs to the latest change, as libprocess's `Logging::set_level`).
-    pub fn set_verbosity_for(self: &std::sync::Arc<Self>, level: u32, duration: std::time::Duration) -> Result<(), String> {
+    pub fn set_verbosity_for(
+        self: &std::sync::Arc<Self>,
+        level: u32,
+        duration: std::time::Duration,
+    ) -> Result<(), String> {
         use std::sync::atomic::Ordering;
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         self.set_verbosity(level)?;
@@ -149,11 +151,13 @@ pub fn init(program: &str, flags: &Flags) -> Result<Logging, String> {
     let external = flags.opt::<PathBuf>("external_log_file").ok().flatten();
 
     let developer = std::env::var("RUST_LOG").ok().or_else(|| {
-        std::env::var("GLOG_v")
-            .ok()
-            .and_then(|v| v.parse::<u32>().ok())
-            .filter(|v| *v > 0)
-            .map(|v| if v == 1 { "debug".to_string() } else { "trace".to_string() })
+        std::env::var("GLOG_v").ok().and_then(|v| v.parse::<u32>().ok()).filter(|v| *v > 0).map(|v| {
+            if v == 1 {
+                "debug".to_string()
+            } else {
+                "trace".to_string()
+            }
+        })
     });
     let filter = EnvFilter::new(developer.unwrap_or_else(|| base.clone()));
     let (filter, handle) = reload::Layer::new(filter);
@@ -167,12 +171,7 @@ pub fn init(program: &str, flags: &Flags) -> Result<Logging, String> {
         fmt::layer().with_ansi(false).with_writer(Mutex::new(file))
     });
     let stderr_layer = (!quiet).then(|| fmt::layer().with_writer(std::io::stderr));
-    let installed = Registry::default()
-        .with(filter)
-        .with(file_layer)
-        .with(stderr_layer)
-        .try_init()
-        .is_ok();
+    let installed = Registry::default().with(filter).with(file_layer).with(stderr_layer).try_init().is_ok();
 
     Ok(Logging {
         log_file: log_file.map(|(path, _)| path).or(if quiet { None } else { external }),
@@ -213,10 +212,7 @@ pub fn hostname() -> String {
 
 /// `YYYYMMDD-HHMMSS` in UTC, as glog stamps file names.
 fn chrono_like_stamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
     format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, (rem % 3600) / 60, rem % 60)

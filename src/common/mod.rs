@@ -3,9 +3,9 @@
 pub mod authentication;
 pub mod flags;
 pub mod logging;
-pub mod units;
 pub mod resource_quantities;
 pub mod resources;
 pub mod roles;
-pub mod values;
 pub mod task_states;
+pub mod units;
+pub mod values;

@@ -337,9 +337,7 @@ impl Quota {
             guarantees: ResourceQuantities::from_pairs(
                 config.guarantees.iter().map(|(k, v)| (k.as_str(), Scalar::from_proto(v))),
             ),
-            limits: ResourceLimits::from_pairs(
-                config.limits.iter().map(|(k, v)| (k.as_str(), Scalar::from_proto(v))),
-            ),
+            limits: ResourceLimits::from_pairs(config.limits.iter().map(|(k, v)| (k.as_str(), Scalar::from_proto(v)))),
         }
     }
 
@@ -347,7 +345,9 @@ impl Quota {
     pub fn from_info(info: &QuotaInfo) -> Quota {
         let guarantees = ResourceQuantities::from_scalar_protos(&info.guarantee);
         let limits = ResourceLimits::from_pairs(
-            info.guarantee.iter().map(|r| (r.name.as_str(), r.scalar.as_ref().map_or(Scalar::ZERO, Scalar::from_proto))),
+            info.guarantee
+                .iter()
+                .map(|r| (r.name.as_str(), r.scalar.as_ref().map_or(Scalar::ZERO, Scalar::from_proto))),
         );
         Quota { guarantees, limits }
     }

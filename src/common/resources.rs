@@ -77,9 +77,7 @@ impl Resources {
 
     /// Like [`Resources::from_protos`] but refuses the first invalid entry,
     /// with Mesos's `Resources::validate(RepeatedPtrField)` message.
-    pub fn try_from_protos<'a, I: IntoIterator<Item = &'a Resource>>(
-        resources: I,
-    ) -> Result<Resources, ResourceError> {
+    pub fn try_from_protos<'a, I: IntoIterator<Item = &'a Resource>>(resources: I) -> Result<Resources, ResourceError> {
         let mut result = Resources::new();
         for r in resources {
             validate::validate_in_list(r)?;
@@ -652,10 +650,7 @@ pub fn sum<'a, K: 'a, I: IntoIterator<Item = (&'a K, &'a Resources)>>(map: I) ->
 }
 
 /// Adds `right` into `left` key by key.
-pub fn add_maps<K: Clone + std::hash::Hash + Eq>(
-    left: &mut HashMap<K, Resources>,
-    right: &HashMap<K, Resources>,
-) {
+pub fn add_maps<K: Clone + std::hash::Hash + Eq>(left: &mut HashMap<K, Resources>, right: &HashMap<K, Resources>) {
     for (k, r) in right {
         *left.entry(k.clone()).or_default() += r;
     }

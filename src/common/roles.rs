@@ -36,16 +36,12 @@ pub fn validate(role: &str) -> Result<(), RoleError> {
     for component in components {
         match component {
             "." => return Err(RoleError(format!("Role '{role}' cannot include '.' as a component"))),
-            ".." => {
-                return Err(RoleError(format!("Role '{role}' cannot include '..' as a component")))
-            }
+            ".." => return Err(RoleError(format!("Role '{role}' cannot include '..' as a component"))),
             "*" => return Err(RoleError(format!("Role '{role}' cannot include '*' as a component"))),
             _ => {}
         }
         if component.starts_with('-') {
-            return Err(RoleError(format!(
-                "Role component '{component}' is invalid because it starts with a dash"
-            )));
+            return Err(RoleError(format!("Role component '{component}' is invalid because it starts with a dash")));
         }
         if component.contains(INVALID_CHARACTERS) {
             return Err(RoleError(format!(
@@ -63,8 +59,7 @@ pub fn validate_all<'a, I: IntoIterator<Item = &'a str>>(roles: I) -> Result<(),
 
 /// Parses a comma-separated role list (`--roles`), dropping empty entries.
 pub fn parse(text: &str) -> Result<Vec<String>, RoleError> {
-    let roles: Vec<String> =
-        text.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
+    let roles: Vec<String> = text.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
     validate_all(roles.iter().map(String::as_str))?;
     Ok(roles)
 }
@@ -115,10 +110,7 @@ mod tests {
         assert_eq!(err("a/.."), "Role 'a/..' cannot include '..' as a component");
         assert_eq!(err("a/*"), "Role 'a/*' cannot include '*' as a component");
         assert_eq!(err("-a"), "Role component '-a' is invalid because it starts with a dash");
-        assert_eq!(
-            err("a b"),
-            "Role component 'a b' is invalid because it contains backspace or whitespace"
-        );
+        assert_eq!(err("a b"), "Role component 'a b' is invalid because it contains backspace or whitespace");
         assert_eq!(err("/"), "Role '/' cannot start with a slash");
     }
 

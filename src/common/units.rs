@@ -29,9 +29,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .ok_or_else(|| UnitError(format!("Invalid duration '{text}'")))?;
     let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| UnitError(format!("Failed to convert '{number}' to number")))?;
+    let value: f64 = number.parse().map_err(|_| UnitError(format!("Failed to convert '{number}' to number")))?;
     let factor = match unit {
         "ns" => NS,
         "us" => US,
@@ -51,8 +49,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     let nanos = value * factor as f64;
     if !nanos.is_finite() || nanos > i64::MAX as f64 {
         return Err(UnitError(
-            "Argument out of the range that a Duration can represent due to int64_t's size limit"
-                .into(),
+            "Argument out of the range that a Duration can represent due to int64_t's size limit".into(),
         ));
     }
     Ok(Duration::from_nanos(nanos.round() as u64))
@@ -138,10 +135,7 @@ impl Bytes {
             "TB" => Self::TB,
             _ => return Err(UnitError(format!("Unknown bytes unit '{unit}'"))),
         };
-        value
-            .checked_mul(factor)
-            .map(Bytes)
-            .ok_or_else(|| UnitError(format!("Bytes value '{text}' is too large")))
+        value.checked_mul(factor).map(Bytes).ok_or_else(|| UnitError(format!("Bytes value '{text}' is too large")))
     }
 }
 

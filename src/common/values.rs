@@ -203,9 +203,7 @@ impl Ranges {
 
     /// The protobuf form.
     pub fn to_proto(&self) -> pb::Ranges {
-        pb::Ranges {
-            range: self.intervals().iter().map(|r| pb::Range { begin: r.begin, end: r.end }).collect(),
-        }
+        pb::Ranges { range: self.intervals().iter().map(|r| pb::Range { begin: r.begin, end: r.end }).collect() }
     }
 
     /// The intervals, sorted and coalesced.
@@ -537,10 +535,7 @@ pub fn parse(text: &str) -> Result<ParsedValue, ValueError> {
     if temp.is_empty() {
         return Err(ValueError::Empty);
     }
-    if !brackets_match(&temp, '{', '}')
-        || !brackets_match(&temp, '[', ']')
-        || !brackets_match(&temp, '(', ')')
-    {
+    if !brackets_match(&temp, '{', '}') || !brackets_match(&temp, '[', ']') || !brackets_match(&temp, '(', ')') {
         return Err(ValueError::MismatchedBrackets);
     }
     match temp.find('[') {
@@ -579,8 +574,7 @@ impl Ranges {
     /// Keeps intervals as given apart from sorting and merging the valid ones;
     /// inverted intervals survive so that validation can reject them.
     fn from_raw_unchecked(intervals: Vec<Range>) -> Ranges {
-        let (mut valid, inverted): (Vec<Range>, Vec<Range>) =
-            intervals.into_iter().partition(|r| r.begin <= r.end);
+        let (mut valid, inverted): (Vec<Range>, Vec<Range>) = intervals.into_iter().partition(|r| r.begin <= r.end);
         let n = coalesce(&mut valid);
         valid.truncate(n);
         valid.extend(inverted);

@@ -124,11 +124,8 @@ impl Scheduler for CommandTasks {
 
     fn resource_offers(&mut self, driver: &dyn SchedulerDriver, offers: &[Offer]) {
         for offer in offers {
-            let role = offer
-                .allocation_info
-                .as_ref()
-                .and_then(|a| a.role.clone())
-                .unwrap_or_else(|| self.spec.role.clone());
+            let role =
+                offer.allocation_info.as_ref().and_then(|a| a.role.clone()).unwrap_or_else(|| self.spec.role.clone());
             let (mut cpus, mut mem) = (scalar(&offer.resources, "cpus"), scalar(&offer.resources, "mem"));
             let mut tasks = Vec::new();
             while self.launched < self.spec.tasks && cpus >= self.spec.cpus && mem >= self.spec.mem {

@@ -125,9 +125,7 @@ pub fn initialize_logging(env: &HashMap<String, String>) -> Result<(), FlagsErro
 
 /// The process environment as a map (what the drivers read by default).
 pub fn process_environment() -> HashMap<String, String> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
 }
 
 #[cfg(test)]

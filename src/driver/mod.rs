@@ -27,9 +27,9 @@ pub mod detector;
 pub mod executor;
 pub mod flags;
 mod random;
-mod shell;
 pub mod runtime;
 pub mod scheduler;
+mod shell;
 pub mod v1;
 
 pub use detector::{Detector, DetectorError, Leader};
@@ -37,9 +37,8 @@ pub use executor::MesosExecutorDriver;
 pub use scheduler::MesosSchedulerDriver;
 
 use crate::proto::mesos::{
-    offer, scheduler::OfferConstraints, ExecutorId, ExecutorInfo, Filters, FrameworkId,
-    FrameworkInfo, MasterInfo, Offer, OfferId, Request, SlaveId, SlaveInfo, Status, TaskId,
-    TaskInfo, TaskStatus,
+    offer, scheduler::OfferConstraints, ExecutorId, ExecutorInfo, Filters, FrameworkId, FrameworkInfo, MasterInfo,
+    Offer, OfferId, Request, SlaveId, SlaveInfo, Status, TaskId, TaskInfo, TaskStatus,
 };
 
 /// What a framework's scheduler is told. Callbacks run on the driver's own
@@ -52,9 +51,21 @@ pub trait Scheduler: Send + 'static {
     fn resource_offers(&mut self, driver: &dyn SchedulerDriver, offers: &[Offer]);
     fn offer_rescinded(&mut self, driver: &dyn SchedulerDriver, offer_id: &OfferId);
     fn status_update(&mut self, driver: &dyn SchedulerDriver, status: &TaskStatus);
-    fn framework_message(&mut self, driver: &dyn SchedulerDriver, executor_id: &ExecutorId, slave_id: &SlaveId, data: &[u8]);
+    fn framework_message(
+        &mut self,
+        driver: &dyn SchedulerDriver,
+        executor_id: &ExecutorId,
+        slave_id: &SlaveId,
+        data: &[u8],
+    );
     fn slave_lost(&mut self, driver: &dyn SchedulerDriver, slave_id: &SlaveId);
-    fn executor_lost(&mut self, driver: &dyn SchedulerDriver, executor_id: &ExecutorId, slave_id: &SlaveId, status: i32);
+    fn executor_lost(
+        &mut self,
+        driver: &dyn SchedulerDriver,
+        executor_id: &ExecutorId,
+        slave_id: &SlaveId,
+        status: i32,
+    );
     fn error(&mut self, driver: &dyn SchedulerDriver, message: &str);
 }
 
@@ -70,7 +81,12 @@ pub trait SchedulerDriver: Send + Sync {
     fn request_resources(&self, requests: &[Request]) -> Status;
     fn launch_tasks(&self, offer_ids: &[OfferId], tasks: &[TaskInfo], filters: Option<&Filters>) -> Status;
     fn kill_task(&self, task_id: &TaskId) -> Status;
-    fn accept_offers(&self, offer_ids: &[OfferId], operations: &[offer::Operation], filters: Option<&Filters>) -> Status;
+    fn accept_offers(
+        &self,
+        offer_ids: &[OfferId],
+        operations: &[offer::Operation],
+        filters: Option<&Filters>,
+    ) -> Status;
     fn decline_offer(&self, offer_id: &OfferId, filters: Option<&Filters>) -> Status;
     /// An empty list means all of the framework's roles.
     fn revive_offers(&self, roles: &[String]) -> Status;

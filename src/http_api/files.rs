@@ -297,7 +297,8 @@ impl Files {
 /// `(file size, bytes)` of `[offset, offset + length)`, at most [`MAX_READ`].
 pub fn read_chunk(path: &Path, offset: u64, length: Option<u64>) -> Result<(u64, Vec<u8>), String> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path).map_err(|e| format!("Failed to open file at '{}': {e}", path.display()))?;
+    let mut file =
+        std::fs::File::open(path).map_err(|e| format!("Failed to open file at '{}': {e}", path.display()))?;
     let size = file.seek(SeekFrom::End(0)).map_err(|e| format!("Failed to open file at '{}': {e}", path.display()))?;
     if offset >= size {
         return Ok((size, Vec::new()));
@@ -308,7 +309,9 @@ pub fn read_chunk(path: &Path, offset: u64, length: Option<u64>) -> Result<(u64,
     }
     file.seek(SeekFrom::Start(offset)).map_err(|e| format!("Failed to seek file at '{}': {e}", path.display()))?;
     let mut data = Vec::with_capacity(length as usize);
-    file.take(length).read_to_end(&mut data).map_err(|e| format!("Failed to read file at '{}': {e}", path.display()))?;
+    file.take(length)
+        .read_to_end(&mut data)
+        .map_err(|e| format!("Failed to read file at '{}': {e}", path.display()))?;
     Ok((size, data))
 }
 
@@ -369,7 +372,10 @@ mod tests {
         assert_eq!(resolve(&mounts, &format!("{v}/stdout")).unwrap(), sandbox.join("stdout"));
         assert_eq!(resolve(&mounts, &format!("{v}/")).unwrap(), sandbox);
         assert_eq!(resolve(&mounts, &format!("{v}/nope")), Err(FilesError::NotFound));
-        assert!(matches!(resolve(&mounts, &format!("{v}/../../secret")), Err(FilesError::NotFound | FilesError::Invalid(_))));
+        assert!(matches!(
+            resolve(&mounts, &format!("{v}/../../secret")),
+            Err(FilesError::NotFound | FilesError::Invalid(_))
+        ));
         assert!(matches!(resolve(&mounts, &format!("{v}/sub/../../secret")), Err(FilesError::Invalid(_))));
         assert!(matches!(resolve(&mounts, &format!("{v}/link")), Err(FilesError::Invalid(_))));
         assert_eq!(resolve(&mounts, "/etc/passwd"), Err(FilesError::NotFound));
@@ -394,6 +400,9 @@ mod tests {
         let q = query_pairs(Some("path=%2Ffoo%2Fbar+baz&offset=-1&jsonp=cb"));
         assert_eq!(q["path"], "/foo/bar baz");
         assert_eq!(q["offset"], "-1");
-        assert_eq!(query_pairs(Some("a=%zz&b=%4")), BTreeMap::from([("a".into(), "%zz".into()), ("b".into(), "%4".into())]));
+        assert_eq!(
+            query_pairs(Some("a=%zz&b=%4")),
+            BTreeMap::from([("a".into(), "%zz".into()), ("b".into(), "%4".into())])
+        );
     }
 }

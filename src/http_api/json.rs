@@ -26,8 +26,7 @@
 
 use base64::Engine as _;
 use prost_reflect::{
-    Cardinality, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor,
-    ReflectMessage, Value,
+    Cardinality, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, ReflectMessage, Value,
 };
 use serde_json::{Map, Number, Value as Json};
 
@@ -151,9 +150,7 @@ where
     M: ReflectMessage + Default,
 {
     let dynamic = parse_dynamic(M::default().descriptor(), json)?;
-    dynamic
-        .transcode_to::<M>()
-        .map_err(|e| shape(format!("Failed to convert parsed message: {e}")))
+    dynamic.transcode_to::<M>().map_err(|e| shape(format!("Failed to convert parsed message: {e}")))
 }
 
 /// Parses a JSON array into a list of `M`, as stout's `parse<RepeatedPtrField<T>>`.
@@ -201,10 +198,7 @@ fn parse_field(msg: &mut DynamicMessage, field: &FieldDescriptor, json: &Json) -
             }
             for item in items {
                 if matches!(item, Json::Array(_)) {
-                    return Err(shape(format!(
-                        "Not expecting a JSON array for field '{}'",
-                        field.name()
-                    )));
+                    return Err(shape(format!("Not expecting a JSON array for field '{}'", field.name())));
                 }
                 parse_field(msg, field, item)?;
             }
@@ -217,10 +211,7 @@ fn parse_field(msg: &mut DynamicMessage, field: &FieldDescriptor, json: &Json) -
             };
             if field.is_list() {
                 // A single value where a list is expected: append it.
-                msg.get_field_mut(field)
-                    .as_list_mut()
-                    .expect("list field holds a list")
-                    .push(value);
+                msg.get_field_mut(field).as_list_mut().expect("list field holds a list").push(value);
             } else {
                 msg.set_field(field, value);
             }
@@ -246,10 +237,7 @@ fn parse_map(msg: &mut DynamicMessage, field: &FieldDescriptor, object: &Map<Str
             _ => return Err(shape(format!("Invalid map key for field '{}'", field.name()))),
         };
         let Some(value) = parse_scalar(&value_field, json)? else { continue };
-        msg.get_field_mut(field)
-            .as_map_mut()
-            .expect("map field holds a map")
-            .insert(key, value);
+        msg.get_field_mut(field).as_map_mut().expect("map field holds a map").insert(key, value);
     }
     Ok(())
 }
@@ -282,22 +270,15 @@ fn parse_scalar(field: &FieldDescriptor, json: &Json) -> Result<Option<Value>, J
         (Kind::Bool, Json::String(s)) => match s.trim() {
             "true" => Value::Bool(true),
             "false" => Value::Bool(false),
-            _ => {
-                return Err(shape(format!(
-                    "Failed to parse '{s}' as a JSON boolean for field '{name}'"
-                )))
-            }
+            _ => return Err(shape(format!("Failed to parse '{s}' as a JSON boolean for field '{name}'"))),
         },
         (kind, Json::Number(n)) if is_numeric(&kind) => number_value(&kind, n),
         (kind, Json::String(s)) if is_numeric(&kind) => {
             let n = match (s.as_str(), &kind) {
                 ("Infinity", Kind::Double | Kind::Float) => return Ok(Some(float_value(&kind, f64::INFINITY))),
-                ("-Infinity", Kind::Double | Kind::Float) => {
-                    return Ok(Some(float_value(&kind, f64::NEG_INFINITY)))
-                }
-                _ => serde_json::from_str::<Number>(s.trim()).map_err(|e| {
-                    shape(format!("Failed to parse '{s}' as a JSON number for field '{name}': {e}"))
-                })?,
+                ("-Infinity", Kind::Double | Kind::Float) => return Ok(Some(float_value(&kind, f64::NEG_INFINITY))),
+                _ => serde_json::from_str::<Number>(s.trim())
+                    .map_err(|e| shape(format!("Failed to parse '{s}' as a JSON number for field '{name}': {e}")))?,
             };
             number_value(&kind, &n)
         }

@@ -3,7 +3,7 @@
 pub mod agent;
 pub mod files;
 pub mod json;
-pub mod recordio;
 pub mod master;
 pub mod model;
 pub mod operator;
+pub mod recordio;

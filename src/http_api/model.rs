@@ -20,7 +20,8 @@ pub fn number(v: f64) -> Value {
 /// `disk` always present), ranges and sets as text; revocable ones with a
 /// `_revocable` suffix.
 pub fn resources(resources: &Resources) -> Value {
-    let mut scalars: BTreeMap<String, f64> = ["cpus", "gpus", "mem", "disk"].iter().map(|n| (n.to_string(), 0.0)).collect();
+    let mut scalars: BTreeMap<String, f64> =
+        ["cpus", "gpus", "mem", "disk"].iter().map(|n| (n.to_string(), 0.0)).collect();
     let mut ranges: BTreeMap<String, crate::common::values::Ranges> = BTreeMap::new();
     let mut sets: BTreeMap<String, crate::common::values::Set> = BTreeMap::new();
     for item in resources {
@@ -151,11 +152,8 @@ pub fn command(command: &CommandInfo) -> Value {
     if let Some(e) = &command.environment {
         out.insert("environment".into(), to_value(e));
     }
-    let uris: Vec<Value> = command
-        .uris
-        .iter()
-        .map(|u| json!({"value": u.value, "executable": u.executable.unwrap_or(false)}))
-        .collect();
+    let uris: Vec<Value> =
+        command.uris.iter().map(|u| json!({"value": u.value, "executable": u.executable.unwrap_or(false)})).collect();
     out.insert("uris".into(), Value::Array(uris));
     Value::Object(out)
 }

@@ -22,9 +22,7 @@ use prost::Message;
 use prost_reflect::ReflectMessage;
 
 use crate::common::logging::Logging;
-use crate::http_api::agent::executor::{
-    accepts, ContentType, APPLICATION_JSON, APPLICATION_PROTOBUF,
-};
+use crate::http_api::agent::executor::{accepts, ContentType, APPLICATION_JSON, APPLICATION_PROTOBUF};
 use crate::http_api::files::{read_chunk, resolve, text_response, FilesError};
 use crate::http_api::json as pbjson;
 use crate::http_api::recordio;
@@ -48,72 +46,38 @@ pub fn error(status: StatusCode, text: impl Into<String>) -> Response<Body> {
 
 /// 501 for a call this daemon does not implement, naming it.
 pub fn not_implemented(call: &str) -> Response<Body> {
-    error(
-        StatusCode::NOT_IMPLEMENTED,
-        format!("Call '{call}' is not implemented"),
-    )
+    error(StatusCode::NOT_IMPLEMENTED, format!("Call '{call}' is not implemented"))
 }
 
 /// A request's method, headers and body, decoded into `C` after Mesos's
 /// checks: 405 for anything but POST, 400 without `Content-Type` or with a
 /// body that does not parse (JSON or protobuf), 415 for another media type.
-pub fn decode_call<C>(
-    method: &Method,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<C, Box<Response<Body>>>
+pub fn decode_call<C>(method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<C, Box<Response<Body>>>
 where
     C: Message + ReflectMessage + Default,
 {
     if method != Method::POST {
         let mut response = error(
             StatusCode::METHOD_NOT_ALLOWED,
-            format!(
-                "405 Method Not Allowed. Expecting one of {{ 'POST' }}, but received '{method}'."
-            ),
+            format!("405 Method Not Allowed. Expecting one of {{ 'POST' }}, but received '{method}'."),
         );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, http::HeaderValue::from_static("POST"));
+        response.headers_mut().insert(header::ALLOW, http::HeaderValue::from_static("POST"));
         return Err(Box::new(response));
     }
-    let Some(content_type) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return Err(Box::new(error(
-            StatusCode::BAD_REQUEST,
-            "Expecting 'Content-Type' to be present",
-        )));
+    let Some(content_type) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return Err(Box::new(error(StatusCode::BAD_REQUEST, "Expecting 'Content-Type' to be present")));
     };
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if media == APPLICATION_PROTOBUF {
-        mesos_proto::decode_strict::<C>(body).map_err(|_| {
-            Box::new(error(
-                StatusCode::BAD_REQUEST,
-                "Failed to parse body into Call protobuf",
-            ))
-        })
+        mesos_proto::decode_strict::<C>(body)
+            .map_err(|_| Box::new(error(StatusCode::BAD_REQUEST, "Failed to parse body into Call protobuf")))
     } else if media == APPLICATION_JSON {
         let value: serde_json::Value = std::str::from_utf8(body)
             .map_err(|e| e.to_string())
             .and_then(|text| serde_json::from_str(text).map_err(|e| e.to_string()))
-            .map_err(|e| {
-                Box::new(error(
-                    StatusCode::BAD_REQUEST,
-                    format!("Failed to parse body into JSON: {e}"),
-                ))
-            })?;
+            .map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, format!("Failed to parse body into JSON: {e}"))))?;
         pbjson::from_value::<C>(&value).map_err(|e| {
-            Box::new(error(
-                StatusCode::BAD_REQUEST,
-                format!("Failed to convert JSON into Call protobuf: {e}"),
-            ))
+            Box::new(error(StatusCode::BAD_REQUEST, format!("Failed to convert JSON into Call protobuf: {e}")))
         })
     } else {
         Err(Box::new(error(
@@ -157,10 +121,7 @@ pub fn ok<M: Message + ReflectMessage>(message: &M, content_type: ContentType) -
 
 /// `200 OK` with no body (calls that answer nothing).
 pub fn ok_empty() -> Response<Body> {
-    Response::builder()
-        .status(StatusCode::OK)
-        .body(Body::empty())
-        .expect("a valid response")
+    Response::builder().status(StatusCode::OK).body(Body::empty()).expect("a valid response")
 }
 
 /// One RecordIO record of a v1 event.
@@ -181,10 +142,7 @@ where
 }
 
 fn response(kind: ResponseType) -> V1Response {
-    V1Response {
-        r#type: Some(kind as i32),
-        ..Default::default()
-    }
+    V1Response { r#type: Some(kind as i32), ..Default::default() }
 }
 
 /// GET_HEALTH.
@@ -198,13 +156,7 @@ pub fn get_health() -> V1Response {
 pub fn get_flags(flags: &BTreeMap<String, String>) -> V1Response {
     let mut out = response(ResponseType::GetFlags);
     out.get_flags = Some(v1r::GetFlags {
-        flags: flags
-            .iter()
-            .map(|(name, value)| Flag {
-                name: name.clone(),
-                value: Some(value.clone()),
-            })
-            .collect(),
+        flags: flags.iter().map(|(name, value)| Flag { name: name.clone(), value: Some(value.clone()) }).collect(),
     });
     out
 }
@@ -237,13 +189,7 @@ pub fn get_version(v: &Version) -> V1Response {
 pub fn get_metrics(snapshot: &serde_json::Map<String, serde_json::Value>) -> V1Response {
     let mut out = response(ResponseType::GetMetrics);
     out.get_metrics = Some(v1r::GetMetrics {
-        metrics: snapshot
-            .iter()
-            .map(|(name, value)| Metric {
-                name: name.clone(),
-                value: value.as_f64(),
-            })
-            .collect(),
+        metrics: snapshot.iter().map(|(name, value)| Metric { name: name.clone(), value: value.as_f64() }).collect(),
     });
     out
 }
@@ -251,24 +197,15 @@ pub fn get_metrics(snapshot: &serde_json::Map<String, serde_json::Value>) -> V1R
 /// GET_LOGGING_LEVEL: the verbosity in force.
 pub fn get_logging_level(logging: Option<&Logging>) -> V1Response {
     let mut out = response(ResponseType::GetLoggingLevel);
-    out.get_logging_level = Some(v1r::GetLoggingLevel {
-        level: logging.map(|l| l.verbosity()).unwrap_or(0),
-    });
+    out.get_logging_level = Some(v1r::GetLoggingLevel { level: logging.map(|l| l.verbosity()).unwrap_or(0) });
     out
 }
 
 /// SET_LOGGING_LEVEL: `level` for `duration`, then back to the level the
 /// daemon started with (a later SET_LOGGING_LEVEL supersedes the revert).
-pub fn set_logging_level(
-    logging: Option<&Arc<Logging>>,
-    level: u32,
-    duration: Duration,
-) -> Response<Body> {
+pub fn set_logging_level(logging: Option<&Arc<Logging>>, level: u32, duration: Duration) -> Response<Body> {
     let Some(logging) = logging else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Logging is not initialized",
-        );
+        return error(StatusCode::SERVICE_UNAVAILABLE, "Logging is not initialized");
     };
     match logging.set_verbosity_for(level, duration) {
         Ok(()) => ok_empty(),
@@ -303,9 +240,7 @@ fn file_info(path: &str, meta: &std::fs::Metadata) -> FileInfo {
         path: path.to_string(),
         nlink: Some(meta.nlink() as i32),
         size: Some(meta.size()),
-        mtime: Some(TimeInfo {
-            nanoseconds: meta.mtime().saturating_mul(1_000_000_000),
-        }),
+        mtime: Some(TimeInfo { nanoseconds: meta.mtime().saturating_mul(1_000_000_000) }),
         mode: Some(meta.mode()),
         uid: Some(user(meta.uid())),
         gid: Some(group(meta.gid())),

@@ -66,7 +66,9 @@ enum State {
     /// Reading the length digits up to the newline.
     Header,
     /// Reading `remaining` more bytes of the current record.
-    Record { remaining: usize },
+    Record {
+        remaining: usize,
+    },
     Failed,
 }
 
@@ -149,9 +151,9 @@ impl Decoder {
                 "incomplete length header '{}'",
                 String::from_utf8_lossy(&self.header)
             ))),
-            State::Record { remaining } => Err(RecordIoError::Truncated(format!(
-                "record is missing its last {remaining} bytes"
-            ))),
+            State::Record { remaining } => {
+                Err(RecordIoError::Truncated(format!("record is missing its last {remaining} bytes")))
+            }
         }
     }
 

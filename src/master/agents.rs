@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use crate::common::resources::ops::{apply_checkpointed_resources, needs_checkpointing};
 use crate::common::resources::{downgrade_resources, upgrade_resources, Resources};
 use crate::proto::mesos::internal::{
-    CheckpointResourcesMessage, LostSlaveMessage, MasterSlaveConnection, PingSlaveMessage, RegisterSlaveMessage,
-    ReconcileTasksMessage, ReregisterSlaveMessage, ShutdownFrameworkMessage, ShutdownMessage, SlaveRegisteredMessage,
+    CheckpointResourcesMessage, LostSlaveMessage, MasterSlaveConnection, PingSlaveMessage, ReconcileTasksMessage,
+    RegisterSlaveMessage, ReregisterSlaveMessage, ShutdownFrameworkMessage, ShutdownMessage, SlaveRegisteredMessage,
     SlaveReregisteredMessage, UpdateFrameworkMessage, UpdateSlaveMessage,
 };
 use crate::proto::mesos::task_status::{Reason, Source};
@@ -115,7 +115,10 @@ impl Master {
         if let Some(aid) = self.agents.by_pid.get(from).cloned() {
             let connected = self.agents.registered.get(&aid).is_some_and(|a| a.connected);
             if !connected {
-                tracing::info!("Removing old disconnected agent {} because a registration attempt occurred", self.agent_label(&aid));
+                tracing::info!(
+                    "Removing old disconnected agent {} because a registration attempt occurred",
+                    self.agent_label(&aid)
+                );
                 self.remove_agent(&aid, "a new agent registered at the same address", RemovalReason::Registered);
             } else {
                 tracing::info!("Agent {} already registered, resending acknowledgement", self.agent_label(&aid));
@@ -386,7 +389,8 @@ impl Master {
                 self.forward(update, None, fid);
             }
         }
-        let executors: Vec<_> = self.agents.registered[aid].executors.get(fid).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        let executors: Vec<_> =
+            self.agents.registered[aid].executors.get(fid).map(|m| m.keys().cloned().collect()).unwrap_or_default();
         for executor in executors {
             self.remove_executor(now, aid, fid, &executor);
         }
@@ -416,7 +420,12 @@ impl Master {
     pub(crate) fn mark_unreachable(&mut self, now: Now, info: SlaveInfo, during_failover: bool, message: &str) -> bool {
         let id = info.id.clone().unwrap_or_default();
         let skip = |why: &str| {
-            tracing::warn!("Skipping transition of agent {} ({}) to unreachable because {}", id.value, info.hostname, why);
+            tracing::warn!(
+                "Skipping transition of agent {} ({}) to unreachable because {}",
+                id.value,
+                info.hostname,
+                why
+            );
             false
         };
         if during_failover && !self.agents.recovered.contains_key(&id) {
@@ -484,7 +493,13 @@ impl Master {
     /// `__removeSlave`: an unreachable (or gone) agent leaves the books.
     /// Tasks of partition-aware frameworks become TASK_UNREACHABLE (or
     /// TASK_GONE_BY_OPERATOR when gone); others TASK_LOST.
-    pub(crate) fn remove_agent_records(&mut self, now: Now, id: &SlaveId, message: &str, unreachable_time: Option<TimeInfo>) {
+    pub(crate) fn remove_agent_records(
+        &mut self,
+        now: Now,
+        id: &SlaveId,
+        message: &str,
+        unreachable_time: Option<TimeInfo>,
+    ) {
         let _ = self.allocator.remove_agent(id);
         let frameworks: Vec<FrameworkId> = self.agents.registered[id].tasks.keys().cloned().collect();
         for fid in frameworks {
@@ -583,7 +598,14 @@ impl Master {
     }
 
     /// `_removeSlave`.
-    pub(crate) fn agent_removed(&mut self, now: Now, id: &SlaveId, cause: &str, reason: RemovalReason, permitted: bool) {
+    pub(crate) fn agent_removed(
+        &mut self,
+        now: Now,
+        id: &SlaveId,
+        cause: &str,
+        reason: RemovalReason,
+        permitted: bool,
+    ) {
         self.agents.removing.shift_remove(id);
         if !permitted {
             tracing::error!("Agent {} already removed from the registrar", id.value);
@@ -617,7 +639,11 @@ impl Master {
                 if self.frameworks.registered.get(&fid).is_some_and(|f| f.connected()) {
                     self.forward(update, None, &fid);
                 } else {
-                    tracing::warn!("Dropping update for task {} of unknown framework {}", task.task_id.value, fid.value);
+                    tracing::warn!(
+                        "Dropping update for task {} of unknown framework {}",
+                        task.task_id.value,
+                        fid.value
+                    );
                 }
             }
         }
@@ -721,10 +747,19 @@ impl Master {
             return;
         }
         if let Err(e) = validation::validate_reregister_slave(&message) {
-            tracing::warn!("Dropping re-registration of agent at {} because it sent an invalid re-registration: {}", from, e);
+            tracing::warn!(
+                "Dropping re-registration of agent at {} because it sent an invalid re-registration: {}",
+                from,
+                e
+            );
             return;
         }
-        tracing::info!("Received reregister agent message from agent {} at {} ({})", id.value, from, message.slave.hostname);
+        tracing::info!(
+            "Received reregister agent message from agent {} at {} ({})",
+            id.value,
+            from,
+            message.slave.hostname
+        );
         upgrade_resources(&mut message.slave.resources);
         upgrade_resources(&mut message.checkpointed_resources);
         for task in &mut message.tasks {
@@ -750,7 +785,9 @@ impl Master {
                     agent.pid.addr().ip(),
                     agent.info.hostname
                 );
-                let reply = ShutdownMessage { message: Some("Agent attempted to reregister with different IP / hostname".into()) };
+                let reply = ShutdownMessage {
+                    message: Some("Agent attempted to reregister with different IP / hostname".into()),
+                };
                 self.send(from, reply);
                 self.agents.reregistering.shift_remove(&id);
                 return;
@@ -778,7 +815,10 @@ impl Master {
 
     fn gone_check(&mut self, pid: &Upid, id: &SlaveId) -> bool {
         if self.agents.marking_gone.contains(id) {
-            tracing::info!("Ignoring reregister agent message from agent {} as a gone operation is already in progress", id.value);
+            tracing::info!(
+                "Ignoring reregister agent message from agent {} as a gone operation is already in progress",
+                id.value
+            );
             self.agents.reregistering.shift_remove(id);
             return false;
         }
@@ -793,7 +833,13 @@ impl Master {
 
     /// `__reregisterSlave`: an agent the master does not have in its books
     /// (recovered after failover, or unreachable) comes back.
-    pub(crate) fn agent_readmitted(&mut self, now: Now, pid: Upid, mut message: ReregisterSlaveMessage, permitted: bool) {
+    pub(crate) fn agent_readmitted(
+        &mut self,
+        now: Now,
+        pid: Upid,
+        mut message: ReregisterSlaveMessage,
+        permitted: bool,
+    ) {
         let id = message.slave.id.clone().unwrap_or_default();
         if !permitted {
             tracing::error!("The registry refused to readmit agent {}", id.value);
@@ -810,7 +856,12 @@ impl Master {
             let roles: HashMap<FrameworkId, Vec<String>> = message
                 .frameworks
                 .iter()
-                .map(|f| (f.id.clone().unwrap_or_default(), crate::master::allocator::framework_roles(f).into_iter().collect()))
+                .map(|f| {
+                    (
+                        f.id.clone().unwrap_or_default(),
+                        crate::master::allocator::framework_roles(f).into_iter().collect(),
+                    )
+                })
                 .collect();
             let inject = |resources: &mut Vec<crate::proto::mesos::Resource>, fid: &FrameworkId| -> bool {
                 for r in resources.iter_mut().filter(|r| r.allocation_info.is_none()) {
@@ -852,7 +903,8 @@ impl Master {
                     fw.unreachable_tasks.shift_remove(&task.task_id);
                     fw.completed_tasks.retain(|t| t.task_id != task.task_id);
                 }
-                let text = if was_unreachable { "Unreachable agent re-reregistered" } else { "Unknown agent reregistered" };
+                let text =
+                    if was_unreachable { "Unreachable agent re-reregistered" } else { "Unknown agent reregistered" };
                 let update = self.task_update(&fid, &task, task_state(&task), text, Reason::SlaveReregistered);
                 match self.frameworks.registered.get(&fid) {
                     Some(fw) if fw.connected() => self.forward(update, None, &fid),
@@ -877,7 +929,8 @@ impl Master {
         }
         self.agents.recovered.shift_remove(&id);
         let checkpointed = Resources::from_protos(&message.checkpointed_resources);
-        let total = match apply_checkpointed_resources(&Resources::from_protos(&message.slave.resources), &checkpointed) {
+        let total = match apply_checkpointed_resources(&Resources::from_protos(&message.slave.resources), &checkpointed)
+        {
             Ok(total) => total,
             Err(e) => {
                 tracing::warn!("Refusing re-registration of agent {} at {}: {}", id.value, pid, e.0);
@@ -916,9 +969,17 @@ impl Master {
         if self.agents.deactivated.contains(&id) {
             self.deactivate_agent(now, &id);
         }
-        let reply = SlaveReregisteredMessage { slave_id: id.clone(), connection: Some(self.connection()), ..Default::default() };
+        let reply = SlaveReregisteredMessage {
+            slave_id: id.clone(),
+            connection: Some(self.connection()),
+            ..Default::default()
+        };
         self.send(&pid, reply);
-        tracing::info!("Re-registered agent {} with {}", self.agent_label(&id), Resources::from_protos(&message.slave.resources));
+        tracing::info!(
+            "Re-registered agent {} with {}",
+            self.agent_label(&id),
+            Resources::from_protos(&message.slave.resources)
+        );
         for framework in &message.frameworks {
             let fid = framework.id.clone().unwrap_or_default();
             if self.frameworks.completed.contains_key(&fid) {
@@ -963,7 +1024,8 @@ impl Master {
         } else {
             agent.checkpointed.clone()
         };
-        let total = match apply_checkpointed_resources(&Resources::from_protos(&message.slave.resources), &checkpointed) {
+        let total = match apply_checkpointed_resources(&Resources::from_protos(&message.slave.resources), &checkpointed)
+        {
             Ok(total) => total,
             Err(e) => {
                 tracing::warn!(
@@ -1029,7 +1091,11 @@ impl Master {
             );
             return;
         }
-        tracing::info!("Sending updated checkpointed resources {} to agent {}", agent.checkpointed, self.agent_label(id));
+        tracing::info!(
+            "Sending updated checkpointed resources {} to agent {}",
+            agent.checkpointed,
+            self.agent_label(id)
+        );
         let pid = agent.pid.clone();
         self.send(&pid, CheckpointResourcesMessage { resources });
     }
@@ -1041,7 +1107,11 @@ impl Master {
     fn reconcile_known_agent(&mut self, now: Now, id: &SlaveId, message: &ReregisterSlaveMessage) {
         let reported: std::collections::HashSet<(FrameworkId, crate::proto::mesos::TaskId)> =
             message.tasks.iter().map(|t| (t.framework_id.clone(), t.task_id.clone())).collect();
-        let mut reply = SlaveReregisteredMessage { slave_id: id.clone(), connection: Some(self.connection()), ..Default::default() };
+        let mut reply = SlaveReregisteredMessage {
+            slave_id: id.clone(),
+            connection: Some(self.connection()),
+            ..Default::default()
+        };
         let agent = &self.agents.registered[id];
         let pid = agent.pid.clone();
         for (fid, tasks) in &agent.tasks {
@@ -1090,7 +1160,12 @@ impl Master {
             .filter(|k| !known.contains(k))
             .collect();
         for (fid, eid) in executors {
-            tracing::warn!("Executor '{}' of framework {} possibly unknown to the agent {}", eid.value, fid.value, id.value);
+            tracing::warn!(
+                "Executor '{}' of framework {} possibly unknown to the agent {}",
+                eid.value,
+                fid.value,
+                id.value
+            );
             self.remove_executor(now, id, &fid, &eid);
         }
         for task in &message.tasks {
@@ -1112,13 +1187,8 @@ impl Master {
                 self.send(&pid, kill);
             }
         }
-        let completed: Vec<FrameworkId> = self
-            .frameworks
-            .completed
-            .keys()
-            .filter(|fid| reported.iter().any(|(f, _)| f == *fid))
-            .cloned()
-            .collect();
+        let completed: Vec<FrameworkId> =
+            self.frameworks.completed.keys().filter(|fid| reported.iter().any(|(f, _)| f == *fid)).cloned().collect();
         for fid in completed {
             tracing::warn!(
                 "Agent {} reregistered with completed framework {}. Shutting down the framework on the agent",
@@ -1164,11 +1234,16 @@ impl Master {
         let mut total = agent.total.clone();
         if has_oversubscribed {
             let oversubscribed = Resources::from_protos(&message.oversubscribed_resources);
-            tracing::info!("Received update of agent {} with total oversubscribed resources {}", self.agent_label(&id), oversubscribed);
+            tracing::info!(
+                "Received update of agent {} with total oversubscribed resources {}",
+                self.agent_label(&id),
+                oversubscribed
+            );
             total -= &agent.total.revocable();
             total += &oversubscribed;
         }
-        let version_changed = message.resource_version_uuid.is_some() && message.resource_version_uuid != agent.resource_version;
+        let version_changed =
+            message.resource_version_uuid.is_some() && message.resource_version_uuid != agent.resource_version;
         if total == agent.total && !version_changed {
             tracing::info!("Ignoring update on agent {} as it reports no changes", self.agent_label(&id));
             return;

@@ -164,7 +164,10 @@ mod tests {
         assert_eq!(info.pid.as_deref(), Some("master@10.0.0.1:5050"));
         assert_eq!(info.version.as_deref(), Some("1.11.0"));
         let address = info.address.unwrap();
-        assert_eq!((address.ip.as_deref(), address.port, address.hostname.as_deref()), (Some("10.0.0.1"), 5050, Some("m1")));
+        assert_eq!(
+            (address.ip.as_deref(), address.port, address.hostname.as_deref()),
+            (Some("10.0.0.1"), 5050, Some("m1"))
+        );
         assert_eq!(info.capabilities.len(), 3);
         assert_eq!(config.total_ping_timeout_secs(), 75.0);
     }

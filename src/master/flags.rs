@@ -106,7 +106,12 @@ const MASTER_FLAGS: &[FlagDef] = &[
          they fail health checks.",
     )
     .aliases(&["slave_removal_rate_limit"]),
-    FlagDef::new("webui_dir", Kind::Path, Some("/usr/local/share/mesos/webui"), "Directory path of the webui files/assets"),
+    FlagDef::new(
+        "webui_dir",
+        Kind::Path,
+        Some("/usr/local/share/mesos/webui"),
+        "Directory path of the webui files/assets",
+    ),
     FlagDef::new(
         "whitelist",
         Kind::Path,
@@ -205,7 +210,12 @@ const MASTER_FLAGS: &[FlagDef] = &[
         None,
         "Duration of time before an offer is rescinded from a framework.\nIf not set, offers do not timeout.",
     ),
-    FlagDef::new("modules", Kind::String, None, "List of modules to be loaded and be available to the internal\nsubsystems."),
+    FlagDef::new(
+        "modules",
+        Kind::String,
+        None,
+        "List of modules to be loaded and be available to the internal\nsubsystems.",
+    ),
     FlagDef::new("modules_dir", Kind::Path, None, "Directory path of the module manifest files."),
     FlagDef::new(
         "authenticators",
@@ -213,7 +223,12 @@ const MASTER_FLAGS: &[FlagDef] = &[
         Some("crammd5"),
         "Authenticator implementation to use when authenticating frameworks\nand/or agents.",
     ),
-    FlagDef::new("allocator", Kind::String, Some("hierarchical"), "Allocator to use for resource allocation to frameworks."),
+    FlagDef::new(
+        "allocator",
+        Kind::String,
+        Some("hierarchical"),
+        "Allocator to use for resource allocation to frameworks.",
+    ),
     FlagDef::new(
         "allocator_agent_recovery_factor",
         Kind::Float,
@@ -286,7 +301,12 @@ const MASTER_FLAGS: &[FlagDef] = &[
         Some("1000"),
         "Maximum number of simultaneous subscribers to the master's operator\nevent stream.",
     ),
-    FlagDef::new("max_completed_frameworks", Kind::Uint, Some("50"), "Maximum number of completed frameworks to store in memory."),
+    FlagDef::new(
+        "max_completed_frameworks",
+        Kind::Uint,
+        Some("50"),
+        "Maximum number of completed frameworks to store in memory.",
+    ),
     FlagDef::new(
         "max_completed_tasks_per_framework",
         Kind::Uint,
@@ -399,7 +419,10 @@ pub fn unsupported(flags: &Flags) -> Vec<String> {
         ("http_authenticators", "basic"),
     ] {
         if flags.raw(name).is_some_and(|v| v != default) {
-            out.push(format!("--{name}={} is not supported by this master; using '{default}'", flags.raw(name).unwrap_or("")));
+            out.push(format!(
+                "--{name}={} is not supported by this master; using '{default}'",
+                flags.raw(name).unwrap_or("")
+            ));
         }
     }
     out
@@ -452,9 +475,11 @@ pub fn registry_backend(flags: &Flags) -> Result<RegistryBackend, String> {
         return Err("Only one of --zk or the --master_contender/--master_detector pair should be specified.".into());
     }
     let quorum = match flags.raw("quorum") {
-        Some(q) => Some(q.trim().parse::<usize>().map_err(|_| {
-            format!("Failed to load flag 'quorum': Failed to convert '{q}' to number")
-        })?),
+        Some(q) => Some(
+            q.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("Failed to load flag 'quorum': Failed to convert '{q}' to number"))?,
+        ),
         None => None,
     };
     match flags.raw("registry").unwrap_or("replicated_log") {
@@ -472,9 +497,7 @@ pub fn registry_backend(flags: &Flags) -> Result<RegistryBackend, String> {
             };
             Ok(RegistryBackend::ZooKeeper { work_dir, quorum })
         }
-        other => Err(format!(
-            "'{other}' is not a supported option for registry persistence"
-        )),
+        other => Err(format!("'{other}' is not a supported option for registry persistence")),
     }
 }
 
@@ -493,9 +516,7 @@ pub fn config(flags: &Flags, id: String, pid: Upid, hostname: String, seed: u64)
     }
     let limit_text = flags.raw("recovery_agent_removal_limit").unwrap_or("100%");
     let Some(number) = limit_text.strip_suffix('%') else {
-        return Err(format!(
-            "Invalid value '{limit_text}' for --recovery_agent_removal_percent_limit: missing '%'"
-        ));
+        return Err(format!("Invalid value '{limit_text}' for --recovery_agent_removal_percent_limit: missing '%'"));
     };
     let limit: f64 = number.trim().parse().map_err(|_| {
         format!("Invalid value '{limit_text}' for --recovery_agent_removal_percent_limit: Failed to convert '{number}' to number")
@@ -522,7 +543,7 @@ pub fn config(flags: &Flags, id: String, pid: Upid, hostname: String, seed: u64)
     }
     if flags.get::<bool>("registry_strict").unwrap_or(false) {
         return Err(
-            "Support for '--registry_strict' has been disabled and will be removed in a future version of Mesos".into()
+            "Support for '--registry_strict' has been disabled and will be removed in a future version of Mesos".into(),
         );
     }
     let registry = flags.raw("registry").unwrap_or("replicated_log");
@@ -539,8 +560,8 @@ pub fn config(flags: &Flags, id: String, pid: Upid, hostname: String, seed: u64)
         Some(text) => {
             let json: serde_json::Value =
                 serde_json::from_str(text).map_err(|e| format!("Failed to load flag 'domain': {e}"))?;
-            let domain: DomainInfo = crate::http_api::json::from_value(&json)
-                .map_err(|e| format!("Failed to load flag 'domain': {e}"))?;
+            let domain: DomainInfo =
+                crate::http_api::json::from_value(&json).map_err(|e| format!("Failed to load flag 'domain': {e}"))?;
             if domain.fault_domain.is_none() {
                 return Err("Failed to load flag 'domain': `domain` must define `fault_domain`".into());
             }
@@ -579,7 +600,9 @@ pub fn config(flags: &Flags, id: String, pid: Upid, hostname: String, seed: u64)
         recovery_agent_removal_limit: limit / 100.0,
         max_completed_frameworks: flags.get::<usize>("max_completed_frameworks").map_err(|e| e.0)?,
         max_completed_tasks_per_framework: flags.get::<usize>("max_completed_tasks_per_framework").map_err(|e| e.0)?,
-        max_unreachable_tasks_per_framework: flags.get::<usize>("max_unreachable_tasks_per_framework").map_err(|e| e.0)?,
+        max_unreachable_tasks_per_framework: flags
+            .get::<usize>("max_unreachable_tasks_per_framework")
+            .map_err(|e| e.0)?,
         registry_gc_interval: get_duration("registry_gc_interval")?,
         registry_max_agent_age: get_duration("registry_max_agent_age")?,
         registry_max_agent_count: flags.get::<usize>("registry_max_agent_count").map_err(|e| e.0)?,
@@ -601,10 +624,7 @@ pub fn whitelist(flags: &Flags) -> Result<Option<std::collections::HashSet<Strin
 
 /// `--registry_store_timeout`, for the store.
 pub fn registry_store_timeout(flags: &Flags) -> Duration {
-    flags
-        .raw("registry_store_timeout")
-        .and_then(|v| parse_duration(v).ok())
-        .unwrap_or(Duration::from_secs(20))
+    flags.raw("registry_store_timeout").and_then(|v| parse_duration(v).ok()).unwrap_or(Duration::from_secs(20))
 }
 
 /// `--registry_fetch_timeout`, for the store.
@@ -663,8 +683,14 @@ mod tests {
             "Invalid value '50' for --recovery_agent_removal_percent_limit: missing '%'"
         );
         assert!(cfg(&["--recovery_agent_removal_limit=150%"]).unwrap_err().ends_with("Must be within [0%-100%]"));
-        assert_eq!(cfg(&["--offer_timeout=0secs"]).unwrap_err(), "Invalid value '0secs' for --offer_timeout: Must be greater than zero");
-        assert_eq!(cfg(&["--agent_ping_timeout=1hrs"]).unwrap_err(), "Expected `--agent_ping_timeout` to be between 1secs and 15mins");
+        assert_eq!(
+            cfg(&["--offer_timeout=0secs"]).unwrap_err(),
+            "Invalid value '0secs' for --offer_timeout: Must be greater than zero"
+        );
+        assert_eq!(
+            cfg(&["--agent_ping_timeout=1hrs"]).unwrap_err(),
+            "Expected `--agent_ping_timeout` to be between 1secs and 15mins"
+        );
         assert_eq!(cfg(&["--registry=etcd"]).unwrap_err(), "'etcd' is not a supported option for registry persistence");
         assert!(cfg(&["--weights=a"]).unwrap_err().starts_with("Invalid weight: 'a'"));
         assert_eq!(cfg(&["--recovery_agent_removal_limit=50%"]).unwrap().recovery_agent_removal_limit, 0.5);
@@ -688,34 +714,18 @@ mod tests {
     #[test]
     fn registry_backends_are_checked_like_mesos() {
         let backend = |args: &[&str]| registry_backend(&load_args(args).unwrap());
-        assert_eq!(
-            backend(&["--registry=in_memory", "--zk=zk://h:1/m"]),
-            Ok(RegistryBackend::InMemory)
-        );
-        assert_eq!(
-            backend(&[]).unwrap_err(),
-            "--work_dir needed for replicated log based registry"
-        );
-        assert_eq!(
-            backend(&["--work_dir=/w"]),
-            Ok(RegistryBackend::Local {
-                work_dir: "/w".into()
-            })
-        );
+        assert_eq!(backend(&["--registry=in_memory", "--zk=zk://h:1/m"]), Ok(RegistryBackend::InMemory));
+        assert_eq!(backend(&[]).unwrap_err(), "--work_dir needed for replicated log based registry");
+        assert_eq!(backend(&["--work_dir=/w"]), Ok(RegistryBackend::Local { work_dir: "/w".into() }));
         assert_eq!(
             backend(&["--work_dir=/w", "--zk=zk://h:1/m"]).unwrap_err(),
             "Need to specify --quorum for replicated log based registry when using ZooKeeper"
         );
         assert_eq!(
             backend(&["--work_dir=/w", "--zk=zk://h:1/m", "--quorum=2"]),
-            Ok(RegistryBackend::ZooKeeper {
-                work_dir: "/w".into(),
-                quorum: 2
-            })
+            Ok(RegistryBackend::ZooKeeper { work_dir: "/w".into(), quorum: 2 })
         );
         assert!(backend(&["--work_dir=/w", "--zk=zk://h:1/m", "--quorum=-1"]).is_err());
-        assert!(backend(&["--zk=zk://h:1/m", "--master_detector=x"])
-            .unwrap_err()
-            .starts_with("Only one of --zk"));
+        assert!(backend(&["--zk=zk://h:1/m", "--master_detector=x"]).unwrap_err().starts_with("Only one of --zk"));
     }
 }

@@ -11,8 +11,7 @@ use std::collections::BTreeSet;
 use crate::master::allocator::FrameworkOptions;
 use crate::proto::mesos::internal::{
     FrameworkErrorMessage, FrameworkRegisteredMessage, FrameworkReregisteredMessage, RegisterFrameworkMessage,
-    ReregisterFrameworkMessage, ResourceRequestMessage, ShutdownFrameworkMessage, StatusUpdate,
-    UpdateFrameworkMessage,
+    ReregisterFrameworkMessage, ResourceRequestMessage, ShutdownFrameworkMessage, StatusUpdate, UpdateFrameworkMessage,
 };
 use crate::proto::mesos::scheduler::call::{self, Type as CallType};
 use crate::proto::mesos::scheduler::Call;
@@ -60,7 +59,12 @@ impl Master {
         }
         let fid = call.framework_id.clone().unwrap_or_default();
         let Some(fw) = self.frameworks.registered.get(&fid) else {
-            tracing::warn!("Dropping {} call from framework {} at {}: Framework cannot be found", kind.as_str_name(), fid_text, from);
+            tracing::warn!(
+                "Dropping {} call from framework {} at {}: Framework cannot be found",
+                kind.as_str_name(),
+                fid_text,
+                from
+            );
             return;
         };
         if fw.pid() != Some(from) {
@@ -244,10 +248,7 @@ impl Master {
         let roles = crate::master::allocator::framework_roles(info);
         let invalid: BTreeSet<String> = roles.iter().filter(|r| !self.config.roles.allows(r)).cloned().collect();
         if !invalid.is_empty() {
-            return Err(format!(
-                "Roles {} are not present in the master's --roles",
-                validation::string_set(&invalid)
-            ));
+            return Err(format!("Roles {} are not present in the master's --roles", validation::string_set(&invalid)));
         }
         for role in suppressed_roles {
             if !roles.contains(role) {
@@ -318,7 +319,8 @@ impl Master {
                         "Framework {} already subscribed, resending acknowledgement",
                         self.framework_label(&fid)
                     );
-                    let message = FrameworkRegisteredMessage { framework_id: fid.clone(), master_info: self.info.clone() };
+                    let message =
+                        FrameworkRegisteredMessage { framework_id: fid.clone(), master_info: self.info.clone() };
                     self.send_framework(&fid, message.into());
                     return;
                 }
@@ -385,7 +387,10 @@ impl Master {
                 tracing::info!("Framework {} failed over", self.framework_label(&fid));
                 self.failover_framework(now, &fid, conn);
             } else {
-                tracing::info!("Allowing framework {} to subscribe with an already used id", self.framework_label(&fid));
+                tracing::info!(
+                    "Allowing framework {} to subscribe with an already used id",
+                    self.framework_label(&fid)
+                );
                 let offers: Vec<_> = self.frameworks.registered[&fid].offers.iter().cloned().collect();
                 for offer in offers {
                     self.rescind_offer(now, &offer, None);
@@ -397,7 +402,8 @@ impl Master {
                 if self.activate(&fid) {
                     let _ = self.allocator.activate_framework(&fid);
                 }
-                let message = FrameworkReregisteredMessage { framework_id: fid.clone(), master_info: self.info.clone() };
+                let message =
+                    FrameworkReregisteredMessage { framework_id: fid.clone(), master_info: self.info.clone() };
                 self.send_framework(&fid, message.into());
             }
         } else {
@@ -566,15 +572,21 @@ impl Master {
 
     /// `Master::updateFramework(Framework*, ...)`: new info and options.
     fn update_framework(&mut self, now: Now, fid: &FrameworkId, info: FrameworkInfo, options: FrameworkOptions) {
-        tracing::info!("Updating framework {} with roles {:?} suppressed", self.framework_label(fid), options.suppressed_roles);
+        tracing::info!(
+            "Updating framework {} with roles {:?} suppressed",
+            self.framework_label(fid),
+            options.suppressed_roles
+        );
         let suppressed = options.suppressed_roles.clone();
         if let Err(e) = self.allocator.update_framework(info.clone(), options) {
             tracing::error!("Allocator refused the update of framework {}: {}", fid.value, e);
         }
         let new_roles = crate::master::allocator::framework_roles(&info);
-        let offers: Vec<_> = self.frameworks.registered.get(fid).map(|f| f.offers.iter().cloned().collect()).unwrap_or_default();
+        let offers: Vec<_> =
+            self.frameworks.registered.get(fid).map(|f| f.offers.iter().cloned().collect()).unwrap_or_default();
         for offer in offers {
-            let role = self.offers.get(&offer).and_then(|o| o.offer.allocation_info.as_ref()).and_then(|a| a.role.clone());
+            let role =
+                self.offers.get(&offer).and_then(|o| o.offer.allocation_info.as_ref()).and_then(|a| a.role.clone());
             if role.is_some_and(|r| !new_roles.contains(&r)) {
                 self.rescind_offer(now, &offer, None);
             }
@@ -693,7 +705,12 @@ impl Master {
         let message = format!("Framework {} removed", fid.value);
         let tasks: Vec<_> = self.frameworks.registered[fid].tasks.iter().map(|(t, a)| (t.clone(), a.clone())).collect();
         for (task_id, agent) in tasks {
-            let executor = self.agents.registered.get(&agent).and_then(|a| a.task(fid, &task_id)).and_then(|t| t.executor_id.clone());
+            let executor = self
+                .agents
+                .registered
+                .get(&agent)
+                .and_then(|a| a.task(fid, &task_id))
+                .and_then(|t| t.executor_id.clone());
             let update = self.master_update(
                 fid,
                 Some(&agent),
@@ -851,8 +868,12 @@ impl Master {
             ),
         }
         if let Some(uuid) = update.uuid.clone() {
-            if let Some(agent) = self.frameworks.registered.get(fid).and_then(|f| f.tasks.get(&update.status.task_id)).cloned() {
-                if let Some(task) = self.agents.registered.get_mut(&agent).and_then(|a| a.task_mut(fid, &update.status.task_id)) {
+            if let Some(agent) =
+                self.frameworks.registered.get(fid).and_then(|f| f.tasks.get(&update.status.task_id)).cloned()
+            {
+                if let Some(task) =
+                    self.agents.registered.get_mut(&agent).and_then(|a| a.task_mut(fid, &update.status.task_id))
+                {
                     task.status_update_state = Some(update.status.state);
                     task.status_update_uuid = update.status.uuid.clone().or(Some(uuid));
                 }

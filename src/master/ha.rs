@@ -161,9 +161,7 @@ async fn contend(
                 Some(ContenderEvent::Lost { was_leader, reason }) => {
                     set(None);
                     if was_leader || leading {
-                        let _ = fatal.send(format!(
-                            "Lost candidacy as a leader ({reason:?})... committing suicide!"
-                        ));
+                        let _ = fatal.send(format!("Lost candidacy as a leader ({reason:?})... committing suicide!"));
                         return;
                     }
                     tracing::info!("Lost candidacy as a follower ({reason:?}); contending again");

@@ -288,9 +288,8 @@ impl Master {
     fn on_exited(&mut self, now: Now, pid: &Upid) {
         if let Some(fid) = self.frameworks.by_pid.get(pid).cloned() {
             if self.frameworks.registered.get(&fid).is_some_and(|f| f.pid() == Some(pid)) {
-                let message = crate::proto::mesos::internal::FrameworkErrorMessage {
-                    message: "Framework disconnected".into(),
-                };
+                let message =
+                    crate::proto::mesos::internal::FrameworkErrorMessage { message: "Framework disconnected".into() };
                 self.send_framework(&fid, message.into());
                 self.framework_exited(now, &fid);
                 return;

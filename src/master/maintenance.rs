@@ -11,9 +11,7 @@
 
 use crate::proto::mesos::allocator::inverse_offer_status::Status as InverseStatus;
 use crate::proto::mesos::allocator::InverseOfferStatus;
-use crate::proto::mesos::internal::{
-    InverseOffersMessage, RescindInverseOfferMessage, ShutdownMessage,
-};
+use crate::proto::mesos::internal::{InverseOffersMessage, RescindInverseOfferMessage, ShutdownMessage};
 use crate::proto::mesos::machine_info::Mode;
 use crate::proto::mesos::maintenance::{cluster_status, ClusterStatus, Schedule};
 use crate::proto::mesos::{
@@ -30,10 +28,7 @@ pub type MachineKey = (String, String);
 
 /// The key of a `MachineID`.
 pub fn key(id: &MachineId) -> MachineKey {
-    (
-        id.hostname.clone().unwrap_or_default().to_lowercase(),
-        id.ip.clone().unwrap_or_default(),
-    )
+    (id.hostname.clone().unwrap_or_default().to_lowercase(), id.ip.clone().unwrap_or_default())
 }
 
 fn describe(id: &MachineId) -> String {
@@ -82,40 +77,26 @@ fn validate_machines(ids: &[MachineId]) -> Result<(), String> {
     for id in ids {
         validate_machine(id)?;
         if !seen.insert(key(id)) {
-            return Err(format!(
-                "Machine '{}' appears more than once in the schedule",
-                describe(id)
-            ));
+            return Err(format!("Machine '{}' appears more than once in the schedule", describe(id)));
         }
     }
     Ok(())
 }
 
 /// `maintenance::validation::schedule` against the current machines.
-pub fn validate_schedule(
-    schedule: &Schedule,
-    machines: &Map<MachineKey, MachineInfo>,
-) -> Result<(), String> {
+pub fn validate_schedule(schedule: &Schedule, machines: &Map<MachineKey, MachineInfo>) -> Result<(), String> {
     let mut updated = std::collections::HashSet::new();
     for window in &schedule.windows {
         if window.machine_ids.is_empty() {
             return Err("List of machines in the maintenance window is empty".into());
         }
-        if window
-            .unavailability
-            .duration
-            .as_ref()
-            .is_some_and(|d| d.nanoseconds < 0)
-        {
+        if window.unavailability.duration.as_ref().is_some_and(|d| d.nanoseconds < 0) {
             return Err("Unavailability 'duration' is negative".into());
         }
         for id in &window.machine_ids {
             validate_machine(id)?;
             if !updated.insert(key(id)) {
-                return Err(format!(
-                    "Machine '{}' appears more than once in the schedule",
-                    describe(id)
-                ));
+                return Err(format!("Machine '{}' appears more than once in the schedule", describe(id)));
             }
         }
     }
@@ -132,14 +113,8 @@ pub fn validate_schedule(
 
 impl Master {
     /// The machine an agent runs on, if it is not UP.
-    pub(crate) fn agent_machine(
-        &self,
-        hostname: &str,
-        pid: &crate::v0_compat::Upid,
-    ) -> Option<&MachineInfo> {
-        self.maintenance
-            .machines
-            .get(&(hostname.to_lowercase(), pid.addr().ip().to_string()))
+    pub(crate) fn agent_machine(&self, hostname: &str, pid: &crate::v0_compat::Upid) -> Option<&MachineInfo> {
+        self.maintenance.machines.get(&(hostname.to_lowercase(), pid.addr().ip().to_string()))
     }
 
     /// The unavailability offers from this agent carry (DRAINING machines).
@@ -152,26 +127,15 @@ impl Master {
 
     /// Whether an agent at `pid` would run on a DOWN machine (Mesos
     /// refuses its (re)registration with "Machine is `DOWN`").
-    pub(crate) fn refuse_down_machine(
-        &mut self,
-        pid: &crate::v0_compat::Upid,
-        hostname: &str,
-    ) -> bool {
-        let down = self
-            .agent_machine(hostname, pid)
-            .is_some_and(|m| m.mode() == Mode::Down);
+    pub(crate) fn refuse_down_machine(&mut self, pid: &crate::v0_compat::Upid, hostname: &str) -> bool {
+        let down = self.agent_machine(hostname, pid).is_some_and(|m| m.mode() == Mode::Down);
         if down {
             tracing::warn!(
                 "Refusing registration of agent at {} because the machine '{}' that it is running on is `DOWN`",
                 pid,
                 hostname
             );
-            self.send(
-                pid,
-                ShutdownMessage {
-                    message: Some("Machine is `DOWN`".into()),
-                },
-            );
+            self.send(pid, ShutdownMessage { message: Some("Machine is `DOWN`".into()) });
         }
         down
     }
@@ -181,23 +145,14 @@ impl Master {
         self.agents
             .registered
             .values()
-            .filter(|a| {
-                (
-                    a.info.hostname.to_lowercase(),
-                    a.pid.addr().ip().to_string(),
-                ) == *machine
-            })
+            .filter(|a| (a.info.hostname.to_lowercase(), a.pid.addr().ip().to_string()) == *machine)
             .map(|a| a.id.clone())
             .collect()
     }
 
     /// Outstanding inverse offers: (id, framework, agent).
     pub fn inverse_offers(&self) -> Vec<(OfferId, FrameworkId, SlaveId)> {
-        self.maintenance
-            .inverse_offers
-            .iter()
-            .map(|(id, (f, a))| (id.clone(), f.clone(), a.clone()))
-            .collect()
+        self.maintenance.inverse_offers.iter().map(|(id, (f, a))| (id.clone(), f.clone(), a.clone())).collect()
     }
 
     /// GET_MAINTENANCE_SCHEDULE.
@@ -218,12 +173,7 @@ impl Master {
                             statuses.extend(by_framework.values().cloned());
                         }
                     }
-                    status
-                        .draining_machines
-                        .push(cluster_status::DrainingMachine {
-                            id: info.id.clone(),
-                            statuses,
-                        });
+                    status.draining_machines.push(cluster_status::DrainingMachine { id: info.id.clone(), statuses });
                 }
                 Mode::Down => status.down_machines.push(info.id.clone()),
                 Mode::Up => {}
@@ -233,17 +183,9 @@ impl Master {
     }
 
     /// UPDATE_MAINTENANCE_SCHEDULE: validated, persisted, then applied.
-    pub(crate) fn update_maintenance_schedule(
-        &mut self,
-        id: u64,
-        schedule: Schedule,
-    ) -> Result<(), OperatorError> {
-        validate_schedule(&schedule, &self.maintenance.machines)
-            .map_err(OperatorError::BadRequest)?;
-        self.registry(
-            RegistryOp::UpdateSchedule(schedule.clone()),
-            Pending::Schedule { id, schedule },
-        );
+    pub(crate) fn update_maintenance_schedule(&mut self, id: u64, schedule: Schedule) -> Result<(), OperatorError> {
+        validate_schedule(&schedule, &self.maintenance.machines).map_err(OperatorError::BadRequest)?;
+        self.registry(RegistryOp::UpdateSchedule(schedule.clone()), Pending::Schedule { id, schedule });
         Ok(())
     }
 
@@ -254,10 +196,7 @@ impl Master {
         let mut wanted: Map<MachineKey, (MachineId, Unavailability)> = Map::new();
         for window in &schedule.windows {
             for machine in &window.machine_ids {
-                wanted.insert(
-                    key(machine),
-                    (machine.clone(), window.unavailability.clone()),
-                );
+                wanted.insert(key(machine), (machine.clone(), window.unavailability.clone()));
             }
         }
         let existing: Vec<MachineKey> = self.maintenance.machines.keys().cloned().collect();
@@ -268,15 +207,11 @@ impl Master {
             }
         }
         for (k, (machine, unavailability)) in wanted {
-            let entry = self
-                .maintenance
-                .machines
-                .entry(k.clone())
-                .or_insert_with(|| MachineInfo {
-                    id: machine.clone(),
-                    mode: Some(Mode::Draining as i32),
-                    unavailability: None,
-                });
+            let entry = self.maintenance.machines.entry(k.clone()).or_insert_with(|| MachineInfo {
+                id: machine.clone(),
+                mode: Some(Mode::Draining as i32),
+                unavailability: None,
+            });
             entry.unavailability = Some(unavailability);
             self.unavailability_changed(now, &k);
         }
@@ -289,12 +224,8 @@ impl Master {
     /// offers withdrawn and, while the machine drains, sent again.
     fn unavailability_changed(&mut self, now: Now, machine: &MachineKey) {
         for agent in self.agents_on(machine) {
-            let offers: Vec<OfferId> = self
-                .agents
-                .registered
-                .get(&agent)
-                .map(|a| a.offers.iter().cloned().collect())
-                .unwrap_or_default();
+            let offers: Vec<OfferId> =
+                self.agents.registered.get(&agent).map(|a| a.offers.iter().cloned().collect()).unwrap_or_default();
             for offer in offers {
                 self.rescind_offer(now, &offer, None);
             }
@@ -307,13 +238,7 @@ impl Master {
                 .collect();
             for (offer, framework) in withdrawn {
                 self.maintenance.inverse_offers.shift_remove(&offer);
-                self.send_framework(
-                    &framework,
-                    RescindInverseOfferMessage {
-                        inverse_offer_id: offer,
-                    }
-                    .into(),
-                );
+                self.send_framework(&framework, RescindInverseOfferMessage { inverse_offer_id: offer }.into());
             }
             self.maintenance.statuses.shift_remove(&agent);
         }
@@ -330,29 +255,17 @@ impl Master {
                 continue;
             };
             for framework in agent.used.keys() {
-                let outstanding = self
-                    .maintenance
-                    .inverse_offers
-                    .values()
-                    .any(|(f, a)| f == framework && *a == agent.id);
+                let outstanding =
+                    self.maintenance.inverse_offers.values().any(|(f, a)| f == framework && *a == agent.id);
                 let answered = self
                     .maintenance
                     .statuses
                     .get(&agent.id)
                     .and_then(|m| m.get(framework))
                     .is_some_and(|s| s.status() != InverseStatus::Unknown);
-                let connected = self
-                    .frameworks
-                    .registered
-                    .get(framework)
-                    .is_some_and(|f| f.connected());
+                let connected = self.frameworks.registered.get(framework).is_some_and(|f| f.connected());
                 if !outstanding && !answered && connected {
-                    to_send.push((
-                        framework.clone(),
-                        agent.id.clone(),
-                        agent.pid.to_string(),
-                        unavailability.clone(),
-                    ));
+                    to_send.push((framework.clone(), agent.id.clone(), agent.pid.to_string(), unavailability.clone()));
                 }
             }
         }
@@ -364,23 +277,15 @@ impl Master {
                 agent.value,
                 framework.value
             );
-            self.maintenance
-                .inverse_offers
-                .insert(id.clone(), (framework.clone(), agent.clone()));
-            self.maintenance
-                .statuses
-                .entry(agent.clone())
-                .or_default()
-                .insert(
-                    framework.clone(),
-                    InverseOfferStatus {
-                        status: InverseStatus::Unknown as i32,
-                        framework_id: framework.clone(),
-                        timestamp: TimeInfo {
-                            nanoseconds: now.nanos(),
-                        },
-                    },
-                );
+            self.maintenance.inverse_offers.insert(id.clone(), (framework.clone(), agent.clone()));
+            self.maintenance.statuses.entry(agent.clone()).or_default().insert(
+                framework.clone(),
+                InverseOfferStatus {
+                    status: InverseStatus::Unknown as i32,
+                    framework_id: framework.clone(),
+                    timestamp: TimeInfo { nanoseconds: now.nanos() },
+                },
+            );
             let offer = InverseOffer {
                 id,
                 url: None,
@@ -389,69 +294,41 @@ impl Master {
                 unavailability,
                 resources: Vec::new(),
             };
-            let message = InverseOffersMessage {
-                inverse_offers: vec![offer],
-                pids: vec![pid],
-            };
+            let message = InverseOffersMessage { inverse_offers: vec![offer], pids: vec![pid] };
             self.send_framework(&framework, message.into());
         }
     }
 
     fn new_inverse_offer_id(&mut self) -> OfferId {
         self.next_offer_id += 1;
-        OfferId {
-            value: format!("{}-O{}", self.info.id, self.next_offer_id),
-        }
+        OfferId { value: format!("{}-O{}", self.info.id, self.next_offer_id) }
     }
 
     /// ACCEPT_INVERSE_OFFERS / DECLINE_INVERSE_OFFERS from a framework.
-    pub(crate) fn answer_inverse_offers(
-        &mut self,
-        now: Now,
-        framework: &FrameworkId,
-        ids: &[OfferId],
-        accept: bool,
-    ) {
+    pub(crate) fn answer_inverse_offers(&mut self, now: Now, framework: &FrameworkId, ids: &[OfferId], accept: bool) {
         for id in ids {
-            let valid = self
-                .maintenance
-                .inverse_offers
-                .get(id)
-                .is_some_and(|(f, _)| f == framework);
+            let valid = self.maintenance.inverse_offers.get(id).is_some_and(|(f, _)| f == framework);
             if !valid {
-                tracing::warn!(
-                    "Ignoring inverse offer {} since it is no longer valid",
-                    id.value
-                );
+                tracing::warn!("Ignoring inverse offer {} since it is no longer valid", id.value);
                 continue;
             }
             let Some((_, agent)) = self.maintenance.inverse_offers.shift_remove(id) else {
                 continue;
             };
-            let status = if accept {
-                InverseStatus::Accept
-            } else {
-                InverseStatus::Decline
-            };
+            let status = if accept { InverseStatus::Accept } else { InverseStatus::Decline };
             self.maintenance.statuses.entry(agent).or_default().insert(
                 framework.clone(),
                 InverseOfferStatus {
                     status: status as i32,
                     framework_id: framework.clone(),
-                    timestamp: TimeInfo {
-                        nanoseconds: now.nanos(),
-                    },
+                    timestamp: TimeInfo { nanoseconds: now.nanos() },
                 },
             );
         }
     }
 
     /// START_MAINTENANCE: every machine must be scheduled and DRAINING.
-    pub(crate) fn start_maintenance(
-        &mut self,
-        id: u64,
-        machines: Vec<MachineId>,
-    ) -> Result<(), OperatorError> {
+    pub(crate) fn start_maintenance(&mut self, id: u64, machines: Vec<MachineId>) -> Result<(), OperatorError> {
         validate_machines(&machines).map_err(OperatorError::BadRequest)?;
         for machine in &machines {
             let Some(info) = self.maintenance.machines.get(&key(machine)) else {
@@ -467,10 +344,7 @@ impl Master {
                 )));
             }
         }
-        self.registry(
-            RegistryOp::StartMaintenance(machines.clone()),
-            Pending::StartMaintenance { id, machines },
-        );
+        self.registry(RegistryOp::StartMaintenance(machines.clone()), Pending::StartMaintenance { id, machines });
         Ok(())
     }
 
@@ -484,12 +358,7 @@ impl Master {
             for agent in self.agents_on(&k) {
                 let message = "Operator initiated 'Machine DOWN'";
                 if let Some(pid) = self.agents.registered.get(&agent).map(|a| a.pid.clone()) {
-                    self.send(
-                        &pid,
-                        ShutdownMessage {
-                            message: Some(message.into()),
-                        },
-                    );
+                    self.send(&pid, ShutdownMessage { message: Some(message.into()) });
                 }
                 self.remove_agent(&agent, message, RemovalReason::Unregistered);
             }
@@ -498,11 +367,7 @@ impl Master {
     }
 
     /// STOP_MAINTENANCE: every machine must be DOWN.
-    pub(crate) fn stop_maintenance(
-        &mut self,
-        id: u64,
-        machines: Vec<MachineId>,
-    ) -> Result<(), OperatorError> {
+    pub(crate) fn stop_maintenance(&mut self, id: u64, machines: Vec<MachineId>) -> Result<(), OperatorError> {
         validate_machines(&machines).map_err(OperatorError::BadRequest)?;
         for machine in &machines {
             let Some(info) = self.maintenance.machines.get(&key(machine)) else {
@@ -518,10 +383,7 @@ impl Master {
                 )));
             }
         }
-        self.registry(
-            RegistryOp::StopMaintenance(machines.clone()),
-            Pending::StopMaintenance { id, machines },
-        );
+        self.registry(RegistryOp::StopMaintenance(machines.clone()), Pending::StopMaintenance { id, machines });
         Ok(())
     }
 
@@ -544,21 +406,14 @@ impl Master {
     }
 
     /// After a failover: the schedule and machines the registry holds.
-    pub(crate) fn recover_maintenance(
-        &mut self,
-        registry: &crate::proto::mesos::internal::Registry,
-    ) {
+    pub(crate) fn recover_maintenance(&mut self, registry: &crate::proto::mesos::internal::Registry) {
         self.maintenance.schedule = registry.schedules.first().cloned();
         for machine in registry.machines.iter().flat_map(|m| &m.machines) {
-            self.maintenance
-                .machines
-                .insert(key(&machine.info.id), machine.info.clone());
+            self.maintenance.machines.insert(key(&machine.info.id), machine.info.clone());
         }
     }
 
     fn operator_done_maintenance(&mut self, id: u64, result: Result<(), OperatorError>) {
-        self.out.push(super::event::Effect::Operator(
-            super::operator::OperatorEffect::Done { id, result },
-        ));
+        self.out.push(super::event::Effect::Operator(super::operator::OperatorEffect::Done { id, result }));
     }
 }

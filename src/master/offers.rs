@@ -3,24 +3,22 @@
 //! REVIVE and SUPPRESS (Mesos's `offer`, `decline`, `accept`, `_accept`,
 //! `_apply`, `revive`, `suppress`, `launchTasks`, `reviveOffers`).
 
-use crate::common::resources::ops::{conversions, needs_checkpointing, ResourceConversion};
 use crate::common::resources::format::{downgrade_message, upgrade_message};
+use crate::common::resources::ops::{conversions, needs_checkpointing, ResourceConversion};
 use crate::common::resources::{downgrade_resources, Resources};
 use crate::common::roles;
 use crate::master::allocator::Plan;
 use crate::proto::mesos::health_check::Type as HealthCheckType;
 use crate::proto::mesos::internal::{
-    ApplyOperationMessage, FrameworkErrorMessage, LaunchTasksMessage,
-    ResourceOffersMessage, ReviveOffersMessage, RunTaskGroupMessage, RunTaskMessage,
+    ApplyOperationMessage, FrameworkErrorMessage, LaunchTasksMessage, ResourceOffersMessage, ReviveOffersMessage,
+    RunTaskGroupMessage, RunTaskMessage,
 };
 use crate::proto::mesos::offer::operation::Type as OperationType;
 use crate::proto::mesos::offer::{operation, Operation};
 use crate::proto::mesos::resource::AllocationInfo;
 use crate::proto::mesos::scheduler::call;
 use crate::proto::mesos::task_status::Reason;
-use crate::proto::mesos::{
-    Address, FrameworkId, Offer, OfferId, Resource, SlaveId, Task, TaskInfo, TaskState, Url,
-};
+use crate::proto::mesos::{Address, FrameworkId, Offer, OfferId, Resource, SlaveId, Task, TaskInfo, TaskState, Url};
 use crate::v0_compat::Upid;
 
 use super::event::{Effect, Now, Timer};
@@ -38,13 +36,15 @@ impl Master {
     /// Runs an allocation cycle (all agents, or the ones triggers marked)
     /// and sends the resulting offers.
     pub(crate) fn allocate(&mut self, now: Now, all: bool) {
-        let plan: Plan = if all { self.allocator.allocate_all(now.monotonic) } else { self.allocator.allocate(now.monotonic) };
+        let plan: Plan =
+            if all { self.allocator.allocate_all(now.monotonic) } else { self.allocator.allocate(now.monotonic) };
         self.metrics.allocation_runs += 1;
         if plan.is_empty() {
             return;
         }
         // One message per framework, as Mesos's `offer` callback.
-        let mut by_framework: super::state::Map<FrameworkId, Vec<crate::master::allocator::PlannedOffer>> = Default::default();
+        let mut by_framework: super::state::Map<FrameworkId, Vec<crate::master::allocator::PlannedOffer>> =
+            Default::default();
         for planned in plan.offers {
             by_framework.entry(planned.framework_id.clone()).or_default().push(planned);
         }
@@ -197,7 +197,8 @@ impl Master {
                 launch: Some(operation::Launch { task_infos: message.tasks }),
                 ..Default::default()
             };
-            let accept = call::Accept { offer_ids: message.offer_ids, operations: vec![launch], filters: Some(message.filters) };
+            let accept =
+                call::Accept { offer_ids: message.offer_ids, operations: vec![launch], filters: Some(message.filters) };
             self.accept(now, &fid, accept);
         }
     }
@@ -205,7 +206,10 @@ impl Master {
     pub(crate) fn on_revive_offers(&mut self, from: &Upid, message: ReviveOffersMessage) {
         let fid = message.framework_id;
         let Some(fw) = self.frameworks.registered.get(&fid) else {
-            tracing::warn!("Ignoring revive offers message for framework {} because the framework cannot be found", fid.value);
+            tracing::warn!(
+                "Ignoring revive offers message for framework {} because the framework cannot be found",
+                fid.value
+            );
             return;
         };
         if fw.pid() != Some(from) {
@@ -370,7 +374,9 @@ impl Master {
     fn tasks_of(op: &Operation) -> Vec<TaskInfo> {
         match op.r#type() {
             OperationType::Launch => op.launch.as_ref().map(|l| l.task_infos.clone()).unwrap_or_default(),
-            OperationType::LaunchGroup => op.launch_group.as_ref().map(|g| g.task_group.tasks.clone()).unwrap_or_default(),
+            OperationType::LaunchGroup => {
+                op.launch_group.as_ref().map(|g| g.task_group.tasks.clone()).unwrap_or_default()
+            }
             _ => Vec::new(),
         }
     }
@@ -448,7 +454,10 @@ impl Master {
         for mut op in accept.operations {
             upgrade_message(&mut op);
             let mut error = validation::validate_operation_resources(&op).err();
-            if error.is_none() && op.r#type() == OperationType::Reserve && op.reserve.as_ref().is_some_and(|r| !r.source.is_empty()) {
+            if error.is_none()
+                && op.r#type() == OperationType::Reserve
+                && op.reserve.as_ref().is_some_and(|r| !r.source.is_empty())
+            {
                 error = Some("Reservation updates are not yet implemented for the scheduler API.".into());
             }
             if let Some(error) = error {
@@ -592,7 +601,9 @@ impl Master {
                             agent.caps,
                             Some(&fw.info),
                         ),
-                        OperationType::Unreserve => validation::validate_unreserve(op.unreserve.as_ref().expect("validated")),
+                        OperationType::Unreserve => {
+                            validation::validate_unreserve(op.unreserve.as_ref().expect("validated"))
+                        }
                         OperationType::Create => validation::validate_create(
                             op.create.as_ref().expect("validated"),
                             &agent.checkpointed,
@@ -602,7 +613,11 @@ impl Master {
                         ),
                         _ => {
                             let used: Vec<Resources> = agent.used.values().cloned().collect();
-                            validation::validate_destroy(op.destroy.as_ref().expect("validated"), &agent.checkpointed, &used)
+                            validation::validate_destroy(
+                                op.destroy.as_ref().expect("validated"),
+                                &agent.checkpointed,
+                                &used,
+                            )
                         }
                     };
                     if let Err(e) = result {
@@ -614,7 +629,10 @@ impl Master {
                         let volumes = Resources::from_protos(&op.destroy.as_ref().expect("validated").volumes);
                         let offers: Vec<OfferId> = self.agents.registered[agent_id].offers.iter().cloned().collect();
                         for offer in offers {
-                            let holds = self.offers.get(&offer).is_some_and(|o| volumes.iter().any(|v| o.resources.contains_item(v)));
+                            let holds = self
+                                .offers
+                                .get(&offer)
+                                .is_some_and(|o| volumes.iter().any(|v| o.resources.contains_item(v)));
                             if holds {
                                 self.rescind_offer(now, &offer, None);
                             }
@@ -680,7 +698,9 @@ impl Master {
                     let Some(agent) = self.agents.registered.get(agent_id) else { break };
                     let existing = agent.executors.get(fid).and_then(|m| m.get(&group.executor.executor_id));
                     let view = AgentView { id: agent_id, caps: agent.caps, existing_executor: existing };
-                    if let Err(e) = validation::validate_task_group(&group.task_group, &group.executor, fw, &view, &remaining) {
+                    if let Err(e) =
+                        validation::validate_task_group(&group.task_group, &group.executor, fw, &view, &remaining)
+                    {
                         for task in &group.task_group.tasks {
                             self.refuse_task(fid, task, TaskState::TaskError, Reason::TaskGroupInvalid, &e);
                         }
@@ -768,7 +788,13 @@ impl Master {
         self.send(&pid, message);
     }
 
-    fn run_task_group(&mut self, fid: &FrameworkId, agent_id: &SlaveId, group: operation::LaunchGroup, launch_executor: bool) {
+    fn run_task_group(
+        &mut self,
+        fid: &FrameworkId,
+        agent_id: &SlaveId,
+        group: operation::LaunchGroup,
+        launch_executor: bool,
+    ) {
         let Some(fw) = self.frameworks.registered.get(fid) else { return };
         let Some(agent) = self.agents.registered.get(agent_id) else { return };
         let ids: Vec<String> = group.task_group.tasks.iter().map(|t| t.task_id.value.clone()).collect();

@@ -20,20 +20,17 @@ use crate::common::resources::format::{convert_resource_format, ResourceFormat};
 use crate::common::resources::Resources;
 use crate::proto::mesos::master::event::Type as EventType;
 use crate::proto::mesos::master::event::{
-    AgentAdded, AgentRemoved, FrameworkAdded, FrameworkRemoved, FrameworkUpdated, Subscribed,
-    TaskAdded, TaskUpdated,
+    AgentAdded, AgentRemoved, FrameworkAdded, FrameworkRemoved, FrameworkUpdated, Subscribed, TaskAdded, TaskUpdated,
 };
 use crate::proto::mesos::master::response::{
-    get_agents, get_executors, get_frameworks, GetAgents, GetExecutors, GetFrameworks, GetMaster,
-    GetRoles, GetState, GetTasks, GetWeights,
+    get_agents, get_executors, get_frameworks, GetAgents, GetExecutors, GetFrameworks, GetMaster, GetRoles, GetState,
+    GetTasks, GetWeights,
 };
 use crate::proto::mesos::master::Event as OperatorEvent;
 use crate::proto::mesos::offer::operation::Type as OperationType;
 use crate::proto::mesos::offer::Operation;
 use crate::proto::mesos::quota::{QuotaConfig, QuotaInfo, QuotaStatus};
-use crate::proto::mesos::{
-    FrameworkId, Resource, Role, SlaveId, Task, TaskStatus, TimeInfo, WeightInfo,
-};
+use crate::proto::mesos::{FrameworkId, Resource, Role, SlaveId, Task, TaskStatus, TimeInfo, WeightInfo};
 
 use super::event::{Effect, Now};
 use super::registry::RegistryOp;
@@ -58,15 +55,9 @@ pub enum OperatorCall {
     MarkAgentGone(SlaveId),
     /// RESERVE_RESOURCES, UNRESERVE_RESOURCES, CREATE_VOLUMES,
     /// DESTROY_VOLUMES: the operation on the agent's unused resources.
-    Operation {
-        agent: SlaveId,
-        operation: Box<Operation>,
-    },
+    Operation { agent: SlaveId, operation: Box<Operation> },
     /// UPDATE_QUOTA.
-    UpdateQuota {
-        force: bool,
-        configs: Vec<QuotaConfig>,
-    },
+    UpdateQuota { force: bool, configs: Vec<QuotaConfig> },
     /// UPDATE_MAINTENANCE_SCHEDULE.
     UpdateMaintenanceSchedule(crate::proto::mesos::maintenance::Schedule),
     /// START_MAINTENANCE.
@@ -100,22 +91,14 @@ pub enum OperatorError {
 #[derive(Clone, Debug)]
 pub enum OperatorEffect {
     /// Write `event` to stream `stream`, or to every subscriber when `None`.
-    Event {
-        stream: Option<u64>,
-        event: Box<OperatorEvent>,
-    },
+    Event { stream: Option<u64>, event: Box<OperatorEvent> },
     /// Answer call `id` (200 OK with no body, or the error).
-    Done {
-        id: u64,
-        result: Result<(), OperatorError>,
-    },
+    Done { id: u64, result: Result<(), OperatorError> },
 }
 
 /// `TimeInfo` of seconds since the epoch.
 pub fn time_info(secs: f64) -> TimeInfo {
-    TimeInfo {
-        nanoseconds: (secs * 1e9) as i64,
-    }
+    TimeInfo { nanoseconds: (secs * 1e9) as i64 }
 }
 
 /// Resources as the endpoints show them (post-reservation-refinement).
@@ -156,11 +139,7 @@ pub fn agent_response(master: &Master, agent: &Agent) -> get_agents::Agent {
 
 /// The `Framework` entry of GET_FRAMEWORKS (and FRAMEWORK_ADDED/UPDATED,
 /// which carry only the first fields, as Mesos's builders do).
-pub fn framework_response(
-    master: &Master,
-    fw: &Framework,
-    full: bool,
-) -> get_frameworks::Framework {
+pub fn framework_response(master: &Master, fw: &Framework, full: bool) -> get_frameworks::Framework {
     let mut out = get_frameworks::Framework {
         framework_info: fw.info.clone(),
         active: fw.active,
@@ -172,12 +151,7 @@ pub fn framework_response(
         ..Default::default()
     };
     if full {
-        out.offers = fw
-            .offers
-            .iter()
-            .filter_map(|id| master.offers.get(id))
-            .map(|e| e.offer.clone())
-            .collect();
+        out.offers = fw.offers.iter().filter_map(|id| master.offers.get(id)).map(|e| e.offer.clone()).collect();
         out.allocated_resources = endpoint_resources(&fw.total_used);
         out.offered_resources = endpoint_resources(&fw.total_offered);
         let fid = fw.id();
@@ -207,12 +181,7 @@ pub fn framework_response(
 /// GET_AGENTS.
 pub fn get_agents(master: &Master) -> GetAgents {
     GetAgents {
-        agents: master
-            .agents
-            .registered
-            .values()
-            .map(|a| agent_response(master, a))
-            .collect(),
+        agents: master.agents.registered.values().map(|a| agent_response(master, a)).collect(),
         recovered_agents: master.agents.recovered.values().cloned().collect(),
     }
 }
@@ -220,12 +189,7 @@ pub fn get_agents(master: &Master) -> GetAgents {
 /// GET_FRAMEWORKS.
 pub fn get_frameworks(master: &Master) -> GetFrameworks {
     GetFrameworks {
-        frameworks: master
-            .frameworks
-            .registered
-            .values()
-            .map(|f| framework_response(master, f, true))
-            .collect(),
+        frameworks: master.frameworks.registered.values().map(|f| framework_response(master, f, true)).collect(),
         completed_frameworks: master
             .frameworks
             .completed
@@ -239,52 +203,29 @@ pub fn get_frameworks(master: &Master) -> GetFrameworks {
 /// GET_EXECUTORS: the executors of registered and completed frameworks.
 pub fn get_executors(master: &Master) -> GetExecutors {
     let mut executors = Vec::new();
-    for fw in master
-        .frameworks
-        .registered
-        .values()
-        .chain(master.frameworks.completed.values())
-    {
+    for fw in master.frameworks.registered.values().chain(master.frameworks.completed.values()) {
         for (agent, map) in &fw.executors {
             for info in map.values() {
-                executors.push(get_executors::Executor {
-                    executor_info: info.clone(),
-                    slave_id: agent.clone(),
-                });
+                executors.push(get_executors::Executor { executor_info: info.clone(), slave_id: agent.clone() });
             }
         }
     }
-    GetExecutors {
-        executors,
-        ..Default::default()
-    }
+    GetExecutors { executors, ..Default::default() }
 }
 
 /// GET_TASKS: active, unreachable and completed tasks of every framework
 /// the master knows.
 pub fn get_tasks(master: &Master) -> GetTasks {
     let mut out = GetTasks::default();
-    for fw in master
-        .frameworks
-        .registered
-        .values()
-        .chain(master.frameworks.completed.values())
-    {
+    for fw in master.frameworks.registered.values().chain(master.frameworks.completed.values()) {
         let fid = fw.id();
         for (task_id, agent) in &fw.tasks {
-            if let Some(task) = master
-                .agents
-                .registered
-                .get(agent)
-                .and_then(|a| a.task(&fid, task_id))
-            {
+            if let Some(task) = master.agents.registered.get(agent).and_then(|a| a.task(&fid, task_id)) {
                 out.tasks.push(task.clone());
             }
         }
-        out.unreachable_tasks
-            .extend(fw.unreachable_tasks.values().cloned());
-        out.completed_tasks
-            .extend(fw.completed_tasks.iter().cloned());
+        out.unreachable_tasks.extend(fw.unreachable_tasks.values().cloned());
+        out.completed_tasks.extend(fw.completed_tasks.iter().cloned());
     }
     out
 }
@@ -354,23 +295,15 @@ pub fn validate_quota_config(config: &QuotaConfig) -> Result<(), String> {
     if config.role.is_empty() {
         return Err("'QuotaConfig.role' must be set".into());
     }
-    crate::common::roles::validate(&config.role)
-        .map_err(|e| format!("Invalid 'QuotaConfig.role': {e}"))?;
+    crate::common::roles::validate(&config.role).map_err(|e| format!("Invalid 'QuotaConfig.role': {e}"))?;
     const EXABYTE_IN_MB: f64 = 1024.0 * 1024.0 * 1024.0 * 1024.0;
     const OTHER_LIMIT: f64 = 1e12;
-    for (what, map) in [
-        ("guarantees", &config.guarantees),
-        ("limits", &config.limits),
-    ] {
+    for (what, map) in [("guarantees", &config.guarantees), ("limits", &config.limits)] {
         let mut names: Vec<_> = map.keys().collect();
         names.sort();
         for name in names {
             let value = map[name].value;
-            let max = if name == "mem" || name == "disk" {
-                EXABYTE_IN_MB
-            } else {
-                OTHER_LIMIT
-            };
+            let max = if name == "mem" || name == "disk" { EXABYTE_IN_MB } else { OTHER_LIMIT };
             if value > max {
                 return Err(format!(
                     "Invalid 'QuotaConfig.{what}': {{'{name}': {value}}} is invalid: values greater than {} are \
@@ -379,11 +312,7 @@ pub fn validate_quota_config(config: &QuotaConfig) -> Result<(), String> {
                 ));
             }
             if !value.is_finite() || value < 0.0 {
-                let kind = if what == "guarantees" {
-                    "guarantee"
-                } else {
-                    "limit"
-                };
+                let kind = if what == "guarantees" { "guarantee" } else { "limit" };
                 return Err(format!(
                     "Invalid {kind} configuration {{'{name}': {value}}}: values must be non-negative and finite"
                 ));
@@ -406,10 +335,7 @@ pub fn get_weights(master: &Master) -> GetWeights {
         weight_infos: master
             .weights
             .iter()
-            .map(|(role, weight)| WeightInfo {
-                role: Some(role.clone()),
-                weight: *weight,
-            })
+            .map(|(role, weight)| WeightInfo { role: Some(role.clone()), weight: *weight })
             .collect(),
     }
 }
@@ -428,21 +354,11 @@ fn fw_task_executor(
     fid: &FrameworkId,
     task: &crate::proto::mesos::TaskId,
 ) -> Option<crate::proto::mesos::ExecutorId> {
-    master
-        .frameworks
-        .registered
-        .get(fid)?
-        .unreachable_tasks
-        .get(task)?
-        .executor_id
-        .clone()
+    master.frameworks.registered.get(fid)?.unreachable_tasks.get(task)?.executor_id.clone()
 }
 
 fn event(kind: EventType) -> OperatorEvent {
-    OperatorEvent {
-        r#type: Some(kind as i32),
-        ..Default::default()
-    }
+    OperatorEvent { r#type: Some(kind as i32), ..Default::default() }
 }
 
 /// A weight must be positive, and its role valid and, with `--roles`,
@@ -455,9 +371,7 @@ fn validate_weights(master: &Master, infos: &[WeightInfo]) -> Result<(), Operato
             ));
         };
         if let Err(e) = crate::common::roles::validate(role) {
-            return Err(OperatorError::BadRequest(format!(
-                "Failed to validate weights: {e}"
-            )));
+            return Err(OperatorError::BadRequest(format!("Failed to validate weights: {e}")));
         }
         if info.weight <= 0.0 || !info.weight.is_finite() {
             return Err(OperatorError::BadRequest(format!(
@@ -478,8 +392,7 @@ fn validate_weights(master: &Master, infos: &[WeightInfo]) -> Result<(), Operato
 
 impl Master {
     fn operator_done(&mut self, id: u64, result: Result<(), OperatorError>) {
-        self.out
-            .push(Effect::Operator(OperatorEffect::Done { id, result }));
+        self.out.push(Effect::Operator(OperatorEffect::Done { id, result }));
     }
 
     /// Whether anyone listens to operator events.
@@ -488,21 +401,13 @@ impl Master {
     }
 
     fn operator_event(&mut self, event: OperatorEvent) {
-        self.out.push(Effect::Operator(OperatorEffect::Event {
-            stream: None,
-            event: Box::new(event),
-        }));
+        self.out.push(Effect::Operator(OperatorEffect::Event { stream: None, event: Box::new(event) }));
     }
 
     /// Handles an operator call `id`.
     pub(crate) fn on_operator_call(&mut self, now: Now, id: u64, call: OperatorCall) {
         if !self.elected || !self.recovered {
-            self.operator_done(
-                id,
-                Err(OperatorError::Unavailable(
-                    "Master has not finished recovery".into(),
-                )),
-            );
+            self.operator_done(id, Err(OperatorError::Unavailable("Master has not finished recovery".into())));
             return;
         }
         match call {
@@ -531,18 +436,13 @@ impl Master {
                     self.operator_done(id, Err(e));
                     return;
                 }
-                self.registry(
-                    RegistryOp::UpdateWeights(infos.clone()),
-                    Pending::Weights { id, infos },
-                );
+                self.registry(RegistryOp::UpdateWeights(infos.clone()), Pending::Weights { id, infos });
             }
             OperatorCall::Teardown(fid) => {
                 if !self.frameworks.registered.contains_key(&fid) {
                     self.operator_done(
                         id,
-                        Err(OperatorError::BadRequest(
-                            "No framework found with specified ID".into(),
-                        )),
+                        Err(OperatorError::BadRequest("No framework found with specified ID".into())),
                     );
                     return;
                 }
@@ -582,36 +482,26 @@ impl Master {
                     self.operator_done(id, Err(OperatorError::BadRequest("Unknown agent".into())));
                     return;
                 }
-                self.registry(
-                    RegistryOp::DeactivateAgent(agent.clone()),
-                    Pending::DeactivateAgent { id, agent },
-                );
+                self.registry(RegistryOp::DeactivateAgent(agent.clone()), Pending::DeactivateAgent { id, agent });
             }
             OperatorCall::ReactivateAgent(agent) => {
                 if !self.agents.deactivated.contains(&agent) {
-                    self.operator_done(
-                        id,
-                        Err(OperatorError::BadRequest("Agent is not deactivated".into())),
-                    );
+                    self.operator_done(id, Err(OperatorError::BadRequest("Agent is not deactivated".into())));
                     return;
                 }
-                let draining =
-                    self.agents.draining.get(&agent).is_some_and(|d| {
-                        d.state == crate::proto::mesos::DrainState::Draining as i32
-                    });
+                let draining = self
+                    .agents
+                    .draining
+                    .get(&agent)
+                    .is_some_and(|d| d.state == crate::proto::mesos::DrainState::Draining as i32);
                 if draining {
                     self.operator_done(
                         id,
-                        Err(OperatorError::BadRequest(
-                            "Agent is still in the DRAINING state".into(),
-                        )),
+                        Err(OperatorError::BadRequest("Agent is still in the DRAINING state".into())),
                     );
                     return;
                 }
-                self.registry(
-                    RegistryOp::ReactivateAgent(agent.clone()),
-                    Pending::ReactivateAgent { id, agent },
-                );
+                self.registry(RegistryOp::ReactivateAgent(agent.clone()), Pending::ReactivateAgent { id, agent });
             }
         }
     }
@@ -620,28 +510,17 @@ impl Master {
     /// nested role, `quota::validate`), limits not below what the role
     /// already consumes and guarantees within the cluster's capacity
     /// (unless `force`), then persisted before the allocator uses them.
-    fn update_quota(
-        &mut self,
-        id: u64,
-        force: bool,
-        configs: Vec<QuotaConfig>,
-    ) -> Result<(), OperatorError> {
+    fn update_quota(&mut self, id: u64, force: bool, configs: Vec<QuotaConfig>) -> Result<(), OperatorError> {
         use crate::common::resource_quantities::{Quota, ResourceQuantities};
         let bad = |text: String| OperatorError::BadRequest(text);
         for config in &configs {
             if let Some(whitelist) = self.config.roles.roles() {
                 if !whitelist.iter().any(|r| r == &config.role) {
-                    return Err(bad(format!(
-                        "Invalid QuotaConfig: '{}' is not on the roles whitelist",
-                        config.role
-                    )));
+                    return Err(bad(format!("Invalid QuotaConfig: '{}' is not on the roles whitelist", config.role)));
                 }
             }
             if config.role.contains('/') {
-                return Err(bad(format!(
-                    "Updating quota on nested role '{}' is not supported yet",
-                    config.role
-                )));
+                return Err(bad(format!("Updating quota on nested role '{}' is not supported yet", config.role)));
             }
             validate_quota_config(config).map_err(|e| bad(format!("Invalid QuotaConfig: {e}")))?;
         }
@@ -689,10 +568,7 @@ impl Master {
                 )));
             }
         }
-        self.registry(
-            RegistryOp::UpdateQuota(configs.clone()),
-            Pending::Quota { id, configs },
-        );
+        self.registry(RegistryOp::UpdateQuota(configs.clone()), Pending::Quota { id, configs });
         Ok(())
     }
 
@@ -710,12 +586,7 @@ impl Master {
         self.agents.draining.shift_remove(&agent);
         self.agents.deactivated.shift_remove(&agent);
         let Some(a) = self.agents.registered.get_mut(&agent) else {
-            self.operator_done(
-                id,
-                Err(OperatorError::Conflict(
-                    "Agent removed while processing the call".into(),
-                )),
-            );
+            self.operator_done(id, Err(OperatorError::Conflict("Agent removed while processing the call".into())));
             return;
         };
         if a.connected {
@@ -723,10 +594,7 @@ impl Master {
             a.active = true;
             let _ = self.allocator.activate_agent(&agent);
         } else {
-            tracing::info!(
-                "Disconnected agent {} will be reactivated upon reregistration",
-                agent.value
-            );
+            tracing::info!("Disconnected agent {} will be reactivated upon reregistration", agent.value);
         }
         self.operator_done(id, Ok(()));
     }
@@ -745,8 +613,7 @@ impl Master {
             if quota.is_default() {
                 self.quota_configs.shift_remove(&config.role);
             } else {
-                self.quota_configs
-                    .insert(config.role.clone(), config.clone());
+                self.quota_configs.insert(config.role.clone(), config.clone());
             }
             self.allocator.update_quota(&config.role, quota);
         }
@@ -759,24 +626,14 @@ impl Master {
     /// holding them are rescinded until they are covered, the allocator
     /// takes them out of what it may offer (409 if it no longer has them),
     /// and the agent gets its new checkpointed resources.
-    fn operator_operation(
-        &mut self,
-        now: Now,
-        agent_id: &SlaveId,
-        mut op: Operation,
-    ) -> Result<(), OperatorError> {
+    fn operator_operation(&mut self, now: Now, agent_id: &SlaveId, mut op: Operation) -> Result<(), OperatorError> {
         use crate::common::resources::ops::{conversions, strip_persistent_volume};
         use crate::common::resources::{upgrade_resources, validate_all};
         let kind = op.r#type();
         let Some(agent) = self.agents.registered.get(agent_id) else {
-            return Err(OperatorError::BadRequest(
-                "No agent found with specified ID".into(),
-            ));
+            return Err(OperatorError::BadRequest("No agent found with specified ID".into()));
         };
-        let label = format!(
-            "{} at {} ({})",
-            agent.id.value, agent.pid, agent.info.hostname
-        );
+        let label = format!("{} at {} ({})", agent.id.value, agent.pid, agent.info.hostname);
         let lists: Vec<&mut Vec<Resource>> = match kind {
             OperationType::Reserve => {
                 let reserve = op.reserve.get_or_insert_with(Default::default);
@@ -791,50 +648,34 @@ impl Master {
             OperationType::Destroy => {
                 vec![&mut op.destroy.get_or_insert_with(Default::default).volumes]
             }
-            other => {
-                return Err(OperatorError::BadRequest(format!(
-                    "Unsupported operation {}",
-                    other.as_str_name()
-                )))
-            }
+            other => return Err(OperatorError::BadRequest(format!("Unsupported operation {}", other.as_str_name()))),
         };
         for list in lists {
-            validate_all(list)
-                .map_err(|e| OperatorError::BadRequest(format!("Invalid resources: {}", e.0)))?;
+            validate_all(list).map_err(|e| OperatorError::BadRequest(format!("Invalid resources: {}", e.0)))?;
             upgrade_resources(list);
         }
         let invalid = |e: String| {
-            OperatorError::BadRequest(format!(
-                "Invalid {} operation on agent {label}: {e}",
-                kind.as_str_name()
-            ))
+            OperatorError::BadRequest(format!("Invalid {} operation on agent {label}: {e}", kind.as_str_name()))
         };
         match (&op.reserve, &op.unreserve, &op.create, &op.destroy, kind) {
             (Some(reserve), _, _, _, OperationType::Reserve) => {
-                super::validation::validate_reserve(reserve, None, agent.caps, None)
-                    .map_err(invalid)?
+                super::validation::validate_reserve(reserve, None, agent.caps, None).map_err(invalid)?
             }
             (_, Some(unreserve), _, _, OperationType::Unreserve) => {
                 super::validation::validate_unreserve(unreserve).map_err(invalid)?
             }
-            (_, _, Some(create), _, OperationType::Create) => super::validation::validate_create(
-                create,
-                &agent.checkpointed,
-                None,
-                agent.caps,
-                None,
-            )
-            .map_err(invalid)?,
+            (_, _, Some(create), _, OperationType::Create) => {
+                super::validation::validate_create(create, &agent.checkpointed, None, agent.caps, None)
+                    .map_err(invalid)?
+            }
             (_, _, _, Some(destroy), _) => {
                 let used: Vec<Resources> = agent.used.values().cloned().collect();
-                super::validation::validate_destroy(destroy, &agent.checkpointed, &used)
-                    .map_err(invalid)?
+                super::validation::validate_destroy(destroy, &agent.checkpointed, &used).map_err(invalid)?
             }
             _ => return Err(invalid("the operation carries no resources".into())),
         }
-        let converts = conversions(&op).map_err(|e| {
-            OperatorError::BadRequest(format!("Invalid {} operation: {}", kind.as_str_name(), e.0))
-        })?;
+        let converts = conversions(&op)
+            .map_err(|e| OperatorError::BadRequest(format!("Invalid {} operation: {}", kind.as_str_name(), e.0)))?;
         let mut required = Resources::new();
         for c in &converts {
             required += &c.consumed;
@@ -864,17 +705,10 @@ impl Master {
                 break;
             }
         }
-        if let Err(e) = self
-            .allocator
-            .update_available(agent_id, std::slice::from_ref(&op))
-        {
+        if let Err(e) = self.allocator.update_available(agent_id, std::slice::from_ref(&op)) {
             return Err(OperatorError::Conflict(e.to_string()));
         }
-        tracing::info!(
-            "Applying {} operation from the operator API to agent {}",
-            kind.as_str_name(),
-            label
-        );
+        tracing::info!("Applying {} operation from the operator API to agent {}", kind.as_str_name(), label);
         self.apply_operation(None, agent_id, &op);
         Ok(())
     }
@@ -897,10 +731,7 @@ impl Master {
     fn mark_agent_gone(&mut self, now: Now, id: u64, agent: SlaveId) {
         tracing::info!("Marking agent '{}' as gone", agent.value);
         if self.agents.gone.contains_key(&agent) {
-            tracing::warn!(
-                "Not marking agent '{}' as gone because it has already transitioned to gone",
-                agent.value
-            );
+            tracing::warn!("Not marking agent '{}' as gone because it has already transitioned to gone", agent.value);
             self.operator_done(id, Ok(()));
             return;
         }
@@ -914,36 +745,19 @@ impl Master {
             None
         };
         if let Some(busy) = busy {
-            self.operator_done(
-                id,
-                Err(OperatorError::Unavailable(format!(
-                    "Agent '{}' {busy}",
-                    agent.value
-                ))),
-            );
+            self.operator_done(id, Err(OperatorError::Unavailable(format!("Agent '{}' {busy}", agent.value))));
             return;
         }
         let known = self.agents.registered.contains_key(&agent)
             || self.agents.recovered.contains_key(&agent)
             || self.agents.unreachable.contains_key(&agent);
         if !known {
-            self.operator_done(
-                id,
-                Err(OperatorError::NotFound(format!(
-                    "Agent '{}' not found",
-                    agent.value
-                ))),
-            );
+            self.operator_done(id, Err(OperatorError::NotFound(format!("Agent '{}' not found", agent.value))));
             return;
         }
         self.agents.marking_gone.insert(agent.clone());
-        let time = TimeInfo {
-            nanoseconds: now.nanos(),
-        };
-        let op = RegistryOp::MarkSlaveGone {
-            id: agent.clone(),
-            time,
-        };
+        let time = TimeInfo { nanoseconds: now.nanos() };
+        let op = RegistryOp::MarkSlaveGone { id: agent.clone(), time };
         self.registry(op, Pending::MarkGone { id, agent, time });
     }
 
@@ -963,12 +777,7 @@ impl Master {
             return;
         }
         let pid = self.agents.registered[&agent].pid.clone();
-        self.send(
-            &pid,
-            crate::proto::mesos::internal::ShutdownMessage {
-                message: Some(message.to_string()),
-            },
-        );
+        self.send(&pid, crate::proto::mesos::internal::ShutdownMessage { message: Some(message.to_string()) });
         self.remove_agent_records(now, &agent, message, None);
         self.operator_done(id, Ok(()));
     }
@@ -988,25 +797,13 @@ impl Master {
                 continue;
             };
             let (state, reason) = if fw.caps.partition_aware {
-                (
-                    TaskState::TaskGoneByOperator,
-                    Reason::SlaveRemovedByOperator,
-                )
+                (TaskState::TaskGoneByOperator, Reason::SlaveRemovedByOperator)
             } else {
                 (TaskState::TaskLost, Reason::SlaveRemoved)
             };
             for task_id in task_ids {
                 let executor = fw_task_executor(self, &fid, &task_id);
-                let update = self.master_update(
-                    &fid,
-                    Some(agent),
-                    &task_id,
-                    state,
-                    message,
-                    reason,
-                    executor,
-                    None,
-                );
+                let update = self.master_update(&fid, Some(agent), &task_id, state, message, reason, executor, None);
                 let Some(fw) = self.frameworks.registered.get_mut(&fid) else {
                     break;
                 };
@@ -1051,11 +848,7 @@ impl Master {
             return;
         }
         let mut e = event(EventType::TaskUpdated);
-        e.task_updated = Some(TaskUpdated {
-            framework_id: task.framework_id.clone(),
-            status,
-            state: task.state,
-        });
+        e.task_updated = Some(TaskUpdated { framework_id: task.framework_id.clone(), status, state: task.state });
         self.operator_event(e);
     }
 
@@ -1068,9 +861,7 @@ impl Master {
             return;
         };
         let mut e = event(EventType::FrameworkAdded);
-        e.framework_added = Some(FrameworkAdded {
-            framework: framework_response(self, fw, false),
-        });
+        e.framework_added = Some(FrameworkAdded { framework: framework_response(self, fw, false) });
         self.operator_event(e);
     }
 
@@ -1083,9 +874,7 @@ impl Master {
             return;
         };
         let mut e = event(EventType::FrameworkUpdated);
-        e.framework_updated = Some(FrameworkUpdated {
-            framework: framework_response(self, fw, false),
-        });
+        e.framework_updated = Some(FrameworkUpdated { framework: framework_response(self, fw, false) });
         self.operator_event(e);
     }
 
@@ -1095,9 +884,7 @@ impl Master {
             return;
         }
         let mut e = event(EventType::FrameworkRemoved);
-        e.framework_removed = Some(FrameworkRemoved {
-            framework_info: info.clone(),
-        });
+        e.framework_removed = Some(FrameworkRemoved { framework_info: info.clone() });
         self.operator_event(e);
     }
 
@@ -1110,9 +897,7 @@ impl Master {
             return;
         };
         let mut e = event(EventType::AgentAdded);
-        e.agent_added = Some(AgentAdded {
-            agent: agent_response(self, agent),
-        });
+        e.agent_added = Some(AgentAdded { agent: agent_response(self, agent) });
         self.operator_event(e);
     }
 
@@ -1122,9 +907,7 @@ impl Master {
             return;
         }
         let mut e = event(EventType::AgentRemoved);
-        e.agent_removed = Some(AgentRemoved {
-            agent_id: id.clone(),
-        });
+        e.agent_removed = Some(AgentRemoved { agent_id: id.clone() });
         self.operator_event(e);
     }
 }

@@ -103,12 +103,7 @@ fn upgraded(info: &SlaveInfo) -> SlaveInfo {
 impl Registrar {
     /// Wraps a registry read from storage.
     pub fn new(registry: Registry) -> Registrar {
-        let admitted = registry
-            .slaves
-            .iter()
-            .flat_map(|s| &s.slaves)
-            .filter_map(|s| s.info.id.clone())
-            .collect();
+        let admitted = registry.slaves.iter().flat_map(|s| &s.slaves).filter_map(|s| s.info.id.clone()).collect();
         Registrar { registry, admitted }
     }
 

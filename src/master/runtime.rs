@@ -215,10 +215,7 @@ struct Clock {
 
 impl Clock {
     fn now(&self) -> Now {
-        Now {
-            monotonic: self.origin.elapsed(),
-            unix: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(),
-        }
+        Now { monotonic: self.origin.elapsed(), unix: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() }
     }
 }
 
@@ -307,8 +304,12 @@ impl Driver {
             }
             OperatorEffect::Event { stream: None, event } => {
                 let event: Arc<OperatorEvent> = Arc::from(event);
-                let closed: Vec<u64> =
-                    self.subscribers.iter().filter(|(_, tx)| tx.send(event.clone()).is_err()).map(|(id, _)| *id).collect();
+                let closed: Vec<u64> = self
+                    .subscribers
+                    .iter()
+                    .filter(|(_, tx)| tx.send(event.clone()).is_err())
+                    .map(|(id, _)| *id)
+                    .collect();
                 for stream in closed {
                     self.subscribers.remove(&stream);
                     self.closed_streams.push(stream);

@@ -19,8 +19,8 @@ use crate::proto::mesos::scheduler::OfferConstraints;
 use crate::proto::mesos::slave_info::capability::Type as AgentCapability;
 use crate::proto::mesos::slave_info::Capability as AgentCapabilityInfo;
 use crate::proto::mesos::{
-    DrainInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId, SlaveId,
-    SlaveInfo, Task, TaskId, TaskState, TimeInfo, Uuid,
+    DrainInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId, SlaveId, SlaveInfo,
+    Task, TaskId, TaskState, TimeInfo, Uuid,
 };
 use crate::v0_compat::Upid;
 
@@ -599,11 +599,7 @@ impl Master {
         let aid = task.slave_id.clone();
         let resources = Resources::from_protos(&task.resources);
         let terminal = is_terminal(task_state(&task));
-        let role = task
-            .resources
-            .first()
-            .and_then(|r| r.allocation_info.as_ref())
-            .and_then(|a| a.role.clone());
+        let role = task.resources.first().and_then(|r| r.allocation_info.as_ref()).and_then(|a| a.role.clone());
         if let Some(fw) = self.frameworks.registered.get_mut(&fid) {
             fw.tasks.insert(task.task_id.clone(), aid.clone());
             if !terminal {
@@ -631,11 +627,7 @@ impl Master {
     /// Adds an executor to its agent and framework.
     pub(crate) fn add_executor_record(&mut self, agent: &SlaveId, framework: &FrameworkId, executor: ExecutorInfo) {
         let resources = Resources::from_protos(&executor.resources);
-        let role = executor
-            .resources
-            .first()
-            .and_then(|r| r.allocation_info.as_ref())
-            .and_then(|a| a.role.clone());
+        let role = executor.resources.first().and_then(|r| r.allocation_info.as_ref()).and_then(|a| a.role.clone());
         if let Some(fw) = self.frameworks.registered.get_mut(framework) {
             fw.add_used(agent, &resources);
             fw.executors.entry(agent.clone()).or_default().insert(executor.executor_id.clone(), executor.clone());
@@ -650,7 +642,13 @@ impl Master {
     }
 
     /// Removes an executor and gives its resources back (`removeExecutor`).
-    pub(crate) fn remove_executor(&mut self, now: super::Now, agent: &SlaveId, framework: &FrameworkId, executor: &ExecutorId) {
+    pub(crate) fn remove_executor(
+        &mut self,
+        now: super::Now,
+        agent: &SlaveId,
+        framework: &FrameworkId,
+        executor: &ExecutorId,
+    ) {
         let Some(a) = self.agents.registered.get_mut(agent) else { return };
         let Some(info) = a.executors.get_mut(framework).and_then(|m| m.shift_remove(executor)) else { return };
         if a.executors.get(framework).is_some_and(|m| m.is_empty()) {
@@ -742,7 +740,14 @@ impl Master {
 
     /// Removes a task from its agent and framework (Mesos's `removeTask`);
     /// the framework keeps it as completed, or as unreachable.
-    pub(crate) fn remove_task(&mut self, now: super::Now, agent: &SlaveId, framework: &FrameworkId, task_id: &TaskId, unreachable: bool) {
+    pub(crate) fn remove_task(
+        &mut self,
+        now: super::Now,
+        agent: &SlaveId,
+        framework: &FrameworkId,
+        task_id: &TaskId,
+        unreachable: bool,
+    ) {
         let Some(a) = self.agents.registered.get_mut(agent) else { return };
         let Some(task) = a.tasks.get_mut(framework).and_then(|m| m.shift_remove(task_id)) else { return };
         if a.tasks.get(framework).is_some_and(|m| m.is_empty()) {
@@ -835,7 +840,12 @@ impl Master {
     }
 
     /// Gives an offer back to the allocator and forgets it (`discardOffer`).
-    pub(crate) fn discard_offer(&mut self, now: super::Now, id: &OfferId, filters: Option<&crate::proto::mesos::Filters>) {
+    pub(crate) fn discard_offer(
+        &mut self,
+        now: super::Now,
+        id: &OfferId,
+        filters: Option<&crate::proto::mesos::Filters>,
+    ) {
         if let Some(entry) = self.take_offer(id) {
             self.allocator.recover_resources(
                 now.monotonic,
@@ -853,7 +863,12 @@ impl Master {
     }
 
     /// Tells the framework the offer is gone, then discards it (`rescindOffer`).
-    pub(crate) fn rescind_offer(&mut self, now: super::Now, id: &OfferId, filters: Option<&crate::proto::mesos::Filters>) {
+    pub(crate) fn rescind_offer(
+        &mut self,
+        now: super::Now,
+        id: &OfferId,
+        filters: Option<&crate::proto::mesos::Filters>,
+    ) {
         let Some(entry) = self.offers.get(id) else { return };
         let fid = entry.offer.framework_id.clone();
         let message = crate::proto::mesos::internal::RescindResourceOfferMessage { offer_id: id.clone() };

@@ -27,7 +27,12 @@ impl Master {
         let describe = format!(
             "{} (Status UUID: {}) for task {} of framework {}",
             state,
-            update.uuid.as_deref().and_then(|u| uuid::Uuid::from_slice(u).ok()).map(|u| u.to_string()).unwrap_or_default(),
+            update
+                .uuid
+                .as_deref()
+                .and_then(|u| uuid::Uuid::from_slice(u).ok())
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
             update.status.task_id.value,
             update.framework_id.value
         );
@@ -52,7 +57,11 @@ impl Master {
             return;
         }
         if update.status.uuid.is_none() {
-            tracing::warn!("Ignoring status update {} from agent {}: the status has no uuid", describe, self.agent_label(&agent_id));
+            tracing::warn!(
+                "Ignoring status update {} from agent {}: the status has no uuid",
+                describe,
+                self.agent_label(&agent_id)
+            );
             self.metrics.invalid_status_updates += 1;
             return;
         }
@@ -74,7 +83,11 @@ impl Master {
         let task_id = update.status.task_id.clone();
         let known = self.agents.registered.get(&agent_id).is_some_and(|a| a.task(&fid, &task_id).is_some());
         if !known {
-            tracing::warn!("Could not lookup task for status update {} from agent {}", describe, self.agent_label(&agent_id));
+            tracing::warn!(
+                "Could not lookup task for status update {} from agent {}",
+                describe,
+                self.agent_label(&agent_id)
+            );
             self.metrics.invalid_status_updates += 1;
             return;
         }
@@ -86,7 +99,12 @@ impl Master {
         }
     }
 
-    pub(crate) fn on_status_update_acknowledgement(&mut self, now: Now, from: &Upid, message: StatusUpdateAcknowledgementMessage) {
+    pub(crate) fn on_status_update_acknowledgement(
+        &mut self,
+        now: Now,
+        from: &Upid,
+        message: StatusUpdateAcknowledgementMessage,
+    ) {
         let fid = message.framework_id.clone();
         if let Err(e) = validation::parse_uuid(&message.uuid) {
             tracing::warn!(
@@ -217,8 +235,13 @@ impl Master {
     /// one was lost); an unknown task is reconciled instead.
     pub(crate) fn kill(&mut self, _now: Now, fid: &FrameworkId, kill: call::Kill) {
         self.metrics.messages_kill_task += 1;
-        tracing::info!("Processing KILL call for task '{}' of framework {}", kill.task_id.value, self.framework_label(fid));
-        let Some(agent_id) = self.frameworks.registered.get(fid).and_then(|f| f.tasks.get(&kill.task_id)).cloned() else {
+        tracing::info!(
+            "Processing KILL call for task '{}' of framework {}",
+            kill.task_id.value,
+            self.framework_label(fid)
+        );
+        let Some(agent_id) = self.frameworks.registered.get(fid).and_then(|f| f.tasks.get(&kill.task_id)).cloned()
+        else {
             tracing::warn!(
                 "Cannot kill task {} of framework {} because it is unknown; performing reconciliation",
                 kill.task_id.value,
@@ -250,7 +273,8 @@ impl Master {
                 kill.task_id.value,
                 self.framework_label(fid)
             );
-            let message = KillTaskMessage { framework_id: fid.clone(), task_id: kill.task_id, kill_policy: kill.kill_policy };
+            let message =
+                KillTaskMessage { framework_id: fid.clone(), task_id: kill.task_id, kill_policy: kill.kill_policy };
             self.send(&pid, message);
         } else {
             tracing::warn!(
@@ -398,10 +422,8 @@ impl Master {
         task_id: &crate::proto::mesos::TaskId,
     ) -> Option<crate::proto::mesos::internal::StatusUpdate> {
         let task = self.agents.registered.get(agent)?.task(fid, task_id)?;
-        let state = task
-            .status_update_state
-            .and_then(|s| TaskState::try_from(s).ok())
-            .unwrap_or_else(|| task_state(task));
+        let state =
+            task.status_update_state.and_then(|s| TaskState::try_from(s).ok()).unwrap_or_else(|| task_state(task));
         Some(self.task_update(fid, task, state, "Reconciliation: Latest task state", Reason::Reconciliation))
     }
 
@@ -590,12 +612,18 @@ impl Master {
             self.framework_label(fid),
             shutdown.slave_id.value
         );
-        self.send(&pid, ShutdownExecutorMessage { executor_id: Some(shutdown.executor_id), framework_id: Some(fid.clone()) });
+        self.send(
+            &pid,
+            ShutdownExecutorMessage { executor_id: Some(shutdown.executor_id), framework_id: Some(fid.clone()) },
+        );
     }
 
     /// `UpdateOperationStatusMessage`: operation feedback is only offered to
     /// v1 frameworks, so the master acknowledges updates itself.
-    pub(crate) fn on_update_operation_status(&mut self, message: crate::proto::mesos::internal::UpdateOperationStatusMessage) {
+    pub(crate) fn on_update_operation_status(
+        &mut self,
+        message: crate::proto::mesos::internal::UpdateOperationStatusMessage,
+    ) {
         self.metrics.messages_operation_status_update += 1;
         let Some(aid) = message.slave_id.clone() else {
             self.metrics.invalid_operation_status_updates += 1;
@@ -608,7 +636,9 @@ impl Master {
         };
         let pid = agent.pid.clone();
         self.metrics.valid_operation_status_updates += 1;
-        let Some(status_uuid) = message.status.uuid.clone().or(message.latest_status.as_ref().and_then(|s| s.uuid.clone())) else {
+        let Some(status_uuid) =
+            message.status.uuid.clone().or(message.latest_status.as_ref().and_then(|s| s.uuid.clone()))
+        else {
             return;
         };
         let Some(operation_uuid) = message.operation_uuid else { return };

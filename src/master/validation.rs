@@ -93,7 +93,10 @@ fn validate_environment(command: &CommandInfo) -> Result {
                     return Err(format!("Environment variable '{}' of type 'SECRET' must have a secret set", var.name));
                 }
                 if var.value.is_some() {
-                    return Err(format!("Environment variable '{}' of type 'SECRET' must not have a value set", var.name));
+                    return Err(format!(
+                        "Environment variable '{}' of type 'SECRET' must not have a value set",
+                        var.name
+                    ));
                 }
             }
             VariableType::Value => {
@@ -101,7 +104,10 @@ fn validate_environment(command: &CommandInfo) -> Result {
                     return Err(format!("Environment variable '{}' of type 'VALUE' must have a value set", var.name));
                 }
                 if var.secret.is_some() {
-                    return Err(format!("Environment variable '{}' of type 'VALUE' must not have a secret set", var.name));
+                    return Err(format!(
+                        "Environment variable '{}' of type 'VALUE' must not have a secret set",
+                        var.name
+                    ));
                 }
             }
             VariableType::Unknown => return Err("Environment variable of type 'UNKNOWN' is not allowed".into()),
@@ -127,10 +133,19 @@ pub fn validate_container_info(container: &ContainerInfo) -> Result {
         }
         if let Some(source) = &volume.source {
             let missing = match source.r#type() {
-                VolumeSourceType::DockerVolume => source.docker_volume.is_none().then_some("'source.docker_volume' is not set for DOCKER_VOLUME volume"),
-                VolumeSourceType::HostPath => source.host_path.is_none().then_some("'source.host_path' is not set for HOST_PATH volume"),
-                VolumeSourceType::SandboxPath => source.sandbox_path.is_none().then_some("'source.sandbox_path' is not set for SANDBOX_PATH volume"),
-                VolumeSourceType::Secret => source.secret.is_none().then_some("'source.secret' is not set for SECRET volume"),
+                VolumeSourceType::DockerVolume => source
+                    .docker_volume
+                    .is_none()
+                    .then_some("'source.docker_volume' is not set for DOCKER_VOLUME volume"),
+                VolumeSourceType::HostPath => {
+                    source.host_path.is_none().then_some("'source.host_path' is not set for HOST_PATH volume")
+                }
+                VolumeSourceType::SandboxPath => {
+                    source.sandbox_path.is_none().then_some("'source.sandbox_path' is not set for SANDBOX_PATH volume")
+                }
+                VolumeSourceType::Secret => {
+                    source.secret.is_none().then_some("'source.secret' is not set for SECRET volume")
+                }
                 VolumeSourceType::CsiVolume => match &source.csi_volume {
                     None => Some("'source.csi_volume' is not set for CSI volume"),
                     Some(csi) if csi.static_provisioning.is_none() => {
@@ -342,11 +357,19 @@ pub fn validate_framework_update(old: &FrameworkInfo, new: &FrameworkInfo) -> Re
 /// keeps the user and checkpointing the framework registered with.
 pub fn preserve_immutable_fields(old: &FrameworkInfo, new: &mut FrameworkInfo) {
     if new.user != old.user {
-        tracing::warn!("Cannot update 'FrameworkInfo.user' to '{}' for framework {:?}; see MESOS-703", new.user, old.id);
+        tracing::warn!(
+            "Cannot update 'FrameworkInfo.user' to '{}' for framework {:?}; see MESOS-703",
+            new.user,
+            old.id
+        );
         new.user = old.user.clone();
     }
     if new.checkpoint() != old.checkpoint() {
-        tracing::warn!("Cannot update FrameworkInfo.checkpoint to '{}' for framework {:?}; see MESOS-703", new.checkpoint(), old.id);
+        tracing::warn!(
+            "Cannot update FrameworkInfo.checkpoint to '{}' for framework {:?}; see MESOS-703",
+            new.checkpoint(),
+            old.id
+        );
         new.checkpoint = old.checkpoint;
     }
 }
@@ -371,7 +394,8 @@ pub fn validate_call(call: &Call) -> Result {
     if call.framework_id.is_none() {
         return Err("Expecting 'framework_id' to be present".into());
     }
-    let missing = |present: bool, field: &str| if present { Ok(()) } else { Err(format!("Expecting '{field}' to be present")) };
+    let missing =
+        |present: bool, field: &str| if present { Ok(()) } else { Err(format!("Expecting '{field}' to be present")) };
     match kind {
         CallType::Accept => missing(call.accept.is_some(), "accept"),
         CallType::Decline => missing(call.decline.is_some(), "decline"),
@@ -540,7 +564,8 @@ pub fn validate_executor(executor: &ExecutorInfo, framework: &Framework, existin
     }
     validate_for_master(&executor.resources).map_err(|e| format!("Executor uses invalid resources: {}", e.0))?;
     let resources = Resources::from_protos(&executor.resources);
-    validate_unique_persistence_id(&resources).map_err(|e| format!("Executor uses duplicate persistence ID: {}", e.0))?;
+    validate_unique_persistence_id(&resources)
+        .map_err(|e| format!("Executor uses duplicate persistence ID: {}", e.0))?;
     validate_allocated_to_single_role(&resources).map_err(|e| format!("Invalid executor resources: {}", e.0))?;
     validate_revocable_and_non_revocable(&resources)
         .map_err(|e| format!("Executor mixes revocable and non-revocable resources: {}", e.0))?;
@@ -671,9 +696,7 @@ pub fn validate_task(task: &TaskInfo, framework: &Framework, agent: &AgentView<'
         }
         let executor_resources = Resources::from_protos(&executor.resources);
         if !executor_resources.shared().is_empty() {
-            return Err(format!(
-                "Executor resources {executor_resources} should not contain any shared resources"
-            ));
+            return Err(format!("Executor resources {executor_resources} should not contain any shared resources"));
         }
         if executor_resources.cpus().is_none_or(|c| c < MIN_CPUS) {
             tracing::warn!(
@@ -821,9 +844,8 @@ pub fn validate_task_group(
         ));
     }
     if let Some(command) = &executor.command {
-        validate_command_info(command).map_err(|e| {
-            format!("Executor '{}'contains an invalid command: {e}", executor.executor_id.value)
-        })?;
+        validate_command_info(command)
+            .map_err(|e| format!("Executor '{}'contains an invalid command: {e}", executor.executor_id.value))?;
     }
     if share_cgroups(executor.container.as_ref()) == Some(true) {
         return Err("The 'share_cgroups' field cannot be set to 'true' on executor containers".into());
@@ -913,7 +935,9 @@ pub fn validate_operation_resources(op: &Operation) -> Result {
         }
         OperationType::ShrinkVolume => {
             let Some(shrink) = &op.shrink_volume else {
-                return Err("A SHRINK_VOLUME offer operation must have the Offer.Operation.shrink_volume field set".into());
+                return Err(
+                    "A SHRINK_VOLUME offer operation must have the Offer.Operation.shrink_volume field set".into()
+                );
             };
             check(std::slice::from_ref(&shrink.volume))
         }
@@ -931,7 +955,9 @@ pub fn validate_operation_resources(op: &Operation) -> Result {
         }
         OperationType::LaunchGroup => {
             let Some(group) = &op.launch_group else {
-                return Err("A LAUNCH_GROUP offer operation must have the Offer.Operation.launch_group field set.".into());
+                return Err(
+                    "A LAUNCH_GROUP offer operation must have the Offer.Operation.launch_group field set.".into()
+                );
             };
             check(&group.executor.resources)?;
             for task in &group.task_group.tasks {
@@ -1140,11 +1166,7 @@ pub fn validate_create(
 }
 
 /// `operation::validate(Destroy)`.
-pub fn validate_destroy(
-    destroy: &operation::Destroy,
-    checkpointed: &Resources,
-    used: &[Resources],
-) -> Result {
+pub fn validate_destroy(destroy: &operation::Destroy, checkpointed: &Resources, used: &[Resources]) -> Result {
     let mut volumes = Resources::from_protos(&destroy.volumes);
     volumes.unallocate();
     let protos = volumes.to_protos();
@@ -1183,7 +1205,9 @@ mod tests {
             role: role.map(String::from),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             capabilities: if multi {
-                vec![Capability { r#type: Some(crate::proto::mesos::framework_info::capability::Type::MultiRole as i32) }]
+                vec![Capability {
+                    r#type: Some(crate::proto::mesos::framework_info::capability::Type::MultiRole as i32),
+                }]
             } else {
                 vec![]
             },
@@ -1224,7 +1248,10 @@ mod tests {
         preserve_immutable_fields(&old, &mut new);
         assert_eq!(validate_framework_update(&old, &new), Ok(()));
         new.principal = Some("p".into());
-        assert_eq!(validate_framework_update(&old, &new).unwrap_err(), "Changing framework's principal is not allowed.");
+        assert_eq!(
+            validate_framework_update(&old, &new).unwrap_err(),
+            "Changing framework's principal is not allowed."
+        );
     }
 
     #[test]
@@ -1250,7 +1277,11 @@ mod tests {
     #[test]
     fn calls_need_their_fields() {
         use crate::proto::mesos::scheduler::call::Type;
-        let call = |t: Type| Call { r#type: Some(t as i32), framework_id: Some(FrameworkId { value: "f".into() }), ..Default::default() };
+        let call = |t: Type| Call {
+            r#type: Some(t as i32),
+            framework_id: Some(FrameworkId { value: "f".into() }),
+            ..Default::default()
+        };
         assert_eq!(validate_call(&call(Type::Accept)).unwrap_err(), "Expecting 'accept' to be present");
         assert_eq!(validate_call(&call(Type::Revive)), Ok(()));
         let mut ack = call(Type::Acknowledge);

@@ -116,25 +116,13 @@ pub fn split(registry: &Registry) -> Vec<(String, Vec<u8>)> {
         let bucket = |id: &str| (fnv(id.as_bytes()) % buckets as u64) as usize;
         for s in &slaves {
             let id = s.info.id.as_ref().map(|i| i.value.as_str()).unwrap_or("");
-            parts[bucket(id)]
-                .slaves
-                .get_or_insert_with(Default::default)
-                .slaves
-                .push(s.clone());
+            parts[bucket(id)].slaves.get_or_insert_with(Default::default).slaves.push(s.clone());
         }
         for s in &unreachable {
-            parts[bucket(&s.id.value)]
-                .unreachable
-                .get_or_insert_with(Default::default)
-                .slaves
-                .push(s.clone());
+            parts[bucket(&s.id.value)].unreachable.get_or_insert_with(Default::default).slaves.push(s.clone());
         }
         for s in &gone {
-            parts[bucket(&s.id.value)]
-                .gone
-                .get_or_insert_with(Default::default)
-                .slaves
-                .push(s.clone());
+            parts[bucket(&s.id.value)].gone.get_or_insert_with(Default::default).slaves.push(s.clone());
         }
         let encoded: Vec<Vec<u8>> = parts.iter().map(|p| p.encode_to_vec()).collect();
         if buckets < 1 << 16 && encoded.iter().any(|e| e.len() > CHUNK_MAX) {
@@ -181,17 +169,11 @@ impl Failure {
     }
 
     fn of(what: String, e: &zk::Error) -> Failure {
-        Failure {
-            retry: recovery(e) == Recovery::Retry,
-            message: format!("{what}: {e}"),
-        }
+        Failure { retry: recovery(e) == Recovery::Retry, message: format!("{what}: {e}") }
     }
 
     fn of_op(what: &str, e: &ZkError) -> Failure {
-        Failure {
-            retry: e.recovery() == Recovery::Retry,
-            message: format!("failed to {what}: {e}"),
-        }
+        Failure { retry: e.recovery() == Recovery::Retry, message: format!("failed to {what}: {e}") }
     }
 }
 
@@ -260,19 +242,10 @@ impl ZkStore {
 
     /// Loads the registry as of the root's current version; see [`Store::load`].
     async fn fetch(client: &ZkClient, root: &str) -> Result<(Registry, i32, Vec<String>), Failure> {
-        client
-            .create_path(root)
-            .await
-            .map_err(|e| Failure::of_op("create the registry root", &e))?;
-        let Some((data, stat)) = client
-            .get(root)
-            .await
-            .map_err(|e| Failure::of_op("read the registry root", &e))?
+        client.create_path(root).await.map_err(|e| Failure::of_op("create the registry root", &e))?;
+        let Some((data, stat)) = client.get(root).await.map_err(|e| Failure::of_op("read the registry root", &e))?
         else {
-            return Err(Failure {
-                retry: true,
-                message: format!("'{root}' vanished while reading it"),
-            });
+            return Err(Failure { retry: true, message: format!("'{root}' vanished while reading it") });
         };
         let parsed: Root = if data.is_empty() {
             Root::default()
@@ -280,19 +253,12 @@ impl ZkStore {
             serde_json::from_slice(&data).map_err(|e| Failure::fatal(format!("failed to parse '{root}': {e}")))?
         };
         if !data.is_empty() && parsed.format != FORMAT {
-            return Err(Failure::fatal(format!(
-                "'{root}' holds an unknown registry format '{}'",
-                parsed.format
-            )));
+            return Err(Failure::fatal(format!("'{root}' holds an unknown registry format '{}'", parsed.format)));
         }
         let mut chunks = Vec::with_capacity(parsed.chunks.len());
         for name in &parsed.chunks {
             let path = format!("{root}/{name}");
-            match client
-                .get(&path)
-                .await
-                .map_err(|e| Failure::of_op("read a registry chunk", &e))?
-            {
+            match client.get(&path).await.map_err(|e| Failure::of_op("read a registry chunk", &e))? {
                 Some((bytes, _)) => chunks.push(bytes),
                 None => return Err(Failure::fatal(format!("the registry chunk '{path}' is missing"))),
             }
@@ -329,11 +295,7 @@ impl ZkStore {
         let acls = client.config().acls();
         for (name, bytes) in chunks.iter().filter(|(n, _)| !previous.contains(n)) {
             let path = format!("{root}/{name}");
-            match client
-                .raw()
-                .create(&path, bytes, &zk::CreateMode::Persistent.with_acls(acls.clone()))
-                .await
-            {
+            match client.raw().create(&path, bytes, &zk::CreateMode::Persistent.with_acls(acls.clone())).await {
                 Ok(_) | Err(zk::Error::NodeExists) => {}
                 Err(e) => return Err(Failure::of(format!("failed to create '{path}'"), &e)),
             }
@@ -346,23 +308,18 @@ impl ZkStore {
         })
         .map_err(|e| Failure::fatal(e.to_string()))?;
         let mut multi = client.raw().new_multi_writer();
-        multi
-            .add_check_version(fence, -1)
-            .map_err(|e| Failure::fatal(e.to_string()))?;
-        multi
-            .add_set_data(root, &root_data, Some(version))
-            .map_err(|e| Failure::fatal(e.to_string()))?;
+        multi.add_check_version(fence, -1).map_err(|e| Failure::fatal(e.to_string()))?;
+        multi.add_set_data(root, &root_data, Some(version)).map_err(|e| Failure::fatal(e.to_string()))?;
         let results = multi.commit().await.map_err(|e| match e {
             zk::MultiWriteError::OperationFailed { index: 0, .. } => Failure::fatal(format!(
                 "fenced: this master's election znode '{fence}' is gone (not the leader any more)"
             )),
-            zk::MultiWriteError::OperationFailed {
-                index: 1,
-                source: zk::Error::BadVersion,
-            } => Failure::fatal(format!(
-                "fenced: '{root}' was written by another master since version {version} (not the leader any \
+            zk::MultiWriteError::OperationFailed { index: 1, source: zk::Error::BadVersion } => {
+                Failure::fatal(format!(
+                    "fenced: '{root}' was written by another master since version {version} (not the leader any \
                      more)"
-            )),
+                ))
+            }
             zk::MultiWriteError::RequestFailed { source } => {
                 Failure::of(format!("failed to commit the registry to '{root}'"), &source)
             }
@@ -429,19 +386,13 @@ mod tests {
 
     fn registry(agents: usize) -> Registry {
         let mut r = Registry::default();
-        r.master = Some(registry::Master {
-            info: crate::proto::mesos::MasterInfo {
-                id: "m".into(),
-                ..Default::default()
-            },
-        });
+        r.master =
+            Some(registry::Master { info: crate::proto::mesos::MasterInfo { id: "m".into(), ..Default::default() } });
         let slaves = (0..agents)
             .map(|i| registry::Slave {
                 info: SlaveInfo {
                     hostname: format!("agent-{i}.example.com"),
-                    id: Some(SlaveId {
-                        value: format!("0c1d2e3f-0000-4000-8000-{i:012}-S{i}"),
-                    }),
+                    id: Some(SlaveId { value: format!("0c1d2e3f-0000-4000-8000-{i:012}-S{i}") }),
                     ..Default::default()
                 },
                 ..Default::default()
@@ -458,13 +409,8 @@ mod tests {
     }
 
     fn sorted_ids(r: &Registry) -> Vec<String> {
-        let mut ids: Vec<String> = r
-            .slaves
-            .iter()
-            .flat_map(|s| &s.slaves)
-            .filter_map(|s| s.info.id.clone())
-            .map(|i| i.value)
-            .collect();
+        let mut ids: Vec<String> =
+            r.slaves.iter().flat_map(|s| &s.slaves).filter_map(|s| s.info.id.clone()).map(|i| i.value).collect();
         ids.sort();
         ids
     }

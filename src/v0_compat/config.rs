@@ -114,9 +114,8 @@ impl Config {
     /// Binds the listener and works out the advertised address.
     pub async fn bind(&self) -> Result<(tokio::net::TcpListener, SocketAddr), ConfigError> {
         let addr = self.bind_addr();
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| ConfigError::Bind { addr, source })?;
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.map_err(|source| ConfigError::Bind { addr, source })?;
         let bound = listener.local_addr().map_err(|source| ConfigError::Bind { addr, source })?;
         let advertised = self.advertised(bound)?;
         Ok((listener, advertised))

@@ -63,7 +63,8 @@ pub(crate) async fn run(
             // libprocess has no limit; we answer before closing so the sender
             // can tell why (it will not, being libprocess, but curl will).
             tracing::warn!(%peer, max, "message body too large; closing connection");
-            let answer = Answer::new(::http::StatusCode::PAYLOAD_TOO_LARGE, format!("Message body larger than {max} bytes"));
+            let answer =
+                Answer::new(::http::StatusCode::PAYLOAD_TOO_LARGE, format!("Message body larger than {max} bytes"));
             conn.output.extend_from_slice(&wire::encode_answer(&answer, true));
             if conn.flush().await.is_ok() {
                 conn.linger().await;
@@ -187,9 +188,7 @@ impl Conn {
         let _ = self.stream.shutdown().await;
         let timeout = self.node.options().request_timeout;
         let mut scratch = vec![0u8; 16 * 1024];
-        let drain = async {
-            while matches!(self.stream.read(&mut scratch).await, Ok(n) if n > 0) {}
-        };
+        let drain = async { while matches!(self.stream.read(&mut scratch).await, Ok(n) if n > 0) {} };
         let _ = tokio::time::timeout(timeout, drain).await;
     }
 

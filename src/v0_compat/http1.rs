@@ -64,10 +64,9 @@ impl Head {
     }
 
     fn tokens<'a>(&'a self, name: &'a str) -> impl Iterator<Item = String> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .flat_map(|(_, v)| String::from_utf8_lossy(v).split(',').map(|t| t.trim().to_ascii_lowercase()).collect::<Vec<_>>())
+        self.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).flat_map(|(_, v)| {
+            String::from_utf8_lossy(v).split(',').map(|t| t.trim().to_ascii_lowercase()).collect::<Vec<_>>()
+        })
     }
 
     /// Whether the connection stays open after this request: HTTP/1.1 unless
@@ -100,7 +99,8 @@ impl Head {
         }
         let mut length = None;
         for (_, value) in self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("content-length")) {
-            let text = std::str::from_utf8(value).map_err(|_| ParseError::Framing("non-ASCII Content-Length".into()))?;
+            let text =
+                std::str::from_utf8(value).map_err(|_| ParseError::Framing("non-ASCII Content-Length".into()))?;
             for part in text.split(',') {
                 let part = part.trim();
                 if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
@@ -159,7 +159,9 @@ enum State {
     /// Expecting the CRLF after a chunk's data.
     DataEnd,
     /// Expecting trailer lines up to an empty one.
-    Trailers { seen: usize },
+    Trailers {
+        seen: usize,
+    },
     Done,
 }
 

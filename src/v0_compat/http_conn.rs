@@ -87,7 +87,8 @@ async fn handle(
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             tracing::warn!(%peer, "message body too large; closing connection");
             let max = options.max_message_size;
-            let answer = Answer::new(::http::StatusCode::PAYLOAD_TOO_LARGE, format!("Message body larger than {max} bytes"));
+            let answer =
+                Answer::new(::http::StatusCode::PAYLOAD_TOO_LARGE, format!("Message body larger than {max} bytes"));
             return respond(answer, true);
         }
         Ok(Err(e)) => {
@@ -106,9 +107,7 @@ fn respond(answer: Answer, close: bool) -> hyper::Response<axum::body::Body> {
     let mut response = hyper::Response::new(axum::body::Body::from(answer.body));
     *response.status_mut() = answer.status;
     if close {
-        response
-            .headers_mut()
-            .insert(::http::header::CONNECTION, ::http::HeaderValue::from_static("close"));
+        response.headers_mut().insert(::http::header::CONNECTION, ::http::HeaderValue::from_static("close"));
     }
     response
 }

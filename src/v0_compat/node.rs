@@ -265,8 +265,7 @@ impl Node {
 }
 
 fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && !id.chars().any(|c| c == '/' || c == '@' || c == '%' || c.is_whitespace() || c.is_control())
+    !id.is_empty() && !id.chars().any(|c| c == '/' || c == '@' || c == '%' || c.is_whitespace() || c.is_control())
 }
 
 impl Inner {
@@ -509,14 +508,8 @@ mod tests {
         let junk = RawMessage { name: "junk".into(), body: Bytes::from_static(b"x") };
         a.handle().send(typed.pid(), &junk).unwrap();
         a.handle().send(typed.pid(), &msg).unwrap();
-        assert_eq!(
-            typed.recv().await,
-            Some(Event::Message { from: a.pid().clone(), message: msg.into() })
-        );
-        assert_eq!(
-            typed.recv().await,
-            Some(Event::Message { from: a.pid().clone(), message: msg.into() })
-        );
+        assert_eq!(typed.recv().await, Some(Event::Message { from: a.pid().clone(), message: msg.into() }));
+        assert_eq!(typed.recv().await, Some(Event::Message { from: a.pid().clone(), message: msg.into() }));
         // ...but reach a raw one as they are.
         match raw.recv().await {
             Some(Event::Raw { from, message }) => {

@@ -64,8 +64,7 @@ pub(crate) fn spawn(
     };
     let (queue_tx, queue) = mpsc::channel(capacity);
     let (control_tx, control) = mpsc::unbounded_channel();
-    let writer =
-        Writer { addr, node, generation, queue, control, links: Vec::new(), conn: None, connect_timeout };
+    let writer = Writer { addr, node, generation, queue, control, links: Vec::new(), conn: None, connect_timeout };
     runtime.spawn(writer.run());
     PeerHandle { queue: queue_tx, control: control_tx, generation }
 }

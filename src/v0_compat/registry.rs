@@ -270,10 +270,8 @@ mod tests {
     #[test]
     fn the_registry_covers_every_internal_message_in_messages_proto() {
         let pool = &*mesos_proto::DESCRIPTOR_POOL;
-        let file = pool
-            .files()
-            .find(|f| f.name().ends_with("messages/messages.proto"))
-            .expect("messages.proto in the pool");
+        let file =
+            pool.files().find(|f| f.name().ends_with("messages/messages.proto")).expect("messages.proto in the pool");
         let mut missing = Vec::new();
         for msg in file.messages() {
             if !is_registered(msg.full_name()) {

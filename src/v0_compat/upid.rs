@@ -91,10 +91,9 @@ impl Upid {
         match split(s)? {
             Parts { id, host: Host::Ip(ip), port } => Ok(Upid::new(id, SocketAddr::new(ip, port))),
             Parts { id, host: Host::Name(name), port } => {
-                let addrs = (name, port).to_socket_addrs().map_err(|e| UpidError::Resolve {
-                    host: name.to_string(),
-                    reason: e.to_string(),
-                })?;
+                let addrs = (name, port)
+                    .to_socket_addrs()
+                    .map_err(|e| UpidError::Resolve { host: name.to_string(), reason: e.to_string() })?;
                 finish_resolve(id, name, addrs)
             }
         }
@@ -105,9 +104,9 @@ impl Upid {
         match split(s)? {
             Parts { id, host: Host::Ip(ip), port } => Ok(Upid::new(id, SocketAddr::new(ip, port))),
             Parts { id, host: Host::Name(name), port } => {
-                let addrs = tokio::net::lookup_host((name, port)).await.map_err(|e| {
-                    UpidError::Resolve { host: name.to_string(), reason: e.to_string() }
-                })?;
+                let addrs = tokio::net::lookup_host((name, port))
+                    .await
+                    .map_err(|e| UpidError::Resolve { host: name.to_string(), reason: e.to_string() })?;
                 finish_resolve(id, name, addrs)
             }
         }
@@ -116,21 +115,14 @@ impl Upid {
 
 /// Picks the first IPv4 result (libprocess resolves with `AF_INET`), falling
 /// back to the first IPv6 one rather than failing on a v6-only name.
-fn finish_resolve(
-    id: &str,
-    name: &str,
-    addrs: impl Iterator<Item = SocketAddr>,
-) -> Result<Upid, UpidError> {
+fn finish_resolve(id: &str, name: &str, addrs: impl Iterator<Item = SocketAddr>) -> Result<Upid, UpidError> {
     let addrs: Vec<SocketAddr> = addrs.collect();
     let addr = addrs
         .iter()
         .find(|a| a.is_ipv4())
         .or_else(|| addrs.first())
         .copied()
-        .ok_or_else(|| UpidError::Resolve {
-            host: name.to_string(),
-            reason: "no addresses".to_string(),
-        })?;
+        .ok_or_else(|| UpidError::Resolve { host: name.to_string(), reason: "no addresses".to_string() })?;
     Ok(Upid { id: id.to_string(), addr, host: Some(name.to_string()) })
 }
 
@@ -159,8 +151,7 @@ fn split(s: &str) -> Result<Parts<'_>, UpidError> {
     let (id, rest) = s.split_once('@').ok_or_else(|| UpidError::MissingAt(s.to_string()))?;
 
     let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
-        let (host, after) =
-            bracketed.split_once(']').ok_or_else(|| UpidError::BadHost(s.to_string()))?;
+        let (host, after) = bracketed.split_once(']').ok_or_else(|| UpidError::BadHost(s.to_string()))?;
         let port = after.strip_prefix(':').ok_or_else(|| UpidError::MissingPort(s.to_string()))?;
         let ip: IpAddr = host.parse().map_err(|_| UpidError::BadHost(s.to_string()))?;
         (Host::Ip(ip), port)
@@ -195,10 +186,9 @@ impl FromStr for Upid {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match split(s)? {
             Parts { id, host: Host::Ip(ip), port } => Ok(Upid::new(id, SocketAddr::new(ip, port))),
-            Parts { host: Host::Name(name), .. } => Err(UpidError::Unresolved {
-                upid: s.trim().to_string(),
-                host: name.to_string(),
-            }),
+            Parts { host: Host::Name(name), .. } => {
+                Err(UpidError::Unresolved { upid: s.trim().to_string(), host: name.to_string() })
+            }
         }
     }
 }
@@ -284,10 +274,7 @@ mod tests {
         assert!(matches!("m@::zz:5".parse::<Upid>(), Err(UpidError::BadHost(_))));
         assert_eq!(
             "m@example.invalid:5".parse::<Upid>(),
-            Err(UpidError::Unresolved {
-                upid: "m@example.invalid:5".into(),
-                host: "example.invalid".into()
-            })
+            Err(UpidError::Unresolved { upid: "m@example.invalid:5".into(), host: "example.invalid".into() })
         );
     }
 

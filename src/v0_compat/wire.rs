@@ -131,19 +131,12 @@ pub(crate) fn classify(
     };
     let path = path_of(target);
     if !path.starts_with('/') {
-        return Classified::Refused(Answer::new(
-            http::StatusCode::BAD_REQUEST,
-            "Request URL path must start with '/'",
-        ));
+        return Classified::Refused(Answer::new(http::StatusCode::BAD_REQUEST, "Request URL path must start with '/'"));
     }
     let rest = &path[1..];
     let (to, name) = rest.split_once('/').unwrap_or((rest, ""));
     match percent_decode(to) {
-        Ok(to) => Classified::Message(MessageHead {
-            from: from.trim().to_string(),
-            to,
-            name: name.to_string(),
-        }),
+        Ok(to) => Classified::Message(MessageHead { from: from.trim().to_string(), to, name: name.to_string() }),
         Err(e) => Classified::Refused(Answer::new(
             http::StatusCode::INTERNAL_SERVER_ERROR,
             format!("Failed to decode URL path: {e}"),
@@ -301,7 +294,10 @@ mod tests {
             Classified::Message(h) => (h.to, h.name),
             other => panic!("{target}: {other:?}"),
         };
-        assert_eq!(parts("/slave(1)/mesos.internal.RunTaskMessage"), ("slave(1)".into(), "mesos.internal.RunTaskMessage".into()));
+        assert_eq!(
+            parts("/slave(1)/mesos.internal.RunTaskMessage"),
+            ("slave(1)".into(), "mesos.internal.RunTaskMessage".into())
+        );
         assert_eq!(parts("/slave%281%29/n"), ("slave(1)".into(), "n".into()));
         assert_eq!(parts("/a+b/n"), ("a b".into(), "n".into()));
         assert_eq!(parts("/master"), ("master".into(), "".into()));

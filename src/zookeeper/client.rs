@@ -298,11 +298,8 @@ pub struct ZkClient {
 impl ZkClient {
     /// Establishes a session (one attempt; see the module docs).
     pub async fn connect(config: &ZkConfig) -> Result<ZkClient, ZkError> {
-        let connect_error = |source: zk::Error| ZkError::Connect {
-            servers: config.servers.clone(),
-            message: message(&source),
-            source,
-        };
+        let connect_error =
+            |source: zk::Error| ZkError::Connect { servers: config.servers.clone(), message: message(&source), source };
         if config.servers.trim().is_empty() {
             return Err(connect_error(zk::Error::BadArguments(&"no servers")));
         }
@@ -381,8 +378,7 @@ impl ZkClient {
             level = &level[..level.rfind('/').unwrap_or(0)];
         }
         for level in missing.iter().rev() {
-            match self.client.create(level, b"", &CreateMode::Persistent.with_acls(self.config.acls())).await
-            {
+            match self.client.create(level, b"", &CreateMode::Persistent.with_acls(self.config.acls())).await {
                 Ok(_) | Err(zk::Error::NodeExists) => {}
                 Err(e) => return Err(ZkError::op("create", level, e)),
             }

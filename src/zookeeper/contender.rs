@@ -52,9 +52,7 @@ use zookeeper_client::CreateMode;
 
 use crate::proto::mesos::MasterInfo;
 
-use super::client::{
-    retry, Backoff, Recovery, SessionEvent, SessionEvents, WatchOutcome, ZkClient, ZkConfig, ZkError,
-};
+use super::client::{retry, Backoff, Recovery, SessionEvent, SessionEvents, WatchOutcome, ZkClient, ZkConfig, ZkError};
 use super::group::{self, MASTER_INFO_JSON_LABEL};
 use super::master_info;
 use super::url::{read_indirection, UrlError, ZkUrl};
@@ -142,9 +140,7 @@ impl MasterContender {
 
     /// A contender in the group at `url`'s path.
     pub fn zookeeper(url: &ZkUrl, session_timeout: Duration) -> Self {
-        MasterContender {
-            zookeeper: Some((ZkConfig::from_url(url, session_timeout), url.znode().to_string())),
-        }
+        MasterContender { zookeeper: Some((ZkConfig::from_url(url, session_timeout), url.znode().to_string())) }
     }
 
     /// True for the standalone contender.
@@ -174,13 +170,7 @@ impl MasterContender {
                     leading: false,
                 };
                 let task = tokio::spawn(run.run(withdraw_rx));
-                Candidacy {
-                    events,
-                    standalone: None,
-                    withdraw: Some(withdraw_tx),
-                    membership,
-                    task: Some(task),
-                }
+                Candidacy { events, standalone: None, withdraw: Some(withdraw_tx), membership, task: Some(task) }
             }
         }
     }
@@ -321,11 +311,7 @@ impl Run {
             let _ = reply.send(remove(&client, &path).await);
             return;
         }
-        self.membership.send_replace(Some(Membership {
-            client: client.clone(),
-            path: path.clone(),
-            sequence,
-        }));
+        self.membership.send_replace(Some(Membership { client: client.clone(), path: path.clone(), sequence }));
         self.emit(ContenderEvent::Joined { path: path.clone(), sequence });
 
         match self.watch(&client, &path, &mut withdraw).await {
@@ -376,12 +362,7 @@ impl Run {
     }
 
     /// Watches the group until our membership ends or is withdrawn.
-    async fn watch(
-        &mut self,
-        client: &ZkClient,
-        path: &str,
-        withdraw: &mut oneshot::Receiver<WithdrawReply>,
-    ) -> End {
+    async fn watch(&mut self, client: &ZkClient, path: &str, withdraw: &mut oneshot::Receiver<WithdrawReply>) -> End {
         let name = path.rsplit('/').next().unwrap_or(path).to_string();
         let mut session = client.session_events();
         let mut backoff = Backoff::default();

@@ -101,20 +101,14 @@ impl MasterDetector {
     /// `session_timeout` is `--zk_session_timeout` (default 10 s; Mesos
     /// forgets it after a `file://` indirection, we keep it). Resolves a host
     /// name in a master address; needs a tokio runtime for ZooKeeper.
-    pub async fn create(
-        master: Option<&str>,
-        session_timeout: Option<Duration>,
-    ) -> Result<Self, DetectorError> {
+    pub async fn create(master: Option<&str>, session_timeout: Option<Duration>) -> Result<Self, DetectorError> {
         let Some(master) = master else {
             return Ok(MasterDetector::standalone(None));
         };
         let master = read_indirection(master)?;
         if master.starts_with(ZkUrl::SCHEME) {
             let url = ZkUrl::parse_for_election(&master)?;
-            return Ok(MasterDetector::zookeeper(
-                &url,
-                session_timeout.unwrap_or(super::DEFAULT_SESSION_TIMEOUT),
-            ));
+            return Ok(MasterDetector::zookeeper(&url, session_timeout.unwrap_or(super::DEFAULT_SESSION_TIMEOUT)));
         }
         let pid = if master.starts_with("master@") { master.clone() } else { format!("master@{master}") };
         match Upid::resolve(&pid).await {
@@ -135,12 +129,7 @@ impl MasterDetector {
         let follower =
             Follower { config: ZkConfig::from_url(url, session_timeout), group: url.znode().to_string(), tx };
         let task = tokio::spawn(follower.run());
-        MasterDetector {
-            leader: rx,
-            appointer: None,
-            _task: Some(Arc::new(TaskGuard(task))),
-            reported: false,
-        }
+        MasterDetector { leader: rx, appointer: None, _task: Some(Arc::new(TaskGuard(task))), reported: false }
     }
 
     /// Appoints the leader of a standalone detector (Mesos's

@@ -164,11 +164,10 @@ mod tests {
         assert_eq!(leader(&children).unwrap().name, "0000000003");
         assert_eq!(leader(&["log_replicas", "registry"]), None);
         assert_eq!(leader::<&str>(&[]), None);
-        let order: Vec<String> =
-            members(&["json.info_0000000010", "x", "json.info_0000000002", "info_0000000007"])
-                .into_iter()
-                .map(|m| m.name)
-                .collect();
+        let order: Vec<String> = members(&["json.info_0000000010", "x", "json.info_0000000002", "info_0000000007"])
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
         assert_eq!(order, ["json.info_0000000002", "info_0000000007", "json.info_0000000010"]);
     }
 

@@ -263,9 +263,7 @@ mod tests {
         });
         let json = to_json(&info);
         assert!(
-            json.contains(
-                r#""domain":{"fault_domain":{"region":{"name":"eu"},"zone":{"name":"eu-1a"}}},"hostname""#
-            ),
+            json.contains(r#""domain":{"fault_domain":{"region":{"name":"eu"},"zone":{"name":"eu-1a"}}},"hostname""#),
             "{json}"
         );
     }
@@ -291,10 +289,7 @@ mod tests {
         let boxed = Decoded::Info(Box::new(info.clone()));
         assert_eq!(decode(Some("json.info"), json.as_bytes()).unwrap(), boxed);
         assert_eq!(decode(Some("info"), &info.encode_to_vec()).unwrap(), boxed);
-        assert_eq!(
-            decode(None, b"master@10.0.0.1:5050\n").unwrap(),
-            Decoded::Pid("master@10.0.0.1:5050".to_string())
-        );
+        assert_eq!(decode(None, b"master@10.0.0.1:5050\n").unwrap(), Decoded::Pid("master@10.0.0.1:5050".to_string()));
     }
 
     #[test]

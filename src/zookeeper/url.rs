@@ -176,8 +176,8 @@ pub fn read_indirection(value: &str) -> Result<String, UrlError> {
             "Specifying the ZooKeeper URL or master address to be read out of a file via \
              'file://' is deprecated inside Mesos (reading '{path}')"
         );
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| UrlError::File { path: path.clone(), reason: e.to_string() })?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| UrlError::File { path: path.clone(), reason: e.to_string() })?;
         current = text.trim().to_string();
     }
     Err(UrlError::TooDeep(value.to_string()))

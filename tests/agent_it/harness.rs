@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use mesos_rs::agent::core::framework::is_terminal;
 use mesos_rs::proto::mesos::internal as mi;
 use mesos_rs::proto::mesos::{
     CommandInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, SlaveId, TaskId, TaskInfo, TaskState,
 };
-use mesos_rs::agent::core::framework::is_terminal;
 use mesos_rs::v0_compat::{serve, Event, Message, MessageType, Node, Options, ProcessHandle, Upid};
 use tokio::sync::mpsc;
 
@@ -188,10 +188,7 @@ impl FakeMaster {
     }
 
     pub fn terminal(&self, task_id: &str) -> Option<mi::StatusUpdate> {
-        self.updates
-            .iter()
-            .find(|u| u.status.task_id.value == task_id && is_terminal(u.status.state()))
-            .cloned()
+        self.updates.iter().find(|u| u.status.task_id.value == task_id && is_terminal(u.status.state())).cloned()
     }
 
     /// Waits for a terminal update of `task_id`.
@@ -247,7 +244,8 @@ impl AgentProcess {
             args.retain(|a| a.split('=').next() != Some(name));
             args.push(e.to_string());
         }
-        let mut agent = AgentProcess { child: None, work_dir: work_dir.clone(), port, args, log: work_dir.join("agent.log") };
+        let mut agent =
+            AgentProcess { child: None, work_dir: work_dir.clone(), port, args, log: work_dir.join("agent.log") };
         agent.spawn();
         agent
     }
@@ -344,7 +342,8 @@ async fn http_get(url: &str) -> Result<(u16, String), String> {
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").ok_or("no head")?;
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("no status")?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
     Ok((status, body))
 }
 

@@ -129,7 +129,9 @@ pub async fn run() {
         let finishing: Vec<String> = ex
             .tasks
             .iter()
-            .filter(|(id, (_, s))| *s == Some(TaskState::TaskRunning) && ex.sandbox.join(format!("finish-{id}")).exists())
+            .filter(|(id, (_, s))| {
+                *s == Some(TaskState::TaskRunning) && ex.sandbox.join(format!("finish-{id}")).exists()
+            })
             .map(|(id, _)| id.clone())
             .collect();
         for id in finishing {

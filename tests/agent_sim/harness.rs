@@ -143,7 +143,13 @@ impl Sim {
         Sim::boot(config, Arc::new(MockContainerizer::new()), work_dir, Some(master_pid()), now)
     }
 
-    fn boot(config: AgentConfig, mock: Arc<MockContainerizer>, work_dir: PathBuf, leader: Option<Upid>, now: Time) -> Sim {
+    fn boot(
+        config: AgentConfig,
+        mock: Arc<MockContainerizer>,
+        work_dir: PathBuf,
+        leader: Option<Upid>,
+        now: Time,
+    ) -> Sim {
         let agent = Agent::new(config.clone(), now);
         let mut sim = Sim {
             now,
@@ -373,11 +379,7 @@ impl Sim {
 
     /// Messages of type `T` sent to `to`, in order.
     pub fn sent_to<T: MessageType + Clone>(&self, to: &Upid) -> Vec<T> {
-        self.outbox
-            .iter()
-            .filter(|(t, _)| t == to)
-            .filter_map(|(_, m)| decode_as::<T>(m))
-            .collect()
+        self.outbox.iter().filter(|(t, _)| t == to).filter_map(|(_, m)| decode_as::<T>(m)).collect()
     }
 
     pub fn sent<T: MessageType + Clone>(&self) -> Vec<T> {
@@ -497,7 +499,13 @@ pub fn run_task(framework: &FrameworkInfo, task: TaskInfo) -> mi::RunTaskMessage
 }
 
 /// A status update as an executor sends it.
-pub fn executor_update(framework_id: &str, executor_id: &str, task_id: &str, state: TaskState, uuid: u8) -> mi::StatusUpdate {
+pub fn executor_update(
+    framework_id: &str,
+    executor_id: &str,
+    task_id: &str,
+    state: TaskState,
+    uuid: u8,
+) -> mi::StatusUpdate {
     let mut status = TaskStatus {
         task_id: TaskId { value: task_id.into() },
         slave_id: Some(SlaveId { value: AGENT_ID.into() }),
@@ -521,7 +529,11 @@ pub fn executor_update(framework_id: &str, executor_id: &str, task_id: &str, sta
 
 /// The master's answer to a reregistration, with no reconciliation.
 pub fn reregistered() -> mi::SlaveReregisteredMessage {
-    mi::SlaveReregisteredMessage { slave_id: SlaveId { value: AGENT_ID.into() }, reconciliations: vec![], connection: None }
+    mi::SlaveReregisteredMessage {
+        slave_id: SlaveId { value: AGENT_ID.into() },
+        reconciliations: vec![],
+        connection: None,
+    }
 }
 
 pub fn kill(framework_id: &str, task_id: &str) -> mi::KillTaskMessage {

@@ -90,11 +90,9 @@ pub async fn connect_and_send(addr: SocketAddr, bytes: &[u8]) -> TcpStream {
 
 /// A libprocess-style message request with a Content-Length body.
 pub fn message_request(to_id: &str, name: &str, from: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "POST /{to_id}/{name} HTTP/1.1\r\nLibprocess-From: {from}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
+    let mut out =
+        format!("POST /{to_id}/{name} HTTP/1.1\r\nLibprocess-From: {from}\r\nContent-Length: {}\r\n\r\n", body.len())
+            .into_bytes();
     out.extend_from_slice(body);
     out
 }

@@ -15,10 +15,10 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mesos_rs::driver::runtime;
+use mesos_rs::driver::{Executor, ExecutorDriver, Scheduler, SchedulerDriver};
 use mesos_rs::master::sim::agent::Out;
 use mesos_rs::master::sim::{AgentSpec, AgentTimer, FakeAgent};
 use mesos_rs::master::Now as MasterNow;
-use mesos_rs::driver::{Executor, ExecutorDriver, Scheduler, SchedulerDriver};
 use mesos_rs::proto::mesos::{
     value, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId, Resource, SlaveId,
     SlaveInfo, TaskId, TaskInfo, TaskState, TaskStatus,
@@ -140,7 +140,10 @@ impl FakeProcess {
     }
 
     /// The next scheduler call of type `kind`.
-    pub fn recv_call(&mut self, kind: mesos_rs::proto::mesos::scheduler::call::Type) -> (Upid, mesos_rs::proto::mesos::scheduler::Call) {
+    pub fn recv_call(
+        &mut self,
+        kind: mesos_rs::proto::mesos::scheduler::call::Type,
+    ) -> (Upid, mesos_rs::proto::mesos::scheduler::Call) {
         self.recv_where(|m| match m {
             Message::SchedulerCall(c) if c.r#type == Some(kind as i32) => Some((**c).clone()),
             _ => None,
@@ -184,7 +187,9 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(hook: impl FnMut(&dyn SchedulerDriver, &Seen) + Send + 'static) -> (Box<Recorder>, mpsc::Receiver<Seen>) {
+    pub fn new(
+        hook: impl FnMut(&dyn SchedulerDriver, &Seen) + Send + 'static,
+    ) -> (Box<Recorder>, mpsc::Receiver<Seen>) {
         let (tx, rx) = mpsc::channel();
         (Box::new(Recorder { tx, hook: Box::new(hook) }), rx)
     }
@@ -260,7 +265,9 @@ pub struct ExecRecorder {
 }
 
 impl ExecRecorder {
-    pub fn new(hook: impl FnMut(&dyn ExecutorDriver, &ExecSeen) + Send + 'static) -> (Box<ExecRecorder>, mpsc::Receiver<ExecSeen>) {
+    pub fn new(
+        hook: impl FnMut(&dyn ExecutorDriver, &ExecSeen) + Send + 'static,
+    ) -> (Box<ExecRecorder>, mpsc::Receiver<ExecSeen>) {
         let (tx, rx) = mpsc::channel();
         (Box::new(ExecRecorder { tx, hook: Box::new(hook) }), rx)
     }
@@ -319,7 +326,10 @@ impl SimAgent {
         let (shared, stopping) = (agent.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
             let origin = Instant::now();
-            let now = || MasterNow { monotonic: origin.elapsed(), unix: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() };
+            let now = || MasterNow {
+                monotonic: origin.elapsed(),
+                unix: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(),
+            };
             let mut timers: Vec<(Duration, AgentTimer)> = Vec::new();
             let apply = |out: Out, process: &FakeProcess, timers: &mut Vec<(Duration, AgentTimer)>| {
                 for (to, message) in out.sends {

@@ -106,7 +106,8 @@ impl FakeAgent {
     /// The next call the executor made (HEARTBEATs skipped).
     pub async fn next_call(&mut self) -> Call {
         loop {
-            let call = tokio::time::timeout(DEADLINE, self.calls.recv()).await.expect("no call from the executor").unwrap();
+            let call =
+                tokio::time::timeout(DEADLINE, self.calls.recv()).await.expect("no call from the executor").unwrap();
             if call.r#type() != call::Type::Heartbeat {
                 return call;
             }
@@ -160,10 +161,7 @@ impl Drop for FakeAgent {
 }
 
 fn respond(status: u16, body: &str) -> hyper::Response<BoxBody<Bytes, Infallible>> {
-    hyper::Response::builder()
-        .status(status)
-        .body(Full::new(Bytes::from(body.to_string())).boxed())
-        .unwrap()
+    hyper::Response::builder().status(status).body(Full::new(Bytes::from(body.to_string())).boxed()).unwrap()
 }
 
 async fn handle(
@@ -211,12 +209,16 @@ async fn handle(
             executor_info: ExecutorInfo { executor_id: call.executor_id.clone(), ..Default::default() },
             framework_info,
             agent_info: AgentInfo { hostname: "fake-agent".into(), ..Default::default() },
-            container_id: Some(mesos_rs::proto::mesos::v1::ContainerId { value: "executor-container".into(), parent: None }),
+            container_id: Some(mesos_rs::proto::mesos::v1::ContainerId {
+                value: "executor-container".into(),
+                parent: None,
+            }),
         }),
         ..Default::default()
     };
     tx.send(encode(content_type, &subscribed)).unwrap();
-    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|o| o.map(|b| Ok::<_, Infallible>(Frame::data(b)))));
+    let stream =
+        futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|o| o.map(|b| Ok::<_, Infallible>(Frame::data(b)))));
     let mime = match content_type {
         ContentType::Protobuf => "application/x-protobuf",
         ContentType::Json => "application/json",

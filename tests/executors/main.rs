@@ -107,7 +107,8 @@ fn kill(id: &str, grace: Option<Duration>) -> Event {
         r#type: Some(event::Type::Kill as i32),
         kill: Some(event::Kill {
             task_id: TaskId { value: id.into() },
-            kill_policy: grace.map(|g| KillPolicy { grace_period: Some(DurationInfo { nanoseconds: g.as_nanos() as i64 }) }),
+            kill_policy: grace
+                .map(|g| KillPolicy { grace_period: Some(DurationInfo { nanoseconds: g.as_nanos() as i64 }) }),
         }),
         ..Default::default()
     }
@@ -281,11 +282,8 @@ async fn failing_health_checks_kill_the_task() {
 async fn a_checkpointing_executor_resubscribes_after_an_agent_restart() {
     let mut agent = FakeAgent::start(localhost(), false).await;
     let address = agent.address;
-    let mut executor = Executor::spawn(
-        Flavor::Command,
-        &agent,
-        &[("MESOS_CHECKPOINT", "1"), ("MESOS_RECOVERY_TIMEOUT", "1mins")],
-    );
+    let mut executor =
+        Executor::spawn(Flavor::Command, &agent, &[("MESOS_CHECKPOINT", "1"), ("MESOS_RECOVERY_TIMEOUT", "1mins")]);
     agent.subscribed().await;
     agent.send(launch(task("t1", "sleep 600")));
     let starting = agent.next_update().await;

@@ -58,16 +58,10 @@ impl<T: Send + 'static> Promise<T> {
         F: Future<Output = Result<T, String>> + Send + 'static,
     {
         let promise = Arc::new(Promise {
-            inner: Mutex::new(Inner {
-                outcome: Outcome::Pending,
-                discard_requested: false,
-                abort: None,
-            }),
+            inner: Mutex::new(Inner { outcome: Outcome::Pending, discard_requested: false, abort: None }),
             done: Condvar::new(),
         });
-        let completion = Completion {
-            promise: promise.clone(),
-        };
+        let completion = Completion { promise: promise.clone() };
         let task = runtime::get()?.spawn(async move {
             let outcome = match operation.await {
                 Ok(value) => Outcome::Ready(value),
@@ -82,9 +76,7 @@ impl<T: Send + 'static> Promise<T> {
 
 impl<T> Promise<T> {
     fn lock(&self) -> MutexGuard<'_, Inner<T>> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Records the outcome (the first one wins) and wakes the waiters.
@@ -128,19 +120,13 @@ impl<T: Clone> Promise<T> {
         let mut inner = self.lock();
         while matches!(inner.outcome, Outcome::Pending) {
             inner = match deadline {
-                None => self
-                    .done
-                    .wait(inner)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                None => self.done.wait(inner).unwrap_or_else(|poisoned| poisoned.into_inner()),
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return Err(Error::Timeout);
                     }
-                    self.done
-                        .wait_timeout(inner, left)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .0
+                    self.done.wait_timeout(inner, left).unwrap_or_else(|poisoned| poisoned.into_inner()).0
                 }
             };
         }
@@ -175,10 +161,7 @@ mod tests {
     #[test]
     fn cancel_discards_a_pending_operation() {
         let promise = Promise::<u8>::spawn(futures::future::pending()).unwrap();
-        assert!(matches!(
-            promise.get(Some(Duration::from_millis(1))),
-            Err(Error::Timeout)
-        ));
+        assert!(matches!(promise.get(Some(Duration::from_millis(1))), Err(Error::Timeout)));
         assert!(!promise.is_done());
         assert!(!promise.cancel(), "Apache's cancel never reports success");
         assert!(promise.is_done(), "a requested discard counts as done");

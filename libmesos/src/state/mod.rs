@@ -53,26 +53,14 @@ impl State {
     pub async fn fetch(&self, name: String) -> Result<Entry, String> {
         Ok(match self.storage.get(&name).await? {
             Some(entry) => entry,
-            None => Entry {
-                name,
-                uuid: new_uuid(),
-                value: Vec::new(),
-            },
+            None => Entry { name, uuid: new_uuid(), value: Vec::new() },
         })
     }
 
     pub async fn store(&self, variable: Entry) -> Result<Option<Entry>, String> {
         // Even an unchanged value is written: the UUID changes.
-        let entry = Entry {
-            name: variable.name,
-            uuid: new_uuid(),
-            value: variable.value,
-        };
-        Ok(self
-            .storage
-            .set(&entry, &variable.uuid)
-            .await?
-            .then_some(entry))
+        let entry = Entry { name: variable.name, uuid: new_uuid(), value: variable.value };
+        Ok(self.storage.set(&entry, &variable.uuid).await?.then_some(entry))
     }
 
     pub async fn expunge(&self, variable: Entry) -> Result<bool, String> {
@@ -116,23 +104,13 @@ fn variable_mutate<'l>(env: EnvUnowned<'l>, this: JObject<'l>, value: JObject<'l
     native(env, "Variable.mutate", |env| {
         let entry = variable_entry(env, &this)?;
         let value = jvm::bytes(env, &value, "value")?;
-        new_variable(
-            env,
-            Entry {
-                value,
-                ..(*entry).clone()
-            },
-        )
+        new_variable(env, Entry { value, ..(*entry).clone() })
     })
 }
 
 fn variable_finalize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
     native(env, "Variable.finalize", |env| {
-        drop(jvm::take_handle::<Entry>(
-            env,
-            &this,
-            jni_str!("__variable"),
-        )?);
+        drop(jvm::take_handle::<Entry>(env, &this, jni_str!("__variable"))?);
         Ok(())
     })
 }
@@ -200,19 +178,10 @@ impl Op for Names {
     type Value = Vec<String>;
     const NAME: &'static str = "names";
     fn to_java<'l>(env: &mut Env<'l>, value: Vec<String>) -> Result<JObject<'l>> {
-        let names = value
-            .iter()
-            .map(|n| env.new_string(n).map(JObject::from))
-            .collect::<jni::errors::Result<Vec<_>>>()?;
+        let names =
+            value.iter().map(|n| env.new_string(n).map(JObject::from)).collect::<jni::errors::Result<Vec<_>>>()?;
         let list = jvm::array_list(env, &names)?;
-        Ok(env
-            .call_method(
-                &list,
-                jni_str!("iterator"),
-                jni_sig!("()Ljava/util/Iterator;"),
-                &[],
-            )?
-            .l()?)
+        Ok(env.call_method(&list, jni_str!("iterator"), jni_sig!("()Ljava/util/Iterator;"), &[])?.l()?)
     }
 }
 
@@ -224,10 +193,7 @@ fn into_java_handle<T>(promise: Arc<Promise<T>>) -> jlong {
 /// The promise behind a `long` Java got from [`into_java_handle`].
 fn promise<O: Op>(raw: jlong) -> Result<Arc<Promise<O::Value>>> {
     if raw == 0 {
-        return Err(Error::NotInitialized {
-            class: ABSTRACT_STATE,
-            field: "future",
-        });
+        return Err(Error::NotInitialized { class: ABSTRACT_STATE, field: "future" });
     }
     let ptr = raw as *const Promise<O::Value>;
     // SAFETY: non-zero future handles are made only by `into_java_handle` for
@@ -249,17 +215,11 @@ fn release<O: Op>(raw: jlong) {
 
 /// The `future` field of an inner future object (`FetchFuture`, ...).
 fn future_field(env: &mut Env<'_>, this: &JObject<'_>) -> Result<jlong> {
-    Ok(env
-        .get_field(this, jni_str!("future"), jni_sig!("J"))?
-        .j()?)
+    Ok(env.get_field(this, jni_str!("future"), jni_sig!("J"))?.j()?)
 }
 
 /// Starts `op` on the `State` of `this` and hands its promise to Java.
-fn start<T, Fut>(
-    env: &mut Env<'_>,
-    this: &JObject<'_>,
-    op: impl FnOnce(Arc<State>) -> Fut,
-) -> Result<jlong>
+fn start<T, Fut>(env: &mut Env<'_>, this: &JObject<'_>, op: impl FnOnce(Arc<State>) -> Fut) -> Result<jlong>
 where
     T: Send + 'static,
     Fut: std::future::Future<Output = Result<T, String>> + Send + 'static,
@@ -285,18 +245,12 @@ fn start_store<'l>(env: EnvUnowned<'l>, this: JObject<'l>, variable: JObject<'l>
 fn start_expunge<'l>(env: EnvUnowned<'l>, this: JObject<'l>, variable: JObject<'l>) -> jlong {
     native(env, "AbstractState.__expunge", |env| {
         let entry = (*variable_entry(env, &variable)?).clone();
-        start(
-            env,
-            &this,
-            |state| async move { state.expunge(entry).await },
-        )
+        start(env, &this, |state| async move { state.expunge(entry).await })
     })
 }
 
 fn start_names<'l>(env: EnvUnowned<'l>, this: JObject<'l>) -> jlong {
-    native(env, "AbstractState.__names", |env| {
-        start(env, &this, |state| async move { state.names().await })
-    })
+    native(env, "AbstractState.__names", |env| start(env, &this, |state| async move { state.names().await }))
 }
 
 // The pre-0.22.1 natives, taking the future's `long` (`__fetch_get(future)`).
@@ -305,11 +259,7 @@ fn handle_cancel<'l, O: Op>(env: EnvUnowned<'l>, _this: JObject<'l>, future: jlo
     native(env, O::NAME, |_| Ok(promise::<O>(future)?.cancel()))
 }
 
-fn handle_is_cancelled<'l, O: Op>(
-    env: EnvUnowned<'l>,
-    _this: JObject<'l>,
-    future: jlong,
-) -> jboolean {
+fn handle_is_cancelled<'l, O: Op>(env: EnvUnowned<'l>, _this: JObject<'l>, future: jlong) -> jboolean {
     native(env, O::NAME, |_| Ok(promise::<O>(future)?.is_cancelled()))
 }
 
@@ -347,11 +297,7 @@ fn handle_finalize<'l, O: Op>(env: EnvUnowned<'l>, _this: JObject<'l>, future: j
 
 // The future classes' own natives (`FetchFuture.get()`), reading `future`.
 
-fn future_cancel<'l, O: Op>(
-    env: EnvUnowned<'l>,
-    this: JObject<'l>,
-    may_interrupt: jboolean,
-) -> jboolean {
+fn future_cancel<'l, O: Op>(env: EnvUnowned<'l>, this: JObject<'l>, may_interrupt: jboolean) -> jboolean {
     native(env, O::NAME, |env| {
         let future = future_field(env, &this)?;
         // Not interrupting a running operation is all Apache's answer to
@@ -416,16 +362,7 @@ fn zk_state_init<'l>(
     unit: JObject<'l>,
     znode: JObject<'l>,
 ) {
-    zk_state_init_auth(
-        env,
-        this,
-        servers,
-        timeout,
-        unit,
-        znode,
-        JObject::null(),
-        JObject::null(),
-    )
+    zk_state_init_auth(env, this, servers, timeout, unit, znode, JObject::null(), JObject::null())
 }
 
 /// `ZooKeeperState(servers, timeout, unit, znode, scheme, credentials)`; as
@@ -451,19 +388,11 @@ fn zk_state_init_auth<'l>(
         } else {
             let scheme = jvm::string(env, &scheme, "scheme")?;
             let credentials = jvm::bytes(env, &credentials, "credentials")?;
-            Some(Authentication {
-                scheme,
-                credentials: String::from_utf8_lossy(&credentials).into_owned(),
-            })
+            Some(Authentication { scheme, credentials: String::from_utf8_lossy(&credentials).into_owned() })
         };
         tracing::info!(%servers, %znode, "ZooKeeperState");
         let storage = ZooKeeperStorage::new(&servers, timeout, &znode, auth);
-        jvm::set_handle(
-            env,
-            &this,
-            jni_str!("__state"),
-            Arc::new(State::new(storage)),
-        )
+        jvm::set_handle(env, &this, jni_str!("__state"), Arc::new(State::new(storage)))
     })
 }
 

@@ -52,11 +52,7 @@ impl ZooKeeperStorage {
     ) -> ZooKeeperStorage {
         let mut config = ZkConfig::new(servers, session_timeout);
         config.authentication = auth;
-        ZooKeeperStorage {
-            config,
-            znode: znode.trim_end_matches('/').to_string(),
-            session: Mutex::new(None),
-        }
+        ZooKeeperStorage { config, znode: znode.trim_end_matches('/').to_string(), session: Mutex::new(None) }
     }
 
     fn path(&self, name: &str) -> String {
@@ -70,9 +66,7 @@ impl ZooKeeperStorage {
                 return Ok(client.clone());
             }
         }
-        let client = ZkClient::connect_retrying(&self.config)
-            .await
-            .map_err(|e| e.to_string())?;
+        let client = ZkClient::connect_retrying(&self.config).await.map_err(|e| e.to_string())?;
         *session = Some(client.clone());
         Ok(client)
     }
@@ -153,9 +147,7 @@ impl ZooKeeperStorage {
                     async move {
                         match client.create(&path, &data, CreateMode::Persistent).await {
                             Ok(_) => Ok(true),
-                            Err(e) if *e.source_error() == zookeeper_client::Error::NodeExists => {
-                                Ok(false)
-                            }
+                            Err(e) if *e.source_error() == zookeeper_client::Error::NodeExists => Ok(false),
                             Err(e) => Err(e),
                         }
                     }
@@ -213,11 +205,7 @@ impl ZooKeeperStorage {
     /// (Apache's storage fails with "no node" there; an empty answer is what
     /// its callers want).
     pub async fn names(&self) -> Result<BTreeSet<String>, String> {
-        let znode = if self.znode.is_empty() {
-            "/".to_string()
-        } else {
-            self.znode.clone()
-        };
+        let znode = if self.znode.is_empty() { "/".to_string() } else { self.znode.clone() };
         self.run(|client| {
             let znode = znode.clone();
             async move {
@@ -233,6 +221,5 @@ impl ZooKeeperStorage {
 }
 
 fn parse(data: &[u8]) -> Result<Entry, String> {
-    mesos_rs::proto::decode_strict::<Entry>(data)
-        .map_err(|_| "Failed to deserialize Entry".to_string())
+    mesos_rs::proto::decode_strict::<Entry>(data).map_err(|_| "Failed to deserialize Entry".to_string())
 }

@@ -34,9 +34,7 @@ impl JavaMesos {
     /// Captures `this` (a `V0Mesos` or `V1Mesos`) on the Java thread running
     /// its `initialize`.
     pub fn new(env: &mut Env<'_>, this: &JObject<'_>) -> Result<JavaMesos> {
-        Ok(JavaMesos {
-            bridge: Bridge::new(env, this, &[Event::JAVA_CLASS])?,
-        })
+        Ok(JavaMesos { bridge: Bridge::new(env, this, &[Event::JAVA_CLASS])? })
     }
 
     fn call(
@@ -45,31 +43,17 @@ impl JavaMesos {
         sig: &jni::signature::MethodSignature<'_, '_>,
         args: impl Args,
     ) -> Delivery {
-        self.bridge.deliver(
-            jni_str!("scheduler"),
-            "Lorg/apache/mesos/v1/scheduler/Scheduler;",
-            method,
-            sig,
-            args,
-        )
+        self.bridge.deliver(jni_str!("scheduler"), "Lorg/apache/mesos/v1/scheduler/Scheduler;", method, sig, args)
     }
 
     /// `scheduler.connected(mesos)`.
     pub fn connected(&self) -> Delivery {
-        self.call(
-            jni_str!("connected"),
-            &jni_sig!("(Lorg/apache/mesos/v1/scheduler/Mesos;)V"),
-            |_, _| Ok(vec![]),
-        )
+        self.call(jni_str!("connected"), &jni_sig!("(Lorg/apache/mesos/v1/scheduler/Mesos;)V"), |_, _| Ok(vec![]))
     }
 
     /// `scheduler.disconnected(mesos)`.
     pub fn disconnected(&self) -> Delivery {
-        self.call(
-            jni_str!("disconnected"),
-            &jni_sig!("(Lorg/apache/mesos/v1/scheduler/Mesos;)V"),
-            |_, _| Ok(vec![]),
-        )
+        self.call(jni_str!("disconnected"), &jni_sig!("(Lorg/apache/mesos/v1/scheduler/Mesos;)V"), |_, _| Ok(vec![]))
     }
 
     /// `scheduler.received(mesos, event)`.
@@ -83,26 +67,12 @@ impl JavaMesos {
 }
 
 /// The `master` and `credential` fields both v1 classes carry.
-pub fn master_and_credential(
-    env: &mut Env<'_>,
-    this: &JObject<'_>,
-) -> Result<(String, Option<Credential>)> {
-    let jmaster = env
-        .get_field(this, jni_str!("master"), jni_sig!("Ljava/lang/String;"))?
-        .l()?;
+pub fn master_and_credential(env: &mut Env<'_>, this: &JObject<'_>) -> Result<(String, Option<Credential>)> {
+    let jmaster = env.get_field(this, jni_str!("master"), jni_sig!("Ljava/lang/String;"))?.l()?;
     let master = jvm::string(env, &jmaster, "master")?;
-    let jcredential = env
-        .get_field(
-            this,
-            jni_str!("credential"),
-            jni_sig!("Lorg/apache/mesos/v1/Protos$Credential;"),
-        )?
-        .l()?;
-    let credential = if jcredential.is_null() {
-        None
-    } else {
-        Some(from_java(env, &jcredential, "credential")?)
-    };
+    let jcredential =
+        env.get_field(this, jni_str!("credential"), jni_sig!("Lorg/apache/mesos/v1/Protos$Credential;"))?.l()?;
+    let credential = if jcredential.is_null() { None } else { Some(from_java(env, &jcredential, "credential")?) };
     Ok((master, credential))
 }
 

@@ -33,8 +33,8 @@ use mesos_rs::driver::{Scheduler, SchedulerDriver};
 use mesos_rs::proto::mesos::scheduler::{call, Call};
 use mesos_rs::proto::mesos::v1::scheduler::{event, Event};
 use mesos_rs::proto::mesos::{
-    self, v1, Credential, ExecutorId, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId,
-    SlaveId, TaskState, TaskStatus,
+    self, v1, Credential, ExecutorId, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId, SlaveId, TaskState,
+    TaskStatus,
 };
 
 use super::{convert, master_and_credential, JavaMesos};
@@ -77,23 +77,12 @@ impl Forwarder {
 }
 
 fn typed(kind: event::Type) -> Event {
-    Event {
-        r#type: Some(kind as i32),
-        ..Default::default()
-    }
+    Event { r#type: Some(kind as i32), ..Default::default() }
 }
 
 impl Scheduler for Forwarder {
-    fn registered(
-        &mut self,
-        _: &dyn SchedulerDriver,
-        framework_id: &FrameworkId,
-        master_info: &MasterInfo,
-    ) {
-        self.forward(Input::Registered(
-            framework_id.clone(),
-            Box::new(master_info.clone()),
-        ));
+    fn registered(&mut self, _: &dyn SchedulerDriver, framework_id: &FrameworkId, master_info: &MasterInfo) {
+        self.forward(Input::Registered(framework_id.clone(), Box::new(master_info.clone())));
     }
 
     fn reregistered(&mut self, _: &dyn SchedulerDriver, master_info: &MasterInfo) {
@@ -106,25 +95,19 @@ impl Scheduler for Forwarder {
 
     fn resource_offers(&mut self, _: &dyn SchedulerDriver, offers: &[Offer]) {
         let mut e = typed(event::Type::Offers);
-        e.offers = Some(event::Offers {
-            offers: offers.iter().map(convert).collect(),
-        });
+        e.offers = Some(event::Offers { offers: offers.iter().map(convert).collect() });
         self.event(e);
     }
 
     fn offer_rescinded(&mut self, _: &dyn SchedulerDriver, offer_id: &OfferId) {
         let mut e = typed(event::Type::Rescind);
-        e.rescind = Some(event::Rescind {
-            offer_id: convert(offer_id),
-        });
+        e.rescind = Some(event::Rescind { offer_id: convert(offer_id) });
         self.event(e);
     }
 
     fn status_update(&mut self, _: &dyn SchedulerDriver, status: &TaskStatus) {
         let mut e = typed(event::Type::Update);
-        e.update = Some(event::Update {
-            status: convert(status),
-        });
+        e.update = Some(event::Update { status: convert(status) });
         self.event(e);
     }
 
@@ -146,20 +129,11 @@ impl Scheduler for Forwarder {
 
     fn slave_lost(&mut self, _: &dyn SchedulerDriver, slave_id: &SlaveId) {
         let mut e = typed(event::Type::Failure);
-        e.failure = Some(event::Failure {
-            agent_id: Some(convert(slave_id)),
-            ..Default::default()
-        });
+        e.failure = Some(event::Failure { agent_id: Some(convert(slave_id)), ..Default::default() });
         self.event(e);
     }
 
-    fn executor_lost(
-        &mut self,
-        _: &dyn SchedulerDriver,
-        executor_id: &ExecutorId,
-        slave_id: &SlaveId,
-        status: i32,
-    ) {
+    fn executor_lost(&mut self, _: &dyn SchedulerDriver, executor_id: &ExecutorId, slave_id: &SlaveId, status: i32) {
         let mut e = typed(event::Type::Failure);
         e.failure = Some(event::Failure {
             agent_id: Some(convert(slave_id)),
@@ -208,9 +182,7 @@ impl Actor {
 
     fn handle(&mut self, input: Input) {
         match input {
-            Input::Registered(framework_id, master_info) => {
-                self.registered(framework_id, *master_info)
-            }
+            Input::Registered(framework_id, master_info) => self.registered(framework_id, *master_info),
             Input::Reregistered(master_info) => match self.framework_id.clone() {
                 Some(framework_id) => self.registered(framework_id, *master_info),
                 None => tracing::warn!("V0Mesos: reregistered before registered"),
@@ -302,10 +274,7 @@ enum Applied {
 /// Carries out a v1 call (already devolved) on the v0 driver, as Apache's
 /// adapter does.
 fn apply(driver: &dyn SchedulerDriver, call: Call) -> Applied {
-    let kind = call
-        .r#type
-        .and_then(|t| call::Type::try_from(t).ok())
-        .unwrap_or(call::Type::Unknown);
+    let kind = call.r#type.and_then(|t| call::Type::try_from(t).ok()).unwrap_or(call::Type::Unknown);
     let dropped = |why: &str| {
         tracing::warn!("V0Mesos: dropping {}: {why}", kind.as_str_name());
         Applied::Dropped
@@ -317,11 +286,7 @@ fn apply(driver: &dyn SchedulerDriver, call: Call) -> Applied {
         }
         call::Type::Accept => match call.accept {
             Some(accept) => {
-                driver.accept_offers(
-                    &accept.offer_ids,
-                    &accept.operations,
-                    accept.filters.as_ref(),
-                );
+                driver.accept_offers(&accept.offer_ids, &accept.operations, accept.filters.as_ref());
             }
             None => return dropped("no 'accept'"),
         },
@@ -376,11 +341,7 @@ fn apply(driver: &dyn SchedulerDriver, call: Call) -> Applied {
         }
         call::Type::Message => match call.message {
             Some(message) => {
-                driver.send_framework_message(
-                    &message.executor_id,
-                    &message.slave_id,
-                    &message.data,
-                );
+                driver.send_framework_message(&message.executor_id, &message.slave_id, &message.data);
             }
             None => return dropped("no 'message'"),
         },
@@ -394,10 +355,7 @@ fn apply(driver: &dyn SchedulerDriver, call: Call) -> Applied {
         | call::Type::DeclineInverseOffers
         | call::Type::Shutdown
         | call::Type::UpdateFramework => {
-            tracing::error!(
-                "V0Mesos: received an unexpected {} call",
-                kind.as_str_name()
-            );
+            tracing::error!("V0Mesos: received an unexpected {} call", kind.as_str_name());
             return Applied::Dropped;
         }
         call::Type::Unknown => {
@@ -415,28 +373,16 @@ struct Handle {
 
 impl Handle {
     fn tell(&self, input: Input) {
-        let actor = self
-            .actor
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let actor = self.actor.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let _ = actor.send(input);
     }
 }
 
 fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
     native(env, "V0Mesos.initialize", |env| {
-        let jframework = env
-            .get_field(
-                &this,
-                jni_str!("framework"),
-                jni_sig!("Lorg/apache/mesos/v1/Protos$FrameworkInfo;"),
-            )?
-            .l()?;
-        let framework: FrameworkInfo = convert(&from_java::<v1::FrameworkInfo>(
-            env,
-            &jframework,
-            "framework",
-        )?);
+        let jframework =
+            env.get_field(&this, jni_str!("framework"), jni_sig!("Lorg/apache/mesos/v1/Protos$FrameworkInfo;"))?.l()?;
+        let framework: FrameworkInfo = convert(&from_java::<v1::FrameworkInfo>(env, &jframework, "framework")?);
         let (master, credential) = master_and_credential(env, &this)?;
         let credential: Option<Credential> = credential.as_ref().map(convert);
         let java = JavaMesos::new(env, &this)?;
@@ -465,20 +411,10 @@ fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
             .name("V0Mesos".into())
             .spawn(move || actor.run(rx))
             .map_err(|e| Error::Driver(format!("cannot start the V0Mesos thread: {e}")))?;
-        jvm::set_handle(
-            env,
-            &this,
-            jni_str!("__mesos"),
-            Arc::new(Handle {
-                actor: Mutex::new(tx),
-            }),
-        )?;
+        jvm::set_handle(env, &this, jni_str!("__mesos"), Arc::new(Handle { actor: Mutex::new(tx) }))?;
         let status = driver.start();
         if status != mesos::Status::DriverRunning {
-            tracing::warn!(
-                "V0Mesos: the driver did not start ({})",
-                status.as_str_name()
-            );
+            tracing::warn!("V0Mesos: the driver did not start ({})", status.as_str_name());
         }
         Ok(())
     })
@@ -552,29 +488,14 @@ mod tests {
         fn request_resources(&self, requests: &[Request]) -> mesos::Status {
             self.log(format!("request {}", requests.len()))
         }
-        fn launch_tasks(
-            &self,
-            offer_ids: &[OfferId],
-            tasks: &[TaskInfo],
-            _: Option<&Filters>,
-        ) -> mesos::Status {
+        fn launch_tasks(&self, offer_ids: &[OfferId], tasks: &[TaskInfo], _: Option<&Filters>) -> mesos::Status {
             self.log(format!("launch {} {}", offer_ids.len(), tasks.len()))
         }
         fn kill_task(&self, task_id: &TaskId) -> mesos::Status {
             self.log(format!("kill {}", task_id.value))
         }
-        fn accept_offers(
-            &self,
-            offer_ids: &[OfferId],
-            ops: &[offer::Operation],
-            f: Option<&Filters>,
-        ) -> mesos::Status {
-            self.log(format!(
-                "accept {} {} {:?}",
-                offer_ids[0].value,
-                ops.len(),
-                f.and_then(|f| f.refuse_seconds)
-            ))
+        fn accept_offers(&self, offer_ids: &[OfferId], ops: &[offer::Operation], f: Option<&Filters>) -> mesos::Status {
+            self.log(format!("accept {} {} {:?}", offer_ids[0].value, ops.len(), f.and_then(|f| f.refuse_seconds)))
         }
         fn decline_offer(&self, offer_id: &OfferId, _: Option<&Filters>) -> mesos::Status {
             self.log(format!("decline {}", offer_id.value))
@@ -588,27 +509,11 @@ mod tests {
         fn acknowledge_status_update(&self, status: &TaskStatus) -> mesos::Status {
             self.log(format!("ack {} {:?}", status.task_id.value, status.uuid))
         }
-        fn send_framework_message(
-            &self,
-            e: &ExecutorId,
-            s: &SlaveId,
-            data: &[u8],
-        ) -> mesos::Status {
-            self.log(format!(
-                "message {} {} {}",
-                e.value,
-                s.value,
-                String::from_utf8_lossy(data)
-            ))
+        fn send_framework_message(&self, e: &ExecutorId, s: &SlaveId, data: &[u8]) -> mesos::Status {
+            self.log(format!("message {} {} {}", e.value, s.value, String::from_utf8_lossy(data)))
         }
         fn reconcile_tasks(&self, statuses: &[TaskStatus]) -> mesos::Status {
-            self.log(format!(
-                "reconcile {:?}",
-                statuses
-                    .iter()
-                    .map(|s| s.task_id.value.clone())
-                    .collect::<Vec<_>>()
-            ))
+            self.log(format!("reconcile {:?}", statuses.iter().map(|s| s.task_id.value.clone()).collect::<Vec<_>>()))
         }
         fn update_framework(
             &self,
@@ -628,63 +533,33 @@ mod tests {
     }
 
     fn call(kind: call::Type) -> Call {
-        Call {
-            r#type: Some(kind as i32),
-            framework_id: Some(id("fw")),
-            ..Default::default()
-        }
+        Call { r#type: Some(kind as i32), framework_id: Some(id("fw")), ..Default::default() }
     }
 
     #[test]
     fn v1_calls_become_driver_calls_as_in_apaches_adapter() {
         let driver = Recording::default();
-        assert_eq!(
-            apply(&driver, call(call::Type::Subscribe)),
-            Applied::Subscribe
-        );
+        assert_eq!(apply(&driver, call(call::Type::Subscribe)), Applied::Subscribe);
 
         let mut accept = call(call::Type::Accept);
         accept.accept = Some(call::Accept {
             offer_ids: vec![id("o1")],
             operations: vec![offer::Operation::default()],
-            filters: Some(Filters {
-                refuse_seconds: Some(5.0),
-            }),
+            filters: Some(Filters { refuse_seconds: Some(5.0) }),
         });
         let mut decline = call(call::Type::Decline);
-        decline.decline = Some(call::Decline {
-            offer_ids: vec![id("o2"), id("o3")],
-            filters: None,
-        });
+        decline.decline = Some(call::Decline { offer_ids: vec![id("o2"), id("o3")], filters: None });
         let mut ack = call(call::Type::Acknowledge);
-        ack.acknowledge = Some(call::Acknowledge {
-            slave_id: id("a1"),
-            task_id: id("t1"),
-            uuid: vec![7; 16],
-        });
+        ack.acknowledge = Some(call::Acknowledge { slave_id: id("a1"), task_id: id("t1"), uuid: vec![7; 16] });
         let mut reconcile = call(call::Type::Reconcile);
-        reconcile.reconcile = Some(call::Reconcile {
-            tasks: vec![call::reconcile::Task {
-                task_id: id("t1"),
-                slave_id: None,
-            }],
-        });
+        reconcile.reconcile =
+            Some(call::Reconcile { tasks: vec![call::reconcile::Task { task_id: id("t1"), slave_id: None }] });
         let mut message = call(call::Type::Message);
-        message.message = Some(call::Message {
-            slave_id: id("a1"),
-            executor_id: id("e1"),
-            data: b"hi".to_vec(),
-        });
+        message.message = Some(call::Message { slave_id: id("a1"), executor_id: id("e1"), data: b"hi".to_vec() });
         let mut revive = call(call::Type::Revive);
-        revive.revive = Some(call::Revive {
-            roles: vec!["r".into()],
-        });
+        revive.revive = Some(call::Revive { roles: vec!["r".into()] });
         let mut kill = call(call::Type::Kill);
-        kill.kill = Some(call::Kill {
-            task_id: id("t2"),
-            slave_id: None,
-            kill_policy: None,
-        });
+        kill.kill = Some(call::Kill { task_id: id("t2"), slave_id: None, kill_policy: None });
 
         for c in [
             accept,
@@ -758,11 +633,7 @@ mod tests {
         assert_eq!(events[0].r#type, Some(event::Type::Offers as i32));
         let offer = &events[0].offers.as_ref().unwrap().offers[0];
         assert_eq!(
-            (
-                offer.id.value.as_str(),
-                offer.agent_id.value.as_str(),
-                offer.hostname.as_str()
-            ),
+            (offer.id.value.as_str(), offer.agent_id.value.as_str(), offer.hostname.as_str()),
             ("o1", "a1", "h")
         );
         let failure = events[1].failure.as_ref().unwrap();
@@ -775,9 +646,6 @@ mod tests {
             ("a1", "e1", Some(3))
         );
         let message = events[2].message.as_ref().unwrap();
-        assert_eq!(
-            (message.agent_id.value.as_str(), message.data.as_slice()),
-            ("a1", &b"data"[..])
-        );
+        assert_eq!((message.agent_id.value.as_str(), message.data.as_slice()), ("a1", &b"data"[..]));
     }
 }

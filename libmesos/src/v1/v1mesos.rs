@@ -117,21 +117,13 @@ struct Connection {
 type EventStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
 
 /// A call ready to go on the non-subscribe connection.
-type QueuedCall = (
-    call::Type,
-    Request<Full<Bytes>>,
-    Option<oneshot::Sender<()>>,
-);
+type QueuedCall = (call::Type, Request<Full<Bytes>>, Option<oneshot::Sender<()>>);
 
 /// A result the client task gets from its helpers.
 enum Note {
     Connected(u64, std::result::Result<Connection, String>),
     ConnectionEnded(u64, Ended),
-    Subscribed(
-        u64,
-        std::result::Result<(String, hyper::body::Incoming), Option<String>>,
-        SendRequest<Full<Bytes>>,
-    ),
+    Subscribed(u64, std::result::Result<(String, hyper::body::Incoming), Option<String>>, SendRequest<Full<Bytes>>),
     CallFailed(u64, call::Type, Option<String>),
 }
 
@@ -213,10 +205,7 @@ impl Client {
 
     /// A (new, or re-detected) leader: drop what we have, connect anew.
     fn detected(&mut self, leader: Option<MasterInfo>) {
-        if matches!(
-            self.state,
-            State::Connected | State::Subscribing | State::Subscribed
-        ) {
+        if matches!(self.state, State::Connected | State::Subscribing | State::Subscribed) {
             self.callback(Callback::Disconnected);
         }
         self.disconnect();
@@ -257,10 +246,7 @@ impl Client {
         match note {
             Note::Connected(generation, result) if generation == self.generation => match result {
                 Ok(connection) => {
-                    tracing::info!(
-                        "V1Mesos: connected with the master at {}",
-                        connection.authority
-                    );
+                    tracing::info!("V1Mesos: connected with the master at {}", connection.authority);
                     self.connection = Some(connection);
                     self.state = State::Connected;
                     self.callback(Callback::Connected);
@@ -302,34 +288,21 @@ impl Client {
     }
 
     fn send(&mut self, call: Call, done: Option<oneshot::Sender<()>>) {
-        let kind = call
-            .r#type
-            .and_then(|t| call::Type::try_from(t).ok())
-            .unwrap_or(call::Type::Unknown);
+        let kind = call.r#type.and_then(|t| call::Type::try_from(t).ok()).unwrap_or(call::Type::Unknown);
         if let Err(why) = validate(&call, kind) {
             tracing::warn!("V1Mesos: dropping {}: {why}", kind.as_str_name());
             return;
         }
         if kind == call::Type::Subscribe && self.state != State::Connected {
-            tracing::warn!(
-                "V1Mesos: dropping SUBSCRIBE: scheduler is in state {:?}",
-                self.state
-            );
+            tracing::warn!("V1Mesos: dropping SUBSCRIBE: scheduler is in state {:?}", self.state);
             return;
         }
         if kind != call::Type::Subscribe && self.state != State::Subscribed {
-            tracing::warn!(
-                "V1Mesos: dropping {}: scheduler is in state {:?}",
-                kind.as_str_name(),
-                self.state
-            );
+            tracing::warn!("V1Mesos: dropping {}: scheduler is in state {:?}", kind.as_str_name(), self.state);
             return;
         }
         let Some(connection) = self.connection.as_mut() else {
-            tracing::warn!(
-                "V1Mesos: dropping {}: connection to master interrupted",
-                kind.as_str_name()
-            );
+            tracing::warn!("V1Mesos: dropping {}: connection to master interrupted", kind.as_str_name());
             return;
         };
         if kind == call::Type::Subscribe {
@@ -345,12 +318,7 @@ impl Client {
                 let _ = notes.send(Note::Subscribed(generation, result, sender));
             });
         } else {
-            let request = request(
-                connection,
-                &self.settings,
-                &call,
-                connection.stream_id.as_deref(),
-            );
+            let request = request(connection, &self.settings, &call, connection.stream_id.as_deref());
             let _ = connection.calls.send((kind, request, done));
         }
     }
@@ -403,23 +371,15 @@ fn rand_fraction() -> f64 {
 fn validate(call: &Call, kind: call::Type) -> std::result::Result<(), &'static str> {
     match kind {
         call::Type::Unknown => Err("unknown call type"),
-        call::Type::Subscribe if call.subscribe.is_none() => {
-            Err("Expecting 'subscribe' to be present")
-        }
+        call::Type::Subscribe if call.subscribe.is_none() => Err("Expecting 'subscribe' to be present"),
         call::Type::Subscribe => Ok(()),
         _ if call.framework_id.is_none() => Err("Expecting 'framework_id' to be present"),
         call::Type::Accept if call.accept.is_none() => Err("Expecting 'accept' to be present"),
         call::Type::Decline if call.decline.is_none() => Err("Expecting 'decline' to be present"),
         call::Type::Kill if call.kill.is_none() => Err("Expecting 'kill' to be present"),
-        call::Type::Shutdown if call.shutdown.is_none() => {
-            Err("Expecting 'shutdown' to be present")
-        }
-        call::Type::Acknowledge if call.acknowledge.is_none() => {
-            Err("Expecting 'acknowledge' to be present")
-        }
-        call::Type::Reconcile if call.reconcile.is_none() => {
-            Err("Expecting 'reconcile' to be present")
-        }
+        call::Type::Shutdown if call.shutdown.is_none() => Err("Expecting 'shutdown' to be present"),
+        call::Type::Acknowledge if call.acknowledge.is_none() => Err("Expecting 'acknowledge' to be present"),
+        call::Type::Reconcile if call.reconcile.is_none() => Err("Expecting 'reconcile' to be present"),
         call::Type::Message if call.message.is_none() => Err("Expecting 'message' to be present"),
         call::Type::Request if call.request.is_none() => Err("Expecting 'request' to be present"),
         _ => Ok(()),
@@ -430,30 +390,17 @@ fn validate(call: &Call, kind: call::Type) -> std::result::Result<(), &'static s
 fn endpoint(info: &MasterInfo) -> std::result::Result<(String, String), String> {
     if let Some(pid) = info.pid.as_deref() {
         if let Ok(upid) = pid.parse::<Upid>() {
-            return Ok((
-                upid.addr().to_string(),
-                format!("/{}/api/v1/scheduler", upid.id()),
-            ));
+            return Ok((upid.addr().to_string(), format!("/{}/api/v1/scheduler", upid.id())));
         }
     }
     match &info.address {
         Some(address) => {
-            let host = address
-                .ip
-                .clone()
-                .or_else(|| address.hostname.clone())
-                .unwrap_or_default();
-            Ok((
-                format!("{host}:{}", address.port),
-                "/master/api/v1/scheduler".to_string(),
-            ))
+            let host = address.ip.clone().or_else(|| address.hostname.clone()).unwrap_or_default();
+            Ok((format!("{host}:{}", address.port), "/master/api/v1/scheduler".to_string()))
         }
         None => {
             let ip = std::net::Ipv4Addr::from(u32::from_be(info.ip));
-            Ok((
-                format!("{ip}:{}", info.port),
-                "/master/api/v1/scheduler".to_string(),
-            ))
+            Ok((format!("{ip}:{}", info.port), "/master/api/v1/scheduler".to_string()))
         }
     }
 }
@@ -469,13 +416,7 @@ async fn open(
     let non_subscribe = dial(&authority, generation, "Non-subscribe", notes.clone()).await?;
     let (calls, queue) = mpsc::unbounded_channel();
     tokio::spawn(call_worker(generation, non_subscribe, queue, notes));
-    Ok(Connection {
-        url_path,
-        authority,
-        subscribe: Some(subscribe),
-        calls,
-        stream_id: None,
-    })
+    Ok(Connection { url_path, authority, subscribe: Some(subscribe), calls, stream_id: None })
 }
 
 /// One HTTP/1.1 connection; its end is reported as a note.
@@ -485,13 +426,10 @@ async fn dial(
     name: &'static str,
     notes: mpsc::UnboundedSender<Note>,
 ) -> std::result::Result<SendRequest<Full<Bytes>>, String> {
-    let stream = tokio::net::TcpStream::connect(authority)
-        .await
-        .map_err(|e| format!("{authority}: {e}"))?;
+    let stream = tokio::net::TcpStream::connect(authority).await.map_err(|e| format!("{authority}: {e}"))?;
     let _ = stream.set_nodelay(true);
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
     tokio::spawn(async move {
         let why = match connection.await {
             Ok(()) => format!("{name} connection closed"),
@@ -502,12 +440,7 @@ async fn dial(
     Ok(sender)
 }
 
-fn request(
-    connection: &Connection,
-    settings: &Settings,
-    call: &Call,
-    stream_id: Option<&str>,
-) -> Request<Full<Bytes>> {
+fn request(connection: &Connection, settings: &Settings, call: &Call, stream_id: Option<&str>) -> Request<Full<Bytes>> {
     let mut builder = Request::post(connection.url_path.as_str())
         .header(hyper::header::HOST, connection.authority.as_str())
         .header(hyper::header::CONTENT_TYPE, CONTENT_TYPE)
@@ -519,9 +452,7 @@ fn request(
     if let Some(stream_id) = stream_id {
         builder = builder.header("Mesos-Stream-Id", stream_id);
     }
-    builder
-        .body(Full::new(Bytes::from(call.encode_to_vec())))
-        .unwrap_or_else(|_| Request::new(Full::default()))
+    builder.body(Full::new(Bytes::from(call.encode_to_vec()))).unwrap_or_else(|_| Request::new(Full::default()))
 }
 
 /// Posts `SUBSCRIBE`: `Ok((stream id, event stream))` on `200 OK`;
@@ -552,37 +483,16 @@ async fn subscribe(
 
 /// What a non-OK answer to `kind` means: `None` for the answers Apache's
 /// library only logs, else the text of an `ERROR` event.
-async fn unexpected(
-    kind: call::Type,
-    response: hyper::Response<hyper::body::Incoming>,
-) -> Option<String> {
+async fn unexpected(kind: call::Type, response: hyper::Response<hyper::body::Incoming>) -> Option<String> {
     let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let body = String::from_utf8_lossy(&body);
-    let line = format!(
-        "{} {}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("")
-    );
-    if matches!(
-        status,
-        StatusCode::SERVICE_UNAVAILABLE | StatusCode::NOT_FOUND | StatusCode::TEMPORARY_REDIRECT
-    ) {
-        tracing::warn!(
-            "V1Mesos: received '{line}' ({body}) for {}",
-            kind.as_str_name()
-        );
+    let line = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+    if matches!(status, StatusCode::SERVICE_UNAVAILABLE | StatusCode::NOT_FOUND | StatusCode::TEMPORARY_REDIRECT) {
+        tracing::warn!("V1Mesos: received '{line}' ({body}) for {}", kind.as_str_name());
         return None;
     }
-    Some(format!(
-        "Received unexpected '{line}' ({body}) for {}",
-        kind.as_str_name()
-    ))
+    Some(format!("Received unexpected '{line}' ({body}) for {}", kind.as_str_name()))
 }
 
 /// Sends the non-subscribe calls one after another, in order.
@@ -598,18 +508,10 @@ async fn call_worker(
             Err(e) => Err(e),
         };
         let error = match outcome {
-            Ok(response)
-                if response.status() == StatusCode::ACCEPTED
-                    || response.status() == StatusCode::OK =>
-            {
-                None
-            }
+            Ok(response) if response.status() == StatusCode::ACCEPTED || response.status() == StatusCode::OK => None,
             Ok(response) => unexpected(kind, response).await,
             Err(e) => {
-                tracing::error!(
-                    "V1Mesos: request for call type {} failed: {e}",
-                    kind.as_str_name()
-                );
+                tracing::error!("V1Mesos: request for call type {} failed: {e}", kind.as_str_name());
                 None
             }
         };
@@ -630,8 +532,7 @@ fn events(body: hyper::body::Incoming) -> impl Stream<Item = Result<Bytes, Strin
             Err(e) => Some(Err(e.to_string())),
         }
     });
-    mesos_rs::http_api::recordio::records(Box::pin(chunks), MAX_EVENT_SIZE)
-        .map(|r| r.map_err(|e| e.to_string()))
+    mesos_rs::http_api::recordio::records(Box::pin(chunks), MAX_EVENT_SIZE).map(|r| r.map_err(|e| e.to_string()))
 }
 
 /// Delivers callbacks to Java, in order, until the client is gone or the
@@ -662,15 +563,8 @@ fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
         crate::backend::ensure_logging();
         let (master, credential) = master_and_credential(env, &this)?;
         let authorization = credential.map(|credential| {
-            let pair = format!(
-                "{}:{}",
-                credential.principal,
-                credential.secret.unwrap_or_default()
-            );
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(pair)
-            )
+            let pair = format!("{}:{}", credential.principal, credential.secret.unwrap_or_default());
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
         });
         let java = JavaMesos::new(env, &this)?;
         let (callbacks_tx, callbacks_rx) = std_mpsc::channel();
@@ -681,11 +575,7 @@ fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (notes_tx, notes) = mpsc::unbounded_channel();
         let client = Client {
-            settings: Settings {
-                master,
-                authorization,
-                connection_delay_max: connection_delay_max(),
-            },
+            settings: Settings { master, authorization, connection_delay_max: connection_delay_max() },
             state: State::Disconnected,
             generation: 0,
             connection: None,
@@ -696,12 +586,7 @@ fn initialize<'l>(env: EnvUnowned<'l>, this: JObject<'l>) {
             pending_connect: None,
         };
         runtime::get()?.spawn(client.run(commands_rx));
-        jvm::set_handle(
-            env,
-            &this,
-            jni_str!("__mesos"),
-            Arc::new(Handle { commands }),
-        )?;
+        jvm::set_handle(env, &this, jni_str!("__mesos"), Arc::new(Handle { commands }))?;
         Ok(())
     })
 }
@@ -723,15 +608,10 @@ fn send<'l>(env: EnvUnowned<'l>, this: JObject<'l>, jcall: JObject<'l>) {
             return Ok(());
         }
         let (done, answered) = oneshot::channel();
-        let _ = handle
-            .commands
-            .send(Command::Send(Box::new(call), Some(done)));
-        let waited = runtime::get()?
-            .block_on(async { tokio::time::timeout(TEARDOWN_TIMEOUT, answered).await });
+        let _ = handle.commands.send(Command::Send(Box::new(call), Some(done)));
+        let waited = runtime::get()?.block_on(async { tokio::time::timeout(TEARDOWN_TIMEOUT, answered).await });
         if waited.is_err() {
-            tracing::error!(
-                "V1Mesos: received no response to call TEARDOWN for {TEARDOWN_TIMEOUT:?}"
-            );
+            tracing::error!("V1Mesos: received no response to call TEARDOWN for {TEARDOWN_TIMEOUT:?}");
         }
         Ok(())
     })
@@ -762,34 +642,17 @@ mod tests {
 
     #[test]
     fn the_scheduler_api_lives_under_the_masters_process_id() {
-        let info = MasterInfo {
-            pid: Some("master@10.0.0.7:5050".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            endpoint(&info).unwrap(),
-            ("10.0.0.7:5050".into(), "/master/api/v1/scheduler".into())
-        );
-        let renamed = MasterInfo {
-            pid: Some("leader@127.0.0.1:5051".into()),
-            ..Default::default()
-        };
+        let info = MasterInfo { pid: Some("master@10.0.0.7:5050".into()), ..Default::default() };
+        assert_eq!(endpoint(&info).unwrap(), ("10.0.0.7:5050".into(), "/master/api/v1/scheduler".into()));
+        let renamed = MasterInfo { pid: Some("leader@127.0.0.1:5051".into()), ..Default::default() };
         assert_eq!(endpoint(&renamed).unwrap().1, "/leader/api/v1/scheduler");
         // Without a pid: the address, then the packed IPv4 of old masters.
         let address = MasterInfo {
-            address: Some(Address {
-                ip: Some("10.0.0.8".into()),
-                port: 5052,
-                hostname: None,
-            }),
+            address: Some(Address { ip: Some("10.0.0.8".into()), port: 5052, hostname: None }),
             ..Default::default()
         };
         assert_eq!(endpoint(&address).unwrap().0, "10.0.0.8:5052");
-        let packed = MasterInfo {
-            ip: u32::from_be_bytes([1, 0, 0, 127]),
-            port: 5053,
-            ..Default::default()
-        };
+        let packed = MasterInfo { ip: u32::from_be_bytes([1, 0, 0, 127]), port: 5053, ..Default::default() };
         assert_eq!(endpoint(&packed).unwrap().0, "127.0.0.1:5053");
     }
 

@@ -210,12 +210,8 @@ impl Containerizer for MockContainerizer {
                 state.finished.insert(key.clone(), Termination::default());
             }
         }
-        let orphans: Vec<String> = state
-            .running
-            .keys()
-            .filter(|k| !known.iter().any(|c| &c.container_id.value == *k))
-            .cloned()
-            .collect();
+        let orphans: Vec<String> =
+            state.running.keys().filter(|k| !known.iter().any(|c| &c.container_id.value == *k)).cloned().collect();
         for orphan in orphans {
             state.destroyed.push(MockContainerizer::id(&orphan));
             finish(&mut state, &orphan, Termination { status: Some(KILLED_STATUS), ..Default::default() });

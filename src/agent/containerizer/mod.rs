@@ -18,8 +18,8 @@ use std::path::PathBuf;
 use futures::future::BoxFuture;
 
 use crate::proto::mesos::{
-    CommandInfo, ContainerId, ContainerInfo, ExecutorInfo, Resource, ResourceStatistics,
-    TaskInfo, TaskState, task_status::Reason,
+    task_status::Reason, CommandInfo, ContainerId, ContainerInfo, ExecutorInfo, Resource, ResourceStatistics, TaskInfo,
+    TaskState,
 };
 
 /// Everything needed to start one top-level container (one executor run).

@@ -73,7 +73,8 @@ impl ToExecutor {
             }
             ToExecutor::Ack(m) => {
                 event.set_type(EventType::Acknowledged);
-                event.acknowledged = Some(exec::event::Acknowledged { task_id: m.task_id.clone(), uuid: m.uuid.clone() });
+                event.acknowledged =
+                    Some(exec::event::Acknowledged { task_id: m.task_id.clone(), uuid: m.uuid.clone() });
             }
             ToExecutor::FrameworkMessage(m) => {
                 event.set_type(EventType::Message);
@@ -102,7 +103,9 @@ impl ToExecutor {
 impl Agent {
     pub(crate) fn send_to_executor(&self, channel: &Channel, message: ToExecutor, fx: &mut Vec<Effect>) {
         match channel {
-            Channel::Http(Some(stream)) => fx.push(Effect::ExecutorEvent { stream: *stream, event: Box::new(message.event()) }),
+            Channel::Http(Some(stream)) => {
+                fx.push(Effect::ExecutorEvent { stream: *stream, event: Box::new(message.event()) })
+            }
             Channel::V0(pid) => fx.push(Effect::Send { to: pid.clone(), message: message.message() }),
             Channel::Http(None) | Channel::Unknown => {
                 tracing::warn!("Unable to send event to executor: no connection");
@@ -115,7 +118,13 @@ impl Agent {
     }
 
     /// `RegisterExecutorMessage` from a v0 executor driver.
-    pub(crate) fn on_register_executor(&mut self, from: &Upid, framework_id: &str, executor_id: &str, fx: &mut Vec<Effect>) {
+    pub(crate) fn on_register_executor(
+        &mut self,
+        from: &Upid,
+        framework_id: &str,
+        executor_id: &str,
+        fx: &mut Vec<Effect>,
+    ) {
         tracing::info!("Got registration for executor '{executor_id}' of framework {framework_id} from {from}");
         match self.state {
             AgentState::Recovering => {
@@ -141,7 +150,10 @@ impl Agent {
             return self.reply_shutdown(from, fx);
         };
         if executor.state != ExecutorState::Registering {
-            tracing::warn!("Shutting down executor '{executor_id}' because it is in unexpected state {}", executor.state.name());
+            tracing::warn!(
+                "Shutting down executor '{executor_id}' because it is in unexpected state {}",
+                executor.state.name()
+            );
             return self.reply_shutdown(from, fx);
         }
         let agent_id = self.agent_id();
@@ -182,12 +194,8 @@ impl Agent {
         let Some(executor) = self.executor(framework_id, executor_id) else { return };
         let grouped: Vec<String> =
             executor.queued_task_groups.iter().flat_map(|g| g.tasks.iter().map(|t| t.task_id.value.clone())).collect();
-        let tasks: Vec<String> = executor
-            .queued_tasks
-            .iter()
-            .map(|t| t.task_id.value.clone())
-            .filter(|t| !grouped.contains(t))
-            .collect();
+        let tasks: Vec<String> =
+            executor.queued_tasks.iter().map(|t| t.task_id.value.clone()).filter(|t| !grouped.contains(t)).collect();
         let task_groups: Vec<Vec<String>> = executor
             .queued_task_groups
             .iter()
@@ -206,7 +214,12 @@ impl Agent {
 
     /// `ReregisterExecutorMessage`: a v0 executor answering the reconnect
     /// request of a restarted agent.
-    pub(crate) fn on_reregister_executor(&mut self, from: &Upid, message: ReregisterExecutorMessage, fx: &mut Vec<Effect>) {
+    pub(crate) fn on_reregister_executor(
+        &mut self,
+        from: &Upid,
+        message: ReregisterExecutorMessage,
+        fx: &mut Vec<Effect>,
+    ) {
         let framework_id = message.framework_id.value.clone();
         let executor_id = message.executor_id.value.clone();
         tracing::info!("Received re-registration message from executor '{executor_id}' of framework {framework_id}");
@@ -214,7 +227,9 @@ impl Agent {
             return self.reply_shutdown(from, fx);
         }
         let Some(framework) = self.frameworks.get(&framework_id) else {
-            tracing::warn!("Shutting down executor '{executor_id}' of framework {framework_id} because the framework is unknown");
+            tracing::warn!(
+                "Shutting down executor '{executor_id}' of framework {framework_id} because the framework is unknown"
+            );
             return self.reply_shutdown(from, fx);
         };
         if framework.state == FrameworkState::Terminating {
@@ -233,7 +248,9 @@ impl Agent {
                 if self.config.executor_reregistration_retry_interval.is_none() {
                     return self.reply_shutdown(from, fx);
                 }
-                tracing::warn!("Ignoring executor re-registration message from '{executor_id}' because it is already registered");
+                tracing::warn!(
+                    "Ignoring executor re-registration message from '{executor_id}' because it is already registered"
+                );
                 return;
             }
             ExecutorState::Registering => {}
@@ -334,7 +351,8 @@ impl Agent {
             CallType::Update => {
                 respond(fx, ApiResponse::Accepted);
                 if let Some(update) = call.update {
-                    let update = status_update_from_executor(&framework_id, update.status, &self.slave_id(), self.now.secs());
+                    let update =
+                        status_update_from_executor(&framework_id, update.status, &self.slave_id(), self.now.secs());
                     self.status_update(update, Some(None), fx);
                 }
             }
@@ -373,7 +391,10 @@ impl Agent {
         let framework_info = framework.info.clone();
         let executor = &framework.executors[executor_id];
         if matches!(executor.state, ExecutorState::Terminating | ExecutorState::Terminated) {
-            tracing::warn!("Shutting down executor '{executor_id}' because it is in unexpected state {}", executor.state.name());
+            tracing::warn!(
+                "Shutting down executor '{executor_id}' because it is in unexpected state {}",
+                executor.state.name()
+            );
             return shutdown_and_close(fx);
         }
         let agent_id = self.agent_id();
@@ -395,7 +416,13 @@ impl Agent {
             let update = status_update_from_executor(framework_id, update.status, &slave_id, self.now.secs());
             self.status_update(update, Some(None), fx);
         }
-        self.drop_staged_tasks_unknown_to_executor(framework_id, executor_id, &subscribe.unacknowledged_tasks, partition_aware, fx);
+        self.drop_staged_tasks_unknown_to_executor(
+            framework_id,
+            executor_id,
+            &subscribe.unacknowledged_tasks,
+            partition_aware,
+            fx,
+        );
         let Some(executor) = self.executor(framework_id, executor_id) else { return };
         if !executor.ever_sent_task() && executor.queued_tasks.is_empty() {
             tracing::warn!("Shutting down executor '{executor_id}' because it has never been sent a task and all of its queued tasks have been killed before delivery");
@@ -433,11 +460,16 @@ impl Agent {
         let task_id = message.task_id.value.clone();
         tracing::info!("Asked to kill task {task_id} of framework {framework_id}");
         if matches!(self.state, AgentState::Recovering | AgentState::Terminating) {
-            tracing::warn!("Cannot kill task {task_id} of framework {framework_id} because the agent is {}", self.state.name());
+            tracing::warn!(
+                "Cannot kill task {task_id} of framework {framework_id} because the agent is {}",
+                self.state.name()
+            );
             return;
         }
         let Some(framework) = self.frameworks.get(&framework_id) else {
-            tracing::warn!("Ignoring kill task {task_id} of framework {framework_id} because no such framework is running");
+            tracing::warn!(
+                "Ignoring kill task {task_id} of framework {framework_id} because no such framework is running"
+            );
             return;
         };
         if framework.state == FrameworkState::Terminating {
@@ -445,7 +477,9 @@ impl Agent {
         }
         let partition_aware = framework.partition_aware();
         let Some(executor_id) = framework.executor_id_of_task(&task_id) else {
-            tracing::warn!("Cannot kill task {task_id} of framework {framework_id} because no corresponding executor is running");
+            tracing::warn!(
+                "Cannot kill task {task_id} of framework {framework_id} because no corresponding executor is running"
+            );
             let update = self.agent_update(
                 &framework_id,
                 &task_id,
@@ -461,7 +495,14 @@ impl Agent {
     }
 
     /// Mesos's `Slave::kill`.
-    fn kill(&mut self, framework_id: &str, executor_id: &str, task_id: &str, kill_policy: Option<KillPolicy>, fx: &mut Vec<Effect>) {
+    fn kill(
+        &mut self,
+        framework_id: &str,
+        executor_id: &str,
+        task_id: &str,
+        kill_policy: Option<KillPolicy>,
+        fx: &mut Vec<Effect>,
+    ) {
         let Some(executor) = self.executor(framework_id, executor_id) else { return };
         match executor.state {
             ExecutorState::Registering => {
@@ -469,7 +510,10 @@ impl Agent {
                 self.kill_queued(framework_id, executor_id, task_id, fx);
             }
             ExecutorState::Terminating | ExecutorState::Terminated => {
-                tracing::warn!("Ignoring kill task {task_id} because the executor '{executor_id}' is {}", executor.state.name());
+                tracing::warn!(
+                    "Ignoring kill task {task_id} because the executor '{executor_id}' is {}",
+                    executor.state.name()
+                );
             }
             ExecutorState::Running => {
                 if executor.is_queued(task_id) {
@@ -516,7 +560,13 @@ impl Agent {
     }
 
     /// `ShutdownExecutorMessage` from the master.
-    pub(crate) fn on_shutdown_executor(&mut self, from: Option<&Upid>, framework_id: &str, executor_id: &str, fx: &mut Vec<Effect>) {
+    pub(crate) fn on_shutdown_executor(
+        &mut self,
+        from: Option<&Upid>,
+        framework_id: &str,
+        executor_id: &str,
+        fx: &mut Vec<Effect>,
+    ) {
         if let Some(from) = from {
             if self.master.as_ref() != Some(from) {
                 tracing::warn!("Ignoring shutdown executor message for executor '{executor_id}' of framework {framework_id} from {from} because it is not from the registered master");
@@ -568,7 +618,13 @@ impl Agent {
         self.timer(timer, grace, fx);
     }
 
-    pub(crate) fn on_shutdown_executor_timeout(&mut self, framework_id: &str, executor_id: &str, container_id: &str, fx: &mut Vec<Effect>) {
+    pub(crate) fn on_shutdown_executor_timeout(
+        &mut self,
+        framework_id: &str,
+        executor_id: &str,
+        container_id: &str,
+        fx: &mut Vec<Effect>,
+    ) {
         let Some(executor) = self.executor(framework_id, executor_id) else { return };
         if executor.container_id != container_id {
             return;
@@ -579,7 +635,13 @@ impl Agent {
         }
     }
 
-    pub(crate) fn on_register_executor_timeout(&mut self, framework_id: &str, executor_id: &str, container_id: &str, fx: &mut Vec<Effect>) {
+    pub(crate) fn on_register_executor_timeout(
+        &mut self,
+        framework_id: &str,
+        executor_id: &str,
+        container_id: &str,
+        fx: &mut Vec<Effect>,
+    ) {
         let timeout = self.config.executor_registration_timeout;
         let Some(framework) = self.frameworks.get_mut(framework_id) else { return };
         if framework.state == FrameworkState::Terminating {
@@ -622,10 +684,13 @@ impl Agent {
         }
         tracing::info!("Shutting down framework {framework_id}");
         framework.state = FrameworkState::Terminating;
-        let executors: Vec<(String, ExecutorState)> = framework.executors.iter().map(|(id, e)| (id.clone(), e.state)).collect();
+        let executors: Vec<(String, ExecutorState)> =
+            framework.executors.iter().map(|(id, e)| (id.clone(), e.state)).collect();
         for (executor_id, state) in executors {
             match state {
-                ExecutorState::Registering | ExecutorState::Running => self.shutdown_executor(framework_id, &executor_id, fx),
+                ExecutorState::Registering | ExecutorState::Running => {
+                    self.shutdown_executor(framework_id, &executor_id, fx)
+                }
                 ExecutorState::Terminated => self.remove_executor(framework_id, &executor_id, fx),
                 ExecutorState::Terminating => {}
             }
@@ -638,14 +703,19 @@ impl Agent {
         let framework_id = message.framework_id.value.clone();
         let executor_id = message.executor_id.value.clone();
         if self.state != AgentState::Running {
-            tracing::warn!("Dropping message from framework {framework_id} because the agent is in {} state", self.state.name());
+            tracing::warn!(
+                "Dropping message from framework {framework_id} because the agent is in {} state",
+                self.state.name()
+            );
             self.metrics.invalid_framework_messages += 1;
             return;
         }
         let channel = match self.frameworks.get(&framework_id) {
             None => None,
             Some(f) if f.state == FrameworkState::Terminating => None,
-            Some(f) => f.executors.get(&executor_id).filter(|e| e.state == ExecutorState::Running).map(|e| e.channel.clone()),
+            Some(f) => {
+                f.executors.get(&executor_id).filter(|e| e.state == ExecutorState::Running).map(|e| e.channel.clone())
+            }
         };
         match channel {
             None => {
@@ -661,7 +731,13 @@ impl Agent {
 
     /// A framework message from an executor, to its scheduler (directly to a
     /// v0 scheduler's pid, else through the master).
-    pub(crate) fn executor_message(&mut self, framework_id: &str, executor_id: &str, data: Vec<u8>, fx: &mut Vec<Effect>) {
+    pub(crate) fn executor_message(
+        &mut self,
+        framework_id: &str,
+        executor_id: &str,
+        data: Vec<u8>,
+        fx: &mut Vec<Effect>,
+    ) {
         if self.state != AgentState::Running {
             tracing::warn!("Dropping framework message from executor '{executor_id}' to framework {framework_id} because the agent is in {} state", self.state.name());
             self.metrics.invalid_framework_messages += 1;
@@ -693,7 +769,10 @@ impl Agent {
     pub(crate) fn on_update_framework(&mut self, message: UpdateFrameworkMessage, fx: &mut Vec<Effect>) {
         let framework_id = message.framework_id.value.clone();
         if self.state != AgentState::Running {
-            tracing::warn!("Dropping updateFramework message for {framework_id} because the agent is in {} state", self.state.name());
+            tracing::warn!(
+                "Dropping updateFramework message for {framework_id} because the agent is in {} state",
+                self.state.name()
+            );
             self.metrics.invalid_framework_messages += 1;
             return;
         }
@@ -709,7 +788,11 @@ impl Agent {
         framework.pid = message.pid.as_deref().and_then(|p| state::parse_pid(p).ok().flatten());
         tracing::info!("Updating info for framework {framework_id}");
         if framework.checkpoint() {
-            fx.extend(state::write_framework(&meta, &agent_id, &framework.info, framework.pid.as_ref()).into_iter().map(Effect::Fs));
+            fx.extend(
+                state::write_framework(&meta, &agent_id, &framework.info, framework.pid.as_ref())
+                    .into_iter()
+                    .map(Effect::Fs),
+            );
         }
         let outputs = self.tsum.resume();
         self.apply_tsum(outputs, fx);
@@ -727,11 +810,15 @@ impl Agent {
         let status = match &termination {
             Some(Termination { status: Some(status), .. }) => *status,
             Some(_) => {
-                tracing::info!("Executor '{executor_id}' of framework {framework_id} has terminated with unknown status");
+                tracing::info!(
+                    "Executor '{executor_id}' of framework {framework_id} has terminated with unknown status"
+                );
                 -1
             }
             None => {
-                tracing::error!("Termination of executor '{executor_id}' of framework {framework_id} failed: unknown container");
+                tracing::error!(
+                    "Termination of executor '{executor_id}' of framework {framework_id} failed: unknown container"
+                );
                 -1
             }
         };

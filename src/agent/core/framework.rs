@@ -170,7 +170,9 @@ impl Executor {
     }
 
     pub fn has_task(&self, task_id: &str) -> bool {
-        self.is_queued(task_id) || self.launched_tasks.contains_key(task_id) || self.terminated_tasks.contains_key(task_id)
+        self.is_queued(task_id)
+            || self.launched_tasks.contains_key(task_id)
+            || self.terminated_tasks.contains_key(task_id)
     }
 
     pub fn enqueue_task(&mut self, task: TaskInfo) {
@@ -190,7 +192,8 @@ impl Executor {
         let position = self.queued_tasks.iter().position(|t| t.task_id.value == task_id)?;
         let task = self.queued_tasks.remove(position);
         let queued: Vec<String> = self.queued_tasks.iter().map(|t| t.task_id.value.clone()).collect();
-        if let Some(g) = self.queued_task_groups.iter().position(|g| g.tasks.iter().any(|t| t.task_id.value == task_id)) {
+        if let Some(g) = self.queued_task_groups.iter().position(|g| g.tasks.iter().any(|t| t.task_id.value == task_id))
+        {
             if self.queued_task_groups[g].tasks.iter().all(|t| !queued.contains(&t.task_id.value)) {
                 self.queued_task_groups.remove(g);
             }

@@ -79,7 +79,17 @@ impl Agent {
             None => self.command_executor_info(&framework, &task),
         };
         let generated = task.executor.is_none();
-        self.run(framework, executor_info, Some(task), None, &message.resource_version_uuids, pid, message.launch_executor, generated, fx);
+        self.run(
+            framework,
+            executor_info,
+            Some(task),
+            None,
+            &message.resource_version_uuids,
+            pid,
+            message.launch_executor,
+            generated,
+            fx,
+        );
     }
 
     /// `RunTaskGroupMessage`.
@@ -179,7 +189,9 @@ impl Agent {
         let executor_id = executor_info.executor_id.value.clone();
         let what = match &task {
             Some(t) => format!("task '{}'", t.task_id.value),
-            None => format!("task group containing tasks {:?}", tasks.iter().map(|t| &t.task_id.value).collect::<Vec<_>>()),
+            None => {
+                format!("task group containing tasks {:?}", tasks.iter().map(|t| &t.task_id.value).collect::<Vec<_>>())
+            }
         };
         tracing::info!("Got assigned {what} for framework {framework_id}");
 
@@ -225,7 +237,8 @@ impl Agent {
             self.frameworks.insert(framework_id.clone(), framework);
         }
 
-        if !paths::is_safe_component(&executor_id) || tasks.iter().any(|t| !paths::is_safe_component(&t.task_id.value)) {
+        if !paths::is_safe_component(&executor_id) || tasks.iter().any(|t| !paths::is_safe_component(&t.task_id.value))
+        {
             tracing::error!("Refusing {what}: an id is not usable as a directory name");
             self.drop_tasks(&framework_info, &tasks, &executor_id, Reason::TaskInvalid, "Invalid ID", fx);
             self.remove_framework_if_idle(&framework_id, fx);
@@ -249,7 +262,14 @@ impl Agent {
                 None => tasks.iter().any(|t| t.resources.iter().any(|r| r.provider_id.is_none())),
             } || tasks.iter().any(|t| t.resources.iter().any(|r| r.provider_id.is_some()));
             if outdated {
-                self.drop_tasks(&framework_info, &tasks, &executor_id, Reason::InvalidOffers, "Task assumes outdated resource state", fx);
+                self.drop_tasks(
+                    &framework_info,
+                    &tasks,
+                    &executor_id,
+                    Reason::InvalidOffers,
+                    "Task assumes outdated resource state",
+                    fx,
+                );
                 self.remove_framework_if_idle(&framework_id, fx);
                 if launch_executor == Some(true) {
                     self.exited_executor(&framework_id, &executor_id, -1, fx);
@@ -328,7 +348,13 @@ impl Agent {
 
         if existing.is_none() {
             self.add_executor(&framework_id, executor_info.clone(), generated_for_command_task, fx);
-            self.launch_executor(&framework_id, &executor_info, &tasks, if task_group.is_none() { task.clone() } else { None }, fx);
+            self.launch_executor(
+                &framework_id,
+                &executor_info,
+                &tasks,
+                if task_group.is_none() { task.clone() } else { None },
+                fx,
+            );
         }
 
         let agent_id = self.agent_id();
@@ -341,8 +367,17 @@ impl Agent {
         match executor.state {
             ExecutorState::Terminating | ExecutorState::Terminated => {
                 let name = if executor.state == ExecutorState::Terminating { "terminating" } else { "terminated" };
-                tracing::warn!("Asked to run {what} for framework {framework_id} with executor '{executor_id}' which is {name}");
-                self.drop_tasks(&framework_info, &tasks, &executor_id, Reason::ExecutorTerminated, &format!("Executor {name}"), fx);
+                tracing::warn!(
+                    "Asked to run {what} for framework {framework_id} with executor '{executor_id}' which is {name}"
+                );
+                self.drop_tasks(
+                    &framework_info,
+                    &tasks,
+                    &executor_id,
+                    Reason::ExecutorTerminated,
+                    &format!("Executor {name}"),
+                    fx,
+                );
             }
             ExecutorState::Registering | ExecutorState::Running => {
                 if executor.checkpoint {
@@ -363,7 +398,11 @@ impl Agent {
                     let then = AfterUpdate::SendQueued {
                         framework_id: framework_id.clone(),
                         executor_id: executor_id.clone(),
-                        tasks: if task_group.is_none() { tasks.iter().map(|t| t.task_id.value.clone()).collect() } else { Vec::new() },
+                        tasks: if task_group.is_none() {
+                            tasks.iter().map(|t| t.task_id.value.clone()).collect()
+                        } else {
+                            Vec::new()
+                        },
                         task_groups: match &task_group {
                             Some(g) => vec![g.tasks.iter().map(|t| t.task_id.value.clone()).collect()],
                             None => Vec::new(),
@@ -400,8 +439,16 @@ impl Agent {
             fx.push(Effect::Unschedule { path });
         }
         let checkpoint = framework.checkpoint();
-        let executor =
-            Executor::new(framework_id, info, container_id, directory.clone(), user, checkpoint, Channel::Unknown, generated);
+        let executor = Executor::new(
+            framework_id,
+            info,
+            container_id,
+            directory.clone(),
+            user,
+            checkpoint,
+            Channel::Unknown,
+            generated,
+        );
         if executor.checkpoint {
             fx.extend(state::write_executor(&self.meta, &run, &executor.info, generated).into_iter().map(Effect::Fs));
         }
@@ -487,7 +534,8 @@ impl Agent {
             env.insert(k.clone(), v.clone());
         }
         env.insert("LIBPROCESS_PORT".into(), "0".into());
-        let framework_id = info.framework_id.as_ref().map(|f| f.value.clone()).unwrap_or_else(|| executor.framework_id.clone());
+        let framework_id =
+            info.framework_id.as_ref().map(|f| f.value.clone()).unwrap_or_else(|| executor.framework_id.clone());
         env.insert("MESOS_FRAMEWORK_ID".into(), framework_id);
         env.insert("MESOS_EXECUTOR_ID".into(), info.executor_id.value.clone());
         env.insert("MESOS_DIRECTORY".into(), executor.directory.display().to_string());
@@ -499,7 +547,10 @@ impl Agent {
             format!("{}:{}", self.config.pid.addr().ip(), self.config.pid.addr().port()),
         );
         env.insert("MESOS_CHECKPOINT".into(), if checkpoint { "1" } else { "0" }.into());
-        env.insert("MESOS_HTTP_COMMAND_EXECUTOR".into(), if self.config.http_command_executor { "1" } else { "0" }.into());
+        env.insert(
+            "MESOS_HTTP_COMMAND_EXECUTOR".into(),
+            if self.config.http_command_executor { "1" } else { "0" }.into(),
+        );
         let grace = info
             .shutdown_grace_period
             .as_ref()
@@ -527,7 +578,9 @@ impl Agent {
                 ],
                 ..Default::default()
             },
-            Err(e) => CommandInfo { shell: Some(true), value: Some(format!("echo '{e}'; exit 1")), ..Default::default() },
+            Err(e) => {
+                CommandInfo { shell: Some(true), value: Some(format!("echo '{e}'; exit 1")), ..Default::default() }
+            }
         };
         command.user = user;
         command
@@ -581,7 +634,8 @@ impl Agent {
         };
         if let Some(grace) = task.kill_policy.as_ref().and_then(|k| k.grace_period.as_ref()) {
             let extra = (MAX_REAP_INTERVAL_SECS + 1) as i64 * 1_000_000_000;
-            executor.shutdown_grace_period = Some(DurationInfo { nanoseconds: grace.nanoseconds.saturating_add(extra) });
+            executor.shutdown_grace_period =
+                Some(DurationInfo { nanoseconds: grace.nanoseconds.saturating_add(extra) });
         }
         match &self.config.command_executor {
             Ok(path) => {
@@ -661,7 +715,9 @@ impl Agent {
             return;
         };
         if framework.state == FrameworkState::Terminating {
-            tracing::warn!("Killing executor '{executor_id}' of framework {framework_id} because the framework is terminating");
+            tracing::warn!(
+                "Killing executor '{executor_id}' of framework {framework_id} because the framework is terminating"
+            );
             fx.push(Effect::Destroy { container_id });
             return;
         }
@@ -683,7 +739,9 @@ impl Agent {
             }));
         }
         if executor.state == ExecutorState::Terminating {
-            tracing::warn!("Killing executor '{executor_id}' of framework {framework_id} because the executor is terminating");
+            tracing::warn!(
+                "Killing executor '{executor_id}' of framework {framework_id} because the executor is terminating"
+            );
             fx.push(Effect::Destroy { container_id });
         }
     }
@@ -755,14 +813,18 @@ impl Agent {
             outgoing.push(super::executors::ToExecutor::RunTask(crate::proto::mesos::internal::RunTaskMessage {
                 framework: framework_info.clone(),
                 task,
-                pid: Some(framework_pid.as_ref().map(|p| p.to_string()).unwrap_or_else(|| state::EMPTY_UPID.to_string())),
+                pid: Some(
+                    framework_pid.as_ref().map(|p| p.to_string()).unwrap_or_else(|| state::EMPTY_UPID.to_string()),
+                ),
                 ..Default::default()
             }));
         }
         for group in task_groups {
             let queued: Vec<bool> = group.iter().map(|t| executor.is_queued(t)).collect();
             if queued.iter().all(|q| !q) {
-                tracing::warn!("Ignoring sending queued task group to executor '{executor_id}' because it has been killed");
+                tracing::warn!(
+                    "Ignoring sending queued task group to executor '{executor_id}' because it has been killed"
+                );
                 continue;
             }
             let mut infos = Vec::new();
@@ -772,7 +834,9 @@ impl Agent {
                     infos.push(task);
                 }
             }
-            tracing::info!("Sending queued task group {group:?} to executor '{executor_id}' of framework {framework_id}");
+            tracing::info!(
+                "Sending queued task group {group:?} to executor '{executor_id}' of framework {framework_id}"
+            );
             outgoing.push(super::executors::ToExecutor::LaunchGroup(TaskGroupInfo { tasks: infos }));
         }
         let channel = executor.channel.clone();

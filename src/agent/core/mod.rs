@@ -23,8 +23,8 @@
 //! (no master, or registering) ⇄ `Running` (registered) → `Terminating`
 //! (shutting down; exits once no framework is left).
 
-pub mod framework;
 mod executors;
+pub mod framework;
 mod launch;
 mod recovery;
 mod registration;
@@ -466,10 +466,7 @@ impl Agent {
 
     /// Executors whose container is live, for `/monitor/statistics`.
     pub fn live_executors(&self) -> impl Iterator<Item = &Executor> {
-        self.frameworks
-            .values()
-            .flat_map(|f| f.executors.values())
-            .filter(|e| e.state != ExecutorState::Terminated)
+        self.frameworks.values().flat_map(|f| f.executors.values()).filter(|e| e.state != ExecutorState::Terminated)
     }
 
     /// Sandbox directories of every known executor, live or completed, with

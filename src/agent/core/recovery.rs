@@ -17,10 +17,13 @@
 use std::path::PathBuf;
 
 use super::framework::{is_terminal, Executor, ExecutorState, Framework};
-use super::{Agent, AgentState, Channel, Effect, RecoverMode, ReconfigurationPolicy, TimerId};
+use super::{Agent, AgentState, Channel, Effect, ReconfigurationPolicy, RecoverMode, TimerId};
 use crate::agent::containerizer::{RecoverableContainer, Termination};
 use crate::agent::paths::{self, RunIds};
-use crate::agent::state::{self, AgentState as CheckpointedAgent, ExecutorState as CheckpointedExecutor, FrameworkState as CheckpointedFramework, FsOp, State};
+use crate::agent::state::{
+    self, AgentState as CheckpointedAgent, ExecutorState as CheckpointedExecutor,
+    FrameworkState as CheckpointedFramework, FsOp, State,
+};
 use crate::common::resources::ops::apply_checkpointed_resources;
 use crate::common::resources::Resources;
 use crate::common::units::format_duration;
@@ -86,7 +89,10 @@ pub(crate) fn additive(previous: &SlaveInfo, current: &SlaveInfo) -> Result<(), 
     for item in &old {
         let single = Resources::from_item(item.clone());
         if !new.contains(&single) {
-            return refuse(format!("Resource not found or decreased: {}", crate::common::resources::format::display_proto(&item.to_proto())));
+            return refuse(format!(
+                "Resource not found or decreased: {}",
+                crate::common::resources::format::display_proto(&item.to_proto())
+            ));
         }
     }
     for attribute in &previous.attributes {
@@ -100,7 +106,8 @@ pub(crate) fn additive(previous: &SlaveInfo, current: &SlaveInfo) -> Result<(), 
             ValueType::Scalar => matching.scalar == attribute.scalar,
             ValueType::Text => matching.text == attribute.text,
             ValueType::Ranges => {
-                let (old, new) = (attribute.ranges.clone().unwrap_or_default(), matching.ranges.clone().unwrap_or_default());
+                let (old, new) =
+                    (attribute.ranges.clone().unwrap_or_default(), matching.ranges.clone().unwrap_or_default());
                 let old = crate::common::values::Ranges::from_proto(&old);
                 let new = crate::common::values::Ranges::from_proto(&new);
                 new.contains(&old)
@@ -146,18 +153,28 @@ impl Agent {
                 return;
             }
         };
-        tracing::info!("Finished recovering checkpointed state from '{}', beginning agent recovery", self.meta.display());
+        tracing::info!(
+            "Finished recovering checkpointed state from '{}', beginning agent recovery",
+            self.meta.display()
+        );
         self.metrics.recovery_errors += u64::from(state.errors);
 
         // Checkpointed resources; a target left by a crash wins.
         let mut checkpointed = state.resources.resources.clone();
         if let Some(target) = state.resources.target.clone() {
-            fx.extend(state::write_checkpointed_resources(&self.meta, &target, &state.resources.operations).into_iter().map(Effect::Fs));
+            fx.extend(
+                state::write_checkpointed_resources(&self.meta, &target, &state.resources.operations)
+                    .into_iter()
+                    .map(Effect::Fs),
+            );
             fx.push(Effect::Fs(FsOp::Remove { path: paths::resources_target_path(&self.meta) }));
             fx.push(Effect::Fs(FsOp::Remove { path: paths::resource_state_target_path(&self.meta) }));
             checkpointed = target;
         }
-        match apply_checkpointed_resources(&Resources::from_protos(&self.info.resources), &Resources::from_protos(&checkpointed)) {
+        match apply_checkpointed_resources(
+            &Resources::from_protos(&self.info.resources),
+            &Resources::from_protos(&checkpointed),
+        ) {
             Ok(total) => self.total_resources = total,
             Err(e) => {
                 let error = format!("Checkpointed resources are incompatible with agent resources: {e}");
@@ -182,7 +199,9 @@ impl Agent {
                     Err(error) if self.config.recover == RecoverMode::Cleanup => {
                         // Kill what runs under the old identity, then start
                         // afresh next time.
-                        tracing::warn!("{error}\nCleaning up the old agent's executors; the next start registers a new agent");
+                        tracing::warn!(
+                            "{error}\nCleaning up the old agent's executors; the next start registers a new agent"
+                        );
                         self.recovery.forget_agent = true;
                     }
                     Err(error) => {
@@ -214,8 +233,14 @@ impl Agent {
         let keep = self.agent_id();
         for other in &state.agent_sandboxes {
             if *other != keep || self.info.id.is_none() {
-                fx.push(Effect::GarbageCollect { path: paths::agent_path(&self.config.work_dir, other), delay: self.config.gc_delay });
-                fx.push(Effect::GarbageCollect { path: paths::agent_path(&self.meta, other), delay: self.config.gc_delay });
+                fx.push(Effect::GarbageCollect {
+                    path: paths::agent_path(&self.config.work_dir, other),
+                    delay: self.config.gc_delay,
+                });
+                fx.push(Effect::GarbageCollect {
+                    path: paths::agent_path(&self.meta, other),
+                    delay: self.config.gc_delay,
+                });
             }
         }
         fx.push(Effect::RecoverContainers { containers });
@@ -253,7 +278,10 @@ impl Agent {
         let agent_id = self.agent_id();
         if state.executors.is_empty() {
             for root in [self.config.work_dir.clone(), self.meta.clone()] {
-                fx.push(Effect::GarbageCollect { path: paths::framework_path(&root, &agent_id, &state.id), delay: self.config.gc_delay });
+                fx.push(Effect::GarbageCollect {
+                    path: paths::framework_path(&root, &agent_id, &state.id),
+                    delay: self.config.gc_delay,
+                });
             }
             return;
         }
@@ -268,7 +296,11 @@ impl Agent {
         let pid = state.pid.clone().flatten();
         let framework = Framework::new(info, pid);
         if recheckpoint {
-            fx.extend(state::write_framework(&self.meta, &agent_id, &framework.info, framework.pid.as_ref()).into_iter().map(Effect::Fs));
+            fx.extend(
+                state::write_framework(&self.meta, &agent_id, &framework.info, framework.pid.as_ref())
+                    .into_iter()
+                    .map(Effect::Fs),
+            );
         }
         self.frameworks.insert(state.id.clone(), framework);
         for executor in state.executors.values() {
@@ -288,7 +320,10 @@ impl Agent {
                 state.id
             );
             for root in [&work_dir, &meta] {
-                fx.push(Effect::GarbageCollect { path: paths::executor_path(root, &agent_id, framework_id, &state.id), delay: gc });
+                fx.push(Effect::GarbageCollect {
+                    path: paths::executor_path(root, &agent_id, framework_id, &state.id),
+                    delay: gc,
+                });
             }
             return;
         };
@@ -297,12 +332,22 @@ impl Agent {
             return;
         };
         for other in state.runs.keys().filter(|c| **c != latest) {
-            let ids = RunIds { agent: agent_id.clone(), framework: framework_id.into(), executor: state.id.clone(), container: other.clone() };
+            let ids = RunIds {
+                agent: agent_id.clone(),
+                framework: framework_id.into(),
+                executor: state.id.clone(),
+                container: other.clone(),
+            };
             fx.push(Effect::GarbageCollect { path: paths::run_path(&work_dir, &ids), delay: gc });
             fx.push(Effect::GarbageCollect { path: paths::run_path(&meta, &ids), delay: gc });
         }
         let framework = self.frameworks.get_mut(framework_id).expect("recovered framework");
-        let ids = RunIds { agent: agent_id.clone(), framework: framework_id.into(), executor: state.id.clone(), container: latest.clone() };
+        let ids = RunIds {
+            agent: agent_id.clone(),
+            framework: framework_id.into(),
+            executor: state.id.clone(),
+            container: latest.clone(),
+        };
         let directory: PathBuf = paths::run_path(&work_dir, &ids);
         let channel = match run.http {
             Some(false) => run.libprocess_pid.clone().map(Channel::V0).unwrap_or(Channel::Unknown),
@@ -312,7 +357,8 @@ impl Agent {
         let user = self.config.switch_user.then(|| framework.info.user.clone());
         let checkpoint = framework.info.checkpoint();
         let generated = state.generated_for_command_task;
-        let mut executor = Executor::new(framework_id, info, latest.clone(), directory, user, checkpoint, channel, generated);
+        let mut executor =
+            Executor::new(framework_id, info, latest.clone(), directory, user, checkpoint, channel, generated);
         executor.pid = run.forked_pid;
         for task in run.tasks.values() {
             let Some(info) = task.info.clone() else {
@@ -340,8 +386,14 @@ impl Agent {
             executor.terminated_tasks.extend(launched);
             fx.push(Effect::GarbageCollect { path: paths::run_path(&work_dir, &ids), delay: gc });
             fx.push(Effect::GarbageCollect { path: paths::run_path(&meta, &ids), delay: gc });
-            fx.push(Effect::GarbageCollect { path: paths::executor_path(&work_dir, &agent_id, framework_id, &state.id), delay: gc });
-            fx.push(Effect::GarbageCollect { path: paths::executor_path(&meta, &agent_id, framework_id, &state.id), delay: gc });
+            fx.push(Effect::GarbageCollect {
+                path: paths::executor_path(&work_dir, &agent_id, framework_id, &state.id),
+                delay: gc,
+            });
+            fx.push(Effect::GarbageCollect {
+                path: paths::executor_path(&meta, &agent_id, framework_id, &state.id),
+                delay: gc,
+            });
             let max = self.config.max_completed_executors_per_framework;
             let framework = self.frameworks.get_mut(framework_id).expect("recovered framework");
             framework.executors.insert(executor.id.clone(), executor);
@@ -365,7 +417,9 @@ impl Agent {
         let executors: Vec<(String, String, String, Channel)> = self
             .frameworks
             .values()
-            .flat_map(|f| f.executors.values().map(|e| (f.id.clone(), e.id.clone(), e.container_id.clone(), e.channel.clone())))
+            .flat_map(|f| {
+                f.executors.values().map(|e| (f.id.clone(), e.id.clone(), e.container_id.clone(), e.channel.clone()))
+            })
             .collect();
         for (framework_id, executor_id, container_id, channel) in executors {
             fx.push(Effect::Wait {
@@ -419,7 +473,10 @@ impl Agent {
             tracing::info!("Re-sending reconnect request to executor '{executor_id}' of framework {framework_id}");
             self.send(&pid, ReconnectExecutorMessage { slave_id: self.slave_id() }, fx);
             if let Some(interval) = self.config.executor_reregistration_retry_interval {
-                let id = TimerId::ExecutorReconnectRetry { framework_id: framework_id.into(), executor_id: executor_id.into() };
+                let id = TimerId::ExecutorReconnectRetry {
+                    framework_id: framework_id.into(),
+                    executor_id: executor_id.into(),
+                };
                 self.timer(id, interval, fx);
             }
         }
@@ -441,7 +498,9 @@ impl Agent {
                     continue;
                 }
                 tracing::info!("Killing un-reregistered executor '{}' of framework {}", executor.id, framework.id);
-                fx.push(Effect::Destroy { container_id: ContainerId { value: executor.container_id.clone(), parent: None } });
+                fx.push(Effect::Destroy {
+                    container_id: ContainerId { value: executor.container_id.clone(), parent: None },
+                });
                 executor.state = ExecutorState::Terminating;
                 executor.pending_termination = Some(Termination {
                     state: Some(Self::gone_or_lost(partition_aware)),
@@ -460,7 +519,10 @@ impl Agent {
     fn finish_recovery(&mut self, fx: &mut Vec<Effect>) {
         tracing::info!("Finished recovery");
         if let Some(boot_id) = &self.config.boot_id {
-            fx.push(Effect::Fs(FsOp::Write { path: paths::boot_id_path(&self.meta), data: boot_id.clone().into_bytes() }));
+            fx.push(Effect::Fs(FsOp::Write {
+                path: paths::boot_id_path(&self.meta),
+                data: boot_id.clone().into_bytes(),
+            }));
         }
         if self.recovery.forget_agent {
             fx.push(Effect::Fs(FsOp::Remove { path: paths::latest_agent_path(&self.meta) }));

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use super::framework::{create_task, has_capability, ExecutorState};
-use super::{Agent, AgentState, Effect, TimerId, DEFAULT_MASTER_PING_TIMEOUT, MESOS_VERSION, REGISTER_RETRY_INTERVAL_MAX};
+use super::{
+    Agent, AgentState, Effect, TimerId, DEFAULT_MASTER_PING_TIMEOUT, MESOS_VERSION, REGISTER_RETRY_INTERVAL_MAX,
+};
 use crate::agent::state::{self, FsOp};
 use crate::common::resources::format::downgrade_message;
 use crate::common::resources::ops::{apply_checkpointed_resources, conversions, needs_checkpointing};
@@ -17,9 +19,7 @@ use crate::proto::mesos::internal::{
     RegisterSlaveMessage, ReregisterSlaveMessage, SlaveReregisteredMessage, UnregisterSlaveMessage,
     UpdateOperationStatusMessage, UpdateSlaveMessage,
 };
-use crate::proto::mesos::{
-    task_status::Reason, OperationState, OperationStatus, Resource, SlaveId, TaskState, Uuid,
-};
+use crate::proto::mesos::{task_status::Reason, OperationState, OperationStatus, Resource, SlaveId, TaskState, Uuid};
 use crate::v0_compat::Upid;
 
 impl Agent {
@@ -262,10 +262,8 @@ impl Agent {
         // so the master forgets them.
         for reconcile in message.reconciliations {
             let framework_id = reconcile.framework_id.value.clone();
-            let partition_aware = reconcile
-                .framework
-                .as_ref()
-                .is_some_and(|f| has_capability(f, FrameworkCapability::PartitionAware));
+            let partition_aware =
+                reconcile.framework.as_ref().is_some_and(|f| has_capability(f, FrameworkCapability::PartitionAware));
             for status in reconcile.statuses {
                 let task_id = status.task_id.value;
                 if self.frameworks.get(&framework_id).is_some_and(|f| f.has_task(&task_id)) {
@@ -332,7 +330,10 @@ impl Agent {
                 tracing::warn!("Ignoring shutdown message from {from} because it is not from the registered master");
                 return;
             }
-            tracing::info!("Agent asked to shut down by {from}{}", if message.is_empty() { String::new() } else { format!(" because '{message}'") });
+            tracing::info!(
+                "Agent asked to shut down by {from}{}",
+                if message.is_empty() { String::new() } else { format!(" because '{message}'") }
+            );
         } else if self.info.id.is_some() {
             tracing::info!("{message}; unregistering and shutting down");
             let unregister = UnregisterSlaveMessage { slave_id: self.slave_id() };
@@ -349,7 +350,10 @@ impl Agent {
         for id in ids {
             self.shutdown_framework(None, &id, fx);
         }
-        if self.frameworks.is_empty() && self.state == AgentState::Terminating && !fx.iter().any(|e| matches!(e, Effect::Exit { .. })) {
+        if self.frameworks.is_empty()
+            && self.state == AgentState::Terminating
+            && !fx.iter().any(|e| matches!(e, Effect::Exit { .. }))
+        {
             fx.push(Effect::Exit { status: 0, message: "Agent terminating".into() });
         }
     }
@@ -421,8 +425,7 @@ impl Agent {
         let (state, message_text) = match result {
             Ok(total) => {
                 self.total_resources = total;
-                let checkpointed: Vec<Resource> =
-                    self.total_resources.filter(needs_checkpointing).to_protos();
+                let checkpointed: Vec<Resource> = self.total_resources.filter(needs_checkpointing).to_protos();
                 self.checkpoint_resource_state(checkpointed, false, fx);
                 (OperationState::OperationFinished, None)
             }

@@ -140,17 +140,36 @@ pub enum AfterUpdate {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TimerId {
     /// Next (re)registration attempt.
-    Registration { generation: u64 },
+    Registration {
+        generation: u64,
+    },
     /// No ping from the master within the ping timeout.
-    Ping { generation: u64 },
-    ExecutorRegistration { framework_id: String, executor_id: String, container_id: String },
-    ExecutorShutdown { framework_id: String, executor_id: String, container_id: String },
+    Ping {
+        generation: u64,
+    },
+    ExecutorRegistration {
+        framework_id: String,
+        executor_id: String,
+        container_id: String,
+    },
+    ExecutorShutdown {
+        framework_id: String,
+        executor_id: String,
+        container_id: String,
+    },
     /// End of the executor reregistration window after a restart.
     ExecutorReregistration,
     /// Resend reconnect requests to v0 executors during recovery.
-    ExecutorReconnectRetry { framework_id: String, executor_id: String },
+    ExecutorReconnectRetry {
+        framework_id: String,
+        executor_id: String,
+    },
     /// Resend the head of a task's status update stream.
-    StatusUpdateRetry { framework_id: String, task_id: String, generation: u64 },
+    StatusUpdateRetry {
+        framework_id: String,
+        task_id: String,
+        generation: u64,
+    },
 }
 
 /// Inputs of the state machine.
@@ -165,7 +184,10 @@ pub enum Event {
     /// The detector failed for good (Mesos exits).
     MasterDetectionFailed(String),
     /// A v0 message for `slave(1)`.
-    Message { from: Upid, message: Message },
+    Message {
+        from: Upid,
+        message: Message,
+    },
     /// A linked peer went away.
     Exited(Upid),
     Timer(TimerId),
@@ -184,11 +206,19 @@ pub enum Event {
         termination: Option<Termination>,
     },
     /// Result of an `Update` effect.
-    ContainerUpdated { container_id: ContainerId, result: Result<(), String>, then: AfterUpdate },
+    ContainerUpdated {
+        container_id: ContainerId,
+        result: Result<(), String>,
+        then: AfterUpdate,
+    },
     /// A call on `/api/v1/executor` (already parsed, validated and turned
     /// into the v0 `executor::Call`). SUBSCRIBE calls carry the stream the
     /// driver opened for them.
-    ExecutorCall { request: RequestId, stream: Option<ConnId>, call: executor::Call },
+    ExecutorCall {
+        request: RequestId,
+        stream: Option<ConnId>,
+        call: executor::Call,
+    },
     /// An executor's SUBSCRIBE stream closed.
     ExecutorStreamClosed(ConnId),
     /// SIGUSR1: unregister and shut down (executors are killed).

@@ -71,7 +71,9 @@ impl Agent {
         };
         let executor = &framework.executors[&executor_id];
         if update.status.source() == Source::Executor && update.status.state() == TaskState::TaskStaging {
-            tracing::error!("Received TASK_STAGING from executor '{executor_id}' which is not allowed. Shutting down the executor");
+            tracing::error!(
+                "Received TASK_STAGING from executor '{executor_id}' which is not allowed. Shutting down the executor"
+            );
             self.shutdown_executor(&framework_id, &executor_id, fx);
             return;
         }
@@ -199,7 +201,10 @@ impl Agent {
     /// Mesos's `forward`: the status update manager's update to the master.
     pub(crate) fn forward(&mut self, mut update: StatusUpdate, fx: &mut Vec<Effect>) {
         if self.state != AgentState::Running {
-            tracing::warn!("Dropping status update sent by task status update manager because the agent is in {} state", self.state.name());
+            tracing::warn!(
+                "Dropping status update sent by task status update manager because the agent is in {} state",
+                self.state.name()
+            );
             return;
         }
         update.status.uuid = update.uuid.clone();
@@ -207,10 +212,8 @@ impl Agent {
         let task_id = update.status.task_id.value.clone();
         if let Some(framework) = self.frameworks.get_mut(&framework_id) {
             if let Some(executor) = framework.executors.values_mut().find(|e| e.has_task(&task_id)) {
-                let task = executor
-                    .launched_tasks
-                    .get_mut(&task_id)
-                    .or_else(|| executor.terminated_tasks.get_mut(&task_id));
+                let task =
+                    executor.launched_tasks.get_mut(&task_id).or_else(|| executor.terminated_tasks.get_mut(&task_id));
                 if let Some(task) = task {
                     task.status_update_state = Some(update.status.state);
                     task.status_update_uuid = update.uuid.clone();
@@ -237,11 +240,16 @@ impl Agent {
     ) {
         if from.id().starts_with("master") {
             if self.state != AgentState::Running {
-                tracing::warn!("Dropping status update acknowledgement because the agent is in {} state", self.state.name());
+                tracing::warn!(
+                    "Dropping status update acknowledgement because the agent is in {} state",
+                    self.state.name()
+                );
                 return;
             }
             if self.master.as_ref() != Some(from) {
-                tracing::warn!("Ignoring status update acknowledgement message from {from} because it is not the expected master");
+                tracing::warn!(
+                    "Ignoring status update acknowledgement message from {from} because it is not the expected master"
+                );
                 return;
             }
         }
@@ -284,10 +292,5 @@ impl Agent {
 }
 
 fn uuid_string(update: &StatusUpdate) -> String {
-    update
-        .uuid
-        .as_deref()
-        .and_then(|b| uuid::Uuid::from_slice(b).ok())
-        .map(|u| u.to_string())
-        .unwrap_or_default()
+    update.uuid.as_deref().and_then(|b| uuid::Uuid::from_slice(b).ok()).map(|u| u.to_string()).unwrap_or_default()
 }

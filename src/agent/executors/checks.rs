@@ -183,10 +183,7 @@ pub fn interpret(result: &ProbeResult) -> Result<(), String> {
     if let Some(http) = &status.http {
         let code = http.status_code.unwrap_or(0);
         if !(200..400).contains(&code) {
-            let reason = http::StatusCode::from_u16(code as u16)
-                .ok()
-                .and_then(|c| c.canonical_reason())
-                .unwrap_or("");
+            let reason = http::StatusCode::from_u16(code as u16).ok().and_then(|c| c.canonical_reason()).unwrap_or("");
             return Err(format!("Unexpected HTTP response code: {code} {reason}").trim_end().to_string());
         }
     }
@@ -240,11 +237,18 @@ impl HealthState {
                 }
                 self.failures += 1;
                 tracing::warn!("Health check failed {} times consecutively: {why}", self.failures);
-                Some(HealthUpdate { healthy: false, consecutive_failures: self.failures, kill_task: self.failures >= self.limit })
+                Some(HealthUpdate {
+                    healthy: false,
+                    consecutive_failures: self.failures,
+                    kill_task: self.failures >= self.limit,
+                })
             }
             Ok(()) => {
-                let update = (self.initializing || self.failures > 0)
-                    .then_some(HealthUpdate { healthy: true, consecutive_failures: 0, kill_task: false });
+                let update = (self.initializing || self.failures > 0).then_some(HealthUpdate {
+                    healthy: true,
+                    consecutive_failures: 0,
+                    kill_task: false,
+                });
                 self.initializing = false;
                 self.failures = 0;
                 update
@@ -389,10 +393,16 @@ mod tests {
     #[test]
     fn mesos_defaults_and_validation() {
         let mut check = health(health_check::Type::Command);
-        assert_eq!(Probe::from_health_check(&check).unwrap_err(), "Expecting 'command' to be set for COMMAND health check");
+        assert_eq!(
+            Probe::from_health_check(&check).unwrap_err(),
+            "Expecting 'command' to be set for COMMAND health check"
+        );
         check.command = Some(CommandInfo { value: Some("true".into()), ..Default::default() });
         let probe = Probe::from_health_check(&check).unwrap();
-        assert_eq!((probe.delay, probe.interval, probe.timeout), (Duration::from_secs(15), Duration::from_secs(10), Some(Duration::from_secs(20))));
+        assert_eq!(
+            (probe.delay, probe.interval, probe.timeout),
+            (Duration::from_secs(15), Duration::from_secs(10), Some(Duration::from_secs(20)))
+        );
         assert_eq!(probe.name, "COMMAND health check");
         check.delay_seconds = Some(-1.0);
         assert_eq!(Probe::from_health_check(&check).unwrap_err(), "Expecting 'delay_seconds' to be non-negative");
@@ -457,7 +467,13 @@ mod tests {
     async fn probes_run_commands_and_connect() {
         let client = reqwest::Client::new();
         let env = BTreeMap::from([("X".to_string(), "7".to_string())]);
-        let probe = |kind| Probe { kind, delay: Duration::ZERO, interval: Duration::ZERO, timeout: Some(Duration::from_secs(30)), name: "t".into() };
+        let probe = |kind| Probe {
+            kind,
+            delay: Duration::ZERO,
+            interval: Duration::ZERO,
+            timeout: Some(Duration::from_secs(30)),
+            name: "t".into(),
+        };
         let cmd = |v: &str| ProbeKind::Command(CommandInfo { value: Some(v.into()), ..Default::default() });
         assert_eq!(probe_once(&probe(cmd("exit $X")), &env, &client).await, command_result(7));
         let mut slow = probe(cmd("sleep 600"));

@@ -159,7 +159,8 @@ enum State {
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<Bytes, recordio::StreamError<hyper::Error>>> + Send>>;
-type SubscribeResponse = Pin<Box<dyn Future<Output = Result<hyper::Response<hyper::body::Incoming>, hyper::Error>> + Send>>;
+type SubscribeResponse =
+    Pin<Box<dyn Future<Output = Result<hyper::Response<hyper::body::Incoming>, hyper::Error>> + Send>>;
 
 /// The two connections of one connected period.
 struct Connection {
@@ -411,11 +412,8 @@ impl Driver {
                         if status == http::StatusCode::ACCEPTED || status == http::StatusCode::OK {
                             continue;
                         }
-                        let text = format!(
-                            "'{status}' ({}) for {}",
-                            String::from_utf8_lossy(&body),
-                            kind.as_str_name()
-                        );
+                        let text =
+                            format!("'{status}' ({}) for {}", String::from_utf8_lossy(&body), kind.as_str_name());
                         if status == http::StatusCode::SERVICE_UNAVAILABLE || status == http::StatusCode::NOT_FOUND {
                             tracing::warn!("Received {text}");
                         } else {
@@ -436,9 +434,8 @@ impl Driver {
             .map_err(|_| format!("Timed out connecting to {address}"))?
             .map_err(|e| format!("Failed to connect to {address}: {e}"))?;
         let _ = stream.set_nodelay(true);
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("Failed to connect to {address}: {e}"))?;
+        let (sender, connection) =
+            http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("Failed to connect to {address}: {e}"))?;
         tokio::spawn(async move {
             let why = match connection.await {
                 Ok(()) => "connection closed".to_string(),

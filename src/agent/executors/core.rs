@@ -44,8 +44,8 @@ use crate::agent::containerizer::mesos::procfs;
 use super::checks::{empty_check_status, CheckState, HealthState, Probe, ProbeResult};
 use crate::proto::mesos::v1::executor::{call, event, Call, Event};
 use crate::proto::mesos::v1::{
-    framework_info, task_status, CommandInfo, ContainerId, ContainerStatus, ExecutorId,
-    FrameworkId, FrameworkInfo, KillPolicy, TaskId, TaskInfo, TaskState, TaskStatus,
+    framework_info, task_status, CommandInfo, ContainerId, ContainerStatus, ExecutorId, FrameworkId, FrameworkInfo,
+    KillPolicy, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 
 /// Which executor this is (see the module docs).
@@ -102,13 +102,28 @@ pub enum Input {
     Connected,
     Disconnected,
     Event(Box<Event>),
-    Launched { task_id: String, pid: i32 },
-    LaunchFailed { task_id: String, error: String },
+    Launched {
+        task_id: String,
+        pid: i32,
+    },
+    LaunchFailed {
+        task_id: String,
+        error: String,
+    },
     /// A task's process ended (`status`: its wait status, if known).
-    Exited { task_id: String, status: Option<i32> },
+    Exited {
+        task_id: String,
+        status: Option<i32>,
+    },
     Timer(Timer),
-    Health { task_id: String, result: ProbeResult },
-    Check { task_id: String, result: ProbeResult },
+    Health {
+        task_id: String,
+        result: ProbeResult,
+    },
+    Check {
+        task_id: String,
+        result: ProbeResult,
+    },
 }
 
 /// The executor's timers; a stale one (superseded generation, finished
@@ -116,8 +131,13 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Timer {
     Subscribe,
-    Escalate { task_id: String, generation: u64 },
-    MaxCompletion { task_id: String },
+    Escalate {
+        task_id: String,
+        generation: u64,
+    },
+    MaxCompletion {
+        task_id: String,
+    },
     /// The command executor's terminal update was not acknowledged.
     TerminalAck,
     /// The default executor's last updates were not acknowledged.
@@ -152,12 +172,28 @@ pub enum Effect {
     Send(Call),
     Launch(LaunchTask),
     /// Signal the task's process tree (its session and groups).
-    Signal { task_id: String, signal: Signal },
-    SetTimer { timer: Timer, after: Duration },
+    Signal {
+        task_id: String,
+        signal: Signal,
+    },
+    SetTimer {
+        timer: Timer,
+        after: Duration,
+    },
     /// Start probing the task (health and/or check) on their schedules.
-    StartProbes { task_id: String, health: Option<Probe>, check: Option<Probe>, environment: BTreeMap<String, String> },
-    StopProbes { task_id: String },
-    Exit { code: i32, reason: String },
+    StartProbes {
+        task_id: String,
+        health: Option<Probe>,
+        check: Option<Probe>,
+        environment: BTreeMap<String, String>,
+    },
+    StopProbes {
+        task_id: String,
+    },
+    Exit {
+        code: i32,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,7 +297,8 @@ impl Executor {
                 self.connection = Connection::Disconnected;
                 if self.settings.flavor == Flavor::Default {
                     // Checks pause while the agent is away (Mesos pauses them).
-                    let probing: Vec<String> = self.tasks.iter().filter(|(_, t)| t.probing).map(|(id, _)| id.clone()).collect();
+                    let probing: Vec<String> =
+                        self.tasks.iter().filter(|(_, t)| t.probing).map(|(id, _)| id.clone()).collect();
                     for id in probing {
                         self.stop_probes(&id);
                     }
@@ -416,9 +453,13 @@ impl Executor {
     fn launch(&mut self, now: Now, info: TaskInfo) {
         let task_id = info.task_id.value.clone();
         if self.own_task.is_some() {
-            let status = self.status(now, &task_id, TaskState::TaskFailed, None, Some(
-                "Attempted to run multiple tasks using a \"command\" executor".into(),
-            ));
+            let status = self.status(
+                now,
+                &task_id,
+                TaskState::TaskFailed,
+                None,
+                Some("Attempted to run multiple tasks using a \"command\" executor".into()),
+            );
             self.forward(status);
             return;
         }
@@ -631,9 +672,7 @@ impl Executor {
 
     fn framework_has_killing_state(&self) -> bool {
         self.framework_info.as_ref().is_some_and(|f| {
-            f.capabilities
-                .iter()
-                .any(|c| c.r#type == Some(framework_info::capability::Type::TaskKillingState as i32))
+            f.capabilities.iter().any(|c| c.r#type == Some(framework_info::capability::Type::TaskKillingState as i32))
         })
     }
 
@@ -653,11 +692,14 @@ impl Executor {
         let mut reason = None;
         let (state, message) = match (launch_error, status) {
             (Some(error), _) => (TaskState::TaskFailed, error),
-            (None, None) => (TaskState::TaskFailed, match flavor {
-                Flavor::Command if docker => "Failed to get exit status of container".to_string(),
-                Flavor::Command => "Failed to get exit status for Command".to_string(),
-                Flavor::Default => "Command terminated with unknown status".to_string(),
-            }),
+            (None, None) => (
+                TaskState::TaskFailed,
+                match flavor {
+                    Flavor::Command if docker => "Failed to get exit status of container".to_string(),
+                    Flavor::Command => "Failed to get exit status for Command".to_string(),
+                    Flavor::Default => "Command terminated with unknown status".to_string(),
+                },
+            ),
             (None, Some(status)) => {
                 let state = if by_max {
                     reason = Some(task_status::Reason::MaxCompletionTimeReached);
@@ -688,7 +730,10 @@ impl Executor {
             Flavor::Command => self.timer(Timer::TerminalAck, TERMINAL_ACK_TIMEOUT),
             Flavor::Default => {
                 let killing_group = self.tasks.get(task_id).is_some_and(|t| t.killing_group);
-                if !self.shutting_down && !killing_group && matches!(state, TaskState::TaskFailed | TaskState::TaskKilled) {
+                if !self.shutting_down
+                    && !killing_group
+                    && matches!(state, TaskState::TaskFailed | TaskState::TaskKilled)
+                {
                     self.kill_group(now, task_id);
                 }
                 self.tasks.remove(task_id);
@@ -793,7 +838,8 @@ impl Executor {
                     self.finish();
                     return;
                 }
-                let ids: Vec<String> = self.tasks.iter().filter(|(_, t)| !t.killing).map(|(id, _)| id.clone()).collect();
+                let ids: Vec<String> =
+                    self.tasks.iter().filter(|(_, t)| !t.killing).map(|(id, _)| id.clone()).collect();
                 for id in ids {
                     let grace = self.policy_grace(&id);
                     self.kill(now, &id, grace);
@@ -891,13 +937,10 @@ impl Executor {
         message: Option<String>,
     ) -> TaskStatus {
         let task = self.tasks.get(task_id);
-        let check_status = task
-            .and_then(|t| t.info.check.as_ref())
-            .map(|c| empty_check_status(c.r#type()));
-        let container_status = task.and_then(|t| t.container_id.clone()).map(|id| ContainerStatus {
-            container_id: Some(id),
-            ..Default::default()
-        });
+        let check_status = task.and_then(|t| t.info.check.as_ref()).map(|c| empty_check_status(c.r#type()));
+        let container_status = task
+            .and_then(|t| t.container_id.clone())
+            .map(|id| ContainerStatus { container_id: Some(id), ..Default::default() });
         TaskStatus {
             task_id: TaskId { value: task_id.to_string() },
             state: state as i32,
@@ -1015,11 +1058,7 @@ mod tests {
     }
 
     fn launch(task: TaskInfo) -> Event {
-        Event {
-            r#type: Some(event::Type::Launch as i32),
-            launch: Some(event::Launch { task }),
-            ..Default::default()
-        }
+        Event { r#type: Some(event::Type::Launch as i32), launch: Some(event::Launch { task }), ..Default::default() }
     }
 
     fn kill(id: &str, grace: Option<u64>) -> Event {
@@ -1038,7 +1077,10 @@ mod tests {
     fn ack(status: &TaskStatus) -> Event {
         Event {
             r#type: Some(event::Type::Acknowledged as i32),
-            acknowledged: Some(event::Acknowledged { task_id: status.task_id.clone(), uuid: status.uuid.clone().unwrap() }),
+            acknowledged: Some(event::Acknowledged {
+                task_id: status.task_id.clone(),
+                uuid: status.uuid.clone().unwrap(),
+            }),
             ..Default::default()
         }
     }
@@ -1105,7 +1147,10 @@ mod tests {
         assert_eq!(timers(&effects), vec![(Timer::TerminalAck, TERMINAL_ACK_TIMEOUT)]);
         // A second LAUNCH is refused.
         let effects = h.event(launch(task("t2", "true")));
-        assert_eq!(updates(&effects)[0].message.as_deref(), Some("Attempted to run multiple tasks using a \"command\" executor"));
+        assert_eq!(
+            updates(&effects)[0].message.as_deref(),
+            Some("Attempted to run multiple tasks using a \"command\" executor")
+        );
         assert!(!h.executor.exited());
         let effects = h.event(ack(finished));
         assert!(matches!(effects.last(), Some(Effect::Exit { code: 0, .. })));
@@ -1119,7 +1164,10 @@ mod tests {
         h.handle(Input::Launched { task_id: "t".into(), pid: 42 });
         let effects = h.handle(Input::Exited { task_id: "t".into(), status: Some(3 << 8) });
         let failed = &updates(&effects)[0];
-        assert_eq!((failed.state(), failed.message.as_deref()), (TaskState::TaskFailed, Some("Command exited with status 3")));
+        assert_eq!(
+            (failed.state(), failed.message.as_deref()),
+            (TaskState::TaskFailed, Some("Command exited with status 3"))
+        );
         // Without an ack the executor gives up after a minute.
         let effects = h.handle(Input::Timer(Timer::TerminalAck));
         assert!(matches!(effects.as_slice(), [Effect::Exit { code: 1, .. }]));
@@ -1146,12 +1194,18 @@ mod tests {
         let effects = h.event(kill("t", None));
         assert_eq!(states(&effects), vec![("t".into(), TaskState::TaskKilling)]);
         assert_eq!(signals(&effects), vec![("t".into(), Signal::SIGTERM)]);
-        assert_eq!(timers(&effects), vec![(Timer::Escalate { task_id: "t".into(), generation: 1 }, Duration::from_secs(10))]);
+        assert_eq!(
+            timers(&effects),
+            vec![(Timer::Escalate { task_id: "t".into(), generation: 1 }, Duration::from_secs(10))]
+        );
         // A longer grace period is ignored; a shorter one reschedules from the start.
         h.at(102);
         assert!(h.event(kill("t", Some(30))).is_empty());
         let effects = h.event(kill("t", Some(5)));
-        assert_eq!(timers(&effects), vec![(Timer::Escalate { task_id: "t".into(), generation: 2 }, Duration::from_secs(3))]);
+        assert_eq!(
+            timers(&effects),
+            vec![(Timer::Escalate { task_id: "t".into(), generation: 2 }, Duration::from_secs(3))]
+        );
         assert!(signals(&effects).is_empty(), "no second SIGTERM, no second TASK_KILLING");
         // The superseded timer does nothing; the current one sends SIGKILL.
         assert!(h.handle(Input::Timer(Timer::Escalate { task_id: "t".into(), generation: 1 })).is_empty());
@@ -1159,7 +1213,10 @@ mod tests {
         assert_eq!(signals(&effects), vec![("t".into(), Signal::SIGKILL)]);
         let effects = h.handle(Input::Exited { task_id: "t".into(), status: Some(9) });
         let killed = &updates(&effects)[0];
-        assert_eq!((killed.state(), killed.message.as_deref()), (TaskState::TaskKilled, Some("Command terminated with signal Killed")));
+        assert_eq!(
+            (killed.state(), killed.message.as_deref()),
+            (TaskState::TaskKilled, Some("Command terminated with signal Killed"))
+        );
         assert_eq!(killed.healthy, None);
     }
 
@@ -1223,7 +1280,9 @@ mod tests {
         let mut t = task("t", "sleep 100");
         t.check = Some(CheckInfo {
             r#type: Some(check_info::Type::Command as i32),
-            command: Some(check_info::Command { command: CommandInfo { value: Some("exit 2".into()), ..Default::default() } }),
+            command: Some(check_info::Command {
+                command: CommandInfo { value: Some("exit 2".into()), ..Default::default() },
+            }),
             ..Default::default()
         });
         let starting = updates(&h.event(launch(t)))[0].clone();
@@ -1295,9 +1354,7 @@ mod tests {
     fn launch_group(tasks: Vec<TaskInfo>) -> Event {
         Event {
             r#type: Some(event::Type::LaunchGroup as i32),
-            launch_group: Some(event::LaunchGroup {
-                task_group: crate::proto::mesos::v1::TaskGroupInfo { tasks },
-            }),
+            launch_group: Some(event::LaunchGroup { task_group: crate::proto::mesos::v1::TaskGroupInfo { tasks } }),
             ..Default::default()
         }
     }
@@ -1307,11 +1364,12 @@ mod tests {
         let mut h = Harness::new(Flavor::Default);
         h.subscribed(true);
         let effects = h.event(launch_group(vec![task("a", "exit 1"), task("b", "sleep 100")]));
-        assert_eq!(states(&effects), vec![("a".into(), TaskState::TaskStarting), ("b".into(), TaskState::TaskStarting)]);
-        let launches: Vec<&LaunchTask> = effects
-            .iter()
-            .filter_map(|e| if let Effect::Launch(l) = e { Some(l) } else { None })
-            .collect();
+        assert_eq!(
+            states(&effects),
+            vec![("a".into(), TaskState::TaskStarting), ("b".into(), TaskState::TaskStarting)]
+        );
+        let launches: Vec<&LaunchTask> =
+            effects.iter().filter_map(|e| if let Effect::Launch(l) = e { Some(l) } else { None }).collect();
         assert_eq!(launches.len(), 2);
         assert!(launches[0].directory.starts_with("/sandbox/containers/"));
         assert_eq!(launches[0].link.as_deref(), Some(std::path::Path::new("/sandbox/tasks/a")));
@@ -1323,10 +1381,7 @@ mod tests {
         h.handle(Input::Launched { task_id: "b".into(), pid: 11 });
 
         let effects = h.handle(Input::Exited { task_id: "a".into(), status: Some(1 << 8) });
-        assert_eq!(
-            states(&effects),
-            vec![("a".into(), TaskState::TaskFailed), ("b".into(), TaskState::TaskKilling)]
-        );
+        assert_eq!(states(&effects), vec![("a".into(), TaskState::TaskFailed), ("b".into(), TaskState::TaskKilling)]);
         assert_eq!(signals(&effects), vec![("b".into(), Signal::SIGTERM)]);
         let effects = h.handle(Input::Exited { task_id: "b".into(), status: Some(15) });
         assert_eq!(states(&effects), vec![("b".into(), TaskState::TaskKilled)]);

@@ -95,13 +95,13 @@ impl ExecutorEnv {
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<ExecutorEnv, EnvError> {
         let variables: BTreeMap<String, String> = vars.into_iter().collect();
         let get = |name: &str| variables.get(name).filter(|v| !v.is_empty()).cloned();
-        let required = |name: &str| {
-            get(name).ok_or_else(|| EnvError(format!("Expecting '{name}' to be set in the environment")))
-        };
+        let required =
+            |name: &str| get(name).ok_or_else(|| EnvError(format!("Expecting '{name}' to be set in the environment")));
         let duration = |name: &str, default: Duration| match get(name) {
             None => Ok(default),
-            Some(text) => parse_duration(&text)
-                .map_err(|e| EnvError(format!("Failed to parse value '{text}' of '{name}': {e}"))),
+            Some(text) => {
+                parse_duration(&text).map_err(|e| EnvError(format!("Failed to parse value '{text}' of '{name}': {e}")))
+            }
         };
         let endpoint = match (get("MESOS_SLAVE_PID"), get("MESOS_AGENT_ENDPOINT")) {
             (Some(pid), _) => parse_upid(&pid)?,
@@ -180,8 +180,12 @@ mod tests {
 
     #[test]
     fn the_endpoint_alone_works_and_errors_name_the_variable() {
-        let e = env(&[("MESOS_FRAMEWORK_ID", "fw"), ("MESOS_EXECUTOR_ID", "ex"), ("MESOS_AGENT_ENDPOINT", "127.0.0.1:5051")])
-            .unwrap();
+        let e = env(&[
+            ("MESOS_FRAMEWORK_ID", "fw"),
+            ("MESOS_EXECUTOR_ID", "ex"),
+            ("MESOS_AGENT_ENDPOINT", "127.0.0.1:5051"),
+        ])
+        .unwrap();
         assert_eq!(e.endpoint.url(), "http://127.0.0.1:5051/api/v1/executor");
         assert!(!e.checkpoint);
         assert_eq!(
@@ -192,7 +196,9 @@ mod tests {
             env(&[("MESOS_EXECUTOR_ID", "ex"), ("MESOS_AGENT_ENDPOINT", "h:1")]).unwrap_err().0,
             "Expecting 'MESOS_FRAMEWORK_ID' to be set in the environment"
         );
-        assert!(env(&[("MESOS_FRAMEWORK_ID", "f"), ("MESOS_EXECUTOR_ID", "e"), ("MESOS_SLAVE_PID", "garbage")]).is_err());
+        assert!(
+            env(&[("MESOS_FRAMEWORK_ID", "f"), ("MESOS_EXECUTOR_ID", "e"), ("MESOS_SLAVE_PID", "garbage")]).is_err()
+        );
         let bad = env(&[
             ("MESOS_FRAMEWORK_ID", "f"),
             ("MESOS_EXECUTOR_ID", "e"),

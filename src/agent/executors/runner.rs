@@ -36,7 +36,13 @@ pub struct RunOptions {
 
 impl RunOptions {
     pub fn new(flavor: Flavor) -> RunOptions {
-        RunOptions { flavor, content_type: ContentType::Protobuf, task_command: None, task_environment: None, user: None }
+        RunOptions {
+            flavor,
+            content_type: ContentType::Protobuf,
+            task_command: None,
+            task_environment: None,
+            user: None,
+        }
     }
 }
 
@@ -224,7 +230,8 @@ async fn start_task(launch: &LaunchTask, fetcher: &Fetcher) -> Result<tokio::pro
     if let (Some(user), true) = (&user, launch.own_output) {
         launcher::chown_tree(directory, user)?;
     }
-    let mut environment: BTreeMap<String, String> = launcher::merge_environment(&launch.environment, command.environment.as_ref());
+    let mut environment: BTreeMap<String, String> =
+        launcher::merge_environment(&launch.environment, command.environment.as_ref());
     if let Some(role) = &launch.allocation_role {
         environment.insert("MESOS_ALLOCATION_ROLE".into(), role.clone());
     }

@@ -78,9 +78,7 @@ pub struct Cache {
 
 impl Cache {
     pub fn new(space: u64) -> Cache {
-        Cache {
-            inner: Mutex::new(Inner { space, tally: 0, serial: 0, table: HashMap::new(), lru: VecDeque::new() }),
-        }
+        Cache { inner: Mutex::new(Inner { space, tally: 0, serial: 0, table: HashMap::new(), lru: VecDeque::new() }) }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

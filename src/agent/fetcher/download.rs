@@ -45,7 +45,12 @@ pub fn make_executable(path: &Path) -> Result<(), String> {
 
 /// Downloads `uri` (http/https) into `destination`. A download that
 /// receives nothing for `stall_timeout` is aborted; anything but 200 fails.
-pub async fn net(client: &reqwest::Client, uri: &str, destination: &Path, stall_timeout: Duration) -> Result<(), String> {
+pub async fn net(
+    client: &reqwest::Client,
+    uri: &str,
+    destination: &Path,
+    stall_timeout: Duration,
+) -> Result<(), String> {
     if uri.starts_with("ftp://") || uri.starts_with("ftps://") {
         return Err("Error downloading resource: FTP is not supported by this fetcher".into());
     }
@@ -124,10 +129,7 @@ pub async fn hadoop(hadoop_home: Option<&Path>, uri: &str, destination: &Path) -
         .await
         .map_err(|e| format!("Failed to create HDFS client: failed to run '{}': {e}", program.display()))?;
     if !output.status.success() {
-        return Err(format!(
-            "HDFS copyToLocal failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
+        return Err(format!("HDFS copyToLocal failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
     }
     Ok(())
 }

@@ -56,13 +56,13 @@ pub const FLAGS: &[FlagDef] = &[
         "Amount of time for the fetcher to wait before considering a download\n\
          being too slow and abort it when the download stalls.",
     ),
+    FlagDef::new("frameworks_home", Kind::Path, None, "Directory path prepended to relative executor URIs"),
     FlagDef::new(
-        "frameworks_home",
+        "hadoop_home",
         Kind::Path,
         None,
-        "Directory path prepended to relative executor URIs",
+        "Path to find Hadoop installed (for\nfetching framework executors from HDFS)",
     ),
-    FlagDef::new("hadoop_home", Kind::Path, None, "Path to find Hadoop installed (for\nfetching framework executors from HDFS)"),
 ];
 
 /// How the fetcher behaves (from the agent's flags).
@@ -294,16 +294,21 @@ impl Fetcher {
     fn destination(uri: &Uri, value: &str, sandbox: &Path) -> Result<PathBuf, String> {
         if let Some(output) = &uri.output_file {
             if let Some(parent) = Path::new(output).parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(sandbox.join(parent)).map_err(|e| {
-                    format!("Unable to create subdirectory {} in sandbox: {e}", parent.display())
-                })?;
+                std::fs::create_dir_all(sandbox.join(parent))
+                    .map_err(|e| format!("Unable to create subdirectory {} in sandbox: {e}", parent.display()))?;
             }
             return Ok(sandbox.join(output));
         }
         Ok(sandbox.join(basename(value)?))
     }
 
-    async fn fetch_directly(&self, uri: &Uri, value: &str, sandbox: &Path, log: Option<&Path>) -> Result<PathBuf, String> {
+    async fn fetch_directly(
+        &self,
+        uri: &Uri,
+        value: &str,
+        sandbox: &Path,
+        log: Option<&Path>,
+    ) -> Result<PathBuf, String> {
         note(log, &format!("Fetching '{value}' directly into the sandbox directory"));
         let path = Self::destination(uri, value, sandbox)?;
         self.download(value, &path).await?;
@@ -351,8 +356,13 @@ impl Fetcher {
                         Some(claimed)
                     }
                     Err(e) => {
-                        note(log, &format!("Reverting to fetching directly into the sandbox for '{value}', \
-                                            due to failure to fetch through the cache, with error: {e}"));
+                        note(
+                            log,
+                            &format!(
+                                "Reverting to fetching directly into the sandbox for '{value}', \
+                                            due to failure to fetch through the cache, with error: {e}"
+                            ),
+                        );
                         None
                     }
                 }
@@ -362,8 +372,13 @@ impl Fetcher {
                 if self.cache.wait(&claimed.entry).await {
                     Some(claimed)
                 } else {
-                    note(log, &format!("Reverting to fetching directly into the sandbox for '{value}', \
-                                        due to failure to fetch through the cache"));
+                    note(
+                        log,
+                        &format!(
+                            "Reverting to fetching directly into the sandbox for '{value}', \
+                                        due to failure to fetch through the cache"
+                        ),
+                    );
                     None
                 }
             }

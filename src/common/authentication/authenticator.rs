@@ -177,7 +177,9 @@ mod tests {
 
         let (mut s, _) = AuthenticatorSession::new(b"c".to_vec());
         s.handle(&start(), &creds());
-        assert!(matches!(s.handle(&start(), &creds()).outcome, Some(SessionOutcome::Error(ref e)) if e.contains("'start'")));
+        assert!(
+            matches!(s.handle(&start(), &creds()).outcome, Some(SessionOutcome::Error(ref e)) if e.contains("'start'"))
+        );
 
         let (mut s, _) = AuthenticatorSession::new(b"c".to_vec());
         s.handle(&start(), &creds());
@@ -185,9 +187,6 @@ mod tests {
         assert!(matches!(garbage.outcome, Some(SessionOutcome::Error(_))));
 
         let (mut s, _) = AuthenticatorSession::new(b"c".to_vec());
-        assert_eq!(
-            s.exited(),
-            Some(SessionOutcome::Error("Failed to communicate with authenticatee".into()))
-        );
+        assert_eq!(s.exited(), Some(SessionOutcome::Error("Failed to communicate with authenticatee".into())));
     }
 }

@@ -97,10 +97,7 @@ impl Credentials {
 
     /// From a list of credentials (see [`Credentials::from_proto`]).
     pub fn from_list(list: &[Credential]) -> Credentials {
-        let secrets = list
-            .iter()
-            .filter_map(|c| c.secret.as_ref().map(|s| (c.principal.clone(), s.clone())))
-            .collect();
+        let secrets = list.iter().filter_map(|c| c.secret.as_ref().map(|s| (c.principal.clone(), s.clone()))).collect();
         Credentials { secrets }
     }
 
@@ -118,13 +115,12 @@ impl Credentials {
 
     /// Parses the JSON form of `mesos.Credentials`.
     pub fn parse(text: &str) -> Result<Credentials, CredentialsError> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| CredentialsError::Json(e.to_string()))?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| CredentialsError::Json(e.to_string()))?;
         if !value.is_object() {
             return Err(CredentialsError::Json("Expecting a JSON object".to_string()));
         }
-        let proto: CredentialsProto = crate::http_api::json::from_value(&value)
-            .map_err(|e| CredentialsError::Parse(e.to_string()))?;
+        let proto: CredentialsProto =
+            crate::http_api::json::from_value(&value).map_err(|e| CredentialsError::Parse(e.to_string()))?;
         Ok(Credentials::from_proto(&proto))
     }
 
@@ -185,7 +181,8 @@ mod tests {
 
     #[test]
     fn credentials_files_are_mesos_json() {
-        let creds = Credentials::parse(r#"{"credentials":[{"principal":"a","secret":"x"},{"principal":"b"}]}"#).unwrap();
+        let creds =
+            Credentials::parse(r#"{"credentials":[{"principal":"a","secret":"x"},{"principal":"b"}]}"#).unwrap();
         assert_eq!(creds.secret("a"), Some("x"));
         assert_eq!(creds.secret("b"), None);
         assert!(matches!(Credentials::parse("principal secret"), Err(CredentialsError::Json(_))));

@@ -48,32 +48,28 @@ pub enum ResourceFormat {
 #[allow(deprecated)]
 pub fn convert_resource_format(resource: &mut Resource, format: ResourceFormat) -> Result<(), ResourceError> {
     match format {
-        ResourceFormat::PreReservationRefinement | ResourceFormat::Endpoint => {
-            match resource.reservations.len() {
-                0 => resource.role = Some("*".to_string()),
-                1 => {
-                    let source = resource.reservations[0].clone();
-                    if source.r#type() == ReservationType::Dynamic {
-                        resource.reservation = Some(ReservationInfo {
-                            principal: source.principal.clone(),
-                            labels: source.labels.clone(),
-                            ..Default::default()
-                        });
-                    }
-                    resource.role = source.role.clone().or_else(|| Some(String::new()));
-                    if format == ResourceFormat::PreReservationRefinement {
-                        resource.reservations.clear();
-                    }
+        ResourceFormat::PreReservationRefinement | ResourceFormat::Endpoint => match resource.reservations.len() {
+            0 => resource.role = Some("*".to_string()),
+            1 => {
+                let source = resource.reservations[0].clone();
+                if source.r#type() == ReservationType::Dynamic {
+                    resource.reservation = Some(ReservationInfo {
+                        principal: source.principal.clone(),
+                        labels: source.labels.clone(),
+                        ..Default::default()
+                    });
                 }
-                _ => {
-                    if format == ResourceFormat::PreReservationRefinement {
-                        return Err(ResourceError::new(
-                            "Cannot downgrade resources containing refined reservations",
-                        ));
-                    }
+                resource.role = source.role.clone().or_else(|| Some(String::new()));
+                if format == ResourceFormat::PreReservationRefinement {
+                    resource.reservations.clear();
                 }
             }
-        }
+            _ => {
+                if format == ResourceFormat::PreReservationRefinement {
+                    return Err(ResourceError::new("Cannot downgrade resources containing refined reservations"));
+                }
+            }
+        },
         ResourceFormat::PostReservationRefinement => {
             if !resource.reservations.is_empty() {
                 // Already post (or endpoint): drop the legacy fields.
@@ -92,11 +88,9 @@ pub fn convert_resource_format(resource: &mut Resource, format: ResourceFormat) 
                     role: Some(role),
                     ..Default::default()
                 },
-                Some(legacy) => ReservationInfo {
-                    r#type: Some(ReservationType::Dynamic as i32),
-                    role: Some(role),
-                    ..legacy
-                },
+                Some(legacy) => {
+                    ReservationInfo { r#type: Some(ReservationType::Dynamic as i32), role: Some(role), ..legacy }
+                }
             };
             resource.reservations.push(reservation);
         }
@@ -262,9 +256,8 @@ pub fn display_reservation(r: &ReservationInfo) -> String {
 
 /// `MOUNT:/mnt/a`, `PATH`, `RAW(vendor,id,profile)`...
 pub fn display_source(source: &Source) -> String {
-    let csi = (source.id.is_some() || source.profile.is_some()).then(|| {
-        format!("({},{},{})", source.vendor(), source.id(), source.profile())
-    });
+    let csi = (source.id.is_some() || source.profile.is_some())
+        .then(|| format!("({},{},{})", source.vendor(), source.id(), source.profile()));
     let root = |root: Option<&String>| root.map(|r| format!(":{r}")).unwrap_or_default();
     match SourceType::try_from(source.r#type).unwrap_or(SourceType::Unknown) {
         SourceType::Mount => {
@@ -339,16 +332,12 @@ pub fn display_proto(r: &Resource) -> String {
     let _ = write_prefix(&mut s, r, allocation);
     s.push(':');
     match ValueType::try_from(r.r#type) {
-        Ok(ValueType::Scalar) => {
-            s.push_str(&Scalar::from_f64(r.scalar.as_ref().map_or(0.0, |x| x.value)).to_string())
-        }
+        Ok(ValueType::Scalar) => s.push_str(&Scalar::from_f64(r.scalar.as_ref().map_or(0.0, |x| x.value)).to_string()),
         Ok(ValueType::Ranges) => {
             let ranges = r.ranges.as_ref().map(Ranges::from_proto).unwrap_or_default();
             s.push_str(&ranges.to_string())
         }
-        Ok(ValueType::Set) => {
-            s.push_str(&r.set.as_ref().map(Set::from_proto).unwrap_or_default().to_string())
-        }
+        Ok(ValueType::Set) => s.push_str(&r.set.as_ref().map(Set::from_proto).unwrap_or_default().to_string()),
         _ => {}
     }
     s

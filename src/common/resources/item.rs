@@ -195,10 +195,7 @@ impl Item {
             ValueType::Set => Value::Set(Set::from_proto(r.set.as_ref()?)),
             ValueType::Text => return None,
         };
-        let allocation = r
-            .allocation_info
-            .as_ref()
-            .map(|a| Arc::<str>::from(a.role.as_deref().unwrap_or("")));
+        let allocation = r.allocation_info.as_ref().map(|a| Arc::<str>::from(a.role.as_deref().unwrap_or("")));
         Some(Item { meta: Arc::new(Meta::new(r.clone())), allocation, value, shared_count: 1 })
     }
 
@@ -231,9 +228,10 @@ impl Item {
             Value::Ranges(v) => r.ranges = Some(v.to_proto()),
             Value::Set(v) => r.set = Some(v.to_proto()),
         }
-        r.allocation_info = self.allocation.as_ref().map(|role| AllocationInfo {
-            role: if role.is_empty() { None } else { Some(role.to_string()) },
-        });
+        r.allocation_info = self
+            .allocation
+            .as_ref()
+            .map(|role| AllocationInfo { role: if role.is_empty() { None } else { Some(role.to_string()) } });
         r
     }
 

@@ -109,20 +109,14 @@ pub fn conversions(operation: &Operation) -> Result<Vec<ResourceConversion>, Con
     let mut result = Vec::new();
     match operation.r#type() {
         OperationType::Unknown => return Err(ConversionError("Unknown operation".into())),
-        OperationType::Launch
-        | OperationType::LaunchGroup
-        | OperationType::CreateDisk
-        | OperationType::DestroyDisk => {
+        OperationType::Launch | OperationType::LaunchGroup | OperationType::CreateDisk | OperationType::DestroyDisk => {
             return Err(ConversionError("Operation not supported".into()))
         }
         OperationType::Reserve => {
             let reserve = operation.reserve.clone().unwrap_or_default();
             let reserved = resources_of(&reserve.resources);
-            let consumed = if reserve.source.is_empty() {
-                reserved.pop_reservation()
-            } else {
-                resources_of(&reserve.source)
-            };
+            let consumed =
+                if reserve.source.is_empty() { reserved.pop_reservation() } else { resources_of(&reserve.source) };
             result.push(ResourceConversion::new(consumed, reserved));
         }
         OperationType::Unreserve => {
@@ -196,8 +190,8 @@ impl Resources {
     /// Applies an offer operation (RESERVE, UNRESERVE, CREATE, DESTROY,
     /// GROW_VOLUME, SHRINK_VOLUME).
     pub fn apply_operation(&self, operation: &Operation) -> Result<Resources, ConversionError> {
-        let conversions = conversions(operation)
-            .map_err(|e| ConversionError(format!("Cannot get conversions: {e}")))?;
+        let conversions =
+            conversions(operation).map_err(|e| ConversionError(format!("Cannot get conversions: {e}")))?;
         self.apply_all(&conversions)
     }
 
@@ -273,12 +267,8 @@ pub fn shrink(item: &mut Item, target: Scalar) -> bool {
 
 /// The most refined reservation stack two entries have in common.
 pub fn reservation_ancestor(a: &Item, b: &Item) -> Item {
-    let common = a
-        .reservations()
-        .iter()
-        .zip(b.reservations())
-        .take_while(|(x, y)| super::item::same_reservation(x, y))
-        .count();
+    let common =
+        a.reservations().iter().zip(b.reservations()).take_while(|(x, y)| super::item::same_reservation(x, y)).count();
     let mut proto = a.meta().clone();
     proto.reservations.truncate(common);
     a.with_meta(proto)

@@ -30,9 +30,8 @@ pub struct ParseError(pub String);
 /// value, role)`): a role other than `*` becomes a static reservation. The
 /// result is not validated.
 pub fn parse_resource(name: &str, value: &str, role: &str) -> Result<Resource, ParseError> {
-    let parsed = values::parse(value).map_err(|e| {
-        ParseError(format!("Failed to parse resource {name} value {value} error {e}"))
-    })?;
+    let parsed = values::parse(value)
+        .map_err(|e| ParseError(format!("Failed to parse resource {name} value {value} error {e}")))?;
     let mut resource = Resource { name: name.to_string(), ..Default::default() };
     if role != "*" {
         resource.reservations.push(ReservationInfo {
@@ -68,23 +67,15 @@ pub fn from_simple_string(text: &str, default_role: &str) -> Result<Vec<Resource
     for token in values::tokenize(text, &[';']) {
         let pair: Vec<&str> = values::tokenize(token, &[':']).collect();
         if pair.len() != 2 {
-            return Err(ParseError(format!(
-                "Bad value for resources, missing or extra ':' in {token}"
-            )));
+            return Err(ParseError(format!("Bad value for resources, missing or extra ':' in {token}")));
         }
         let (name, role) = match pair[0].find('(') {
             None => (trim(pair[0]), default_role),
             Some(open) => {
                 let close = pair[0].find(')');
                 match close {
-                    Some(close) if close >= open => {
-                        (trim(&pair[0][..open]), trim(&pair[0][open + 1..close]))
-                    }
-                    _ => {
-                        return Err(ParseError(format!(
-                            "Bad value for resources, mismatched parentheses in {token}"
-                        )))
-                    }
+                    Some(close) if close >= open => (trim(&pair[0][..open]), trim(&pair[0][open + 1..close])),
+                    _ => return Err(ParseError(format!("Bad value for resources, mismatched parentheses in {token}"))),
                 }
             }
         };

@@ -108,11 +108,8 @@ fn parses_simple_text_with_all_value_types() {
     let ports = parse::parse_resource("ports", "[10000-20000, 30000-50000]", "*").unwrap();
     assert_eq!(ports.ranges.unwrap().range.len(), 2);
     let parsed = r("cpus:45.55;ports:[10000-20000, 30000-50000];disks:{sda1}");
-    let built = of(&[
-        scalar("cpus", 45.55),
-        ranges("ports", &[(10000, 20000), (30000, 50000)]),
-        set("disks", &["sda1"]),
-    ]);
+    let built =
+        of(&[scalar("cpus", 45.55), ranges("ports", &[(10000, 20000), (30000, 50000)]), set("disks", &["sda1"])]);
     assert_eq!(parsed, built);
     assert_eq!(parsed.to_string(), "cpus:45.55; ports:[10000-20000, 30000-50000]; disks:{sda1}");
 }
@@ -203,10 +200,7 @@ fn command_line_refuses_dynamic_revocable_and_volumes() {
     assert!(Resources::parse(revocable, "*").unwrap_err().0.starts_with("Revocable resources cannot"));
     let vol = r#"[{"name":"disk","type":"SCALAR","scalar":{"value":1},"role":"r",
         "disk":{"persistence":{"id":"v"},"volume":{"container_path":"p","mode":"RW"}}}]"#;
-    assert_eq!(
-        Resources::parse(vol, "*").unwrap_err().0,
-        "Persistent volumes cannot be specified at the command line"
-    );
+    assert_eq!(Resources::parse(vol, "*").unwrap_err().0, "Persistent volumes cannot be specified at the command line");
 }
 
 #[test]
@@ -243,17 +237,11 @@ fn prints_extended_attributes_like_mesos() {
         mount: Some(Mount { root: Some("/mnt1".into()) }),
         ..Default::default()
     });
-    assert_eq!(
-        display_proto(&disk),
-        "disk(reservations: [(STATIC,alice)])[MOUNT:/mnt1,hadoop:/hdfs:/data:rw]:1"
-    );
+    assert_eq!(display_proto(&disk), "disk(reservations: [(STATIC,alice)])[MOUNT:/mnt1,hadoop:/hdfs:/data:rw]:1");
     disk.disk.as_mut().unwrap().source = None;
     let mut refined = reservation(ResType::Dynamic, "alice/refined", Some("hdfs-p"));
     refined.labels = Some(Labels {
-        labels: vec![
-            Label { key: "foo".into(), value: Some("bar".into()) },
-            Label { key: "foo".into(), value: None },
-        ],
+        labels: vec![Label { key: "foo".into(), value: Some("bar".into()) }, Label { key: "foo".into(), value: None }],
     });
     disk.reservations.push(refined);
     assert_eq!(
@@ -375,8 +363,7 @@ fn dynamic_reservations_compare_principal_and_labels() {
     assert_eq!(of(&[a.clone(), a.clone()]).len(), 1);
     assert_eq!(of(&[a.clone(), b.clone()]).len(), 2);
     let mut labelled = a.clone();
-    labelled.reservations[0].labels =
-        Some(Labels { labels: vec![Label { key: "k".into(), value: Some("v".into()) }] });
+    labelled.reservations[0].labels = Some(Labels { labels: vec![Label { key: "k".into(), value: Some("v".into()) }] });
     assert_eq!(of(&[a.clone(), labelled.clone()]).len(), 2);
     let mut reordered = labelled.clone();
     reordered.reservations[0].labels.as_mut().unwrap().labels.push(Label { key: "x".into(), value: None });
@@ -498,10 +485,7 @@ fn getters_and_names() {
     assert_eq!(res.types()["ports"], ValueType::Ranges);
     assert_eq!(res.scalars().len(), 4);
     assert!(r("cpus:1").get_ranges("ports").is_none());
-    assert_eq!(
-        r("cpus(r):1;cpus:2;ports:[1-2]").create_stripped_scalar_quantity(),
-        r("cpus:3")
-    );
+    assert_eq!(r("cpus(r):1;cpus:2;ports:[1-2]").create_stripped_scalar_quantity(), r("cpus:3"));
 }
 
 #[test]
@@ -531,8 +515,8 @@ fn push_and_pop_reservations() {
 fn find_prefers_own_role_then_unreserved_then_others() {
     let found = r("cpus(role1):2;mem(role1):10;cpus:4;mem:20").find(&r("cpus(role1):3;mem(role1):15"));
     assert_eq!(found.unwrap(), r("cpus(role1):2;mem(role1):10;cpus:1;mem:5"));
-    let found = r("cpus(role1):1;mem(role1):5;cpus(role2):2;mem(role2):8;cpus:1;mem:7")
-        .find(&r("cpus(role1):3;mem(role1):15"));
+    let found =
+        r("cpus(role1):1;mem(role1):5;cpus(role2):2;mem(role2):8;cpus:1;mem:7").find(&r("cpus(role1):3;mem(role1):15"));
     assert_eq!(found.unwrap(), r("cpus(role1):1;mem(role1):5;cpus:1;mem:7;cpus(role2):1;mem(role2):3"));
     let found = r("cpus(role1):5;mem(role1):5;cpus:5;mem:5").find(&r("cpus:6;mem:6"));
     assert_eq!(found.unwrap(), r("cpus:5;mem:5;cpus(role1):1;mem(role1):1"));
@@ -640,7 +624,10 @@ fn create_from_mount_takes_the_whole_disk() {
 fn launch_is_not_a_conversion() {
     let launch = Operation { launch: Some(op::Launch { task_infos: vec![] }), ..operation(OpType::Launch) };
     assert_eq!(r("cpus:1").apply_operation(&launch).unwrap_err().0, "Cannot get conversions: Operation not supported");
-    assert_eq!(r("cpus:1").apply_operation(&Operation::default()).unwrap_err().0, "Cannot get conversions: Unknown operation");
+    assert_eq!(
+        r("cpus:1").apply_operation(&Operation::default()).unwrap_err().0,
+        "Cannot get conversions: Unknown operation"
+    );
 }
 
 #[test]
@@ -653,7 +640,10 @@ fn checkpointed_resources_are_applied_to_agent_resources() {
     let e = apply_checkpointed_resources(&total, &r("cpus:1")).unwrap_err();
     assert_eq!(e.0, "Unexpected checkpointed resources cpus:1");
     let too_big = dynamic(scalar("cpus", 5.0), "r", "p");
-    assert!(apply_checkpointed_resources(&total, &of(&[too_big])).unwrap_err().0.starts_with("Incompatible agent resources"));
+    assert!(apply_checkpointed_resources(&total, &of(&[too_big]))
+        .unwrap_err()
+        .0
+        .starts_with("Incompatible agent resources"));
 }
 
 // ----------------------------------------------------------------------------
@@ -741,7 +731,10 @@ fn validation_messages() {
     x.ranges = Some(PbRanges::default());
     assert_eq!(check(&x).unwrap_err(), "Invalid scalar resource");
     assert_eq!(check(&scalar("cpus", -1.0)).unwrap_err(), "Invalid scalar resource: value <= 0");
-    assert_eq!(check(&ranges("ports", &[(1, 10), (5, 20)])).unwrap_err(), "Invalid ranges resource: overlapping ranges");
+    assert_eq!(
+        check(&ranges("ports", &[(1, 10), (5, 20)])).unwrap_err(),
+        "Invalid ranges resource: overlapping ranges"
+    );
     let mut text = scalar("x", 1.0);
     text.r#type = ValueType::Text as i32;
     assert_eq!(check(&text).unwrap_err(), "Unsupported resource type");
@@ -757,10 +750,7 @@ fn validation_messages() {
     assert_eq!(check(&reserved_star).unwrap_err(), "Invalid reservation: role \"*\" cannot be reserved");
     let mut untyped = scalar("cpus", 1.0);
     untyped.reservations.push(ReservationInfo { role: Some("r".into()), ..Default::default() });
-    assert_eq!(
-        check(&untyped).unwrap_err(),
-        "Invalid reservation: 'Resource.ReservationInfo.type' field must be set."
-    );
+    assert_eq!(check(&untyped).unwrap_err(), "Invalid reservation: 'Resource.ReservationInfo.type' field must be set.");
     let mut mismatch = dynamic(scalar("cpus", 1.0), "r", "p");
     mismatch.role = Some("other".into());
     mismatch.reservation = Some(ReservationInfo { principal: Some("p".into()), ..Default::default() });
@@ -794,7 +784,10 @@ fn master_resource_checks() {
     );
     let mut rev = dynamic(scalar("cpus", 1.0), "r", "p");
     rev.revocable = Some(RevocableInfo {});
-    assert!(validate_for_master(&[rev]).unwrap_err().0.starts_with("Invalid ReservationInfo: Dynamically reserved resource"));
+    assert!(validate_for_master(&[rev])
+        .unwrap_err()
+        .0
+        .starts_with("Invalid ReservationInfo: Dynamically reserved resource"));
     let bad_id = volume(1.0, "r", "a/b", "p", false);
     assert_eq!(
         validate_for_master(&[bad_id]).unwrap_err().0,

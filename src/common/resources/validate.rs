@@ -46,8 +46,7 @@ pub fn validate(resource: &Resource) -> Result<(), ResourceError> {
     let Ok(kind) = ValueType::try_from(resource.r#type) else {
         return err("Invalid resource type");
     };
-    let (scalar, ranges, set) =
-        (resource.scalar.is_some(), resource.ranges.is_some(), resource.set.is_some());
+    let (scalar, ranges, set) = (resource.scalar.is_some(), resource.ranges.is_some(), resource.set.is_some());
     match kind {
         ValueType::Scalar => {
             if !scalar || ranges || set {
@@ -142,14 +141,10 @@ fn validate_reservation_format(resource: &Resource) -> Result<(), ResourceError>
         roles::validate(role).map_err(|e| ResourceError(e.0))?;
         if let Some(reservation) = &resource.reservation {
             if reservation.r#type.is_some() {
-                return err(
-                    "'Resource.ReservationInfo.type' must not be set for the 'Resource.reservation' field",
-                );
+                return err("'Resource.ReservationInfo.type' must not be set for the 'Resource.reservation' field");
             }
             if reservation.role.is_some() {
-                return err(
-                    "'Resource.ReservationInfo.role' must not be set for the 'Resource.reservation' field",
-                );
+                return err("'Resource.ReservationInfo.role' must not be set for the 'Resource.reservation' field");
             }
             if role == "*" {
                 return err("Invalid reservation: role \"*\" cannot be dynamically reserved");
@@ -213,7 +208,8 @@ fn validate_reservation_format(resource: &Resource) -> Result<(), ResourceError>
                             reservation.principal()
                         ));
                     }
-                    let (a, b) = (legacy.labels.clone().unwrap_or_default(), reservation.labels.clone().unwrap_or_default());
+                    let (a, b) =
+                        (legacy.labels.clone().unwrap_or_default(), reservation.labels.clone().unwrap_or_default());
                     if !super::item::same_labels(&a, &b) {
                         return err(format!(
                             "Invalid resource format: 'Resource.reservation.labels' field with '{}' does not match the labels '{}' in 'Resource.reservations'",
@@ -239,8 +235,7 @@ fn validate_reservation_format(resource: &Resource) -> Result<(), ResourceError>
 /// Validates one entry of a list, naming it in the error as Mesos's
 /// `Resources::validate(RepeatedPtrField)` does.
 pub(crate) fn validate_in_list(resource: &Resource) -> Result<(), ResourceError> {
-    validate(resource)
-        .map_err(|e| ResourceError(format!("Resource '{}' is invalid: {}", display_proto(resource), e.0)))
+    validate(resource).map_err(|e| ResourceError(format!("Resource '{}' is invalid: {}", display_proto(resource), e.0)))
 }
 
 /// Validates a list; the first invalid entry is reported by name.
@@ -302,8 +297,7 @@ pub fn validate_disk_info(resources: &[Resource]) -> Result<(), ResourceError> {
             if volume.host_path.is_some() {
                 return err("Expecting 'host_path' to be unset for persistent volume");
             }
-            validate_id(&persistence.id)
-                .map_err(|e| e.context("Invalid persistence ID for persistent volume: "))?;
+            validate_id(&persistence.id).map_err(|e| e.context("Invalid persistence ID for persistent volume: "))?;
         } else if disk.volume.is_some() {
             return err("Non-persistent volume not supported");
         } else if disk.source.is_none() {
@@ -357,9 +351,7 @@ pub fn validate_revocable_and_non_revocable(resources: &Resources) -> Result<(),
         let named = resources.get(&name);
         let revocable = named.revocable();
         if !revocable.is_empty() && named != revocable {
-            return err(format!(
-                "Cannot use both revocable and non-revocable '{name}' at the same time"
-            ));
+            return err(format!("Cannot use both revocable and non-revocable '{name}' at the same time"));
         }
     }
     Ok(())

@@ -11,7 +11,9 @@
 use std::time::Duration;
 
 use crate::proto::mesos::internal as mi;
-use crate::proto::mesos::{ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, SlaveId, SlaveInfo, TaskId, TaskInfo, TaskStatus};
+use crate::proto::mesos::{
+    ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, SlaveId, SlaveInfo, TaskId, TaskInfo, TaskStatus,
+};
 use crate::v0_compat::{Message, Upid};
 
 use super::super::random::Rng;
@@ -53,7 +55,10 @@ pub enum Input {
     /// The process has started: register with the agent.
     Start,
     /// A message to the executor process.
-    Message { from: Upid, message: Message },
+    Message {
+        from: Upid,
+        message: Message,
+    },
     /// A linked peer (the agent) is gone.
     Exited(Upid),
     Timer(Timer),
@@ -77,18 +82,26 @@ pub enum Callback {
 /// What the runtime must do, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    Send { to: Upid, message: Message },
+    Send {
+        to: Upid,
+        message: Message,
+    },
     Link(Upid),
     /// Link anew over a fresh connection (a restarted agent may sit behind a
     /// half-open socket).
     Relink(Upid),
-    SetTimer { timer: Timer, after: Duration },
+    SetTimer {
+        timer: Timer,
+        after: Duration,
+    },
     Callback(Callback),
     /// Set the shared `aborted` flag: no further message is handled.
     Aborted,
     /// Kill this OS process's group after `grace` unless it is gone by then
     /// (Apache's `ShutdownProcess`: `killpg(0, SIGKILL)`, then exit 1).
-    ScheduleKill { grace: Duration },
+    ScheduleKill {
+        grace: Duration,
+    },
     /// The process is done: handle nothing more.
     Terminate,
     /// Wake `join()`.
@@ -213,7 +226,10 @@ impl ExecutorCore {
             Message::ExecutorRegisteredMessage(m) => {
                 let m = *m;
                 if self.aborted {
-                    tracing::debug!("Ignoring registered message from agent {} because the driver is aborted!", m.slave_id.value);
+                    tracing::debug!(
+                        "Ignoring registered message from agent {} because the driver is aborted!",
+                        m.slave_id.value
+                    );
                     return;
                 }
                 tracing::info!("Executor registered on agent {}", m.slave_id.value);
@@ -228,7 +244,10 @@ impl ExecutorCore {
             Message::ExecutorReregisteredMessage(m) => {
                 let m = *m;
                 if self.aborted {
-                    tracing::debug!("Ignoring reregistered message from agent {} because the driver is aborted!", m.slave_id.value);
+                    tracing::debug!(
+                        "Ignoring reregistered message from agent {} because the driver is aborted!",
+                        m.slave_id.value
+                    );
                     return;
                 }
                 tracing::info!("Executor reregistered on agent {}", m.slave_id.value);
@@ -240,7 +259,10 @@ impl ExecutorCore {
             Message::RunTaskMessage(m) => self.run_task(m.task),
             Message::KillTaskMessage(m) => {
                 if self.aborted {
-                    tracing::debug!("Ignoring kill task message for task {} because the driver is aborted!", m.task_id.value);
+                    tracing::debug!(
+                        "Ignoring kill task message for task {} because the driver is aborted!",
+                        m.task_id.value
+                    );
                     return;
                 }
                 if !self.connected {
@@ -299,7 +321,10 @@ impl ExecutorCore {
             return;
         }
         if !self.connected {
-            tracing::warn!("Ignoring run task message for task {} because the driver is disconnected!", task.task_id.value);
+            tracing::warn!(
+                "Ignoring run task message for task {} because the driver is disconnected!",
+                task.task_id.value
+            );
             return;
         }
         if self.tasks.iter().any(|t| t.task_id == task.task_id) {
@@ -314,7 +339,10 @@ impl ExecutorCore {
 
     fn acknowledgement(&mut self, ack: mi::StatusUpdateAcknowledgementMessage) {
         let Ok(uuid) = <[u8; 16]>::try_from(ack.uuid.as_slice()) else {
-            tracing::warn!("Ignoring status update acknowledgement for task {} with a malformed uuid", ack.task_id.value);
+            tracing::warn!(
+                "Ignoring status update acknowledgement for task {} with a malformed uuid",
+                ack.task_id.value
+            );
             return;
         };
         let text = uuid::Uuid::from_bytes(uuid);

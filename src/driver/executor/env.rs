@@ -57,11 +57,9 @@ impl Environment {
         let required = |var: &'static str| env.get(var).cloned().ok_or(EnvironmentError::Missing(var));
         let duration = |var: &'static str, default: Duration| match env.get(var) {
             None => Ok(default),
-            Some(value) => parse_duration(value).map_err(|e| EnvironmentError::Duration {
-                var,
-                value: value.clone(),
-                reason: e.0,
-            }),
+            Some(value) => {
+                parse_duration(value).map_err(|e| EnvironmentError::Duration { var, value: value.clone(), reason: e.0 })
+            }
         };
         let local = env.contains_key("MESOS_LOCAL");
         let pid = required("MESOS_SLAVE_PID")?;

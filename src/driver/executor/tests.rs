@@ -7,7 +7,9 @@ use std::time::Duration;
 use super::core::*;
 use super::env::Environment;
 use crate::proto::mesos::internal as mi;
-use crate::proto::mesos::{ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, SlaveId, SlaveInfo, TaskId, TaskInfo, TaskState, TaskStatus};
+use crate::proto::mesos::{
+    ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, SlaveId, SlaveInfo, TaskId, TaskInfo, TaskState, TaskStatus,
+};
 use crate::v0_compat::{Message, Upid};
 
 const NOW: f64 = 1_700_000_000.5;
@@ -69,7 +71,12 @@ fn registered(extra: &[(&str, &str)]) -> ExecutorCore {
 }
 
 fn task(id: &str) -> TaskInfo {
-    TaskInfo { name: id.into(), task_id: TaskId { value: id.into() }, slave_id: SlaveId { value: "S1".into() }, ..Default::default() }
+    TaskInfo {
+        name: id.into(),
+        task_id: TaskId { value: id.into() },
+        slave_id: SlaveId { value: "S1".into() },
+        ..Default::default()
+    }
 }
 
 fn run_task(id: &str) -> mi::RunTaskMessage {
@@ -134,7 +141,10 @@ fn tasks_are_launched_only_once_registered_and_never_twice() {
     core.handle(NOW, Input::Start);
     assert!(core.handle(NOW, from_agent(run_task("t1"))).is_empty(), "not registered yet");
     core.handle(NOW, from_agent(registered_message()));
-    assert_eq!(core.handle(NOW, from_agent(run_task("t1"))), vec![Effect::Callback(Callback::LaunchTask { task: task("t1") })]);
+    assert_eq!(
+        core.handle(NOW, from_agent(run_task("t1"))),
+        vec![Effect::Callback(Callback::LaunchTask { task: task("t1") })]
+    );
     assert!(core.handle(NOW, from_agent(run_task("t1"))).is_empty(), "duplicate");
 }
 
@@ -192,13 +202,16 @@ fn a_restarted_agent_gets_the_unacknowledged_updates_and_tasks_back() {
     let reconnect = mi::ReconnectExecutorMessage { slave_id: SlaveId { value: "S1".into() } };
     let effects = core.handle(NOW, Input::Message { from: restarted.clone(), message: reconnect.into() });
     assert_eq!(effects[0], Effect::Relink(restarted.clone()));
-    let Effect::Send { to, message: Message::ReregisterExecutorMessage(r) } = &effects[1] else { panic!("{effects:?}") };
+    let Effect::Send { to, message: Message::ReregisterExecutorMessage(r) } = &effects[1] else {
+        panic!("{effects:?}")
+    };
     assert_eq!(to, &restarted);
     assert_eq!(r.updates, vec![second.clone()]);
     assert_eq!(r.tasks, vec![task("t2")]);
     assert_eq!(core.slave(), &restarted);
 
-    let rereg = mi::ExecutorReregisteredMessage { slave_id: SlaveId { value: "S1".into() }, slave_info: SlaveInfo::default() };
+    let rereg =
+        mi::ExecutorReregisteredMessage { slave_id: SlaveId { value: "S1".into() }, slave_info: SlaveInfo::default() };
     let effects = core.handle(NOW, Input::Message { from: restarted.clone(), message: rereg.into() });
     assert_eq!(effects, vec![Effect::Callback(Callback::Reregistered { slave_info: SlaveInfo::default() })]);
     // The old connection's recovery timer is now stale.
@@ -271,8 +284,15 @@ fn shutdown_arms_the_kill_outside_local_mode_and_ends_message_handling() {
 fn kills_are_delivered_even_while_disconnected_framework_messages_are_not() {
     let mut core = core(&[]);
     core.handle(NOW, Input::Start);
-    let kill = mi::KillTaskMessage { framework_id: FrameworkId { value: "F1".into() }, task_id: TaskId { value: "t".into() }, kill_policy: None };
-    assert_eq!(core.handle(NOW, from_agent(kill)), vec![Effect::Callback(Callback::KillTask { task_id: TaskId { value: "t".into() } })]);
+    let kill = mi::KillTaskMessage {
+        framework_id: FrameworkId { value: "F1".into() },
+        task_id: TaskId { value: "t".into() },
+        kill_policy: None,
+    };
+    assert_eq!(
+        core.handle(NOW, from_agent(kill)),
+        vec![Effect::Callback(Callback::KillTask { task_id: TaskId { value: "t".into() } })]
+    );
     let data = mi::FrameworkToExecutorMessage {
         slave_id: SlaveId { value: "S1".into() },
         framework_id: FrameworkId { value: "F1".into() },
@@ -281,7 +301,10 @@ fn kills_are_delivered_even_while_disconnected_framework_messages_are_not() {
     };
     assert!(core.handle(NOW, from_agent(data.clone())).is_empty());
     core.handle(NOW, from_agent(registered_message()));
-    assert_eq!(core.handle(NOW, from_agent(data)), vec![Effect::Callback(Callback::FrameworkMessage { data: b"x".to_vec() })]);
+    assert_eq!(
+        core.handle(NOW, from_agent(data)),
+        vec![Effect::Callback(Callback::FrameworkMessage { data: b"x".to_vec() })]
+    );
 }
 
 #[test]

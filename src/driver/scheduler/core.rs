@@ -23,8 +23,8 @@ use crate::common::authentication::{Authenticatee, AuthenticateeStep, Outcome};
 use crate::proto::mesos::internal as mi;
 use crate::proto::mesos::scheduler::{call, event, Call as SchedulerCall, Event as SchedulerEvent, OfferConstraints};
 use crate::proto::mesos::{
-    framework_info, offer, task_status, Credential, ExecutorId, Filters, FrameworkId, FrameworkInfo, MasterInfo,
-    Offer, OfferId, Request, SlaveId, TaskId, TaskInfo, TaskState, TaskStatus,
+    framework_info, offer, task_status, Credential, ExecutorId, Filters, FrameworkId, FrameworkInfo, MasterInfo, Offer,
+    OfferId, Request, SlaveId, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 use crate::v0_compat::{Message, Upid};
 
@@ -52,21 +52,42 @@ pub struct Config {
 /// `dispatch`es to the `SchedulerProcess`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Call {
-    Stop { failover: bool },
+    Stop {
+        failover: bool,
+    },
     Abort,
     KillTask(TaskId),
     RequestResources(Vec<Request>),
-    LaunchTasks { offer_ids: Vec<OfferId>, tasks: Vec<TaskInfo>, filters: Filters },
-    AcceptOffers { offer_ids: Vec<OfferId>, operations: Vec<offer::Operation>, filters: Filters },
-    DeclineOffer { offer_id: OfferId, filters: Filters },
+    LaunchTasks {
+        offer_ids: Vec<OfferId>,
+        tasks: Vec<TaskInfo>,
+        filters: Filters,
+    },
+    AcceptOffers {
+        offer_ids: Vec<OfferId>,
+        operations: Vec<offer::Operation>,
+        filters: Filters,
+    },
+    DeclineOffer {
+        offer_id: OfferId,
+        filters: Filters,
+    },
     /// An empty list: every role.
     ReviveOffers(Vec<String>),
     /// An empty list: every role of the framework.
     SuppressOffers(Vec<String>),
     AcknowledgeStatusUpdate(TaskStatus),
-    SendFrameworkMessage { executor_id: ExecutorId, slave_id: SlaveId, data: Vec<u8> },
+    SendFrameworkMessage {
+        executor_id: ExecutorId,
+        slave_id: SlaveId,
+        data: Vec<u8>,
+    },
     ReconcileTasks(Vec<TaskStatus>),
-    UpdateFramework { framework: FrameworkInfo, suppressed_roles: BTreeSet<String>, offer_constraints: OfferConstraints },
+    UpdateFramework {
+        framework: FrameworkInfo,
+        suppressed_roles: BTreeSet<String>,
+        offer_constraints: OfferConstraints,
+    },
     /// A call Apache's driver answers by crashing the process (e.g. an
     /// explicit acknowledgement with implicit acknowledgements on): here the
     /// driver aborts and the scheduler's `error` gets the text.
@@ -318,8 +339,8 @@ impl SchedulerCore {
                 self.registration_generation += 1;
                 if self.credential.is_some() {
                     let min = self.flags.authentication_timeout_min;
-                    let max = (min + self.flags.authentication_backoff_factor * 2)
-                        .min(self.flags.authentication_timeout_max);
+                    let max =
+                        (min + self.flags.authentication_backoff_factor * 2).min(self.flags.authentication_timeout_max);
                     self.authenticate(min, max);
                 } else {
                     tracing::info!("No credentials provided. Attempting to register without authentication");
@@ -762,11 +783,7 @@ impl SchedulerCore {
         if !self.accept_from_master(from, "lost executor") {
             return;
         }
-        tracing::debug!(
-            "Executor {} on agent {} exited with status {status}",
-            executor_id.value,
-            slave_id.value
-        );
+        tracing::debug!("Executor {} on agent {} exited with status {status}", executor_id.value, slave_id.value);
         self.callback(Callback::ExecutorLost { executor_id, slave_id, status });
     }
 
@@ -879,7 +896,13 @@ impl SchedulerCore {
         self.emit(Effect::Release);
     }
 
-    fn accept_offers(&mut self, now: f64, offer_ids: Vec<OfferId>, operations: Vec<offer::Operation>, filters: Filters) {
+    fn accept_offers(
+        &mut self,
+        now: f64,
+        offer_ids: Vec<OfferId>,
+        operations: Vec<offer::Operation>,
+        filters: Filters,
+    ) {
         let is_launch = |op: &offer::Operation| op.r#type == Some(offer::operation::Type::Launch as i32);
         if !self.connected {
             tracing::debug!("Ignoring accept offers message as master is disconnected");
@@ -1042,7 +1065,12 @@ impl SchedulerCore {
         }
     }
 
-    fn update_framework(&mut self, framework: FrameworkInfo, suppressed: BTreeSet<String>, constraints: OfferConstraints) {
+    fn update_framework(
+        &mut self,
+        framework: FrameworkInfo,
+        suppressed: BTreeSet<String>,
+        constraints: OfferConstraints,
+    ) {
         if !has_id(&self.framework) {
             self.error(
                 "MesosSchedulerDriver::updateFramework() must not be called prior to registration with the master"

@@ -273,7 +273,12 @@ impl SchedulerDriver for MesosSchedulerDriver {
     fn kill_task(&self, task_id: &TaskId) -> Status {
         self.handle.kill_task(task_id)
     }
-    fn accept_offers(&self, offer_ids: &[OfferId], operations: &[offer::Operation], filters: Option<&Filters>) -> Status {
+    fn accept_offers(
+        &self,
+        offer_ids: &[OfferId],
+        operations: &[offer::Operation],
+        filters: Option<&Filters>,
+    ) -> Status {
         self.handle.accept_offers(offer_ids, operations, filters)
     }
     fn decline_offer(&self, offer_id: &OfferId, filters: Option<&Filters>) -> Status {
@@ -406,7 +411,12 @@ impl SchedulerDriver for Handle {
         self.dispatch(|| Call::KillTask(task_id.clone()))
     }
 
-    fn accept_offers(&self, offer_ids: &[OfferId], operations: &[offer::Operation], filters: Option<&Filters>) -> Status {
+    fn accept_offers(
+        &self,
+        offer_ids: &[OfferId],
+        operations: &[offer::Operation],
+        filters: Option<&Filters>,
+    ) -> Status {
         self.dispatch(|| Call::AcceptOffers {
             offer_ids: offer_ids.to_vec(),
             operations: operations.to_vec(),
@@ -415,7 +425,10 @@ impl SchedulerDriver for Handle {
     }
 
     fn decline_offer(&self, offer_id: &OfferId, filters: Option<&Filters>) -> Status {
-        self.dispatch(|| Call::DeclineOffer { offer_id: offer_id.clone(), filters: filters.cloned().unwrap_or_default() })
+        self.dispatch(|| Call::DeclineOffer {
+            offer_id: offer_id.clone(),
+            filters: filters.cloned().unwrap_or_default(),
+        })
     }
 
     fn revive_offers(&self, roles: &[String]) -> Status {
@@ -492,7 +505,12 @@ struct Io {
 }
 
 impl Io {
-    fn start(libprocess: &Libprocess, process: Process, inbox: mpsc::Sender<Envelope<Input>>, detector: Detector) -> Io {
+    fn start(
+        libprocess: &Libprocess,
+        process: Process,
+        inbox: mpsc::Sender<Envelope<Input>>,
+        detector: Detector,
+    ) -> Io {
         let runtime = libprocess.runtime.handle().clone();
         let handle = process.handle().clone();
         let forwarder = runtime::forward(&runtime, process, inbox.clone(), |event| match event {
@@ -568,7 +586,9 @@ fn drive(shared: Arc<Shared>, mut core: SchedulerCore, queue: mpsc::Receiver<Env
                     if shared.running.load(Ordering::SeqCst) {
                         io.send(&io.process, &to, &message);
                     } else {
-                        tracing::debug!("Not sending status update acknowledgment message because the driver is not running!");
+                        tracing::debug!(
+                            "Not sending status update acknowledgment message because the driver is not running!"
+                        );
                     }
                 }
                 Effect::Link(pid) => io.process.link(&pid),

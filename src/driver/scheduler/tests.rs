@@ -201,7 +201,9 @@ fn the_failover_timeout_bounds_the_backoff() {
     let fw = FrameworkInfo { failover_timeout: Some(10.0), ..framework() };
     let mut core = SchedulerCore::new(config(fw));
     let effects = core.handle(NOW, Input::Detected(Some(master())));
-    let (Timer::Registration { max_backoff, .. }, after) = registration_timer(&effects).unwrap() else { unreachable!() };
+    let (Timer::Registration { max_backoff, .. }, after) = registration_timer(&effects).unwrap() else {
+        unreachable!()
+    };
     assert!(after <= Duration::from_secs(1));
     assert_eq!(max_backoff, Duration::from_secs(2));
 }
@@ -212,10 +214,7 @@ fn registered_from_the_leader_connects_and_stops_the_retries() {
     let effects = core.handle(NOW, Input::Detected(Some(master())));
     let (timer, _) = registration_timer(&effects).unwrap();
     let effects = core.handle(NOW, msg(&master(), registered_message()));
-    assert_eq!(
-        callbacks(&effects),
-        vec![Callback::Registered { framework_id: fid(), master_info: master().info }]
-    );
+    assert_eq!(callbacks(&effects), vec![Callback::Registered { framework_id: fid(), master_info: master().info }]);
     assert_eq!(core.framework().id, Some(fid()));
     // The pending retry finds the driver connected and does nothing.
     assert!(core.handle(NOW, Input::Timer(timer)).is_empty());
@@ -265,7 +264,10 @@ fn a_reregistration_for_another_framework_is_dropped() {
     let fw = FrameworkInfo { id: Some(fid()), ..framework() };
     let mut core = SchedulerCore::new(config(fw));
     core.handle(NOW, Input::Detected(Some(master())));
-    let wrong = mi::FrameworkReregisteredMessage { framework_id: FrameworkId { value: "F2".into() }, master_info: master().info };
+    let wrong = mi::FrameworkReregisteredMessage {
+        framework_id: FrameworkId { value: "F2".into() },
+        master_info: master().info,
+    };
     assert!(core.handle(NOW, msg(&master(), wrong)).is_empty());
     assert!(!core.is_connected());
 }
@@ -282,7 +284,11 @@ fn losing_the_leader_disconnects_and_waits_for_the_next() {
         Call::RequestResources(vec![]),
         Call::DeclineOffer { offer_id: OfferId { value: "o".into() }, filters: Filters::default() },
         Call::ReconcileTasks(vec![]),
-        Call::SendFrameworkMessage { executor_id: ExecutorId { value: "e".into() }, slave_id: SlaveId { value: "S".into() }, data: vec![] },
+        Call::SendFrameworkMessage {
+            executor_id: ExecutorId { value: "e".into() },
+            slave_id: SlaveId { value: "S".into() },
+            data: vec![],
+        },
     ] {
         assert!(core.handle(NOW, Input::Call(call.clone())).is_empty(), "{call:?}");
     }
@@ -395,7 +401,10 @@ fn accepting_unknown_offers_still_goes_to_the_master_and_declines_forget_offers(
     assert_eq!(calls_to(&effects, &master().pid)[0].accept.as_ref().unwrap().filters, Some(Filters::default()));
 
     core.handle(NOW, msg(&master(), offers_message(&[("o1", "S1", "slave(1)@127.0.0.1:5051")])));
-    let effects = core.handle(NOW, Input::Call(Call::DeclineOffer { offer_id: OfferId { value: "o1".into() }, filters: Filters::default() }));
+    let effects = core.handle(
+        NOW,
+        Input::Call(Call::DeclineOffer { offer_id: OfferId { value: "o1".into() }, filters: Filters::default() }),
+    );
     let d = &calls_to(&effects, &master().pid)[0];
     assert_eq!(call_type(d), call::Type::Decline);
     assert_eq!(d.decline.as_ref().unwrap().offer_ids, vec![OfferId { value: "o1".into() }]);
@@ -410,7 +419,11 @@ fn accepting_unknown_offers_still_goes_to_the_master_and_declines_forget_offers(
     );
     let effects = core.handle(
         NOW,
-        Input::Call(Call::SendFrameworkMessage { executor_id: ExecutorId::default(), slave_id: SlaveId { value: "S1".into() }, data: vec![] }),
+        Input::Call(Call::SendFrameworkMessage {
+            executor_id: ExecutorId::default(),
+            slave_id: SlaveId { value: "S1".into() },
+            data: vec![],
+        }),
     );
     assert_eq!(call_type(&calls_to(&effects, &master().pid)[0]), call::Type::Message);
 }
@@ -419,7 +432,8 @@ fn accepting_unknown_offers_still_goes_to_the_master_and_declines_forget_offers(
 fn a_rescinded_offer_is_forgotten_and_reported() {
     let mut core = registered(true);
     core.handle(NOW, msg(&master(), offers_message(&[("o1", "S1", "slave(1)@127.0.0.1:5051")])));
-    let effects = core.handle(NOW, msg(&master(), mi::RescindResourceOfferMessage { offer_id: OfferId { value: "o1".into() } }));
+    let effects =
+        core.handle(NOW, msg(&master(), mi::RescindResourceOfferMessage { offer_id: OfferId { value: "o1".into() } }));
     assert_eq!(callbacks(&effects), vec![Callback::OfferRescinded { offer_id: OfferId { value: "o1".into() } }]);
     core.handle(
         NOW,
@@ -431,7 +445,11 @@ fn a_rescinded_offer_is_forgotten_and_reported() {
     );
     let effects = core.handle(
         NOW,
-        Input::Call(Call::SendFrameworkMessage { executor_id: ExecutorId::default(), slave_id: SlaveId { value: "S1".into() }, data: vec![] }),
+        Input::Call(Call::SendFrameworkMessage {
+            executor_id: ExecutorId::default(),
+            slave_id: SlaveId { value: "S1".into() },
+            data: vec![],
+        }),
     );
     assert_eq!(call_type(&calls_to(&effects, &master().pid)[0]), call::Type::Message);
 }
@@ -473,7 +491,8 @@ fn launching_while_disconnected_reports_the_tasks_lost_or_dropped() {
 #[test]
 fn operations_with_ids_abort_the_driver() {
     let mut core = registered(true);
-    let op = offer::Operation { id: Some(crate::proto::mesos::OperationId { value: "x".into() }), ..Default::default() };
+    let op =
+        offer::Operation { id: Some(crate::proto::mesos::OperationId { value: "x".into() }), ..Default::default() };
     let effects = core.handle(
         NOW,
         Input::Call(Call::AcceptOffers { offer_ids: vec![], operations: vec![op], filters: Filters::default() }),
@@ -523,7 +542,8 @@ fn explicit_acknowledgements_are_the_schedulers() {
     let ack = &calls_to(&effects, &master().pid)[0];
     assert_eq!(ack.acknowledge.as_ref().unwrap().uuid, uuid.to_vec());
     // A status without uuid or agent needs no acknowledgement.
-    let effects = core.handle(NOW, Input::Call(Call::AcknowledgeStatusUpdate(TaskStatus { uuid: None, ..status.clone() })));
+    let effects =
+        core.handle(NOW, Input::Call(Call::AcknowledgeStatusUpdate(TaskStatus { uuid: None, ..status.clone() })));
     assert!(effects.is_empty());
 }
 
@@ -532,7 +552,9 @@ fn explicit_acknowledgement_with_implicit_ones_on_aborts() {
     let mut core = registered(true);
     let effects = core.handle(NOW, Input::Call(Call::AcknowledgeStatusUpdate(TaskStatus::default())));
     assert_eq!(effects[0], Effect::AbortDriver);
-    assert!(matches!(&effects[1], Effect::Callback(Callback::Error { message }) if message.contains("Implicit acknowledgements")));
+    assert!(
+        matches!(&effects[1], Effect::Callback(Callback::Error { message }) if message.contains("Implicit acknowledgements"))
+    );
 }
 
 #[test]
@@ -570,7 +592,11 @@ fn lost_executors_and_framework_messages() {
     let effects = core.handle(NOW, msg(&master(), exited));
     assert_eq!(
         callbacks(&effects),
-        vec![Callback::ExecutorLost { executor_id: ExecutorId { value: "e".into() }, slave_id: SlaveId { value: "S1".into() }, status: 9 }]
+        vec![Callback::ExecutorLost {
+            executor_id: ExecutorId { value: "e".into() },
+            slave_id: SlaveId { value: "S1".into() },
+            status: 9
+        }]
     );
     // Framework messages come from agents: no sender check.
     let agent = leader("slave(1)@127.0.0.1:5051");
@@ -583,7 +609,11 @@ fn lost_executors_and_framework_messages() {
     let effects = core.handle(NOW, msg(&agent, data));
     assert_eq!(
         callbacks(&effects),
-        vec![Callback::FrameworkMessage { executor_id: ExecutorId { value: "e".into() }, slave_id: SlaveId { value: "S1".into() }, data: b"hi".to_vec() }]
+        vec![Callback::FrameworkMessage {
+            executor_id: ExecutorId { value: "e".into() },
+            slave_id: SlaveId { value: "S1".into() },
+            data: b"hi".to_vec()
+        }]
     );
 }
 
@@ -668,11 +698,14 @@ fn revive_and_suppress_while_connected() {
     let r = &calls_to(&effects, &master().pid)[0];
     assert_eq!(call_type(r), call::Type::Revive);
     assert_eq!(r.revive.as_ref().unwrap().roles, vec!["a".to_string()]);
-    let effects = core.handle(NOW, Input::Call(Call::ReconcileTasks(vec![TaskStatus {
-        task_id: TaskId { value: "t".into() },
-        slave_id: Some(SlaveId { value: "S1".into() }),
-        ..Default::default()
-    }])));
+    let effects = core.handle(
+        NOW,
+        Input::Call(Call::ReconcileTasks(vec![TaskStatus {
+            task_id: TaskId { value: "t".into() },
+            slave_id: Some(SlaveId { value: "S1".into() }),
+            ..Default::default()
+        }])),
+    );
     let rec = &calls_to(&effects, &master().pid)[0];
     assert_eq!(call_type(rec), call::Type::Reconcile);
     assert_eq!(rec.reconcile.as_ref().unwrap().tasks[0].slave_id, Some(SlaveId { value: "S1".into() }));
@@ -714,12 +747,16 @@ fn update_framework_needs_a_registered_matching_id() {
         })
     };
     let effects = core.handle(NOW, update(framework()));
-    assert!(matches!(&effects[1], Effect::Callback(Callback::Error { message }) if message.contains("prior to registration")));
+    assert!(
+        matches!(&effects[1], Effect::Callback(Callback::Error { message }) if message.contains("prior to registration"))
+    );
 
     let mut core = registered(true);
     let wrong = FrameworkInfo { id: Some(FrameworkId { value: "F2".into() }), ..framework() };
     let effects = core.handle(NOW, update(wrong));
-    assert!(matches!(&effects[1], Effect::Callback(Callback::Error { message }) if message.contains("(F2)") && message.contains("(F1)")));
+    assert!(
+        matches!(&effects[1], Effect::Callback(Callback::Error { message }) if message.contains("(F2)") && message.contains("(F1)"))
+    );
 
     let mut core = registered(true);
     let renamed = FrameworkInfo { id: Some(fid()), name: "renamed".into(), ..framework() };
@@ -738,7 +775,11 @@ fn scheduler_events_are_understood_too() {
     core.handle(NOW, Input::Detected(Some(master())));
     let subscribed = SEvent {
         r#type: Some(event::Type::Subscribed as i32),
-        subscribed: Some(event::Subscribed { framework_id: fid(), heartbeat_interval_seconds: None, master_info: None }),
+        subscribed: Some(event::Subscribed {
+            framework_id: fid(),
+            heartbeat_interval_seconds: None,
+            master_info: None,
+        }),
         ..Default::default()
     };
     let effects = core.handle(NOW, msg(&master(), subscribed));
@@ -757,7 +798,10 @@ fn scheduler_events_are_understood_too() {
         offers: Some(event::Offers { offers: vec![o.clone()] }),
         ..Default::default()
     };
-    assert_eq!(callbacks(&core.handle(NOW, msg(&master(), offers))), vec![Callback::ResourceOffers { offers: vec![o] }]);
+    assert_eq!(
+        callbacks(&core.handle(NOW, msg(&master(), offers))),
+        vec![Callback::ResourceOffers { offers: vec![o] }]
+    );
     core.handle(
         NOW,
         Input::Call(Call::LaunchTasks {
@@ -768,7 +812,11 @@ fn scheduler_events_are_understood_too() {
     );
     let effects = core.handle(
         NOW,
-        Input::Call(Call::SendFrameworkMessage { executor_id: ExecutorId::default(), slave_id: SlaveId { value: "S1".into() }, data: vec![] }),
+        Input::Call(Call::SendFrameworkMessage {
+            executor_id: ExecutorId::default(),
+            slave_id: SlaveId { value: "S1".into() },
+            data: vec![],
+        }),
     );
     assert!(matches!(&effects[0], Effect::Send { to, .. } if to == &upid("slave(1)@127.0.0.1:5051")));
 
@@ -794,10 +842,17 @@ fn scheduler_events_are_understood_too() {
     assert!(core.handle(NOW, msg(&master(), malformed)).is_empty());
     let failure = SEvent {
         r#type: Some(event::Type::Failure as i32),
-        failure: Some(event::Failure { slave_id: Some(SlaveId { value: "S1".into() }), executor_id: None, status: None }),
+        failure: Some(event::Failure {
+            slave_id: Some(SlaveId { value: "S1".into() }),
+            executor_id: None,
+            status: None,
+        }),
         ..Default::default()
     };
-    assert_eq!(callbacks(&core.handle(NOW, msg(&master(), failure))), vec![Callback::SlaveLost { slave_id: SlaveId { value: "S1".into() } }]);
+    assert_eq!(
+        callbacks(&core.handle(NOW, msg(&master(), failure))),
+        vec![Callback::SlaveLost { slave_id: SlaveId { value: "S1".into() } }]
+    );
     let error = SEvent {
         r#type: Some(event::Type::Error as i32),
         error: Some(event::Error { message: "no".into() }),
@@ -824,7 +879,9 @@ fn authenticate(core: &mut SchedulerCore, effects: Vec<Effect>, known_secret: &s
         })
         .expect("an authentication attempt");
     let hello = effects.iter().find_map(|e| match e {
-        Effect::SendAsAuthenticatee { to, message: Message::AuthenticateMessage(m), .. } if to == &master().pid => Some(m.clone()),
+        Effect::SendAsAuthenticatee { to, message: Message::AuthenticateMessage(m), .. } if to == &master().pid => {
+            Some(m.clone())
+        }
         _ => None,
     });
     assert_eq!(hello.unwrap().pid, me().to_string());
@@ -833,7 +890,8 @@ fn authenticate(core: &mut SchedulerCore, effects: Vec<Effect>, known_secret: &s
     let (mut session, mechanisms) = AuthenticatorSession::new(cram_md5::challenge(1, 2, "m"));
     let mut next: Message = mechanisms.into();
     loop {
-        let effects = core.handle(NOW, Input::Authentication { attempt, from: session_pid.clone(), message: next.clone() });
+        let effects =
+            core.handle(NOW, Input::Authentication { attempt, from: session_pid.clone(), message: next.clone() });
         let reply = effects.iter().find_map(|e| match e {
             Effect::SendAsAuthenticatee { to, message, .. } if to == &session_pid => Some(message.clone()),
             _ => None,
@@ -881,16 +939,15 @@ fn a_timed_out_or_superseded_authentication_is_retried_with_a_wider_timeout() {
     assert!(effects.contains(&Effect::EndAuthenticatee { attempt: 1 }));
     assert!(effects.contains(&Effect::SpawnAuthenticatee { attempt: 2 }));
     // The range grew from [5, 7] to [5, 9] seconds.
-    assert!(effects.iter().any(|e| matches!(e, Effect::SetTimer { timer: Timer::Authentication { attempt: 2 }, after }
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::SetTimer { timer: Timer::Authentication { attempt: 2 }, after }
         if *after <= Duration::from_secs(9))));
     // A stale timer of attempt 1 is ignored.
     assert!(core.handle(NOW, Input::Timer(Timer::Authentication { attempt: 1 })).is_empty());
     // Messages to the old authenticatee too.
-    let stale = Input::Authentication {
-        attempt: 1,
-        from: master().pid,
-        message: mi::AuthenticationCompletedMessage {}.into(),
-    };
+    let stale =
+        Input::Authentication { attempt: 1, from: master().pid, message: mi::AuthenticationCompletedMessage {}.into() };
     assert!(core.handle(NOW, stale).is_empty());
     // A new master while authenticating: the attempt is discarded and redone.
     let next = leader("master@127.0.0.1:5051");

@@ -146,10 +146,12 @@ pub fn parse_call(content_type: Option<&str>, body: &[u8]) -> Result<executor::C
         mesos_proto::decode_strict::<v1::Call>(body)
             .map_err(|_| Box::new(text_response(StatusCode::BAD_REQUEST, "Failed to parse body into Call protobuf")))?
     } else if media == APPLICATION_JSON {
-        let text = std::str::from_utf8(body)
-            .map_err(|e| Box::new(text_response(StatusCode::BAD_REQUEST, format!("Failed to parse body into JSON: {e}"))))?;
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| Box::new(text_response(StatusCode::BAD_REQUEST, format!("Failed to parse body into JSON: {e}"))))?;
+        let text = std::str::from_utf8(body).map_err(|e| {
+            Box::new(text_response(StatusCode::BAD_REQUEST, format!("Failed to parse body into JSON: {e}")))
+        })?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            Box::new(text_response(StatusCode::BAD_REQUEST, format!("Failed to parse body into JSON: {e}")))
+        })?;
         pbjson::from_value::<v1::Call>(&value).map_err(|e| {
             Box::new(text_response(StatusCode::BAD_REQUEST, format!("Failed to convert JSON into Call protobuf: {e}")))
         })?
@@ -160,8 +162,9 @@ pub fn parse_call(content_type: Option<&str>, body: &[u8]) -> Result<executor::C
         )));
     };
     // v1 and v0 share field numbers: the bytes are the devolution.
-    executor::Call::decode(v1_call.encode_to_vec().as_slice())
-        .map_err(|e| Box::new(text_response(StatusCode::BAD_REQUEST, format!("Failed to parse body into Call protobuf: {e}"))))
+    executor::Call::decode(v1_call.encode_to_vec().as_slice()).map_err(|e| {
+        Box::new(text_response(StatusCode::BAD_REQUEST, format!("Failed to parse body into Call protobuf: {e}")))
+    })
 }
 
 /// One event as a RecordIO record in the stream's media type.
@@ -281,7 +284,8 @@ mod tests {
     use crate::proto::mesos::{ExecutorId, FrameworkId, TaskId, TaskStatus};
 
     fn update_call(source: Source, state: TaskState) -> executor::Call {
-        let mut status = TaskStatus { task_id: TaskId { value: "t".into() }, uuid: Some(vec![1; 16]), ..Default::default() };
+        let mut status =
+            TaskStatus { task_id: TaskId { value: "t".into() }, uuid: Some(vec![1; 16]), ..Default::default() };
         status.set_source(source);
         status.set_state(state);
         let mut call = executor::Call {
@@ -317,8 +321,14 @@ mod tests {
         assert_eq!(parse_call(None, json).unwrap_err().status(), StatusCode::BAD_REQUEST);
         assert_eq!(parse_call(Some("text/plain"), json).unwrap_err().status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
         assert_eq!(parse_call(Some("application/json"), b"{").unwrap_err().status(), StatusCode::BAD_REQUEST);
-        assert_eq!(parse_call(Some("application/json"), br#"{"type":"SUBSCRIBE"}"#).unwrap_err().status(), StatusCode::BAD_REQUEST);
-        assert_eq!(parse_call(Some(APPLICATION_PROTOBUF), &[0xff, 0xff]).unwrap_err().status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            parse_call(Some("application/json"), br#"{"type":"SUBSCRIBE"}"#).unwrap_err().status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            parse_call(Some(APPLICATION_PROTOBUF), &[0xff, 0xff]).unwrap_err().status(),
+            StatusCode::BAD_REQUEST
+        );
     }
 
     #[test]

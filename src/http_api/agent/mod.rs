@@ -177,7 +177,8 @@ impl AgentHttp {
 
     async fn metrics(&self, jsonp: Option<&str>) -> Response<Body> {
         let now: Time = self.clock.now();
-        let mut values = self.handle.query(move |agent: &Agent| state::metrics(agent, now.secs())).await.unwrap_or_default();
+        let mut values =
+            self.handle.query(move |agent: &Agent| state::metrics(agent, now.secs())).await.unwrap_or_default();
         for (k, v) in system_metrics() {
             values.insert(k, v);
         }

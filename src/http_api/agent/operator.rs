@@ -21,9 +21,7 @@ use crate::agent::core::{Agent, AgentState, Executor, Framework};
 use crate::http_api::agent::executor::ContentType;
 use crate::http_api::operator::{self as common, transcode};
 use crate::proto::mesos::agent::response::{get_containers, get_executors, get_frameworks};
-use crate::proto::mesos::agent::response::{
-    GetAgent, GetExecutors, GetFrameworks, GetState, GetTasks,
-};
+use crate::proto::mesos::agent::response::{GetAgent, GetExecutors, GetFrameworks, GetState, GetTasks};
 use crate::proto::mesos::agent::Response as V0Response;
 use crate::proto::mesos::v1::agent::call::Type as CallType;
 use crate::proto::mesos::v1::agent::response::Type as ResponseType;
@@ -53,10 +51,7 @@ pub fn validate(call: &Call) -> Result<(), String> {
 }
 
 fn v0(kind: ResponseType) -> V0Response {
-    V0Response {
-        r#type: Some(kind as i32),
-        ..Default::default()
-    }
+    V0Response { r#type: Some(kind as i32), ..Default::default() }
 }
 
 fn executors_of<'a>(frameworks: &[&'a Framework]) -> (Vec<&'a Executor>, Vec<&'a Executor>) {
@@ -70,18 +65,12 @@ fn executors_of<'a>(frameworks: &[&'a Framework]) -> (Vec<&'a Executor>, Vec<&'a
 }
 
 fn all_frameworks(agent: &Agent) -> Vec<&Framework> {
-    agent
-        .frameworks()
-        .values()
-        .chain(agent.completed_frameworks().iter())
-        .collect()
+    agent.frameworks().values().chain(agent.completed_frameworks().iter()).collect()
 }
 
 /// GET_FRAMEWORKS.
 pub fn get_frameworks(agent: &Agent) -> GetFrameworks {
-    let entry = |f: &Framework| get_frameworks::Framework {
-        framework_info: f.info.clone(),
-    };
+    let entry = |f: &Framework| get_frameworks::Framework { framework_info: f.info.clone() };
     GetFrameworks {
         frameworks: agent.frameworks().values().map(entry).collect(),
         completed_frameworks: agent.completed_frameworks().iter().map(entry).collect(),
@@ -91,9 +80,7 @@ pub fn get_frameworks(agent: &Agent) -> GetFrameworks {
 /// GET_EXECUTORS: live executors, and those that terminated.
 pub fn get_executors(agent: &Agent) -> GetExecutors {
     let (live, completed) = executors_of(&all_frameworks(agent));
-    let entry = |e: &&Executor| get_executors::Executor {
-        executor_info: e.info.clone(),
-    };
+    let entry = |e: &&Executor| get_executors::Executor { executor_info: e.info.clone() };
     GetExecutors {
         executors: live.iter().map(entry).collect(),
         completed_executors: completed.iter().map(entry).collect(),
@@ -107,19 +94,15 @@ pub fn get_tasks(agent: &Agent) -> GetTasks {
     let (live, completed) = executors_of(&all_frameworks(agent));
     for e in live.iter().chain(completed.iter()) {
         for task in &e.queued_tasks {
-            out.queued_tasks
-                .push(crate::agent::core::framework::create_task(
-                    task,
-                    TaskState::TaskStaging,
-                    &e.framework_id,
-                ));
+            out.queued_tasks.push(crate::agent::core::framework::create_task(
+                task,
+                TaskState::TaskStaging,
+                &e.framework_id,
+            ));
         }
-        out.launched_tasks
-            .extend(e.launched_tasks.values().cloned());
-        out.terminated_tasks
-            .extend(e.terminated_tasks.values().cloned());
-        out.completed_tasks
-            .extend(e.completed_tasks.iter().cloned());
+        out.launched_tasks.extend(e.launched_tasks.values().cloned());
+        out.terminated_tasks.extend(e.terminated_tasks.values().cloned());
+        out.completed_tasks.extend(e.completed_tasks.iter().cloned());
     }
     out
 }
@@ -138,29 +121,21 @@ pub async fn serve(http: &AgentHttp, request: Request<Body>) -> Response<Body> {
     match http.handle.query(|a: &Agent| a.state()).await {
         None => return common::error(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
         Some(AgentState::Recovering) => {
-            return common::error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Agent has not finished recovery",
-            )
+            return common::error(StatusCode::SERVICE_UNAVAILABLE, "Agent has not finished recovery")
         }
         Some(_) => {}
     }
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, common::MAX_BODY).await {
         Ok(b) => b,
-        Err(e) => {
-            return common::error(StatusCode::BAD_REQUEST, format!("Failed to read body: {e}"))
-        }
+        Err(e) => return common::error(StatusCode::BAD_REQUEST, format!("Failed to read body: {e}")),
     };
     let call: Call = match common::decode_call(&parts.method, &parts.headers, &body) {
         Ok(call) => call,
         Err(response) => return *response,
     };
     if let Err(e) = validate(&call) {
-        return common::error(
-            StatusCode::BAD_REQUEST,
-            format!("Failed to validate agent::Call: {e}"),
-        );
+        return common::error(StatusCode::BAD_REQUEST, format!("Failed to validate agent::Call: {e}"));
     }
     let content_type = match common::accept_type(&parts.headers) {
         Ok(c) => c,
@@ -184,9 +159,8 @@ async fn read(
 }
 
 async fn dispatch(http: &AgentHttp, call: Call, content_type: ContentType) -> Response<Body> {
-    let agent_response = |r: crate::proto::mesos::v1::master::Response| {
-        common::ok(&transcode::<_, V1Response>(&r), content_type)
-    };
+    let agent_response =
+        |r: crate::proto::mesos::v1::master::Response| common::ok(&transcode::<_, V1Response>(&r), content_type);
     match call.r#type() {
         CallType::GetHealth => agent_response(common::get_health()),
         CallType::GetFlags => agent_response(common::get_flags(&http.context.flags)),
@@ -198,49 +172,31 @@ async fn dispatch(http: &AgentHttp, call: Call, content_type: ContentType) -> Re
         })),
         CallType::GetMetrics => {
             let now = http.clock.now();
-            let mut snapshot = http
-                .handle
-                .query(move |a: &Agent| super::state::metrics(a, now.secs()))
-                .await
-                .unwrap_or_default();
+            let mut snapshot =
+                http.handle.query(move |a: &Agent| super::state::metrics(a, now.secs())).await.unwrap_or_default();
             for (k, v) in super::system_metrics() {
                 snapshot.insert(k, v);
             }
             agent_response(common::get_metrics(&snapshot))
         }
-        CallType::GetLoggingLevel => {
-            agent_response(common::get_logging_level(http.logging.as_deref()))
-        }
+        CallType::GetLoggingLevel => agent_response(common::get_logging_level(http.logging.as_deref())),
         CallType::SetLoggingLevel => match call.set_logging_level {
-            Some(set) => common::set_logging_level(
-                http.logging.as_ref(),
-                set.level,
-                common::duration(set.duration.nanoseconds),
-            ),
-            None => common::error(
-                StatusCode::BAD_REQUEST,
-                "Expecting 'set_logging_level' to be present",
-            ),
+            Some(set) => {
+                common::set_logging_level(http.logging.as_ref(), set.level, common::duration(set.duration.nanoseconds))
+            }
+            None => common::error(StatusCode::BAD_REQUEST, "Expecting 'set_logging_level' to be present"),
         },
         CallType::ListFiles => {
             let mounts = http.mounts().await;
             common::list_files(mounts, call.list_files.map(|l| l.path).unwrap_or_default()).await
         }
         CallType::ReadFile => match call.read_file {
-            Some(read) => {
-                common::read_file(http.mounts().await, read.path, read.offset, read.length).await
-            }
-            None => common::error(
-                StatusCode::BAD_REQUEST,
-                "Expecting 'read_file' to be present",
-            ),
+            Some(read) => common::read_file(http.mounts().await, read.path, read.offset, read.length).await,
+            None => common::error(StatusCode::BAD_REQUEST, "Expecting 'read_file' to be present"),
         },
         CallType::GetState => {
-            read(http, content_type, |a| V0Response {
-                get_state: Some(get_state(a)),
-                ..v0(ResponseType::GetState)
-            })
-            .await
+            read(http, content_type, |a| V0Response { get_state: Some(get_state(a)), ..v0(ResponseType::GetState) })
+                .await
         }
         CallType::GetFrameworks => {
             read(http, content_type, |a| V0Response {
@@ -257,18 +213,12 @@ async fn dispatch(http: &AgentHttp, call: Call, content_type: ContentType) -> Re
             .await
         }
         CallType::GetTasks => {
-            read(http, content_type, |a| V0Response {
-                get_tasks: Some(get_tasks(a)),
-                ..v0(ResponseType::GetTasks)
-            })
-            .await
+            read(http, content_type, |a| V0Response { get_tasks: Some(get_tasks(a)), ..v0(ResponseType::GetTasks) })
+                .await
         }
         CallType::GetAgent => {
             read(http, content_type, |a| V0Response {
-                get_agent: Some(GetAgent {
-                    slave_info: Some(a.info().clone()),
-                    ..Default::default()
-                }),
+                get_agent: Some(GetAgent { slave_info: Some(a.info().clone()), ..Default::default() }),
                 ..v0(ResponseType::GetAgent)
             })
             .await
@@ -276,10 +226,7 @@ async fn dispatch(http: &AgentHttp, call: Call, content_type: ContentType) -> Re
         CallType::GetContainers => get_containers(http, content_type).await,
         CallType::KillContainer => match call.kill_container {
             Some(kill) => kill_container(http, transcode(&kill.container_id), kill.signal).await,
-            None => common::error(
-                StatusCode::BAD_REQUEST,
-                "Expecting 'kill_container' to be present",
-            ),
+            None => common::error(StatusCode::BAD_REQUEST, "Expecting 'kill_container' to be present"),
         },
         other => common::not_implemented(other.as_str_name()),
     }
@@ -292,29 +239,17 @@ async fn get_containers(http: &AgentHttp, content_type: ContentType) -> Response
         .handle
         .query(|a: &Agent| {
             a.live_executors()
-                .map(|e| {
-                    (
-                        e.info.clone(),
-                        e.framework_id.clone(),
-                        e.container_id.clone(),
-                        e.pid,
-                    )
-                })
+                .map(|e| (e.info.clone(), e.framework_id.clone(), e.container_id.clone(), e.pid))
                 .collect::<Vec<_>>()
         })
         .await
         .unwrap_or_default();
     let mut containers = Vec::new();
     for (info, framework_id, container_id, pid) in executors {
-        let id = ContainerId {
-            value: container_id,
-            parent: None,
-        };
+        let id = ContainerId { value: container_id, parent: None };
         let usage = http.containerizer.usage(id.clone()).await.ok();
         containers.push(get_containers::Container {
-            framework_id: Some(crate::proto::mesos::FrameworkId {
-                value: framework_id,
-            }),
+            framework_id: Some(crate::proto::mesos::FrameworkId { value: framework_id }),
             executor_id: Some(info.executor_id.clone()),
             executor_name: info.name.clone(),
             container_status: Some(ContainerStatus {
@@ -337,21 +272,9 @@ async fn get_containers(http: &AgentHttp, content_type: ContentType) -> Response
 /// signal goes to the executor's process. 404 for an unknown container.
 async fn kill_container(http: &AgentHttp, id: ContainerId, signal: Option<i32>) -> Response<Body> {
     let not_found = || {
-        common::error(
-            StatusCode::NOT_FOUND,
-            format!(
-                "Container '{}' cannot be found (or is already killed)",
-                id.value
-            ),
-        )
+        common::error(StatusCode::NOT_FOUND, format!("Container '{}' cannot be found (or is already killed)", id.value))
     };
-    if !http
-        .containerizer
-        .containers()
-        .await
-        .iter()
-        .any(|c| c.value == id.value && c.parent == id.parent)
-    {
+    if !http.containerizer.containers().await.iter().any(|c| c.value == id.value && c.parent == id.parent) {
         return not_found();
     }
     let signal = signal.unwrap_or(libc_sigkill());
@@ -365,11 +288,7 @@ async fn kill_container(http: &AgentHttp, id: ContainerId, signal: Option<i32>) 
     let wanted = id.value.clone();
     let pid = http
         .handle
-        .query(move |a: &Agent| {
-            a.live_executors()
-                .find(|e| e.container_id == wanted)
-                .and_then(|e| e.pid)
-        })
+        .query(move |a: &Agent| a.live_executors().find(|e| e.container_id == wanted).and_then(|e| e.pid))
         .await
         .flatten();
     let Some(pid) = pid else { return not_found() };

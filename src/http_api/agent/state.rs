@@ -71,10 +71,7 @@ fn framework_json(f: &Framework) -> Value {
         out.insert("role".into(), json!(f.info.role.clone().unwrap_or_else(|| "*".into())));
     }
     out.insert("executors".into(), Value::Array(f.executors.values().map(executor_json).collect()));
-    out.insert(
-        "completed_executors".into(),
-        Value::Array(f.completed_executors.iter().map(executor_json).collect()),
-    );
+    out.insert("completed_executors".into(), Value::Array(f.completed_executors.iter().map(executor_json).collect()));
     Value::Object(out)
 }
 
@@ -129,7 +126,9 @@ pub fn state(agent: &Agent, ctx: &StateContext) -> Value {
     }
     out.insert(
         "reserved_resources_allocated".into(),
-        Value::Object(allocated.reservations().iter().map(|(role, r)| (role.clone(), model::resources_of(r))).collect()),
+        Value::Object(
+            allocated.reservations().iter().map(|(role, r)| (role.clone(), model::resources_of(r))).collect(),
+        ),
     );
     out.insert("unreserved_resources_allocated".into(), model::resources_of(&allocated.unreserved()));
     out.insert("resource_providers".into(), json!([]));

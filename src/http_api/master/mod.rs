@@ -38,9 +38,7 @@ type Ctx = State<Arc<Shared>>;
 
 /// Decodes `a=b&c=d` (percent-escapes and `+` included).
 pub fn parse_query(query: Option<&str>) -> HashMap<String, String> {
-    crate::http_api::files::query_pairs(query)
-        .into_iter()
-        .collect()
+    crate::http_api::files::query_pairs(query).into_iter().collect()
 }
 
 /// `OK(json, jsonp)`.
@@ -67,23 +65,12 @@ fn unavailable() -> Response {
 async fn read(
     ctx: &Arc<Shared>,
     uri: &Uri,
-    f: impl FnOnce(
-            &crate::master::Master,
-            crate::master::Now,
-            &Context,
-            &HashMap<String, String>,
-        ) -> Value
-        + Send
-        + 'static,
+    f: impl FnOnce(&crate::master::Master, crate::master::Now, &Context, &HashMap<String, String>) -> Value + Send + 'static,
 ) -> Response {
     let query = parse_query(uri.query());
     let context = ctx.context.clone();
     let q = query.clone();
-    match ctx
-        .master
-        .query(move |m, now| f(m, now, &context, &q))
-        .await
-    {
+    match ctx.master.query(move |m, now| f(m, now, &context, &q)).await {
         Some(value) => json_response(value, &query),
         None => unavailable(),
     }
@@ -98,17 +85,11 @@ async fn state_summary(State(ctx): Ctx, uri: Uri) -> Response {
 }
 
 async fn frameworks(State(ctx): Ctx, uri: Uri) -> Response {
-    read(&ctx, &uri, |m, _, _, q| {
-        model::frameworks(m, q.get("framework_id").map(String::as_str))
-    })
-    .await
+    read(&ctx, &uri, |m, _, _, q| model::frameworks(m, q.get("framework_id").map(String::as_str))).await
 }
 
 async fn slaves(State(ctx): Ctx, uri: Uri) -> Response {
-    read(&ctx, &uri, |m, _, _, q| {
-        model::slaves(m, q.get("slave_id").map(String::as_str))
-    })
-    .await
+    read(&ctx, &uri, |m, _, _, q| model::slaves(m, q.get("slave_id").map(String::as_str))).await
 }
 
 async fn tasks(State(ctx): Ctx, uri: Uri) -> Response {
@@ -120,12 +101,7 @@ async fn roles(State(ctx): Ctx, uri: Uri) -> Response {
 }
 
 async fn flags(State(ctx): Ctx, uri: Uri) -> Response {
-    read(
-        &ctx,
-        &uri,
-        |_, _, c, _| serde_json::json!({ "flags": c.flags }),
-    )
-    .await
+    read(&ctx, &uri, |_, _, c, _| serde_json::json!({ "flags": c.flags })).await
 }
 
 async fn metrics(State(ctx): Ctx, uri: Uri) -> Response {
@@ -137,10 +113,7 @@ async fn version(uri: Uri) -> Response {
 }
 
 async fn health() -> Response {
-    Response::builder()
-        .status(StatusCode::OK)
-        .body(Body::empty())
-        .expect("a valid response")
+    Response::builder().status(StatusCode::OK).body(Body::empty()).expect("a valid response")
 }
 
 /// `/api/v1`: the operator API.
@@ -175,15 +148,9 @@ pub fn redirect_to(leader: Option<&MasterInfo>, uri: &Uri) -> Response {
     let location = if path == "/redirect" || path == "/master/redirect" {
         base
     } else if path.starts_with("/redirect/") || path.starts_with("/master/redirect/") {
-        return Response::builder()
-            .status(StatusCode::NOT_FOUND)
-            .body(Body::empty())
-            .expect("a valid response");
+        return Response::builder().status(StatusCode::NOT_FOUND).body(Body::empty()).expect("a valid response");
     } else {
-        format!(
-            "{base}{}",
-            uri.path_and_query().map(|p| p.as_str()).unwrap_or("")
-        )
+        format!("{base}{}", uri.path_and_query().map(|p| p.as_str()).unwrap_or(""))
     };
     Response::builder()
         .status(StatusCode::TEMPORARY_REDIRECT)
@@ -218,10 +185,7 @@ pub enum Guard {
 /// `if (!master->elected()) return redirect(request);`), with or without
 /// the `/master` prefix and the `.json` suffix.
 pub fn guard_of(path: &str) -> Guard {
-    let name = path
-        .strip_prefix("/master")
-        .filter(|rest| rest.starts_with('/'))
-        .unwrap_or(path);
+    let name = path.strip_prefix("/master").filter(|rest| rest.starts_with('/')).unwrap_or(path);
     let name = name.trim_start_matches('/');
     let name = name.strip_suffix(".json").unwrap_or(name);
     match name {
@@ -247,18 +211,13 @@ pub fn guard_of(path: &str) -> Guard {
     }
 }
 
-async fn leader_check(
-    State(master): State<MasterHandle>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn leader_check(State(master): State<MasterHandle>, request: Request, next: Next) -> Response {
     let guard = guard_of(request.uri().path());
     if guard == Guard::None {
         return next.run(request).await;
     }
-    let Some((elected, recovered, leader)) = master
-        .query(|m, _| (m.is_elected(), m.is_recovered(), m.leader().cloned()))
-        .await
+    let Some((elected, recovered, leader)) =
+        master.query(|m, _| (m.is_elected(), m.is_recovered(), m.leader().cloned())).await
     else {
         return unavailable();
     };
@@ -300,12 +259,9 @@ pub fn router(master: MasterHandle, context: Context) -> Router {
         ("redirect", get(redirect)),
     ];
     for (name, handler) in endpoints {
-        for path in [
-            format!("/master/{name}"),
-            format!("/{name}"),
-            format!("/master/{name}.json"),
-            format!("/{name}.json"),
-        ] {
+        for path in
+            [format!("/master/{name}"), format!("/{name}"), format!("/master/{name}.json"), format!("/{name}.json")]
+        {
             router = router.route(&path, handler.clone());
         }
     }
@@ -349,26 +305,13 @@ mod tests {
 
     #[test]
     fn redirects_go_to_the_leader_as_in_mesos() {
-        let leader = MasterInfo {
-            hostname: Some("m2".into()),
-            port: 5051,
-            ..Default::default()
-        };
+        let leader = MasterInfo { hostname: Some("m2".into()), port: 5051, ..Default::default() };
         let r = redirect_to(Some(&leader), &"/master/state?jsonp=x".parse().unwrap());
         assert_eq!(r.status(), StatusCode::TEMPORARY_REDIRECT);
-        assert_eq!(
-            r.headers()[http::header::LOCATION],
-            "//m2:5051/master/state?jsonp=x"
-        );
+        assert_eq!(r.headers()[http::header::LOCATION], "//m2:5051/master/state?jsonp=x");
         let r = redirect_to(Some(&leader), &"/master/redirect".parse().unwrap());
         assert_eq!(r.headers()[http::header::LOCATION], "//m2:5051");
-        assert_eq!(
-            redirect_to(Some(&leader), &"/redirect/x".parse().unwrap()).status(),
-            StatusCode::NOT_FOUND
-        );
-        assert_eq!(
-            redirect_to(None, &"/state".parse().unwrap()).status(),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
+        assert_eq!(redirect_to(Some(&leader), &"/redirect/x".parse().unwrap()).status(), StatusCode::NOT_FOUND);
+        assert_eq!(redirect_to(None, &"/state".parse().unwrap()).status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }

@@ -13,9 +13,7 @@ use crate::http_api::json::to_value;
 pub use crate::http_api::model::{attributes, command, labels, number, resource_protos, resources, task, task_status};
 use crate::master::state::{Agent, Framework, OfferEntry};
 use crate::master::{Master, Now, MESOS_VERSION};
-use crate::proto::mesos::{
-    DomainInfo, ExecutorInfo, MasterInfo, SlaveId, SlaveInfo, Task, TaskState,
-};
+use crate::proto::mesos::{DomainInfo, ExecutorInfo, MasterInfo, SlaveId, SlaveInfo, Task, TaskState};
 
 /// What the endpoints report beyond the state machine's books.
 #[derive(Clone, Debug, Default)]
@@ -27,7 +25,6 @@ pub struct Context {
     /// The running logger (GET/SET_LOGGING_LEVEL, the log file).
     pub logging: Option<std::sync::Arc<crate::common::logging::Logging>>,
 }
-
 
 /// `json(writer, ResourceQuantities)`.
 pub fn quantities(q: &ResourceQuantities) -> Value {
@@ -51,8 +48,6 @@ fn resources_full(resources: &Resources) -> Value {
             .collect(),
     )
 }
-
-
 
 fn domain(domain: &DomainInfo) -> Value {
     let mut out = Map::new();
@@ -178,11 +173,8 @@ pub fn framework_full(master: &Master, fw: &Framework) -> Value {
     out.insert("completed_tasks".into(), Value::Array(fw.completed_tasks.iter().map(task).collect()));
     let offers: Vec<Value> = fw.offers.iter().filter_map(|id| master.offer(id)).map(offer).collect();
     out.insert("offers".into(), Value::Array(offers));
-    let executors: Vec<Value> = fw
-        .executors
-        .iter()
-        .flat_map(|(agent, m)| m.values().map(move |e| executor(e, agent)))
-        .collect();
+    let executors: Vec<Value> =
+        fw.executors.iter().flat_map(|(agent, m)| m.values().map(move |e| executor(e, agent))).collect();
     out.insert("executors".into(), Value::Array(executors));
     if let Some(l) = &fw.info.labels {
         out.insert("labels".into(), labels(l));
@@ -358,7 +350,8 @@ pub fn roles(master: &Master) -> Value {
             reserved += &ResourceQuantities::from_resources(&a.total.reserved_to_role_subtree(&name));
         }
         let frameworks: Vec<String> = master.role_frameworks(&name).into_iter().map(|f| f.value).collect();
-        let limits: Map<String, Value> = quota.limits.iter().map(|(n, v)| (n.to_string(), number(v.to_f64()))).collect();
+        let limits: Map<String, Value> =
+            quota.limits.iter().map(|(n, v)| (n.to_string(), number(v.to_f64()))).collect();
         roles.push(json!({
             "name": name,
             "weight": number(master.weight(&name)),

@@ -53,23 +53,16 @@ pub fn validate(call: &Call) -> Result<(), String> {
         CallType::ListFiles => missing(call.list_files.is_some(), "list_files"),
         CallType::ReadFile => missing(call.read_file.is_some(), "read_file"),
         CallType::UpdateWeights => missing(call.update_weights.is_some(), "update_weights"),
-        CallType::ReserveResources => {
-            missing(call.reserve_resources.is_some(), "reserve_resources")
-        }
-        CallType::UnreserveResources => {
-            missing(call.unreserve_resources.is_some(), "unreserve_resources")
-        }
+        CallType::ReserveResources => missing(call.reserve_resources.is_some(), "reserve_resources"),
+        CallType::UnreserveResources => missing(call.unreserve_resources.is_some(), "unreserve_resources"),
         CallType::CreateVolumes => missing(call.create_volumes.is_some(), "create_volumes"),
         CallType::DestroyVolumes => missing(call.destroy_volumes.is_some(), "destroy_volumes"),
         CallType::GrowVolume => missing(call.grow_volume.is_some(), "grow_volume"),
         CallType::ShrinkVolume => missing(call.shrink_volume.is_some(), "shrink_volume"),
-        CallType::UpdateMaintenanceSchedule => missing(
-            call.update_maintenance_schedule.is_some(),
-            "update_maintenance_schedule",
-        ),
-        CallType::StartMaintenance => {
-            missing(call.start_maintenance.is_some(), "start_maintenance")
+        CallType::UpdateMaintenanceSchedule => {
+            missing(call.update_maintenance_schedule.is_some(), "update_maintenance_schedule")
         }
+        CallType::StartMaintenance => missing(call.start_maintenance.is_some(), "start_maintenance"),
         CallType::StopMaintenance => missing(call.stop_maintenance.is_some(), "stop_maintenance"),
         CallType::DrainAgent => missing(call.drain_agent.is_some(), "drain_agent"),
         CallType::DeactivateAgent => missing(call.deactivate_agent.is_some(), "deactivate_agent"),
@@ -97,12 +90,7 @@ fn stopping() -> Response<Body> {
 /// The master's `/files` mounts: its log, when it writes one.
 fn mounts(shared: &Shared) -> BTreeMap<String, PathBuf> {
     let mut mounts = BTreeMap::new();
-    if let Some(log) = shared
-        .context
-        .logging
-        .as_ref()
-        .and_then(|l| l.log_file.clone())
-    {
+    if let Some(log) = shared.context.logging.as_ref().and_then(|l| l.log_file.clone()) {
         if let Ok(real) = std::fs::canonicalize(log) {
             mounts.insert(LOG_VIRTUAL_PATH.to_string(), real);
         }
@@ -123,35 +111,19 @@ async fn read(
 }
 
 fn v0(kind: ResponseType) -> V0Response {
-    V0Response {
-        r#type: Some(kind as i32),
-        ..Default::default()
-    }
+    V0Response { r#type: Some(kind as i32), ..Default::default() }
 }
 
 /// Serves `/api/v1`.
-pub(crate) async fn serve(
-    shared: &Shared,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response<Body> {
+pub(crate) async fn serve(shared: &Shared, method: Method, headers: HeaderMap, body: Bytes) -> Response<Body> {
     // (The router's leader guard answers these first in the daemon; the
     // same checks here keep the module right on its own.)
-    let status = shared
-        .master
-        .query(|m, _| (m.is_elected(), m.is_recovered(), m.leader().cloned()))
-        .await;
+    let status = shared.master.query(|m, _| (m.is_elected(), m.is_recovered(), m.leader().cloned())).await;
     match status {
         None => return stopping(),
-        Some((false, _, leader)) => {
-            return super::redirect_to(leader.as_ref(), &http::Uri::from_static("/api/v1"))
-        }
+        Some((false, _, leader)) => return super::redirect_to(leader.as_ref(), &http::Uri::from_static("/api/v1")),
         Some((true, false, _)) => {
-            return common::error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Master has not finished recovery",
-            )
+            return common::error(StatusCode::SERVICE_UNAVAILABLE, "Master has not finished recovery")
         }
         Some((true, true, _)) => {}
     }
@@ -160,10 +132,7 @@ pub(crate) async fn serve(
         Err(response) => return *response,
     };
     if let Err(e) = validate(&call) {
-        return common::error(
-            StatusCode::BAD_REQUEST,
-            format!("Failed to validate master::Call: {e}"),
-        );
+        return common::error(StatusCode::BAD_REQUEST, format!("Failed to validate master::Call: {e}"));
     }
     let content_type = match common::accept_type(&headers) {
         Ok(c) => c,
@@ -180,37 +149,21 @@ async fn dispatch(shared: &Shared, call: Call, content_type: ContentType) -> Res
     match call.r#type() {
         CallType::GetHealth => common::ok(&common::get_health(), content_type),
         CallType::GetFlags => common::ok(&common::get_flags(&context.flags), content_type),
-        CallType::GetVersion => common::ok(
-            &common::get_version(&super::model::version_info()),
-            content_type,
-        ),
+        CallType::GetVersion => common::ok(&common::get_version(&super::model::version_info()), content_type),
         CallType::GetMetrics => {
             // Every master metric is computed from the books at once, so
             // the timeout can never cut the snapshot short.
-            match shared
-                .master
-                .query(|m, now| super::model::metrics(m, now))
-                .await
-            {
-                Some(serde_json::Value::Object(snapshot)) => {
-                    common::ok(&common::get_metrics(&snapshot), content_type)
-                }
+            match shared.master.query(|m, now| super::model::metrics(m, now)).await {
+                Some(serde_json::Value::Object(snapshot)) => common::ok(&common::get_metrics(&snapshot), content_type),
                 _ => stopping(),
             }
         }
-        CallType::GetLoggingLevel => common::ok(
-            &common::get_logging_level(context.logging.as_deref()),
-            content_type,
-        ),
+        CallType::GetLoggingLevel => common::ok(&common::get_logging_level(context.logging.as_deref()), content_type),
         CallType::SetLoggingLevel => {
             let Some(set) = call.set_logging_level else {
                 return common::error(StatusCode::BAD_REQUEST, "");
             };
-            common::set_logging_level(
-                context.logging.as_ref(),
-                set.level,
-                common::duration(set.duration.nanoseconds),
-            )
+            common::set_logging_level(context.logging.as_ref(), set.level, common::duration(set.duration.nanoseconds))
         }
         CallType::ListFiles => {
             let path = call.list_files.map(|l| l.path).unwrap_or_default();
@@ -280,54 +233,36 @@ async fn dispatch(shared: &Shared, call: Call, content_type: ContentType) -> Res
         }
         CallType::Subscribe => subscribe(shared, content_type).await,
         CallType::UpdateWeights => {
-            let infos: Vec<WeightInfo> = call
-                .update_weights
-                .map(|u| u.weight_infos.iter().map(transcode).collect())
-                .unwrap_or_default();
+            let infos: Vec<WeightInfo> =
+                call.update_weights.map(|u| u.weight_infos.iter().map(transcode).collect()).unwrap_or_default();
             change(shared, OperatorCall::UpdateWeights(infos)).await
         }
         CallType::Teardown => {
             let Some(teardown) = call.teardown else {
                 return common::error(StatusCode::BAD_REQUEST, "");
             };
-            change(
-                shared,
-                OperatorCall::Teardown(FrameworkId {
-                    value: teardown.framework_id.value,
-                }),
-            )
-            .await
+            change(shared, OperatorCall::Teardown(FrameworkId { value: teardown.framework_id.value })).await
         }
         CallType::MarkAgentGone => {
             let Some(gone) = call.mark_agent_gone else {
                 return common::error(StatusCode::BAD_REQUEST, "");
             };
-            change(
-                shared,
-                OperatorCall::MarkAgentGone(SlaveId {
-                    value: gone.agent_id.value,
-                }),
-            )
-            .await
+            change(shared, OperatorCall::MarkAgentGone(SlaveId { value: gone.agent_id.value })).await
         }
         CallType::GetMaintenanceSchedule => {
             read(shared, content_type, |m| V0Response {
-                get_maintenance_schedule: Some(
-                    crate::proto::mesos::master::response::GetMaintenanceSchedule {
-                        schedule: m.maintenance_schedule(),
-                    },
-                ),
+                get_maintenance_schedule: Some(crate::proto::mesos::master::response::GetMaintenanceSchedule {
+                    schedule: m.maintenance_schedule(),
+                }),
                 ..v0(ResponseType::GetMaintenanceSchedule)
             })
             .await
         }
         CallType::GetMaintenanceStatus => {
             read(shared, content_type, |m| V0Response {
-                get_maintenance_status: Some(
-                    crate::proto::mesos::master::response::GetMaintenanceStatus {
-                        status: m.maintenance_status(),
-                    },
-                ),
+                get_maintenance_status: Some(crate::proto::mesos::master::response::GetMaintenanceStatus {
+                    status: m.maintenance_status(),
+                }),
                 ..v0(ResponseType::GetMaintenanceStatus)
             })
             .await
@@ -336,24 +271,16 @@ async fn dispatch(shared: &Shared, call: Call, content_type: ContentType) -> Res
             let Some(update) = call.update_maintenance_schedule else {
                 return common::error(StatusCode::BAD_REQUEST, "");
             };
-            change(
-                shared,
-                OperatorCall::UpdateMaintenanceSchedule(transcode(&update.schedule)),
-            )
-            .await
+            change(shared, OperatorCall::UpdateMaintenanceSchedule(transcode(&update.schedule))).await
         }
         CallType::StartMaintenance => {
-            let machines = call
-                .start_maintenance
-                .map(|s| s.machines.iter().map(transcode).collect())
-                .unwrap_or_default();
+            let machines =
+                call.start_maintenance.map(|s| s.machines.iter().map(transcode).collect()).unwrap_or_default();
             change(shared, OperatorCall::StartMaintenance(machines)).await
         }
         CallType::StopMaintenance => {
-            let machines = call
-                .stop_maintenance
-                .map(|s| s.machines.iter().map(transcode).collect())
-                .unwrap_or_default();
+            let machines =
+                call.stop_maintenance.map(|s| s.machines.iter().map(transcode).collect()).unwrap_or_default();
             change(shared, OperatorCall::StopMaintenance(machines)).await
         }
         CallType::DeactivateAgent | CallType::ReactivateAgent => {
@@ -367,11 +294,8 @@ async fn dispatch(shared: &Shared, call: Call, content_type: ContentType) -> Res
                 return common::error(StatusCode::BAD_REQUEST, "");
             };
             let agent = SlaveId { value: agent };
-            let call = if deactivate {
-                OperatorCall::DeactivateAgent(agent)
-            } else {
-                OperatorCall::ReactivateAgent(agent)
-            };
+            let call =
+                if deactivate { OperatorCall::DeactivateAgent(agent) } else { OperatorCall::ReactivateAgent(agent) };
             change(shared, call).await
         }
         CallType::GetQuota => {
@@ -386,14 +310,7 @@ async fn dispatch(shared: &Shared, call: Call, content_type: ContentType) -> Res
                 return common::error(StatusCode::BAD_REQUEST, "");
             };
             let configs = update.quota_configs.iter().map(transcode).collect();
-            change(
-                shared,
-                OperatorCall::UpdateQuota {
-                    force: update.force.unwrap_or(false),
-                    configs,
-                },
-            )
-            .await
+            change(shared, OperatorCall::UpdateQuota { force: update.force.unwrap_or(false), configs }).await
         }
         CallType::ReserveResources
         | CallType::UnreserveResources
@@ -403,14 +320,7 @@ async fn dispatch(shared: &Shared, call: Call, content_type: ContentType) -> Res
                 return common::error(StatusCode::BAD_REQUEST, "");
             };
             // Mesos answers these 202 Accepted once the master applied them.
-            match shared
-                .master
-                .operator_call(OperatorCall::Operation {
-                    agent,
-                    operation: Box::new(operation),
-                })
-                .await
-            {
+            match shared.master.operator_call(OperatorCall::Operation { agent, operation: Box::new(operation) }).await {
                 Some(Ok(())) => common::error(StatusCode::ACCEPTED, ""),
                 Some(Err(e)) => operator_error(e),
                 None => stopping(),
@@ -423,53 +333,38 @@ async fn dispatch(shared: &Shared, call: Call, content_type: ContentType) -> Res
 /// The `Offer.Operation` an operator call asks for, on its agent.
 fn operation_of(call: &Call) -> Option<(SlaveId, Operation)> {
     use crate::proto::mesos::offer::operation::{Create, Destroy, Reserve, Type, Unreserve};
-    let list =
-        |resources: &[crate::proto::mesos::v1::Resource]| -> Vec<crate::proto::mesos::Resource> {
-            resources.iter().map(transcode).collect()
-        };
+    let list = |resources: &[crate::proto::mesos::v1::Resource]| -> Vec<crate::proto::mesos::Resource> {
+        resources.iter().map(transcode).collect()
+    };
     let mut op = Operation::default();
     let agent = match call.r#type() {
         CallType::ReserveResources => {
             let r = call.reserve_resources.as_ref()?;
             op.set_type(Type::Reserve);
-            op.reserve = Some(Reserve {
-                source: list(&r.source),
-                resources: list(&r.resources),
-            });
+            op.reserve = Some(Reserve { source: list(&r.source), resources: list(&r.resources) });
             &r.agent_id
         }
         CallType::UnreserveResources => {
             let r = call.unreserve_resources.as_ref()?;
             op.set_type(Type::Unreserve);
-            op.unreserve = Some(Unreserve {
-                resources: list(&r.resources),
-            });
+            op.unreserve = Some(Unreserve { resources: list(&r.resources) });
             &r.agent_id
         }
         CallType::CreateVolumes => {
             let r = call.create_volumes.as_ref()?;
             op.set_type(Type::Create);
-            op.create = Some(Create {
-                volumes: list(&r.volumes),
-            });
+            op.create = Some(Create { volumes: list(&r.volumes) });
             &r.agent_id
         }
         CallType::DestroyVolumes => {
             let r = call.destroy_volumes.as_ref()?;
             op.set_type(Type::Destroy);
-            op.destroy = Some(Destroy {
-                volumes: list(&r.volumes),
-            });
+            op.destroy = Some(Destroy { volumes: list(&r.volumes) });
             &r.agent_id
         }
         _ => return None,
     };
-    Some((
-        SlaveId {
-            value: agent.value.clone(),
-        },
-        op,
-    ))
+    Some((SlaveId { value: agent.value.clone() }, op))
 }
 
 /// A call the state machine decides: 200 with no body once it is done.
@@ -501,10 +396,7 @@ async fn subscribe(shared: &Shared, content_type: ContentType) -> Response<Body>
         Some(Err(e)) => return operator_error(e),
         None => return stopping(),
     };
-    let guard = StreamGuard {
-        master: shared.master.clone(),
-        stream,
-    };
+    let guard = StreamGuard { master: shared.master.clone(), stream };
     let heartbeat = {
         let mut e = V1Event::default();
         e.set_type(crate::proto::mesos::v1::master::event::Type::Heartbeat);
@@ -534,9 +426,7 @@ async fn subscribe(shared: &Shared, content_type: ContentType) -> Response<Body>
     let merged = first
         .map(Some)
         .chain(futures::stream::select(
-            events
-                .map(Some)
-                .chain(futures::stream::once(async { None })),
+            events.map(Some).chain(futures::stream::once(async { None })),
             heartbeats.map(Some),
         ))
         .take_while(|item| futures::future::ready(item.is_some()))

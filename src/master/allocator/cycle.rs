@@ -19,8 +19,8 @@
 
 use std::collections::HashMap;
 
-use rand::seq::SliceRandom;
 use rand::rngs::Xoshiro256PlusPlus;
+use rand::seq::SliceRandom;
 
 use super::hierarchical::Allocator;
 use super::plan::Plan;
@@ -249,11 +249,8 @@ impl Allocator {
             // Hand the available resources over without a copy when nothing
             // needs stripping; they are recomputed if no offer is made.
             let stripped = needs_strip(avail, framework);
-            let usable = if stripped {
-                strip_incapable(avail.clone(), framework)
-            } else {
-                available.take().unwrap_or_default()
-            };
+            let usable =
+                if stripped { strip_incapable(avail.clone(), framework) } else { available.take().unwrap_or_default() };
             let offer = match stage {
                 Stage::Guarantees => self.guarantee_offer(cx, role, &usable, &unsatisfied),
                 Stage::Rest => Some(self.rest_offer(cx, role, usable)),
@@ -434,7 +431,14 @@ impl Allocator {
 
     /// Implicit filters (MULTI_ROLE framework on an old agent, hierarchical
     /// role on an agent without HIERARCHICAL_ROLE) and refusal filters.
-    fn is_filtered(&self, framework: &Framework, role: RoleIdx, agent: AgentIdx, resources: &Resources, now: Time) -> bool {
+    fn is_filtered(
+        &self,
+        framework: &Framework,
+        role: RoleIdx,
+        agent: AgentIdx,
+        resources: &Resources,
+        now: Time,
+    ) -> bool {
         let a = self.agent(agent);
         if framework.caps.multi_role && !a.caps.multi_role {
             return true;

@@ -608,9 +608,7 @@ impl Allocator {
                 .iter()
                 .map(|q| {
                     let quantities = ResourceQuantities::from_pairs(
-                        q.quantities
-                            .iter()
-                            .map(|(k, v)| (k.as_str(), crate::common::values::Scalar::from_proto(v))),
+                        q.quantities.iter().map(|(k, v)| (k.as_str(), crate::common::values::Scalar::from_proto(v))),
                     );
                     Qty::of_quantities(&quantities, &mut self.names)
                 })
@@ -689,16 +687,11 @@ impl Allocator {
     /// (`updateFramework`): new roles start, removed roles stop (resources
     /// held in them stay accounted until recovered), newly suppressed roles
     /// stop getting offers, unsuppressed ones get their filters cleared.
-    pub fn update_framework(
-        &mut self,
-        info: FrameworkInfo,
-        options: FrameworkOptions,
-    ) -> Result<(), AllocatorError> {
+    pub fn update_framework(&mut self, info: FrameworkInfo, options: FrameworkOptions) -> Result<(), AllocatorError> {
         let id = info.id.clone().unwrap_or_default();
         let fw = self.framework_index(&id)?;
         let new_roles: BTreeSet<RoleIdx> = framework_roles(&info).iter().map(|r| self.intern_role(r)).collect();
-        let new_suppressed: BTreeSet<RoleIdx> =
-            options.suppressed_roles.iter().map(|r| self.intern_role(r)).collect();
+        let new_suppressed: BTreeSet<RoleIdx> = options.suppressed_roles.iter().map(|r| self.intern_role(r)).collect();
         let (old_roles, old_suppressed, active) = {
             let f = self.framework(fw).expect("checked");
             (f.roles.clone(), f.suppressed.clone(), f.active)
@@ -841,7 +834,11 @@ impl Allocator {
     /// Offered resources are now used by tasks or executors
     /// (`transitionOfferedToAllocated`); this is what quota "consumed"
     /// counts.
-    pub fn transition_offered_to_allocated(&mut self, agent_id: &SlaveId, resources: &Resources) -> Result<(), AllocatorError> {
+    pub fn transition_offered_to_allocated(
+        &mut self,
+        agent_id: &SlaveId,
+        resources: &Resources,
+    ) -> Result<(), AllocatorError> {
         let agent = self.agent_index(agent_id)?;
         self.agent_mut(agent).total_allocated += resources;
         self.track_allocated(resources, true);
@@ -898,11 +895,9 @@ impl Allocator {
     /// been offered meanwhile).
     pub fn update_available(&mut self, agent_id: &SlaveId, operations: &[Operation]) -> Result<(), AllocatorError> {
         let agent = self.agent_index(agent_id)?;
-        self.agent(agent)
-            .available
-            .apply_operations(operations)
-            .map_err(|e| AllocatorError::Conversion(e.0))?;
-        let total = self.agent(agent).total.apply_operations(operations).map_err(|e| AllocatorError::Conversion(e.0))?;
+        self.agent(agent).available.apply_operations(operations).map_err(|e| AllocatorError::Conversion(e.0))?;
+        let total =
+            self.agent(agent).total.apply_operations(operations).map_err(|e| AllocatorError::Conversion(e.0))?;
         self.set_agent_total(agent, total);
         Ok(())
     }
@@ -1018,10 +1013,7 @@ impl Allocator {
     /// What a role consumes against its quota: reservations plus
     /// unreserved non-revocable resources in use (GET_QUOTA, metrics).
     pub fn quota_consumed(&self, role: &str) -> ResourceQuantities {
-        self.roles
-            .get(role)
-            .map(|r| self.roles.role(r).quota_consumed().to_quantities(&self.names))
-            .unwrap_or_default()
+        self.roles.get(role).map(|r| self.roles.role(r).quota_consumed().to_quantities(&self.names)).unwrap_or_default()
     }
 
     /// Scalars offered or allocated to a role's subtree.

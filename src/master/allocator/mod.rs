@@ -74,8 +74,8 @@
 //! - `options.rs`: options and the master flags feeding them;
 //! - `plan.rs`: the output.
 
-mod hierarchical;
 mod cycle;
+mod hierarchical;
 mod options;
 mod plan;
 mod qty;

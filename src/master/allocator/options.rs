@@ -85,8 +85,7 @@ pub struct FrameworkOptions {
 /// The roles of a framework: `roles` with `MULTI_ROLE`, else `role`
 /// (default `*`).
 pub fn framework_roles(info: &FrameworkInfo) -> BTreeSet<String> {
-    let multi_role =
-        info.capabilities.iter().any(|c| c.r#type() == FrameworkCapability::MultiRole);
+    let multi_role = info.capabilities.iter().any(|c| c.r#type() == FrameworkCapability::MultiRole);
     if multi_role {
         info.roles.iter().cloned().collect()
     } else {
@@ -172,10 +171,7 @@ mod tests {
     #[test]
     fn weights_flag() {
         let all = RoleWhitelist::allow_all();
-        assert_eq!(
-            parse_weights("a=2,b=0.5", &all).unwrap(),
-            vec![("a".to_string(), 2.0), ("b".to_string(), 0.5)]
-        );
+        assert_eq!(parse_weights("a=2,b=0.5", &all).unwrap(), vec![("a".to_string(), 2.0), ("b".to_string(), 0.5)]);
         assert_eq!(
             parse_weights("a", &all).unwrap_err(),
             "Invalid weight: 'a'. --weights should be of the form 'role=weight,role=weight'"
@@ -207,6 +203,8 @@ mod tests {
     fn min_allocatable_flag() {
         let parsed = parse_min_allocatable_resources("cpus:0.01|mem:32").unwrap();
         assert_eq!(parsed, default_min_allocatable_resources());
-        assert!(parse_min_allocatable_resources("cpus:x").unwrap_err().starts_with("Error parsing min_allocatable_resources 'cpus:x': "));
+        assert!(parse_min_allocatable_resources("cpus:x")
+            .unwrap_err()
+            .starts_with("Error parsing min_allocatable_resources 'cpus:x': "));
     }
 }

@@ -126,11 +126,7 @@ impl Default for Sorter {
 impl Sorter {
     fn new_node(&mut self, name: &str, kind: Kind, parent: usize) -> usize {
         let parent_path = &self.nodes[parent].path;
-        let path: Arc<str> = if parent == ROOT {
-            name.into()
-        } else {
-            format!("{parent_path}/{name}").into()
-        };
+        let path: Arc<str> = if parent == ROOT { name.into() } else { format!("{parent_path}/{name}").into() };
         let node = Node::new(name, path, kind, Some(parent));
         if kind == Kind::Internal {
             self.internal += 1;

@@ -350,7 +350,13 @@ impl FakeAgent {
                                     executor: ExecutorId { value: status.task_id.value.clone() },
                                 };
                                 self.tasks.insert(status.task_id.clone(), task);
-                                self.update(now, &reconcile.framework_id, &status.task_id, TaskState::TaskLost, &mut out);
+                                self.update(
+                                    now,
+                                    &reconcile.framework_id,
+                                    &status.task_id,
+                                    TaskState::TaskLost,
+                                    &mut out,
+                                );
                             }
                         }
                     }
@@ -379,7 +385,10 @@ impl FakeAgent {
                     None => ExecutorId { value: task.task_id.value.clone() },
                 };
                 let tid = task.task_id.clone();
-                self.tasks.insert(tid.clone(), RunningTask { framework: fid.clone(), info: task, state: TaskState::TaskStaging, executor });
+                self.tasks.insert(
+                    tid.clone(),
+                    RunningTask { framework: fid.clone(), info: task, state: TaskState::TaskStaging, executor },
+                );
                 self.update(now, &fid, &tid, TaskState::TaskRunning, &mut out);
                 if let Some(d) = self.spec.task_duration {
                     out.timers.push((d, AgentTimer::Finish(fid, tid)));
@@ -392,7 +401,10 @@ impl FakeAgent {
                 for task in m.task_group.tasks {
                     let tid = task.task_id.clone();
                     let executor = m.executor.executor_id.clone();
-                    self.tasks.insert(tid.clone(), RunningTask { framework: fid.clone(), info: task, state: TaskState::TaskStaging, executor });
+                    self.tasks.insert(
+                        tid.clone(),
+                        RunningTask { framework: fid.clone(), info: task, state: TaskState::TaskStaging, executor },
+                    );
                     self.update(now, &fid, &tid, TaskState::TaskRunning, &mut out);
                     if let Some(d) = self.spec.task_duration {
                         out.timers.push((d, AgentTimer::Finish(fid.clone(), tid)));

@@ -60,13 +60,26 @@ pub struct Envelope {
 
 enum Input {
     Deliver(Envelope),
-    MasterTimer { generation: u64, timer: Timer },
+    MasterTimer {
+        generation: u64,
+        timer: Timer,
+    },
     AgentTimer(usize, AgentTimer),
     /// A scheduler retries its subscription until acknowledged.
     SchedulerRetry(usize),
-    Registry { generation: u64, id: u64, result: Result<bool, String> },
-    Recovered { generation: u64, registry: Box<crate::proto::mesos::internal::Registry> },
-    Exited { generation: u64, pid: Upid },
+    Registry {
+        generation: u64,
+        id: u64,
+        result: Result<bool, String>,
+    },
+    Recovered {
+        generation: u64,
+        registry: Box<crate::proto::mesos::internal::Registry>,
+    },
+    Exited {
+        generation: u64,
+        pid: Upid,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -406,7 +419,8 @@ impl SimCluster {
         if self.faults.drop > 0.0 && self.rng.random::<f64>() < self.faults.drop {
             return;
         }
-        let copies = if self.faults.duplicate > 0.0 && self.rng.random::<f64>() < self.faults.duplicate { 2 } else { 1 };
+        let copies =
+            if self.faults.duplicate > 0.0 && self.rng.random::<f64>() < self.faults.duplicate { 2 } else { 1 };
         for _ in 0..copies {
             let jitter = if self.faults.jitter.is_zero() {
                 Duration::ZERO
@@ -428,7 +442,9 @@ impl SimCluster {
             match effect {
                 Effect::Send { to, message } => self.net(&master, &to, message),
                 Effect::Scheduler { to: SchedulerConn::Pid(to), message } => self.net(&master, &to, message),
-                Effect::Scheduler { to: SchedulerConn::Http(stream), message } => self.http_events.push((stream, message)),
+                Effect::Scheduler { to: SchedulerConn::Http(stream), message } => {
+                    self.http_events.push((stream, message))
+                }
                 Effect::HttpRespond { request, answer } => {
                     self.http_answers.insert(request, answer);
                 }
@@ -444,7 +460,9 @@ impl SimCluster {
                         self.push(self.now.monotonic, Input::Exited { generation, pid });
                     }
                 }
-                Effect::Timer { at, timer } => self.push(at.max(self.now.monotonic), Input::MasterTimer { generation, timer }),
+                Effect::Timer { at, timer } => {
+                    self.push(at.max(self.now.monotonic), Input::MasterTimer { generation, timer })
+                }
                 Effect::RecoverRegistry { info } => {
                     let _ = self.registrar.apply(&super::RegistryOp::Recover(info));
                     let registry = Box::new(self.registrar.registry().clone());
@@ -470,7 +488,11 @@ impl SimCluster {
     /// A v1 scheduler call, as the HTTP layer hands it in (for SUBSCRIBE,
     /// `stream_id` is the new stream's id). Returns the request number
     /// (for SUBSCRIBE, the stream's) and the master's answer.
-    pub fn http_call(&mut self, stream_id: Option<&str>, call: crate::proto::mesos::scheduler::Call) -> (u64, Option<super::HttpAnswer>) {
+    pub fn http_call(
+        &mut self,
+        stream_id: Option<&str>,
+        call: crate::proto::mesos::scheduler::Call,
+    ) -> (u64, Option<super::HttpAnswer>) {
         self.next_http_request += 1;
         let request = self.next_http_request;
         let event = Event::HttpCall { request, stream_id: stream_id.map(String::from), call: Box::new(call) };
@@ -502,7 +524,12 @@ impl SimCluster {
     }
 
     fn deliver(&mut self, envelope: Envelope) {
-        self.trace.push((self.now.monotonic, envelope.from.to_string(), envelope.to.to_string(), envelope.message.name()));
+        self.trace.push((
+            self.now.monotonic,
+            envelope.from.to_string(),
+            envelope.to.to_string(),
+            envelope.message.name(),
+        ));
         if envelope.to == self.master_pid {
             if let Some(inbox) = &mut self.master_inbox {
                 inbox.push(envelope.clone());
@@ -584,7 +611,9 @@ impl SimCluster {
     fn process(&mut self, input: Input) {
         match input {
             Input::Deliver(envelope) => self.deliver(envelope),
-            Input::MasterTimer { generation, timer } if generation == self.generation => self.deliver_to_master(Event::Timer(timer)),
+            Input::MasterTimer { generation, timer } if generation == self.generation => {
+                self.deliver_to_master(Event::Timer(timer))
+            }
             Input::SchedulerRetry(i) => {
                 let s = &self.schedulers[i];
                 let alive = self.actors.contains_key(&s.pid.to_string());

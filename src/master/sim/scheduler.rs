@@ -84,11 +84,7 @@ impl FakeScheduler {
 
     /// The latest state reported for a task.
     pub fn last_state(&self, task: &str) -> Option<TaskState> {
-        self.updates
-            .iter()
-            .rev()
-            .find(|s| s.task_id.value == task)
-            .and_then(|s| TaskState::try_from(s.state).ok())
+        self.updates.iter().rev().find(|s| s.task_id.value == task).and_then(|s| TaskState::try_from(s.state).ok())
     }
 
     /// Every update reported for a task, in order.
@@ -111,7 +107,8 @@ impl FakeScheduler {
             }
             (Dialect::Calls, _) => {
                 let mut call = self.call(CallType::Subscribe);
-                call.subscribe = Some(call::Subscribe { framework_info: info, force: Some(force), ..Default::default() });
+                call.subscribe =
+                    Some(call::Subscribe { framework_info: info, force: Some(force), ..Default::default() });
                 call.into()
             }
         }
@@ -287,7 +284,8 @@ pub fn framework_info(name: &str, partition_aware: bool) -> FrameworkInfo {
     use crate::proto::mesos::framework_info::capability::Type;
     let mut capabilities = Vec::new();
     if partition_aware {
-        capabilities.push(crate::proto::mesos::framework_info::Capability { r#type: Some(Type::PartitionAware as i32) });
+        capabilities
+            .push(crate::proto::mesos::framework_info::Capability { r#type: Some(Type::PartitionAware as i32) });
     }
     FrameworkInfo {
         user: "user".into(),

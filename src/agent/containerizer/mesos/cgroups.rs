@@ -212,7 +212,8 @@ impl Cgroups {
         }
         if self.version == Version::V2 {
             let leaf = self.hierarchy.join(&self.root).join(id).join("leaf");
-            fs::create_dir_all(&leaf).map_err(|e| io_err(format!("Failed to create cgroup '{}'", leaf.display()), e))?;
+            fs::create_dir_all(&leaf)
+                .map_err(|e| io_err(format!("Failed to create cgroup '{}'", leaf.display()), e))?;
         }
         Ok(())
     }
@@ -815,7 +816,10 @@ mod tests {
         fs::write(dir.join("memory.events"), "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n").unwrap();
         assert_eq!(cg.oom_kills("c1"), Some(1));
         let (message, mb) = cg.oom_report("c1");
-        assert!(message.starts_with("Memory limit exceeded: \nMEMORY STATISTICS post-OOM: \nanon: 4KB\nfile: 8KB"), "{message}");
+        assert!(
+            message.starts_with("Memory limit exceeded: \nMEMORY STATISTICS post-OOM: \nanon: 4KB\nfile: 8KB"),
+            "{message}"
+        );
         assert_eq!(mb, 64.0);
 
         assert_eq!(cg.containers(), BTreeSet::from(["c1".to_string()]));

@@ -43,12 +43,7 @@ pub const FLAGS: &[FlagDef] = &[
         Some(cgroups::DEFAULT_HIERARCHY),
         "The path to the cgroups hierarchy root",
     ),
-    FlagDef::new(
-        "cgroups_root",
-        Kind::String,
-        Some(cgroups::DEFAULT_ROOT),
-        "Name of the root cgroup",
-    ),
+    FlagDef::new("cgroups_root", Kind::String, Some(cgroups::DEFAULT_ROOT), "Name of the root cgroup"),
     FlagDef::new(
         "cgroups_enable_cfs",
         Kind::Bool,
@@ -255,8 +250,9 @@ mod tests {
     #[test]
     fn flags_load_with_mesos_defaults() {
         let env: Vec<(String, String)> = Vec::new();
-        let flags = Flags::load("mesos-agent", &all_flags(), ["--isolation=cgroups/mem", "--launcher=posix"], env, None)
-            .unwrap();
+        let flags =
+            Flags::load("mesos-agent", &all_flags(), ["--isolation=cgroups/mem", "--launcher=posix"], env, None)
+                .unwrap();
         let config = MesosContainerizerConfig::from_flags(&flags).unwrap();
         assert!(config.isolation.cgroups_mem);
         assert_eq!(config.launcher, Some(LauncherKind::Posix));

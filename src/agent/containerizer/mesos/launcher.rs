@@ -234,7 +234,10 @@ mod tests {
     #[test]
     fn command_lines_follow_mesos() {
         let shell = CommandInfo { value: Some("echo hi".into()), ..Default::default() };
-        assert_eq!(command_line(&shell).unwrap(), (PathBuf::from("/bin/sh"), "sh".into(), vec!["-c".into(), "echo hi".into()]));
+        assert_eq!(
+            command_line(&shell).unwrap(),
+            (PathBuf::from("/bin/sh"), "sh".into(), vec!["-c".into(), "echo hi".into()])
+        );
         let argv = CommandInfo {
             shell: Some(false),
             value: Some("/usr/bin/mesos-executor".into()),
@@ -242,7 +245,10 @@ mod tests {
             ..Default::default()
         };
         let (program, argv0, args) = command_line(&argv).unwrap();
-        assert_eq!((program, argv0, args), (PathBuf::from("/usr/bin/mesos-executor"), "mesos-executor".into(), vec!["--launcher_dir=/x".into()]));
+        assert_eq!(
+            (program, argv0, args),
+            (PathBuf::from("/usr/bin/mesos-executor"), "mesos-executor".into(), vec!["--launcher_dir=/x".into()])
+        );
         assert!(command_line(&CommandInfo::default()).is_err());
         assert!(command_line(&CommandInfo { shell: Some(false), ..Default::default() }).is_err());
     }

@@ -49,9 +49,7 @@ use tokio::task::JoinHandle;
 
 use crate::agent::fetcher::Fetcher;
 use crate::common::units::Bytes;
-use crate::proto::mesos::{
-    task_status::Reason, value, ContainerId, Resource, ResourceStatistics, TaskState,
-};
+use crate::proto::mesos::{task_status::Reason, value, ContainerId, Resource, ResourceStatistics, TaskState};
 
 use super::{ContainerConfig, ContainerError, Containerizer, LaunchResult, RecoverableContainer, Termination};
 use cgroups::{Cgroups, Controller};
@@ -231,7 +229,8 @@ impl Inner {
             let Some(c) = state.containers.get(key) else { return Ok(()) };
             (c.resources.clone(), c.cpu_limit, c.mem_limit_mb, !c.hard_limit_set)
         };
-        let failed = |e: cgroups::CgroupsError| ContainerError::LaunchFailed(format!("Failed to update isolation: {e}"));
+        let failed =
+            |e: cgroups::CgroupsError| ContainerError::LaunchFailed(format!("Failed to update isolation: {e}"));
         if self.config.isolation.cgroups_cpu {
             if let Some(cpus) = scalar(&resources, "cpus") {
                 // CFS quota: the limit if any, else the request with --cgroups_enable_cfs.
@@ -703,8 +702,12 @@ impl Containerizer for MesosContainerizer {
 
     fn usage(&self, id: ContainerId) -> BoxFuture<'_, Result<ResourceStatistics, ContainerError>> {
         let inner = self.inner.clone();
-        async move { tokio::task::spawn_blocking(move || inner.usage(&id)).await.map_err(|e| ContainerError::Io(e.to_string()))? }
-            .boxed()
+        async move {
+            tokio::task::spawn_blocking(move || inner.usage(&id))
+                .await
+                .map_err(|e| ContainerError::Io(e.to_string()))?
+        }
+        .boxed()
     }
 
     fn containers(&self) -> BoxFuture<'_, Vec<ContainerId>> {

@@ -25,7 +25,14 @@ fn default_refusal_is_five_seconds() {
     h.framework("f", &["r"]);
     let plan = h.pending();
     let filters = crate::proto::mesos::Filters::default();
-    h.alloc.recover_resources(h.now, &plan.offers[0].framework_id, &plan.offers[0].agent_id, &plan.offers[0].resources, Some(&filters), false);
+    h.alloc.recover_resources(
+        h.now,
+        &plan.offers[0].framework_id,
+        &plan.offers[0].agent_id,
+        &plan.offers[0].resources,
+        Some(&filters),
+        false,
+    );
     h.advance(4.0);
     assert!(h.cycle().is_empty());
     h.advance(1.0);
@@ -74,7 +81,14 @@ fn filters_only_cover_what_was_refused() {
     half.allocate("r");
     h.alloc.transition_offered_to_allocated(&agent, &half).unwrap();
     let rest = &offer.resources - &half;
-    h.alloc.recover_resources(h.now, &fw, &agent, &rest, Some(&crate::proto::mesos::Filters { refuse_seconds: Some(100.0) }), false);
+    h.alloc.recover_resources(
+        h.now,
+        &fw,
+        &agent,
+        &rest,
+        Some(&crate::proto::mesos::Filters { refuse_seconds: Some(100.0) }),
+        false,
+    );
     assert!(h.cycle().is_empty(), "the refused half is filtered");
     // The task ends: more than what was refused is available, a superset
     // of the filter, so it is offered again.

@@ -118,7 +118,14 @@ impl Harness {
     /// Declines an offer with `refuse_seconds` (`None`: no filter).
     pub(crate) fn decline(&mut self, offer: &PlannedOffer, refuse_seconds: Option<f64>) {
         let filters = refuse_seconds.map(|s| Filters { refuse_seconds: Some(s) });
-        self.alloc.recover_resources(self.now, &offer.framework_id, &offer.agent_id, &offer.resources, filters.as_ref(), false);
+        self.alloc.recover_resources(
+            self.now,
+            &offer.framework_id,
+            &offer.agent_id,
+            &offer.resources,
+            filters.as_ref(),
+            false,
+        );
     }
 
     pub(crate) fn decline_all(&mut self, plan: &Plan, refuse_seconds: Option<f64>) {
@@ -147,11 +154,7 @@ pub(crate) fn agents_by_framework(plan: &Plan) -> BTreeMap<String, Vec<String>> 
 
 /// Total cpus offered to a framework.
 pub(crate) fn cpus_of(plan: &Plan, framework: &str) -> f64 {
-    plan.offers
-        .iter()
-        .filter(|o| o.framework_id.value == framework)
-        .map(|o| o.resources.cpus().unwrap_or(0.0))
-        .sum()
+    plan.offers.iter().filter(|o| o.framework_id.value == framework).map(|o| o.resources.cpus().unwrap_or(0.0)).sum()
 }
 
 /// One line per offer, sorted: `framework role agent resources`.

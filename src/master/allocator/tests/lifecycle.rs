@@ -81,7 +81,10 @@ fn frameworks_report_usage_on_known_agents() {
     let spec = FrameworkSpec::new("f1", &["r"]);
     h.alloc.add_framework(spec.info(), &HashMap::from([(agent_id("a1"), used)]), true, Default::default()).unwrap();
     assert!(h.cycle().is_empty(), "the agent is fully used");
-    assert_eq!(h.alloc.quota_consumed("r"), crate::common::resource_quantities::ResourceQuantities::from_string("cpus:4;mem:400").unwrap());
+    assert_eq!(
+        h.alloc.quota_consumed("r"),
+        crate::common::resource_quantities::ResourceQuantities::from_string("cpus:4;mem:400").unwrap()
+    );
 }
 
 #[test]
@@ -166,7 +169,10 @@ fn agent_total_updates_change_offers() {
     h.alloc.update_agent(agent_info("a1"), Some(res("cpus:8;mem:800")), None).unwrap();
     assert!(h.alloc.has_pending());
     assert_eq!(only(&h.pending()).resources.cpus(), Some(8.0));
-    assert_eq!(h.alloc.total_quantities(), crate::common::resource_quantities::ResourceQuantities::from_string("cpus:8;mem:800").unwrap());
+    assert_eq!(
+        h.alloc.total_quantities(),
+        crate::common::resource_quantities::ResourceQuantities::from_string("cpus:8;mem:800").unwrap()
+    );
 }
 
 #[test]

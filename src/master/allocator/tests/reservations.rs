@@ -71,10 +71,7 @@ fn gpu_agents_only_go_to_gpu_frameworks() {
     h.add(FrameworkSpec::new("ml", &["r"]).cap(FwCap::GpuResources));
     assert_eq!(only(&h.pending()).framework_id.value, "ml");
 
-    let mut h = Harness::with(crate::master::allocator::Options {
-        filter_gpu_resources: false,
-        ..Default::default()
-    });
+    let mut h = Harness::with(crate::master::allocator::Options { filter_gpu_resources: false, ..Default::default() });
     h.framework("plain", &["r"]);
     h.agent("gpu", "cpus:4;mem:400;gpus:1");
     assert_eq!(only(&h.pending()).resources.gpus(), Some(1.0));
@@ -106,9 +103,19 @@ fn revocable_resources_need_the_capability() {
 fn refined_reservations_need_the_capability() {
     let mut h = Harness::new();
     let refined = res("cpus:2;mem:200")
-        .push_reservation(&ReservationInfo { r#type: Some(ResType::Dynamic as i32), role: Some("a".into()), principal: Some("p".into()), labels: None })
+        .push_reservation(&ReservationInfo {
+            r#type: Some(ResType::Dynamic as i32),
+            role: Some("a".into()),
+            principal: Some("p".into()),
+            labels: None,
+        })
         .unwrap()
-        .push_reservation(&ReservationInfo { r#type: Some(ResType::Dynamic as i32), role: Some("a/b".into()), principal: Some("p".into()), labels: None })
+        .push_reservation(&ReservationInfo {
+            r#type: Some(ResType::Dynamic as i32),
+            role: Some("a/b".into()),
+            principal: Some("p".into()),
+            labels: None,
+        })
         .unwrap();
     h.alloc.add_agent(agent_info("a1"), &agent_caps(), refined, &HashMap::new()).unwrap();
     // MULTI_ROLE but no RESERVATION_REFINEMENT: the resources are stripped.
@@ -160,7 +167,12 @@ fn reserve_in_accept_updates_allocation_and_total() {
     let offer = only(&h.pending()).clone();
     // RESERVE cpus:2 for role r, through an ACCEPT.
     let mut reserved = res("cpus:2")
-        .push_reservation(&ReservationInfo { r#type: Some(ResType::Dynamic as i32), role: Some("r".into()), principal: Some("p".into()), labels: None })
+        .push_reservation(&ReservationInfo {
+            r#type: Some(ResType::Dynamic as i32),
+            role: Some("r".into()),
+            principal: Some("p".into()),
+            labels: None,
+        })
         .unwrap();
     reserved.allocate("r");
     let op = Operation {
@@ -202,7 +214,12 @@ fn operator_reservations_change_available_resources() {
     let mut h = Harness::new();
     let agent = h.agent("a1", "cpus:4;mem:400");
     let reserved = res("cpus:1")
-        .push_reservation(&ReservationInfo { r#type: Some(ResType::Dynamic as i32), role: Some("r".into()), principal: Some("op".into()), labels: None })
+        .push_reservation(&ReservationInfo {
+            r#type: Some(ResType::Dynamic as i32),
+            role: Some("r".into()),
+            principal: Some("op".into()),
+            labels: None,
+        })
         .unwrap();
     let op = Operation {
         r#type: Some(OpType::Reserve as i32),
@@ -232,10 +249,8 @@ fn shared_volumes_are_offered_once_per_cycle_and_stay_offerable() {
     let mut total = res("cpus:4;mem:400");
     total += &crate::common::resources::Resources::from(&volume);
     // A disk alone is below the default minimum offer: allow any offer.
-    let mut h = Harness::with(crate::master::allocator::Options {
-        min_allocatable_resources: vec![],
-        ..Default::default()
-    });
+    let mut h =
+        Harness::with(crate::master::allocator::Options { min_allocatable_resources: vec![], ..Default::default() });
     h.alloc.add_agent(agent_info("a1"), &agent_caps(), total, &HashMap::new()).unwrap();
     h.framework("plain", &["r"]);
     let plan = h.pending();
