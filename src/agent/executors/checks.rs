@@ -283,6 +283,38 @@ impl CheckState {
     }
 }
 
+/// Starts a task's health check and check (either may be absent) on their
+/// schedules, reporting each result to the executor's state machine as
+/// `Input::Health` / `Input::Check`. Aborting the handle stops both.
+pub fn spawn_task_probes(
+    inputs: tokio::sync::mpsc::UnboundedSender<super::core::Input>,
+    task_id: String,
+    health: Option<Probe>,
+    check: Option<Probe>,
+    environment: BTreeMap<String, String>,
+) -> tokio::task::JoinHandle<()> {
+    use super::core::Input;
+    tokio::spawn(async move {
+        let health = async {
+            if let Some(probe) = health {
+                let report = |result| {
+                    let _ = inputs.send(Input::Health { task_id: task_id.clone(), result });
+                };
+                run_probes(probe, environment.clone(), report).await;
+            }
+        };
+        let check = async {
+            if let Some(probe) = check {
+                let report = |result| {
+                    let _ = inputs.send(Input::Check { task_id: task_id.clone(), result });
+                };
+                run_probes(probe, environment.clone(), report).await;
+            }
+        };
+        tokio::join!(health, check);
+    })
+}
+
 /// Runs `probe` on its schedule until the task is dropped, calling `report`
 /// with each result. `environment` is the command probe's base environment.
 pub async fn run_probes(probe: Probe, environment: BTreeMap<String, String>, report: impl Fn(ProbeResult)) {

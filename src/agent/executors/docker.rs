@@ -36,7 +36,7 @@ use crate::proto::mesos::v1::executor::event::Type as EventType;
 use crate::proto::mesos::v1::CommandInfo;
 use crate::proto::mesos::{container_info, TaskInfo};
 
-use super::checks::{run_probes, Probe, ProbeKind};
+use super::checks::{spawn_task_probes, Probe, ProbeKind};
 use super::client::{optional, AgentClient, ClientConfig, ClientEvent};
 use super::core::{Effect, Executor, Flavor, Input, LaunchTask, Now, Settings, Timer};
 use super::env::{ContentType, ExecutorEnv};
@@ -284,26 +284,7 @@ pub async fn run(env: ExecutorEnv, options: DockerOptions) -> i32 {
                     }
                     let health = health.map(|p| in_container(p, &options));
                     let check = check.map(|p| in_container(p, &options));
-                    let (inputs, id) = (inputs.clone(), task_id.clone());
-                    let handle = tokio::spawn(async move {
-                        let health = async {
-                            if let Some(probe) = health {
-                                let report = |result| {
-                                    let _ = inputs.send(Input::Health { task_id: id.clone(), result });
-                                };
-                                run_probes(probe, environment.clone(), report).await;
-                            }
-                        };
-                        let check = async {
-                            if let Some(probe) = check {
-                                let report = |result| {
-                                    let _ = inputs.send(Input::Check { task_id: id.clone(), result });
-                                };
-                                run_probes(probe, environment.clone(), report).await;
-                            }
-                        };
-                        tokio::join!(health, check);
-                    });
+                    let handle = spawn_task_probes(inputs.clone(), task_id.clone(), health, check, environment);
                     probes.insert(task_id, handle);
                 }
                 Effect::StopProbes { task_id } => {

@@ -16,7 +16,7 @@ use crate::agent::fetcher::{Fetcher, FetcherConfig};
 use crate::proto::mesos::v1::CommandInfo;
 use crate::proto::mesos::Environment;
 
-use super::checks::run_probes;
+use super::checks::spawn_task_probes;
 use super::client::{optional, AgentClient, ClientConfig, ClientEvent};
 use super::core::{Effect, Executor, Flavor, Input, LaunchTask, Now, Settings, Timer};
 use super::env::{ContentType, ExecutorEnv};
@@ -125,26 +125,7 @@ pub async fn run(env: ExecutorEnv, options: RunOptions) -> i32 {
                     if let Some(old) = probes.remove(&task_id) {
                         old.abort();
                     }
-                    let (inputs, id) = (inputs.clone(), task_id.clone());
-                    let handle = tokio::spawn(async move {
-                        let health = async {
-                            if let Some(probe) = health {
-                                let report = |result| {
-                                    let _ = inputs.send(Input::Health { task_id: id.clone(), result });
-                                };
-                                run_probes(probe, environment.clone(), report).await;
-                            }
-                        };
-                        let check = async {
-                            if let Some(probe) = check {
-                                let report = |result| {
-                                    let _ = inputs.send(Input::Check { task_id: id.clone(), result });
-                                };
-                                run_probes(probe, environment.clone(), report).await;
-                            }
-                        };
-                        tokio::join!(health, check);
-                    });
+                    let handle = spawn_task_probes(inputs.clone(), task_id.clone(), health, check, environment);
                     probes.insert(task_id, handle);
                 }
                 Effect::StopProbes { task_id } => {
