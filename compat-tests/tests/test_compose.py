@@ -5,7 +5,9 @@ and Mesos containerizers, all in containers of images built here.
 A framework we did not write (PyPI pesos, following the leader through
 ZooKeeper, in the mesos-rs-client image on the cluster network) runs Docker tasks (image mesos-rs-task, executors in their own
 containers through --docker_mesos_image) on every agent, and Mesos-
-containerizer tasks. While the Docker tasks run: the leading master's
+containerizer tasks; PyPI pymesos (v1 scheduler API, its own ZooKeeper detector),
+run from the host against the cluster network, runs command tasks that are
+still running when the leader goes away. While the Docker tasks run: the leading master's
 container is stopped, an agent's container is disconnected from the network
 and reconnected, another agent's container is restarted. Then the Docker tasks
 are told to finish: every one must reach TASK_FINISHED at the framework (no
@@ -18,6 +20,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -148,14 +151,25 @@ def test_compose_cluster_survives_master_failover_partition_and_agent_restart(co
          "--per-offer", "3", "--tasks-json", json.dumps(specs), "--timeout", "400"],
     )
 
+    # A v1 framework beside it: pymesos on the host, finding the leader in ZooKeeper.
+    pymesos = procs.start("pymesos_ha", [
+        sys.executable, harness.CLIENTS / "pymesos_ha_framework.py", "--master",
+        f"zk://{compose.prefix}.10:2181/mesos", "--tasks", 2, "--sleep", 10, "--sleep", 12, "--name", "pymesos-compose",
+    ])
+
     def states():
         return {e["task_id"]: e["state"] for e in events(framework) if e["event"] == "update"}
+
+    def pymesos_running():
+        running = {e["task_id"] for e in events(pymesos) if e.get("state") == "TASK_RUNNING"}
+        return len(running) == 2
 
     def docker_running():
         s = states()
         return all(s.get(f"docker-{i}") == "TASK_RUNNING" for i in range(6))
 
     wait(docker_running, "the Docker tasks to run", timeout=120)
+    wait(pymesos_running, "pymesos's tasks to run", timeout=60)
     agents_used = {e["agent_id"] for e in events(framework) if e["event"] == "update" and e["task_id"].startswith("docker")}
     assert len(agents_used) >= 2, agents_used
 
@@ -170,6 +184,9 @@ def test_compose_cluster_survives_master_failover_partition_and_agent_restart(co
     wait(lambda: any(e["event"] in ("registered", "reregistered") and e.get("master") != old_state["pid"]
                      for e in events(framework)), "the framework on the new leader")
     framework_back = time.time() - t0
+    # pymesos's tasks ran through the failover: each finishes at the framework.
+    assert pymesos.wait(timeout=90) == 0, pymesos.log()
+    assert [e["finished"] for e in events(pymesos) if e["event"] == "done"] == [2], pymesos.log()
 
     # 2. Cut an agent off the network for longer than its ZooKeeper session
     #    (10s), then reconnect it.
@@ -208,7 +225,8 @@ def test_compose_cluster_survives_master_failover_partition_and_agent_restart(co
             f"stopped: new leader {failover:.1f}s, all agents reregistered {agents_back:.1f}s, framework "
             f"{framework_back:.1f}s after `stop` began; agent cut off 12s: active {partition_active:.1f}s after "
             f"reconnect, {partition_rereg}; agent container restarted: reregistered {restart_back:.1f}s after "
-            f"`restart` began; 6 Docker + 3 Mesos tasks all TASK_FINISHED, none lost")
+            f"`restart` began; 6 Docker + 3 Mesos tasks (pesos) and 2 command tasks (pymesos) all TASK_FINISHED, "
+            f"none lost")
 
 
 def test_compose_spark_pi_through_our_libmesos(compose, repo_root, summary):
